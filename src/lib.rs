@@ -1,0 +1,18 @@
+//! birdbridge mirrors posts from X/Twitter (live accounts and data archives) to fediverse
+//! accounts, exactly once, following each target's manners and limits.
+//!
+//! The data flow (see `ARCHITECTURE.md`):
+//! source → [`model::Post`] → route [`policy`] → [`render`] per target profile →
+//! [`store`] ledger (intent) → [`targets`] → ledger (result).
+
+pub mod cli;
+pub mod config;
+pub mod model;
+pub mod normalize;
+pub mod pipeline;
+pub mod policy;
+pub mod render;
+pub mod sources;
+pub mod status;
+pub mod store;
+pub mod targets;

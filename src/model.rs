@@ -1,0 +1,226 @@
+//! The neutral post model: what every source produces and every renderer consumes.
+//!
+//! Sources convert their wire formats (archive JSON, X API v2 JSON, feed XML) into these
+//! types at their edge, so nothing downstream ever sees a wire type. Per rust-analyzer's
+//! "Serialization" rule these types do not derive `Serialize`: the ledger writes explicit
+//! columns, and the dry-run target builds its own output records.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+
+/// A post's stable id at its source (an X status id such as `"1577730467436138524"`).
+///
+/// Kept as a string: X ids exceed `f64` precision in JSON, and feed ids need not be numeric.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PostId(pub String);
+
+impl PostId {
+    /// Wraps an id.
+    pub fn new(id: impl Into<String>) -> Self {
+        Self(id.into())
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for PostId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Who wrote a post.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Author {
+    /// The account's numeric id at the source, when known.
+    pub id: Option<String>,
+    /// The handle without `@` (for example `Wikipedia`).
+    pub username: String,
+    /// The display name, when known.
+    pub display_name: Option<String>,
+}
+
+/// One post, normalised.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Post {
+    /// Stable id at the source.
+    pub id: PostId,
+    /// The author (for an archive, its owner).
+    pub author: Author,
+    /// When the post was created.
+    pub created_at: DateTime<Utc>,
+    /// Plain Unicode text: HTML entities decoded, `t.co` links replaced by their expanded URL,
+    /// the trailing media link and the quoted-post link removed.
+    pub text: String,
+    /// Links, mentions and hashtags, as byte ranges into [`Post::text`], in text order.
+    pub facets: Vec<Facet>,
+    /// Attached media, in display order.
+    pub media: Vec<Media>,
+    /// Replies, quotes and reposts.
+    pub references: References,
+    /// The source marked the post (or its media) as possibly sensitive.
+    pub sensitive: bool,
+    /// BCP 47 language tag as the source reports it (`"en"`); `None` when unknown or `und`.
+    pub language: Option<String>,
+    /// The canonical URL of the original post (`https://x.com/<user>/status/<id>`).
+    pub url: String,
+}
+
+impl Post {
+    /// The canonical `x.com` URL of a status.
+    pub fn canonical_url(username: &str, id: &PostId) -> String {
+        format!("https://x.com/{username}/status/{id}")
+    }
+}
+
+/// A span of [`Post::text`] with a meaning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Facet {
+    /// Byte range into the post text; always on `char` boundaries.
+    pub range: Range<usize>,
+    /// What the span is.
+    pub kind: FacetKind,
+}
+
+/// The kinds of facet a post text can carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FacetKind {
+    /// A link; the text span shows `url` (already expanded from `t.co`).
+    Link {
+        /// The expanded target URL.
+        url: String,
+    },
+    /// An `@mention`; the span includes the `@`.
+    Mention {
+        /// The handle without `@`.
+        username: String,
+    },
+    /// A `#hashtag`; the span includes the `#`.
+    Hashtag {
+        /// The tag without `#`.
+        tag: String,
+    },
+}
+
+/// The kind of a media attachment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MediaKind {
+    /// A still image.
+    Photo,
+    /// A video (an MP4 file).
+    Video,
+    /// An animated GIF, which X stores and serves as a silent looping MP4.
+    Gif,
+}
+
+impl MediaKind {
+    /// A stable lower-case name, used in the ledger and in dry-run output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaKind::Photo => "photo",
+            MediaKind::Video => "video",
+            MediaKind::Gif => "gif",
+        }
+    }
+}
+
+/// Where the bytes of a media attachment can be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaSource {
+    /// A file on disk (an unpacked archive's `tweets_media/` folder).
+    File(PathBuf),
+    /// An entry inside a zip archive.
+    ZipEntry {
+        /// The zip file.
+        archive: PathBuf,
+        /// The entry's name inside the zip (`data/tweets_media/<id>-<name>.jpg`).
+        entry: String,
+    },
+    /// A remote URL (X API media, feed images); downloaded through the guarded fetcher.
+    Url(String),
+    /// The source mentions media but its bytes are not available (archives without media
+    /// files); the renderer links [`Media::original_url`] instead.
+    Unavailable,
+}
+
+/// One attachment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Media {
+    /// Photo, video or GIF.
+    pub kind: MediaKind,
+    /// Where to read the bytes.
+    pub source: MediaSource,
+    /// The author's description (alt text), when the source has one.
+    pub alt_text: Option<String>,
+    /// Pixel width, when known.
+    pub width: Option<u32>,
+    /// Pixel height, when known.
+    pub height: Option<u32>,
+    /// A public URL of the original media, used as a fallback link when the file cannot be
+    /// delivered.
+    pub original_url: Option<String>,
+}
+
+/// A post's relations to other posts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct References {
+    /// The post this one replies to.
+    pub reply_to: Option<PostRef>,
+    /// The post this one quotes.
+    pub quote_of: Option<PostRef>,
+    /// The post this one reposts (retweets).
+    pub repost_of: Option<PostRef>,
+}
+
+/// A reference to another post, as much as the source tells about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostRef {
+    /// The referenced post's id; archives omit it for retweets.
+    pub id: Option<PostId>,
+    /// The referenced post's author handle, when known.
+    pub username: Option<String>,
+    /// The referenced post's URL, when known.
+    pub url: Option<String>,
+}
+
+/// How a post relates to the account that is being mirrored; the route policy decides
+/// per kind whether to mirror it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PostKind {
+    /// An ordinary post, or part of the owner's own thread.
+    Original,
+    /// A reply to someone else's post.
+    ReplyToOther,
+    /// A repost of someone's post.
+    Repost,
+    /// A post quoting another post.
+    Quote,
+}
+
+impl Post {
+    /// Classifies the post relative to its own author.
+    pub fn kind(&self) -> PostKind {
+        if self.references.repost_of.is_some() {
+            return PostKind::Repost;
+        }
+        if let Some(parent) = &self.references.reply_to {
+            let own = parent
+                .username
+                .as_deref()
+                .is_some_and(|u| u.eq_ignore_ascii_case(&self.author.username));
+            if !own {
+                return PostKind::ReplyToOther;
+            }
+        }
+        if self.references.quote_of.is_some() {
+            return PostKind::Quote;
+        }
+        PostKind::Original
+    }
+}

@@ -1,0 +1,4 @@
+//! Sources: where posts come from. Each converts its wire format into [`crate::model::Post`]
+//! at its edge.
+
+pub mod archive;
