@@ -163,3 +163,22 @@ impl Settings {
         todo!()
     }
 }
+impl ServerKind {
+    pub fn as_str(self) -> &'static str {
+        todo!()
+    }
+}
+impl Visibility {
+    pub fn as_str(self) -> &'static str {
+        todo!()
+    }
+}
+pub struct Finding {
+    pub key: String,
+    pub problem: String,
+}
+impl Settings {
+    pub fn offline_findings(&self) -> Vec<Finding> {
+        todo!()
+    }
+}

@@ -6,11 +6,14 @@
 //! [`store`] ledger (intent) → [`targets`] → ledger (result).
 
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod model;
 pub mod normalize;
 pub mod pipeline;
 pub mod policy;
+pub mod preview;
+pub mod progress;
 pub mod render;
 pub mod sources;
 pub mod status;

@@ -1,1 +1,81 @@
-fn main() {}
+//! The `birdbridge` binary: parses the command line, sets up logging and signals, runs the
+//! command, and turns its outcome into an exit code. Everything else lives in the library.
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use birdbridge::cli::{Cli, LogFormat};
+use birdbridge::commands::{self, Exit};
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return code(Exit::Failure);
+        }
+    };
+    let result = runtime.block_on(async {
+        let stop = Arc::new(AtomicBool::new(false));
+        tokio::spawn(watch_signals(Arc::clone(&stop)));
+        commands::run(&cli.config, cli.command, stop).await
+    });
+    match result {
+        Ok(exit) => code(exit),
+        Err(err) => {
+            eprintln!("error: {err}");
+            let mut cause = std::error::Error::source(&err);
+            while let Some(c) = cause {
+                eprintln!("  because: {c}");
+                cause = c.source();
+            }
+            code(err.exit())
+        }
+    }
+}
+
+fn code(exit: Exit) -> ExitCode {
+    ExitCode::from(exit as u8)
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter =
+        EnvFilter::try_from_env("BIRDBRIDGE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// First SIGINT/SIGTERM: finish the post in hand and stop. Second: leave at once (the
+/// ledger's `posting` state makes even that safe to resume).
+async fn watch_signals(stop: Arc<AtomicBool>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        if stop.swap(true, Ordering::SeqCst) {
+            eprintln!("interrupted again: leaving now");
+            std::process::exit(130);
+        }
+        eprintln!(
+            "interrupted: finishing the current post, then stopping (again to leave at once)"
+        );
+    }
+}

@@ -1,1 +1,115 @@
-//! SKELETON
+//! The `status` report: what the ledger knows, for a person.
+
+use std::fmt::Write as _;
+
+use crate::config::Settings;
+use crate::store::{Ledger, PartRecord, PartState, StoreError};
+
+/// States in the order a person reads them.
+const STATES: [PartState; 6] = [
+    PartState::Posted,
+    PartState::Skipped,
+    PartState::Planned,
+    PartState::Posting,
+    PartState::Failed,
+    PartState::Quarantined,
+];
+
+/// How many recent errors to show.
+const RECENT_ERRORS: u32 = 10;
+
+/// Renders the report. A ledger that does not exist yet is reported as such, not created.
+///
+/// # Errors
+/// When the ledger cannot be read.
+pub fn report(settings: &Settings) -> Result<String, StoreError> {
+    let path = &settings.ledger.path;
+    let mut out = String::new();
+    if !path.exists() {
+        let _ = writeln!(
+            out,
+            "ledger {}: not created yet (nothing has run)",
+            path.display()
+        );
+        return Ok(out);
+    }
+    let ledger = Ledger::open(path)?;
+    let _ = writeln!(out, "ledger {}", path.display());
+    let counts = ledger.state_counts()?;
+    for (route_name, route) in &settings.routes {
+        for target in &route.targets {
+            let _ = write!(out, "route {route_name} → {target}:");
+            for state in STATES {
+                let n: u64 = counts
+                    .iter()
+                    .filter(|c| &c.route == route_name && &c.target == target && c.state == state)
+                    .map(|c| c.count)
+                    .sum();
+                let _ = write!(out, " {} {n}", state.as_str());
+            }
+            out.push('\n');
+        }
+    }
+    // Rows of routes no longer in the configuration are still worth seeing.
+    for c in counts
+        .iter()
+        .filter(|c| !settings.routes.contains_key(&c.route))
+    {
+        let _ = writeln!(
+            out,
+            "route {} → {} (not configured): {} {}",
+            c.route,
+            c.target,
+            c.state.as_str(),
+            c.count
+        );
+    }
+    let cursors = ledger.cursors()?;
+    if !cursors.is_empty() {
+        let _ = writeln!(out, "cursors:");
+        for c in cursors {
+            let _ = writeln!(
+                out,
+                "  {}: {} (at {})",
+                c.source,
+                c.value,
+                c.updated_at.format("%Y-%m-%d %H:%M:%S UTC")
+            );
+        }
+    }
+    section(
+        &mut out,
+        "last errors",
+        &ledger.recent_errors(RECENT_ERRORS)?,
+    );
+    section(
+        &mut out,
+        "quarantined (retried only on request)",
+        &ledger.quarantined()?,
+    );
+    Ok(out)
+}
+
+fn section(out: &mut String, title: &str, rows: &[PartRecord]) {
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "{title}:");
+    for r in rows {
+        let k = &r.key;
+        let _ = writeln!(
+            out,
+            "  {} → {} post {} part {}: {} after {} attempt(s): {}",
+            k.route,
+            k.target,
+            k.source_post_id,
+            k.part_index,
+            r.state.as_str(),
+            r.attempts,
+            r.last_error
+                .as_deref()
+                .or(r.reason.as_deref())
+                .unwrap_or("")
+        );
+    }
+}

@@ -110,7 +110,11 @@ impl Ledger {
     ) -> Result<Vec<PartRecord>, StoreError> {
         todo!()
     }
-    pub fn begin_attempt(&self, key: &PartKey, now: DateTime<Utc>) -> Result<PartRecord, StoreError> {
+    pub fn begin_attempt(
+        &self,
+        key: &PartKey,
+        now: DateTime<Utc>,
+    ) -> Result<PartRecord, StoreError> {
         todo!()
     }
     pub fn mark_posted(
@@ -153,7 +157,12 @@ impl Ledger {
     pub fn cursor(&self, source: &str) -> Result<Option<Cursor>, StoreError> {
         todo!()
     }
-    pub fn set_cursor(&self, source: &str, value: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+    pub fn set_cursor(
+        &self,
+        source: &str,
+        value: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         todo!()
     }
     pub fn state_counts(&self) -> Result<Vec<StateCount>, StoreError> {
@@ -166,6 +175,22 @@ impl Ledger {
         todo!()
     }
     pub fn cursors(&self) -> Result<Vec<Cursor>, StoreError> {
+        todo!()
+    }
+}
+impl PartState {
+    pub fn as_str(self) -> &'static str {
+        todo!()
+    }
+}
+impl Ledger {
+    pub fn adopt(
+        &self,
+        key: &PartKey,
+        remote_id: &str,
+        remote_url: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         todo!()
     }
 }

@@ -1,0 +1,177 @@
+//! Runs the subcommands and maps every failure to one of the documented exit codes.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use crate::cli::{BackfillArgs, Command};
+use crate::config::{ConfigError, Settings, EXAMPLE_CONFIG};
+use crate::pipeline::{self, BackfillOptions, BackfillReport, PipelineError};
+use crate::progress::Progress;
+use crate::status;
+use crate::store::{Ledger, StoreError};
+use crate::targets::AnyTarget;
+
+/// The process exit codes; stable, documented in README.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Everything worked.
+    Ok = 0,
+    /// A runtime failure: unreadable archive, ledger error, parts that failed to deliver.
+    Failure = 1,
+    /// Bad command-line usage (clap's own code).
+    Usage = 2,
+    /// The configuration is broken (`EX_CONFIG` from sysexits.h).
+    Config = 78,
+}
+
+/// A command that could not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// See [`ConfigError`].
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// See [`PipelineError`].
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    /// See [`StoreError`].
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// `check` found problems; each is listed on stderr.
+    #[error("{0} configuration problem(s) found")]
+    Findings(usize),
+}
+
+impl CommandError {
+    /// The exit code this failure maps to.
+    pub fn exit(&self) -> Exit {
+        match self {
+            CommandError::Config(_)
+            | CommandError::Findings(_)
+            | CommandError::Pipeline(
+                PipelineError::Config(_)
+                | PipelineError::UnknownRoute { .. }
+                | PipelineError::NoArchive { .. }
+                | PipelineError::UnsupportedTarget { .. },
+            ) => Exit::Config,
+            CommandError::Pipeline(_) | CommandError::Store(_) => Exit::Failure,
+        }
+    }
+}
+
+/// Runs one command. `stop` is set by the signal handler; a backfill stops at the next
+/// post boundary when it is set.
+///
+/// # Errors
+/// See [`CommandError`]; its [`CommandError::exit`] gives the exit code.
+pub async fn run(
+    config: &Path,
+    command: Command,
+    stop: Arc<AtomicBool>,
+) -> Result<Exit, CommandError> {
+    match command {
+        Command::Check { example: true } => {
+            print!("{EXAMPLE_CONFIG}");
+            Ok(Exit::Ok)
+        }
+        Command::Check { example: false } => check(config),
+        Command::Status => {
+            let settings = Settings::load(config)?;
+            print!("{}", status::report(&settings)?);
+            Ok(Exit::Ok)
+        }
+        Command::Backfill(args) => backfill(config, args, stop).await,
+    }
+}
+
+fn check(config: &Path) -> Result<Exit, CommandError> {
+    let settings = Settings::load(config)?;
+    println!(
+        "{}: {} source(s), {} target(s), {} route(s)",
+        settings.file.display(),
+        settings.sources.len(),
+        settings.targets.len(),
+        settings.routes.len()
+    );
+    for (name, route) in &settings.routes {
+        println!(
+            "  route {name}: {} → {}",
+            route.source,
+            route.targets.join(", ")
+        );
+    }
+    let findings = settings.offline_findings();
+    for f in &findings {
+        eprintln!("{}: `{}`: {}", settings.file.display(), f.key, f.problem);
+    }
+    if findings.is_empty() {
+        println!("configuration OK (offline checks only)");
+        Ok(Exit::Ok)
+    } else {
+        Err(CommandError::Findings(findings.len()))
+    }
+}
+
+async fn backfill(
+    config: &Path,
+    args: BackfillArgs,
+    stop: Arc<AtomicBool>,
+) -> Result<Exit, CommandError> {
+    let settings = Settings::load(config)?;
+    let opts = BackfillOptions {
+        route: args.route,
+        archive: args.archive,
+        since: args.since,
+        until: args.until,
+        limit: args.limit,
+        dry_run: args.dry_run,
+        crash_after_deliveries: std::env::var("BIRDBRIDGE_TEST_CRASH_AFTER_DELIVERIES")
+            .ok()
+            .and_then(|v| v.parse().ok()),
+        stop,
+    };
+    let ledger = Ledger::open(&settings.ledger.path)?;
+    let stdout_records = settings.routes.get(&opts.route).is_some_and(|r| {
+        r.targets
+            .iter()
+            .filter_map(|t| AnyTarget::from_settings(t, &settings.targets[t]))
+            .any(|t| t.writes_stdout())
+    });
+    let progress = Progress::new(
+        std::io::stderr().is_terminal(),
+        stdout_records && !opts.dry_run,
+    );
+    let report = pipeline::backfill(&settings, &ledger, &opts, &progress).await?;
+    summary(&opts, &report, stdout_records && !opts.dry_run);
+    Ok(if report.parts_failed > 0 {
+        Exit::Failure
+    } else {
+        Exit::Ok
+    })
+}
+
+fn summary(opts: &BackfillOptions, r: &BackfillReport, to_stderr: bool) {
+    let mut lines = vec![format!(
+        "route {}: {} posts in the archive ({} in range), {} malformed, {} circle posts left out",
+        opts.route, r.posts_read, r.in_range, r.malformed, r.circle_excluded
+    )];
+    if opts.dry_run {
+        lines.push(format!(
+            "dry run: {} post(s) previewed, {} already mirrored, nothing written",
+            r.previewed, r.already_done
+        ));
+    } else {
+        lines.push(format!(
+            "{} new post(s) delivered in {} part(s); {} already mirrored; {} skipped by policy; {} failed; {} recovered after an interruption",
+            r.posts_delivered, r.parts_delivered, r.already_done, r.skipped, r.parts_failed, r.parts_reconciled
+        ));
+    }
+    for line in lines {
+        if to_stderr {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! The dry-run target: writes one JSON line per part with what a real status would carry,
+//! and records results in the ledger like a real target, so a second run delivers nothing.
+//!
+//! Its "server" is the output file: a part's line carries its idempotency key, so after a
+//! crash between writing and recording, [`DryRunTarget::reconcile`] finds the line and the
+//! part is adopted instead of written twice. On stdout there is nothing to look back at,
+//! and an interrupted part is printed again.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+
+use serde_json::{json, Value};
+
+use super::{Delivered, Outgoing, TargetError, TargetProfile};
+use crate::config::DryRunTargetSettings;
+use crate::model::MediaSource;
+use crate::render::ReplyTo;
+
+/// Where the JSON lines go.
+#[derive(Debug)]
+enum Output {
+    Stdout,
+    File { path: PathBuf, file: Option<File> },
+}
+
+/// See the module docs.
+#[derive(Debug)]
+pub struct DryRunTarget {
+    name: String,
+    profile: TargetProfile,
+    output: Output,
+}
+
+impl DryRunTarget {
+    /// A dry-run target named `name`, emulating a server with the configured limits.
+    pub fn new(name: &str, settings: &DryRunTargetSettings) -> Self {
+        let output = if settings.output == "-" {
+            Output::Stdout
+        } else {
+            Output::File {
+                path: PathBuf::from(&settings.output),
+                file: None,
+            }
+        };
+        Self {
+            name: name.to_owned(),
+            profile: TargetProfile {
+                max_characters: settings.max_characters,
+                characters_reserved_per_url: settings.characters_reserved_per_url,
+                max_media_attachments: settings.max_media_attachments,
+                description_limit: settings.description_limit,
+                counting: super::CountingRule::Mastodon,
+            },
+            output,
+        }
+    }
+
+    /// The limits it emulates.
+    pub fn profile(&self) -> &TargetProfile {
+        &self.profile
+    }
+
+    /// Whether the JSON lines go to stdout (then a person's preview must go elsewhere).
+    pub fn writes_stdout(&self) -> bool {
+        matches!(self.output, Output::Stdout)
+    }
+
+    /// Writes the part's line. The status id is derived from the idempotency key, so it is
+    /// the same whenever the same part is written.
+    pub fn deliver(&mut self, out: Outgoing<'_>) -> Result<Delivered, TargetError> {
+        let remote_id = format!(
+            "dry-{}",
+            &out.idempotency_key[..16.min(out.idempotency_key.len())]
+        );
+        let url = format!("https://dry-run.invalid/{}/{remote_id}", self.name);
+        let line = self.record(&out, &remote_id, &url).to_string();
+        match &mut self.output {
+            Output::Stdout => {
+                let mut stdout = std::io::stdout().lock();
+                writeln!(stdout, "{line}").map_err(|source| output_error("-", source))?;
+            }
+            Output::File { path, file } => {
+                let f = match file {
+                    Some(f) => f,
+                    None => file.insert(open_append(path)?),
+                };
+                // One write per line, then to disk: the line must be there before the
+                // ledger says "posted", as a real server's status would be.
+                f.write_all(format!("{line}\n").as_bytes())
+                    .and_then(|()| f.sync_data())
+                    .map_err(|source| output_error(&path.display().to_string(), source))?;
+            }
+        }
+        Ok(Delivered {
+            remote_id,
+            url: Some(url),
+        })
+    }
+
+    /// Looks for a line with this idempotency key in the output file.
+    pub fn reconcile(&mut self, idempotency_key: &str) -> Result<Option<Delivered>, TargetError> {
+        let Output::File { path, .. } = &self.output else {
+            return Ok(None);
+        };
+        let file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(output_error(&path.display().to_string(), source)),
+        };
+        for line in BufReader::new(file).lines() {
+            let line = line.map_err(|source| output_error(&path.display().to_string(), source))?;
+            // A line cut short by a crash does not parse; it cannot be adopted either.
+            let Ok(record) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            if record["idempotency_key"] == idempotency_key {
+                return Ok(Some(Delivered {
+                    remote_id: record["status_id"].as_str().unwrap_or_default().to_owned(),
+                    url: record["url"].as_str().map(str::to_owned),
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    fn record(&self, out: &Outgoing<'_>, remote_id: &str, url: &str) -> Value {
+        let part = out.part;
+        let media: Vec<Value> = part
+            .media
+            .iter()
+            .map(|m| {
+                json!({
+                    "kind": m.kind.as_str(),
+                    "path": media_location(&m.source),
+                    "description": m.description,
+                })
+            })
+            .collect();
+        let reply = match &part.reply_to {
+            ReplyTo::Nothing => Value::Null,
+            ReplyTo::PreviousPart => {
+                json!({ "previous_part": out.part_index - 1, "status_id": out.in_reply_to })
+            }
+            ReplyTo::Status(_) => json!({ "mirrored_status": out.in_reply_to }),
+        };
+        json!({
+            "target": self.name,
+            "route": out.route,
+            "source_post_id": out.source_post_id,
+            "part": out.part_index,
+            "idempotency_key": out.idempotency_key,
+            "status_id": remote_id,
+            "url": url,
+            "text": part.text,
+            "spoiler_text": part.spoiler_text,
+            "sensitive": part.sensitive,
+            "visibility": part.visibility.as_str(),
+            "language": part.language,
+            "in_reply_to": reply,
+            "media": media,
+        })
+    }
+}
+
+/// A media source as a person would locate it: a path, `archive.zip!entry`, or a URL.
+pub fn media_location(source: &MediaSource) -> String {
+    match source {
+        MediaSource::File(p) => p.display().to_string(),
+        MediaSource::ZipEntry { archive, entry } => format!("{}!{entry}", archive.display()),
+        MediaSource::Url(u) => u.clone(),
+        MediaSource::Unavailable => String::new(),
+    }
+}
+
+fn open_append(path: &PathBuf) -> Result<File, TargetError> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|source| output_error(&path.display().to_string(), source))
+}
+
+fn output_error(path: &str, source: std::io::Error) -> TargetError {
+    TargetError::Output {
+        path: path.to_owned(),
+        source,
+    }
+}
