@@ -131,6 +131,7 @@ async fn backfill(
             .and_then(|v| v.parse().ok()),
         stop,
     };
+    let prepared = pipeline::prepare(&settings, &opts)?;
     let ledger = Ledger::open(&settings.ledger.path)?;
     let stdout_records = settings.routes.get(&opts.route).is_some_and(|r| {
         r.targets
@@ -142,7 +143,7 @@ async fn backfill(
         std::io::stderr().is_terminal(),
         stdout_records && !opts.dry_run,
     );
-    let report = pipeline::backfill(&settings, &ledger, &opts, &progress).await?;
+    let report = pipeline::backfill(prepared, &ledger, &opts, &progress).await?;
     summary(&opts, &report, stdout_records && !opts.dry_run);
     Ok(if report.parts_failed > 0 {
         Exit::Failure

@@ -19,7 +19,7 @@ use crate::policy::{self, Decision, RoutePolicy};
 use crate::preview;
 use crate::progress::Progress;
 use crate::render::{self, Lookups, Rendered, ReplyTo};
-use crate::sources::archive::{Archive, ArchiveError};
+use crate::sources::archive::{Archive, ArchiveContents, ArchiveError};
 use crate::store::{Ledger, PartRecord, PartState, StoreError};
 use crate::targets::{AnyTarget, Outgoing, TargetProfile};
 
@@ -117,6 +117,7 @@ pub enum PipelineError {
     Store(#[from] StoreError),
 }
 
+#[derive(Debug)]
 struct RouteTarget {
     name: String,
     profile: TargetProfile,
@@ -124,17 +125,22 @@ struct RouteTarget {
     target: Option<AnyTarget>,
 }
 
-/// Runs a backfill of one route.
+/// A backfill that has read its archive and built its targets, and has written nothing.
+#[derive(Debug)]
+pub struct Prepared {
+    contents: ArchiveContents,
+    cursor_name: String,
+    targets: Vec<RouteTarget>,
+    policy: RoutePolicy,
+}
+
+/// Reads the archive and builds the route's targets. Done before the ledger is opened, so a
+/// broken archive or configuration leaves no trace.
 ///
 /// # Errors
-/// Configuration, archive and ledger failures. A failing part is not an error: it is
-/// recorded, counted in the report, and the other posts go on.
-pub async fn backfill(
-    settings: &Settings,
-    ledger: &Ledger,
-    opts: &BackfillOptions,
-    progress: &Progress,
-) -> Result<BackfillReport, PipelineError> {
+/// Unknown route, a route without an archive, a target kind this build cannot deliver to,
+/// an unreadable archive.
+pub fn prepare(settings: &Settings, opts: &BackfillOptions) -> Result<Prepared, PipelineError> {
     let route = settings
         .routes
         .get(&opts.route)
@@ -143,25 +149,48 @@ pub async fn backfill(
             route: opts.route.clone(),
         })?;
     let (archive_path, cursor_name) = archive_of(settings, opts)?;
-    let mut targets = route_targets(settings, opts)?;
-
-    // Read everything before writing anything: a broken archive leaves the ledger untouched.
+    let targets = route_targets(settings, opts)?;
     let archive = Archive::open(&archive_path)?;
     let contents = archive.load()?;
+    info!(
+        archive = %archive_path.display(),
+        owner = %archive.owner().username,
+        posts = contents.posts.len(),
+        malformed = contents.malformed.len(),
+        circle_excluded = contents.circle_excluded,
+        "archive read"
+    );
+    Ok(Prepared {
+        contents,
+        cursor_name,
+        targets,
+        policy: RoutePolicy::from_settings(route),
+    })
+}
+
+/// Runs a prepared backfill.
+///
+/// # Errors
+/// Ledger failures. A failing part is not an error: it is recorded, counted in the report,
+/// and the other posts go on.
+pub async fn backfill(
+    prepared: Prepared,
+    ledger: &Ledger,
+    opts: &BackfillOptions,
+    progress: &Progress,
+) -> Result<BackfillReport, PipelineError> {
+    let Prepared {
+        contents,
+        cursor_name,
+        mut targets,
+        policy,
+    } = prepared;
     let mut report = BackfillReport {
         posts_read: contents.posts.len(),
         malformed: contents.malformed.len(),
         circle_excluded: contents.circle_excluded,
         ..BackfillReport::default()
     };
-    info!(
-        archive = %archive_path.display(),
-        owner = %archive.owner().username,
-        posts = report.posts_read,
-        malformed = report.malformed,
-        circle_excluded = report.circle_excluded,
-        "archive read"
-    );
     if !opts.dry_run {
         for m in &contents.malformed {
             let id =
@@ -187,7 +216,6 @@ pub async fn backfill(
         .collect();
     report.in_range = posts.len();
     progress.start(posts.len() as u64);
-    let policy = RoutePolicy::from_settings(route);
     let mut deliveries = 0u32;
     for post in posts {
         if opts.stop.load(Ordering::SeqCst) {

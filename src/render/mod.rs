@@ -337,3 +337,238 @@ fn cut_description(
     });
     format!("{cut}…")
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::model::{Author, Facet, FacetKind, PostRef, References};
+
+    fn post(text: &str) -> Post {
+        Post {
+            id: PostId::new("100"),
+            author: Author {
+                id: None,
+                username: "me".into(),
+                display_name: None,
+            },
+            created_at: Utc.with_ymd_and_hms(2020, 1, 2, 3, 4, 5).unwrap(),
+            text: text.into(),
+            facets: Vec::new(),
+            media: Vec::new(),
+            references: References::default(),
+            sensitive: false,
+            language: Some("en".into()),
+            url: "https://x.com/me/status/100".into(),
+        }
+    }
+
+    fn photo(alt: Option<&str>) -> Media {
+        Media {
+            kind: MediaKind::Photo,
+            source: MediaSource::File("a.jpg".into()),
+            alt_text: alt.map(str::to_owned),
+            width: None,
+            height: None,
+            original_url: Some("https://pbs.twimg.com/media/a.jpg".into()),
+        }
+    }
+
+    fn policy() -> RoutePolicy {
+        RoutePolicy {
+            visibility: Visibility::Public,
+        }
+    }
+
+    fn mirrored(last: &str, url: &str) -> MirroredPost {
+        MirroredPost {
+            first_id: "1".into(),
+            first_url: Some(url.into()),
+            last_id: last.into(),
+        }
+    }
+
+    use chrono::Utc;
+
+    #[test]
+    fn short_post_is_one_part_with_its_language() {
+        let r = render(
+            &post("hello & <world>"),
+            &TargetProfile::mastodon_default(),
+            &policy(),
+            &Lookups::default(),
+        );
+        assert_eq!(r.parts.len(), 1);
+        assert_eq!(r.parts[0].text, "hello & <world>");
+        assert_eq!(r.parts[0].language.as_deref(), Some("en"));
+        assert_eq!(r.parts[0].reply_to, ReplyTo::Nothing);
+        assert!(r.warnings.is_empty());
+    }
+
+    #[test]
+    fn long_post_becomes_numbered_parts_within_the_limit() {
+        let sentence = "This sentence has exactly some words in it. ";
+        let text = sentence.repeat(30);
+        let profile = TargetProfile::mastodon_default();
+        let r = render(&post(text.trim()), &profile, &policy(), &Lookups::default());
+        let n = r.parts.len();
+        assert!(n >= 3, "{n}");
+        for (i, p) in r.parts.iter().enumerate() {
+            assert!(
+                count::length(&profile, None, &p.text) <= 500,
+                "part {i} too long"
+            );
+            assert!(p.text.ends_with(&format!(" {}/{n}", i + 1)), "{}", p.text);
+            assert_eq!(
+                p.reply_to,
+                if i == 0 {
+                    ReplyTo::Nothing
+                } else {
+                    ReplyTo::PreviousPart
+                }
+            );
+        }
+        let joined: Vec<String> = r
+            .parts
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                p.text
+                    .trim_end_matches(&format!(" {}/{n}", i + 1))
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(joined.join(" "), text.trim());
+    }
+
+    #[test]
+    fn self_thread_reply_drops_leading_mention_and_continues_the_mirrored_thread() {
+        let mut p = post("@me and the story goes on");
+        p.facets.push(Facet {
+            range: 0..3,
+            kind: FacetKind::Mention {
+                username: "me".into(),
+            },
+        });
+        p.references.reply_to = Some(PostRef {
+            id: Some(PostId::new("99")),
+            username: Some("me".into()),
+            url: None,
+        });
+        let mut lookups = Lookups::default();
+        lookups.insert(
+            PostId::new("99"),
+            mirrored("remote-last", "https://example.social/@me/1"),
+        );
+        let r = render(&p, &TargetProfile::mastodon_default(), &policy(), &lookups);
+        assert_eq!(r.parts[0].text, "and the story goes on");
+        assert_eq!(r.parts[0].reply_to, ReplyTo::Status("remote-last".into()));
+    }
+
+    #[test]
+    fn reply_to_an_unmirrored_post_starts_a_new_conversation_with_a_warning() {
+        let mut p = post("more");
+        p.references.reply_to = Some(PostRef {
+            id: Some(PostId::new("99")),
+            username: Some("me".into()),
+            url: None,
+        });
+        let r = render(
+            &p,
+            &TargetProfile::mastodon_default(),
+            &policy(),
+            &Lookups::default(),
+        );
+        assert_eq!(r.parts[0].reply_to, ReplyTo::Nothing);
+        assert_eq!(r.warnings.len(), 1);
+    }
+
+    #[test]
+    fn quote_links_the_mirrored_status_when_known_else_the_original() {
+        let mut p = post("look at this");
+        p.references.quote_of = Some(PostRef {
+            id: Some(PostId::new("7")),
+            username: Some("other".into()),
+            url: Some("https://x.com/other/status/7".into()),
+        });
+        let none = render(
+            &p,
+            &TargetProfile::mastodon_default(),
+            &policy(),
+            &Lookups::default(),
+        );
+        assert_eq!(
+            none.parts[0].text,
+            "look at this\n\nhttps://x.com/other/status/7"
+        );
+        let mut lookups = Lookups::default();
+        lookups.insert(
+            PostId::new("7"),
+            mirrored("9", "https://example.social/@me/9"),
+        );
+        let known = render(&p, &TargetProfile::mastodon_default(), &policy(), &lookups);
+        assert_eq!(
+            known.parts[0].text,
+            "look at this\n\nhttps://example.social/@me/9"
+        );
+    }
+
+    #[test]
+    fn media_over_the_attachment_limit_moves_to_a_second_part() {
+        let mut p = post("six photos");
+        p.media = (0..6).map(|_| photo(Some("a photo"))).collect();
+        p.sensitive = true;
+        let r = render(
+            &p,
+            &TargetProfile::mastodon_default(),
+            &policy(),
+            &Lookups::default(),
+        );
+        assert_eq!(r.parts.len(), 2);
+        assert_eq!(r.parts[0].media.len(), 4);
+        assert_eq!(r.parts[1].media.len(), 2);
+        assert_eq!(r.parts[0].text, "six photos 1/2");
+        assert_eq!(r.parts[1].text, "2/2");
+        assert!(r.parts[0].sensitive && r.parts[1].sensitive);
+        assert!(r
+            .warnings
+            .iter()
+            .any(|w| w.part == 1 && w.message.contains("moved to part 2")));
+    }
+
+    #[test]
+    fn missing_media_file_is_linked_and_missing_alt_text_is_warned() {
+        let mut p = post("two photos");
+        let mut gone = photo(None);
+        gone.source = MediaSource::Unavailable;
+        p.media = vec![photo(None), gone];
+        let r = render(
+            &p,
+            &TargetProfile::mastodon_default(),
+            &policy(),
+            &Lookups::default(),
+        );
+        assert_eq!(r.parts[0].media.len(), 1);
+        assert_eq!(r.parts[0].media[0].description, None);
+        assert_eq!(
+            r.parts[0].text,
+            "two photos\n\nhttps://pbs.twimg.com/media/a.jpg"
+        );
+        assert_eq!(r.warnings.len(), 2, "{:?}", r.warnings);
+    }
+
+    #[test]
+    fn alt_text_is_cut_at_the_limit_on_a_word_boundary() {
+        let mut p = post("pic");
+        p.media = vec![photo(Some("a very long description of a picture"))];
+        let profile = TargetProfile {
+            description_limit: 20,
+            ..TargetProfile::mastodon_default()
+        };
+        let r = render(&p, &profile, &policy(), &Lookups::default());
+        let d = r.parts[0].media[0].description.clone().unwrap();
+        assert_eq!(d, "a very long…");
+        assert!(d.chars().count() <= 20);
+    }
+}

@@ -174,6 +174,10 @@ pub fn media_location(source: &MediaSource) -> String {
 }
 
 fn open_append(path: &PathBuf) -> Result<File, TargetError> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .map_err(|source| output_error(&parent.display().to_string(), source))?;
+    }
     OpenOptions::new()
         .create(true)
         .append(true)
