@@ -1,0 +1,103 @@
+//! Offline checks for the `check` command: what loaded settings point at on this machine
+//! (archives, token files, token variables, output folders), looked at without the network.
+//! Loading deliberately does not do this, so a configuration can be validated on another
+//! machine and secrets are read only when they are needed.
+
+use std::fmt;
+use std::path::Path;
+
+use super::parse::join_key;
+use super::{SecretSource, Settings, SourceSettings, TargetSettings};
+
+/// One problem found by [`Settings::offline_findings`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// The key the problem is about, e.g. `sources.old-tweets.path`.
+    pub key: String,
+    /// What is wrong, naming the file or variable involved (never a secret's content).
+    pub problem: String,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}`: {}", self.key, self.problem)
+    }
+}
+
+impl Settings {
+    /// Checks what the settings point at on this machine, in key order: archives that are
+    /// missing, token files that cannot be read, token variables that are unset (each read
+    /// through [`SecretSource::load`], exactly as the daemon will), and dry-run outputs whose
+    /// folder is missing. Empty when all is well. The process environment is read for
+    /// `token_env`.
+    pub fn offline_findings(&self) -> Vec<Finding> {
+        let mut findings = Vec::new();
+        for (name, source) in &self.sources {
+            let table = join_key("sources", name);
+            match source {
+                SourceSettings::X(x) => check_secret(&table, &x.token, &mut findings),
+                SourceSettings::Archive(archive) => {
+                    if let Err(err) = std::fs::metadata(&archive.path) {
+                        findings.push(Finding {
+                            key: join_key(&table, "path"),
+                            problem: format!("cannot open {}: {err}", archive.path.display()),
+                        });
+                    }
+                }
+                SourceSettings::Feed(_) => {}
+            }
+        }
+        for (name, target) in &self.targets {
+            let table = join_key("targets", name);
+            match target {
+                TargetSettings::Fediverse(fedi) => check_secret(&table, &fedi.token, &mut findings),
+                TargetSettings::DryRun(dry_run) => {
+                    if let Some(problem) = output_problem(&dry_run.output) {
+                        findings.push(Finding {
+                            key: join_key(&table, "output"),
+                            problem,
+                        });
+                    }
+                }
+            }
+        }
+        findings
+    }
+}
+
+fn check_secret(table: &str, secret: &SecretSource, findings: &mut Vec<Finding>) {
+    let name = match secret {
+        SecretSource::Inline(_) => "token",
+        SecretSource::File(_) => "token_file",
+        SecretSource::Env(_) => "token_env",
+    };
+    let key = join_key(table, name);
+    if let Err(err) = secret.load(&key) {
+        // The error starts by naming the key, which the finding carries already.
+        let message = err.to_string();
+        let problem = message
+            .strip_prefix(&format!("`{key}`: "))
+            .unwrap_or(&message)
+            .to_owned();
+        findings.push(Finding { key, problem });
+    }
+}
+
+/// Why a dry run could not create or append to `output`, if it could not.
+fn output_problem(output: &str) -> Option<String> {
+    if output == "-" {
+        return None;
+    }
+    let path = Path::new(output);
+    if path.is_dir() {
+        return Some(format!("{output} is a folder, not a file"));
+    }
+    let parent = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())?;
+    if parent.is_dir() {
+        None
+    } else {
+        Some(format!("the folder {} does not exist", parent.display()))
+    }
+}

@@ -1,0 +1,638 @@
+//! Tests for `bridge.toml` loading: the embedded example, every kind of mistake and its
+//! message, environment overrides, path resolution, default ledger paths, and secrets.
+//!
+//! The environment is always passed as a map (`load_with_env`): tests run in parallel and
+//! must not set process variables.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use birdbridge::config::{
+    keys, ConfigError, LedgerSettings, SecretSource, ServerKind, Settings, SourceSettings,
+    TargetSettings, Visibility, EXAMPLE_CONFIG,
+};
+use rstest::rstest;
+use tempfile::TempDir;
+
+/// Writes `text` as `bridge.toml` in a fresh folder.
+fn write_config(text: &str) -> (TempDir, PathBuf) {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("bridge.toml");
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}
+
+fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+        .collect()
+}
+
+fn load(text: &str, vars: &[(&str, &str)]) -> (TempDir, Result<Settings, ConfigError>) {
+    let (dir, path) = write_config(text);
+    let result = Settings::load_with_env(&path, env(vars));
+    (dir, result)
+}
+
+const SOURCE: &str = "[sources.s]\nkind = \"archive\"\npath = \"a.zip\"\n";
+const TARGET: &str = "[targets.t]\nkind = \"dry-run\"\n";
+const ROUTE: &str = "[routes.r]\nsource = \"s\"\ntargets = [\"t\"]\n";
+const X_SOURCE: &str = "[sources.s]\nkind = \"x\"\nusername = \"Wikipedia\"\ntoken_env = \"X\"\n";
+
+#[test]
+fn the_example_loads_with_its_sources_targets_and_routes() {
+    let (dir, settings) = load(EXAMPLE_CONFIG, &[]);
+    let settings = settings.unwrap();
+    assert_eq!(settings.file, dir.path().join("bridge.toml"));
+
+    let SourceSettings::X(x) = &settings.sources["wikipedia"] else {
+        panic!(
+            "wikipedia is not an x source: {:?}",
+            settings.sources["wikipedia"]
+        );
+    };
+    assert_eq!(x.username, "Wikipedia");
+    assert_eq!(x.schedule, "0 */5 * * * *");
+    assert_eq!(x.api_url, "https://api.x.com");
+    assert!(matches!(&x.token, SecretSource::File(path)
+        if path == Path::new("/run/credentials/birdbridge.service/x-token")));
+    let SourceSettings::Archive(archive) = &settings.sources["old-tweets"] else {
+        panic!("old-tweets is not an archive");
+    };
+    assert_eq!(archive.path, Path::new("/srv/twitter-2024-05-01.zip"));
+    let SourceSettings::Feed(feed) = &settings.sources["blog"] else {
+        panic!("blog is not a feed");
+    };
+    assert_eq!(feed.url, "https://blog.example.org/feed.xml");
+    assert_eq!(settings.sources.len(), 3);
+
+    let TargetSettings::Fediverse(mastodon) = &settings.targets["wikis-world"] else {
+        panic!("wikis-world is not a fediverse target");
+    };
+    assert_eq!(mastodon.kind, ServerKind::Mastodon);
+    assert_eq!(mastodon.url, "https://wikis.world");
+    let TargetSettings::Fediverse(gts) = &settings.targets["archive-mirror"] else {
+        panic!("archive-mirror is not a fediverse target");
+    };
+    assert_eq!(gts.kind, ServerKind::GoToSocial);
+    assert!(matches!(&gts.token, SecretSource::Env(var) if var == "GTS_TOKEN"));
+    let TargetSettings::DryRun(preview) = &settings.targets["preview"] else {
+        panic!("preview is not a dry run");
+    };
+    assert_eq!(preview.output, "-");
+    assert_eq!(
+        (
+            preview.max_characters,
+            preview.max_media_attachments,
+            preview.characters_reserved_per_url,
+            preview.description_limit
+        ),
+        (500, 4, 23, 1500)
+    );
+    assert_eq!(settings.targets.len(), 3);
+
+    let summary: Vec<(&str, &str, Vec<&str>, Visibility)> = settings
+        .routes
+        .iter()
+        .map(|(name, route)| {
+            (
+                name.as_str(),
+                route.source.as_str(),
+                route.targets.iter().map(String::as_str).collect(),
+                route.visibility,
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (
+                "backfill",
+                "old-tweets",
+                vec!["archive-mirror"],
+                Visibility::Unlisted
+            ),
+            (
+                "wikipedia",
+                "wikipedia",
+                vec!["wikis-world", "preview"],
+                Visibility::Public
+            ),
+        ]
+    );
+}
+
+/// The keys written in the example, active or commented out (`# key = value`), per table.
+fn example_keys_by_table() -> BTreeMap<String, BTreeSet<String>> {
+    let mut tables: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut current: Option<String> = None;
+    for line in EXAMPLE_CONFIG.lines() {
+        let line = line.trim();
+        if let Some(header) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            tables.entry(header.to_owned()).or_default();
+            current = Some(header.to_owned());
+            continue;
+        }
+        let Some(table) = &current else { continue };
+        let assignment = line.strip_prefix('#').unwrap_or(line).trim();
+        let Some((key, _)) = assignment.split_once('=') else {
+            continue;
+        };
+        let key = key.trim();
+        if !key.is_empty() && key.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+            tables.get_mut(table).unwrap().insert(key.to_owned());
+        }
+    }
+    tables
+}
+
+#[test]
+fn the_example_documents_exactly_the_keys_the_parser_accepts() {
+    let (_dir, settings) = load(EXAMPLE_CONFIG, &[]);
+    let settings = settings.unwrap();
+    let mut documented: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for (table, table_keys) in example_keys_by_table() {
+        let (section, name) = table.split_once('.').unwrap_or((table.as_str(), ""));
+        let group = match section {
+            "ledger" => "ledger",
+            "sources" => match &settings.sources[name] {
+                SourceSettings::X(_) => "x source",
+                SourceSettings::Archive(_) => "archive source",
+                SourceSettings::Feed(_) => "feed source",
+            },
+            "targets" => match &settings.targets[name] {
+                TargetSettings::Fediverse(_) => "fediverse target",
+                TargetSettings::DryRun(_) => "dry-run target",
+            },
+            "routes" => "route",
+            other => panic!("unexpected table [{other}] in the example"),
+        };
+        documented.entry(group).or_default().extend(table_keys);
+        documented
+            .entry("top")
+            .or_default()
+            .insert(section.to_owned());
+    }
+    let accepted: BTreeMap<&str, &[&str]> = BTreeMap::from([
+        ("top", keys::TOP),
+        ("ledger", keys::LEDGER),
+        ("x source", keys::X_SOURCE),
+        ("archive source", keys::ARCHIVE_SOURCE),
+        ("feed source", keys::FEED_SOURCE),
+        ("fediverse target", keys::FEDIVERSE_TARGET),
+        ("dry-run target", keys::DRY_RUN_TARGET),
+        ("route", keys::ROUTE),
+    ]);
+    for (group, accepted_keys) in accepted {
+        let want: BTreeSet<String> = accepted_keys.iter().map(|k| (*k).to_owned()).collect();
+        assert_eq!(
+            documented.get(group),
+            Some(&want),
+            "keys documented for {group} differ from the accepted ones"
+        );
+    }
+}
+
+#[rstest]
+#[case::unknown_key_with_hint(
+    &[SOURCE, TARGET, "outptu = \"-\"\n", ROUTE],
+    "unknown key `targets.t.outptu` (did you mean `output`?)"
+)]
+#[case::unknown_section(&["[ledgr]\npath = \"x\"\n", SOURCE, TARGET, ROUTE],
+    "unknown key `ledgr` (did you mean `ledger`?)")]
+#[case::key_of_another_kind(&[SOURCE, "username = \"a\"\n", TARGET, ROUTE],
+    "unknown key `sources.s.username`")]
+#[case::unknown_target_kind(
+    &[SOURCE, "[targets.t]\nkind = \"mastadon\"\n", ROUTE],
+    "`targets.t.kind`: unknown kind `mastadon`, expected one of `mastodon`, `pleroma`, \
+     `gotosocial`, `friendica`, `firefish`, `pixelfed`, `auto`, `dry-run` \
+     (did you mean `mastodon`?)"
+)]
+#[case::unknown_source_kind(&["[sources.s]\nkind = \"rss\"\n", TARGET, ROUTE],
+    "`sources.s.kind`: unknown kind `rss`, expected one of `x`, `archive`, `feed`")]
+#[case::kind_not_a_string(&["[sources.s]\nkind = 1\n", TARGET, ROUTE],
+    "`sources.s.kind`: expected a string, found integer `1`")]
+#[case::number_as_string(&[SOURCE, TARGET, "max_characters = \"500\"\n", ROUTE],
+    "`targets.t.max_characters`: expected a non-negative integer, found string \"500\"")]
+#[case::negative_number(&[SOURCE, TARGET, "description_limit = -1\n", ROUTE],
+    "`targets.t.description_limit`: expected a non-negative integer, found integer `-1`")]
+#[case::zero_characters(&[SOURCE, TARGET, "max_characters = 0\n", ROUTE],
+    "`targets.t.max_characters`: must be at least 1")]
+#[case::section_not_a_table(&["sources = 5\n", TARGET, ROUTE],
+    "`sources`: expected a table, found integer `5`")]
+#[case::named_entry_not_a_table(&["[sources]\ns = \"archive\"\n", TARGET, ROUTE],
+    "`sources.s`: expected a table, found string \"archive\"")]
+#[case::missing_kind(&["[sources.s]\npath = \"a.zip\"\n", TARGET, ROUTE],
+    "missing key `sources.s.kind`")]
+#[case::missing_path(&["[sources.s]\nkind = \"archive\"\n", TARGET, ROUTE],
+    "missing key `sources.s.path`")]
+#[case::missing_schedule(&[X_SOURCE, TARGET, ROUTE], "missing key `sources.s.schedule`")]
+#[case::missing_token(
+    &[SOURCE, "[targets.t]\nkind = \"mastodon\"\nurl = \"https://a.example\"\n", ROUTE],
+    "missing key `targets.t.token_file` (or one of `targets.t.token_env`, `targets.t.token`)"
+)]
+#[case::two_token_forms(
+    &[SOURCE, "[targets.t]\nkind = \"auto\"\nurl = \"https://a.example\"\n\
+               token = \"s3cr3t\"\ntoken_file = \"tok\"\n", ROUTE],
+    "`targets.t.token_file` and `targets.t.token` are both set; give only one"
+)]
+#[case::empty_token_env(
+    &[SOURCE, "[targets.t]\nkind = \"auto\"\nurl = \"https://a.example\"\ntoken_env = \"\"\n",
+      ROUTE],
+    "`targets.t.token_env`: must not be empty"
+)]
+#[case::bad_url(
+    &[SOURCE, "[targets.t]\nkind = \"mastodon\"\nurl = \"wikis.world\"\ntoken_env = \"T\"\n",
+      ROUTE],
+    "`targets.t.url`: `wikis.world` is not an http:// or https:// URL"
+)]
+#[case::bad_feed_url(
+    &["[sources.s]\nkind = \"feed\"\nurl = \"https:///feed\"\nschedule = \"0 0 * * * *\"\n",
+      TARGET, ROUTE],
+    "`sources.s.url`: `https:///feed` has no host"
+)]
+#[case::bad_api_url(&[X_SOURCE, "schedule = \"0 * * * * *\"\napi_url = \"localhost:8080\"\n",
+    TARGET, ROUTE], "`sources.s.api_url`: `localhost:8080` is not an http")]
+#[case::five_field_cron(&[X_SOURCE, "schedule = \"*/5 * * * *\"\n", TARGET, ROUTE],
+    "`sources.s.schedule`: `*/5 * * * *` has 5 fields, but schedules start with a seconds field")]
+#[case::garbage_cron(&[X_SOURCE, "schedule = \"every minute\"\n", TARGET, ROUTE],
+    "`sources.s.schedule`: `every minute` is not a cron expression")]
+#[case::bad_username(
+    &["[sources.s]\nkind = \"x\"\nusername = \"@Wikipedia\"\ntoken_env = \"X\"\n\
+       schedule = \"0 * * * * *\"\n", TARGET, ROUTE],
+    "`sources.s.username`: write the handle without `@`"
+)]
+#[case::route_missing_source(&[SOURCE, TARGET, "[routes.r]\nsource = \"z\"\ntargets = [\"t\"]\n"],
+    "`routes.r.source`: no source named `z`")]
+#[case::route_missing_target(
+    &[SOURCE, TARGET, "[routes.r]\nsource = \"s\"\ntargets = [\"t\", \"x\"]\n"],
+    "`routes.r.targets[1]`: no target named `x`"
+)]
+#[case::route_target_typo(
+    &[SOURCE, "[targets.preview]\nkind = \"dry-run\"\n",
+      "[routes.r]\nsource = \"s\"\ntargets = [\"preveiw\"]\n"],
+    "`routes.r.targets[0]`: no target named `preveiw` (did you mean `preview`?)"
+)]
+#[case::route_duplicate_target(
+    &[SOURCE, TARGET, "[routes.r]\nsource = \"s\"\ntargets = [\"t\", \"t\"]\n"],
+    "`routes.r.targets[1]`: target `t` is listed twice"
+)]
+#[case::route_no_targets(&[SOURCE, TARGET, "[routes.r]\nsource = \"s\"\ntargets = []\n"],
+    "`routes.r.targets`: lists no targets")]
+#[case::route_targets_not_a_list(&[SOURCE, TARGET, "[routes.r]\nsource = \"s\"\ntargets = \"t\"\n"],
+    "`routes.r.targets`: expected a list of strings, found string \"t\"")]
+#[case::route_bad_visibility(&[SOURCE, TARGET, ROUTE, "visibility = \"friends\"\n"],
+    "`routes.r.visibility`: unknown visibility `friends`, expected one of `public`, \
+     `unlisted`, `private`, `direct`")]
+#[case::no_routes(&[SOURCE, TARGET], "`routes`: no routes")]
+#[case::quoted_name(&["[sources.\"my src\"]\nkind = \"archive\"\n", TARGET, ROUTE],
+    "missing key `sources.\"my src\".path`")]
+fn mistakes_are_reported_with_the_key_and_the_file(#[case] parts: &[&str], #[case] want: &str) {
+    let (dir, result) = load(&parts.concat(), &[]);
+    let message = result.unwrap_err().to_string();
+    let file = dir.path().join("bridge.toml");
+    assert!(
+        message.starts_with(&format!("{}: ", file.display())),
+        "message does not name the file: {message}"
+    );
+    assert!(message.contains(want), "want {want:?} in {message:?}");
+    assert!(
+        !message.contains("s3cr3t"),
+        "message shows the token: {message}"
+    );
+}
+
+#[test]
+fn toml_syntax_errors_give_the_position() {
+    let (dir, result) = load(&[SOURCE, TARGET, ROUTE, "[routes.x\n"].concat(), &[]);
+    let err = result.unwrap_err();
+    assert!(matches!(err, ConfigError::Syntax { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(message.starts_with(&format!(
+        "{}: invalid TOML",
+        dir.path().join("bridge.toml").display()
+    )));
+    assert!(message.contains("line 9"), "{message}");
+}
+
+#[test]
+fn a_missing_config_file_is_named() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("nowhere.toml");
+    let err = Settings::load_with_env(&path, HashMap::new()).unwrap_err();
+    assert!(matches!(err, ConfigError::Unreadable { .. }), "{err:?}");
+    assert!(err
+        .to_string()
+        .starts_with(&format!("{}: cannot read", path.display())));
+}
+
+#[test]
+fn load_reads_the_process_environment_without_needing_it() {
+    let (_dir, path) = write_config(&[SOURCE, TARGET, ROUTE].concat());
+    let settings = Settings::load(&path).unwrap();
+    assert_eq!(settings.routes["r"].targets, ["t"]);
+}
+
+#[rstest]
+#[case::mastodon("mastodon", ServerKind::Mastodon)]
+#[case::pleroma("pleroma", ServerKind::Pleroma)]
+#[case::gotosocial("gotosocial", ServerKind::GoToSocial)]
+#[case::friendica("friendica", ServerKind::Friendica)]
+#[case::firefish("firefish", ServerKind::Firefish)]
+#[case::pixelfed("pixelfed", ServerKind::Pixelfed)]
+#[case::auto("auto", ServerKind::Auto)]
+fn every_server_kind_loads(#[case] kind: &str, #[case] want: ServerKind) {
+    let target = format!(
+        "[targets.t]\nkind = \"{kind}\"\nurl = \"https://a.example/\"\ntoken_env = \"T\"\n"
+    );
+    let (_dir, settings) = load(&[SOURCE, &target, ROUTE].concat(), &[]);
+    let TargetSettings::Fediverse(target) = &settings.unwrap().targets["t"] else {
+        panic!("not a fediverse target");
+    };
+    assert_eq!(target.kind, want);
+    assert_eq!(want.as_str(), kind);
+    assert_eq!(target.url, "https://a.example");
+}
+
+#[rstest]
+#[case("public", Visibility::Public)]
+#[case("unlisted", Visibility::Unlisted)]
+#[case("private", Visibility::Private)]
+#[case("direct", Visibility::Direct)]
+fn every_visibility_loads(#[case] name: &str, #[case] want: Visibility) {
+    let route = format!("{ROUTE}visibility = \"{name}\"\n");
+    let (_dir, settings) = load(&[SOURCE, TARGET, &route].concat(), &[]);
+    assert_eq!(settings.unwrap().routes["r"].visibility, want);
+    assert_eq!(want.as_str(), name);
+}
+
+const OVERRIDABLE: &str = "[ledger]\npath = \"/file/ledger.sqlite\"\n\
+    [sources.s]\nkind = \"archive\"\npath = \"/file/a.zip\"\n\
+    [targets.wikis-world]\nkind = \"mastodon\"\nurl = \"https://file.example\"\ntoken_env = \"T\"\n\
+    [targets.t]\nkind = \"dry-run\"\nmax_characters = 500\n\
+    [routes.r]\nsource = \"s\"\ntargets = [\"t\"]\n";
+
+#[test]
+fn the_environment_wins_over_the_file() {
+    let (_dir, settings) = load(
+        OVERRIDABLE,
+        &[
+            ("BIRDBRIDGE__LEDGER__PATH", "/env/ledger.sqlite"),
+            (
+                "BIRDBRIDGE__TARGETS__WIKIS-WORLD__URL",
+                "https://env.example/",
+            ),
+            ("BIRDBRIDGE__TARGETS__T__MAX_CHARACTERS", "280"),
+            ("BIRDBRIDGE__ROUTES__R__TARGETS", "t, wikis-world"),
+            ("BIRDBRIDGE__ROUTES__R__VISIBILITY", "unlisted"),
+            // Not ours: a single underscore after the prefix, and an unrelated variable.
+            ("BIRDBRIDGE_LOG", "debug"),
+            ("PATH", "/usr/bin"),
+        ],
+    );
+    let settings = settings.unwrap();
+    assert_eq!(settings.ledger.path, Path::new("/env/ledger.sqlite"));
+    let TargetSettings::Fediverse(fedi) = &settings.targets["wikis-world"] else {
+        panic!("not a fediverse target");
+    };
+    assert_eq!(fedi.url, "https://env.example");
+    let TargetSettings::DryRun(dry_run) = &settings.targets["t"] else {
+        panic!("not a dry run");
+    };
+    assert_eq!(dry_run.max_characters, 280);
+    assert_eq!(settings.routes["r"].targets, ["t", "wikis-world"]);
+    assert_eq!(settings.routes["r"].visibility, Visibility::Unlisted);
+}
+
+#[rstest]
+#[case::bad_number(
+    ("BIRDBRIDGE__TARGETS__T__MAX_CHARACTERS", "lots"),
+    "`targets.t.max_characters` (set by `BIRDBRIDGE__TARGETS__T__MAX_CHARACTERS`): \
+     expected a non-negative integer, found string \"lots\""
+)]
+#[case::unknown_key(
+    ("BIRDBRIDGE__TARGETS__T__OUTPTU", "-"),
+    "unknown key `targets.t.outptu` (set by `BIRDBRIDGE__TARGETS__T__OUTPTU`) \
+     (did you mean `output`?)"
+)]
+#[case::missing_target(
+    ("BIRDBRIDGE__ROUTES__R__TARGETS", "t,nope"),
+    "`routes.r.targets[1]` (set by `BIRDBRIDGE__ROUTES__R__TARGETS`): no target named `nope`"
+)]
+fn bad_overrides_name_their_variable(#[case] var: (&str, &str), #[case] want: &str) {
+    let (dir, result) = load(OVERRIDABLE, &[var]);
+    let message = result.unwrap_err().to_string();
+    assert!(message.starts_with(&format!("{}: ", dir.path().join("bridge.toml").display())));
+    assert!(message.contains(want), "want {want:?} in {message:?}");
+}
+
+#[test]
+fn overrides_cannot_reach_capitalised_tables_and_say_so() {
+    let text = "[sources.Blog]\nkind = \"archive\"\npath = \"a.zip\"\n\
+                [targets.t]\nkind = \"dry-run\"\n\
+                [routes.r]\nsource = \"Blog\"\ntargets = [\"t\"]\n";
+    let (_dir, result) = load(text, &[("BIRDBRIDGE__SOURCES__BLOG__PATH", "/b.zip")]);
+    let message = result.unwrap_err().to_string();
+    assert!(message.contains("`sources.blog`"), "{message}");
+    assert!(message.contains("cannot override `Blog`"), "{message}");
+}
+
+#[test]
+fn relative_paths_are_resolved_against_the_config_folder() {
+    let text = "[ledger]\npath = \"state/ledger.sqlite\"\n\
+                [sources.s]\nkind = \"archive\"\npath = \"sample-archive\"\n\
+                [sources.abs]\nkind = \"archive\"\npath = \"/srv/a.zip\"\n\
+                [targets.f]\nkind = \"mastodon\"\nurl = \"https://a.example\"\n\
+                token_file = \"secrets/token\"\n\
+                [targets.t]\nkind = \"dry-run\"\noutput = \"out/preview.jsonl\"\n\
+                [targets.stdout]\nkind = \"dry-run\"\noutput = \"-\"\n\
+                [routes.r]\nsource = \"s\"\ntargets = [\"t\", \"f\", \"stdout\"]\n";
+    let dir = TempDir::new().unwrap();
+    let conf = dir.path().join("conf");
+    std::fs::create_dir(&conf).unwrap();
+    let path = conf.join("bridge.toml");
+    std::fs::write(&path, text).unwrap();
+    let settings = Settings::load_with_env(&path, HashMap::new()).unwrap();
+
+    assert_eq!(settings.ledger.path, conf.join("state/ledger.sqlite"));
+    let archive_path = |name: &str| match &settings.sources[name] {
+        SourceSettings::Archive(archive) => archive.path.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(archive_path("s"), conf.join("sample-archive"));
+    assert_eq!(archive_path("abs"), Path::new("/srv/a.zip"));
+    let TargetSettings::Fediverse(fedi) = &settings.targets["f"] else {
+        panic!("not a fediverse target");
+    };
+    assert!(matches!(&fedi.token, SecretSource::File(p) if *p == conf.join("secrets/token")));
+    let output = |name: &str| match &settings.targets[name] {
+        TargetSettings::DryRun(dry_run) => dry_run.output.clone(),
+        other @ TargetSettings::Fediverse(_) => panic!("{other:?}"),
+    };
+    assert_eq!(Path::new(&output("t")), conf.join("out/preview.jsonl"));
+    assert_eq!(output("stdout"), "-");
+}
+
+#[rstest]
+#[case::state_directory(
+    Some("/var/lib/bb"),
+    Some("/home/u/.local/state"),
+    "/var/lib/bb/ledger.sqlite"
+)]
+#[case::first_of_several(Some("/var/lib/bb:/var/lib/other"), None, "/var/lib/bb/ledger.sqlite")]
+#[case::empty_state_directory(
+    Some(""),
+    Some("/home/u/.local/state"),
+    "/home/u/.local/state/birdbridge/ledger.sqlite"
+)]
+#[case::user_state_dir(
+    None,
+    Some("/home/u/.local/state"),
+    "/home/u/.local/state/birdbridge/ledger.sqlite"
+)]
+#[case::system_fallback(None, None, "/var/lib/birdbridge/ledger.sqlite")]
+fn default_ledger_path_rules(
+    #[case] state_directory: Option<&str>,
+    #[case] user_state_dir: Option<&str>,
+    #[case] want: &str,
+) {
+    let got = LedgerSettings::default_path(state_directory, user_state_dir.map(Path::new));
+    assert_eq!(got, Path::new(want));
+}
+
+#[test]
+fn the_default_ledger_path_follows_state_directory_from_the_environment() {
+    let (_dir, settings) = load(
+        &[SOURCE, TARGET, ROUTE].concat(),
+        &[("STATE_DIRECTORY", "/var/lib/birdbridge-test")],
+    );
+    assert_eq!(
+        settings.unwrap().ledger.path,
+        Path::new("/var/lib/birdbridge-test/ledger.sqlite")
+    );
+}
+
+#[test]
+fn secrets_never_print() {
+    let text = "[sources.s]\nkind = \"x\"\nusername = \"a\"\ntoken = \"x-secret-4711\"\n\
+                schedule = \"0 * * * * *\"\n\
+                [targets.inline]\nkind = \"mastodon\"\nurl = \"https://a.example\"\n\
+                token = \"fedi-secret-4712\"\n\
+                [targets.file]\nkind = \"mastodon\"\nurl = \"https://a.example\"\n\
+                token_file = \"/run/credentials/tok\"\n\
+                [targets.env]\nkind = \"mastodon\"\nurl = \"https://a.example\"\n\
+                token_env = \"FEDI_TOKEN\"\n\
+                [routes.r]\nsource = \"s\"\ntargets = [\"inline\", \"file\", \"env\"]\n";
+    let (_dir, settings) = load(text, &[]);
+    let settings = settings.unwrap();
+    let debug = format!("{settings:?}");
+    for secret in ["x-secret-4711", "fedi-secret-4712"] {
+        assert!(!debug.contains(secret), "Debug shows {secret}: {debug}");
+        assert!(!format!("{settings:#?}").contains(secret));
+    }
+    assert!(debug.contains("Inline([redacted])"), "{debug}");
+    assert!(debug.contains("File(\"/run/credentials/tok\")"), "{debug}");
+    assert!(debug.contains("Env(\"FEDI_TOKEN\")"), "{debug}");
+
+    let TargetSettings::Fediverse(inline) = &settings.targets["inline"] else {
+        panic!("not a fediverse target");
+    };
+    let secret = inline.token.load("targets.inline").unwrap();
+    assert_eq!(secret.expose(), "fedi-secret-4712");
+    assert_eq!(secret.to_string(), "[redacted]");
+    assert_eq!(format!("{secret:?}"), "[redacted]");
+}
+
+#[rstest]
+#[case::newline("tok-123\n")]
+#[case::crlf("tok-123\r\n")]
+#[case::no_newline("tok-123")]
+#[case::spaces("  tok-123 \n\n")]
+fn token_files_are_read_and_trimmed(#[case] content: &str) {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("token");
+    std::fs::write(&path, content).unwrap();
+    let secret = SecretSource::File(path).load("targets.t").unwrap();
+    assert_eq!(secret.expose(), "tok-123");
+}
+
+#[test]
+fn unreadable_secrets_name_the_key_and_where_but_not_the_content() {
+    let dir = TempDir::new().unwrap();
+    let missing = dir.path().join("missing-token");
+    let message = SecretSource::File(missing.clone())
+        .load("targets.t.token_file")
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("`targets.t.token_file`"), "{message}");
+    assert!(
+        message.contains(&missing.display().to_string()),
+        "{message}"
+    );
+
+    let blank = dir.path().join("blank-token");
+    std::fs::write(&blank, "\n").unwrap();
+    let err = SecretSource::File(blank.clone())
+        .load("targets.t")
+        .unwrap_err();
+    assert!(matches!(err, ConfigError::SecretEmpty { .. }), "{err:?}");
+    assert!(err.to_string().contains(&blank.display().to_string()));
+
+    let variable = "BIRDBRIDGE_TEST_VARIABLE_NOBODY_SETS_5d1c";
+    let message = SecretSource::Env(variable.to_owned())
+        .load("sources.s.token_env")
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        message,
+        format!("`sources.s.token_env`: environment variable `{variable}` is not set")
+    );
+}
+
+#[test]
+fn offline_findings_report_what_is_missing_on_this_machine() {
+    let text = "[sources.x]\nkind = \"x\"\nusername = \"a\"\ntoken_file = \"no-such-token\"\n\
+                schedule = \"0 * * * * *\"\n\
+                [sources.gone]\nkind = \"archive\"\npath = \"no-such-archive.zip\"\n\
+                [sources.here]\nkind = \"archive\"\npath = \"archive\"\n\
+                [targets.f]\nkind = \"mastodon\"\nurl = \"https://a.example\"\n\
+                token_env = \"BIRDBRIDGE_TEST_VARIABLE_NOBODY_SETS_9e2b\"\n\
+                [targets.ok]\nkind = \"gotosocial\"\nurl = \"https://a.example\"\n\
+                token_file = \"token\"\n\
+                [targets.lost]\nkind = \"dry-run\"\noutput = \"no-such-folder/out.jsonl\"\n\
+                [targets.fine]\nkind = \"dry-run\"\noutput = \"out.jsonl\"\n\
+                [routes.r]\nsource = \"x\"\ntargets = [\"f\"]\n";
+    let (dir, settings) = load(text, &[]);
+    std::fs::create_dir(dir.path().join("archive")).unwrap();
+    std::fs::write(dir.path().join("token"), "t\n").unwrap();
+    let findings = settings.unwrap().offline_findings();
+    let keys: Vec<&str> = findings.iter().map(|f| f.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "sources.gone.path",
+            "sources.x.token_file",
+            "targets.f.token_env",
+            "targets.lost.output",
+        ]
+    );
+    assert!(
+        findings[0].problem.contains("no-such-archive.zip"),
+        "{findings:?}"
+    );
+    assert!(
+        findings[1].problem.contains("no-such-token"),
+        "{findings:?}"
+    );
+    assert!(findings[2].problem.contains("is not set"), "{findings:?}");
+    assert!(
+        findings[3].problem.contains("no-such-folder"),
+        "{findings:?}"
+    );
+    assert_eq!(
+        findings[2].to_string(),
+        "`targets.f.token_env`: environment variable \
+         `BIRDBRIDGE_TEST_VARIABLE_NOBODY_SETS_9e2b` is not set"
+    );
+}
