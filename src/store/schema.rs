@@ -1,0 +1,146 @@
+//! The ledger's connection settings and its schema history (migrations by `PRAGMA user_version`).
+//!
+//! Never edit a migration that has shipped, only append a new one: a ledger file records how
+//! far it has migrated as a number, so an edited step would never be re-run on files that
+//! already passed it, and those files would silently differ from new ones.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::{Durability, StoreError};
+
+/// How long a statement waits for another process's write lock before failing with
+/// `SQLITE_BUSY`. Ledger transactions are a few statements long, so 5 s means "something is
+/// wrong", not "someone is busy".
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The schema, one step per entry; entry `n` takes `user_version` from `n` to `n + 1`.
+///
+/// Append only (see the module docs). Each step runs in its own transaction together with
+/// its `user_version` bump, so a crash leaves the file at a whole version.
+///
+/// Timestamps are RFC 3339 text in UTC with exactly six fractional digits and a `Z`
+/// (`2024-05-01T12:00:00.000000Z`): readable in the `sqlite3` shell, and fixed width so text
+/// order is time order. The `state` column is deliberately not limited by a CHECK: adding a
+/// state later should be a new migration's business, not a table rebuild; the code rejects
+/// unknown states when it reads them.
+const MIGRATIONS: &[&str] = &[
+    // 1: parts and cursors.
+    "CREATE TABLE parts (
+        id              INTEGER PRIMARY KEY,
+        route           TEXT    NOT NULL,
+        source_post_id  TEXT    NOT NULL,
+        target          TEXT    NOT NULL,
+        part_index      INTEGER NOT NULL CHECK (part_index >= 0),
+        state           TEXT    NOT NULL,
+        idempotency_key TEXT    NOT NULL,
+        remote_id       TEXT,
+        remote_url      TEXT,
+        attempts        INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+        last_error      TEXT,
+        next_attempt_at TEXT,
+        reason          TEXT,
+        created_at      TEXT    NOT NULL,
+        updated_at      TEXT    NOT NULL,
+        UNIQUE (route, source_post_id, target, part_index),
+        CHECK (state <> 'posted' OR remote_id IS NOT NULL)
+    ) STRICT;
+    CREATE INDEX parts_by_state ON parts (state);
+    CREATE INDEX parts_with_errors ON parts (updated_at) WHERE last_error IS NOT NULL;
+    CREATE TABLE cursors (
+        source     TEXT PRIMARY KEY,
+        value      TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    ) STRICT;",
+];
+
+/// The schema version this binary writes and understands.
+pub(super) fn known_version() -> i64 {
+    i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX)
+}
+
+/// Applies the per-connection settings, refusing a ledger from a newer birdbridge first so that
+/// such a file is not touched at all.
+pub(super) fn configure(
+    conn: &Connection,
+    path: &Path,
+    durability: Durability,
+) -> Result<(), StoreError> {
+    let open_error = |source| StoreError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
+    // The first read of the file: also where "file is not a database" shows up.
+    let found = user_version(conn).map_err(open_error)?;
+    refuse_newer(found, path)?;
+
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+        .map_err(open_error)?;
+    // An in-memory database answers "memory"; a file on a filesystem without shared memory
+    // may stay in "delete" mode, which is slower but just as safe.
+    if !mode.eq_ignore_ascii_case("wal") && !mode.eq_ignore_ascii_case("memory") {
+        tracing::warn!(path = %path.display(), journal_mode = %mode, "ledger is not in WAL mode");
+    }
+    conn.pragma_update(None, "synchronous", durability.pragma_value())
+        .map_err(open_error)?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(open_error)?;
+    Ok(())
+}
+
+/// Brings the schema up to [`known_version`], one step per transaction.
+///
+/// The version is read again inside each write transaction, so two processes opening a fresh
+/// file at once do not both run the same step: the second waits for the lock, then sees the
+/// new version.
+pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    loop {
+        let open_error = |source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let migrate_error = |version, source| StoreError::Migrate {
+            path: path.to_path_buf(),
+            version,
+            source,
+        };
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(open_error)?;
+        let found = user_version(&tx).map_err(open_error)?;
+        refuse_newer(found, path)?;
+        let Some(step) = usize::try_from(found)
+            .ok()
+            .and_then(|index| MIGRATIONS.get(index))
+        else {
+            // Already current: nothing to commit, the transaction rolls back on drop.
+            return Ok(());
+        };
+        let next = found + 1;
+        tx.execute_batch(step).map_err(|e| migrate_error(next, e))?;
+        tx.pragma_update(None, "user_version", next)
+            .map_err(|e| migrate_error(next, e))?;
+        tx.commit().map_err(|e| migrate_error(next, e))?;
+        tracing::info!(path = %path.display(), version = next, "ledger schema migrated");
+    }
+}
+
+fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.pragma_query_value(None, "user_version", |row| row.get(0))
+}
+
+fn refuse_newer(found: i64, path: &Path) -> Result<(), StoreError> {
+    let known = known_version();
+    if found > known {
+        return Err(StoreError::NewerSchema {
+            path: path.to_path_buf(),
+            found,
+            known,
+        });
+    }
+    Ok(())
+}
