@@ -2,3 +2,6 @@
 //! against fixtures.
 
 pub mod archive;
+pub mod entities;
+pub mod lenient;
+pub mod note_tweet;
