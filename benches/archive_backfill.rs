@@ -9,6 +9,11 @@
 //! the policy decision, rendering for a Mastodon profile, and the ledger's `plan_post`
 //! (one transaction per post, `synchronous=FULL`, in a temporary file).
 
+#![expect(
+    clippy::cast_precision_loss,
+    reason = "printed figures; counts are far below 2^52"
+)]
+
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -114,7 +119,7 @@ fn peak_rss_kib() -> u64 {
 /// Size of the posts files (`tweets*.js`, `tweet.js`) under `path`, or the file itself.
 fn walk_size(path: &std::path::Path) -> u64 {
     if path.is_file() {
-        return std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        return std::fs::metadata(path).map_or(0, |m| m.len());
     }
     let data = path.join("data");
     std::fs::read_dir(&data)
@@ -123,7 +128,10 @@ fn walk_size(path: &std::path::Path) -> u64 {
         .flatten()
         .filter(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
-            name.starts_with("tweet") && name.ends_with(".js")
+            name.starts_with("tweet")
+                && std::path::Path::new(&name)
+                    .extension()
+                    .is_some_and(|e| e == "js")
         })
         .filter_map(|e| e.metadata().ok())
         .map(|m| m.len())

@@ -19,7 +19,7 @@ use crate::policy::{self, Decision, RoutePolicy};
 use crate::preview;
 use crate::progress::Progress;
 use crate::render::{self, Lookups, Rendered, ReplyTo};
-use crate::sources::archive::{Archive, ArchiveContents, ArchiveError};
+use crate::sources::archive::{Archive, ArchiveContents, ArchiveError, Malformed};
 use crate::store::{Ledger, PartRecord, PartState, StoreError};
 use crate::targets::{AnyTarget, Outgoing, TargetProfile};
 
@@ -182,7 +182,7 @@ pub async fn backfill(
     let Prepared {
         contents,
         cursor_name,
-        mut targets,
+        targets,
         policy,
     } = prepared;
     let mut report = BackfillReport {
@@ -191,23 +191,17 @@ pub async fn backfill(
         circle_excluded: contents.circle_excluded,
         ..BackfillReport::default()
     };
-    if !opts.dry_run {
-        for m in &contents.malformed {
-            let id =
-                m.id.as_ref()
-                    .map_or_else(|| format!("malformed:{}", m.location), |id| id.0.clone());
-            warn!(location = %m.location, reason = %m.reason, "malformed post skipped");
-            for t in &targets {
-                ledger.mark_skipped(
-                    &opts.route,
-                    &id,
-                    &t.name,
-                    &format!("malformed: {} ({})", m.reason, m.location),
-                    Utc::now(),
-                )?;
-            }
-        }
-    }
+    let mut mirror = Mirror {
+        route: &opts.route,
+        ledger,
+        targets,
+        policy,
+        progress,
+        dry_run: opts.dry_run,
+        crash_after: opts.crash_after_deliveries,
+        deliveries: 0,
+    };
+    mirror.record_malformed(&contents.malformed)?;
 
     let posts: Vec<&Post> = contents
         .posts
@@ -216,7 +210,6 @@ pub async fn backfill(
         .collect();
     report.in_range = posts.len();
     progress.start(posts.len() as u64);
-    let mut deliveries = 0u32;
     for post in posts {
         if opts.stop.load(Ordering::SeqCst) {
             info!("stopping on request; rerun to continue");
@@ -226,51 +219,7 @@ pub async fn backfill(
             info!(limit = opts.limit, "limit reached; stopping");
             break;
         }
-        let decision = policy::decide(post);
-        let mut delivered_here = false;
-        for t in &mut targets {
-            let existing = ledger.parts_of_post(&opts.route, post.id.as_str(), &t.name)?;
-            if is_done(&existing) {
-                report.already_done += 1;
-                continue;
-            }
-            if let Decision::Skip(reason) = &decision {
-                if !opts.dry_run {
-                    ledger.mark_skipped(
-                        &opts.route,
-                        post.id.as_str(),
-                        &t.name,
-                        reason,
-                        Utc::now(),
-                    )?;
-                }
-                report.skipped += 1;
-                continue;
-            }
-            let lookups = lookups_for(ledger, &opts.route, &t.name, post)?;
-            let rendered = render::render(post, &t.profile, &policy, &lookups);
-            let Some(target) = t.target.as_mut() else {
-                progress.preview(&preview::post(&opts.route, &t.name, post, &rendered));
-                report.previewed += 1;
-                continue;
-            };
-            let ctx = DeliveryContext {
-                route: &opts.route,
-                target_name: &t.name,
-                post,
-                rendered: &rendered,
-                crash_after: opts.crash_after_deliveries,
-            };
-            let outcome = deliver_post(ledger, target, &ctx, &mut deliveries).await?;
-            if outcome.delivered > 0 && target.shows_preview() {
-                progress.preview(&preview::post(&opts.route, &t.name, post, &rendered));
-            }
-            report.parts_delivered += outcome.delivered;
-            report.parts_reconciled += outcome.reconciled;
-            report.parts_failed += outcome.failed;
-            delivered_here |= outcome.delivered > 0;
-        }
-        if delivered_here {
+        if mirror.post(post, &mut report).await? {
             report.posts_delivered += 1;
         }
         if !opts.dry_run {
@@ -280,6 +229,100 @@ pub async fn backfill(
     }
     progress.finish();
     Ok(report)
+}
+
+/// Mirrors posts of one route to all of its targets: the part of a pass that does not
+/// depend on where the posts came from.
+struct Mirror<'a> {
+    route: &'a str,
+    ledger: &'a Ledger,
+    targets: Vec<RouteTarget>,
+    policy: RoutePolicy,
+    progress: &'a Progress,
+    /// Preview only; write nothing.
+    dry_run: bool,
+    crash_after: Option<u32>,
+    deliveries: u32,
+}
+
+impl Mirror<'_> {
+    /// Records unreadable archive entries as skipped on every target: the audit trail says
+    /// why they never appeared.
+    fn record_malformed(&self, malformed: &[Malformed]) -> Result<(), StoreError> {
+        if self.dry_run {
+            return Ok(());
+        }
+        for m in malformed {
+            let id =
+                m.id.as_ref()
+                    .map_or_else(|| format!("malformed:{}", m.location), |id| id.0.clone());
+            warn!(location = %m.location, reason = %m.reason, "malformed post skipped");
+            for t in &self.targets {
+                let reason = format!("malformed: {} ({})", m.reason, m.location);
+                self.ledger
+                    .mark_skipped(self.route, &id, &t.name, &reason, Utc::now())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Mirrors one post to every target that does not have it yet. Returns whether any
+    /// part was delivered.
+    async fn post(
+        &mut self,
+        post: &Post,
+        report: &mut BackfillReport,
+    ) -> Result<bool, PipelineError> {
+        let decision = policy::decide(post);
+        let mut delivered_any = false;
+        for t in &mut self.targets {
+            let existing = self
+                .ledger
+                .parts_of_post(self.route, post.id.as_str(), &t.name)?;
+            if is_done(&existing) {
+                report.already_done += 1;
+                continue;
+            }
+            if let Decision::Skip(reason) = &decision {
+                if !self.dry_run {
+                    self.ledger.mark_skipped(
+                        self.route,
+                        post.id.as_str(),
+                        &t.name,
+                        reason,
+                        Utc::now(),
+                    )?;
+                }
+                report.skipped += 1;
+                continue;
+            }
+            let lookups = lookups_for(self.ledger, self.route, &t.name, post)?;
+            let rendered = render::render(post, &t.profile, &self.policy, &lookups);
+            let Some(target) = t.target.as_mut() else {
+                self.progress
+                    .preview(&preview::post(self.route, &t.name, post, &rendered));
+                report.previewed += 1;
+                continue;
+            };
+            let ctx = DeliveryContext {
+                route: self.route,
+                target_name: &t.name,
+                post,
+                rendered: &rendered,
+                crash_after: self.crash_after,
+            };
+            let outcome = deliver_post(self.ledger, target, &ctx, &mut self.deliveries).await?;
+            if outcome.delivered > 0 && target.shows_preview() {
+                self.progress
+                    .preview(&preview::post(self.route, &t.name, post, &rendered));
+            }
+            report.parts_delivered += outcome.delivered;
+            report.parts_reconciled += outcome.reconciled;
+            report.parts_failed += outcome.failed;
+            delivered_any |= outcome.delivered > 0;
+        }
+        Ok(delivered_any)
+    }
 }
 
 /// Finds the archive to read, and the cursor name its progress is kept under.

@@ -75,9 +75,11 @@ impl Progress {
         let Ok(mut s) = self.state.lock() else { return };
         s.done += 1;
         if s.last_log.elapsed() >= LOG_EVERY {
+            #[expect(clippy::cast_precision_loss, reason = "post counts are far below 2^52")]
+            let (done, left) = (s.done as f64, s.total.saturating_sub(s.done) as f64);
             s.last_log = Instant::now();
-            let rate = s.done as f64 / s.started.elapsed().as_secs_f64().max(1e-9);
-            let eta = (s.total.saturating_sub(s.done)) as f64 / rate.max(1e-9);
+            let rate = done / s.started.elapsed().as_secs_f64().max(1e-9);
+            let eta = left / rate.max(1e-9);
             info!(
                 done = s.done,
                 total = s.total,

@@ -1,5 +1,5 @@
 //! The binary end to end: backfill of the bundled sample into a dry-run target, reruns,
-//! interruptions, bad input and exit codes. Real SQLite files in temp dirs.
+//! interruptions, bad input and exit codes. Real `SQLite` files in temp dirs.
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
@@ -326,6 +326,7 @@ fn posts_file_with_a_syntax_error_names_file_and_position() {
     let dir = TempDir::new().unwrap();
     let data = dir.path().join("data");
     fs::create_dir_all(&data).unwrap();
+    write_account(&data);
     fs::write(
         data.join("tweets.js"),
         "window.YTD.tweets.part0 = [\n  { \"tweet\" : { \"id_str\" : \"1\", }\n]",
@@ -338,6 +339,50 @@ fn posts_file_with_a_syntax_error_names_file_and_position() {
         .stderr(predicate::str::contains("tweets.js"))
         .stderr(predicate::str::contains("line 2"));
     assert!(!s.ledger_path().exists());
+}
+
+fn write_account(data: &Path) {
+    fs::write(
+        data.join("account.js"),
+        r#"window.YTD.account.part0 = [ { "account" : { "username" : "tester", "accountId" : "42", "accountDisplayName" : "T" } } ]"#,
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_malformed_post_is_skipped_with_its_reason_and_the_rest_continue() {
+    let dir = TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    fs::create_dir_all(&data).unwrap();
+    write_account(&data);
+    let good = r#"{ "tweet" : { "id_str" : "1001", "id" : "1001", "full_text" : "a good post", "created_at" : "Wed Oct 10 20:19:24 +0000 2018", "entities" : { "hashtags" : [ ], "urls" : [ ], "user_mentions" : [ ] }, "display_text_range" : [ "0", "11" ], "lang" : "en" } }"#;
+    let bad = r#"{ "tweet" : { "id_str" : "1002", "full_text" : "no date on this one" } }"#;
+    fs::write(
+        data.join("tweets.js"),
+        format!("window.YTD.tweets.part0 = [ {good}, {bad} ]"),
+    )
+    .unwrap();
+    let s = Setup::with_archive(dir.path());
+    s.backfill()
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("1 malformed"));
+    assert_eq!(s.lines().len(), 1);
+    assert_eq!(s.lines()[0]["text"], "a good post");
+    s.cmd()
+        .arg("status")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("skipped 1"));
+    let ledger = Ledger::open(&s.ledger_path()).unwrap();
+    let row = ledger.parts_of_post("demo", "1002", "preview").unwrap();
+    assert_eq!(row.len(), 1);
+    assert_eq!(row[0].state, PartState::Skipped);
+    assert!(
+        row[0].reason.as_deref().unwrap().starts_with("malformed: "),
+        "{:?}",
+        row[0].reason
+    );
 }
 
 #[test]

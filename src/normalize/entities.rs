@@ -174,7 +174,7 @@ fn shows(slice: &str, kind: &EntityKind) -> bool {
         EntityKind::Link { short, .. } => slice.eq_ignore_ascii_case(short),
         EntityKind::Mention { username } => sigil_then(['@', '＠'], username),
         EntityKind::Hashtag { tag } => sigil_then(['#', '＃'], tag),
-        EntityKind::Remove { shown } => shown.as_deref().map_or(true, |s| s == slice),
+        EntityKind::Remove { shown } => shown.as_deref().is_none_or(|s| s == slice),
     }
 }
 

@@ -294,20 +294,19 @@ fn render_media(
     part: usize,
     warnings: &mut Vec<RenderWarning>,
 ) -> PartMedia {
-    let description = match &m.alt_text {
-        Some(alt) => Some(cut_description(
+    let description = if let Some(alt) = &m.alt_text {
+        Some(cut_description(
             alt,
             profile.description_limit,
             part,
             warnings,
-        )),
-        None => {
-            warnings.push(RenderWarning {
-                part,
-                message: format!("{} has no alt text", m.kind.as_str()),
-            });
-            None
-        }
+        ))
+    } else {
+        warnings.push(RenderWarning {
+            part,
+            message: format!("{} has no alt text", m.kind.as_str()),
+        });
+        None
     };
     PartMedia {
         kind: m.kind,

@@ -20,7 +20,6 @@ enum Boundary {
 struct Chunk {
     start: usize,
     word_end: usize,
-    end: usize,
     after: Boundary,
 }
 
@@ -45,7 +44,6 @@ fn chunks(text: &str) -> Vec<Chunk> {
         out.push(Chunk {
             start: pos,
             word_end: pos + word_len,
-            end: pos + word_len + ws_len,
             after,
         });
         pos += word_len + ws_len;
@@ -61,7 +59,7 @@ fn ends_sentence(word: &str) -> bool {
 /// Splits `text` (already trimmed) into parts such that `measure(part) + reserve <= limit`
 /// for each. `reserve` leaves room for numbering added by the caller. The parts, joined
 /// with the whitespace that was between them, give back `text`.
-pub fn split(
+pub(super) fn split(
     text: &str,
     limit: usize,
     reserve: usize,
@@ -100,7 +98,6 @@ pub fn split(
                 Chunk {
                     start: c.start,
                     word_end: c.start + cut,
-                    end: c.start + cut,
                     after: Boundary::Forced,
                 },
             );

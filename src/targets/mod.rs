@@ -18,7 +18,7 @@ pub enum CountingRule {
     /// Mastodon: spoiler text plus text in grapheme clusters, every URL as
     /// `characters_reserved_per_url`, every mention as its local part.
     Mastodon,
-    /// GoToSocial and similar: text plus spoiler in code points, URLs at full length.
+    /// `GoToSocial` and similar: text plus spoiler in code points, URLs at full length.
     CodePoints,
 }
 
@@ -108,6 +108,10 @@ impl AnyTarget {
     }
 
     /// Delivers one part.
+    #[expect(
+        clippy::unused_async,
+        reason = "network targets await; the dry run does not"
+    )]
     pub async fn deliver(&mut self, out: Outgoing<'_>) -> Result<Delivered, TargetError> {
         match self {
             AnyTarget::DryRun(t) => t.deliver(out),
@@ -116,6 +120,10 @@ impl AnyTarget {
 
     /// After a crash left a part in `posting`, finds out whether the target already has it.
     /// `Ok(None)` means it does not (or cannot tell), and the part is delivered again.
+    #[expect(
+        clippy::unused_async,
+        reason = "network targets await; the dry run does not"
+    )]
     pub async fn reconcile(
         &mut self,
         idempotency_key: &str,
