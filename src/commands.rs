@@ -164,7 +164,7 @@ fn summary(opts: &BackfillOptions, r: &BackfillReport, to_stderr: bool) {
         ));
     } else {
         lines.push(format!(
-            "{} new post(s) delivered in {} part(s); {} already mirrored; {} skipped by policy; {} failed; {} recovered after an interruption",
+            "{} new post(s) delivered in {} part(s); {} already done in an earlier run; {} skipped by policy; {} failed; {} recovered after an interruption",
             r.posts_delivered, r.parts_delivered, r.already_done, r.skipped, r.parts_failed, r.parts_reconciled
         ));
     }
