@@ -219,10 +219,14 @@ pub async fn backfill(
             info!(limit = opts.limit, "limit reached; stopping");
             break;
         }
-        if mirror.post(post, &mut report).await? {
+        let outcome = mirror.post(post, &mut report).await?;
+        if outcome.delivered {
             report.posts_delivered += 1;
         }
-        if !opts.dry_run {
+        // The cursor tells a person how far the backfill got; resuming relies on the
+        // ledger rows. Writing it only when the post changed something keeps a rerun over
+        // an already mirrored archive free of a durable write per post.
+        if outcome.changed && !opts.dry_run {
             ledger.set_cursor(&cursor_name, post.id.as_str(), Utc::now())?;
         }
         progress.advance();
@@ -266,15 +270,14 @@ impl Mirror<'_> {
         Ok(())
     }
 
-    /// Mirrors one post to every target that does not have it yet. Returns whether any
-    /// part was delivered.
+    /// Mirrors one post to every target that does not have it yet.
     async fn post(
         &mut self,
         post: &Post,
         report: &mut BackfillReport,
-    ) -> Result<bool, PipelineError> {
+    ) -> Result<PostOutcome, PipelineError> {
         let decision = policy::decide(post);
-        let mut delivered_any = false;
+        let mut outcome = PostOutcome::default();
         for t in &mut self.targets {
             let existing = self
                 .ledger
@@ -294,6 +297,7 @@ impl Mirror<'_> {
                     )?;
                 }
                 report.skipped += 1;
+                outcome.changed = true;
                 continue;
             }
             let lookups = lookups_for(self.ledger, self.route, &t.name, post)?;
@@ -311,18 +315,29 @@ impl Mirror<'_> {
                 rendered: &rendered,
                 crash_after: self.crash_after,
             };
-            let outcome = deliver_post(self.ledger, target, &ctx, &mut self.deliveries).await?;
-            if outcome.delivered > 0 && target.shows_preview() {
+            let parts = deliver_post(self.ledger, target, &ctx, &mut self.deliveries).await?;
+            if parts.delivered > 0 && target.shows_preview() {
                 self.progress
                     .preview(&preview::post(self.route, &t.name, post, &rendered));
             }
-            report.parts_delivered += outcome.delivered;
-            report.parts_reconciled += outcome.reconciled;
-            report.parts_failed += outcome.failed;
-            delivered_any |= outcome.delivered > 0;
+            report.parts_delivered += parts.delivered;
+            report.parts_reconciled += parts.reconciled;
+            report.parts_failed += parts.failed;
+            outcome.delivered |= parts.delivered > 0;
+            // Planning alone writes rows, so any attempt changed the ledger.
+            outcome.changed = true;
         }
-        Ok(delivered_any)
+        Ok(outcome)
     }
+}
+
+/// What mirroring one post did, across its targets.
+#[derive(Debug, Default, Clone, Copy)]
+struct PostOutcome {
+    /// At least one part was delivered.
+    delivered: bool,
+    /// The ledger changed for this post (a skip, a delivery, a failure).
+    changed: bool,
 }
 
 /// Finds the archive to read, and the cursor name its progress is kept under.
