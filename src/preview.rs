@@ -1,7 +1,11 @@
-//! A short, readable preview of rendered posts, for a person watching a dry run.
+//! A short, readable preview of rendered posts, for a person watching a dry run: each part
+//! with its visibility (when not public, or when there are several parts), content warning,
+//! text, media with their descriptions, what it replies to or quotes, and the warnings that
+//! concern that part right under it.
 
 use std::fmt::Write as _;
 
+use crate::config::Visibility;
 use crate::model::Post;
 use crate::render::{Rendered, ReplyTo};
 use crate::targets::dry_run::media_location;
@@ -24,7 +28,9 @@ pub fn post(route: &str, target: &str, post: &Post, rendered: &Rendered) -> Stri
     );
     for (i, part) in rendered.parts.iter().enumerate() {
         if total > 1 {
-            let _ = writeln!(out, "  [{}/{total}]", i + 1);
+            let _ = writeln!(out, "  [{}/{total} · {}]", i + 1, part.visibility.as_str());
+        } else if part.visibility != Visibility::Public {
+            let _ = writeln!(out, "  [{}]", part.visibility.as_str());
         }
         if let Some(cw) = &part.spoiler_text {
             let _ = writeln!(out, "  CW: {cw}");
@@ -44,6 +50,12 @@ pub fn post(route: &str, target: &str, post: &Post, rendered: &Rendered) -> Stri
                 media_location(&m.source)
             );
         }
+        if let Some(id) = &part.quote_of {
+            let _ = writeln!(out, "  ❝ quotes mirrored status {id}");
+        }
+        if let Some(id) = &part.boost_of {
+            let _ = writeln!(out, "  ⟳ boosts mirrored status {id}");
+        }
         if let ReplyTo::Status(id) = &part.reply_to {
             let _ = writeln!(out, "  ↳ replies to mirrored status {id}");
         }
@@ -52,4 +64,13 @@ pub fn post(route: &str, target: &str, post: &Post, rendered: &Rendered) -> Stri
         }
     }
     out
+}
+
+/// A post held back from a target (`alt_text = "hold"`), with the reason.
+pub fn held(route: &str, target: &str, post: &Post, reason: &str) -> String {
+    format!(
+        "── {route} → {target} · {} · {} · not posted, {reason}\n",
+        post.id,
+        post.created_at.format("%Y-%m-%d"),
+    )
 }

@@ -368,7 +368,11 @@ fn a_malformed_post_is_skipped_with_its_reason_and_the_rest_continue() {
         .success()
         .stdout(predicate::str::contains("1 malformed"));
     assert_eq!(s.lines().len(), 1);
-    assert_eq!(s.lines()[0]["text"], "a good post");
+    // Backfilled posts close with the date line (`backfill_date_line`, on by default).
+    assert_eq!(
+        s.lines()[0]["text"],
+        "a good post\n\nOriginally posted on 2018-10-10"
+    );
     s.cmd()
         .arg("status")
         .assert()

@@ -293,7 +293,11 @@ impl Visibility {
 }
 
 /// `[routes.NAME]`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "each is an independent on/off key of bridge.toml"
+)]
 pub struct RouteSettings {
     /// The name of a source in [`Settings::sources`].
     pub source: String,

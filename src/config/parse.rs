@@ -263,7 +263,7 @@ fn route(
 }
 
 /// The policy keys of a route (everything but `source`, `targets`, `visibility`), over the
-/// defaults already in `settings`.
+/// defaults already in `settings`; this part reads threads and filters.
 fn route_policy(table: &mut Table<'_>, settings: &mut RouteSettings) -> Result<(), ConfigError> {
     let cx = table.cx;
     if let Some(v) = table.choice(
@@ -298,6 +298,13 @@ fn route_policy(table: &mut Table<'_>, settings: &mut RouteSettings) -> Result<(
     let max_age = table.count("max_age_days", 0)?;
     settings.max_age_days = u32::try_from(max_age.value)
         .map_err(|_| max_age.invalid(cx, "is too large; 0 means no limit".to_owned()))?;
+    route_warnings(table, settings)?;
+    route_media_and_links(table, settings)
+}
+
+/// The content-warning keys of a route.
+fn route_warnings(table: &mut Table<'_>, settings: &mut RouteSettings) -> Result<(), ConfigError> {
+    let cx = table.cx;
     if let Some(label) = table.string("sensitive_label")? {
         if label.value.trim().is_empty() {
             return Err(label.invalid(
@@ -305,7 +312,7 @@ fn route_policy(table: &mut Table<'_>, settings: &mut RouteSettings) -> Result<(
                 "must not be empty: sensitive posts need a content warning".to_owned(),
             ));
         }
-        settings.sensitive_label = label.value.trim().to_owned();
+        label.value.trim().clone_into(&mut settings.sensitive_label);
     }
     if let Some(rules) = table.table_list("content_warnings")? {
         settings.content_warnings = rules
@@ -320,6 +327,15 @@ fn route_policy(table: &mut Table<'_>, settings: &mut RouteSettings) -> Result<(
         let label = label.value.trim();
         settings.default_content_warning = (!label.is_empty()).then(|| label.to_owned());
     }
+    Ok(())
+}
+
+/// The alt-text, link, mention and backfill keys of a route.
+fn route_media_and_links(
+    table: &mut Table<'_>,
+    settings: &mut RouteSettings,
+) -> Result<(), ConfigError> {
+    let cx = table.cx;
     if let Some(v) = table.choice("alt_text", &AltTextPolicy::ALL, AltTextPolicy::as_str)? {
         settings.alt_text = v;
     }
