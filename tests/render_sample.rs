@@ -51,12 +51,7 @@ fn render_sample(profile: &TargetProfile, settings: &RouteSettings) -> String {
         let rendered = render(post, profile, &policy, &lookups);
         let total = rendered.parts.len();
         for (i, part) in rendered.parts.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "[{}/{total} · {}]",
-                i + 1,
-                part.visibility.as_str()
-            );
+            let _ = writeln!(out, "[{}/{total} · {}]", i + 1, part.visibility.as_str());
             if let Some(cw) = &part.spoiler_text {
                 let _ = writeln!(out, "CW: {cw}");
             }
