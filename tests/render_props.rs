@@ -58,6 +58,9 @@ const WORD_CHARS: &[&str] = &[
     "1",
     "9",
     "-",
+    // A lone combining mark or joiner: a word may start with one after a cut.
+    "\u{301}",
+    "\u{200d}",
 ];
 const NAME_CHARS: &[&str] = &["a", "k", "z", "_", "0", "7", "q"];
 const PATH_CHARS: &[&str] = &["a", "b", "z", "0", "9", "/", "-", "_", "."];
