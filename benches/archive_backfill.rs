@@ -17,7 +17,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use birdbridge::config::Visibility;
+use birdbridge::config::RouteSettings;
 use birdbridge::policy::{decide, Decision, RoutePolicy};
 use birdbridge::render::{render, Lookups};
 use birdbridge::sources::archive::Archive;
@@ -42,15 +42,15 @@ fn main() {
     let rss_after_parse = peak_rss_kib();
 
     let profile = TargetProfile::mastodon_default();
-    let policy = RoutePolicy {
-        visibility: Visibility::Public,
-    };
+    let policy = RoutePolicy::from_settings(&RouteSettings::with_defaults("bench", &["preview"]))
+        .for_backfill();
+    let now = Utc::now();
     let lookups = Lookups::default();
     let started = Instant::now();
     let mut plans = Vec::with_capacity(posts);
     let mut parts = 0;
     for post in &contents.posts {
-        if decide(post) == Decision::Mirror {
+        if decide(post, &policy, now) == Decision::Mirror {
             let rendered = render(post, &profile, &policy, &lookups);
             parts += rendered.parts.len();
             plans.push((

@@ -20,7 +20,7 @@ use crate::preview;
 use crate::progress::Progress;
 use crate::render::{self, Lookups, Rendered, ReplyTo};
 use crate::sources::archive::{Archive, ArchiveContents, ArchiveError, Malformed};
-use crate::store::{Ledger, PartRecord, PartState, StoreError};
+use crate::store::{Ledger, PartRecord, PartState, StoreError, HELD_PREFIX};
 use crate::targets::{AnyTarget, Outgoing, TargetProfile};
 
 /// Attempts before a part is quarantined (kept, reported, retried only on request).
@@ -164,7 +164,7 @@ pub fn prepare(settings: &Settings, opts: &BackfillOptions) -> Result<Prepared, 
         contents,
         cursor_name,
         targets,
-        policy: RoutePolicy::from_settings(route),
+        policy: RoutePolicy::from_settings(route).for_backfill(),
     })
 }
 
@@ -276,32 +276,59 @@ impl Mirror<'_> {
         post: &Post,
         report: &mut BackfillReport,
     ) -> Result<PostOutcome, PipelineError> {
-        let decision = policy::decide(post);
+        let decision = policy::decide(post, &self.policy, Utc::now());
+        let audit = Audit {
+            route: self.route,
+            ledger: self.ledger,
+            progress: self.progress,
+            dry_run: self.dry_run,
+        };
         let mut outcome = PostOutcome::default();
         for t in &mut self.targets {
             let existing = self
                 .ledger
                 .parts_of_post(self.route, post.id.as_str(), &t.name)?;
-            if is_done(&existing) {
+            // A held post whose hold no longer applies (the policy or the source changed):
+            // that change was the person's request to retry it.
+            let released = existing.len() == 1
+                && existing[0].is_held()
+                && !matches!(decision, Decision::Hold(_));
+            if released && !self.dry_run {
+                outcome.changed = true;
+                self.ledger
+                    .release_held(self.route, post.id.as_str(), &t.name)?;
+                info!(route = self.route, target = %t.name, post = %post.id, "held post released");
+            }
+            if !released && is_done(&existing) {
                 report.already_done += 1;
                 continue;
             }
-            if let Decision::Skip(reason) = &decision {
-                if !self.dry_run {
-                    self.ledger.mark_skipped(
-                        self.route,
-                        post.id.as_str(),
-                        &t.name,
-                        reason,
-                        Utc::now(),
-                    )?;
+            let rendered = match &decision {
+                Decision::Skip(_) | Decision::Hold(_) => {
+                    audit.not_mirrored(post, &t.name, &decision)?;
+                    report.skipped += 1;
+                    outcome.changed = true;
+                    continue;
                 }
-                report.skipped += 1;
-                outcome.changed = true;
-                continue;
-            }
-            let lookups = lookups_for(self.ledger, self.route, &t.name, post)?;
-            let rendered = render::render(post, &t.profile, &self.policy, &lookups);
+                Decision::Boost { original } => {
+                    let mirrored =
+                        self.ledger
+                            .mirrored_post(self.route, original.as_str(), &t.name)?;
+                    let Some(mirrored) = mirrored else {
+                        let reason = "repost of a post this route has not mirrored here \
+                                      (reposts = \"boost\")";
+                        audit.not_mirrored(post, &t.name, &Decision::Skip(reason.to_owned()))?;
+                        report.skipped += 1;
+                        outcome.changed = true;
+                        continue;
+                    };
+                    render::boost(post, &self.policy, &mirrored)
+                }
+                Decision::Mirror => {
+                    let lookups = lookups_for(self.ledger, self.route, &t.name, post)?;
+                    render::render(post, &t.profile, &self.policy, &lookups)
+                }
+            };
             let Some(target) = t.target.as_mut() else {
                 self.progress
                     .preview(&preview::post(self.route, &t.name, post, &rendered));
@@ -338,6 +365,48 @@ struct PostOutcome {
     delivered: bool,
     /// The ledger changed for this post (a skip, a delivery, a failure).
     changed: bool,
+}
+
+/// What recording a post that is not mirrored needs; built from [`Mirror`]'s fields so
+/// that it can be used while a target is borrowed.
+#[derive(Clone, Copy)]
+struct Audit<'a> {
+    route: &'a str,
+    ledger: &'a Ledger,
+    progress: &'a Progress,
+    dry_run: bool,
+}
+
+impl Audit<'_> {
+    /// Records why `post` is not mirrored to `target` now: skipped (final) or held
+    /// (quarantined until the policy or the source changes). A dry run only shows holds.
+    fn not_mirrored(
+        self,
+        post: &Post,
+        target: &str,
+        decision: &Decision,
+    ) -> Result<(), StoreError> {
+        let id = post.id.as_str();
+        match decision {
+            Decision::Skip(reason) if !self.dry_run => {
+                self.ledger
+                    .mark_skipped(self.route, id, target, reason, Utc::now())?;
+            }
+            Decision::Hold(reason) => {
+                let reason = format!("{HELD_PREFIX}{reason}");
+                warn!(route = self.route, target, post = id, %reason, "post held");
+                if self.dry_run {
+                    self.progress
+                        .preview(&preview::held(self.route, target, post, &reason));
+                } else {
+                    self.ledger
+                        .mark_held(self.route, id, target, &reason, Utc::now())?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
 }
 
 /// Finds the archive to read, and the cursor name its progress is kept under.
@@ -414,12 +483,9 @@ fn lookups_for(
     post: &Post,
 ) -> Result<Lookups, StoreError> {
     let mut lookups = Lookups::default();
-    let refs = &post.references;
-    for r in [&refs.reply_to, &refs.quote_of].into_iter().flatten() {
-        if let Some(id) = &r.id {
-            if let Some(m) = ledger.mirrored_post(route, id.as_str(), target)? {
-                lookups.insert(id.clone(), m);
-            }
+    for id in render::wanted_lookups(post) {
+        if let Some(m) = ledger.mirrored_post(route, id.as_str(), target)? {
+            lookups.insert(id, m);
         }
     }
     Ok(lookups)

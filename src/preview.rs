@@ -1,7 +1,11 @@
-//! A short, readable preview of rendered posts, for a person watching a dry run.
+//! A short, readable preview of rendered posts, for a person watching a dry run: each part
+//! with its visibility (when not public, or when there are several parts), content warning,
+//! text, media with their descriptions, what it replies to or quotes, and the warnings that
+//! concern that part right under it.
 
 use std::fmt::Write as _;
 
+use crate::config::Visibility;
 use crate::model::Post;
 use crate::render::{Rendered, ReplyTo};
 use crate::targets::dry_run::media_location;
@@ -24,7 +28,9 @@ pub fn post(route: &str, target: &str, post: &Post, rendered: &Rendered) -> Stri
     );
     for (i, part) in rendered.parts.iter().enumerate() {
         if total > 1 {
-            let _ = writeln!(out, "  [{}/{total}]", i + 1);
+            let _ = writeln!(out, "  [{}/{total} · {}]", i + 1, part.visibility.as_str());
+        } else if part.visibility != Visibility::Public {
+            let _ = writeln!(out, "  [{}]", part.visibility.as_str());
         }
         if let Some(cw) = &part.spoiler_text {
             let _ = writeln!(out, "  CW: {cw}");
@@ -44,6 +50,12 @@ pub fn post(route: &str, target: &str, post: &Post, rendered: &Rendered) -> Stri
                 media_location(&m.source)
             );
         }
+        if let Some(id) = &part.quote_of {
+            let _ = writeln!(out, "  ❝ quotes mirrored status {id}");
+        }
+        if let Some(id) = &part.boost_of {
+            let _ = writeln!(out, "  ⟳ boosts mirrored status {id}");
+        }
         if let ReplyTo::Status(id) = &part.reply_to {
             let _ = writeln!(out, "  ↳ replies to mirrored status {id}");
         }
@@ -52,4 +64,89 @@ pub fn post(route: &str, target: &str, post: &Post, rendered: &Rendered) -> Stri
         }
     }
     out
+}
+
+/// A post held back from a target (`alt_text = "hold"`), with the reason.
+pub fn held(route: &str, target: &str, post: &Post, reason: &str) -> String {
+    format!(
+        "── {route} → {target} · {} · {} · not posted, {reason}\n",
+        post.id,
+        post.created_at.format("%Y-%m-%d"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+    use crate::model::{Author, MediaKind, MediaSource, PostId, References};
+    use crate::render::{Part, PartMedia, RenderWarning};
+
+    fn part(text: &str, visibility: Visibility) -> Part {
+        Part {
+            text: text.into(),
+            spoiler_text: Some("Food".into()),
+            sensitive: false,
+            media: Vec::new(),
+            visibility,
+            language: None,
+            reply_to: ReplyTo::Nothing,
+            quote_of: None,
+            boost_of: None,
+        }
+    }
+
+    #[test]
+    fn warnings_follow_the_part_they_concern() {
+        let post = Post {
+            id: PostId::new("7"),
+            author: Author {
+                id: None,
+                username: "me".into(),
+                display_name: None,
+            },
+            created_at: Utc.with_ymd_and_hms(2020, 1, 2, 0, 0, 0).unwrap(),
+            text: String::new(),
+            facets: Vec::new(),
+            media: Vec::new(),
+            references: References::default(),
+            sensitive: false,
+            language: None,
+            url: String::new(),
+        };
+        let mut second = part("2/2", Visibility::Unlisted);
+        second.reply_to = ReplyTo::PreviousPart;
+        second.media.push(PartMedia {
+            kind: MediaKind::Photo,
+            source: MediaSource::Url("https://e.example/a.jpg".into()),
+            description: None,
+        });
+        let rendered = Rendered {
+            parts: vec![part("soup 1/2", Visibility::Public), second],
+            warnings: vec![
+                RenderWarning {
+                    part: 1,
+                    message: "5 attachments, 4 allowed per status: moved to part 2".into(),
+                },
+                RenderWarning {
+                    part: 1,
+                    message: "photo has no alt text: posted without a description".into(),
+                },
+            ],
+        };
+        assert_eq!(
+            super::post("r", "t", &post, &rendered),
+            "── r → t · 7 · 2020-01-02 · 2 parts\n\
+             \x20 [1/2 · public]\n\
+             \x20 CW: Food\n\
+             \x20 │ soup 1/2\n\
+             \x20 [2/2 · unlisted]\n\
+             \x20 CW: Food\n\
+             \x20 │ 2/2\n\
+             \x20 ▣ photo https://e.example/a.jpg (no alt text)\n\
+             \x20 ⚠ 5 attachments, 4 allowed per status: moved to part 2\n\
+             \x20 ⚠ photo has no alt text: posted without a description\n"
+        );
+    }
 }

@@ -97,6 +97,18 @@ fn section(out: &mut String, title: &str, rows: &[PartRecord]) {
     let _ = writeln!(out, "{title}:");
     for r in rows {
         let k = &r.key;
+        if r.is_held() {
+            // Held by the route's policy, never attempted: the reason says what to change.
+            let _ = writeln!(
+                out,
+                "  {} → {} post {}: {}",
+                k.route,
+                k.target,
+                k.source_post_id,
+                r.reason.as_deref().unwrap_or("")
+            );
+            continue;
+        }
         let _ = writeln!(
             out,
             "  {} → {} post {} part {}: {} after {} attempt(s): {}",

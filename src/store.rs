@@ -124,6 +124,22 @@ impl FromStr for PartState {
     }
 }
 
+/// How the reason of a held post starts (see [`Ledger::mark_held`]).
+pub const HELD_PREFIX: &str = "held: ";
+
+impl PartRecord {
+    /// Whether this row holds a post back for a person (see [`Ledger::mark_held`]).
+    pub fn is_held(&self) -> bool {
+        self.state == PartState::Quarantined
+            && self.attempts == 0
+            && self.last_error.is_none()
+            && self
+                .reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with(HELD_PREFIX))
+    }
+}
+
 /// One row of the ledger.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartRecord {
@@ -594,6 +610,61 @@ impl Ledger {
                 timestamp(now),
             ])?;
         Ok(inserted == 1)
+    }
+
+    /// Holds a post back from a target for a person to decide (the route's
+    /// `alt_text = "hold"`): records a `quarantined` part 0 whose reason starts with
+    /// [`HELD_PREFIX`] and which never had an attempt, so `status` lists it and nothing
+    /// retries it. Only when the post has no row on that target yet; returns whether it
+    /// inserted. No schema change: a held post is an ordinary quarantined row.
+    pub fn mark_held(
+        &self,
+        route: &str,
+        source_post_id: &str,
+        target: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        debug_assert!(reason.starts_with(HELD_PREFIX), "{reason}");
+        let key = PartKey::new(route, source_post_id, target, 0);
+        let inserted = self
+            .conn()
+            .prepare_cached(
+                "INSERT INTO parts (route, source_post_id, target, part_index, state, \
+                 idempotency_key, reason, created_at, updated_at) \
+                 SELECT ?1, ?2, ?3, 0, 'quarantined', ?4, ?5, ?6, ?6 \
+                 WHERE NOT EXISTS (SELECT 1 FROM parts \
+                     WHERE route = ?1 AND source_post_id = ?2 AND target = ?3)",
+            )?
+            .execute(params![
+                route,
+                source_post_id,
+                target,
+                idempotency_key(&key),
+                reason,
+                timestamp(now),
+            ])?;
+        Ok(inserted == 1)
+    }
+
+    /// Releases a post held by [`Ledger::mark_held`] (the route's policy no longer holds
+    /// it): deletes its held row, so the post is planned afresh. Returns whether there was
+    /// one. Rows of posts that were planned or attempted are never touched.
+    pub fn release_held(
+        &self,
+        route: &str,
+        source_post_id: &str,
+        target: &str,
+    ) -> Result<bool, StoreError> {
+        let deleted = self
+            .conn()
+            .prepare_cached(
+                "DELETE FROM parts WHERE route = ?1 AND source_post_id = ?2 AND target = ?3 \
+                 AND state = 'quarantined' AND attempts = 0 AND last_error IS NULL \
+                 AND substr(reason, 1, length(?4)) = ?4",
+            )?
+            .execute(params![route, source_post_id, target, HELD_PREFIX])?;
+        Ok(deleted > 0)
     }
 
     /// Where a post was mirrored on a target: `Some` only when every part is `posted`.

@@ -41,6 +41,13 @@ impl Setup {
         Self { dir, config }
     }
 
+    /// Adds `keys` to the route (its table is the last one in the file).
+    fn set_route_keys(&self, keys: &str) {
+        let text = fs::read_to_string(&self.config).unwrap();
+        let base = text.split("# route keys\n").next().unwrap().to_owned();
+        fs::write(&self.config, format!("{base}# route keys\n{keys}")).unwrap();
+    }
+
     fn cmd(&self) -> Command {
         let mut cmd = Command::cargo_bin("birdbridge").unwrap();
         cmd.arg("--config")
@@ -368,7 +375,11 @@ fn a_malformed_post_is_skipped_with_its_reason_and_the_rest_continue() {
         .success()
         .stdout(predicate::str::contains("1 malformed"));
     assert_eq!(s.lines().len(), 1);
-    assert_eq!(s.lines()[0]["text"], "a good post");
+    // Backfilled posts close with the date line (`backfill_date_line`, on by default).
+    assert_eq!(
+        s.lines()[0]["text"],
+        "a good post\n\nOriginally posted on 2018-10-10"
+    );
     s.cmd()
         .arg("status")
         .assert()
@@ -392,4 +403,56 @@ fn usage_errors_exit_2() {
         .args(["backfill"])
         .assert()
         .code(2);
+}
+
+#[test]
+fn alt_text_hold_quarantines_posts_until_the_policy_changes() {
+    let s = Setup::new();
+    s.set_route_keys("alt_text = \"hold\"\n");
+    s.backfill().assert().success();
+    let posted: Vec<String> = s
+        .lines()
+        .iter()
+        .map(|l| l["source_post_id"].as_str().unwrap().to_owned())
+        .collect();
+    // The sample's photo, video and GIF without alt text.
+    let held = [
+        "1257672029893586944",
+        "1333452013433810944",
+        "1377576473195474944",
+    ];
+    for id in held {
+        assert!(!posted.iter().any(|p| p == id), "{id} was posted");
+    }
+    s.cmd()
+        .arg("status")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("quarantined 3"))
+        .stdout(predicate::str::contains(
+            "demo → preview post 1333452013433810944: held: video 1 of 1 without alt text",
+        ));
+    // Held posts are not retried by a plain rerun.
+    s.backfill()
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("0 new post(s) delivered"));
+
+    // Changing the policy is the request to retry them.
+    s.set_route_keys("alt_text = \"omit\"\n");
+    s.backfill()
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("3 new post(s) delivered"));
+    let lines = s.lines();
+    for id in held {
+        let line = lines.iter().find(|l| l["source_post_id"] == id).unwrap();
+        assert_eq!(line["media"][0]["description"], Value::Null, "{line}");
+    }
+    assert_exactly_once_and_ordered(&lines);
+    s.cmd()
+        .arg("status")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("quarantined 0"));
 }

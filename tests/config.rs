@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use birdbridge::config::{
-    keys, ConfigError, LedgerSettings, SecretSource, ServerKind, Settings, SourceSettings,
+    keys, AltTextPolicy, ConfigError, ContentWarningRule, LedgerSettings, ReplyPolicy,
+    RepostPolicy, RouteSettings, SecretSource, ServerKind, Settings, SourceSettings,
     TargetSettings, Visibility, EXAMPLE_CONFIG,
 };
 use rstest::rstest;
@@ -285,6 +286,44 @@ fn the_example_documents_exactly_the_keys_the_parser_accepts() {
 #[case::route_bad_visibility(&[SOURCE, TARGET, ROUTE, "visibility = \"friends\"\n"],
     "`routes.r.visibility`: unknown visibility `friends`, expected one of `public`, \
      `unlisted`, `private`, `direct`")]
+#[case::route_bad_reposts(&[SOURCE, TARGET, ROUTE, "reposts = \"retweet\"\n"],
+    "`routes.r.reposts`: unknown reposts `retweet`, expected one of `skip`, `boost`, `link`")]
+#[case::route_bad_replies(&[SOURCE, TARGET, ROUTE, "replies = \"public\"\n"],
+    "`routes.r.replies`: unknown replies `public`, expected one of `skip`, `unlisted`")]
+#[case::route_bad_alt_text(&[SOURCE, TARGET, ROUTE, "alt_text = \"holdd\"\n"],
+    "`routes.r.alt_text`: unknown alt_text `holdd`, expected one of `fallback`, `omit`, `hold` \
+     (did you mean `hold`?)")]
+#[case::route_bad_continuation(&[SOURCE, TARGET, ROUTE, "continuation_visibility = \"quiet\"\n"],
+    "`routes.r.continuation_visibility`: unknown continuation_visibility `quiet`")]
+#[case::route_bool_as_string(&[SOURCE, TARGET, ROUTE, "numbering = \"yes\"\n"],
+    "`routes.r.numbering`: expected true or false, found string \"yes\"")]
+#[case::route_bad_tag(&[SOURCE, TARGET, ROUTE, "opt_out_tags = [\"no xp\"]\n"],
+    "`routes.r.opt_out_tags[0]`: `no xp` is not a hashtag")]
+#[case::route_bad_opt_in_tag(&[SOURCE, TARGET, ROUTE, "opt_in_tag = \"#\"\n"],
+    "`routes.r.opt_in_tag`: `#` is not a hashtag")]
+#[case::route_empty_label(&[SOURCE, TARGET, ROUTE, "sensitive_label = \" \"\n"],
+    "`routes.r.sensitive_label`: must not be empty")]
+#[case::route_empty_fallback(&[SOURCE, TARGET, ROUTE, "alt_text_fallback = \"\"\n"],
+    "`routes.r.alt_text_fallback`: must not be empty; to post without a description")]
+#[case::route_bad_tracking(&[SOURCE, TARGET, ROUTE, "tracking_parameters = [\"utm_source=x\"]\n"],
+    "`routes.r.tracking_parameters[0]`: `utm_source=x` is not a parameter name")]
+#[case::route_mention_not_a_handle(&[SOURCE, TARGET, ROUTE, "mention_map = { wikipedia = \"wikipedia\" }\n"],
+    "`routes.r.mention_map.wikipedia`: `wikipedia` is not a fediverse handle")]
+#[case::route_mention_bad_x_handle(&[SOURCE, TARGET, ROUTE, "mention_map = { \"not-x\" = \"@a@b.example\" }\n"],
+    "`routes.r.mention_map.not-x`: `not-x` is not an X handle")]
+#[case::route_cw_rule_unknown_key(&[SOURCE, TARGET, ROUTE,
+    "content_warnings = [{ lable = \"x\", match = [\"a\"] }]\n"],
+    "unknown key `routes.r.content_warnings[0].lable` (did you mean `label`?)")]
+#[case::route_cw_rule_no_label(&[SOURCE, TARGET, ROUTE, "content_warnings = [{ match = [\"a\"] }]\n"],
+    "missing key `routes.r.content_warnings[0].label`")]
+#[case::route_cw_rule_nothing_to_match(&[SOURCE, TARGET, ROUTE,
+    "content_warnings = [{ label = \"x\", match = [] }]\n"],
+    "`routes.r.content_warnings[0].match`: lists nothing to match")]
+#[case::route_cw_rule_two_words(&[SOURCE, TARGET, ROUTE,
+    "content_warnings = [{ label = \"x\", match = [\"two words\"] }]\n"],
+    "`routes.r.content_warnings[0].match[0]`: `two words` is not a word or #tag")]
+#[case::route_cw_not_a_list(&[SOURCE, TARGET, ROUTE, "content_warnings = \"politics\"\n"],
+    "`routes.r.content_warnings`: expected a list of tables, found string \"politics\"")]
 #[case::no_routes(&[SOURCE, TARGET], "`routes`: no routes")]
 #[case::quoted_name(&["[sources.\"my src\"]\nkind = \"archive\"\n", TARGET, ROUTE],
     "missing key `sources.\"my src\".path`")]
@@ -634,5 +673,133 @@ fn offline_findings_report_what_is_missing_on_this_machine() {
         findings[2].to_string(),
         "`targets.f.token_env`: environment variable \
          `BIRDBRIDGE_TEST_VARIABLE_NOBODY_SETS_9e2b` is not set"
+    );
+}
+
+#[test]
+fn the_example_routes_use_the_default_policy() {
+    let (_dir, settings) = load(EXAMPLE_CONFIG, &[]);
+    let settings = settings.unwrap();
+    let route = &settings.routes["wikipedia"];
+    let mut want = RouteSettings::with_defaults("wikipedia", &["wikis-world", "preview"]);
+    want.visibility = Visibility::Public;
+    assert_eq!(route, &want);
+}
+
+#[test]
+fn route_policy_defaults_are_fediverse_friendly() {
+    let (_dir, settings) = load(&[SOURCE, TARGET, ROUTE].concat(), &[]);
+    let route = &settings.unwrap().routes["r"];
+    assert_eq!(route, &RouteSettings::with_defaults("s", &["t"]));
+    assert_eq!(route.continuation_visibility, Visibility::Unlisted);
+    assert!(route.numbering);
+    assert_eq!(route.replies, ReplyPolicy::Skip);
+    assert_eq!(route.reposts, RepostPolicy::Skip);
+    assert_eq!(route.opt_out_tags, ["noxp", "nobridge"]);
+    assert_eq!(route.opt_in_tag, None);
+    assert_eq!(route.max_age_days, 0);
+    assert_eq!(route.sensitive_label, "Sensitive media");
+    assert!(route.content_warnings.is_empty());
+    assert!(route.content_warning_first_line);
+    assert_eq!(route.default_content_warning, None);
+    assert_eq!(route.alt_text, AltTextPolicy::Fallback);
+    assert_eq!(
+        route.alt_text_fallback,
+        "{Kind} from the original post; no description was provided."
+    );
+    assert!(route.tracking_parameters.iter().any(|p| p == "utm_*"));
+    assert!(route.tracking_parameters.iter().any(|p| p == "x.com:s"));
+    assert!(route.rewrite_own_links);
+    assert!(route.mention_map.is_empty());
+    assert_eq!(
+        route.backfill_date_line.as_deref(),
+        Some("Originally posted on {date}")
+    );
+    assert!(!route.backfill_link);
+}
+
+#[test]
+fn every_route_policy_key_is_read() {
+    let route = format!(
+        "{ROUTE}continuation_visibility = \"private\"\nnumbering = false\nreplies = \"unlisted\"\n\
+         reposts = \"link\"\nopt_out_tags = [\"#NoBird\"]\nopt_in_tag = \"#XP\"\nmax_age_days = 3\n\
+         sensitive_label = \" Spoilers \"\n\
+         content_warnings = [{{ label = \"US politics\", match = [\"Election\", \"#Vote\"] }}, \
+         {{ label = \"Food\", match = [\"soup\"] }}]\n\
+         content_warning_first_line = false\ndefault_content_warning = \"From X\"\n\
+         alt_text = \"hold\"\nalt_text_fallback = \"An {{kind}}.\"\ntracking_parameters = []\n\
+         rewrite_own_links = false\nmention_map = {{ WikiPedia = \"@wikipedia@wikis.world\" }}\n\
+         backfill_date_line = \"\"\nbackfill_link = true\n"
+    );
+    let (_dir, settings) = load(&[SOURCE, TARGET, &route].concat(), &[]);
+    let r = &settings.unwrap().routes["r"];
+    assert_eq!(r.continuation_visibility, Visibility::Private);
+    assert!(!r.numbering);
+    assert_eq!(r.replies, ReplyPolicy::Unlisted);
+    assert_eq!(r.reposts, RepostPolicy::Link);
+    assert_eq!(r.opt_out_tags, ["nobird"]);
+    assert_eq!(r.opt_in_tag.as_deref(), Some("xp"));
+    assert_eq!(r.max_age_days, 3);
+    assert_eq!(r.sensitive_label, "Spoilers");
+    assert_eq!(
+        r.content_warnings,
+        [
+            ContentWarningRule {
+                label: "US politics".into(),
+                matches: vec!["election".into(), "#vote".into()],
+            },
+            ContentWarningRule {
+                label: "Food".into(),
+                matches: vec!["soup".into()],
+            },
+        ]
+    );
+    assert!(!r.content_warning_first_line);
+    assert_eq!(r.default_content_warning.as_deref(), Some("From X"));
+    assert_eq!(r.alt_text, AltTextPolicy::Hold);
+    assert_eq!(r.alt_text_fallback, "An {kind}.");
+    assert!(r.tracking_parameters.is_empty());
+    assert!(!r.rewrite_own_links);
+    assert_eq!(
+        r.mention_map.get("wikipedia").map(String::as_str),
+        Some("@wikipedia@wikis.world")
+    );
+    assert_eq!(r.backfill_date_line, None);
+    assert!(r.backfill_link);
+}
+
+#[test]
+fn route_policy_keys_can_be_overridden_from_the_environment() {
+    let (_dir, settings) = load(
+        &[SOURCE, TARGET, ROUTE].concat(),
+        &[
+            ("BIRDBRIDGE__ROUTES__R__NUMBERING", "false"),
+            ("BIRDBRIDGE__ROUTES__R__REPOSTS", "boost"),
+            ("BIRDBRIDGE__ROUTES__R__OPT_OUT_TAGS", "noxp, private"),
+            ("BIRDBRIDGE__ROUTES__R__MAX_AGE_DAYS", "14"),
+            ("BIRDBRIDGE__ROUTES__R__ALT_TEXT", "omit"),
+        ],
+    );
+    let r = &settings.unwrap().routes["r"];
+    assert!(!r.numbering);
+    assert_eq!(r.reposts, RepostPolicy::Boost);
+    assert_eq!(r.opt_out_tags, ["noxp", "private"]);
+    assert_eq!(r.max_age_days, 14);
+    assert_eq!(r.alt_text, AltTextPolicy::Omit);
+}
+
+#[test]
+fn a_bad_boolean_from_the_environment_names_its_variable() {
+    let (_dir, result) = load(
+        &[SOURCE, TARGET, ROUTE].concat(),
+        &[("BIRDBRIDGE__ROUTES__R__BACKFILL_LINK", "yes")],
+    );
+    let message = result.unwrap_err().to_string();
+    assert!(
+        message.contains(
+            "`routes.r.backfill_link` (set by `BIRDBRIDGE__ROUTES__R__BACKFILL_LINK`): \
+             expected true or false"
+        ),
+        "{message}"
     );
 }

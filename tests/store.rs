@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::{Arc, Barrier};
 use std::thread;
 
-use birdbridge::store::{Ledger, PartKey, PartState, StoreError};
+use birdbridge::store::{Ledger, PartKey, PartState, StoreError, HELD_PREFIX};
 use chrono::{DateTime, TimeZone, Utc};
 use rstest::rstest;
 use rusqlite::Connection;
@@ -209,4 +209,38 @@ fn two_handles_cannot_both_begin_the_same_part() {
     for part in ledger.parts_of_post("r", "1", "t").unwrap() {
         assert_eq!((part.state, part.attempts), (PartState::Posting, 1));
     }
+}
+
+#[test]
+fn a_held_post_is_quarantined_without_attempts_and_released_only_by_request() {
+    let dir = TempDir::new().unwrap();
+    let ledger = Ledger::open(&dir.path().join("l.sqlite")).unwrap();
+    let reason = format!("{HELD_PREFIX}photo 1 of 1 without alt text");
+    assert!(ledger.mark_held("r", "1", "t", &reason, t(0)).unwrap());
+    assert!(
+        !ledger.mark_held("r", "1", "t", &reason, t(1)).unwrap(),
+        "held once"
+    );
+    let rows = ledger.parts_of_post("r", "1", "t").unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].state, PartState::Quarantined);
+    assert!(rows[0].is_held());
+    assert_eq!(ledger.quarantined().unwrap(), rows);
+
+    // A quarantined part that failed for real is not a hold and is never released.
+    let key = PartKey::new("r", "2", "t", 0);
+    ledger.plan_post("r", "2", "t", 1, t(0)).unwrap();
+    ledger.begin_attempt(&key, t(1)).unwrap();
+    ledger.mark_failed(&key, "boom", t(2), 1, t(2)).unwrap();
+    assert!(!ledger.part(&key).unwrap().unwrap().is_held());
+    assert!(!ledger.release_held("r", "2", "t").unwrap());
+    // Nor is a post that was never held.
+    assert!(!ledger.release_held("r", "3", "t").unwrap());
+
+    assert!(ledger.release_held("r", "1", "t").unwrap());
+    assert!(ledger.parts_of_post("r", "1", "t").unwrap().is_empty());
+    assert_eq!(
+        ledger.part(&key).unwrap().unwrap().state,
+        PartState::Quarantined
+    );
 }

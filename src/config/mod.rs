@@ -68,7 +68,31 @@ pub mod keys {
         "description_limit",
     ];
     /// `[routes.NAME]`.
-    pub const ROUTE: &[&str] = &["source", "targets", "visibility"];
+    pub const ROUTE: &[&str] = &[
+        "source",
+        "targets",
+        "visibility",
+        "continuation_visibility",
+        "numbering",
+        "replies",
+        "reposts",
+        "opt_out_tags",
+        "opt_in_tag",
+        "max_age_days",
+        "sensitive_label",
+        "content_warnings",
+        "content_warning_first_line",
+        "default_content_warning",
+        "alt_text",
+        "alt_text_fallback",
+        "tracking_parameters",
+        "rewrite_own_links",
+        "mention_map",
+        "backfill_date_line",
+        "backfill_link",
+    ];
+    /// One entry of a route's `content_warnings` list.
+    pub const CONTENT_WARNING_RULE: &[&str] = &["label", "match"];
 }
 
 /// Everything `bridge.toml` says, validated.
@@ -269,7 +293,11 @@ impl Visibility {
 }
 
 /// `[routes.NAME]`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "each is an independent on/off key of bridge.toml"
+)]
 pub struct RouteSettings {
     /// The name of a source in [`Settings::sources`].
     pub source: String,
@@ -277,6 +305,205 @@ pub struct RouteSettings {
     pub targets: Vec<String>,
     /// Visibility of the mirrored posts (default public).
     pub visibility: Visibility,
+    /// Visibility of the second and later parts of a thread (default unlisted), so that
+    /// followers' home timelines show one entry per thread. Never wider than `visibility`.
+    pub continuation_visibility: Visibility,
+    /// Number the parts of a thread (`1/3`), counted in the limit (default true).
+    pub numbering: bool,
+    /// What to do with replies to other accounts (default skip).
+    pub replies: ReplyPolicy,
+    /// What to do with reposts (default skip).
+    pub reposts: RepostPolicy,
+    /// Hashtags (without `#`, lower case) that keep a post off the fediverse
+    /// (default `noxp`, `nobridge`).
+    pub opt_out_tags: Vec<String>,
+    /// When set, only posts carrying this hashtag (without `#`, lower case) are mirrored,
+    /// and the tag is removed from the mirrored text (default: not set).
+    pub opt_in_tag: Option<String>,
+    /// Posts older than this many days are skipped when mirroring live; 0 means no limit
+    /// (default). A backfill ignores it: old posts are what it is for.
+    pub max_age_days: u32,
+    /// The content warning for posts the source marks sensitive (default "Sensitive media").
+    pub sensitive_label: String,
+    /// Keyword and hashtag rules that add a content warning.
+    pub content_warnings: Vec<ContentWarningRule>,
+    /// Move a first line `CW: ...`, `TW: ...` or `CN: ...` into the content warning
+    /// (default true).
+    pub content_warning_first_line: bool,
+    /// The content warning for posts no other rule gives one (default: none).
+    pub default_content_warning: Option<String>,
+    /// What to do with media that have no description (default fallback).
+    pub alt_text: AltTextPolicy,
+    /// The description given to media without one under `alt_text = "fallback"`;
+    /// `{kind}`/`{Kind}` become "image", "video" or "animated GIF" (capitalised).
+    pub alt_text_fallback: String,
+    /// Query parameters removed from links: a name, a prefix ending in `*`, or
+    /// `host:name` for parameters only removed on that host and its subdomains.
+    pub tracking_parameters: Vec<String>,
+    /// Rewrite links to the route's own X posts to their mirrored status (default true).
+    pub rewrite_own_links: bool,
+    /// X handles (lower case, without `@`) to fediverse handles (`@user@server`).
+    pub mention_map: BTreeMap<String, String>,
+    /// The line added to backfilled posts, with `{date}` for the original day
+    /// (default "Originally posted on {date}"); `None` when set to "".
+    pub backfill_date_line: Option<String>,
+    /// Add a link to the original post to backfilled posts (default false).
+    pub backfill_link: bool,
+}
+
+impl RouteSettings {
+    /// `continuation_visibility` when not given.
+    pub const DEFAULT_CONTINUATION_VISIBILITY: Visibility = Visibility::Unlisted;
+    /// `opt_out_tags` when not given.
+    pub const DEFAULT_OPT_OUT_TAGS: &'static [&'static str] = &["noxp", "nobridge"];
+    /// `sensitive_label` when not given.
+    pub const DEFAULT_SENSITIVE_LABEL: &'static str = "Sensitive media";
+    /// `alt_text_fallback` when not given.
+    pub const DEFAULT_ALT_TEXT_FALLBACK: &'static str =
+        "{Kind} from the original post; no description was provided.";
+    /// `tracking_parameters` when not given: common click trackers, and X's share
+    /// parameters on X links.
+    pub const DEFAULT_TRACKING_PARAMETERS: &'static [&'static str] = &[
+        "utm_*",
+        "fbclid",
+        "gclid",
+        "igshid",
+        "mc_cid",
+        "mc_eid",
+        "ref_src",
+        "x.com:s",
+        "x.com:t",
+        "twitter.com:s",
+        "twitter.com:t",
+    ];
+    /// `backfill_date_line` when not given.
+    pub const DEFAULT_BACKFILL_DATE_LINE: &'static str = "Originally posted on {date}";
+
+    /// A route with every policy key at its default, for tests and tools that build
+    /// settings without a file.
+    pub fn with_defaults(source: &str, targets: &[&str]) -> Self {
+        Self {
+            source: source.to_owned(),
+            targets: targets.iter().map(|t| (*t).to_owned()).collect(),
+            visibility: Visibility::default(),
+            continuation_visibility: Self::DEFAULT_CONTINUATION_VISIBILITY,
+            numbering: true,
+            replies: ReplyPolicy::default(),
+            reposts: RepostPolicy::default(),
+            opt_out_tags: Self::DEFAULT_OPT_OUT_TAGS
+                .iter()
+                .map(|t| (*t).to_owned())
+                .collect(),
+            opt_in_tag: None,
+            max_age_days: 0,
+            sensitive_label: Self::DEFAULT_SENSITIVE_LABEL.to_owned(),
+            content_warnings: Vec::new(),
+            content_warning_first_line: true,
+            default_content_warning: None,
+            alt_text: AltTextPolicy::default(),
+            alt_text_fallback: Self::DEFAULT_ALT_TEXT_FALLBACK.to_owned(),
+            tracking_parameters: Self::DEFAULT_TRACKING_PARAMETERS
+                .iter()
+                .map(|t| (*t).to_owned())
+                .collect(),
+            rewrite_own_links: true,
+            mention_map: BTreeMap::new(),
+            backfill_date_line: Some(Self::DEFAULT_BACKFILL_DATE_LINE.to_owned()),
+            backfill_link: false,
+        }
+    }
+}
+
+/// A route's rule that puts a content warning on posts mentioning certain words or tags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContentWarningRule {
+    /// The warning, e.g. "US politics".
+    pub label: String,
+    /// Lower-case words (matched as whole words) and `#tags` (matched against hashtags).
+    pub matches: Vec<String>,
+}
+
+/// `replies`: what a route does with replies to other accounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReplyPolicy {
+    /// Not mirrored, recorded as skipped (the default): a reply out of its conversation
+    /// reads as noise on the fediverse.
+    #[default]
+    Skip,
+    /// Mirrored unlisted (or narrower, if the route's visibility is).
+    Unlisted,
+}
+
+impl ReplyPolicy {
+    /// Every value, in the order error messages list them.
+    pub const ALL: [ReplyPolicy; 2] = [ReplyPolicy::Skip, ReplyPolicy::Unlisted];
+
+    /// The value in `bridge.toml`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReplyPolicy::Skip => "skip",
+            ReplyPolicy::Unlisted => "unlisted",
+        }
+    }
+}
+
+/// `reposts`: what a route does with reposts (retweets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RepostPolicy {
+    /// Not mirrored, recorded as skipped (the default): "RT @" walls are what fediverse
+    /// users dislike most in mirrors.
+    #[default]
+    Skip,
+    /// Boost the mirrored status when this route mirrored the original; else skip.
+    Boost,
+    /// A short post "Reposted from ...:" with the text and a link to the original.
+    Link,
+}
+
+impl RepostPolicy {
+    /// Every value, in the order error messages list them.
+    pub const ALL: [RepostPolicy; 3] =
+        [RepostPolicy::Skip, RepostPolicy::Boost, RepostPolicy::Link];
+
+    /// The value in `bridge.toml`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RepostPolicy::Skip => "skip",
+            RepostPolicy::Boost => "boost",
+            RepostPolicy::Link => "link",
+        }
+    }
+}
+
+/// `alt_text`: what a route does with media that have no description.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AltTextPolicy {
+    /// Describe them with `alt_text_fallback` (the default), which at least tells a
+    /// screen-reader user that there is an image and that the author gave no description.
+    #[default]
+    Fallback,
+    /// Post them without a description.
+    Omit,
+    /// Do not post; quarantine the post until a person decides (shown by `status`).
+    Hold,
+}
+
+impl AltTextPolicy {
+    /// Every value, in the order error messages list them.
+    pub const ALL: [AltTextPolicy; 3] = [
+        AltTextPolicy::Fallback,
+        AltTextPolicy::Omit,
+        AltTextPolicy::Hold,
+    ];
+
+    /// The value in `bridge.toml`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AltTextPolicy::Fallback => "fallback",
+            AltTextPolicy::Omit => "omit",
+            AltTextPolicy::Hold => "hold",
+        }
+    }
 }
 
 /// Configuration errors; each names the file and, where there is one, the key. Every variant

@@ -11,9 +11,10 @@ use std::str::FromStr;
 use config::{Value, ValueKind};
 
 use super::{
-    keys, ArchiveSourceSettings, ConfigError, DryRunTargetSettings, FediverseTargetSettings,
-    FeedSourceSettings, LedgerSettings, RouteSettings, Secret, SecretSource, ServerKind, Settings,
-    SourceSettings, TargetSettings, Visibility, XSourceSettings, ENV_PREFIX, ENV_SEPARATOR,
+    keys, AltTextPolicy, ArchiveSourceSettings, ConfigError, ContentWarningRule,
+    DryRunTargetSettings, FediverseTargetSettings, FeedSourceSettings, LedgerSettings, ReplyPolicy,
+    RepostPolicy, RouteSettings, Secret, SecretSource, ServerKind, Settings, SourceSettings,
+    TargetSettings, Visibility, XSourceSettings, ENV_PREFIX, ENV_SEPARATOR,
 };
 
 /// The origin the `config` crate gives every value read from the environment; values from
@@ -251,27 +252,219 @@ fn route(
         }
         route_targets.push(target.value);
     }
-    let visibility = match table.string("visibility")? {
-        None => Visibility::default(),
-        Some(field) => Visibility::ALL
+    let visibility = table.choice("visibility", &Visibility::ALL, Visibility::as_str)?;
+    let mut settings = RouteSettings::with_defaults(&source.value, &[]);
+    settings.targets = route_targets;
+    if let Some(visibility) = visibility {
+        settings.visibility = visibility;
+    }
+    route_policy(&mut table, &mut settings)?;
+    Ok(settings)
+}
+
+/// The policy keys of a route (everything but `source`, `targets`, `visibility`), over the
+/// defaults already in `settings`; this part reads threads and filters.
+fn route_policy(table: &mut Table<'_>, settings: &mut RouteSettings) -> Result<(), ConfigError> {
+    let cx = table.cx;
+    if let Some(v) = table.choice(
+        "continuation_visibility",
+        &Visibility::ALL,
+        Visibility::as_str,
+    )? {
+        settings.continuation_visibility = v;
+    }
+    if let Some(v) = table.boolean("numbering")? {
+        settings.numbering = v;
+    }
+    if let Some(v) = table.choice("replies", &ReplyPolicy::ALL, ReplyPolicy::as_str)? {
+        settings.replies = v;
+    }
+    if let Some(v) = table.choice("reposts", &RepostPolicy::ALL, RepostPolicy::as_str)? {
+        settings.reposts = v;
+    }
+    if let Some(tags) = table.optional_string_list("opt_out_tags")? {
+        settings.opt_out_tags = tags
             .into_iter()
-            .find(|visibility| visibility.as_str() == field.value)
-            .ok_or_else(|| {
-                let names: Vec<&str> = Visibility::ALL.iter().map(|v| v.as_str()).collect();
-                let problem = format!(
-                    "unknown visibility `{}`, expected one of {}{}",
-                    field.value,
-                    quoted_list(&names),
-                    hint_suffix(&field.value, names.iter().copied())
-                );
-                field.invalid(table.cx, problem)
-            })?,
-    };
-    Ok(RouteSettings {
-        source: source.value,
-        targets: route_targets,
-        visibility,
+            .map(|tag| hashtag(cx, &tag))
+            .collect::<Result<_, _>>()?;
+    }
+    if let Some(tag) = table.string("opt_in_tag")? {
+        settings.opt_in_tag = if tag.value.is_empty() {
+            None
+        } else {
+            Some(hashtag(cx, &tag)?)
+        };
+    }
+    let max_age = table.count("max_age_days", 0)?;
+    settings.max_age_days = u32::try_from(max_age.value)
+        .map_err(|_| max_age.invalid(cx, "is too large; 0 means no limit".to_owned()))?;
+    route_warnings(table, settings)?;
+    route_media_and_links(table, settings)
+}
+
+/// The content-warning keys of a route.
+fn route_warnings(table: &mut Table<'_>, settings: &mut RouteSettings) -> Result<(), ConfigError> {
+    let cx = table.cx;
+    if let Some(label) = table.string("sensitive_label")? {
+        if label.value.trim().is_empty() {
+            return Err(label.invalid(
+                cx,
+                "must not be empty: sensitive posts need a content warning".to_owned(),
+            ));
+        }
+        label.value.trim().clone_into(&mut settings.sensitive_label);
+    }
+    if let Some(rules) = table.table_list("content_warnings")? {
+        settings.content_warnings = rules
+            .into_iter()
+            .map(content_warning_rule)
+            .collect::<Result<_, _>>()?;
+    }
+    if let Some(v) = table.boolean("content_warning_first_line")? {
+        settings.content_warning_first_line = v;
+    }
+    if let Some(label) = table.string("default_content_warning")? {
+        let label = label.value.trim();
+        settings.default_content_warning = (!label.is_empty()).then(|| label.to_owned());
+    }
+    Ok(())
+}
+
+/// The alt-text, link, mention and backfill keys of a route.
+fn route_media_and_links(
+    table: &mut Table<'_>,
+    settings: &mut RouteSettings,
+) -> Result<(), ConfigError> {
+    let cx = table.cx;
+    if let Some(v) = table.choice("alt_text", &AltTextPolicy::ALL, AltTextPolicy::as_str)? {
+        settings.alt_text = v;
+    }
+    if let Some(template) = table.string("alt_text_fallback")? {
+        if template.value.trim().is_empty() {
+            return Err(template.invalid(
+                cx,
+                "must not be empty; to post without a description, set alt_text = \"omit\""
+                    .to_owned(),
+            ));
+        }
+        settings.alt_text_fallback = template.value;
+    }
+    if let Some(params) = table.optional_string_list("tracking_parameters")? {
+        settings.tracking_parameters = params
+            .into_iter()
+            .map(|param| {
+                let name = param.value.rsplit(':').next().unwrap_or_default();
+                if name.is_empty() || name == "*" || param.value.contains(['=', '&', '?']) {
+                    Err(param.invalid(
+                        cx,
+                        format!(
+                            "`{}` is not a parameter name: write `name`, `prefix*` or `host:name`",
+                            param.value
+                        ),
+                    ))
+                } else {
+                    Ok(param.value)
+                }
+            })
+            .collect::<Result<_, _>>()?;
+    }
+    if let Some(v) = table.boolean("rewrite_own_links")? {
+        settings.rewrite_own_links = v;
+    }
+    if let Some(map) = table.string_table("mention_map")? {
+        settings.mention_map = map
+            .into_iter()
+            .map(|(handle, target)| {
+                check_username(&handle.value).map_err(|problem| handle.invalid(cx, problem))?;
+                if !is_fediverse_handle(&target.value) {
+                    return Err(target.invalid(
+                        cx,
+                        format!(
+                            "`{}` is not a fediverse handle: write \"@user@server.example\"",
+                            target.value
+                        ),
+                    ));
+                }
+                Ok((handle.value.to_ascii_lowercase(), target.value))
+            })
+            .collect::<Result<_, _>>()?;
+    }
+    if let Some(line) = table.string("backfill_date_line")? {
+        settings.backfill_date_line = (!line.value.trim().is_empty()).then_some(line.value);
+    }
+    if let Some(v) = table.boolean("backfill_link")? {
+        settings.backfill_link = v;
+    }
+    Ok(())
+}
+
+/// One `content_warnings` entry: `{ label = "...", match = ["word", "#tag"] }`.
+fn content_warning_rule(mut table: Table<'_>) -> Result<ContentWarningRule, ConfigError> {
+    table.reject_unknown(keys::CONTENT_WARNING_RULE)?;
+    let label = table.required_string("label")?;
+    if label.value.trim().is_empty() {
+        return Err(label.invalid(table.cx, "must not be empty".to_owned()));
+    }
+    let listed = table.string_list("match")?;
+    if listed.value.is_empty() {
+        return Err(listed.invalid(
+            table.cx,
+            "lists nothing to match; give words or #tags".to_owned(),
+        ));
+    }
+    let mut matches = Vec::with_capacity(listed.value.len());
+    for word in listed.value {
+        let bare = word.value.strip_prefix('#').unwrap_or(&word.value);
+        if bare.is_empty() || word.value.chars().any(char::is_whitespace) {
+            return Err(word.invalid(
+                table.cx,
+                format!(
+                    "`{}` is not a word or #tag (one word each; no spaces)",
+                    word.value
+                ),
+            ));
+        }
+        matches.push(word.value.to_lowercase());
+    }
+    Ok(ContentWarningRule {
+        label: label.value.trim().to_owned(),
+        matches,
     })
+}
+
+/// A hashtag as a route names it: `#` optional, stored lower case without it.
+fn hashtag(cx: &Context<'_>, tag: &Field<String>) -> Result<String, ConfigError> {
+    let bare = tag.value.strip_prefix('#').unwrap_or(&tag.value);
+    if bare.is_empty() || !bare.chars().all(|c| c.is_alphanumeric() || c == '_') {
+        return Err(tag.invalid(
+            cx,
+            format!(
+                "`{}` is not a hashtag: letters, digits or underscores",
+                tag.value
+            ),
+        ));
+    }
+    Ok(bare.to_lowercase())
+}
+
+/// `@user@server.example`.
+fn is_fediverse_handle(handle: &str) -> bool {
+    let Some((user, server)) = handle
+        .strip_prefix('@')
+        .and_then(|rest| rest.split_once('@'))
+    else {
+        return false;
+    };
+    !user.is_empty()
+        && user
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '.' || c == '-')
+        && server.contains('.')
+        && !server.starts_with('.')
+        && !server.ends_with('.')
+        && server
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '.' || c == '-' || c == ':')
 }
 
 /// A value read from the tree, with what an error about it must name.
@@ -459,6 +652,119 @@ impl<'a> Table<'a> {
             env,
             value: items,
         })
+    }
+
+    /// A list of strings, if given; from the environment, a comma-separated string.
+    fn optional_string_list(
+        &mut self,
+        name: &str,
+    ) -> Result<Option<Vec<Field<String>>>, ConfigError> {
+        if !self.entries.contains_key(name) {
+            return Ok(None);
+        }
+        self.string_list(name).map(|list| Some(list.value))
+    }
+
+    /// A boolean; from the environment, `true` or `false`.
+    fn boolean(&mut self, name: &str) -> Result<Option<bool>, ConfigError> {
+        let Some((key, value)) = self.take(name) else {
+            return Ok(None);
+        };
+        let env = env_of(&key, &value);
+        match &value.kind {
+            ValueKind::Boolean(b) => Ok(Some(*b)),
+            ValueKind::String(text) if env.is_some() && text.trim() == "true" => Ok(Some(true)),
+            ValueKind::String(text) if env.is_some() && text.trim() == "false" => Ok(Some(false)),
+            other => Err(self.cx.invalid(
+                &key,
+                env,
+                format!("expected true or false, found {}", describe(other)),
+            )),
+        }
+    }
+
+    /// One of a closed set of names (`visibility = "unlisted"`), if given.
+    fn choice<T: Copy>(
+        &mut self,
+        name: &str,
+        all: &[T],
+        as_str: fn(T) -> &'static str,
+    ) -> Result<Option<T>, ConfigError> {
+        let Some(field) = self.string(name)? else {
+            return Ok(None);
+        };
+        if let Some(found) = all.iter().copied().find(|v| as_str(*v) == field.value) {
+            return Ok(Some(found));
+        }
+        let names: Vec<&str> = all.iter().map(|v| as_str(*v)).collect();
+        let problem = format!(
+            "unknown {name} `{}`, expected one of {}{}",
+            field.value,
+            quoted_list(&names),
+            hint_suffix(&field.value, names.iter().copied())
+        );
+        Err(field.invalid(self.cx, problem))
+    }
+
+    /// A table whose values are all strings (`mention_map = { a = "@a@b.example" }`), as
+    /// (name, value) fields in name order.
+    #[expect(
+        clippy::type_complexity,
+        reason = "a list of key and value fields, read once"
+    )]
+    fn string_table(
+        &mut self,
+        name: &str,
+    ) -> Result<Option<Vec<(Field<String>, Field<String>)>>, ConfigError> {
+        let Some(table) = self.table(name)? else {
+            return Ok(None);
+        };
+        let mut out = Vec::with_capacity(table.entries.len());
+        for (entry, value) in table.entries {
+            let key = join_key(&table.key, &entry);
+            let env = env_of(&key, &value);
+            let ValueKind::String(text) = value.kind else {
+                return Err(self.cx.invalid(
+                    &key,
+                    env,
+                    format!("expected a string, found {}", describe(&value.kind)),
+                ));
+            };
+            out.push((
+                Field {
+                    key: key.clone(),
+                    env: env.clone(),
+                    value: entry,
+                },
+                Field {
+                    key,
+                    env,
+                    value: text,
+                },
+            ));
+        }
+        Ok(Some(out))
+    }
+
+    /// A list of tables (`content_warnings = [{ ... }, { ... }]`), if given.
+    fn table_list(&mut self, name: &str) -> Result<Option<Vec<Table<'a>>>, ConfigError> {
+        let Some((key, value)) = self.take(name) else {
+            return Ok(None);
+        };
+        let env = env_of(&key, &value);
+        let ValueKind::Array(items) = value.kind else {
+            return Err(self.cx.invalid(
+                &key,
+                env,
+                format!("expected a list of tables, found {}", describe(&value.kind)),
+            ));
+        };
+        items
+            .into_iter()
+            .enumerate()
+            .map(|(index, item)| Table::new(self.cx, format!("{key}[{index}]"), item))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
     }
 
     fn table(&mut self, name: &str) -> Result<Option<Table<'a>>, ConfigError> {

@@ -1,19 +1,34 @@
-//! The renderer: a [`Post`] becomes the parts one target will receive. Pure: no IO, no
-//! `Result`. Anything that could not be rendered as the source had it becomes a
-//! [`RenderWarning`] next to the parts (STYLE.md §2, after rust-analyzer's `(T, Vec<Error>)`).
+//! The renderer: a [`Post`] becomes the parts one target will receive, with fediverse
+//! manners, under the route's policy. Pure: no IO, no `Result`. Anything that could not be
+//! rendered as the source had it becomes a [`RenderWarning`] next to the parts (STYLE.md §2,
+//! after rust-analyzer's `(T, Vec<Error>)`).
 //!
-//! This is the first version: expanded links, a numbered thread when the text is over the
-//! target's limit, media with their alt text, replies threaded onto mirrored statuses.
-//! Content warnings, mention rewriting and link cleaning belong to the route policy and
-//! will slot in here without changing the signature.
+//! - `count.rs`: length by the target's rule; `split.rs`: thread parts at paragraph,
+//!   sentence, then word boundaries;
+//! - `body.rs`: the text with facets rendered, using `links.rs` (tracking parameters,
+//!   own-post links) and `mentions.rs` (the mention form that never notifies a stranger);
+//! - `cw.rs`: the content warning;
+//! - here: reposts as links, quotes, media and alt text, numbering, the backfill dressing,
+//!   visibility of continuation parts, replies onto mirrored statuses.
+//!
+//! A part's text is `body [" i/n"] ["\n\n" dressing]`: the body is a slice of the rendered
+//! post text cut at whitespace, the numbering (when the route numbers and there are
+//! several parts) follows it, and the dressing (date line, link to the original; backfill
+//! only) closes the first part. All three count against the limit, and so does the
+//! content warning, which every part repeats.
 
+mod body;
 pub mod count;
+mod cw;
+mod links;
+mod mentions;
 mod split;
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 
-use crate::config::Visibility;
-use crate::model::{Media, MediaKind, MediaSource, Post, PostId, PostKind};
+use crate::config::{AltTextPolicy, Visibility};
+use crate::model::{FacetKind, Media, MediaKind, MediaSource, Post, PostId, PostKind};
 use crate::policy::RoutePolicy;
 use crate::store::MirroredPost;
 use crate::targets::TargetProfile;
@@ -35,6 +50,12 @@ pub struct Part {
     pub language: Option<String>,
     /// What this status replies to.
     pub reply_to: ReplyTo,
+    /// A status on this target to quote natively (only when the target supports quote
+    /// posts and the quoted post is mirrored there); otherwise quotes are links in the text.
+    pub quote_of: Option<String>,
+    /// Instead of posting, boost this status on the target (`reposts = "boost"`); the other
+    /// fields are then empty.
+    pub boost_of: Option<String>,
 }
 
 /// One attachment of a part.
@@ -78,7 +99,7 @@ pub struct Rendered {
 }
 
 /// What the renderer needs to know about already mirrored posts, looked up by the caller
-/// beforehand so that rendering stays pure.
+/// beforehand (for the ids [`wanted_lookups`] lists) so that rendering stays pure.
 #[derive(Debug, Clone, Default)]
 pub struct Lookups {
     mirrored: HashMap<PostId, MirroredPost>,
@@ -95,6 +116,27 @@ impl Lookups {
     }
 }
 
+/// The posts whose mirrored statuses [`render`] may use for `post`: the post it replies
+/// to, the post it quotes, and the author's own posts it links to.
+pub fn wanted_lookups(post: &Post) -> Vec<PostId> {
+    let refs = &post.references;
+    let mut ids: Vec<PostId> = [&refs.reply_to, &refs.quote_of]
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.id.clone())
+        .collect();
+    for facet in &post.facets {
+        if let FacetKind::Link { url } = &facet.kind {
+            if let Some(id) = links::own_status(url, &post.author.username) {
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+        }
+    }
+    ids
+}
+
 /// Renders `post` for one target.
 pub fn render(
     post: &Post,
@@ -102,10 +144,15 @@ pub fn render(
     policy: &RoutePolicy,
     lookups: &Lookups,
 ) -> Rendered {
+    let s = &policy.settings;
     let mut warnings = Vec::new();
-    let text = compose_text(post, lookups);
-    let spoiler_text: Option<String> = None;
-    let measure = |t: &str| count::length(profile, spoiler_text.as_deref(), t);
+    let body = body::body(post, policy, lookups);
+    let spoiler_text = cw::warning(post, policy, body.first_line_warning.as_deref());
+    let mut text = body.text;
+    if post.kind() == PostKind::Repost {
+        text = repost_text(post, policy, &text, &mut warnings);
+    }
+    let quote_of = quote(post, profile, policy, lookups, &mut text);
 
     let mut media: Vec<&Media> = Vec::new();
     let mut unavailable = Vec::new();
@@ -120,9 +167,24 @@ pub fn render(
     let per_part = profile.max_media_attachments.max(1);
     let media_groups = media.len().div_ceil(per_part);
 
-    let texts = split_numbered(&text, profile.max_characters, media_groups, &measure);
+    let layout = Layout {
+        profile,
+        spoiler_text: spoiler_text.as_deref(),
+        numbering: s.numbering,
+        dressing: dressing(post, policy),
+    };
+    let texts = layout.split(&text, media_groups, &mut warnings);
 
     let reply_to_first = first_reply_target(post, lookups, &mut warnings);
+    let mut first_visibility = s.visibility;
+    if post.kind() == PostKind::ReplyToOther {
+        first_visibility = narrowest(first_visibility, Visibility::Unlisted);
+    }
+    if post.kind() != PostKind::ReplyToOther && matches!(reply_to_first, ReplyTo::Status(_)) {
+        // A later post of the author's own thread: one timeline entry per thread.
+        first_visibility = narrowest(first_visibility, s.continuation_visibility);
+    }
+    let later_visibility = narrowest(first_visibility, s.continuation_visibility);
     let mut parts: Vec<Part> = texts
         .into_iter()
         .enumerate()
@@ -131,13 +193,19 @@ pub fn render(
             spoiler_text: spoiler_text.clone(),
             sensitive: false,
             media: Vec::new(),
-            visibility: policy.visibility,
+            visibility: if i == 0 {
+                first_visibility
+            } else {
+                later_visibility
+            },
             language: post.language.clone(),
             reply_to: if i == 0 {
                 reply_to_first.clone()
             } else {
                 ReplyTo::PreviousPart
             },
+            quote_of: if i == 0 { quote_of.clone() } else { None },
+            boost_of: None,
         })
         .collect();
 
@@ -156,43 +224,115 @@ pub fn render(
         let part = &mut parts[i];
         part.sensitive = post.sensitive;
         for m in group {
-            part.media.push(render_media(m, profile, i, &mut warnings));
+            part.media
+                .push(render_media(m, profile, policy, i, &mut warnings));
         }
     }
+    warnings.sort_by_key(|w| w.part);
     Rendered { parts, warnings }
 }
 
-/// The post text as the fediverse will see it: leading reply mentions of a self-thread
-/// dropped (they only address the author), the quoted post's link appended.
-fn compose_text(post: &Post, lookups: &Lookups) -> String {
-    let mut text = if post.kind() == PostKind::Original && post.references.reply_to.is_some() {
-        strip_leading_mentions(post)
-    } else {
-        post.text.clone()
-    };
-    if let Some(quote) = &post.references.quote_of {
-        let url = lookups
-            .get(quote.id.as_ref())
-            .and_then(|m| m.first_url.clone())
-            .or_else(|| quote.url.clone());
-        if let Some(url) = url {
-            push_paragraph(&mut text, &url);
-        }
+/// A repost under `reposts = "boost"` whose original is mirrored on the target as
+/// `original`: one part that boosts the original's first status.
+pub fn boost(post: &Post, policy: &RoutePolicy, original: &MirroredPost) -> Rendered {
+    Rendered {
+        parts: vec![Part {
+            text: String::new(),
+            spoiler_text: None,
+            sensitive: false,
+            media: Vec::new(),
+            visibility: policy.settings.visibility,
+            language: post.language.clone(),
+            reply_to: ReplyTo::Nothing,
+            quote_of: None,
+            boost_of: Some(original.first_id.clone()),
+        }],
+        warnings: Vec::new(),
     }
-    text
 }
 
-fn strip_leading_mentions(post: &Post) -> String {
-    let mut start = 0;
-    for facet in &post.facets {
-        let gap = &post.text[start..facet.range.start];
-        let is_mention = matches!(facet.kind, crate::model::FacetKind::Mention { .. });
-        if !is_mention || !gap.trim().is_empty() {
-            break;
-        }
-        start = facet.range.end;
+/// The narrower of two visibilities (public < unlisted < private < direct).
+fn narrowest(a: Visibility, b: Visibility) -> Visibility {
+    let rank = |v: Visibility| Visibility::ALL.iter().position(|x| *x == v);
+    if rank(a) >= rank(b) {
+        a
+    } else {
+        b
     }
-    post.text[start..].trim_start().to_owned()
+}
+
+/// `reposts = "link"`: "Reposted from <who>:", the reposted text, and the original's link.
+fn repost_text(
+    post: &Post,
+    policy: &RoutePolicy,
+    text: &str,
+    warnings: &mut Vec<RenderWarning>,
+) -> String {
+    let original = post.references.repost_of.as_ref();
+    let who = original.and_then(|r| r.username.as_deref()).map_or_else(
+        || "an account on X".to_owned(),
+        |u| mentions::mention(u, &policy.settings.mention_map),
+    );
+    let mut out = format!("Reposted from {who}:");
+    push_paragraph(&mut out, text);
+    match original.and_then(|r| r.url.as_deref()) {
+        Some(url) => push_paragraph(
+            &mut out,
+            &links::strip_tracking(url, &policy.settings.tracking_parameters),
+        ),
+        None => warnings.push(RenderWarning {
+            part: 0,
+            message: "repost: the source does not give the original's link (archives do not)"
+                .to_owned(),
+        }),
+    }
+    out
+}
+
+/// A quote: natively when the target supports quote posts and the quoted post is mirrored
+/// there (returns the status to quote); else a link to the mirrored status when there is
+/// one, or to the original, as the last paragraph of `text`.
+fn quote(
+    post: &Post,
+    profile: &TargetProfile,
+    policy: &RoutePolicy,
+    lookups: &Lookups,
+    text: &mut String,
+) -> Option<String> {
+    let quoted = post.references.quote_of.as_ref()?;
+    let mirrored = lookups.get(quoted.id.as_ref());
+    if profile.supports_quote_posts {
+        if let Some(m) = mirrored {
+            return Some(m.first_id.clone());
+        }
+    }
+    let url = mirrored.and_then(|m| m.first_url.clone()).or_else(|| {
+        quoted
+            .url
+            .as_deref()
+            .map(|u| links::strip_tracking(u, &policy.settings.tracking_parameters))
+    });
+    if let Some(url) = url {
+        push_paragraph(text, &url);
+    }
+    None
+}
+
+/// The backfill dressing: the date line and the link to the original, one per line.
+fn dressing(post: &Post, policy: &RoutePolicy) -> Option<String> {
+    if !policy.backfill {
+        return None;
+    }
+    let s = &policy.settings;
+    let mut lines = Vec::new();
+    if let Some(template) = &s.backfill_date_line {
+        let date = post.created_at.format("%Y-%m-%d").to_string();
+        lines.push(template.replace("{date}", &date));
+    }
+    if s.backfill_link {
+        lines.push(post.url.clone());
+    }
+    (!lines.is_empty()).then(|| lines.join("\n"))
 }
 
 fn push_paragraph(text: &mut String, line: &str) {
@@ -231,42 +371,101 @@ fn append_media_links(
     text
 }
 
-/// Splits into parts and numbers them (`1/3`) when there is more than one. The numbering
-/// counts against the limit, so the split reserves room for it, and splits again in the
-/// rare case the number of digits grows.
-fn split_numbered(
-    text: &str,
-    limit: usize,
-    min_parts: usize,
-    measure: &impl Fn(&str) -> usize,
-) -> Vec<String> {
-    let text = text.trim();
-    let mut texts = if min_parts <= 1 && measure(text) <= limit {
-        vec![text.to_owned()]
-    } else {
-        let mut guess = 9;
-        loop {
-            let reserve = numbering(guess, guess).chars().count();
-            let parts = split::split(text, limit, reserve, measure);
-            if parts.len().max(min_parts) <= guess {
-                break parts;
-            }
-            guess = guess * 10 + 9;
-        }
-    };
-    let total = texts.len().max(min_parts).max(1);
-    texts.resize(total, String::new());
-    if total > 1 {
-        for (i, t) in texts.iter_mut().enumerate() {
-            let n = numbering(i + 1, total);
-            t.push_str(if t.is_empty() { n.trim_start() } else { &n });
-        }
-    }
-    texts
+/// What every part carries besides its body, and how the parts are measured.
+struct Layout<'a> {
+    profile: &'a TargetProfile,
+    spoiler_text: Option<&'a str>,
+    numbering: bool,
+    dressing: Option<String>,
 }
 
-fn numbering(i: usize, total: usize) -> String {
-    format!(" {i}/{total}")
+impl Layout<'_> {
+    /// The part texts for `text`: at least `min_parts` (one per group of attachments),
+    /// each within the limit with its numbering, dressing and content warning. The
+    /// numbering's width depends on the number of parts, so the split reserves room for a
+    /// guess and splits again in the rare case the number of digits grows.
+    fn split(
+        &self,
+        text: &str,
+        min_parts: usize,
+        warnings: &mut Vec<RenderWarning>,
+    ) -> Vec<String> {
+        let text = text.trim();
+        let limit = self.profile.max_characters;
+        let single = self.compose(text, 0, 1);
+        if min_parts <= 1 && self.length(&single) <= limit {
+            return vec![single];
+        }
+        let measure = |t: &str| count::length(self.profile, None, t);
+        let fixed = count::length(self.profile, self.spoiler_text, "");
+        let dressing = self
+            .dressing
+            .as_ref()
+            .map_or(0, |d| measure(&format!("\n\n{d}")));
+        let mut guess = 9;
+        let pieces = loop {
+            let reserve = if self.numbering {
+                measure(&format!(" {guess}/{guess}"))
+            } else {
+                0
+            };
+            let budget = |i: usize| {
+                let first = if i == 0 { dressing } else { 0 };
+                limit.saturating_sub(fixed + reserve + first)
+            };
+            let pieces = split::split(text, budget, measure);
+            if !self.numbering || pieces.len().max(min_parts) <= guess {
+                break pieces;
+            }
+            guess = guess * 10 + 9;
+        };
+        let total = pieces.len().max(min_parts).max(1);
+        if pieces.len() > 1 {
+            warnings.push(RenderWarning {
+                part: 0,
+                message: format!(
+                    "text longer than {limit} characters: split into {} parts",
+                    pieces.len()
+                ),
+            });
+        }
+        let mut texts = Vec::with_capacity(total);
+        for i in 0..total {
+            let piece = pieces.get(i);
+            if piece.is_some_and(|p| p.forced) {
+                warnings.push(RenderWarning {
+                    part: i,
+                    message: "a word longer than a whole status was cut".to_owned(),
+                });
+            }
+            texts.push(self.compose(piece.map_or("", |p| p.text.as_str()), i, total));
+        }
+        texts
+    }
+
+    /// Part `i` of `total`: `body [" i/n"] ["\n\n" dressing]`.
+    fn compose(&self, body: &str, i: usize, total: usize) -> String {
+        let mut text = body.to_owned();
+        if self.numbering && total > 1 {
+            if !text.is_empty() {
+                text.push(' ');
+            }
+            let _ = write!(text, "{}/{total}", i + 1);
+        }
+        if i == 0 {
+            if let Some(dressing) = &self.dressing {
+                if !text.is_empty() {
+                    text.push_str("\n\n");
+                }
+                text.push_str(dressing);
+            }
+        }
+        text
+    }
+
+    fn length(&self, text: &str) -> usize {
+        count::length(self.profile, self.spoiler_text, text)
+    }
 }
 
 fn first_reply_target(
@@ -291,28 +490,55 @@ fn first_reply_target(
 fn render_media(
     m: &Media,
     profile: &TargetProfile,
+    policy: &RoutePolicy,
     part: usize,
     warnings: &mut Vec<RenderWarning>,
 ) -> PartMedia {
-    let description = if let Some(alt) = &m.alt_text {
-        Some(cut_description(
+    let kind = m.kind.as_str();
+    let given = m.alt_text.as_deref().filter(|a| !a.trim().is_empty());
+    let description = match (given, policy.settings.alt_text) {
+        (Some(alt), _) => Some(cut_description(
             alt,
             profile.description_limit,
             part,
             warnings,
-        ))
-    } else {
-        warnings.push(RenderWarning {
-            part,
-            message: format!("{} has no alt text", m.kind.as_str()),
-        });
-        None
+        )),
+        (None, AltTextPolicy::Fallback) => {
+            warnings.push(RenderWarning {
+                part,
+                message: format!("{kind} has no alt text: described with the route's fallback"),
+            });
+            let fallback = fallback_description(&policy.settings.alt_text_fallback, m.kind);
+            Some(cut_description(
+                &fallback,
+                profile.description_limit,
+                part,
+                warnings,
+            ))
+        }
+        (None, AltTextPolicy::Omit | AltTextPolicy::Hold) => {
+            warnings.push(RenderWarning {
+                part,
+                message: format!("{kind} has no alt text: posted without a description"),
+            });
+            None
+        }
     };
     PartMedia {
         kind: m.kind,
         source: m.source.clone(),
         description,
     }
+}
+
+/// The route's fallback description with `{kind}` and `{Kind}` filled in.
+fn fallback_description(template: &str, kind: MediaKind) -> String {
+    let (lower, upper) = match kind {
+        MediaKind::Photo => ("image", "Image"),
+        MediaKind::Video => ("video", "Video"),
+        MediaKind::Gif => ("animated GIF", "Animated GIF"),
+    };
+    template.replace("{kind}", lower).replace("{Kind}", upper)
 }
 
 /// Cuts alt text to the limit at a word boundary, with an ellipsis.
@@ -338,236 +564,4 @@ fn cut_description(
 }
 
 #[cfg(test)]
-mod tests {
-    use chrono::TimeZone;
-
-    use super::*;
-    use crate::model::{Author, Facet, FacetKind, PostRef, References};
-
-    fn post(text: &str) -> Post {
-        Post {
-            id: PostId::new("100"),
-            author: Author {
-                id: None,
-                username: "me".into(),
-                display_name: None,
-            },
-            created_at: Utc.with_ymd_and_hms(2020, 1, 2, 3, 4, 5).unwrap(),
-            text: text.into(),
-            facets: Vec::new(),
-            media: Vec::new(),
-            references: References::default(),
-            sensitive: false,
-            language: Some("en".into()),
-            url: "https://x.com/me/status/100".into(),
-        }
-    }
-
-    fn photo(alt: Option<&str>) -> Media {
-        Media {
-            kind: MediaKind::Photo,
-            source: MediaSource::File("a.jpg".into()),
-            alt_text: alt.map(str::to_owned),
-            width: None,
-            height: None,
-            original_url: Some("https://pbs.twimg.com/media/a.jpg".into()),
-        }
-    }
-
-    fn policy() -> RoutePolicy {
-        RoutePolicy {
-            visibility: Visibility::Public,
-        }
-    }
-
-    fn mirrored(last: &str, url: &str) -> MirroredPost {
-        MirroredPost {
-            first_id: "1".into(),
-            first_url: Some(url.into()),
-            last_id: last.into(),
-        }
-    }
-
-    use chrono::Utc;
-
-    #[test]
-    fn short_post_is_one_part_with_its_language() {
-        let r = render(
-            &post("hello & <world>"),
-            &TargetProfile::mastodon_default(),
-            &policy(),
-            &Lookups::default(),
-        );
-        assert_eq!(r.parts.len(), 1);
-        assert_eq!(r.parts[0].text, "hello & <world>");
-        assert_eq!(r.parts[0].language.as_deref(), Some("en"));
-        assert_eq!(r.parts[0].reply_to, ReplyTo::Nothing);
-        assert!(r.warnings.is_empty());
-    }
-
-    #[test]
-    fn long_post_becomes_numbered_parts_within_the_limit() {
-        let sentence = "This sentence has exactly some words in it. ";
-        let text = sentence.repeat(30);
-        let profile = TargetProfile::mastodon_default();
-        let r = render(&post(text.trim()), &profile, &policy(), &Lookups::default());
-        let n = r.parts.len();
-        assert!(n >= 3, "{n}");
-        for (i, p) in r.parts.iter().enumerate() {
-            assert!(
-                count::length(&profile, None, &p.text) <= 500,
-                "part {i} too long"
-            );
-            assert!(p.text.ends_with(&format!(" {}/{n}", i + 1)), "{}", p.text);
-            assert_eq!(
-                p.reply_to,
-                if i == 0 {
-                    ReplyTo::Nothing
-                } else {
-                    ReplyTo::PreviousPart
-                }
-            );
-        }
-        let joined: Vec<String> = r
-            .parts
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                p.text
-                    .trim_end_matches(&format!(" {}/{n}", i + 1))
-                    .to_owned()
-            })
-            .collect();
-        assert_eq!(joined.join(" "), text.trim());
-    }
-
-    #[test]
-    fn self_thread_reply_drops_leading_mention_and_continues_the_mirrored_thread() {
-        let mut p = post("@me and the story goes on");
-        p.facets.push(Facet {
-            range: 0..3,
-            kind: FacetKind::Mention {
-                username: "me".into(),
-            },
-        });
-        p.references.reply_to = Some(PostRef {
-            id: Some(PostId::new("99")),
-            username: Some("me".into()),
-            url: None,
-        });
-        let mut lookups = Lookups::default();
-        lookups.insert(
-            PostId::new("99"),
-            mirrored("remote-last", "https://example.social/@me/1"),
-        );
-        let r = render(&p, &TargetProfile::mastodon_default(), &policy(), &lookups);
-        assert_eq!(r.parts[0].text, "and the story goes on");
-        assert_eq!(r.parts[0].reply_to, ReplyTo::Status("remote-last".into()));
-    }
-
-    #[test]
-    fn reply_to_an_unmirrored_post_starts_a_new_conversation_with_a_warning() {
-        let mut p = post("more");
-        p.references.reply_to = Some(PostRef {
-            id: Some(PostId::new("99")),
-            username: Some("me".into()),
-            url: None,
-        });
-        let r = render(
-            &p,
-            &TargetProfile::mastodon_default(),
-            &policy(),
-            &Lookups::default(),
-        );
-        assert_eq!(r.parts[0].reply_to, ReplyTo::Nothing);
-        assert_eq!(r.warnings.len(), 1);
-    }
-
-    #[test]
-    fn quote_links_the_mirrored_status_when_known_else_the_original() {
-        let mut p = post("look at this");
-        p.references.quote_of = Some(PostRef {
-            id: Some(PostId::new("7")),
-            username: Some("other".into()),
-            url: Some("https://x.com/other/status/7".into()),
-        });
-        let none = render(
-            &p,
-            &TargetProfile::mastodon_default(),
-            &policy(),
-            &Lookups::default(),
-        );
-        assert_eq!(
-            none.parts[0].text,
-            "look at this\n\nhttps://x.com/other/status/7"
-        );
-        let mut lookups = Lookups::default();
-        lookups.insert(
-            PostId::new("7"),
-            mirrored("9", "https://example.social/@me/9"),
-        );
-        let known = render(&p, &TargetProfile::mastodon_default(), &policy(), &lookups);
-        assert_eq!(
-            known.parts[0].text,
-            "look at this\n\nhttps://example.social/@me/9"
-        );
-    }
-
-    #[test]
-    fn media_over_the_attachment_limit_moves_to_a_second_part() {
-        let mut p = post("six photos");
-        p.media = (0..6).map(|_| photo(Some("a photo"))).collect();
-        p.sensitive = true;
-        let r = render(
-            &p,
-            &TargetProfile::mastodon_default(),
-            &policy(),
-            &Lookups::default(),
-        );
-        assert_eq!(r.parts.len(), 2);
-        assert_eq!(r.parts[0].media.len(), 4);
-        assert_eq!(r.parts[1].media.len(), 2);
-        assert_eq!(r.parts[0].text, "six photos 1/2");
-        assert_eq!(r.parts[1].text, "2/2");
-        assert!(r.parts[0].sensitive && r.parts[1].sensitive);
-        assert!(r
-            .warnings
-            .iter()
-            .any(|w| w.part == 1 && w.message.contains("moved to part 2")));
-    }
-
-    #[test]
-    fn missing_media_file_is_linked_and_missing_alt_text_is_warned() {
-        let mut p = post("two photos");
-        let mut gone = photo(None);
-        gone.source = MediaSource::Unavailable;
-        p.media = vec![photo(None), gone];
-        let r = render(
-            &p,
-            &TargetProfile::mastodon_default(),
-            &policy(),
-            &Lookups::default(),
-        );
-        assert_eq!(r.parts[0].media.len(), 1);
-        assert_eq!(r.parts[0].media[0].description, None);
-        assert_eq!(
-            r.parts[0].text,
-            "two photos\n\nhttps://pbs.twimg.com/media/a.jpg"
-        );
-        assert_eq!(r.warnings.len(), 2, "{:?}", r.warnings);
-    }
-
-    #[test]
-    fn alt_text_is_cut_at_the_limit_on_a_word_boundary() {
-        let mut p = post("pic");
-        p.media = vec![photo(Some("a very long description of a picture"))];
-        let profile = TargetProfile {
-            description_limit: 20,
-            ..TargetProfile::mastodon_default()
-        };
-        let r = render(&p, &profile, &policy(), &Lookups::default());
-        let d = r.parts[0].media[0].description.clone().unwrap();
-        assert_eq!(d, "a very long…");
-        assert!(d.chars().count() <= 20);
-    }
-}
+mod tests;

@@ -5,6 +5,15 @@
 
 use unicode_segmentation::UnicodeSegmentation;
 
+/// One part's text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Piece {
+    /// The text, a slice of the input.
+    pub(super) text: String,
+    /// It ends inside a word that was longer than a whole part.
+    pub(super) forced: bool,
+}
+
 /// How good a place to cut is; higher is better.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Boundary {
@@ -56,23 +65,24 @@ fn ends_sentence(word: &str) -> bool {
     trimmed.ends_with(['.', '!', '?', '…'])
 }
 
-/// Splits `text` (already trimmed) into parts such that `measure(part) + reserve <= limit`
-/// for each. `reserve` leaves room for numbering added by the caller. The parts, joined
-/// with the whitespace that was between them, give back `text`.
+/// Splits `text` (already trimmed) into parts such that `measure(part) <= budget_of(i)` for
+/// part `i`; the caller's budgets leave room for what it adds to each part (numbering, a
+/// date line on the first). The parts, joined with the whitespace that was between them,
+/// give back `text`: every cut is at whitespace, except inside a single word longer than a
+/// whole part (then `forced` is true for the part that ends inside it).
 pub(super) fn split(
     text: &str,
-    limit: usize,
-    reserve: usize,
+    budget_of: impl Fn(usize) -> usize,
     measure: impl Fn(&str) -> usize,
-) -> Vec<String> {
-    let budget = limit.saturating_sub(reserve).max(1);
+) -> Vec<Piece> {
     let mut chunks = chunks(text);
     let mut parts = Vec::new();
     let mut s = 0;
-    let fits = |chunks: &[Chunk], s: usize, e: usize| {
-        measure(&text[chunks[s].start..chunks[e - 1].word_end]) <= budget
-    };
     while s < chunks.len() {
+        let budget = budget_of(parts.len()).max(1);
+        let fits = |chunks: &[Chunk], s: usize, e: usize| {
+            measure(&text[chunks[s].start..chunks[e - 1].word_end]) <= budget
+        };
         // The furthest end that fits; measure grows with the end, so binary search.
         let (mut lo, mut hi) = (s, chunks.len());
         while lo < hi {
@@ -101,7 +111,10 @@ pub(super) fn split(
                     after: Boundary::Forced,
                 },
             );
-            parts.push(text[c.start..c.start + cut].to_owned());
+            parts.push(Piece {
+                text: text[c.start..c.start + cut].to_owned(),
+                forced: true,
+            });
             s += 1;
             continue;
         }
@@ -110,7 +123,10 @@ pub(super) fn split(
         } else {
             best_end(&chunks, s, furthest, budget, text, &measure)
         };
-        parts.push(text[chunks[s].start..chunks[end - 1].word_end].to_owned());
+        parts.push(Piece {
+            text: text[chunks[s].start..chunks[end - 1].word_end].to_owned(),
+            forced: false,
+        });
         s = end;
     }
     parts
@@ -162,25 +178,33 @@ mod tests {
         s.chars().count()
     }
 
+    /// The texts of `split` with the same budget for every part.
+    fn texts(text: &str, limit: usize, reserve: usize, measure: fn(&str) -> usize) -> Vec<String> {
+        split(text, |_| limit - reserve, measure)
+            .into_iter()
+            .map(|p| p.text)
+            .collect::<Vec<_>>()
+    }
+
     #[test]
     fn short_text_is_one_part() {
-        assert_eq!(split("hello world", 20, 0, chars), vec!["hello world"]);
+        assert_eq!(texts("hello world", 20, 0, chars), vec!["hello world"]);
     }
 
     #[test]
     fn prefers_paragraph_then_sentence_then_word() {
         let text = "First para is here.\n\nSecond one. It goes on and on";
         assert_eq!(
-            split(text, 32, 0, chars),
+            texts(text, 32, 0, chars),
             vec!["First para is here.", "Second one. It goes on and on"]
         );
         let text = "One sentence here. Another sentence that is long";
         assert_eq!(
-            split(text, 30, 0, chars),
+            texts(text, 30, 0, chars),
             vec!["One sentence here.", "Another sentence that is long"]
         );
         assert_eq!(
-            split("aaa bbb ccc ddd", 8, 0, chars),
+            texts("aaa bbb ccc ddd", 8, 0, chars),
             vec!["aaa bbb", "ccc ddd"]
         );
     }
@@ -188,20 +212,46 @@ mod tests {
     #[test]
     fn early_boundary_is_not_taken_when_it_leaves_the_part_nearly_empty() {
         let text = "Hi. this is a long run of words without any stop";
-        let parts = split(text, 30, 0, chars);
+        let parts = texts(text, 30, 0, chars);
         assert!(chars(&parts[0]) > 15, "{parts:?}");
     }
 
     #[test]
     fn reserve_is_left_free() {
-        for p in split("aaa bbb ccc ddd eee", 10, 3, chars) {
+        for p in texts("aaa bbb ccc ddd eee", 10, 3, chars) {
             assert!(chars(&p) <= 7, "{p}");
         }
     }
 
     #[test]
     fn over_long_word_is_cut_between_graphemes() {
-        let parts = split("abcdefghij k", 4, 0, chars);
+        let parts = texts("abcdefghij k", 4, 0, chars);
         assert_eq!(parts, vec!["abcd", "efgh", "ij k"]);
+    }
+
+    #[test]
+    fn each_part_gets_its_own_budget() {
+        let parts = split("aa bb cc dd ee", |i| if i == 0 { 2 } else { 5 }, chars);
+        let texts: Vec<&str> = parts.iter().map(|p| p.text.as_str()).collect();
+        assert_eq!(texts, vec!["aa", "bb cc", "dd ee"]);
+        assert!(parts.iter().all(|p| !p.forced));
+    }
+
+    #[test]
+    fn a_forced_cut_is_reported() {
+        let parts = split("abcdef", |_| 4, chars);
+        assert_eq!(
+            parts,
+            vec![
+                Piece {
+                    text: "abcd".into(),
+                    forced: true
+                },
+                Piece {
+                    text: "ef".into(),
+                    forced: false
+                }
+            ]
+        );
     }
 }

@@ -36,6 +36,9 @@ pub struct TargetProfile {
     pub description_limit: usize,
     /// How the server counts.
     pub counting: CountingRule,
+    /// The server accepts native quote posts (`quoted_status_id`, Mastodon 4.5 and later);
+    /// otherwise the renderer quotes by linking.
+    pub supports_quote_posts: bool,
 }
 
 impl TargetProfile {
@@ -48,6 +51,7 @@ impl TargetProfile {
             max_media_attachments: 4,
             description_limit: 1500,
             counting: CountingRule::Mastodon,
+            supports_quote_posts: false,
         }
     }
 }

@@ -1,0 +1,217 @@
+//! Content warnings (Mastodon's `spoiler_text`). Sources of a warning, in this order: the
+//! source's sensitive flag (the route's `sensitive_label`), the route's keyword and hashtag
+//! rules, a first line `CW: ...` / `TW: ...` / `CN: ...` in the post, and, only when none of
+//! these applies, the route's default. Several join into one warning, separated by "; ",
+//! each label once (compared without regard to case).
+
+use crate::config::ContentWarningRule;
+use crate::model::{FacetKind, Post};
+use crate::policy::RoutePolicy;
+
+/// Separates the labels of a joined warning.
+const JOIN: &str = "; ";
+
+/// A first line that is a content warning: its label, and the byte offset in `text` where
+/// the rest of the post starts. Only when something follows it: a post that is nothing
+/// but "CW: x" has no content to hide.
+pub(super) fn first_line(text: &str) -> Option<(String, usize)> {
+    let (line, rest) = text.split_once('\n')?;
+    let prefix = line.get(..2)?;
+    if !["cw", "tw", "cn"].contains(&prefix.to_ascii_lowercase().as_str()) {
+        return None;
+    }
+    let label = line[2..].trim_start().strip_prefix(':')?.trim();
+    if label.is_empty() || rest.trim().is_empty() {
+        return None;
+    }
+    let rest_start = text.len() - rest.len();
+    Some((label.to_owned(), rest_start))
+}
+
+/// The warning for `post`, given the label of its first-line warning, if it had one.
+pub(super) fn warning(
+    post: &Post,
+    policy: &RoutePolicy,
+    first_line: Option<&str>,
+) -> Option<String> {
+    let s = &policy.settings;
+    let mut labels: Vec<&str> = Vec::new();
+    if post.sensitive {
+        labels.push(&s.sensitive_label);
+    }
+    let words = searchable_text(post);
+    let tags: Vec<String> = post
+        .facets
+        .iter()
+        .filter_map(|f| match &f.kind {
+            FacetKind::Hashtag { tag } => Some(tag.to_lowercase()),
+            _ => None,
+        })
+        .collect();
+    for rule in &s.content_warnings {
+        if rule_matches(rule, &words, &tags) {
+            labels.push(&rule.label);
+        }
+    }
+    if let Some(label) = first_line {
+        labels.push(label);
+    }
+    if labels.is_empty() {
+        labels.extend(s.default_content_warning.as_deref());
+    }
+    let mut unique: Vec<&str> = Vec::new();
+    for label in labels {
+        if !unique
+            .iter()
+            .any(|u| u.to_lowercase() == label.to_lowercase())
+        {
+            unique.push(label);
+        }
+    }
+    (!unique.is_empty()).then(|| unique.join(JOIN))
+}
+
+/// The post text in lower case with links blanked out, so a word in a URL's path does not
+/// trigger a rule.
+fn searchable_text(post: &Post) -> String {
+    let mut text = post.text.clone();
+    for facet in &post.facets {
+        if matches!(facet.kind, FacetKind::Link { .. }) {
+            if let Some(span) = text.get(facet.range.clone()) {
+                let blank = " ".repeat(span.len());
+                text.replace_range(facet.range.clone(), &blank);
+            }
+        }
+    }
+    text.to_lowercase()
+}
+
+fn rule_matches(rule: &ContentWarningRule, words: &str, tags: &[String]) -> bool {
+    rule.matches.iter().any(|m| match m.strip_prefix('#') {
+        Some(tag) => tags.iter().any(|t| t == tag),
+        None => has_whole_word(words, m),
+    })
+}
+
+/// Whether `word` occurs in `text` with no letter, digit or `_` right before or after it.
+fn has_whole_word(text: &str, word: &str) -> bool {
+    let is_word_char = |c: char| c.is_alphanumeric() || c == '_';
+    text.match_indices(word).any(|(i, _)| {
+        let before = text[..i].chars().next_back();
+        let after = text[i + word.len()..].chars().next();
+        !before.is_some_and(is_word_char) && !after.is_some_and(is_word_char)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+    use rstest::rstest;
+
+    use super::*;
+    use crate::config::RouteSettings;
+    use crate::model::{Author, Facet, PostId, References};
+
+    #[rstest]
+    #[case::cw("CW: spoilers\nThe end", Some(("spoilers", 13)))]
+    #[case::tw_lower("tw:  food \nsoup", Some(("food", 11)))]
+    #[case::cn_space_before_colon("CN : war\nnews", Some(("war", 9)))]
+    #[case::nothing_after("CW: spoilers\n  ", None)]
+    #[case::one_line("CW: spoilers", None)]
+    #[case::empty_label("CW:\ntext", None)]
+    #[case::not_at_start("hello CW: x\ny", None)]
+    #[case::word_starting_with_cw("Cwm valley: nice\nyes", None)]
+    fn first_lines(#[case] text: &str, #[case] want: Option<(&str, usize)>) {
+        assert_eq!(
+            first_line(text),
+            want.map(|(label, at)| (label.to_owned(), at))
+        );
+    }
+
+    fn post(text: &str, sensitive: bool) -> Post {
+        let mut facets = Vec::new();
+        if let Some(start) = text.find("#Vote") {
+            facets.push(Facet {
+                range: start..start + 5,
+                kind: FacetKind::Hashtag { tag: "Vote".into() },
+            });
+        }
+        if let Some(start) = text.find("https://") {
+            facets.push(Facet {
+                range: start..text.len(),
+                kind: FacetKind::Link {
+                    url: text[start..].to_owned(),
+                },
+            });
+        }
+        Post {
+            id: PostId::new("1"),
+            author: Author {
+                id: None,
+                username: "me".into(),
+                display_name: None,
+            },
+            created_at: Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap(),
+            text: text.into(),
+            facets,
+            media: Vec::new(),
+            references: References::default(),
+            sensitive,
+            language: None,
+            url: String::new(),
+        }
+    }
+
+    fn policy(default: Option<&str>) -> RoutePolicy {
+        let mut s = RouteSettings::with_defaults("s", &["t"]);
+        s.content_warnings = vec![
+            ContentWarningRule {
+                label: "US politics".into(),
+                matches: vec!["election".into(), "#vote".into()],
+            },
+            ContentWarningRule {
+                label: "Food".into(),
+                matches: vec!["soup".into()],
+            },
+        ];
+        s.default_content_warning = default.map(str::to_owned);
+        RoutePolicy::from_settings(&s)
+    }
+
+    #[rstest]
+    #[case::none("hello", false, None, None, None)]
+    #[case::sensitive("hello", true, None, None, Some("Sensitive media"))]
+    #[case::keyword_any_case("The ELECTION is near", false, None, None, Some("US politics"))]
+    #[case::keyword_whole_word_only("elections and reelection", false, None, None, None)]
+    #[case::keyword_next_to_punctuation("soup!", false, None, None, Some("Food"))]
+    #[case::hashtag_rule("go #Vote", false, None, None, Some("US politics"))]
+    #[case::word_in_link_ignored("see https://example.org/election", false, None, None, None)]
+    #[case::several_in_order(
+        "soup before the election",
+        true,
+        Some("spoilers"),
+        None,
+        Some("Sensitive media; US politics; Food; spoilers")
+    )]
+    #[case::same_label_once("soup", false, Some("food"), None, Some("Food"))]
+    #[case::default_when_nothing_else(
+        "hello",
+        false,
+        None,
+        Some("Mirrored from X"),
+        Some("Mirrored from X")
+    )]
+    #[case::default_not_added("soup", false, None, Some("Mirrored from X"), Some("Food"))]
+    fn warnings(
+        #[case] text: &str,
+        #[case] sensitive: bool,
+        #[case] first: Option<&str>,
+        #[case] default: Option<&str>,
+        #[case] want: Option<&str>,
+    ) {
+        assert_eq!(
+            warning(&post(text, sensitive), &policy(default), first).as_deref(),
+            want
+        );
+    }
+}
