@@ -719,7 +719,16 @@ impl FediTarget {
                             self.back_off_rate(Family::Statuses, &answer);
                             continue;
                         }
-                        422 if is_processing(&answer) && processing < MAX_PROCESSING_RETRIES => {
+                        422 if is_processing(&answer) => {
+                            if processing >= MAX_PROCESSING_RETRIES {
+                                // Not the part's fault: its media ids are kept for the retry.
+                                return Err(TargetError::Transient {
+                                    message: format!(
+                                        "media still processing: {}",
+                                        answer.message()
+                                    ),
+                                });
+                            }
                             processing += 1;
                             info!(target = %self.name, "media still processing; waiting before posting");
                             self.clock.sleep(Duration::seconds(2 << processing)).await;
