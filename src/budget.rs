@@ -14,7 +14,7 @@
 //!
 //! Time comes from a [`Clock`], so tests drive windows, waits and backoff without sleeping.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -243,6 +243,10 @@ fn blind_pause(consecutive: u32) -> Duration {
 #[derive(Debug, Clone)]
 pub struct Budget {
     windows: BTreeMap<Family, Window>,
+    /// Families whose window a server corrected in this run. Mastodon reports its tightest
+    /// family on each call, so a call of such a family is held to what the server said and
+    /// not also to the `requests` guess, which only reads (that report `requests`) correct.
+    confirmed: BTreeSet<Family>,
     /// 429s in a row without a time to wait for.
     blind_429s: u32,
 }
@@ -256,6 +260,7 @@ impl Budget {
                 .iter()
                 .map(|s| (s.family, Window::seeded(*s, now)))
                 .collect(),
+            confirmed: BTreeSet::new(),
             blind_429s: 0,
         }
     }
@@ -279,8 +284,9 @@ impl Budget {
         priority: Priority,
         now: DateTime<Utc>,
     ) -> Result<(), DateTime<Utc>> {
-        let families: &[Family] = if family == Family::Requests {
-            &[Family::Requests]
+        let families: &[Family] = if family == Family::Requests || self.confirmed.contains(&family)
+        {
+            &[family]
         } else {
             &[family, Family::Requests]
         };
@@ -318,6 +324,7 @@ impl Budget {
             return;
         }
         self.blind_429s = 0;
+        self.confirmed.insert(family);
         let w = self.windows.entry(family).or_insert_with(|| Window {
             limit: headers.limit.unwrap_or(u32::MAX),
             remaining: headers.remaining.unwrap_or(u32::MAX),
@@ -616,6 +623,30 @@ mod tests {
         );
         // A read is not a status: only `requests` is asked.
         assert!(b.try_take(Family::Requests, Priority::Live, now).is_ok());
+    }
+
+    #[test]
+    fn a_family_the_server_reports_on_is_not_also_held_to_the_requests_guess() {
+        let now = t("2024-05-01T12:00:00Z");
+        let mut b = Budget::seeded(
+            &[Seed {
+                family: Family::Requests,
+                limit: 1,
+                period: Duration::minutes(5),
+            }],
+            now,
+        );
+        assert!(b.try_take(Family::Statuses, Priority::Live, now).is_ok());
+        assert!(b.try_take(Family::Statuses, Priority::Live, now).is_err());
+        let h = RateHeaders {
+            limit: Some(30),
+            remaining: Some(29),
+            reset_at: Some(t("2024-05-01T12:00:10Z")),
+            retry_at: None,
+        };
+        b.observe(Family::Statuses, &h, now);
+        assert!(b.try_take(Family::Statuses, Priority::Live, now).is_ok());
+        assert!(b.try_take(Family::Requests, Priority::Live, now).is_err());
     }
 
     #[test]
