@@ -369,6 +369,67 @@ async fn media_still_processing_is_not_uploaded_twice() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_the_server_cannot_take_is_linked_with_a_warning() {
+    let clock = Clock::manual(start_time());
+    let fake = fake(Personality::Mastodon, &clock).await;
+    {
+        let mut st = fake.state();
+        // The sample's JPEG is 141 bytes; PNG is not accepted at all.
+        st.image_size_limit = 100;
+        st.supported_mime_types.retain(|m| *m != "image/png");
+    }
+    let setup = Setup::one(clock, &fake, "mastodon");
+    let report = setup.backfill().await;
+    assert_eq!(report.parts_failed, 0, "{report:?}");
+
+    let expected = expected_parts(&TargetProfile::mastodon_default());
+    let statuses = fake.statuses();
+    assert_eq!(statuses.len(), expected.len());
+    let ledger = setup.ledger();
+    let mut linked_parts = 0;
+    for (status, (post, index, part)) in statuses.iter().zip(&expected) {
+        let linked: Vec<&str> = part
+            .media
+            .iter()
+            .filter(|m| content_type_of(&m.source) != "video/mp4")
+            .map(|m| {
+                post.media
+                    .iter()
+                    .find(|pm| pm.source == m.source)
+                    .and_then(|pm| pm.original_url.as_deref())
+                    .unwrap()
+            })
+            .collect();
+        if linked.is_empty() {
+            assert_eq!(status.text, part.text);
+            continue;
+        }
+        linked_parts += 1;
+        // The status went out without the image and with a link to the original.
+        assert!(status.media_ids.is_empty(), "{}", status.text);
+        assert_eq!(
+            status.text,
+            format!("{}\n\n{}", part.text, linked.join("\n\n"))
+        );
+        let index = u32::try_from(*index).unwrap();
+        let key = birdbridge::store::PartKey::new("r", post.id.as_str(), "t", index);
+        let warnings = ledger.warnings(&key).unwrap();
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("linked to the original instead")),
+            "{warnings:?}"
+        );
+    }
+    assert_eq!(linked_parts, 2, "the JPEG post and the PNG post");
+    // Only the videos were uploaded.
+    assert!(fake
+        .log()
+        .iter()
+        .all(|l| l.path != "/api/v2/media" || l.status == 202));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_429_and_a_503_mid_thread_are_waited_out() {
     let clock = Clock::manual(start_time());
     let fake = fake(Personality::Mastodon, &clock).await;

@@ -134,6 +134,9 @@ pub struct FakeState {
     pub advertise_max_chars: usize,
     /// How long a video takes to process.
     pub processing: Duration,
+    /// What `/api/v2/instance` announces for images (mastodon).
+    pub image_size_limit: u64,
+    pub supported_mime_types: Vec<&'static str>,
     pub log: Vec<Logged>,
     pub too_many: u32,
     pub deleted: HashSet<String>,
@@ -198,6 +201,16 @@ impl FakeFedi {
                 _ => 500,
             },
             processing: Duration::seconds(5),
+            image_size_limit: 16_777_216,
+            supported_mime_types: vec![
+                "image/jpeg",
+                "image/png",
+                "image/gif",
+                "image/webp",
+                "video/mp4",
+                "video/quicktime",
+                "video/webm",
+            ],
             log: Vec::new(),
             too_many: 0,
             deleted: HashSet::new(),
@@ -550,8 +563,8 @@ async fn instance_v2(State(s): State<Shared>, h: HeaderMap) -> Response {
                 "configuration": {
                     "statuses": {"max_characters": st.advertise_max_chars, "max_media_attachments": 4, "characters_reserved_per_url": 23},
                     "media_attachments": {
-                        "supported_mime_types": ["image/jpeg", "image/png", "image/gif", "image/webp", "video/mp4", "video/quicktime", "video/webm"],
-                        "image_size_limit": 16_777_216, "video_size_limit": 103_809_024, "description_limit": 1500
+                        "supported_mime_types": st.supported_mime_types,
+                        "image_size_limit": st.image_size_limit, "video_size_limit": 103_809_024, "description_limit": 1500
                     }
                 }
             }),

@@ -471,11 +471,12 @@ impl FediTarget {
     }
 
     /// `GET` with budget, rate-limit and transient handling; the answer is 2xx or an error.
-    async fn get_ok(&mut self, path: &str) -> Result<Answer, TargetError> {
+    /// The token goes only with `auth` (never to a URL another document named).
+    async fn get_ok(&mut self, path: &str, auth: bool) -> Result<Answer, TargetError> {
         let (mut waits, mut retries) = (0, 0);
         loop {
             self.take(Family::Requests).await?;
-            match self.api.get(path, true).await {
+            match self.api.get(path, auth).await {
                 Ok(answer) => {
                     self.observe(Family::Requests, &answer.headers);
                     match answer.status {
@@ -507,7 +508,7 @@ impl FediTarget {
 
     /// nodeinfo's `software.name`, for `kind = "auto"`.
     async fn detect_kind(&mut self) -> Result<ServerKind, TargetError> {
-        let index = self.get_ok("/.well-known/nodeinfo").await?;
+        let index = self.get_ok("/.well-known/nodeinfo", false).await?;
         let href = index.body["links"]
             .as_array()
             .into_iter()
@@ -526,7 +527,7 @@ impl FediTarget {
                     self.settings.url
                 ),
             })?;
-        let doc = self.get_ok(&href).await?;
+        let doc = self.get_ok(&href, false).await?;
         let software = doc.body["software"]["name"].as_str().unwrap_or_default();
         if let Some(kind) = quirks::kind_from_software(software) {
             info!(target = %self.name, software, kind = kind.as_str(), "server kind detected");
@@ -543,7 +544,8 @@ impl FediTarget {
             ("/api/v2/instance", ProfileSource::V2),
             ("/api/v1/instance", ProfileSource::V1),
         ] {
-            match self.get_ok(path).await {
+            // With the token: servers in limited federation mode show it only to accounts.
+            match self.get_ok(path, true).await {
                 Ok(answer) if answer.body.is_object() => {
                     return Ok(InstanceProfile::from_instance(kind, source, &answer.body));
                 }
