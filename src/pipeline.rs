@@ -725,6 +725,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_estimate_follows_the_budget() {
+        assert_eq!(
+            eta_line(3400, 100.0),
+            "3400 post(s) to deliver: ~34 h at 100 posts/h (rate-limit budget)"
+        );
+        assert_eq!(
+            eta_line(15, 100.0),
+            "15 post(s) to deliver: ~9 min at 100 posts/h (rate-limit budget)"
+        );
+        assert_eq!(eta_line(0, 100.0), "nothing left to deliver");
+    }
+
+    #[test]
     fn backoff_grows_and_is_capped() {
         assert_eq!(backoff(0), Duration::minutes(1));
         assert_eq!(backoff(3), Duration::minutes(8));
