@@ -5,13 +5,14 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+use crate::budget::Clock;
 use crate::cli::{BackfillArgs, Command};
-use crate::config::{ConfigError, Settings, EXAMPLE_CONFIG};
+use crate::config::{ConfigError, Finding, Settings, TargetSettings, EXAMPLE_CONFIG};
 use crate::pipeline::{self, BackfillOptions, BackfillReport, PipelineError};
 use crate::progress::Progress;
 use crate::status;
 use crate::store::{Ledger, StoreError};
-use crate::targets::AnyTarget;
+use crate::targets::{CountingRule, FediTarget, TargetError};
 
 /// The process exit codes; stable, documented in README.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +54,7 @@ impl CommandError {
                 PipelineError::Config(_)
                 | PipelineError::UnknownRoute { .. }
                 | PipelineError::NoArchive { .. }
-                | PipelineError::UnsupportedTarget { .. },
+                | PipelineError::TargetSetup { .. },
             ) => Exit::Config,
             CommandError::Pipeline(_) | CommandError::Store(_) => Exit::Failure,
         }
@@ -75,7 +76,7 @@ pub async fn run(
             print!("{EXAMPLE_CONFIG}");
             Ok(Exit::Ok)
         }
-        Command::Check { example: false } => check(config),
+        Command::Check { example: false } => check(config).await,
         Command::Status => {
             let settings = Settings::load(config)?;
             print!("{}", status::report(&settings)?);
@@ -85,7 +86,7 @@ pub async fn run(
     }
 }
 
-fn check(config: &Path) -> Result<Exit, CommandError> {
+async fn check(config: &Path) -> Result<Exit, CommandError> {
     let settings = Settings::load(config)?;
     println!(
         "{}: {} source(s), {} target(s), {} route(s)",
@@ -101,16 +102,97 @@ fn check(config: &Path) -> Result<Exit, CommandError> {
             route.targets.join(", ")
         );
     }
-    let findings = settings.offline_findings();
+    let mut findings = settings.offline_findings();
+    findings.extend(check_targets(&settings).await);
     for f in &findings {
         eprintln!("{}: `{}`: {}", settings.file.display(), f.key, f.problem);
     }
     if findings.is_empty() {
-        println!("configuration OK (offline checks only)");
+        println!("configuration OK");
         Ok(Exit::Ok)
     } else {
         Err(CommandError::Findings(findings.len()))
     }
+}
+
+/// `check`'s network half: for each fediverse target, verify the credentials (read-only)
+/// and print the server's profile and the quirks applied to it; each problem becomes a
+/// finding that says what to fix.
+async fn check_targets(settings: &Settings) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let stop = Arc::new(AtomicBool::new(false));
+    for (name, target) in &settings.targets {
+        let TargetSettings::Fediverse(fedi) = target else {
+            continue;
+        };
+        let key = format!("targets.{name}");
+        // The offline checks already name an unreadable token.
+        let Ok(mut t) = FediTarget::new(name, fedi, Clock::System, Arc::clone(&stop)) else {
+            continue;
+        };
+        match t.check().await {
+            Ok(r) => {
+                let p = &r.profile;
+                println!(
+                    "  target {name}: {} as {} ({} {}, limits from {})",
+                    fedi.url,
+                    r.account,
+                    p.kind.as_str(),
+                    p.version.as_deref().unwrap_or("version unknown"),
+                    p.source.as_str()
+                );
+                println!(
+                    "    {} characters per status, {} attachments, alt text up to {}, URLs count {}",
+                    p.max_characters,
+                    p.max_media_attachments,
+                    p.description_limit,
+                    match r.quirks.counting {
+                        CountingRule::Mastodon => format!("{} each", p.characters_reserved_per_url),
+                        CountingRule::CodePoints => "at full length (code points)".to_owned(),
+                    }
+                );
+                println!(
+                    "    media: {}; images up to {}, videos up to {}",
+                    if p.supported_mime_types.is_empty() {
+                        "types not announced".to_owned()
+                    } else {
+                        p.supported_mime_types.join(", ")
+                    },
+                    p.image_size_limit
+                        .map_or_else(|| "?".to_owned(), |b| format!("{b} bytes")),
+                    p.video_size_limit
+                        .map_or_else(|| "?".to_owned(), |b| format!("{b} bytes")),
+                );
+                println!(
+                    "    quirks: idempotency keys {}{}",
+                    if r.quirks.honours_idempotency {
+                        "honoured"
+                    } else {
+                        "ignored (interrupted posts are reconciled from the account's statuses)"
+                    },
+                    if r.quirks.needs_media {
+                        "; every post needs an image"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            Err(err) => {
+                let problem = match &err {
+                    TargetError::Auth { message, .. } => format!(
+                        "the server refused the token ({message}): create a new access token for the account and put it where the configuration points"
+                    ),
+                    TargetError::Transient { message } => format!(
+                        "cannot reach {} ({message}): check `url` and the network",
+                        fedi.url
+                    ),
+                    other => other.to_string(),
+                };
+                findings.push(Finding { key, problem });
+            }
+        }
+    }
+    findings
 }
 
 async fn backfill(
@@ -130,14 +212,14 @@ async fn backfill(
             .ok()
             .and_then(|v| v.parse().ok()),
         stop,
+        clock: Clock::System,
     };
     let prepared = pipeline::prepare(&settings, &opts)?;
     let ledger = Ledger::open(&settings.ledger.path)?;
     let stdout_records = settings.routes.get(&opts.route).is_some_and(|r| {
         r.targets
             .iter()
-            .filter_map(|t| AnyTarget::from_settings(t, &settings.targets[t]))
-            .any(|t| t.writes_stdout())
+            .any(|t| matches!(&settings.targets[t], TargetSettings::DryRun(d) if d.output == "-"))
     });
     let progress = Progress::new(
         std::io::stderr().is_terminal(),
@@ -145,11 +227,13 @@ async fn backfill(
     );
     let report = pipeline::backfill(prepared, &ledger, &opts, &progress).await?;
     summary(&opts, &report, stdout_records && !opts.dry_run);
-    Ok(if report.parts_failed > 0 {
-        Exit::Failure
-    } else {
-        Exit::Ok
-    })
+    Ok(
+        if report.parts_failed > 0 || !report.targets_stopped.is_empty() {
+            Exit::Failure
+        } else {
+            Exit::Ok
+        },
+    )
 }
 
 fn summary(opts: &BackfillOptions, r: &BackfillReport, to_stderr: bool) {
@@ -166,6 +250,11 @@ fn summary(opts: &BackfillOptions, r: &BackfillReport, to_stderr: bool) {
         lines.push(format!(
             "{} new post(s) delivered in {} part(s); {} already done in an earlier run; {} skipped by policy; {} failed; {} recovered after an interruption",
             r.posts_delivered, r.parts_delivered, r.already_done, r.skipped, r.parts_failed, r.parts_reconciled
+        ));
+    }
+    for (target, why) in &r.targets_stopped {
+        lines.push(format!(
+            "target {target} STOPPED for this run (the other targets went on): {why}"
         ));
     }
     for line in lines {

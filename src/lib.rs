@@ -5,9 +5,11 @@
 //! source → [`model::Post`] → route [`policy`] → [`render`] per target profile →
 //! [`store`] ledger (intent) → [`targets`] → ledger (result).
 
+pub mod budget;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod media;
 pub mod model;
 pub mod normalize;
 pub mod pipeline;

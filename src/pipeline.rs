@@ -11,8 +11,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use chrono::{Duration, NaiveDate, Utc};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
+use crate::budget::{human_duration, Clock};
 use crate::config::{ConfigError, Settings, SourceSettings, TargetSettings};
 use crate::model::Post;
 use crate::policy::{self, Decision, RoutePolicy};
@@ -20,11 +21,15 @@ use crate::preview;
 use crate::progress::Progress;
 use crate::render::{self, Lookups, Rendered, ReplyTo};
 use crate::sources::archive::{Archive, ArchiveContents, ArchiveError, Malformed};
-use crate::store::{Ledger, PartRecord, PartState, StoreError, HELD_PREFIX};
-use crate::targets::{AnyTarget, Outgoing, TargetProfile};
+use crate::store::{Ledger, PartKey, PartRecord, PartState, StoreError, HELD_PREFIX};
+use crate::targets::{AnyTarget, Outgoing, TargetError, TargetProfile};
 
 /// Attempts before a part is quarantined (kept, reported, retried only on request).
 pub const MAX_ATTEMPTS: u32 = 5;
+
+/// Attempts of a part the server refused (a 4xx with a reason) before it is quarantined:
+/// fewer, since the same request is likely to be refused again.
+pub const MAX_REJECTED_ATTEMPTS: u32 = 3;
 
 /// What `backfill` was asked to do.
 #[derive(Debug, Clone, Default)]
@@ -46,6 +51,8 @@ pub struct BackfillOptions {
     pub crash_after_deliveries: Option<u32>,
     /// Set (by a signal handler) to stop before the next post.
     pub stop: Arc<AtomicBool>,
+    /// Where time comes from (rate-limit waits, backoff, ledger times); tests move it.
+    pub clock: Clock,
 }
 
 /// What a backfill did.
@@ -73,6 +80,9 @@ pub struct BackfillReport {
     pub parts_failed: usize,
     /// Posts previewed (`--dry-run`).
     pub previewed: usize,
+    /// Targets that stopped receiving posts in this run, with the reason (a refused token,
+    /// an unreachable server); the other targets went on.
+    pub targets_stopped: Vec<(String, String)>,
 }
 
 /// Why a backfill could not run.
@@ -94,17 +104,16 @@ pub enum PipelineError {
         /// Its source.
         source_name: String,
     },
-    /// A target kind this build cannot deliver to.
-    #[error(
-        "route `{route}`: target `{target}` is a {kind} server; delivery to fediverse servers is not in this build yet (use --dry-run to preview with default Mastodon limits)"
-    )]
-    UnsupportedTarget {
+    /// A target cannot be set up (its token cannot be read): fix the configuration.
+    #[error("route `{route}`: target `{target}`: {source}")]
+    TargetSetup {
         /// The route.
         route: String,
         /// The target.
         target: String,
-        /// Its kind.
-        kind: &'static str,
+        /// Why.
+        #[source]
+        source: Box<TargetError>,
     },
     /// The configuration is inconsistent.
     #[error(transparent)]
@@ -121,8 +130,11 @@ pub enum PipelineError {
 struct RouteTarget {
     name: String,
     profile: TargetProfile,
-    /// `None` under `--dry-run` (preview only) and for previews of undeliverable kinds.
+    /// `None` under `--dry-run` (preview only).
     target: Option<AnyTarget>,
+    /// Why this target receives nothing more in this run (its token was refused, its
+    /// server unreachable); the other targets go on.
+    stopped: Option<String>,
 }
 
 /// A backfill that has read its archive and built its targets, and has written nothing.
@@ -138,8 +150,8 @@ pub struct Prepared {
 /// broken archive or configuration leaves no trace.
 ///
 /// # Errors
-/// Unknown route, a route without an archive, a target kind this build cannot deliver to,
-/// an unreadable archive.
+/// Unknown route, a route without an archive, a target whose token cannot be read, an
+/// unreadable archive.
 pub fn prepare(settings: &Settings, opts: &BackfillOptions) -> Result<Prepared, PipelineError> {
     let route = settings
         .routes
@@ -200,6 +212,7 @@ pub async fn backfill(
         dry_run: opts.dry_run,
         crash_after: opts.crash_after_deliveries,
         deliveries: 0,
+        clock: opts.clock.clone(),
     };
     mirror.record_malformed(&contents.malformed)?;
 
@@ -209,6 +222,7 @@ pub async fn backfill(
         .filter(|p| in_range(p, opts))
         .collect();
     report.in_range = posts.len();
+    mirror.connect_targets(posts.len()).await?;
     progress.start(posts.len() as u64);
     for post in posts {
         if opts.stop.load(Ordering::SeqCst) {
@@ -232,6 +246,11 @@ pub async fn backfill(
         progress.advance();
     }
     progress.finish();
+    report.targets_stopped = mirror
+        .targets
+        .iter()
+        .filter_map(|t| t.stopped.clone().map(|why| (t.name.clone(), why)))
+        .collect();
     Ok(report)
 }
 
@@ -247,9 +266,42 @@ struct Mirror<'a> {
     dry_run: bool,
     crash_after: Option<u32>,
     deliveries: u32,
+    clock: Clock,
 }
 
 impl Mirror<'_> {
+    /// Lets every target learn its server before anything is rendered for it (the renderer
+    /// needs the server's limits). A target that cannot be used (refused token, unreachable
+    /// server) is stopped for this run, loudly; the others go on. Logs each target's
+    /// estimate for `posts` posts from its rate-limit budget.
+    async fn connect_targets(&mut self, posts: usize) -> Result<(), StoreError> {
+        for t in &mut self.targets {
+            let Some(target) = t.target.as_mut() else {
+                continue;
+            };
+            match target.connect(self.ledger).await {
+                Ok(()) => {
+                    t.profile = target.profile().clone();
+                    if let Some(rate) = target.posts_per_hour() {
+                        let done = self.ledger.settled_posts(self.route, &t.name)?;
+                        let left = (posts as u64).saturating_sub(done);
+                        info!(
+                            route = self.route,
+                            target = %t.name,
+                            "{}",
+                            eta_line(left, rate)
+                        );
+                    }
+                }
+                Err(err) => {
+                    error!(route = self.route, target = %t.name, error = %err, "target stopped for this run; the other targets go on");
+                    t.stopped = Some(err.to_string());
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Records unreadable archive entries as skipped on every target: the audit trail says
     /// why they never appeared.
     fn record_malformed(&self, malformed: &[Malformed]) -> Result<(), StoreError> {
@@ -285,6 +337,9 @@ impl Mirror<'_> {
         };
         let mut outcome = PostOutcome::default();
         for t in &mut self.targets {
+            if t.stopped.is_some() {
+                continue;
+            }
             let existing = self
                 .ledger
                 .parts_of_post(self.route, post.id.as_str(), &t.name)?;
@@ -341,8 +396,14 @@ impl Mirror<'_> {
                 post,
                 rendered: &rendered,
                 crash_after: self.crash_after,
+                clock: &self.clock,
             };
             let parts = deliver_post(self.ledger, target, &ctx, &mut self.deliveries).await?;
+            target.save_state(self.ledger)?;
+            if let Some(why) = parts.stop_target {
+                error!(route = self.route, target = %t.name, error = %why, "target stopped for this run; the other targets go on");
+                t.stopped = Some(why);
+            }
             if parts.delivered > 0 && target.shows_preview() {
                 self.progress
                     .preview(&preview::post(self.route, &t.name, post, &rendered));
@@ -434,29 +495,50 @@ fn route_targets(
     let mut out = Vec::new();
     for name in &route.targets {
         let target_settings = &settings.targets[name];
-        let target = AnyTarget::from_settings(name, target_settings);
-        let profile = match (&target, target_settings) {
-            (Some(t), _) => t.profile().clone(),
-            (None, TargetSettings::Fediverse(f)) if opts.dry_run => {
+        let (profile, target) = match target_settings {
+            TargetSettings::Fediverse(f) if opts.dry_run => {
                 warn!(target = %name, kind = f.kind.as_str(), "previewing with default Mastodon limits; the server is not asked in a dry run");
-                TargetProfile::mastodon_default()
+                (TargetProfile::mastodon_default(), None)
             }
-            (None, TargetSettings::Fediverse(f)) => {
-                return Err(PipelineError::UnsupportedTarget {
-                    route: opts.route.clone(),
-                    target: name.clone(),
-                    kind: f.kind.as_str(),
-                })
+            _ => {
+                let target =
+                    AnyTarget::from_settings(name, target_settings, &opts.clock, &opts.stop)
+                        .map_err(|source| PipelineError::TargetSetup {
+                            route: opts.route.clone(),
+                            target: name.clone(),
+                            source: Box::new(source),
+                        })?;
+                let profile = target.profile().clone();
+                (profile, (!opts.dry_run).then_some(target))
             }
-            (None, TargetSettings::DryRun(_)) => unreachable!("dry-run targets are always built"),
         };
         out.push(RouteTarget {
             name: name.clone(),
             profile,
-            target: if opts.dry_run { None } else { target },
+            target,
+            stopped: None,
         });
     }
     Ok(out)
+}
+
+/// "15 post(s) to deliver: ~9 min at 100 posts/h".
+fn eta_line(posts: u64, per_hour: f64) -> String {
+    if posts == 0 {
+        return "nothing left to deliver".to_owned();
+    }
+    // Far below f64's exact range; the figure is an estimate anyway.
+    #[expect(
+        clippy::cast_precision_loss,
+        clippy::cast_possible_truncation,
+        reason = "an estimate"
+    )]
+    let seconds = (posts as f64 / per_hour.max(1e-9) * 3600.0).min(1e10) as i64;
+    format!(
+        "{posts} post(s) to deliver: ~{} at {} posts/h (rate-limit budget)",
+        human_duration(Duration::seconds(seconds)),
+        per_hour.round()
+    )
 }
 
 fn in_range(post: &Post, opts: &BackfillOptions) -> bool {
@@ -497,6 +579,7 @@ struct DeliveryContext<'a> {
     post: &'a Post,
     rendered: &'a Rendered,
     crash_after: Option<u32>,
+    clock: &'a Clock,
 }
 
 #[derive(Debug, Default)]
@@ -504,10 +587,18 @@ struct Outcome {
     delivered: usize,
     reconciled: usize,
     failed: usize,
+    /// Set when the target must receive nothing more in this run (a refused token).
+    stop_target: Option<String>,
 }
 
 /// Delivers the parts of one post to one target, strictly in order; stops at the first
 /// part that cannot go out now, since later parts reply to it.
+///
+/// What a failure does to the part depends on its class ([`TargetError`]): a refused token
+/// or a stop request leaves it due again without counting the attempt (and a refused token
+/// stops the target for this run); a rejection is retried a few times, then quarantined; a
+/// temporary failure is retried with growing, jittered backoff; a write with an unknown
+/// outcome stays in `posting`, so it is reconciled before anything is sent again.
 async fn deliver_post(
     ledger: &Ledger,
     target: &mut AnyTarget,
@@ -517,7 +608,18 @@ async fn deliver_post(
     let post_id = ctx.post.id.as_str();
     let parts = &ctx.rendered.parts;
     let part_count = u32::try_from(parts.len()).unwrap_or(u32::MAX);
-    let records = ledger.plan_post(ctx.route, post_id, ctx.target_name, part_count, Utc::now())?;
+    let now = ctx.clock.now();
+    let records = ledger.plan_post(ctx.route, post_id, ctx.target_name, part_count, now)?;
+    if records
+        .iter()
+        .all(|r| r.state == PartState::Planned && r.attempts == 0)
+    {
+        for w in &ctx.rendered.warnings {
+            let index = u32::try_from(w.part).unwrap_or(u32::MAX);
+            let key = PartKey::new(ctx.route, post_id, ctx.target_name, index);
+            ledger.add_warning(&key, &w.message, now)?;
+        }
+    }
     let mut outcome = Outcome::default();
     let mut previous: Option<String> = None;
     for (index, part) in parts.iter().enumerate() {
@@ -531,43 +633,16 @@ async fn deliver_post(
                 continue;
             }
             PartState::Skipped | PartState::Quarantined => break,
-            PartState::Failed if record.next_attempt_at.is_some_and(|t| t > Utc::now()) => break,
-            PartState::Posting => {
-                if let Some(found) = target
-                    .reconcile(&record.idempotency_key)
-                    .await
-                    .ok()
-                    .flatten()
-                {
-                    ledger.adopt(key, &found.remote_id, found.url.as_deref(), Utc::now())?;
-                    info!(
-                        route = ctx.route,
-                        target = ctx.target_name,
-                        post = post_id,
-                        part = index,
-                        "interrupted part found at the target: adopted"
-                    );
-                    previous = Some(found.remote_id);
-                    outcome.reconciled += 1;
-                    continue;
-                }
-                let now = Utc::now();
-                ledger.mark_failed(
-                    key,
-                    "interrupted before the result was recorded; not found at the target",
-                    now,
-                    MAX_ATTEMPTS,
-                    now,
-                )?;
+            PartState::Failed if record.next_attempt_at.is_some_and(|t| t > ctx.clock.now()) => {
+                break
             }
-            PartState::Planned | PartState::Failed => {}
+            PartState::Posting | PartState::Planned | PartState::Failed => {}
         }
         let in_reply_to = match &part.reply_to {
             ReplyTo::Nothing => None,
             ReplyTo::PreviousPart => previous.clone(),
             ReplyTo::Status(id) => Some(id.clone()),
         };
-        let attempt = ledger.begin_attempt(key, Utc::now())?;
         let out = Outgoing {
             route: ctx.route,
             source_post_id: post_id,
@@ -575,8 +650,25 @@ async fn deliver_post(
             idempotency_key: &record.idempotency_key,
             part,
             in_reply_to: in_reply_to.as_deref(),
+            post: ctx.post,
         };
-        match target.deliver(out).await {
+        if record.state == PartState::Posting {
+            match reconcile_part(ledger, target, ctx, record, out).await? {
+                Reconciled::Adopted(remote_id) => {
+                    previous = Some(remote_id);
+                    outcome.reconciled += 1;
+                    continue;
+                }
+                Reconciled::SendAgain => {}
+                Reconciled::Unsettled { stop_target } => {
+                    outcome.stop_target = stop_target;
+                    outcome.failed += 1;
+                    break;
+                }
+            }
+        }
+        let attempt = ledger.begin_attempt(key, ctx.clock.now())?;
+        match target.deliver(out, ledger).await {
             Ok(delivered) => {
                 *deliveries += 1;
                 if ctx.crash_after.is_some_and(|n| *deliveries >= n) {
@@ -587,27 +679,120 @@ async fn deliver_post(
                     key,
                     &delivered.remote_id,
                     delivered.url.as_deref(),
-                    Utc::now(),
+                    ctx.clock.now(),
                 )?;
                 previous = Some(delivered.remote_id);
                 outcome.delivered += 1;
             }
             Err(err) => {
-                let now = Utc::now();
-                let state = ledger.mark_failed(
-                    key,
-                    &err.to_string(),
-                    now + backoff(attempt.attempts),
-                    MAX_ATTEMPTS,
-                    now,
-                )?;
+                let state = settle_failure(ledger, key, &err, attempt.attempts, ctx.clock.now())?;
                 warn!(route = ctx.route, target = ctx.target_name, post = post_id, part = index, state = ?state, error = %err, "delivery failed");
+                if matches!(err, TargetError::Auth { .. }) {
+                    outcome.stop_target = Some(err.to_string());
+                }
                 outcome.failed += 1;
                 break;
             }
         }
     }
     Ok(outcome)
+}
+
+/// What reconciling an interrupted part found.
+enum Reconciled {
+    /// The target has it: recorded as posted with this id.
+    Adopted(String),
+    /// The target does not have it (or a resend is deduplicated): send it.
+    SendAgain,
+    /// Nobody can tell now, or it is quarantined: leave it; `stop_target` when the target
+    /// refused the token.
+    Unsettled { stop_target: Option<String> },
+}
+
+/// Settles a part found in `posting` (an attempt whose result was never recorded) before
+/// anything is sent for it again.
+async fn reconcile_part(
+    ledger: &Ledger,
+    target: &mut AnyTarget,
+    ctx: &DeliveryContext<'_>,
+    record: &PartRecord,
+    out: Outgoing<'_>,
+) -> Result<Reconciled, StoreError> {
+    let key = &record.key;
+    match target.reconcile(out, record.updated_at).await {
+        Ok(Some(found)) => {
+            ledger.adopt(key, &found.remote_id, found.url.as_deref(), ctx.clock.now())?;
+            info!(
+                route = ctx.route,
+                target = ctx.target_name,
+                post = out.source_post_id,
+                part = key.part_index,
+                "interrupted part found at the target: adopted"
+            );
+            Ok(Reconciled::Adopted(found.remote_id))
+        }
+        Ok(None) => {
+            let now = ctx.clock.now();
+            let state = ledger.mark_failed(
+                key,
+                "interrupted before the result was recorded; not found at the target",
+                now,
+                MAX_ATTEMPTS,
+                now,
+            )?;
+            Ok(if state == PartState::Quarantined {
+                Reconciled::Unsettled { stop_target: None }
+            } else {
+                Reconciled::SendAgain
+            })
+        }
+        Err(err) => {
+            // Nobody can tell whether the server has it: leave it in `posting`.
+            warn!(route = ctx.route, target = ctx.target_name, post = out.source_post_id, part = key.part_index, error = %err, "cannot reconcile an interrupted part now; it stays unsettled");
+            Ok(Reconciled::Unsettled {
+                stop_target: matches!(err, TargetError::Auth { .. }).then(|| err.to_string()),
+            })
+        }
+    }
+}
+
+/// Records a failed attempt as its class says (see [`deliver_post`]); returns the state
+/// the part is left in.
+fn settle_failure(
+    ledger: &Ledger,
+    key: &PartKey,
+    err: &TargetError,
+    attempts: u32,
+    now: chrono::DateTime<Utc>,
+) -> Result<PartState, StoreError> {
+    let message = err.to_string();
+    let retry_at = now + jitter(backoff(attempts));
+    Ok(match err {
+        TargetError::Auth { .. } | TargetError::Interrupted => {
+            ledger.mark_not_sent(key, &message, now, now)?;
+            PartState::Failed
+        }
+        TargetError::RateLimited { retry_after } => {
+            ledger.mark_not_sent(key, &message, *retry_after, now)?;
+            PartState::Failed
+        }
+        TargetError::UnknownOutcome { .. } => PartState::Posting,
+        TargetError::Rejected { .. } => {
+            ledger.mark_failed(key, &message, retry_at, MAX_REJECTED_ATTEMPTS, now)?
+        }
+        TargetError::Output { .. }
+        | TargetError::Transient { .. }
+        | TargetError::Setup { .. }
+        | TargetError::Store(_) => {
+            ledger.mark_failed(key, &message, retry_at, MAX_ATTEMPTS, now)?
+        }
+    })
+}
+
+/// Up to a quarter more than `base`, at random, so retries of many parts (and of many
+/// birdbridge instances) do not arrive together.
+fn jitter(base: Duration) -> Duration {
+    crate::targets::fedi::with_jitter(base)
 }
 
 /// Exponential backoff from one minute, capped at six hours.
@@ -619,6 +804,19 @@ fn backoff(attempts: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_estimate_follows_the_budget() {
+        assert_eq!(
+            eta_line(3400, 100.0),
+            "3400 post(s) to deliver: ~34 h at 100 posts/h (rate-limit budget)"
+        );
+        assert_eq!(
+            eta_line(15, 100.0),
+            "15 post(s) to deliver: ~9 min at 100 posts/h (rate-limit budget)"
+        );
+        assert_eq!(eta_line(0, 100.0), "nothing left to deliver");
+    }
 
     #[test]
     fn backoff_grows_and_is_capped() {

@@ -77,6 +77,26 @@ pub fn report(settings: &Settings) -> Result<String, StoreError> {
             );
         }
     }
+    let budgets = ledger.budgets(None)?;
+    if !budgets.is_empty() {
+        let _ = writeln!(out, "rate-limit budgets (as last seen):");
+        for b in budgets {
+            let w = &b.window;
+            let _ = write!(
+                out,
+                "  {} {}: {}/{} left, window resets {}",
+                b.target,
+                b.family,
+                w.remaining,
+                w.limit,
+                w.reset_at.format("%Y-%m-%d %H:%M:%S UTC")
+            );
+            if let Some(until) = w.paused_until {
+                let _ = write!(out, ", paused until {}", until.format("%H:%M:%S UTC"));
+            }
+            out.push('\n');
+        }
+    }
     section(
         &mut out,
         "last errors",

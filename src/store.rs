@@ -24,9 +24,12 @@
 //! Nothing here takes or stores a secret, and nothing should: the file is an audit trail that
 //! operators copy and share when reporting bugs.
 
+mod fedi;
 mod schema;
 #[cfg(test)]
 mod tests;
+
+pub use fedi::{CachedProfile, SavedBudget};
 
 use std::fmt;
 use std::path::{Path, PathBuf};

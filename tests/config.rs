@@ -259,6 +259,16 @@ fn the_example_documents_exactly_the_keys_the_parser_accepts() {
     "`sources.s.schedule`: `*/5 * * * *` has 5 fields, but schedules start with a seconds field")]
 #[case::garbage_cron(&[X_SOURCE, "schedule = \"every minute\"\n", TARGET, ROUTE],
     "`sources.s.schedule`: `every minute` is not a cron expression")]
+#[case::share_above_one(
+    &[SOURCE, "[targets.t]\nkind = \"mastodon\"\nurl = \"https://a.example\"\ntoken_env = \"T\"\n\
+               backfill_share = 1.5\n", ROUTE],
+    "`targets.t.backfill_share`: expected a number from 0 to 1 (a share, e.g. 0.8), found float `1.5`"
+)]
+#[case::zero_timeout(
+    &[SOURCE, "[targets.t]\nkind = \"mastodon\"\nurl = \"https://a.example\"\ntoken_env = \"T\"\n\
+               timeout_seconds = 0\n", ROUTE],
+    "`targets.t.timeout_seconds`: must be at least 1"
+)]
 #[case::bad_username(
     &["[sources.s]\nkind = \"x\"\nusername = \"@Wikipedia\"\ntoken_env = \"X\"\n\
        schedule = \"0 * * * * *\"\n", TARGET, ROUTE],
@@ -392,6 +402,26 @@ fn every_server_kind_loads(#[case] kind: &str, #[case] want: ServerKind) {
     assert_eq!(target.kind, want);
     assert_eq!(want.as_str(), kind);
     assert_eq!(target.url, "https://a.example");
+    assert_eq!(target.request_timeout, std::time::Duration::from_secs(30));
+    assert_eq!(target.profile_refresh, chrono::Duration::hours(24));
+    assert!((target.backfill_share - 0.8).abs() < f64::EPSILON);
+}
+
+#[test]
+fn fediverse_tuning_keys_load_from_the_file_and_the_environment() {
+    let target =
+        "[targets.t]\nkind = \"mastodon\"\nurl = \"https://a.example\"\ntoken_env = \"T\"\n\
+                  timeout_seconds = 5\nprofile_refresh_hours = 2\nbackfill_share = 1\n";
+    let (_dir, settings) = load(
+        &[SOURCE, target, ROUTE].concat(),
+        &[("BIRDBRIDGE__TARGETS__T__BACKFILL_SHARE", "0.25")],
+    );
+    let TargetSettings::Fediverse(target) = &settings.unwrap().targets["t"] else {
+        panic!("not a fediverse target");
+    };
+    assert_eq!(target.request_timeout, std::time::Duration::from_secs(5));
+    assert_eq!(target.profile_refresh, chrono::Duration::hours(2));
+    assert!((target.backfill_share - 0.25).abs() < f64::EPSILON);
 }
 
 #[rstest]
@@ -630,7 +660,7 @@ fn unreadable_secrets_name_the_key_and_where_but_not_the_content() {
 }
 
 #[test]
-fn offline_findings_report_what_is_missing_on_this_machine() {
+fn offline_findings_report_what_is_missing_on_this_machine_and_accept_folders_a_dry_run_creates() {
     let text = "[sources.x]\nkind = \"x\"\nusername = \"a\"\ntoken_file = \"no-such-token\"\n\
                 schedule = \"0 * * * * *\"\n\
                 [sources.gone]\nkind = \"archive\"\npath = \"no-such-archive.zip\"\n\
@@ -639,7 +669,8 @@ fn offline_findings_report_what_is_missing_on_this_machine() {
                 token_env = \"BIRDBRIDGE_TEST_VARIABLE_NOBODY_SETS_9e2b\"\n\
                 [targets.ok]\nkind = \"gotosocial\"\nurl = \"https://a.example\"\n\
                 token_file = \"token\"\n\
-                [targets.lost]\nkind = \"dry-run\"\noutput = \"no-such-folder/out.jsonl\"\n\
+                [targets.lost]\nkind = \"dry-run\"\noutput = \"token/out.jsonl\"\n\
+                [targets.new]\nkind = \"dry-run\"\noutput = \"new-folder/out.jsonl\"\n\
                 [targets.fine]\nkind = \"dry-run\"\noutput = \"out.jsonl\"\n\
                 [routes.r]\nsource = \"x\"\ntargets = [\"f\"]\n";
     let (dir, settings) = load(text, &[]);
@@ -666,7 +697,7 @@ fn offline_findings_report_what_is_missing_on_this_machine() {
     );
     assert!(findings[2].problem.contains("is not set"), "{findings:?}");
     assert!(
-        findings[3].problem.contains("no-such-folder"),
+        findings[3].problem.contains("token is not a folder"),
         "{findings:?}"
     );
     assert_eq!(

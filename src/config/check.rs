@@ -27,8 +27,8 @@ impl fmt::Display for Finding {
 impl Settings {
     /// Checks what the settings point at on this machine, in key order: archives that are
     /// missing, token files that cannot be read, token variables that are unset (each read
-    /// through [`SecretSource::load`], exactly as the daemon will), and dry-run outputs whose
-    /// folder is missing. Empty when all is well. The process environment is read for
+    /// through [`SecretSource::load`], exactly as the daemon will), and dry-run outputs that
+    /// cannot be created. Empty when all is well. The process environment is read for
     /// `token_env`.
     pub fn offline_findings(&self) -> Vec<Finding> {
         let mut findings = Vec::new();
@@ -83,7 +83,9 @@ fn check_secret(table: &str, secret: &SecretSource, findings: &mut Vec<Finding>)
     }
 }
 
-/// Why a dry run could not create or append to `output`, if it could not.
+/// Why a dry run could not create or append to `output`, if it could not. Missing folders
+/// are fine (the dry-run target creates them, as the demo's `target/birdbridge-demo/` on a
+/// fresh clone); a file standing where a folder must be is not.
 fn output_problem(output: &str) -> Option<String> {
     if output == "-" {
         return None;
@@ -92,12 +94,17 @@ fn output_problem(output: &str) -> Option<String> {
     if path.is_dir() {
         return Some(format!("{output} is a folder, not a file"));
     }
-    let parent = path
-        .parent()
-        .filter(|parent| !parent.as_os_str().is_empty())?;
-    if parent.is_dir() {
+    let blocker = path
+        .ancestors()
+        .skip(1)
+        .filter(|a| !a.as_os_str().is_empty())
+        .find(|a| a.exists())?;
+    if blocker.is_dir() {
         None
     } else {
-        Some(format!("the folder {} does not exist", parent.display()))
+        Some(format!(
+            "cannot create the folder for it: {} is not a folder",
+            blocker.display()
+        ))
     }
 }

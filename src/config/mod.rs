@@ -57,7 +57,16 @@ pub mod keys {
     /// `[sources.NAME]` with `kind = "feed"`.
     pub const FEED_SOURCE: &[&str] = &["kind", "url", "schedule"];
     /// `[targets.NAME]` with a server kind (`mastodon`, ..., `auto`).
-    pub const FEDIVERSE_TARGET: &[&str] = &["kind", "url", "token", "token_file", "token_env"];
+    pub const FEDIVERSE_TARGET: &[&str] = &[
+        "kind",
+        "url",
+        "token",
+        "token_file",
+        "token_env",
+        "timeout_seconds",
+        "profile_refresh_hours",
+        "backfill_share",
+    ];
     /// `[targets.NAME]` with `kind = "dry-run"`.
     pub const DRY_RUN_TARGET: &[&str] = &[
         "kind",
@@ -228,6 +237,24 @@ pub struct FediverseTargetSettings {
     pub url: String,
     /// The account's access token (`token_file`, `token_env` or `token`).
     pub token: SecretSource,
+    /// How long one request may take (`timeout_seconds`, default 30); a write that times out
+    /// is reconciled, never blindly sent again.
+    pub request_timeout: std::time::Duration,
+    /// How long the server's limits are trusted before they are read again
+    /// (`profile_refresh_hours`, default 24).
+    pub profile_refresh: chrono::Duration,
+    /// The fraction of each rate-limit window a backfill may use (`backfill_share`, 0 to 1,
+    /// default 0.8), so live posts find room next to a long backfill.
+    pub backfill_share: f64,
+}
+
+impl FediverseTargetSettings {
+    /// `timeout_seconds` when not given.
+    pub const DEFAULT_TIMEOUT_SECONDS: usize = 30;
+    /// `profile_refresh_hours` when not given.
+    pub const DEFAULT_PROFILE_REFRESH_HOURS: usize = 24;
+    /// `backfill_share` when not given.
+    pub const DEFAULT_BACKFILL_SHARE: f64 = 0.8;
 }
 
 /// `kind = "dry-run"` target: writes what it would post; emulates a server with these limits.

@@ -209,10 +209,34 @@ fn target(mut table: Table<'_>) -> Result<TargetSettings, ConfigError> {
     let url = table.required_string("url")?;
     let url_value = base_url(&url.value).map_err(|problem| url.invalid(table.cx, problem))?;
     let token = table.secret()?;
+    let timeout = table.count(
+        "timeout_seconds",
+        FediverseTargetSettings::DEFAULT_TIMEOUT_SECONDS,
+    )?;
+    if timeout.value == 0 {
+        return Err(timeout.invalid(table.cx, "must be at least 1".to_owned()));
+    }
+    let refresh = table.count(
+        "profile_refresh_hours",
+        FediverseTargetSettings::DEFAULT_PROFILE_REFRESH_HOURS,
+    )?;
+    let share = table.fraction(
+        "backfill_share",
+        FediverseTargetSettings::DEFAULT_BACKFILL_SHARE,
+    )?;
     Ok(TargetSettings::Fediverse(FediverseTargetSettings {
         kind: server,
         url: url_value,
         token,
+        request_timeout: std::time::Duration::from_secs(
+            u64::try_from(timeout.value).unwrap_or(u64::MAX),
+        ),
+        profile_refresh: chrono::Duration::hours(
+            i64::try_from(refresh.value)
+                .unwrap_or(i64::MAX)
+                .min(24 * 365),
+        ),
+        backfill_share: share.value,
     }))
 }
 
@@ -597,6 +621,36 @@ impl<'a> Table<'a> {
                 env,
                 format!(
                     "expected a non-negative integer, found {}",
+                    describe(&value.kind)
+                ),
+            )),
+        }
+    }
+
+    /// A number from 0 to 1 (an integer 0 or 1 too); from the environment, a string holding
+    /// one.
+    fn fraction(&mut self, name: &str, default: f64) -> Result<Field<f64>, ConfigError> {
+        let Some((key, value)) = self.take(name) else {
+            return Ok(Field {
+                key: self.child(name),
+                env: None,
+                value: default,
+            });
+        };
+        let env = env_of(&key, &value);
+        let parsed = match &value.kind {
+            ValueKind::Float(n) => Some(*n),
+            ValueKind::I64(n) if (0..=1).contains(n) => Some(if *n == 0 { 0.0 } else { 1.0 }),
+            ValueKind::String(text) if env.is_some() => text.trim().parse().ok(),
+            _ => None,
+        };
+        match parsed.filter(|n| (0.0..=1.0).contains(n)) {
+            Some(value) => Ok(Field { key, env, value }),
+            None => Err(self.cx.invalid(
+                &key,
+                env,
+                format!(
+                    "expected a number from 0 to 1 (a share, e.g. 0.8), found {}",
                     describe(&value.kind)
                 ),
             )),

@@ -54,6 +54,46 @@ const MIGRATIONS: &[&str] = &[
         value      TEXT NOT NULL,
         updated_at TEXT NOT NULL
     ) STRICT;",
+    // 2: what fediverse delivery remembers besides parts: each target's server profile
+    // (refreshed on an interval), media uploaded for a part (so a retry does not upload
+    // twice), warnings per part, and rate-limit budgets (for `status` and restarts).
+    "CREATE TABLE target_profiles (
+        target     TEXT PRIMARY KEY,
+        url        TEXT NOT NULL,
+        profile    TEXT NOT NULL,
+        fetched_at TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE part_media (
+        route           TEXT    NOT NULL,
+        source_post_id  TEXT    NOT NULL,
+        target          TEXT    NOT NULL,
+        part_index      INTEGER NOT NULL,
+        media_index     INTEGER NOT NULL,
+        remote_media_id TEXT    NOT NULL,
+        uploaded_at     TEXT    NOT NULL,
+        PRIMARY KEY (route, source_post_id, target, part_index, media_index)
+    ) STRICT;
+    CREATE TABLE part_warnings (
+        id             INTEGER PRIMARY KEY,
+        route          TEXT    NOT NULL,
+        source_post_id TEXT    NOT NULL,
+        target         TEXT    NOT NULL,
+        part_index     INTEGER NOT NULL,
+        message        TEXT    NOT NULL,
+        created_at     TEXT    NOT NULL,
+        UNIQUE (route, source_post_id, target, part_index, message)
+    ) STRICT;
+    CREATE TABLE budgets (
+        target       TEXT    NOT NULL,
+        family       TEXT    NOT NULL,
+        window_limit INTEGER NOT NULL,
+        remaining    INTEGER NOT NULL,
+        reset_at     TEXT    NOT NULL,
+        period_ms    INTEGER NOT NULL,
+        paused_until TEXT,
+        updated_at   TEXT    NOT NULL,
+        PRIMARY KEY (target, family)
+    ) STRICT;",
 ];
 
 /// The schema version this binary writes and understands.

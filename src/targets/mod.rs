@@ -1,15 +1,24 @@
 //! Targets: where rendered parts are delivered. A target also knows the limits of the
 //! server behind it ([`TargetProfile`]), which the renderer obeys.
 //!
-//! Only the dry-run target exists so far. Targets form a closed set, so they are an enum
-//! ([`AnyTarget`]) rather than a trait object (STYLE.md §2). The real fediverse target
-//! will join it as another variant.
+//! Targets form a closed set, so they are an enum ([`AnyTarget`]) rather than a trait
+//! object (STYLE.md §2): the dry-run target, and the fediverse target ([`fedi`]).
 
 pub mod dry_run;
+pub mod fedi;
 
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::budget::Clock;
+use crate::model::Post;
 use crate::render::Part;
+use crate::store::Ledger;
 
 pub use dry_run::DryRunTarget;
+pub use fedi::FediTarget;
 
 /// How a server counts the length of a status. Each rule is one function in
 /// [`crate::render::count`], shared by splitting and validation.
@@ -71,6 +80,8 @@ pub struct Outgoing<'a> {
     pub part: &'a Part,
     /// The remote status this part replies to, resolved from the ledger.
     pub in_reply_to: Option<&'a str>,
+    /// The post the part comes from (original media URLs, for links when media cannot go).
+    pub post: &'a Post,
 }
 
 /// What a target reports after posting a part.
@@ -94,6 +105,59 @@ pub enum TargetError {
         #[source]
         source: std::io::Error,
     },
+    /// The server refused the credentials: stop delivering to this target for this run (the
+    /// other targets go on) and tell the operator loudly; the part is not counted as tried.
+    #[error("target `{target}` refused the access token ({message}): renew the token (`token_file`, `token_env` or `token`), then run again")]
+    Auth {
+        /// The target.
+        target: String,
+        /// The server's message.
+        message: String,
+    },
+    /// The server refused this part (a 4xx with its reason): retried a few times, then
+    /// quarantined; the posts after it go on.
+    #[error("refused by the server{}: {message}", status.map(|s| format!(" (HTTP {s})")).unwrap_or_default())]
+    Rejected {
+        /// The HTTP status, when the server answered.
+        status: Option<u16>,
+        /// The server's message.
+        message: String,
+    },
+    /// Still rate limited after waiting several times: not sent; tried again after
+    /// `retry_after`.
+    #[error("rate limited until {retry_after}")]
+    RateLimited {
+        /// When the server will take calls again.
+        retry_after: DateTime<Utc>,
+    },
+    /// A network failure or server error, after retries with backoff: tried again later,
+    /// then quarantined.
+    #[error("temporary failure: {message}")]
+    Transient {
+        /// What failed.
+        message: String,
+    },
+    /// A write whose outcome is unknown (it timed out, or the connection broke after
+    /// sending) and that reconciliation could not settle: the part stays in `posting` and is
+    /// reconciled again before anything is sent for it.
+    #[error("outcome unknown: {message}")]
+    UnknownOutcome {
+        /// What happened.
+        message: String,
+    },
+    /// The run was asked to stop while waiting for budget: nothing was sent.
+    #[error("stopped while waiting for the rate-limit budget")]
+    Interrupted,
+    /// The target cannot be set up (its token cannot be read, no HTTP client): fix the
+    /// configuration; nothing is delivered to it.
+    #[error("{message}")]
+    Setup {
+        /// What is wrong.
+        message: String,
+    },
+    /// The ledger failed while the target recorded media ids or warnings.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
 }
 
 /// Every kind of target.
@@ -101,6 +165,8 @@ pub enum TargetError {
 pub enum AnyTarget {
     /// Writes what would be posted.
     DryRun(DryRunTarget),
+    /// A real fediverse account.
+    Fediverse(Box<FediTarget>),
 }
 
 impl AnyTarget {
@@ -108,45 +174,88 @@ impl AnyTarget {
     pub fn profile(&self) -> &TargetProfile {
         match self {
             AnyTarget::DryRun(t) => t.profile(),
+            AnyTarget::Fediverse(t) => t.profile(),
+        }
+    }
+
+    /// Gets ready to deliver: a fediverse target learns its server (limits, account,
+    /// saved budget). The dry run has nothing to learn.
+    ///
+    /// # Errors
+    /// [`TargetError::Auth`] and the other reasons the target cannot be used this run.
+    pub async fn connect(&mut self, ledger: &Ledger) -> Result<(), TargetError> {
+        match self {
+            AnyTarget::DryRun(_) => Ok(()),
+            AnyTarget::Fediverse(t) => t.connect(Some(ledger)).await,
         }
     }
 
     /// Delivers one part.
-    #[expect(
-        clippy::unused_async,
-        reason = "network targets await; the dry run does not"
-    )]
-    pub async fn deliver(&mut self, out: Outgoing<'_>) -> Result<Delivered, TargetError> {
+    pub async fn deliver(
+        &mut self,
+        out: Outgoing<'_>,
+        ledger: &Ledger,
+    ) -> Result<Delivered, TargetError> {
         match self {
             AnyTarget::DryRun(t) => t.deliver(out),
+            AnyTarget::Fediverse(t) => t.deliver(out, ledger).await,
         }
     }
 
-    /// After a crash left a part in `posting`, finds out whether the target already has it.
-    /// `Ok(None)` means it does not (or cannot tell), and the part is delivered again.
-    #[expect(
-        clippy::unused_async,
-        reason = "network targets await; the dry run does not"
-    )]
+    /// After a crash left a part in `posting` (its attempt stamped at `attempt_at`), finds
+    /// out whether the target already has it. `Ok(None)` means it does not, or that sending
+    /// it again is safe (the server deduplicates on the idempotency key); an error means
+    /// nobody can tell now, and the part must stay unsettled.
     pub async fn reconcile(
         &mut self,
-        idempotency_key: &str,
+        out: Outgoing<'_>,
+        attempt_at: DateTime<Utc>,
     ) -> Result<Option<Delivered>, TargetError> {
         match self {
-            AnyTarget::DryRun(t) => t.reconcile(idempotency_key),
+            AnyTarget::DryRun(t) => t.reconcile(out.idempotency_key),
+            AnyTarget::Fediverse(t) => t.reconcile(out, attempt_at).await,
+        }
+    }
+
+    /// Saves what the target learnt during a delivery (rate-limit budgets) to the ledger.
+    ///
+    /// # Errors
+    /// Ledger errors.
+    pub fn save_state(&self, ledger: &Ledger) -> Result<(), crate::store::StoreError> {
+        match self {
+            AnyTarget::DryRun(_) => Ok(()),
+            AnyTarget::Fediverse(t) => t.save_budget(ledger),
+        }
+    }
+
+    /// Posts per hour this target's budget sustains, for estimates; `None` when unlimited.
+    pub fn posts_per_hour(&self) -> Option<f64> {
+        match self {
+            AnyTarget::DryRun(_) => None,
+            AnyTarget::Fediverse(t) => Some(t.statuses_per_hour()).filter(|r| r.is_finite()),
         }
     }
 }
 
 impl AnyTarget {
-    /// Builds the target a configuration section describes, or `None` for kinds this build
-    /// cannot deliver to yet (real fediverse servers).
-    pub fn from_settings(name: &str, settings: &crate::config::TargetSettings) -> Option<Self> {
+    /// Builds the target a configuration section describes. `clock` and `stop` are given to
+    /// targets that wait (for rate-limit budgets).
+    ///
+    /// # Errors
+    /// [`TargetError::Setup`] when a fediverse target's token cannot be read.
+    pub fn from_settings(
+        name: &str,
+        settings: &crate::config::TargetSettings,
+        clock: &Clock,
+        stop: &Arc<AtomicBool>,
+    ) -> Result<Self, TargetError> {
         match settings {
             crate::config::TargetSettings::DryRun(s) => {
-                Some(AnyTarget::DryRun(DryRunTarget::new(name, s)))
+                Ok(AnyTarget::DryRun(DryRunTarget::new(name, s)))
             }
-            crate::config::TargetSettings::Fediverse(_) => None,
+            crate::config::TargetSettings::Fediverse(s) => Ok(AnyTarget::Fediverse(Box::new(
+                FediTarget::new(name, s, clock.clone(), Arc::clone(stop))?,
+            ))),
         }
     }
 
@@ -159,6 +268,7 @@ impl AnyTarget {
     pub fn writes_stdout(&self) -> bool {
         match self {
             AnyTarget::DryRun(t) => t.writes_stdout(),
+            AnyTarget::Fediverse(_) => false,
         }
     }
 }

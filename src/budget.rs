@@ -1,0 +1,740 @@
+//! Rate-limit budgets of one target account, per family of calls (statuses, media, deletes,
+//! all requests), and the clock they are measured with (DESIGN.md "Scheduling and budgets").
+//!
+//! A budget is seeded from the limits the server kind is known to have (Mastodon: 300
+//! statuses / 3 h, 30 media / 30 min, 30 deletes / 30 min, 300 requests / 5 min; windows
+//! fixed and aligned to epoch time), then corrected from the `X-RateLimit-*` headers of every
+//! answer. A call takes one unit of its own family and one of `requests` before it is made;
+//! when a family is empty the caller waits until it resets, so the server should almost never
+//! have to answer 429. A 429 or 503 pauses the family (a 503, the whole account) until
+//! `Retry-After` or the announced reset.
+//!
+//! Backfill may use only a share of each window ([`Priority::Backfill`]), so live posts find
+//! room next to a long backfill.
+//!
+//! Time comes from a [`Clock`], so tests drive windows, waits and backoff without sleeping.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+
+/// The families of calls a server limits separately.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Family {
+    /// New statuses.
+    Statuses,
+    /// Media uploads.
+    Media,
+    /// Deletes.
+    Deletes,
+    /// Every request, whatever it is.
+    Requests,
+}
+
+impl Family {
+    /// Every family, in the order reports list them.
+    pub const ALL: [Family; 4] = [
+        Family::Statuses,
+        Family::Media,
+        Family::Deletes,
+        Family::Requests,
+    ];
+
+    /// A stable lower-case name (ledger column, `status` output).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Statuses => "statuses",
+            Family::Media => "media",
+            Family::Deletes => "deletes",
+            Family::Requests => "requests",
+        }
+    }
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Family {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Family::ALL
+            .into_iter()
+            .find(|f| f.as_str() == s)
+            .ok_or_else(|| format!("unknown rate-limit family {s:?}"))
+    }
+}
+
+/// A limit a server kind is known to have: `limit` calls per fixed `period`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seed {
+    /// The family it limits.
+    pub family: Family,
+    /// Calls per window.
+    pub limit: u32,
+    /// Window length; windows start at multiples of it since the epoch.
+    pub period: Duration,
+}
+
+/// What a budget knows about one family's current window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Window {
+    /// Calls per window.
+    pub limit: u32,
+    /// Calls left in this window.
+    pub remaining: u32,
+    /// When this window ends and `remaining` goes back to `limit`.
+    pub reset_at: DateTime<Utc>,
+    /// Window length, used to roll over when no header says otherwise.
+    pub period: Duration,
+    /// No call of this family before this time (a 429 or 503 said so).
+    pub paused_until: Option<DateTime<Utc>>,
+}
+
+impl Window {
+    fn seeded(seed: Seed, now: DateTime<Utc>) -> Self {
+        Self {
+            limit: seed.limit,
+            remaining: seed.limit,
+            reset_at: aligned_end(now, seed.period),
+            period: seed.period,
+            paused_until: None,
+        }
+    }
+
+    /// Starts a new window when the current one is over.
+    fn roll(&mut self, now: DateTime<Utc>) {
+        if now >= self.reset_at {
+            self.remaining = self.limit;
+            let period = self.period.max(Duration::seconds(1));
+            // Whole periods after the old reset, so windows stay aligned to the server's.
+            let behind = (now - self.reset_at).num_milliseconds() / period.num_milliseconds();
+            self.reset_at += period * i32::try_from(behind + 1).unwrap_or(i32::MAX);
+        }
+        if self.paused_until.is_some_and(|until| now >= until) {
+            self.paused_until = None;
+        }
+    }
+
+    /// Calls held back from backfill under `priority`.
+    fn reserved(&self, priority: Priority) -> u32 {
+        match priority {
+            Priority::Live => 0,
+            Priority::Backfill { share } => {
+                let kept = f64::from(self.limit) * (1.0 - share.clamp(0.0, 1.0));
+                // Saturating float-to-int conversion; limits are far below u32::MAX.
+                #[expect(
+                    clippy::cast_possible_truncation,
+                    clippy::cast_sign_loss,
+                    reason = "clamped to 0..=limit above"
+                )]
+                let kept = kept.ceil() as u32;
+                kept.min(self.limit.saturating_sub(1))
+            }
+        }
+    }
+}
+
+/// The end of the epoch-aligned window of length `period` that contains `now`.
+fn aligned_end(now: DateTime<Utc>, period: Duration) -> DateTime<Utc> {
+    let period_ms = period.num_milliseconds().max(1);
+    let now_ms = now.timestamp_millis();
+    let end = (now_ms.div_euclid(period_ms) + 1) * period_ms;
+    Utc.timestamp_millis_opt(end)
+        .single()
+        .unwrap_or(now + period)
+}
+
+/// Whose call it is: live posts may use the whole budget, backfill a share of it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Priority {
+    /// A live post (or an operator's command): may use every call left.
+    Live,
+    /// A backfill: may use `share` (0 to 1) of each window.
+    Backfill {
+        /// The fraction of each window backfill may use.
+        share: f64,
+    },
+}
+
+/// The rate-limit headers of one answer, as far as the server sent them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RateHeaders {
+    /// `X-RateLimit-Limit`.
+    pub limit: Option<u32>,
+    /// `X-RateLimit-Remaining`.
+    pub remaining: Option<u32>,
+    /// `X-RateLimit-Reset`, resolved to a time.
+    pub reset_at: Option<DateTime<Utc>>,
+    /// `Retry-After`, resolved to a time.
+    pub retry_at: Option<DateTime<Utc>>,
+}
+
+impl RateHeaders {
+    /// Reads the headers leniently: a header that is absent or unreadable is `None`.
+    /// `X-RateLimit-Reset` may be an ISO 8601 time (Mastodon, `GoToSocial`), epoch seconds,
+    /// or seconds from now (small numbers); `Retry-After` seconds or an HTTP date.
+    pub fn parse(headers: &reqwest::header::HeaderMap, now: DateTime<Utc>) -> Self {
+        let text = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+        };
+        Self {
+            limit: text("x-ratelimit-limit").and_then(|v| v.parse().ok()),
+            remaining: text("x-ratelimit-remaining").and_then(|v| v.parse().ok()),
+            reset_at: text("x-ratelimit-reset").and_then(|v| parse_reset(v, now)),
+            retry_at: text("retry-after").and_then(|v| parse_retry_after(v, now)),
+        }
+    }
+
+    /// Whether the server sent any rate-limit header at all.
+    pub fn any(&self) -> bool {
+        self.limit.is_some() || self.remaining.is_some() || self.reset_at.is_some()
+    }
+}
+
+/// Epoch seconds are told from "seconds from now" by size: no window is 30 years long.
+const EPOCH_SECONDS_FROM: i64 = 1_000_000_000;
+
+fn parse_reset(value: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    if let Ok(time) = DateTime::parse_from_rfc3339(value) {
+        return Some(time.with_timezone(&Utc));
+    }
+    let seconds: f64 = value.parse().ok()?;
+    if !seconds.is_finite() || seconds < 0.0 {
+        return None;
+    }
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "finite, non-negative and checked below"
+    )]
+    let millis = (seconds * 1000.0).round() as i64;
+    if millis / 1000 >= EPOCH_SECONDS_FROM {
+        Utc.timestamp_millis_opt(millis).single()
+    } else {
+        Some(now + Duration::milliseconds(millis))
+    }
+}
+
+fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    if let Ok(seconds) = value.parse::<u32>() {
+        return Some(now + Duration::seconds(i64::from(seconds)));
+    }
+    DateTime::parse_from_rfc2822(value)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// How long to pause after a 429 that names no time: a minute, doubled for each 429 in a
+/// row, up to an hour.
+fn blind_pause(consecutive: u32) -> Duration {
+    Duration::seconds(60 << consecutive.min(6)).min(Duration::hours(1))
+}
+
+/// The budgets of one target account. See the module docs.
+#[derive(Debug, Clone)]
+pub struct Budget {
+    windows: BTreeMap<Family, Window>,
+    /// Families whose window a server corrected in this run. Mastodon reports its tightest
+    /// family on each call, so a call of such a family is held to what the server said and
+    /// not also to the `requests` guess, which only reads (that report `requests`) correct.
+    confirmed: BTreeSet<Family>,
+    /// 429s in a row without a time to wait for.
+    blind_429s: u32,
+}
+
+impl Budget {
+    /// A budget with the given known limits; families without a seed are unlimited until a
+    /// header says otherwise.
+    pub fn seeded(seeds: &[Seed], now: DateTime<Utc>) -> Self {
+        Self {
+            windows: seeds
+                .iter()
+                .map(|s| (s.family, Window::seeded(*s, now)))
+                .collect(),
+            confirmed: BTreeSet::new(),
+            blind_429s: 0,
+        }
+    }
+
+    /// Replaces what the seeds assumed with windows saved earlier (by [`Budget::windows`]),
+    /// so a restarted run does not spend a window the previous run already used.
+    pub fn restore(&mut self, saved: impl IntoIterator<Item = (Family, Window)>) {
+        self.windows.extend(saved);
+    }
+
+    /// The current windows, for `status` and for saving.
+    pub fn windows(&self) -> &BTreeMap<Family, Window> {
+        &self.windows
+    }
+
+    /// Takes one call of `family` (and one of `requests`) if both have room for `priority`
+    /// now. Otherwise takes nothing and returns the earliest time worth asking again.
+    pub fn try_take(
+        &mut self,
+        family: Family,
+        priority: Priority,
+        now: DateTime<Utc>,
+    ) -> Result<(), DateTime<Utc>> {
+        let families: &[Family] = if family == Family::Requests || self.confirmed.contains(&family)
+        {
+            &[family]
+        } else {
+            &[family, Family::Requests]
+        };
+        let mut wait_until: Option<DateTime<Utc>> = None;
+        for f in families {
+            let Some(w) = self.windows.get_mut(f) else {
+                continue;
+            };
+            w.roll(now);
+            let blocked_until = match w.paused_until {
+                Some(until) => Some(until),
+                None if w.remaining <= w.reserved(priority) => Some(w.reset_at),
+                None => None,
+            };
+            if let Some(until) = blocked_until {
+                wait_until = Some(wait_until.map_or(until, |t| t.max(until)));
+            }
+        }
+        if let Some(until) = wait_until {
+            return Err(until);
+        }
+        for f in families {
+            if let Some(w) = self.windows.get_mut(f) {
+                w.remaining = w.remaining.saturating_sub(1);
+            }
+        }
+        Ok(())
+    }
+
+    /// Corrects the `family` window from an answer's headers (what the server counted is
+    /// the truth). Mastodon reports its tightest family on a status post, which is the one
+    /// worth knowing about.
+    pub fn observe(&mut self, family: Family, headers: &RateHeaders, now: DateTime<Utc>) {
+        if !headers.any() {
+            return;
+        }
+        self.blind_429s = 0;
+        self.confirmed.insert(family);
+        let w = self.windows.entry(family).or_insert_with(|| Window {
+            limit: headers.limit.unwrap_or(u32::MAX),
+            remaining: headers.remaining.unwrap_or(u32::MAX),
+            reset_at: headers.reset_at.unwrap_or(now + Duration::minutes(5)),
+            period: Duration::minutes(5),
+            paused_until: None,
+        });
+        w.roll(now);
+        if let Some(limit) = headers.limit {
+            w.limit = limit;
+        }
+        if let Some(remaining) = headers.remaining {
+            w.remaining = remaining.min(w.limit);
+        }
+        if let Some(reset) = headers.reset_at.filter(|r| *r > now) {
+            w.reset_at = reset;
+        }
+    }
+
+    /// A 429 for a call of `family`: pauses it until `Retry-After`, else the announced reset,
+    /// else a growing guess. Returns until when.
+    pub fn rate_limited(
+        &mut self,
+        family: Family,
+        headers: &RateHeaders,
+        now: DateTime<Utc>,
+    ) -> DateTime<Utc> {
+        let until = headers
+            .retry_at
+            .or(headers.reset_at)
+            .filter(|t| *t > now)
+            .unwrap_or_else(|| {
+                self.blind_429s += 1;
+                now + blind_pause(self.blind_429s - 1)
+            });
+        let w = self.windows.entry(family).or_insert_with(|| Window {
+            limit: headers.limit.unwrap_or(1),
+            remaining: 0,
+            reset_at: until,
+            period: until - now,
+            paused_until: None,
+        });
+        w.remaining = 0;
+        w.paused_until = Some(until);
+        until
+    }
+
+    /// A 503 (or another "come back later"): pauses every family until `until`.
+    pub fn pause_all(&mut self, until: DateTime<Utc>) {
+        for w in self.windows.values_mut() {
+            w.paused_until = Some(w.paused_until.map_or(until, |t| t.max(until)));
+        }
+        self.windows
+            .entry(Family::Requests)
+            .or_insert_with(|| Window {
+                limit: u32::MAX,
+                remaining: u32::MAX,
+                reset_at: until,
+                period: Duration::minutes(5),
+                paused_until: Some(until),
+            });
+    }
+
+    /// Sustained calls per hour of `family` (and of the requests it needs, `requests_per`
+    /// each) under `priority`: what the windows allow in the long run.
+    pub fn per_hour(&self, family: Family, requests_per: u32, priority: Priority) -> f64 {
+        #[expect(
+            clippy::cast_precision_loss,
+            reason = "window lengths are far below 2^52 ms"
+        )]
+        let rate = |w: &Window, per: u32| {
+            let usable = f64::from(w.limit - w.reserved(priority));
+            let hours = w.period.num_milliseconds().max(1) as f64 / 3_600_000.0;
+            usable / hours / f64::from(per.max(1))
+        };
+        let mut best = f64::INFINITY;
+        if let Some(w) = self.windows.get(&family) {
+            best = best.min(rate(w, 1));
+        }
+        if let Some(w) = self.windows.get(&Family::Requests) {
+            best = best.min(rate(w, requests_per));
+        }
+        best
+    }
+}
+
+/// Where time comes from: the system, or a clock a test moves.
+#[derive(Debug, Clone, Default)]
+pub enum Clock {
+    /// Real time; sleeps really wait.
+    #[default]
+    System,
+    /// Test time: sleeps move the clock forward at once.
+    Manual(Arc<ManualClock>),
+}
+
+impl Clock {
+    /// A manual clock starting at `start`, and a handle to it.
+    pub fn manual(start: DateTime<Utc>) -> (Self, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock {
+            state: Mutex::new(ManualState {
+                now: start,
+                slept: Duration::zero(),
+            }),
+        });
+        (Clock::Manual(Arc::clone(&clock)), clock)
+    }
+
+    /// The current time.
+    pub fn now(&self) -> DateTime<Utc> {
+        match self {
+            Clock::System => Utc::now(),
+            Clock::Manual(m) => m.now(),
+        }
+    }
+
+    /// Waits until `until` (returns at once if it is past).
+    pub async fn sleep_until(&self, until: DateTime<Utc>) {
+        let wait = until - self.now();
+        if wait > Duration::zero() {
+            self.sleep(wait).await;
+        }
+    }
+
+    /// Waits for `duration`.
+    pub async fn sleep(&self, duration: Duration) {
+        match self {
+            Clock::System => {
+                if let Ok(d) = duration.to_std() {
+                    tokio::time::sleep(d).await;
+                }
+            }
+            Clock::Manual(m) => {
+                m.advance(duration);
+                tokio::task::yield_now().await;
+            }
+        }
+    }
+}
+
+/// A clock that moves only when told to or when someone sleeps on it.
+#[derive(Debug)]
+pub struct ManualClock {
+    state: Mutex<ManualState>,
+}
+
+#[derive(Debug)]
+struct ManualState {
+    now: DateTime<Utc>,
+    slept: Duration,
+}
+
+impl ManualClock {
+    /// The clock's time.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .now
+    }
+
+    /// Moves the clock forward (a sleep, or a test skipping time).
+    pub fn advance(&self, by: Duration) {
+        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if by > Duration::zero() {
+            s.now += by;
+            s.slept += by;
+        }
+    }
+
+    /// The time moved forward so far (by sleeps and by [`ManualClock::advance`]).
+    pub fn slept(&self) -> Duration {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .slept
+    }
+}
+
+/// Known limits of Mastodon (FORMATS.md "Fediverse targets").
+pub fn mastodon_seeds() -> Vec<Seed> {
+    vec![
+        Seed {
+            family: Family::Statuses,
+            limit: 300,
+            period: Duration::hours(3),
+        },
+        Seed {
+            family: Family::Media,
+            limit: 30,
+            period: Duration::minutes(30),
+        },
+        Seed {
+            family: Family::Deletes,
+            limit: 30,
+            period: Duration::minutes(30),
+        },
+        Seed {
+            family: Family::Requests,
+            limit: 300,
+            period: Duration::minutes(5),
+        },
+    ]
+}
+
+/// "34 h", "12 min", "40 s": a duration for an ETA.
+pub fn human_duration(d: Duration) -> String {
+    let s = d.num_seconds().max(0);
+    if s >= 2 * 86_400 {
+        format!("{} days", s / 86_400)
+    } else if s >= 2 * 3600 {
+        format!("{} h", s / 3600)
+    } else if s >= 120 {
+        format!("{} min", s / 60)
+    } else {
+        format!("{s} s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use reqwest::header::{HeaderMap, HeaderValue};
+    use rstest::rstest;
+
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn seeds(limit: u32, secs: i64) -> Vec<Seed> {
+        vec![Seed {
+            family: Family::Statuses,
+            limit,
+            period: Duration::seconds(secs),
+        }]
+    }
+
+    #[test]
+    fn windows_are_aligned_to_the_epoch_and_refill_at_reset() {
+        let now = t("2024-05-01T12:00:07Z");
+        let mut b = Budget::seeded(&seeds(2, 10), now);
+        assert_eq!(b.try_take(Family::Statuses, Priority::Live, now), Ok(()));
+        assert_eq!(b.try_take(Family::Statuses, Priority::Live, now), Ok(()));
+        let reset = t("2024-05-01T12:00:10Z");
+        assert_eq!(
+            b.try_take(Family::Statuses, Priority::Live, now),
+            Err(reset)
+        );
+        assert_eq!(b.try_take(Family::Statuses, Priority::Live, reset), Ok(()));
+        // Far later: the window is rolled by whole periods, still aligned.
+        let later = t("2024-05-01T12:01:05Z");
+        assert_eq!(b.try_take(Family::Statuses, Priority::Live, later), Ok(()));
+        assert_eq!(
+            b.windows()[&Family::Statuses].reset_at,
+            t("2024-05-01T12:01:10Z")
+        );
+    }
+
+    #[rstest]
+    #[case(1.0, 10)]
+    #[case(0.5, 5)]
+    #[case(0.8, 8)]
+    #[case(0.0, 1)]
+    fn backfill_uses_only_its_share(#[case] share: f64, #[case] allowed: usize) {
+        let now = t("2024-05-01T12:00:00Z");
+        let mut b = Budget::seeded(&seeds(10, 60), now);
+        let taken = (0..20)
+            .take_while(|_| {
+                b.try_take(Family::Statuses, Priority::Backfill { share }, now)
+                    .is_ok()
+            })
+            .count();
+        assert_eq!(taken, allowed);
+        // Live posts still find the rest, and nothing beyond the window.
+        let live = (0..20)
+            .take_while(|_| b.try_take(Family::Statuses, Priority::Live, now).is_ok())
+            .count();
+        assert_eq!(taken + live, 10);
+    }
+
+    #[test]
+    fn headers_correct_the_seed() {
+        let now = t("2024-05-01T12:00:00Z");
+        let mut b = Budget::seeded(&mastodon_seeds(), now);
+        let h = RateHeaders {
+            limit: Some(30),
+            remaining: Some(0),
+            reset_at: Some(t("2024-05-01T12:00:04Z")),
+            retry_at: None,
+        };
+        b.observe(Family::Statuses, &h, now);
+        assert_eq!(
+            b.try_take(Family::Statuses, Priority::Live, now),
+            Err(t("2024-05-01T12:00:04Z"))
+        );
+        // A read is not a status: only `requests` is asked.
+        assert!(b.try_take(Family::Requests, Priority::Live, now).is_ok());
+    }
+
+    #[test]
+    fn a_family_the_server_reports_on_is_not_also_held_to_the_requests_guess() {
+        let now = t("2024-05-01T12:00:00Z");
+        let mut b = Budget::seeded(
+            &[Seed {
+                family: Family::Requests,
+                limit: 1,
+                period: Duration::minutes(5),
+            }],
+            now,
+        );
+        assert!(b.try_take(Family::Statuses, Priority::Live, now).is_ok());
+        assert!(b.try_take(Family::Statuses, Priority::Live, now).is_err());
+        let h = RateHeaders {
+            limit: Some(30),
+            remaining: Some(29),
+            reset_at: Some(t("2024-05-01T12:00:10Z")),
+            retry_at: None,
+        };
+        b.observe(Family::Statuses, &h, now);
+        assert!(b.try_take(Family::Statuses, Priority::Live, now).is_ok());
+        assert!(b.try_take(Family::Requests, Priority::Live, now).is_err());
+    }
+
+    #[test]
+    fn a_429_pauses_until_retry_after_then_reset_then_a_guess() {
+        let now = t("2024-05-01T12:00:00Z");
+        let mut b = Budget::seeded(&[], now);
+        let with_retry = RateHeaders {
+            retry_at: Some(t("2024-05-01T12:00:30Z")),
+            reset_at: Some(t("2024-05-01T12:05:00Z")),
+            ..RateHeaders::default()
+        };
+        assert_eq!(
+            b.rate_limited(Family::Statuses, &with_retry, now),
+            t("2024-05-01T12:00:30Z")
+        );
+        let reset_only = RateHeaders {
+            reset_at: Some(t("2024-05-01T12:05:00Z")),
+            ..RateHeaders::default()
+        };
+        assert_eq!(
+            b.rate_limited(Family::Media, &reset_only, now),
+            t("2024-05-01T12:05:00Z")
+        );
+        let first = b.rate_limited(Family::Deletes, &RateHeaders::default(), now);
+        let second = b.rate_limited(Family::Deletes, &RateHeaders::default(), now);
+        assert_eq!(first - now, Duration::seconds(60));
+        assert_eq!(second - now, Duration::seconds(120));
+        assert_eq!(
+            b.try_take(Family::Statuses, Priority::Live, now),
+            Err(t("2024-05-01T12:00:30Z"))
+        );
+    }
+
+    #[test]
+    fn a_503_pauses_everything() {
+        let now = t("2024-05-01T12:00:00Z");
+        let mut b = Budget::seeded(&mastodon_seeds(), now);
+        b.pause_all(t("2024-05-01T12:00:20Z"));
+        for f in Family::ALL {
+            assert_eq!(
+                b.try_take(f, Priority::Live, now),
+                Err(t("2024-05-01T12:00:20Z"))
+            );
+        }
+        assert!(b
+            .try_take(Family::Statuses, Priority::Live, t("2024-05-01T12:00:20Z"))
+            .is_ok());
+    }
+
+    #[rstest]
+    #[case(&[("x-ratelimit-reset", "2024-05-01T12:05:00.000Z")], Some("2024-05-01T12:05:00Z"), None)]
+    #[case(&[("x-ratelimit-reset", "1714565100")], Some("2024-05-01T12:05:00Z"), None)]
+    #[case(&[("x-ratelimit-reset", "30")], Some("2024-05-01T12:00:30Z"), None)]
+    #[case(&[("x-ratelimit-reset", "soon")], None, None)]
+    #[case(&[("retry-after", "15")], None, Some("2024-05-01T12:00:15Z"))]
+    #[case(&[("retry-after", "Wed, 01 May 2024 12:01:00 GMT")], None, Some("2024-05-01T12:01:00Z"))]
+    fn headers_are_read_leniently(
+        #[case] pairs: &[(&'static str, &'static str)],
+        #[case] reset: Option<&str>,
+        #[case] retry: Option<&str>,
+    ) {
+        let now = t("2024-05-01T12:00:00Z");
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.insert(*k, HeaderValue::from_static(v));
+        }
+        let h = RateHeaders::parse(&map, now);
+        assert_eq!(h.reset_at, reset.map(t));
+        assert_eq!(h.retry_at, retry.map(t));
+    }
+
+    #[test]
+    fn per_hour_follows_the_tightest_family() {
+        let now = t("2024-05-01T12:00:00Z");
+        let b = Budget::seeded(&mastodon_seeds(), now);
+        // 300 statuses / 3 h = 100/h; requests allow 3600/h for one request per status.
+        assert!((b.per_hour(Family::Statuses, 1, Priority::Live) - 100.0).abs() < 1e-9);
+        let half = b.per_hour(Family::Statuses, 1, Priority::Backfill { share: 0.5 });
+        assert!((half - 50.0).abs() < 1e-9);
+    }
+
+    #[tokio::test]
+    async fn a_manual_clock_moves_when_slept_on() {
+        let start = t("2024-05-01T12:00:00Z");
+        let (clock, handle) = Clock::manual(start);
+        clock.sleep_until(t("2024-05-01T12:00:42Z")).await;
+        assert_eq!(clock.now(), t("2024-05-01T12:00:42Z"));
+        clock.sleep_until(start).await;
+        assert_eq!(handle.slept(), Duration::seconds(42));
+    }
+}

@@ -1,0 +1,1050 @@
+//! The fediverse target: one account on a Mastodon-API server (Mastodon, Pleroma/Akkoma,
+//! `GoToSocial`, Friendica, Firefish, Pixelfed).
+//!
+//! Which calls go through megalodon and which through the project's own reqwest calls is
+//! DESIGN.md's split ("The fediverse client"): megalodon verifies credentials, uploads media
+//! (with a file name carrying the right extension, and the description), polls media until
+//! processed, and lists the account's statuses for reconciliation; [`client`] posts statuses
+//! (with `Idempotency-Key` and real JSON booleans), reads the instance documents and
+//! nodeinfo, and deletes. megalodon takes no timeout, so each of its calls is wrapped in one.
+//!
+//! Every call first takes its share of the account's [`Budget`], waiting when the window is
+//! used up; the answer's rate-limit headers correct the budget. What a failure means for the
+//! part is the [`TargetError`] variant (see there).
+
+pub mod client;
+pub mod profile;
+pub mod quirks;
+pub mod reconcile;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Utc};
+use megalodon::entities::UploadMedia;
+use megalodon::megalodon::{GetAccountStatusesInputOptions, UploadMediaInputOptions};
+use megalodon::Megalodon;
+use reqwest::header::HeaderMap;
+use serde_json::{json, Map, Value};
+use tracing::{info, warn};
+
+use self::client::{Answer, Api, Transport};
+use self::profile::{InstanceProfile, ProfileSource};
+use self::quirks::Quirks;
+use self::reconcile::Candidate;
+use super::{Delivered, Outgoing, TargetError, TargetProfile};
+use crate::budget::{Budget, Clock, Family, Priority, RateHeaders};
+use crate::config::{FediverseTargetSettings, Secret, ServerKind};
+use crate::media::{self, MediaFile};
+use crate::model::MediaSource;
+use crate::render::{count, PartMedia};
+use crate::store::{Ledger, PartKey};
+
+/// Times a call waits out a 429 or 503 before the part is given back to the pipeline.
+const MAX_RATE_WAITS: u32 = 6;
+/// Retries of a call after a network failure or a server error, within one delivery.
+const MAX_TRANSIENT_RETRIES: u32 = 3;
+/// Polls of a media item that is still being processed.
+const MAX_MEDIA_POLLS: u32 = 12;
+/// Status posts refused with "media not processed yet" before giving up for this run.
+const MAX_PROCESSING_RETRIES: u32 = 4;
+/// Uploaded media older than this is not reused (servers delete unattached media after a
+/// day or so).
+const MEDIA_REUSE: Duration = Duration::hours(12);
+/// Statuses looked at when reconciling.
+const RECONCILE_WINDOW: u32 = 40;
+
+/// What is known once the target has talked to its server.
+#[derive(Debug, Clone)]
+struct Connected {
+    profile: InstanceProfile,
+    quirks: Quirks,
+    target_profile: TargetProfile,
+    account_id: String,
+    account: String,
+}
+
+/// See the module docs.
+pub struct FediTarget {
+    name: String,
+    settings: FediverseTargetSettings,
+    api: Api,
+    token: Secret,
+    mega: Option<Box<dyn Megalodon + Send + Sync>>,
+    clock: Clock,
+    stop: Arc<AtomicBool>,
+    priority: Priority,
+    budget: Budget,
+    connected: Option<Connected>,
+    /// The profile before connecting: stock Mastodon limits.
+    fallback: TargetProfile,
+}
+
+impl std::fmt::Debug for FediTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FediTarget")
+            .field("name", &self.name)
+            .field("url", &self.settings.url)
+            .field("kind", &self.settings.kind)
+            .field("connected", &self.connected)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What `check` prints about a target.
+#[derive(Debug, Clone)]
+pub struct CheckReport {
+    /// `@user` on the server, from `verify_credentials`.
+    pub account: String,
+    /// The limits read.
+    pub profile: InstanceProfile,
+    /// The kind's quirks.
+    pub quirks: Quirks,
+}
+
+/// A megalodon failure, reduced to what the client acts on.
+#[derive(Debug)]
+struct MegaFailure {
+    status: Option<u16>,
+    headers: HeaderMap,
+    /// 206: the media is still being processed.
+    processing: bool,
+    /// No answer at all (connection or timeout).
+    no_answer: bool,
+    message: String,
+}
+
+impl FediTarget {
+    /// A target for `settings`; reads its token now. Call [`FediTarget::connect`] before
+    /// delivering.
+    ///
+    /// # Errors
+    /// [`TargetError::Setup`] when the token cannot be read or the HTTP client not built.
+    pub fn new(
+        name: &str,
+        settings: &FediverseTargetSettings,
+        clock: Clock,
+        stop: Arc<AtomicBool>,
+    ) -> Result<Self, TargetError> {
+        let key = format!("targets.{name}");
+        let token = settings.token.load(&key).map_err(|e| TargetError::Setup {
+            message: e.to_string(),
+        })?;
+        let http = client::shared().map_err(|message| TargetError::Setup { message })?;
+        let api = Api::new(http, &settings.url, token.clone(), settings.request_timeout);
+        let now = clock.now();
+        Ok(Self {
+            name: name.to_owned(),
+            settings: settings.clone(),
+            api,
+            token,
+            mega: None,
+            budget: Budget::seeded(&quirks::of(settings.kind).seeds, now),
+            clock,
+            stop,
+            priority: Priority::Backfill {
+                share: settings.backfill_share,
+            },
+            connected: None,
+            fallback: TargetProfile::mastodon_default(),
+        })
+    }
+
+    /// The limits the renderer obeys: the server's once connected, stock Mastodon before.
+    pub fn profile(&self) -> &TargetProfile {
+        self.connected
+            .as_ref()
+            .map_or(&self.fallback, |c| &c.target_profile)
+    }
+
+    /// Sets whose calls these are (live posts may use the whole budget).
+    pub fn set_priority(&mut self, priority: Priority) {
+        self.priority = priority;
+    }
+
+    /// Learns the server: its kind (nodeinfo, for `auto`), its limits (from the ledger's
+    /// cache while fresh, else `/api/v2/instance`, else v1), the account (`verify_credentials`),
+    /// and the budget saved by earlier runs.
+    ///
+    /// # Errors
+    /// [`TargetError::Auth`] when the token is refused; [`TargetError::Transient`] when the
+    /// server cannot be reached; ledger errors.
+    pub async fn connect(&mut self, ledger: Option<&Ledger>) -> Result<(), TargetError> {
+        let now = self.clock.now();
+        let cached = match ledger {
+            Some(l) => l.cached_profile(&self.name)?,
+            None => None,
+        };
+        let fresh = cached
+            .filter(|c| {
+                c.url == self.settings.url && now - c.fetched_at < self.settings.profile_refresh
+            })
+            .and_then(|c| InstanceProfile::from_cache(&c.profile))
+            .filter(|p| self.settings.kind == ServerKind::Auto || p.kind == self.settings.kind);
+        let profile = if let Some(p) = fresh {
+            p
+        } else {
+            let kind = match self.settings.kind {
+                ServerKind::Auto => self.detect_kind().await?,
+                kind => kind,
+            };
+            let p = self.fetch_profile(kind).await?;
+            if let Some(l) = ledger {
+                l.save_profile(&self.name, &self.settings.url, &p.to_cache(), now)?;
+            }
+            p
+        };
+        let quirks = quirks::of(profile.kind);
+        if self.settings.kind == ServerKind::Auto {
+            self.budget = Budget::seeded(&quirks.seeds, now);
+        }
+        if let Some(l) = ledger {
+            let saved = l.budgets(Some(&self.name))?;
+            self.budget
+                .restore(saved.into_iter().map(|s| (s.family, s.window)));
+        }
+        let mega = megalodon::generator(
+            quirks.sns.clone(),
+            self.settings.url.clone(),
+            Some(self.token.expose().to_owned()),
+            Some(client::user_agent()),
+        )
+        .map_err(|e| TargetError::Setup {
+            message: format!("cannot set up the client for {}: {e}", self.settings.url),
+        })?;
+        self.mega = Some(mega);
+        let (account_id, account) = self.verify_credentials().await?;
+        info!(
+            target = %self.name,
+            kind = profile.kind.as_str(),
+            account = %account,
+            max_characters = profile.max_characters,
+            source = profile.source.as_str(),
+            "target connected"
+        );
+        self.connected = Some(Connected {
+            target_profile: profile.target_profile(&quirks),
+            profile,
+            quirks,
+            account_id,
+            account,
+        });
+        Ok(())
+    }
+
+    /// `check`'s view: connects without a ledger (so the profile is read fresh) and reports
+    /// what it found. Read-only: nothing is posted.
+    ///
+    /// # Errors
+    /// As [`FediTarget::connect`].
+    pub async fn check(&mut self) -> Result<CheckReport, TargetError> {
+        self.priority = Priority::Live;
+        self.connect(None).await?;
+        let c = self.connected()?;
+        Ok(CheckReport {
+            account: c.account.clone(),
+            profile: c.profile.clone(),
+            quirks: c.quirks.clone(),
+        })
+    }
+
+    /// Sustained statuses per hour the budget allows this target, for estimates.
+    pub fn statuses_per_hour(&self) -> f64 {
+        self.budget.per_hour(Family::Statuses, 1, self.priority)
+    }
+
+    /// Saves the budget windows, so `status` shows them and the next run starts from them.
+    ///
+    /// # Errors
+    /// Ledger errors.
+    pub fn save_budget(&self, ledger: &Ledger) -> Result<(), crate::store::StoreError> {
+        ledger.save_budgets(&self.name, self.budget.windows(), self.clock.now())
+    }
+
+    /// Delivers one part: uploads its media (reusing uploads recorded for it), waits for
+    /// processing, then posts the status.
+    ///
+    /// # Errors
+    /// See [`TargetError`].
+    pub async fn deliver(
+        &mut self,
+        out: Outgoing<'_>,
+        ledger: &Ledger,
+    ) -> Result<Delivered, TargetError> {
+        let c = self.connected()?.clone();
+        let key = PartKey::new(out.route, out.source_post_id, &self.name, out.part_index);
+        let now = self.clock.now();
+        let reused: HashMap<u32, String> = ledger
+            .uploaded_media(&key, now - MEDIA_REUSE)?
+            .into_iter()
+            .collect();
+        let mut text = out.part.text.clone();
+        let mut media_ids = Vec::new();
+        let mut pending = Vec::new();
+        for (index, m) in out.part.media.iter().enumerate() {
+            let index_u32 = u32::try_from(index).unwrap_or(u32::MAX);
+            if let Some(id) = reused.get(&index_u32) {
+                media_ids.push(id.clone());
+                continue;
+            }
+            match self.upload(m, &c.profile).await {
+                Ok((id, ready)) => {
+                    ledger.record_uploaded_media(&key, index_u32, &id, self.clock.now())?;
+                    if !ready {
+                        pending.push(id.clone());
+                    }
+                    media_ids.push(id);
+                }
+                Err(Undeliverable(reason)) => {
+                    let original = original_url(&out, m);
+                    let warning = link_instead(&mut text, out.part, m, &reason, original, &c);
+                    warn!(target = %self.name, part = %key, %warning, "media not delivered");
+                    ledger.add_warning(&key, &warning, self.clock.now())?;
+                }
+                Err(Failed(e)) => return Err(e),
+            }
+        }
+        for id in pending {
+            self.wait_processed(&id).await?;
+        }
+        if c.quirks.needs_media && media_ids.is_empty() {
+            return Err(TargetError::Rejected {
+                status: None,
+                message: format!(
+                    "{} servers need an image on every post, and this part has none",
+                    c.profile.kind.as_str()
+                ),
+            });
+        }
+        let body = status_body(out, &text, &media_ids);
+        self.post_status(&body, out, &text).await
+    }
+
+    /// After an interrupted attempt started at `attempt_at`: finds out whether the server
+    /// has the part. Within the idempotency window of a server that honours the key, a
+    /// resend is deduplicated by the server, so there is nothing to look up.
+    ///
+    /// # Errors
+    /// When the lookup itself fails; the part must then stay unsettled.
+    pub async fn reconcile(
+        &mut self,
+        out: Outgoing<'_>,
+        attempt_at: DateTime<Utc>,
+    ) -> Result<Option<Delivered>, TargetError> {
+        let c = self.connected()?;
+        if c.quirks.honours_idempotency
+            && self.clock.now() - attempt_at < quirks::IDEMPOTENCY_WINDOW
+        {
+            return Ok(None);
+        }
+        self.search(out, &out.part.text).await
+    }
+
+    /// Deletes a status. `GoToSocial` and Friendica answer with bodies megalodon misreads,
+    /// so the project's own call is used for every kind; a status already gone counts as
+    /// deleted.
+    ///
+    /// # Errors
+    /// See [`TargetError`].
+    pub async fn delete(&mut self, remote_id: &str) -> Result<(), TargetError> {
+        let mut waits = 0;
+        loop {
+            self.take(Family::Deletes).await?;
+            let answer =
+                self.api
+                    .delete_status(remote_id)
+                    .await
+                    .map_err(|t| TargetError::Transient {
+                        message: t.to_string(),
+                    })?;
+            self.observe(Family::Deletes, &answer.headers);
+            match answer.status {
+                200..=299 | 404 => return Ok(()),
+                429 | 503 if waits < MAX_RATE_WAITS => {
+                    waits += 1;
+                    self.back_off_rate(Family::Deletes, &answer);
+                }
+                _ => return Err(self.answer_error(&answer)),
+            }
+        }
+    }
+
+    fn connected(&self) -> Result<&Connected, TargetError> {
+        self.connected.as_ref().ok_or_else(|| TargetError::Setup {
+            message: format!("target `{}` was used before connecting", self.name),
+        })
+    }
+
+    fn mega(&self) -> Result<&(dyn Megalodon + Send + Sync), TargetError> {
+        self.mega.as_deref().ok_or_else(|| TargetError::Setup {
+            message: format!("target `{}` was used before connecting", self.name),
+        })
+    }
+
+    /// Takes one call of `family` from the budget, waiting for the window when it is used
+    /// up (DESIGN.md: delivery waits for budget instead of calling and failing).
+    async fn take(&mut self, family: Family) -> Result<(), TargetError> {
+        let mut announced = false;
+        loop {
+            match self
+                .budget
+                .try_take(family, self.priority, self.clock.now())
+            {
+                Ok(()) => return Ok(()),
+                Err(until) => {
+                    if !announced {
+                        info!(target = %self.name, %family, until = %until.format("%H:%M:%S"), "waiting for the rate-limit budget");
+                        announced = true;
+                    }
+                    self.wait_until(until).await?;
+                }
+            }
+        }
+    }
+
+    /// Sleeps until `until` in steps, so a stop request is noticed within a second.
+    async fn wait_until(&self, until: DateTime<Utc>) -> Result<(), TargetError> {
+        loop {
+            if self.stop.load(Ordering::SeqCst) {
+                return Err(TargetError::Interrupted);
+            }
+            let left = until - self.clock.now();
+            if left <= Duration::zero() {
+                return Ok(());
+            }
+            self.clock.sleep(left.min(Duration::seconds(1))).await;
+        }
+    }
+
+    fn observe(&mut self, family: Family, headers: &HeaderMap) {
+        let now = self.clock.now();
+        let h = RateHeaders::parse(headers, now);
+        self.budget.observe(family, &h, now);
+    }
+
+    /// A 429 pauses the family; a 503 pauses the account, until the time the server gave
+    /// (or a guess).
+    fn back_off_rate(&mut self, family: Family, answer: &Answer) {
+        let now = self.clock.now();
+        let h = RateHeaders::parse(&answer.headers, now);
+        if answer.status == 503 {
+            let until = h
+                .retry_at
+                .filter(|t| *t > now)
+                .unwrap_or_else(|| now + Duration::seconds(30));
+            self.budget.pause_all(until);
+            warn!(target = %self.name, until = %until, "server unavailable (503): pausing");
+        } else {
+            let until = self.budget.rate_limited(family, &h, now);
+            warn!(target = %self.name, %family, until = %until, "rate limited (429): pausing");
+        }
+    }
+
+    /// What an unexpected answer means.
+    fn answer_error(&self, answer: &Answer) -> TargetError {
+        match answer.status {
+            401 | 403 => TargetError::Auth {
+                target: self.name.clone(),
+                message: answer.message(),
+            },
+            429 | 503 => TargetError::RateLimited {
+                retry_after: RateHeaders::parse(&answer.headers, self.clock.now())
+                    .retry_at
+                    .unwrap_or_else(|| self.clock.now() + Duration::minutes(5)),
+            },
+            400..=499 => TargetError::Rejected {
+                status: Some(answer.status),
+                message: answer.message(),
+            },
+            _ => TargetError::Transient {
+                message: format!("HTTP {}: {}", answer.status, answer.message()),
+            },
+        }
+    }
+
+    async fn transient_pause(&self, retry: u32) {
+        self.clock
+            .sleep(with_jitter(Duration::seconds(2 << retry.min(5))))
+            .await;
+    }
+
+    /// `GET` with budget, rate-limit and transient handling; the answer is 2xx or an error.
+    /// The token goes only with `auth` (never to a URL another document named).
+    async fn get_ok(&mut self, path: &str, auth: bool) -> Result<Answer, TargetError> {
+        let (mut waits, mut retries) = (0, 0);
+        loop {
+            self.take(Family::Requests).await?;
+            match self.api.get(path, auth).await {
+                Ok(answer) => {
+                    self.observe(Family::Requests, &answer.headers);
+                    match answer.status {
+                        200..=299 => return Ok(answer),
+                        429 | 503 if waits < MAX_RATE_WAITS => {
+                            waits += 1;
+                            self.back_off_rate(Family::Requests, &answer);
+                        }
+                        500..=599 if retries < MAX_TRANSIENT_RETRIES => {
+                            retries += 1;
+                            self.transient_pause(retries).await;
+                        }
+                        _ => return Err(self.answer_error(&answer)),
+                    }
+                }
+                Err(t) if retries < MAX_TRANSIENT_RETRIES => {
+                    retries += 1;
+                    warn!(target = %self.name, path, error = %t, "request failed; retrying");
+                    self.transient_pause(retries).await;
+                }
+                Err(t) => {
+                    return Err(TargetError::Transient {
+                        message: format!("{}{path}: {t}", self.api.base()),
+                    })
+                }
+            }
+        }
+    }
+
+    /// nodeinfo's `software.name`, for `kind = "auto"`.
+    async fn detect_kind(&mut self) -> Result<ServerKind, TargetError> {
+        let index = self.get_ok("/.well-known/nodeinfo", false).await?;
+        let href = index.body["links"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|l| {
+                l["rel"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("nodeinfo.diaspora.software/ns/schema/2"))
+            })
+            .filter_map(|l| l["href"].as_str())
+            .next_back()
+            .map(str::to_owned)
+            .ok_or_else(|| TargetError::Setup {
+                message: format!(
+                    "{} publishes no nodeinfo 2.x link; set `kind` to the server's software",
+                    self.settings.url
+                ),
+            })?;
+        let doc = self.get_ok(&href, false).await?;
+        let software = doc.body["software"]["name"].as_str().unwrap_or_default();
+        if let Some(kind) = quirks::kind_from_software(software) {
+            info!(target = %self.name, software, kind = kind.as_str(), "server kind detected");
+            Ok(kind)
+        } else {
+            warn!(target = %self.name, software, "unknown server software; treating it as Mastodon");
+            Ok(ServerKind::Mastodon)
+        }
+    }
+
+    /// `/api/v2/instance`, else `/api/v1/instance`, else the kind's defaults.
+    async fn fetch_profile(&mut self, kind: ServerKind) -> Result<InstanceProfile, TargetError> {
+        for (path, source) in [
+            ("/api/v2/instance", ProfileSource::V2),
+            ("/api/v1/instance", ProfileSource::V1),
+        ] {
+            // With the token: servers in limited federation mode show it only to accounts.
+            match self.get_ok(path, true).await {
+                Ok(answer) if answer.body.is_object() => {
+                    return Ok(InstanceProfile::from_instance(kind, source, &answer.body));
+                }
+                Ok(_) | Err(TargetError::Rejected { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        warn!(target = %self.name, "the server publishes no instance document; using the defaults of its kind");
+        Ok(InstanceProfile::defaults(kind))
+    }
+
+    /// The account's id and `@name`.
+    async fn verify_credentials(&mut self) -> Result<(String, String), TargetError> {
+        let (mut waits, mut retries) = (0, 0);
+        loop {
+            self.take(Family::Requests).await?;
+            let timeout = self.api.timeout();
+            let result =
+                tokio::time::timeout(timeout, self.mega()?.verify_account_credentials()).await;
+            match flatten_mega(result) {
+                Ok(res) => {
+                    self.observe(Family::Requests, &res.header);
+                    return Ok((res.json.id, format!("@{}", res.json.acct)));
+                }
+                Err(f) => {
+                    self.observe(Family::Requests, &f.headers);
+                    match f.status {
+                        Some(401 | 403) => {
+                            return Err(TargetError::Auth {
+                                target: self.name.clone(),
+                                message: f.message,
+                            })
+                        }
+                        Some(s @ (429 | 503)) if waits < MAX_RATE_WAITS => {
+                            waits += 1;
+                            self.back_off_rate(Family::Requests, &f.answer(s));
+                        }
+                        _ if retries < MAX_TRANSIENT_RETRIES => {
+                            retries += 1;
+                            self.transient_pause(retries).await;
+                        }
+                        _ => return Err(f.into_error(&self.name)),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Uploads one attachment. `Undeliverable` when the server cannot take it (too large,
+    /// wrong type, refused): the caller links the original instead.
+    async fn upload(
+        &mut self,
+        m: &PartMedia,
+        profile: &InstanceProfile,
+    ) -> Result<(String, bool), UploadError> {
+        let file = prepare_media(m, profile).map_err(Undeliverable)?;
+        let (mut waits, mut retries) = (0, 0);
+        loop {
+            self.take(Family::Media).await.map_err(Failed)?;
+            let options = UploadMediaInputOptions {
+                description: m.description.clone(),
+                focus: None,
+            };
+            let reader = Box::new(std::io::Cursor::new(file.bytes.clone()));
+            // Uploads are bigger than other requests: more time, by size.
+            let timeout = self.api.timeout() * 4
+                + StdDuration::from_secs(u64::try_from(file.bytes.len() / 100_000).unwrap_or(0));
+            let call = self.mega().map_err(Failed)?.upload_media_reader(
+                reader,
+                Some(&options),
+                Some(file.file_name.clone()),
+            );
+            match flatten_mega(tokio::time::timeout(timeout, call).await) {
+                Ok(res) => {
+                    self.observe(Family::Media, &res.header);
+                    return Ok(match res.json {
+                        UploadMedia::Attachment(a) => (a.id, true),
+                        UploadMedia::AsyncAttachment(a) => (a.id, a.url.is_some()),
+                    });
+                }
+                Err(f) => {
+                    self.observe(Family::Media, &f.headers);
+                    match f.status {
+                        Some(401 | 403) => {
+                            return Err(Failed(TargetError::Auth {
+                                target: self.name.clone(),
+                                message: f.message,
+                            }))
+                        }
+                        Some(s @ (429 | 503)) if waits < MAX_RATE_WAITS => {
+                            waits += 1;
+                            self.back_off_rate(Family::Media, &f.answer(s));
+                        }
+                        Some(s @ (413 | 415 | 422)) => {
+                            return Err(Undeliverable(format!(
+                                "the server refused it (HTTP {s}: {})",
+                                f.message
+                            )))
+                        }
+                        // An upload that failed half way is harmless to repeat: the server
+                        // drops unattached media.
+                        _ if retries < MAX_TRANSIENT_RETRIES => {
+                            retries += 1;
+                            warn!(target = %self.name, error = %f.message, "media upload failed; retrying");
+                            self.transient_pause(retries).await;
+                        }
+                        _ => return Err(Failed(f.into_error(&self.name))),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Polls a media item until the server has processed it (206 while it works), with
+    /// growing pauses up to a bound. An item still not ready is left to the status post,
+    /// which the server refuses (422) until it is.
+    async fn wait_processed(&mut self, id: &str) -> Result<(), TargetError> {
+        let mut pause = Duration::seconds(1);
+        for _ in 0..MAX_MEDIA_POLLS {
+            self.clock.sleep(pause).await;
+            pause = (pause * 2).min(Duration::seconds(30));
+            self.take(Family::Requests).await?;
+            let timeout = self.api.timeout();
+            let call = self.mega()?.get_media(id.to_owned());
+            match flatten_mega(tokio::time::timeout(timeout, call).await) {
+                Ok(res) => {
+                    self.observe(Family::Requests, &res.header);
+                    if !res.json.url.is_empty() {
+                        return Ok(());
+                    }
+                }
+                Err(f) => {
+                    self.observe(Family::Requests, &f.headers);
+                    match f.status {
+                        _ if f.processing => {}
+                        Some(401 | 403) => {
+                            return Err(TargetError::Auth {
+                                target: self.name.clone(),
+                                message: f.message,
+                            })
+                        }
+                        Some(s @ (429 | 503)) => self.back_off_rate(Family::Requests, &f.answer(s)),
+                        // A server that cannot show an upload (404: GoToSocial before it
+                        // processes, small servers) may still accept it in a status.
+                        _ => return Ok(()),
+                    }
+                }
+            }
+        }
+        warn!(target = %self.name, media = id, "media still processing; posting anyway");
+        Ok(())
+    }
+
+    /// Posts the status, waiting out rate limits and media processing; a write whose
+    /// outcome is unknown is reconciled before it is sent again.
+    async fn post_status(
+        &mut self,
+        body: &Value,
+        out: Outgoing<'_>,
+        text: &str,
+    ) -> Result<Delivered, TargetError> {
+        let honours = self.connected()?.quirks.honours_idempotency;
+        let (mut waits, mut retries, mut processing, mut resent) = (0, 0, 0, false);
+        loop {
+            self.take(Family::Statuses).await?;
+            let unknown = match self.api.post_status(body, out.idempotency_key).await {
+                Ok(answer) => {
+                    self.observe(Family::Statuses, &answer.headers);
+                    match answer.status {
+                        200..=299 => return delivered(&answer),
+                        429 | 503 if waits < MAX_RATE_WAITS => {
+                            waits += 1;
+                            self.back_off_rate(Family::Statuses, &answer);
+                            continue;
+                        }
+                        422 if is_processing(&answer) => {
+                            if processing >= MAX_PROCESSING_RETRIES {
+                                // Not the part's fault: its media ids are kept for the retry.
+                                return Err(TargetError::Transient {
+                                    message: format!(
+                                        "media still processing: {}",
+                                        answer.message()
+                                    ),
+                                });
+                            }
+                            processing += 1;
+                            info!(target = %self.name, "media still processing; waiting before posting");
+                            self.clock.sleep(Duration::seconds(2 << processing)).await;
+                            continue;
+                        }
+                        // The server answered, but may have created the status first.
+                        500 | 504 => format!("HTTP {}: {}", answer.status, answer.message()),
+                        502 if retries < MAX_TRANSIENT_RETRIES => {
+                            retries += 1;
+                            self.transient_pause(retries).await;
+                            continue;
+                        }
+                        _ => return Err(self.answer_error(&answer)),
+                    }
+                }
+                Err(Transport::Connect(m)) if retries < MAX_TRANSIENT_RETRIES => {
+                    retries += 1;
+                    warn!(target = %self.name, error = %m, "cannot reach the server; retrying");
+                    self.transient_pause(retries).await;
+                    continue;
+                }
+                Err(Transport::Connect(m)) => return Err(TargetError::Transient { message: m }),
+                Err(t) => t.to_string(),
+            };
+            // Give a slow server the time to finish what it may be doing, then look.
+            warn!(target = %self.name, error = %unknown, "status post outcome unknown; reconciling");
+            self.clock
+                .sleep(Duration::from_std(self.api.timeout()).unwrap_or(Duration::seconds(30)))
+                .await;
+            if let Some(found) = self.search(out, text).await? {
+                info!(target = %self.name, id = %found.remote_id, "status found after an unknown outcome: adopted");
+                return Ok(found);
+            }
+            if honours && !resent {
+                // Same key: a server that honours it returns the first status if it exists.
+                resent = true;
+                continue;
+            }
+            return Err(TargetError::UnknownOutcome { message: unknown });
+        }
+    }
+
+    /// Looks for the part among the account's recent statuses.
+    async fn search(
+        &mut self,
+        out: Outgoing<'_>,
+        text: &str,
+    ) -> Result<Option<Delivered>, TargetError> {
+        let account_id = self.connected()?.account_id.clone();
+        self.take(Family::Requests).await?;
+        let options = GetAccountStatusesInputOptions {
+            limit: Some(RECONCILE_WINDOW),
+            ..GetAccountStatusesInputOptions::default()
+        };
+        let timeout = self.api.timeout();
+        let call = self
+            .mega()?
+            .get_account_statuses(account_id, Some(&options));
+        let statuses = match flatten_mega(tokio::time::timeout(timeout, call).await) {
+            Ok(res) => {
+                self.observe(Family::Requests, &res.header);
+                res.json
+            }
+            Err(f) => {
+                self.observe(Family::Requests, &f.headers);
+                return Err(f.into_error(&self.name));
+            }
+        };
+        let candidates: Vec<Candidate> = statuses
+            .into_iter()
+            .map(|s| Candidate {
+                id: s.id,
+                url: s.url,
+                content: s.content,
+                spoiler_text: s.spoiler_text,
+                in_reply_to_id: s.in_reply_to_id,
+            })
+            .collect();
+        Ok(reconcile::find(
+            &candidates,
+            text,
+            out.part.spoiler_text.as_deref(),
+            out.in_reply_to,
+        )
+        .map(|c| Delivered {
+            remote_id: c.id.clone(),
+            url: c.url.clone(),
+        }))
+    }
+}
+
+/// Appends a link to the original media when it fits; returns the warning to record.
+fn link_instead(
+    text: &mut String,
+    part: &crate::render::Part,
+    m: &PartMedia,
+    reason: &str,
+    original: Option<&str>,
+    c: &Connected,
+) -> String {
+    let what = m.kind.as_str();
+    let Some(url) = original else {
+        return format!("{what} not delivered ({reason}); no original URL to link");
+    };
+    let candidate = if text.is_empty() {
+        url.to_owned()
+    } else {
+        format!("{text}\n\n{url}")
+    };
+    let length = count::length(&c.target_profile, part.spoiler_text.as_deref(), &candidate);
+    if length <= c.target_profile.max_characters {
+        *text = candidate;
+        format!("{what} not delivered ({reason}): linked to the original instead")
+    } else {
+        format!("{what} not delivered ({reason}); no room left to link the original")
+    }
+}
+
+/// Why an attachment was not uploaded.
+enum UploadError {
+    /// The server cannot take it; the post goes out with a link instead.
+    Undeliverable(String),
+    /// The call failed; the part fails.
+    Failed(TargetError),
+}
+
+use UploadError::{Failed, Undeliverable};
+
+impl MegaFailure {
+    /// The failure as an answer, for the rate-limit handling shared with our own calls.
+    fn answer(&self, status: u16) -> Answer {
+        Answer {
+            status,
+            headers: self.headers.clone(),
+            body: Value::String(self.message.clone()),
+        }
+    }
+
+    fn into_error(self, target: &str) -> TargetError {
+        match self.status {
+            _ if self.no_answer => TargetError::Transient {
+                message: self.message,
+            },
+            Some(401 | 403) => TargetError::Auth {
+                target: target.to_owned(),
+                message: self.message,
+            },
+            Some(s @ 400..=499) => TargetError::Rejected {
+                status: Some(s),
+                message: self.message,
+            },
+            _ => TargetError::Transient {
+                message: self.message,
+            },
+        }
+    }
+}
+
+/// A megalodon result under a timeout, reduced to success or a [`MegaFailure`].
+fn flatten_mega<T>(
+    result: Result<
+        Result<megalodon::response::Response<T>, megalodon::error::Error>,
+        tokio::time::error::Elapsed,
+    >,
+) -> Result<megalodon::response::Response<T>, Box<MegaFailure>> {
+    use megalodon::error::{Error, Kind};
+    let err = match result {
+        Ok(Ok(res)) => return Ok(res),
+        Err(_) => {
+            return Err(Box::new(MegaFailure {
+                status: None,
+                headers: HeaderMap::new(),
+                processing: false,
+                no_answer: true,
+                message: "timed out".to_owned(),
+            }))
+        }
+        Ok(Err(e)) => e,
+    };
+    Err(Box::new(match err {
+        Error::OwnError(own) => MegaFailure {
+            status: own.status,
+            headers: own.header.unwrap_or_default(),
+            processing: matches!(own.kind, Kind::HTTPPartialContentError),
+            no_answer: false,
+            message: short(&own.message),
+        },
+        Error::RequestError(e) => MegaFailure {
+            status: e.status().map(|s| s.as_u16()),
+            headers: HeaderMap::new(),
+            processing: false,
+            no_answer: e.status().is_none(),
+            message: short(&e.to_string()),
+        },
+        other => MegaFailure {
+            status: None,
+            headers: HeaderMap::new(),
+            processing: false,
+            no_answer: false,
+            message: short(&other.to_string()),
+        },
+    }))
+}
+
+/// A server's message, or Mastodon's `{"error": ...}`, on one line.
+fn short(message: &str) -> String {
+    let text = serde_json::from_str::<Value>(message)
+        .ok()
+        .and_then(|v| v["error"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| message.to_owned());
+    text.trim().chars().take(300).collect()
+}
+
+/// Reads the media, or says why the server cannot take it.
+fn prepare_media(m: &PartMedia, profile: &InstanceProfile) -> Result<MediaFile, String> {
+    let size = media::size(&m.source).map_err(|e| e.to_string())?;
+    let mime = media::mime_type(m.kind, &media::location(&m.source));
+    if !profile.accepts(mime) {
+        return Err(format!("the server does not accept {mime}"));
+    }
+    let limit = profile.size_limit(mime).unwrap_or(u64::MAX);
+    if size > limit {
+        return Err(format!("{size} bytes, the server accepts at most {limit}"));
+    }
+    media::read(&m.source, m.kind, limit).map_err(|e| e.to_string())
+}
+
+/// The public URL of the original of an attachment, to link when it cannot be uploaded.
+fn original_url<'o>(out: &Outgoing<'o>, m: &PartMedia) -> Option<&'o str> {
+    if m.source == MediaSource::Unavailable {
+        return None;
+    }
+    out.post
+        .media
+        .iter()
+        .find(|pm| pm.source == m.source)
+        .and_then(|pm| pm.original_url.as_deref())
+}
+
+/// The JSON of a new status: real booleans, and no `null` fields (some servers refuse them).
+fn status_body(out: Outgoing<'_>, text: &str, media_ids: &[String]) -> Value {
+    let part = out.part;
+    let mut body = Map::new();
+    body.insert("status".into(), json!(text));
+    body.insert("visibility".into(), json!(part.visibility.as_str()));
+    body.insert("sensitive".into(), json!(part.sensitive));
+    if !media_ids.is_empty() {
+        body.insert("media_ids".into(), json!(media_ids));
+    }
+    if let Some(spoiler) = part.spoiler_text.as_deref().filter(|s| !s.is_empty()) {
+        body.insert("spoiler_text".into(), json!(spoiler));
+    }
+    if let Some(language) = &part.language {
+        body.insert("language".into(), json!(language));
+    }
+    if let Some(reply) = out.in_reply_to {
+        body.insert("in_reply_to_id".into(), json!(reply));
+    }
+    Value::Object(body)
+}
+
+fn delivered(answer: &Answer) -> Result<Delivered, TargetError> {
+    let id = match &answer.body["id"] {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => {
+            return Err(TargetError::UnknownOutcome {
+                message: format!("HTTP {} without a status id", answer.status),
+            })
+        }
+    };
+    Ok(Delivered {
+        remote_id: id,
+        url: answer.body["url"]
+            .as_str()
+            .or_else(|| answer.body["uri"].as_str())
+            .map(str::to_owned),
+    })
+}
+
+/// Mastodon's "Cannot attach files that have not finished processing".
+fn is_processing(answer: &Answer) -> bool {
+    let m = answer.message().to_ascii_lowercase();
+    m.contains("processing") || m.contains("not processed")
+}
+
+/// `base` plus up to a quarter more, at random: retries from many clients do not line up.
+pub fn with_jitter(base: Duration) -> Duration {
+    let ms = base.num_milliseconds().max(0);
+    let extra = fastrand::i64(0..=ms / 4);
+    Duration::milliseconds(ms + extra)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_within_a_quarter() {
+        for _ in 0..100 {
+            let d = with_jitter(Duration::seconds(8));
+            assert!(
+                d >= Duration::seconds(8) && d <= Duration::seconds(10),
+                "{d}"
+            );
+        }
+    }
+
+    #[test]
+    fn short_messages_prefer_the_error_field() {
+        assert_eq!(
+            short("{\"error\":\"Record not found\"}"),
+            "Record not found"
+        );
+        assert_eq!(short("  plain  "), "plain");
+    }
+}

@@ -1,0 +1,149 @@
+//! What each server kind is known to do differently, in one table, so the rest of the client
+//! has no special cases (FORMATS.md "Fediverse targets": each difference is a per-target
+//! rule). Where a server is known to advertise something it does not do (`GoToSocial`'s
+//! 25 characters per URL, while it counts URLs at full length), the quirk wins.
+
+use chrono::Duration;
+use megalodon::SNS;
+
+use crate::budget::{mastodon_seeds, Family, Seed};
+use crate::config::ServerKind;
+use crate::targets::CountingRule;
+
+/// The known behaviour of one server kind.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Quirks {
+    /// How the server counts a status's length (overrides what it advertises).
+    pub counting: CountingRule,
+    /// Whether `POST /api/v1/statuses` deduplicates on `Idempotency-Key` (for an hour).
+    pub honours_idempotency: bool,
+    /// Whether every status needs an attachment (Pixelfed).
+    pub needs_media: bool,
+    /// Characters per status when the server does not say.
+    pub default_max_characters: usize,
+    /// Attachments per status when the server does not say.
+    pub default_max_media: usize,
+    /// Rate limits known before any header is seen.
+    pub seeds: Vec<Seed>,
+    /// Which megalodon client speaks to it.
+    pub sns: SNS,
+}
+
+/// How long Mastodon remembers an idempotency key.
+pub const IDEMPOTENCY_WINDOW: Duration = Duration::hours(1);
+
+/// The quirks of a (detected or configured) server kind. `Auto` is never passed here once
+/// detection ran; if it is, Mastodon's behaviour is the safe guess.
+pub fn of(kind: ServerKind) -> Quirks {
+    let requests_only = vec![Seed {
+        family: Family::Requests,
+        limit: 300,
+        period: Duration::minutes(5),
+    }];
+    match kind {
+        ServerKind::Mastodon | ServerKind::Auto => Quirks {
+            counting: CountingRule::Mastodon,
+            honours_idempotency: true,
+            needs_media: false,
+            default_max_characters: 500,
+            default_max_media: 4,
+            seeds: mastodon_seeds(),
+            sns: SNS::Mastodon,
+        },
+        // Pleroma and Akkoma count in Elixir graphemes with URLs at full length; code points
+        // are never fewer, so counting them is safe. They honour Idempotency-Key.
+        ServerKind::Pleroma => Quirks {
+            counting: CountingRule::CodePoints,
+            honours_idempotency: true,
+            needs_media: false,
+            default_max_characters: 5000,
+            default_max_media: 4,
+            seeds: mastodon_seeds(),
+            sns: SNS::Pleroma,
+        },
+        // Advertises 25 characters per URL but counts URLs at full length, text and spoiler
+        // together in code points; ignores Idempotency-Key; limits requests per client only.
+        ServerKind::GoToSocial => Quirks {
+            counting: CountingRule::CodePoints,
+            honours_idempotency: false,
+            needs_media: false,
+            default_max_characters: 5000,
+            default_max_media: 6,
+            seeds: requests_only,
+            sns: SNS::Gotosocial,
+        },
+        ServerKind::Friendica => Quirks {
+            counting: CountingRule::CodePoints,
+            honours_idempotency: false,
+            needs_media: false,
+            default_max_characters: 200_000,
+            default_max_media: 4,
+            seeds: requests_only,
+            sns: SNS::Friendica,
+        },
+        // birdbridge posts through Firefish's Mastodon-compatible API with a Mastodon-API
+        // token, so megalodon's Mastodon client (not its Misskey-API one) fits it.
+        ServerKind::Firefish => Quirks {
+            counting: CountingRule::CodePoints,
+            honours_idempotency: false,
+            needs_media: false,
+            default_max_characters: 3000,
+            default_max_media: 16,
+            seeds: requests_only,
+            sns: SNS::Mastodon,
+        },
+        ServerKind::Pixelfed => Quirks {
+            counting: CountingRule::CodePoints,
+            honours_idempotency: false,
+            needs_media: true,
+            default_max_characters: 500,
+            default_max_media: 4,
+            seeds: mastodon_seeds(),
+            sns: SNS::Pixelfed,
+        },
+    }
+}
+
+/// The kind a nodeinfo `software.name` stands for, if birdbridge knows it.
+pub fn kind_from_software(name: &str) -> Option<ServerKind> {
+    match name.to_ascii_lowercase().as_str() {
+        "mastodon" | "hometown" | "glitchsoc" | "glitch-soc" => Some(ServerKind::Mastodon),
+        "pleroma" | "akkoma" => Some(ServerKind::Pleroma),
+        "gotosocial" => Some(ServerKind::GoToSocial),
+        "friendica" => Some(ServerKind::Friendica),
+        "firefish" | "iceshrimp" | "catodon" => Some(ServerKind::Firefish),
+        "pixelfed" => Some(ServerKind::Pixelfed),
+        _ => None,
+    }
+}
+
+/// The kind a cached profile names.
+pub fn kind_from_name(name: &str) -> Option<ServerKind> {
+    ServerKind::ALL.into_iter().find(|k| k.as_str() == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use rstest::rstest;
+
+    use super::*;
+
+    #[rstest]
+    #[case("mastodon", Some(ServerKind::Mastodon))]
+    #[case("Akkoma", Some(ServerKind::Pleroma))]
+    #[case("gotosocial", Some(ServerKind::GoToSocial))]
+    #[case("pixelfed", Some(ServerKind::Pixelfed))]
+    #[case("lemmy", None)]
+    fn nodeinfo_names_map_to_kinds(#[case] name: &str, #[case] kind: Option<ServerKind>) {
+        assert_eq!(kind_from_software(name), kind);
+    }
+
+    #[test]
+    fn gotosocial_is_counted_with_full_urls_and_without_idempotency() {
+        let q = of(ServerKind::GoToSocial);
+        assert_eq!(q.counting, CountingRule::CodePoints);
+        assert!(!q.honours_idempotency);
+        assert!(of(ServerKind::Mastodon).honours_idempotency);
+        assert!(of(ServerKind::Pixelfed).needs_media);
+    }
+}

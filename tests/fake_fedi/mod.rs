@@ -1,0 +1,994 @@
+//! A fake Mastodon-API server on 127.0.0.1 for the fediverse tests and the budget benchmark,
+//! with three personalities that behave like the real servers (FORMATS.md "Fediverse
+//! targets"):
+//!
+//! - `Mastodon`: v1 and v2 instance documents, `verify_credentials`, media v2 with
+//!   asynchronous processing of videos (202, then 206 on `GET /api/v1/media/:id` until ready,
+//!   422 on a status that uses unprocessed media), idempotency keys honoured for an hour,
+//!   account statuses, three rate-limit families (statuses, media, all requests) in fixed
+//!   epoch-aligned windows announced in `X-RateLimit-*` headers (ISO reset), 429 with
+//!   `Retry-After` beyond them;
+//! - `GoToSocial`: strict JSON booleans (a string is a 400), text + spoiler counted in code
+//!   points with URLs at full length, 400 over the limit, idempotency keys ignored, requests
+//!   limited per client with an ISO reset and 429 without `Retry-After`, 418 without a
+//!   `User-Agent`;
+//! - `Minimal`: no v2 instance, no rate-limit headers, no limits enforced.
+//!
+//! Time comes from a `birdbridge::budget::Clock`: the tests share a manual clock with the
+//! client, so windows, processing and waits are deterministic and take no real time.
+//! Failures can be injected into chosen status posts (429, 503, a slow answer after the
+//! status was created), and the token can expire after a number of statuses.
+
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::result_large_err,
+    clippy::too_many_lines,
+    clippy::format_collect,
+    reason = "test support shared by the tests and a benchmark: each uses part of it, and \
+              answers are built and refused the way axum handlers do"
+)]
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::body::Bytes;
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use birdbridge::budget::Clock;
+use chrono::{DateTime, Duration, SecondsFormat, TimeZone, Utc};
+use serde_json::{json, Value};
+
+/// The access token the fake accepts.
+pub const TOKEN: &str = "fake-token-0123456789";
+
+/// Which server the fake behaves like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Personality {
+    Mastodon,
+    GoToSocial,
+    Minimal,
+}
+
+/// A rate-limit family's window: `limit` calls per `period`.
+#[derive(Debug, Clone, Copy)]
+pub struct Limit {
+    pub limit: u32,
+    pub period: Duration,
+}
+
+/// Something to do to one status post instead of (or besides) the normal answer.
+#[derive(Debug, Clone)]
+pub enum Injection {
+    /// Answer 429 (with `Retry-After` seconds, if given).
+    TooMany { retry_after: Option<u64> },
+    /// Answer 503 with `Retry-After` seconds.
+    Unavailable { retry_after: u64 },
+    /// Create the status, then answer only after this real delay.
+    SlowAnswer(std::time::Duration),
+}
+
+/// A status as the fake stored it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored {
+    pub id: String,
+    pub text: String,
+    pub spoiler_text: String,
+    pub sensitive: bool,
+    pub visibility: String,
+    pub language: Option<String>,
+    pub in_reply_to_id: Option<String>,
+    pub media_ids: Vec<String>,
+    pub idempotency_key: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An upload as the fake stored it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredMedia {
+    pub id: String,
+    pub content_type: String,
+    pub file_name: String,
+    pub size: usize,
+    pub description: Option<String>,
+    pub ready_at: DateTime<Utc>,
+}
+
+/// One request, as logged.
+#[derive(Debug, Clone)]
+pub struct Logged {
+    pub method: &'static str,
+    pub path: String,
+    pub status: u16,
+    pub user_agent: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug)]
+struct Window {
+    limit: Limit,
+    index: i64,
+    count: u32,
+}
+
+#[derive(Debug)]
+pub struct FakeState {
+    pub personality: Personality,
+    clock: Clock,
+    base: String,
+    token_valid: bool,
+    pub expire_token_after: Option<usize>,
+    pub statuses: Vec<Stored>,
+    pub media: Vec<StoredMedia>,
+    next_id: u64,
+    idempotency: HashMap<String, (String, DateTime<Utc>)>,
+    windows: HashMap<&'static str, Window>,
+    /// Injections by the ordinal of the status post (1 = first POST /api/v1/statuses).
+    injections: HashMap<usize, Injection>,
+    status_posts: usize,
+    /// Characters the server really accepts (it may advertise more).
+    pub enforce_max_chars: Option<usize>,
+    pub advertise_max_chars: usize,
+    /// How long a video takes to process.
+    pub processing: Duration,
+    /// What `/api/v2/instance` announces for images (mastodon).
+    pub image_size_limit: u64,
+    pub supported_mime_types: Vec<&'static str>,
+    pub log: Vec<Logged>,
+    pub too_many: u32,
+    pub deleted: HashSet<String>,
+}
+
+/// A running fake server.
+#[derive(Debug, Clone)]
+pub struct FakeFedi {
+    pub url: String,
+    state: Arc<Mutex<FakeState>>,
+}
+
+type Shared = Arc<Mutex<FakeState>>;
+
+impl FakeFedi {
+    /// Starts a fake on a free port of 127.0.0.1, in the current tokio runtime.
+    pub async fn start(personality: Personality, clock: Clock) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let mut windows = HashMap::new();
+        let mut add = |name, limit, secs| {
+            windows.insert(
+                name,
+                Window {
+                    limit: Limit {
+                        limit,
+                        period: Duration::seconds(secs),
+                    },
+                    index: -1,
+                    count: 0,
+                },
+            );
+        };
+        match personality {
+            Personality::Mastodon => {
+                add("statuses", 300, 3 * 3600);
+                add("media", 30, 30 * 60);
+                add("requests", 300, 5 * 60);
+            }
+            Personality::GoToSocial => add("requests", 300, 5 * 60),
+            Personality::Minimal => {}
+        }
+        let state = Arc::new(Mutex::new(FakeState {
+            personality,
+            clock,
+            base: url.clone(),
+            token_valid: true,
+            expire_token_after: None,
+            statuses: Vec::new(),
+            media: Vec::new(),
+            next_id: 100_000,
+            idempotency: HashMap::new(),
+            windows,
+            injections: HashMap::new(),
+            status_posts: 0,
+            enforce_max_chars: match personality {
+                Personality::GoToSocial => Some(5000),
+                _ => None,
+            },
+            advertise_max_chars: match personality {
+                Personality::GoToSocial => 5000,
+                _ => 500,
+            },
+            processing: Duration::seconds(5),
+            image_size_limit: 16_777_216,
+            supported_mime_types: vec![
+                "image/jpeg",
+                "image/png",
+                "image/gif",
+                "image/webp",
+                "video/mp4",
+                "video/quicktime",
+                "video/webm",
+            ],
+            log: Vec::new(),
+            too_many: 0,
+            deleted: HashSet::new(),
+        }));
+        let app = Router::new()
+            .route("/api/v1/instance", get(instance_v1))
+            .route("/api/v2/instance", get(instance_v2))
+            .route("/.well-known/nodeinfo", get(nodeinfo_index))
+            .route("/nodeinfo/2.0", get(nodeinfo))
+            .route(
+                "/api/v1/accounts/verify_credentials",
+                get(verify_credentials),
+            )
+            .route("/api/v1/accounts/{id}/statuses", get(account_statuses))
+            .route("/api/v2/media", post(upload_media))
+            .route("/api/v1/media/{id}", get(get_media))
+            .route("/api/v1/statuses", post(post_status))
+            .route("/api/v1/statuses/{id}", delete(delete_status))
+            .with_state(Arc::clone(&state));
+        tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Self { url, state }
+    }
+
+    pub fn state(&self) -> MutexGuard<'_, FakeState> {
+        self.state.lock().unwrap()
+    }
+
+    /// Statuses in creation order.
+    pub fn statuses(&self) -> Vec<Stored> {
+        self.state().statuses.clone()
+    }
+
+    pub fn media(&self, id: &str) -> StoredMedia {
+        self.state()
+            .media
+            .iter()
+            .find(|m| m.id == id)
+            .cloned()
+            .unwrap()
+    }
+
+    pub fn too_many(&self) -> u32 {
+        self.state().too_many
+    }
+
+    pub fn log(&self) -> Vec<Logged> {
+        self.state().log.clone()
+    }
+
+    /// Sets a family's window (`statuses`, `media`, `requests`).
+    pub fn set_limit(&self, family: &'static str, limit: u32, period: Duration) {
+        self.state().windows.insert(
+            family,
+            Window {
+                limit: Limit { limit, period },
+                index: -1,
+                count: 0,
+            },
+        );
+    }
+
+    /// Injects a failure into the `nth` status post (1-based).
+    pub fn inject(&self, nth: usize, injection: Injection) {
+        self.state().injections.insert(nth, injection);
+    }
+
+    pub fn set_token_valid(&self, valid: bool) {
+        let mut s = self.state();
+        s.token_valid = valid;
+        if valid {
+            s.expire_token_after = None;
+        }
+    }
+}
+
+impl FakeState {
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    fn next_id(&mut self) -> String {
+        self.next_id += 1;
+        self.next_id.to_string()
+    }
+
+    fn log(&mut self, method: &'static str, path: &str, status: StatusCode, headers: &HeaderMap) {
+        let at = self.now();
+        self.log.push(Logged {
+            at,
+            method,
+            path: path.to_owned(),
+            status: status.as_u16(),
+            user_agent: headers
+                .get("user-agent")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        });
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            self.too_many += 1;
+        }
+    }
+
+    /// User agent, token and rate limits, in the order servers check them. `families`
+    /// are counted (`requests` is always counted). Returns the rate-limit headers to send.
+    fn admit(
+        &mut self,
+        headers: &HeaderMap,
+        auth: bool,
+        families: &[&'static str],
+    ) -> Result<HeaderMap, Response> {
+        if self.personality == Personality::GoToSocial && !headers.contains_key("user-agent") {
+            return Err((StatusCode::IM_A_TEAPOT, "no user agent").into_response());
+        }
+        if auth {
+            let given = headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "));
+            if given != Some(TOKEN) || !self.token_valid {
+                return Err((
+                    StatusCode::UNAUTHORIZED,
+                    Json(json!({"error": "The access token is invalid"})),
+                )
+                    .into_response());
+            }
+        }
+        let now = self.now();
+        let mut tightest: Option<(u32, u32, DateTime<Utc>)> = None;
+        let mut over: Option<DateTime<Utc>> = None;
+        let mut counted: Vec<&'static str> = vec!["requests"];
+        counted.extend(families.iter().copied().filter(|f| *f != "requests"));
+        for name in counted {
+            let Some(w) = self.windows.get_mut(name) else {
+                continue;
+            };
+            let period_ms = w.limit.period.num_milliseconds();
+            let index = now.timestamp_millis().div_euclid(period_ms);
+            if index != w.index {
+                w.index = index;
+                w.count = 0;
+            }
+            w.count += 1;
+            let reset = Utc.timestamp_millis_opt((index + 1) * period_ms).unwrap();
+            let remaining = w.limit.limit.saturating_sub(w.count);
+            if w.count > w.limit.limit {
+                over = Some(over.map_or(reset, |o: DateTime<Utc>| o.max(reset)));
+            }
+            if tightest.is_none_or(|(_, r, _)| remaining < r) {
+                tightest = Some((w.limit.limit, remaining, reset));
+            }
+        }
+        let mut out = HeaderMap::new();
+        if let Some((limit, remaining, reset)) = tightest {
+            out.insert("x-ratelimit-limit", HeaderValue::from(limit));
+            out.insert("x-ratelimit-remaining", HeaderValue::from(remaining));
+            let iso = reset.to_rfc3339_opts(SecondsFormat::Millis, true);
+            out.insert("x-ratelimit-reset", HeaderValue::from_str(&iso).unwrap());
+        }
+        if let Some(reset) = over {
+            let mut h = out.clone();
+            if self.personality == Personality::Mastodon {
+                let secs = ((reset - now).num_milliseconds().max(0) + 999) / 1000;
+                h.insert("retry-after", HeaderValue::from(secs));
+            }
+            return Err((
+                StatusCode::TOO_MANY_REQUESTS,
+                h,
+                Json(json!({"error": "Too many requests"})),
+            )
+                .into_response());
+        }
+        Ok(out)
+    }
+
+    fn account_json(&self) -> Value {
+        json!({
+            "id": "1", "username": "mirror", "acct": "mirror", "display_name": "Mirror",
+            "locked": false, "bot": true, "created_at": "2024-01-01T00:00:00.000Z",
+            "followers_count": 0, "following_count": 0, "statuses_count": self.statuses.len(),
+            "note": "", "url": format!("{}/@mirror", self.base),
+            "avatar": "", "avatar_static": "", "header": "", "header_static": "",
+            "emojis": [], "fields": []
+        })
+    }
+
+    fn media_json(&self, m: &StoredMedia) -> Value {
+        let ready = self.now() >= m.ready_at;
+        let kind = if m.content_type.starts_with("video/") {
+            "video"
+        } else {
+            "image"
+        };
+        json!({
+            "id": m.id, "type": kind,
+            "url": ready.then(|| format!("{}/media/{}", self.base, m.id)),
+            "preview_url": format!("{}/media/{}/small", self.base, m.id),
+            "remote_url": null, "text_url": null, "meta": null,
+            "description": m.description, "blurhash": null
+        })
+    }
+
+    fn status_json(&self, s: &Stored) -> Value {
+        let media: Vec<Value> = s
+            .media_ids
+            .iter()
+            .filter_map(|id| self.media.iter().find(|m| &m.id == id))
+            .map(|m| self.media_json(m))
+            .collect();
+        json!({
+            "id": s.id, "uri": format!("{}/users/mirror/statuses/{}", self.base, s.id),
+            "url": format!("{}/@mirror/{}", self.base, s.id),
+            "account": self.account_json(),
+            "in_reply_to_id": s.in_reply_to_id, "in_reply_to_account_id": s.in_reply_to_id.as_ref().map(|_| "1"),
+            "reblog": null, "content": html(&s.text),
+            "created_at": s.created_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+            "edited_at": null, "emojis": [], "replies_count": 0, "reblogs_count": 0,
+            "favourites_count": 0, "reblogged": false, "favourited": false, "muted": false,
+            "sensitive": s.sensitive, "spoiler_text": s.spoiler_text, "visibility": s.visibility,
+            "media_attachments": media, "mentions": [], "tags": [], "card": null, "poll": null,
+            "application": null, "language": s.language, "pinned": false, "bookmarked": false
+        })
+    }
+
+    /// The server's length of a status, by its rule.
+    fn length(&self, text: &str, spoiler: &str) -> usize {
+        match self.personality {
+            // Code points, URLs at full length, text and spoiler together.
+            Personality::GoToSocial => text.chars().count() + spoiler.chars().count(),
+            // Every URL as 23, the rest in code points (close enough for the fake).
+            _ => {
+                spoiler.chars().count()
+                    + text
+                        .split(' ')
+                        .map(|w| {
+                            if w.starts_with("http://") || w.starts_with("https://") {
+                                23
+                            } else {
+                                w.chars().count()
+                            }
+                        })
+                        .sum::<usize>()
+                    + text.matches(' ').count()
+            }
+        }
+    }
+}
+
+/// Mastodon-like HTML: paragraphs, line breaks, escaped text, links with hidden spans.
+fn html(text: &str) -> String {
+    let escape = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    let line = |l: &str| {
+        l.split(' ')
+            .map(|w| {
+                if let Some(rest) = w.strip_prefix("https://") {
+                    let (shown, hidden) = rest.split_at(rest.len().min(20));
+                    format!(
+                        "<a href=\"{}\" rel=\"nofollow noopener\"><span class=\"invisible\">https://</span><span class=\"ellipsis\">{}</span><span class=\"invisible\">{}</span></a>",
+                        escape(w),
+                        escape(shown),
+                        escape(hidden)
+                    )
+                } else {
+                    escape(w)
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    text.split("\n\n")
+        .map(|p| {
+            format!(
+                "<p>{}</p>",
+                p.split('\n').map(line).collect::<Vec<_>>().join("<br />")
+            )
+        })
+        .collect()
+}
+
+fn respond(
+    st: &mut FakeState,
+    method: &'static str,
+    path: &str,
+    req: &HeaderMap,
+    mut headers: HeaderMap,
+    status: StatusCode,
+    body: Value,
+) -> Response {
+    st.log(method, path, status, req);
+    if st.personality == Personality::Minimal {
+        headers.clear();
+    }
+    (status, headers, Json(body)).into_response()
+}
+
+fn refuse(
+    st: &mut FakeState,
+    method: &'static str,
+    path: &str,
+    req: &HeaderMap,
+    r: Response,
+) -> Response {
+    st.log(method, path, r.status(), req);
+    r
+}
+
+async fn instance_v1(State(s): State<Shared>, h: HeaderMap) -> Response {
+    let mut st = s.lock().unwrap();
+    let rate = match st.admit(&h, false, &[]) {
+        Ok(r) => r,
+        Err(r) => return refuse(&mut st, "GET", "/api/v1/instance", &h, r),
+    };
+    let body = match st.personality {
+        Personality::Minimal => {
+            json!({"uri": "minimal.test", "title": "Minimal", "version": "3.0.0"})
+        }
+        _ => json!({
+            "uri": "fake.test", "title": "Fake", "version": "4.2.0",
+            "configuration": {"statuses": {"max_characters": st.advertise_max_chars, "max_media_attachments": 4}}
+        }),
+    };
+    respond(
+        &mut st,
+        "GET",
+        "/api/v1/instance",
+        &h,
+        rate,
+        StatusCode::OK,
+        body,
+    )
+}
+
+async fn instance_v2(State(s): State<Shared>, h: HeaderMap) -> Response {
+    let mut st = s.lock().unwrap();
+    let rate = match st.admit(&h, false, &[]) {
+        Ok(r) => r,
+        Err(r) => return refuse(&mut st, "GET", "/api/v2/instance", &h, r),
+    };
+    let (status, body) = match st.personality {
+        Personality::Minimal => (StatusCode::NOT_FOUND, json!({"error": "Not found"})),
+        Personality::Mastodon => (
+            StatusCode::OK,
+            json!({
+                "domain": "fake.test", "version": "4.3.1",
+                "configuration": {
+                    "statuses": {"max_characters": st.advertise_max_chars, "max_media_attachments": 4, "characters_reserved_per_url": 23},
+                    "media_attachments": {
+                        "supported_mime_types": st.supported_mime_types,
+                        "image_size_limit": st.image_size_limit, "video_size_limit": 103_809_024, "description_limit": 1500
+                    }
+                }
+            }),
+        ),
+        Personality::GoToSocial => (
+            StatusCode::OK,
+            json!({
+                "domain": "gts.test", "version": "0.17.0 git-abc",
+                "configuration": {
+                    "statuses": {"max_characters": st.advertise_max_chars, "max_media_attachments": 6, "characters_reserved_per_url": 25},
+                    "media_attachments": {
+                        "supported_mime_types": ["image/jpeg", "image/png", "image/gif", "image/webp", "video/mp4"],
+                        "image_size_limit": 41_943_040, "video_size_limit": 41_943_040, "description_limit": 1500
+                    }
+                }
+            }),
+        ),
+    };
+    respond(&mut st, "GET", "/api/v2/instance", &h, rate, status, body)
+}
+
+async fn nodeinfo_index(State(s): State<Shared>, h: HeaderMap) -> Response {
+    let mut st = s.lock().unwrap();
+    let body = json!({"links": [{"rel": "http://nodeinfo.diaspora.software/ns/schema/2.0", "href": format!("{}/nodeinfo/2.0", st.base)}]});
+    respond(
+        &mut st,
+        "GET",
+        "/.well-known/nodeinfo",
+        &h,
+        HeaderMap::new(),
+        StatusCode::OK,
+        body,
+    )
+}
+
+async fn nodeinfo(State(s): State<Shared>, h: HeaderMap) -> Response {
+    let mut st = s.lock().unwrap();
+    let name = match st.personality {
+        Personality::Mastodon => "mastodon",
+        Personality::GoToSocial => "gotosocial",
+        Personality::Minimal => "tinyserver",
+    };
+    let body = json!({"version": "2.0", "software": {"name": name, "version": "1.0"}});
+    respond(
+        &mut st,
+        "GET",
+        "/nodeinfo/2.0",
+        &h,
+        HeaderMap::new(),
+        StatusCode::OK,
+        body,
+    )
+}
+
+async fn verify_credentials(State(s): State<Shared>, h: HeaderMap) -> Response {
+    let mut st = s.lock().unwrap();
+    let path = "/api/v1/accounts/verify_credentials";
+    let rate = match st.admit(&h, true, &[]) {
+        Ok(r) => r,
+        Err(r) => return refuse(&mut st, "GET", path, &h, r),
+    };
+    let body = st.account_json();
+    respond(&mut st, "GET", path, &h, rate, StatusCode::OK, body)
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Limited {
+    limit: Option<usize>,
+}
+
+async fn account_statuses(
+    State(s): State<Shared>,
+    Path(_id): Path<String>,
+    Query(q): Query<Limited>,
+    h: HeaderMap,
+) -> Response {
+    let mut st = s.lock().unwrap();
+    let path = "/api/v1/accounts/:id/statuses";
+    let rate = match st.admit(&h, true, &[]) {
+        Ok(r) => r,
+        Err(r) => return refuse(&mut st, "GET", path, &h, r),
+    };
+    let list: Vec<Value> = st
+        .statuses
+        .iter()
+        .rev()
+        .filter(|s| !st.deleted.contains(&s.id))
+        .take(q.limit.unwrap_or(20).min(40))
+        .map(|s| st.status_json(s))
+        .collect();
+    respond(
+        &mut st,
+        "GET",
+        path,
+        &h,
+        rate,
+        StatusCode::OK,
+        Value::Array(list),
+    )
+}
+
+async fn upload_media(State(s): State<Shared>, h: HeaderMap, mut form: Multipart) -> Response {
+    let mut file: Option<(String, String, Bytes)> = None;
+    let mut description = None;
+    while let Ok(Some(field)) = form.next_field().await {
+        match field.name() {
+            Some("file") => {
+                let content_type = field.content_type().unwrap_or("").to_owned();
+                let name = field.file_name().unwrap_or("").to_owned();
+                let bytes = field.bytes().await.unwrap();
+                file = Some((content_type, name, bytes));
+            }
+            Some("description") => description = Some(field.text().await.unwrap()),
+            _ => {}
+        }
+    }
+    let mut st = s.lock().unwrap();
+    let path = "/api/v2/media";
+    let rate = match st.admit(&h, true, &["media"]) {
+        Ok(r) => r,
+        Err(r) => return refuse(&mut st, "POST", path, &h, r),
+    };
+    let Some((content_type, file_name, bytes)) = file else {
+        return respond(
+            &mut st,
+            "POST",
+            path,
+            &h,
+            rate,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({"error": "File can't be blank"}),
+        );
+    };
+    if !content_type.starts_with("image/") && !content_type.starts_with("video/") {
+        return respond(
+            &mut st,
+            "POST",
+            path,
+            &h,
+            rate,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({"error": "Validation failed: File content type is invalid"}),
+        );
+    }
+    let asynchronous =
+        st.personality == Personality::Mastodon && content_type.starts_with("video/");
+    let now = st.now();
+    let m = StoredMedia {
+        id: st.next_id(),
+        content_type,
+        file_name,
+        size: bytes.len(),
+        description,
+        ready_at: if asynchronous {
+            now + st.processing
+        } else {
+            now
+        },
+    };
+    let body = st.media_json(&m);
+    st.media.push(m);
+    let status = if asynchronous {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    respond(&mut st, "POST", path, &h, rate, status, body)
+}
+
+async fn get_media(State(s): State<Shared>, Path(id): Path<String>, h: HeaderMap) -> Response {
+    let mut st = s.lock().unwrap();
+    let path = "/api/v1/media/:id";
+    let rate = match st.admit(&h, true, &[]) {
+        Ok(r) => r,
+        Err(r) => return refuse(&mut st, "GET", path, &h, r),
+    };
+    let Some(m) = st.media.iter().find(|m| m.id == id).cloned() else {
+        return respond(
+            &mut st,
+            "GET",
+            path,
+            &h,
+            rate,
+            StatusCode::NOT_FOUND,
+            json!({"error": "Record not found"}),
+        );
+    };
+    let status = if st.now() >= m.ready_at {
+        StatusCode::OK
+    } else {
+        StatusCode::PARTIAL_CONTENT
+    };
+    let body = st.media_json(&m);
+    respond(&mut st, "GET", path, &h, rate, status, body)
+}
+
+async fn post_status(State(s): State<Shared>, h: HeaderMap, body: Bytes) -> Response {
+    let (response, delay) = create_status(&mut s.lock().unwrap(), &h, &body);
+    if let Some(d) = delay {
+        tokio::time::sleep(d).await;
+    }
+    response
+}
+
+fn create_status(
+    st: &mut FakeState,
+    h: &HeaderMap,
+    body: &[u8],
+) -> (Response, Option<std::time::Duration>) {
+    let path = "/api/v1/statuses";
+    let rate = match st.admit(h, true, &["statuses"]) {
+        Ok(r) => r,
+        Err(r) => return (refuse(st, "POST", path, h, r), None),
+    };
+    st.status_posts += 1;
+    let mut delay = None;
+    match st.injections.remove(&st.status_posts) {
+        Some(Injection::TooMany { retry_after }) => {
+            let mut hh = rate.clone();
+            if let Some(secs) = retry_after {
+                hh.insert("retry-after", HeaderValue::from(secs));
+            }
+            let r = (
+                StatusCode::TOO_MANY_REQUESTS,
+                hh,
+                Json(json!({"error": "Too many requests"})),
+            )
+                .into_response();
+            return (refuse(st, "POST", path, h, r), None);
+        }
+        Some(Injection::Unavailable { retry_after }) => {
+            let mut hh = HeaderMap::new();
+            hh.insert("retry-after", HeaderValue::from(retry_after));
+            let r = (StatusCode::SERVICE_UNAVAILABLE, hh, "Service Unavailable").into_response();
+            return (refuse(st, "POST", path, h, r), None);
+        }
+        Some(Injection::SlowAnswer(d)) => delay = Some(d),
+        None => {}
+    }
+    let Ok(req) = serde_json::from_slice::<Value>(body) else {
+        return (
+            respond(
+                st,
+                "POST",
+                path,
+                h,
+                rate,
+                StatusCode::BAD_REQUEST,
+                json!({"error": "Bad Request: not JSON"}),
+            ),
+            None,
+        );
+    };
+    let strict = st.personality == Personality::GoToSocial;
+    let sensitive = match &req["sensitive"] {
+        Value::Bool(b) => *b,
+        Value::Null => false,
+        Value::String(s) if !strict => s == "true",
+        _ => {
+            return (
+                respond(
+                    st,
+                    "POST",
+                    path,
+                    h,
+                    rate,
+                    StatusCode::BAD_REQUEST,
+                    json!({"error": "Bad Request: sensitive must be a boolean"}),
+                ),
+                None,
+            )
+        }
+    };
+    let key = h
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let now = st.now();
+    if st.personality == Personality::Mastodon {
+        if let Some(k) = &key {
+            if let Some((id, at)) = st.idempotency.get(k).cloned() {
+                if now - at < Duration::hours(1) {
+                    let existing = st.statuses.iter().find(|s| s.id == id).cloned().unwrap();
+                    let body = st.status_json(&existing);
+                    return (
+                        respond(st, "POST", path, h, rate, StatusCode::OK, body),
+                        delay,
+                    );
+                }
+            }
+        }
+    }
+    let text = req["status"].as_str().unwrap_or("").to_owned();
+    let spoiler = req["spoiler_text"].as_str().unwrap_or("").to_owned();
+    let media_ids: Vec<String> = req["media_ids"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    for id in &media_ids {
+        let Some(m) = st.media.iter().find(|m| &m.id == id) else {
+            return (
+                respond(
+                    st,
+                    "POST",
+                    path,
+                    h,
+                    rate,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    json!({"error": "Validation failed: media not found"}),
+                ),
+                None,
+            );
+        };
+        if now < m.ready_at {
+            return (
+                respond(
+                    st,
+                    "POST",
+                    path,
+                    h,
+                    rate,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    json!({"error": "Cannot attach files that have not finished processing. Try again in a moment!"}),
+                ),
+                None,
+            );
+        }
+    }
+    if let Some(max) = st.enforce_max_chars {
+        if st.length(&text, &spoiler) > max {
+            let (status, msg) = match st.personality {
+                Personality::GoToSocial => (
+                    StatusCode::BAD_REQUEST,
+                    format!("Bad Request: text with spoiler exceed max chars ({max})"),
+                ),
+                _ => (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    format!("Validation failed: Text character limit of {max} exceeded"),
+                ),
+            };
+            return (
+                respond(st, "POST", path, h, rate, status, json!({"error": msg})),
+                None,
+            );
+        }
+    }
+    let in_reply_to_id = req["in_reply_to_id"].as_str().map(str::to_owned);
+    if let Some(parent) = &in_reply_to_id {
+        if !st.statuses.iter().any(|s| &s.id == parent) {
+            return (
+                respond(
+                    st,
+                    "POST",
+                    path,
+                    h,
+                    rate,
+                    StatusCode::NOT_FOUND,
+                    json!({"error": "Record not found"}),
+                ),
+                None,
+            );
+        }
+    }
+    if let Some(n) = st.expire_token_after {
+        if st.statuses.len() >= n {
+            st.token_valid = false;
+            let r = (
+                StatusCode::UNAUTHORIZED,
+                Json(json!({"error": "The access token expired"})),
+            )
+                .into_response();
+            return (refuse(st, "POST", path, h, r), None);
+        }
+    }
+    let stored = Stored {
+        id: st.next_id(),
+        text,
+        spoiler_text: spoiler,
+        sensitive,
+        visibility: req["visibility"].as_str().unwrap_or("public").to_owned(),
+        language: req["language"].as_str().map(str::to_owned),
+        in_reply_to_id,
+        media_ids,
+        idempotency_key: key.clone(),
+        created_at: now,
+    };
+    if let Some(k) = key {
+        st.idempotency.insert(k, (stored.id.clone(), now));
+    }
+    let body = st.status_json(&stored);
+    st.statuses.push(stored);
+    (
+        respond(st, "POST", path, h, rate, StatusCode::OK, body),
+        delay,
+    )
+}
+
+async fn delete_status(State(s): State<Shared>, Path(id): Path<String>, h: HeaderMap) -> Response {
+    let mut st = s.lock().unwrap();
+    let path = "/api/v1/statuses/:id";
+    let rate = match st.admit(&h, true, &["deletes"]) {
+        Ok(r) => r,
+        Err(r) => return refuse(&mut st, "DELETE", path, &h, r),
+    };
+    let Some(found) = st.statuses.iter().find(|s| s.id == id).cloned() else {
+        return respond(
+            &mut st,
+            "DELETE",
+            path,
+            &h,
+            rate,
+            StatusCode::NOT_FOUND,
+            json!({"error": "Record not found"}),
+        );
+    };
+    st.deleted.insert(id);
+    // GoToSocial answers with the deleted status' source text, unlike Mastodon's entity.
+    let body = match st.personality {
+        Personality::GoToSocial => json!({"id": found.id, "text": found.text}),
+        _ => st.status_json(&found),
+    };
+    respond(&mut st, "DELETE", path, &h, rate, StatusCode::OK, body)
+}

@@ -1,0 +1,717 @@
+//! Fediverse delivery end to end, over real HTTP on 127.0.0.1 against the fake server in
+//! `fake_fedi/` with its three personalities: the bundled sample archive lands exactly
+//! (text, spoiler, sensitive, media with descriptions, reply chain, order), a rerun posts
+//! nothing, budgets keep the fake from ever saying 429, media processing is waited for, a
+//! 429 and a 503 mid-thread are waited out, an expired token stops only its target, an
+//! over-long post is quarantined while the rest goes on, and a timed-out write is
+//! reconciled instead of posted twice.
+//!
+//! Time is a manual clock shared by the client and the fake: waits and windows take no real
+//! time. Real `SQLite` files in temp dirs.
+
+mod fake_fedi;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use birdbridge::budget::{Clock, ManualClock};
+use birdbridge::config::{RouteSettings, Settings, TargetSettings};
+use birdbridge::model::{MediaSource, Post};
+use birdbridge::pipeline::{self, BackfillOptions, BackfillReport};
+use birdbridge::policy::{decide, Decision, RoutePolicy};
+use birdbridge::progress::Progress;
+use birdbridge::render::{render, Lookups, Part};
+use birdbridge::sources::archive::Archive;
+use birdbridge::store::{Ledger, PartState};
+use birdbridge::targets::{CountingRule, TargetProfile};
+use chrono::{DateTime, Duration, Utc};
+use fake_fedi::{FakeFedi, Injection, Personality, Stored, TOKEN};
+use rstest::rstest;
+use tempfile::TempDir;
+
+fn sample_archive() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/sample-archive")
+}
+
+fn start_time() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2024-05-01T12:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+/// A configuration in a temp dir: the sample archive, and one route to the given targets.
+struct Setup {
+    dir: TempDir,
+    settings: Settings,
+    clock: Clock,
+    time: Arc<ManualClock>,
+}
+
+impl Setup {
+    /// `targets`: (name, kind, url, token).
+    fn new(clock: (Clock, Arc<ManualClock>), targets: &[(&str, &str, &str, &str)]) -> Self {
+        // Shown for failing tests only.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("birdbridge=info")
+            .with_test_writer()
+            .try_init();
+        let dir = TempDir::new().unwrap();
+        let mut toml = format!(
+            "[ledger]\npath = \"ledger.sqlite\"\n\n[sources.sample]\nkind = \"archive\"\npath = {:?}\n\n",
+            sample_archive().display().to_string()
+        );
+        for (name, kind, url, token) in targets {
+            let token_file = dir.path().join(format!("{name}.token"));
+            std::fs::write(&token_file, format!("{token}\n")).unwrap();
+            let _ = write!(
+                toml,
+                "[targets.{name}]\nkind = \"{kind}\"\nurl = \"{url}\"\ntoken_file = {:?}\nbackfill_share = 1.0\n\n",
+                token_file.display().to_string()
+            );
+        }
+        let names: Vec<String> = targets.iter().map(|t| format!("\"{}\"", t.0)).collect();
+        let _ = write!(
+            toml,
+            "[routes.r]\nsource = \"sample\"\ntargets = [{}]\n",
+            names.join(", ")
+        );
+        let path = dir.path().join("bridge.toml");
+        std::fs::write(&path, toml).unwrap();
+        let settings = Settings::load_with_env(&path, HashMap::new()).unwrap();
+        Self {
+            dir,
+            settings,
+            clock: clock.0,
+            time: clock.1,
+        }
+    }
+
+    fn one(clock: (Clock, Arc<ManualClock>), fake: &FakeFedi, kind: &str) -> Self {
+        Self::new(clock, &[("t", kind, &fake.url, TOKEN)])
+    }
+
+    async fn backfill(&self) -> BackfillReport {
+        let opts = BackfillOptions {
+            route: "r".into(),
+            clock: self.clock.clone(),
+            ..BackfillOptions::default()
+        };
+        let prepared = pipeline::prepare(&self.settings, &opts).unwrap();
+        let ledger = self.ledger();
+        pipeline::backfill(prepared, &ledger, &opts, &Progress::new(false, false))
+            .await
+            .unwrap()
+    }
+
+    fn ledger(&self) -> Ledger {
+        Ledger::open(&self.settings.ledger.path).unwrap()
+    }
+
+    fn set_timeout(&mut self, target: &str, timeout: std::time::Duration) {
+        match self.settings.targets.get_mut(target).unwrap() {
+            TargetSettings::Fediverse(f) => f.request_timeout = timeout,
+            TargetSettings::DryRun(_) => unreachable!(),
+        }
+    }
+}
+
+async fn fake(personality: Personality, setup_clock: &(Clock, Arc<ManualClock>)) -> FakeFedi {
+    FakeFedi::start(personality, setup_clock.0.clone()).await
+}
+
+/// The parts the sample archive should become on a server with `profile`, in order, with
+/// the post each part belongs to.
+fn expected_parts(profile: &TargetProfile) -> Vec<(Post, usize, Part)> {
+    let contents = Archive::open(&sample_archive()).unwrap().load().unwrap();
+    let policy =
+        RoutePolicy::from_settings(&RouteSettings::with_defaults("s", &["t"])).for_backfill();
+    let mut out = Vec::new();
+    for post in contents.posts {
+        if decide(&post, &policy, Utc::now()) != Decision::Mirror {
+            continue;
+        }
+        let rendered = render(&post, profile, &policy, &Lookups::default());
+        for (i, part) in rendered.parts.into_iter().enumerate() {
+            out.push((post.clone(), i, part));
+        }
+    }
+    out
+}
+
+fn profile_of(personality: Personality) -> TargetProfile {
+    match personality {
+        Personality::Mastodon | Personality::Minimal => TargetProfile::mastodon_default(),
+        Personality::GoToSocial => TargetProfile {
+            max_characters: 5000,
+            characters_reserved_per_url: 25,
+            max_media_attachments: 6,
+            description_limit: 1500,
+            counting: CountingRule::CodePoints,
+            supports_quote_posts: false,
+        },
+    }
+}
+
+fn content_type_of(source: &MediaSource) -> &'static str {
+    let MediaSource::File(path) = source else {
+        panic!("sample media are files")
+    };
+    match path.extension().unwrap().to_str().unwrap() {
+        "jpg" => "image/jpeg",
+        "png" => "image/png",
+        "mp4" => "video/mp4",
+        other => panic!("unexpected extension {other}"),
+    }
+}
+
+/// Every status is the expected part, in order, with its media and descriptions, and every
+/// reply points at the right earlier status.
+fn assert_statuses_match(fake: &FakeFedi, statuses: &[Stored], expected: &[(Post, usize, Part)]) {
+    assert_eq!(
+        statuses.iter().map(|s| s.text.as_str()).collect::<Vec<_>>(),
+        expected
+            .iter()
+            .map(|e| e.2.text.as_str())
+            .collect::<Vec<_>>(),
+        "texts, in order"
+    );
+    // (source post id, part index) → remote id
+    let mut ids: HashMap<(String, usize), String> = HashMap::new();
+    for (status, (post, index, part)) in statuses.iter().zip(expected) {
+        assert_eq!(
+            status.spoiler_text,
+            part.spoiler_text.clone().unwrap_or_default()
+        );
+        assert_eq!(status.sensitive, part.sensitive, "{}", status.text);
+        // Continuations (later parts, and posts continuing an already mirrored own thread)
+        // take the route's continuation visibility, unlisted by default.
+        let continues_thread = *index > 0
+            || post
+                .references
+                .reply_to
+                .as_ref()
+                .and_then(|r| r.id.as_ref())
+                .is_some_and(|parent| ids.keys().any(|(id, _)| id == &parent.0));
+        let visibility = if continues_thread {
+            "unlisted"
+        } else {
+            "public"
+        };
+        assert_eq!(status.visibility, visibility, "{}", status.text);
+        assert_eq!(status.language, part.language);
+        assert_eq!(status.media_ids.len(), part.media.len(), "{}", status.text);
+        for (id, m) in status.media_ids.iter().zip(&part.media) {
+            let uploaded = fake.media(id);
+            assert_eq!(uploaded.description, m.description, "{}", status.text);
+            assert_eq!(uploaded.content_type, content_type_of(&m.source));
+            assert!(uploaded.size > 0);
+        }
+        let want_parent = if *index > 0 {
+            Some(ids[&(post.id.0.clone(), index - 1)].clone())
+        } else {
+            post.references.reply_to.as_ref().and_then(|r| {
+                let parent = r.id.as_ref()?;
+                // The last part of the mirrored parent.
+                let last = (0..10)
+                    .rev()
+                    .find_map(|i| ids.get(&(parent.0.clone(), i)))?;
+                Some(last.clone())
+            })
+        };
+        assert_eq!(status.in_reply_to_id, want_parent, "{}", status.text);
+        ids.insert((post.id.0.clone(), *index), status.id.clone());
+    }
+}
+
+#[rstest]
+#[case::mastodon(Personality::Mastodon, "mastodon")]
+#[case::gotosocial(Personality::GoToSocial, "gotosocial")]
+#[case::minimal(Personality::Minimal, "mastodon")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sample_archive_lands_exactly_once(
+    #[case] personality: Personality,
+    #[case] kind: &str,
+) {
+    let clock = Clock::manual(start_time());
+    let fake = fake(personality, &clock).await;
+    let setup = Setup::new(clock, &[("t", kind, &fake.url, TOKEN)]);
+
+    let report = setup.backfill().await;
+    let expected = expected_parts(&profile_of(personality));
+    assert_eq!(report.parts_failed, 0, "{report:?}");
+    assert_eq!(report.parts_delivered, expected.len());
+    let statuses = fake.statuses();
+    assert_statuses_match(&fake, &statuses, &expected);
+
+    // The things the sample is there to show, spelled out.
+    let photo = statuses
+        .iter()
+        .find(|s| s.text.starts_with("Morning over the harbour"))
+        .unwrap();
+    assert_eq!(
+        fake.media(&photo.media_ids[0]).description.as_deref(),
+        Some("A calm harbour at sunrise: orange sky, two fishing boats moored at a wooden pier.")
+    );
+    let thread: Vec<&Stored> = statuses.iter().filter(|s| s.text.contains("/3")).collect();
+    assert_eq!(thread.len(), 3);
+    assert_eq!(thread[1].in_reply_to_id.as_ref(), Some(&thread[0].id));
+    assert_eq!(thread[2].in_reply_to_id.as_ref(), Some(&thread[1].id));
+    let video = statuses
+        .iter()
+        .find(|s| s.text.starts_with("Time-lapse"))
+        .unwrap();
+    assert_eq!(fake.media(&video.media_ids[0]).content_type, "video/mp4");
+
+    // Every request named us; none was refused for its rate.
+    let log = fake.log();
+    assert!(log.iter().all(|l| l
+        .user_agent
+        .as_deref()
+        .is_some_and(|ua| ua.starts_with("birdbridge/"))));
+    assert_eq!(fake.too_many(), 0);
+    if personality == Personality::Mastodon {
+        // The video was processed asynchronously: polled (206) until ready, never posted
+        // too early (422).
+        assert!(log.iter().any(|l| l.status == 206), "no processing poll");
+        assert!(
+            !log.iter().any(|l| l.status == 422),
+            "posted unprocessed media"
+        );
+    }
+    if personality == Personality::Minimal {
+        assert!(log
+            .iter()
+            .any(|l| l.path == "/api/v2/instance" && l.status == 404));
+    }
+
+    let again = setup.backfill().await;
+    assert_eq!(again.parts_delivered, 0);
+    assert_eq!(
+        fake.statuses().len(),
+        expected.len(),
+        "a rerun posted again"
+    );
+    let ledger = setup.ledger();
+    assert!(ledger
+        .state_counts()
+        .unwrap()
+        .iter()
+        .all(|c| matches!(c.state, PartState::Posted | PartState::Skipped)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn announced_budgets_are_never_exceeded() {
+    let clock = Clock::manual(start_time());
+    let fake = fake(Personality::Mastodon, &clock).await;
+    fake.set_limit("statuses", 3, Duration::seconds(60));
+    fake.set_limit("media", 1, Duration::seconds(60));
+    fake.set_limit("requests", 12, Duration::seconds(60));
+    let setup = Setup::one(clock, &fake, "mastodon");
+
+    let report = setup.backfill().await;
+    let expected = expected_parts(&TargetProfile::mastodon_default());
+    assert_eq!(report.parts_failed, 0, "{report:?}");
+    assert_eq!(fake.statuses().len(), expected.len());
+    assert_eq!(fake.too_many(), 0, "the fake had to say 429");
+    // 15 statuses at 3 per minute: at least four windows were waited for.
+    assert!(
+        setup.time.slept() >= Duration::minutes(4),
+        "{}",
+        setup.time.slept()
+    );
+
+    // Budgets are visible in `status`.
+    let text = birdbridge::status::report(&setup.settings).unwrap();
+    assert!(text.contains("rate-limit budgets"), "{text}");
+    assert!(text.contains("t statuses: "), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_still_processing_is_not_uploaded_twice() {
+    let clock = Clock::manual(start_time());
+    let fake = fake(Personality::Mastodon, &clock).await;
+    // Longer than the client polls and waits in one run.
+    fake.state().processing = Duration::minutes(30);
+    let setup = Setup::one(clock, &fake, "mastodon");
+
+    let first = setup.backfill().await;
+    // The video and the GIF (an MP4 too) are still processing after every poll and wait.
+    assert_eq!(first.parts_failed, 2, "{first:?}");
+    let log = fake.log();
+    assert!(log.iter().any(|l| l.status == 206));
+    assert!(
+        log.iter().any(|l| l.status == 422),
+        "status with unprocessed media"
+    );
+    let uploads = |fake: &FakeFedi| {
+        fake.log()
+            .iter()
+            .filter(|l| l.path == "/api/v2/media")
+            .count()
+    };
+    let uploads_before = uploads(&fake);
+    let ledger = setup.ledger();
+    let failed = ledger.recent_errors(10).unwrap();
+    assert!(failed.iter().all(|p| p.state == PartState::Failed
+        && p.last_error
+            .as_deref()
+            .unwrap()
+            .contains("still processing")));
+
+    setup.time.advance(Duration::hours(1));
+    let second = setup.backfill().await;
+    assert_eq!(second.parts_failed, 0, "{second:?}");
+    let statuses = fake.statuses();
+    for prefix in ["Time-lapse", "When the tests pass"] {
+        let s = statuses
+            .iter()
+            .find(|s| s.text.starts_with(prefix))
+            .unwrap();
+        assert_eq!(s.media_ids.len(), 1);
+    }
+    // The retry used the uploads recorded in the ledger: nothing was uploaded twice.
+    assert_eq!(uploads(&fake), uploads_before);
+    let videos_uploaded = fake
+        .state()
+        .media
+        .iter()
+        .filter(|m| m.content_type == "video/mp4")
+        .count();
+    assert_eq!(videos_uploaded, 2, "video and GIF, once each");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_the_server_cannot_take_is_linked_with_a_warning() {
+    let clock = Clock::manual(start_time());
+    let fake = fake(Personality::Mastodon, &clock).await;
+    {
+        let mut st = fake.state();
+        // The sample's JPEG is 141 bytes; PNG is not accepted at all.
+        st.image_size_limit = 100;
+        st.supported_mime_types.retain(|m| *m != "image/png");
+    }
+    let setup = Setup::one(clock, &fake, "mastodon");
+    let report = setup.backfill().await;
+    assert_eq!(report.parts_failed, 0, "{report:?}");
+
+    let expected = expected_parts(&TargetProfile::mastodon_default());
+    let statuses = fake.statuses();
+    assert_eq!(statuses.len(), expected.len());
+    let ledger = setup.ledger();
+    let mut linked_parts = 0;
+    for (status, (post, index, part)) in statuses.iter().zip(&expected) {
+        let linked: Vec<&str> = part
+            .media
+            .iter()
+            .filter(|m| content_type_of(&m.source) != "video/mp4")
+            .map(|m| {
+                post.media
+                    .iter()
+                    .find(|pm| pm.source == m.source)
+                    .and_then(|pm| pm.original_url.as_deref())
+                    .unwrap()
+            })
+            .collect();
+        if linked.is_empty() {
+            assert_eq!(status.text, part.text);
+            continue;
+        }
+        linked_parts += 1;
+        // The status went out without the image and with a link to the original.
+        assert!(status.media_ids.is_empty(), "{}", status.text);
+        assert_eq!(
+            status.text,
+            format!("{}\n\n{}", part.text, linked.join("\n\n"))
+        );
+        let index = u32::try_from(*index).unwrap();
+        let key = birdbridge::store::PartKey::new("r", post.id.as_str(), "t", index);
+        let warnings = ledger.warnings(&key).unwrap();
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("linked to the original instead")),
+            "{warnings:?}"
+        );
+    }
+    assert_eq!(linked_parts, 2, "the JPEG post and the PNG post");
+    // Only the videos were uploaded.
+    assert!(fake
+        .log()
+        .iter()
+        .all(|l| l.path != "/api/v2/media" || l.status == 202));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_and_a_503_mid_thread_are_waited_out() {
+    let clock = Clock::manual(start_time());
+    let fake = fake(Personality::Mastodon, &clock).await;
+    // Status posts 5 and 6 are the thread's second and third parts.
+    fake.inject(
+        5,
+        Injection::TooMany {
+            retry_after: Some(40),
+        },
+    );
+    fake.inject(6, Injection::Unavailable { retry_after: 25 });
+    let setup = Setup::one(clock, &fake, "mastodon");
+
+    let report = setup.backfill().await;
+    assert_eq!(report.parts_failed, 0, "{report:?}");
+    let expected = expected_parts(&TargetProfile::mastodon_default());
+    let statuses = fake.statuses();
+    assert_statuses_match(&fake, &statuses, &expected);
+    assert_eq!(fake.too_many(), 1, "only the injected 429");
+    assert!(setup.time.slept() >= Duration::seconds(65));
+    let refused: Vec<u16> = fake
+        .log()
+        .iter()
+        .filter(|l| l.path == "/api/v1/statuses" && l.status != 200)
+        .map(|l| l.status)
+        .collect();
+    assert_eq!(refused, [429, 503]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_token_stops_its_target_and_the_others_go_on() {
+    let clock = Clock::manual(start_time());
+    let expiring = fake(Personality::Mastodon, &clock).await;
+    let other = fake(Personality::GoToSocial, &clock).await;
+    expiring.state().expire_token_after = Some(3);
+    let setup = Setup::new(
+        clock,
+        &[
+            ("a", "mastodon", &expiring.url, TOKEN),
+            ("b", "gotosocial", &other.url, TOKEN),
+        ],
+    );
+
+    let report = setup.backfill().await;
+    assert_eq!(expiring.statuses().len(), 3);
+    let all_b = expected_parts(&profile_of(Personality::GoToSocial)).len();
+    assert_eq!(other.statuses().len(), all_b, "the other target went on");
+    assert_eq!(report.targets_stopped.len(), 1, "{report:?}");
+    assert_eq!(report.targets_stopped[0].0, "a");
+    assert!(report.targets_stopped[0].1.contains("renew the token"));
+    // Only the refused part was tried: nothing was planned for a after it, and the refused
+    // attempt does not count towards quarantine.
+    let ledger = setup.ledger();
+    let failed: Vec<_> = ledger
+        .recent_errors(10)
+        .unwrap()
+        .into_iter()
+        .filter(|p| p.key.target == "a")
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(
+        (failed[0].state, failed[0].attempts),
+        (PartState::Failed, 0)
+    );
+
+    // With the token renewed, the rest arrives, nothing twice.
+    expiring.set_token_valid(true);
+    let again = setup.backfill().await;
+    assert!(again.targets_stopped.is_empty());
+    let expected = expected_parts(&TargetProfile::mastodon_default());
+    assert_statuses_match(&expiring, &expiring.statuses(), &expected);
+    assert_eq!(other.statuses().len(), all_b);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_the_server_refuses_is_quarantined_and_the_rest_goes_on() {
+    let clock = Clock::manual(start_time());
+    let fake = fake(Personality::Mastodon, &clock).await;
+    // The server advertises 500 characters but accepts fewer: a server that is wrong.
+    let accepted = 200;
+    fake.state().enforce_max_chars = Some(accepted);
+    let setup = Setup::one(clock, &fake, "mastodon");
+    let expected = expected_parts(&TargetProfile::mastodon_default());
+    let too_long: Vec<&str> = expected
+        .iter()
+        .filter(|e| e.2.text.chars().count() > accepted)
+        .map(|e| e.0.id.as_str())
+        .collect();
+    assert_eq!(too_long.len(), 1, "the sample has one long post");
+
+    for _ in 0..3 {
+        setup.backfill().await;
+        setup.time.advance(Duration::days(1));
+    }
+    let statuses = fake.statuses();
+    assert_eq!(statuses.len(), expected.len() - 1);
+    let ledger = setup.ledger();
+    let quarantined = ledger.quarantined().unwrap();
+    assert_eq!(quarantined.len(), 1);
+    assert_eq!(quarantined[0].key.source_post_id, too_long[0]);
+    assert_eq!(quarantined[0].attempts, 3);
+    assert!(quarantined[0]
+        .last_error
+        .as_deref()
+        .unwrap()
+        .contains("character limit"));
+    // Once quarantined, it is left alone.
+    let later = setup.backfill().await;
+    assert_eq!((later.parts_delivered, later.parts_failed), (0, 0));
+    assert_eq!(
+        fake.log()
+            .iter()
+            .filter(|l| l.path == "/api/v1/statuses" && l.status == 422)
+            .count(),
+        3
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_write_is_reconciled_not_posted_twice() {
+    let clock = Clock::manual(start_time());
+    // GoToSocial ignores idempotency keys: only reconciliation can prevent a duplicate.
+    let fake = fake(Personality::GoToSocial, &clock).await;
+    fake.inject(
+        2,
+        Injection::SlowAnswer(std::time::Duration::from_millis(1500)),
+    );
+    let mut setup = Setup::one(clock, &fake, "gotosocial");
+    setup.set_timeout("t", std::time::Duration::from_millis(400));
+
+    let report = setup.backfill().await;
+    assert_eq!(report.parts_failed, 0, "{report:?}");
+    let expected = expected_parts(&profile_of(Personality::GoToSocial));
+    assert_statuses_match(&fake, &fake.statuses(), &expected);
+    assert!(fake
+        .log()
+        .iter()
+        .any(|l| l.path == "/api/v1/accounts/:id/statuses"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_part_on_a_server_without_idempotency_is_adopted() {
+    let clock = Clock::manual(start_time());
+    let fake = fake(Personality::GoToSocial, &clock).await;
+    let setup = Setup::one(clock, &fake, "gotosocial");
+    setup.backfill().await;
+    let statuses = fake.statuses();
+    // Make the ledger forget the result of the last part, as a crash after the server
+    // answered would: back to `posting`.
+    let path = setup.settings.ledger.path.clone();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let changed = conn
+        .execute(
+            "UPDATE parts SET state = 'posting', remote_id = NULL WHERE id = \
+             (SELECT MAX(id) FROM parts WHERE state = 'posted')",
+            [],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+    drop(conn);
+    let again = setup.backfill().await;
+    assert_eq!((again.parts_reconciled, again.parts_delivered), (1, 0));
+    assert_eq!(fake.statuses(), statuses);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_detects_the_kind_and_caches_the_profile() {
+    let clock = Clock::manual(start_time());
+    let fake = fake(Personality::GoToSocial, &clock).await;
+    let setup = Setup::one(clock, &fake, "auto");
+    setup.backfill().await;
+    let cached = setup.ledger().cached_profile("t").unwrap().unwrap();
+    assert!(
+        cached.profile.contains("\"kind\":\"gotosocial\""),
+        "{}",
+        cached.profile
+    );
+    assert!(cached.profile.contains("\"max_characters\":5000"));
+    let instance_reads = |fake: &FakeFedi| {
+        fake.log()
+            .iter()
+            .filter(|l| l.path.ends_with("/instance") || l.path.contains("nodeinfo"))
+            .count()
+    };
+    let reads = instance_reads(&fake);
+    setup.backfill().await;
+    assert_eq!(
+        instance_reads(&fake),
+        reads,
+        "the cached profile was not used"
+    );
+    // After the refresh interval, it is read again.
+    setup.time.advance(Duration::hours(25));
+    setup.backfill().await;
+    assert!(instance_reads(&fake) > reads);
+}
+
+#[rstest]
+#[case::mastodon(Personality::Mastodon)]
+#[case::gotosocial(Personality::GoToSocial)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletes_go_through_and_a_gone_status_counts_as_deleted(#[case] personality: Personality) {
+    let clock = Clock::manual(start_time());
+    let fake = fake(personality, &clock).await;
+    let setup = Setup::one(clock, &fake, "auto");
+    setup.backfill().await;
+    let TargetSettings::Fediverse(settings) = &setup.settings.targets["t"] else {
+        unreachable!()
+    };
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut target =
+        birdbridge::targets::FediTarget::new("t", settings, setup.clock.clone(), stop).unwrap();
+    target.check().await.unwrap();
+    let id = fake.statuses()[0].id.clone();
+    target.delete(&id).await.unwrap();
+    assert!(fake.state().deleted.contains(&id));
+    target.delete("no-such-status").await.unwrap();
+}
+
+/// `check` against a server: the profile and quirks are printed; a refused token is a
+/// finding that says what to fix. Runs the binary, with the fake served meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_reports_each_target() {
+    let clock = Clock::manual(start_time());
+    let good = fake(Personality::GoToSocial, &clock).await;
+    let setup = Setup::new(clock, &[("gts", "gotosocial", &good.url, TOKEN)]);
+    let config = setup.dir.path().join("bridge.toml");
+    let run = |config: PathBuf| {
+        tokio::task::spawn_blocking(move || {
+            assert_cmd::Command::cargo_bin("birdbridge")
+                .unwrap()
+                .arg("--config")
+                .arg(config)
+                .arg("check")
+                .env("BIRDBRIDGE_LOG", "error")
+                .output()
+                .unwrap()
+        })
+    };
+    let out = run(config.clone()).await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("as @mirror (gotosocial 0.17.0"), "{stdout}");
+    assert!(stdout.contains("5000 characters per status"), "{stdout}");
+    assert!(stdout.contains("URLs count at full length"), "{stdout}");
+    assert!(stdout.contains("idempotency keys ignored"), "{stdout}");
+
+    std::fs::write(setup.dir.path().join("gts.token"), "wrong").unwrap();
+    let out = run(config).await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert!(stderr.contains("targets.gts"), "{stderr}");
+    assert!(stderr.contains("refused the token"), "{stderr}");
+    assert!(!stderr.contains("wrong"), "the token was printed: {stderr}");
+}
+
+#[test]
+fn the_expected_sample_covers_what_the_tests_rely_on() {
+    let parts = expected_parts(&TargetProfile::mastodon_default());
+    let with_media: BTreeMap<&str, usize> = parts
+        .iter()
+        .filter(|p| !p.2.media.is_empty())
+        .map(|p| (p.0.id.as_str(), p.2.media.len()))
+        .collect();
+    assert!(with_media.len() >= 4, "{with_media:?}");
+    assert!(parts.iter().any(|p| p.0.references.reply_to.is_some()));
+}
