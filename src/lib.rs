@@ -6,6 +6,7 @@
 //! [`store`] ledger (intent) → [`targets`] → ledger (result).
 
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod model;

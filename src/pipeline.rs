@@ -14,7 +14,7 @@ use chrono::{Duration, NaiveDate, Utc};
 use tracing::{info, warn};
 
 use crate::config::{ConfigError, Settings, SourceSettings, TargetSettings};
-use crate::model::Post;
+use crate::model::{Post, PostId};
 use crate::policy::{self, Decision, RoutePolicy};
 use crate::preview;
 use crate::progress::Progress;
@@ -22,6 +22,10 @@ use crate::render::{self, Lookups, Rendered, ReplyTo};
 use crate::sources::archive::{Archive, ArchiveContents, ArchiveError, Malformed};
 use crate::store::{Ledger, PartRecord, PartState, StoreError};
 use crate::targets::{AnyTarget, Outgoing, TargetProfile};
+
+mod live;
+
+pub use live::RouteMirror;
 
 /// Attempts before a part is quarantined (kept, reported, retried only on request).
 pub const MAX_ATTEMPTS: u32 = 5;
@@ -273,6 +277,19 @@ impl Mirror<'_> {
         post: &Post,
         report: &mut BackfillReport,
     ) -> Result<bool, PipelineError> {
+        self.post_versions(post, &[], report).await
+    }
+
+    /// As [`Mirror::post`], for a post that may be the new version of an edited post:
+    /// `earlier` lists its earlier versions, newest first. On a target where one of them was
+    /// mirrored, the post is delivered as an edit of that version's statuses (or skipped,
+    /// when the target cannot edit).
+    async fn post_versions(
+        &mut self,
+        post: &Post,
+        earlier: &[PostId],
+        report: &mut BackfillReport,
+    ) -> Result<bool, PipelineError> {
         let decision = policy::decide(post);
         let mut delivered_any = false;
         for t in &mut self.targets {
@@ -304,12 +321,18 @@ impl Mirror<'_> {
                 report.previewed += 1;
                 continue;
             };
+            let edit = live::edit_base(self.ledger, self.route, &t.name, post, earlier, target)?;
+            if edit.skipped {
+                report.skipped += 1;
+                continue;
+            }
             let ctx = DeliveryContext {
                 route: self.route,
                 target_name: &t.name,
                 post,
                 rendered: &rendered,
                 crash_after: self.crash_after,
+                edits: &edit.remote_ids,
             };
             let outcome = deliver_post(self.ledger, target, &ctx, &mut self.deliveries).await?;
             if outcome.delivered > 0 && target.shows_preview() {
@@ -416,6 +439,9 @@ struct DeliveryContext<'a> {
     post: &'a Post,
     rendered: &'a Rendered,
     crash_after: Option<u32>,
+    /// For an edited post: the statuses of the earlier version, by part index; these parts
+    /// are edits of those statuses instead of new ones.
+    edits: &'a [String],
 }
 
 #[derive(Debug, Default)]
@@ -495,7 +521,11 @@ async fn deliver_post(
             part,
             in_reply_to: in_reply_to.as_deref(),
         };
-        match target.deliver(out).await {
+        let result = match ctx.edits.get(index) {
+            Some(remote_id) => target.edit(remote_id, out).await,
+            None => target.deliver(out).await,
+        };
+        match result {
             Ok(delivered) => {
                 *deliveries += 1;
                 if ctx.crash_after.is_some_and(|n| *deliveries >= n) {

@@ -24,6 +24,7 @@
 //! Nothing here takes or stores a secret, and nothing should: the file is an audit trail that
 //! operators copy and share when reporting bugs.
 
+mod live;
 mod schema;
 #[cfg(test)]
 mod tests;
@@ -36,6 +37,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use rusqlite::{params, Connection, Params, Row, TransactionBehavior};
 use sha2::{Digest, Sha256};
+
+pub use live::{ReadCount, ReadKind};
 
 /// Identifies one part of one mirrored post on one target. Unique in the ledger.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -5,3 +5,4 @@ pub mod archive;
 pub mod entities;
 pub mod lenient;
 pub mod note_tweet;
+pub mod x;

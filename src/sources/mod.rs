@@ -2,3 +2,4 @@
 //! at its edge.
 
 pub mod archive;
+pub mod x;

@@ -118,6 +118,29 @@ impl AnyTarget {
         }
     }
 
+    /// Whether the target can change a status it posted (an edited post then becomes an
+    /// edit instead of a second status).
+    pub fn supports_edits(&self) -> bool {
+        match self {
+            AnyTarget::DryRun(_) => true,
+        }
+    }
+
+    /// Makes the status `remote_id` show `out`'s part instead (PUT on a real server).
+    #[expect(
+        clippy::unused_async,
+        reason = "network targets await; the dry run does not"
+    )]
+    pub async fn edit(
+        &mut self,
+        remote_id: &str,
+        out: Outgoing<'_>,
+    ) -> Result<Delivered, TargetError> {
+        match self {
+            AnyTarget::DryRun(t) => t.edit(remote_id, out),
+        }
+    }
+
     /// After a crash left a part in `posting`, finds out whether the target already has it.
     /// `Ok(None)` means it does not (or cannot tell), and the part is delivered again.
     #[expect(
