@@ -9,6 +9,8 @@ pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod daemon;
+pub mod fetch;
 pub mod model;
 pub mod normalize;
 pub mod pipeline;
