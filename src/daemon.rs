@@ -494,6 +494,9 @@ impl SourceTask {
         let posts = self.source.poll(&ledger).await?;
         report.posts_found = posts.len();
         for post in posts {
+            // Deliveries to the dry-run target (and ledger writes) never wait, so give the
+            // runtime a turn here: the signal handler and the other sources run in between.
+            tokio::task::yield_now().await;
             if shared.cancel.is_cancelled() {
                 info!("stopping before the next post; the cursor is past the last one handled");
                 return Ok(report);

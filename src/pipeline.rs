@@ -25,7 +25,7 @@ use crate::targets::{AnyTarget, Outgoing, TargetProfile};
 
 mod live;
 
-pub use live::RouteMirror;
+pub use live::{api_backfill, ApiBackfillReport, RouteMirror};
 
 /// Attempts before a part is quarantined (kept, reported, retried only on request).
 pub const MAX_ATTEMPTS: u32 = 5;
@@ -98,6 +98,17 @@ pub enum PipelineError {
         /// Its source.
         source_name: String,
     },
+    /// `--from-api` on a route whose source is not an X account.
+    #[error("route `{route}` reads source `{source_name}`, which is not an X account: --from-api needs one")]
+    NotXSource {
+        /// The route.
+        route: String,
+        /// Its source.
+        source_name: String,
+    },
+    /// The X API failed (`--from-api`).
+    #[error(transparent)]
+    XApi(#[from] crate::sources::x::XError),
     /// A target kind this build cannot deliver to.
     #[error(
         "route `{route}`: target `{target}` is a {kind} server; delivery to fediverse servers is not in this build yet (use --dry-run to preview with default Mastodon limits)"

@@ -366,6 +366,14 @@ pub fn snowflake_time(id: &str) -> Option<DateTime<Utc>> {
     Utc.timestamp_millis_opt(ms).single()
 }
 
+/// The smallest id X could give a post made at `time` (the inverse of [`snowflake_time`]):
+/// a cursor for "everything after now" when an account has no posts yet.
+pub fn snowflake_at(time: DateTime<Utc>) -> String {
+    const X_EPOCH_MS: i64 = 1_288_834_974_657;
+    let ms = u64::try_from(time.timestamp_millis() - X_EPOCH_MS).unwrap_or(0);
+    (ms << 22).to_string()
+}
+
 /// Compares two numeric post ids (longer is newer; equal lengths compare as text).
 pub fn id_order(a: &str, b: &str) -> std::cmp::Ordering {
     a.len().cmp(&b.len()).then_with(|| a.cmp(b))
@@ -751,6 +759,9 @@ mod tests {
         assert!(id_order("1577730467436138524", "1565318587736285184").is_gt());
         let t = snowflake_time("1577730467436138524").unwrap();
         assert_eq!(t.format("%Y-%m-%d").to_string(), "2022-10-05");
+        let back = snowflake_at(t);
+        assert!(id_order(&back, "1577730467436138524").is_le());
+        assert_eq!(snowflake_time(&back), Some(t));
     }
 
     #[test]

@@ -4,16 +4,22 @@
 //! polls. Also here: edited posts, which become edits of the statuses of their earlier
 //! version where one was mirrored.
 
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
 use chrono::Utc;
+use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use super::{
     is_done, route_targets, BackfillOptions, BackfillReport, Mirror, PipelineError, RouteTarget,
 };
-use crate::config::Settings;
+use crate::clock::SystemClock;
+use crate::config::{Settings, SourceSettings};
 use crate::model::{Author, Post, PostId, PostRef, References};
 use crate::policy::{self, Decision, RoutePolicy};
 use crate::progress::Progress;
+use crate::sources::x::{XClient, XError, XSource};
 use crate::store::{Ledger, PartState, StoreError};
 use crate::targets::AnyTarget;
 
@@ -144,6 +150,88 @@ impl RouteMirror {
         }
         Ok(false)
     }
+}
+
+/// What `backfill --from-api` did.
+#[derive(Debug, Clone, Default)]
+pub struct ApiBackfillReport {
+    /// Posts the API returned in the range (each one billed).
+    pub posts_read: usize,
+    /// What mirroring them did.
+    pub report: BackfillReport,
+}
+
+/// `backfill --route R --from-api --since DATE`: reads the route's X timeline backwards from
+/// the newest post to `since` (within the API's 3,200-post window) and mirrors the posts
+/// oldest first. The live cursor is left alone: posts already mirrored are recognised in the
+/// ledger, and the daemon goes on from where it was.
+///
+/// # Errors
+/// An unknown route, a route without an X source, an unreadable token, a target kind this
+/// build cannot deliver to, X API and ledger failures.
+pub async fn api_backfill(
+    settings: &Settings,
+    ledger: &Ledger,
+    opts: &BackfillOptions,
+) -> Result<ApiBackfillReport, PipelineError> {
+    let route = settings
+        .routes
+        .get(&opts.route)
+        .ok_or_else(|| PipelineError::UnknownRoute {
+            file: settings.file.clone(),
+            route: opts.route.clone(),
+        })?;
+    let Some(SourceSettings::X(x)) = settings.sources.get(&route.source) else {
+        return Err(PipelineError::NotXSource {
+            route: opts.route.clone(),
+            source_name: route.source.clone(),
+        });
+    };
+    let token = x.token.load(&format!("sources.{}", route.source))?;
+    let mut mirror = RouteMirror::new(settings, &opts.route, opts.dry_run)?;
+    let http = XClient::http_client().map_err(XError::Transport)?;
+    let client = XClient::new(
+        http,
+        &x.api_url,
+        token,
+        Arc::new(SystemClock),
+        CancellationToken::new(),
+    );
+    let mut source = XSource::new(&route.source, x.clone(), client, !mirror.mirrors_reposts());
+    let start = opts
+        .since
+        .map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc());
+    let end = opts
+        .until
+        .and_then(|d| d.succ_opt())
+        .map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc());
+    let poll = source.range(ledger, start, end).await?;
+    let mut out = ApiBackfillReport {
+        posts_read: poll.posts.len(),
+        report: BackfillReport::default(),
+    };
+    for post in &poll.posts {
+        if opts.stop.load(Ordering::SeqCst) {
+            info!("stopping on request; rerun to continue");
+            break;
+        }
+        if opts.limit.is_some_and(|l| out.report.posts_delivered >= l) {
+            info!(limit = opts.limit, "limit reached; stopping");
+            break;
+        }
+        let r = mirror
+            .mirror(ledger, &post.post, &post.earlier_versions())
+            .await?;
+        let total = &mut out.report;
+        total.already_done += r.already_done;
+        total.skipped += r.skipped;
+        total.posts_delivered += r.posts_delivered;
+        total.parts_delivered += r.parts_delivered;
+        total.parts_reconciled += r.parts_reconciled;
+        total.parts_failed += r.parts_failed;
+        total.previewed += r.previewed;
+    }
+    Ok(out)
 }
 
 /// How an edited post goes to one target.

@@ -23,8 +23,8 @@ use crate::clock::SharedClock;
 use crate::config::{Secret, StartAt, XSourceSettings};
 use crate::model::{Author, PostId};
 use crate::normalize::x::{
-    id_order, parse_page, parse_user, Page, ParseError, XPost, XUser, EXPANSIONS, MEDIA_FIELDS,
-    TWEET_FIELDS, USER_FIELDS,
+    id_order, parse_page, parse_user, snowflake_at, Page, ParseError, XPost, XUser, EXPANSIONS,
+    MEDIA_FIELDS, TWEET_FIELDS, USER_FIELDS,
 };
 use crate::store::{Ledger, ReadKind, StoreError};
 
@@ -438,10 +438,11 @@ impl XSource {
                         .first()
                         .map(|p| p.post.id.clone()),
                 };
-                if let Some(newest) = newest {
-                    info!(source = %self.name, cursor = %newest, "new source: starting after the newest post");
-                    ledger.set_cursor(&self.name, newest.as_str(), self.client.clock.now())?;
-                }
+                // An account without posts starts at the id a post made now would get.
+                let now = self.client.clock.now();
+                let cursor = newest.map_or_else(|| snowflake_at(now), |id| id.0);
+                info!(source = %self.name, cursor = %cursor, "new source: starting after the newest post");
+                ledger.set_cursor(&self.name, &cursor, now)?;
                 return Ok(poll);
             }
             (None, StartAt::Latest(n)) => {
