@@ -284,3 +284,36 @@ fn private_media_need_the_route_to_allow_them(#[case] allow: bool, #[case] kept:
     assert_eq!(item.post.url, "https://x.com/birdbridge_t/status/300");
     assert_eq!(item.post.author.username, "birdbridge_t");
 }
+
+#[tokio::test]
+async fn the_media_fetcher_guards_addresses_and_sizes() {
+    use birdbridge::fetch::{FetchError, MediaFetcher};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = Router::new()
+        .route("/small.png", get(|| async { vec![7u8; 1000] }))
+        .route("/large.png", get(|| async { vec![7u8; 5000] }));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let fetcher = MediaFetcher::new(4096).unwrap();
+
+    let refused = fetcher.download(&format!("{base}/small.png"), false).await;
+    assert!(
+        matches!(refused, Err(FetchError::Refused(_))),
+        "{refused:?}"
+    );
+    let body = fetcher
+        .download(&format!("{base}/small.png"), true)
+        .await
+        .unwrap();
+    assert_eq!(body.len(), 1000);
+    let large = fetcher.download(&format!("{base}/large.png"), true).await;
+    assert!(
+        matches!(large, Err(FetchError::TooLarge { .. })),
+        "{large:?}"
+    );
+    let localhost = fetcher.download("http://localhost/a.png", false).await;
+    assert!(
+        matches!(localhost, Err(FetchError::Refused(_))),
+        "{localhost:?}"
+    );
+}

@@ -747,3 +747,78 @@ fn real_answers_normalise_without_losses(#[case] name: &str) {
         }
     }
 }
+
+#[test]
+fn backfill_from_the_api_reads_back_to_since_and_status_shows_the_cost() {
+    let start = Utc::now() - chrono::Duration::days(10);
+    let clock = ManualClock::new(start);
+    let fake = FakeX::start_in_thread(clock.clone());
+    fake.add_user(USER_ID, USERNAME);
+    fake.posts(USER_ID, 3);
+    clock.advance(chrono::Duration::days(5));
+    let recent = fake.posts(USER_ID, 4);
+    let dir = TempDir::new().unwrap();
+    let config = write_config(
+        dir.path(),
+        &fake.url(),
+        &[Source::new("acct", USERNAME)],
+        "0 * * * * *",
+    );
+    let since = (start + chrono::Duration::days(3))
+        .format("%Y-%m-%d")
+        .to_string();
+    let run = || {
+        assert_cmd::Command::cargo_bin("birdbridge")
+            .unwrap()
+            .arg("--config")
+            .arg(&config)
+            .args([
+                "backfill",
+                "--route",
+                "r-acct",
+                "--from-api",
+                "--since",
+                &since,
+            ])
+            .env("BIRDBRIDGE_LOG", "warn")
+            .assert()
+            .success()
+    };
+    run().stdout(predicates::str::contains("4 new post(s) delivered"));
+    let out = fs::read_to_string(dir.path().join("out.jsonl")).unwrap();
+    let delivered: Vec<String> = out
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["source_post_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(delivered, ids(&recent));
+    run().stdout(predicates::str::contains("0 new post(s) delivered"));
+
+    // `--from-api` needs an X source; `--since` is required with it.
+    assert_cmd::Command::cargo_bin("birdbridge")
+        .unwrap()
+        .arg("--config")
+        .arg(&config)
+        .args(["backfill", "--route", "r-acct", "--from-api"])
+        .assert()
+        .code(2);
+
+    let status = assert_cmd::Command::cargo_bin("birdbridge")
+        .unwrap()
+        .arg("--config")
+        .arg(&config)
+        .arg("status")
+        .assert()
+        .success();
+    let text = String::from_utf8_lossy(&status.get_output().stdout).into_owned();
+    // Two reads of 4 posts each, and one user lookup: 8 × $0.005 + $0.010.
+    assert!(text.contains("X API reads (billable):"), "{text}");
+    assert!(
+        text.contains("acct: 8 post(s) (8 today), 1 user lookup(s) ≈ $0.05"),
+        "{text}"
+    );
+}
