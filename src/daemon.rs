@@ -145,6 +145,40 @@ impl LiveSource {
         })
     }
 
+    /// Posts whose parts a previous run left to deliver on these routes, read again from
+    /// the source. Feeds cannot be asked for an old item; their leftovers wait in the ledger
+    /// (and show in `status`).
+    async fn recover(
+        &mut self,
+        ledger: &Ledger,
+        routes: &[RouteMirror],
+    ) -> Result<Vec<LivePost>, SourceError> {
+        let LiveSource::X(x) = self else {
+            return Ok(Vec::new());
+        };
+        let mut ids = Vec::new();
+        for route in routes {
+            ids.extend(ledger.unfinished_posts(route.route())?);
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        info!(
+            posts = ids.len(),
+            "reading again the posts a previous run left unfinished"
+        );
+        Ok(x.lookup(ledger, &ids)
+            .await?
+            .into_iter()
+            .map(|p| LivePost {
+                earlier: p.earlier_versions(),
+                post: p.post,
+            })
+            .collect())
+    }
+
     /// The post is in the ledger for every route: move the cursor past it.
     fn handled(
         &mut self,
@@ -186,6 +220,8 @@ struct SourceTask {
     routes: Vec<RouteMirror>,
     /// Posts with parts still to deliver (failed, waiting for their retry time).
     retry: Vec<LivePost>,
+    /// Whether the posts a previous run left unfinished were read again.
+    recovered: bool,
 }
 
 /// What one cycle of one source did.
@@ -303,6 +339,7 @@ impl Daemon {
                 source: live,
                 routes,
                 retry: Vec::new(),
+                recovered: false,
             });
         }
         if tasks.is_empty() {
@@ -484,6 +521,11 @@ impl SourceTask {
     async fn cycle(&mut self, shared: &Shared) -> Result<CycleReport, SourceError> {
         let mut report = CycleReport::default();
         let ledger = Arc::clone(&shared.ledger);
+        if !self.recovered {
+            let leftovers = self.source.recover(&ledger, &self.routes).await?;
+            self.retry.extend(leftovers);
+            self.recovered = true;
+        }
         for post in std::mem::take(&mut self.retry) {
             if shared.cancel.is_cancelled() {
                 self.retry.push(post);

@@ -822,3 +822,59 @@ fn backfill_from_the_api_reads_back_to_since_and_status_shows_the_cost() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_restart_reads_again_and_delivers_posts_left_unfinished() {
+    use birdbridge::store::PartKey;
+    let env = Env::new(&[Source::new("acct", USERNAME)]).await;
+    env.fake.posts(USER_ID, 1);
+    env.once().await;
+    let left = env.fake.post(USER_ID, "left unfinished", json!({}));
+    let done = env.fake.post(USER_ID, "delivered", json!({}));
+    env.once().await;
+    // Rewrite history: the first post's part failed, and its retry is due; the daemon that
+    // knew it stopped, and the cursor is past it.
+    let ledger = env.ledger();
+    let first = env.lines()[0].clone();
+    fs::write(
+        env.dir.path().join("out.jsonl"),
+        format!("{}\n", serde_json::to_string(&env.lines()[1]).unwrap()),
+    )
+    .unwrap();
+    assert_eq!(first["source_post_id"], left.to_string());
+    let key = PartKey::new("r-acct", left.to_string(), "out", 0);
+    let conn = rusqlite::Connection::open(env.dir.path().join("ledger.sqlite")).unwrap();
+    conn.execute(
+        "UPDATE parts SET state = 'failed', remote_id = NULL, attempts = 1, next_attempt_at = ?1 \
+         WHERE source_post_id = ?2",
+        rusqlite::params![
+            (Utc::now() - chrono::Duration::minutes(1))
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            left.to_string()
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        ledger.cursor("acct").unwrap().unwrap().value,
+        done.to_string()
+    );
+
+    env.once().await;
+    let delivered = env.delivered_ids();
+    assert_eq!(delivered, [done.to_string(), left.to_string()]);
+    assert_eq!(
+        ledger.part(&key).unwrap().unwrap().state,
+        birdbridge::store::PartState::Posted
+    );
+    assert!(env
+        .fake
+        .log()
+        .iter()
+        .any(|l| l == &format!("/2/tweets?ids={left}")));
+    // Nothing is left, so the next start asks for nothing.
+    let requests = env.fake.log().len();
+    env.once().await;
+    assert!(!env.fake.log()[requests..]
+        .iter()
+        .any(|l| l.starts_with("/2/tweets?")));
+}

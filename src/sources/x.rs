@@ -241,6 +241,22 @@ impl XClient {
         Ok(parse_page(&body, owner)?)
     }
 
+    /// Posts by id (at most 100), as `GET /2/tweets` returns them.
+    ///
+    /// # Errors
+    /// See [`XError`].
+    pub async fn tweets(&mut self, owner: &Author, ids: &[String]) -> Result<Page, XError> {
+        let query = vec![
+            ("ids", ids.join(",")),
+            ("tweet.fields", TWEET_FIELDS.to_owned()),
+            ("expansions", EXPANSIONS.to_owned()),
+            ("media.fields", MEDIA_FIELDS.to_owned()),
+            ("user.fields", USER_FIELDS.to_owned()),
+        ];
+        let body = self.get("/2/tweets", &query).await?;
+        Ok(parse_page(&body, owner)?)
+    }
+
     /// GET with the bearer token, waiting out rate limits. Returns the body of a 200.
     async fn get(&mut self, path: &str, query: &[(&str, String)]) -> Result<String, XError> {
         let url = format!("{}{path}", self.base);
@@ -473,6 +489,32 @@ impl XSource {
         posts.dedup_by(|a, b| a.post.id == b.post.id);
         poll.posts = posts;
         Ok(poll)
+    }
+
+    /// The posts with these ids (billed), oldest first: after a restart, the posts whose
+    /// parts were still to deliver, which the cursor has already passed.
+    ///
+    /// # Errors
+    /// See [`XError`].
+    pub async fn lookup(&mut self, ledger: &Ledger, ids: &[String]) -> Result<Vec<XPost>, XError> {
+        let account = self.account(ledger).await?;
+        let mut posts = Vec::new();
+        for chunk in ids.chunks(usize::try_from(PAGE_SIZE).unwrap_or(100)) {
+            let page = self.client.tweets(&account, chunk).await?;
+            let returned = u64::try_from(page.returned).unwrap_or(u64::MAX);
+            ledger.add_billable_reads(
+                &self.name,
+                ReadKind::Post,
+                returned,
+                self.client.clock.now(),
+            )?;
+            for problem in &page.errors {
+                warn!(source = %self.name, problem = %problem, "a post to retry cannot be read again");
+            }
+            posts.extend(page.posts);
+        }
+        posts.sort_by(|a, b| id_order(a.post.id.as_str(), b.post.id.as_str()));
+        Ok(posts)
     }
 
     /// Posts of the account within a time range, oldest first, for `backfill --from-api`:

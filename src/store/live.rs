@@ -121,6 +121,20 @@ impl Ledger {
         Ok(rows)
     }
 
+    /// Posts of `route` with parts still to deliver (planned, interrupted, or failed and
+    /// waiting for a retry), for a restarted daemon to offer again.
+    pub fn unfinished_posts(&self, route: &str) -> Result<Vec<String>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT DISTINCT source_post_id FROM parts \
+             WHERE route = ?1 AND state IN ('planned', 'posting', 'failed') ORDER BY source_post_id",
+        )?;
+        let rows = stmt
+            .query_map([route], |row| row.get(0))?
+            .collect::<Result<Vec<String>, _>>()?;
+        Ok(rows)
+    }
+
     /// Records that `source_post_id` (a new version of an edited post) was delivered to
     /// `target` by editing the statuses of `previous_post_id`. The first record wins.
     pub fn record_edit(
@@ -239,6 +253,20 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn unfinished_posts_are_those_with_work_left() {
+        use crate::store::PartKey;
+        let ledger = Ledger::open_in_memory().unwrap();
+        ledger.plan_post("r", "1", "t", 1, at(1)).unwrap();
+        ledger.plan_post("r", "2", "t", 1, at(1)).unwrap();
+        let key = PartKey::new("r", "2", "t", 0);
+        ledger.begin_attempt(&key, at(1)).unwrap();
+        ledger.mark_posted(&key, "s", None, at(1)).unwrap();
+        ledger.mark_skipped("r", "3", "t", "policy", at(1)).unwrap();
+        ledger.plan_post("other", "4", "t", 1, at(1)).unwrap();
+        assert_eq!(ledger.unfinished_posts("r").unwrap(), ["1"]);
     }
 
     #[test]

@@ -153,6 +153,7 @@ impl FakeX {
         Router::new()
             .route("/2/users/by/username/{username}", get(user_by_username))
             .route("/2/users/{id}/tweets", get(timeline))
+            .route("/2/tweets", get(lookup))
             .with_state(self.clone())
     }
 
@@ -460,6 +461,49 @@ async fn user_by_username(
     }
     inner.reads.users += 1;
     (limits, Json(json!({ "data": user }))).into_response()
+}
+
+/// `GET /2/tweets?ids=...`: the posts that exist, newest first, and a `Not Found Error` for
+/// each id that does not.
+async fn lookup(
+    State(fake): State<FakeX>,
+    Query(query): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    fake.lock().log.push(format!(
+        "/2/tweets?ids={}",
+        query.get("ids").cloned().unwrap_or_default()
+    ));
+    let limits = match fake.admit(&headers, false) {
+        Ok(h) => h,
+        Err(response) => return *response,
+    };
+    let mut inner = fake.lock();
+    let ids: Vec<&str> = query
+        .get("ids")
+        .map(|i| i.split(',').collect())
+        .unwrap_or_default();
+    if ids.is_empty() || ids.len() > 100 {
+        return *bad_request("`ids` must name 1 to 100 posts");
+    }
+    let found: Vec<&Tweet> = ids
+        .iter()
+        .filter_map(|id| inner.tweets.get(&id.parse::<u64>().ok()?))
+        .collect();
+    let errors: Vec<Value> = ids
+        .iter()
+        .filter(|id| !found.iter().any(|t| t.id.to_string() == **id))
+        .map(|id| json!({"value": id, "detail": format!("Could not find tweet with ids: [{id}]."), "title": "Not Found Error", "resource_type": "tweet"}))
+        .collect();
+    let data: Vec<Value> = found.iter().map(|t| t.json.clone()).collect();
+    let users: Vec<Value> = found.iter().flat_map(|t| t.inc_users.clone()).collect();
+    let returned = data.len() as u64;
+    let mut body = json!({"data": data, "includes": {"users": users}});
+    if !errors.is_empty() {
+        body["errors"] = Value::Array(errors);
+    }
+    inner.reads.posts += returned;
+    (limits, Json(body)).into_response()
 }
 
 #[expect(
