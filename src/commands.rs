@@ -109,14 +109,20 @@ async fn run_daemon(config: &Path) -> Result<Exit, CommandError> {
         &settings,
         ledger,
         Arc::new(SystemClock),
-        cancel,
+        cancel.clone(),
         DaemonOptions::default(),
     )?;
     for (source, routes) in daemon.sources() {
         tracing::info!(source = %source, routes = %routes.join(", "), "source will be polled");
     }
-    daemon.run(&Notifier::from_env()).await;
-    Ok(Exit::Ok)
+    let report = daemon.run(&Notifier::from_env()).await;
+    // Every source stopped on its own (refused tokens, missing accounts): fail, so the
+    // service shows as failed instead of idling.
+    Ok(if cancel.is_cancelled() || report.sources_stopped == 0 {
+        Exit::Ok
+    } else {
+        Exit::Failure
+    })
 }
 
 /// Cancels `cancel` on the first SIGTERM or SIGINT (`main` handles a second one). The

@@ -387,6 +387,7 @@ impl Daemon {
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             tokio::select! {
+                biased;
                 () = shared.cancel.cancelled() => break,
                 _ = ping.tick(), if watchdog.is_some() => notifier.notify("WATCHDOG=1"),
                 joined = set.join_next() => match joined {

@@ -36,11 +36,17 @@ impl Notifier {
                 Some(_) => Some(Address::Path(s.into())),
             }
         });
-        let target = address.and_then(|a| match UnixDatagram::unbound() {
-            Ok(socket) => Some((socket, a)),
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot create the systemd notification socket");
-                None
+        // Non-blocking: a listener that stops reading must not stall the daemon's event
+        // loop (a full queue then loses a ping, which is logged).
+        let target = address.and_then(|a| {
+            match UnixDatagram::unbound()
+                .and_then(|socket| socket.set_nonblocking(true).map(|()| socket))
+            {
+                Ok(socket) => Some((socket, a)),
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot create the systemd notification socket");
+                    None
+                }
             }
         });
         Self { target }

@@ -109,7 +109,12 @@ impl FakeX {
 
     /// Starts the fake on its own thread and runtime (for tests that run the binary).
     pub fn start_in_thread(clock: SharedClock) -> Self {
-        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        Self::start_on_port(clock, 0)
+    }
+
+    /// As [`FakeX::start_in_thread`], on a chosen port of 127.0.0.1 (0: any free one).
+    pub fn start_on_port(clock: SharedClock, port: u16) -> Self {
+        let std_listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
         std_listener.set_nonblocking(true).unwrap();
         let fake = Self::new(std_listener.local_addr().unwrap(), clock);
         let app = fake.router();
