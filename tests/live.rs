@@ -604,11 +604,11 @@ fn sigterm_during_deliveries_loses_nothing_and_doubles_nothing() {
     assert!(status.success(), "{status:?}");
     let at_stop = count();
     notify.set_nonblocking(true).unwrap();
-    let mut states = Vec::new();
+    let mut sent = Vec::new();
     while let Ok(n) = notify.recv(&mut buf) {
-        states.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        sent.push(String::from_utf8_lossy(&buf[..n]).into_owned());
     }
-    assert!(states.iter().any(|s| s == "WATCHDOG=1"), "{states:?}");
+    assert!(sent.iter().any(|s| s == "WATCHDOG=1"), "{sent:?}");
     assert_eq!(
         states.last().map(String::as_str),
         Some("STOPPING=1"),
