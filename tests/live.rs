@@ -610,9 +610,9 @@ fn sigterm_during_deliveries_loses_nothing_and_doubles_nothing() {
     }
     assert!(sent.iter().any(|s| s == "WATCHDOG=1"), "{sent:?}");
     assert_eq!(
-        states.last().map(String::as_str),
+        sent.last().map(String::as_str),
         Some("STOPPING=1"),
-        "{states:?}"
+        "{sent:?}"
     );
 
     // Everything written is recorded, and the next run delivers the rest, once.
