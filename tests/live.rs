@@ -888,3 +888,60 @@ async fn a_restart_reads_again_and_delivers_posts_left_unfinished() {
         .iter()
         .any(|l| l.starts_with("/2/tweets?")));
 }
+
+#[rstest]
+#[case::bad_start("start = \"newest\"", "`sources.s.start`: `newest` is not a start")]
+#[case::too_many("start = \"latest:5000\"", "N up to 3200")]
+#[case::negative_price(
+    "post_read_price = -1.0",
+    "`sources.s.post_read_price`: expected a non-negative price"
+)]
+#[case::price_as_text(
+    "user_read_price = \"cheap\"",
+    "expected a non-negative price in dollars, found string"
+)]
+fn live_source_keys_are_checked(#[case] line: &str, #[case] want: &str) {
+    let dir = TempDir::new().unwrap();
+    let config = dir.path().join("bridge.toml");
+    fs::write(
+        &config,
+        format!(
+            "[sources.s]\nkind = \"x\"\nusername = \"a\"\ntoken_env = \"X\"\nschedule = \"0 * * * * *\"\n{line}\n\
+             [targets.t]\nkind = \"dry-run\"\n[routes.r]\nsource = \"s\"\ntargets = [\"t\"]\n"
+        ),
+    )
+    .unwrap();
+    let err = Settings::load_with_env(&config, HashMap::new()).unwrap_err();
+    assert!(err.to_string().contains(want), "{err}");
+}
+
+#[test]
+fn feed_keys_are_checked_and_ids_are_not_a_feed_start() {
+    let dir = TempDir::new().unwrap();
+    let config = dir.path().join("bridge.toml");
+    let write = |extra: &str| {
+        fs::write(
+            &config,
+            format!(
+                "[sources.f]\nkind = \"feed\"\nurl = \"https://n.example/u/rss\"\nschedule = \"0 * * * * *\"\n{extra}\n\
+                 [targets.t]\nkind = \"dry-run\"\n[routes.r]\nsource = \"f\"\ntargets = [\"t\"]\n"
+            ),
+        )
+        .unwrap();
+        Settings::load_with_env(&config, HashMap::new())
+    };
+    assert!(write("start = \"123\"")
+        .unwrap_err()
+        .to_string()
+        .contains("is not a start"));
+    assert!(write("allow_private_media = \"yes\"")
+        .unwrap_err()
+        .to_string()
+        .contains("expected true or false"));
+    let settings = write("start = \"latest:3\"\nallow_private_media = true").unwrap();
+    let birdbridge::config::SourceSettings::Feed(feed) = &settings.sources["f"] else {
+        panic!("not a feed");
+    };
+    assert_eq!(feed.start, birdbridge::config::StartAt::Latest(3));
+    assert!(feed.allow_private_media);
+}
