@@ -27,7 +27,10 @@ fn main() {
         .unwrap_or(10)
         .max(2);
     let clock: SharedClock = Arc::new(SystemClock);
-    let fake = FakeX::start_in_thread(clock);
+    let fake = FakeX::start_in_thread(Arc::clone(&clock));
+    // One app-only bearer token for every route: the app-level window (10,000 requests per
+    // 15 minutes), which 100 routes polling every minute (1,500) stay well inside.
+    fake.set_window(10_000, clock.now() + chrono::Duration::minutes(15));
     let dir = tempfile::TempDir::new().expect("temp folder");
     let token = dir.path().join("x.token");
     std::fs::write(&token, fake_x::TOKEN).expect("token file");

@@ -187,7 +187,7 @@ impl LiveSource {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         match self {
-            LiveSource::X(x) => ledger.set_cursor(x.name(), post.id.as_str(), now),
+            LiveSource::X(x) => x.advance(ledger, post.id.as_str(), now),
             LiveSource::Feed(f) => f.handled(ledger, &post.id, now),
         }
     }
@@ -222,6 +222,8 @@ struct SourceTask {
     retry: Vec<LivePost>,
     /// Whether the posts a previous run left unfinished were read again.
     recovered: bool,
+    /// The time between two ticks, measured once (it bounds the jitter).
+    interval: Option<Duration>,
 }
 
 /// What one cycle of one source did.
@@ -340,6 +342,7 @@ impl Daemon {
                 routes,
                 retry: Vec::new(),
                 recovered: false,
+                interval: None,
             });
         }
         if tasks.is_empty() {
@@ -467,14 +470,15 @@ impl SourceTask {
     }
 
     /// The next tick after now, with jitter; `None` when the schedule has no more ticks.
-    fn next_tick(&self, shared: &Shared) -> Option<DateTime<Utc>> {
-        let now = shared.clock.now();
-        let mut upcoming = self.schedule.after(&now);
-        let tick = upcoming.next()?;
-        let interval = upcoming
-            .next()
-            .and_then(|after| (after - tick).to_std().ok())
-            .unwrap_or(shared.options.max_jitter);
+    fn next_tick(&mut self, shared: &Shared) -> Option<DateTime<Utc>> {
+        let tick = self.schedule.after(&shared.clock.now()).next()?;
+        let interval = *self.interval.get_or_insert_with(|| {
+            self.schedule
+                .after(&tick)
+                .next()
+                .and_then(|after| (after - tick).to_std().ok())
+                .unwrap_or(shared.options.max_jitter)
+        });
         let max = (interval / 10).min(shared.options.max_jitter);
         Some(tick + jitter(&self.name, max))
     }

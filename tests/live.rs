@@ -543,6 +543,18 @@ fn shared_fixture(name: &str) -> Option<Value> {
     }
 }
 
+/// A child process that is killed if the test fails before it ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 #[test]
 fn sigterm_during_deliveries_loses_nothing_and_doubles_nothing() {
     let clock: SharedClock = Arc::new(birdbridge::clock::SystemClock);
@@ -562,17 +574,19 @@ fn sigterm_during_deliveries_loses_nothing_and_doubles_nothing() {
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
 
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("birdbridge"))
-        .arg("--config")
-        .arg(&config)
-        .arg("run")
-        .env("BIRDBRIDGE_LOG", "warn")
-        .env("NOTIFY_SOCKET", &notify_path)
-        .env("WATCHDOG_USEC", "1000000")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = KillOnDrop(
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("birdbridge"))
+            .arg("--config")
+            .arg(&config)
+            .arg("run")
+            .env("BIRDBRIDGE_LOG", "warn")
+            .env("NOTIFY_SOCKET", &notify_path)
+            .env("WATCHDOG_USEC", "1000000")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let mut buf = [0u8; 64];
     let n = notify.recv(&mut buf).unwrap();
     assert_eq!(&buf[..n], b"READY=1");
@@ -592,10 +606,10 @@ fn sigterm_during_deliveries_loses_nothing_and_doubles_nothing() {
     }
     let stop = Instant::now();
     std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &child.0.id().to_string()])
         .status()
         .unwrap();
-    let status = child.wait().unwrap();
+    let status = child.0.wait().unwrap();
     assert!(
         stop.elapsed() < Duration::from_secs(10),
         "took {:?}",

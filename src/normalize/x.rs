@@ -35,8 +35,9 @@ pub const EXPANSIONS: &str = "attachments.media_keys,referenced_tweets.id,refere
 /// The `media.fields` every timeline request asks for.
 pub const MEDIA_FIELDS: &str =
     "type,url,alt_text,variants,preview_image_url,width,height,duration_ms";
-/// The `user.fields` every request asks for. `most_recent_tweet_id` lets a new source find
-/// its starting point with the user lookup it needs anyway, instead of a billed page of posts.
+/// The `user.fields` of the username lookup. `most_recent_tweet_id` lets a new source find
+/// its starting point with the lookup it needs anyway, instead of a billed page of posts.
+/// Timeline requests need no `user.fields`: `id`, `name` and `username` are the default.
 pub const USER_FIELDS: &str = "username,name,most_recent_tweet_id";
 
 /// One post of a page, normalised.

@@ -223,7 +223,6 @@ impl XClient {
             ("tweet.fields", TWEET_FIELDS.to_owned()),
             ("expansions", EXPANSIONS.to_owned()),
             ("media.fields", MEDIA_FIELDS.to_owned()),
-            ("user.fields", USER_FIELDS.to_owned()),
         ];
         let rfc3339 = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let optional = [
@@ -251,7 +250,6 @@ impl XClient {
             ("tweet.fields", TWEET_FIELDS.to_owned()),
             ("expansions", EXPANSIONS.to_owned()),
             ("media.fields", MEDIA_FIELDS.to_owned()),
-            ("user.fields", USER_FIELDS.to_owned()),
         ];
         let body = self.get("/2/tweets", &query).await?;
         Ok(parse_page(&body, owner)?)
@@ -364,6 +362,10 @@ pub struct XSource {
     account: Option<Author>,
     /// The newest post id the user lookup reported, used once to start a new source.
     most_recent: Option<PostId>,
+    /// The cursor as last read from or written to the ledger, once `cursor_read`, so an
+    /// idle poll costs no ledger read.
+    cursor: Option<String>,
+    cursor_read: bool,
 }
 
 /// What a poll found.
@@ -390,7 +392,34 @@ impl XSource {
             exclude_retweets,
             account: None,
             most_recent: None,
+            cursor: None,
+            cursor_read: false,
         }
+    }
+
+    /// Moves the cursor past `id`: the post is in the ledger for every route.
+    ///
+    /// # Errors
+    /// Ledger failures.
+    pub fn advance(
+        &mut self,
+        ledger: &Ledger,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        ledger.set_cursor(&self.name, id, now)?;
+        self.cursor = Some(id.to_owned());
+        self.cursor_read = true;
+        Ok(())
+    }
+
+    /// The saved cursor, read from the ledger the first time.
+    fn saved_cursor(&mut self, ledger: &Ledger) -> Result<Option<String>, StoreError> {
+        if !self.cursor_read {
+            self.cursor = ledger.cursor(&self.name)?.map(|c| c.value);
+            self.cursor_read = true;
+        }
+        Ok(self.cursor.clone())
     }
 
     /// The source's name (its cursor's name in the ledger too).
@@ -437,13 +466,14 @@ impl XSource {
     pub async fn poll(&mut self, ledger: &Ledger) -> Result<Poll, XError> {
         let account = self.account(ledger).await?;
         let user_id = account.id.clone().unwrap_or_default();
-        let cursor = ledger.cursor(&self.name)?.map(|c| c.value);
+        let cursor = self.saved_cursor(ledger)?;
         let mut poll = Poll::default();
         let since_id = match (cursor, &self.settings.start) {
             (Some(cursor), _) => cursor,
             (None, StartAt::After(id)) => {
-                ledger.set_cursor(&self.name, id, self.client.clock.now())?;
-                id.clone()
+                let id = id.clone();
+                self.advance(ledger, &id, self.client.clock.now())?;
+                id
             }
             (None, StartAt::Latest(0)) => {
                 let newest = match self.most_recent.take() {
@@ -458,7 +488,7 @@ impl XSource {
                 let now = self.client.clock.now();
                 let cursor = newest.map_or_else(|| snowflake_at(now), |id| id.0);
                 info!(source = %self.name, cursor = %cursor, "new source: starting after the newest post");
-                ledger.set_cursor(&self.name, &cursor, now)?;
+                self.advance(ledger, &cursor, now)?;
                 return Ok(poll);
             }
             (None, StartAt::Latest(n)) => {
