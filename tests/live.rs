@@ -543,6 +543,31 @@ fn shared_fixture(name: &str) -> Option<Value> {
     }
 }
 
+/// The datagrams waiting on a notification socket.
+fn pending_notifications(socket: &std::os::unix::net::UnixDatagram) -> Vec<String> {
+    socket.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 64];
+    let mut sent = Vec::new();
+    while let Ok(n) = socket.recv(&mut buf) {
+        sent.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    sent
+}
+
+/// The source post ids of a dry-run output file, in order.
+fn ids_in(path: &Path) -> Vec<String> {
+    fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["source_post_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
 /// A child process that is killed if the test fails before it ends.
 struct KillOnDrop(std::process::Child);
 
@@ -617,11 +642,7 @@ fn sigterm_during_deliveries_loses_nothing_and_doubles_nothing() {
     );
     assert!(status.success(), "{status:?}");
     let at_stop = count();
-    notify.set_nonblocking(true).unwrap();
-    let mut sent = Vec::new();
-    while let Ok(n) = notify.recv(&mut buf) {
-        sent.push(String::from_utf8_lossy(&buf[..n]).into_owned());
-    }
+    let sent = pending_notifications(&notify);
     assert!(sent.iter().any(|s| s == "WATCHDOG=1"), "{sent:?}");
     assert_eq!(
         sent.last().map(String::as_str),
@@ -643,16 +664,7 @@ fn sigterm_during_deliveries_loses_nothing_and_doubles_nothing() {
         "{}",
         String::from_utf8_lossy(&done.stderr)
     );
-    let text = fs::read_to_string(&out).unwrap();
-    let delivered: Vec<String> = text
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["source_post_id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
+    let delivered = ids_in(&out);
     assert_eq!(
         delivered,
         ids(&posts),
