@@ -34,7 +34,8 @@ pub enum LogFormat {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Load a Twitter data archive into a route, oldest post first; safe to interrupt and rerun.
+    /// Load a Twitter data archive (or, with --from-api, the X timeline) into a route, oldest
+    /// post first; safe to interrupt and rerun.
     Backfill(BackfillArgs),
     /// Check the configuration (offline): keys, values, referenced files and secrets.
     Check {
@@ -42,8 +43,14 @@ pub enum Command {
         #[arg(long)]
         example: bool,
     },
-    /// Show the ledger: counts per route and target, cursors, last errors, quarantined parts.
+    /// Show the ledger: counts per route and target, cursors, X API reads and their cost, last
+    /// errors, quarantined parts.
     Status,
+    /// Run the daemon: poll every live source (X, feeds) on its schedule and mirror new posts,
+    /// until SIGTERM or SIGINT.
+    Run,
+    /// Poll every live source once, mirror what is new, and exit (for cron).
+    Once,
 }
 
 /// `backfill` arguments.
@@ -53,8 +60,12 @@ pub struct BackfillArgs {
     #[arg(long)]
     pub route: String,
     /// Archive (.zip or folder) to read instead of the route's archive source.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "from_api")]
     pub archive: Option<PathBuf>,
+    /// Read the route's X account through the API instead of an archive (posts from --since
+    /// on; only the newest 3,200 posts are reachable). Every post read is billed.
+    #[arg(long, requires = "since")]
+    pub from_api: bool,
     /// Only posts from this day on (YYYY-MM-DD, UTC).
     #[arg(long)]
     pub since: Option<NaiveDate>,

@@ -5,9 +5,13 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::budget::Clock;
 use crate::cli::{BackfillArgs, Command};
+use crate::clock::SystemClock;
 use crate::config::{ConfigError, Finding, Settings, TargetSettings, EXAMPLE_CONFIG};
+use crate::daemon::{CycleReport, Daemon, DaemonError, DaemonOptions, Notifier};
 use crate::pipeline::{self, BackfillOptions, BackfillReport, PipelineError};
 use crate::progress::Progress;
 use crate::status;
@@ -42,6 +46,9 @@ pub enum CommandError {
     /// `check` found problems; each is listed on stderr.
     #[error("{0} configuration problem(s) found")]
     Findings(usize),
+    /// See [`DaemonError`].
+    #[error(transparent)]
+    Daemon(#[from] DaemonError),
 }
 
 impl CommandError {
@@ -54,9 +61,13 @@ impl CommandError {
                 PipelineError::Config(_)
                 | PipelineError::UnknownRoute { .. }
                 | PipelineError::NoArchive { .. }
+                | PipelineError::NotXSource { .. }
                 | PipelineError::TargetSetup { .. },
-            ) => Exit::Config,
-            CommandError::Pipeline(_) | CommandError::Store(_) => Exit::Failure,
+            )
+            | CommandError::Daemon(DaemonError::NothingToRun) => Exit::Config,
+            CommandError::Pipeline(_) | CommandError::Store(_) | CommandError::Daemon(_) => {
+                Exit::Failure
+            }
         }
     }
 }
@@ -82,8 +93,132 @@ pub async fn run(
             print!("{}", status::report(&settings)?);
             Ok(Exit::Ok)
         }
+        Command::Backfill(args) if args.from_api => api_backfill(config, args, stop).await,
         Command::Backfill(args) => backfill(config, args, stop).await,
+        Command::Run => run_daemon(config).await,
+        Command::Once => once(config).await,
     }
+}
+
+/// `run`: the daemon, until SIGTERM or SIGINT.
+async fn run_daemon(config: &Path) -> Result<Exit, CommandError> {
+    let settings = Settings::load(config)?;
+    let ledger = Arc::new(Ledger::open(&settings.ledger.path)?);
+    let cancel = CancellationToken::new();
+    cancel_on_signal(cancel.clone());
+    let daemon = Daemon::build(
+        &settings,
+        ledger,
+        Arc::new(SystemClock),
+        cancel.clone(),
+        DaemonOptions::default(),
+    )?;
+    for (source, routes) in daemon.sources() {
+        tracing::info!(source = %source, routes = %routes.join(", "), "source will be polled");
+    }
+    let report = daemon.run(&Notifier::from_env()).await;
+    // Every source stopped on its own (refused tokens, missing accounts): fail, so the
+    // service shows as failed instead of idling.
+    Ok(if cancel.is_cancelled() || report.sources_stopped == 0 {
+        Exit::Ok
+    } else {
+        Exit::Failure
+    })
+}
+
+/// Cancels `cancel` on the first SIGTERM or SIGINT (`main` handles a second one). The
+/// handlers are installed before this returns, so a signal arriving right after start is
+/// not lost to the default action (which would kill the process mid-write).
+fn cancel_on_signal(cancel: CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::warn!("cannot listen for SIGTERM and SIGINT; stop with SIGKILL");
+        return;
+    };
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        cancel.cancel();
+    });
+}
+
+/// `once`: one cycle of every live source.
+async fn once(config: &Path) -> Result<Exit, CommandError> {
+    let settings = Settings::load(config)?;
+    let ledger = Arc::new(Ledger::open(&settings.ledger.path)?);
+    let cancel = CancellationToken::new();
+    cancel_on_signal(cancel.clone());
+    let daemon = Daemon::build(
+        &settings,
+        ledger,
+        Arc::new(SystemClock),
+        cancel,
+        DaemonOptions::default(),
+    )?;
+    let report = daemon.once().await;
+    let CycleReport {
+        posts_found,
+        posts_delivered,
+        parts_failed,
+        sources_stopped,
+        sources_failed,
+    } = report;
+    println!(
+        "{posts_found} new post(s) found, {posts_delivered} delivered; {parts_failed} part(s) failed; {sources_failed} source(s) failed, {sources_stopped} stopped"
+    );
+    Ok(if parts_failed + sources_failed + sources_stopped > 0 {
+        Exit::Failure
+    } else {
+        Exit::Ok
+    })
+}
+
+/// `backfill --from-api`: the route's X timeline, read backwards within the API's window.
+async fn api_backfill(
+    config: &Path,
+    args: BackfillArgs,
+    stop: Arc<AtomicBool>,
+) -> Result<Exit, CommandError> {
+    let settings = Settings::load(config)?;
+    let ledger = Ledger::open(&settings.ledger.path)?;
+    let opts = BackfillOptions {
+        route: args.route.clone(),
+        since: args.since,
+        until: args.until,
+        limit: args.limit,
+        dry_run: args.dry_run,
+        stop,
+        ..BackfillOptions::default()
+    };
+    let report = pipeline::api_backfill(&settings, &ledger, &opts).await?;
+    let r = &report.report;
+    println!(
+        "route {}: {} post(s) read from the X API since {}",
+        args.route,
+        report.posts_read,
+        args.since.map(|d| d.to_string()).unwrap_or_default()
+    );
+    if args.dry_run {
+        println!(
+            "dry run: {} post(s) previewed, {} already mirrored, nothing delivered",
+            r.previewed, r.already_done
+        );
+    } else {
+        println!(
+            "{} new post(s) delivered in {} part(s); {} already done in an earlier run; {} skipped by policy; {} failed",
+            r.posts_delivered, r.parts_delivered, r.already_done, r.skipped, r.parts_failed
+        );
+    }
+    Ok(if r.parts_failed > 0 {
+        Exit::Failure
+    } else {
+        Exit::Ok
+    })
 }
 
 async fn check(config: &Path) -> Result<Exit, CommandError> {

@@ -7,8 +7,11 @@
 
 pub mod budget;
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod daemon;
+pub mod fetch;
 pub mod media;
 pub mod model;
 pub mod normalize;

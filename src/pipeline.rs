@@ -15,7 +15,7 @@ use tracing::{error, info, warn};
 
 use crate::budget::{human_duration, Clock};
 use crate::config::{ConfigError, Settings, SourceSettings, TargetSettings};
-use crate::model::Post;
+use crate::model::{Post, PostId};
 use crate::policy::{self, Decision, RoutePolicy};
 use crate::preview;
 use crate::progress::Progress;
@@ -23,6 +23,10 @@ use crate::render::{self, Lookups, Rendered, ReplyTo};
 use crate::sources::archive::{Archive, ArchiveContents, ArchiveError, Malformed};
 use crate::store::{Ledger, PartKey, PartRecord, PartState, StoreError, HELD_PREFIX};
 use crate::targets::{AnyTarget, Outgoing, TargetError, TargetProfile};
+
+mod live;
+
+pub use live::{api_backfill, ApiBackfillReport, RouteMirror};
 
 /// Attempts before a part is quarantined (kept, reported, retried only on request).
 pub const MAX_ATTEMPTS: u32 = 5;
@@ -104,6 +108,17 @@ pub enum PipelineError {
         /// Its source.
         source_name: String,
     },
+    /// `--from-api` on a route whose source is not an X account.
+    #[error("route `{route}` reads source `{source_name}`, which is not an X account: --from-api needs one")]
+    NotXSource {
+        /// The route.
+        route: String,
+        /// Its source.
+        source_name: String,
+    },
+    /// The X API failed (`--from-api`).
+    #[error(transparent)]
+    XApi(#[from] crate::sources::x::XError),
     /// A target cannot be set up (its token cannot be read): fix the configuration.
     #[error("route `{route}`: target `{target}`: {source}")]
     TargetSetup {
@@ -282,7 +297,8 @@ impl Mirror<'_> {
             match target.connect(self.ledger).await {
                 Ok(()) => {
                     t.profile = target.profile().clone();
-                    if let Some(rate) = target.posts_per_hour() {
+                    // Live mirroring connects with `posts` = 0: no backlog to estimate.
+                    if let Some(rate) = target.posts_per_hour().filter(|_| posts > 0) {
                         let done = self.ledger.settled_posts(self.route, &t.name)?;
                         let left = (posts as u64).saturating_sub(done);
                         info!(
@@ -326,6 +342,19 @@ impl Mirror<'_> {
     async fn post(
         &mut self,
         post: &Post,
+        report: &mut BackfillReport,
+    ) -> Result<PostOutcome, PipelineError> {
+        self.post_versions(post, &[], report).await
+    }
+
+    /// As [`Mirror::post`], for a post that may be the new version of an edited post:
+    /// `earlier` lists its earlier versions, newest first. On a target where one of them was
+    /// mirrored, the post is delivered as an edit of that version's statuses (or skipped,
+    /// when the target cannot edit).
+    async fn post_versions(
+        &mut self,
+        post: &Post,
+        earlier: &[PostId],
         report: &mut BackfillReport,
     ) -> Result<PostOutcome, PipelineError> {
         let decision = policy::decide(post, &self.policy, Utc::now());
@@ -390,6 +419,17 @@ impl Mirror<'_> {
                 report.previewed += 1;
                 continue;
             };
+            let edit = live::edit_base(self.ledger, self.route, &t.name, post, earlier, target)?;
+            if edit.skipped {
+                report.skipped += 1;
+                continue;
+            }
+            let edit = live::edit_base(self.ledger, self.route, &t.name, post, earlier, target)?;
+            if edit.skipped {
+                report.skipped += 1;
+                outcome.changed = true;
+                continue;
+            }
             let ctx = DeliveryContext {
                 route: self.route,
                 target_name: &t.name,
@@ -397,6 +437,7 @@ impl Mirror<'_> {
                 rendered: &rendered,
                 crash_after: self.crash_after,
                 clock: &self.clock,
+                edits: &edit.remote_ids,
             };
             let parts = deliver_post(self.ledger, target, &ctx, &mut self.deliveries).await?;
             target.save_state(self.ledger)?;
@@ -580,6 +621,9 @@ struct DeliveryContext<'a> {
     rendered: &'a Rendered,
     crash_after: Option<u32>,
     clock: &'a Clock,
+    /// For an edited post: the statuses of the earlier version, by part index; these parts
+    /// are edits of those statuses instead of new ones.
+    edits: &'a [String],
 }
 
 #[derive(Debug, Default)]
@@ -668,7 +712,11 @@ async fn deliver_post(
             }
         }
         let attempt = ledger.begin_attempt(key, ctx.clock.now())?;
-        match target.deliver(out, ledger).await {
+        let result = match ctx.edits.get(index) {
+            Some(remote_id) => target.edit(remote_id, out).await,
+            None => target.deliver(out, ledger).await,
+        };
+        match result {
             Ok(delivered) => {
                 *deliveries += 1;
                 if ctx.crash_after.is_some_and(|n| *deliveries >= n) {

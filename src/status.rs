@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::config::Settings;
+use crate::config::{Settings, SourceSettings, XSourceSettings};
 use crate::store::{Ledger, PartRecord, PartState, StoreError};
 
 /// States in the order a person reads them.
@@ -97,6 +97,14 @@ pub fn report(settings: &Settings) -> Result<String, StoreError> {
             out.push('\n');
         }
     }
+    reads(&mut out, settings, &ledger)?;
+    let edits = ledger.edit_counts()?;
+    if !edits.is_empty() {
+        let _ = writeln!(out, "edits (new versions written over mirrored statuses):");
+        for (route, target, n) in edits {
+            let _ = writeln!(out, "  {route} → {target}: {n}");
+        }
+    }
     section(
         &mut out,
         "last errors",
@@ -108,6 +116,35 @@ pub fn report(settings: &Settings) -> Result<String, StoreError> {
         &ledger.quarantined()?,
     );
     Ok(out)
+}
+
+/// Billable X API reads per source, with their cost at the source's configured prices.
+fn reads(out: &mut String, settings: &Settings, ledger: &Ledger) -> Result<(), StoreError> {
+    let counts = ledger.billable_reads(chrono::Utc::now())?;
+    if counts.is_empty() {
+        return Ok(());
+    }
+    let _ = writeln!(out, "X API reads (billable):");
+    let mut total = 0.0;
+    for c in counts {
+        let (post_price, user_price) = match settings.sources.get(&c.source) {
+            Some(SourceSettings::X(x)) => (x.post_read_price, x.user_read_price),
+            _ => (
+                XSourceSettings::DEFAULT_POST_READ_PRICE,
+                XSourceSettings::DEFAULT_USER_READ_PRICE,
+            ),
+        };
+        #[expect(clippy::cast_precision_loss, reason = "read counts are far below 2^52")]
+        let cost = c.posts as f64 * post_price + c.users as f64 * user_price;
+        total += cost;
+        let _ = writeln!(
+            out,
+            "  {}: {} post(s) ({} today), {} user lookup(s) ≈ ${cost:.2} (at ${post_price}/post, ${user_price}/user)",
+            c.source, c.posts, c.posts_today, c.users
+        );
+    }
+    let _ = writeln!(out, "  estimated total: ${total:.2}");
+    Ok(())
 }
 
 fn section(out: &mut String, title: &str, rows: &[PartRecord]) {

@@ -25,6 +25,7 @@
 //! operators copy and share when reporting bugs.
 
 mod fedi;
+mod live;
 mod schema;
 #[cfg(test)]
 mod tests;
@@ -39,6 +40,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use rusqlite::{params, Connection, Params, Row, TransactionBehavior};
 use sha2::{Digest, Sha256};
+
+pub use live::{ReadCount, ReadKind};
 
 /// Identifies one part of one mirrored post on one target. Unique in the ledger.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

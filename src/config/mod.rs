@@ -51,11 +51,14 @@ pub mod keys {
         "token_env",
         "schedule",
         "api_url",
+        "start",
+        "post_read_price",
+        "user_read_price",
     ];
     /// `[sources.NAME]` with `kind = "archive"`.
     pub const ARCHIVE_SOURCE: &[&str] = &["kind", "path"];
     /// `[sources.NAME]` with `kind = "feed"`.
-    pub const FEED_SOURCE: &[&str] = &["kind", "url", "schedule"];
+    pub const FEED_SOURCE: &[&str] = &["kind", "url", "schedule", "start", "allow_private_media"];
     /// `[targets.NAME]` with a server kind (`mastodon`, ..., `auto`).
     pub const FEDIVERSE_TARGET: &[&str] = &[
         "kind",
@@ -149,11 +152,39 @@ pub struct XSourceSettings {
     /// API base URL without a trailing slash; `https://api.x.com` unless tests point it
     /// at a local fake.
     pub api_url: String,
+    /// Where a source with no cursor yet begins (default: after the newest post).
+    pub start: StartAt,
+    /// US dollars per post read, for the cost estimate in `status`.
+    pub post_read_price: f64,
+    /// US dollars per user lookup, for the cost estimate in `status`.
+    pub user_read_price: f64,
 }
 
 impl XSourceSettings {
     /// `api_url` when not given: the real X API.
     pub const DEFAULT_API_URL: &'static str = "https://api.x.com";
+    /// `post_read_price` when not given: pay-per-use price of one post read (2026).
+    pub const DEFAULT_POST_READ_PRICE: f64 = 0.005;
+    /// `user_read_price` when not given: pay-per-use price of one user lookup (2026).
+    pub const DEFAULT_USER_READ_PRICE: f64 = 0.010;
+    /// The most posts `start = "latest:N"` may ask for: the API reaches only the newest 3,200.
+    pub const MAX_LATEST: u32 = 3200;
+}
+
+/// Where a live source with no saved cursor begins. A new route must not flood its targets
+/// with the account's history: that is `backfill`'s job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartAt {
+    /// `"latest"` (0) or `"latest:N"`: mirror the newest N posts, then everything after.
+    Latest(u32),
+    /// A post id (`"1577730467436138524"`): mirror everything after that post.
+    After(String),
+}
+
+impl Default for StartAt {
+    fn default() -> Self {
+        StartAt::Latest(0)
+    }
 }
 
 /// `kind = "archive"` source.
@@ -171,6 +202,16 @@ pub struct FeedSourceSettings {
     pub url: String,
     /// Cron expression with a seconds field, checked to parse with the `cron` crate.
     pub schedule: String,
+    /// Where a source with no cursor yet begins (`latest` or `latest:N`; ids are X's).
+    pub start: StartAt,
+    /// Whether media URLs in the feed may point at private, loopback or link-local
+    /// addresses (a feed on the local network); refused by default.
+    pub allow_private_media: bool,
+}
+
+impl FeedSourceSettings {
+    /// The most items `start = "latest:N"` may ask for: feeds rarely carry more.
+    pub const MAX_LATEST: u32 = 100;
 }
 
 /// The server kinds a fediverse target can be. They decide which quirks the client works

@@ -14,7 +14,7 @@ use super::{
     keys, AltTextPolicy, ArchiveSourceSettings, ConfigError, ContentWarningRule,
     DryRunTargetSettings, FediverseTargetSettings, FeedSourceSettings, LedgerSettings, ReplyPolicy,
     RepostPolicy, RouteSettings, Secret, SecretSource, ServerKind, Settings, SourceSettings,
-    TargetSettings, Visibility, XSourceSettings, ENV_PREFIX, ENV_SEPARATOR,
+    StartAt, TargetSettings, Visibility, XSourceSettings, ENV_PREFIX, ENV_SEPARATOR,
 };
 
 /// The origin the `config` crate gives every value read from the environment; values from
@@ -120,11 +120,19 @@ fn source(mut table: Table<'_>) -> Result<SourceSettings, ConfigError> {
                 }
                 None => XSourceSettings::DEFAULT_API_URL.to_owned(),
             };
+            let start = table.start(XSourceSettings::MAX_LATEST, true)?;
+            let post_read_price =
+                table.price("post_read_price", XSourceSettings::DEFAULT_POST_READ_PRICE)?;
+            let user_read_price =
+                table.price("user_read_price", XSourceSettings::DEFAULT_USER_READ_PRICE)?;
             Ok(SourceSettings::X(XSourceSettings {
                 username: username.value,
                 token,
                 schedule,
                 api_url,
+                start,
+                post_read_price,
+                user_read_price,
             }))
         }
         "archive" => {
@@ -137,9 +145,13 @@ fn source(mut table: Table<'_>) -> Result<SourceSettings, ConfigError> {
             let url = table.required_string("url")?;
             check_http_url(&url.value).map_err(|problem| url.invalid(table.cx, problem))?;
             let schedule = table.schedule("schedule")?;
+            let start = table.start(FeedSourceSettings::MAX_LATEST, false)?;
+            let allow_private_media = table.flag("allow_private_media", false)?;
             Ok(SourceSettings::Feed(FeedSourceSettings {
                 url: url.value,
                 schedule,
+                start,
+                allow_private_media,
             }))
         }
         other => Err(kind.invalid(table.cx, unknown_kind(other, SOURCE_KINDS))),
@@ -888,6 +900,83 @@ impl<'a> Table<'a> {
         } else {
             Err(self.missing("token_file", &["token_env", "token"]))
         }
+    }
+
+    /// `start`: `"latest"`, `"latest:N"` with N up to `max_latest`, or (when `ids`) a post id.
+    fn start(&mut self, max_latest: u32, ids: bool) -> Result<StartAt, ConfigError> {
+        let Some(start) = self.string("start")? else {
+            return Ok(StartAt::default());
+        };
+        let value = start.value.trim();
+        let parsed = if value == "latest" {
+            Some(StartAt::Latest(0))
+        } else if let Some(n) = value.strip_prefix("latest:") {
+            n.parse::<u32>()
+                .ok()
+                .filter(|n| *n <= max_latest)
+                .map(StartAt::Latest)
+        } else if ids && !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+            Some(StartAt::After(value.to_owned()))
+        } else {
+            None
+        };
+        parsed.ok_or_else(|| {
+            let ids = if ids { ", or a post id" } else { "" };
+            start.invalid(
+                self.cx,
+                format!(
+                    "`{value}` is not a start: \"latest\", \"latest:N\" with N up to {max_latest}{ids}"
+                ),
+            )
+        })
+    }
+
+    /// A price in US dollars: a non-negative number; from the environment, a string holding one.
+    fn price(&mut self, name: &str, default: f64) -> Result<f64, ConfigError> {
+        let Some((key, value)) = self.take(name) else {
+            return Ok(default);
+        };
+        let env = env_of(&key, &value);
+        #[expect(clippy::cast_precision_loss, reason = "prices are small numbers")]
+        let parsed = match &value.kind {
+            ValueKind::Float(n) => Some(*n),
+            ValueKind::I64(n) => Some(*n as f64),
+            ValueKind::U64(n) => Some(*n as f64),
+            ValueKind::String(text) if env.is_some() => text.trim().parse().ok(),
+            _ => None,
+        };
+        parsed
+            .filter(|n: &f64| n.is_finite() && *n >= 0.0)
+            .ok_or_else(|| {
+                self.cx.invalid(
+                    &key,
+                    env,
+                    format!(
+                        "expected a non-negative price in dollars, found {}",
+                        describe(&value.kind)
+                    ),
+                )
+            })
+    }
+
+    /// A boolean; from the environment, `true` or `false`.
+    fn flag(&mut self, name: &str, default: bool) -> Result<bool, ConfigError> {
+        let Some((key, value)) = self.take(name) else {
+            return Ok(default);
+        };
+        let env = env_of(&key, &value);
+        let parsed = match &value.kind {
+            ValueKind::Boolean(b) => Some(*b),
+            ValueKind::String(text) if env.is_some() => text.trim().parse().ok(),
+            _ => None,
+        };
+        parsed.ok_or_else(|| {
+            self.cx.invalid(
+                &key,
+                env,
+                format!("expected true or false, found {}", describe(&value.kind)),
+            )
+        })
     }
 
     /// A cron expression with a seconds field, as the scheduler will parse it.

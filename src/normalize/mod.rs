@@ -3,5 +3,7 @@
 
 pub mod archive;
 pub mod entities;
+pub mod feed;
 pub mod lenient;
 pub mod note_tweet;
+pub mod x;

@@ -2,3 +2,5 @@
 //! at its edge.
 
 pub mod archive;
+pub mod feed;
+pub mod x;

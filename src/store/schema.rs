@@ -94,6 +94,29 @@ const MIGRATIONS: &[&str] = &[
         updated_at   TEXT    NOT NULL,
         PRIMARY KEY (target, family)
     ) STRICT;",
+    // 3: live mirroring: X user ids resolved once (a lookup is billed), billable reads per
+    // source and UTC day, and the links from an edited post's new version to the version
+    // whose statuses it edited.
+    "CREATE TABLE x_users (
+        username    TEXT PRIMARY KEY,
+        user_id     TEXT NOT NULL,
+        resolved_at TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE billable_reads (
+        source TEXT    NOT NULL,
+        day    TEXT    NOT NULL,
+        kind   TEXT    NOT NULL,
+        count  INTEGER NOT NULL CHECK (count >= 0),
+        PRIMARY KEY (source, day, kind)
+    ) STRICT;
+    CREATE TABLE edits (
+        route            TEXT NOT NULL,
+        target           TEXT NOT NULL,
+        source_post_id   TEXT NOT NULL,
+        previous_post_id TEXT NOT NULL,
+        created_at       TEXT NOT NULL,
+        PRIMARY KEY (route, target, source_post_id)
+    ) STRICT;",
 ];
 
 /// The schema version this binary writes and understands.

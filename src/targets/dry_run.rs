@@ -74,8 +74,26 @@ impl DryRunTarget {
             "dry-{}",
             &out.idempotency_key[..16.min(out.idempotency_key.len())]
         );
+        self.write(&out, remote_id, None)
+    }
+
+    /// Writes an `"action": "edit"` line: `remote_id`, an earlier status, now shows `out`.
+    pub fn edit(&mut self, remote_id: &str, out: Outgoing<'_>) -> Result<Delivered, TargetError> {
+        self.write(&out, remote_id.to_owned(), Some("edit"))
+    }
+
+    fn write(
+        &mut self,
+        out: &Outgoing<'_>,
+        remote_id: String,
+        action: Option<&str>,
+    ) -> Result<Delivered, TargetError> {
         let url = format!("https://dry-run.invalid/{}/{remote_id}", self.name);
-        let line = self.record(&out, &remote_id, &url).to_string();
+        let mut record = self.record(out, &remote_id, &url);
+        if let Some(action) = action {
+            record["action"] = json!(action);
+        }
+        let line = record.to_string();
         match &mut self.output {
             Output::Stdout => {
                 let mut stdout = std::io::stdout().lock();

@@ -202,6 +202,31 @@ impl AnyTarget {
         }
     }
 
+    /// Whether the target can change a status it posted (an edited post then becomes an
+    /// edit instead of a second status). Fediverse edits are not wired up yet, so an edited
+    /// post is only recorded there, never posted twice.
+    pub fn supports_edits(&self) -> bool {
+        matches!(self, AnyTarget::DryRun(_))
+    }
+
+    /// Makes the status `remote_id` show `out`'s part instead (PUT on a real server).
+    #[expect(
+        clippy::unused_async,
+        reason = "network targets will await; the dry run does not"
+    )]
+    pub async fn edit(
+        &mut self,
+        remote_id: &str,
+        out: Outgoing<'_>,
+    ) -> Result<Delivered, TargetError> {
+        match self {
+            AnyTarget::DryRun(t) => t.edit(remote_id, out),
+            AnyTarget::Fediverse(_) => Err(TargetError::Setup {
+                message: "edits are not supported by this target yet".to_owned(),
+            }),
+        }
+    }
+
     /// After a crash left a part in `posting` (its attempt stamped at `attempt_at`), finds
     /// out whether the target already has it. `Ok(None)` means it does not, or that sending
     /// it again is safe (the server deduplicates on the idempotency key); an error means

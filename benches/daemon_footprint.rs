@@ -1,0 +1,189 @@
+//! The daemon's footprint: `birdbridge run` (the release binary) with 100 routes, each an X
+//! account polled every minute on the local fake X API, into one dry-run target. First an
+//! idle phase (nothing new: CPU per hour of idle polling), then an active phase (one new post
+//! per account per minute: billable reads per mirrored post), then the resident memory.
+//! Prints figures; asserts nothing.
+//!
+//! `cargo bench --bench daemon_footprint` runs 5 + 5 minutes;
+//! `BIRDBRIDGE_BENCH_MINUTES=N` runs N/2 + N/2 minutes instead.
+
+#[path = "../tests/fake_x/mod.rs"]
+mod fake_x;
+
+use std::fmt::Write as _;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use birdbridge::clock::{SharedClock, SystemClock};
+use fake_x::FakeX;
+
+const ROUTES: usize = 100;
+
+fn main() {
+    let minutes: u64 = std::env::var("BIRDBRIDGE_BENCH_MINUTES")
+        .ok()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(10)
+        .max(2);
+    let clock: SharedClock = Arc::new(SystemClock);
+    let fake = FakeX::start_in_thread(Arc::clone(&clock));
+    // One app-only bearer token for every route: the app-level window (10,000 requests per
+    // 15 minutes), which 100 routes polling every minute (1,500) stay well inside.
+    fake.set_window(10_000, clock.now() + chrono::Duration::minutes(15));
+    let dir = tempfile::TempDir::new().expect("temp folder");
+    let token = dir.path().join("x.token");
+    std::fs::write(&token, fake_x::TOKEN).expect("token file");
+    let mut config = String::from(
+        "[ledger]\npath = \"ledger.sqlite\"\n\n[targets.out]\nkind = \"dry-run\"\noutput = \"out.jsonl\"\n\n",
+    );
+    for i in 0..ROUTES {
+        let id = format!("{}", 1000 + i);
+        fake.add_user(&id, &format!("acct{i}"));
+        fake.post(&id, "an old post", serde_json::json!({}));
+        write!(
+            config,
+            "[sources.s{i}]\nkind = \"x\"\nusername = \"acct{i}\"\ntoken_file = {token:?}\n\
+             schedule = \"0 * * * * *\"\napi_url = \"{}\"\n\n[routes.r{i}]\nsource = \"s{i}\"\ntargets = [\"out\"]\n\n",
+            fake.url(),
+            token = token.display().to_string(),
+        )
+        .expect("write to a string");
+    }
+    let config_path = dir.path().join("bridge.toml");
+    std::fs::write(&config_path, config).expect("config");
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_birdbridge"))
+        .arg("--config")
+        .arg(&config_path)
+        .arg("run")
+        .env("BIRDBRIDGE_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start birdbridge run");
+    let pid = child.id();
+    let started = Instant::now();
+    let tick = clock_ticks();
+
+    // Let the first cycle (user lookups, cursors) pass, then measure idle polling.
+    std::thread::sleep(Duration::from_secs(20));
+    let idle_minutes = minutes / 2;
+    let cpu0 = cpu_seconds(pid, tick);
+    let requests0 = fake.reads().requests;
+    std::thread::sleep(Duration::from_secs(idle_minutes * 60));
+    let idle_cpu = cpu_seconds(pid, tick) - cpu0;
+    let idle_polls = fake.reads().requests - requests0;
+
+    // Active: one new post per account, half-way between two polls, every minute.
+    let active_minutes = minutes - idle_minutes;
+    let reads0 = fake.reads();
+    let lines0 = lines(&dir);
+    let cpu1 = cpu_seconds(pid, tick);
+    for _ in 0..active_minutes {
+        wait_until_second(30);
+        for i in 0..ROUTES {
+            fake.post(&format!("{}", 1000 + i), "news", serde_json::json!({}));
+        }
+        std::thread::sleep(Duration::from_secs(31));
+    }
+    std::thread::sleep(Duration::from_secs(15));
+    let active_cpu = cpu_seconds(pid, tick) - cpu1;
+    let reads = fake.reads();
+    let mirrored = lines(&dir) - lines0;
+    let (rss, peak) = memory_kib(pid);
+    let elapsed = started.elapsed();
+
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    let stop = Instant::now();
+    let status = child.wait().expect("wait for birdbridge");
+
+    #[expect(clippy::cast_precision_loss, reason = "small counts")]
+    let per_post = (reads.posts - reads0.posts) as f64 / mirrored.max(1) as f64;
+    #[expect(clippy::cast_precision_loss, reason = "small counts")]
+    let idle_per_hour = idle_cpu * 60.0 / idle_minutes as f64;
+    println!(
+        "routes: {ROUTES}, schedule: every minute, run for {:.1} min",
+        elapsed.as_secs_f64() / 60.0
+    );
+    println!(
+        "resident memory at the end: {:.1} MB (peak {:.1} MB)",
+        kib_to_mb(rss),
+        kib_to_mb(peak)
+    );
+    println!(
+        "idle polling: {idle_cpu:.2} CPU s over {idle_minutes} min ({idle_polls} requests) = {idle_per_hour:.2} CPU s per hour"
+    );
+    println!("active: {active_cpu:.2} CPU s over {active_minutes} min, {mirrored} posts mirrored");
+    println!(
+        "billable post reads per mirrored post: {per_post:.2} ({} reads, {mirrored} posts; plus {} user lookups once at start)",
+        reads.posts - reads0.posts,
+        reads.users
+    );
+    println!(
+        "SIGTERM to exit: {:.2} s ({status})",
+        stop.elapsed().as_secs_f64()
+    );
+}
+
+fn kib_to_mb(kib: u64) -> f64 {
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "memory sizes are far below 2^52"
+    )]
+    let mb = kib as f64 / 1024.0;
+    mb
+}
+
+fn lines(dir: &tempfile::TempDir) -> usize {
+    std::fs::read_to_string(dir.path().join("out.jsonl")).map_or(0, |t| t.lines().count())
+}
+
+/// Sleeps until the wall clock's second is `second`.
+fn wait_until_second(second: u32) {
+    use chrono::Timelike;
+    let now = chrono::Utc::now();
+    let wait = (i64::from(second) - i64::from(now.second())).rem_euclid(60);
+    std::thread::sleep(Duration::from_secs(u64::try_from(wait).unwrap_or(0)));
+}
+
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// User plus system CPU time of a process, from `/proc/<pid>/stat`.
+fn cpu_seconds(pid: u32, ticks: f64) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    (field(11) + field(12)) / ticks
+}
+
+/// `VmRSS` and `VmHWM` in KiB, from `/proc/<pid>/status`.
+fn memory_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let get = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (get("VmRSS:"), get("VmHWM:"))
+}

@@ -1,0 +1,637 @@
+//! The X API v2 source: resolves the account once, then polls `GET /2/users/:id/tweets` for
+//! posts after the cursor, paging until caught up, and hands them over oldest first.
+//!
+//! Money and manners (FORMATS.md "X API v2"): reads are billed per post returned, so the user
+//! id is kept in the ledger and never looked up again, a new source learns where to start
+//! from the user lookup's `most_recent_tweet_id` instead of a page of posts, reposts are
+//! filtered by the server (`exclude=retweets`) when no route mirrors them, and every billed
+//! read is counted in the ledger. Rate limits are read from the `x-rate-limit-*` headers:
+//! when none are left, or on a 429, the client waits for the reset instead of asking again.
+//! A 401 or 403 means the token is wrong or revoked: the source stops and says so.
+//!
+//! The source never moves its own cursor: the caller does, after each post is in the ledger.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use reqwest::header::HeaderMap;
+use reqwest::StatusCode;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::clock::SharedClock;
+use crate::config::{Secret, StartAt, XSourceSettings};
+use crate::model::{Author, PostId};
+use crate::normalize::x::{
+    id_order, parse_page, parse_user, snowflake_at, Page, ParseError, XPost, XUser, EXPANSIONS,
+    MEDIA_FIELDS, TWEET_FIELDS, USER_FIELDS,
+};
+use crate::store::{Ledger, ReadKind, StoreError};
+
+/// The most posts one timeline page may carry.
+const PAGE_SIZE: u32 = 100;
+
+/// The fewest posts a timeline page may be asked for.
+const MIN_PAGE_SIZE: u32 = 5;
+
+/// Pages read in one poll at most: the API reaches only the newest 3,200 posts anyway.
+const MAX_PAGES: usize = 32;
+
+/// A 429 without a usable reset header waits this long.
+const DEFAULT_RATE_WAIT: Duration = Duration::from_secs(60);
+
+/// No reset is trusted further away than this: the longest X window is 15 minutes (24 h
+/// for some app caps, but then the next poll asks again anyway).
+const MAX_RATE_WAIT: Duration = Duration::from_secs(16 * 60);
+
+/// 429s in a row for one request before the poll gives up until its next tick.
+const MAX_RATE_RETRIES: u32 = 3;
+
+/// What went wrong talking to the X API; the variant says what the caller does.
+#[derive(Debug, thiserror::Error)]
+pub enum XError {
+    /// 401 or 403: the token is wrong, revoked, or lacks access. Stop this source and tell
+    /// the operator; polling again cannot help.
+    #[error("the X API refused the token (HTTP {status}): {detail}")]
+    Auth {
+        /// 401 or 403.
+        status: u16,
+        /// The API's explanation.
+        detail: String,
+    },
+    /// The account does not exist or is suspended: stop this source.
+    #[error("no X account @{username}: {detail}")]
+    NoAccount {
+        /// The configured handle.
+        username: String,
+        /// The API's explanation.
+        detail: String,
+    },
+    /// Still rate limited after waiting: try again at the next tick.
+    #[error("rate limited by the X API until {reset}")]
+    RateLimited {
+        /// When the window resets.
+        reset: DateTime<Utc>,
+    },
+    /// The network or the server failed (timeouts, 5xx, a body cut short): try again at
+    /// the next tick.
+    #[error("the X API request failed: {0}")]
+    Transport(#[source] reqwest::Error),
+    /// An unexpected answer (4xx other than the above): try again at the next tick; the
+    /// detail tells the operator what the API disliked.
+    #[error("the X API answered HTTP {status}: {detail}")]
+    Status {
+        /// The HTTP status.
+        status: u16,
+        /// The start of the body.
+        detail: String,
+    },
+    /// The answer was not what the API documents: try again at the next tick.
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    /// The ledger failed: stop and report.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Shutdown was requested while waiting.
+    #[error("stopped while waiting for the X API")]
+    Cancelled,
+}
+
+impl XError {
+    /// Whether this error stops the source for good (until the configuration is fixed and
+    /// the daemon restarted).
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            XError::Auth { .. } | XError::NoAccount { .. } | XError::Store(_)
+        )
+    }
+}
+
+/// What the rate-limit headers last said.
+#[derive(Debug, Clone, Copy)]
+struct RateLimit {
+    remaining: u64,
+    reset: DateTime<Utc>,
+}
+
+/// An X API v2 client for one token. Holds the rate-limit state of its last answer.
+pub struct XClient {
+    http: reqwest::Client,
+    base: String,
+    token: Secret,
+    clock: SharedClock,
+    cancel: CancellationToken,
+    limit: Option<RateLimit>,
+}
+
+impl std::fmt::Debug for XClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("XClient")
+            .field("base", &self.base)
+            .field("token", &self.token)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a timeline request asks for, besides the fields every request asks for.
+#[derive(Debug, Clone, Default)]
+pub struct TimelineQuery {
+    /// Only posts newer than this id.
+    pub since_id: Option<String>,
+    /// Only posts older than this id.
+    pub until_id: Option<String>,
+    /// Only posts created at or after this time.
+    pub start_time: Option<DateTime<Utc>>,
+    /// Only posts created before this time.
+    pub end_time: Option<DateTime<Utc>>,
+    /// Posts per page, 5 to 100.
+    pub max_results: u32,
+    /// Leave reposts out (server side, so they are not billed).
+    pub exclude_retweets: bool,
+    /// The next page of an earlier answer.
+    pub pagination_token: Option<String>,
+}
+
+impl XClient {
+    /// A client for `base` (`https://api.x.com`, or a local fake) with `token`. `http` is
+    /// shared by every source of the daemon (one connection pool, one TLS setup).
+    pub fn new(
+        http: reqwest::Client,
+        base: &str,
+        token: Secret,
+        clock: SharedClock,
+        cancel: CancellationToken,
+    ) -> Self {
+        Self {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            token,
+            clock,
+            cancel,
+            limit: None,
+        }
+    }
+
+    /// The HTTP client settings every X and feed request uses.
+    ///
+    /// # Errors
+    /// When the TLS backend cannot be set up.
+    pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
+        reqwest::Client::builder()
+            .user_agent(concat!("birdbridge/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(30))
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(2)
+            .build()
+    }
+
+    /// Looks up an account by handle (one billed user read).
+    ///
+    /// # Errors
+    /// See [`XError`]; an unknown handle is [`XError::NoAccount`].
+    pub async fn user_by_username(&mut self, username: &str) -> Result<XUser, XError> {
+        let path = format!("/2/users/by/username/{username}");
+        let body = self
+            .get(&path, &[("user.fields", USER_FIELDS.to_owned())])
+            .await?;
+        parse_user(&body).map_err(|err| match err {
+            ParseError::NoUser(detail) => XError::NoAccount {
+                username: username.to_owned(),
+                detail,
+            },
+            other @ ParseError::Json(_) => XError::Parse(other),
+        })
+    }
+
+    /// One page of an account's timeline, newest first.
+    ///
+    /// # Errors
+    /// See [`XError`].
+    pub async fn timeline(
+        &mut self,
+        owner: &Author,
+        user_id: &str,
+        q: &TimelineQuery,
+    ) -> Result<Page, XError> {
+        let mut query = vec![
+            (
+                "max_results",
+                q.max_results.clamp(MIN_PAGE_SIZE, PAGE_SIZE).to_string(),
+            ),
+            ("tweet.fields", TWEET_FIELDS.to_owned()),
+            ("expansions", EXPANSIONS.to_owned()),
+            ("media.fields", MEDIA_FIELDS.to_owned()),
+        ];
+        let rfc3339 = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let optional = [
+            ("since_id", q.since_id.clone()),
+            ("until_id", q.until_id.clone()),
+            ("start_time", q.start_time.map(rfc3339)),
+            ("end_time", q.end_time.map(rfc3339)),
+            ("pagination_token", q.pagination_token.clone()),
+            ("exclude", q.exclude_retweets.then(|| "retweets".to_owned())),
+        ];
+        query.extend(optional.into_iter().filter_map(|(k, v)| Some((k, v?))));
+        let body = self
+            .get(&format!("/2/users/{user_id}/tweets"), &query)
+            .await?;
+        Ok(parse_page(&body, owner)?)
+    }
+
+    /// Posts by id (at most 100), as `GET /2/tweets` returns them.
+    ///
+    /// # Errors
+    /// See [`XError`].
+    pub async fn tweets(&mut self, owner: &Author, ids: &[String]) -> Result<Page, XError> {
+        let query = vec![
+            ("ids", ids.join(",")),
+            ("tweet.fields", TWEET_FIELDS.to_owned()),
+            ("expansions", EXPANSIONS.to_owned()),
+            ("media.fields", MEDIA_FIELDS.to_owned()),
+        ];
+        let body = self.get("/2/tweets", &query).await?;
+        Ok(parse_page(&body, owner)?)
+    }
+
+    /// GET with the bearer token, waiting out rate limits. Returns the body of a 200.
+    async fn get(&mut self, path: &str, query: &[(&str, String)]) -> Result<String, XError> {
+        let url = format!("{}{path}", self.base);
+        let mut limited = 0;
+        loop {
+            if let Some(limit) = self.limit.filter(|l| l.remaining == 0) {
+                if limit.reset > self.clock.now() {
+                    info!(reset = %limit.reset, "X API rate limit used up; waiting for the reset");
+                    self.wait_until(limit.reset).await?;
+                }
+                self.limit = None;
+            }
+            let response = tokio::select! {
+                () = self.cancel.cancelled() => return Err(XError::Cancelled),
+                r = self.http.get(&url).query(query).bearer_auth(self.token.expose()).send() => r,
+            }
+            .map_err(XError::Transport)?;
+            let status = response.status();
+            let limit = rate_limit(response.headers());
+            if limit.is_some() {
+                self.limit = limit;
+            }
+            debug!(%url, status = status.as_u16(), remaining = limit.map(|l| l.remaining), "X API answered");
+            let body = response.text().await.map_err(XError::Transport)?;
+            match status {
+                StatusCode::OK => return Ok(body),
+                StatusCode::TOO_MANY_REQUESTS => {
+                    let now = self.clock.now();
+                    let reset = limit
+                        .map(|l| l.reset)
+                        .filter(|r| *r > now)
+                        .unwrap_or_else(|| now + chrono_duration(DEFAULT_RATE_WAIT));
+                    let reset = reset.min(now + chrono_duration(MAX_RATE_WAIT));
+                    limited += 1;
+                    if limited > MAX_RATE_RETRIES {
+                        return Err(XError::RateLimited { reset });
+                    }
+                    warn!(%reset, "X API answered 429 (rate limited); waiting for the reset");
+                    self.wait_until(reset).await?;
+                    self.limit = None;
+                }
+                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                    return Err(XError::Auth {
+                        status: status.as_u16(),
+                        detail: detail(&body),
+                    })
+                }
+                _ => {
+                    return Err(XError::Status {
+                        status: status.as_u16(),
+                        detail: detail(&body),
+                    })
+                }
+            }
+        }
+    }
+
+    async fn wait_until(&self, when: DateTime<Utc>) -> Result<(), XError> {
+        tokio::select! {
+            () = self.cancel.cancelled() => Err(XError::Cancelled),
+            () = self.clock.sleep_until(when) => Ok(()),
+        }
+    }
+}
+
+fn chrono_duration(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+/// The `x-rate-limit-remaining` and `x-rate-limit-reset` headers, when both are there.
+fn rate_limit(headers: &HeaderMap) -> Option<RateLimit> {
+    let number =
+        |name: &str| -> Option<i64> { headers.get(name)?.to_str().ok()?.trim().parse().ok() };
+    let remaining = u64::try_from(number("x-rate-limit-remaining")?).ok()?;
+    let reset = Utc
+        .timestamp_opt(number("x-rate-limit-reset")?, 0)
+        .single()?;
+    Some(RateLimit { remaining, reset })
+}
+
+/// The useful part of an error body: `detail`, `title`, or `errors[0].message`, else the
+/// start of the text.
+fn detail(body: &str) -> String {
+    let json: Option<serde_json::Value> = serde_json::from_str(body).ok();
+    let pick = |v: &serde_json::Value| -> Option<String> {
+        v.get("detail")
+            .or_else(|| v.get("title"))
+            .or_else(|| v.get("message"))
+            .and_then(|d| d.as_str())
+            .map(str::to_owned)
+    };
+    json.as_ref()
+        .and_then(|j| pick(j).or_else(|| j.get("errors")?.as_array()?.first().and_then(pick)))
+        .unwrap_or_else(|| body.chars().take(200).collect())
+}
+
+/// One configured `kind = "x"` source.
+#[derive(Debug)]
+pub struct XSource {
+    name: String,
+    settings: XSourceSettings,
+    client: XClient,
+    exclude_retweets: bool,
+    /// The account, once resolved.
+    account: Option<Author>,
+    /// The newest post id the user lookup reported, used once to start a new source.
+    most_recent: Option<PostId>,
+    /// The cursor as last read from or written to the ledger, once `cursor_read`, so an
+    /// idle poll costs no ledger read.
+    cursor: Option<String>,
+    cursor_read: bool,
+}
+
+/// What a poll found.
+#[derive(Debug, Default)]
+pub struct Poll {
+    /// New posts, oldest first. After each is in the ledger, set the cursor to its id.
+    pub posts: Vec<XPost>,
+    /// Pages that were read.
+    pub pages: usize,
+}
+
+impl XSource {
+    /// The source named `name`. `exclude_retweets` when none of its routes mirrors reposts.
+    pub fn new(
+        name: &str,
+        settings: XSourceSettings,
+        client: XClient,
+        exclude_retweets: bool,
+    ) -> Self {
+        Self {
+            name: name.to_owned(),
+            settings,
+            client,
+            exclude_retweets,
+            account: None,
+            most_recent: None,
+            cursor: None,
+            cursor_read: false,
+        }
+    }
+
+    /// Moves the cursor past `id`: the post is in the ledger for every route.
+    ///
+    /// # Errors
+    /// Ledger failures.
+    pub fn advance(
+        &mut self,
+        ledger: &Ledger,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        ledger.set_cursor(&self.name, id, now)?;
+        self.cursor = Some(id.to_owned());
+        self.cursor_read = true;
+        Ok(())
+    }
+
+    /// The saved cursor, read from the ledger the first time.
+    fn saved_cursor(&mut self, ledger: &Ledger) -> Result<Option<String>, StoreError> {
+        if !self.cursor_read {
+            self.cursor = ledger.cursor(&self.name)?.map(|c| c.value);
+            self.cursor_read = true;
+        }
+        Ok(self.cursor.clone())
+    }
+
+    /// The source's name (its cursor's name in the ledger too).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The account this source reads, resolving it the first time (from the ledger, or with
+    /// one billed lookup that is then kept in the ledger).
+    ///
+    /// # Errors
+    /// See [`XError`].
+    pub async fn account(&mut self, ledger: &Ledger) -> Result<Author, XError> {
+        if let Some(account) = &self.account {
+            return Ok(account.clone());
+        }
+        let username = self.settings.username.clone();
+        let account = if let Some(id) = ledger.x_user_id(&username)? {
+            Author {
+                id: Some(id),
+                username,
+                display_name: None,
+            }
+        } else {
+            let user = self.client.user_by_username(&username).await?;
+            let now = self.client.clock.now();
+            ledger.add_billable_reads(&self.name, ReadKind::User, 1, now)?;
+            let id = user.author.id.clone().unwrap_or_default();
+            ledger.set_x_user_id(&username, &id, now)?;
+            info!(source = %self.name, username = %username, user_id = %id, "X account resolved");
+            self.most_recent = user.most_recent_post;
+            user.author
+        };
+        self.account = Some(account.clone());
+        Ok(account)
+    }
+
+    /// New posts since the cursor, oldest first. A source without a cursor starts as its
+    /// `start` setting says: after the newest post (the cursor is set here, nothing is
+    /// returned), with the newest N posts, or after a given id.
+    ///
+    /// # Errors
+    /// See [`XError`]; [`XError::is_fatal`] tells whether to stop the source.
+    pub async fn poll(&mut self, ledger: &Ledger) -> Result<Poll, XError> {
+        let account = self.account(ledger).await?;
+        let user_id = account.id.clone().unwrap_or_default();
+        let cursor = self.saved_cursor(ledger)?;
+        let mut poll = Poll::default();
+        let since_id = match (cursor, &self.settings.start) {
+            (Some(cursor), _) => cursor,
+            (None, StartAt::After(id)) => {
+                let id = id.clone();
+                self.advance(ledger, &id, self.client.clock.now())?;
+                id
+            }
+            (None, StartAt::Latest(0)) => {
+                let newest = match self.most_recent.take() {
+                    Some(id) => Some(id),
+                    None => self
+                        .newest(ledger, &account, &user_id, MIN_PAGE_SIZE, &mut poll)
+                        .await?
+                        .first()
+                        .map(|p| p.post.id.clone()),
+                };
+                // An account without posts starts at the id a post made now would get.
+                let now = self.client.clock.now();
+                let cursor = newest.map_or_else(|| snowflake_at(now), |id| id.0);
+                info!(source = %self.name, cursor = %cursor, "new source: starting after the newest post");
+                self.advance(ledger, &cursor, now)?;
+                return Ok(poll);
+            }
+            (None, StartAt::Latest(n)) => {
+                let n = *n;
+                let mut posts = self
+                    .newest(ledger, &account, &user_id, n, &mut poll)
+                    .await?;
+                posts.truncate(usize::try_from(n).unwrap_or(usize::MAX));
+                posts.reverse();
+                info!(source = %self.name, posts = posts.len(), "new source: starting with the newest posts");
+                poll.posts = posts;
+                return Ok(poll);
+            }
+        };
+        let query = TimelineQuery {
+            since_id: Some(since_id.clone()),
+            max_results: PAGE_SIZE,
+            exclude_retweets: self.exclude_retweets,
+            ..TimelineQuery::default()
+        };
+        let mut posts = self
+            .pages(ledger, &account, &user_id, query, None, &mut poll)
+            .await?;
+        // The API's order is newest first; sort anyway, so an odd answer cannot make the
+        // cursor jump past an unmirrored post.
+        posts.retain(|p| id_order(p.post.id.as_str(), &since_id).is_gt());
+        posts.sort_by(|a, b| id_order(a.post.id.as_str(), b.post.id.as_str()));
+        posts.dedup_by(|a, b| a.post.id == b.post.id);
+        poll.posts = posts;
+        Ok(poll)
+    }
+
+    /// The posts with these ids (billed), oldest first: after a restart, the posts whose
+    /// parts were still to deliver, which the cursor has already passed.
+    ///
+    /// # Errors
+    /// See [`XError`].
+    pub async fn lookup(&mut self, ledger: &Ledger, ids: &[String]) -> Result<Vec<XPost>, XError> {
+        let account = self.account(ledger).await?;
+        let mut posts = Vec::new();
+        for chunk in ids.chunks(usize::try_from(PAGE_SIZE).unwrap_or(100)) {
+            let page = self.client.tweets(&account, chunk).await?;
+            let returned = u64::try_from(page.returned).unwrap_or(u64::MAX);
+            ledger.add_billable_reads(
+                &self.name,
+                ReadKind::Post,
+                returned,
+                self.client.clock.now(),
+            )?;
+            for problem in &page.errors {
+                warn!(source = %self.name, problem = %problem, "a post to retry cannot be read again");
+            }
+            posts.extend(page.posts);
+        }
+        posts.sort_by(|a, b| id_order(a.post.id.as_str(), b.post.id.as_str()));
+        Ok(posts)
+    }
+
+    /// Posts of the account within a time range, oldest first, for `backfill --from-api`:
+    /// the timeline read backwards within the API's window.
+    ///
+    /// # Errors
+    /// See [`XError`].
+    pub async fn range(
+        &mut self,
+        ledger: &Ledger,
+        start_time: Option<DateTime<Utc>>,
+        end_time: Option<DateTime<Utc>>,
+    ) -> Result<Poll, XError> {
+        let account = self.account(ledger).await?;
+        let user_id = account.id.clone().unwrap_or_default();
+        let mut poll = Poll::default();
+        let query = TimelineQuery {
+            start_time,
+            end_time,
+            max_results: PAGE_SIZE,
+            exclude_retweets: self.exclude_retweets,
+            ..TimelineQuery::default()
+        };
+        let mut posts = self
+            .pages(ledger, &account, &user_id, query, None, &mut poll)
+            .await?;
+        posts.sort_by(|a, b| id_order(a.post.id.as_str(), b.post.id.as_str()));
+        posts.dedup_by(|a, b| a.post.id == b.post.id);
+        poll.posts = posts;
+        Ok(poll)
+    }
+
+    /// The newest `n` posts (at least one page), newest first.
+    async fn newest(
+        &mut self,
+        ledger: &Ledger,
+        account: &Author,
+        user_id: &str,
+        n: u32,
+        poll: &mut Poll,
+    ) -> Result<Vec<XPost>, XError> {
+        let query = TimelineQuery {
+            max_results: n.clamp(MIN_PAGE_SIZE, PAGE_SIZE),
+            exclude_retweets: self.exclude_retweets,
+            ..TimelineQuery::default()
+        };
+        let want = usize::try_from(n).unwrap_or(usize::MAX).max(1);
+        self.pages(ledger, account, user_id, query, Some(want), poll)
+            .await
+    }
+
+    /// Reads pages until the API has no more (or `enough` posts are in), newest first.
+    /// Every page's posts are counted as billable reads.
+    async fn pages(
+        &mut self,
+        ledger: &Ledger,
+        account: &Author,
+        user_id: &str,
+        mut query: TimelineQuery,
+        enough: Option<usize>,
+        poll: &mut Poll,
+    ) -> Result<Vec<XPost>, XError> {
+        let mut posts = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let page = self.client.timeline(account, user_id, &query).await?;
+            poll.pages += 1;
+            let returned = u64::try_from(page.returned).unwrap_or(u64::MAX);
+            ledger.add_billable_reads(
+                &self.name,
+                ReadKind::Post,
+                returned,
+                self.client.clock.now(),
+            )?;
+            for problem in &page.errors {
+                debug!(source = %self.name, problem = %problem, "partial error in an X API page");
+            }
+            for reason in &page.malformed {
+                warn!(source = %self.name, reason = %reason, "unreadable post in an X API page; skipped");
+            }
+            posts.extend(page.posts);
+            match page.next_token {
+                Some(token) if enough.is_none_or(|e| posts.len() < e) => {
+                    query.pagination_token = Some(token);
+                }
+                _ => break,
+            }
+        }
+        Ok(posts)
+    }
+}
