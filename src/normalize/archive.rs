@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::entities::{splice, Entity, EntityKind, Spliced};
+use super::entities::{hidden_reply_mentions, splice, Entity, EntityKind, Spliced};
 use super::lenient::{null_as_default, Flag, IdText, Num};
 use super::note_tweet::NoteIndex;
 use crate::model::{
@@ -296,7 +296,10 @@ pub fn normalize_tweet(element: &str, ctx: &TweetContext<'_>) -> Result<ArchiveP
             splice(&note.text, false, note.entities.clone())
         } else {
             let mut entities = entities_of(&raw, source_text);
-            entities.extend(hidden_reply_mentions(&raw, source_text));
+            entities.extend(hidden_reply_mentions(
+                raw.display_text_range.as_deref(),
+                source_text,
+            ));
             splice(source_text, true, entities)
         };
         references.quote_of = take_quote(&mut spliced);
@@ -458,23 +461,6 @@ fn entities_of(raw: &RawTweet, text: &str) -> Vec<Entity> {
         kind: EntityKind::Remove { shown: Some(url) },
     }));
     out
-}
-
-/// The reply mentions X adds in front of a reply and hides by starting
-/// `display_text_range` after them; removed when that span holds only mentions.
-fn hidden_reply_mentions(raw: &RawTweet, text: &str) -> Option<Entity> {
-    let start = raw.display_text_range.as_deref()?.first()?.index();
-    if start == 0 {
-        return None;
-    }
-    let head: String = text.chars().take(start).collect();
-    let only_mentions = head
-        .split_whitespace()
-        .all(|word| word.starts_with('@') && word.len() > 1);
-    (only_mentions && head.chars().count() == start).then_some(Entity {
-        range: 0..start,
-        kind: EntityKind::Remove { shown: None },
-    })
 }
 
 /// The quoted post: the last status link. A quote's link trails the text, and is removed

@@ -11,6 +11,7 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
+use super::lenient::Num;
 use crate::model::{Facet, FacetKind};
 
 /// One annotated span of a source text.
@@ -253,6 +254,23 @@ fn decode_reference(body: &str) -> Option<char> {
             char::from_u32(code)
         }
     }
+}
+
+/// The reply mentions X puts in front of a reply and hides by starting `display_text_range`
+/// after them (archive and API alike); removed when that span holds only mentions.
+pub fn hidden_reply_mentions(display_text_range: Option<&[Num]>, text: &str) -> Option<Entity> {
+    let start = display_text_range?.first()?.index();
+    if start == 0 {
+        return None;
+    }
+    let head: String = text.chars().take(start).collect();
+    let only_mentions = head
+        .split_whitespace()
+        .all(|word| word.starts_with('@') && word.len() > 1);
+    (only_mentions && head.chars().count() == start).then_some(Entity {
+        range: 0..start,
+        kind: EntityKind::Remove { shown: None },
+    })
 }
 
 #[cfg(test)]

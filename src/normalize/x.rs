@@ -24,7 +24,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::archive::{language, parse_status_url};
-use super::entities::{splice, Entity, EntityKind, Spliced};
+use super::entities::{hidden_reply_mentions, splice, Entity, EntityKind, Spliced};
 use super::lenient::{null_as_default, Flag, IdText, Num};
 use crate::model::{Author, Media, MediaKind, MediaSource, Post, PostId, PostRef, References};
 
@@ -551,7 +551,10 @@ fn text_of(tweet: &RawTweet, quoted: Option<&PostId>, strip_rt: bool) -> Option<
     };
     let mut list = entities.map(|e| entities_of(e, quoted)).unwrap_or_default();
     if note.is_none() {
-        list.extend(hidden_reply_mentions(tweet, source));
+        list.extend(hidden_reply_mentions(
+            tweet.display_text_range.as_deref(),
+            source,
+        ));
     }
     let mut spliced = splice(source, true, list);
     if strip_rt {
@@ -605,23 +608,6 @@ fn entities_of(entities: &RawEntities, quoted: Option<&PostId>) -> Vec<Entity> {
         });
     }
     out
-}
-
-/// The reply mentions X puts in front of a reply and hides by starting `display_text_range`
-/// after them; removed when that span holds only mentions.
-fn hidden_reply_mentions(tweet: &RawTweet, text: &str) -> Option<Entity> {
-    let start = tweet.display_text_range.as_deref()?.first()?.index();
-    if start == 0 {
-        return None;
-    }
-    let head: String = text.chars().take(start).collect();
-    let only_mentions = head
-        .split_whitespace()
-        .all(|word| word.starts_with('@') && word.len() > 1);
-    (only_mentions && head.chars().count() == start).then_some(Entity {
-        range: 0..start,
-        kind: EntityKind::Remove { shown: None },
-    })
 }
 
 fn media_of(tweet: &RawTweet, inc: &Includes) -> Vec<Media> {
