@@ -596,14 +596,35 @@ impl Ledger {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        self.insert_first_row(
+            route,
+            source_post_id,
+            target,
+            PartState::Skipped,
+            reason,
+            now,
+        )
+    }
+
+    /// Inserts part 0 of a post in `state` with `reason`, only when the post has no row on
+    /// that target yet; returns whether it did. One statement, so the check and the insert
+    /// are one transaction.
+    fn insert_first_row(
+        &self,
+        route: &str,
+        source_post_id: &str,
+        target: &str,
+        state: PartState,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         let key = PartKey::new(route, source_post_id, target, 0);
-        // One statement, so the check and the insert are one transaction.
         let inserted = self
             .conn()
             .prepare_cached(
                 "INSERT INTO parts (route, source_post_id, target, part_index, state, \
                  idempotency_key, reason, created_at, updated_at) \
-                 SELECT ?1, ?2, ?3, 0, 'skipped', ?4, ?5, ?6, ?6 \
+                 SELECT ?1, ?2, ?3, 0, ?7, ?4, ?5, ?6, ?6 \
                  WHERE NOT EXISTS (SELECT 1 FROM parts \
                      WHERE route = ?1 AND source_post_id = ?2 AND target = ?3)",
             )?
@@ -614,6 +635,7 @@ impl Ledger {
                 idempotency_key(&key),
                 reason,
                 timestamp(now),
+                state.as_str(),
             ])?;
         Ok(inserted == 1)
     }
@@ -632,25 +654,14 @@ impl Ledger {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         debug_assert!(reason.starts_with(HELD_PREFIX), "{reason}");
-        let key = PartKey::new(route, source_post_id, target, 0);
-        let inserted = self
-            .conn()
-            .prepare_cached(
-                "INSERT INTO parts (route, source_post_id, target, part_index, state, \
-                 idempotency_key, reason, created_at, updated_at) \
-                 SELECT ?1, ?2, ?3, 0, 'quarantined', ?4, ?5, ?6, ?6 \
-                 WHERE NOT EXISTS (SELECT 1 FROM parts \
-                     WHERE route = ?1 AND source_post_id = ?2 AND target = ?3)",
-            )?
-            .execute(params![
-                route,
-                source_post_id,
-                target,
-                idempotency_key(&key),
-                reason,
-                timestamp(now),
-            ])?;
-        Ok(inserted == 1)
+        self.insert_first_row(
+            route,
+            source_post_id,
+            target,
+            PartState::Quarantined,
+            reason,
+            now,
+        )
     }
 
     /// Releases a post held by [`Ledger::mark_held`] (the route's policy no longer holds
