@@ -45,7 +45,13 @@ pub enum Command {
     },
     /// Show the ledger: counts per route and target, cursors, X API reads and their cost, last
     /// errors, quarantined parts.
-    Status,
+    Status(StatusArgs),
+    /// List quarantined parts (failed too often), retry them, or give them up.
+    #[command(subcommand)]
+    Quarantine(QuarantineCommand),
+    /// List posts held back by a route's policy, or release one without changing the policy.
+    #[command(subcommand)]
+    Hold(HoldCommand),
     /// Run the daemon: poll every live source (X, feeds) on its schedule and mirror new posts,
     /// until SIGTERM or SIGINT.
     Run,
@@ -78,4 +84,68 @@ pub struct BackfillArgs {
     /// Show what would be posted to each target; write nothing, not even to the ledger.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+/// `status` arguments.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// Only this route (its targets, cursor, errors and waiting parts).
+    #[arg(long)]
+    pub route: Option<String>,
+    /// Print one JSON document (schema: docs/status.schema.json) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Which ledger parts an operator command applies to; every given option must match.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct PartSelection {
+    /// Only parts of this route.
+    #[arg(long)]
+    pub route: Option<String>,
+    /// Only parts on this target.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Only parts of this source post (its id at the source, as `status` shows it).
+    #[arg(long)]
+    pub post: Option<String>,
+}
+
+/// `quarantine` subcommands. Changes are written to the ledger's audit trail.
+#[derive(Debug, Subcommand)]
+pub enum QuarantineCommand {
+    /// List quarantined parts with their last error.
+    List(PartSelection),
+    /// Put quarantined parts back to be delivered (with a fresh set of attempts) by the next
+    /// `once`, `backfill` or daemon start that reaches their post.
+    Retry(PartSelection),
+    /// Give up quarantined posts on their target: their waiting parts become `skipped` with
+    /// the reason, kept in the ledger. Needs at least one of --route, --target, --post.
+    Drop {
+        #[command(flatten)]
+        selection: PartSelection,
+        /// Why (kept in the ledger and its audit trail).
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+/// `hold` subcommands. Changes are written to the ledger's audit trail.
+#[derive(Debug, Subcommand)]
+pub enum HoldCommand {
+    /// List posts held back by a route's policy (e.g. `alt_text = "hold"`), with the reason.
+    List(PartSelection),
+    /// Release one held post: the next run that reads it mirrors it although the policy would
+    /// hold it. The policy stays as it is for every other post.
+    Release {
+        /// The post's route.
+        #[arg(long)]
+        route: String,
+        /// The post's id at the source.
+        #[arg(long)]
+        post: String,
+        /// Only on this target (default: every target holding it).
+        #[arg(long)]
+        target: Option<String>,
+    },
 }

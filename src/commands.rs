@@ -12,6 +12,7 @@ use crate::cli::{BackfillArgs, Command};
 use crate::clock::SystemClock;
 use crate::config::{ConfigError, Finding, Settings, TargetSettings, EXAMPLE_CONFIG};
 use crate::daemon::{CycleReport, Daemon, DaemonError, DaemonOptions, Notifier};
+use crate::operator::{self, OperatorError};
 use crate::pipeline::{self, BackfillOptions, BackfillReport, PipelineError};
 use crate::progress::Progress;
 use crate::status;
@@ -49,6 +50,12 @@ pub enum CommandError {
     /// See [`DaemonError`].
     #[error(transparent)]
     Daemon(#[from] DaemonError),
+    /// See [`OperatorError`].
+    #[error(transparent)]
+    Operator(#[from] OperatorError),
+    /// An operator command on a ledger that does not exist yet.
+    #[error("the ledger {0} does not exist yet: nothing has run with this configuration")]
+    NoLedger(std::path::PathBuf),
 }
 
 impl CommandError {
@@ -65,9 +72,12 @@ impl CommandError {
                 | PipelineError::TargetSetup { .. },
             )
             | CommandError::Daemon(DaemonError::NothingToRun) => Exit::Config,
-            CommandError::Pipeline(_) | CommandError::Store(_) | CommandError::Daemon(_) => {
-                Exit::Failure
-            }
+            CommandError::Operator(OperatorError::NoSelection) => Exit::Usage,
+            CommandError::Pipeline(_)
+            | CommandError::Store(_)
+            | CommandError::Daemon(_)
+            | CommandError::Operator(_)
+            | CommandError::NoLedger(_) => Exit::Failure,
         }
     }
 }
@@ -88,9 +98,26 @@ pub async fn run(
             Ok(Exit::Ok)
         }
         Command::Check { example: false } => check(config).await,
-        Command::Status => {
+        Command::Status(args) => {
             let settings = Settings::load(config)?;
-            print!("{}", status::report(&settings)?);
+            if args.json {
+                println!("{}", status::json(&settings, args.route.as_deref())?);
+            } else {
+                print!("{}", status::report(&settings, args.route.as_deref())?);
+            }
+            Ok(Exit::Ok)
+        }
+        Command::Quarantine(cmd) => {
+            let ledger = existing_ledger(config)?;
+            print!(
+                "{}",
+                operator::quarantine(&ledger, &cmd, chrono::Utc::now())?
+            );
+            Ok(Exit::Ok)
+        }
+        Command::Hold(cmd) => {
+            let ledger = existing_ledger(config)?;
+            print!("{}", operator::hold(&ledger, &cmd, chrono::Utc::now())?);
             Ok(Exit::Ok)
         }
         Command::Backfill(args) if args.from_api => api_backfill(config, args, stop).await,
@@ -98,6 +125,16 @@ pub async fn run(
         Command::Run => run_daemon(config).await,
         Command::Once => once(config).await,
     }
+}
+
+/// The configured ledger, when it exists (operator commands never create one).
+fn existing_ledger(config: &Path) -> Result<Ledger, CommandError> {
+    let settings = Settings::load(config)?;
+    let path = &settings.ledger.path;
+    if !path.exists() {
+        return Err(CommandError::NoLedger(path.clone()));
+    }
+    Ok(Ledger::open(path)?)
 }
 
 /// `run`: the daemon, until SIGTERM or SIGINT.

@@ -15,6 +15,7 @@ pub mod fetch;
 pub mod media;
 pub mod model;
 pub mod normalize;
+pub mod operator;
 pub mod pipeline;
 pub mod policy;
 pub mod preview;

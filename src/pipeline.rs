@@ -372,6 +372,7 @@ impl Mirror<'_> {
             let existing = self
                 .ledger
                 .parts_of_post(self.route, post.id.as_str(), &t.name)?;
+            let decision = released_hold(self.ledger, self.route, post, &t.name, &decision)?;
             // A held post whose hold no longer applies (the policy or the source changed):
             // that change was the person's request to retry it.
             let released = existing.len() == 1
@@ -387,9 +388,9 @@ impl Mirror<'_> {
                 report.already_done += 1;
                 continue;
             }
-            let rendered = match &decision {
+            let rendered = match decision {
                 Decision::Skip(_) | Decision::Hold(_) => {
-                    audit.not_mirrored(post, &t.name, &decision)?;
+                    audit.not_mirrored(post, &t.name, decision)?;
                     report.skipped += 1;
                     outcome.changed = true;
                     continue;
@@ -589,6 +590,23 @@ fn in_range(post: &Post, opts: &BackfillOptions) -> bool {
 
 /// A post is done on a target when it has rows and none of them still has work to do.
 /// Quarantined parts count as done: they are retried only on request.
+/// `decision`, unless it holds a post that a person released (`hold release`): then the
+/// post is mirrored anyway.
+fn released_hold<'d>(
+    ledger: &Ledger,
+    route: &str,
+    post: &Post,
+    target: &str,
+    decision: &'d Decision,
+) -> Result<&'d Decision, StoreError> {
+    Ok(match decision {
+        Decision::Hold(_) if ledger.hold_released(route, post.id.as_str(), target)? => {
+            &Decision::Mirror
+        }
+        other => other,
+    })
+}
+
 fn is_done(rows: &[PartRecord]) -> bool {
     !rows.is_empty()
         && rows.iter().all(|r| {

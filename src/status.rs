@@ -1,9 +1,14 @@
-//! The `status` report: what the ledger knows, for a person.
+//! The `status` report: what the ledger knows, for a person (text) or a program (`--json`,
+//! see [`json`]), for every route or one (`--route`).
+
+mod json;
 
 use std::fmt::Write as _;
 
 use crate::config::{Settings, SourceSettings, XSourceSettings};
 use crate::store::{Ledger, PartRecord, PartState, StoreError};
+
+pub use json::{json, SCHEMA_VERSION};
 
 /// States in the order a person reads them.
 const STATES: [PartState; 6] = [
@@ -18,11 +23,13 @@ const STATES: [PartState; 6] = [
 /// How many recent errors to show.
 const RECENT_ERRORS: u32 = 10;
 
-/// Renders the report. A ledger that does not exist yet is reported as such, not created.
+/// Renders the report, of every route or of `route` only. A ledger that does not exist yet is
+/// reported as such, not created.
 ///
 /// # Errors
 /// When the ledger cannot be read.
-pub fn report(settings: &Settings) -> Result<String, StoreError> {
+pub fn report(settings: &Settings, route: Option<&str>) -> Result<String, StoreError> {
+    let only = Only { settings, route };
     let path = &settings.ledger.path;
     let mut out = String::new();
     if !path.exists() {
@@ -35,36 +42,12 @@ pub fn report(settings: &Settings) -> Result<String, StoreError> {
     }
     let ledger = Ledger::open(path)?;
     let _ = writeln!(out, "ledger {}", path.display());
-    let counts = ledger.state_counts()?;
-    for (route_name, route) in &settings.routes {
-        for target in &route.targets {
-            let _ = write!(out, "route {route_name} → {target}:");
-            for state in STATES {
-                let n: u64 = counts
-                    .iter()
-                    .filter(|c| &c.route == route_name && &c.target == target && c.state == state)
-                    .map(|c| c.count)
-                    .sum();
-                let _ = write!(out, " {} {n}", state.as_str());
-            }
-            out.push('\n');
-        }
-    }
-    // Rows of routes no longer in the configuration are still worth seeing.
-    for c in counts
-        .iter()
-        .filter(|c| !settings.routes.contains_key(&c.route))
-    {
-        let _ = writeln!(
-            out,
-            "route {} → {} (not configured): {} {}",
-            c.route,
-            c.target,
-            c.state.as_str(),
-            c.count
-        );
-    }
-    let cursors = ledger.cursors()?;
+    counts(&mut out, &only, &ledger)?;
+    let cursors: Vec<_> = ledger
+        .cursors()?
+        .into_iter()
+        .filter(|c| only.source(&c.source))
+        .collect();
     if !cursors.is_empty() {
         let _ = writeln!(out, "cursors:");
         for c in cursors {
@@ -77,7 +60,11 @@ pub fn report(settings: &Settings) -> Result<String, StoreError> {
             );
         }
     }
-    let budgets = ledger.budgets(None)?;
+    let budgets: Vec<_> = ledger
+        .budgets(None)?
+        .into_iter()
+        .filter(|b| only.target(&b.target))
+        .collect();
     if !budgets.is_empty() {
         let _ = writeln!(out, "rate-limit budgets (as last seen):");
         for b in budgets {
@@ -97,43 +84,162 @@ pub fn report(settings: &Settings) -> Result<String, StoreError> {
             out.push('\n');
         }
     }
-    reads(&mut out, settings, &ledger)?;
-    let edits = ledger.edit_counts()?;
+    reads(&mut out, &only, &ledger)?;
+    let edits: Vec<_> = ledger
+        .edit_counts()?
+        .into_iter()
+        .filter(|(r, _, _)| only.route(r))
+        .collect();
     if !edits.is_empty() {
         let _ = writeln!(out, "edits (new versions written over mirrored statuses):");
         for (route, target, n) in edits {
             let _ = writeln!(out, "  {route} → {target}: {n}");
         }
     }
+    let mine = |rows: Vec<PartRecord>| -> Vec<PartRecord> {
+        rows.into_iter()
+            .filter(|r| only.route(&r.key.route))
+            .collect()
+    };
     section(
         &mut out,
         "last errors",
-        &ledger.recent_errors(RECENT_ERRORS)?,
+        &mine(ledger.recent_errors(RECENT_ERRORS)?),
     );
     section(
         &mut out,
-        "quarantined (retried only on request)",
-        &ledger.quarantined()?,
+        "quarantined (`birdbridge quarantine retry|drop`, `hold release`)",
+        &mine(ledger.quarantined()?),
     );
+    audit(&mut out, &only, &ledger)?;
     Ok(out)
 }
 
+/// Parts per state for each route and target.
+fn counts(out: &mut String, only: &Only<'_>, ledger: &Ledger) -> Result<(), StoreError> {
+    let settings = only.settings;
+    let counts = ledger.state_counts()?;
+    for (route_name, route) in settings.routes.iter().filter(|(n, _)| only.route(n)) {
+        for target in &route.targets {
+            let _ = write!(out, "route {route_name} → {target}:");
+            for state in STATES {
+                let n: u64 = counts
+                    .iter()
+                    .filter(|c| &c.route == route_name && &c.target == target && c.state == state)
+                    .map(|c| c.count)
+                    .sum();
+                let _ = write!(out, " {} {n}", state.as_str());
+            }
+            out.push('\n');
+        }
+    }
+    // Rows of routes no longer in the configuration are still worth seeing.
+    for c in counts
+        .iter()
+        .filter(|c| !settings.routes.contains_key(&c.route) && only.route(&c.route))
+    {
+        let _ = writeln!(
+            out,
+            "route {} → {} (not configured): {} {}",
+            c.route,
+            c.target,
+            c.state.as_str(),
+            c.count
+        );
+    }
+    Ok(())
+}
+
+/// The latest operator changes (`quarantine`, `hold`).
+fn audit(out: &mut String, only: &Only<'_>, ledger: &Ledger) -> Result<(), StoreError> {
+    let audit = ledger.audit_log(RECENT_ERRORS)?;
+    let audit: Vec<_> = audit.iter().filter(|a| only.route(&a.route)).collect();
+    if !audit.is_empty() {
+        let _ = writeln!(out, "operator changes (newest first):");
+        for a in audit {
+            let _ = write!(
+                out,
+                "  {} {}: {} → {} post {}",
+                a.at.format("%Y-%m-%d %H:%M:%S UTC"),
+                a.command,
+                a.route,
+                a.target,
+                a.source_post_id
+            );
+            if let Some(i) = a.part_index {
+                let _ = write!(out, " part {i}");
+            }
+            let _ = write!(out, ": {}", a.change);
+            if let Some(note) = &a.note {
+                let _ = write!(out, " ({note})");
+            }
+            out.push('\n');
+        }
+    }
+    Ok(())
+}
+
+/// Which routes, sources and targets a report covers.
+#[derive(Debug, Clone, Copy)]
+struct Only<'a> {
+    settings: &'a Settings,
+    route: Option<&'a str>,
+}
+
+impl Only<'_> {
+    fn route(&self, name: &str) -> bool {
+        self.route.is_none_or(|r| r == name)
+    }
+
+    /// A source (or a cursor named after one, such as `NAME+archive`) read by a covered route.
+    fn source(&self, cursor: &str) -> bool {
+        let Some(route) = self.route else {
+            return true;
+        };
+        self.settings.routes.get(route).is_some_and(|r| {
+            cursor == r.source
+                || cursor
+                    .strip_prefix(r.source.as_str())
+                    .is_some_and(|rest| rest.starts_with('+'))
+        })
+    }
+
+    fn target(&self, name: &str) -> bool {
+        let Some(route) = self.route else {
+            return true;
+        };
+        self.settings
+            .routes
+            .get(route)
+            .is_some_and(|r| r.targets.iter().any(|t| t == name))
+    }
+}
+
+/// The configured prices of a source's reads (post, user), or the defaults.
+fn prices(settings: &Settings, source: &str) -> (f64, f64) {
+    match settings.sources.get(source) {
+        Some(SourceSettings::X(x)) => (x.post_read_price, x.user_read_price),
+        _ => (
+            XSourceSettings::DEFAULT_POST_READ_PRICE,
+            XSourceSettings::DEFAULT_USER_READ_PRICE,
+        ),
+    }
+}
+
 /// Billable X API reads per source, with their cost at the source's configured prices.
-fn reads(out: &mut String, settings: &Settings, ledger: &Ledger) -> Result<(), StoreError> {
-    let counts = ledger.billable_reads(chrono::Utc::now())?;
+fn reads(out: &mut String, only: &Only<'_>, ledger: &Ledger) -> Result<(), StoreError> {
+    let counts: Vec<_> = ledger
+        .billable_reads(chrono::Utc::now())?
+        .into_iter()
+        .filter(|c| only.source(&c.source))
+        .collect();
     if counts.is_empty() {
         return Ok(());
     }
     let _ = writeln!(out, "X API reads (billable):");
     let mut total = 0.0;
     for c in counts {
-        let (post_price, user_price) = match settings.sources.get(&c.source) {
-            Some(SourceSettings::X(x)) => (x.post_read_price, x.user_read_price),
-            _ => (
-                XSourceSettings::DEFAULT_POST_READ_PRICE,
-                XSourceSettings::DEFAULT_USER_READ_PRICE,
-            ),
-        };
+        let (post_price, user_price) = prices(only.settings, &c.source);
         #[expect(clippy::cast_precision_loss, reason = "read counts are far below 2^52")]
         let cost = c.posts as f64 * post_price + c.users as f64 * user_price;
         total += cost;

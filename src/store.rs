@@ -26,6 +26,8 @@
 
 mod fedi;
 mod live;
+mod operator;
+mod report;
 mod schema;
 #[cfg(test)]
 mod tests;
@@ -42,6 +44,8 @@ use rusqlite::{params, Connection, Params, Row, TransactionBehavior};
 use sha2::{Digest, Sha256};
 
 pub use live::{ReadCount, ReadKind};
+pub use operator::{AuditEntry, PartFilter};
+pub use report::DeliveryTimes;
 
 /// Identifies one part of one mirrored post on one target. Unique in the ledger.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -323,7 +323,7 @@ async fn announced_budgets_are_never_exceeded() {
     );
 
     // Budgets are visible in `status`.
-    let text = birdbridge::status::report(&setup.settings).unwrap();
+    let text = birdbridge::status::report(&setup.settings, None).unwrap();
     assert!(text.contains("rate-limit budgets"), "{text}");
     assert!(text.contains("t statuses: "), "{text}");
 }

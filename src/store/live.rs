@@ -122,12 +122,17 @@ impl Ledger {
     }
 
     /// Posts of `route` with parts still to deliver (planned, interrupted, or failed and
-    /// waiting for a retry), for a restarted daemon to offer again.
+    /// waiting for a retry) or released from a hold by a person and not planned yet, for a
+    /// restarted daemon to offer again.
     pub fn unfinished_posts(&self, route: &str) -> Result<Vec<String>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
-            "SELECT DISTINCT source_post_id FROM parts \
-             WHERE route = ?1 AND state IN ('planned', 'posting', 'failed') ORDER BY source_post_id",
+            "SELECT source_post_id FROM parts \
+             WHERE route = ?1 AND state IN ('planned', 'posting', 'failed') \
+             UNION SELECT source_post_id FROM hold_releases AS h WHERE route = ?1 \
+             AND NOT EXISTS (SELECT 1 FROM parts AS p WHERE p.route = h.route \
+                 AND p.source_post_id = h.source_post_id AND p.target = h.target) \
+             ORDER BY source_post_id",
         )?;
         let rows = stmt
             .query_map([route], |row| row.get(0))?

@@ -117,6 +117,28 @@ const MIGRATIONS: &[&str] = &[
         created_at       TEXT NOT NULL,
         PRIMARY KEY (route, target, source_post_id)
     ) STRICT;",
+    // 4: operator commands: what a person changed by hand (`quarantine retry|drop`,
+    // `hold release`), one row per part or post changed, never a secret; and the posts a
+    // person released from a hold, which the next run mirrors although the policy holds them.
+    "CREATE TABLE operator_audit (
+        id             INTEGER PRIMARY KEY,
+        at             TEXT    NOT NULL,
+        command        TEXT    NOT NULL,
+        route          TEXT    NOT NULL,
+        target         TEXT    NOT NULL,
+        source_post_id TEXT    NOT NULL,
+        part_index     INTEGER,
+        change         TEXT    NOT NULL,
+        note           TEXT
+    ) STRICT;
+    CREATE TABLE hold_releases (
+        route          TEXT NOT NULL,
+        source_post_id TEXT NOT NULL,
+        target         TEXT NOT NULL,
+        reason         TEXT NOT NULL,
+        released_at    TEXT NOT NULL,
+        PRIMARY KEY (route, source_post_id, target)
+    ) STRICT;",
 ];
 
 /// The schema version this binary writes and understands.

@@ -1,0 +1,392 @@
+//! `status --json`: the ledger as one JSON document for monitoring and scripts.
+//!
+//! The document follows `docs/status.schema.json` (JSON Schema 2020-12), whose `version`
+//! is [`SCHEMA_VERSION`]. Adding a field is compatible and keeps the version; renaming,
+//! removing or changing the meaning of one bumps it. Times are RFC 3339 in UTC, counts are
+//! integers, money is US dollars as a number. Nothing here is a secret.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+
+use super::{prices, Only, RECENT_ERRORS, STATES};
+use crate::config::Settings;
+use crate::store::{Ledger, PartRecord, PartState, StoreError};
+
+/// The version of the document's schema (`version` in the output).
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// How many waiting parts are listed (the total is always given).
+const WAITING_LISTED: u32 = 100;
+
+#[derive(Debug, Serialize)]
+struct Document {
+    schema: &'static str,
+    version: u32,
+    generated_at: String,
+    ledger: LedgerInfo,
+    routes: Vec<RouteTarget>,
+    cursors: Vec<Cursor>,
+    budgets: Vec<Budget>,
+    x_reads: Reads,
+    last_errors: Vec<Part>,
+    waiting: Waiting,
+    operator_changes: Vec<Change>,
+}
+
+#[derive(Debug, Serialize)]
+struct LedgerInfo {
+    path: String,
+    exists: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct RouteTarget {
+    route: String,
+    target: String,
+    configured: bool,
+    parts: Counts,
+    edits: u64,
+    oldest_waiting_since: Option<String>,
+    lag_seconds: Option<i64>,
+    last_delivery_at: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize)]
+struct Counts {
+    posted: u64,
+    skipped: u64,
+    planned: u64,
+    posting: u64,
+    failed: u64,
+    quarantined: u64,
+    held: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct Cursor {
+    source: String,
+    value: String,
+    updated_at: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Budget {
+    target: String,
+    family: &'static str,
+    limit: u32,
+    remaining: u32,
+    reset_at: String,
+    paused_until: Option<String>,
+    updated_at: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Reads {
+    sources: Vec<SourceReads>,
+    estimated_total_usd: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct SourceReads {
+    source: String,
+    posts: u64,
+    posts_today: u64,
+    users: u64,
+    post_read_price_usd: f64,
+    user_read_price_usd: f64,
+    estimated_cost_usd: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct Part {
+    route: String,
+    target: String,
+    post: String,
+    #[serde(rename = "part")]
+    index: u32,
+    state: &'static str,
+    attempts: u32,
+    last_error: Option<String>,
+    next_attempt_at: Option<String>,
+    reason: Option<String>,
+    updated_at: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Waiting {
+    total: u64,
+    listed: Vec<WaitingPart>,
+}
+
+#[derive(Debug, Serialize)]
+struct WaitingPart {
+    #[serde(flatten)]
+    part: Part,
+    held: bool,
+    why: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Change {
+    at: String,
+    command: String,
+    route: String,
+    target: String,
+    post: String,
+    part: Option<u32>,
+    #[serde(rename = "change")]
+    what: String,
+    note: Option<String>,
+}
+
+fn time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+impl From<&PartRecord> for Part {
+    fn from(r: &PartRecord) -> Self {
+        Part {
+            route: r.key.route.clone(),
+            target: r.key.target.clone(),
+            post: r.key.source_post_id.clone(),
+            index: r.key.part_index,
+            state: r.state.as_str(),
+            attempts: r.attempts,
+            last_error: r.last_error.clone(),
+            next_attempt_at: r.next_attempt_at.map(time),
+            reason: r.reason.clone(),
+            updated_at: time(r.updated_at),
+        }
+    }
+}
+
+/// Why a part waits, in words, with what to do about it.
+fn why(r: &PartRecord) -> String {
+    let error = r.last_error.as_deref().unwrap_or("no error recorded");
+    match r.state {
+        PartState::Quarantined if r.is_held() => format!(
+            "{} (`birdbridge hold release` mirrors it anyway)",
+            r.reason.as_deref().unwrap_or("held")
+        ),
+        PartState::Quarantined => format!(
+            "quarantined after {} attempt(s): {error} (`birdbridge quarantine retry` or `drop`)",
+            r.attempts
+        ),
+        PartState::Failed => format!(
+            "failed, tried again from {}: {error}",
+            r.next_attempt_at.map_or_else(|| "now".to_owned(), time)
+        ),
+        PartState::Posting => "a delivery was interrupted (or is under way); the next start \
+                               reconciles it with the target before sending again"
+            .to_owned(),
+        PartState::Planned if r.key.part_index > 0 => {
+            "planned, behind the earlier parts of its thread".to_owned()
+        }
+        _ => "planned: delivered by the next run or cycle that reaches its post".to_owned(),
+    }
+}
+
+/// `status --json`, of every route or of `route` only.
+///
+/// # Errors
+/// When the ledger cannot be read.
+pub fn json(settings: &Settings, route: Option<&str>) -> Result<String, StoreError> {
+    let only = Only { settings, route };
+    let path = &settings.ledger.path;
+    let now = Utc::now();
+    let mut doc = Document {
+        schema: "birdbridge-status",
+        version: SCHEMA_VERSION,
+        generated_at: time(now),
+        ledger: LedgerInfo {
+            path: path.display().to_string(),
+            exists: path.exists(),
+        },
+        routes: Vec::new(),
+        cursors: Vec::new(),
+        budgets: Vec::new(),
+        x_reads: Reads {
+            sources: Vec::new(),
+            estimated_total_usd: 0.0,
+        },
+        last_errors: Vec::new(),
+        waiting: Waiting {
+            total: 0,
+            listed: Vec::new(),
+        },
+        operator_changes: Vec::new(),
+    };
+    if doc.ledger.exists {
+        fill(&mut doc, &Ledger::open(path)?, &only, now)?;
+    } else {
+        // Nothing ran yet: the configured routes with zero counts.
+        for (name, r) in settings.routes.iter().filter(|(n, _)| only.route(n)) {
+            for target in &r.targets {
+                doc.routes.push(route_target(name, target, true));
+            }
+        }
+    }
+    Ok(serde_json::to_string_pretty(&doc).unwrap_or_default())
+}
+
+fn route_target(route: &str, target: &str, configured: bool) -> RouteTarget {
+    RouteTarget {
+        route: route.to_owned(),
+        target: target.to_owned(),
+        configured,
+        parts: Counts::default(),
+        edits: 0,
+        oldest_waiting_since: None,
+        lag_seconds: None,
+        last_delivery_at: None,
+    }
+}
+
+fn fill(
+    doc: &mut Document,
+    ledger: &Ledger,
+    only: &Only<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let settings = only.settings;
+    for (name, r) in settings.routes.iter().filter(|(n, _)| only.route(n)) {
+        for target in &r.targets {
+            doc.routes.push(route_target(name, target, true));
+        }
+    }
+    let entry = |doc: &mut Document, route: &str, target: &str| -> usize {
+        if let Some(i) = doc
+            .routes
+            .iter()
+            .position(|rt| rt.route == route && rt.target == target)
+        {
+            return i;
+        }
+        doc.routes.push(route_target(route, target, false));
+        doc.routes.len() - 1
+    };
+    for c in ledger.state_counts()? {
+        if !only.route(&c.route) || !STATES.contains(&c.state) {
+            continue;
+        }
+        let i = entry(doc, &c.route, &c.target);
+        let counts = &mut doc.routes[i].parts;
+        *match c.state {
+            PartState::Posted => &mut counts.posted,
+            PartState::Skipped => &mut counts.skipped,
+            PartState::Planned => &mut counts.planned,
+            PartState::Posting => &mut counts.posting,
+            PartState::Failed => &mut counts.failed,
+            PartState::Quarantined => &mut counts.quarantined,
+        } += c.count;
+    }
+    for h in ledger.held(&crate::store::PartFilter {
+        route: only.route.map(str::to_owned),
+        ..Default::default()
+    })? {
+        let i = entry(doc, &h.key.route, &h.key.target);
+        doc.routes[i].parts.held += 1;
+    }
+    for (route, target, n) in ledger.edit_counts()? {
+        if only.route(&route) {
+            let i = entry(doc, &route, &target);
+            doc.routes[i].edits = n;
+        }
+    }
+    for t in ledger.delivery_times()? {
+        if only.route(&t.route) {
+            let i = entry(doc, &t.route, &t.target);
+            let rt = &mut doc.routes[i];
+            rt.oldest_waiting_since = t.oldest_waiting_since.map(time);
+            rt.lag_seconds = t
+                .oldest_waiting_since
+                .map(|since| (now - since).num_seconds().max(0));
+            rt.last_delivery_at = t.last_posted_at.map(time);
+        }
+    }
+    fill_rest(doc, ledger, only, now)
+}
+
+/// The sections after the per-route table.
+fn fill_rest(
+    doc: &mut Document,
+    ledger: &Ledger,
+    only: &Only<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let settings = only.settings;
+    doc.cursors = ledger
+        .cursors()?
+        .into_iter()
+        .filter(|c| only.source(&c.source))
+        .map(|c| Cursor {
+            source: c.source,
+            value: c.value,
+            updated_at: time(c.updated_at),
+        })
+        .collect();
+    doc.budgets = ledger
+        .budgets(None)?
+        .into_iter()
+        .filter(|b| only.target(&b.target))
+        .map(|b| Budget {
+            target: b.target,
+            family: b.family.as_str(),
+            limit: b.window.limit,
+            remaining: b.window.remaining,
+            reset_at: time(b.window.reset_at),
+            paused_until: b.window.paused_until.map(time),
+            updated_at: time(b.updated_at),
+        })
+        .collect();
+    for c in ledger.billable_reads(now)? {
+        if !only.source(&c.source) {
+            continue;
+        }
+        let (post_price, user_price) = prices(settings, &c.source);
+        #[expect(clippy::cast_precision_loss, reason = "read counts are far below 2^52")]
+        let cost = c.posts as f64 * post_price + c.users as f64 * user_price;
+        doc.x_reads.estimated_total_usd += cost;
+        doc.x_reads.sources.push(SourceReads {
+            source: c.source,
+            posts: c.posts,
+            posts_today: c.posts_today,
+            users: c.users,
+            post_read_price_usd: post_price,
+            user_read_price_usd: user_price,
+            estimated_cost_usd: cost,
+        });
+    }
+    doc.last_errors = ledger
+        .recent_errors(RECENT_ERRORS)?
+        .iter()
+        .filter(|r| only.route(&r.key.route))
+        .map(Part::from)
+        .collect();
+    let (waiting, total) = ledger.waiting_parts(only.route, WAITING_LISTED)?;
+    doc.waiting.total = total;
+    doc.waiting.listed = waiting
+        .iter()
+        .map(|r| WaitingPart {
+            part: Part::from(r),
+            held: r.is_held(),
+            why: why(r),
+        })
+        .collect();
+    doc.operator_changes = ledger
+        .audit_log(RECENT_ERRORS)?
+        .into_iter()
+        .filter(|a| only.route(&a.route))
+        .map(|a| Change {
+            at: time(a.at),
+            command: a.command,
+            route: a.route,
+            target: a.target,
+            post: a.source_post_id,
+            part: a.part_index,
+            what: a.change,
+            note: a.note,
+        })
+        .collect();
+    Ok(())
+}

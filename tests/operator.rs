@@ -1,0 +1,456 @@
+//! The operator commands through the binary: `quarantine list|retry|drop`, `hold
+//! list|release`, `status --route` and `status --json` (validated against
+//! `docs/status.schema.json`). Each change is checked against a dump of the whole ledger:
+//! exactly the rows it names change, and one audit row per change is written.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use birdbridge::store::{Ledger, PartKey};
+use chrono::Utc;
+use predicates::prelude::*;
+use rusqlite::Connection;
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// Two posts of the sample archive, each one part long.
+const A: &str = "1175108137120722944";
+const B: &str = "1711685544309714944";
+/// A sample post with a video without alt text.
+const VIDEO: &str = "1333452013433810944";
+
+struct Setup {
+    dir: TempDir,
+    config: PathBuf,
+}
+
+impl Setup {
+    /// Routes `demo` (→ `preview`) and `other` (→ `second`) over the sample archive.
+    fn new(route_keys: &str) -> Self {
+        let dir = TempDir::new().unwrap();
+        let config = dir.path().join("bridge.toml");
+        let archive = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/sample-archive");
+        fs::write(
+            &config,
+            format!(
+                "[ledger]\npath = \"ledger.sqlite\"\n\n[sources.sample]\nkind = \"archive\"\npath = {:?}\n\n\
+                 [targets.preview]\nkind = \"dry-run\"\noutput = \"out.jsonl\"\n\n\
+                 [targets.second]\nkind = \"dry-run\"\noutput = \"second.jsonl\"\n\n\
+                 [routes.other]\nsource = \"sample\"\ntargets = [\"second\"]\n\n\
+                 [routes.demo]\nsource = \"sample\"\ntargets = [\"preview\"]\n{route_keys}",
+                archive.display().to_string()
+            ),
+        )
+        .unwrap();
+        Self { dir, config }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::cargo_bin("birdbridge").unwrap();
+        cmd.arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .env("BIRDBRIDGE_LOG", "warn");
+        cmd
+    }
+
+    fn backfill(&self) -> assert_cmd::assert::Assert {
+        self.cmd(&["backfill", "--route", "demo"])
+            .assert()
+            .success()
+    }
+
+    fn ledger(&self) -> PathBuf {
+        self.dir.path().join("ledger.sqlite")
+    }
+
+    fn delivered(&self) -> Vec<String> {
+        let Ok(text) = fs::read_to_string(self.dir.path().join("out.jsonl")) else {
+            return Vec::new();
+        };
+        text.lines()
+            .map(|l| {
+                serde_json::from_str::<Value>(l).unwrap()["source_post_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    }
+
+    /// Every part row, keyed by (route, post, target, part), without `updated_at`.
+    fn dump(&self) -> BTreeMap<Key, Row> {
+        let conn = Connection::open(self.ledger()).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT route, source_post_id, target, part_index, state, attempts, reason, last_error FROM parts")
+            .unwrap();
+        stmt.query_map([], |r| {
+            Ok((
+                (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?),
+                (r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?),
+            ))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+    }
+
+    /// The audit trail, oldest first: (command, route, target, post, part, change, note).
+    fn audit(&self) -> Vec<AuditRow> {
+        let conn = Connection::open(self.ledger()).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT command, route, target, source_post_id, part_index, change, note FROM operator_audit ORDER BY id")
+            .unwrap();
+        stmt.query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+    }
+
+    /// Quarantines the one-part post `id` on `demo → preview` after one failed attempt.
+    fn quarantine(&self, id: &str) {
+        let ledger = Ledger::open(&self.ledger()).unwrap();
+        let now = Utc::now();
+        ledger.plan_post("demo", id, "preview", 1, now).unwrap();
+        let key = PartKey::new("demo", id, "preview", 0);
+        ledger.begin_attempt(&key, now).unwrap();
+        ledger
+            .mark_failed(&key, "HTTP 422: rejected", now, 1, now)
+            .unwrap();
+    }
+
+    fn status_json(&self, extra: &[&str]) -> Value {
+        let mut args = vec!["status", "--json"];
+        args.extend_from_slice(extra);
+        let out = self
+            .cmd(&args)
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        serde_json::from_slice(&out).unwrap()
+    }
+}
+
+type Key = (String, String, String, u32);
+type AuditRow = (
+    String,
+    String,
+    String,
+    String,
+    Option<u32>,
+    String,
+    Option<String>,
+);
+type Row = (String, u32, Option<String>, Option<String>);
+
+/// The rows that differ between two dumps: (key, before, after).
+fn changes(
+    before: &BTreeMap<Key, Row>,
+    after: &BTreeMap<Key, Row>,
+) -> Vec<(Key, Option<Row>, Option<Row>)> {
+    let mut keys: Vec<&Key> = before.keys().chain(after.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter(|k| before.get(*k) != after.get(*k))
+        .map(|k| ((*k).clone(), before.get(k).cloned(), after.get(k).cloned()))
+        .collect()
+}
+
+fn key(post: &str) -> Key {
+    ("demo".into(), post.into(), "preview".into(), 0)
+}
+
+#[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one story: quarantine, retry, rerun, drop, rerun"
+)]
+fn quarantine_retry_and_drop_change_exactly_what_they_say() {
+    let s = Setup::new("");
+    s.quarantine(A);
+    s.quarantine(B);
+    s.backfill();
+    let delivered = s.delivered();
+    assert_eq!(delivered.len(), 13);
+    assert!(!delivered.iter().any(|p| p == A || p == B));
+
+    s.cmd(&["quarantine", "list"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!(
+            "route demo target preview post {A} part 0: quarantined since"
+        )))
+        .stdout(predicate::str::contains(format!("post {B} part 0")))
+        .stdout(predicate::str::contains(
+            "after 1 attempt(s): HTTP 422: rejected",
+        ));
+    s.cmd(&["quarantine", "list", "--post", A])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(B).not());
+
+    // Retry A only.
+    let before = s.dump();
+    s.cmd(&["quarantine", "retry", "--post", A])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("1 part(s) put back for delivery"));
+    let diff = changes(&before, &s.dump());
+    assert_eq!(diff.len(), 1, "{diff:?}");
+    assert_eq!(diff[0].0, key(A));
+    assert_eq!(
+        diff[0].2,
+        Some(("planned".into(), 0, None, Some("HTTP 422: rejected".into())))
+    );
+    assert_eq!(
+        s.audit(),
+        [(
+            "quarantine retry".into(),
+            "demo".into(),
+            "preview".into(),
+            A.into(),
+            Some(0),
+            "quarantined → planned".into(),
+            None
+        )]
+    );
+    // The next run delivers it, and nothing else.
+    s.backfill()
+        .stdout(predicate::str::contains("1 new post(s) delivered"));
+    assert_eq!(s.delivered().iter().filter(|p| *p == A).count(), 1);
+
+    // Drop needs a selection: nothing changes without one.
+    let before = s.dump();
+    s.cmd(&["quarantine", "drop", "--reason", "x"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "needs at least one of --route, --target, --post",
+        ));
+    assert_eq!(s.dump(), before);
+    // A route without quarantined parts: nothing changes, no audit row.
+    s.cmd(&["quarantine", "drop", "--route", "other", "--reason", "x"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("0 part(s) given up"));
+    assert_eq!(s.dump(), before);
+    assert_eq!(s.audit().len(), 1);
+
+    s.cmd(&[
+        "quarantine",
+        "drop",
+        "--route",
+        "demo",
+        "--reason",
+        "said elsewhere",
+    ])
+    .assert()
+    .success()
+    .stdout(predicate::str::contains(format!(
+        "post {B} part 0: given up"
+    )));
+    let diff = changes(&before, &s.dump());
+    assert_eq!(diff.len(), 1, "{diff:?}");
+    assert_eq!(diff[0].0, key(B));
+    assert_eq!(
+        diff[0].2,
+        Some((
+            "skipped".into(),
+            1,
+            Some("dropped by an operator: said elsewhere".into()),
+            Some("HTTP 422: rejected".into())
+        ))
+    );
+    let audit = s.audit();
+    assert_eq!(audit.len(), 2);
+    assert_eq!(audit[1].0, "quarantine drop");
+    assert_eq!(audit[1].5, "quarantined → skipped");
+    assert_eq!(audit[1].6.as_deref(), Some("said elsewhere"));
+    // A dropped post stays given up.
+    s.backfill()
+        .stdout(predicate::str::contains("0 new post(s) delivered"));
+    s.cmd(&["quarantine", "list"])
+        .assert()
+        .success()
+        .stdout("no quarantined parts\n");
+    s.cmd(&["status"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!(
+        "quarantine drop: demo → preview post {B} part 0: quarantined → skipped (said elsewhere)"
+    )));
+}
+
+#[test]
+fn hold_release_mirrors_one_held_post_and_keeps_the_policy() {
+    let s = Setup::new("alt_text = \"hold\"\n");
+    s.backfill();
+    s.cmd(&["hold", "list"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!(
+            "route demo target preview post {VIDEO}: since "
+        )))
+        .stdout(predicate::str::contains(
+            "held: video 1 of 1 without alt text",
+        ))
+        .stdout(predicate::function(|out: &str| out.lines().count() == 3));
+    // Held posts are not quarantined parts.
+    s.cmd(&["quarantine", "list"])
+        .assert()
+        .success()
+        .stdout("no quarantined parts\n");
+
+    let before = s.dump();
+    s.cmd(&["hold", "release", "--route", "demo", "--post", VIDEO])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!("post {VIDEO}: released")));
+    let diff = changes(&before, &s.dump());
+    assert_eq!(diff.len(), 1, "{diff:?}");
+    assert_eq!((&diff[0].0, &diff[0].2), (&key(VIDEO), &None));
+    let audit = s.audit();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(
+        (audit[0].0.as_str(), audit[0].3.as_str(), audit[0].4),
+        ("hold release", VIDEO, None)
+    );
+    assert!(audit[0]
+        .6
+        .as_deref()
+        .unwrap()
+        .starts_with("held: video 1 of 1"));
+
+    // Nothing more to release: an error, nothing changes.
+    let before = s.dump();
+    s.cmd(&["hold", "release", "--route", "demo", "--post", VIDEO])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(format!(
+            "no held post {VIDEO} on route demo"
+        )));
+    assert_eq!(s.dump(), before);
+
+    // The policy still holds, but the released post goes out; the other two stay held.
+    s.backfill()
+        .stdout(predicate::str::contains("1 new post(s) delivered"));
+    assert_eq!(s.delivered().iter().filter(|p| *p == VIDEO).count(), 1);
+    s.cmd(&["hold", "list"])
+        .assert()
+        .success()
+        .stdout(predicate::function(|out: &str| out.lines().count() == 2))
+        .stdout(predicate::str::contains(VIDEO).not());
+    s.backfill()
+        .stdout(predicate::str::contains("0 new post(s) delivered"));
+}
+
+fn validator() -> (boon::Schemas, boon::SchemaIndex) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/status.schema.json");
+    let schema: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    let mut schemas = boon::Schemas::new();
+    let mut compiler = boon::Compiler::new();
+    compiler.enable_format_assertions();
+    compiler.add_resource("status.schema.json", schema).unwrap();
+    let index = compiler
+        .compile("status.schema.json", &mut schemas)
+        .unwrap();
+    (schemas, index)
+}
+
+fn assert_valid(schemas: &boon::Schemas, index: boon::SchemaIndex, doc: &Value) {
+    if let Err(err) = schemas.validate(doc, index) {
+        panic!("status --json does not follow its schema: {err:#}\n{doc:#}");
+    }
+}
+
+#[test]
+fn status_json_follows_its_schema_and_route_narrows_it() {
+    let (schemas, index) = validator();
+    let s = Setup::new("alt_text = \"hold\"\n");
+    // Before anything ran.
+    let doc = s.status_json(&[]);
+    assert_valid(&schemas, index, &doc);
+    assert_eq!(doc["ledger"]["exists"], false);
+    assert_eq!(doc["routes"].as_array().unwrap().len(), 2);
+
+    s.quarantine(A);
+    s.quarantine(B);
+    s.backfill();
+    s.cmd(&["quarantine", "retry", "--post", A])
+        .assert()
+        .success();
+    let doc = s.status_json(&[]);
+    assert_valid(&schemas, index, &doc);
+    assert_eq!(doc["version"], 1);
+    let demo = doc["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["route"] == "demo")
+        .unwrap();
+    // 17 posts: 10 delivered, 2 skipped by policy, 3 held, 1 quarantined, 1 planned again.
+    assert_eq!(demo["parts"]["posted"], 10);
+    assert_eq!(demo["parts"]["skipped"], 2);
+    assert_eq!(demo["parts"]["quarantined"], 4);
+    assert_eq!(demo["parts"]["held"], 3);
+    assert_eq!(demo["parts"]["planned"], 1);
+    assert!(demo["lag_seconds"].as_i64().unwrap() >= 0);
+    assert_eq!(doc["waiting"]["total"], 5);
+    let waiting = doc["waiting"]["listed"].as_array().unwrap();
+    assert_eq!(waiting.iter().filter(|w| w["held"] == true).count(), 3);
+    let b = waiting.iter().find(|w| w["post"] == B).unwrap();
+    assert!(
+        b["why"].as_str().unwrap().contains("quarantine retry"),
+        "{b}"
+    );
+    assert_eq!(doc["operator_changes"][0]["command"], "quarantine retry");
+    assert_eq!(doc["cursors"][0]["source"], "sample");
+
+    // The schema is strict enough to fail: a missing field or an unknown one is refused.
+    let mut broken = doc.clone();
+    broken.as_object_mut().unwrap().remove("waiting");
+    assert!(schemas.validate(&broken, index).is_err());
+    let mut broken = doc.clone();
+    broken["routes"][0]["parts"]["lost"] = 1.into();
+    assert!(schemas.validate(&broken, index).is_err());
+
+    // --route narrows every section.
+    let other = s.status_json(&["--route", "other"]);
+    assert_valid(&schemas, index, &other);
+    let routes = other["routes"].as_array().unwrap();
+    assert_eq!(routes.len(), 1);
+    assert_eq!(
+        (
+            routes[0]["route"].as_str(),
+            routes[0]["parts"]["posted"].as_u64()
+        ),
+        (Some("other"), Some(0))
+    );
+    assert_eq!(other["waiting"]["total"], 0);
+    assert_eq!(other["operator_changes"], Value::Array(Vec::new()));
+    s.cmd(&["status", "--route", "other"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("route other → second: posted 0"))
+        .stdout(predicate::str::contains("demo").not());
+    s.cmd(&["status", "--route", "demo"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("route demo → preview: posted 10"))
+        .stdout(predicate::str::contains("other").not());
+}
