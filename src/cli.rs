@@ -37,6 +37,17 @@ pub enum Command {
     /// Load a Twitter data archive (or, with --from-api, the X timeline) into a route, oldest
     /// post first; safe to interrupt and rerun.
     Backfill(BackfillArgs),
+    /// Obtain an access token for a fediverse target by OAuth: registers birdbridge with the
+    /// server, prints an address to approve it at, reads the code the server shows, and
+    /// writes the token to the target's `token_file` (mode 0600).
+    Auth {
+        /// The target (a fediverse `[targets.NAME]` with `token_file` set).
+        #[arg(long)]
+        target: String,
+        /// Replace the token file when it exists.
+        #[arg(long)]
+        force: bool,
+    },
     /// Check the configuration (offline): keys, values, referenced files and secrets.
     Check {
         /// Print the documented example configuration and exit.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::{self, AuthError};
 use crate::budget::Clock;
 use crate::cli::{BackfillArgs, Command};
 use crate::clock::SystemClock;
@@ -53,6 +54,9 @@ pub enum CommandError {
     /// See [`OperatorError`].
     #[error(transparent)]
     Operator(#[from] OperatorError),
+    /// See [`AuthError`].
+    #[error(transparent)]
+    Auth(#[from] AuthError),
     /// An operator command on a ledger that does not exist yet.
     #[error("the ledger {0} does not exist yet: nothing has run with this configuration")]
     NoLedger(std::path::PathBuf),
@@ -71,12 +75,18 @@ impl CommandError {
                 | PipelineError::NotXSource { .. }
                 | PipelineError::TargetSetup { .. },
             )
-            | CommandError::Daemon(DaemonError::NothingToRun) => Exit::Config,
+            | CommandError::Daemon(DaemonError::NothingToRun)
+            | CommandError::Auth(
+                AuthError::UnknownTarget(_)
+                | AuthError::NotFediverse(_)
+                | AuthError::NoTokenFile(_),
+            ) => Exit::Config,
             CommandError::Operator(OperatorError::NoSelection) => Exit::Usage,
             CommandError::Pipeline(_)
             | CommandError::Store(_)
             | CommandError::Daemon(_)
             | CommandError::Operator(_)
+            | CommandError::Auth(_)
             | CommandError::NoLedger(_) => Exit::Failure,
         }
     }
@@ -98,6 +108,25 @@ pub async fn run(
             Ok(Exit::Ok)
         }
         Command::Check { example: false } => check(config).await,
+        Command::Auth { target, force } => {
+            let settings = Settings::load(config)?;
+            let mut stdin = tokio::io::BufReader::new(tokio::io::stdin());
+            let report = auth::run(
+                &settings,
+                &target,
+                force,
+                &mut stdin,
+                &mut std::io::stdout(),
+            )
+            .await?;
+            println!(
+                "token for {} written to {} (readable by its owner only; scopes: {}); `birdbridge check` shows what the server allows",
+                report.account,
+                report.token_file.display(),
+                report.scopes
+            );
+            Ok(Exit::Ok)
+        }
         Command::Status(args) => {
             let settings = Settings::load(config)?;
             if args.json {

@@ -5,6 +5,7 @@
 //! source → [`model::Post`] → route [`policy`] → [`render`] per target profile →
 //! [`store`] ledger (intent) → [`targets`] → ledger (result).
 
+pub mod auth;
 pub mod budget;
 pub mod cli;
 pub mod clock;

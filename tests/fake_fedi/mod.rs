@@ -39,6 +39,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use birdbridge::budget::Clock;
+
+pub mod oauth;
 use chrono::{DateTime, Duration, SecondsFormat, TimeZone, Utc};
 use serde_json::{json, Value};
 
@@ -140,6 +142,7 @@ pub struct FakeState {
     pub log: Vec<Logged>,
     pub too_many: u32,
     pub deleted: HashSet<String>,
+    pub oauth: oauth::OAuthState,
 }
 
 /// A running fake server.
@@ -214,6 +217,7 @@ impl FakeFedi {
             log: Vec::new(),
             too_many: 0,
             deleted: HashSet::new(),
+            oauth: oauth::OAuthState::default(),
         }));
         let app = Router::new()
             .route("/api/v1/instance", get(instance_v1))
@@ -229,6 +233,7 @@ impl FakeFedi {
             .route("/api/v1/media/{id}", get(get_media))
             .route("/api/v1/statuses", post(post_status))
             .route("/api/v1/statuses/{id}", delete(delete_status))
+            .merge(oauth::routes())
             .with_state(Arc::clone(&state));
         tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
