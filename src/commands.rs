@@ -13,6 +13,7 @@ use crate::cli::{BackfillArgs, Command};
 use crate::clock::SystemClock;
 use crate::config::{ConfigError, Finding, Settings, TargetSettings, EXAMPLE_CONFIG};
 use crate::daemon::{CycleReport, Daemon, DaemonError, DaemonOptions, Notifier};
+use crate::metrics::{self, Metrics};
 use crate::operator::{self, OperatorError};
 use crate::pipeline::{self, BackfillOptions, BackfillReport, PipelineError};
 use crate::progress::Progress;
@@ -57,6 +58,13 @@ pub enum CommandError {
     /// See [`AuthError`].
     #[error(transparent)]
     Auth(#[from] AuthError),
+    /// `[metrics] listen` cannot be bound (in use, or not an address of this machine).
+    #[error("cannot serve metrics on {addr}")]
+    MetricsListen {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
     /// An operator command on a ledger that does not exist yet.
     #[error("the ledger {0} does not exist yet: nothing has run with this configuration")]
     NoLedger(std::path::PathBuf),
@@ -87,6 +95,7 @@ impl CommandError {
             | CommandError::Daemon(_)
             | CommandError::Operator(_)
             | CommandError::Auth(_)
+            | CommandError::MetricsListen { .. }
             | CommandError::NoLedger(_) => Exit::Failure,
         }
     }
@@ -172,17 +181,34 @@ async fn run_daemon(config: &Path) -> Result<Exit, CommandError> {
     let ledger = Arc::new(Ledger::open(&settings.ledger.path)?);
     let cancel = CancellationToken::new();
     cancel_on_signal(cancel.clone());
-    let daemon = Daemon::build(
-        &settings,
-        ledger,
-        Arc::new(SystemClock),
-        cancel.clone(),
-        DaemonOptions::default(),
-    )?;
+    let clock: crate::clock::SharedClock = Arc::new(SystemClock);
+    let mut options = DaemonOptions::default();
+    let mut server = None;
+    if let Some(m) = &settings.metrics {
+        let listener = tokio::net::TcpListener::bind(m.listen)
+            .await
+            .map_err(|source| CommandError::MetricsListen {
+                addr: m.listen,
+                source,
+            })?;
+        options.metrics = Metrics::new(&settings, Arc::clone(&clock));
+        server = Some(metrics::server::spawn(
+            listener,
+            options.metrics.clone(),
+            Arc::clone(&ledger),
+            cancel.clone(),
+        ));
+        tracing::info!(listen = %m.listen, "serving /metrics and /healthz");
+    }
+    let daemon = Daemon::build(&settings, ledger, clock, cancel.clone(), options)?;
     for (source, routes) in daemon.sources() {
         tracing::info!(source = %source, routes = %routes.join(", "), "source will be polled");
     }
     let report = daemon.run(&Notifier::from_env()).await;
+    if let Some(server) = server {
+        cancel.cancel();
+        let _ = server.await;
+    }
     // Every source stopped on its own (refused tokens, missing accounts): fail, so the
     // service shows as failed instead of idling.
     Ok(if cancel.is_cancelled() || report.sources_stopped == 0 {

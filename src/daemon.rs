@@ -35,6 +35,7 @@ use tracing::{debug, error, info, warn, Instrument};
 
 use crate::clock::SharedClock;
 use crate::config::{Settings, SourceSettings};
+use crate::metrics::Metrics;
 use crate::model::{Post, PostId};
 use crate::pipeline::{PipelineError, RouteMirror};
 use crate::sources::feed::{FeedError, FeedSource};
@@ -52,6 +53,8 @@ pub struct DaemonOptions {
     pub deliveries_per_target: usize,
     /// How long tasks may take to finish after shutdown was asked for.
     pub drain: Duration,
+    /// Where polls, deliveries and stops are counted (`[metrics]`; off by default).
+    pub metrics: Metrics,
 }
 
 impl Default for DaemonOptions {
@@ -60,6 +63,7 @@ impl Default for DaemonOptions {
             max_jitter: Duration::from_secs(30),
             deliveries_per_target: 2,
             drain: Duration::from_secs(8),
+            metrics: Metrics::off(),
         }
     }
 }
@@ -380,6 +384,10 @@ impl Daemon {
         info!(sources = tasks.len(), "daemon started");
         let mut set = JoinSet::new();
         for task in tasks {
+            shared
+                .options
+                .metrics
+                .watch_source(&task.name, &task.schedule);
             let span = tracing::info_span!("source", source = %task.name);
             set.spawn(task.run(Arc::clone(&shared)).instrument(span));
         }
@@ -487,6 +495,7 @@ impl SourceTask {
     async fn cycle_logged(&mut self, shared: &Shared, total: &mut CycleReport) -> bool {
         match self.cycle(shared).await {
             Ok(report) => {
+                shared.options.metrics.poll_ok(&self.name);
                 if report.posts_found > 0 || report.parts_failed > 0 {
                     info!(
                         posts_found = report.posts_found,
@@ -504,6 +513,7 @@ impl SourceTask {
                 false
             }
             Err(err) if err.is_fatal() => {
+                shared.options.metrics.source_stopped(&self.name);
                 let routes: Vec<&str> = self.routes.iter().map(RouteMirror::route).collect();
                 error!(
                     routes = %routes.join(", "),
@@ -514,6 +524,7 @@ impl SourceTask {
                 false
             }
             Err(err) => {
+                shared.options.metrics.poll_failed(&self.name);
                 warn!(error = %err, "poll failed; trying again at the next tick");
                 total.sources_failed += 1;
                 true
@@ -573,6 +584,14 @@ impl SourceTask {
                 .await?;
             report.posts_delivered += done.posts_delivered;
             report.parts_failed += done.parts_failed;
+            let metrics = &shared.options.metrics;
+            if done.posts_delivered > 0 {
+                metrics.delivered(&self.name, route.route(), post.post.created_at);
+            }
+            metrics.parts_failed(&self.name, done.parts_failed);
+            for (target, why) in route.stopped_targets() {
+                metrics.target_stopped(target, why);
+            }
             unfinished |= route.unfinished(&shared.ledger, post.post.id.as_str())?;
         }
         if unfinished {

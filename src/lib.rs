@@ -14,6 +14,7 @@ pub mod config;
 pub mod daemon;
 pub mod fetch;
 pub mod media;
+pub mod metrics;
 pub mod model;
 pub mod normalize;
 pub mod operator;

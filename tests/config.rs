@@ -157,6 +157,7 @@ fn the_example_documents_exactly_the_keys_the_parser_accepts() {
         let (section, name) = table.split_once('.').unwrap_or((table.as_str(), ""));
         let group = match section {
             "ledger" => "ledger",
+            "metrics" => "metrics",
             "sources" => match &settings.sources[name] {
                 SourceSettings::X(_) => "x source",
                 SourceSettings::Archive(_) => "archive source",
@@ -178,6 +179,7 @@ fn the_example_documents_exactly_the_keys_the_parser_accepts() {
     let accepted: BTreeMap<&str, &[&str]> = BTreeMap::from([
         ("top", keys::TOP),
         ("ledger", keys::LEDGER),
+        ("metrics", keys::METRICS),
         ("x source", keys::X_SOURCE),
         ("archive source", keys::ARCHIVE_SOURCE),
         ("feed source", keys::FEED_SOURCE),
@@ -335,6 +337,9 @@ fn the_example_documents_exactly_the_keys_the_parser_accepts() {
 #[case::route_cw_not_a_list(&[SOURCE, TARGET, ROUTE, "content_warnings = \"politics\"\n"],
     "`routes.r.content_warnings`: expected a list of tables, found string \"politics\"")]
 #[case::no_routes(&[SOURCE, TARGET], "`routes`: no routes")]
+#[case::metrics_listen_not_an_address(&["[metrics]\nlisten = \"localhost\"\n", SOURCE, TARGET, ROUTE],
+    "`metrics.listen`: \"localhost\" is not an address and port such as \"127.0.0.1:9187\"")]
+#[case::metrics_without_listen(&["[metrics]\n", SOURCE, TARGET, ROUTE], "missing key `metrics.listen`")]
 #[case::quoted_name(&["[sources.\"my src\"]\nkind = \"archive\"\n", TARGET, ROUTE],
     "missing key `sources.\"my src\".path`")]
 fn mistakes_are_reported_with_the_key_and_the_file(#[case] parts: &[&str], #[case] want: &str) {

@@ -39,9 +39,11 @@ pub const ENV_SEPARATOR: &str = "__";
 /// key is declared.
 pub mod keys {
     /// The top level of the file.
-    pub const TOP: &[&str] = &["ledger", "sources", "targets", "routes"];
+    pub const TOP: &[&str] = &["ledger", "metrics", "sources", "targets", "routes"];
     /// `[ledger]`.
     pub const LEDGER: &[&str] = &["path"];
+    /// `[metrics]`.
+    pub const METRICS: &[&str] = &["listen"];
     /// `[sources.NAME]` with `kind = "x"`.
     pub const X_SOURCE: &[&str] = &[
         "kind",
@@ -114,12 +116,21 @@ pub struct Settings {
     pub file: PathBuf,
     /// The ledger database.
     pub ledger: LedgerSettings,
+    /// The metrics and health endpoint of `run`; `None` (the default) serves nothing.
+    pub metrics: Option<MetricsSettings>,
     /// Named sources.
     pub sources: BTreeMap<String, SourceSettings>,
     /// Named targets.
     pub targets: BTreeMap<String, TargetSettings>,
     /// Named routes; there is at least one, and each names existing sources and targets.
     pub routes: BTreeMap<String, RouteSettings>,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsSettings {
+    /// The address `/metrics` and `/healthz` are served on (`listen`).
+    pub listen: std::net::SocketAddr,
 }
 
 /// `[ledger]`.

@@ -12,9 +12,10 @@ use config::{Value, ValueKind};
 
 use super::{
     keys, AltTextPolicy, ArchiveSourceSettings, ConfigError, ContentWarningRule,
-    DryRunTargetSettings, FediverseTargetSettings, FeedSourceSettings, LedgerSettings, ReplyPolicy,
-    RepostPolicy, RouteSettings, Secret, SecretSource, ServerKind, Settings, SourceSettings,
-    StartAt, TargetSettings, Visibility, XSourceSettings, ENV_PREFIX, ENV_SEPARATOR,
+    DryRunTargetSettings, FediverseTargetSettings, FeedSourceSettings, LedgerSettings,
+    MetricsSettings, ReplyPolicy, RepostPolicy, RouteSettings, Secret, SecretSource, ServerKind,
+    Settings, SourceSettings, StartAt, TargetSettings, Visibility, XSourceSettings, ENV_PREFIX,
+    ENV_SEPARATOR,
 };
 
 /// The origin the `config` crate gives every value read from the environment; values from
@@ -72,6 +73,24 @@ pub(super) fn settings(cx: &Context<'_>, root: Value) -> Result<Settings, Config
         },
     };
 
+    let metrics = match top.table("metrics")? {
+        Some(mut table) => {
+            table.reject_unknown(keys::METRICS)?;
+            let listen = table.required_string("listen")?;
+            let addr = listen.value.parse().map_err(|_| {
+                listen.invalid(
+                    cx,
+                    format!(
+                        "{:?} is not an address and port such as \"127.0.0.1:9187\"",
+                        listen.value
+                    ),
+                )
+            })?;
+            Some(MetricsSettings { listen: addr })
+        }
+        None => None,
+    };
+
     let sources = top
         .named_tables("sources")?
         .into_iter()
@@ -98,6 +117,7 @@ pub(super) fn settings(cx: &Context<'_>, root: Value) -> Result<Settings, Config
     Ok(Settings {
         file: cx.file.to_path_buf(),
         ledger,
+        metrics,
         sources,
         targets,
         routes,

@@ -150,6 +150,13 @@ impl RouteMirror {
         Ok(report)
     }
 
+    /// The targets that stopped for the rest of the run, with why (for the metrics).
+    pub fn stopped_targets(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.targets
+            .iter()
+            .filter_map(|t| t.stopped.as_deref().map(|why| (t.name.as_str(), why)))
+    }
+
     /// Whether a post still has parts to deliver on some target (failed and waiting for
     /// its retry time, or interrupted): the caller keeps it and offers it again later.
     ///

@@ -1,0 +1,256 @@
+//! `[metrics]` end to end: the daemon runs against the fake X API with metrics on, `/metrics`
+//! is scraped over HTTP during the run and parsed with a Prometheus text parser, and
+//! `/healthz` turns 503 when the source stops (its token is revoked). Time is a
+//! `ManualClock`.
+
+#[path = "fake_x/mod.rs"]
+mod fake_x;
+
+use std::collections::HashMap;
+use std::fs;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use birdbridge::clock::{ManualClock, SharedClock};
+use birdbridge::config::Settings;
+use birdbridge::daemon::{Daemon, DaemonOptions, Notifier};
+use birdbridge::metrics::{server, Metrics};
+use birdbridge::store::Ledger;
+use chrono::Utc;
+use fake_x::FakeX;
+use prometheus_parse::{Sample, Scrape, Value};
+use serde_json::json;
+use tempfile::TempDir;
+use tokio_util::sync::CancellationToken;
+
+const USER_ID: &str = "42";
+const USERNAME: &str = "birdbridge_t";
+
+/// Waits (in real time, a few milliseconds at a time, at most 5 s) for `done`.
+async fn wait_for(mut done: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !done().await {
+        assert!(Instant::now() < deadline, "timed out");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+async fn get(url: &str) -> (u16, Option<String>, String) {
+    let res = reqwest::get(url).await.unwrap();
+    let status = res.status().as_u16();
+    let kind = res
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, kind, res.text().await.unwrap())
+}
+
+async fn scrape(base: &str) -> Scrape {
+    let (status, kind, body) = get(&format!("{base}/metrics")).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        kind.unwrap().starts_with("application/openmetrics-text"),
+        "content type"
+    );
+    Scrape::parse(body.lines().map(|l| Ok(l.to_owned()))).unwrap()
+}
+
+/// The value of the sample named `name` whose labels include `labels`.
+fn value(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    find(scrape, name, labels).map(|s| match &s.value {
+        Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => *v,
+        other => panic!("{name} is not a number: {other:?}"),
+    })
+}
+
+fn find<'s>(scrape: &'s Scrape, name: &str, labels: &[(&str, &str)]) -> Option<&'s Sample> {
+    scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+}
+
+#[tokio::test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one run of the daemon, told in order"
+)]
+async fn metrics_are_scraped_during_a_run_and_health_fails_when_the_source_stops() {
+    let start = Utc::now();
+    let clock = ManualClock::new(start);
+    let fake = FakeX::start(clock.clone()).await;
+    fake.add_user(USER_ID, USERNAME);
+    fake.posts(USER_ID, 3);
+    let dir = TempDir::new().unwrap();
+    let token_file = dir.path().join("x.token");
+    fs::write(&token_file, format!("{}\n", fake_x::TOKEN)).unwrap();
+    let config = dir.path().join("bridge.toml");
+    fs::write(
+        &config,
+        format!(
+            "[ledger]\npath = \"ledger.sqlite\"\n\n[metrics]\nlisten = \"127.0.0.1:0\"\n\n\
+             [targets.out]\nkind = \"dry-run\"\noutput = \"out.jsonl\"\n\n\
+             [sources.acct]\nkind = \"x\"\nusername = \"{USERNAME}\"\ntoken_file = {:?}\n\
+             schedule = \"0 * * * * *\"\napi_url = \"{}\"\n\n\
+             [routes.r-acct]\nsource = \"acct\"\ntargets = [\"out\"]\n",
+            token_file.display().to_string(),
+            fake.url()
+        ),
+    )
+    .unwrap();
+    let settings = Settings::load_with_env(&config, HashMap::new()).unwrap();
+    let listen = settings.metrics.as_ref().unwrap().listen;
+    let ledger = Arc::new(Ledger::open(&settings.ledger.path).unwrap());
+    let cancel = CancellationToken::new();
+    let shared: SharedClock = clock.clone();
+    let metrics = Metrics::new(&settings, Arc::clone(&shared));
+    let listener = tokio::net::TcpListener::bind(listen).await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let served = server::spawn(
+        listener,
+        metrics.clone(),
+        Arc::clone(&ledger),
+        cancel.clone(),
+    );
+    let options = DaemonOptions {
+        max_jitter: Duration::ZERO,
+        metrics,
+        ..DaemonOptions::default()
+    };
+    let daemon = Daemon::build(
+        &settings,
+        Arc::clone(&ledger),
+        shared,
+        cancel.clone(),
+        options,
+    )
+    .unwrap();
+    let running = tokio::spawn(async move { daemon.run(&Notifier::for_socket(None)).await });
+
+    // The first cycle only sets the cursor; once it is over, a new post is delivered at the
+    // next tick.
+    let polls_ok = [("source", "acct"), ("outcome", "ok")];
+    wait_for(async || {
+        value(
+            &scrape(&base).await,
+            "birdbridge_source_polls_total",
+            &polls_ok,
+        ) == Some(1.0)
+    })
+    .await;
+    assert!(ledger.cursor("acct").unwrap().is_some());
+    fake.post(USER_ID, "live post", json!({}));
+    clock.advance(chrono::Duration::seconds(90));
+    let delivered = [("source", "acct"), ("route", "r-acct")];
+    wait_for(async || {
+        value(
+            &scrape(&base).await,
+            "birdbridge_posts_delivered_total",
+            &delivered,
+        )
+        .is_some()
+    })
+    .await;
+    let out = fs::read_to_string(dir.path().join("out.jsonl")).unwrap();
+    assert!(out.contains("live post"), "{out}");
+
+    let m = scrape(&base).await;
+    let source = [("source", "acct")];
+    assert_eq!(
+        value(
+            &m,
+            "birdbridge_parts",
+            &[("route", "r-acct"), ("target", "out"), ("state", "posted")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &m,
+            "birdbridge_posts_delivered_total",
+            &[("source", "acct"), ("route", "r-acct")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &m,
+            "birdbridge_source_polls_total",
+            &[("source", "acct"), ("outcome", "ok")]
+        ),
+        Some(2.0)
+    );
+    assert_eq!(value(&m, "birdbridge_source_stopped", &source), Some(0.0));
+    assert_eq!(
+        value(&m, "birdbridge_source_since_good_poll_seconds", &source),
+        Some(0.0)
+    );
+    // The post was created at the fake's "now" and delivered 90 s later, at the tick.
+    assert_eq!(
+        value(&m, "birdbridge_delivery_lag_seconds_count", &source),
+        Some(1.0)
+    );
+    let Some(Value::Histogram(buckets)) =
+        find(&m, "birdbridge_delivery_lag_seconds", &source).map(|s| &s.value)
+    else {
+        panic!("no lag histogram")
+    };
+    let at = |le: f64| {
+        buckets
+            .iter()
+            .find(|b| {
+                (b.less_than - le).abs() < 1e-9 || (b.less_than.is_infinite() && le.is_infinite())
+            })
+            .unwrap()
+            .count
+    };
+    assert_eq!((at(64.0), at(128.0), at(f64::INFINITY)), (0.0, 1.0, 1.0));
+    let lag = value(&m, "birdbridge_delivery_lag_seconds_sum", &source).unwrap();
+    assert!((60.0..=90.0).contains(&lag), "lag {lag}");
+    let reads = value(
+        &m,
+        "birdbridge_x_reads",
+        &[("source", "acct"), ("kind", "post")],
+    )
+    .unwrap();
+    assert!(reads >= 1.0, "{reads}");
+    let cost = value(&m, "birdbridge_x_reads_cost_dollars", &source).unwrap();
+    assert!(
+        (cost
+            - reads * 0.005
+            - value(
+                &m,
+                "birdbridge_x_reads",
+                &[("source", "acct"), ("kind", "user")]
+            )
+            .unwrap()
+                * 0.010)
+            .abs()
+            < 1e-9
+    );
+    assert_eq!(get(&format!("{base}/healthz")).await.0, 200);
+
+    // The token is revoked: the source stops at its next poll, and health says so.
+    fake.revoke(fake_x::TOKEN);
+    clock.advance(chrono::Duration::seconds(60));
+    let mut body = String::new();
+    wait_for(async || {
+        let (status, _, text) = get(&format!("{base}/healthz")).await;
+        body = text;
+        status == 503
+    })
+    .await;
+    assert!(body.contains("source acct stopped"), "{body}");
+    let m = scrape(&base).await;
+    assert_eq!(value(&m, "birdbridge_source_stopped", &source), Some(1.0));
+
+    cancel.cancel();
+    tokio::time::timeout(Duration::from_secs(5), running)
+        .await
+        .unwrap()
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), served)
+        .await
+        .unwrap()
+        .unwrap();
+}
