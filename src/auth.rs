@@ -55,7 +55,7 @@ pub enum AuthError {
     /// The token has nowhere to go.
     #[error(
         "target `{0}` does not read its token from a file: set `token_file = \"PATH\"` in \
-         [targets.{0}] (instead of token_env or token), then run `auth` again"
+         [targets.{0}] (instead of token_env or token), or give --token-file PATH"
     )]
     NoTokenFile(String),
     /// The token file is there already.
@@ -93,25 +93,39 @@ pub struct AuthReport {
     pub token_file: PathBuf,
 }
 
-/// Runs `auth` for target `name`: prompts on `out`, reads the code from `input`.
+/// What `auth` is asked to do.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthOptions<'a> {
+    /// The target's name.
+    pub target: &'a str,
+    /// Replace an existing token file.
+    pub force: bool,
+    /// Where to write the token instead of the target's `token_file`.
+    pub token_file: Option<&'a Path>,
+}
+
+/// Runs `auth`: prompts on `out`, reads the code from `input`.
 ///
 /// # Errors
 /// See [`AuthError`]; the token file is untouched when one is returned.
 pub async fn run(
     settings: &Settings,
-    name: &str,
-    force: bool,
+    options: &AuthOptions<'_>,
     input: &mut (impl AsyncBufRead + Unpin),
     out: &mut impl std::io::Write,
 ) -> Result<AuthReport, AuthError> {
+    let (name, force) = (options.target, options.force);
     let target = match settings.targets.get(name) {
         None => return Err(AuthError::UnknownTarget(name.to_owned())),
         Some(TargetSettings::Fediverse(f)) => f,
         Some(_) => return Err(AuthError::NotFediverse(name.to_owned())),
     };
-    let SecretSource::File(path) = &target.token else {
-        return Err(AuthError::NoTokenFile(name.to_owned()));
+    let path = match (options.token_file, &target.token) {
+        (Some(path), _) => path.to_path_buf(),
+        (None, SecretSource::File(path)) => path.clone(),
+        (None, _) => return Err(AuthError::NoTokenFile(name.to_owned())),
     };
+    let path = &path;
     if path.exists() && !force {
         return Err(AuthError::Exists(path.clone()));
     }

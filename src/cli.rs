@@ -47,6 +47,11 @@ pub enum Command {
         /// Replace the token file when it exists.
         #[arg(long)]
         force: bool,
+        /// Write the token here instead of the target's `token_file` (for example the
+        /// root-only file a systemd credential is loaded from, when `token_file` names the
+        /// credential's copy under /run/credentials).
+        #[arg(long, value_name = "PATH")]
+        token_file: Option<PathBuf>,
     },
     /// Check the configuration (offline): keys, values, referenced files and secrets.
     Check {
@@ -68,6 +73,30 @@ pub enum Command {
     Run,
     /// Poll every live source once, mirror what is new, and exit (for cron).
     Once,
+    /// Copy the ledger consistently to a new file, also while `run` is writing to it (a plain
+    /// file copy of a live ledger can be torn).
+    Backup {
+        /// The copy to write; must not exist.
+        path: PathBuf,
+    },
+    /// Write the manual pages or shell completions (for packaging).
+    #[command(hide = true, subcommand)]
+    Generate(GenerateCommand),
+}
+
+/// `generate` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum GenerateCommand {
+    /// Manual pages: birdbridge.1 and one per subcommand.
+    Man {
+        /// The folder to write them to.
+        dir: PathBuf,
+    },
+    /// Completions for bash (birdbridge.bash), zsh (_birdbridge) and fish (birdbridge.fish).
+    Completions {
+        /// The folder to write them to.
+        dir: PathBuf,
+    },
 }
 
 /// `backfill` arguments.

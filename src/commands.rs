@@ -65,6 +65,12 @@ pub enum CommandError {
         #[source]
         source: std::io::Error,
     },
+    /// `backup` never overwrites.
+    #[error("{0} exists already: give a new file name")]
+    BackupExists(std::path::PathBuf),
+    /// `generate` could not write its files.
+    #[error("cannot write the generated files")]
+    Generate(#[source] std::io::Error),
     /// An operator command on a ledger that does not exist yet.
     #[error("the ledger {0} does not exist yet: nothing has run with this configuration")]
     NoLedger(std::path::PathBuf),
@@ -96,6 +102,8 @@ impl CommandError {
             | CommandError::Operator(_)
             | CommandError::Auth(_)
             | CommandError::MetricsListen { .. }
+            | CommandError::Generate(_)
+            | CommandError::BackupExists(_)
             | CommandError::NoLedger(_) => Exit::Failure,
         }
     }
@@ -117,17 +125,39 @@ pub async fn run(
             Ok(Exit::Ok)
         }
         Command::Check { example: false } => check(config).await,
-        Command::Auth { target, force } => {
+        Command::Backup { path } => {
+            if path.exists() {
+                return Err(CommandError::BackupExists(path));
+            }
+            let ledger = existing_ledger(config)?;
+            let report = ledger.backup_to(&path)?;
+            println!(
+                "ledger copied to {} (schema version {}, {} part(s))",
+                path.display(),
+                report.schema_version,
+                report.parts
+            );
+            Ok(Exit::Ok)
+        }
+        Command::Generate(what) => {
+            for file in crate::generate::run(&what).map_err(CommandError::Generate)? {
+                println!("{}", file.display());
+            }
+            Ok(Exit::Ok)
+        }
+        Command::Auth {
+            target,
+            force,
+            token_file,
+        } => {
             let settings = Settings::load(config)?;
             let mut stdin = tokio::io::BufReader::new(tokio::io::stdin());
-            let report = auth::run(
-                &settings,
-                &target,
+            let options = auth::AuthOptions {
+                target: &target,
                 force,
-                &mut stdin,
-                &mut std::io::stdout(),
-            )
-            .await?;
+                token_file: token_file.as_deref(),
+            };
+            let report = auth::run(&settings, &options, &mut stdin, &mut std::io::stdout()).await?;
             println!(
                 "token for {} written to {} (readable by its owner only; scopes: {}); `birdbridge check` shows what the server allows",
                 report.account,

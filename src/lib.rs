@@ -13,6 +13,7 @@ pub mod commands;
 pub mod config;
 pub mod daemon;
 pub mod fetch;
+pub mod generate;
 pub mod media;
 pub mod metrics;
 pub mod model;

@@ -24,6 +24,7 @@
 //! Nothing here takes or stores a secret, and nothing should: the file is an audit trail that
 //! operators copy and share when reporting bugs.
 
+mod backup;
 mod fedi;
 mod live;
 mod operator;
@@ -32,6 +33,7 @@ mod schema;
 #[cfg(test)]
 mod tests;
 
+pub use backup::BackupReport;
 pub use fedi::{CachedProfile, SavedBudget};
 
 use std::fmt;

@@ -24,18 +24,26 @@ struct Setup {
 
 impl Setup {
     fn new(kind: &str, url: &str) -> Self {
+        Self::with_token(kind, url, None)
+    }
+
+    /// `token_line` replaces `token_file = PATH` in the target's table.
+    fn with_token(kind: &str, url: &str, token_line: Option<&str>) -> Self {
         let dir = TempDir::new().unwrap();
         let config = dir.path().join("bridge.toml");
         let token_file = dir.path().join("secrets/home.token");
+        let token_line = token_line.map_or_else(
+            || format!("token_file = {:?}", token_file.display().to_string()),
+            str::to_owned,
+        );
         let archive = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/sample-archive");
         std::fs::write(
             &config,
             format!(
                 "[ledger]\npath = \"ledger.sqlite\"\n\n[sources.sample]\nkind = \"archive\"\npath = {:?}\n\n\
-                 [targets.home]\nkind = \"{kind}\"\nurl = \"{url}\"\ntoken_file = {:?}\n\n\
+                 [targets.home]\nkind = \"{kind}\"\nurl = \"{url}\"\n{token_line}\n\n\
                  [routes.demo]\nsource = \"sample\"\ntargets = [\"home\"]\n",
                 archive.display().to_string(),
-                token_file.display().to_string()
             ),
         )
         .unwrap();
@@ -229,6 +237,19 @@ async fn a_wrong_code_writes_nothing_and_says_what_the_server_said() {
     assert!(!out.success);
     assert!(out.stderr.contains("no code was entered"), "{}", out.stderr);
     assert!(!s.token_file.exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_file_option_writes_where_it_says() {
+    let fake = FakeFedi::start(Personality::Mastodon, Clock::System).await;
+    // The configuration names the credential's copy, which only systemd writes.
+    let s = Setup::with_token("mastodon", &fake.url, Some("token_env = \"HOME_TOKEN\""));
+    let out = authorize(&s, &["--token-file", s.token_file.to_str().unwrap()], |c| c).await;
+    assert!(out.success, "{}", out.stderr);
+    assert_eq!(
+        std::fs::read_to_string(&s.token_file).unwrap(),
+        format!("{TOKEN}\n")
+    );
 }
 
 #[test]

@@ -82,41 +82,12 @@ impl Setup {
 
     /// Every part row, keyed by (route, post, target, part), without `updated_at`.
     fn dump(&self) -> BTreeMap<Key, Row> {
-        let conn = Connection::open(self.ledger()).unwrap();
-        let mut stmt = conn
-            .prepare("SELECT route, source_post_id, target, part_index, state, attempts, reason, last_error FROM parts")
-            .unwrap();
-        stmt.query_map([], |r| {
-            Ok((
-                (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?),
-                (r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?),
-            ))
-        })
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
+        dump_of(&self.ledger())
     }
 
     /// The audit trail, oldest first: (command, route, target, post, part, change, note).
     fn audit(&self) -> Vec<AuditRow> {
-        let conn = Connection::open(self.ledger()).unwrap();
-        let mut stmt = conn
-            .prepare("SELECT command, route, target, source_post_id, part_index, change, note FROM operator_audit ORDER BY id")
-            .unwrap();
-        stmt.query_map([], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-            ))
-        })
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
+        audit_of(&self.ledger())
     }
 
     /// Quarantines the one-part post `id` on `demo → preview` after one failed attempt.
@@ -156,6 +127,47 @@ type AuditRow = (
     Option<String>,
 );
 type Row = (String, u32, Option<String>, Option<String>);
+
+/// Every part row of the ledger at `path`, keyed by (route, post, target, part), without
+/// `updated_at`.
+fn dump_of(path: &Path) -> BTreeMap<Key, Row> {
+    let conn = Connection::open(path).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT route, source_post_id, target, part_index, state, attempts, reason, last_error FROM parts")
+        .unwrap();
+    stmt.query_map([], |r| {
+        Ok((
+            (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?),
+            (r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?),
+        ))
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
+
+/// The audit trail of the ledger at `path`, oldest first: (command, route, target, post,
+/// part, change, note).
+fn audit_of(path: &Path) -> Vec<AuditRow> {
+    let conn = Connection::open(path).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT command, route, target, source_post_id, part_index, change, note FROM operator_audit ORDER BY id")
+        .unwrap();
+    stmt.query_map([], |r| {
+        Ok((
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+            r.get(6)?,
+        ))
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
 
 /// The rows that differ between two dumps: (key, before, after).
 fn changes(
@@ -453,4 +465,31 @@ fn status_json_follows_its_schema_and_route_narrows_it() {
         .success()
         .stdout(predicate::str::contains("route demo → preview: posted 10"))
         .stdout(predicate::str::contains("other").not());
+}
+
+#[test]
+fn backup_copies_the_ledger_and_never_overwrites() {
+    let s = Setup::new("");
+    s.quarantine(A);
+    s.backfill();
+    s.cmd(&["quarantine", "retry", "--post", A])
+        .assert()
+        .success();
+    let copy = s.dir.path().join("copy.sqlite");
+    s.cmd(&["backup", copy.to_str().unwrap()])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!(
+            "ledger copied to {} (schema version 4, 17 part(s))",
+            copy.display()
+        )));
+    // The copy is a whole ledger: same parts, same audit trail, opens as a ledger.
+    assert_eq!(dump_of(&copy), s.dump());
+    assert_eq!(audit_of(&copy), s.audit());
+    Ledger::open(&copy).unwrap();
+    // Never over an existing file.
+    s.cmd(&["backup", copy.to_str().unwrap()])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("exists already"));
 }
