@@ -26,9 +26,10 @@ use tokio_util::sync::CancellationToken;
 const USER_ID: &str = "42";
 const USERNAME: &str = "birdbridge_t";
 
-/// Waits (in real time, a few milliseconds at a time, at most 5 s) for `done`.
+/// Waits (in real time, a few milliseconds at a time, at most 10 s: a daemon's first poll
+/// may be delayed by up to 3 s of jitter) for `done`.
 async fn wait_for(mut done: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(10);
     while !done().await {
         assert!(Instant::now() < deadline, "timed out");
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -253,4 +254,87 @@ async fn metrics_are_scraped_during_a_run_and_health_fails_when_the_source_stops
         .await
         .unwrap()
         .unwrap();
+}
+
+/// A child process that is killed if the test fails before it ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// Through the binary: `run` with `[metrics]` serves `/healthz` and `/metrics` on the
+/// configured address, and stops serving when SIGTERM stops the daemon.
+#[test]
+fn run_serves_health_and_metrics_on_the_configured_address() {
+    let clock: SharedClock = Arc::new(birdbridge::clock::SystemClock);
+    let fake = FakeX::start_in_thread(clock);
+    fake.add_user(USER_ID, USERNAME);
+    let dir = TempDir::new().unwrap();
+    let token_file = dir.path().join("x.token");
+    fs::write(&token_file, format!("{}\n", fake_x::TOKEN)).unwrap();
+    // A free port: bound, read, released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.path().join("bridge.toml");
+    fs::write(
+        &config,
+        format!(
+            "[ledger]\npath = \"ledger.sqlite\"\n\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n\n\
+             [targets.out]\nkind = \"dry-run\"\noutput = \"out.jsonl\"\n\n\
+             [sources.acct]\nkind = \"x\"\nusername = \"{USERNAME}\"\ntoken_file = {:?}\n\
+             schedule = \"0 * * * * *\"\napi_url = \"{}\"\n\n\
+             [routes.r-acct]\nsource = \"acct\"\ntargets = [\"out\"]\n",
+            token_file.display().to_string(),
+            fake.url()
+        ),
+    )
+    .unwrap();
+    let mut child = KillOnDrop(
+        std::process::Command::new(env!("CARGO_BIN_EXE_birdbridge"))
+            .arg("--config")
+            .arg(&config)
+            .arg("run")
+            .env("BIRDBRIDGE_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    runtime.block_on(async {
+        wait_for(async || {
+            reqwest::get(format!("{base}/healthz"))
+                .await
+                .is_ok_and(|r| r.status() == 200)
+        })
+        .await;
+        let polls_ok = [("source", "acct"), ("outcome", "ok")];
+        wait_for(async || {
+            value(
+                &scrape(&base).await,
+                "birdbridge_source_polls_total",
+                &polls_ok,
+            ) == Some(1.0)
+        })
+        .await;
+    });
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.0.wait().unwrap().success());
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
 }

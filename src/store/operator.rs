@@ -470,4 +470,22 @@ mod tests {
         );
         assert_eq!(log[0].note.as_deref(), Some("held: photo without alt"));
     }
+
+    #[test]
+    fn a_released_post_is_offered_again_until_it_is_planned() {
+        let ledger = Ledger::open_in_memory().unwrap();
+        ledger
+            .mark_held("r", "4", "a", "held: photo without alt", at(0))
+            .unwrap();
+        assert!(ledger.unfinished_posts("r").unwrap().is_empty());
+        ledger.release_hold("r", "4", None, at(1)).unwrap();
+        // A restarted daemon reads it again from the source...
+        assert_eq!(ledger.unfinished_posts("r").unwrap(), ["4"]);
+        // ...and once it is delivered, it is not offered again.
+        ledger.plan_post("r", "4", "a", 1, at(2)).unwrap();
+        let k = PartKey::new("r", "4", "a", 0);
+        ledger.begin_attempt(&k, at(3)).unwrap();
+        ledger.mark_posted(&k, "x", None, at(3)).unwrap();
+        assert!(ledger.unfinished_posts("r").unwrap().is_empty());
+    }
 }
