@@ -15,6 +15,7 @@ use tracing::{error, info, warn};
 
 use crate::budget::{human_duration, Clock};
 use crate::config::{ConfigError, Settings, SourceSettings, TargetSettings};
+use crate::media::stage::MediaStage;
 use crate::model::{Post, PostId};
 use crate::policy::{self, Decision, RoutePolicy};
 use crate::preview;
@@ -228,6 +229,7 @@ pub async fn backfill(
         crash_after: opts.crash_after_deliveries,
         deliveries: 0,
         clock: opts.clock.clone(),
+        media: None, // media: archive media is local
     };
     mirror.record_malformed(&contents.malformed)?;
 
@@ -282,6 +284,8 @@ struct Mirror<'a> {
     crash_after: Option<u32>,
     deliveries: u32,
     clock: Clock,
+    /// media: the post's downloaded remote media (live posts), shared by its targets.
+    media: Option<&'a MediaStage>,
 }
 
 impl Mirror<'_> {
@@ -438,6 +442,7 @@ impl Mirror<'_> {
                 crash_after: self.crash_after,
                 clock: &self.clock,
                 edits: &edit.remote_ids,
+                media: self.media,
             };
             let parts = deliver_post(self.ledger, target, &ctx, &mut self.deliveries).await?;
             target.save_state(self.ledger)?;
@@ -624,6 +629,8 @@ struct DeliveryContext<'a> {
     /// For an edited post: the statuses of the earlier version, by part index; these parts
     /// are edits of those statuses instead of new ones.
     edits: &'a [String],
+    /// media: see [`Outgoing::media`].
+    media: Option<&'a MediaStage>,
 }
 
 #[derive(Debug, Default)]
@@ -695,6 +702,7 @@ async fn deliver_post(
             part,
             in_reply_to: in_reply_to.as_deref(),
             post: ctx.post,
+            media: ctx.media,
         };
         if record.state == PartState::Posting {
             match reconcile_part(ledger, target, ctx, record, out).await? {
@@ -713,7 +721,7 @@ async fn deliver_post(
         }
         let attempt = ledger.begin_attempt(key, ctx.clock.now())?;
         let result = match ctx.edits.get(index) {
-            Some(remote_id) => target.edit(remote_id, out).await,
+            Some(remote_id) => target.edit(remote_id, out, ledger).await,
             None => target.deliver(out, ledger).await,
         };
         match result {

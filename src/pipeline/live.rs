@@ -17,6 +17,7 @@ use super::{
 use crate::budget::Clock;
 use crate::clock::SystemClock;
 use crate::config::{Settings, SourceSettings};
+use crate::media::stage::MediaStage;
 use crate::model::{Author, Post, PostId, PostRef, References};
 use crate::policy::{self, Decision, RoutePolicy};
 use crate::progress::Progress;
@@ -35,6 +36,8 @@ pub struct RouteMirror {
     /// Whether the targets have read their servers' limits yet (done on first use, so a
     /// daemon that starts while a server is down still starts).
     connected: bool,
+    /// media: the source's `allow_private_media`.
+    allow_private_media: bool,
 }
 
 impl RouteMirror {
@@ -66,6 +69,12 @@ impl RouteMirror {
             progress: Progress::new(false, true),
             dry_run,
             connected: false,
+            // media: the downloads of a post may reach private addresses only if its source says so.
+            allow_private_media: match settings.sources.get(&route_settings.source) {
+                Some(SourceSettings::X(x)) => x.allow_private_media,
+                Some(SourceSettings::Feed(f)) => f.allow_private_media,
+                _ => false,
+            },
         })
     }
 
@@ -123,6 +132,8 @@ impl RouteMirror {
         earlier: &[PostId],
     ) -> Result<BackfillReport, PipelineError> {
         let mut report = BackfillReport::default();
+        // media: one download per remote media item for all targets; files gone after the post.
+        let media = MediaStage::new(self.allow_private_media);
         let mut mirror = Mirror {
             route: &self.route,
             ledger,
@@ -133,6 +144,7 @@ impl RouteMirror {
             crash_after: None,
             deliveries: 0,
             clock: Clock::System,
+            media: Some(&media),
         };
         let mut result = Ok(());
         if !self.connected {

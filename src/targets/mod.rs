@@ -13,6 +13,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::budget::Clock;
+use crate::media::stage::MediaStage;
 use crate::model::Post;
 use crate::render::Part;
 use crate::store::Ledger;
@@ -82,6 +83,9 @@ pub struct Outgoing<'a> {
     pub in_reply_to: Option<&'a str>,
     /// The post the part comes from (original media URLs, for links when media cannot go).
     pub post: &'a Post,
+    /// The post's downloaded remote media, shared by the targets of the route; `None`
+    /// where remote media is not downloaded (archive backfill), which links it instead.
+    pub media: Option<&'a MediaStage>,
 }
 
 /// What a target reports after posting a part.
@@ -203,27 +207,28 @@ impl AnyTarget {
     }
 
     /// Whether the target can change a status it posted (an edited post then becomes an
-    /// edit instead of a second status). Fediverse edits are not wired up yet, so an edited
-    /// post is only recorded there, never posted twice.
+    /// edit instead of a second status; elsewhere it is recorded as skipped, never posted
+    /// twice). Fediverse servers: as the quirks table says for the server's kind.
     pub fn supports_edits(&self) -> bool {
-        matches!(self, AnyTarget::DryRun(_))
+        match self {
+            AnyTarget::DryRun(_) => true,
+            AnyTarget::Fediverse(t) => t.supports_edits(),
+        }
     }
 
-    /// Makes the status `remote_id` show `out`'s part instead (PUT on a real server).
-    #[expect(
-        clippy::unused_async,
-        reason = "network targets will await; the dry run does not"
-    )]
+    /// Makes the status `remote_id` show `out`'s part instead (`PUT` on a real server).
+    ///
+    /// # Errors
+    /// See [`TargetError`].
     pub async fn edit(
         &mut self,
         remote_id: &str,
         out: Outgoing<'_>,
+        ledger: &Ledger,
     ) -> Result<Delivered, TargetError> {
         match self {
             AnyTarget::DryRun(t) => t.edit(remote_id, out),
-            AnyTarget::Fediverse(_) => Err(TargetError::Setup {
-                message: "edits are not supported by this target yet".to_owned(),
-            }),
+            AnyTarget::Fediverse(t) => t.edit(remote_id, out, ledger).await,
         }
     }
 

@@ -2,11 +2,15 @@
 //! `GoToSocial`, Friendica, Firefish, Pixelfed).
 //!
 //! Which calls go through megalodon and which through the project's own reqwest calls is
-//! DESIGN.md's split ("The fediverse client"): megalodon verifies credentials, uploads media
-//! (with a file name carrying the right extension, and the description), polls media until
-//! processed, and lists the account's statuses for reconciliation; [`client`] posts statuses
-//! (with `Idempotency-Key` and real JSON booleans), reads the instance documents and
-//! nodeinfo, and deletes. megalodon takes no timeout, so each of its calls is wrapped in one.
+//! DESIGN.md's split ("The fediverse client"): megalodon verifies credentials and lists the
+//! account's statuses for reconciliation; [`client`] posts statuses (with `Idempotency-Key`
+//! and real JSON booleans, `quoted_status_id` where the server quotes natively), edits them
+//! (`PUT`), boosts (`/reblog`), uploads media (streamed from a file, with the description)
+//! and polls it until processed, reads the instance documents and nodeinfo, and deletes.
+//! megalodon takes no timeout, so each of its calls is wrapped in one.
+//!
+//! Remote media (live posts) comes from the post's [`MediaStage`]: downloaded once for all
+//! targets, checked against this server's types and sizes, and uploaded from its file.
 //!
 //! Every call first takes its share of the account's [`Budget`], waiting when the window is
 //! used up; the answer's rate-limit headers correct the budget. What a failure means for the
@@ -23,20 +27,21 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
-use megalodon::entities::UploadMedia;
-use megalodon::megalodon::{GetAccountStatusesInputOptions, UploadMediaInputOptions};
+use megalodon::megalodon::GetAccountStatusesInputOptions;
 use megalodon::Megalodon;
 use reqwest::header::HeaderMap;
 use serde_json::{json, Map, Value};
+use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use self::client::{Answer, Api, Transport};
+use self::client::{Answer, Api, Transport, Upload, UploadBody};
 use self::profile::{InstanceProfile, ProfileSource};
 use self::quirks::Quirks;
 use self::reconcile::Candidate;
 use super::{Delivered, Outgoing, TargetError, TargetProfile};
 use crate::budget::{Budget, Clock, Family, Priority, RateHeaders};
 use crate::config::{FediverseTargetSettings, Secret, ServerKind};
+use crate::media::stage::{MediaStage, Staged};
 use crate::media::{self, MediaFile};
 use crate::model::MediaSource;
 use crate::render::{count, PartMedia};
@@ -75,6 +80,8 @@ pub struct FediTarget {
     mega: Option<Box<dyn Megalodon + Send + Sync>>,
     clock: Clock,
     stop: Arc<AtomicBool>,
+    /// Ends waits for media processing (and, once the engine hands it over, every wait).
+    cancel: CancellationToken,
     priority: Priority,
     budget: Budget,
     connected: Option<Connected>,
@@ -109,8 +116,6 @@ pub struct CheckReport {
 struct MegaFailure {
     status: Option<u16>,
     headers: HeaderMap,
-    /// 206: the media is still being processed.
-    processing: bool,
     /// No answer at all (connection or timeout).
     no_answer: bool,
     message: String,
@@ -144,6 +149,7 @@ impl FediTarget {
             budget: Budget::seeded(&quirks::of(settings.kind).seeds, now),
             clock,
             stop,
+            cancel: CancellationToken::new(),
             priority: Priority::Backfill {
                 share: settings.backfill_share,
             },
@@ -157,6 +163,20 @@ impl FediTarget {
         self.connected
             .as_ref()
             .map_or(&self.fallback, |c| &c.target_profile)
+    }
+
+    /// The token whose cancellation interrupts this target's waits (media processing polls):
+    /// the part is then left due, nothing half-sent.
+    pub fn set_cancellation(&mut self, token: CancellationToken) {
+        self.cancel = token;
+    }
+
+    /// Whether this server can edit a status (the quirks table says), so an edited post
+    /// becomes a `PUT` instead of being skipped.
+    pub fn supports_edits(&self) -> bool {
+        self.connected
+            .as_ref()
+            .map_or_else(|| quirks::of(self.settings.kind).edits, |c| c.quirks.edits)
     }
 
     /// Sets whose calls these are (live posts may use the whole budget).
@@ -263,8 +283,8 @@ impl FediTarget {
         ledger.save_budgets(&self.name, self.budget.windows(), self.clock.now())
     }
 
-    /// Delivers one part: uploads its media (reusing uploads recorded for it), waits for
-    /// processing, then posts the status.
+    /// Delivers one part: a boost is a reblog of the mirrored status; otherwise uploads its
+    /// media (reusing uploads recorded for it), waits for processing, then posts the status.
     ///
     /// # Errors
     /// See [`TargetError`].
@@ -273,7 +293,58 @@ impl FediTarget {
         out: Outgoing<'_>,
         ledger: &Ledger,
     ) -> Result<Delivered, TargetError> {
+        if let Some(original) = &out.part.boost_of {
+            return self.reblog(original, out.idempotency_key).await;
+        }
         let c = self.connected()?.clone();
+        let (text, media) = self.attach(out, ledger, &c).await?;
+        if c.quirks.needs_media && media.is_empty() {
+            return Err(TargetError::Rejected {
+                status: None,
+                message: format!(
+                    "{} servers need an image on every post, and this part has none",
+                    c.profile.kind.as_str()
+                ),
+            });
+        }
+        let ids: Vec<String> = media.into_iter().map(|(id, _)| id).collect();
+        let body = status_body(out, &text, &ids);
+        self.post_status(&body, out, &text).await
+    }
+
+    /// Makes the status `remote_id` show the part instead (an X edit): uploads the part's
+    /// media as for a new status, then `PUT /api/v1/statuses/:id` with the text, content
+    /// warning, sensitivity and media with their descriptions. A `PUT` is idempotent, so a
+    /// timed-out one is simply sent again.
+    ///
+    /// # Errors
+    /// See [`TargetError`].
+    pub async fn edit(
+        &mut self,
+        remote_id: &str,
+        out: Outgoing<'_>,
+        ledger: &Ledger,
+    ) -> Result<Delivered, TargetError> {
+        let c = self.connected()?.clone();
+        if !c.quirks.edits {
+            return Err(TargetError::Setup {
+                message: format!("{} servers cannot edit statuses", c.profile.kind.as_str()),
+            });
+        }
+        let (text, media) = self.attach(out, ledger, &c).await?;
+        let body = edit_body(out, &text, &media);
+        self.put_status(remote_id, &body).await
+    }
+
+    /// Uploads the part's media (or reuses the uploads recorded for it), links what the
+    /// server cannot take, and waits until the uploads are processed. Returns the text
+    /// (with any links added) and the media ids with their descriptions, in order.
+    async fn attach(
+        &mut self,
+        out: Outgoing<'_>,
+        ledger: &Ledger,
+        c: &Connected,
+    ) -> Result<(String, Vec<(String, Option<String>)>), TargetError> {
         let key = PartKey::new(out.route, out.source_post_id, &self.name, out.part_index);
         let now = self.clock.now();
         let reused: HashMap<u32, String> = ledger
@@ -281,25 +352,25 @@ impl FediTarget {
             .into_iter()
             .collect();
         let mut text = out.part.text.clone();
-        let mut media_ids = Vec::new();
+        let mut media = Vec::new();
         let mut pending = Vec::new();
         for (index, m) in out.part.media.iter().enumerate() {
             let index_u32 = u32::try_from(index).unwrap_or(u32::MAX);
             if let Some(id) = reused.get(&index_u32) {
-                media_ids.push(id.clone());
+                media.push((id.clone(), m.description.clone()));
                 continue;
             }
-            match self.upload(m, &c.profile).await {
+            match self.upload(m, &c.profile, out.media).await {
                 Ok((id, ready)) => {
                     ledger.record_uploaded_media(&key, index_u32, &id, self.clock.now())?;
                     if !ready {
                         pending.push(id.clone());
                     }
-                    media_ids.push(id);
+                    media.push((id, m.description.clone()));
                 }
                 Err(Undeliverable(reason)) => {
                     let original = original_url(&out, m);
-                    let warning = link_instead(&mut text, out.part, m, &reason, original, &c);
+                    let warning = link_instead(&mut text, out.part, m, &reason, original, c);
                     warn!(target = %self.name, part = %key, %warning, "media not delivered");
                     ledger.add_warning(&key, &warning, self.clock.now())?;
                 }
@@ -309,17 +380,7 @@ impl FediTarget {
         for id in pending {
             self.wait_processed(&id).await?;
         }
-        if c.quirks.needs_media && media_ids.is_empty() {
-            return Err(TargetError::Rejected {
-                status: None,
-                message: format!(
-                    "{} servers need an image on every post, and this part has none",
-                    c.profile.kind.as_str()
-                ),
-            });
-        }
-        let body = status_body(out, &text, &media_ids);
-        self.post_status(&body, out, &text).await
+        Ok((text, media))
     }
 
     /// After an interrupted attempt started at `attempt_at`: finds out whether the server
@@ -334,8 +395,10 @@ impl FediTarget {
         attempt_at: DateTime<Utc>,
     ) -> Result<Option<Delivered>, TargetError> {
         let c = self.connected()?;
-        if c.quirks.honours_idempotency
-            && self.clock.now() - attempt_at < quirks::IDEMPOTENCY_WINDOW
+        // A second reblog of the same status returns the first: sending again is safe.
+        if out.part.boost_of.is_some()
+            || (c.quirks.honours_idempotency
+                && self.clock.now() - attempt_at < quirks::IDEMPOTENCY_WINDOW)
         {
             return Ok(None);
         }
@@ -595,108 +658,201 @@ impl FediTarget {
     }
 
     /// Uploads one attachment. `Undeliverable` when the server cannot take it (too large,
-    /// wrong type, refused): the caller links the original instead.
+    /// wrong type, refused, or remote media that cannot be downloaded): the caller links the
+    /// original instead.
     async fn upload(
         &mut self,
         m: &PartMedia,
         profile: &InstanceProfile,
+        stage: Option<&MediaStage>,
     ) -> Result<(String, bool), UploadError> {
-        let file = prepare_media(m, profile).map_err(Undeliverable)?;
+        let prepared = prepare_media(m, profile, stage)
+            .await
+            .map_err(Undeliverable)?;
+        let (body, file_name, mime, size) = match &prepared {
+            Prepared::Bytes(f) => (
+                UploadBody::Bytes(&f.bytes),
+                f.file_name.as_str(),
+                f.mime,
+                f.bytes.len() as u64,
+            ),
+            Prepared::Staged(s) => (
+                UploadBody::File {
+                    path: &s.path,
+                    size: s.size,
+                },
+                s.file_name.as_str(),
+                s.mime.as_str(),
+                s.size,
+            ),
+        };
+        let upload = Upload {
+            body,
+            file_name,
+            mime,
+            description: m.description.as_deref(),
+        };
+        // Uploads are bigger than other requests: more time, by size (10 s per MB).
+        let timeout = self.api.timeout() * 4 + StdDuration::from_secs(size / 100_000);
         let (mut waits, mut retries) = (0, 0);
         loop {
             self.take(Family::Media).await.map_err(Failed)?;
-            let options = UploadMediaInputOptions {
-                description: m.description.clone(),
-                focus: None,
-            };
-            let reader = Box::new(std::io::Cursor::new(file.bytes.clone()));
-            // Uploads are bigger than other requests: more time, by size.
-            let timeout = self.api.timeout() * 4
-                + StdDuration::from_secs(u64::try_from(file.bytes.len() / 100_000).unwrap_or(0));
-            let call = self.mega().map_err(Failed)?.upload_media_reader(
-                reader,
-                Some(&options),
-                Some(file.file_name.clone()),
-            );
-            match flatten_mega(tokio::time::timeout(timeout, call).await) {
-                Ok(res) => {
-                    self.observe(Family::Media, &res.header);
-                    return Ok(match res.json {
-                        UploadMedia::Attachment(a) => (a.id, true),
-                        UploadMedia::AsyncAttachment(a) => (a.id, a.url.is_some()),
-                    });
-                }
-                Err(f) => {
-                    self.observe(Family::Media, &f.headers);
-                    match f.status {
-                        Some(401 | 403) => {
-                            return Err(Failed(TargetError::Auth {
-                                target: self.name.clone(),
-                                message: f.message,
-                            }))
+            let failure = match self.api.upload_media(&upload, timeout).await {
+                Ok(answer) => {
+                    self.observe(Family::Media, &answer.headers);
+                    match answer.status {
+                        200..=299 => {
+                            let Some(id) = client::id_of(&answer.body["id"]) else {
+                                return Err(Failed(TargetError::Transient {
+                                    message: format!(
+                                        "media upload answered HTTP {} without an id",
+                                        answer.status
+                                    ),
+                                }));
+                            };
+                            return Ok((id, client::media_ready(&answer.body)));
                         }
-                        Some(s @ (429 | 503)) if waits < MAX_RATE_WAITS => {
+                        429 | 503 if waits < MAX_RATE_WAITS => {
                             waits += 1;
-                            self.back_off_rate(Family::Media, &f.answer(s));
+                            self.back_off_rate(Family::Media, &answer);
+                            continue;
                         }
-                        Some(s @ (413 | 415 | 422)) => {
+                        s @ (413 | 415 | 422) => {
                             return Err(Undeliverable(format!(
                                 "the server refused it (HTTP {s}: {})",
-                                f.message
+                                answer.message()
                             )))
                         }
-                        // An upload that failed half way is harmless to repeat: the server
-                        // drops unattached media.
-                        _ if retries < MAX_TRANSIENT_RETRIES => {
-                            retries += 1;
-                            warn!(target = %self.name, error = %f.message, "media upload failed; retrying");
-                            self.transient_pause(retries).await;
-                        }
-                        _ => return Err(Failed(f.into_error(&self.name))),
+                        500..=599 => format!("HTTP {}: {}", answer.status, answer.message()),
+                        _ => return Err(Failed(self.answer_error(&answer))),
                     }
                 }
+                Err(t) => t.to_string(),
+            };
+            // An upload that failed half way is harmless to repeat: the server drops
+            // unattached media.
+            if retries >= MAX_TRANSIENT_RETRIES {
+                return Err(Failed(TargetError::Transient {
+                    message: format!("media upload failed: {failure}"),
+                }));
             }
+            retries += 1;
+            warn!(target = %self.name, error = %failure, "media upload failed; retrying");
+            self.transient_pause(retries).await;
         }
     }
 
-    /// Polls a media item until the server has processed it (206 while it works), with
-    /// growing pauses up to a bound. An item still not ready is left to the status post,
-    /// which the server refuses (422) until it is.
+    /// Polls a media item until the server has processed it (206, or no `url` yet, while
+    /// it works), with growing pauses up to a bound. An item still not ready is left to the
+    /// status post, which the server refuses (422) until it is. Cancellation ends the wait
+    /// with [`TargetError::Interrupted`]; the upload is recorded, so the retry reuses it.
     async fn wait_processed(&mut self, id: &str) -> Result<(), TargetError> {
         let mut pause = Duration::seconds(1);
         for _ in 0..MAX_MEDIA_POLLS {
-            self.clock.sleep(pause).await;
+            self.pause(pause).await?;
             pause = (pause * 2).min(Duration::seconds(30));
             self.take(Family::Requests).await?;
-            let timeout = self.api.timeout();
-            let call = self.mega()?.get_media(id.to_owned());
-            match flatten_mega(tokio::time::timeout(timeout, call).await) {
-                Ok(res) => {
-                    self.observe(Family::Requests, &res.header);
-                    if !res.json.url.is_empty() {
-                        return Ok(());
-                    }
-                }
-                Err(f) => {
-                    self.observe(Family::Requests, &f.headers);
-                    match f.status {
-                        _ if f.processing => {}
-                        Some(401 | 403) => {
-                            return Err(TargetError::Auth {
-                                target: self.name.clone(),
-                                message: f.message,
-                            })
-                        }
-                        Some(s @ (429 | 503)) => self.back_off_rate(Family::Requests, &f.answer(s)),
+            match self.api.get_media(id).await {
+                Ok(answer) => {
+                    self.observe(Family::Requests, &answer.headers);
+                    match answer.status {
+                        200 if client::media_ready(&answer.body) => return Ok(()),
+                        200 | 206 => {}
+                        401 | 403 => return Err(self.answer_error(&answer)),
+                        429 | 503 => self.back_off_rate(Family::Requests, &answer),
                         // A server that cannot show an upload (404: GoToSocial before it
                         // processes, small servers) may still accept it in a status.
                         _ => return Ok(()),
                     }
                 }
+                Err(t) => {
+                    warn!(target = %self.name, media = id, error = %t, "cannot ask about media processing; asking again");
+                }
             }
         }
         warn!(target = %self.name, media = id, "media still processing; posting anyway");
         Ok(())
+    }
+
+    /// Sleeps on the target's clock, unless cancelled first.
+    async fn pause(&self, duration: Duration) -> Result<(), TargetError> {
+        tokio::select! {
+            biased;
+            () = self.cancel.cancelled() => Err(TargetError::Interrupted),
+            () = self.clock.sleep(duration) => Ok(()),
+        }
+    }
+
+    /// `PUT /api/v1/statuses/:id`, waiting out rate limits and retrying failures (an edit
+    /// sent twice is the same edit).
+    async fn put_status(
+        &mut self,
+        remote_id: &str,
+        body: &Value,
+    ) -> Result<Delivered, TargetError> {
+        let (mut waits, mut retries) = (0, 0);
+        loop {
+            self.take(Family::Statuses).await?;
+            let failure = match self.api.put_status(remote_id, body).await {
+                Ok(answer) => {
+                    self.observe(Family::Statuses, &answer.headers);
+                    match answer.status {
+                        // Some servers give an edited status a new id; the answer says.
+                        200..=299 => {
+                            return Ok(delivered(&answer).unwrap_or(Delivered {
+                                remote_id: remote_id.to_owned(),
+                                url: None,
+                            }))
+                        }
+                        429 | 503 if waits < MAX_RATE_WAITS => {
+                            waits += 1;
+                            self.back_off_rate(Family::Statuses, &answer);
+                            continue;
+                        }
+                        500..=599 => format!("HTTP {}: {}", answer.status, answer.message()),
+                        _ => return Err(self.answer_error(&answer)),
+                    }
+                }
+                Err(t) => t.to_string(),
+            };
+            if retries >= MAX_TRANSIENT_RETRIES {
+                return Err(TargetError::Transient { message: failure });
+            }
+            retries += 1;
+            warn!(target = %self.name, error = %failure, "edit failed; retrying");
+            self.transient_pause(retries).await;
+        }
+    }
+
+    /// `POST /api/v1/statuses/:id/reblog`: boosts the mirrored status. The server returns
+    /// the existing boost when the status is boosted already, so a retry is harmless.
+    async fn reblog(&mut self, original: &str, key: &str) -> Result<Delivered, TargetError> {
+        let (mut waits, mut retries) = (0, 0);
+        loop {
+            self.take(Family::Statuses).await?;
+            let failure = match self.api.reblog(original, key).await {
+                Ok(answer) => {
+                    self.observe(Family::Statuses, &answer.headers);
+                    match answer.status {
+                        200..=299 => return delivered(&answer),
+                        429 | 503 if waits < MAX_RATE_WAITS => {
+                            waits += 1;
+                            self.back_off_rate(Family::Statuses, &answer);
+                            continue;
+                        }
+                        500..=599 => format!("HTTP {}: {}", answer.status, answer.message()),
+                        _ => return Err(self.answer_error(&answer)),
+                    }
+                }
+                Err(t) => t.to_string(),
+            };
+            if retries >= MAX_TRANSIENT_RETRIES {
+                return Err(TargetError::Transient { message: failure });
+            }
+            retries += 1;
+            warn!(target = %self.name, error = %failure, "boost failed; retrying");
+            self.transient_pause(retries).await;
+        }
     }
 
     /// Posts the status, waiting out rate limits and media processing; a write whose
@@ -896,14 +1052,13 @@ fn flatten_mega<T>(
         tokio::time::error::Elapsed,
     >,
 ) -> Result<megalodon::response::Response<T>, Box<MegaFailure>> {
-    use megalodon::error::{Error, Kind};
+    use megalodon::error::Error;
     let err = match result {
         Ok(Ok(res)) => return Ok(res),
         Err(_) => {
             return Err(Box::new(MegaFailure {
                 status: None,
                 headers: HeaderMap::new(),
-                processing: false,
                 no_answer: true,
                 message: "timed out".to_owned(),
             }))
@@ -914,21 +1069,18 @@ fn flatten_mega<T>(
         Error::OwnError(own) => MegaFailure {
             status: own.status,
             headers: own.header.unwrap_or_default(),
-            processing: matches!(own.kind, Kind::HTTPPartialContentError),
             no_answer: false,
             message: short(&own.message),
         },
         Error::RequestError(e) => MegaFailure {
             status: e.status().map(|s| s.as_u16()),
             headers: HeaderMap::new(),
-            processing: false,
             no_answer: e.status().is_none(),
             message: short(&e.to_string()),
         },
         other => MegaFailure {
             status: None,
             headers: HeaderMap::new(),
-            processing: false,
             no_answer: false,
             message: short(&other.to_string()),
         },
@@ -944,18 +1096,54 @@ fn short(message: &str) -> String {
     text.trim().chars().take(300).collect()
 }
 
-/// Reads the media, or says why the server cannot take it.
-fn prepare_media(m: &PartMedia, profile: &InstanceProfile) -> Result<MediaFile, String> {
-    let size = media::size(&m.source).map_err(|e| e.to_string())?;
-    let mime = media::mime_type(m.kind, &media::location(&m.source));
-    if !profile.accepts(mime) {
-        return Err(format!("the server does not accept {mime}"));
+/// Media ready to upload: bytes read from an archive, or a downloaded file.
+enum Prepared {
+    Bytes(MediaFile),
+    Staged(Arc<Staged>),
+}
+
+/// Reads (archive) or downloads (remote) the media, or says why the server cannot take it:
+/// the type and size are checked against the server's profile before anything is read or
+/// downloaded, and again on what arrived.
+async fn prepare_media(
+    m: &PartMedia,
+    profile: &InstanceProfile,
+    stage: Option<&MediaStage>,
+) -> Result<Prepared, String> {
+    let guess = media::mime_type(m.kind, &media::location(&m.source));
+    if !profile.accepts(guess) {
+        return Err(format!("the server does not accept {guess}"));
     }
-    let limit = profile.size_limit(mime).unwrap_or(u64::MAX);
+    if let MediaSource::Url(url) = &m.source {
+        let Some(stage) = stage else {
+            return Err("remote media is not downloaded on this path".to_owned());
+        };
+        let limit = profile
+            .size_limit(guess)
+            .unwrap_or(crate::fetch::DEFAULT_MAX_BYTES);
+        let staged = stage.get(url, m.kind, limit).await?;
+        if !profile.accepts(&staged.mime) {
+            return Err(format!("the server does not accept {}", staged.mime));
+        }
+        let limit = profile
+            .size_limit(&staged.mime)
+            .unwrap_or(crate::fetch::DEFAULT_MAX_BYTES);
+        if staged.size > limit {
+            return Err(format!(
+                "{} bytes, the server accepts at most {limit}",
+                staged.size
+            ));
+        }
+        return Ok(Prepared::Staged(staged));
+    }
+    let size = media::size(&m.source).map_err(|e| e.to_string())?;
+    let limit = profile.size_limit(guess).unwrap_or(u64::MAX);
     if size > limit {
         return Err(format!("{size} bytes, the server accepts at most {limit}"));
     }
-    media::read(&m.source, m.kind, limit).map_err(|e| e.to_string())
+    media::read(&m.source, m.kind, limit)
+        .map(Prepared::Bytes)
+        .map_err(|e| e.to_string())
 }
 
 /// The public URL of the original of an attachment, to link when it cannot be uploaded.
@@ -988,6 +1176,45 @@ fn status_body(out: Outgoing<'_>, text: &str, media_ids: &[String]) -> Value {
     }
     if let Some(reply) = out.in_reply_to {
         body.insert("in_reply_to_id".into(), json!(reply));
+    }
+    // Set by the renderer only for a server whose profile says it quotes natively.
+    if let Some(quoted) = &part.quote_of {
+        body.insert("quoted_status_id".into(), json!(quoted));
+    }
+    Value::Object(body)
+}
+
+/// The JSON of an edit: the whole new version (an empty spoiler clears the old one; the
+/// media list replaces the old one, each with its description).
+fn edit_body(out: Outgoing<'_>, text: &str, media: &[(String, Option<String>)]) -> Value {
+    let part = out.part;
+    let mut body = Map::new();
+    body.insert("status".into(), json!(text));
+    body.insert("sensitive".into(), json!(part.sensitive));
+    body.insert(
+        "spoiler_text".into(),
+        json!(part.spoiler_text.as_deref().unwrap_or_default()),
+    );
+    body.insert(
+        "media_ids".into(),
+        json!(media.iter().map(|(id, _)| id).collect::<Vec<_>>()),
+    );
+    let attributes: Vec<Value> = media
+        .iter()
+        .map(|(id, description)| {
+            let mut a = Map::new();
+            a.insert("id".into(), json!(id));
+            if let Some(d) = description {
+                a.insert("description".into(), json!(d));
+            }
+            Value::Object(a)
+        })
+        .collect();
+    if !attributes.is_empty() {
+        body.insert("media_attributes".into(), Value::Array(attributes));
+    }
+    if let Some(language) = &part.language {
+        body.insert("language".into(), json!(language));
     }
     Value::Object(body)
 }
