@@ -104,7 +104,8 @@ impl RouteMirror {
             media: Vec::new(),
             references: References {
                 repost_of: Some(PostRef {
-                    id: None,
+                    // media: with an id, as X gives it, so `reposts = "boost"` counts too.
+                    id: Some(PostId::new("1")),
                     username: Some("someone".to_owned()),
                     url: None,
                 }),

@@ -29,6 +29,8 @@
               answers are built and refused the way axum handlers do"
 )]
 
+mod actions;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -84,6 +86,8 @@ pub struct Stored {
     pub media_ids: Vec<String>,
     pub idempotency_key: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// Kept only by a fake that quotes natively (see `actions.rs`).
+    pub quoted_status_id: Option<String>,
 }
 
 /// An upload as the fake stored it.
@@ -140,6 +144,7 @@ pub struct FakeState {
     pub log: Vec<Logged>,
     pub too_many: u32,
     pub deleted: HashSet<String>,
+    pub actions: actions::Actions,
 }
 
 /// A running fake server.
@@ -214,6 +219,7 @@ impl FakeFedi {
             log: Vec::new(),
             too_many: 0,
             deleted: HashSet::new(),
+            actions: actions::Actions::default(),
         }));
         let app = Router::new()
             .route("/api/v1/instance", get(instance_v1))
@@ -228,7 +234,13 @@ impl FakeFedi {
             .route("/api/v2/media", post(upload_media))
             .route("/api/v1/media/{id}", get(get_media))
             .route("/api/v1/statuses", post(post_status))
-            .route("/api/v1/statuses/{id}", delete(delete_status))
+            .route(
+                "/api/v1/statuses/{id}",
+                delete(delete_status).put(actions::edit_status),
+            )
+            .route("/api/v1/statuses/{id}/reblog", post(actions::reblog))
+            // Uploads are read piece by piece (a 200 MB video is counted, not kept).
+            .layer(axum::extract::DefaultBodyLimit::disable())
             .with_state(Arc::clone(&state));
         tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
@@ -559,7 +571,8 @@ async fn instance_v2(State(s): State<Shared>, h: HeaderMap) -> Response {
         Personality::Mastodon => (
             StatusCode::OK,
             json!({
-                "domain": "fake.test", "version": "4.3.1",
+                "domain": "fake.test", "version": actions::mastodon_version(&st).0,
+                "api_versions": actions::mastodon_version(&st).1,
                 "configuration": {
                     "statuses": {"max_characters": st.advertise_max_chars, "max_media_attachments": 4, "characters_reserved_per_url": 23},
                     "media_attachments": {
@@ -667,15 +680,18 @@ async fn account_statuses(
 }
 
 async fn upload_media(State(s): State<Shared>, h: HeaderMap, mut form: Multipart) -> Response {
-    let mut file: Option<(String, String, Bytes)> = None;
+    let mut file: Option<(String, String, usize)> = None;
     let mut description = None;
-    while let Ok(Some(field)) = form.next_field().await {
+    while let Ok(Some(mut field)) = form.next_field().await {
         match field.name() {
             Some("file") => {
                 let content_type = field.content_type().unwrap_or("").to_owned();
                 let name = field.file_name().unwrap_or("").to_owned();
-                let bytes = field.bytes().await.unwrap();
-                file = Some((content_type, name, bytes));
+                let mut size = 0;
+                while let Ok(Some(chunk)) = field.chunk().await {
+                    size += chunk.len();
+                }
+                file = Some((content_type, name, size));
             }
             Some("description") => description = Some(field.text().await.unwrap()),
             _ => {}
@@ -687,7 +703,7 @@ async fn upload_media(State(s): State<Shared>, h: HeaderMap, mut form: Multipart
         Ok(r) => r,
         Err(r) => return refuse(&mut st, "POST", path, &h, r),
     };
-    let Some((content_type, file_name, bytes)) = file else {
+    let Some((content_type, file_name, size)) = file else {
         return respond(
             &mut st,
             "POST",
@@ -716,7 +732,7 @@ async fn upload_media(State(s): State<Shared>, h: HeaderMap, mut form: Multipart
         id: st.next_id(),
         content_type,
         file_name,
-        size: bytes.len(),
+        size,
         description,
         ready_at: if asynchronous {
             now + st.processing
@@ -954,6 +970,7 @@ fn create_status(
         media_ids,
         idempotency_key: key.clone(),
         created_at: now,
+        quoted_status_id: actions::quoted_status_id(st, &req),
     };
     if let Some(k) = key {
         st.idempotency.insert(k, (stored.id.clone(), now));

@@ -4,13 +4,16 @@
 //! else 400), `pagination_token`, `exclude=retweets,replies`, newest first, `includes` for
 //! the returned posts, `meta`, bearer tokens (401 when wrong or revoked), the
 //! `x-rate-limit-*` headers with a real window (429 with code 88 when used up), injected
-//! 429s, and billable reads counted per post returned (empty answers are free).
+//! 429s, and billable reads counted per post returned (empty answers are free). Its media
+//! host (`media.rs`) serves the posts' photos and videos on the same address.
 
 #![allow(
     dead_code,
     unreachable_pub,
     reason = "each test binary uses a part of the fake"
 )]
+
+pub mod media;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -67,6 +70,8 @@ pub struct Inner {
     reads: Reads,
     /// Every request's path and query, in order.
     pub log: Vec<String>,
+    /// The media host (see `media.rs`).
+    files: media::Files,
 }
 
 /// The fake; clones share the same state.
@@ -149,6 +154,7 @@ impl FakeX {
                 page_cap: 100,
                 reads: Reads::default(),
                 log: Vec::new(),
+                files: media::Files::default(),
             })),
             clock,
         }
@@ -159,6 +165,7 @@ impl FakeX {
             .route("/2/users/by/username/{username}", get(user_by_username))
             .route("/2/users/{id}/tweets", get(timeline))
             .route("/2/tweets", get(lookup))
+            .route("/media/{name}", get(media::serve))
             .with_state(self.clone())
     }
 
