@@ -140,6 +140,8 @@ pub struct FakeState {
     pub processing: Duration,
     /// What `/api/v2/instance` announces for images (mastodon).
     pub image_size_limit: u64,
+    /// What `/api/v2/instance` announces for videos (mastodon).
+    pub video_size_limit: u64,
     pub supported_mime_types: Vec<&'static str>,
     pub log: Vec<Logged>,
     pub too_many: u32,
@@ -207,6 +209,7 @@ impl FakeFedi {
             },
             processing: Duration::seconds(5),
             image_size_limit: 16_777_216,
+            video_size_limit: 103_809_024,
             supported_mime_types: vec![
                 "image/jpeg",
                 "image/png",
@@ -577,7 +580,7 @@ async fn instance_v2(State(s): State<Shared>, h: HeaderMap) -> Response {
                     "statuses": {"max_characters": st.advertise_max_chars, "max_media_attachments": 4, "characters_reserved_per_url": 23},
                     "media_attachments": {
                         "supported_mime_types": st.supported_mime_types,
-                        "image_size_limit": st.image_size_limit, "video_size_limit": 103_809_024, "description_limit": 1500
+                        "image_size_limit": st.image_size_limit, "video_size_limit": st.video_size_limit, "description_limit": 1500
                     }
                 }
             }),

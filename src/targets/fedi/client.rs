@@ -252,7 +252,7 @@ impl Api {
                 let file = tokio::fs::File::open(path).await.map_err(|e| {
                     Transport::Connect(format!("cannot read {}: {e}", path.display()))
                 })?;
-                let stream = tokio_util::io::ReaderStream::new(file);
+                let stream = tokio_util::io::ReaderStream::with_capacity(file, 64 * 1024);
                 Part::stream_with_length(Body::wrap_stream(stream), size)
             }
         };
