@@ -715,3 +715,104 @@ fn the_expected_sample_covers_what_the_tests_rely_on() {
     assert!(with_media.len() >= 4, "{with_media:?}");
     assert!(parts.iter().any(|p| p.0.references.reply_to.is_some()));
 }
+
+/// One part with a video, handed straight to a fediverse target (no pipeline), to watch
+/// the media processing poll.
+mod processing_poll {
+    use std::sync::atomic::AtomicBool;
+
+    use birdbridge::config::Visibility;
+    use birdbridge::model::{Author, MediaKind, PostId, References};
+    use birdbridge::render::{PartMedia, ReplyTo};
+    use birdbridge::targets::{FediTarget, Outgoing, TargetError};
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_cancelled_wait_for_processing_posts_nothing_and_the_retry_reuses_the_upload() {
+        let clock = Clock::manual(start_time());
+        let fake = fake(Personality::Mastodon, &clock).await;
+        let setup = Setup::one(clock.clone(), &fake, "mastodon");
+        let TargetSettings::Fediverse(settings) = &setup.settings.targets["t"] else {
+            unreachable!()
+        };
+        let video = setup.dir.path().join("clip.mp4");
+        std::fs::write(&video, vec![7u8; 4096]).unwrap();
+        let post = Post {
+            id: PostId::new("1"),
+            author: Author {
+                id: None,
+                username: "someone".into(),
+                display_name: None,
+            },
+            created_at: start_time(),
+            text: "a video".into(),
+            facets: Vec::new(),
+            media: Vec::new(),
+            references: References::default(),
+            sensitive: false,
+            language: None,
+            url: "https://x.com/someone/status/1".into(),
+        };
+        let part = Part {
+            text: "a video".into(),
+            spoiler_text: None,
+            sensitive: false,
+            media: vec![PartMedia {
+                kind: MediaKind::Video,
+                source: MediaSource::File(video),
+                description: Some("rain".into()),
+            }],
+            visibility: Visibility::Public,
+            language: None,
+            reply_to: ReplyTo::Nothing,
+            quote_of: None,
+            boost_of: None,
+        };
+        let out = Outgoing {
+            route: "r",
+            source_post_id: "1",
+            part_index: 0,
+            idempotency_key: "key-1",
+            part: &part,
+            in_reply_to: None,
+            post: &post,
+            media: None,
+        };
+        let ledger = setup.ledger();
+        ledger.plan_post("r", "1", "t", 1, start_time()).unwrap();
+        let mut target = FediTarget::new(
+            "t",
+            settings,
+            clock.0.clone(),
+            Arc::new(AtomicBool::new(false)),
+        )
+        .unwrap();
+        target.connect(Some(&ledger)).await.unwrap();
+
+        let cancelled = CancellationToken::new();
+        cancelled.cancel();
+        target.set_cancellation(cancelled);
+        let result = target.deliver(out, &ledger).await;
+        assert!(
+            matches!(result, Err(TargetError::Interrupted)),
+            "{result:?}"
+        );
+        assert!(fake.statuses().is_empty());
+        assert_eq!(
+            fake.state().media.len(),
+            1,
+            "uploaded once, then interrupted"
+        );
+
+        target.set_cancellation(CancellationToken::new());
+        let delivered = target.deliver(out, &ledger).await.unwrap();
+        let statuses = fake.statuses();
+        assert_eq!(statuses.len(), 1);
+        assert_eq!(statuses[0].id, delivered.remote_id);
+        assert_eq!(fake.state().media.len(), 1, "the retry reused the upload");
+        let m = fake.media(&statuses[0].media_ids[0]);
+        assert_eq!(m.description.as_deref(), Some("rain"));
+    }
+}

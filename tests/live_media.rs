@@ -24,7 +24,7 @@ use birdbridge::budget;
 use birdbridge::clock::ManualClock;
 use birdbridge::config::Settings;
 use birdbridge::daemon::{CycleReport, Daemon, DaemonOptions};
-use birdbridge::store::{Durability, Ledger, PartKey};
+use birdbridge::store::{Durability, Ledger, PartKey, PartState};
 use chrono::Utc;
 use fake_fedi::{FakeFedi, Personality, Stored};
 use fake_x::media::Item;
@@ -43,6 +43,8 @@ struct Opts {
     targets: usize,
     allow_private_media: bool,
     native_quotes: bool,
+    /// The target's `kind`, when not the personality's own.
+    kind: Option<&'static str>,
 }
 
 impl Default for Opts {
@@ -51,6 +53,7 @@ impl Default for Opts {
             targets: 1,
             allow_private_media: true,
             native_quotes: false,
+            kind: None,
         }
     }
 }
@@ -84,10 +87,10 @@ impl Env {
         let dir = TempDir::new().unwrap();
         let x_token = dir.path().join("x.token");
         std::fs::write(&x_token, fake_x::TOKEN).unwrap();
-        let kind = match personality {
+        let kind = opts.kind.unwrap_or(match personality {
             Personality::GoToSocial => "gotosocial",
             _ => "mastodon",
-        };
+        });
         let mut text = format!(
             "[ledger]\npath = \"ledger.sqlite\"\n\n[sources.acct]\nkind = \"x\"\nusername = \"{USERNAME}\"\n\
              token_file = {:?}\nschedule = \"0 * * * * *\"\napi_url = \"{}\"\nstart = \"latest\"\n\
@@ -334,6 +337,29 @@ async fn an_edit_becomes_a_put_with_the_new_text(#[case] personality: Personalit
     assert_eq!(edits.len(), 1);
     assert_eq!(edits[0].0, before[0].id);
     assert_eq!(edits[0].1["status"], "Typo fixed in the second version");
+}
+
+#[tokio::test]
+async fn an_edit_on_a_server_that_cannot_edit_is_recorded_as_skipped() {
+    let opts = Opts {
+        kind: Some("friendica"),
+        ..Opts::default()
+    };
+    let env = Env::new(Personality::Mastodon, opts).await;
+    let first = env.x.post(USER_ID, "first version", json!({}));
+    env.once().await;
+    let second = env.x.edit(first, "second version");
+    env.once().await;
+    assert_eq!(env.statuses().len(), 1, "not posted a second time");
+    assert!(env.fedi[0].edits().is_empty());
+    let rows = env
+        .ledger()
+        .parts_of_post("r", &second.to_string(), "t0")
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].state, PartState::Skipped);
+    let reason = rows[0].reason.clone().unwrap_or_default();
+    assert!(reason.contains("cannot edit"), "{reason}");
 }
 
 #[rstest]
