@@ -425,3 +425,81 @@ async fn a_quote_is_native_where_the_server_quotes_and_a_link_elsewhere(
         assert!(quote.text.contains(&link), "{}", quote.text);
     }
 }
+
+/// An RSS feed (Nitter style) whose items are set by the test.
+async fn serve_feed(items: Arc<std::sync::Mutex<Vec<String>>>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/{USERNAME}/rss", listener.local_addr().unwrap());
+    let app = axum::Router::new().route(
+        "/{user}/rss",
+        axum::routing::get(move || {
+            let items: String = items.lock().unwrap().iter().rev().cloned().collect();
+            async move {
+                (
+                    [("content-type", "application/rss+xml")],
+                    format!(
+                        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><rss version=\"2.0\" \
+                         xmlns:dc=\"http://purl.org/dc/elements/1.1/\"><channel><title>@{USERNAME}</title>\
+                         <link>https://nitter.local/{USERNAME}</link><description>feed</description>{items}</channel></rss>"
+                    ),
+                )
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+fn feed_item(id: u32, html: &str) -> String {
+    format!(
+        "<item><title>post {id}</title><dc:creator>@{USERNAME}</dc:creator>\
+         <description><![CDATA[{html}]]></description>\
+         <pubDate>Mon, 13 May 2024 09:{id:02}:00 GMT</pubDate>\
+         <guid>https://nitter.local/{USERNAME}/status/{id}#m</guid>\
+         <link>https://nitter.local/{USERNAME}/status/{id}#m</link></item>"
+    )
+}
+
+#[rstest]
+#[case::mastodon(Personality::Mastodon)]
+#[case::gotosocial(Personality::GoToSocial)]
+#[tokio::test]
+async fn a_feed_image_is_downloaded_and_attached(#[case] personality: Personality) {
+    // The fake X API's media host stands in for the feed's image host.
+    let env = Env::new(personality, Opts::default()).await;
+    env.x.serve_file("feed.png", "image/png", 3_000);
+    let items = Arc::new(std::sync::Mutex::new(vec![feed_item(1, "<p>old</p>")]));
+    let feed_url = serve_feed(Arc::clone(&items)).await;
+    let token = env.dir.path().join("t0.token");
+    let config = env.dir.path().join("feed.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[ledger]\npath = \"feed-ledger.sqlite\"\n\n[sources.feed]\nkind = \"feed\"\nurl = \"{feed_url}\"\n\
+             schedule = \"0 * * * * *\"\nallow_private_media = true\n\n\
+             [targets.t0]\nkind = \"{}\"\nurl = \"{}\"\ntoken_file = {:?}\n\n\
+             [routes.f]\nsource = \"feed\"\ntargets = [\"t0\"]\n",
+            if personality == Personality::GoToSocial { "gotosocial" } else { "mastodon" },
+            env.fedi[0].url,
+            token.display().to_string()
+        ),
+    )
+    .unwrap();
+    let feed_env = Env { config, ..env };
+    feed_env.once().await;
+    items.lock().unwrap().push(feed_item(
+        2,
+        &format!(
+            "<p>a picture</p><img src=\"{}/media/feed.png\">",
+            feed_env.x.url()
+        ),
+    ));
+    let report = feed_env.once().await;
+    assert_eq!(report.posts_found, 1, "{report:?}");
+    let statuses = feed_env.statuses();
+    assert_eq!(statuses.len(), 1);
+    assert_eq!(statuses[0].media_ids.len(), 1, "{statuses:?}");
+    let m = feed_env.fedi[0].media(&statuses[0].media_ids[0]);
+    assert_eq!((m.content_type.as_str(), m.size), ("image/png", 3_000));
+    assert_eq!(feed_env.x.file_requests("feed.png"), 1);
+}
