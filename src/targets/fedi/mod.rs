@@ -676,6 +676,17 @@ impl FediTarget {
                 f.mime,
                 f.bytes.len() as u64,
             ),
+            Prepared::File {
+                path,
+                size,
+                file_name,
+                mime,
+            } => (
+                UploadBody::File { path, size: *size },
+                file_name.as_str(),
+                *mime,
+                *size,
+            ),
             Prepared::Staged(s) => (
                 UploadBody::File {
                     path: &s.path,
@@ -889,7 +900,7 @@ impl FediTarget {
                             }
                             processing += 1;
                             info!(target = %self.name, "media still processing; waiting before posting");
-                            self.clock.sleep(Duration::seconds(2 << processing)).await;
+                            self.pause(Duration::seconds(2 << processing)).await?;
                             continue;
                         }
                         // The server answered, but may have created the status first.
@@ -1096,9 +1107,16 @@ fn short(message: &str) -> String {
     text.trim().chars().take(300).collect()
 }
 
-/// Media ready to upload: bytes read from an archive, or a downloaded file.
+/// Media ready to upload: bytes read from a zip, a file of an unpacked archive, or a
+/// downloaded file. Files are streamed, never read whole.
 enum Prepared {
     Bytes(MediaFile),
+    File {
+        path: std::path::PathBuf,
+        size: u64,
+        file_name: String,
+        mime: &'static str,
+    },
     Staged(Arc<Staged>),
 }
 
@@ -1140,6 +1158,15 @@ async fn prepare_media(
     let limit = profile.size_limit(guess).unwrap_or(u64::MAX);
     if size > limit {
         return Err(format!("{size} bytes, the server accepts at most {limit}"));
+    }
+    if let MediaSource::File(path) = &m.source {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("media");
+        return Ok(Prepared::File {
+            path: path.clone(),
+            size,
+            file_name: media::with_extension(name, guess),
+            mime: guess,
+        });
     }
     media::read(&m.source, m.kind, limit)
         .map(Prepared::Bytes)
