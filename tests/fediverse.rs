@@ -729,16 +729,9 @@ mod processing_poll {
 
     use super::*;
 
-    #[tokio::test]
-    async fn a_cancelled_wait_for_processing_posts_nothing_and_the_retry_reuses_the_upload() {
-        let clock = Clock::manual(start_time());
-        let fake = fake(Personality::Mastodon, &clock).await;
-        let setup = Setup::one(clock.clone(), &fake, "mastodon");
-        let TargetSettings::Fediverse(settings) = &setup.settings.targets["t"] else {
-            unreachable!()
-        };
-        let video = setup.dir.path().join("clip.mp4");
-        std::fs::write(&video, vec![7u8; 4096]).unwrap();
+    /// A post with one video (a file written at `path`), and its part.
+    fn video_part(path: &Path) -> (Post, Part) {
+        std::fs::write(path, vec![7u8; 4096]).unwrap();
         let post = Post {
             id: PostId::new("1"),
             author: Author {
@@ -761,7 +754,7 @@ mod processing_poll {
             sensitive: false,
             media: vec![PartMedia {
                 kind: MediaKind::Video,
-                source: MediaSource::File(video),
+                source: MediaSource::File(path.to_path_buf()),
                 description: Some("rain".into()),
             }],
             visibility: Visibility::Public,
@@ -770,16 +763,32 @@ mod processing_poll {
             quote_of: None,
             boost_of: None,
         };
-        let out = Outgoing {
+        (post, part)
+    }
+
+    fn outgoing<'a>(post: &'a Post, part: &'a Part) -> Outgoing<'a> {
+        Outgoing {
             route: "r",
             source_post_id: "1",
             part_index: 0,
             idempotency_key: "key-1",
-            part: &part,
+            part,
             in_reply_to: None,
-            post: &post,
+            post,
             media: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_wait_for_processing_posts_nothing_and_the_retry_reuses_the_upload() {
+        let clock = Clock::manual(start_time());
+        let fake = fake(Personality::Mastodon, &clock).await;
+        let setup = Setup::one(clock.clone(), &fake, "mastodon");
+        let TargetSettings::Fediverse(settings) = &setup.settings.targets["t"] else {
+            unreachable!()
         };
+        let (post, part) = video_part(&setup.dir.path().join("clip.mp4"));
+        let out = outgoing(&post, &part);
         let ledger = setup.ledger();
         ledger.plan_post("r", "1", "t", 1, start_time()).unwrap();
         let mut target = FediTarget::new(
@@ -814,5 +823,40 @@ mod processing_poll {
         assert_eq!(fake.state().media.len(), 1, "the retry reused the upload");
         let m = fake.media(&statuses[0].media_ids[0]);
         assert_eq!(m.description.as_deref(), Some("rain"));
+    }
+
+    #[tokio::test]
+    async fn loosely_shaped_media_answers_are_read_and_processing_is_waited_for() {
+        let clock = Clock::manual(start_time());
+        let fake = fake(Personality::Mastodon, &clock).await;
+        fake.set_loose_media(true);
+        let setup = Setup::one(clock.clone(), &fake, "mastodon");
+        let TargetSettings::Fediverse(settings) = &setup.settings.targets["t"] else {
+            unreachable!()
+        };
+        let (post, part) = video_part(&setup.dir.path().join("clip.mp4"));
+        let out = outgoing(&post, &part);
+        let ledger = setup.ledger();
+        ledger.plan_post("r", "1", "t", 1, start_time()).unwrap();
+        let mut target = FediTarget::new(
+            "t",
+            settings,
+            clock.0.clone(),
+            Arc::new(AtomicBool::new(false)),
+        )
+        .unwrap();
+        target.connect(Some(&ledger)).await.unwrap();
+        target.deliver(out, &ledger).await.unwrap();
+        let statuses = fake.statuses();
+        assert_eq!(statuses.len(), 1);
+        assert_eq!(statuses[0].media_ids.len(), 1);
+        let polls = fake
+            .log()
+            .iter()
+            .filter(|l| l.path == "/api/v1/media/:id")
+            .count();
+        assert!(polls >= 1, "processing was polled");
+        // Polled until ready: the status post was never refused for unprocessed media.
+        assert!(fake.log().iter().all(|l| l.status != 422));
     }
 }

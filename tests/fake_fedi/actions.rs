@@ -22,12 +22,20 @@ pub struct Actions {
     pub reblogs: Vec<(String, String)>,
     /// Every accepted edit: (status id, the request body).
     pub edits: Vec<(String, Value)>,
+    /// Media answers as some smaller servers shape them: the id a number, the optional
+    /// fields left out while processing, `null` lists.
+    pub loose_media: bool,
 }
 
 impl FakeFedi {
     /// Makes the fake a Mastodon 4.5 that quotes natively (or not).
     pub fn set_native_quotes(&self, on: bool) {
         self.state().actions.native_quotes = on;
+    }
+
+    /// Shapes media answers loosely (see [`Actions::loose_media`]).
+    pub fn set_loose_media(&self, on: bool) {
+        self.state().actions.loose_media = on;
     }
 
     /// Boosts so far: (boost id, boosted status id).
@@ -48,6 +56,33 @@ pub fn mastodon_version(st: &FakeState) -> (&'static str, Value) {
     } else {
         ("4.3.1", json!({"mastodon": 2}))
     }
+}
+
+/// A media answer as the fake's settings shape it.
+pub fn shape_media(st: &FakeState, mut body: Value) -> Value {
+    if !st.actions.loose_media {
+        return body;
+    }
+    if let Some(n) = body["id"].as_str().and_then(|id| id.parse::<u64>().ok()) {
+        body["id"] = json!(n);
+    }
+    if let Some(o) = body.as_object_mut() {
+        if o.get("url").is_some_and(Value::is_null) {
+            o.remove("url");
+        }
+        for optional in [
+            "preview_url",
+            "remote_url",
+            "text_url",
+            "blurhash",
+            "description",
+        ] {
+            o.remove(optional);
+        }
+        o.insert("meta".into(), json!({"focus": null, "colors": null}));
+        o.insert("tags".into(), Value::Null);
+    }
+    body
 }
 
 /// `quoted_status_id` of a status post, when the fake quotes natively and the status exists.

@@ -743,7 +743,7 @@ async fn upload_media(State(s): State<Shared>, h: HeaderMap, mut form: Multipart
             now
         },
     };
-    let body = st.media_json(&m);
+    let body = actions::shape_media(&st, st.media_json(&m));
     st.media.push(m);
     let status = if asynchronous {
         StatusCode::ACCEPTED
@@ -776,7 +776,7 @@ async fn get_media(State(s): State<Shared>, Path(id): Path<String>, h: HeaderMap
     } else {
         StatusCode::PARTIAL_CONTENT
     };
-    let body = st.media_json(&m);
+    let body = actions::shape_media(&st, st.media_json(&m));
     respond(&mut st, "GET", path, &h, rate, status, body)
 }
 
