@@ -3,8 +3,9 @@
 //! (text, spoiler, sensitive, media with descriptions, reply chain, order), a rerun posts
 //! nothing, budgets keep the fake from ever saying 429, media processing is waited for, a
 //! 429 and a 503 mid-thread are waited out, an expired token stops only its target, an
-//! over-long post is quarantined while the rest goes on, and a timed-out write is
-//! reconciled instead of posted twice.
+//! over-long post is quarantined while the rest goes on, a timed-out write is reconciled
+//! instead of posted twice, a cancelled wait for media processing posts nothing (and the
+//! retry reuses the upload), and loosely shaped media answers are read.
 //!
 //! Time is a manual clock shared by the client and the fake: waits and windows take no real
 //! time. Real `SQLite` files in temp dirs.
