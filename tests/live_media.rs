@@ -1,9 +1,10 @@
 //! Live posts with media, edits, boosts and quotes, from the fake X API to the fake
 //! fediverse server, through the daemon's `once` cycle, on the mastodon and gotosocial
 //! personalities: photos, videos and GIFs arrive as attachments with their alt text (one
-//! download per item whatever the number of targets); a missing image, or one on a private
-//! address without `allow_private_media`, becomes a link and a warning while the post goes
-//! out; an X edit becomes a `PUT`; a repost of an own mirrored post becomes a reblog; a quote
+//! download per item whatever the number of targets), feed images too; a missing image, one
+//! over the server's limit, or one on a private address without `allow_private_media`,
+//! becomes a link and a warning while the post goes out; an edit on a server that cannot
+//! edit is recorded as skipped; an X edit becomes a `PUT`; a repost of an own mirrored post becomes a reblog; a quote
 //! is native where the server says it quotes natively, a link elsewhere.
 //!
 //! The fake X API's clock is manual; the targets wait on the real clock, but nothing here
@@ -249,6 +250,34 @@ async fn a_missing_image_becomes_a_link_and_a_warning(#[case] personality: Perso
         warnings
             .iter()
             .any(|w| w.contains("404") && w.contains("linked to the original")),
+        "{warnings:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_photo_over_the_servers_limit_is_linked_and_the_post_goes_out() {
+    let env = Env::new(Personality::Mastodon, Opts::default()).await;
+    env.fedi[0].state().image_size_limit = 1_000;
+    let post = env.x.post_with_media(
+        USER_ID,
+        "a big photo",
+        &[item("photo", "big.jpg", 5_000, None)],
+    );
+
+    env.once().await;
+    let statuses = env.statuses();
+    assert_eq!(statuses.len(), 1);
+    assert!(statuses[0].media_ids.is_empty());
+    assert!(
+        statuses[0].text.contains("/media/big.jpg"),
+        "{}",
+        statuses[0].text
+    );
+    let warnings = env.warnings(post, "t0");
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("larger than 1000 bytes")),
         "{warnings:?}"
     );
 }

@@ -11,7 +11,7 @@
 //! [`MediaSource::Url`]: crate::model::MediaSource::Url
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::sync::Mutex;
@@ -58,13 +58,9 @@ pub struct MediaStage {
 
 impl MediaStage {
     /// A stage for posts of a source with `allow_private_media` = `allow_private`,
-    /// downloading into the system's temporary folder.
+    /// downloading into the system's temporary folder (systemd's `PrivateTmp=` empties it
+    /// should the process die with files in it).
     pub fn new(allow_private: bool) -> Self {
-        Self::in_dir(allow_private, std::env::temp_dir())
-    }
-
-    /// As [`MediaStage::new`], downloading into `dir`.
-    pub fn in_dir(allow_private: bool, dir: PathBuf) -> Self {
         let fetcher = match MediaFetcher::shared() {
             Ok(f) => Some(f),
             Err(e) => {
@@ -74,15 +70,10 @@ impl MediaStage {
         };
         Self {
             allow_private,
-            dir,
+            dir: std::env::temp_dir(),
             fetcher,
             entries: Mutex::new(HashMap::new()),
         }
-    }
-
-    /// The folder temporary files go to.
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     /// The item at `url`, downloaded now or earlier in this stage, if it is at most

@@ -14,6 +14,8 @@
 //!   `User-Agent`;
 //! - `Minimal`: no v2 instance, no rate-limit headers, no limits enforced.
 //!
+//! Edits, boosts and native quotes (a flag claiming Mastodon 4.5) are in `actions.rs`.
+//!
 //! Time comes from a `birdbridge::budget::Clock`: the tests share a manual clock with the
 //! client, so windows, processing and waits are deterministic and take no real time.
 //! Failures can be injected into chosen status posts (429, 503, a slow answer after the
