@@ -3,9 +3,10 @@
 //! personalities: photos, videos and GIFs arrive as attachments with their alt text (one
 //! download per item whatever the number of targets), feed images too; a missing image, one
 //! over the server's limit, or one on a private address without `allow_private_media`,
-//! becomes a link and a warning while the post goes out; an edit on a server that cannot
-//! edit is recorded as skipped; an X edit becomes a `PUT`; a repost of an own mirrored post becomes a reblog; a quote
-//! is native where the server says it quotes natively, a link elsewhere.
+//! becomes a link and a warning while the post goes out; an X edit becomes a `PUT` (and is
+//! recorded as skipped on a server that cannot edit); a repost of an own mirrored post
+//! becomes a reblog; a quote is native where the server says it quotes natively, a link
+//! elsewhere.
 //!
 //! The fake X API's clock is manual; the targets wait on the real clock, but nothing here
 //! makes them wait (the fake processes media at once).
