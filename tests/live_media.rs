@@ -413,6 +413,7 @@ async fn a_repost_of_an_own_mirrored_post_becomes_a_reblog(#[case] personality: 
     let reblogs = env.fedi[0].reblogs();
     assert_eq!(reblogs.len(), 1);
     assert_eq!(reblogs[0].1, mirrored);
+    assert_eq!(reblogs[0].2, "public", "the route's visibility");
 }
 
 #[rstest]

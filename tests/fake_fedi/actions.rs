@@ -18,8 +18,8 @@ pub struct Actions {
     /// The fake claims Mastodon 4.5 (`version` and `api_versions`) and keeps
     /// `quoted_status_id`; otherwise the field is ignored, as older servers do.
     pub native_quotes: bool,
-    /// Boosts: (the boost's own id, the boosted status).
-    pub reblogs: Vec<(String, String)>,
+    /// Boosts: (the boost's own id, the boosted status, its visibility).
+    pub reblogs: Vec<(String, String, String)>,
     /// Every accepted edit: (status id, the request body).
     pub edits: Vec<(String, Value)>,
     /// Media answers as some smaller servers shape them: the id a number, the optional
@@ -38,8 +38,8 @@ impl FakeFedi {
         self.state().actions.loose_media = on;
     }
 
-    /// Boosts so far: (boost id, boosted status id).
-    pub fn reblogs(&self) -> Vec<(String, String)> {
+    /// Boosts so far: (boost id, boosted status id, visibility).
+    pub fn reblogs(&self) -> Vec<(String, String, String)> {
         self.state().actions.reblogs.clone()
     }
 
@@ -188,7 +188,12 @@ pub async fn edit_status(
     respond(&mut st, "PUT", path, &h, rate, StatusCode::OK, body)
 }
 
-pub async fn reblog(State(s): State<Shared>, Path(id): Path<String>, h: HeaderMap) -> Response {
+pub async fn reblog(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    h: HeaderMap,
+    body: Bytes,
+) -> Response {
     let mut st = s.lock().unwrap();
     let path = "/api/v1/statuses/:id/reblog";
     let rate = match st.admit(&h, true, &["statuses"]) {
@@ -204,21 +209,28 @@ pub async fn reblog(State(s): State<Shared>, Path(id): Path<String>, h: HeaderMa
         let body = json!({"error": "Record not found"});
         return respond(&mut st, "POST", path, &h, rate, StatusCode::NOT_FOUND, body);
     };
+    let visibility = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v["visibility"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| "(not given)".to_owned());
     let existing = st
         .actions
         .reblogs
         .iter()
-        .find(|(_, of)| *of == id)
-        .map(|(own, _)| own.clone());
+        .find(|(_, of, _)| *of == id)
+        .map(|(own, _, _)| own.clone());
     let own = if let Some(own) = existing {
         own
     } else {
         let own = st.next_id();
-        st.actions.reblogs.push((own.clone(), id));
+        st.actions
+            .reblogs
+            .push((own.clone(), id, visibility.clone()));
         own
     };
     let inner = st.status_json(&original);
     let mut body = inner.clone();
+    body["visibility"] = json!(visibility);
     body["id"] = json!(own);
     body["url"] = Value::Null;
     body["content"] = json!("");

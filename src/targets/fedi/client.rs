@@ -228,14 +228,20 @@ impl Api {
         self.send(req).await
     }
 
-    /// `POST /api/v1/statuses/:id/reblog` (a boost) with the idempotency key.
-    pub async fn reblog(&self, id: &str, idempotency_key: &str) -> Result<Answer, Transport> {
+    /// `POST /api/v1/statuses/:id/reblog` (a boost) with the idempotency key and a JSON
+    /// body (the boost's `visibility`).
+    pub async fn reblog(
+        &self,
+        id: &str,
+        body: &Value,
+        idempotency_key: &str,
+    ) -> Result<Answer, Transport> {
         let req = self
             .http
             .post(format!("{}/api/v1/statuses/{id}/reblog", self.base))
             .bearer_auth(self.token.expose())
             .header("Idempotency-Key", idempotency_key)
-            .json(&serde_json::json!({}));
+            .json(body);
         self.send(req).await
     }
 

@@ -40,7 +40,7 @@ use self::quirks::Quirks;
 use self::reconcile::Candidate;
 use super::{Delivered, Outgoing, TargetError, TargetProfile};
 use crate::budget::{Budget, Clock, Family, Priority, RateHeaders};
-use crate::config::{FediverseTargetSettings, Secret, ServerKind};
+use crate::config::{FediverseTargetSettings, Secret, ServerKind, Visibility};
 use crate::media::stage::{MediaStage, Staged};
 use crate::media::{self, MediaFile};
 use crate::model::MediaSource;
@@ -294,7 +294,12 @@ impl FediTarget {
         ledger: &Ledger,
     ) -> Result<Delivered, TargetError> {
         if let Some(original) = &out.part.boost_of {
-            return self.reblog(original, out.idempotency_key).await;
+            // A boost cannot be direct; the route's visibility otherwise applies to it.
+            let body = match out.part.visibility {
+                Visibility::Direct => json!({}),
+                v => json!({"visibility": v.as_str()}),
+            };
+            return self.reblog(original, &body, out.idempotency_key).await;
         }
         let c = self.connected()?.clone();
         let (text, media) = self.attach(out, ledger, &c).await?;
@@ -837,11 +842,16 @@ impl FediTarget {
 
     /// `POST /api/v1/statuses/:id/reblog`: boosts the mirrored status. The server returns
     /// the existing boost when the status is boosted already, so a retry is harmless.
-    async fn reblog(&mut self, original: &str, key: &str) -> Result<Delivered, TargetError> {
+    async fn reblog(
+        &mut self,
+        original: &str,
+        body: &Value,
+        key: &str,
+    ) -> Result<Delivered, TargetError> {
         let (mut waits, mut retries) = (0, 0);
         loop {
             self.take(Family::Statuses).await?;
-            let failure = match self.api.reblog(original, key).await {
+            let failure = match self.api.reblog(original, body, key).await {
                 Ok(answer) => {
                     self.observe(Family::Statuses, &answer.headers);
                     match answer.status {
