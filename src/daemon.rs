@@ -35,6 +35,7 @@ use tracing::{debug, error, info, warn, Instrument};
 
 use crate::clock::SharedClock;
 use crate::config::{Settings, SourceSettings};
+use crate::media::stage::MediaStage;
 use crate::model::{Post, PostId};
 use crate::pipeline::{PipelineError, RouteMirror};
 use crate::sources::feed::{FeedError, FeedSource};
@@ -565,10 +566,13 @@ impl SourceTask {
     ) -> Result<(), SourceError> {
         let span = tracing::info_span!("post", post = %post.post.id);
         let mut unfinished = false;
+        // media: one download per media item of the post, for every route and target.
+        let allow_private = self.routes.iter().any(RouteMirror::allow_private_media);
+        let media = MediaStage::new(allow_private);
         for route in &mut self.routes {
             let _permits = permits(shared, route).await;
             let done = route
-                .mirror(&shared.ledger, &post.post, &post.earlier)
+                .mirror_staged(&shared.ledger, &post.post, &post.earlier, &media)
                 .instrument(span.clone())
                 .await?;
             report.posts_delivered += done.posts_delivered;

@@ -47,6 +47,8 @@ struct Opts {
     native_quotes: bool,
     /// The target's `kind`, when not the personality's own.
     kind: Option<&'static str>,
+    /// One route per target (`r0`, `r1`, ...) instead of one route `r` to all.
+    route_per_target: bool,
 }
 
 impl Default for Opts {
@@ -56,6 +58,7 @@ impl Default for Opts {
             allow_private_media: true,
             native_quotes: false,
             kind: None,
+            route_per_target: false,
         }
     }
 }
@@ -114,12 +117,22 @@ impl Env {
             .unwrap();
             names.push(format!("\"t{i}\""));
         }
-        write!(
-            text,
-            "[routes.r]\nsource = \"acct\"\ntargets = [{}]\nreposts = \"boost\"\n",
-            names.join(", ")
-        )
-        .unwrap();
+        if opts.route_per_target {
+            for (i, name) in names.iter().enumerate() {
+                write!(
+                    text,
+                    "[routes.r{i}]\nsource = \"acct\"\ntargets = [{name}]\n\n"
+                )
+                .unwrap();
+            }
+        } else {
+            write!(
+                text,
+                "[routes.r]\nsource = \"acct\"\ntargets = [{}]\nreposts = \"boost\"\n",
+                names.join(", ")
+            )
+            .unwrap();
+        }
         let config = dir.path().join("bridge.toml");
         std::fs::write(&config, text).unwrap();
         let env = Self {
@@ -342,6 +355,29 @@ async fn each_item_is_downloaded_once_for_two_targets(#[case] personality: Perso
             .map(|id| fake.media(id).description)
             .collect();
         assert_eq!(described, [Some("one".to_owned()), Some("two".to_owned())]);
+    }
+}
+
+#[tokio::test]
+async fn each_item_is_downloaded_once_for_two_routes_of_a_source() {
+    let opts = Opts {
+        targets: 2,
+        route_per_target: true,
+        ..Opts::default()
+    };
+    let env = Env::new(Personality::Mastodon, opts).await;
+    env.x.post_with_media(
+        USER_ID,
+        "for both",
+        &[item("photo", "shared.jpg", 1_500, Some("s"))],
+    );
+
+    env.once().await;
+    assert_eq!(env.x.file_requests("shared.jpg"), 1);
+    for fake in &env.fedi {
+        let statuses = fake.statuses();
+        assert_eq!(statuses.len(), 1);
+        assert_eq!(statuses[0].media_ids.len(), 1);
     }
 }
 

@@ -132,9 +132,29 @@ impl RouteMirror {
         post: &Post,
         earlier: &[PostId],
     ) -> Result<BackfillReport, PipelineError> {
-        let mut report = BackfillReport::default();
         // media: one download per remote media item for all targets; files gone after the post.
         let media = MediaStage::new(self.allow_private_media);
+        self.mirror_staged(ledger, post, earlier, &media).await
+    }
+
+    /// media: the source's `allow_private_media`, for a [`MediaStage`] shared by routes.
+    pub fn allow_private_media(&self) -> bool {
+        self.allow_private_media
+    }
+
+    /// media: as [`RouteMirror::mirror`], with the post's remote media downloaded through
+    /// `media`, which other routes of the same source share (one download per item).
+    ///
+    /// # Errors
+    /// As [`RouteMirror::mirror`].
+    pub async fn mirror_staged(
+        &mut self,
+        ledger: &Ledger,
+        post: &Post,
+        earlier: &[PostId],
+        media: &MediaStage,
+    ) -> Result<BackfillReport, PipelineError> {
+        let mut report = BackfillReport::default();
         let mut mirror = Mirror {
             route: &self.route,
             ledger,
@@ -145,7 +165,7 @@ impl RouteMirror {
             crash_after: None,
             deliveries: 0,
             clock: Clock::System,
-            media: Some(&media),
+            media: Some(media),
         };
         let mut result = Ok(());
         if !self.connected {
