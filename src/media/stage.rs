@@ -1,7 +1,8 @@
 //! The per-post stage of downloaded media: each remote media item ([`MediaSource::Url`]) is
 //! downloaded once through the guarded [`MediaFetcher`], into a temporary file, and every
-//! target of the route uploads from that file. The files are removed when the stage (and
-//! the last upload using a file) is dropped.
+//! target of every route reading the post's source uploads from that file (the daemon makes
+//! one stage per post for all routes). The files are removed when the stage (and the last
+//! upload using a file) is dropped.
 //!
 //! Size limits differ between targets: an item is downloaded with the cap of the first
 //! target that asks for it; a target with a smaller cap refuses the staged file by its
