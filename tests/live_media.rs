@@ -405,6 +405,51 @@ async fn an_edit_becomes_a_put_with_the_new_text(#[case] personality: Personalit
     assert_eq!(edits[0].1["status"], "Typo fixed in the second version");
 }
 
+#[rstest]
+#[case::mastodon(Personality::Mastodon)]
+#[case::gotosocial(Personality::GoToSocial)]
+#[tokio::test]
+async fn an_edit_carries_its_media_with_their_descriptions(#[case] personality: Personality) {
+    let env = Env::new(personality, Opts::default()).await;
+    let first = env.x.post_with_media(
+        USER_ID,
+        "a photo",
+        &[item("photo", "v1.jpg", 1_000, Some("first description"))],
+    );
+    env.once().await;
+    let before = env.statuses()[0].clone();
+
+    env.x.edit_with_media(
+        first,
+        "a better photo",
+        &[item("photo", "v2.jpg", 1_200, Some("second description"))],
+    );
+    let report = env.once().await;
+    assert_eq!(report.parts_failed, 0, "{report:?}");
+    let after = env.statuses();
+    assert_eq!(after.len(), 1);
+    let edits = env.fedi[0].edits();
+    assert_eq!(edits.len(), 1);
+    let body = &edits[0].1;
+    let new_media = after[0].media_ids.clone();
+    assert_eq!(new_media.len(), 1);
+    assert_ne!(
+        new_media, before.media_ids,
+        "the new photo replaced the old"
+    );
+    assert_eq!(body["media_ids"], json!(new_media));
+    assert_eq!(
+        body["media_attributes"],
+        json!([{"id": new_media[0], "description": "second description"}])
+    );
+    let m = env.fedi[0].media(&new_media[0]);
+    assert_eq!(
+        (m.size, m.description.as_deref()),
+        (1_200, Some("second description"))
+    );
+    assert_eq!(after[0].text, "a better photo");
+}
+
 #[tokio::test]
 async fn an_edit_on_a_server_that_cannot_edit_is_recorded_as_skipped() {
     let opts = Opts {

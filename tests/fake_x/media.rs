@@ -48,6 +48,20 @@ impl FakeX {
     /// Videos and GIFs get a low-rate MP4, the best MP4 (`<name>`), and an HLS playlist, as
     /// X sends them.
     pub fn post_with_media(&self, author_id: &str, text: &str, items: &[Item<'_>]) -> u64 {
+        let id = self.post(author_id, text, json!({}));
+        self.attach(id, items);
+        id
+    }
+
+    /// Edits post `id` (see [`FakeX::edit`]) into a new version with `text` and `items`.
+    pub fn edit_with_media(&self, id: u64, text: &str, items: &[Item<'_>]) -> u64 {
+        let new = self.edit(id, text);
+        self.attach(new, items);
+        new
+    }
+
+    /// Attaches media to post `id`, served by the media host.
+    fn attach(&self, id: u64, items: &[Item<'_>]) {
         let base = self.url();
         let mut media = Vec::new();
         for item in items {
@@ -74,15 +88,10 @@ impl FakeX {
             media.push(m);
         }
         let keys: Vec<Value> = media.iter().map(|m| m["media_key"].clone()).collect();
-        let id = self.post(
-            author_id,
-            text,
-            json!({"attachments": {"media_keys": keys}}),
-        );
         if let Some(t) = self.lock().tweets.get_mut(&id) {
+            t.json["attachments"] = json!({"media_keys": keys});
             t.inc_media = media;
         }
-        id
     }
 
     /// Serves `name` as `size` bytes of `content_type`.
