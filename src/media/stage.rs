@@ -160,7 +160,63 @@ fn file_name_of(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use axum::http::header;
+    use axum::routing::get;
+    use axum::Router;
+
     use super::*;
+
+    /// Serves 1,000 bytes of PNG at `/a.png`, counting the requests.
+    async fn serve(count: Arc<AtomicUsize>) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/a.png", listener.local_addr().unwrap());
+        let app = Router::new().route(
+            "/a.png",
+            get(move || {
+                count.fetch_add(1, Ordering::SeqCst);
+                async { ([(header::CONTENT_TYPE, "image/png")], vec![1u8; 1000]) }
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        url
+    }
+
+    #[tokio::test]
+    async fn an_item_is_downloaded_once_and_again_only_for_a_larger_cap() {
+        let count = Arc::new(AtomicUsize::new(0));
+        let url = serve(Arc::clone(&count)).await;
+        let stage = MediaStage::new(true);
+        let small = stage.get(&url, MediaKind::Photo, 500).await;
+        assert!(small.unwrap_err().contains("larger than 500"));
+        assert!(stage.get(&url, MediaKind::Photo, 400).await.is_err());
+        assert_eq!(
+            count.load(Ordering::SeqCst),
+            1,
+            "a smaller cap does not ask again"
+        );
+        let (a, b) = tokio::join!(
+            stage.get(&url, MediaKind::Photo, 2000),
+            stage.get(&url, MediaKind::Photo, 2000)
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert!(Arc::ptr_eq(&a, &b), "two targets share one file");
+        assert_eq!(
+            (a.size, a.mime.as_str(), a.file_name.as_str()),
+            (1000, "image/png", "a.png")
+        );
+        assert_eq!(
+            count.load(Ordering::SeqCst),
+            2,
+            "downloaded again for the larger cap only"
+        );
+        assert!(stage.get(&url, MediaKind::Photo, 999).await.is_err());
+        assert_eq!(count.load(Ordering::SeqCst), 2);
+        let path = a.path.to_path_buf();
+        drop((a, b, stage));
+        assert!(!path.exists(), "the file goes with the stage");
+    }
 
     #[test]
     fn names_come_from_the_last_path_segment() {
