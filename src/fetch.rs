@@ -85,7 +85,7 @@ pub enum FetchError {
         /// The type the server announced.
         content_type: String,
     },
-    /// Redirected more than [`MAX_REDIRECTS`] times (a loop).
+    /// Redirected more than five times (a loop).
     #[error("`{0}` redirects in a loop")]
     Redirects(String),
     /// The temporary file cannot be written (disk full, no temp folder).
