@@ -25,7 +25,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Instant;
 
-use birdbridge::budget::Clock;
+use birdbridge::clock::Clock;
 use birdbridge::config::Settings;
 use birdbridge::pipeline::{self, BackfillOptions};
 use birdbridge::progress::Progress;
@@ -85,7 +85,7 @@ async fn run(posts: usize) {
         ..BackfillOptions::default()
     };
     let prepared = pipeline::prepare(&settings, &opts).expect("prepare");
-    let ledger = Ledger::open(&settings.ledger.path).expect("ledger");
+    let ledger = std::sync::Arc::new(Ledger::open(&settings.ledger.path).expect("ledger"));
     eprintln!(
         "backfilling {posts} posts into the fake mastodon ({STATUSES_PER_WINDOW} statuses / {WINDOW_SECONDS} s)..."
     );

@@ -2,14 +2,12 @@
 
 use std::io::IsTerminal;
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::budget::Clock;
 use crate::cli::{BackfillArgs, Command};
-use crate::clock::SystemClock;
+use crate::clock::Clock;
 use crate::config::{ConfigError, Finding, Settings, TargetSettings, EXAMPLE_CONFIG};
 use crate::daemon::{CycleReport, Daemon, DaemonError, DaemonOptions, Notifier};
 use crate::pipeline::{self, BackfillOptions, BackfillReport, PipelineError};
@@ -59,10 +57,9 @@ impl CommandError {
             | CommandError::Findings(_)
             | CommandError::Pipeline(
                 PipelineError::Config(_)
-                | PipelineError::UnknownRoute { .. }
+                | PipelineError::Setup(_)
                 | PipelineError::NoArchive { .. }
-                | PipelineError::NotXSource { .. }
-                | PipelineError::TargetSetup { .. },
+                | PipelineError::NotXSource { .. },
             )
             | CommandError::Daemon(DaemonError::NothingToRun) => Exit::Config,
             CommandError::Pipeline(_) | CommandError::Store(_) | CommandError::Daemon(_) => {
@@ -72,15 +69,15 @@ impl CommandError {
     }
 }
 
-/// Runs one command. `stop` is set by the signal handler; a backfill stops at the next
-/// post boundary when it is set.
+/// Runs one command. `cancel` is cancelled by the signal handler: every wait ends, the
+/// post in hand is settled in the ledger, and the command stops.
 ///
 /// # Errors
 /// See [`CommandError`]; its [`CommandError::exit`] gives the exit code.
 pub async fn run(
     config: &Path,
     command: Command,
-    stop: Arc<AtomicBool>,
+    cancel: CancellationToken,
 ) -> Result<Exit, CommandError> {
     match command {
         Command::Check { example: true } => {
@@ -93,23 +90,21 @@ pub async fn run(
             print!("{}", status::report(&settings)?);
             Ok(Exit::Ok)
         }
-        Command::Backfill(args) if args.from_api => api_backfill(config, args, stop).await,
-        Command::Backfill(args) => backfill(config, args, stop).await,
-        Command::Run => run_daemon(config).await,
-        Command::Once => once(config).await,
+        Command::Backfill(args) if args.from_api => api_backfill(config, args, cancel).await,
+        Command::Backfill(args) => backfill(config, args, cancel).await,
+        Command::Run => run_daemon(config, cancel).await,
+        Command::Once => once(config, cancel).await,
     }
 }
 
 /// `run`: the daemon, until SIGTERM or SIGINT.
-async fn run_daemon(config: &Path) -> Result<Exit, CommandError> {
+async fn run_daemon(config: &Path, cancel: CancellationToken) -> Result<Exit, CommandError> {
     let settings = Settings::load(config)?;
     let ledger = Arc::new(Ledger::open(&settings.ledger.path)?);
-    let cancel = CancellationToken::new();
-    cancel_on_signal(cancel.clone());
     let daemon = Daemon::build(
         &settings,
         ledger,
-        Arc::new(SystemClock),
+        Clock::System,
         cancel.clone(),
         DaemonOptions::default(),
     )?;
@@ -126,37 +121,13 @@ async fn run_daemon(config: &Path) -> Result<Exit, CommandError> {
     })
 }
 
-/// Cancels `cancel` on the first SIGTERM or SIGINT (`main` handles a second one). The
-/// handlers are installed before this returns, so a signal arriving right after start is
-/// not lost to the default action (which would kill the process mid-write).
-fn cancel_on_signal(cancel: CancellationToken) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::warn!("cannot listen for SIGTERM and SIGINT; stop with SIGKILL");
-        return;
-    };
-    tokio::spawn(async move {
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
-        cancel.cancel();
-    });
-}
-
-/// `once`: one cycle of every live source.
-async fn once(config: &Path) -> Result<Exit, CommandError> {
+async fn once(config: &Path, cancel: CancellationToken) -> Result<Exit, CommandError> {
     let settings = Settings::load(config)?;
     let ledger = Arc::new(Ledger::open(&settings.ledger.path)?);
-    let cancel = CancellationToken::new();
-    cancel_on_signal(cancel.clone());
     let daemon = Daemon::build(
         &settings,
         ledger,
-        Arc::new(SystemClock),
+        Clock::System,
         cancel,
         DaemonOptions::default(),
     )?;
@@ -167,32 +138,38 @@ async fn once(config: &Path) -> Result<Exit, CommandError> {
         parts_failed,
         sources_stopped,
         sources_failed,
+        parts_left,
     } = report;
     println!(
         "{posts_found} new post(s) found, {posts_delivered} delivered; {parts_failed} part(s) failed; {sources_failed} source(s) failed, {sources_stopped} stopped"
     );
-    Ok(if parts_failed + sources_failed + sources_stopped > 0 {
-        Exit::Failure
-    } else {
-        Exit::Ok
-    })
+    if parts_left > 0 {
+        println!("{parts_left} part(s) wait for delivery (see `birdbridge status`)");
+    }
+    Ok(
+        if parts_failed + sources_failed + sources_stopped > 0 || parts_left > 0 {
+            Exit::Failure
+        } else {
+            Exit::Ok
+        },
+    )
 }
 
 /// `backfill --from-api`: the route's X timeline, read backwards within the API's window.
 async fn api_backfill(
     config: &Path,
     args: BackfillArgs,
-    stop: Arc<AtomicBool>,
+    cancel: CancellationToken,
 ) -> Result<Exit, CommandError> {
     let settings = Settings::load(config)?;
-    let ledger = Ledger::open(&settings.ledger.path)?;
+    let ledger = Arc::new(Ledger::open(&settings.ledger.path)?);
     let opts = BackfillOptions {
         route: args.route.clone(),
         since: args.since,
         until: args.until,
         limit: args.limit,
         dry_run: args.dry_run,
-        stop,
+        cancel,
         ..BackfillOptions::default()
     };
     let report = pipeline::api_backfill(&settings, &ledger, &opts).await?;
@@ -214,11 +191,19 @@ async fn api_backfill(
             r.posts_delivered, r.parts_delivered, r.already_done, r.skipped, r.parts_failed
         );
     }
-    Ok(if r.parts_failed > 0 {
-        Exit::Failure
-    } else {
-        Exit::Ok
-    })
+    if r.parts_left > 0 {
+        println!(
+            "{} part(s) of route {} wait for delivery (see `birdbridge status`)",
+            r.parts_left, args.route
+        );
+    }
+    Ok(
+        if r.parts_failed > 0 || r.parts_left > 0 || !r.targets_stopped.is_empty() {
+            Exit::Failure
+        } else {
+            Exit::Ok
+        },
+    )
 }
 
 async fn check(config: &Path) -> Result<Exit, CommandError> {
@@ -255,14 +240,14 @@ async fn check(config: &Path) -> Result<Exit, CommandError> {
 /// finding that says what to fix.
 async fn check_targets(settings: &Settings) -> Vec<Finding> {
     let mut findings = Vec::new();
-    let stop = Arc::new(AtomicBool::new(false));
+    let cancel = CancellationToken::new();
     for (name, target) in &settings.targets {
         let TargetSettings::Fediverse(fedi) = target else {
             continue;
         };
         let key = format!("targets.{name}");
         // The offline checks already name an unreadable token.
-        let Ok(mut t) = FediTarget::new(name, fedi, Clock::System, Arc::clone(&stop)) else {
+        let Ok(mut t) = FediTarget::new(name, fedi, Clock::System, cancel.clone()) else {
             continue;
         };
         match t.check().await {
@@ -333,7 +318,7 @@ async fn check_targets(settings: &Settings) -> Vec<Finding> {
 async fn backfill(
     config: &Path,
     args: BackfillArgs,
-    stop: Arc<AtomicBool>,
+    cancel: CancellationToken,
 ) -> Result<Exit, CommandError> {
     let settings = Settings::load(config)?;
     let opts = BackfillOptions {
@@ -346,11 +331,11 @@ async fn backfill(
         crash_after_deliveries: std::env::var("BIRDBRIDGE_TEST_CRASH_AFTER_DELIVERIES")
             .ok()
             .and_then(|v| v.parse().ok()),
-        stop,
+        cancel,
         clock: Clock::System,
     };
     let prepared = pipeline::prepare(&settings, &opts)?;
-    let ledger = Ledger::open(&settings.ledger.path)?;
+    let ledger = Arc::new(Ledger::open(&settings.ledger.path)?);
     let stdout_records = settings.routes.get(&opts.route).is_some_and(|r| {
         r.targets
             .iter()
@@ -363,7 +348,7 @@ async fn backfill(
     let report = pipeline::backfill(prepared, &ledger, &opts, &progress).await?;
     summary(&opts, &report, stdout_records && !opts.dry_run);
     Ok(
-        if report.parts_failed > 0 || !report.targets_stopped.is_empty() {
+        if report.parts_failed > 0 || report.parts_left > 0 || !report.targets_stopped.is_empty() {
             Exit::Failure
         } else {
             Exit::Ok
@@ -389,7 +374,13 @@ fn summary(opts: &BackfillOptions, r: &BackfillReport, to_stderr: bool) {
     }
     for (target, why) in &r.targets_stopped {
         lines.push(format!(
-            "target {target} STOPPED for this run (the other targets went on): {why}"
+            "target {target} STOPPED for this run (the other targets went on; its posts wait in the ledger): {why}"
+        ));
+    }
+    if r.parts_left > 0 {
+        lines.push(format!(
+            "{} part(s) wait for delivery: run the backfill again once the target answers (see `birdbridge status`)",
+            r.parts_left
         ));
     }
     for line in lines {

@@ -22,7 +22,6 @@
 pub mod notify;
 
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasher, Hasher};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,10 +32,11 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn, Instrument};
 
-use crate::clock::SharedClock;
+use crate::clock::{jitter, Clock};
 use crate::config::{Settings, SourceSettings};
+use crate::engine::{Context, Engine, Lane, SetupError, Tally};
 use crate::model::{Post, PostId};
-use crate::pipeline::{PipelineError, RouteMirror};
+use crate::progress::Progress;
 use crate::sources::feed::{FeedError, FeedSource};
 use crate::sources::x::{XClient, XError, XSource};
 use crate::store::{Ledger, StoreError};
@@ -87,7 +87,7 @@ pub enum SourceError {
     Feed(#[from] FeedError),
     /// The ledger failed while mirroring: stop the source (nothing can be recorded).
     #[error(transparent)]
-    Pipeline(#[from] PipelineError),
+    Setup(#[from] SetupError),
     /// The ledger failed while moving the cursor: stop the source.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -99,7 +99,7 @@ impl SourceError {
         match self {
             SourceError::X(e) => e.is_fatal(),
             SourceError::Feed(e) => e.is_fatal(),
-            SourceError::Pipeline(_) | SourceError::Store(_) => true,
+            SourceError::Setup(_) | SourceError::Store(_) => true,
         }
     }
 }
@@ -151,7 +151,7 @@ impl LiveSource {
     async fn recover(
         &mut self,
         ledger: &Ledger,
-        routes: &[RouteMirror],
+        routes: &[Engine],
     ) -> Result<Vec<LivePost>, SourceError> {
         let LiveSource::X(x) = self else {
             return Ok(Vec::new());
@@ -205,7 +205,7 @@ impl LiveSource {
 #[derive(Debug)]
 struct Shared {
     ledger: Arc<Ledger>,
-    clock: SharedClock,
+    clock: Clock,
     cancel: CancellationToken,
     gates: HashMap<String, Arc<Semaphore>>,
     options: DaemonOptions,
@@ -217,7 +217,7 @@ struct SourceTask {
     name: String,
     schedule: cron::Schedule,
     source: LiveSource,
-    routes: Vec<RouteMirror>,
+    routes: Vec<Engine>,
     /// Posts with parts still to deliver (failed, waiting for their retry time).
     retry: Vec<LivePost>,
     /// Whether the posts a previous run left unfinished were read again.
@@ -239,6 +239,9 @@ pub struct CycleReport {
     pub sources_stopped: usize,
     /// Sources whose poll failed this time (network, server, rate limit).
     pub sources_failed: usize,
+    /// After [`Daemon::once`]: parts of the daemon's routes still to deliver (waiting for
+    /// an unreachable target or a valid token, or due again later).
+    pub parts_left: u64,
 }
 
 impl CycleReport {
@@ -268,7 +271,7 @@ impl Daemon {
     pub fn build(
         settings: &Settings,
         ledger: Arc<Ledger>,
-        clock: SharedClock,
+        clock: Clock,
         cancel: CancellationToken,
         options: DaemonOptions,
     ) -> Result<Self, DaemonError> {
@@ -282,7 +285,16 @@ impl Daemon {
                     debug!(route = %route_name, "archive route: left to `backfill`");
                     continue;
                 }
-                match RouteMirror::new(settings, route_name, false) {
+                let ctx = Context {
+                    lane: Lane::Live,
+                    cancel: cancel.clone(),
+                    clock: clock.clone(),
+                    dry_run: false,
+                    crash_after_deliveries: None,
+                };
+                // No bar: the daemon runs unattended. Previews of the dry-run target go to
+                // stderr, the log, so stdout stays free for JSON lines.
+                match Engine::new(settings, route_name, ctx, Progress::new(false, true)) {
                     Ok(mirror) => {
                         for target in &route.targets {
                             gates.entry(target.clone()).or_insert_with(|| {
@@ -300,7 +312,7 @@ impl Daemon {
             let route_names = || {
                 routes
                     .iter()
-                    .map(RouteMirror::route)
+                    .map(Engine::route)
                     .collect::<Vec<_>>()
                     .join(", ")
             };
@@ -318,10 +330,10 @@ impl Daemon {
                         http.clone(),
                         &x.api_url,
                         token,
-                        Arc::clone(&clock),
+                        clock.clone(),
                         cancel.clone(),
                     );
-                    let exclude_retweets = !routes.iter().any(RouteMirror::mirrors_reposts);
+                    let exclude_retweets = !routes.iter().any(Engine::mirrors_reposts);
                     let source = XSource::new(name, x.clone(), client, exclude_retweets);
                     (LiveSource::X(Box::new(source)), &x.schedule)
                 }
@@ -424,6 +436,10 @@ impl Daemon {
     /// Runs one cycle of every source, at once, and returns what they did together.
     pub async fn once(self) -> CycleReport {
         let Daemon { tasks, shared } = self;
+        let routes: Vec<String> = tasks
+            .iter()
+            .flat_map(|t| t.routes.iter().map(|r| r.route().to_owned()))
+            .collect();
         let mut set = JoinSet::new();
         for mut task in tasks {
             let shared = Arc::clone(&shared);
@@ -447,6 +463,15 @@ impl Daemon {
                 }
             }
         }
+        for route in routes {
+            match shared.ledger.call(move |l| l.waiting_count(&route)).await {
+                Ok(n) => total.parts_left += n,
+                Err(err) => {
+                    error!(error = %err, "cannot count the parts left to deliver");
+                    total.sources_stopped += 1;
+                }
+            }
+        }
         total
     }
 }
@@ -454,8 +479,7 @@ impl Daemon {
 impl SourceTask {
     async fn run(mut self, shared: Arc<Shared>) -> CycleReport {
         let mut report = CycleReport::default();
-        let mut next =
-            Some(shared.clock.now() + jitter(&self.name, shared.options.max_jitter / 10));
+        let mut next = Some(shared.clock.now() + schedule_jitter(shared.options.max_jitter / 10));
         while let Some(at) = next {
             tokio::select! {
                 () = shared.cancel.cancelled() => break,
@@ -480,7 +504,7 @@ impl SourceTask {
                 .unwrap_or(shared.options.max_jitter)
         });
         let max = (interval / 10).min(shared.options.max_jitter);
-        Some(tick + jitter(&self.name, max))
+        Some(tick + schedule_jitter(max))
     }
 
     /// Runs a cycle and logs its outcome. Returns whether the source goes on.
@@ -504,7 +528,7 @@ impl SourceTask {
                 false
             }
             Err(err) if err.is_fatal() => {
-                let routes: Vec<&str> = self.routes.iter().map(RouteMirror::route).collect();
+                let routes: Vec<&str> = self.routes.iter().map(Engine::route).collect();
                 error!(
                     routes = %routes.join(", "),
                     error = %err,
@@ -526,6 +550,9 @@ impl SourceTask {
     async fn cycle(&mut self, shared: &Shared) -> Result<CycleReport, SourceError> {
         let mut report = CycleReport::default();
         let ledger = Arc::clone(&shared.ledger);
+        for route in &mut self.routes {
+            route.new_cycle();
+        }
         if !self.recovered {
             let leftovers = self.source.recover(&ledger, &self.routes).await?;
             self.retry.extend(leftovers);
@@ -567,8 +594,9 @@ impl SourceTask {
         let mut unfinished = false;
         for route in &mut self.routes {
             let _permits = permits(shared, route).await;
-            let done = route
-                .mirror(&shared.ledger, &post.post, &post.earlier)
+            let mut done = Tally::default();
+            route
+                .deliver(&shared.ledger, &post.post, &post.earlier, &mut done)
                 .instrument(span.clone())
                 .await?;
             report.posts_delivered += done.posts_delivered;
@@ -584,7 +612,7 @@ impl SourceTask {
 
 /// One delivery permit per target of the route, taken in name order (every task does, so
 /// two tasks cannot each hold what the other waits for).
-async fn permits(shared: &Shared, route: &RouteMirror) -> Vec<OwnedSemaphorePermit> {
+async fn permits(shared: &Shared, route: &Engine) -> Vec<OwnedSemaphorePermit> {
     let mut names: Vec<&str> = route.target_names().collect();
     names.sort_unstable();
     names.dedup();
@@ -599,15 +627,7 @@ async fn permits(shared: &Shared, route: &RouteMirror) -> Vec<OwnedSemaphorePerm
     held
 }
 
-/// A random delay in `[0, max)`. The standard library's hasher keys are random per process,
-/// which is all the randomness a schedule needs.
-fn jitter(seed: &str, max: Duration) -> chrono::Duration {
-    let max_ms = u64::try_from(max.as_millis()).unwrap_or(u64::MAX);
-    if max_ms == 0 {
-        return chrono::Duration::zero();
-    }
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write(seed.as_bytes());
-    let ms = hasher.finish() % max_ms;
-    chrono::Duration::milliseconds(i64::try_from(ms).unwrap_or(0))
+/// A random delay in `[0, max)` before a tick.
+fn schedule_jitter(max: Duration) -> chrono::Duration {
+    jitter(chrono::Duration::from_std(max).unwrap_or(chrono::Duration::zero()))
 }

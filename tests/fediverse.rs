@@ -16,7 +16,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use birdbridge::budget::{Clock, ManualClock};
+use birdbridge::clock::{Clock, ManualClock};
 use birdbridge::config::{RouteSettings, Settings, TargetSettings};
 use birdbridge::model::{MediaSource, Post};
 use birdbridge::pipeline::{self, BackfillOptions, BackfillReport};
@@ -99,7 +99,7 @@ impl Setup {
             ..BackfillOptions::default()
         };
         let prepared = pipeline::prepare(&self.settings, &opts).unwrap();
-        let ledger = self.ledger();
+        let ledger = Arc::new(self.ledger());
         pipeline::backfill(prepared, &ledger, &opts, &Progress::new(false, false))
             .await
             .unwrap()
@@ -494,25 +494,34 @@ async fn an_expired_token_stops_its_target_and_the_others_go_on() {
     assert_eq!(report.targets_stopped.len(), 1, "{report:?}");
     assert_eq!(report.targets_stopped[0].0, "a");
     assert!(report.targets_stopped[0].1.contains("renew the token"));
-    // Only the refused part was tried: nothing was planned for a after it, and the refused
-    // attempt does not count towards quarantine.
+    // Only the refused part was tried, and the refused attempt does not count towards
+    // quarantine; every later post was planned for a and waits for a valid token.
     let ledger = setup.ledger();
-    let failed: Vec<_> = ledger
-        .recent_errors(10)
+    let waiting: Vec<_> = ledger
+        .waiting_parts(1000)
         .unwrap()
         .into_iter()
         .filter(|p| p.key.target == "a")
         .collect();
+    let failed: Vec<_> = waiting
+        .iter()
+        .filter(|p| p.state == PartState::Failed)
+        .collect();
     assert_eq!(failed.len(), 1);
-    assert_eq!(
-        (failed[0].state, failed[0].attempts),
-        (PartState::Failed, 0)
-    );
+    assert_eq!(failed[0].attempts, 0);
+    assert!(waiting.len() > 1, "{waiting:?}");
+    for p in waiting.iter().filter(|p| p.state == PartState::Planned) {
+        assert_eq!(p.attempts, 0);
+        let why = p.last_error.as_deref().unwrap_or_default();
+        assert!(why.starts_with("waiting for a valid token"), "{why}");
+    }
+    assert_eq!(report.parts_left, waiting.len() as u64);
 
     // With the token renewed, the rest arrives, nothing twice.
     expiring.set_token_valid(true);
     let again = setup.backfill().await;
     assert!(again.targets_stopped.is_empty());
+    assert_eq!(again.parts_left, 0);
     let expected = expected_parts(&TargetProfile::mastodon_default());
     assert_statuses_match(&expiring, &expiring.statuses(), &expected);
     assert_eq!(other.statuses().len(), all_b);
@@ -653,9 +662,13 @@ async fn deletes_go_through_and_a_gone_status_counts_as_deleted(#[case] personal
     let TargetSettings::Fediverse(settings) = &setup.settings.targets["t"] else {
         unreachable!()
     };
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let mut target =
-        birdbridge::targets::FediTarget::new("t", settings, setup.clock.clone(), stop).unwrap();
+    let mut target = birdbridge::targets::FediTarget::new(
+        "t",
+        settings,
+        setup.clock.clone(),
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .unwrap();
     target.check().await.unwrap();
     let id = fake.statuses()[0].id.clone();
     target.delete(&id).await.unwrap();

@@ -18,8 +18,6 @@ pub mod quirks;
 pub mod reconcile;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
@@ -28,6 +26,7 @@ use megalodon::megalodon::{GetAccountStatusesInputOptions, UploadMediaInputOptio
 use megalodon::Megalodon;
 use reqwest::header::HeaderMap;
 use serde_json::{json, Map, Value};
+use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use self::client::{Answer, Api, Transport};
@@ -35,7 +34,8 @@ use self::profile::{InstanceProfile, ProfileSource};
 use self::quirks::Quirks;
 use self::reconcile::Candidate;
 use super::{Delivered, Outgoing, TargetError, TargetProfile};
-use crate::budget::{Budget, Clock, Family, Priority, RateHeaders};
+use crate::budget::{Budget, Family, Priority, RateHeaders};
+use crate::clock::{jitter, Clock};
 use crate::config::{FediverseTargetSettings, Secret, ServerKind};
 use crate::media::{self, MediaFile};
 use crate::model::MediaSource;
@@ -74,7 +74,8 @@ pub struct FediTarget {
     token: Secret,
     mega: Option<Box<dyn Megalodon + Send + Sync>>,
     clock: Clock,
-    stop: Arc<AtomicBool>,
+    /// Cancelled when the run is asked to stop: every wait ends at once.
+    cancel: CancellationToken,
     priority: Priority,
     budget: Budget,
     connected: Option<Connected>,
@@ -126,7 +127,7 @@ impl FediTarget {
         name: &str,
         settings: &FediverseTargetSettings,
         clock: Clock,
-        stop: Arc<AtomicBool>,
+        cancel: CancellationToken,
     ) -> Result<Self, TargetError> {
         let key = format!("targets.{name}");
         let token = settings.token.load(&key).map_err(|e| TargetError::Setup {
@@ -143,7 +144,7 @@ impl FediTarget {
             mega: None,
             budget: Budget::seeded(&quirks::of(settings.kind).seeds, now),
             clock,
-            stop,
+            cancel,
             priority: Priority::Backfill {
                 share: settings.backfill_share,
             },
@@ -162,6 +163,28 @@ impl FediTarget {
     /// Sets whose calls these are (live posts may use the whole budget).
     pub fn set_priority(&mut self, priority: Priority) {
         self.priority = priority;
+    }
+
+    /// The share of each rate-limit window backfill may use (`backfill_share`).
+    pub fn backfill_share(&self) -> f64 {
+        self.settings.backfill_share
+    }
+
+    /// The limits saved by the last connection to this server (whatever their age), for
+    /// planning posts while the server cannot be reached.
+    ///
+    /// # Errors
+    /// Ledger errors.
+    pub fn cached_profile(
+        &self,
+        ledger: &Ledger,
+    ) -> Result<Option<TargetProfile>, crate::store::StoreError> {
+        Ok(ledger
+            .cached_profile(&self.name)?
+            .filter(|c| c.url == self.settings.url)
+            .and_then(|c| InstanceProfile::from_cache(&c.profile))
+            .filter(|p| self.settings.kind == ServerKind::Auto || p.kind == self.settings.kind)
+            .map(|p| p.target_profile(&quirks::of(p.kind))))
     }
 
     /// Learns the server: its kind (nodeinfo, for `auto`), its limits (from the ledger's
@@ -404,18 +427,18 @@ impl FediTarget {
         }
     }
 
-    /// Sleeps until `until` in steps, so a stop request is noticed within a second.
+    /// Sleeps until `until`, or until the run is asked to stop.
     async fn wait_until(&self, until: DateTime<Utc>) -> Result<(), TargetError> {
-        loop {
-            if self.stop.load(Ordering::SeqCst) {
-                return Err(TargetError::Interrupted);
-            }
-            let left = until - self.clock.now();
-            if left <= Duration::zero() {
-                return Ok(());
-            }
-            self.clock.sleep(left.min(Duration::seconds(1))).await;
+        tokio::select! {
+            biased;
+            () = self.cancel.cancelled() => Err(TargetError::Interrupted),
+            () = self.clock.sleep_until(until) => Ok(()),
         }
+    }
+
+    /// Sleeps for `pause`, or until the run is asked to stop.
+    async fn pause(&self, pause: Duration) -> Result<(), TargetError> {
+        self.wait_until(self.clock.now() + pause).await
     }
 
     fn observe(&mut self, family: Family, headers: &HeaderMap) {
@@ -464,10 +487,9 @@ impl FediTarget {
         }
     }
 
-    async fn transient_pause(&self, retry: u32) {
-        self.clock
-            .sleep(with_jitter(Duration::seconds(2 << retry.min(5))))
-            .await;
+    async fn transient_pause(&self, retry: u32) -> Result<(), TargetError> {
+        let base = Duration::seconds(2 << retry.min(5));
+        self.pause(base + jitter(base / 4)).await
     }
 
     /// `GET` with budget, rate-limit and transient handling; the answer is 2xx or an error.
@@ -487,7 +509,7 @@ impl FediTarget {
                         }
                         500..=599 if retries < MAX_TRANSIENT_RETRIES => {
                             retries += 1;
-                            self.transient_pause(retries).await;
+                            self.transient_pause(retries).await?;
                         }
                         _ => return Err(self.answer_error(&answer)),
                     }
@@ -495,7 +517,12 @@ impl FediTarget {
                 Err(t) if retries < MAX_TRANSIENT_RETRIES => {
                     retries += 1;
                     warn!(target = %self.name, path, error = %t, "request failed; retrying");
-                    self.transient_pause(retries).await;
+                    self.transient_pause(retries).await?;
+                }
+                Err(Transport::Connect(m)) => {
+                    return Err(TargetError::Unreachable {
+                        message: format!("{}{path}: {m}", self.api.base()),
+                    })
                 }
                 Err(t) => {
                     return Err(TargetError::Transient {
@@ -585,7 +612,7 @@ impl FediTarget {
                         }
                         _ if retries < MAX_TRANSIENT_RETRIES => {
                             retries += 1;
-                            self.transient_pause(retries).await;
+                            self.transient_pause(retries).await?;
                         }
                         _ => return Err(f.into_error(&self.name)),
                     }
@@ -650,7 +677,7 @@ impl FediTarget {
                         _ if retries < MAX_TRANSIENT_RETRIES => {
                             retries += 1;
                             warn!(target = %self.name, error = %f.message, "media upload failed; retrying");
-                            self.transient_pause(retries).await;
+                            self.transient_pause(retries).await.map_err(Failed)?;
                         }
                         _ => return Err(Failed(f.into_error(&self.name))),
                     }
@@ -665,7 +692,7 @@ impl FediTarget {
     async fn wait_processed(&mut self, id: &str) -> Result<(), TargetError> {
         let mut pause = Duration::seconds(1);
         for _ in 0..MAX_MEDIA_POLLS {
-            self.clock.sleep(pause).await;
+            self.pause(pause).await?;
             pause = (pause * 2).min(Duration::seconds(30));
             self.take(Family::Requests).await?;
             let timeout = self.api.timeout();
@@ -733,14 +760,14 @@ impl FediTarget {
                             }
                             processing += 1;
                             info!(target = %self.name, "media still processing; waiting before posting");
-                            self.clock.sleep(Duration::seconds(2 << processing)).await;
+                            self.pause(Duration::seconds(2 << processing)).await?;
                             continue;
                         }
                         // The server answered, but may have created the status first.
                         500 | 504 => format!("HTTP {}: {}", answer.status, answer.message()),
                         502 if retries < MAX_TRANSIENT_RETRIES => {
                             retries += 1;
-                            self.transient_pause(retries).await;
+                            self.transient_pause(retries).await?;
                             continue;
                         }
                         _ => return Err(self.answer_error(&answer)),
@@ -749,17 +776,19 @@ impl FediTarget {
                 Err(Transport::Connect(m)) if retries < MAX_TRANSIENT_RETRIES => {
                     retries += 1;
                     warn!(target = %self.name, error = %m, "cannot reach the server; retrying");
-                    self.transient_pause(retries).await;
+                    self.transient_pause(retries).await?;
                     continue;
                 }
-                Err(Transport::Connect(m)) => return Err(TargetError::Transient { message: m }),
+                Err(Transport::Connect(m)) => return Err(TargetError::Unreachable { message: m }),
                 Err(t) => t.to_string(),
             };
             // Give a slow server the time to finish what it may be doing, then look.
             warn!(target = %self.name, error = %unknown, "status post outcome unknown; reconciling");
-            self.clock
-                .sleep(Duration::from_std(self.api.timeout()).unwrap_or(Duration::seconds(30)))
-                .await;
+            // A stop request here must not pass for "not sent": the server may have it.
+            let grace = Duration::from_std(self.api.timeout()).unwrap_or(Duration::seconds(30));
+            if self.pause(grace).await.is_err() {
+                return Err(TargetError::UnknownOutcome { message: unknown });
+            }
             if let Some(found) = self.search(out, text).await? {
                 info!(target = %self.name, id = %found.remote_id, "status found after an unknown outcome: adopted");
                 return Ok(found);
@@ -1017,27 +1046,9 @@ fn is_processing(answer: &Answer) -> bool {
     m.contains("processing") || m.contains("not processed")
 }
 
-/// `base` plus up to a quarter more, at random: retries from many clients do not line up.
-pub fn with_jitter(base: Duration) -> Duration {
-    let ms = base.num_milliseconds().max(0);
-    let extra = fastrand::i64(0..=ms / 4);
-    Duration::milliseconds(ms + extra)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn jitter_stays_within_a_quarter() {
-        for _ in 0..100 {
-            let d = with_jitter(Duration::seconds(8));
-            assert!(
-                d >= Duration::seconds(8) && d <= Duration::seconds(10),
-                "{d}"
-            );
-        }
-    }
 
     #[test]
     fn short_messages_prefer_the_error_field() {
