@@ -346,6 +346,8 @@ macro_rules! select_parts {
 // After `select_parts!`, which it uses.
 mod waiting;
 
+pub use waiting::WaitingGroup;
+
 impl Ledger {
     /// Opens (creating it and its folder if needed) and migrates the ledger at `path`, with
     /// [`Durability::Full`].

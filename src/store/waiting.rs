@@ -10,8 +10,30 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{params, TransactionBehavior};
 
-use super::{idempotency_key, query_parts, select_post, timestamp, Ledger, StoreError};
+use super::{
+    idempotency_key, parse_timestamp, query_parts, select_post, timestamp, Ledger, StoreError,
+};
 use super::{PartKey, PartRecord, PartState};
+
+/// Parts that wait for the same reason (see [`Ledger::waiting_summary`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitingGroup {
+    /// The route.
+    pub route: String,
+    /// The target.
+    pub target: String,
+    /// `planned` (never tried, or waiting for the target), `posting` (interrupted) or
+    /// `failed` (due again later).
+    pub state: PartState,
+    /// Why they wait; empty when nothing held them up yet.
+    pub why: String,
+    /// Posts concerned.
+    pub posts: u64,
+    /// Parts concerned.
+    pub parts: u64,
+    /// The earliest time one of them is due again, for failed parts.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+}
 
 impl Ledger {
     /// Like [`Ledger::plan_post`], but a plan none of whose parts was ever attempted (all
@@ -101,6 +123,42 @@ impl Ledger {
             ),
             [limit],
         )
+    }
+
+    /// Parts still to deliver, grouped by route, target and why they wait (the last error,
+    /// or "due" for parts nothing has held up), with the number of posts and parts and
+    /// the earliest time one of them is due again.
+    pub fn waiting_summary(&self) -> Result<Vec<WaitingGroup>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT route, target, state, coalesce(last_error, ''),              count(DISTINCT source_post_id), count(*), min(next_attempt_at) FROM parts              WHERE state IN ('planned', 'posting', 'failed')              GROUP BY route, target, state, last_error ORDER BY route, target, state",
+        )?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, u64>(4)?,
+                    row.get::<_, u64>(5)?,
+                    row.get::<_, Option<String>>(6)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(|(route, target, state, why, posts, parts, due)| {
+                Ok(WaitingGroup {
+                    route,
+                    target,
+                    state: state.parse()?,
+                    why,
+                    posts,
+                    parts,
+                    next_attempt_at: due.map(parse_timestamp).transpose()?,
+                })
+            })
+            .collect()
     }
 
     /// How many parts are still to deliver on `route` (see [`Ledger::waiting_parts`]).

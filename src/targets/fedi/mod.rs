@@ -514,15 +514,17 @@ impl FediTarget {
                         _ => return Err(self.answer_error(&answer)),
                     }
                 }
-                Err(t) if retries < MAX_TRANSIENT_RETRIES => {
-                    retries += 1;
-                    warn!(target = %self.name, path, error = %t, "request failed; retrying");
-                    self.transient_pause(retries).await?;
-                }
+                // No connection at all: the server is down. Retrying here would only hold up
+                // the run; the engine reconnects the target later, with backoff.
                 Err(Transport::Connect(m)) => {
                     return Err(TargetError::Unreachable {
                         message: format!("{}{path}: {m}", self.api.base()),
                     })
+                }
+                Err(t) if retries < MAX_TRANSIENT_RETRIES => {
+                    retries += 1;
+                    warn!(target = %self.name, path, error = %t, "request failed; retrying");
+                    self.transient_pause(retries).await?;
                 }
                 Err(t) => {
                     return Err(TargetError::Transient {
