@@ -15,9 +15,10 @@
 //! Time comes from the one [`crate::clock::Clock`] (re-exported here for the code that
 //! measures budgets with it), so tests drive windows, waits and backoff without sleeping.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
@@ -410,6 +411,39 @@ impl Budget {
             best = best.min(rate(w, requests_per));
         }
         best
+    }
+}
+
+/// The budgets of the accounts one process delivers to, shared by every client of the
+/// same account (a daemon's live routes and a backfill running in it), so that the live
+/// lane's reserve holds across them: backfill can only use its share of the one window.
+#[derive(Debug, Clone, Default)]
+pub struct BudgetPool(Arc<Mutex<HashMap<String, SharedBudget>>>);
+
+/// One account's budget in a [`BudgetPool`].
+pub type SharedBudget = Arc<Mutex<PooledBudget>>;
+
+/// A budget and whether the windows saved by an earlier run were read into it yet.
+#[derive(Debug)]
+pub struct PooledBudget {
+    /// The budget.
+    pub budget: Budget,
+    /// Whether the saved windows were restored (done once, by the first client to
+    /// connect; later ones must not go back to older figures).
+    pub restored: bool,
+}
+
+impl BudgetPool {
+    /// The budget of the account `key` (its target name and server), made by `seed` for
+    /// the first client.
+    pub fn entry(&self, key: &str, seed: impl FnOnce() -> Budget) -> SharedBudget {
+        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(map.entry(key.to_owned()).or_insert_with(|| {
+            Arc::new(Mutex::new(PooledBudget {
+                budget: seed(),
+                restored: false,
+            }))
+        }))
     }
 }
 

@@ -333,6 +333,7 @@ async fn backfill(
             .and_then(|v| v.parse().ok()),
         cancel,
         clock: Clock::System,
+        ..BackfillOptions::default()
     };
     let prepared = pipeline::prepare(&settings, &opts)?;
     let ledger = Arc::new(Ledger::open(&settings.ledger.path)?);

@@ -32,6 +32,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn, Instrument};
 
+use crate::budget::BudgetPool;
 use crate::clock::{jitter, Clock};
 use crate::config::{Settings, SourceSettings};
 use crate::engine::{Context, Engine, Lane, SetupError, Tally};
@@ -52,6 +53,9 @@ pub struct DaemonOptions {
     pub deliveries_per_target: usize,
     /// How long tasks may take to finish after shutdown was asked for.
     pub drain: Duration,
+    /// The rate-limit budgets of the target accounts; a backfill run in the same process
+    /// shares them, so it cannot take the live lane's reserve.
+    pub budgets: BudgetPool,
 }
 
 impl Default for DaemonOptions {
@@ -60,6 +64,7 @@ impl Default for DaemonOptions {
             max_jitter: Duration::from_secs(30),
             deliveries_per_target: 2,
             drain: Duration::from_secs(8),
+            budgets: BudgetPool::default(),
         }
     }
 }
@@ -278,6 +283,8 @@ impl Daemon {
         let http = XClient::http_client().map_err(DaemonError::Http)?;
         let mut tasks = Vec::new();
         let mut gates = HashMap::new();
+        // One budget per target account, whichever routes deliver to it.
+        let budgets = options.budgets.clone();
         for (name, source) in &settings.sources {
             let mut routes = Vec::new();
             for (route_name, route) in settings.routes.iter().filter(|(_, r)| &r.source == name) {
@@ -290,6 +297,7 @@ impl Daemon {
                     cancel: cancel.clone(),
                     clock: clock.clone(),
                     dry_run: false,
+                    budgets: budgets.clone(),
                     crash_after_deliveries: None,
                 };
                 // No bar: the daemon runs unattended. Previews of the dry-run target go to

@@ -12,6 +12,7 @@ use chrono::NaiveDate;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
+use crate::budget::BudgetPool;
 use crate::clock::Clock;
 use crate::config::{ConfigError, Settings, SourceSettings};
 use crate::engine::{Context, Engine, Lane, SetupError, Tally};
@@ -46,6 +47,9 @@ pub struct BackfillOptions {
     pub cancel: CancellationToken,
     /// Where time comes from (rate-limit waits, backoff, ledger times); tests move it.
     pub clock: Clock,
+    /// The rate-limit budgets of the process (shared with live routes delivering to the
+    /// same accounts, when there are any).
+    pub budgets: BudgetPool,
 }
 
 impl BackfillOptions {
@@ -56,6 +60,7 @@ impl BackfillOptions {
             cancel: self.cancel.clone(),
             clock: self.clock.clone(),
             dry_run: self.dry_run,
+            budgets: self.budgets.clone(),
             crash_after_deliveries: self.crash_after_deliveries,
         }
     }

@@ -28,7 +28,7 @@ use chrono::{DateTime, Duration, Utc};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::budget::{human_duration, Priority};
+use crate::budget::{human_duration, BudgetPool, Priority};
 use crate::clock::{jitter, Clock};
 use crate::config::{Settings, TargetSettings};
 use crate::model::{Author, Post, PostId, PostRef, References};
@@ -63,6 +63,9 @@ pub struct Context {
     pub clock: Clock,
     /// Preview only; write nothing anywhere.
     pub dry_run: bool,
+    /// The rate-limit budgets of the process, shared by every engine delivering to the
+    /// same account (so backfill cannot take the live lane's reserve).
+    pub budgets: BudgetPool,
     /// Test hook: abort the process after this many deliveries, after the target has the
     /// part and before the ledger records it; the worst instant for a crash.
     pub crash_after_deliveries: Option<u32>,
@@ -640,13 +643,16 @@ fn build_target(
     settings: &TargetSettings,
     ctx: &Context,
 ) -> Result<AnyTarget, SetupError> {
-    AnyTarget::from_settings(name, settings, &ctx.clock, &ctx.cancel).map_err(|source| {
-        SetupError::TargetSetup {
-            route: route.to_owned(),
-            target: name.to_owned(),
-            source: Box::new(source),
-        }
-    })
+    let mut target =
+        AnyTarget::from_settings(name, settings, &ctx.clock, &ctx.cancel).map_err(|source| {
+            SetupError::TargetSetup {
+                route: route.to_owned(),
+                target: name.to_owned(),
+                source: Box::new(source),
+            }
+        })?;
+    target.share_budget(&ctx.budgets);
+    Ok(target)
 }
 
 /// What a target that cannot be used becomes, logged loudly: a refused token stops it until

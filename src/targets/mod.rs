@@ -290,6 +290,15 @@ impl AnyTarget {
         }
     }
 
+    /// Shares the account's rate-limit budget with the other clients of the same account
+    /// in the process.
+    pub fn share_budget(&mut self, pool: &crate::budget::BudgetPool) {
+        match self {
+            AnyTarget::DryRun(_) => {}
+            AnyTarget::Fediverse(t) => t.share_budget(pool),
+        }
+    }
+
     /// Sets whose calls these are: live posts may use the whole rate-limit budget, backfill
     /// its configured share.
     pub fn set_priority(&mut self, priority: Priority) {

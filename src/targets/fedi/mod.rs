@@ -34,7 +34,9 @@ use self::profile::{InstanceProfile, ProfileSource};
 use self::quirks::Quirks;
 use self::reconcile::Candidate;
 use super::{Delivered, Outgoing, TargetError, TargetProfile};
-use crate::budget::{Budget, Family, Priority, RateHeaders};
+use crate::budget::{
+    Budget, BudgetPool, Family, PooledBudget, Priority, RateHeaders, SharedBudget,
+};
 use crate::clock::{jitter, Clock};
 use crate::config::{FediverseTargetSettings, Secret, ServerKind};
 use crate::media::{self, MediaFile};
@@ -77,7 +79,8 @@ pub struct FediTarget {
     /// Cancelled when the run is asked to stop: every wait ends at once.
     cancel: CancellationToken,
     priority: Priority,
-    budget: Budget,
+    /// Shared with the other clients of this account in the process ([`BudgetPool`]).
+    budget: SharedBudget,
     connected: Option<Connected>,
     /// The profile before connecting: stock Mastodon limits.
     fallback: TargetProfile,
@@ -142,7 +145,10 @@ impl FediTarget {
             api,
             token,
             mega: None,
-            budget: Budget::seeded(&quirks::of(settings.kind).seeds, now),
+            budget: std::sync::Arc::new(std::sync::Mutex::new(PooledBudget {
+                budget: Budget::seeded(&quirks::of(settings.kind).seeds, now),
+                restored: false,
+            })),
             clock,
             cancel,
             priority: Priority::Backfill {
@@ -158,6 +164,22 @@ impl FediTarget {
         self.connected
             .as_ref()
             .map_or(&self.fallback, |c| &c.target_profile)
+    }
+
+    /// Shares this account's budget with the other clients of the same account in the
+    /// process (see [`BudgetPool`]). Call before connecting.
+    pub fn share_budget(&mut self, pool: &BudgetPool) {
+        let key = format!("{} {}", self.name, self.settings.url);
+        let own = std::sync::Arc::clone(&self.budget);
+        self.budget = pool.entry(&key, || self.lock_budget().budget.clone());
+        drop(own);
+    }
+
+    /// The account's budget. Held only for a synchronous step, never across a wait.
+    fn lock_budget(&self) -> std::sync::MutexGuard<'_, PooledBudget> {
+        self.budget
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Sets whose calls these are (live posts may use the whole budget).
@@ -220,13 +242,25 @@ impl FediTarget {
             p
         };
         let quirks = quirks::of(profile.kind);
-        if self.settings.kind == ServerKind::Auto {
-            self.budget = Budget::seeded(&quirks.seeds, now);
-        }
-        if let Some(l) = ledger {
-            let saved = l.budgets(Some(&self.name))?;
-            self.budget
-                .restore(saved.into_iter().map(|s| (s.family, s.window)));
+        let saved = match ledger {
+            Some(l) => Some(l.budgets(Some(&self.name))?),
+            None => None,
+        };
+        {
+            let mut pooled = self.lock_budget();
+            // Once per account and process: a client connecting later (a reconnect, a
+            // backfill next to the live routes) keeps what the others learnt since.
+            if !pooled.restored {
+                if self.settings.kind == ServerKind::Auto {
+                    pooled.budget = Budget::seeded(&quirks.seeds, now);
+                }
+                if let Some(saved) = saved {
+                    pooled
+                        .budget
+                        .restore(saved.into_iter().map(|s| (s.family, s.window)));
+                    pooled.restored = true;
+                }
+            }
         }
         let mega = megalodon::generator(
             quirks.sns.clone(),
@@ -275,7 +309,9 @@ impl FediTarget {
 
     /// Sustained statuses per hour the budget allows this target, for estimates.
     pub fn statuses_per_hour(&self) -> f64 {
-        self.budget.per_hour(Family::Statuses, 1, self.priority)
+        self.lock_budget()
+            .budget
+            .per_hour(Family::Statuses, 1, self.priority)
     }
 
     /// Saves the budget windows, so `status` shows them and the next run starts from them.
@@ -283,7 +319,8 @@ impl FediTarget {
     /// # Errors
     /// Ledger errors.
     pub fn save_budget(&self, ledger: &Ledger) -> Result<(), crate::store::StoreError> {
-        ledger.save_budgets(&self.name, self.budget.windows(), self.clock.now())
+        let windows = self.lock_budget().budget.windows().clone();
+        ledger.save_budgets(&self.name, &windows, self.clock.now())
     }
 
     /// Delivers one part: uploads its media (reusing uploads recorded for it), waits for
@@ -411,10 +448,12 @@ impl FediTarget {
     async fn take(&mut self, family: Family) -> Result<(), TargetError> {
         let mut announced = false;
         loop {
-            match self
+            let now = self.clock.now();
+            let taken = self
+                .lock_budget()
                 .budget
-                .try_take(family, self.priority, self.clock.now())
-            {
+                .try_take(family, self.priority, now);
+            match taken {
                 Ok(()) => return Ok(()),
                 Err(until) => {
                     if !announced {
@@ -444,7 +483,7 @@ impl FediTarget {
     fn observe(&mut self, family: Family, headers: &HeaderMap) {
         let now = self.clock.now();
         let h = RateHeaders::parse(headers, now);
-        self.budget.observe(family, &h, now);
+        self.lock_budget().budget.observe(family, &h, now);
     }
 
     /// A 429 pauses the family; a 503 pauses the account, until the time the server gave
@@ -457,10 +496,10 @@ impl FediTarget {
                 .retry_at
                 .filter(|t| *t > now)
                 .unwrap_or_else(|| now + Duration::seconds(30));
-            self.budget.pause_all(until);
+            self.lock_budget().budget.pause_all(until);
             warn!(target = %self.name, until = %until, "server unavailable (503): pausing");
         } else {
-            let until = self.budget.rate_limited(family, &h, now);
+            let until = self.lock_budget().budget.rate_limited(family, &h, now);
             warn!(target = %self.name, %family, until = %until, "rate limited (429): pausing");
         }
     }
