@@ -9,11 +9,12 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::{BackfillArgs, Command};
 use crate::clock::Clock;
 use crate::config::{ConfigError, Finding, Settings, TargetSettings, EXAMPLE_CONFIG};
-use crate::daemon::{CycleReport, Daemon, DaemonError, DaemonOptions, Notifier};
+use crate::daemon::{CycleReport, Daemon, DaemonError, DaemonOptions, Notifier, HEARTBEAT_STALE};
+use crate::engine::SetupError;
 use crate::pipeline::{self, BackfillOptions, BackfillReport, PipelineError};
 use crate::progress::Progress;
 use crate::status;
-use crate::store::{Ledger, StoreError};
+use crate::store::{BackfillJob, Ledger, StoreError};
 use crate::targets::{CountingRule, FediTarget, TargetError};
 
 /// The process exit codes; stable, documented in README.md.
@@ -172,6 +173,18 @@ async fn api_backfill(
         cancel,
         ..BackfillOptions::default()
     };
+    if !settings.routes.contains_key(&opts.route) {
+        return Err(PipelineError::Setup(SetupError::UnknownRoute {
+            file: settings.file.clone(),
+            route: opts.route,
+        })
+        .into());
+    }
+    if !opts.dry_run {
+        if let Some(exit) = hand_to_daemon(&ledger, &opts, true)? {
+            return Ok(exit);
+        }
+    }
     let report = pipeline::api_backfill(&settings, &ledger, &opts).await?;
     let r = &report.report;
     println!(
@@ -337,6 +350,11 @@ async fn backfill(
     };
     let prepared = pipeline::prepare(&settings, &opts)?;
     let ledger = Arc::new(Ledger::open(&settings.ledger.path)?);
+    if !opts.dry_run {
+        if let Some(exit) = hand_to_daemon(&ledger, &opts, false)? {
+            return Ok(exit);
+        }
+    }
     let stdout_records = settings.routes.get(&opts.route).is_some_and(|r| {
         r.targets
             .iter()
@@ -355,6 +373,43 @@ async fn backfill(
             Exit::Ok
         },
     )
+}
+
+/// When a daemon runs on this ledger, queues the backfill for it (it delivers in the
+/// backfill lane, on its own rate-limit budgets, next to the live posts) instead of
+/// delivering from this process; returns the exit code then.
+fn hand_to_daemon(
+    ledger: &Ledger,
+    opts: &BackfillOptions,
+    from_api: bool,
+) -> Result<Option<Exit>, CommandError> {
+    let now = chrono::Utc::now();
+    let Some(pid) = ledger.live_daemon(now - HEARTBEAT_STALE)? else {
+        return Ok(None);
+    };
+    let archive = opts
+        .archive
+        .as_ref()
+        .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+        .map(|p| p.display().to_string());
+    let job = BackfillJob {
+        id: 0,
+        route: opts.route.clone(),
+        archive,
+        from_api,
+        since: opts.since,
+        until: opts.until,
+        limit: opts.limit.map(|l| l as u64),
+        state: "queued".to_owned(),
+        note: None,
+        updated_at: now,
+    };
+    let id = ledger.queue_job(&job, now)?;
+    println!(
+        "a daemon (pid {pid}) runs on this ledger: backfill of route {} queued as job {id}; the daemon delivers it after the live posts, within the backfill share of each target's rate limit (see `birdbridge status`)",
+        opts.route
+    );
+    Ok(Some(Exit::Ok))
 }
 
 fn summary(opts: &BackfillOptions, r: &BackfillReport, to_stderr: bool) {

@@ -19,6 +19,7 @@
 //!   the same runtime (a stuck runtime stops the pings), `STOPPING=1` on shutdown.
 //! - **Cursors** move only after a post is in the ledger for every route of its source.
 
+mod jobs;
 pub mod notify;
 
 use std::collections::{BTreeMap, HashMap};
@@ -42,6 +43,7 @@ use crate::sources::feed::{FeedError, FeedSource};
 use crate::sources::x::{XClient, XError, XSource};
 use crate::store::{Ledger, StoreError};
 
+pub use jobs::{HEARTBEAT, HEARTBEAT_STALE};
 pub use notify::Notifier;
 
 /// Tunables of the daemon; [`DaemonOptions::default`] is what `run` uses.
@@ -209,6 +211,7 @@ impl LiveSource {
 /// What all tasks share.
 #[derive(Debug)]
 struct Shared {
+    settings: Arc<Settings>,
     ledger: Arc<Ledger>,
     clock: Clock,
     cancel: CancellationToken,
@@ -371,6 +374,7 @@ impl Daemon {
         Ok(Self {
             tasks,
             shared: Arc::new(Shared {
+                settings: Arc::new(settings.clone()),
                 ledger,
                 clock,
                 cancel,
@@ -403,6 +407,17 @@ impl Daemon {
             let span = tracing::info_span!("source", source = %task.name);
             set.spawn(task.run(Arc::clone(&shared)).instrument(span));
         }
+        // A child token: stopped with the daemon, and also when every source stopped.
+        let runner_cancel = shared.cancel.child_token();
+        let runner = jobs::JobRunner {
+            settings: Arc::clone(&shared.settings),
+            ledger: Arc::clone(&shared.ledger),
+            clock: shared.clock.clone(),
+            cancel: runner_cancel.clone(),
+            budgets: shared.options.budgets.clone(),
+        };
+        let heartbeat = tokio::spawn(runner.clone().heartbeat());
+        let backfills = tokio::spawn(runner.run().instrument(tracing::info_span!("backfill")));
         notifier.notify("READY=1");
         let watchdog = Notifier::watchdog_interval();
         let mut total = CycleReport::default();
@@ -425,12 +440,15 @@ impl Daemon {
         }
         notifier.notify("STOPPING=1");
         info!("shutting down: finishing the posts in hand");
+        runner_cancel.cancel();
         let drained = tokio::time::timeout(shared.options.drain, async {
             while let Some(joined) = set.join_next().await {
                 if let Ok(report) = joined {
                     total.add(&report);
                 }
             }
+            let _ = backfills.await;
+            let _ = heartbeat.await;
         })
         .await;
         if drained.is_err() {

@@ -106,6 +106,7 @@ pub fn report(settings: &Settings) -> Result<String, StoreError> {
         }
     }
     waiting(&mut out, &ledger)?;
+    jobs(&mut out, &ledger)?;
     section(
         &mut out,
         "last errors",
@@ -177,6 +178,35 @@ fn waiting(out: &mut String, ledger: &Ledger) -> Result<(), StoreError> {
             let _ = write!(out, " (next try {})", due.format("%Y-%m-%d %H:%M:%S UTC"));
         }
         out.push('\n');
+    }
+    Ok(())
+}
+
+/// Backfills handed to the daemon, and whether one runs.
+fn jobs(out: &mut String, ledger: &Ledger) -> Result<(), StoreError> {
+    let jobs = ledger.jobs(10)?;
+    if jobs.is_empty() {
+        return Ok(());
+    }
+    let now = chrono::Utc::now();
+    let _ = match ledger.live_daemon(now - crate::daemon::HEARTBEAT_STALE)? {
+        Some(pid) => writeln!(out, "backfills queued for the daemon (pid {pid} runs):"),
+        None => writeln!(
+            out,
+            "backfills queued for the daemon (no daemon runs now: they wait for `birdbridge run`):"
+        ),
+    };
+    for j in jobs {
+        let _ = writeln!(
+            out,
+            "  job {} route {}{}: {} (at {}){}",
+            j.id,
+            j.route,
+            if j.from_api { " from the X API" } else { "" },
+            j.state,
+            j.updated_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            j.note.map(|n| format!(": {n}")).unwrap_or_default()
+        );
     }
     Ok(())
 }

@@ -26,6 +26,7 @@
 
 mod call;
 mod fedi;
+mod jobs;
 mod live;
 mod schema;
 #[cfg(test)]
@@ -346,6 +347,7 @@ macro_rules! select_parts {
 // After `select_parts!`, which it uses.
 mod waiting;
 
+pub use jobs::BackfillJob;
 pub use waiting::WaitingGroup;
 
 impl Ledger {
