@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use birdbridge::budget;
-use birdbridge::clock::{SharedClock, SystemClock};
+use birdbridge::clock::Clock;
 use birdbridge::config::Settings;
 use birdbridge::daemon::{Daemon, DaemonOptions};
 use birdbridge::store::Ledger;
@@ -49,7 +49,7 @@ fn mb(kb: u64) -> f64 {
     kb as f64 / 1024.0
 }
 
-async fn once(settings: &Settings, clock: &SharedClock) {
+async fn once(settings: &Settings, clock: &Clock) {
     let ledger = Arc::new(Ledger::open(&settings.ledger.path).expect("ledger"));
     let options = DaemonOptions {
         max_jitter: Duration::ZERO,
@@ -58,7 +58,7 @@ async fn once(settings: &Settings, clock: &SharedClock) {
     Daemon::build(
         settings,
         ledger,
-        Arc::clone(clock),
+        clock.clone(),
         CancellationToken::new(),
         options,
     )
@@ -79,8 +79,8 @@ fn main() {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let clock: SharedClock = Arc::new(SystemClock);
-        let x = FakeX::start(Arc::clone(&clock)).await;
+        let clock = Clock::System;
+        let x = FakeX::start(clock.clone()).await;
         x.add_user(USER_ID, "bench");
         x.post(USER_ID, "before", serde_json::json!({}));
         let fedi = FakeFedi::start(Personality::Mastodon, budget::Clock::System).await;

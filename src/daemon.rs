@@ -19,10 +19,10 @@
 //!   the same runtime (a stuck runtime stops the pings), `STOPPING=1` on shutdown.
 //! - **Cursors** move only after a post is in the ledger for every route of its source.
 
+mod jobs;
 pub mod notify;
 
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasher, Hasher};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,15 +33,18 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn, Instrument};
 
-use crate::clock::SharedClock;
+use crate::budget::BudgetPool;
+use crate::clock::{jitter, Clock};
 use crate::config::{Settings, SourceSettings};
+use crate::engine::{Context, Engine, Lane, Offer, SetupError, Tally};
 use crate::media::stage::MediaStage;
 use crate::model::{Post, PostId};
-use crate::pipeline::{PipelineError, RouteMirror};
+use crate::progress::Progress;
 use crate::sources::feed::{FeedError, FeedSource};
 use crate::sources::x::{XClient, XError, XSource};
 use crate::store::{Ledger, StoreError};
 
+pub use jobs::{HEARTBEAT, HEARTBEAT_STALE};
 pub use notify::Notifier;
 
 /// Tunables of the daemon; [`DaemonOptions::default`] is what `run` uses.
@@ -53,6 +56,9 @@ pub struct DaemonOptions {
     pub deliveries_per_target: usize,
     /// How long tasks may take to finish after shutdown was asked for.
     pub drain: Duration,
+    /// The rate-limit budgets of the target accounts; a backfill run in the same process
+    /// shares them, so it cannot take the live lane's reserve.
+    pub budgets: BudgetPool,
 }
 
 impl Default for DaemonOptions {
@@ -61,6 +67,7 @@ impl Default for DaemonOptions {
             max_jitter: Duration::from_secs(30),
             deliveries_per_target: 2,
             drain: Duration::from_secs(8),
+            budgets: BudgetPool::default(),
         }
     }
 }
@@ -88,7 +95,7 @@ pub enum SourceError {
     Feed(#[from] FeedError),
     /// The ledger failed while mirroring: stop the source (nothing can be recorded).
     #[error(transparent)]
-    Pipeline(#[from] PipelineError),
+    Setup(#[from] SetupError),
     /// The ledger failed while moving the cursor: stop the source.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -100,7 +107,7 @@ impl SourceError {
         match self {
             SourceError::X(e) => e.is_fatal(),
             SourceError::Feed(e) => e.is_fatal(),
-            SourceError::Pipeline(_) | SourceError::Store(_) => true,
+            SourceError::Setup(_) | SourceError::Store(_) => true,
         }
     }
 }
@@ -152,7 +159,7 @@ impl LiveSource {
     async fn recover(
         &mut self,
         ledger: &Ledger,
-        routes: &[RouteMirror],
+        routes: &[Engine],
     ) -> Result<Vec<LivePost>, SourceError> {
         let LiveSource::X(x) = self else {
             return Ok(Vec::new());
@@ -205,8 +212,9 @@ impl LiveSource {
 /// What all tasks share.
 #[derive(Debug)]
 struct Shared {
+    settings: Arc<Settings>,
     ledger: Arc<Ledger>,
-    clock: SharedClock,
+    clock: Clock,
     cancel: CancellationToken,
     gates: HashMap<String, Arc<Semaphore>>,
     options: DaemonOptions,
@@ -218,13 +226,16 @@ struct SourceTask {
     name: String,
     schedule: cron::Schedule,
     source: LiveSource,
-    routes: Vec<RouteMirror>,
+    routes: Vec<Engine>,
     /// Posts with parts still to deliver (failed, waiting for their retry time).
     retry: Vec<LivePost>,
     /// Whether the posts a previous run left unfinished were read again.
     recovered: bool,
     /// The time between two ticks, measured once (it bounds the jitter).
     interval: Option<Duration>,
+    /// The source's `allow_private_media`: whether its posts' media may be downloaded from
+    /// private, loopback or link-local addresses.
+    allow_private_media: bool,
 }
 
 /// What one cycle of one source did.
@@ -240,6 +251,9 @@ pub struct CycleReport {
     pub sources_stopped: usize,
     /// Sources whose poll failed this time (network, server, rate limit).
     pub sources_failed: usize,
+    /// After [`Daemon::once`]: parts of the daemon's routes still to deliver (waiting for
+    /// an unreachable target or a valid token, or due again later).
+    pub parts_left: u64,
 }
 
 impl CycleReport {
@@ -269,13 +283,15 @@ impl Daemon {
     pub fn build(
         settings: &Settings,
         ledger: Arc<Ledger>,
-        clock: SharedClock,
+        clock: Clock,
         cancel: CancellationToken,
         options: DaemonOptions,
     ) -> Result<Self, DaemonError> {
         let http = XClient::http_client().map_err(DaemonError::Http)?;
         let mut tasks = Vec::new();
         let mut gates = HashMap::new();
+        // One budget per target account, whichever routes deliver to it.
+        let budgets = options.budgets.clone();
         for (name, source) in &settings.sources {
             let mut routes = Vec::new();
             for (route_name, route) in settings.routes.iter().filter(|(_, r)| &r.source == name) {
@@ -283,7 +299,17 @@ impl Daemon {
                     debug!(route = %route_name, "archive route: left to `backfill`");
                     continue;
                 }
-                match RouteMirror::new(settings, route_name, false) {
+                let ctx = Context {
+                    lane: Lane::Live,
+                    cancel: cancel.clone(),
+                    clock: clock.clone(),
+                    dry_run: false,
+                    budgets: budgets.clone(),
+                    crash_after_deliveries: None,
+                };
+                // No bar: the daemon runs unattended. Previews of the dry-run target go to
+                // stderr, the log, so stdout stays free for JSON lines.
+                match Engine::new(settings, route_name, ctx, Progress::new(false, true)) {
                     Ok(mirror) => {
                         for target in &route.targets {
                             gates.entry(target.clone()).or_insert_with(|| {
@@ -301,7 +327,7 @@ impl Daemon {
             let route_names = || {
                 routes
                     .iter()
-                    .map(RouteMirror::route)
+                    .map(Engine::route)
                     .collect::<Vec<_>>()
                     .join(", ")
             };
@@ -319,10 +345,10 @@ impl Daemon {
                         http.clone(),
                         &x.api_url,
                         token,
-                        Arc::clone(&clock),
+                        clock.clone(),
                         cancel.clone(),
                     );
-                    let exclude_retweets = !routes.iter().any(RouteMirror::mirrors_reposts);
+                    let exclude_retweets = !routes.iter().any(Engine::mirrors_reposts);
                     let source = XSource::new(name, x.clone(), client, exclude_retweets);
                     (LiveSource::X(Box::new(source)), &x.schedule)
                 }
@@ -344,6 +370,7 @@ impl Daemon {
                 retry: Vec::new(),
                 recovered: false,
                 interval: None,
+                allow_private_media: allows_private_media(source),
             });
         }
         if tasks.is_empty() {
@@ -352,6 +379,7 @@ impl Daemon {
         Ok(Self {
             tasks,
             shared: Arc::new(Shared {
+                settings: Arc::new(settings.clone()),
                 ledger,
                 clock,
                 cancel,
@@ -384,6 +412,17 @@ impl Daemon {
             let span = tracing::info_span!("source", source = %task.name);
             set.spawn(task.run(Arc::clone(&shared)).instrument(span));
         }
+        // A child token: stopped with the daemon, and also when every source stopped.
+        let runner_cancel = shared.cancel.child_token();
+        let runner = jobs::JobRunner {
+            settings: Arc::clone(&shared.settings),
+            ledger: Arc::clone(&shared.ledger),
+            clock: shared.clock.clone(),
+            cancel: runner_cancel.clone(),
+            budgets: shared.options.budgets.clone(),
+        };
+        let heartbeat = tokio::spawn(runner.clone().heartbeat());
+        let backfills = tokio::spawn(runner.run().instrument(tracing::info_span!("backfill")));
         notifier.notify("READY=1");
         let watchdog = Notifier::watchdog_interval();
         let mut total = CycleReport::default();
@@ -406,12 +445,15 @@ impl Daemon {
         }
         notifier.notify("STOPPING=1");
         info!("shutting down: finishing the posts in hand");
+        runner_cancel.cancel();
         let drained = tokio::time::timeout(shared.options.drain, async {
             while let Some(joined) = set.join_next().await {
                 if let Ok(report) = joined {
                     total.add(&report);
                 }
             }
+            let _ = backfills.await;
+            let _ = heartbeat.await;
         })
         .await;
         if drained.is_err() {
@@ -425,6 +467,10 @@ impl Daemon {
     /// Runs one cycle of every source, at once, and returns what they did together.
     pub async fn once(self) -> CycleReport {
         let Daemon { tasks, shared } = self;
+        let routes: Vec<String> = tasks
+            .iter()
+            .flat_map(|t| t.routes.iter().map(|r| r.route().to_owned()))
+            .collect();
         let mut set = JoinSet::new();
         for mut task in tasks {
             let shared = Arc::clone(&shared);
@@ -448,6 +494,15 @@ impl Daemon {
                 }
             }
         }
+        for route in routes {
+            match shared.ledger.call(move |l| l.waiting_count(&route)).await {
+                Ok(n) => total.parts_left += n,
+                Err(err) => {
+                    error!(error = %err, "cannot count the parts left to deliver");
+                    total.sources_stopped += 1;
+                }
+            }
+        }
         total
     }
 }
@@ -455,8 +510,7 @@ impl Daemon {
 impl SourceTask {
     async fn run(mut self, shared: Arc<Shared>) -> CycleReport {
         let mut report = CycleReport::default();
-        let mut next =
-            Some(shared.clock.now() + jitter(&self.name, shared.options.max_jitter / 10));
+        let mut next = Some(shared.clock.now() + schedule_jitter(shared.options.max_jitter / 10));
         while let Some(at) = next {
             tokio::select! {
                 () = shared.cancel.cancelled() => break,
@@ -481,7 +535,7 @@ impl SourceTask {
                 .unwrap_or(shared.options.max_jitter)
         });
         let max = (interval / 10).min(shared.options.max_jitter);
-        Some(tick + jitter(&self.name, max))
+        Some(tick + schedule_jitter(max))
     }
 
     /// Runs a cycle and logs its outcome. Returns whether the source goes on.
@@ -505,7 +559,7 @@ impl SourceTask {
                 false
             }
             Err(err) if err.is_fatal() => {
-                let routes: Vec<&str> = self.routes.iter().map(RouteMirror::route).collect();
+                let routes: Vec<&str> = self.routes.iter().map(Engine::route).collect();
                 error!(
                     routes = %routes.join(", "),
                     error = %err,
@@ -527,6 +581,9 @@ impl SourceTask {
     async fn cycle(&mut self, shared: &Shared) -> Result<CycleReport, SourceError> {
         let mut report = CycleReport::default();
         let ledger = Arc::clone(&shared.ledger);
+        for route in &mut self.routes {
+            route.new_cycle();
+        }
         if !self.recovered {
             let leftovers = self.source.recover(&ledger, &self.routes).await?;
             self.retry.extend(leftovers);
@@ -566,13 +623,19 @@ impl SourceTask {
     ) -> Result<(), SourceError> {
         let span = tracing::info_span!("post", post = %post.post.id);
         let mut unfinished = false;
-        // media: one download per media item of the post, for every route and target.
-        let allow_private = self.routes.iter().any(RouteMirror::allow_private_media);
-        let media = MediaStage::new(allow_private);
+        // One download per remote media item of the post, for every route and target; the
+        // files go when the stage does, after the post.
+        let media = MediaStage::new(self.allow_private_media);
+        let offer = Offer {
+            post: &post.post,
+            earlier: &post.earlier,
+            media: Some(&media),
+        };
         for route in &mut self.routes {
             let _permits = permits(shared, route).await;
-            let done = route
-                .mirror_staged(&shared.ledger, &post.post, &post.earlier, &media)
+            let mut done = Tally::default();
+            route
+                .deliver(&shared.ledger, offer, &mut done)
                 .instrument(span.clone())
                 .await?;
             report.posts_delivered += done.posts_delivered;
@@ -588,7 +651,7 @@ impl SourceTask {
 
 /// One delivery permit per target of the route, taken in name order (every task does, so
 /// two tasks cannot each hold what the other waits for).
-async fn permits(shared: &Shared, route: &RouteMirror) -> Vec<OwnedSemaphorePermit> {
+async fn permits(shared: &Shared, route: &Engine) -> Vec<OwnedSemaphorePermit> {
     let mut names: Vec<&str> = route.target_names().collect();
     names.sort_unstable();
     names.dedup();
@@ -603,15 +666,16 @@ async fn permits(shared: &Shared, route: &RouteMirror) -> Vec<OwnedSemaphorePerm
     held
 }
 
-/// A random delay in `[0, max)`. The standard library's hasher keys are random per process,
-/// which is all the randomness a schedule needs.
-fn jitter(seed: &str, max: Duration) -> chrono::Duration {
-    let max_ms = u64::try_from(max.as_millis()).unwrap_or(u64::MAX);
-    if max_ms == 0 {
-        return chrono::Duration::zero();
+/// The source's `allow_private_media` (archives have no remote media).
+fn allows_private_media(source: &SourceSettings) -> bool {
+    match source {
+        SourceSettings::X(x) => x.allow_private_media,
+        SourceSettings::Feed(f) => f.allow_private_media,
+        SourceSettings::Archive(_) => false,
     }
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write(seed.as_bytes());
-    let ms = hasher.finish() % max_ms;
-    chrono::Duration::milliseconds(i64::try_from(ms).unwrap_or(0))
+}
+
+/// A random delay in `[0, max)` before a tick.
+fn schedule_jitter(max: Duration) -> chrono::Duration {
+    jitter(chrono::Duration::from_std(max).unwrap_or(chrono::Duration::zero()))
 }

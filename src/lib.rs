@@ -11,6 +11,7 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod daemon;
+pub mod engine;
 pub mod fetch;
 pub mod media;
 pub mod model;

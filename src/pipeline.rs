@@ -1,40 +1,29 @@
-//! One backfill pass for one route: read the archive, decide, render per target, record
-//! the intent, deliver, record the result (DESIGN.md "Data flow").
+//! The backfill drivers: `backfill` from an archive (here) and from the X API
+//! ([`api`]). Each finds posts, oldest first, and hands them to the route's
+//! [`Engine`] in the backfill lane; the engine decides, renders, records and delivers.
 //!
-//! Crash safety comes from the order of ledger writes: a part is `planned`, then `posting`
-//! before the target is called, then `posted` with the remote id. A part found in
-//! `posting` at the next start was interrupted mid-delivery; it is reconciled with the
-//! target (adopted if the target has it) before anything is sent again.
+//! An archive backfill reads and normalises the whole archive before the ledger is opened
+//! (`prepare`), so a broken archive writes nothing.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use chrono::{Duration, NaiveDate, Utc};
-use tracing::{error, info, warn};
+use chrono::NaiveDate;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
 
-use crate::budget::{human_duration, Clock};
-use crate::config::{ConfigError, Settings, SourceSettings, TargetSettings};
-use crate::media::stage::MediaStage;
-use crate::model::{Post, PostId};
-use crate::policy::{self, Decision, RoutePolicy};
-use crate::preview;
+use crate::budget::BudgetPool;
+use crate::clock::Clock;
+use crate::config::{ConfigError, Settings, SourceSettings};
+use crate::engine::{Context, Engine, Lane, Offer, SetupError, Tally};
+use crate::model::Post;
 use crate::progress::Progress;
-use crate::render::{self, Lookups, Rendered, ReplyTo};
-use crate::sources::archive::{Archive, ArchiveContents, ArchiveError, Malformed};
-use crate::store::{Ledger, PartKey, PartRecord, PartState, StoreError, HELD_PREFIX};
-use crate::targets::{AnyTarget, Outgoing, TargetError, TargetProfile};
+use crate::sources::archive::{Archive, ArchiveContents, ArchiveError};
+use crate::store::{Ledger, StoreError};
 
-mod live;
+mod api;
 
-pub use live::{api_backfill, ApiBackfillReport, RouteMirror};
-
-/// Attempts before a part is quarantined (kept, reported, retried only on request).
-pub const MAX_ATTEMPTS: u32 = 5;
-
-/// Attempts of a part the server refused (a 4xx with a reason) before it is quarantined:
-/// fewer, since the same request is likely to be refused again.
-pub const MAX_REJECTED_ATTEMPTS: u32 = 3;
+pub use api::{api_backfill, ApiBackfillReport};
 
 /// What `backfill` was asked to do.
 #[derive(Debug, Clone, Default)]
@@ -54,10 +43,27 @@ pub struct BackfillOptions {
     /// Test hook: abort the process after this many deliveries, after the target has the
     /// part and before the ledger records it; the worst instant for a crash.
     pub crash_after_deliveries: Option<u32>,
-    /// Set (by a signal handler) to stop before the next post.
-    pub stop: Arc<AtomicBool>,
+    /// Cancelled (by a signal) to stop: every wait ends, the post in hand is settled.
+    pub cancel: CancellationToken,
     /// Where time comes from (rate-limit waits, backoff, ledger times); tests move it.
     pub clock: Clock,
+    /// The rate-limit budgets of the process (shared with live routes delivering to the
+    /// same accounts, when there are any).
+    pub budgets: BudgetPool,
+}
+
+impl BackfillOptions {
+    /// The engine context these options describe.
+    fn context(&self) -> Context {
+        Context {
+            lane: Lane::Backfill,
+            cancel: self.cancel.clone(),
+            clock: self.clock.clone(),
+            dry_run: self.dry_run,
+            budgets: self.budgets.clone(),
+            crash_after_deliveries: self.crash_after_deliveries,
+        }
+    }
 }
 
 /// What a backfill did.
@@ -85,22 +91,34 @@ pub struct BackfillReport {
     pub parts_failed: usize,
     /// Posts previewed (`--dry-run`).
     pub previewed: usize,
-    /// Targets that stopped receiving posts in this run, with the reason (a refused token,
-    /// an unreachable server); the other targets went on.
+    /// Targets that could not be delivered to in this run, with the reason (a refused
+    /// token, an unreachable server); their posts wait in the ledger, the other targets
+    /// went on.
     pub targets_stopped: Vec<(String, String)>,
+    /// Parts of the route still to deliver after the run (waiting for a target, due again
+    /// later, interrupted): the backfill is not finished while there are any.
+    pub parts_left: u64,
+}
+
+impl BackfillReport {
+    /// Adds what the engine did.
+    pub fn add(&mut self, t: &Tally) {
+        self.already_done += t.already_done;
+        self.skipped += t.skipped;
+        self.posts_delivered += t.posts_delivered;
+        self.parts_delivered += t.parts_delivered;
+        self.parts_reconciled += t.parts_reconciled;
+        self.parts_failed += t.parts_failed;
+        self.previewed += t.previewed;
+    }
 }
 
 /// Why a backfill could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
-    /// The route is not configured.
-    #[error("{file}: no route named `{route}`")]
-    UnknownRoute {
-        /// The configuration file.
-        file: PathBuf,
-        /// The route asked for.
-        route: String,
-    },
+    /// The route or one of its targets cannot be set up.
+    #[error(transparent)]
+    Setup(#[from] SetupError),
     /// The route's source is not an archive and no `--archive` was given.
     #[error("route `{route}` reads source `{source_name}`, which is not an archive: pass --archive PATH")]
     NoArchive {
@@ -120,17 +138,6 @@ pub enum PipelineError {
     /// The X API failed (`--from-api`).
     #[error(transparent)]
     XApi(#[from] crate::sources::x::XError),
-    /// A target cannot be set up (its token cannot be read): fix the configuration.
-    #[error("route `{route}`: target `{target}`: {source}")]
-    TargetSetup {
-        /// The route.
-        route: String,
-        /// The target.
-        target: String,
-        /// Why.
-        #[source]
-        source: Box<TargetError>,
-    },
     /// The configuration is inconsistent.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -142,42 +149,35 @@ pub enum PipelineError {
     Store(#[from] StoreError),
 }
 
-#[derive(Debug)]
-struct RouteTarget {
-    name: String,
-    profile: TargetProfile,
-    /// `None` under `--dry-run` (preview only).
-    target: Option<AnyTarget>,
-    /// Why this target receives nothing more in this run (its token was refused, its
-    /// server unreachable); the other targets go on.
-    stopped: Option<String>,
-}
-
 /// A backfill that has read its archive and built its targets, and has written nothing.
 #[derive(Debug)]
 pub struct Prepared {
     contents: ArchiveContents,
     cursor_name: String,
-    targets: Vec<RouteTarget>,
-    policy: RoutePolicy,
+    engine: Engine,
 }
 
-/// Reads the archive and builds the route's targets. Done before the ledger is opened, so a
+/// Reads the archive and builds the route's engine. Done before the ledger is opened, so a
 /// broken archive or configuration leaves no trace.
 ///
 /// # Errors
 /// Unknown route, a route without an archive, a target whose token cannot be read, an
 /// unreadable archive.
 pub fn prepare(settings: &Settings, opts: &BackfillOptions) -> Result<Prepared, PipelineError> {
-    let route = settings
-        .routes
-        .get(&opts.route)
-        .ok_or_else(|| PipelineError::UnknownRoute {
+    if !settings.routes.contains_key(&opts.route) {
+        return Err(SetupError::UnknownRoute {
             file: settings.file.clone(),
             route: opts.route.clone(),
-        })?;
+        }
+        .into());
+    }
     let (archive_path, cursor_name) = archive_of(settings, opts)?;
-    let targets = route_targets(settings, opts)?;
+    let engine = Engine::new(
+        settings,
+        &opts.route,
+        opts.context(),
+        Progress::new(false, false),
+    )?;
     let archive = Archive::open(&archive_path)?;
     let contents = archive.load()?;
     info!(
@@ -191,329 +191,77 @@ pub fn prepare(settings: &Settings, opts: &BackfillOptions) -> Result<Prepared, 
     Ok(Prepared {
         contents,
         cursor_name,
-        targets,
-        policy: RoutePolicy::from_settings(route).for_backfill(),
+        engine,
     })
 }
 
-/// Runs a prepared backfill.
+/// Runs a prepared backfill: the archive's posts in the date range, oldest first, through
+/// the route's engine.
 ///
 /// # Errors
 /// Ledger failures. A failing part is not an error: it is recorded, counted in the report,
-/// and the other posts go on.
+/// and the other posts go on; a target that cannot be reached keeps its posts planned.
 pub async fn backfill(
     prepared: Prepared,
-    ledger: &Ledger,
+    ledger: &Arc<Ledger>,
     opts: &BackfillOptions,
     progress: &Progress,
 ) -> Result<BackfillReport, PipelineError> {
     let Prepared {
         contents,
         cursor_name,
-        targets,
-        policy,
+        mut engine,
     } = prepared;
+    engine.set_progress(progress.clone());
     let mut report = BackfillReport {
         posts_read: contents.posts.len(),
         malformed: contents.malformed.len(),
         circle_excluded: contents.circle_excluded,
         ..BackfillReport::default()
     };
-    let mut mirror = Mirror {
-        route: &opts.route,
-        ledger,
-        targets,
-        policy,
-        progress,
-        dry_run: opts.dry_run,
-        crash_after: opts.crash_after_deliveries,
-        deliveries: 0,
-        clock: opts.clock.clone(),
-        media: None, // media: archive media is local
-    };
-    mirror.record_malformed(&contents.malformed)?;
-
+    engine.record_malformed(ledger, &contents.malformed)?;
     let posts: Vec<&Post> = contents
         .posts
         .iter()
         .filter(|p| in_range(p, opts))
         .collect();
     report.in_range = posts.len();
-    mirror.connect_targets(posts.len()).await?;
+    engine.connect(ledger, posts.len()).await?;
     progress.start(posts.len() as u64);
+    let mut tally = Tally::default();
     for post in posts {
-        if opts.stop.load(Ordering::SeqCst) {
+        if opts.cancel.is_cancelled() {
             info!("stopping on request; rerun to continue");
             break;
         }
-        if opts.limit.is_some_and(|l| report.posts_delivered >= l) {
+        if opts.limit.is_some_and(|l| tally.posts_delivered >= l) {
             info!(limit = opts.limit, "limit reached; stopping");
             break;
         }
-        let outcome = mirror.post(post, &mut report).await?;
-        if outcome.delivered {
-            report.posts_delivered += 1;
-        }
+        // Archive media is local: no remote media to download.
+        let offer = Offer {
+            post,
+            earlier: &[],
+            media: None,
+        };
+        let outcome = engine.deliver(ledger, offer, &mut tally).await?;
         // The cursor tells a person how far the backfill got; resuming relies on the
         // ledger rows. Writing it only when the post changed something keeps a rerun over
         // an already mirrored archive free of a durable write per post.
         if outcome.changed && !opts.dry_run {
-            ledger.set_cursor(&cursor_name, post.id.as_str(), Utc::now())?;
+            let (name, id, now) = (cursor_name.clone(), post.id.0.clone(), opts.clock.now());
+            ledger.call(move |l| l.set_cursor(&name, &id, now)).await?;
         }
         progress.advance();
     }
     progress.finish();
-    report.targets_stopped = mirror
-        .targets
-        .iter()
-        .filter_map(|t| t.stopped.clone().map(|why| (t.name.clone(), why)))
-        .collect();
+    report.add(&tally);
+    report.targets_stopped = engine.targets_waiting();
+    if !opts.dry_run {
+        let route = opts.route.clone();
+        report.parts_left = ledger.call(move |l| l.waiting_count(&route)).await?;
+    }
     Ok(report)
-}
-
-/// Mirrors posts of one route to all of its targets: the part of a pass that does not
-/// depend on where the posts came from.
-struct Mirror<'a> {
-    route: &'a str,
-    ledger: &'a Ledger,
-    targets: Vec<RouteTarget>,
-    policy: RoutePolicy,
-    progress: &'a Progress,
-    /// Preview only; write nothing.
-    dry_run: bool,
-    crash_after: Option<u32>,
-    deliveries: u32,
-    clock: Clock,
-    /// media: the post's downloaded remote media (live posts), shared by its targets.
-    media: Option<&'a MediaStage>,
-}
-
-impl Mirror<'_> {
-    /// Lets every target learn its server before anything is rendered for it (the renderer
-    /// needs the server's limits). A target that cannot be used (refused token, unreachable
-    /// server) is stopped for this run, loudly; the others go on. Logs each target's
-    /// estimate for `posts` posts from its rate-limit budget.
-    async fn connect_targets(&mut self, posts: usize) -> Result<(), StoreError> {
-        for t in &mut self.targets {
-            let Some(target) = t.target.as_mut() else {
-                continue;
-            };
-            match target.connect(self.ledger).await {
-                Ok(()) => {
-                    t.profile = target.profile().clone();
-                    // Live mirroring connects with `posts` = 0: no backlog to estimate.
-                    if let Some(rate) = target.posts_per_hour().filter(|_| posts > 0) {
-                        let done = self.ledger.settled_posts(self.route, &t.name)?;
-                        let left = (posts as u64).saturating_sub(done);
-                        info!(
-                            route = self.route,
-                            target = %t.name,
-                            "{}",
-                            eta_line(left, rate)
-                        );
-                    }
-                }
-                Err(err) => {
-                    error!(route = self.route, target = %t.name, error = %err, "target stopped for this run; the other targets go on");
-                    t.stopped = Some(err.to_string());
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Records unreadable archive entries as skipped on every target: the audit trail says
-    /// why they never appeared.
-    fn record_malformed(&self, malformed: &[Malformed]) -> Result<(), StoreError> {
-        if self.dry_run {
-            return Ok(());
-        }
-        for m in malformed {
-            let id =
-                m.id.as_ref()
-                    .map_or_else(|| format!("malformed:{}", m.location), |id| id.0.clone());
-            warn!(location = %m.location, reason = %m.reason, "malformed post skipped");
-            for t in &self.targets {
-                let reason = format!("malformed: {} ({})", m.reason, m.location);
-                self.ledger
-                    .mark_skipped(self.route, &id, &t.name, &reason, Utc::now())?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Mirrors one post to every target that does not have it yet.
-    async fn post(
-        &mut self,
-        post: &Post,
-        report: &mut BackfillReport,
-    ) -> Result<PostOutcome, PipelineError> {
-        self.post_versions(post, &[], report).await
-    }
-
-    /// As [`Mirror::post`], for a post that may be the new version of an edited post:
-    /// `earlier` lists its earlier versions, newest first. On a target where one of them was
-    /// mirrored, the post is delivered as an edit of that version's statuses (or skipped,
-    /// when the target cannot edit).
-    async fn post_versions(
-        &mut self,
-        post: &Post,
-        earlier: &[PostId],
-        report: &mut BackfillReport,
-    ) -> Result<PostOutcome, PipelineError> {
-        let decision = policy::decide(post, &self.policy, Utc::now());
-        let audit = Audit {
-            route: self.route,
-            ledger: self.ledger,
-            progress: self.progress,
-            dry_run: self.dry_run,
-        };
-        let mut outcome = PostOutcome::default();
-        for t in &mut self.targets {
-            if t.stopped.is_some() {
-                continue;
-            }
-            let existing = self
-                .ledger
-                .parts_of_post(self.route, post.id.as_str(), &t.name)?;
-            // A held post whose hold no longer applies (the policy or the source changed):
-            // that change was the person's request to retry it.
-            let released = existing.len() == 1
-                && existing[0].is_held()
-                && !matches!(decision, Decision::Hold(_));
-            if released && !self.dry_run {
-                outcome.changed = true;
-                self.ledger
-                    .release_held(self.route, post.id.as_str(), &t.name)?;
-                info!(route = self.route, target = %t.name, post = %post.id, "held post released");
-            }
-            if !released && is_done(&existing) {
-                report.already_done += 1;
-                continue;
-            }
-            let rendered = match &decision {
-                Decision::Skip(_) | Decision::Hold(_) => {
-                    audit.not_mirrored(post, &t.name, &decision)?;
-                    report.skipped += 1;
-                    outcome.changed = true;
-                    continue;
-                }
-                Decision::Boost { original } => {
-                    let mirrored =
-                        self.ledger
-                            .mirrored_post(self.route, original.as_str(), &t.name)?;
-                    let Some(mirrored) = mirrored else {
-                        let reason = "repost of a post this route has not mirrored here \
-                                      (reposts = \"boost\")";
-                        audit.not_mirrored(post, &t.name, &Decision::Skip(reason.to_owned()))?;
-                        report.skipped += 1;
-                        outcome.changed = true;
-                        continue;
-                    };
-                    render::boost(post, &self.policy, &mirrored)
-                }
-                Decision::Mirror => {
-                    let lookups = lookups_for(self.ledger, self.route, &t.name, post)?;
-                    render::render(post, &t.profile, &self.policy, &lookups)
-                }
-            };
-            let Some(target) = t.target.as_mut() else {
-                self.progress
-                    .preview(&preview::post(self.route, &t.name, post, &rendered));
-                report.previewed += 1;
-                continue;
-            };
-            let edit = live::edit_base(self.ledger, self.route, &t.name, post, earlier, target)?;
-            if edit.skipped {
-                report.skipped += 1;
-                continue;
-            }
-            let edit = live::edit_base(self.ledger, self.route, &t.name, post, earlier, target)?;
-            if edit.skipped {
-                report.skipped += 1;
-                outcome.changed = true;
-                continue;
-            }
-            let ctx = DeliveryContext {
-                route: self.route,
-                target_name: &t.name,
-                post,
-                rendered: &rendered,
-                crash_after: self.crash_after,
-                clock: &self.clock,
-                edits: &edit.remote_ids,
-                media: self.media,
-            };
-            let parts = deliver_post(self.ledger, target, &ctx, &mut self.deliveries).await?;
-            target.save_state(self.ledger)?;
-            if let Some(why) = parts.stop_target {
-                error!(route = self.route, target = %t.name, error = %why, "target stopped for this run; the other targets go on");
-                t.stopped = Some(why);
-            }
-            if parts.delivered > 0 && target.shows_preview() {
-                self.progress
-                    .preview(&preview::post(self.route, &t.name, post, &rendered));
-            }
-            report.parts_delivered += parts.delivered;
-            report.parts_reconciled += parts.reconciled;
-            report.parts_failed += parts.failed;
-            outcome.delivered |= parts.delivered > 0;
-            // Planning alone writes rows, so any attempt changed the ledger.
-            outcome.changed = true;
-        }
-        Ok(outcome)
-    }
-}
-
-/// What mirroring one post did, across its targets.
-#[derive(Debug, Default, Clone, Copy)]
-struct PostOutcome {
-    /// At least one part was delivered.
-    delivered: bool,
-    /// The ledger changed for this post (a skip, a delivery, a failure).
-    changed: bool,
-}
-
-/// What recording a post that is not mirrored needs; built from [`Mirror`]'s fields so
-/// that it can be used while a target is borrowed.
-#[derive(Clone, Copy)]
-struct Audit<'a> {
-    route: &'a str,
-    ledger: &'a Ledger,
-    progress: &'a Progress,
-    dry_run: bool,
-}
-
-impl Audit<'_> {
-    /// Records why `post` is not mirrored to `target` now: skipped (final) or held
-    /// (quarantined until the policy or the source changes). A dry run only shows holds.
-    fn not_mirrored(
-        self,
-        post: &Post,
-        target: &str,
-        decision: &Decision,
-    ) -> Result<(), StoreError> {
-        let id = post.id.as_str();
-        match decision {
-            Decision::Skip(reason) if !self.dry_run => {
-                self.ledger
-                    .mark_skipped(self.route, id, target, reason, Utc::now())?;
-            }
-            Decision::Hold(reason) => {
-                let reason = format!("{HELD_PREFIX}{reason}");
-                warn!(route = self.route, target, post = id, %reason, "post held");
-                if self.dry_run {
-                    self.progress
-                        .preview(&preview::held(self.route, target, post, &reason));
-                } else {
-                    self.ledger
-                        .mark_held(self.route, id, target, &reason, Utc::now())?;
-                }
-            }
-            _ => {}
-        }
-        Ok(())
-    }
 }
 
 /// Finds the archive to read, and the cursor name its progress is kept under.
@@ -533,351 +281,7 @@ fn archive_of(
     }
 }
 
-fn route_targets(
-    settings: &Settings,
-    opts: &BackfillOptions,
-) -> Result<Vec<RouteTarget>, PipelineError> {
-    let route = &settings.routes[&opts.route];
-    let mut out = Vec::new();
-    for name in &route.targets {
-        let target_settings = &settings.targets[name];
-        let (profile, target) = match target_settings {
-            TargetSettings::Fediverse(f) if opts.dry_run => {
-                warn!(target = %name, kind = f.kind.as_str(), "previewing with default Mastodon limits; the server is not asked in a dry run");
-                (TargetProfile::mastodon_default(), None)
-            }
-            _ => {
-                let target =
-                    AnyTarget::from_settings(name, target_settings, &opts.clock, &opts.stop)
-                        .map_err(|source| PipelineError::TargetSetup {
-                            route: opts.route.clone(),
-                            target: name.clone(),
-                            source: Box::new(source),
-                        })?;
-                let profile = target.profile().clone();
-                (profile, (!opts.dry_run).then_some(target))
-            }
-        };
-        out.push(RouteTarget {
-            name: name.clone(),
-            profile,
-            target,
-            stopped: None,
-        });
-    }
-    Ok(out)
-}
-
-/// "15 post(s) to deliver: ~9 min at 100 posts/h".
-fn eta_line(posts: u64, per_hour: f64) -> String {
-    if posts == 0 {
-        return "nothing left to deliver".to_owned();
-    }
-    // Far below f64's exact range; the figure is an estimate anyway.
-    #[expect(
-        clippy::cast_precision_loss,
-        clippy::cast_possible_truncation,
-        reason = "an estimate"
-    )]
-    let seconds = (posts as f64 / per_hour.max(1e-9) * 3600.0).min(1e10) as i64;
-    format!(
-        "{posts} post(s) to deliver: ~{} at {} posts/h (rate-limit budget)",
-        human_duration(Duration::seconds(seconds)),
-        per_hour.round()
-    )
-}
-
 fn in_range(post: &Post, opts: &BackfillOptions) -> bool {
     let day = post.created_at.date_naive();
     opts.since.is_none_or(|s| day >= s) && opts.until.is_none_or(|u| day <= u)
-}
-
-/// A post is done on a target when it has rows and none of them still has work to do.
-/// Quarantined parts count as done: they are retried only on request.
-fn is_done(rows: &[PartRecord]) -> bool {
-    !rows.is_empty()
-        && rows.iter().all(|r| {
-            matches!(
-                r.state,
-                PartState::Posted | PartState::Skipped | PartState::Quarantined
-            )
-        })
-}
-
-fn lookups_for(
-    ledger: &Ledger,
-    route: &str,
-    target: &str,
-    post: &Post,
-) -> Result<Lookups, StoreError> {
-    let mut lookups = Lookups::default();
-    for id in render::wanted_lookups(post) {
-        if let Some(m) = ledger.mirrored_post(route, id.as_str(), target)? {
-            lookups.insert(id, m);
-        }
-    }
-    Ok(lookups)
-}
-
-struct DeliveryContext<'a> {
-    route: &'a str,
-    target_name: &'a str,
-    post: &'a Post,
-    rendered: &'a Rendered,
-    crash_after: Option<u32>,
-    clock: &'a Clock,
-    /// For an edited post: the statuses of the earlier version, by part index; these parts
-    /// are edits of those statuses instead of new ones.
-    edits: &'a [String],
-    /// media: see [`Outgoing::media`].
-    media: Option<&'a MediaStage>,
-}
-
-#[derive(Debug, Default)]
-struct Outcome {
-    delivered: usize,
-    reconciled: usize,
-    failed: usize,
-    /// Set when the target must receive nothing more in this run (a refused token).
-    stop_target: Option<String>,
-}
-
-/// Delivers the parts of one post to one target, strictly in order; stops at the first
-/// part that cannot go out now, since later parts reply to it.
-///
-/// What a failure does to the part depends on its class ([`TargetError`]): a refused token
-/// or a stop request leaves it due again without counting the attempt (and a refused token
-/// stops the target for this run); a rejection is retried a few times, then quarantined; a
-/// temporary failure is retried with growing, jittered backoff; a write with an unknown
-/// outcome stays in `posting`, so it is reconciled before anything is sent again.
-async fn deliver_post(
-    ledger: &Ledger,
-    target: &mut AnyTarget,
-    ctx: &DeliveryContext<'_>,
-    deliveries: &mut u32,
-) -> Result<Outcome, PipelineError> {
-    let post_id = ctx.post.id.as_str();
-    let parts = &ctx.rendered.parts;
-    let part_count = u32::try_from(parts.len()).unwrap_or(u32::MAX);
-    let now = ctx.clock.now();
-    let records = ledger.plan_post(ctx.route, post_id, ctx.target_name, part_count, now)?;
-    if records
-        .iter()
-        .all(|r| r.state == PartState::Planned && r.attempts == 0)
-    {
-        for w in &ctx.rendered.warnings {
-            let index = u32::try_from(w.part).unwrap_or(u32::MAX);
-            let key = PartKey::new(ctx.route, post_id, ctx.target_name, index);
-            ledger.add_warning(&key, &w.message, now)?;
-        }
-    }
-    let mut outcome = Outcome::default();
-    let mut previous: Option<String> = None;
-    for (index, part) in parts.iter().enumerate() {
-        let Some(record) = records.iter().find(|r| r.key.part_index as usize == index) else {
-            break;
-        };
-        let key = &record.key;
-        match record.state {
-            PartState::Posted => {
-                previous.clone_from(&record.remote_id);
-                continue;
-            }
-            PartState::Skipped | PartState::Quarantined => break,
-            PartState::Failed if record.next_attempt_at.is_some_and(|t| t > ctx.clock.now()) => {
-                break
-            }
-            PartState::Posting | PartState::Planned | PartState::Failed => {}
-        }
-        let in_reply_to = match &part.reply_to {
-            ReplyTo::Nothing => None,
-            ReplyTo::PreviousPart => previous.clone(),
-            ReplyTo::Status(id) => Some(id.clone()),
-        };
-        let out = Outgoing {
-            route: ctx.route,
-            source_post_id: post_id,
-            part_index: key.part_index,
-            idempotency_key: &record.idempotency_key,
-            part,
-            in_reply_to: in_reply_to.as_deref(),
-            post: ctx.post,
-            media: ctx.media,
-        };
-        if record.state == PartState::Posting {
-            match reconcile_part(ledger, target, ctx, record, out).await? {
-                Reconciled::Adopted(remote_id) => {
-                    previous = Some(remote_id);
-                    outcome.reconciled += 1;
-                    continue;
-                }
-                Reconciled::SendAgain => {}
-                Reconciled::Unsettled { stop_target } => {
-                    outcome.stop_target = stop_target;
-                    outcome.failed += 1;
-                    break;
-                }
-            }
-        }
-        let attempt = ledger.begin_attempt(key, ctx.clock.now())?;
-        let result = match ctx.edits.get(index) {
-            Some(remote_id) => target.edit(remote_id, out, ledger).await,
-            None => target.deliver(out, ledger).await,
-        };
-        match result {
-            Ok(delivered) => {
-                *deliveries += 1;
-                if ctx.crash_after.is_some_and(|n| *deliveries >= n) {
-                    warn!("test hook: aborting between delivery and record");
-                    std::process::abort();
-                }
-                ledger.mark_posted(
-                    key,
-                    &delivered.remote_id,
-                    delivered.url.as_deref(),
-                    ctx.clock.now(),
-                )?;
-                previous = Some(delivered.remote_id);
-                outcome.delivered += 1;
-            }
-            Err(err) => {
-                let state = settle_failure(ledger, key, &err, attempt.attempts, ctx.clock.now())?;
-                warn!(route = ctx.route, target = ctx.target_name, post = post_id, part = index, state = ?state, error = %err, "delivery failed");
-                if matches!(err, TargetError::Auth { .. }) {
-                    outcome.stop_target = Some(err.to_string());
-                }
-                outcome.failed += 1;
-                break;
-            }
-        }
-    }
-    Ok(outcome)
-}
-
-/// What reconciling an interrupted part found.
-enum Reconciled {
-    /// The target has it: recorded as posted with this id.
-    Adopted(String),
-    /// The target does not have it (or a resend is deduplicated): send it.
-    SendAgain,
-    /// Nobody can tell now, or it is quarantined: leave it; `stop_target` when the target
-    /// refused the token.
-    Unsettled { stop_target: Option<String> },
-}
-
-/// Settles a part found in `posting` (an attempt whose result was never recorded) before
-/// anything is sent for it again.
-async fn reconcile_part(
-    ledger: &Ledger,
-    target: &mut AnyTarget,
-    ctx: &DeliveryContext<'_>,
-    record: &PartRecord,
-    out: Outgoing<'_>,
-) -> Result<Reconciled, StoreError> {
-    let key = &record.key;
-    match target.reconcile(out, record.updated_at).await {
-        Ok(Some(found)) => {
-            ledger.adopt(key, &found.remote_id, found.url.as_deref(), ctx.clock.now())?;
-            info!(
-                route = ctx.route,
-                target = ctx.target_name,
-                post = out.source_post_id,
-                part = key.part_index,
-                "interrupted part found at the target: adopted"
-            );
-            Ok(Reconciled::Adopted(found.remote_id))
-        }
-        Ok(None) => {
-            let now = ctx.clock.now();
-            let state = ledger.mark_failed(
-                key,
-                "interrupted before the result was recorded; not found at the target",
-                now,
-                MAX_ATTEMPTS,
-                now,
-            )?;
-            Ok(if state == PartState::Quarantined {
-                Reconciled::Unsettled { stop_target: None }
-            } else {
-                Reconciled::SendAgain
-            })
-        }
-        Err(err) => {
-            // Nobody can tell whether the server has it: leave it in `posting`.
-            warn!(route = ctx.route, target = ctx.target_name, post = out.source_post_id, part = key.part_index, error = %err, "cannot reconcile an interrupted part now; it stays unsettled");
-            Ok(Reconciled::Unsettled {
-                stop_target: matches!(err, TargetError::Auth { .. }).then(|| err.to_string()),
-            })
-        }
-    }
-}
-
-/// Records a failed attempt as its class says (see [`deliver_post`]); returns the state
-/// the part is left in.
-fn settle_failure(
-    ledger: &Ledger,
-    key: &PartKey,
-    err: &TargetError,
-    attempts: u32,
-    now: chrono::DateTime<Utc>,
-) -> Result<PartState, StoreError> {
-    let message = err.to_string();
-    let retry_at = now + jitter(backoff(attempts));
-    Ok(match err {
-        TargetError::Auth { .. } | TargetError::Interrupted => {
-            ledger.mark_not_sent(key, &message, now, now)?;
-            PartState::Failed
-        }
-        TargetError::RateLimited { retry_after } => {
-            ledger.mark_not_sent(key, &message, *retry_after, now)?;
-            PartState::Failed
-        }
-        TargetError::UnknownOutcome { .. } => PartState::Posting,
-        TargetError::Rejected { .. } => {
-            ledger.mark_failed(key, &message, retry_at, MAX_REJECTED_ATTEMPTS, now)?
-        }
-        TargetError::Output { .. }
-        | TargetError::Transient { .. }
-        | TargetError::Setup { .. }
-        | TargetError::Store(_) => {
-            ledger.mark_failed(key, &message, retry_at, MAX_ATTEMPTS, now)?
-        }
-    })
-}
-
-/// Up to a quarter more than `base`, at random, so retries of many parts (and of many
-/// birdbridge instances) do not arrive together.
-fn jitter(base: Duration) -> Duration {
-    crate::targets::fedi::with_jitter(base)
-}
-
-/// Exponential backoff from one minute, capped at six hours.
-fn backoff(attempts: u32) -> Duration {
-    let minutes = 1i64 << attempts.min(9);
-    Duration::minutes(minutes.min(360))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_estimate_follows_the_budget() {
-        assert_eq!(
-            eta_line(3400, 100.0),
-            "3400 post(s) to deliver: ~34 h at 100 posts/h (rate-limit budget)"
-        );
-        assert_eq!(
-            eta_line(15, 100.0),
-            "15 post(s) to deliver: ~9 min at 100 posts/h (rate-limit budget)"
-        );
-        assert_eq!(eta_line(0, 100.0), "nothing left to deliver");
-    }
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        assert_eq!(backoff(0), Duration::minutes(1));
-        assert_eq!(backoff(3), Duration::minutes(8));
-        assert_eq!(backoff(30), Duration::minutes(360));
-    }
 }

@@ -24,7 +24,9 @@
 //! Nothing here takes or stores a secret, and nothing should: the file is an audit trail that
 //! operators copy and share when reporting bugs.
 
+mod call;
 mod fedi;
+mod jobs;
 mod live;
 mod schema;
 #[cfg(test)]
@@ -278,6 +280,10 @@ pub enum StoreError {
         #[source]
         source: chrono::ParseError,
     },
+    /// The runtime shut down while an async caller waited for a ledger call
+    /// ([`Ledger::call`]): its outcome is unknown to the caller, which stops.
+    #[error("a ledger call was abandoned at shutdown")]
+    Abandoned,
     /// A query failed (disk full, read-only file, locked longer than the busy timeout). The
     /// transaction was rolled back, so the ledger is as it was before the call.
     #[error("ledger query failed")]
@@ -337,6 +343,12 @@ macro_rules! select_parts {
         )
     };
 }
+
+// After `select_parts!`, which it uses.
+mod waiting;
+
+pub use jobs::BackfillJob;
+pub use waiting::WaitingGroup;
 
 impl Ledger {
     /// Opens (creating it and its folder if needed) and migrates the ledger at `path`, with

@@ -5,7 +5,8 @@
 //! 429 and a 503 mid-thread are waited out, an expired token stops only its target, an
 //! over-long post is quarantined while the rest goes on, a timed-out write is reconciled
 //! instead of posted twice, a cancelled wait for media processing posts nothing (and the
-//! retry reuses the upload), and loosely shaped media answers are read.
+//! retry reuses the upload), so does a cancelled download of remote media, and loosely
+//! shaped media answers are read.
 //!
 //! Time is a manual clock shared by the client and the fake: waits and windows take no real
 //! time. Real `SQLite` files in temp dirs.
@@ -17,7 +18,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use birdbridge::budget::{Clock, ManualClock};
+use birdbridge::clock::{Clock, ManualClock};
 use birdbridge::config::{RouteSettings, Settings, TargetSettings};
 use birdbridge::model::{MediaSource, Post};
 use birdbridge::pipeline::{self, BackfillOptions, BackfillReport};
@@ -100,7 +101,7 @@ impl Setup {
             ..BackfillOptions::default()
         };
         let prepared = pipeline::prepare(&self.settings, &opts).unwrap();
-        let ledger = self.ledger();
+        let ledger = Arc::new(self.ledger());
         pipeline::backfill(prepared, &ledger, &opts, &Progress::new(false, false))
             .await
             .unwrap()
@@ -495,25 +496,34 @@ async fn an_expired_token_stops_its_target_and_the_others_go_on() {
     assert_eq!(report.targets_stopped.len(), 1, "{report:?}");
     assert_eq!(report.targets_stopped[0].0, "a");
     assert!(report.targets_stopped[0].1.contains("renew the token"));
-    // Only the refused part was tried: nothing was planned for a after it, and the refused
-    // attempt does not count towards quarantine.
+    // Only the refused part was tried, and the refused attempt does not count towards
+    // quarantine; every later post was planned for a and waits for a valid token.
     let ledger = setup.ledger();
-    let failed: Vec<_> = ledger
-        .recent_errors(10)
+    let waiting: Vec<_> = ledger
+        .waiting_parts(1000)
         .unwrap()
         .into_iter()
         .filter(|p| p.key.target == "a")
         .collect();
+    let failed: Vec<_> = waiting
+        .iter()
+        .filter(|p| p.state == PartState::Failed)
+        .collect();
     assert_eq!(failed.len(), 1);
-    assert_eq!(
-        (failed[0].state, failed[0].attempts),
-        (PartState::Failed, 0)
-    );
+    assert_eq!(failed[0].attempts, 0);
+    assert!(waiting.len() > 1, "{waiting:?}");
+    for p in waiting.iter().filter(|p| p.state == PartState::Planned) {
+        assert_eq!(p.attempts, 0);
+        let why = p.last_error.as_deref().unwrap_or_default();
+        assert!(why.starts_with("waiting for a valid token"), "{why}");
+    }
+    assert_eq!(report.parts_left, waiting.len() as u64);
 
     // With the token renewed, the rest arrives, nothing twice.
     expiring.set_token_valid(true);
     let again = setup.backfill().await;
     assert!(again.targets_stopped.is_empty());
+    assert_eq!(again.parts_left, 0);
     let expected = expected_parts(&TargetProfile::mastodon_default());
     assert_statuses_match(&expiring, &expiring.statuses(), &expected);
     assert_eq!(other.statuses().len(), all_b);
@@ -654,9 +664,13 @@ async fn deletes_go_through_and_a_gone_status_counts_as_deleted(#[case] personal
     let TargetSettings::Fediverse(settings) = &setup.settings.targets["t"] else {
         unreachable!()
     };
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let mut target =
-        birdbridge::targets::FediTarget::new("t", settings, setup.clock.clone(), stop).unwrap();
+    let mut target = birdbridge::targets::FediTarget::new(
+        "t",
+        settings,
+        setup.clock.clone(),
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .unwrap();
     target.check().await.unwrap();
     let id = fake.statuses()[0].id.clone();
     target.delete(&id).await.unwrap();
@@ -720,9 +734,8 @@ fn the_expected_sample_covers_what_the_tests_rely_on() {
 /// One part with a video, handed straight to a fediverse target (no pipeline), to watch
 /// the media processing poll.
 mod processing_poll {
-    use std::sync::atomic::AtomicBool;
-
     use birdbridge::config::Visibility;
+    use birdbridge::media::stage::MediaStage;
     use birdbridge::model::{Author, MediaKind, PostId, References};
     use birdbridge::render::{PartMedia, ReplyTo};
     use birdbridge::targets::{FediTarget, Outgoing, TargetError};
@@ -792,18 +805,12 @@ mod processing_poll {
         let out = outgoing(&post, &part);
         let ledger = setup.ledger();
         ledger.plan_post("r", "1", "t", 1, start_time()).unwrap();
-        let mut target = FediTarget::new(
-            "t",
-            settings,
-            clock.0.clone(),
-            Arc::new(AtomicBool::new(false)),
-        )
-        .unwrap();
+        // The run's token, as the engine hands it to its targets: cancelled (a SIGTERM)
+        // once the target is connected, before the part goes out.
+        let cancel = CancellationToken::new();
+        let mut target = FediTarget::new("t", settings, clock.0.clone(), cancel.clone()).unwrap();
         target.connect(Some(&ledger)).await.unwrap();
-
-        let cancelled = CancellationToken::new();
-        cancelled.cancel();
-        target.set_cancellation(cancelled);
+        cancel.cancel();
         let result = target.deliver(out, &ledger).await;
         assert!(
             matches!(result, Err(TargetError::Interrupted)),
@@ -816,7 +823,10 @@ mod processing_poll {
             "uploaded once, then interrupted"
         );
 
-        target.set_cancellation(CancellationToken::new());
+        // The next run: a new target with a new token, on the same ledger.
+        let mut target =
+            FediTarget::new("t", settings, clock.0.clone(), CancellationToken::new()).unwrap();
+        target.connect(Some(&ledger)).await.unwrap();
         let delivered = target.deliver(out, &ledger).await.unwrap();
         let statuses = fake.statuses();
         assert_eq!(statuses.len(), 1);
@@ -824,6 +834,39 @@ mod processing_poll {
         assert_eq!(fake.state().media.len(), 1, "the retry reused the upload");
         let m = fake.media(&statuses[0].media_ids[0]);
         assert_eq!(m.description.as_deref(), Some("rain"));
+    }
+
+    /// The run's one token reaches the download of remote media too: a stop request there
+    /// posts nothing and leaves the part due. (Without it, the download would fail on the
+    /// closed port and the part go out with a link.)
+    #[tokio::test]
+    async fn a_stop_request_ends_a_remote_media_download_and_posts_nothing() {
+        let clock = Clock::manual(start_time());
+        let fake = fake(Personality::Mastodon, &clock).await;
+        let setup = Setup::one(clock.clone(), &fake, "mastodon");
+        let TargetSettings::Fediverse(settings) = &setup.settings.targets["t"] else {
+            unreachable!()
+        };
+        let (post, mut part) = video_part(&setup.dir.path().join("clip.mp4"));
+        part.media[0].source = MediaSource::Url("http://127.0.0.1:9/clip.mp4".into());
+        let stage = MediaStage::new(true);
+        let out = Outgoing {
+            media: Some(&stage),
+            ..outgoing(&post, &part)
+        };
+        let ledger = setup.ledger();
+        ledger.plan_post("r", "1", "t", 1, start_time()).unwrap();
+        let cancel = CancellationToken::new();
+        let mut target = FediTarget::new("t", settings, clock.0.clone(), cancel.clone()).unwrap();
+        target.connect(Some(&ledger)).await.unwrap();
+        cancel.cancel();
+        let result = target.deliver(out, &ledger).await;
+        assert!(
+            matches!(result, Err(TargetError::Interrupted)),
+            "{result:?}"
+        );
+        assert!(fake.statuses().is_empty());
+        assert!(fake.state().media.is_empty());
     }
 
     #[tokio::test]
@@ -839,13 +882,8 @@ mod processing_poll {
         let out = outgoing(&post, &part);
         let ledger = setup.ledger();
         ledger.plan_post("r", "1", "t", 1, start_time()).unwrap();
-        let mut target = FediTarget::new(
-            "t",
-            settings,
-            clock.0.clone(),
-            Arc::new(AtomicBool::new(false)),
-        )
-        .unwrap();
+        let mut target =
+            FediTarget::new("t", settings, clock.0.clone(), CancellationToken::new()).unwrap();
         target.connect(Some(&ledger)).await.unwrap();
         target.deliver(out, &ledger).await.unwrap();
         let statuses = fake.statuses();

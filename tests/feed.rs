@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use birdbridge::clock::SystemClock;
+use birdbridge::clock::Clock;
 use birdbridge::config::Settings;
 use birdbridge::daemon::{CycleReport, Daemon, DaemonOptions};
 use birdbridge::normalize::feed::{normalize_entry, FeedContext};
@@ -116,7 +116,7 @@ impl Env {
         Daemon::build(
             &settings,
             ledger,
-            Arc::new(SystemClock),
+            Clock::System,
             CancellationToken::new(),
             options,
         )

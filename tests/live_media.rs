@@ -8,8 +8,9 @@
 //! becomes a reblog; a quote is native where the server says it quotes natively, a link
 //! elsewhere.
 //!
-//! The fake X API's clock is manual; the targets wait on the real clock, but nothing here
-//! makes them wait (the fake processes media at once).
+//! The daemon's clock is manual (every sleep jumps to its end), shared by the fake X API and
+//! the targets; the fake fediverse servers keep real time, and nothing here makes the
+//! targets wait (the fakes process media at once).
 
 #[path = "fake_fedi/mod.rs"]
 mod fake_fedi;
@@ -80,7 +81,7 @@ impl Env {
             .with_test_writer()
             .try_init();
         let clock = ManualClock::auto(Utc::now());
-        let x = FakeX::start(clock.clone()).await;
+        let x = FakeX::start(clock.clone().into()).await;
         x.add_user(USER_ID, USERNAME);
         let mut fedi = Vec::new();
         for _ in 0..opts.targets {
@@ -159,7 +160,7 @@ impl Env {
         Daemon::build(
             &settings,
             ledger,
-            self.clock.clone(),
+            self.clock.clone().into(),
             CancellationToken::new(),
             options,
         )

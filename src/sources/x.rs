@@ -19,7 +19,7 @@ use reqwest::StatusCode;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::clock::SharedClock;
+use crate::clock::Clock;
 use crate::config::{Secret, StartAt, XSourceSettings};
 use crate::model::{Author, PostId};
 use crate::normalize::x::{
@@ -120,7 +120,7 @@ pub struct XClient {
     http: reqwest::Client,
     base: String,
     token: Secret,
-    clock: SharedClock,
+    clock: Clock,
     cancel: CancellationToken,
     limit: Option<RateLimit>,
 }
@@ -160,7 +160,7 @@ impl XClient {
         http: reqwest::Client,
         base: &str,
         token: Secret,
-        clock: SharedClock,
+        clock: Clock,
         cancel: CancellationToken,
     ) -> Self {
         Self {

@@ -7,12 +7,11 @@
 pub mod dry_run;
 pub mod fedi;
 
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
 
-use crate::budget::Clock;
+use crate::budget::Priority;
+use crate::clock::Clock;
 use crate::media::stage::MediaStage;
 use crate::model::Post;
 use crate::render::Part;
@@ -83,8 +82,9 @@ pub struct Outgoing<'a> {
     pub in_reply_to: Option<&'a str>,
     /// The post the part comes from (original media URLs, for links when media cannot go).
     pub post: &'a Post,
-    /// The post's downloaded remote media, shared by the targets of the route; `None`
-    /// where remote media is not downloaded (archive backfill), which links it instead.
+    /// The post's downloaded remote media, shared by every route and target of its source;
+    /// `None` where remote media is not downloaded (archive backfill), which links it
+    /// instead.
     pub media: Option<&'a MediaStage>,
 }
 
@@ -133,6 +133,13 @@ pub enum TargetError {
     RateLimited {
         /// When the server will take calls again.
         retry_after: DateTime<Utc>,
+    },
+    /// The server cannot be reached at all (no connection): the part was not sent and is not
+    /// counted as tried; it waits, planned, until the target is reached again.
+    #[error("cannot reach the server: {message}")]
+    Unreachable {
+        /// What failed.
+        message: String,
     },
     /// A network failure or server error, after retries with backoff: tried again later,
     /// then quarantined.
@@ -268,8 +275,8 @@ impl AnyTarget {
 }
 
 impl AnyTarget {
-    /// Builds the target a configuration section describes. `clock` and `stop` are given to
-    /// targets that wait (for rate-limit budgets).
+    /// Builds the target a configuration section describes. `clock` and `cancel` are given
+    /// to targets that wait (for rate-limit budgets, backoff, media processing).
     ///
     /// # Errors
     /// [`TargetError::Setup`] when a fediverse target's token cannot be read.
@@ -277,15 +284,56 @@ impl AnyTarget {
         name: &str,
         settings: &crate::config::TargetSettings,
         clock: &Clock,
-        stop: &Arc<AtomicBool>,
+        cancel: &CancellationToken,
     ) -> Result<Self, TargetError> {
         match settings {
             crate::config::TargetSettings::DryRun(s) => {
                 Ok(AnyTarget::DryRun(DryRunTarget::new(name, s)))
             }
             crate::config::TargetSettings::Fediverse(s) => Ok(AnyTarget::Fediverse(Box::new(
-                FediTarget::new(name, s, clock.clone(), Arc::clone(stop))?,
+                FediTarget::new(name, s, clock.clone(), cancel.clone())?,
             ))),
+        }
+    }
+
+    /// Shares the account's rate-limit budget with the other clients of the same account
+    /// in the process.
+    pub fn share_budget(&mut self, pool: &crate::budget::BudgetPool) {
+        match self {
+            AnyTarget::DryRun(_) => {}
+            AnyTarget::Fediverse(t) => t.share_budget(pool),
+        }
+    }
+
+    /// Sets whose calls these are: live posts may use the whole rate-limit budget, backfill
+    /// its configured share.
+    pub fn set_priority(&mut self, priority: Priority) {
+        match self {
+            AnyTarget::DryRun(_) => {}
+            AnyTarget::Fediverse(t) => t.set_priority(priority),
+        }
+    }
+
+    /// The share of the budget backfill may use on this target (1 when unlimited).
+    pub fn backfill_share(&self) -> f64 {
+        match self {
+            AnyTarget::DryRun(_) => 1.0,
+            AnyTarget::Fediverse(t) => t.backfill_share(),
+        }
+    }
+
+    /// The limits saved in the ledger the last time the server was reached, for planning
+    /// posts while it cannot be reached; `None` when it never was.
+    ///
+    /// # Errors
+    /// Ledger errors.
+    pub fn cached_profile(
+        &self,
+        ledger: &Ledger,
+    ) -> Result<Option<TargetProfile>, crate::store::StoreError> {
+        match self {
+            AnyTarget::DryRun(t) => Ok(Some(t.profile().clone())),
+            AnyTarget::Fediverse(t) => t.cached_profile(ledger),
         }
     }
 

@@ -42,7 +42,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use birdbridge::budget::Clock;
+use birdbridge::clock::Clock;
 use chrono::{DateTime, Duration, SecondsFormat, TimeZone, Utc};
 use serde_json::{json, Value};
 
@@ -163,7 +163,15 @@ type Shared = Arc<Mutex<FakeState>>;
 impl FakeFedi {
     /// Starts a fake on a free port of 127.0.0.1, in the current tokio runtime.
     pub async fn start(personality: Personality, clock: Clock) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on_port(personality, clock, 0).await
+    }
+
+    /// Starts a fake on `port` of 127.0.0.1 (0: a free one): a test can point a target at
+    /// a port where nothing listens yet, and bring the server up later.
+    pub async fn start_on_port(personality: Personality, clock: Clock, port: u16) -> Self {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let mut windows = HashMap::new();
         let mut add = |name, limit, secs| {

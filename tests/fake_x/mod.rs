@@ -24,7 +24,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use birdbridge::clock::SharedClock;
+use birdbridge::clock::Clock;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 
@@ -79,7 +79,7 @@ pub struct Inner {
 pub struct FakeX {
     pub addr: SocketAddr,
     inner: Arc<Mutex<Inner>>,
-    clock: SharedClock,
+    clock: Clock,
 }
 
 impl std::fmt::Debug for FakeX {
@@ -102,7 +102,7 @@ pub const DEFAULT_LIMIT: u64 = 900;
 impl FakeX {
     /// Starts the fake on the current runtime. `clock` drives its rate-limit windows and
     /// the dates of generated posts.
-    pub async fn start(clock: SharedClock) -> Self {
+    pub async fn start(clock: Clock) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let fake = Self::new(listener.local_addr().unwrap(), clock);
         let app = fake.router();
@@ -113,12 +113,12 @@ impl FakeX {
     }
 
     /// Starts the fake on its own thread and runtime (for tests that run the binary).
-    pub fn start_in_thread(clock: SharedClock) -> Self {
+    pub fn start_in_thread(clock: Clock) -> Self {
         Self::start_on_port(clock, 0)
     }
 
     /// As [`FakeX::start_in_thread`], on a chosen port of 127.0.0.1 (0: any free one).
-    pub fn start_on_port(clock: SharedClock, port: u16) -> Self {
+    pub fn start_on_port(clock: Clock, port: u16) -> Self {
         let std_listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
         std_listener.set_nonblocking(true).unwrap();
         let fake = Self::new(std_listener.local_addr().unwrap(), clock);
@@ -136,7 +136,7 @@ impl FakeX {
         fake
     }
 
-    fn new(addr: SocketAddr, clock: SharedClock) -> Self {
+    fn new(addr: SocketAddr, clock: Clock) -> Self {
         let reset = clock.now().timestamp() + 900;
         Self {
             addr,

@@ -22,7 +22,6 @@ pub mod quirks;
 pub mod reconcile;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
@@ -39,7 +38,10 @@ use self::profile::{InstanceProfile, ProfileSource};
 use self::quirks::Quirks;
 use self::reconcile::Candidate;
 use super::{Delivered, Outgoing, TargetError, TargetProfile};
-use crate::budget::{Budget, Clock, Family, Priority, RateHeaders};
+use crate::budget::{
+    Budget, BudgetPool, Family, PooledBudget, Priority, RateHeaders, SharedBudget,
+};
+use crate::clock::{jitter, Clock};
 use crate::config::{FediverseTargetSettings, Secret, ServerKind, Visibility};
 use crate::media::stage::{MediaStage, Staged};
 use crate::media::{self, MediaFile};
@@ -79,11 +81,12 @@ pub struct FediTarget {
     token: Secret,
     mega: Option<Box<dyn Megalodon + Send + Sync>>,
     clock: Clock,
-    stop: Arc<AtomicBool>,
-    /// Ends waits for media processing (and, once the engine hands it over, every wait).
+    /// Cancelled when the run is asked to stop: every wait ends at once (rate-limit
+    /// budgets, backoff, media processing polls).
     cancel: CancellationToken,
     priority: Priority,
-    budget: Budget,
+    /// Shared with the other clients of this account in the process ([`BudgetPool`]).
+    budget: SharedBudget,
     connected: Option<Connected>,
     /// The profile before connecting: stock Mastodon limits.
     fallback: TargetProfile,
@@ -131,7 +134,7 @@ impl FediTarget {
         name: &str,
         settings: &FediverseTargetSettings,
         clock: Clock,
-        stop: Arc<AtomicBool>,
+        cancel: CancellationToken,
     ) -> Result<Self, TargetError> {
         let key = format!("targets.{name}");
         let token = settings.token.load(&key).map_err(|e| TargetError::Setup {
@@ -146,10 +149,12 @@ impl FediTarget {
             api,
             token,
             mega: None,
-            budget: Budget::seeded(&quirks::of(settings.kind).seeds, now),
+            budget: Arc::new(std::sync::Mutex::new(PooledBudget {
+                budget: Budget::seeded(&quirks::of(settings.kind).seeds, now),
+                restored: false,
+            })),
             clock,
-            stop,
-            cancel: CancellationToken::new(),
+            cancel,
             priority: Priority::Backfill {
                 share: settings.backfill_share,
             },
@@ -165,12 +170,6 @@ impl FediTarget {
             .map_or(&self.fallback, |c| &c.target_profile)
     }
 
-    /// The token whose cancellation interrupts this target's waits (media processing polls):
-    /// the part is then left due, nothing half-sent.
-    pub fn set_cancellation(&mut self, token: CancellationToken) {
-        self.cancel = token;
-    }
-
     /// Whether this server can edit a status (the quirks table says), so an edited post
     /// becomes a `PUT` instead of being skipped.
     pub fn supports_edits(&self) -> bool {
@@ -179,9 +178,47 @@ impl FediTarget {
             .map_or_else(|| quirks::of(self.settings.kind).edits, |c| c.quirks.edits)
     }
 
+    /// Shares this account's budget with the other clients of the same account in the
+    /// process (see [`BudgetPool`]). Call before connecting.
+    pub fn share_budget(&mut self, pool: &BudgetPool) {
+        let key = format!("{} {}", self.name, self.settings.url);
+        let own = Arc::clone(&self.budget);
+        self.budget = pool.entry(&key, || self.lock_budget().budget.clone());
+        drop(own);
+    }
+
+    /// The account's budget. Held only for a synchronous step, never across a wait.
+    fn lock_budget(&self) -> std::sync::MutexGuard<'_, PooledBudget> {
+        self.budget
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Sets whose calls these are (live posts may use the whole budget).
     pub fn set_priority(&mut self, priority: Priority) {
         self.priority = priority;
+    }
+
+    /// The share of each rate-limit window backfill may use (`backfill_share`).
+    pub fn backfill_share(&self) -> f64 {
+        self.settings.backfill_share
+    }
+
+    /// The limits saved by the last connection to this server (whatever their age), for
+    /// planning posts while the server cannot be reached.
+    ///
+    /// # Errors
+    /// Ledger errors.
+    pub fn cached_profile(
+        &self,
+        ledger: &Ledger,
+    ) -> Result<Option<TargetProfile>, crate::store::StoreError> {
+        Ok(ledger
+            .cached_profile(&self.name)?
+            .filter(|c| c.url == self.settings.url)
+            .and_then(|c| InstanceProfile::from_cache(&c.profile))
+            .filter(|p| self.settings.kind == ServerKind::Auto || p.kind == self.settings.kind)
+            .map(|p| p.target_profile(&quirks::of(p.kind))))
     }
 
     /// Learns the server: its kind (nodeinfo, for `auto`), its limits (from the ledger's
@@ -217,13 +254,25 @@ impl FediTarget {
             p
         };
         let quirks = quirks::of(profile.kind);
-        if self.settings.kind == ServerKind::Auto {
-            self.budget = Budget::seeded(&quirks.seeds, now);
-        }
-        if let Some(l) = ledger {
-            let saved = l.budgets(Some(&self.name))?;
-            self.budget
-                .restore(saved.into_iter().map(|s| (s.family, s.window)));
+        let saved = match ledger {
+            Some(l) => Some(l.budgets(Some(&self.name))?),
+            None => None,
+        };
+        {
+            let mut pooled = self.lock_budget();
+            // Once per account and process: a client connecting later (a reconnect, a
+            // backfill next to the live routes) keeps what the others learnt since.
+            if !pooled.restored {
+                if self.settings.kind == ServerKind::Auto {
+                    pooled.budget = Budget::seeded(&quirks.seeds, now);
+                }
+                if let Some(saved) = saved {
+                    pooled
+                        .budget
+                        .restore(saved.into_iter().map(|s| (s.family, s.window)));
+                    pooled.restored = true;
+                }
+            }
         }
         let mega = megalodon::generator(
             quirks.sns.clone(),
@@ -272,7 +321,9 @@ impl FediTarget {
 
     /// Sustained statuses per hour the budget allows this target, for estimates.
     pub fn statuses_per_hour(&self) -> f64 {
-        self.budget.per_hour(Family::Statuses, 1, self.priority)
+        self.lock_budget()
+            .budget
+            .per_hour(Family::Statuses, 1, self.priority)
     }
 
     /// Saves the budget windows, so `status` shows them and the next run starts from them.
@@ -280,7 +331,8 @@ impl FediTarget {
     /// # Errors
     /// Ledger errors.
     pub fn save_budget(&self, ledger: &Ledger) -> Result<(), crate::store::StoreError> {
-        ledger.save_budgets(&self.name, self.budget.windows(), self.clock.now())
+        let windows = self.lock_budget().budget.windows().clone();
+        ledger.save_budgets(&self.name, &windows, self.clock.now())
     }
 
     /// Delivers one part: a boost is a reblog of the mirrored status; otherwise uploads its
@@ -456,10 +508,12 @@ impl FediTarget {
     async fn take(&mut self, family: Family) -> Result<(), TargetError> {
         let mut announced = false;
         loop {
-            match self
+            let now = self.clock.now();
+            let taken = self
+                .lock_budget()
                 .budget
-                .try_take(family, self.priority, self.clock.now())
-            {
+                .try_take(family, self.priority, now);
+            match taken {
                 Ok(()) => return Ok(()),
                 Err(until) => {
                     if !announced {
@@ -472,24 +526,24 @@ impl FediTarget {
         }
     }
 
-    /// Sleeps until `until` in steps, so a stop request is noticed within a second.
+    /// Sleeps until `until`, or until the run is asked to stop.
     async fn wait_until(&self, until: DateTime<Utc>) -> Result<(), TargetError> {
-        loop {
-            if self.stop.load(Ordering::SeqCst) {
-                return Err(TargetError::Interrupted);
-            }
-            let left = until - self.clock.now();
-            if left <= Duration::zero() {
-                return Ok(());
-            }
-            self.clock.sleep(left.min(Duration::seconds(1))).await;
+        tokio::select! {
+            biased;
+            () = self.cancel.cancelled() => Err(TargetError::Interrupted),
+            () = self.clock.sleep_until(until) => Ok(()),
         }
+    }
+
+    /// Sleeps for `pause`, or until the run is asked to stop.
+    async fn pause(&self, pause: Duration) -> Result<(), TargetError> {
+        self.wait_until(self.clock.now() + pause).await
     }
 
     fn observe(&mut self, family: Family, headers: &HeaderMap) {
         let now = self.clock.now();
         let h = RateHeaders::parse(headers, now);
-        self.budget.observe(family, &h, now);
+        self.lock_budget().budget.observe(family, &h, now);
     }
 
     /// A 429 pauses the family; a 503 pauses the account, until the time the server gave
@@ -502,10 +556,10 @@ impl FediTarget {
                 .retry_at
                 .filter(|t| *t > now)
                 .unwrap_or_else(|| now + Duration::seconds(30));
-            self.budget.pause_all(until);
+            self.lock_budget().budget.pause_all(until);
             warn!(target = %self.name, until = %until, "server unavailable (503): pausing");
         } else {
-            let until = self.budget.rate_limited(family, &h, now);
+            let until = self.lock_budget().budget.rate_limited(family, &h, now);
             warn!(target = %self.name, %family, until = %until, "rate limited (429): pausing");
         }
     }
@@ -532,10 +586,9 @@ impl FediTarget {
         }
     }
 
-    async fn transient_pause(&self, retry: u32) {
-        self.clock
-            .sleep(with_jitter(Duration::seconds(2 << retry.min(5))))
-            .await;
+    async fn transient_pause(&self, retry: u32) -> Result<(), TargetError> {
+        let base = Duration::seconds(2 << retry.min(5));
+        self.pause(base + jitter(base / 4)).await
     }
 
     /// `GET` with budget, rate-limit and transient handling; the answer is 2xx or an error.
@@ -555,15 +608,22 @@ impl FediTarget {
                         }
                         500..=599 if retries < MAX_TRANSIENT_RETRIES => {
                             retries += 1;
-                            self.transient_pause(retries).await;
+                            self.transient_pause(retries).await?;
                         }
                         _ => return Err(self.answer_error(&answer)),
                     }
                 }
+                // No connection at all: the server is down. Retrying here would only hold up
+                // the run; the engine reconnects the target later, with backoff.
+                Err(Transport::Connect(m)) => {
+                    return Err(TargetError::Unreachable {
+                        message: format!("{}{path}: {m}", self.api.base()),
+                    })
+                }
                 Err(t) if retries < MAX_TRANSIENT_RETRIES => {
                     retries += 1;
                     warn!(target = %self.name, path, error = %t, "request failed; retrying");
-                    self.transient_pause(retries).await;
+                    self.transient_pause(retries).await?;
                 }
                 Err(t) => {
                     return Err(TargetError::Transient {
@@ -653,7 +713,7 @@ impl FediTarget {
                         }
                         _ if retries < MAX_TRANSIENT_RETRIES => {
                             retries += 1;
-                            self.transient_pause(retries).await;
+                            self.transient_pause(retries).await?;
                         }
                         _ => return Err(f.into_error(&self.name)),
                     }
@@ -671,9 +731,17 @@ impl FediTarget {
         profile: &InstanceProfile,
         stage: Option<&MediaStage>,
     ) -> Result<(String, bool), UploadError> {
-        let prepared = prepare_media(m, profile, stage)
-            .await
-            .map_err(Undeliverable)?;
+        // A download (remote media) can take long, a large video: a stop request ends it
+        // (its temporary file goes with it) and the part stays due. Archive media is read
+        // at once.
+        let remote = matches!(m.source, MediaSource::Url(_));
+        let prepared = tokio::select! {
+            biased;
+            () = self.cancel.cancelled(), if remote => {
+                return Err(Failed(TargetError::Interrupted))
+            }
+            prepared = prepare_media(m, profile, stage) => prepared.map_err(Undeliverable)?,
+        };
         let (body, file_name, mime, size) = match &prepared {
             Prepared::Bytes(f) => (
                 UploadBody::Bytes(&f.bytes),
@@ -754,7 +822,7 @@ impl FediTarget {
             }
             retries += 1;
             warn!(target = %self.name, error = %failure, "media upload failed; retrying");
-            self.transient_pause(retries).await;
+            self.transient_pause(retries).await.map_err(Failed)?;
         }
     }
 
@@ -790,15 +858,6 @@ impl FediTarget {
         Ok(())
     }
 
-    /// Sleeps on the target's clock, unless cancelled first.
-    async fn pause(&self, duration: Duration) -> Result<(), TargetError> {
-        tokio::select! {
-            biased;
-            () = self.cancel.cancelled() => Err(TargetError::Interrupted),
-            () = self.clock.sleep(duration) => Ok(()),
-        }
-    }
-
     /// `PUT /api/v1/statuses/:id`, waiting out rate limits and retrying failures (an edit
     /// sent twice is the same edit).
     async fn put_status(
@@ -829,6 +888,11 @@ impl FediTarget {
                         _ => return Err(self.answer_error(&answer)),
                     }
                 }
+                // Never reached the server, again and again: it is down; the engine
+                // keeps the part waiting and reconnects later.
+                Err(Transport::Connect(m)) if retries >= MAX_TRANSIENT_RETRIES => {
+                    return Err(TargetError::Unreachable { message: m })
+                }
                 Err(t) => t.to_string(),
             };
             if retries >= MAX_TRANSIENT_RETRIES {
@@ -836,7 +900,7 @@ impl FediTarget {
             }
             retries += 1;
             warn!(target = %self.name, error = %failure, "edit failed; retrying");
-            self.transient_pause(retries).await;
+            self.transient_pause(retries).await?;
         }
     }
 
@@ -865,6 +929,11 @@ impl FediTarget {
                         _ => return Err(self.answer_error(&answer)),
                     }
                 }
+                // Never reached the server, again and again: it is down; the engine
+                // keeps the part waiting and reconnects later.
+                Err(Transport::Connect(m)) if retries >= MAX_TRANSIENT_RETRIES => {
+                    return Err(TargetError::Unreachable { message: m })
+                }
                 Err(t) => t.to_string(),
             };
             if retries >= MAX_TRANSIENT_RETRIES {
@@ -872,7 +941,7 @@ impl FediTarget {
             }
             retries += 1;
             warn!(target = %self.name, error = %failure, "boost failed; retrying");
-            self.transient_pause(retries).await;
+            self.transient_pause(retries).await?;
         }
     }
 
@@ -917,7 +986,7 @@ impl FediTarget {
                         500 | 504 => format!("HTTP {}: {}", answer.status, answer.message()),
                         502 if retries < MAX_TRANSIENT_RETRIES => {
                             retries += 1;
-                            self.transient_pause(retries).await;
+                            self.transient_pause(retries).await?;
                             continue;
                         }
                         _ => return Err(self.answer_error(&answer)),
@@ -926,17 +995,19 @@ impl FediTarget {
                 Err(Transport::Connect(m)) if retries < MAX_TRANSIENT_RETRIES => {
                     retries += 1;
                     warn!(target = %self.name, error = %m, "cannot reach the server; retrying");
-                    self.transient_pause(retries).await;
+                    self.transient_pause(retries).await?;
                     continue;
                 }
-                Err(Transport::Connect(m)) => return Err(TargetError::Transient { message: m }),
+                Err(Transport::Connect(m)) => return Err(TargetError::Unreachable { message: m }),
                 Err(t) => t.to_string(),
             };
             // Give a slow server the time to finish what it may be doing, then look.
             warn!(target = %self.name, error = %unknown, "status post outcome unknown; reconciling");
-            self.clock
-                .sleep(Duration::from_std(self.api.timeout()).unwrap_or(Duration::seconds(30)))
-                .await;
+            // A stop request here must not pass for "not sent": the server may have it.
+            let grace = Duration::from_std(self.api.timeout()).unwrap_or(Duration::seconds(30));
+            if self.pause(grace).await.is_err() {
+                return Err(TargetError::UnknownOutcome { message: unknown });
+            }
             if let Some(found) = self.search(out, text).await? {
                 info!(target = %self.name, id = %found.remote_id, "status found after an unknown outcome: adopted");
                 return Ok(found);
@@ -1281,27 +1352,9 @@ fn is_processing(answer: &Answer) -> bool {
     m.contains("processing") || m.contains("not processed")
 }
 
-/// `base` plus up to a quarter more, at random: retries from many clients do not line up.
-pub fn with_jitter(base: Duration) -> Duration {
-    let ms = base.num_milliseconds().max(0);
-    let extra = fastrand::i64(0..=ms / 4);
-    Duration::milliseconds(ms + extra)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn jitter_stays_within_a_quarter() {
-        for _ in 0..100 {
-            let d = with_jitter(Duration::seconds(8));
-            assert!(
-                d >= Duration::seconds(8) && d <= Duration::seconds(10),
-                "{d}"
-            );
-        }
-    }
 
     #[test]
     fn short_messages_prefer_the_error_field() {
