@@ -16,7 +16,7 @@ use birdbridge::budget::BudgetPool;
 use birdbridge::clock::{Clock, ManualClock};
 use birdbridge::config::Settings;
 use birdbridge::daemon::{Daemon, DaemonOptions, Notifier};
-use birdbridge::pipeline::{self, BackfillOptions};
+use birdbridge::backfill::{self, BackfillOptions};
 use birdbridge::progress::Progress;
 use birdbridge::store::{Durability, Ledger};
 use chrono::{TimeZone, Utc};
@@ -110,10 +110,10 @@ async fn a_live_post_goes_out_first_while_a_backfill_runs(
         cancel: cancel.clone(),
         ..BackfillOptions::default()
     };
-    let prepared = pipeline::prepare(&settings, &opts).unwrap();
+    let prepared = backfill::prepare(&settings, &opts).unwrap();
     let backfill_ledger = Arc::clone(&ledger);
     let backfill = tokio::spawn(async move {
-        pipeline::backfill(
+        backfill::backfill(
             prepared,
             &backfill_ledger,
             &opts,

@@ -13,7 +13,7 @@ use tracing::{error, info, warn};
 use crate::budget::BudgetPool;
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::pipeline::{self, BackfillOptions, BackfillReport, PipelineError};
+use crate::backfill::{self, BackfillOptions, BackfillReport, BackfillError};
 use crate::progress::Progress;
 use crate::store::{BackfillJob, Ledger};
 
@@ -149,18 +149,18 @@ impl JobRunner {
         &self,
         from_api: bool,
         opts: BackfillOptions,
-    ) -> Result<BackfillReport, PipelineError> {
+    ) -> Result<BackfillReport, BackfillError> {
         if from_api {
-            return Ok(pipeline::api_backfill(&self.settings, &self.ledger, &opts)
+            return Ok(backfill::api_backfill(&self.settings, &self.ledger, &opts)
                 .await?
                 .report);
         }
         // Reading a whole archive is long, blocking work: off the event loop.
         let (settings, prep_opts) = (Arc::clone(&self.settings), opts.clone());
         let prepared =
-            tokio::task::spawn_blocking(move || pipeline::prepare(&settings, &prep_opts))
+            tokio::task::spawn_blocking(move || backfill::prepare(&settings, &prep_opts))
                 .await
                 .map_err(|_| crate::store::StoreError::Abandoned)??;
-        pipeline::backfill(prepared, &self.ledger, &opts, &Progress::new(false, true)).await
+        backfill::backfill(prepared, &self.ledger, &opts, &Progress::new(false, true)).await
     }
 }

@@ -31,7 +31,7 @@ use crate::config::{AltTextPolicy, Visibility};
 use crate::model::{FacetKind, Media, MediaKind, MediaSource, Post, PostId, PostKind};
 use crate::policy::RoutePolicy;
 use crate::store::MirroredPost;
-use crate::targets::TargetProfile;
+use crate::profile::TargetProfile;
 
 /// One status to post.
 #[derive(Debug, Clone, PartialEq, Eq)]
