@@ -25,9 +25,9 @@ mod synthetic;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
+use birdbridge::backfill::{self, BackfillOptions};
 use birdbridge::clock::Clock;
 use birdbridge::config::Settings;
-use birdbridge::backfill::{self, BackfillOptions};
 use birdbridge::progress::Progress;
 use birdbridge::store::Ledger;
 use chrono::Duration;

@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::backfill::{self, BackfillError, BackfillOptions, BackfillReport};
 use crate::cli::{BackfillArgs, Command};
 use crate::clock::Clock;
 use crate::config::{ConfigError, Finding, Settings, TargetSettings, EXAMPLE_CONFIG};
 use crate::daemon::{CycleReport, Daemon, DaemonError, DaemonOptions, Notifier, HEARTBEAT_STALE};
 use crate::engine::SetupError;
-use crate::backfill::{self, BackfillOptions, BackfillReport, BackfillError};
 use crate::progress::Progress;
 use crate::status;
 use crate::store::{BackfillJob, Ledger, StoreError};

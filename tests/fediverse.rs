@@ -16,10 +16,10 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use birdbridge::backfill::{self, BackfillOptions, BackfillReport};
 use birdbridge::clock::{Clock, ManualClock};
 use birdbridge::config::{RouteSettings, Settings, TargetSettings};
 use birdbridge::model::{MediaSource, Post};
-use birdbridge::backfill::{self, BackfillOptions, BackfillReport};
 use birdbridge::policy::{decide, Decision, RoutePolicy};
 use birdbridge::progress::Progress;
 use birdbridge::render::{render, Lookups, Part};

@@ -12,11 +12,11 @@ use std::fs;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use birdbridge::backfill::{self, BackfillOptions};
 use birdbridge::budget::BudgetPool;
 use birdbridge::clock::{Clock, ManualClock};
 use birdbridge::config::Settings;
 use birdbridge::daemon::{Daemon, DaemonOptions, Notifier};
-use birdbridge::backfill::{self, BackfillOptions};
 use birdbridge::progress::Progress;
 use birdbridge::store::{Durability, Ledger};
 use chrono::{TimeZone, Utc};
@@ -220,7 +220,7 @@ async fn a_backfill_next_to_a_running_daemon_is_run_by_the_daemon() {
         "the command delivered nothing itself"
     );
 
-    // The daemon looks at its queue every 10 s.
+    // The daemon looks at its queue every 30 s.
     let deadline = Instant::now() + Duration::from_secs(10);
     while ledger.jobs(1).unwrap()[0].state != "done" {
         assert!(Instant::now() < deadline, "{:?}", ledger.jobs(1));

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tracing::info;
 
-use super::{BackfillOptions, BackfillReport, BackfillError};
+use super::{BackfillError, BackfillOptions, BackfillReport};
 use crate::config::{Settings, SourceSettings};
 use crate::engine::{Engine, SetupError, Tally};
 use crate::progress::Progress;

@@ -10,20 +10,20 @@ use chrono::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
+use crate::backfill::{self, BackfillError, BackfillOptions, BackfillReport};
 use crate::budget::BudgetPool;
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::backfill::{self, BackfillOptions, BackfillReport, BackfillError};
 use crate::progress::Progress;
 use crate::store::{BackfillJob, Ledger};
 
 /// How often the daemon says it is alive.
-pub const HEARTBEAT: Duration = Duration::seconds(20);
+pub const HEARTBEAT: Duration = Duration::seconds(30);
 /// A heartbeat older than this means no daemon runs.
 pub const HEARTBEAT_STALE: Duration = Duration::seconds(90);
 /// How often the queue is looked at when it is empty, and how long a job whose parts wait
 /// (a target down) rests before it is run again.
-const POLL: Duration = Duration::seconds(10);
+const POLL: Duration = Duration::seconds(30);
 const REST: Duration = Duration::seconds(60);
 
 /// Runs the queued backfills, one at a time, and keeps the heartbeat.
