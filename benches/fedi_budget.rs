@@ -25,9 +25,9 @@ mod synthetic;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
+use birdbridge::backfill::{self, BackfillOptions};
 use birdbridge::clock::Clock;
 use birdbridge::config::Settings;
-use birdbridge::pipeline::{self, BackfillOptions};
 use birdbridge::progress::Progress;
 use birdbridge::store::Ledger;
 use chrono::Duration;
@@ -84,13 +84,13 @@ async fn run(posts: usize) {
         route: "r".into(),
         ..BackfillOptions::default()
     };
-    let prepared = pipeline::prepare(&settings, &opts).expect("prepare");
+    let prepared = backfill::prepare(&settings, &opts).expect("prepare");
     let ledger = std::sync::Arc::new(Ledger::open(&settings.ledger.path).expect("ledger"));
     eprintln!(
         "backfilling {posts} posts into the fake mastodon ({STATUSES_PER_WINDOW} statuses / {WINDOW_SECONDS} s)..."
     );
     let started = Instant::now();
-    let report = pipeline::backfill(prepared, &ledger, &opts, &Progress::new(false, false))
+    let report = backfill::backfill(prepared, &ledger, &opts, &Progress::new(false, false))
         .await
         .expect("backfill");
     let elapsed = started.elapsed();

@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::backfill::{self, BackfillError, BackfillOptions, BackfillReport};
 use crate::cli::{BackfillArgs, Command};
 use crate::clock::Clock;
 use crate::config::{ConfigError, Finding, Settings, TargetSettings, EXAMPLE_CONFIG};
 use crate::daemon::{CycleReport, Daemon, DaemonError, DaemonOptions, Notifier, HEARTBEAT_STALE};
 use crate::engine::SetupError;
-use crate::pipeline::{self, BackfillOptions, BackfillReport, PipelineError};
 use crate::progress::Progress;
 use crate::status;
 use crate::store::{BackfillJob, Ledger, StoreError};
@@ -36,9 +36,9 @@ pub enum CommandError {
     /// See [`ConfigError`].
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// See [`PipelineError`].
+    /// See [`BackfillError`].
     #[error(transparent)]
-    Pipeline(#[from] PipelineError),
+    Backfill(#[from] BackfillError),
     /// See [`StoreError`].
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -56,14 +56,14 @@ impl CommandError {
         match self {
             CommandError::Config(_)
             | CommandError::Findings(_)
-            | CommandError::Pipeline(
-                PipelineError::Config(_)
-                | PipelineError::Setup(_)
-                | PipelineError::NoArchive { .. }
-                | PipelineError::NotXSource { .. },
+            | CommandError::Backfill(
+                BackfillError::Config(_)
+                | BackfillError::Setup(_)
+                | BackfillError::NoArchive { .. }
+                | BackfillError::NotXSource { .. },
             )
             | CommandError::Daemon(DaemonError::NothingToRun) => Exit::Config,
-            CommandError::Pipeline(_) | CommandError::Store(_) | CommandError::Daemon(_) => {
+            CommandError::Backfill(_) | CommandError::Store(_) | CommandError::Daemon(_) => {
                 Exit::Failure
             }
         }
@@ -174,7 +174,7 @@ async fn api_backfill(
         ..BackfillOptions::default()
     };
     if !settings.routes.contains_key(&opts.route) {
-        return Err(PipelineError::Setup(SetupError::UnknownRoute {
+        return Err(BackfillError::Setup(SetupError::UnknownRoute {
             file: settings.file.clone(),
             route: opts.route,
         })
@@ -185,7 +185,7 @@ async fn api_backfill(
             return Ok(exit);
         }
     }
-    let report = pipeline::api_backfill(&settings, &ledger, &opts).await?;
+    let report = backfill::api_backfill(&settings, &ledger, &opts).await?;
     let r = &report.report;
     println!(
         "route {}: {} post(s) read from the X API since {}",
@@ -348,7 +348,7 @@ async fn backfill(
         clock: Clock::System,
         ..BackfillOptions::default()
     };
-    let prepared = pipeline::prepare(&settings, &opts)?;
+    let prepared = backfill::prepare(&settings, &opts)?;
     let ledger = Arc::new(Ledger::open(&settings.ledger.path)?);
     if !opts.dry_run {
         if let Some(exit) = hand_to_daemon(&ledger, &opts, false)? {
@@ -364,7 +364,7 @@ async fn backfill(
         std::io::stderr().is_terminal(),
         stdout_records && !opts.dry_run,
     );
-    let report = pipeline::backfill(prepared, &ledger, &opts, &progress).await?;
+    let report = backfill::backfill(prepared, &ledger, &opts, &progress).await?;
     summary(&opts, &report, stdout_records && !opts.dry_run);
     Ok(
         if report.parts_failed > 0 || report.parts_left > 0 || !report.targets_stopped.is_empty() {

@@ -93,7 +93,7 @@ pub enum SourceError {
     /// See [`FeedError`].
     #[error(transparent)]
     Feed(#[from] FeedError),
-    /// The ledger failed while mirroring: stop the source (nothing can be recorded).
+    /// The ledger failed while delivering: stop the source (nothing can be recorded).
     #[error(transparent)]
     Setup(#[from] SetupError),
     /// The ledger failed while moving the cursor: stop the source.
@@ -310,13 +310,13 @@ impl Daemon {
                 // No bar: the daemon runs unattended. Previews of the dry-run target go to
                 // stderr, the log, so stdout stays free for JSON lines.
                 match Engine::new(settings, route_name, ctx, Progress::new(false, true)) {
-                    Ok(mirror) => {
+                    Ok(engine) => {
                         for target in &route.targets {
                             gates.entry(target.clone()).or_insert_with(|| {
                                 Arc::new(Semaphore::new(options.deliveries_per_target.max(1)))
                             });
                         }
-                        routes.push(mirror);
+                        routes.push(engine);
                     }
                     Err(err) => error!(route = %route_name, error = %err, "route left out"),
                 }
@@ -594,7 +594,7 @@ impl SourceTask {
                 self.retry.push(post);
                 continue;
             }
-            self.mirror(shared, &post, &mut report).await?;
+            self.deliver(shared, &post, &mut report).await?;
         }
         let posts = self.source.poll(&ledger).await?;
         report.posts_found = posts.len();
@@ -606,7 +606,7 @@ impl SourceTask {
                 info!("stopping before the next post; the cursor is past the last one handled");
                 return Ok(report);
             }
-            self.mirror(shared, &post, &mut report).await?;
+            self.deliver(shared, &post, &mut report).await?;
             self.source
                 .handled(&ledger, &post.post, shared.clock.now())?;
         }
@@ -614,8 +614,8 @@ impl SourceTask {
         Ok(report)
     }
 
-    /// Mirrors one post to every route, holding a delivery permit of each target.
-    async fn mirror(
+    /// Delivers one post to every route, holding a delivery permit of each target.
+    async fn deliver(
         &mut self,
         shared: &Shared,
         post: &LivePost,

@@ -25,14 +25,14 @@
 //! operators copy and share when reporting bugs.
 
 mod call;
-mod fedi;
 mod jobs;
-mod live;
 mod schema;
+mod sources;
+mod targets;
 #[cfg(test)]
 mod tests;
 
-pub use fedi::{CachedProfile, SavedBudget};
+pub use targets::{CachedProfile, SavedBudget};
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -43,7 +43,7 @@ use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use rusqlite::{params, Connection, Params, Row, TransactionBehavior};
 use sha2::{Digest, Sha256};
 
-pub use live::{ReadCount, ReadKind};
+pub use sources::{ReadCount, ReadKind};
 
 /// Identifies one part of one mirrored post on one target. Unique in the ledger.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -18,10 +18,10 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use birdbridge::backfill::{self, BackfillOptions, BackfillReport};
 use birdbridge::clock::{Clock, ManualClock};
 use birdbridge::config::{RouteSettings, Settings, TargetSettings};
 use birdbridge::model::{MediaSource, Post};
-use birdbridge::pipeline::{self, BackfillOptions, BackfillReport};
 use birdbridge::policy::{decide, Decision, RoutePolicy};
 use birdbridge::progress::Progress;
 use birdbridge::render::{render, Lookups, Part};
@@ -100,9 +100,9 @@ impl Setup {
             clock: self.clock.clone(),
             ..BackfillOptions::default()
         };
-        let prepared = pipeline::prepare(&self.settings, &opts).unwrap();
+        let prepared = backfill::prepare(&self.settings, &opts).unwrap();
         let ledger = Arc::new(self.ledger());
-        pipeline::backfill(prepared, &ledger, &opts, &Progress::new(false, false))
+        backfill::backfill(prepared, &ledger, &opts, &Progress::new(false, false))
             .await
             .unwrap()
     }

@@ -12,11 +12,11 @@ use std::fs;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use birdbridge::backfill::{self, BackfillOptions};
 use birdbridge::budget::BudgetPool;
 use birdbridge::clock::{Clock, ManualClock};
 use birdbridge::config::Settings;
 use birdbridge::daemon::{Daemon, DaemonOptions, Notifier};
-use birdbridge::pipeline::{self, BackfillOptions};
 use birdbridge::progress::Progress;
 use birdbridge::store::{Durability, Ledger};
 use chrono::{TimeZone, Utc};
@@ -110,10 +110,10 @@ async fn a_live_post_goes_out_first_while_a_backfill_runs(
         cancel: cancel.clone(),
         ..BackfillOptions::default()
     };
-    let prepared = pipeline::prepare(&settings, &opts).unwrap();
+    let prepared = backfill::prepare(&settings, &opts).unwrap();
     let backfill_ledger = Arc::clone(&ledger);
     let backfill = tokio::spawn(async move {
-        pipeline::backfill(
+        backfill::backfill(
             prepared,
             &backfill_ledger,
             &opts,
@@ -220,7 +220,7 @@ async fn a_backfill_next_to_a_running_daemon_is_run_by_the_daemon() {
         "the command delivered nothing itself"
     );
 
-    // The daemon looks at its queue every 10 s.
+    // The daemon looks at its queue every 30 s.
     let deadline = Instant::now() + Duration::from_secs(10);
     while ledger.jobs(1).unwrap()[0].state != "done" {
         assert!(Instant::now() < deadline, "{:?}", ledger.jobs(1));

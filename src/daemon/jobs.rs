@@ -10,20 +10,20 @@ use chrono::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
+use crate::backfill::{self, BackfillError, BackfillOptions, BackfillReport};
 use crate::budget::BudgetPool;
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::pipeline::{self, BackfillOptions, BackfillReport, PipelineError};
 use crate::progress::Progress;
 use crate::store::{BackfillJob, Ledger};
 
 /// How often the daemon says it is alive.
-pub const HEARTBEAT: Duration = Duration::seconds(20);
+pub const HEARTBEAT: Duration = Duration::seconds(30);
 /// A heartbeat older than this means no daemon runs.
 pub const HEARTBEAT_STALE: Duration = Duration::seconds(90);
 /// How often the queue is looked at when it is empty, and how long a job whose parts wait
 /// (a target down) rests before it is run again.
-const POLL: Duration = Duration::seconds(10);
+const POLL: Duration = Duration::seconds(30);
 const REST: Duration = Duration::seconds(60);
 
 /// Runs the queued backfills, one at a time, and keeps the heartbeat.
@@ -149,18 +149,18 @@ impl JobRunner {
         &self,
         from_api: bool,
         opts: BackfillOptions,
-    ) -> Result<BackfillReport, PipelineError> {
+    ) -> Result<BackfillReport, BackfillError> {
         if from_api {
-            return Ok(pipeline::api_backfill(&self.settings, &self.ledger, &opts)
+            return Ok(backfill::api_backfill(&self.settings, &self.ledger, &opts)
                 .await?
                 .report);
         }
         // Reading a whole archive is long, blocking work: off the event loop.
         let (settings, prep_opts) = (Arc::clone(&self.settings), opts.clone());
         let prepared =
-            tokio::task::spawn_blocking(move || pipeline::prepare(&settings, &prep_opts))
+            tokio::task::spawn_blocking(move || backfill::prepare(&settings, &prep_opts))
                 .await
                 .map_err(|_| crate::store::StoreError::Abandoned)??;
-        pipeline::backfill(prepared, &self.ledger, &opts, &Progress::new(false, true)).await
+        backfill::backfill(prepared, &self.ledger, &opts, &Progress::new(false, true)).await
     }
 }

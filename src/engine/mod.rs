@@ -5,7 +5,7 @@
 //! One [`Context`] carries what every wait and every call needs: the [`Lane`] (live posts
 //! may use a target's whole rate-limit budget, backfill only its share), the cancellation
 //! token that ends every wait (budget waits, backoff, media processing), the clock, and the
-//! crash test hook. The drivers ([`crate::pipeline`], [`crate::daemon`]) only find posts and
+//! crash test hook. The drivers ([`crate::backfill`], [`crate::daemon`]) only find posts and
 //! hand them over in order.
 //!
 //! **Nothing is lost while a target is down.** A target that cannot be reached (or whose

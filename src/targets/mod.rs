@@ -1,5 +1,6 @@
 //! Targets: where rendered parts are delivered. A target also knows the limits of the
-//! server behind it ([`TargetProfile`]), which the renderer obeys.
+//! server behind it ([`TargetProfile`], defined in [`crate::profile`] so the renderer reads
+//! it without depending on the targets).
 //!
 //! Targets form a closed set, so they are an enum ([`AnyTarget`]) rather than a trait
 //! object (STYLE.md §2): the dry-run target, and the fediverse target ([`fedi`]).
@@ -17,53 +18,9 @@ use crate::model::Post;
 use crate::render::Part;
 use crate::store::Ledger;
 
+pub use crate::profile::{CountingRule, TargetProfile};
 pub use dry_run::DryRunTarget;
 pub use fedi::FediTarget;
-
-/// How a server counts the length of a status. Each rule is one function in
-/// [`crate::render::count`], shared by splitting and validation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CountingRule {
-    /// Mastodon: spoiler text plus text in grapheme clusters, every URL as
-    /// `characters_reserved_per_url`, every mention as its local part.
-    Mastodon,
-    /// `GoToSocial` and similar: text plus spoiler in code points, URLs at full length.
-    CodePoints,
-}
-
-/// The limits of one target server, as read from it (or, for the dry-run target, as
-/// configured to emulate one).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TargetProfile {
-    /// Maximum length of one status under [`TargetProfile::counting`].
-    pub max_characters: usize,
-    /// What one URL counts for under the Mastodon rule.
-    pub characters_reserved_per_url: usize,
-    /// Attachments per status.
-    pub max_media_attachments: usize,
-    /// Maximum length of a media description (alt text), in characters.
-    pub description_limit: usize,
-    /// How the server counts.
-    pub counting: CountingRule,
-    /// The server accepts native quote posts (`quoted_status_id`, Mastodon 4.5 and later);
-    /// otherwise the renderer quotes by linking.
-    pub supports_quote_posts: bool,
-}
-
-impl TargetProfile {
-    /// The limits a stock Mastodon server announces; a safe assumption when a server
-    /// cannot be asked.
-    pub fn mastodon_default() -> Self {
-        Self {
-            max_characters: 500,
-            characters_reserved_per_url: 23,
-            max_media_attachments: 4,
-            description_limit: 1500,
-            counting: CountingRule::Mastodon,
-            supports_quote_posts: false,
-        }
-    }
-}
 
 /// One part, as handed to a target.
 #[derive(Debug, Clone, Copy)]
@@ -97,7 +54,7 @@ pub struct Delivered {
     pub url: Option<String>,
 }
 
-/// Why a delivery failed; the variant tells the pipeline what to do next.
+/// Why a delivery failed; the variant tells the engine what to do next.
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
     /// Writing the output failed (dry-run file, disk full): retried later, then quarantined.

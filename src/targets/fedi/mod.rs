@@ -49,7 +49,7 @@ use crate::model::MediaSource;
 use crate::render::{count, PartMedia};
 use crate::store::{Ledger, PartKey};
 
-/// Times a call waits out a 429 or 503 before the part is given back to the pipeline.
+/// Times a call waits out a 429 or 503 before the part is given back to the engine.
 const MAX_RATE_WAITS: u32 = 6;
 /// Retries of a call after a network failure or a server error, within one delivery.
 const MAX_TRANSIENT_RETRIES: u32 = 3;

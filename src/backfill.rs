@@ -115,7 +115,7 @@ impl BackfillReport {
 
 /// Why a backfill could not run.
 #[derive(Debug, thiserror::Error)]
-pub enum PipelineError {
+pub enum BackfillError {
     /// The route or one of its targets cannot be set up.
     #[error(transparent)]
     Setup(#[from] SetupError),
@@ -163,7 +163,7 @@ pub struct Prepared {
 /// # Errors
 /// Unknown route, a route without an archive, a target whose token cannot be read, an
 /// unreadable archive.
-pub fn prepare(settings: &Settings, opts: &BackfillOptions) -> Result<Prepared, PipelineError> {
+pub fn prepare(settings: &Settings, opts: &BackfillOptions) -> Result<Prepared, BackfillError> {
     if !settings.routes.contains_key(&opts.route) {
         return Err(SetupError::UnknownRoute {
             file: settings.file.clone(),
@@ -206,7 +206,7 @@ pub async fn backfill(
     ledger: &Arc<Ledger>,
     opts: &BackfillOptions,
     progress: &Progress,
-) -> Result<BackfillReport, PipelineError> {
+) -> Result<BackfillReport, BackfillError> {
     let Prepared {
         contents,
         cursor_name,
@@ -268,13 +268,13 @@ pub async fn backfill(
 fn archive_of(
     settings: &Settings,
     opts: &BackfillOptions,
-) -> Result<(PathBuf, String), PipelineError> {
+) -> Result<(PathBuf, String), BackfillError> {
     let route = &settings.routes[&opts.route];
     let source = settings.sources.get(&route.source);
     match (&opts.archive, source) {
         (Some(path), _) => Ok((path.clone(), format!("{}+archive", route.source))),
         (None, Some(SourceSettings::Archive(a))) => Ok((a.path.clone(), route.source.clone())),
-        (None, _) => Err(PipelineError::NoArchive {
+        (None, _) => Err(BackfillError::NoArchive {
             route: opts.route.clone(),
             source_name: route.source.clone(),
         }),

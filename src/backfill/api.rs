@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tracing::info;
 
-use super::{BackfillOptions, BackfillReport, PipelineError};
+use super::{BackfillError, BackfillOptions, BackfillReport};
 use crate::config::{Settings, SourceSettings};
 use crate::engine::{Engine, Offer, SetupError, Tally};
 use crate::media::stage::MediaStage;
@@ -34,7 +34,7 @@ pub async fn api_backfill(
     settings: &Settings,
     ledger: &Arc<Ledger>,
     opts: &BackfillOptions,
-) -> Result<ApiBackfillReport, PipelineError> {
+) -> Result<ApiBackfillReport, BackfillError> {
     let route = settings
         .routes
         .get(&opts.route)
@@ -43,7 +43,7 @@ pub async fn api_backfill(
             route: opts.route.clone(),
         })?;
     let Some(SourceSettings::X(x)) = settings.sources.get(&route.source) else {
-        return Err(PipelineError::NotXSource {
+        return Err(BackfillError::NotXSource {
             route: opts.route.clone(),
             source_name: route.source.clone(),
         });
