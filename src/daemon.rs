@@ -640,7 +640,9 @@ impl SourceTask {
                 .await?;
             report.posts_delivered += done.posts_delivered;
             report.parts_failed += done.parts_failed;
-            unfinished |= route.unfinished(&shared.ledger, post.post.id.as_str())?;
+            unfinished |= route
+                .unfinished(&shared.ledger, post.post.id.as_str())
+                .await?;
         }
         if unfinished {
             self.retry.push(post.clone());

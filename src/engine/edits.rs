@@ -6,7 +6,6 @@ use tracing::info;
 
 use crate::model::{Post, PostId};
 use crate::store::{Ledger, PartState, StoreError};
-use crate::targets::AnyTarget;
 
 /// How an edited post goes to one target.
 #[derive(Debug, Default)]
@@ -26,7 +25,7 @@ pub(super) fn edit_base(
     target_name: &str,
     post: &Post,
     earlier: &[PostId],
-    target: &AnyTarget,
+    supports_edits: bool,
     now: DateTime<Utc>,
 ) -> Result<EditBase, StoreError> {
     for previous in earlier {
@@ -43,7 +42,7 @@ pub(super) fn edit_base(
         if remote_ids.is_empty() {
             continue;
         }
-        if !target.supports_edits() {
+        if !supports_edits {
             let reason = format!(
                 "new version of the edited post {previous}, which was mirrored; this target cannot edit"
             );

@@ -21,6 +21,7 @@
 
 mod deliver;
 mod edits;
+mod plan;
 
 use std::sync::Arc;
 
@@ -36,12 +37,13 @@ use crate::model::{Author, Post, PostId, PostRef, References};
 use crate::policy::{self, Decision, RoutePolicy};
 use crate::preview;
 use crate::progress::Progress;
-use crate::render::{self, Lookups, Rendered};
+use crate::render::Rendered;
 use crate::sources::archive::Malformed;
-use crate::store::{Ledger, PartRecord, PartState, StoreError, HELD_PREFIX};
+use crate::store::{Ledger, PartRecord, PartState, StoreError};
 use crate::targets::{AnyTarget, TargetError, TargetProfile};
 
 pub use deliver::{backoff, MAX_ATTEMPTS, MAX_REJECTED_ATTEMPTS};
+use plan::Step;
 
 /// Whose posts these are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -443,37 +445,60 @@ impl Engine {
         offer: Offer<'_>,
         tally: &mut Tally,
     ) -> Result<PostOutcome, StoreError> {
-        let post = offer.post;
+        let Offer { post, earlier, .. } = offer;
         self.connect(ledger, 0).await?;
         let now = self.ctx.clock.now();
         let decision = policy::decide(post, &self.policy, now);
         let mut outcome = PostOutcome::default();
+        let shared = Arc::new(post.clone());
+        let earlier: Arc<[PostId]> = earlier.into();
         for i in 0..self.targets.len() {
             let t = &self.targets[i];
-            let (route, name, id) = (self.route.clone(), t.name.clone(), post.id.0.clone());
-            let existing = ledger
-                .call(move |l| l.parts_of_post(&route, &id, &name))
-                .await?;
-            // A held post whose hold no longer applies (the policy or the source changed):
-            // that change was the person's request to retry it.
-            let released = existing.len() == 1
-                && existing[0].is_held()
-                && !matches!(decision, Decision::Hold(_));
-            if released && !self.ctx.dry_run {
-                outcome.changed = true;
-                ledger.release_held(&self.route, post.id.as_str(), &t.name)?;
-                info!(route = %self.route, target = %t.name, post = %post.id, "held post released");
-            }
-            if !released && is_done(&existing) {
-                tally.already_done += 1;
-                continue;
-            }
-            let Some(rendered) = self.rendered(ledger, i, post, &decision, tally, &mut outcome)?
-            else {
-                continue;
+            let plan = plan::Plan {
+                route: self.route.clone(),
+                target: t.name.clone(),
+                post: Arc::clone(&shared),
+                earlier: Arc::clone(&earlier),
+                decision: decision.clone(),
+                policy: self.policy.clone(),
+                profile: t.profile.clone(),
+                unusable: match &t.reach {
+                    Reach::Down { .. } | Reach::Refused { .. } => Some(waiting_reason(&t.reach)),
+                    Reach::Untried | Reach::Connected => None,
+                },
+                supports_edits: t.target.as_ref().is_some_and(AnyTarget::supports_edits),
+                dry_run: self.ctx.dry_run,
+                now,
             };
-            self.deliver_rendered(ledger, i, offer, &rendered, tally, &mut outcome)
-                .await?;
+            let (step, released) = ledger.call(move |l| plan.run(l)).await?;
+            outcome.changed |= released;
+            match step {
+                Step::AlreadyDone => tally.already_done += 1,
+                Step::NotMirrored { preview } => {
+                    if let Some(text) = preview {
+                        self.progress.preview(&text);
+                    }
+                    tally.skipped += 1;
+                    outcome.changed = true;
+                }
+                Step::EditSkipped => {
+                    tally.skipped += 1;
+                    outcome.changed = true;
+                }
+                Step::Waiting => {
+                    tally.posts_waiting += 1;
+                    outcome.changed = true;
+                }
+                Step::Preview(rendered) => {
+                    self.progress
+                        .preview(&preview::post(&self.route, &t.name, post, &rendered));
+                    tally.previewed += 1;
+                }
+                Step::Deliver { rendered, edits } => {
+                    self.deliver_parts(ledger, i, offer, &rendered, &edits, tally, &mut outcome)
+                        .await?;
+                }
+            }
         }
         if outcome.delivered {
             tally.posts_delivered += 1;
@@ -481,98 +506,27 @@ impl Engine {
         Ok(outcome)
     }
 
-    /// Decides what target `i` gets for `post`: `None` when nothing is to be delivered (a
-    /// skip or hold, recorded; a post that waits for its target's limits, planned).
-    fn rendered(
-        &self,
-        ledger: &Ledger,
-        i: usize,
-        post: &Post,
-        decision: &Decision,
-        tally: &mut Tally,
-        outcome: &mut PostOutcome,
-    ) -> Result<Option<Rendered>, StoreError> {
-        let t = &self.targets[i];
-        let now = self.ctx.clock.now();
-        Ok(Some(match decision {
-            Decision::Skip(_) | Decision::Hold(_) => {
-                self.not_mirrored(ledger, post, &t.name, decision)?;
-                tally.skipped += 1;
-                outcome.changed = true;
-                return Ok(None);
-            }
-            // The one place a repost of a mirrored post is dispatched: rendered as a boost
-            // of the mirrored status (`Part::boost_of`), which a fediverse target sends as
-            // a native reblog.
-            Decision::Boost { original } => {
-                let Some(mirrored) =
-                    ledger.mirrored_post(&self.route, original.as_str(), &t.name)?
-                else {
-                    let reason = "repost of a post this route has not mirrored here \
-                                  (reposts = \"boost\")";
-                    self.not_mirrored(ledger, post, &t.name, &Decision::Skip(reason.to_owned()))?;
-                    tally.skipped += 1;
-                    outcome.changed = true;
-                    return Ok(None);
-                };
-                render::boost(post, &self.policy, &mirrored)
-            }
-            Decision::Mirror => {
-                let Some(profile) = &t.profile else {
-                    // Never reached, nothing cached: one placeholder part, re-planned from
-                    // the real limits once the server answers.
-                    let why = waiting_reason(&t.reach);
-                    ledger.plan_post(&self.route, post.id.as_str(), &t.name, 1, now)?;
-                    ledger.note_waiting(&self.route, post.id.as_str(), &t.name, &why, now)?;
-                    tally.posts_waiting += 1;
-                    outcome.changed = true;
-                    return Ok(None);
-                };
-                let lookups = lookups_for(ledger, &self.route, &t.name, post)?;
-                render::render(post, profile, &self.policy, &lookups)
-            }
-        }))
-    }
-
-    async fn deliver_rendered(
+    /// Delivers the rendered parts of the offered post to target `i`.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one post, one target, its results"
+    )]
+    async fn deliver_parts(
         &mut self,
         ledger: &Arc<Ledger>,
         i: usize,
         offer: Offer<'_>,
         rendered: &Rendered,
+        edits: &[String],
         tally: &mut Tally,
         outcome: &mut PostOutcome,
     ) -> Result<(), StoreError> {
         let post = offer.post;
-        let now = self.ctx.clock.now();
         let route = self.route.clone();
         let t = &mut self.targets[i];
         let Some(target) = t.target.as_mut() else {
-            self.progress
-                .preview(&preview::post(&route, &t.name, post, rendered));
-            tally.previewed += 1;
             return Ok(());
         };
-        let part_count = u32::try_from(rendered.parts.len()).unwrap_or(u32::MAX);
-        let wait = match &t.reach {
-            Reach::Connected => waits_for_thread(ledger, &route, &t.name, post)?,
-            reach => Some(waiting_reason(reach)),
-        };
-        if let Some(why) = wait {
-            // Planned now, so nothing is lost; delivered when the target (or the thread)
-            // is ready.
-            ledger.replan_post(&route, post.id.as_str(), &t.name, part_count, now)?;
-            ledger.note_waiting(&route, post.id.as_str(), &t.name, &why, now)?;
-            tally.posts_waiting += 1;
-            outcome.changed = true;
-            return Ok(());
-        }
-        let edit = edits::edit_base(ledger, &route, &t.name, post, offer.earlier, target, now)?;
-        if edit.skipped {
-            tally.skipped += 1;
-            outcome.changed = true;
-            return Ok(());
-        }
         let job = deliver::Job {
             route: &route,
             target_name: &t.name,
@@ -580,13 +534,18 @@ impl Engine {
             rendered,
             clock: &self.ctx.clock,
             crash_after: self.ctx.crash_after_deliveries,
-            edits: &edit.remote_ids,
+            edits,
             media: offer.media,
         };
         let parts = deliver::deliver_post(ledger, target, &job, &mut self.deliveries).await?;
-        target.save_state(ledger)?;
+        if let Some((name, windows)) = target.budget_snapshot() {
+            let now = self.ctx.clock.now();
+            ledger
+                .call(move |l| l.save_budgets(&name, &windows, now))
+                .await?;
+        }
         if let Some(stop) = parts.stop_target {
-            t.reach = unusable(&route, &t.name, &t.reach, &stop, now);
+            t.reach = unusable(&route, &t.name, &t.reach, &stop, self.ctx.clock.now());
         }
         if parts.delivered > 0 && target.shows_preview() {
             self.progress
@@ -601,52 +560,32 @@ impl Engine {
         Ok(())
     }
 
-    /// Records why `post` is not mirrored to `target` now: skipped (final) or held
-    /// (quarantined until the policy or the source changes). A dry run only shows holds.
-    fn not_mirrored(
-        &self,
-        ledger: &Ledger,
-        post: &Post,
-        target: &str,
-        decision: &Decision,
-    ) -> Result<(), StoreError> {
-        let id = post.id.as_str();
-        let now = self.ctx.clock.now();
-        match decision {
-            Decision::Skip(reason) if !self.ctx.dry_run => {
-                ledger.mark_skipped(&self.route, id, target, reason, now)?;
-            }
-            Decision::Hold(reason) => {
-                let reason = format!("{HELD_PREFIX}{reason}");
-                warn!(route = %self.route, target, post = id, %reason, "post held");
-                if self.ctx.dry_run {
-                    self.progress
-                        .preview(&preview::held(&self.route, target, post, &reason));
-                } else {
-                    ledger.mark_held(&self.route, id, target, &reason, now)?;
-                }
-            }
-            _ => {}
-        }
-        Ok(())
-    }
-
     /// Whether a post still has parts to deliver on some target (planned and waiting,
     /// failed and due later, or interrupted): the caller keeps it and offers it again.
     ///
     /// # Errors
     /// Ledger failures.
-    pub fn unfinished(&self, ledger: &Ledger, post_id: &str) -> Result<bool, StoreError> {
+    pub async fn unfinished(
+        &self,
+        ledger: &Arc<Ledger>,
+        post_id: &str,
+    ) -> Result<bool, StoreError> {
         if self.ctx.dry_run {
             return Ok(false);
         }
-        for t in &self.targets {
-            let rows = ledger.parts_of_post(&self.route, post_id, &t.name)?;
-            if !rows.is_empty() && !is_done(&rows) {
-                return Ok(true);
-            }
-        }
-        Ok(false)
+        let (route, id) = (self.route.clone(), post_id.to_owned());
+        let targets: Vec<String> = self.targets.iter().map(|t| t.name.clone()).collect();
+        ledger
+            .call(move |l| {
+                for target in &targets {
+                    let rows = l.parts_of_post(&route, &id, target)?;
+                    if !rows.is_empty() && !is_done(&rows) {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            })
+            .await
     }
 }
 
@@ -713,25 +652,6 @@ fn waiting_reason(reach: &Reach) -> String {
     }
 }
 
-/// Threads go strictly in order: a post that replies to (or quotes) a post of the route that
-/// is still waiting on this target waits too, so it can be threaded under it.
-fn waits_for_thread(
-    ledger: &Ledger,
-    route: &str,
-    target: &str,
-    post: &Post,
-) -> Result<Option<String>, StoreError> {
-    for id in render::wanted_lookups(post) {
-        let rows = ledger.parts_of_post(route, id.as_str(), target)?;
-        if !rows.is_empty() && !is_done(&rows) {
-            return Ok(Some(format!(
-                "waiting for the earlier post {id} of its thread"
-            )));
-        }
-    }
-    Ok(None)
-}
-
 /// A post is done on a target when it has rows and none of them still has work to do.
 /// Quarantined parts count as done: they are retried only on request.
 pub fn is_done(rows: &[PartRecord]) -> bool {
@@ -742,21 +662,6 @@ pub fn is_done(rows: &[PartRecord]) -> bool {
                 PartState::Posted | PartState::Skipped | PartState::Quarantined
             )
         })
-}
-
-fn lookups_for(
-    ledger: &Ledger,
-    route: &str,
-    target: &str,
-    post: &Post,
-) -> Result<Lookups, StoreError> {
-    let mut lookups = Lookups::default();
-    for id in render::wanted_lookups(post) {
-        if let Some(m) = ledger.mirrored_post(route, id.as_str(), target)? {
-            lookups.insert(id, m);
-        }
-    }
-    Ok(lookups)
 }
 
 /// "15 post(s) to deliver: ~9 min at 100 posts/h".

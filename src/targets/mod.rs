@@ -211,14 +211,17 @@ impl AnyTarget {
         }
     }
 
-    /// Saves what the target learnt during a delivery (rate-limit budgets) to the ledger.
-    ///
-    /// # Errors
-    /// Ledger errors.
-    pub fn save_state(&self, ledger: &Ledger) -> Result<(), crate::store::StoreError> {
+    /// What the target learnt during a delivery that the ledger keeps (its rate-limit
+    /// windows, under its name), for the caller to save; `None` when nothing.
+    pub fn budget_snapshot(
+        &self,
+    ) -> Option<(
+        String,
+        std::collections::BTreeMap<crate::budget::Family, crate::budget::Window>,
+    )> {
         match self {
-            AnyTarget::DryRun(_) => Ok(()),
-            AnyTarget::Fediverse(t) => t.save_budget(ledger),
+            AnyTarget::DryRun(_) => None,
+            AnyTarget::Fediverse(t) => Some(t.budget_snapshot()),
         }
     }
 

@@ -326,13 +326,18 @@ impl FediTarget {
             .per_hour(Family::Statuses, 1, self.priority)
     }
 
-    /// Saves the budget windows, so `status` shows them and the next run starts from them.
-    ///
-    /// # Errors
-    /// Ledger errors.
-    pub fn save_budget(&self, ledger: &Ledger) -> Result<(), crate::store::StoreError> {
-        let windows = self.lock_budget().budget.windows().clone();
-        ledger.save_budgets(&self.name, &windows, self.clock.now())
+    /// The target's name and budget windows, for the ledger to save (so `status` shows
+    /// them and the next run starts from them).
+    pub fn budget_snapshot(
+        &self,
+    ) -> (
+        String,
+        std::collections::BTreeMap<Family, crate::budget::Window>,
+    ) {
+        (
+            self.name.clone(),
+            self.lock_budget().budget.windows().clone(),
+        )
     }
 
     /// Delivers one part: a boost is a reblog of the mirrored status; otherwise uploads its
