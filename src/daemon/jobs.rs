@@ -17,13 +17,13 @@ use crate::config::Settings;
 use crate::progress::Progress;
 use crate::store::{BackfillJob, Ledger};
 
-/// How often the daemon says it is alive.
-pub const HEARTBEAT: Duration = Duration::seconds(30);
+/// How often the daemon says it is alive (a durable write: rare, for an idle daemon's sake).
+pub const HEARTBEAT: Duration = Duration::seconds(60);
 /// A heartbeat older than this means no daemon runs.
-pub const HEARTBEAT_STALE: Duration = Duration::seconds(90);
+pub const HEARTBEAT_STALE: Duration = Duration::seconds(150);
 /// How often the queue is looked at when it is empty, and how long a job whose parts wait
 /// (a target down) rests before it is run again.
-const POLL: Duration = Duration::seconds(30);
+const POLL: Duration = Duration::seconds(60);
 const REST: Duration = Duration::seconds(60);
 
 /// Runs the queued backfills, one at a time, and keeps the heartbeat.
