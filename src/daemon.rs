@@ -186,24 +186,20 @@ impl LiveSource {
             .collect())
     }
 
-    /// The post is in the ledger for every route: move the cursor past it.
-    fn handled(
-        &mut self,
-        ledger: &Ledger,
-        post: &Post,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    /// The post is in the ledger for every route: the cursor past it, as (source, value),
+    /// to save.
+    fn handled(&mut self, post: &Post) -> (String, String) {
         match self {
-            LiveSource::X(x) => x.advance(ledger, post.id.as_str(), now),
-            LiveSource::Feed(f) => f.handled(ledger, &post.id, now),
+            LiveSource::X(x) => x.cursor_after(post.id.as_str()),
+            LiveSource::Feed(f) => f.handled(&post.id),
         }
     }
 
-    /// Every post of the poll is handled.
-    fn finished(&mut self, ledger: &Ledger, now: DateTime<Utc>) -> Result<(), StoreError> {
+    /// Every post of the poll is handled: the cursor to save, if it changed.
+    fn finished(&mut self) -> Option<(String, String)> {
         match self {
-            LiveSource::X(_) => Ok(()),
-            LiveSource::Feed(f) => f.finished(ledger, now),
+            LiveSource::X(_) => None,
+            LiveSource::Feed(f) => f.finished(),
         }
     }
 }
@@ -602,10 +598,12 @@ impl SourceTask {
                 return Ok(report);
             }
             self.deliver(shared, &post, &mut report).await?;
-            self.source
-                .handled(&ledger, &post.post, shared.clock.now())?;
+            let cursor = self.source.handled(&post.post);
+            save_cursor(&ledger, cursor, shared.clock.now()).await?;
         }
-        self.source.finished(&ledger, shared.clock.now())?;
+        if let Some(cursor) = self.source.finished() {
+            save_cursor(&ledger, cursor, shared.clock.now()).await?;
+        }
         Ok(report)
     }
 
@@ -636,6 +634,17 @@ impl SourceTask {
         }
         Ok(())
     }
+}
+
+/// Saves a source's cursor, off the event loop.
+async fn save_cursor(
+    ledger: &Arc<Ledger>,
+    (source, value): (String, String),
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    ledger
+        .call(move |l| l.set_cursor(&source, &value, now))
+        .await
 }
 
 /// One delivery permit per target of the route, taken in name order (every task does, so
