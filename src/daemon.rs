@@ -1,6 +1,7 @@
 //! The daemon (`run`) and its one-shot form (`once`): one task per live source (X account or
-//! feed), each polling on its cron schedule and mirroring what it finds to the routes that
-//! read it (DESIGN.md "Scheduling and budgets").
+//! feed), each polling on its cron schedule and handing what it finds to the delivery
+//! engines ([`crate::engine`]) of the routes that read it, in the live lane (DESIGN.md
+//! "Scheduling and budgets").
 //!
 //! - **Schedules**: the next tick is always computed from *now*, after a cycle ends, so ticks
 //!   missed while a cycle ran long are skipped, never bunched. Each tick gets a random delay
@@ -8,12 +9,16 @@
 //!   sources on `0 * * * * *` do not all call at second 0. The first cycle runs at start.
 //! - **Isolation**: a failing source logs and tries again at its next tick; one whose token is
 //!   refused (401/403) or whose account is gone stops alone, naming its routes. A failing
-//!   target is the ledger's business (retry, then quarantine) and never stops a source.
+//!   target never stops a source: its parts wait in the ledger (retried with backoff, the
+//!   target reconnected; a refused target token is tried again each cycle), and posts with
+//!   parts left are offered again at every cycle (after a restart, read again from X).
+//! - **Backfills** started next to the daemon are queued in the ledger and run here, in the
+//!   backfill lane, on the same per-account budgets ([`DaemonOptions::budgets`]).
 //! - **Bounded deliveries**: each target admits [`DaemonOptions::deliveries_per_target`]
 //!   posts at once, whichever sources they come from.
 //! - **Shutdown**: cancelling the token stops polling at once (waits and requests are
-//!   abandoned: they only read); a post being delivered is finished, its parts' ledger
-//!   states telling the next start what happened. Tasks get [`DaemonOptions::drain`] to
+//!   abandoned: they only read) and ends every delivery wait (rate limits, backoff); a part
+//!   in flight is settled, its ledger state telling the next start what happened. Tasks get [`DaemonOptions::drain`] to
 //!   finish, well inside systemd's 10 s; after that the process may leave safely anyway.
 //! - **systemd**: `READY=1` once the tasks run, `WATCHDOG=1` at half of `WatchdogSec=` from
 //!   the same runtime (a stuck runtime stops the pings), `STOPPING=1` on shutdown.
@@ -187,24 +192,20 @@ impl LiveSource {
             .collect())
     }
 
-    /// The post is in the ledger for every route: move the cursor past it.
-    fn handled(
-        &mut self,
-        ledger: &Ledger,
-        post: &Post,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    /// The post is in the ledger for every route: the cursor past it, as (source, value),
+    /// to save.
+    fn handled(&mut self, post: &Post) -> (String, String) {
         match self {
-            LiveSource::X(x) => x.advance(ledger, post.id.as_str(), now),
-            LiveSource::Feed(f) => f.handled(ledger, &post.id, now),
+            LiveSource::X(x) => x.cursor_after(post.id.as_str()),
+            LiveSource::Feed(f) => f.handled(&post.id),
         }
     }
 
-    /// Every post of the poll is handled.
-    fn finished(&mut self, ledger: &Ledger, now: DateTime<Utc>) -> Result<(), StoreError> {
+    /// Every post of the poll is handled: the cursor to save, if it changed.
+    fn finished(&mut self) -> Option<(String, String)> {
         match self {
-            LiveSource::X(_) => Ok(()),
-            LiveSource::Feed(f) => f.finished(ledger, now),
+            LiveSource::X(_) => None,
+            LiveSource::Feed(f) => f.finished(),
         }
     }
 }
@@ -607,10 +608,12 @@ impl SourceTask {
                 return Ok(report);
             }
             self.deliver(shared, &post, &mut report).await?;
-            self.source
-                .handled(&ledger, &post.post, shared.clock.now())?;
+            let cursor = self.source.handled(&post.post);
+            save_cursor(&ledger, cursor, shared.clock.now()).await?;
         }
-        self.source.finished(&ledger, shared.clock.now())?;
+        if let Some(cursor) = self.source.finished() {
+            save_cursor(&ledger, cursor, shared.clock.now()).await?;
+        }
         Ok(report)
     }
 
@@ -649,6 +652,17 @@ impl SourceTask {
         }
         Ok(())
     }
+}
+
+/// Saves a source's cursor, off the event loop.
+async fn save_cursor(
+    ledger: &Arc<Ledger>,
+    (source, value): (String, String),
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    ledger
+        .call(move |l| l.set_cursor(&source, &value, now))
+        .await
 }
 
 /// One delivery permit per target of the route, taken in name order (every task does, so

@@ -258,9 +258,10 @@ async fn a_new_post_is_delivered_within_one_cycle_of_the_daemon() {
     );
 
     // Ticks missed while the clock jumps far ahead are skipped, not bunched. (The cycle
-    // ends right after the cursor moves; the ledger writes before it run off the event
-    // loop, so wait for it before moving the clock.)
+    // ends right after the cursor is saved, off the event loop: let the daemon's task take
+    // that in and go back to sleep before moving the clock.)
     wait_for(|| ledger.cursor("acct").unwrap().unwrap().value == new.to_string()).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
     clock.advance(chrono::Duration::minutes(30));
     wait_for(|| env.fake.timeline_requests() > timeline_calls + 1).await;
     tokio::task::yield_now().await;

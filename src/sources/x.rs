@@ -416,6 +416,15 @@ impl XSource {
         Ok(())
     }
 
+    /// Moves the cursor past `id` in memory and returns it as (source, value), for the
+    /// caller to save (off the event loop) now that the post is in the ledger for every
+    /// route.
+    pub fn cursor_after(&mut self, id: &str) -> (String, String) {
+        self.cursor = Some(id.to_owned());
+        self.cursor_read = true;
+        (self.name.clone(), id.to_owned())
+    }
+
     /// The saved cursor, read from the ledger the first time.
     fn saved_cursor(&mut self, ledger: &Ledger) -> Result<Option<String>, StoreError> {
         if !self.cursor_read {
