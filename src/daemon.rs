@@ -14,10 +14,13 @@
 //!   parts left are offered again at every cycle (after a restart, read again from X).
 //! - **Backfills** started next to the daemon are queued in the ledger and run here, in the
 //!   backfill lane, on the same per-account budgets ([`DaemonOptions::budgets`]).
+//! - **Media**: one [`MediaStage`] per post, shared by every route and target of the source:
+//!   each remote media item is downloaded once, whatever their number.
 //! - **Bounded deliveries**: each target admits [`DaemonOptions::deliveries_per_target`]
 //!   posts at once, whichever sources they come from.
 //! - **Shutdown**: cancelling the token stops polling at once (waits and requests are
-//!   abandoned: they only read) and ends every delivery wait (rate limits, backoff); a part
+//!   abandoned: they only read) and ends every delivery wait (rate limits, backoff, media
+//!   downloads and processing polls); a part
 //!   in flight is settled, its ledger state telling the next start what happened. Tasks get [`DaemonOptions::drain`] to
 //!   finish, well inside systemd's 10 s; after that the process may leave safely anyway.
 //! - **systemd**: `READY=1` once the tasks run, `WATCHDOG=1` at half of `WatchdogSec=` from
