@@ -315,7 +315,7 @@ async fn check_targets(settings: &Settings) -> Vec<Finding> {
                     TargetError::Auth { message, .. } => format!(
                         "the server refused the token ({message}): create a new access token for the account and put it where the configuration points"
                     ),
-                    TargetError::Transient { message } => format!(
+                    TargetError::Transient { message } | TargetError::Unreachable { message } => format!(
                         "cannot reach {} ({message}): check `url` and the network",
                         fedi.url
                     ),
