@@ -6,12 +6,14 @@
 //! [`store`] ledger (intent) → [`targets`] → ledger (result).
 
 pub mod auth;
+pub mod backfill;
 pub mod budget;
 pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod daemon;
+pub mod engine;
 pub mod fetch;
 pub mod generate;
 pub mod media;
@@ -19,9 +21,9 @@ pub mod metrics;
 pub mod model;
 pub mod normalize;
 pub mod operator;
-pub mod pipeline;
 pub mod policy;
 pub mod preview;
+pub mod profile;
 pub mod progress;
 pub mod render;
 pub mod sources;

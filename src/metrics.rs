@@ -6,7 +6,8 @@
 //! What comes from where:
 //! - the daemon (through the handle): polls by outcome, posts delivered and parts failed per
 //!   source, the lag from a post's creation to its delivery, each source's last good poll,
-//!   sources and targets that stopped;
+//!   sources that stopped, targets whose posts wait (unreachable, or their token refused;
+//!   [`crate::engine`] keeps their parts planned and reconnects);
 //! - the ledger (at scrape time, off the event loop): parts by route, target and state, held
 //!   posts, rate-limit budgets per target and family, billable X reads and their estimated
 //!   cost at the configured prices.
@@ -29,7 +30,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::clock::SharedClock;
+use crate::clock::Clock;
 use crate::config::{Settings, SourceSettings};
 use crate::store::{Ledger, StoreError};
 
@@ -67,18 +68,19 @@ struct SourceHealth {
 
 struct Inner {
     registry: Registry,
-    clock: SharedClock,
+    clock: Clock,
     /// Prices per X source: (post read, user lookup), in US dollars.
     prices: BTreeMap<String, (f64, f64)>,
     sources: Mutex<BTreeMap<String, SourceHealth>>,
-    targets_stopped: Mutex<BTreeMap<String, String>>,
+    /// Targets that cannot be delivered to now, by (route, target), with why.
+    targets_waiting: Mutex<BTreeMap<(String, String), String>>,
     polls: Family<Labels, Counter>,
     posts_delivered: Family<Labels, Counter>,
     parts_failed: Family<Labels, Counter>,
     lag: Family<Labels, Histogram, fn() -> Histogram>,
     since_good_poll: Family<Labels, FloatGauge>,
     source_stopped: Family<Labels, Gauge>,
-    target_stopped: Family<Labels, Gauge>,
+    target_waiting: Family<Labels, Gauge>,
     parts: Family<Labels, Gauge>,
     held: Family<Labels, Gauge>,
     budget_remaining: Family<Labels, Gauge>,
@@ -100,7 +102,7 @@ impl Metrics {
 
     /// A handle that records, with `clock` telling the time of polls and deliveries (the
     /// daemon's clock) and the prices of `settings`' X sources.
-    pub fn new(settings: &Settings, clock: SharedClock) -> Self {
+    pub fn new(settings: &Settings, clock: Clock) -> Self {
         let mut inner = Inner {
             prices: settings
                 .sources
@@ -114,14 +116,14 @@ impl Metrics {
                 .collect(),
             clock,
             sources: Mutex::default(),
-            targets_stopped: Mutex::default(),
+            targets_waiting: Mutex::default(),
             polls: Family::default(),
             posts_delivered: Family::default(),
             parts_failed: Family::default(),
             lag: Family::new_with_constructor(lag_histogram),
             since_good_poll: Family::default(),
             source_stopped: Family::default(),
-            target_stopped: Family::default(),
+            target_waiting: Family::default(),
             parts: Family::default(),
             held: Family::default(),
             budget_remaining: Family::default(),
@@ -195,14 +197,30 @@ impl Metrics {
             .set(1);
     }
 
-    /// `target` stopped for the rest of the run (its token was refused, or it cannot be
-    /// reached at start); `why` is shown by `/healthz`.
-    pub fn target_stopped(&self, target: &str, why: &str) {
+    /// The targets of `route` (`targets`) as its delivery engine sees them now: those in
+    /// `waiting` cannot be delivered to (the server does not answer, or the token was
+    /// refused; `why` is shown by `/healthz`) and their posts wait in the ledger; the others
+    /// deliver. A target that answers again is healthy again.
+    pub fn targets_waiting<'a>(
+        &self,
+        route: &str,
+        targets: impl Iterator<Item = &'a str>,
+        waiting: &[(String, String)],
+    ) {
         let Some(i) = &self.inner else { return };
-        lock(&i.targets_stopped).insert(target.to_owned(), why.to_owned());
-        i.target_stopped
-            .get_or_create(&vec![("target", target.to_owned())])
-            .set(1);
+        let mut map = lock(&i.targets_waiting);
+        for target in targets {
+            let key = (route.to_owned(), target.to_owned());
+            let why = waiting.iter().find(|(t, _)| t == target).map(|(_, w)| w);
+            let labels = vec![("route", key.0.clone()), ("target", key.1.clone())];
+            i.target_waiting
+                .get_or_create(&labels)
+                .set(i64::from(why.is_some()));
+            match why {
+                Some(why) => map.insert(key, why.clone()),
+                None => map.remove(&key),
+            };
+        }
     }
 
     /// A post of `source`, created at `created_at`, was delivered (at least one part) on
@@ -229,8 +247,9 @@ impl Metrics {
         }
     }
 
-    /// Whether every watched source polled within two intervals and nothing stopped; with
-    /// one line per problem when not.
+    /// Whether every watched source polled within two intervals, none stopped and no target
+    /// has posts waiting because it cannot be delivered to; with one line per problem when
+    /// not.
     pub fn health(&self) -> (bool, Vec<String>) {
         let Some(i) = &self.inner else {
             return (true, Vec::new());
@@ -250,8 +269,10 @@ impl Metrics {
                 ));
             }
         }
-        for (name, why) in lock(&i.targets_stopped).iter() {
-            problems.push(format!("target {name} stopped: {why}"));
+        for ((route, target), why) in lock(&i.targets_waiting).iter() {
+            problems.push(format!(
+                "target {target} (route {route}) cannot be delivered to, its posts wait: {why}"
+            ));
         }
         (problems.is_empty(), problems)
     }
@@ -310,9 +331,9 @@ impl Inner {
             i.source_stopped.clone(),
         );
         r.register(
-            "target_stopped",
-            "1 when a target stopped for the rest of this run",
-            i.target_stopped.clone(),
+            "target_waiting",
+            "1 while the route's target cannot be delivered to (unreachable, or its token refused): its posts wait in the ledger",
+            i.target_waiting.clone(),
         );
         r.register(
             "parts",
@@ -451,7 +472,7 @@ mod tests {
     #[test]
     fn health_needs_a_good_poll_within_two_intervals_and_nothing_stopped() {
         let clock = ManualClock::new(Utc::now());
-        let metrics = Metrics::new(&settings(), clock.clone());
+        let metrics = Metrics::new(&settings(), Clock::from(Arc::clone(&clock)));
         let every_minute: cron::Schedule = "0 * * * * *".parse().unwrap();
         metrics.watch_source("a", &every_minute);
         assert!(metrics.health().0, "a source just started is healthy");
@@ -468,8 +489,14 @@ mod tests {
         assert!(!metrics.health().0, "a failed poll is not a good one");
         metrics.poll_ok("a");
         assert!(metrics.health().0);
-        metrics.target_stopped("t", "token refused");
-        assert_eq!(metrics.health().1, ["target t stopped: token refused"]);
+        let waiting = [("t".to_owned(), "token refused".to_owned())];
+        metrics.targets_waiting("r", ["t"].into_iter(), &waiting);
+        assert_eq!(
+            metrics.health().1,
+            ["target t (route r) cannot be delivered to, its posts wait: token refused"]
+        );
+        metrics.targets_waiting("r", ["t"].into_iter(), &[]);
+        assert!(metrics.health().0, "a target that answers again is healthy");
     }
 
     #[test]

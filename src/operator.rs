@@ -1,5 +1,5 @@
 //! The operator commands `quarantine list|retry|drop` and `hold list|release`: what a person
-//! decides about parts the pipeline stopped on. The ledger changes and their audit rows are
+//! decides about parts the delivery engine stopped on. The ledger changes and their audit rows are
 //! [`crate::store`]'s (one transaction per command); this module turns them into text.
 
 use std::fmt::Write as _;

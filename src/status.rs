@@ -96,6 +96,8 @@ pub fn report(settings: &Settings, route: Option<&str>) -> Result<String, StoreE
             let _ = writeln!(out, "  {route} → {target}: {n}");
         }
     }
+    waiting(&mut out, &only, &ledger)?;
+    jobs(&mut out, &only, &ledger)?;
     let mine = |rows: Vec<PartRecord>| -> Vec<PartRecord> {
         rows.into_iter()
             .filter(|r| only.route(&r.key.route))
@@ -250,6 +252,92 @@ fn reads(out: &mut String, only: &Only<'_>, ledger: &Ledger) -> Result<(), Store
         );
     }
     let _ = writeln!(out, "  estimated total: ${total:.2}");
+    Ok(())
+}
+
+/// What is left to deliver, and why: a target that cannot be reached or refuses its
+/// token, a thread waiting for an earlier post, a retry due later, an interruption.
+fn waiting(out: &mut String, only: &Only<'_>, ledger: &Ledger) -> Result<(), StoreError> {
+    let groups: Vec<_> = ledger
+        .waiting_summary()?
+        .into_iter()
+        .filter(|g| only.route(&g.route))
+        .collect();
+    if groups.is_empty() {
+        return Ok(());
+    }
+    let _ = writeln!(out, "waiting for delivery:");
+    for g in groups {
+        let why = waiting_reason(g.state, &g.why);
+        let _ = write!(
+            out,
+            "  {} → {}: {} post(s), {} part(s) {}: {why}",
+            g.route,
+            g.target,
+            g.posts,
+            g.parts,
+            g.state.as_str()
+        );
+        if let Some(due) = g.next_attempt_at {
+            let _ = write!(out, " (next try {})", due.format("%Y-%m-%d %H:%M:%S UTC"));
+        }
+        out.push('\n');
+    }
+    Ok(())
+}
+
+/// Why parts in `state` wait, for a person: what the delivery engine noted (`waiting for
+/// …`), the last error of a failed part, or what the state says. A planned part that carries
+/// an older error (put back by `quarantine retry`) is due, the error only a reminder.
+fn waiting_reason(state: PartState, why: &str) -> String {
+    match (state, why) {
+        (PartState::Posting, _) => {
+            "interrupted mid-delivery; checked with the target before anything is resent".to_owned()
+        }
+        (_, "") => "due at the next run or cycle".to_owned(),
+        (PartState::Planned, why) if !why.starts_with(WAITING_PREFIX) => {
+            format!("due at the next run or cycle (last error: {why})")
+        }
+        (_, why) => why.to_owned(),
+    }
+}
+
+/// How the delivery engine's notes on waiting parts begin (`engine::plan`, `engine`).
+const WAITING_PREFIX: &str = "waiting for ";
+
+/// How many backfill jobs `status` shows, newest first.
+const RECENT_JOBS: u32 = 10;
+
+/// Backfills handed to the daemon, and whether one runs.
+fn jobs(out: &mut String, only: &Only<'_>, ledger: &Ledger) -> Result<(), StoreError> {
+    let jobs: Vec<_> = ledger
+        .jobs(RECENT_JOBS)?
+        .into_iter()
+        .filter(|j| only.route(&j.route))
+        .collect();
+    if jobs.is_empty() {
+        return Ok(());
+    }
+    let now = chrono::Utc::now();
+    let _ = match ledger.live_daemon(now - crate::daemon::HEARTBEAT_STALE)? {
+        Some(pid) => writeln!(out, "backfills queued for the daemon (pid {pid} runs):"),
+        None => writeln!(
+            out,
+            "backfills queued for the daemon (no daemon runs now: they wait for `birdbridge run`):"
+        ),
+    };
+    for j in jobs {
+        let _ = writeln!(
+            out,
+            "  job {} route {}{}: {} (at {}){}",
+            j.id,
+            j.route,
+            if j.from_api { " from the X API" } else { "" },
+            j.state,
+            j.updated_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            j.note.map(|n| format!(": {n}")).unwrap_or_default()
+        );
+    }
     Ok(())
 }
 

@@ -1,8 +1,10 @@
 //! `[metrics]` end to end: the daemon runs against the fake X API with metrics on, `/metrics`
 //! is scraped over HTTP during the run and parsed with a Prometheus text parser, and
-//! `/healthz` turns 503 when the source stops (its token is revoked). Time is a
-//! `ManualClock`.
+//! `/healthz` turns 503 when the source stops (its token is revoked), and while a target's
+//! posts wait because the fediverse server refuses its token (200 again once it is
+//! accepted). Time is a `ManualClock`.
 
+mod fake_fedi;
 #[path = "fake_x/mod.rs"]
 mod fake_x;
 
@@ -11,12 +13,13 @@ use std::fs;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use birdbridge::clock::{ManualClock, SharedClock};
+use birdbridge::clock::{Clock, ManualClock};
 use birdbridge::config::Settings;
 use birdbridge::daemon::{Daemon, DaemonOptions, Notifier};
 use birdbridge::metrics::{server, Metrics};
 use birdbridge::store::Ledger;
 use chrono::Utc;
+use fake_fedi::{FakeFedi, Personality};
 use fake_x::FakeX;
 use prometheus_parse::{Sample, Scrape, Value};
 use serde_json::json;
@@ -79,7 +82,8 @@ fn find<'s>(scrape: &'s Scrape, name: &str, labels: &[(&str, &str)]) -> Option<&
 async fn metrics_are_scraped_during_a_run_and_health_fails_when_the_source_stops() {
     let start = Utc::now();
     let clock = ManualClock::new(start);
-    let fake = FakeX::start(clock.clone()).await;
+    let shared = Clock::from(Arc::clone(&clock));
+    let fake = FakeX::start(shared.clone()).await;
     fake.add_user(USER_ID, USERNAME);
     fake.posts(USER_ID, 3);
     let dir = TempDir::new().unwrap();
@@ -103,8 +107,7 @@ async fn metrics_are_scraped_during_a_run_and_health_fails_when_the_source_stops
     let listen = settings.metrics.as_ref().unwrap().listen;
     let ledger = Arc::new(Ledger::open(&settings.ledger.path).unwrap());
     let cancel = CancellationToken::new();
-    let shared: SharedClock = clock.clone();
-    let metrics = Metrics::new(&settings, Arc::clone(&shared));
+    let metrics = Metrics::new(&settings, shared.clone());
     let listener = tokio::net::TcpListener::bind(listen).await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let served = server::spawn(
@@ -143,13 +146,11 @@ async fn metrics_are_scraped_during_a_run_and_health_fails_when_the_source_stops
     fake.post(USER_ID, "live post", json!({}));
     clock.advance(chrono::Duration::seconds(90));
     let delivered = [("source", "acct"), ("route", "r-acct")];
+    // Until the cycle is over: the delivery is counted during it, the good poll at its end.
     wait_for(async || {
-        value(
-            &scrape(&base).await,
-            "birdbridge_posts_delivered_total",
-            &delivered,
-        )
-        .is_some()
+        let m = scrape(&base).await;
+        value(&m, "birdbridge_posts_delivered_total", &delivered).is_some()
+            && value(&m, "birdbridge_source_polls_total", &polls_ok) == Some(2.0)
     })
     .await;
     let out = fs::read_to_string(dir.path().join("out.jsonl")).unwrap();
@@ -256,6 +257,116 @@ async fn metrics_are_scraped_during_a_run_and_health_fails_when_the_source_stops
         .unwrap();
 }
 
+/// A target whose token is refused: the delivery engine keeps its posts waiting, so the
+/// target shows as waiting in `/metrics` and `/healthz` is 503 naming it; once the server
+/// accepts the token again, the posts go out and health is back to 200.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_whose_posts_wait_fails_health_until_it_answers_again() {
+    let clock = ManualClock::new(Utc::now());
+    let shared = Clock::from(Arc::clone(&clock));
+    let x = FakeX::start(shared.clone()).await;
+    x.add_user(USER_ID, USERNAME);
+    x.post(USER_ID, "before the start", json!({}));
+    let fedi = FakeFedi::start(Personality::Mastodon, shared.clone()).await;
+    fedi.set_token_valid(false);
+    let dir = TempDir::new().unwrap();
+    let x_token = dir.path().join("x.token");
+    fs::write(&x_token, format!("{}\n", fake_x::TOKEN)).unwrap();
+    let fedi_token = dir.path().join("fedi.token");
+    fs::write(&fedi_token, format!("{}\n", fake_fedi::TOKEN)).unwrap();
+    let config = dir.path().join("bridge.toml");
+    fs::write(
+        &config,
+        format!(
+            "[ledger]\npath = \"ledger.sqlite\"\n\n[metrics]\nlisten = \"127.0.0.1:0\"\n\n\
+             [targets.t]\nkind = \"mastodon\"\nurl = \"{}\"\ntoken_file = {:?}\n\n\
+             [sources.acct]\nkind = \"x\"\nusername = \"{USERNAME}\"\ntoken_file = {:?}\n\
+             schedule = \"0 * * * * *\"\napi_url = \"{}\"\nstart = \"latest\"\n\n\
+             [routes.r]\nsource = \"acct\"\ntargets = [\"t\"]\n",
+            fedi.url,
+            fedi_token.display().to_string(),
+            x_token.display().to_string(),
+            x.url()
+        ),
+    )
+    .unwrap();
+    let settings = Settings::load_with_env(&config, HashMap::new()).unwrap();
+    let ledger = Arc::new(Ledger::open(&settings.ledger.path).unwrap());
+    let cancel = CancellationToken::new();
+    let metrics = Metrics::new(&settings, shared.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let served = server::spawn(
+        listener,
+        metrics.clone(),
+        Arc::clone(&ledger),
+        cancel.clone(),
+    );
+    let options = DaemonOptions {
+        max_jitter: Duration::ZERO,
+        metrics,
+        ..DaemonOptions::default()
+    };
+    let daemon = Daemon::build(
+        &settings,
+        Arc::clone(&ledger),
+        shared,
+        cancel.clone(),
+        options,
+    )
+    .unwrap();
+    let running = tokio::spawn(async move { daemon.run(&Notifier::for_socket(None)).await });
+    wait_for(async || ledger.cursor("acct").unwrap().is_some()).await;
+
+    x.post(USER_ID, "a post while the token is refused", json!({}));
+    let waiting = [("route", "r"), ("target", "t")];
+    let mut body = String::new();
+    // The clock moves a minute at a time until a cycle found the post and the target's
+    // refusal shows.
+    wait_for(async || {
+        clock.advance(chrono::Duration::seconds(60));
+        let (status, _, text) = get(&format!("{base}/healthz")).await;
+        body = text;
+        status == 503
+    })
+    .await;
+    assert!(
+        body.contains(
+            "target t (route r) cannot be delivered to, its posts wait: target `t` refused the access token"
+        ),
+        "{body}"
+    );
+    assert_eq!(
+        value(&scrape(&base).await, "birdbridge_target_waiting", &waiting),
+        Some(1.0)
+    );
+    assert!(fedi.statuses().is_empty());
+    assert_eq!(ledger.waiting_count("r").unwrap(), 1);
+
+    fedi.set_token_valid(true);
+    wait_for(async || {
+        clock.advance(chrono::Duration::seconds(60));
+        get(&format!("{base}/healthz")).await.0 == 200
+    })
+    .await;
+    assert_eq!(
+        value(&scrape(&base).await, "birdbridge_target_waiting", &waiting),
+        Some(0.0)
+    );
+    wait_for(async || ledger.waiting_count("r").unwrap() == 0).await;
+    assert_eq!(fedi.statuses().len(), 1);
+
+    cancel.cancel();
+    tokio::time::timeout(Duration::from_secs(5), running)
+        .await
+        .unwrap()
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), served)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
 /// A child process that is killed if the test fails before it ends.
 struct KillOnDrop(std::process::Child);
 
@@ -272,8 +383,7 @@ impl Drop for KillOnDrop {
 /// configured address, and stops serving when SIGTERM stops the daemon.
 #[test]
 fn run_serves_health_and_metrics_on_the_configured_address() {
-    let clock: SharedClock = Arc::new(birdbridge::clock::SystemClock);
-    let fake = FakeX::start_in_thread(clock);
+    let fake = FakeX::start_in_thread(Clock::System);
     fake.add_user(USER_ID, USERNAME);
     let dir = TempDir::new().unwrap();
     let token_file = dir.path().join("x.token");

@@ -432,6 +432,33 @@ fn status_json_follows_its_schema_and_route_narrows_it() {
     );
     assert_eq!(doc["operator_changes"][0]["command"], "quarantine retry");
     assert_eq!(doc["cursors"][0]["source"], "sample");
+    // What waits and why, grouped: A, put back by `quarantine retry`, is due again (its old
+    // error a reminder); quarantined and held parts are not in the groups.
+    let groups = doc["waiting"]["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 1, "{groups:?}");
+    let g = &groups[0];
+    assert_eq!(
+        (
+            &g["route"],
+            &g["target"],
+            &g["state"],
+            &g["posts"],
+            &g["parts"]
+        ),
+        (
+            &Value::from("demo"),
+            &Value::from("preview"),
+            &Value::from("planned"),
+            &Value::from(1),
+            &Value::from(1)
+        )
+    );
+    assert_eq!(
+        g["why"],
+        "due at the next run or cycle (last error: HTTP 422: rejected)"
+    );
+    assert_eq!(doc["backfills"]["daemon_pid"], Value::Null);
+    assert_eq!(doc["backfills"]["jobs"], Value::Array(Vec::new()));
 
     // The schema is strict enough to fail: a missing field or an unknown one is refused.
     let mut broken = doc.clone();
@@ -467,6 +494,60 @@ fn status_json_follows_its_schema_and_route_narrows_it() {
         .stdout(predicate::str::contains("other").not());
 }
 
+/// A daemon runs on the ledger (its heartbeat is fresh): `backfill` queues a job for it and
+/// exits 0 without delivering; `status` and `status --json` show the job and the daemon.
+#[test]
+fn a_backfill_queued_for_a_running_daemon_shows_in_status() {
+    let (schemas, index) = validator();
+    let s = Setup::new("");
+    let pid = std::process::id();
+    Ledger::open(&s.ledger())
+        .unwrap()
+        .beat(pid, Utc::now())
+        .unwrap();
+    let before = s.dump();
+    assert!(before.is_empty());
+    s.cmd(&["backfill", "--route", "other", "--limit", "3"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("queued as job 1"));
+    assert_eq!(
+        s.dump(),
+        before,
+        "a queued backfill delivers nothing itself"
+    );
+    let doc = s.status_json(&[]);
+    assert_valid(&schemas, index, &doc);
+    assert_eq!(doc["backfills"]["daemon_pid"], pid);
+    let job = &doc["backfills"]["jobs"][0];
+    assert_eq!(
+        (
+            &job["id"],
+            &job["route"],
+            &job["state"],
+            &job["limit"],
+            &job["from_api"]
+        ),
+        (
+            &Value::from(1),
+            &Value::from("other"),
+            &Value::from("queued"),
+            &Value::from(3),
+            &Value::from(false)
+        )
+    );
+    let demo_only = s.status_json(&["--route", "demo"]);
+    assert_valid(&schemas, index, &demo_only);
+    assert_eq!(demo_only["backfills"]["jobs"], Value::Array(Vec::new()));
+    s.cmd(&["status", "--route", "other"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!(
+            "backfills queued for the daemon (pid {pid} runs):"
+        )))
+        .stdout(predicate::str::contains("job 1 route other: queued"));
+}
+
 #[test]
 fn backup_copies_the_ledger_and_never_overwrites() {
     let s = Setup::new("");
@@ -480,7 +561,7 @@ fn backup_copies_the_ledger_and_never_overwrites() {
         .assert()
         .success()
         .stdout(predicate::str::contains(format!(
-            "ledger copied to {} (schema version 4, 17 part(s))",
+            "ledger copied to {} (schema version 5, 17 part(s))",
             copy.display()
         )));
     // The copy is a whole ledger: same parts, same audit trail, opens as a ledger.

@@ -8,7 +8,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
-use super::{prices, Only, RECENT_ERRORS, STATES};
+use super::{prices, waiting_reason, Only, RECENT_ERRORS, RECENT_JOBS, STATES, WAITING_PREFIX};
 use crate::config::Settings;
 use crate::store::{Ledger, PartRecord, PartState, StoreError};
 
@@ -30,6 +30,7 @@ struct Document {
     x_reads: Reads,
     last_errors: Vec<Part>,
     waiting: Waiting,
+    backfills: Backfills,
     operator_changes: Vec<Change>,
 }
 
@@ -115,7 +116,43 @@ struct Part {
 #[derive(Debug, Serialize)]
 struct Waiting {
     total: u64,
+    /// Parts still to deliver grouped by route, target, state and why (what the delivery
+    /// engine noted: an unreachable target, a refused token, an earlier post of the thread).
+    groups: Vec<WaitingGroup>,
     listed: Vec<WaitingPart>,
+}
+
+#[derive(Debug, Serialize)]
+struct WaitingGroup {
+    route: String,
+    target: String,
+    state: &'static str,
+    why: String,
+    posts: u64,
+    parts: u64,
+    next_attempt_at: Option<String>,
+}
+
+/// Backfills handed to a running daemon (`backfill` while `run` runs), newest first.
+#[derive(Debug, Serialize)]
+struct Backfills {
+    /// The pid of the daemon whose heartbeat is fresh, if one runs.
+    daemon_pid: Option<u32>,
+    jobs: Vec<Job>,
+}
+
+#[derive(Debug, Serialize)]
+struct Job {
+    id: i64,
+    route: String,
+    archive: Option<String>,
+    from_api: bool,
+    since: Option<String>,
+    until: Option<String>,
+    limit: Option<u64>,
+    state: String,
+    note: Option<String>,
+    updated_at: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -179,6 +216,11 @@ fn why(r: &PartRecord) -> String {
         PartState::Posting => "a delivery was interrupted (or is under way); the next start \
                                reconciles it with the target before sending again"
             .to_owned(),
+        // What the delivery engine noted when it planned the post without sending it: an
+        // unreachable target, a refused token, an earlier post of the thread.
+        PartState::Planned if r.attempts == 0 && error.starts_with(WAITING_PREFIX) => {
+            format!("{error}; delivered once that is resolved")
+        }
         PartState::Planned if r.key.part_index > 0 => {
             "planned, behind the earlier parts of its thread".to_owned()
         }
@@ -212,7 +254,12 @@ pub fn json(settings: &Settings, route: Option<&str>) -> Result<String, StoreErr
         last_errors: Vec::new(),
         waiting: Waiting {
             total: 0,
+            groups: Vec::new(),
             listed: Vec::new(),
+        },
+        backfills: Backfills {
+            daemon_pid: None,
+            jobs: Vec::new(),
         },
         operator_changes: Vec::new(),
     };
@@ -363,7 +410,7 @@ fn fill_rest(
         .filter(|r| only.route(&r.key.route))
         .map(Part::from)
         .collect();
-    let (waiting, total) = ledger.waiting_parts(only.route, WAITING_LISTED)?;
+    let (waiting, total) = ledger.unsettled_parts(only.route, WAITING_LISTED)?;
     doc.waiting.total = total;
     doc.waiting.listed = waiting
         .iter()
@@ -373,6 +420,7 @@ fn fill_rest(
             why: why(r),
         })
         .collect();
+    fill_waiting(doc, ledger, only, now)?;
     doc.operator_changes = ledger
         .audit_log(RECENT_ERRORS)?
         .into_iter()
@@ -386,6 +434,49 @@ fn fill_rest(
             part: a.part_index,
             what: a.change,
             note: a.note,
+        })
+        .collect();
+    Ok(())
+}
+
+/// What waits for delivery and why (grouped as the delivery engine noted it), and the
+/// backfills handed to a running daemon.
+fn fill_waiting(
+    doc: &mut Document,
+    ledger: &Ledger,
+    only: &Only<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    doc.waiting.groups = ledger
+        .waiting_summary()?
+        .into_iter()
+        .filter(|g| only.route(&g.route))
+        .map(|g| WaitingGroup {
+            why: waiting_reason(g.state, &g.why),
+            route: g.route,
+            target: g.target,
+            state: g.state.as_str(),
+            posts: g.posts,
+            parts: g.parts,
+            next_attempt_at: g.next_attempt_at.map(time),
+        })
+        .collect();
+    doc.backfills.daemon_pid = ledger.live_daemon(now - crate::daemon::HEARTBEAT_STALE)?;
+    doc.backfills.jobs = ledger
+        .jobs(RECENT_JOBS)?
+        .into_iter()
+        .filter(|j| only.route(&j.route))
+        .map(|j| Job {
+            id: j.id,
+            route: j.route,
+            archive: j.archive,
+            from_api: j.from_api,
+            since: j.since.map(|d| d.to_string()),
+            until: j.until.map(|d| d.to_string()),
+            limit: j.limit,
+            state: j.state,
+            note: j.note,
+            updated_at: time(j.updated_at),
         })
         .collect();
     Ok(())

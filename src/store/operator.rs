@@ -233,7 +233,7 @@ impl Ledger {
     }
 
     /// Whether a person released this post from a hold on this target (`hold release`): the
-    /// pipeline then mirrors it although the policy holds it.
+    /// delivery engine then mirrors it although the policy holds it.
     pub fn hold_released(
         &self,
         route: &str,

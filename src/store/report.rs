@@ -21,7 +21,7 @@ pub struct DeliveryTimes {
 impl Ledger {
     /// Parts not settled yet (planned, posting, failed, quarantined), of `route` or of
     /// every route, oldest change first, at most `limit`; and how many there are in all.
-    pub fn waiting_parts(
+    pub fn unsettled_parts(
         &self,
         route: Option<&str>,
         limit: u32,
@@ -91,7 +91,7 @@ mod tests {
     }
 
     #[test]
-    fn waiting_parts_and_delivery_times_follow_the_states() {
+    fn unsettled_parts_and_delivery_times_follow_the_states() {
         let ledger = Ledger::open_in_memory().unwrap();
         ledger.plan_post("r", "1", "a", 2, at(1)).unwrap();
         let k = PartKey::new("r", "1", "a", 0);
@@ -101,11 +101,11 @@ mod tests {
         ledger.plan_post("s", "3", "a", 1, at(5)).unwrap();
         ledger.mark_skipped("s", "4", "a", "reply", at(6)).unwrap();
 
-        let (parts, total) = ledger.waiting_parts(Some("r"), 1).unwrap();
+        let (parts, total) = ledger.unsettled_parts(Some("r"), 1).unwrap();
         assert_eq!(total, 2);
         assert_eq!(parts.len(), 1);
         assert_eq!(parts[0].key, PartKey::new("r", "1", "a", 1));
-        assert_eq!(ledger.waiting_parts(None, 10).unwrap().1, 3);
+        assert_eq!(ledger.unsettled_parts(None, 10).unwrap().1, 3);
 
         let times = ledger.delivery_times().unwrap();
         assert_eq!(times.len(), 2);

@@ -27,6 +27,21 @@ pub struct Quirks {
     pub seeds: Vec<Seed>,
     /// Which megalodon client speaks to it.
     pub sns: SNS,
+    /// Whether `PUT /api/v1/statuses/:id` edits a status (an X edit becomes an edit there;
+    /// elsewhere the new version is recorded as skipped).
+    pub edits: bool,
+    /// The first version that takes `quoted_status_id` (native quote posts), when the kind
+    /// has one; the instance's version (or `api_versions`) then decides.
+    pub native_quotes_from: Option<QuoteSupport>,
+}
+
+/// From which version a kind quotes natively.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuoteSupport {
+    /// `major.minor` of the software version.
+    pub version: (u64, u64),
+    /// The `api_versions.mastodon` value of that version.
+    pub api_version: u64,
 }
 
 /// How long Mastodon remembers an idempotency key.
@@ -48,6 +63,11 @@ pub fn of(kind: ServerKind) -> Quirks {
             default_max_characters: 500,
             default_max_media: 4,
             seeds: mastodon_seeds(),
+            edits: true,
+            native_quotes_from: Some(QuoteSupport {
+                version: (4, 5),
+                api_version: 7,
+            }),
             sns: SNS::Mastodon,
         },
         // Pleroma and Akkoma count in Elixir graphemes with URLs at full length; code points
@@ -59,6 +79,8 @@ pub fn of(kind: ServerKind) -> Quirks {
             default_max_characters: 5000,
             default_max_media: 4,
             seeds: mastodon_seeds(),
+            edits: false,
+            native_quotes_from: None,
             sns: SNS::Pleroma,
         },
         // Advertises 25 characters per URL but counts URLs at full length, text and spoiler
@@ -70,6 +92,8 @@ pub fn of(kind: ServerKind) -> Quirks {
             default_max_characters: 5000,
             default_max_media: 6,
             seeds: requests_only,
+            edits: true,
+            native_quotes_from: None,
             sns: SNS::Gotosocial,
         },
         ServerKind::Friendica => Quirks {
@@ -79,6 +103,8 @@ pub fn of(kind: ServerKind) -> Quirks {
             default_max_characters: 200_000,
             default_max_media: 4,
             seeds: requests_only,
+            edits: false,
+            native_quotes_from: None,
             sns: SNS::Friendica,
         },
         // birdbridge posts through Firefish's Mastodon-compatible API with a Mastodon-API
@@ -90,6 +116,8 @@ pub fn of(kind: ServerKind) -> Quirks {
             default_max_characters: 3000,
             default_max_media: 16,
             seeds: requests_only,
+            edits: false,
+            native_quotes_from: None,
             sns: SNS::Mastodon,
         },
         ServerKind::Pixelfed => Quirks {
@@ -99,6 +127,8 @@ pub fn of(kind: ServerKind) -> Quirks {
             default_max_characters: 500,
             default_max_media: 4,
             seeds: mastodon_seeds(),
+            edits: false,
+            native_quotes_from: None,
             sns: SNS::Pixelfed,
         },
     }
@@ -145,5 +175,13 @@ mod tests {
         assert!(!q.honours_idempotency);
         assert!(of(ServerKind::Mastodon).honours_idempotency);
         assert!(of(ServerKind::Pixelfed).needs_media);
+    }
+
+    #[test]
+    fn mastodon_and_gotosocial_edit_and_only_mastodon_quotes() {
+        assert!(of(ServerKind::Mastodon).edits && of(ServerKind::GoToSocial).edits);
+        assert!(!of(ServerKind::Pixelfed).edits);
+        assert!(of(ServerKind::Mastodon).native_quotes_from.is_some());
+        assert_eq!(of(ServerKind::GoToSocial).native_quotes_from, None);
     }
 }
