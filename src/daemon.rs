@@ -226,6 +226,9 @@ struct SourceTask {
     retry: Vec<LivePost>,
     /// Whether the posts a previous run left unfinished were read again.
     recovered: bool,
+    /// The ledger's operator-change mark when the leftovers were last read: a person's
+    /// `quarantine retry` or `hold release` since then makes the next cycle read them again.
+    operator_mark: i64,
     /// The time between two ticks, measured once (it bounds the jitter).
     interval: Option<Duration>,
 }
@@ -346,6 +349,7 @@ impl Daemon {
                 routes,
                 retry: Vec::new(),
                 recovered: false,
+                operator_mark: 0,
                 interval: None,
             });
         }
@@ -537,8 +541,15 @@ impl SourceTask {
     async fn cycle(&mut self, shared: &Shared) -> Result<CycleReport, SourceError> {
         let mut report = CycleReport::default();
         let ledger = Arc::clone(&shared.ledger);
+        let mark = ledger.operator_change_mark()?;
+        if mark != self.operator_mark {
+            self.operator_mark = mark;
+            self.recovered = false;
+        }
         if !self.recovered {
             let leftovers = self.source.recover(&ledger, &self.routes).await?;
+            self.retry
+                .retain(|p| leftovers.iter().all(|l| l.post.id != p.post.id));
             self.retry.extend(leftovers);
             self.recovered = true;
         }
