@@ -156,8 +156,9 @@ pub struct PartSelection {
 pub enum QuarantineCommand {
     /// List quarantined parts with their last error.
     List(PartSelection),
-    /// Put quarantined parts back to be delivered (with a fresh set of attempts) by the next
-    /// `once`, `backfill` or daemon start that reaches their post.
+    /// Put quarantined parts back to be delivered (with a fresh set of attempts): by the next
+    /// cycle of a running daemon (X sources read the post again), `once`, or a `backfill`
+    /// that reaches their post.
     Retry(PartSelection),
     /// Give up quarantined posts on their target: their waiting parts become `skipped` with
     /// the reason, kept in the ledger. Needs at least one of --route, --target, --post.
@@ -175,8 +176,9 @@ pub enum QuarantineCommand {
 pub enum HoldCommand {
     /// List posts held back by a route's policy (e.g. `alt_text = "hold"`), with the reason.
     List(PartSelection),
-    /// Release one held post: the next run that reads it mirrors it although the policy would
-    /// hold it. The policy stays as it is for every other post.
+    /// Release one held post: the next run that reads it (for X sources, the daemon's next
+    /// cycle) mirrors it although the policy would hold it. The policy stays as it is for
+    /// every other post.
     Release {
         /// The post's route.
         #[arg(long)]

@@ -240,6 +240,9 @@ struct SourceTask {
     retry: Vec<LivePost>,
     /// Whether the posts a previous run left unfinished were read again.
     recovered: bool,
+    /// The ledger's operator-change mark when the leftovers were last read: a person's
+    /// `quarantine retry` or `hold release` since then makes the next cycle read them again.
+    operator_mark: i64,
     /// The time between two ticks, measured once (it bounds the jitter).
     interval: Option<Duration>,
     /// The source's `allow_private_media`: whether its posts' media may be downloaded from
@@ -378,6 +381,7 @@ impl Daemon {
                 routes,
                 retry: Vec::new(),
                 recovered: false,
+                operator_mark: 0,
                 interval: None,
                 allow_private_media: allows_private_media(source),
             });
@@ -600,8 +604,17 @@ impl SourceTask {
         for route in &mut self.routes {
             route.new_cycle();
         }
+        // A person's `quarantine retry` or `hold release` since the last look: read the
+        // leftovers again, so this cycle delivers them.
+        let mark = ledger.call(Ledger::operator_change_mark).await?;
+        if mark != self.operator_mark {
+            self.operator_mark = mark;
+            self.recovered = false;
+        }
         if !self.recovered {
             let leftovers = self.source.recover(&ledger, &self.routes).await?;
+            self.retry
+                .retain(|p| leftovers.iter().all(|l| l.post.id != p.post.id));
             self.retry.extend(leftovers);
             self.recovered = true;
         }

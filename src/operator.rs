@@ -72,7 +72,7 @@ pub fn quarantine(
             }
             let _ = writeln!(
                 out,
-                "{} part(s) put back for delivery by the next `once`, `backfill` or daemon start",
+                "{} part(s) put back for delivery by the next daemon cycle, `once` or `backfill`",
                 moved.len()
             );
         }

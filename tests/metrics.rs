@@ -320,35 +320,36 @@ async fn a_target_whose_posts_wait_fails_health_until_it_answers_again() {
 
     x.post(USER_ID, "a post while the token is refused", json!({}));
     let waiting = [("route", "r"), ("target", "t")];
-    let mut body = String::new();
-    // The clock moves a minute at a time until a cycle found the post and the target's
-    // refusal shows.
-    wait_for(async || {
+    // The clock moves a minute at a time (leaving the daemon a moment for each cycle) until
+    // a cycle found the post and planned it for the refusing target.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while ledger.waiting_count("r").unwrap() == 0 {
+        assert!(Instant::now() < deadline, "the post was never planned");
         clock.advance(chrono::Duration::seconds(60));
-        let (status, _, text) = get(&format!("{base}/healthz")).await;
-        body = text;
-        status == 503
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    wait_for(async || {
+        value(&scrape(&base).await, "birdbridge_target_waiting", &waiting) == Some(1.0)
     })
     .await;
+    let (status, _, body) = get(&format!("{base}/healthz")).await;
+    assert_eq!(status, 503, "{body}");
     assert!(
         body.contains(
             "target t (route r) cannot be delivered to, its posts wait: target `t` refused the access token"
         ),
         "{body}"
     );
-    assert_eq!(
-        value(&scrape(&base).await, "birdbridge_target_waiting", &waiting),
-        Some(1.0)
-    );
     assert!(fedi.statuses().is_empty());
-    assert_eq!(ledger.waiting_count("r").unwrap(), 1);
 
     fedi.set_token_valid(true);
-    wait_for(async || {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fedi.statuses().is_empty() {
+        assert!(Instant::now() < deadline, "never delivered");
         clock.advance(chrono::Duration::seconds(60));
-        get(&format!("{base}/healthz")).await.0 == 200
-    })
-    .await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    wait_for(async || get(&format!("{base}/healthz")).await.0 == 200).await;
     assert_eq!(
         value(&scrape(&base).await, "birdbridge_target_waiting", &waiting),
         Some(0.0)

@@ -224,7 +224,7 @@ fn why(r: &PartRecord) -> String {
         PartState::Planned if r.key.part_index > 0 => {
             "planned, behind the earlier parts of its thread".to_owned()
         }
-        _ => "planned: delivered when a run reaches its post (the next cycle that reads it, or the next `once`, `backfill` or daemon start)".to_owned(),
+        _ => "planned: delivered when a run reaches its post (the daemon's next cycle for X sources, or the next `once` or `backfill`)".to_owned(),
     }
 }
 

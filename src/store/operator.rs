@@ -251,6 +251,16 @@ impl Ledger {
             .is_some())
     }
 
+    /// A number that grows with every operator change (the latest audit row's id; 0 before
+    /// any): the daemon compares it between cycles to notice `quarantine retry` and `hold
+    /// release`, whose parts it then reads again.
+    pub fn operator_change_mark(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT COALESCE(MAX(id), 0) FROM operator_audit")?
+            .query_row([], |row| row.get(0))?)
+    }
+
     /// The `limit` latest operator changes, newest first.
     pub fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
         let conn = self.conn();
