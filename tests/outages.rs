@@ -210,6 +210,32 @@ async fn a_target_down_for_two_cycles_gets_the_thread_once_in_order(
         status.contains("r → t: 3 post(s), 3 part(s) planned: waiting for the target to answer"),
         "{status}"
     );
+    // `status --json` says the same: grouped, and part by part.
+    let doc: serde_json::Value =
+        serde_json::from_str(&birdbridge::status::json(&env.settings(), None).unwrap()).unwrap();
+    let groups = doc["waiting"]["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 1, "{groups:?}");
+    assert_eq!(
+        (&groups[0]["posts"], &groups[0]["parts"]),
+        (&json!(3), &json!(3))
+    );
+    assert!(
+        groups[0]["why"]
+            .as_str()
+            .unwrap()
+            .starts_with("waiting for the target to answer"),
+        "{groups:?}"
+    );
+    let listed = doc["waiting"]["listed"].as_array().unwrap();
+    assert_eq!(listed.len(), 3);
+    assert!(
+        listed.iter().all(|p| {
+            let why = p["why"].as_str().unwrap();
+            why.starts_with("waiting for the target to answer")
+                && why.ends_with("; delivered once that is resolved")
+        }),
+        "{listed:?}"
+    );
 
     let fedi = env.fedi_up(personality).await;
     let report = env.once().await;
