@@ -26,6 +26,11 @@
 //! - **systemd**: `READY=1` once the tasks run, `WATCHDOG=1` at half of `WatchdogSec=` from
 //!   the same runtime (a stuck runtime stops the pings), `STOPPING=1` on shutdown.
 //! - **Cursors** move only after a post is in the ledger for every route of its source.
+//! - **Operator changes** (`quarantine retry`, `hold release`) are noticed at the next cycle
+//!   (the ledger's operator-change mark moved): the leftovers are read again.
+//! - **Metrics** ([`DaemonOptions::metrics`], off by default): polls, deliveries and their
+//!   lag, stopped sources, and after each delivery the targets each engine cannot deliver to
+//!   (their posts wait), which `/healthz` reports until they answer again.
 
 mod jobs;
 pub mod notify;
