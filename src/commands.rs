@@ -311,6 +311,9 @@ async fn check_targets(settings: &Settings) -> Vec<Finding> {
                         ""
                     }
                 );
+                if r.closes_after_answer {
+                    println!("    connections: the server closes the connection after every answer (without saying so); birdbridge opens a new one for each request");
+                }
             }
             Err(err) => {
                 let problem = match &err {

@@ -151,6 +151,14 @@ fn profile_of(personality: Personality) -> TargetProfile {
             counting: CountingRule::CodePoints,
             supports_quote_posts: false,
         },
+        Personality::Snac => TargetProfile {
+            max_characters: 100_000,
+            characters_reserved_per_url: 32,
+            max_media_attachments: 4,
+            description_limit: 1500,
+            counting: CountingRule::CodePoints,
+            supports_quote_posts: false,
+        },
     }
 }
 
@@ -229,6 +237,7 @@ fn assert_statuses_match(fake: &FakeFedi, statuses: &[Stored], expected: &[(Post
 #[case::mastodon(Personality::Mastodon, "mastodon")]
 #[case::gotosocial(Personality::GoToSocial, "gotosocial")]
 #[case::minimal(Personality::Minimal, "mastodon")]
+#[case::snac(Personality::Snac, "auto")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sample_archive_lands_exactly_once(
     #[case] personality: Personality,

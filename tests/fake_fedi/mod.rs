@@ -42,6 +42,9 @@ use birdbridge::budget::Clock;
 use chrono::{DateTime, Duration, SecondsFormat, TimeZone, Utc};
 use serde_json::{json, Value};
 
+mod one_answer;
+pub mod servers;
+
 /// The access token the fake accepts.
 pub const TOKEN: &str = "fake-token-0123456789";
 
@@ -51,6 +54,7 @@ pub enum Personality {
     Mastodon,
     GoToSocial,
     Minimal,
+    Snac,
 }
 
 /// A rate-limit family's window: `limit` calls per `period`.
@@ -177,8 +181,9 @@ impl FakeFedi {
                 add("requests", 300, 5 * 60);
             }
             Personality::GoToSocial => add("requests", 300, 5 * 60),
-            Personality::Minimal => {}
+            Personality::Minimal | Personality::Snac => {}
         }
+        let traits = servers::of(personality);
         let state = Arc::new(Mutex::new(FakeState {
             personality,
             clock,
@@ -192,14 +197,8 @@ impl FakeFedi {
             windows,
             injections: HashMap::new(),
             status_posts: 0,
-            enforce_max_chars: match personality {
-                Personality::GoToSocial => Some(5000),
-                _ => None,
-            },
-            advertise_max_chars: match personality {
-                Personality::GoToSocial => 5000,
-                _ => 500,
-            },
+            enforce_max_chars: traits.enforced_characters,
+            advertise_max_chars: traits.max_characters,
             processing: Duration::seconds(5),
             image_size_limit: 16_777_216,
             supported_mime_types: vec![
@@ -230,9 +229,16 @@ impl FakeFedi {
             .route("/api/v1/statuses", post(post_status))
             .route("/api/v1/statuses/{id}", delete(delete_status))
             .with_state(Arc::clone(&state));
-        tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
+        if traits.closes_after_answer {
+            let listener = one_answer::OneAnswerListener(listener);
+            tokio::spawn(async move {
+                axum::serve(listener, app).await.unwrap();
+            });
+        } else {
+            tokio::spawn(async move {
+                axum::serve(listener, app).await.unwrap();
+            });
+        }
         Self { url, state }
     }
 
@@ -323,7 +329,8 @@ impl FakeState {
         auth: bool,
         families: &[&'static str],
     ) -> Result<HeaderMap, Response> {
-        if self.personality == Personality::GoToSocial && !headers.contains_key("user-agent") {
+        let traits = servers::of(self.personality);
+        if traits.needs_user_agent && !headers.contains_key("user-agent") {
             return Err((StatusCode::IM_A_TEAPOT, "no user agent").into_response());
         }
         if auth {
@@ -373,7 +380,7 @@ impl FakeState {
         }
         if let Some(reset) = over {
             let mut h = out.clone();
-            if self.personality == Personality::Mastodon {
+            if traits.retry_after {
                 let secs = ((reset - now).num_milliseconds().max(0) + 999) / 1000;
                 h.insert("retry-after", HeaderValue::from(secs));
             }
@@ -388,14 +395,7 @@ impl FakeState {
     }
 
     fn account_json(&self) -> Value {
-        json!({
-            "id": "1", "username": "mirror", "acct": "mirror", "display_name": "Mirror",
-            "locked": false, "bot": true, "created_at": "2024-01-01T00:00:00.000Z",
-            "followers_count": 0, "following_count": 0, "statuses_count": self.statuses.len(),
-            "note": "", "url": format!("{}/@mirror", self.base),
-            "avatar": "", "avatar_static": "", "header": "", "header_static": "",
-            "emojis": [], "fields": []
-        })
+        servers::account(self.personality, &self.base, self.statuses.len())
     }
 
     fn media_json(&self, m: &StoredMedia) -> Value {
@@ -438,25 +438,23 @@ impl FakeState {
 
     /// The server's length of a status, by its rule.
     fn length(&self, text: &str, spoiler: &str) -> usize {
-        match self.personality {
+        if servers::of(self.personality).urls_at_full_length {
             // Code points, URLs at full length, text and spoiler together.
-            Personality::GoToSocial => text.chars().count() + spoiler.chars().count(),
-            // Every URL as 23, the rest in code points (close enough for the fake).
-            _ => {
-                spoiler.chars().count()
-                    + text
-                        .split(' ')
-                        .map(|w| {
-                            if w.starts_with("http://") || w.starts_with("https://") {
-                                23
-                            } else {
-                                w.chars().count()
-                            }
-                        })
-                        .sum::<usize>()
-                    + text.matches(' ').count()
-            }
+            return text.chars().count() + spoiler.chars().count();
         }
+        // Every URL as 23, the rest in code points (close enough for the fake).
+        spoiler.chars().count()
+            + text
+                .split(' ')
+                .map(|w| {
+                    if w.starts_with("http://") || w.starts_with("https://") {
+                        23
+                    } else {
+                        w.chars().count()
+                    }
+                })
+                .sum::<usize>()
+            + text.matches(' ').count()
     }
 }
 
@@ -505,7 +503,7 @@ fn respond(
     body: Value,
 ) -> Response {
     st.log(method, path, status, req);
-    if st.personality == Personality::Minimal {
+    if !servers::of(st.personality).rate_headers {
         headers.clear();
     }
     (status, headers, Json(body)).into_response()
@@ -528,15 +526,10 @@ async fn instance_v1(State(s): State<Shared>, h: HeaderMap) -> Response {
         Ok(r) => r,
         Err(r) => return refuse(&mut st, "GET", "/api/v1/instance", &h, r),
     };
-    let body = match st.personality {
-        Personality::Minimal => {
-            json!({"uri": "minimal.test", "title": "Minimal", "version": "3.0.0"})
-        }
-        _ => json!({
-            "uri": "fake.test", "title": "Fake", "version": "4.2.0",
-            "configuration": {"statuses": {"max_characters": st.advertise_max_chars, "max_media_attachments": 4}}
-        }),
-    };
+    let mut body = servers::instance_v1(st.personality, &st.base);
+    if let Some(c) = body.pointer_mut("/configuration/statuses/max_characters") {
+        *c = json!(st.advertise_max_chars);
+    }
     respond(
         &mut st,
         "GET",
@@ -554,8 +547,12 @@ async fn instance_v2(State(s): State<Shared>, h: HeaderMap) -> Response {
         Ok(r) => r,
         Err(r) => return refuse(&mut st, "GET", "/api/v2/instance", &h, r),
     };
+    if let Some((status, page)) = servers::no_instance_v2(st.personality) {
+        st.log("GET", "/api/v2/instance", status, &h);
+        return (status, [("content-type", "text/html")], page).into_response();
+    }
     let (status, body) = match st.personality {
-        Personality::Minimal => (StatusCode::NOT_FOUND, json!({"error": "Not found"})),
+        Personality::Minimal | Personality::Snac => unreachable!("no v2 instance"),
         Personality::Mastodon => (
             StatusCode::OK,
             json!({
@@ -602,12 +599,8 @@ async fn nodeinfo_index(State(s): State<Shared>, h: HeaderMap) -> Response {
 
 async fn nodeinfo(State(s): State<Shared>, h: HeaderMap) -> Response {
     let mut st = s.lock().unwrap();
-    let name = match st.personality {
-        Personality::Mastodon => "mastodon",
-        Personality::GoToSocial => "gotosocial",
-        Personality::Minimal => "tinyserver",
-    };
-    let body = json!({"version": "2.0", "software": {"name": name, "version": "1.0"}});
+    let t = servers::of(st.personality);
+    let body = json!({"version": "2.0", "software": {"name": t.software, "version": t.version}});
     respond(
         &mut st,
         "GET",
@@ -624,7 +617,15 @@ async fn verify_credentials(State(s): State<Shared>, h: HeaderMap) -> Response {
     let path = "/api/v1/accounts/verify_credentials";
     let rate = match st.admit(&h, true, &[]) {
         Ok(r) => r,
-        Err(r) => return refuse(&mut st, "GET", path, &h, r),
+        Err(r) => {
+            let bad_token = servers::of(st.personality).bad_token_on_verify;
+            let r = if r.status() == StatusCode::UNAUTHORIZED && bad_token != r.status() {
+                (bad_token, Json(json!({"error": "access denied"}))).into_response()
+            } else {
+                r
+            };
+            return refuse(&mut st, "GET", path, &h, r);
+        }
     };
     let body = st.account_json();
     respond(&mut st, "GET", path, &h, rate, StatusCode::OK, body)
@@ -818,7 +819,7 @@ fn create_status(
             None,
         );
     };
-    let strict = st.personality == Personality::GoToSocial;
+    let strict = servers::of(st.personality).strict_booleans;
     let sensitive = match &req["sensitive"] {
         Value::Bool(b) => *b,
         Value::Null => false,
@@ -843,7 +844,7 @@ fn create_status(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let now = st.now();
-    if st.personality == Personality::Mastodon {
+    if servers::of(st.personality).honours_idempotency {
         if let Some(k) = &key {
             if let Some((id, at)) = st.idempotency.get(k).cloned() {
                 if now - at < Duration::hours(1) {
@@ -899,8 +900,8 @@ fn create_status(
     }
     if let Some(max) = st.enforce_max_chars {
         if st.length(&text, &spoiler) > max {
-            let (status, msg) = match st.personality {
-                Personality::GoToSocial => (
+            let (status, msg) = match servers::of(st.personality).over_limit {
+                StatusCode::BAD_REQUEST => (
                     StatusCode::BAD_REQUEST,
                     format!("Bad Request: text with spoiler exceed max chars ({max})"),
                 ),

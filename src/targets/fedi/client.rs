@@ -8,8 +8,17 @@
 //! One HTTP client is shared by every target: one connection pool, one user agent, one
 //! connect timeout; each request carries its target's request timeout. Calls return the
 //! raw answer; what an answer means is decided by the caller, which knows the budget.
+//!
+//! Connections: idle pooled connections are dropped after [`POOL_IDLE`], before servers and
+//! proxies typically drop them (Apache and Node.js after 5 s, nginx after 75 s), so a request
+//! rarely meets a connection the server has already closed. Some servers (snac) close after
+//! every answer without saying so; a `GET` that fails on a reused connection before any
+//! answer is sent once more on a fresh one, and from then on this server gets a fresh
+//! connection for every request ([`Api::closes_after_answer`], reported by `check`). A status
+//! post is never resent here: its outcome is unknown and the caller reconciles it.
 
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
@@ -20,6 +29,9 @@ use crate::config::Secret;
 
 /// How long connecting may take before the server counts as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an idle pooled connection is kept: below the shortest common server and proxy
+/// keep-alive timeouts (5 s), so the client closes first.
+pub const POOL_IDLE: Duration = Duration::from_secs(4);
 
 /// `birdbridge/<version> (+<repository>)`: servers (`GoToSocial` answers 418 to a request
 /// without one) and their admins see who is calling and where to read about it.
@@ -33,21 +45,43 @@ pub fn user_agent() -> String {
     format!("birdbridge/{} (+{home})", env!("CARGO_PKG_VERSION"))
 }
 
-/// The process-wide HTTP client.
+/// The process-wide HTTP clients: one that pools connections, one that never reuses one.
 ///
 /// # Errors
 /// When the TLS backend cannot be set up (then nothing can be delivered at all).
-pub fn shared() -> Result<Client, String> {
-    static CLIENT: OnceLock<Result<Client, String>> = OnceLock::new();
-    CLIENT
+pub fn shared() -> Result<Clients, String> {
+    static CLIENTS: OnceLock<Result<Clients, String>> = OnceLock::new();
+    CLIENTS
         .get_or_init(|| {
-            Client::builder()
-                .user_agent(user_agent())
-                .connect_timeout(CONNECT_TIMEOUT)
-                .build()
-                .map_err(|e| format!("cannot set up the HTTP client: {e}"))
+            let build = |pooled: bool| {
+                let builder = Client::builder()
+                    .user_agent(user_agent())
+                    .connect_timeout(CONNECT_TIMEOUT)
+                    .pool_idle_timeout(POOL_IDLE);
+                let builder = if pooled {
+                    builder
+                } else {
+                    builder.pool_max_idle_per_host(0)
+                };
+                builder
+                    .build()
+                    .map_err(|e| format!("cannot set up the HTTP client: {e}"))
+            };
+            Ok(Clients {
+                pooled: build(true)?,
+                fresh: build(false)?,
+            })
         })
         .clone()
+}
+
+/// The shared clients (see [`shared`]).
+#[derive(Debug, Clone)]
+pub struct Clients {
+    /// Reuses idle connections for [`POOL_IDLE`].
+    pub pooled: Client,
+    /// Opens a new connection for every request.
+    pub fresh: Client,
 }
 
 /// A server's answer, whatever its status.
@@ -92,6 +126,9 @@ pub enum Transport {
     Timeout,
     /// The connection failed after the request was sent: as unknown as a timeout.
     Broken(String),
+    /// The server closed the connection before any answer (typically a reused connection
+    /// it had already given up): for a write, as unknown as a timeout.
+    Closed(String),
 }
 
 impl std::fmt::Display for Transport {
@@ -100,6 +137,7 @@ impl std::fmt::Display for Transport {
             Transport::Connect(m) => write!(f, "cannot connect: {m}"),
             Transport::Timeout => f.write_str("timed out"),
             Transport::Broken(m) => write!(f, "connection failed: {m}"),
+            Transport::Closed(m) => write!(f, "connection closed before any answer: {m}"),
         }
     }
 }
@@ -107,7 +145,10 @@ impl std::fmt::Display for Transport {
 /// One server, with the account's token.
 #[derive(Clone)]
 pub struct Api {
-    http: Client,
+    clients: Clients,
+    /// Set once the server was seen closing a connection after an answer: every request
+    /// then goes on a fresh connection.
+    closes: Arc<AtomicBool>,
     base: String,
     token: Secret,
     timeout: Duration,
@@ -124,9 +165,10 @@ impl std::fmt::Debug for Api {
 
 impl Api {
     /// Calls to `base` (no trailing slash) with `token`, each request bounded by `timeout`.
-    pub fn new(http: Client, base: &str, token: Secret, timeout: Duration) -> Self {
+    pub fn new(clients: Clients, base: &str, token: Secret, timeout: Duration) -> Self {
         Self {
-            http,
+            clients,
+            closes: Arc::new(AtomicBool::new(false)),
             base: base.trim_end_matches('/').to_owned(),
             token,
             timeout,
@@ -143,6 +185,20 @@ impl Api {
         self.timeout
     }
 
+    /// Whether the server was seen closing a reused connection before answering (it closes
+    /// after every answer without saying so).
+    pub fn closes_after_answer(&self) -> bool {
+        self.closes.load(Ordering::Relaxed)
+    }
+
+    fn http(&self) -> &Client {
+        if self.closes_after_answer() {
+            &self.clients.fresh
+        } else {
+            &self.clients.pooled
+        }
+    }
+
     /// `GET` a path (or an absolute URL, for nodeinfo links), with the token when `auth`.
     pub async fn get(&self, path_or_url: &str, auth: bool) -> Result<Answer, Transport> {
         let url = if path_or_url.starts_with("http://") || path_or_url.starts_with("https://") {
@@ -150,11 +206,26 @@ impl Api {
         } else {
             format!("{}{path_or_url}", self.base)
         };
-        let mut req = self.http.get(url);
-        if auth {
-            req = req.bearer_auth(self.token.expose());
+        let request = |http: &Client| {
+            let req = http.get(&url);
+            if auth {
+                req.bearer_auth(self.token.expose())
+            } else {
+                req
+            }
+        };
+        match self.send(request(self.http())).await {
+            Err(Transport::Closed(first)) if !self.closes_after_answer() => {
+                // A reused connection the server had closed: once more on a fresh one.
+                let again = self.send(request(&self.clients.fresh)).await;
+                if again.is_ok() {
+                    tracing::warn!(server = %self.base, error = %first, "the server closes connections after every answer; using a new connection for each request");
+                    self.closes.store(true, Ordering::Relaxed);
+                }
+                again
+            }
+            other => other,
         }
-        self.send(req).await
     }
 
     /// `POST /api/v1/statuses` with a JSON body and the idempotency key.
@@ -164,7 +235,7 @@ impl Api {
         idempotency_key: &str,
     ) -> Result<Answer, Transport> {
         let req = self
-            .http
+            .http()
             .post(format!("{}/api/v1/statuses", self.base))
             .bearer_auth(self.token.expose())
             .header("Idempotency-Key", idempotency_key)
@@ -176,7 +247,7 @@ impl Api {
     /// reply with bodies megalodon cannot parse).
     pub async fn delete_status(&self, id: &str) -> Result<Answer, Transport> {
         let req = self
-            .http
+            .http()
             .delete(format!("{}/api/v1/statuses/{id}", self.base))
             .bearer_auth(self.token.expose());
         self.send(req).await
@@ -205,9 +276,36 @@ fn transport(e: &reqwest::Error) -> Transport {
         Transport::Timeout
     } else if e.is_connect() {
         Transport::Connect(without_url(e))
+    } else if closed_unanswered(e) {
+        Transport::Closed(without_url(e))
     } else {
         Transport::Broken(without_url(e))
     }
+}
+
+/// Whether the connection closed (or was reset) with no answer received: hyper's
+/// "connection closed before message completed", or a reset / broken pipe.
+fn closed_unanswered(e: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(h) = s.downcast_ref::<hyper::Error>() {
+            if h.is_incomplete_message() {
+                return true;
+            }
+        }
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::ConnectionAborted
+            ) {
+                return true;
+            }
+        }
+        source = s.source();
+    }
+    false
 }
 
 /// The error without its URL (no secrets are in URLs, but they are long and repeat the

@@ -13,6 +13,7 @@
 //! part is the [`TargetError`] variant (see there).
 
 pub mod client;
+pub mod lenient;
 pub mod profile;
 pub mod quirks;
 pub mod reconcile;
@@ -24,7 +25,7 @@ use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
 use megalodon::entities::UploadMedia;
-use megalodon::megalodon::{GetAccountStatusesInputOptions, UploadMediaInputOptions};
+use megalodon::megalodon::UploadMediaInputOptions;
 use megalodon::Megalodon;
 use reqwest::header::HeaderMap;
 use serde_json::{json, Map, Value};
@@ -33,7 +34,6 @@ use tracing::{info, warn};
 use self::client::{Answer, Api, Transport};
 use self::profile::{InstanceProfile, ProfileSource};
 use self::quirks::Quirks;
-use self::reconcile::Candidate;
 use super::{Delivered, Outgoing, TargetError, TargetProfile};
 use crate::budget::{Budget, Clock, Family, Priority, RateHeaders};
 use crate::config::{FediverseTargetSettings, Secret, ServerKind};
@@ -102,6 +102,9 @@ pub struct CheckReport {
     pub profile: InstanceProfile,
     /// The kind's quirks.
     pub quirks: Quirks,
+    /// The server closed a reused connection before answering: it closes after every
+    /// answer, so each request gets a new connection.
+    pub closes_after_answer: bool,
 }
 
 /// A megalodon failure, reduced to what the client acts on.
@@ -215,7 +218,7 @@ impl FediTarget {
             message: format!("cannot set up the client for {}: {e}", self.settings.url),
         })?;
         self.mega = Some(mega);
-        let (account_id, account) = self.verify_credentials().await?;
+        let (account_id, account) = self.verify_credentials(&profile).await?;
         info!(
             target = %self.name,
             kind = profile.kind.as_str(),
@@ -247,6 +250,7 @@ impl FediTarget {
             account: c.account.clone(),
             profile: c.profile.clone(),
             quirks: c.quirks.clone(),
+            closes_after_answer: self.api.closes_after_answer(),
         })
     }
 
@@ -557,41 +561,36 @@ impl FediTarget {
         Ok(InstanceProfile::defaults(kind))
     }
 
-    /// The account's id and `@name`.
-    async fn verify_credentials(&mut self) -> Result<(String, String), TargetError> {
-        let (mut waits, mut retries) = (0, 0);
-        loop {
-            self.take(Family::Requests).await?;
-            let timeout = self.api.timeout();
-            let result =
-                tokio::time::timeout(timeout, self.mega()?.verify_account_credentials()).await;
-            match flatten_mega(result) {
-                Ok(res) => {
-                    self.observe(Family::Requests, &res.header);
-                    return Ok((res.json.id, format!("@{}", res.json.acct)));
-                }
-                Err(f) => {
-                    self.observe(Family::Requests, &f.headers);
-                    match f.status {
-                        Some(401 | 403) => {
-                            return Err(TargetError::Auth {
-                                target: self.name.clone(),
-                                message: f.message,
-                            })
-                        }
-                        Some(s @ (429 | 503)) if waits < MAX_RATE_WAITS => {
-                            waits += 1;
-                            self.back_off_rate(Family::Requests, &f.answer(s));
-                        }
-                        _ if retries < MAX_TRANSIENT_RETRIES => {
-                            retries += 1;
-                            self.transient_pause(retries).await;
-                        }
-                        _ => return Err(f.into_error(&self.name)),
-                    }
-                }
+    /// The account's id and `@name`, read leniently through the own client (megalodon's
+    /// `Account` refuses answers without `fields`, as snac's). snac answers a refused token
+    /// with 422 here (401 elsewhere): either means the token.
+    async fn verify_credentials(
+        &mut self,
+        profile: &InstanceProfile,
+    ) -> Result<(String, String), TargetError> {
+        const CALL: &str = "GET /api/v1/accounts/verify_credentials";
+        let answer = match self
+            .get_ok("/api/v1/accounts/verify_credentials", true)
+            .await
+        {
+            Ok(answer) => answer,
+            Err(TargetError::Rejected {
+                status: Some(422),
+                message,
+            }) => {
+                return Err(TargetError::Auth {
+                    target: self.name.clone(),
+                    message,
+                })
             }
-        }
+            Err(e) => return Err(e),
+        };
+        let account = lenient::account(&answer.body, CALL, &profile.software()).map_err(|m| {
+            TargetError::Setup {
+                message: m.to_string(),
+            }
+        })?;
+        Ok((account.id, format!("@{}", account.acct)))
     }
 
     /// Uploads one attachment. `Undeliverable` when the server cannot take it (too large,
@@ -779,36 +778,17 @@ impl FediTarget {
         out: Outgoing<'_>,
         text: &str,
     ) -> Result<Option<Delivered>, TargetError> {
-        let account_id = self.connected()?.account_id.clone();
-        self.take(Family::Requests).await?;
-        let options = GetAccountStatusesInputOptions {
-            limit: Some(RECONCILE_WINDOW),
-            ..GetAccountStatusesInputOptions::default()
+        const CALL: &str = "GET /api/v1/accounts/:id/statuses";
+        let (account_id, software) = {
+            let c = self.connected()?;
+            (c.account_id.clone(), c.profile.software())
         };
-        let timeout = self.api.timeout();
-        let call = self
-            .mega()?
-            .get_account_statuses(account_id, Some(&options));
-        let statuses = match flatten_mega(tokio::time::timeout(timeout, call).await) {
-            Ok(res) => {
-                self.observe(Family::Requests, &res.header);
-                res.json
-            }
-            Err(f) => {
-                self.observe(Family::Requests, &f.headers);
-                return Err(f.into_error(&self.name));
-            }
-        };
-        let candidates: Vec<Candidate> = statuses
-            .into_iter()
-            .map(|s| Candidate {
-                id: s.id,
-                url: s.url,
-                content: s.content,
-                spoiler_text: s.spoiler_text,
-                in_reply_to_id: s.in_reply_to_id,
-            })
-            .collect();
+        let path = format!("/api/v1/accounts/{account_id}/statuses?limit={RECONCILE_WINDOW}");
+        let answer = self.get_ok(&path, true).await?;
+        let candidates =
+            lenient::statuses(&answer.body, CALL, &software).map_err(|m| TargetError::Setup {
+                message: m.to_string(),
+            })?;
         Ok(reconcile::find(
             &candidates,
             text,

@@ -101,6 +101,18 @@ pub fn of(kind: ServerKind) -> Quirks {
             seeds: mastodon_seeds(),
             sns: SNS::Pixelfed,
         },
+        // Measured on snac 2.94 (FORMATS.md "Servers as measured"): no rate-limit headers
+        // (so the budget stays a guess, Mastodon's), Idempotency-Key ignored, a status id
+        // that changes on edit. Its limit is 100000 characters, far beyond any split.
+        ServerKind::Snac => Quirks {
+            counting: CountingRule::CodePoints,
+            honours_idempotency: false,
+            needs_media: false,
+            default_max_characters: 100_000,
+            default_max_media: 4,
+            seeds: mastodon_seeds(),
+            sns: SNS::Mastodon,
+        },
     }
 }
 
@@ -113,6 +125,7 @@ pub fn kind_from_software(name: &str) -> Option<ServerKind> {
         "friendica" => Some(ServerKind::Friendica),
         "firefish" | "iceshrimp" | "catodon" => Some(ServerKind::Firefish),
         "pixelfed" => Some(ServerKind::Pixelfed),
+        "snac" => Some(ServerKind::Snac),
         _ => None,
     }
 }
@@ -133,6 +146,7 @@ mod tests {
     #[case("Akkoma", Some(ServerKind::Pleroma))]
     #[case("gotosocial", Some(ServerKind::GoToSocial))]
     #[case("pixelfed", Some(ServerKind::Pixelfed))]
+    #[case("snac", Some(ServerKind::Snac))]
     #[case("lemmy", None)]
     fn nodeinfo_names_map_to_kinds(#[case] name: &str, #[case] kind: Option<ServerKind>) {
         assert_eq!(kind_from_software(name), kind);

@@ -1,0 +1,168 @@
+//! What each personality of the fake does differently, in one table, so the handlers in
+//! `mod.rs` ask a question instead of naming servers. Each row says where its facts come
+//! from; `docs/servers.md` lists them with the same sources.
+
+use axum::http::StatusCode;
+use serde_json::{json, Value};
+
+use super::Personality;
+
+/// The traits of one personality.
+#[derive(Debug, Clone)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "a table of yes/no facts about servers"
+)]
+pub struct Traits {
+    /// nodeinfo `software.name`.
+    pub software: &'static str,
+    /// nodeinfo `software.version`.
+    pub version: &'static str,
+    /// Whether answers carry `X-RateLimit-*` headers.
+    pub rate_headers: bool,
+    /// Whether `Retry-After` comes with a 429.
+    pub retry_after: bool,
+    /// Whether the window starts at the client's first request (else epoch-aligned).
+    pub window_from_first_request: bool,
+    /// Whether the connection is closed after every answer (without `Connection: close`).
+    pub closes_after_answer: bool,
+    /// Whether `Idempotency-Key` is honoured for an hour.
+    pub honours_idempotency: bool,
+    /// Whether `"sensitive": "true"` (a string) is refused.
+    pub strict_booleans: bool,
+    /// Whether a request without `User-Agent` is refused (418).
+    pub needs_user_agent: bool,
+    /// The status `verify_credentials` answers a bad token with.
+    pub bad_token_on_verify: StatusCode,
+    /// The status a status over the limit is refused with.
+    pub over_limit: StatusCode,
+    /// Characters announced, and really enforced (`None`: nothing enforced).
+    pub max_characters: usize,
+    pub enforced_characters: Option<usize>,
+    /// Whether URLs count at full length (else 23 each).
+    pub urls_at_full_length: bool,
+    /// Whether the account JSON lacks `fields`, `moved`, `group`, `discoverable`.
+    pub sparse_account: bool,
+    /// Whether statuses are refused without an attachment.
+    pub needs_media: bool,
+}
+
+/// The traits of `p`.
+pub fn of(p: Personality) -> Traits {
+    let mastodon = Traits {
+        software: "mastodon",
+        version: "4.3.1",
+        rate_headers: true,
+        retry_after: true,
+        window_from_first_request: false,
+        closes_after_answer: false,
+        honours_idempotency: true,
+        strict_booleans: false,
+        needs_user_agent: false,
+        bad_token_on_verify: StatusCode::UNAUTHORIZED,
+        over_limit: StatusCode::UNPROCESSABLE_ENTITY,
+        max_characters: 500,
+        enforced_characters: None,
+        urls_at_full_length: false,
+        sparse_account: false,
+        needs_media: false,
+    };
+    match p {
+        Personality::Mastodon => mastodon,
+        // FORMATS.md "Servers as measured" (GoToSocial 0.20 on loopback).
+        Personality::GoToSocial => Traits {
+            software: "gotosocial",
+            version: "0.17.0 git-abc",
+            retry_after: false,
+            window_from_first_request: true,
+            honours_idempotency: false,
+            strict_booleans: true,
+            needs_user_agent: true,
+            over_limit: StatusCode::BAD_REQUEST,
+            max_characters: 5000,
+            enforced_characters: Some(5000),
+            urls_at_full_length: true,
+            ..mastodon
+        },
+        Personality::Minimal => Traits {
+            software: "tinyserver",
+            version: "1.0",
+            rate_headers: false,
+            honours_idempotency: false,
+            ..mastodon
+        },
+        // FORMATS.md "Servers as measured" (snac 2.94 on loopback).
+        Personality::Snac => Traits {
+            software: "snac",
+            version: "2.94",
+            rate_headers: false,
+            retry_after: false,
+            closes_after_answer: true,
+            honours_idempotency: false,
+            bad_token_on_verify: StatusCode::UNPROCESSABLE_ENTITY,
+            max_characters: 100_000,
+            enforced_characters: Some(100_000),
+            urls_at_full_length: true,
+            sparse_account: true,
+            ..mastodon
+        },
+    }
+}
+
+/// `/api/v1/instance` of `p`.
+pub fn instance_v1(p: Personality, base: &str) -> Value {
+    let t = of(p);
+    match p {
+        Personality::Minimal => {
+            json!({"uri": "minimal.test", "title": "Minimal", "version": "3.0.0"})
+        }
+        Personality::Snac => json!({
+            "uri": base.trim_start_matches("http://"), "title": "snac", "version": "4.0.0 (not true; really snac/2.94)",
+            "short_description": "", "description": "", "email": "", "languages": ["en"],
+            "stats": {"user_count": 1, "status_count": 0, "domain_count": 0},
+            "registrations": false, "approval_required": false, "invites_enabled": false,
+            "configuration": {
+                "statuses": {"max_characters": t.max_characters, "max_media_attachments": 4, "characters_reserved_per_url": 32},
+                "media_attachments": {"supported_mime_types": ["image/jpeg", "image/png", "image/gif", "image/webp", "video/mp4", "video/webm"],
+                    "image_size_limit": 16_777_216, "video_size_limit": 16_777_216}
+            }
+        }),
+        _ => json!({
+            "uri": "fake.test", "title": "Fake", "version": "4.2.0",
+            "configuration": {"statuses": {"max_characters": t.max_characters, "max_media_attachments": 4}}
+        }),
+    }
+}
+
+/// What `/api/v2/instance` answers when `p` has none: a status and an HTML body.
+pub fn no_instance_v2(p: Personality) -> Option<(StatusCode, &'static str)> {
+    match p {
+        Personality::Minimal => Some((StatusCode::NOT_FOUND, "{\"error\":\"Not found\"}")),
+        Personality::Snac => Some((
+            StatusCode::NOT_FOUND,
+            "<!DOCTYPE html>\n<html><head><title>404 Not Found</title></head><body><h1>404 Not Found</h1></body></html>\n",
+        )),
+        _ => None,
+    }
+}
+
+/// The account, as `p` sends it.
+pub fn account(p: Personality, base: &str, statuses: usize) -> Value {
+    let mut a = json!({
+        "id": "1", "username": "mirror", "acct": "mirror", "display_name": "Mirror",
+        "locked": false, "bot": true, "created_at": "2024-01-01T00:00:00.000Z",
+        "followers_count": 0, "following_count": 0, "statuses_count": statuses,
+        "note": "", "url": format!("{base}/@mirror"),
+        "avatar": "", "avatar_static": "", "header": "", "header_static": "",
+        "emojis": [], "fields": [], "moved": null, "group": false, "discoverable": true
+    });
+    if of(p).sparse_account {
+        let o = a.as_object_mut().expect("an object");
+        for gone in ["fields", "moved", "group", "discoverable"] {
+            o.remove(gone);
+        }
+        // Counts as strings and a number id elsewhere are handled too; snac sends these.
+        o.insert("source".into(), json!({"privacy": "public", "sensitive": false, "language": "en", "note": "", "fields": []}));
+    }
+    a
+}
