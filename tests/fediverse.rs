@@ -337,6 +337,48 @@ async fn announced_budgets_are_never_exceeded() {
     assert!(text.contains("t statuses: "), "{text}");
 }
 
+/// `GoToSocial`'s window starts at the client's first request and its end is announced only
+/// in headers: the client follows it, waits exactly to each announced reset (so every new
+/// window starts one period after the last), and never meets a 429.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_from_the_first_request_is_followed_to_its_announced_reset() {
+    let clock = Clock::manual(start_time() + Duration::milliseconds(3_456));
+    let fake = fake(Personality::GoToSocial, &clock).await;
+    let period = Duration::seconds(60);
+    fake.set_limit("requests", 6, period);
+    let setup = Setup::one(clock, &fake, "gotosocial");
+
+    let report = setup.backfill().await;
+    assert_eq!(report.parts_failed, 0, "{report:?}");
+    let expected = expected_parts(&profile_of(Personality::GoToSocial));
+    assert_statuses_match(&fake, &fake.statuses(), &expected);
+    assert_eq!(fake.too_many(), 0, "the fake had to say 429");
+    let starts = fake.state().window_starts.clone();
+    assert!(starts.len() >= 4, "{starts:?}");
+    for pair in starts.windows(2) {
+        assert_eq!(pair[1] - pair[0], period, "waited past a reset: {starts:?}");
+    }
+    // `status` shows the window as the server announced it, not as a guess.
+    let text = birdbridge::status::report(&setup.settings).unwrap();
+    assert!(text.contains("t requests: "), "{text}");
+    assert!(!text.contains("a guess"), "{text}");
+}
+
+/// A server that announces no limits (snac) keeps the kind's guess, and `status` says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_rate_limit_headers_is_budgeted_by_a_guess() {
+    let clock = Clock::manual(start_time());
+    let fake = fake(Personality::Snac, &clock).await;
+    let setup = Setup::one(clock, &fake, "snac");
+    setup.backfill().await;
+    let text = birdbridge::status::report(&setup.settings).unwrap();
+    assert!(
+        text.contains("t statuses: ")
+            && text.contains("(a guess: the server has not announced this limit)"),
+        "{text}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn media_still_processing_is_not_uploaded_twice() {
     let clock = Clock::manual(start_time());

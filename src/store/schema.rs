@@ -117,6 +117,9 @@ const MIGRATIONS: &[&str] = &[
         created_at       TEXT NOT NULL,
         PRIMARY KEY (route, target, source_post_id)
     ) STRICT;",
+    // 4: whether a saved rate-limit window was announced by the server or is a guess from
+    // the kind's known limits (`status` says which).
+    "ALTER TABLE budgets ADD COLUMN announced INTEGER NOT NULL DEFAULT 0 CHECK (announced IN (0, 1));",
 ];
 
 /// The schema version this binary writes and understands.

@@ -144,6 +144,8 @@ pub struct FakeState {
     pub log: Vec<Logged>,
     pub too_many: u32,
     pub deleted: HashSet<String>,
+    /// When each rate-limit window started (every family), in order.
+    pub window_starts: Vec<DateTime<Utc>>,
 }
 
 /// A running fake server.
@@ -213,6 +215,7 @@ impl FakeFedi {
             log: Vec::new(),
             too_many: 0,
             deleted: HashSet::new(),
+            window_starts: Vec::new(),
         }));
         let app = Router::new()
             .route("/api/v1/instance", get(instance_v1))
@@ -347,6 +350,7 @@ impl FakeState {
             }
         }
         let now = self.now();
+        let from_first_request = traits.window_from_first_request;
         let mut tightest: Option<(u32, u32, DateTime<Utc>)> = None;
         let mut over: Option<DateTime<Utc>> = None;
         let mut counted: Vec<&'static str> = vec!["requests"];
@@ -356,13 +360,25 @@ impl FakeState {
                 continue;
             };
             let period_ms = w.limit.period.num_milliseconds();
-            let index = now.timestamp_millis().div_euclid(period_ms);
+            // GoToSocial: a window starts at the first request after the last one ended;
+            // Mastodon: windows aligned to the epoch. `index` is the window's start (ms).
+            let index = if from_first_request {
+                if w.index < 0 || now.timestamp_millis() >= w.index + period_ms {
+                    now.timestamp_millis()
+                } else {
+                    w.index
+                }
+            } else {
+                now.timestamp_millis().div_euclid(period_ms) * period_ms
+            };
             if index != w.index {
                 w.index = index;
                 w.count = 0;
+                self.window_starts
+                    .push(Utc.timestamp_millis_opt(index).unwrap());
             }
             w.count += 1;
-            let reset = Utc.timestamp_millis_opt((index + 1) * period_ms).unwrap();
+            let reset = Utc.timestamp_millis_opt(index + period_ms).unwrap();
             let remaining = w.limit.limit.saturating_sub(w.count);
             if w.count > w.limit.limit {
                 over = Some(over.map_or(reset, |o: DateTime<Utc>| o.max(reset)));

@@ -77,6 +77,8 @@ pub struct FediTarget {
     stop: Arc<AtomicBool>,
     priority: Priority,
     budget: Budget,
+    /// The server counts all calls in one window ([`Quirks::one_counter`]).
+    one_counter: bool,
     connected: Option<Connected>,
     /// The profile before connecting: stock Mastodon limits.
     fallback: TargetProfile,
@@ -145,6 +147,7 @@ impl FediTarget {
             token,
             mega: None,
             budget: Budget::seeded(&quirks::of(settings.kind).seeds, now),
+            one_counter: quirks::of(settings.kind).one_counter,
             clock,
             stop,
             priority: Priority::Backfill {
@@ -200,6 +203,7 @@ impl FediTarget {
             p
         };
         let quirks = quirks::of(profile.kind);
+        self.one_counter = quirks.one_counter;
         if self.settings.kind == ServerKind::Auto {
             self.budget = Budget::seeded(&quirks.seeds, now);
         }
@@ -390,6 +394,7 @@ impl FediTarget {
     /// Takes one call of `family` from the budget, waiting for the window when it is used
     /// up (DESIGN.md: delivery waits for budget instead of calling and failing).
     async fn take(&mut self, family: Family) -> Result<(), TargetError> {
+        let family = self.counted_as(family);
         let mut announced = false;
         loop {
             match self
@@ -422,7 +427,18 @@ impl FediTarget {
         }
     }
 
+    /// The family a call of `family` is counted in: its own, or `requests` on a server
+    /// that counts every call in one window.
+    fn counted_as(&self, family: Family) -> Family {
+        if self.one_counter {
+            Family::Requests
+        } else {
+            family
+        }
+    }
+
     fn observe(&mut self, family: Family, headers: &HeaderMap) {
+        let family = self.counted_as(family);
         let now = self.clock.now();
         let h = RateHeaders::parse(headers, now);
         self.budget.observe(family, &h, now);
@@ -431,6 +447,7 @@ impl FediTarget {
     /// A 429 pauses the family; a 503 pauses the account, until the time the server gave
     /// (or a guess).
     fn back_off_rate(&mut self, family: Family, answer: &Answer) {
+        let family = self.counted_as(family);
         let now = self.clock.now();
         let h = RateHeaders::parse(&answer.headers, now);
         if answer.status == 503 {

@@ -25,6 +25,10 @@ pub struct Quirks {
     pub default_max_media: usize,
     /// Rate limits known before any header is seen.
     pub seeds: Vec<Seed>,
+    /// Whether the server counts every request in one window, which its rate-limit headers
+    /// describe whatever the call (`GoToSocial`: per client address); then every call is
+    /// budgeted as a request, and no family is counted apart.
+    pub one_counter: bool,
     /// Which megalodon client speaks to it.
     pub sns: SNS,
 }
@@ -48,6 +52,7 @@ pub fn of(kind: ServerKind) -> Quirks {
             default_max_characters: 500,
             default_max_media: 4,
             seeds: mastodon_seeds(),
+            one_counter: false,
             sns: SNS::Mastodon,
         },
         // Pleroma and Akkoma count in Elixir graphemes with URLs at full length; code points
@@ -59,6 +64,7 @@ pub fn of(kind: ServerKind) -> Quirks {
             default_max_characters: 5000,
             default_max_media: 4,
             seeds: mastodon_seeds(),
+            one_counter: false,
             sns: SNS::Pleroma,
         },
         // Advertises 25 characters per URL but counts URLs at full length, text and spoiler
@@ -70,6 +76,7 @@ pub fn of(kind: ServerKind) -> Quirks {
             default_max_characters: 5000,
             default_max_media: 6,
             seeds: requests_only,
+            one_counter: true,
             sns: SNS::Gotosocial,
         },
         ServerKind::Friendica => Quirks {
@@ -79,6 +86,7 @@ pub fn of(kind: ServerKind) -> Quirks {
             default_max_characters: 200_000,
             default_max_media: 4,
             seeds: requests_only,
+            one_counter: false,
             sns: SNS::Friendica,
         },
         // birdbridge posts through Firefish's Mastodon-compatible API with a Mastodon-API
@@ -90,6 +98,7 @@ pub fn of(kind: ServerKind) -> Quirks {
             default_max_characters: 3000,
             default_max_media: 16,
             seeds: requests_only,
+            one_counter: false,
             sns: SNS::Mastodon,
         },
         ServerKind::Pixelfed => Quirks {
@@ -99,6 +108,7 @@ pub fn of(kind: ServerKind) -> Quirks {
             default_max_characters: 500,
             default_max_media: 4,
             seeds: mastodon_seeds(),
+            one_counter: false,
             sns: SNS::Pixelfed,
         },
         // Measured on snac 2.94 (FORMATS.md "Servers as measured"): no rate-limit headers
@@ -111,6 +121,7 @@ pub fn of(kind: ServerKind) -> Quirks {
             default_max_characters: 100_000,
             default_max_media: 4,
             seeds: mastodon_seeds(),
+            one_counter: false,
             sns: SNS::Mastodon,
         },
     }
