@@ -569,15 +569,27 @@ async fn an_expired_token_stops_its_target_and_the_others_go_on() {
     assert_eq!(other.statuses().len(), all_b);
 }
 
+/// One status over the server's real limit (the server announces more than it accepts) is
+/// refused with the server's own status and message, quarantined after its attempts, and
+/// blocks nothing after it.
+#[rstest]
+#[case::mastodon(Personality::Mastodon, "mastodon", 422, "character limit")]
+#[case::gotosocial(Personality::GoToSocial, "gotosocial", 400, "exceed max chars")]
+#[case::snac(Personality::Snac, "snac", 422, "character limit")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_post_the_server_refuses_is_quarantined_and_the_rest_goes_on() {
+async fn a_post_the_server_refuses_is_quarantined_and_the_rest_goes_on(
+    #[case] personality: Personality,
+    #[case] kind: &str,
+    #[case] refused_with: u16,
+    #[case] message: &str,
+) {
     let clock = Clock::manual(start_time());
-    let fake = fake(Personality::Mastodon, &clock).await;
-    // The server advertises 500 characters but accepts fewer: a server that is wrong.
+    let fake = fake(personality, &clock).await;
+    // The server advertises more than it accepts: a server that is wrong.
     let accepted = 200;
     fake.state().enforce_max_chars = Some(accepted);
-    let setup = Setup::one(clock, &fake, "mastodon");
-    let expected = expected_parts(&TargetProfile::mastodon_default());
+    let setup = Setup::one(clock, &fake, kind);
+    let expected = expected_parts(&profile_of(personality));
     let too_long: Vec<&str> = expected
         .iter()
         .filter(|e| e.2.text.chars().count() > accepted)
@@ -600,14 +612,14 @@ async fn a_post_the_server_refuses_is_quarantined_and_the_rest_goes_on() {
         .last_error
         .as_deref()
         .unwrap()
-        .contains("character limit"));
+        .contains(message));
     // Once quarantined, it is left alone.
     let later = setup.backfill().await;
     assert_eq!((later.parts_delivered, later.parts_failed), (0, 0));
     assert_eq!(
         fake.log()
             .iter()
-            .filter(|l| l.path == "/api/v1/statuses" && l.status == 422)
+            .filter(|l| l.path == "/api/v1/statuses" && l.status == refused_with)
             .count(),
         3
     );
@@ -714,13 +726,22 @@ async fn deletes_go_through_and_a_gone_status_counts_as_deleted(#[case] personal
     target.delete("no-such-status").await.unwrap();
 }
 
-/// `check` against a server: the profile and quirks are printed; a refused token is a
-/// finding that says what to fix. Runs the binary, with the fake served meanwhile.
+/// `check` against each server kind: the profile and quirks are printed; a refused token
+/// is a finding that says what to fix (snac refuses it with 422, the others with 401).
+/// Runs the binary, with the fake served meanwhile.
+#[rstest]
+#[case::mastodon(Personality::Mastodon, "mastodon", &["as @mirror (mastodon 4.3.1", "500 characters per status", "URLs count 23 each", "idempotency keys honoured"])]
+#[case::gotosocial(Personality::GoToSocial, "gotosocial", &["as @mirror (gotosocial 0.17.0", "5000 characters per status", "URLs count at full length", "idempotency keys ignored"])]
+#[case::snac(Personality::Snac, "auto", &["as @mirror (snac 4.0.0 (not true; really snac/2.94)", "limits from /api/v1/instance", "100000 characters per status, 4 attachments", "idempotency keys ignored", "closes the connection after every answer"])]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn check_reports_each_target() {
+async fn check_reports_each_target(
+    #[case] personality: Personality,
+    #[case] kind: &str,
+    #[case] lines: &[&str],
+) {
     let clock = Clock::manual(start_time());
-    let good = fake(Personality::GoToSocial, &clock).await;
-    let setup = Setup::new(clock, &[("gts", "gotosocial", &good.url, TOKEN)]);
+    let good = fake(personality, &clock).await;
+    let setup = Setup::new(clock, &[("t", kind, &good.url, TOKEN)]);
     let config = setup.dir.path().join("bridge.toml");
     let run = |config: PathBuf| {
         tokio::task::spawn_blocking(move || {
@@ -741,16 +762,15 @@ async fn check_reports_each_target() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("as @mirror (gotosocial 0.17.0"), "{stdout}");
-    assert!(stdout.contains("5000 characters per status"), "{stdout}");
-    assert!(stdout.contains("URLs count at full length"), "{stdout}");
-    assert!(stdout.contains("idempotency keys ignored"), "{stdout}");
+    for line in lines {
+        assert!(stdout.contains(line), "{line:?} not in {stdout}");
+    }
 
-    std::fs::write(setup.dir.path().join("gts.token"), "wrong").unwrap();
+    std::fs::write(setup.dir.path().join("t.token"), "wrong").unwrap();
     let out = run(config).await.unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(78), "{stderr}");
-    assert!(stderr.contains("targets.gts"), "{stderr}");
+    assert!(stderr.contains("targets.t"), "{stderr}");
     assert!(stderr.contains("refused the token"), "{stderr}");
     assert!(!stderr.contains("wrong"), "the token was printed: {stderr}");
 }
