@@ -351,6 +351,10 @@ impl Mirror<'_> {
     /// `earlier` lists its earlier versions, newest first. On a target where one of them was
     /// mirrored, the post is delivered as an edit of that version's statuses (or skipped,
     /// when the target cannot edit).
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one pass over the targets, each step a guard read top to bottom"
+    )]
     async fn post_versions(
         &mut self,
         post: &Post,
@@ -419,6 +423,12 @@ impl Mirror<'_> {
                 report.previewed += 1;
                 continue;
             };
+            if let Some(reason) = target.refuses(&rendered) {
+                audit.not_mirrored(post, &t.name, &Decision::Skip(reason))?;
+                report.skipped += 1;
+                outcome.changed = true;
+                continue;
+            }
             let edit = live::edit_base(self.ledger, self.route, &t.name, post, earlier, target)?;
             if edit.skipped {
                 report.skipped += 1;

@@ -151,6 +151,22 @@ fn profile_of(personality: Personality) -> TargetProfile {
             counting: CountingRule::CodePoints,
             supports_quote_posts: false,
         },
+        Personality::Akkoma => TargetProfile {
+            max_characters: 5000,
+            characters_reserved_per_url: 23,
+            max_media_attachments: 1000,
+            description_limit: 5000,
+            counting: CountingRule::CodePoints,
+            supports_quote_posts: false,
+        },
+        Personality::Pixelfed => TargetProfile {
+            max_characters: 500,
+            characters_reserved_per_url: 23,
+            max_media_attachments: 4,
+            description_limit: 1000,
+            counting: CountingRule::CodePoints,
+            supports_quote_posts: false,
+        },
         Personality::Snac => TargetProfile {
             max_characters: 100_000,
             characters_reserved_per_url: 32,
@@ -160,6 +176,48 @@ fn profile_of(personality: Personality) -> TargetProfile {
             supports_quote_posts: false,
         },
     }
+}
+
+/// The parts a server kind should end up with, and the posts it skips: on Pixelfed, a post
+/// that starts a conversation without an image it takes is skipped, and media it does not
+/// take (videos) are linked to their originals instead.
+fn expected_on(personality: Personality) -> (Vec<(Post, usize, Part)>, Vec<String>) {
+    let parts = expected_parts(&profile_of(personality));
+    if personality != Personality::Pixelfed {
+        return (parts, Vec::new());
+    }
+    let takes = |m: &birdbridge::render::PartMedia| content_type_of(&m.source) != "video/mp4";
+    let mut kept: Vec<(Post, usize, Part)> = Vec::new();
+    let mut skipped = Vec::new();
+    for (post, index, mut part) in parts {
+        if index == 0 {
+            let replies_to_kept = post
+                .references
+                .reply_to
+                .as_ref()
+                .and_then(|r| r.id.as_ref())
+                .is_some_and(|parent| kept.iter().any(|k| &k.0.id == parent));
+            if !replies_to_kept && !part.media.iter().any(takes) {
+                skipped.push(post.id.0.clone());
+                continue;
+            }
+        } else if skipped.contains(&post.id.0) {
+            continue;
+        }
+        let (uploaded, linked): (Vec<_>, Vec<_>) = part.media.into_iter().partition(|m| takes(m));
+        for m in linked {
+            let url = post
+                .media
+                .iter()
+                .find(|pm| pm.source == m.source)
+                .and_then(|pm| pm.original_url.clone())
+                .unwrap();
+            part.text = format!("{}\n\n{url}", part.text);
+        }
+        part.media = uploaded;
+        kept.push((post, index, part));
+    }
+    (kept, skipped)
 }
 
 fn content_type_of(source: &MediaSource) -> &'static str {
@@ -238,6 +296,8 @@ fn assert_statuses_match(fake: &FakeFedi, statuses: &[Stored], expected: &[(Post
 #[case::gotosocial(Personality::GoToSocial, "gotosocial")]
 #[case::minimal(Personality::Minimal, "mastodon")]
 #[case::snac(Personality::Snac, "auto")]
+#[case::akkoma(Personality::Akkoma, "auto")]
+#[case::pixelfed(Personality::Pixelfed, "pixelfed")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sample_archive_lands_exactly_once(
     #[case] personality: Personality,
@@ -248,11 +308,26 @@ async fn the_sample_archive_lands_exactly_once(
     let setup = Setup::new(clock, &[("t", kind, &fake.url, TOKEN)]);
 
     let report = setup.backfill().await;
-    let expected = expected_parts(&profile_of(personality));
+    let (expected, skipped) = expected_on(personality);
     assert_eq!(report.parts_failed, 0, "{report:?}");
     assert_eq!(report.parts_delivered, expected.len());
     let statuses = fake.statuses();
     assert_statuses_match(&fake, &statuses, &expected);
+    // Posts the server cannot take are skipped, with the reason in the ledger.
+    let ledger = setup.ledger();
+    for id in &skipped {
+        let rows = ledger.parts_of_post("r", id, "t").unwrap();
+        assert_eq!(rows.len(), 1, "{id}");
+        assert_eq!(rows[0].state, PartState::Skipped, "{id}");
+        let reason = rows[0].reason.as_deref().unwrap_or_default();
+        assert!(
+            reason.contains("takes only posts with an image"),
+            "{id}: {reason}"
+        );
+    }
+    if personality == Personality::Pixelfed {
+        assert!(!skipped.is_empty() && skipped.len() < 15, "{skipped:?}");
+    }
 
     // The things the sample is there to show, spelled out.
     let photo = statuses
@@ -263,15 +338,17 @@ async fn the_sample_archive_lands_exactly_once(
         fake.media(&photo.media_ids[0]).description.as_deref(),
         Some("A calm harbour at sunrise: orange sky, two fishing boats moored at a wooden pier.")
     );
-    let thread: Vec<&Stored> = statuses.iter().filter(|s| s.text.contains("/3")).collect();
-    assert_eq!(thread.len(), 3);
-    assert_eq!(thread[1].in_reply_to_id.as_ref(), Some(&thread[0].id));
-    assert_eq!(thread[2].in_reply_to_id.as_ref(), Some(&thread[1].id));
-    let video = statuses
-        .iter()
-        .find(|s| s.text.starts_with("Time-lapse"))
-        .unwrap();
-    assert_eq!(fake.media(&video.media_ids[0]).content_type, "video/mp4");
+    if personality != Personality::Pixelfed {
+        let thread: Vec<&Stored> = statuses.iter().filter(|s| s.text.contains("/3")).collect();
+        assert_eq!(thread.len(), 3);
+        assert_eq!(thread[1].in_reply_to_id.as_ref(), Some(&thread[0].id));
+        assert_eq!(thread[2].in_reply_to_id.as_ref(), Some(&thread[1].id));
+        let video = statuses
+            .iter()
+            .find(|s| s.text.starts_with("Time-lapse"))
+            .unwrap();
+        assert_eq!(fake.media(&video.media_ids[0]).content_type, "video/mp4");
+    }
 
     // Every request named us; none was refused for its rate.
     let log = fake.log();
@@ -302,7 +379,6 @@ async fn the_sample_archive_lands_exactly_once(
         expected.len(),
         "a rerun posted again"
     );
-    let ledger = setup.ledger();
     assert!(ledger
         .state_counts()
         .unwrap()
@@ -576,6 +652,8 @@ async fn an_expired_token_stops_its_target_and_the_others_go_on() {
 #[case::mastodon(Personality::Mastodon, "mastodon", 422, "character limit")]
 #[case::gotosocial(Personality::GoToSocial, "gotosocial", 400, "exceed max chars")]
 #[case::snac(Personality::Snac, "snac", 422, "character limit")]
+#[case::akkoma(Personality::Akkoma, "pleroma", 422, "over the character limit")]
+#[case::pixelfed(Personality::Pixelfed, "pixelfed", 422, "must not be greater than")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_post_the_server_refuses_is_quarantined_and_the_rest_goes_on(
     #[case] personality: Personality,
@@ -585,11 +663,21 @@ async fn a_post_the_server_refuses_is_quarantined_and_the_rest_goes_on(
 ) {
     let clock = Clock::manual(start_time());
     let fake = fake(personality, &clock).await;
-    // The server advertises more than it accepts: a server that is wrong.
-    let accepted = 200;
+    let (expected, _) = expected_on(personality);
+    // The server advertises more than it accepts (a server that is wrong): one character
+    // less than the longest part (Pixelfed skips the sample's long text-only post).
+    let longest = expected
+        .iter()
+        .map(|e| e.2.text.chars().count())
+        .max()
+        .unwrap();
+    let accepted = if personality == Personality::Pixelfed {
+        longest - 1
+    } else {
+        200
+    };
     fake.state().enforce_max_chars = Some(accepted);
     let setup = Setup::one(clock, &fake, kind);
-    let expected = expected_parts(&profile_of(personality));
     let too_long: Vec<&str> = expected
         .iter()
         .filter(|e| e.2.text.chars().count() > accepted)
@@ -733,6 +821,8 @@ async fn deletes_go_through_and_a_gone_status_counts_as_deleted(#[case] personal
 #[case::mastodon(Personality::Mastodon, "mastodon", &["as @mirror (mastodon 4.3.1", "500 characters per status", "URLs count 23 each", "idempotency keys honoured"])]
 #[case::gotosocial(Personality::GoToSocial, "gotosocial", &["as @mirror (gotosocial 0.17.0", "5000 characters per status", "URLs count at full length", "idempotency keys ignored"])]
 #[case::snac(Personality::Snac, "auto", &["as @mirror (snac 4.0.0 (not true; really snac/2.94)", "limits from /api/v1/instance", "100000 characters per status, 4 attachments", "idempotency keys ignored", "closes the connection after every answer"])]
+#[case::akkoma(Personality::Akkoma, "auto", &["as @mirror (pleroma 2.7.2 (compatible; Akkoma 3.13.2)", "limits from /api/v1/instance", "5000 characters per status, 1000 attachments, alt text up to 5000", "images up to 16000000 bytes", "idempotency keys honoured"])]
+#[case::pixelfed(Personality::Pixelfed, "auto", &["as @mirror (pixelfed 3.5.3 (compatible; Pixelfed 0.12.4)", "500 characters per status, 4 attachments, alt text up to 1000", "media: image/jpeg, image/png, image/gif", "posts that start without one the server takes are skipped"])]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_reports_each_target(
     #[case] personality: Personality,

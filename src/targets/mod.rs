@@ -284,6 +284,15 @@ impl AnyTarget {
         }
     }
 
+    /// Why this target cannot take a rendered post at all (Pixelfed: a post without an
+    /// image), so it is recorded as skipped with that reason instead of being tried.
+    pub fn refuses(&self, rendered: &crate::render::Rendered) -> Option<String> {
+        match self {
+            AnyTarget::DryRun(_) => None,
+            AnyTarget::Fediverse(t) => t.refuses(rendered),
+        }
+    }
+
     /// Whether a person wants to see each delivered post (the dry-run target's purpose).
     pub fn shows_preview(&self) -> bool {
         matches!(self, AnyTarget::DryRun(_))

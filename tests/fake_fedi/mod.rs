@@ -55,6 +55,8 @@ pub enum Personality {
     GoToSocial,
     Minimal,
     Snac,
+    Akkoma,
+    Pixelfed,
 }
 
 /// A rate-limit family's window: `limit` calls per `period`.
@@ -183,7 +185,10 @@ impl FakeFedi {
                 add("requests", 300, 5 * 60);
             }
             Personality::GoToSocial => add("requests", 300, 5 * 60),
-            Personality::Minimal | Personality::Snac => {}
+            Personality::Minimal
+            | Personality::Snac
+            | Personality::Akkoma
+            | Personality::Pixelfed => {}
         }
         let traits = servers::of(personality);
         let state = Arc::new(Mutex::new(FakeState {
@@ -203,15 +208,7 @@ impl FakeFedi {
             advertise_max_chars: traits.max_characters,
             processing: Duration::seconds(5),
             image_size_limit: 16_777_216,
-            supported_mime_types: vec![
-                "image/jpeg",
-                "image/png",
-                "image/gif",
-                "image/webp",
-                "video/mp4",
-                "video/quicktime",
-                "video/webm",
-            ],
+            supported_mime_types: traits.media_types.to_vec(),
             log: Vec::new(),
             too_many: 0,
             deleted: HashSet::new(),
@@ -568,7 +565,9 @@ async fn instance_v2(State(s): State<Shared>, h: HeaderMap) -> Response {
         return (status, [("content-type", "text/html")], page).into_response();
     }
     let (status, body) = match st.personality {
-        Personality::Minimal | Personality::Snac => unreachable!("no v2 instance"),
+        Personality::Minimal | Personality::Snac | Personality::Akkoma | Personality::Pixelfed => {
+            unreachable!("no v2 instance")
+        }
         Personality::Mastodon => (
             StatusCode::OK,
             json!({
@@ -715,7 +714,7 @@ async fn upload_media(State(s): State<Shared>, h: HeaderMap, mut form: Multipart
             json!({"error": "File can't be blank"}),
         );
     };
-    if !content_type.starts_with("image/") && !content_type.starts_with("video/") {
+    if !st.supported_mime_types.contains(&content_type.as_str()) {
         return respond(
             &mut st,
             "POST",
@@ -855,11 +854,30 @@ fn create_status(
             )
         }
     };
+    if let Some((status, message)) = servers::refuse_post(st.personality, &req) {
+        let body = servers::error_body(st.personality, &message);
+        return (respond(st, "POST", path, h, rate, status, body), None);
+    }
     let key = h
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let now = st.now();
+    if servers::of(st.personality).refuses_repeated_key {
+        if let Some(k) = &key {
+            if st
+                .idempotency
+                .get(k)
+                .is_some_and(|(_, at)| now - *at < Duration::hours(1))
+            {
+                let body = servers::error_body(st.personality, "Duplicate idempotency key.");
+                return (
+                    respond(st, "POST", path, h, rate, StatusCode::BAD_REQUEST, body),
+                    None,
+                );
+            }
+        }
+    }
     if servers::of(st.personality).honours_idempotency {
         if let Some(k) = &key {
             if let Some((id, at)) = st.idempotency.get(k).cloned() {
@@ -916,20 +934,10 @@ fn create_status(
     }
     if let Some(max) = st.enforce_max_chars {
         if st.length(&text, &spoiler) > max {
-            let (status, msg) = match servers::of(st.personality).over_limit {
-                StatusCode::BAD_REQUEST => (
-                    StatusCode::BAD_REQUEST,
-                    format!("Bad Request: text with spoiler exceed max chars ({max})"),
-                ),
-                _ => (
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    format!("Validation failed: Text character limit of {max} exceeded"),
-                ),
-            };
-            return (
-                respond(st, "POST", path, h, rate, status, json!({"error": msg})),
-                None,
-            );
+            let status = servers::of(st.personality).over_limit;
+            let msg = servers::over_limit_message(st.personality, max);
+            let body = servers::error_body(st.personality, &msg);
+            return (respond(st, "POST", path, h, rate, status, body), None);
         }
     }
     let in_reply_to_id = req["in_reply_to_id"].as_str().map(str::to_owned);

@@ -43,8 +43,17 @@ pub struct Traits {
     pub urls_at_full_length: bool,
     /// Whether the account JSON lacks `fields`, `moved`, `group`, `discoverable`.
     pub sparse_account: bool,
-    /// Whether statuses are refused without an attachment.
+    /// Whether statuses are refused without an attachment (unless they reply).
     pub needs_media: bool,
+    /// Whether a repeated `Idempotency-Key` is refused (400) instead of answered with the
+    /// first status (Pixelfed).
+    pub refuses_repeated_key: bool,
+    /// Attachments per status, announced and enforced.
+    pub max_media: usize,
+    /// Characters of a content warning, enforced (422 beyond).
+    pub max_spoiler: Option<usize>,
+    /// Media types accepted for upload.
+    pub media_types: &'static [&'static str],
 }
 
 /// The traits of `p`.
@@ -66,6 +75,18 @@ pub fn of(p: Personality) -> Traits {
         urls_at_full_length: false,
         sparse_account: false,
         needs_media: false,
+        refuses_repeated_key: false,
+        max_media: 4,
+        max_spoiler: None,
+        media_types: &[
+            "image/jpeg",
+            "image/png",
+            "image/gif",
+            "image/webp",
+            "video/mp4",
+            "video/quicktime",
+            "video/webm",
+        ],
     };
     match p {
         Personality::Mastodon => mastodon,
@@ -106,6 +127,53 @@ pub fn of(p: Personality) -> Traits {
             sparse_account: true,
             ..mastodon
         },
+        // Pleroma/Akkoma: lib/pleroma/web/mastodon_api/views/instance_view.ex (v1 instance:
+        // `max_toot_chars`, `max_media_attachments`, `upload_limit`, `description_limit`;
+        // version "2.7.2 (compatible; Akkoma ...)"); the character limit counts the CW too
+        // (Pleroma docs, config.md `limit`); Idempotency-Key honoured
+        // (lib/pleroma/web/plugs/idempotency_plug.ex). Rate limits without headers.
+        Personality::Akkoma => Traits {
+            software: "akkoma",
+            version: "3.13.2",
+            rate_headers: false,
+            retry_after: false,
+            max_characters: 5000,
+            enforced_characters: Some(5000),
+            urls_at_full_length: true,
+            max_media: 1000,
+            ..mastodon
+        },
+        // Pixelfed: app/Http/Controllers/Api/ApiV1Controller.php `statusCreate` (403 "Empty
+        // statuses are not allowed" without media_ids unless replying; caption, album and
+        // spoiler_text (140) validated with 422; a repeated Idempotency-Key within an hour
+        // is a 400 "Duplicate idempotency key."; visibility "direct" refused) and
+        // config/pixelfed.php (max_caption_length 500, max_album_length 4, max_photo_size
+        // 15000 KB, media_types image/jpeg,image/png,image/gif, max_altext_length 1000).
+        Personality::Pixelfed => Traits {
+            software: "pixelfed",
+            version: "0.12.4",
+            rate_headers: false,
+            retry_after: false,
+            honours_idempotency: false,
+            refuses_repeated_key: true,
+            max_characters: 500,
+            enforced_characters: Some(500),
+            urls_at_full_length: true,
+            needs_media: true,
+            max_media: 4,
+            max_spoiler: Some(140),
+            media_types: &["image/jpeg", "image/png", "image/gif"],
+            ..mastodon
+        },
+    }
+}
+
+/// An error body the way `p` writes one: Laravel's `message` (Pixelfed), else `error`.
+pub fn error_body(p: Personality, message: &str) -> Value {
+    if p == Personality::Pixelfed {
+        json!({"message": message})
+    } else {
+        json!({"error": message})
     }
 }
 
@@ -127,6 +195,20 @@ pub fn instance_v1(p: Personality, base: &str) -> Value {
                     "image_size_limit": 16_777_216, "video_size_limit": 16_777_216}
             }
         }),
+        Personality::Akkoma => json!({
+            "uri": base, "title": "Akkoma", "version": "2.7.2 (compatible; Akkoma 3.13.2)",
+            "max_toot_chars": t.max_characters, "max_media_attachments": t.max_media,
+            "upload_limit": 16_000_000, "description_limit": 5000,
+            "poll_limits": {"max_options": 20}, "pleroma": {"metadata": {"features": []}}
+        }),
+        Personality::Pixelfed => json!({
+            "uri": base.trim_start_matches("http://"), "title": "Pixelfed", "version": "3.5.3 (compatible; Pixelfed 0.12.4)",
+            "configuration": {
+                "statuses": {"max_characters": t.max_characters, "max_media_attachments": t.max_media, "characters_reserved_per_url": 23},
+                "media_attachments": {"supported_mime_types": t.media_types,
+                    "image_size_limit": 15_000 * 1024, "video_size_limit": 15_000 * 1024, "description_limit": 1000}
+            }
+        }),
         _ => json!({
             "uri": "fake.test", "title": "Fake", "version": "4.2.0",
             "configuration": {"statuses": {"max_characters": t.max_characters, "max_media_attachments": 4}}
@@ -137,7 +219,9 @@ pub fn instance_v1(p: Personality, base: &str) -> Value {
 /// What `/api/v2/instance` answers when `p` has none: a status and an HTML body.
 pub fn no_instance_v2(p: Personality) -> Option<(StatusCode, &'static str)> {
     match p {
-        Personality::Minimal => Some((StatusCode::NOT_FOUND, "{\"error\":\"Not found\"}")),
+        Personality::Minimal | Personality::Akkoma | Personality::Pixelfed => {
+            Some((StatusCode::NOT_FOUND, "{\"error\":\"Not found\"}"))
+        }
         Personality::Snac => Some((
             StatusCode::NOT_FOUND,
             "<!DOCTYPE html>\n<html><head><title>404 Not Found</title></head><body><h1>404 Not Found</h1></body></html>\n",
@@ -165,4 +249,48 @@ pub fn account(p: Personality, base: &str, statuses: usize) -> Value {
         o.insert("source".into(), json!({"privacy": "public", "sensitive": false, "language": "en", "note": "", "fields": []}));
     }
     a
+}
+
+/// What `p` refuses in a status post before anything else (Pixelfed's rules), as a status
+/// and message.
+pub fn refuse_post(p: Personality, req: &Value) -> Option<(StatusCode, String)> {
+    let t = of(p);
+    let media = req["media_ids"].as_array().map_or(0, Vec::len);
+    if t.needs_media && media == 0 && req["in_reply_to_id"].is_null() {
+        return Some((
+            StatusCode::FORBIDDEN,
+            "Empty statuses are not allowed".into(),
+        ));
+    }
+    if media > t.max_media {
+        return Some((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "The media ids field must not have more than {} items.",
+                t.max_media
+            ),
+        ));
+    }
+    let spoiler = req["spoiler_text"].as_str().unwrap_or("").chars().count();
+    if t.max_spoiler.is_some_and(|max| spoiler > max) {
+        return Some((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "The spoiler text field must not be greater than 140 characters.".into(),
+        ));
+    }
+    None
+}
+
+/// How `p` refuses a status over its limit of `max` characters.
+pub fn over_limit_message(p: Personality, max: usize) -> String {
+    match p {
+        Personality::GoToSocial => {
+            format!("Bad Request: text with spoiler exceed max chars ({max})")
+        }
+        Personality::Akkoma => "The status is over the character limit".to_owned(),
+        Personality::Pixelfed => {
+            format!("The status field must not be greater than {max} characters.")
+        }
+        _ => format!("Validation failed: Text character limit of {max} exceeded"),
+    }
 }

@@ -96,13 +96,11 @@ pub struct Answer {
 }
 
 impl Answer {
-    /// The server's own message, for errors: Mastodon's `error` field, else the text.
+    /// The server's own message, for errors: Mastodon's `error` field (Laravel's and
+    /// Pixelfed's `message`, OAuth's `error_description`, others' `detail`), else the text.
     pub fn message(&self) -> String {
         let text = match &self.body {
-            Value::Object(o) => o
-                .get("error")
-                .and_then(Value::as_str)
-                .map_or_else(|| self.body.to_string(), str::to_owned),
+            Value::Object(_) => error_field(&self.body).unwrap_or_else(|| self.body.to_string()),
             Value::String(s) => s.clone(),
             other => other.to_string(),
         };
@@ -115,6 +113,14 @@ impl Answer {
             cut
         }
     }
+}
+
+/// The message of a JSON error body, from the first field servers put one in.
+pub fn error_field(body: &Value) -> Option<String> {
+    ["error_description", "error", "message", "detail"]
+        .iter()
+        .find_map(|k| body[*k].as_str().filter(|m| !m.trim().is_empty()))
+        .map(str::to_owned)
 }
 
 /// How a call failed before any answer came back.
@@ -355,6 +361,19 @@ mod tests {
             ..a.clone()
         };
         assert_eq!(long.message().len(), 300);
+        let laravel = Answer {
+            body: json!({"message": "The status must not be greater than 500 characters.", "errors": {"status": ["..."]}}),
+            ..a.clone()
+        };
+        assert_eq!(
+            laravel.message(),
+            "The status must not be greater than 500 characters."
+        );
+        let odd = Answer {
+            body: json!({"error": 42}),
+            ..a.clone()
+        };
+        assert_eq!(odd.message(), "{\"error\":42}");
         let empty = Answer {
             body: Value::String(String::new()),
             ..a

@@ -165,6 +165,33 @@ impl FediTarget {
             .map_or(&self.fallback, |c| &c.target_profile)
     }
 
+    /// Why the server cannot take this post at all: on a server that needs an image on
+    /// every post (Pixelfed), a post that starts a conversation without an image it accepts.
+    /// A reply goes out without one (Pixelfed takes it as a comment), so the later parts of
+    /// a thread, and replies to mirrored posts, are not refused.
+    pub fn refuses(&self, rendered: &crate::render::Rendered) -> Option<String> {
+        let c = self.connected.as_ref()?;
+        if !c.quirks.needs_media {
+            return None;
+        }
+        let first = rendered.parts.first()?;
+        let has_image = first.media.iter().any(|m| {
+            c.profile
+                .accepts(media::mime_type(m.kind, &media::location(&m.source)))
+        });
+        (first.reply_to == crate::render::ReplyTo::Nothing && !has_image).then(|| {
+            format!(
+                "{} takes only posts with an image ({}); this post has none",
+                c.profile.kind.as_str(),
+                if c.profile.supported_mime_types.is_empty() {
+                    "any image type".to_owned()
+                } else {
+                    c.profile.supported_mime_types.join(", ")
+                }
+            )
+        })
+    }
+
     /// Sets whose calls these are (live posts may use the whole budget).
     pub fn set_priority(&mut self, priority: Priority) {
         self.priority = priority;
@@ -317,7 +344,7 @@ impl FediTarget {
         for id in pending {
             self.wait_processed(&id).await?;
         }
-        if c.quirks.needs_media && media_ids.is_empty() {
+        if c.quirks.needs_media && media_ids.is_empty() && out.in_reply_to.is_none() {
             return Err(TargetError::Rejected {
                 status: None,
                 message: format!(
@@ -936,7 +963,7 @@ fn flatten_mega<T>(
 fn short(message: &str) -> String {
     let text = serde_json::from_str::<Value>(message)
         .ok()
-        .and_then(|v| v["error"].as_str().map(str::to_owned))
+        .and_then(|v| client::error_field(&v))
         .unwrap_or_else(|| message.to_owned());
     text.trim().chars().take(300).collect()
 }
