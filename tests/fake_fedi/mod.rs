@@ -57,6 +57,7 @@ pub enum Personality {
     Snac,
     Akkoma,
     Pixelfed,
+    Friendica,
 }
 
 /// A rate-limit family's window: `limit` calls per `period`.
@@ -188,7 +189,8 @@ impl FakeFedi {
             Personality::Minimal
             | Personality::Snac
             | Personality::Akkoma
-            | Personality::Pixelfed => {}
+            | Personality::Pixelfed
+            | Personality::Friendica => {}
         }
         let traits = servers::of(personality);
         let state = Arc::new(Mutex::new(FakeState {
@@ -565,7 +567,11 @@ async fn instance_v2(State(s): State<Shared>, h: HeaderMap) -> Response {
         return (status, [("content-type", "text/html")], page).into_response();
     }
     let (status, body) = match st.personality {
-        Personality::Minimal | Personality::Snac | Personality::Akkoma | Personality::Pixelfed => {
+        Personality::Minimal
+        | Personality::Snac
+        | Personality::Akkoma
+        | Personality::Pixelfed
+        | Personality::Friendica => {
             unreachable!("no v2 instance")
         }
         Personality::Mastodon => (
@@ -1013,6 +1019,7 @@ async fn delete_status(State(s): State<Shared>, Path(id): Path<String>, h: Heade
     // GoToSocial answers with the deleted status' source text, unlike Mastodon's entity.
     let body = match st.personality {
         Personality::GoToSocial => json!({"id": found.id, "text": found.text}),
+        Personality::Friendica => json!([]),
         _ => st.status_json(&found),
     };
     respond(&mut st, "DELETE", path, &h, rate, StatusCode::OK, body)

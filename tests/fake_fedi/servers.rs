@@ -54,6 +54,8 @@ pub struct Traits {
     pub max_spoiler: Option<usize>,
     /// Media types accepted for upload.
     pub media_types: &'static [&'static str],
+    /// A visibility value refused, with the status it is refused with.
+    pub refused_visibility: Option<(&'static str, StatusCode)>,
 }
 
 /// The traits of `p`.
@@ -78,6 +80,7 @@ pub fn of(p: Personality) -> Traits {
         refuses_repeated_key: false,
         max_media: 4,
         max_spoiler: None,
+        refused_visibility: None,
         media_types: &[
             "image/jpeg",
             "image/png",
@@ -163,6 +166,26 @@ pub fn of(p: Personality) -> Traits {
             max_media: 4,
             max_spoiler: Some(140),
             media_types: &["image/jpeg", "image/png", "image/gif"],
+            refused_visibility: Some(("direct", StatusCode::BAD_REQUEST)),
+            ..mastodon
+        },
+        // Friendica: src/Module/Api/Mastodon/Statuses.php (the status text is read as
+        // Markdown, `spoiler_text` becomes the post's title, "direct" is a 500 "Direct
+        // messages are currently unsupported", top-level posts go through a post throttle,
+        // no Idempotency-Key; a delete answers `[]`) and src/Module/Api/Mastodon/Media.php
+        // (uploads are photos). No rate-limit headers. The character limit is not from
+        // its source: birdbridge's default for the kind.
+        Personality::Friendica => Traits {
+            software: "friendica",
+            version: "2024.12",
+            rate_headers: false,
+            retry_after: false,
+            honours_idempotency: false,
+            max_characters: 200_000,
+            enforced_characters: Some(200_000),
+            urls_at_full_length: true,
+            media_types: &["image/jpeg", "image/png", "image/gif", "image/webp"],
+            refused_visibility: Some(("direct", StatusCode::INTERNAL_SERVER_ERROR)),
             ..mastodon
         },
     }
@@ -201,6 +224,14 @@ pub fn instance_v1(p: Personality, base: &str) -> Value {
             "upload_limit": 16_000_000, "description_limit": 5000,
             "poll_limits": {"max_options": 20}, "pleroma": {"metadata": {"features": []}}
         }),
+        Personality::Friendica => json!({
+            "uri": base, "title": "Friendica Social Network", "version": "2.8.0 (compatible; Friendica 2024.12)",
+            "configuration": {
+                "statuses": {"max_characters": t.max_characters},
+                "media_attachments": {"supported_mime_types": t.media_types}
+            },
+            "friendica": {"version": "2024.12", "codename": "Yellow Archangel", "db_version": 1570}
+        }),
         Personality::Pixelfed => json!({
             "uri": base.trim_start_matches("http://"), "title": "Pixelfed", "version": "3.5.3 (compatible; Pixelfed 0.12.4)",
             "configuration": {
@@ -219,7 +250,10 @@ pub fn instance_v1(p: Personality, base: &str) -> Value {
 /// What `/api/v2/instance` answers when `p` has none: a status and an HTML body.
 pub fn no_instance_v2(p: Personality) -> Option<(StatusCode, &'static str)> {
     match p {
-        Personality::Minimal | Personality::Akkoma | Personality::Pixelfed => {
+        Personality::Minimal
+        | Personality::Akkoma
+        | Personality::Pixelfed
+        | Personality::Friendica => {
             Some((StatusCode::NOT_FOUND, "{\"error\":\"Not found\"}"))
         }
         Personality::Snac => Some((
@@ -270,6 +304,11 @@ pub fn refuse_post(p: Personality, req: &Value) -> Option<(StatusCode, String)> 
                 t.max_media
             ),
         ));
+    }
+    if let Some((visibility, status)) = t.refused_visibility {
+        if req["visibility"].as_str() == Some(visibility) {
+            return Some((status, format!("visibility {visibility} is not available")));
+        }
     }
     let spoiler = req["spoiler_text"].as_str().unwrap_or("").chars().count();
     if t.max_spoiler.is_some_and(|max| spoiler > max) {
