@@ -473,6 +473,33 @@ async fn a_server_without_rate_limit_headers_is_budgeted_by_a_guess() {
     );
 }
 
+/// An account answer without the `id` birdbridge needs is a clear, final error naming the
+/// field and the server software, not a temporary failure retried for a while.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_missing_a_needed_field_stops_the_target_with_a_clear_error() {
+    let clock = Clock::manual(start_time());
+    let fake = fake(Personality::Snac, &clock).await;
+    fake.state().account_drops = vec!["id"];
+    let setup = Setup::one(clock, &fake, "auto");
+    let report = setup.backfill().await;
+    assert_eq!(report.parts_delivered, 0);
+    assert_eq!(report.targets_stopped.len(), 1, "{report:?}");
+    let why = &report.targets_stopped[0].1;
+    assert!(
+        why.contains("without `id`")
+            && why.contains("snac 4.0.0")
+            && why.contains("verify_credentials"),
+        "{why}"
+    );
+    let asked = fake
+        .log()
+        .iter()
+        .filter(|l| l.path == "/api/v1/accounts/verify_credentials")
+        .count();
+    assert_eq!(asked, 1, "retried as if temporary");
+    assert!(fake.statuses().is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn media_still_processing_is_not_uploaded_twice() {
     let clock = Clock::manual(start_time());

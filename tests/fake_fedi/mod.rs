@@ -149,6 +149,8 @@ pub struct FakeState {
     pub deleted: HashSet<String>,
     /// When each rate-limit window started (every family), in order.
     pub window_starts: Vec<DateTime<Utc>>,
+    /// Fields left out of the account JSON (a server that does not send them).
+    pub account_drops: Vec<&'static str>,
 }
 
 /// A running fake server.
@@ -215,6 +217,7 @@ impl FakeFedi {
             too_many: 0,
             deleted: HashSet::new(),
             window_starts: Vec::new(),
+            account_drops: Vec::new(),
         }));
         let app = Router::new()
             .route("/api/v1/instance", get(instance_v1))
@@ -410,7 +413,13 @@ impl FakeState {
     }
 
     fn account_json(&self) -> Value {
-        servers::account(self.personality, &self.base, self.statuses.len())
+        let mut account = servers::account(self.personality, &self.base, self.statuses.len());
+        if let Some(o) = account.as_object_mut() {
+            for gone in &self.account_drops {
+                o.remove(*gone);
+            }
+        }
+        account
     }
 
     fn media_json(&self, m: &StoredMedia) -> Value {
