@@ -781,6 +781,42 @@ async fn a_timed_out_write_is_reconciled_not_posted_twice() {
         .any(|l| l.path == "/api/v1/accounts/:id/statuses"));
 }
 
+/// Pixelfed remembers a key before it creates the status and refuses a repeated key for an
+/// hour (400) instead of answering with the first status. A failed attempt whose key it
+/// remembers is looked for, then waited out, and sent once the key has expired: every
+/// part exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_key_pixelfed_refuses_is_waited_out_not_quarantined() {
+    let clock = Clock::manual(start_time());
+    let fake = fake(Personality::Pixelfed, &clock).await;
+    fake.inject(1, Injection::KeyThenFail);
+    let setup = Setup::one(clock, &fake, "pixelfed");
+    // Within the key's hour, then after it.
+    for minutes in [5, 5, 10, 20, 61, 0] {
+        setup.backfill().await;
+        setup.time.advance(Duration::minutes(minutes));
+    }
+    // The refused post arrives after the others (it waited for its key to expire).
+    let (expected, _) = expected_on(Personality::Pixelfed);
+    let mut want: Vec<&str> = expected.iter().map(|e| e.2.text.as_str()).collect();
+    let statuses = fake.statuses();
+    let mut got: Vec<&str> = statuses.iter().map(|s| s.text.as_str()).collect();
+    want.sort_unstable();
+    got.sort_unstable();
+    assert_eq!(got, want, "every part exactly once");
+    let refused: Vec<u16> = fake
+        .log()
+        .iter()
+        .filter(|l| l.path == "/api/v1/statuses" && l.status != 200)
+        .map(|l| l.status)
+        .collect();
+    assert!(
+        refused.contains(&500) && refused.contains(&400),
+        "{refused:?}"
+    );
+    assert!(setup.ledger().quarantined().unwrap().is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupted_part_on_a_server_without_idempotency_is_adopted() {
     let clock = Clock::manual(start_time());

@@ -76,6 +76,9 @@ pub enum Injection {
     Unavailable { retry_after: u64 },
     /// Create the status, then answer only after this real delay.
     SlowAnswer(std::time::Duration),
+    /// Remember the idempotency key (as Pixelfed does first), then fail with a 500 without
+    /// creating the status.
+    KeyThenFail,
 }
 
 /// A status as the fake stored it.
@@ -833,6 +836,14 @@ fn create_status(
             return (refuse(st, "POST", path, h, r), None);
         }
         Some(Injection::SlowAnswer(d)) => delay = Some(d),
+        Some(Injection::KeyThenFail) => {
+            if let Some(k) = h.get("idempotency-key").and_then(|v| v.to_str().ok()) {
+                let now = st.now();
+                st.idempotency.insert(k.to_owned(), (String::new(), now));
+            }
+            let r = (StatusCode::INTERNAL_SERVER_ERROR, "Server Error").into_response();
+            return (refuse(st, "POST", path, h, r), None);
+        }
         None => {}
     }
     let Ok(req) = serde_json::from_slice::<Value>(body) else {

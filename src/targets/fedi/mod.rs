@@ -779,6 +779,17 @@ impl FediTarget {
                             self.clock.sleep(Duration::seconds(2 << processing)).await;
                             continue;
                         }
+                        // Pixelfed refuses a key it saw within the hour instead of answering
+                        // with the first status: that attempt may have created it.
+                        400 if is_duplicate_key(&answer) => {
+                            if let Some(found) = self.search(out, text).await? {
+                                info!(target = %self.name, id = %found.remote_id, "status found after a refused repeated key: adopted");
+                                return Ok(found);
+                            }
+                            return Err(TargetError::RateLimited {
+                                retry_after: self.clock.now() + quirks::IDEMPOTENCY_WINDOW,
+                            });
+                        }
                         // The server answered, but may have created the status first.
                         500 | 504 => format!("HTTP {}: {}", answer.status, answer.message()),
                         502 if retries < MAX_TRANSIENT_RETRIES => {
@@ -1033,6 +1044,15 @@ fn delivered(answer: &Answer) -> Result<Delivered, TargetError> {
             .or_else(|| answer.body["uri"].as_str())
             .map(str::to_owned),
     })
+}
+
+/// Pixelfed's 400 "Duplicate idempotency key." for a key it saw within the hour.
+fn is_duplicate_key(answer: &Answer) -> bool {
+    answer.status == 400
+        && answer
+            .message()
+            .to_ascii_lowercase()
+            .contains("idempotency key")
 }
 
 /// Mastodon's "Cannot attach files that have not finished processing".
