@@ -167,6 +167,14 @@ fn profile_of(personality: Personality) -> TargetProfile {
             counting: CountingRule::CodePoints,
             supports_quote_posts: false,
         },
+        Personality::Iceshrimp => TargetProfile {
+            max_characters: 8192,
+            characters_reserved_per_url: 23,
+            max_media_attachments: 16,
+            description_limit: 1500,
+            counting: CountingRule::CodePoints,
+            supports_quote_posts: false,
+        },
         Personality::Friendica => TargetProfile {
             max_characters: 200_000,
             characters_reserved_per_url: 23,
@@ -307,6 +315,7 @@ fn assert_statuses_match(fake: &FakeFedi, statuses: &[Stored], expected: &[(Post
 #[case::akkoma(Personality::Akkoma, "auto")]
 #[case::pixelfed(Personality::Pixelfed, "pixelfed")]
 #[case::friendica(Personality::Friendica, "auto")]
+#[case::iceshrimp(Personality::Iceshrimp, "auto")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sample_archive_lands_exactly_once(
     #[case] personality: Personality,
@@ -700,6 +709,7 @@ async fn an_expired_token_stops_its_target_and_the_others_go_on() {
 #[case::akkoma(Personality::Akkoma, "pleroma", 422, "over the character limit")]
 #[case::pixelfed(Personality::Pixelfed, "pixelfed", 422, "must not be greater than")]
 #[case::friendica(Personality::Friendica, "friendica", 422, "character limit")]
+#[case::iceshrimp(Personality::Iceshrimp, "firefish", 422, "characters in total")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_post_the_server_refuses_is_quarantined_and_the_rest_goes_on(
     #[case] personality: Personality,
@@ -908,6 +918,7 @@ async fn deletes_go_through_and_a_gone_status_counts_as_deleted(#[case] personal
 #[case::akkoma(Personality::Akkoma, "auto", &["as @mirror (pleroma 2.7.2 (compatible; Akkoma 3.13.2)", "limits from /api/v1/instance", "5000 characters per status, 1000 attachments, alt text up to 5000", "images up to 16000000 bytes", "idempotency keys honoured"])]
 #[case::pixelfed(Personality::Pixelfed, "auto", &["as @mirror (pixelfed 3.5.3 (compatible; Pixelfed 0.12.4)", "500 characters per status, 4 attachments, alt text up to 1000", "media: image/jpeg, image/png, image/gif", "posts that start without one the server takes are skipped"])]
 #[case::friendica(Personality::Friendica, "auto", &["as @mirror (friendica 2.8.0 (compatible; Friendica 2024.12)", "limits from /api/v1/instance", "200000 characters per status", "idempotency keys ignored"])]
+#[case::iceshrimp(Personality::Iceshrimp, "auto", &["as @mirror (firefish 4.2.1 (compatible; Iceshrimp.NET/2024.1-beta5", "limits from /api/v2/instance", "8192 characters per status, 16 attachments", "images up to 10485760 bytes"])]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_reports_each_target(
     #[case] personality: Personality,

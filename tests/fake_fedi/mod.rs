@@ -58,6 +58,7 @@ pub enum Personality {
     Akkoma,
     Pixelfed,
     Friendica,
+    Iceshrimp,
 }
 
 /// A rate-limit family's window: `limit` calls per `period`.
@@ -195,7 +196,8 @@ impl FakeFedi {
             | Personality::Snac
             | Personality::Akkoma
             | Personality::Pixelfed
-            | Personality::Friendica => {}
+            | Personality::Friendica
+            | Personality::Iceshrimp => {}
         }
         let traits = servers::of(personality);
         let state = Arc::new(Mutex::new(FakeState {
@@ -597,6 +599,18 @@ async fn instance_v2(State(s): State<Shared>, h: HeaderMap) -> Response {
                         "image_size_limit": st.image_size_limit, "video_size_limit": 103_809_024, "description_limit": 1500
                     }
                 }
+            }),
+        ),
+        Personality::Iceshrimp => (
+            StatusCode::OK,
+            json!({
+                "version": "4.2.1 (compatible; Iceshrimp.NET/2024.1-beta5", "domain": "ice.test",
+                "title": "ice.test", "source_url": "https://iceshrimp.dev/iceshrimp/iceshrimp.net",
+                "configuration": {
+                    "statuses": {"supported_mime_types": ["text/x.misskeymarkdown"], "max_characters": st.advertise_max_chars, "max_media_attachments": 16, "characters_reserved_per_url": 23},
+                    "media_attachments": {"supported_mime_types": st.supported_mime_types, "image_size_limit": 10_485_760}
+                },
+                "usage": {"users": {"active_month": 1}}
             }),
         ),
         Personality::GoToSocial => (

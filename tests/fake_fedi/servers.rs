@@ -175,6 +175,25 @@ pub fn of(p: Personality) -> Traits {
         // no Idempotency-Key; a delete answers `[]`) and src/Module/Api/Mastodon/Media.php
         // (uploads are photos). No rate-limit headers. The character limit is not from
         // its source: birdbridge's default for the kind.
+        // Iceshrimp.NET: Iceshrimp.Backend/Controllers/Mastodon/StatusController.cs
+        // (`PostNote`: Idempotency-Key honoured for 24 h; "Posts must have text, media or
+        // poll" is a 400), Iceshrimp.Backend/Core/Services/NoteService.cs (text and CW
+        // together at most `CharacterLimit`, counted as .NET string lengths, else 422 "Text &
+        // content warning cannot exceed … characters in total"), and
+        // Controllers/Mastodon/Schemas/InstanceInfoV2Response.cs (v2 instance: 16
+        // attachments, 23 per URL, images up to 10 MiB; its version string lacks the closing
+        // parenthesis). The limit's default (8192) is the fake's choice.
+        Personality::Iceshrimp => Traits {
+            software: "Iceshrimp.NET",
+            version: "2024.1-beta5",
+            rate_headers: false,
+            retry_after: false,
+            max_characters: 8192,
+            enforced_characters: Some(8192),
+            urls_at_full_length: true,
+            max_media: 16,
+            ..mastodon
+        },
         Personality::Friendica => Traits {
             software: "friendica",
             version: "2024.12",
@@ -323,6 +342,9 @@ pub fn refuse_post(p: Personality, req: &Value) -> Option<(StatusCode, String)> 
 /// How `p` refuses a status over its limit of `max` characters.
 pub fn over_limit_message(p: Personality, max: usize) -> String {
     match p {
+        Personality::Iceshrimp => {
+            format!("Text & content warning cannot exceed {max} characters in total")
+        }
         Personality::GoToSocial => {
             format!("Bad Request: text with spoiler exceed max chars ({max})")
         }

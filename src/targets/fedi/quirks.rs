@@ -134,7 +134,7 @@ pub fn kind_from_software(name: &str) -> Option<ServerKind> {
         "pleroma" | "akkoma" => Some(ServerKind::Pleroma),
         "gotosocial" => Some(ServerKind::GoToSocial),
         "friendica" => Some(ServerKind::Friendica),
-        "firefish" | "iceshrimp" | "catodon" => Some(ServerKind::Firefish),
+        "firefish" | "iceshrimp" | "iceshrimp.net" | "catodon" => Some(ServerKind::Firefish),
         "pixelfed" => Some(ServerKind::Pixelfed),
         "snac" => Some(ServerKind::Snac),
         _ => None,
@@ -158,6 +158,7 @@ mod tests {
     #[case("gotosocial", Some(ServerKind::GoToSocial))]
     #[case("pixelfed", Some(ServerKind::Pixelfed))]
     #[case("snac", Some(ServerKind::Snac))]
+    #[case("Iceshrimp.NET", Some(ServerKind::Firefish))]
     #[case("lemmy", None)]
     fn nodeinfo_names_map_to_kinds(#[case] name: &str, #[case] kind: Option<ServerKind>) {
         assert_eq!(kind_from_software(name), kind);
