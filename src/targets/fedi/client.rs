@@ -1,9 +1,10 @@
 //! The project's own HTTP calls to a fediverse server (DESIGN.md "The fediverse client"):
 //! `POST /api/v1/statuses` with an `Idempotency-Key` and real JSON booleans (megalodon sends
 //! `sensitive` as the string `"true"`, which `GoToSocial` refuses, and cannot send custom
-//! headers), the instance documents (megalodon drops the media limits), nodeinfo for
-//! `kind = "auto"`, and deletes on `GoToSocial` and Friendica (whose replies megalodon
-//! misreads).
+//! headers), `GET`s of the instance documents (megalodon drops the media limits), nodeinfo
+//! for `kind = "auto"`, `verify_credentials` and the account's statuses (megalodon's strict
+//! entities refuse answers with missing fields), and deletes (`GoToSocial` and Friendica reply
+//! with bodies megalodon misreads).
 //!
 //! One HTTP client is shared by every target: one connection pool, one user agent, one
 //! connect timeout; each request carries its target's request timeout. Calls return the

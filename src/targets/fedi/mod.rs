@@ -1,12 +1,12 @@
 //! The fediverse target: one account on a Mastodon-API server (Mastodon, Pleroma/Akkoma,
-//! `GoToSocial`, Friendica, Firefish, Pixelfed).
+//! `GoToSocial`, Friendica, Firefish/Iceshrimp, Pixelfed, snac).
 //!
-//! Which calls go through megalodon and which through the project's own reqwest calls is
-//! DESIGN.md's split ("The fediverse client"): megalodon verifies credentials, uploads media
-//! (with a file name carrying the right extension, and the description), polls media until
-//! processed, and lists the account's statuses for reconciliation; [`client`] posts statuses
-//! (with `Idempotency-Key` and real JSON booleans), reads the instance documents and
-//! nodeinfo, and deletes. megalodon takes no timeout, so each of its calls is wrapped in one.
+//! megalodon only uploads media (with a file name carrying the right extension, and the
+//! description) and polls media until processed; megalodon takes no timeout, so each of its
+//! calls is wrapped in one. Everything else goes through [`client`], the project's own calls,
+//! read leniently ([`lenient`], [`profile`]): `verify_credentials` and the account's statuses
+//! (megalodon's strict entities refuse a snac account without `fields`), status posts (with
+//! `Idempotency-Key` and real JSON booleans), the instance documents, nodeinfo, deletes.
 //!
 //! Every call first takes its share of the account's [`Budget`], waiting when the window is
 //! used up; the answer's rate-limit headers correct the budget. What a failure means for the
