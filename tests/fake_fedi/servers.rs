@@ -56,6 +56,8 @@ pub struct Traits {
     pub media_types: &'static [&'static str],
     /// A visibility value refused, with the status it is refused with.
     pub refused_visibility: Option<(&'static str, StatusCode)>,
+    /// Whether an edited status gets a new id (snac), answered by the `PUT`.
+    pub new_id_on_edit: bool,
 }
 
 /// The traits of `p`.
@@ -81,6 +83,7 @@ pub fn of(p: Personality) -> Traits {
         max_media: 4,
         max_spoiler: None,
         refused_visibility: None,
+        new_id_on_edit: false,
         media_types: &[
             "image/jpeg",
             "image/png",
@@ -128,6 +131,7 @@ pub fn of(p: Personality) -> Traits {
             enforced_characters: Some(100_000),
             urls_at_full_length: true,
             sparse_account: true,
+            new_id_on_edit: true,
             ..mastodon
         },
         // Pleroma/Akkoma: lib/pleroma/web/mastodon_api/views/instance_view.ex (v1 instance:

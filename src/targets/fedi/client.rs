@@ -1,29 +1,34 @@
 //! The project's own HTTP calls to a fediverse server (DESIGN.md "The fediverse client"):
 //! `POST /api/v1/statuses` with an `Idempotency-Key` and real JSON booleans (megalodon sends
 //! `sensitive` as the string `"true"`, which `GoToSocial` refuses, and cannot send custom
-//! headers), `GET`s of the instance documents (megalodon drops the media limits), nodeinfo
-//! for `kind = "auto"`, `verify_credentials` and the account's statuses (megalodon's strict
-//! entities refuse answers with missing fields), and deletes (`GoToSocial` and Friendica reply
-//! with bodies megalodon misreads).
+//! headers), edits (`PUT`), boosts (`/reblog`), media uploads streamed from a file and their
+//! processing polls, `verify_credentials` and the account's statuses (megalodon's strict
+//! entities refuse answers with missing fields or odd types), the instance documents
+//! (megalodon drops the media limits), nodeinfo for `kind = "auto"`, and deletes
+//! (`GoToSocial` and Friendica reply with bodies megalodon misreads). Calls return the raw
+//! answer; the caller reads it leniently ([`super::lenient`]).
 //!
-//! One HTTP client is shared by every target: one connection pool, one user agent, one
-//! connect timeout; each request carries its target's request timeout. Calls return the
-//! raw answer; what an answer means is decided by the caller, which knows the budget.
+//! One pair of HTTP clients ([`Clients`]) is shared by every target: one connection pool,
+//! one user agent, one connect timeout; each request carries its target's request timeout.
+//! What an answer means is decided by the caller, which knows the budget.
 //!
 //! Connections: idle pooled connections are dropped after [`POOL_IDLE`], before servers and
 //! proxies typically drop them (Apache and Node.js after 5 s, nginx after 75 s), so a request
 //! rarely meets a connection the server has already closed. Some servers (snac) close after
 //! every answer without saying so; a `GET` that fails on a reused connection before any
 //! answer is sent once more on a fresh one, and from then on this server gets a fresh
-//! connection for every request ([`Api::closes_after_answer`], reported by `check`). A status
-//! post is never resent here: its outcome is unknown and the caller reconciles it.
+//! connection for every request ([`Api::closes_after_answer`], reported by `check`). The same
+//! holds for what is safe to repeat: an edit (`PUT`, idempotent) and a media upload (an
+//! unattached upload is dropped by the server). A status post or a boost is never resent
+//! here: its outcome is unknown and the caller reconciles it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
-use reqwest::{Client, RequestBuilder};
+use reqwest::multipart::{Form, Part};
+use reqwest::{Body, Client, RequestBuilder};
 use serde_json::Value;
 
 use crate::config::Secret;
@@ -124,6 +129,33 @@ pub fn error_field(body: &Value) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// What an upload sends.
+#[derive(Debug, Clone, Copy)]
+pub enum UploadBody<'a> {
+    /// Bytes in memory (archive media read from a zip).
+    Bytes(&'a [u8]),
+    /// A file streamed from disk (downloaded media), of `size` bytes.
+    File {
+        /// Where it is.
+        path: &'a std::path::Path,
+        /// Its size.
+        size: u64,
+    },
+}
+
+/// One media upload.
+#[derive(Debug, Clone, Copy)]
+pub struct Upload<'a> {
+    /// The content.
+    pub body: UploadBody<'a>,
+    /// A name with the right extension (servers guess the type from it).
+    pub file_name: &'a str,
+    /// The MIME type.
+    pub mime: &'a str,
+    /// The alt text.
+    pub description: Option<&'a str>,
+}
+
 /// How a call failed before any answer came back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Transport {
@@ -213,25 +245,40 @@ impl Api {
         } else {
             format!("{}{path_or_url}", self.base)
         };
-        let request = |http: &Client| {
+        self.send_repeatable(|http| {
             let req = http.get(&url);
             if auth {
                 req.bearer_auth(self.token.expose())
             } else {
                 req
             }
-        };
+        })
+        .await
+    }
+
+    /// Sends a request that is safe to repeat. On a reused connection the server had
+    /// closed before answering, it goes once more on a fresh one; when that works, the
+    /// server is taken to close after every answer and gets fresh connections from then on.
+    async fn send_repeatable(
+        &self,
+        request: impl Fn(&Client) -> RequestBuilder,
+    ) -> Result<Answer, Transport> {
         match self.send(request(self.http())).await {
             Err(Transport::Closed(first)) if !self.closes_after_answer() => {
-                // A reused connection the server had closed: once more on a fresh one.
                 let again = self.send(request(&self.clients.fresh)).await;
-                if again.is_ok() {
-                    tracing::warn!(server = %self.base, error = %first, "the server closes connections after every answer; using a new connection for each request");
-                    self.closes.store(true, Ordering::Relaxed);
-                }
+                self.note_fresh_worked(&again, &first);
                 again
             }
             other => other,
+        }
+    }
+
+    /// After a request failed on a reused connection and was sent again on a fresh one:
+    /// when the fresh one answered, every later request goes on a fresh connection.
+    fn note_fresh_worked(&self, again: &Result<Answer, Transport>, first: &str) {
+        if again.is_ok() {
+            tracing::warn!(server = %self.base, error = %first, "the server closes connections after every answer; using a new connection for each request");
+            self.closes.store(true, Ordering::Relaxed);
         }
     }
 
@@ -250,6 +297,92 @@ impl Api {
         self.send(req).await
     }
 
+    /// `PUT /api/v1/statuses/:id` (an edit) with a JSON body; idempotent, so repeated on a
+    /// fresh connection like a `GET`.
+    pub async fn put_status(&self, id: &str, body: &Value) -> Result<Answer, Transport> {
+        let url = format!("{}/api/v1/statuses/{id}", self.base);
+        self.send_repeatable(|http| http.put(&url).bearer_auth(self.token.expose()).json(body))
+            .await
+    }
+
+    /// `POST /api/v1/statuses/:id/reblog` (a boost) with the idempotency key and a JSON
+    /// body (the boost's `visibility`).
+    pub async fn reblog(
+        &self,
+        id: &str,
+        body: &Value,
+        idempotency_key: &str,
+    ) -> Result<Answer, Transport> {
+        let req = self
+            .http()
+            .post(format!("{}/api/v1/statuses/{id}/reblog", self.base))
+            .bearer_auth(self.token.expose())
+            .header("Idempotency-Key", idempotency_key)
+            .json(body);
+        self.send(req).await
+    }
+
+    /// `POST /api/v2/media`: one file as multipart, with its description. A file on disk is
+    /// streamed from it (never read whole into memory). `timeout` bounds the whole upload.
+    /// Repeated once on a fresh connection like a `GET`: an upload the server did get and
+    /// that no status uses is dropped by the server.
+    pub async fn upload_media(
+        &self,
+        upload: &Upload<'_>,
+        timeout: Duration,
+    ) -> Result<Answer, Transport> {
+        let first = self.upload_request(self.http(), upload, timeout).await?;
+        match self.send_with(first).await {
+            Err(Transport::Closed(first)) if !self.closes_after_answer() => {
+                let req = self
+                    .upload_request(&self.clients.fresh, upload, timeout)
+                    .await?;
+                let again = self.send_with(req).await;
+                self.note_fresh_worked(&again, &first);
+                again
+            }
+            other => other,
+        }
+    }
+
+    /// The multipart request of an upload (a stream is read once, so each attempt builds
+    /// its own).
+    async fn upload_request(
+        &self,
+        http: &Client,
+        upload: &Upload<'_>,
+        timeout: Duration,
+    ) -> Result<RequestBuilder, Transport> {
+        let file = match upload.body {
+            UploadBody::Bytes(bytes) => Part::bytes(bytes.to_vec()),
+            UploadBody::File { path, size } => {
+                let file = tokio::fs::File::open(path).await.map_err(|e| {
+                    Transport::Connect(format!("cannot read {}: {e}", path.display()))
+                })?;
+                let stream = tokio_util::io::ReaderStream::with_capacity(file, 64 * 1024);
+                Part::stream_with_length(Body::wrap_stream(stream), size)
+            }
+        };
+        let file = file
+            .file_name(upload.file_name.to_owned())
+            .mime_str(upload.mime)
+            .map_err(|e| Transport::Connect(format!("bad media type {}: {e}", upload.mime)))?;
+        let mut form = Form::new().part("file", file);
+        if let Some(d) = upload.description {
+            form = form.text("description", d.to_owned());
+        }
+        Ok(http
+            .post(format!("{}/api/v2/media", self.base))
+            .bearer_auth(self.token.expose())
+            .multipart(form)
+            .timeout(timeout))
+    }
+
+    /// `GET /api/v1/media/:id` (processing state of an upload).
+    pub async fn get_media(&self, id: &str) -> Result<Answer, Transport> {
+        self.get(&format!("/api/v1/media/{id}"), true).await
+    }
+
     /// `DELETE /api/v1/statuses/:id`, read as a plain answer (`GoToSocial` and Friendica
     /// reply with bodies megalodon cannot parse).
     pub async fn delete_status(&self, id: &str) -> Result<Answer, Transport> {
@@ -261,11 +394,12 @@ impl Api {
     }
 
     async fn send(&self, req: RequestBuilder) -> Result<Answer, Transport> {
-        let res = req
-            .timeout(self.timeout)
-            .send()
-            .await
-            .map_err(|e| transport(&e))?;
+        self.send_with(req.timeout(self.timeout)).await
+    }
+
+    /// Sends a request whose timeout is already set.
+    async fn send_with(&self, req: RequestBuilder) -> Result<Answer, Transport> {
+        let res = req.send().await.map_err(|e| transport(&e))?;
         let status = res.status().as_u16();
         let headers = res.headers().clone();
         let text = res.text().await.map_err(|e| transport(&e))?;

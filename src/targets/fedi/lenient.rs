@@ -1,5 +1,5 @@
 //! Reading the answers birdbridge depends on (`verify_credentials`, the account's statuses,
-//! error bodies) leniently, field by field, instead of through megalodon's strict entity
+//! media uploads and their processing polls, error bodies) leniently, field by field, instead of through megalodon's strict entity
 //! types, which refuse a whole answer for one missing list (snac's account has no `fields`).
 //!
 //! Optional fields may be missing, `null`, or of an odd type (ids as numbers, counts as
@@ -39,6 +39,12 @@ pub fn id(v: &Value) -> Option<String> {
         Value::Number(n) => Some(n.to_string()),
         _ => None,
     }
+}
+
+/// Whether a media attachment is processed: it has a `url` (`null` or missing while the
+/// server works on it).
+pub fn media_ready(v: &Value) -> bool {
+    v["url"].as_str().is_some_and(|u| !u.trim().is_empty())
 }
 
 /// A text field: a string; `null`, missing or another type is empty.
@@ -167,6 +173,18 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.field, "[1].id");
         assert!(statuses(&json!({"error": "x"}), "GET statuses", "snac").is_err());
+    }
+
+    #[test]
+    fn ids_and_media_states_are_read_leniently() {
+        assert_eq!(id(&json!("109")), Some("109".to_owned()));
+        assert_eq!(id(&json!(109)), Some("109".to_owned()));
+        assert_eq!(id(&json!(null)), None);
+        assert_eq!(id(&json!("")), None);
+        assert!(media_ready(&json!({"id": 1, "url": "https://x/m.png"})));
+        assert!(!media_ready(&json!({"id": 1, "url": null})));
+        assert!(!media_ready(&json!({"id": 1})));
+        assert!(!media_ready(&json!({"id": 1, "url": ""})));
     }
 
     #[test]

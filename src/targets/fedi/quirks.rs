@@ -4,7 +4,6 @@
 //! 25 characters per URL, while it counts URLs at full length), the quirk wins.
 
 use chrono::Duration;
-use megalodon::SNS;
 
 use crate::budget::{mastodon_seeds, Family, Seed};
 use crate::config::ServerKind;
@@ -12,6 +11,10 @@ use crate::targets::CountingRule;
 
 /// The known behaviour of one server kind.
 #[derive(Debug, Clone, PartialEq)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "a table of independent yes/no facts about a server kind, not a state machine"
+)]
 pub struct Quirks {
     /// How the server counts a status's length (overrides what it advertises).
     pub counting: CountingRule,
@@ -29,8 +32,21 @@ pub struct Quirks {
     /// describe whatever the call (`GoToSocial`: per client address); then every call is
     /// budgeted as a request, and no family is counted apart.
     pub one_counter: bool,
-    /// Which megalodon client speaks to it.
-    pub sns: SNS,
+    /// Whether `PUT /api/v1/statuses/:id` edits a status (an X edit becomes an edit there;
+    /// elsewhere the new version is recorded as skipped).
+    pub edits: bool,
+    /// The first version that takes `quoted_status_id` (native quote posts), when the kind
+    /// has one; the instance's version (or `api_versions`) then decides.
+    pub native_quotes_from: Option<QuoteSupport>,
+}
+
+/// From which version a kind quotes natively.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuoteSupport {
+    /// `major.minor` of the software version.
+    pub version: (u64, u64),
+    /// The `api_versions.mastodon` value of that version.
+    pub api_version: u64,
 }
 
 /// How long Mastodon remembers an idempotency key.
@@ -53,7 +69,11 @@ pub fn of(kind: ServerKind) -> Quirks {
             default_max_media: 4,
             seeds: mastodon_seeds(),
             one_counter: false,
-            sns: SNS::Mastodon,
+            edits: true,
+            native_quotes_from: Some(QuoteSupport {
+                version: (4, 5),
+                api_version: 7,
+            }),
         },
         // Pleroma and Akkoma count in Elixir graphemes with URLs at full length; code points
         // are never fewer, so counting them is safe. They honour Idempotency-Key.
@@ -65,7 +85,8 @@ pub fn of(kind: ServerKind) -> Quirks {
             default_max_media: 4,
             seeds: mastodon_seeds(),
             one_counter: false,
-            sns: SNS::Pleroma,
+            edits: false,
+            native_quotes_from: None,
         },
         // Advertises 25 characters per URL but counts URLs at full length, text and spoiler
         // together in code points; ignores Idempotency-Key; limits requests per client only.
@@ -77,7 +98,8 @@ pub fn of(kind: ServerKind) -> Quirks {
             default_max_media: 6,
             seeds: requests_only,
             one_counter: true,
-            sns: SNS::Gotosocial,
+            edits: true,
+            native_quotes_from: None,
         },
         ServerKind::Friendica => Quirks {
             counting: CountingRule::CodePoints,
@@ -87,10 +109,11 @@ pub fn of(kind: ServerKind) -> Quirks {
             default_max_media: 4,
             seeds: requests_only,
             one_counter: false,
-            sns: SNS::Friendica,
+            edits: false,
+            native_quotes_from: None,
         },
         // birdbridge posts through Firefish's Mastodon-compatible API with a Mastodon-API
-        // token, so megalodon's Mastodon client (not its Misskey-API one) fits it.
+        // token (not its Misskey API).
         ServerKind::Firefish => Quirks {
             counting: CountingRule::CodePoints,
             honours_idempotency: false,
@@ -99,7 +122,8 @@ pub fn of(kind: ServerKind) -> Quirks {
             default_max_media: 16,
             seeds: requests_only,
             one_counter: false,
-            sns: SNS::Mastodon,
+            edits: false,
+            native_quotes_from: None,
         },
         ServerKind::Pixelfed => Quirks {
             counting: CountingRule::CodePoints,
@@ -109,7 +133,8 @@ pub fn of(kind: ServerKind) -> Quirks {
             default_max_media: 4,
             seeds: mastodon_seeds(),
             one_counter: false,
-            sns: SNS::Pixelfed,
+            edits: false,
+            native_quotes_from: None,
         },
         // Measured on snac 2.94 (FORMATS.md "Servers as measured"): no rate-limit headers
         // (so the budget stays a guess, Mastodon's), Idempotency-Key ignored, a status id
@@ -122,7 +147,8 @@ pub fn of(kind: ServerKind) -> Quirks {
             default_max_media: 4,
             seeds: mastodon_seeds(),
             one_counter: false,
-            sns: SNS::Mastodon,
+            edits: true,
+            native_quotes_from: None,
         },
     }
 }
@@ -171,5 +197,13 @@ mod tests {
         assert!(!q.honours_idempotency);
         assert!(of(ServerKind::Mastodon).honours_idempotency);
         assert!(of(ServerKind::Pixelfed).needs_media);
+    }
+
+    #[test]
+    fn mastodon_and_gotosocial_edit_and_only_mastodon_quotes() {
+        assert!(of(ServerKind::Mastodon).edits && of(ServerKind::GoToSocial).edits);
+        assert!(!of(ServerKind::Pixelfed).edits);
+        assert!(of(ServerKind::Mastodon).native_quotes_from.is_some());
+        assert_eq!(of(ServerKind::GoToSocial).native_quotes_from, None);
     }
 }
