@@ -384,7 +384,7 @@ impl Api {
     }
 
     /// `DELETE /api/v1/statuses/:id`, read as a plain answer (`GoToSocial` and Friendica
-    /// reply with bodies megalodon cannot parse).
+    /// reply with odd bodies).
     pub async fn delete_status(&self, id: &str) -> Result<Answer, Transport> {
         let req = self
             .http()

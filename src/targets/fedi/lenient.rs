@@ -1,6 +1,7 @@
 //! Reading the answers birdbridge depends on (`verify_credentials`, the account's statuses,
-//! media uploads and their processing polls, error bodies) leniently, field by field, instead of through megalodon's strict entity
-//! types, which refuse a whole answer for one missing list (snac's account has no `fields`).
+//! media uploads and their processing polls, error bodies) leniently, field by field, not
+//! through strict entity types, which refuse a whole answer for one missing list (snac's
+//! account has no `fields`; megalodon's `Account` refused it).
 //!
 //! Optional fields may be missing, `null`, or of an odd type (ids as numbers, counts as
 //! strings); they are read as far as they make sense. A field birdbridge truly needs (an

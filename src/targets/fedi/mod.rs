@@ -459,9 +459,8 @@ impl FediTarget {
         self.search(out, &out.part.text).await
     }
 
-    /// Deletes a status. `GoToSocial` and Friendica answer with bodies megalodon misreads,
-    /// so the project's own call is used for every kind; a status already gone counts as
-    /// deleted.
+    /// Deletes a status (`GoToSocial` and Friendica answer with odd bodies; only the status
+    /// code is read). A status already gone counts as deleted.
     ///
     /// # Errors
     /// See [`TargetError`].
@@ -689,8 +688,8 @@ impl FediTarget {
         Ok(InstanceProfile::defaults(kind))
     }
 
-    /// The account's id and `@name`, read leniently through the own client (megalodon's
-    /// `Account` refuses answers without `fields`, as snac's). snac answers a refused token
+    /// The account's id and `@name`, read leniently (an account without `fields`, as
+    /// snac's, is fine). snac answers a refused token
     /// with 422 here (401 elsewhere): either means the token.
     async fn verify_credentials(
         &mut self,
