@@ -1156,3 +1156,43 @@ mod processing_poll {
         assert!(fake.log().iter().all(|l| l.status != 422));
     }
 }
+
+/// A media upload is safe to repeat (the server drops an upload no status uses): when the
+/// server closed the reused connection before answering (snac closes after every answer
+/// without saying so), the upload goes once more on a fresh connection, and the server gets
+/// fresh connections from then on. A status post before it opened the pooled connection.
+#[tokio::test]
+async fn a_media_upload_on_a_closed_connection_goes_again_on_a_fresh_one() {
+    use birdbridge::config::Secret;
+    use birdbridge::targets::fedi::client::{self, Api, Upload, UploadBody};
+
+    let fake = FakeFedi::start(Personality::Snac, Clock::default()).await;
+    let timeout = std::time::Duration::from_secs(10);
+    let api = Api::new(
+        client::shared().unwrap(),
+        &fake.url,
+        Secret::new(TOKEN),
+        timeout,
+    );
+    let posted = api
+        .post_status(&serde_json::json!({"status": "first"}), "key-1")
+        .await
+        .unwrap();
+    assert_eq!(posted.status, 200, "{:?}", posted.body);
+    assert!(
+        !api.closes_after_answer(),
+        "a status post is never sent twice"
+    );
+
+    let upload = Upload {
+        body: UploadBody::Bytes(&[0x89, b'P', b'N', b'G']),
+        file_name: "a.png",
+        mime: "image/png",
+        description: Some("a test image"),
+    };
+    let answer = api.upload_media(&upload, timeout).await.unwrap();
+    assert!((200..300).contains(&answer.status), "{answer:?}");
+    assert!(api.closes_after_answer());
+    assert_eq!(fake.state().media.len(), 1, "uploaded once");
+    assert_eq!(fake.statuses().len(), 1);
+}
