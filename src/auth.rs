@@ -167,10 +167,14 @@ struct Server<'a> {
 
 impl<'a> Server<'a> {
     fn new(target: &'a FediverseTargetSettings) -> Result<Self, AuthError> {
-        let http = client::shared().map_err(|problem| AuthError::Server {
-            step: "setting up HTTP",
-            problem,
-        })?;
+        // A handful of requests, once: a fresh connection each avoids the servers (snac)
+        // that close a connection after every answer without saying so.
+        let http = client::shared()
+            .map_err(|problem| AuthError::Server {
+                step: "setting up HTTP",
+                problem,
+            })?
+            .fresh;
         Ok(Self {
             http,
             base: target.url.trim_end_matches('/'),

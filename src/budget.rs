@@ -3,11 +3,18 @@
 //!
 //! A budget is seeded from the limits the server kind is known to have (Mastodon: 300
 //! statuses / 3 h, 30 media / 30 min, 30 deletes / 30 min, 300 requests / 5 min; windows
-//! fixed and aligned to epoch time), then corrected from the `X-RateLimit-*` headers of every
-//! answer. A call takes one unit of its own family and one of `requests` before it is made;
-//! when a family is empty the caller waits until it resets, so the server should almost never
-//! have to answer 429. A 429 or 503 pauses the family (a 503, the whole account) until
-//! `Retry-After` or the announced reset.
+//! fixed and aligned to epoch time): a guess, until the server says otherwise. Then the
+//! server's `X-RateLimit-*` headers rule: the first answer's headers set the window, and it
+//! ends when the server said it resets (an ISO time, epoch seconds or a delta), not at a
+//! boundary of birdbridge's own; once it has ended, the next answer announces the next one
+//! (`GoToSocial` starts a client's window at its first request, Mastodon at epoch-aligned
+//! boundaries; both are followed the same way). A server that announces nothing (snac) keeps
+//! the guess, and `status` says so ([`Window::announced`]).
+//!
+//! A call takes one unit of its own family and one of `requests` before it is made; when a
+//! family is empty the caller waits until it resets (never past the announced reset), so the
+//! server should almost never have to answer 429. A 429 or 503 pauses the family (a 503, the
+//! whole account) until `Retry-After` or the announced reset.
 //!
 //! Backfill may use only a share of each window ([`Priority::Backfill`]), so live posts find
 //! room next to a long backfill.
@@ -98,6 +105,9 @@ pub struct Window {
     pub period: Duration,
     /// No call of this family before this time (a 429 or 503 said so).
     pub paused_until: Option<DateTime<Utc>>,
+    /// Whether the server announced this window in its headers; if not, it is birdbridge's
+    /// guess from the kind's known limits.
+    pub announced: bool,
 }
 
 impl Window {
@@ -108,17 +118,24 @@ impl Window {
             reset_at: aligned_end(now, seed.period),
             period: seed.period,
             paused_until: None,
+            announced: false,
         }
     }
 
-    /// Starts a new window when the current one is over.
+    /// Starts a new window when the current one is over. A guessed window rolls on by whole
+    /// periods (aligned as Mastodon's are); an announced one ends where the server said, and
+    /// the next answer's headers say when the new one ends (until then, a period from now:
+    /// a window that starts at the first request ends no earlier).
     fn roll(&mut self, now: DateTime<Utc>) {
         if now >= self.reset_at {
             self.remaining = self.limit;
             let period = self.period.max(Duration::seconds(1));
-            // Whole periods after the old reset, so windows stay aligned to the server's.
-            let behind = (now - self.reset_at).num_milliseconds() / period.num_milliseconds();
-            self.reset_at += period * i32::try_from(behind + 1).unwrap_or(i32::MAX);
+            if self.announced {
+                self.reset_at = now + period;
+            } else {
+                let behind = (now - self.reset_at).num_milliseconds() / period.num_milliseconds();
+                self.reset_at += period * i32::try_from(behind + 1).unwrap_or(i32::MAX);
+            }
         }
         if self.paused_until.is_some_and(|until| now >= until) {
             self.paused_until = None;
@@ -334,8 +351,11 @@ impl Budget {
             reset_at: headers.reset_at.unwrap_or(now + Duration::minutes(5)),
             period: Duration::minutes(5),
             paused_until: None,
+            announced: true,
         });
         w.roll(now);
+        // A guess the server contradicts is dropped whole: its period too.
+        let guess_wrong = !w.announced && headers.limit.is_some_and(|l| l != w.limit);
         if let Some(limit) = headers.limit {
             w.limit = limit;
         }
@@ -343,8 +363,14 @@ impl Budget {
             w.remaining = remaining.min(w.limit);
         }
         if let Some(reset) = headers.reset_at.filter(|r| *r > now) {
+            // The window's length, as far as it shows: the time from an answer to the reset
+            // is the full period at a window's first call.
+            if guess_wrong || reset - now > w.period {
+                w.period = reset - now;
+            }
             w.reset_at = reset;
         }
+        w.announced = true;
     }
 
     /// A 429 for a call of `family`: pauses it until `Retry-After`, else the announced reset,
@@ -369,6 +395,7 @@ impl Budget {
             reset_at: until,
             period: until - now,
             paused_until: None,
+            announced: headers.any(),
         });
         w.remaining = 0;
         w.paused_until = Some(until);
@@ -388,6 +415,7 @@ impl Budget {
                 reset_at: until,
                 period: Duration::minutes(5),
                 paused_until: Some(until),
+                announced: false,
             });
     }
 
@@ -566,6 +594,48 @@ mod tests {
         );
         // A read is not a status: only `requests` is asked.
         assert!(b.try_take(Family::Requests, Priority::Live, now).is_ok());
+    }
+
+    #[rstest]
+    #[case::iso("2024-05-01T12:00:13.000Z")]
+    #[case::epoch_seconds("1714564813")]
+    #[case::delta("10")]
+    fn an_announced_window_ends_where_the_server_says(#[case] reset: &'static str) {
+        // The guess is 300 / 5 min aligned (ends 12:05:00); the server's window started at
+        // our first request, 12:00:03, and holds 3 calls until 12:00:13.
+        let first = t("2024-05-01T12:00:03Z");
+        let mut b = Budget::seeded(&mastodon_seeds(), first);
+        assert!(!b.windows()[&Family::Requests].announced);
+        assert!(b.try_take(Family::Requests, Priority::Live, first).is_ok());
+        let mut map = HeaderMap::new();
+        map.insert("x-ratelimit-limit", HeaderValue::from_static("3"));
+        map.insert("x-ratelimit-remaining", HeaderValue::from_static("2"));
+        map.insert("x-ratelimit-reset", HeaderValue::from_static(reset));
+        b.observe(Family::Requests, &RateHeaders::parse(&map, first), first);
+        assert!(b.windows()[&Family::Requests].announced);
+        let end = t("2024-05-01T12:00:13Z");
+        assert_eq!(b.windows()[&Family::Requests].period, Duration::seconds(10));
+        assert!(b.try_take(Family::Requests, Priority::Live, first).is_ok());
+        assert!(b.try_take(Family::Requests, Priority::Live, first).is_ok());
+        // Never past the announced reset, and not at a boundary of our own.
+        assert_eq!(
+            b.try_take(Family::Requests, Priority::Live, first),
+            Err(end)
+        );
+        assert!(b.try_take(Family::Requests, Priority::Live, end).is_ok());
+        // The next answer announces the next window, wherever it ends.
+        let later = t("2024-05-01T12:00:20Z");
+        let next = RateHeaders {
+            limit: Some(3),
+            remaining: Some(0),
+            reset_at: Some(later),
+            retry_at: None,
+        };
+        b.observe(Family::Requests, &next, end);
+        assert_eq!(
+            b.try_take(Family::Requests, Priority::Live, end),
+            Err(later)
+        );
     }
 
     #[test]

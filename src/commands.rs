@@ -430,11 +430,14 @@ async fn check_targets(settings: &Settings) -> Vec<Finding> {
                         "ignored (interrupted posts are reconciled from the account's statuses)"
                     },
                     if r.quirks.needs_media {
-                        "; every post needs an image"
+                        "; every post needs an image: posts that start without one the server takes are skipped (recorded in the ledger), replies go as comments, images beyond the album size become the next posts"
                     } else {
                         ""
                     }
                 );
+                if r.closes_after_answer {
+                    println!("    connections: the server closes the connection after every answer (without saying so); birdbridge opens a new one for each request");
+                }
             }
             Err(err) => {
                 let problem = match &err {

@@ -81,6 +81,9 @@ pub fn report(settings: &Settings, route: Option<&str>) -> Result<String, StoreE
             if let Some(until) = w.paused_until {
                 let _ = write!(out, ", paused until {}", until.format("%H:%M:%S UTC"));
             }
+            if !w.announced {
+                out.push_str(" (a guess: the server has not announced this limit)");
+            }
             out.push('\n');
         }
     }

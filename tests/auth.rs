@@ -141,6 +141,12 @@ async fn authorize(s: &Setup, extra: &[&str], code: fn(String) -> String) -> Out
 #[case::mastodon(Personality::Mastodon, "mastodon", GRANULAR_SCOPES)]
 #[case::gotosocial_0_17(Personality::GoToSocial, "gotosocial", COARSE_SCOPES)]
 #[case::minimal_auto(Personality::Minimal, "auto", COARSE_SCOPES)]
+#[case::akkoma(Personality::Akkoma, "pleroma", GRANULAR_SCOPES)]
+#[case::snac_auto(Personality::Snac, "auto", COARSE_SCOPES)]
+#[case::snac(Personality::Snac, "snac", COARSE_SCOPES)]
+#[case::iceshrimp(Personality::Iceshrimp, "firefish", COARSE_SCOPES)]
+#[case::pixelfed(Personality::Pixelfed, "pixelfed", COARSE_SCOPES)]
+#[case::friendica(Personality::Friendica, "friendica", COARSE_SCOPES)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auth_obtains_verifies_and_stores_a_token(
     #[case] personality: Personality,

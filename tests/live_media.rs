@@ -406,6 +406,41 @@ async fn an_edit_becomes_a_put_with_the_new_text(#[case] personality: Personalit
     assert_eq!(edits[0].1["status"], "Typo fixed in the second version");
 }
 
+/// snac answers an edit with a new status id: the ledger records it, so the next edit goes
+/// to the status as it now is (the old id is gone there).
+#[tokio::test]
+async fn an_edit_on_snac_follows_the_new_status_id() {
+    let opts = Opts {
+        kind: Some("snac"),
+        ..Opts::default()
+    };
+    let env = Env::new(Personality::Snac, opts).await;
+    let first = env.x.post(USER_ID, "Tpyo in the first version", json!({}));
+    env.once().await;
+    let original = env.statuses()[0].id.clone();
+
+    let second_version = env.x.edit(first, "Typo fixed in the second version");
+    let report = env.once().await;
+    assert_eq!(report.parts_failed, 0, "{report:?}");
+    let second = env.statuses();
+    assert_eq!(second.len(), 1, "edited, not posted again");
+    assert_ne!(second[0].id, original, "snac gave the edit a new id");
+
+    env.x
+        .edit(second_version, "Typo fixed, and a third version");
+    let report = env.once().await;
+    assert_eq!(report.parts_failed, 0, "{report:?}");
+    let third = env.statuses();
+    assert_eq!(third.len(), 1, "edited again, not posted again");
+    assert_eq!(third[0].text, "Typo fixed, and a third version");
+    let edits = env.fedi[0].edits();
+    assert_eq!(
+        edits.iter().map(|e| e.0.clone()).collect::<Vec<_>>(),
+        [original, second[0].id.clone()],
+        "the second edit went to the id the first one answered with"
+    );
+}
+
 #[rstest]
 #[case::mastodon(Personality::Mastodon)]
 #[case::gotosocial(Personality::GoToSocial)]

@@ -32,7 +32,13 @@ fn kind(p: Personality) -> &'static str {
     match p {
         Personality::Mastodon => "mastodon",
         Personality::GoToSocial => "gotosocial",
-        Personality::Minimal => "auto",
+        // The other personalities name themselves in nodeinfo.
+        Personality::Minimal
+        | Personality::Snac
+        | Personality::Akkoma
+        | Personality::Pixelfed
+        | Personality::Friendica
+        | Personality::Iceshrimp => "auto",
     }
 }
 
@@ -243,6 +249,36 @@ async fn a_target_down_for_two_cycles_gets_the_thread_once_in_order(
     assert_thread(&fedi);
     env.once().await;
     assert_eq!(fedi.statuses().len(), 3, "nothing twice");
+}
+
+/// A post planned while a Pixelfed server was down, that Pixelfed refuses outright (no
+/// image): once the server answers, the waiting plan becomes a skip with the reason, and
+/// nothing is left waiting or posted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_planned_while_pixelfed_was_down_is_skipped_once_it_answers() {
+    let personality = Personality::Pixelfed;
+    let env = Env::new(personality, ManualClock::auto(Utc::now())).await;
+    env.x.post(USER_ID, "before the start", json!({}));
+    env.once().await;
+    let id = env.x.post(USER_ID, "words only", json!({})).to_string();
+    let report = env.once().await;
+    assert_eq!(report.parts_left, 1, "{report:?}");
+    let ledger = env.ledger();
+    let rows = ledger.parts_of_post("r", &id, "t").unwrap();
+    assert_eq!((rows[0].state, rows[0].attempts), (PartState::Planned, 0));
+
+    let fedi = env.fedi_up(personality).await;
+    let report = env.once().await;
+    assert_eq!(report.parts_left, 0, "{report:?}");
+    let rows = ledger.parts_of_post("r", &id, "t").unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].state, PartState::Skipped);
+    let reason = rows[0].reason.clone().unwrap_or_default();
+    assert!(
+        reason.contains("takes only posts with an image"),
+        "{reason}"
+    );
+    assert!(fedi.statuses().is_empty());
 }
 
 /// A running daemon whose target refuses the token: delivery to it stops loudly, the posts

@@ -245,19 +245,22 @@ pub enum ServerKind {
     Firefish,
     /// `kind = "pixelfed"`.
     Pixelfed,
+    /// `kind = "snac"` (a minimal single-binary server with a Mastodon API layer).
+    Snac,
     /// `kind = "auto"`: detect the software from the server at start.
     Auto,
 }
 
 impl ServerKind {
     /// Every kind, in the order error messages list them.
-    pub const ALL: [ServerKind; 7] = [
+    pub const ALL: [ServerKind; 8] = [
         ServerKind::Mastodon,
         ServerKind::Pleroma,
         ServerKind::GoToSocial,
         ServerKind::Friendica,
         ServerKind::Firefish,
         ServerKind::Pixelfed,
+        ServerKind::Snac,
         ServerKind::Auto,
     ];
 
@@ -270,6 +273,7 @@ impl ServerKind {
             ServerKind::Friendica => "friendica",
             ServerKind::Firefish => "firefish",
             ServerKind::Pixelfed => "pixelfed",
+            ServerKind::Snac => "snac",
             ServerKind::Auto => "auto",
         }
     }

@@ -374,6 +374,14 @@ impl Engine {
             let Some(target) = t.target.as_mut() else {
                 continue;
             };
+            // Before connecting: on a server that counts every call in one window
+            // (GoToSocial), the connection's own calls are taken at the lane's priority too.
+            target.set_priority(match self.ctx.lane {
+                Lane::Live => Priority::Live,
+                Lane::Backfill => Priority::Backfill {
+                    share: target.backfill_share(),
+                },
+            });
             let result = target.connect(ledger).await;
             match result {
                 Ok(()) => {
@@ -382,12 +390,6 @@ impl Engine {
                     }
                     t.reach = Reach::Connected;
                     t.profile = Some(target.profile().clone());
-                    target.set_priority(match self.ctx.lane {
-                        Lane::Live => Priority::Live,
-                        Lane::Backfill => Priority::Backfill {
-                            share: target.backfill_share(),
-                        },
-                    });
                     if let Some(rate) = target.posts_per_hour().filter(|_| backlog > 0) {
                         let (route, name) = (self.route.clone(), t.name.clone());
                         let done = ledger.call(move |l| l.settled_posts(&route, &name)).await?;
@@ -467,6 +469,7 @@ impl Engine {
                     Reach::Untried | Reach::Connected => None,
                 },
                 supports_edits: t.target.as_ref().is_some_and(AnyTarget::supports_edits),
+                refusal: t.target.as_ref().and_then(AnyTarget::refusal),
                 dry_run: self.ctx.dry_run,
                 now,
             };

@@ -16,6 +16,7 @@ use crate::preview;
 use crate::profile::TargetProfile;
 use crate::render::{self, Lookups, Rendered};
 use crate::store::{Ledger, StoreError, HELD_PREFIX};
+use crate::targets::fedi::manners::ImagesOnly;
 
 /// The inputs, owned.
 pub(super) struct Plan {
@@ -30,6 +31,8 @@ pub(super) struct Plan {
     /// Why the target cannot be delivered to now (down, token refused); `None` when it can.
     pub(super) unusable: Option<String>,
     pub(super) supports_edits: bool,
+    /// What the target refuses outright (Pixelfed: posts without an image).
+    pub(super) refusal: Option<ImagesOnly>,
     pub(super) dry_run: bool,
     pub(super) now: DateTime<Utc>,
 }
@@ -109,6 +112,14 @@ impl Plan {
         };
         if self.dry_run {
             return Ok((Step::Preview(rendered), released));
+        }
+        if let Some(reason) = self.refusal.as_ref().and_then(|r| r.refuses(&rendered)) {
+            // Final: recorded as skipped, also over a plan made while the target could
+            // not be reached (nothing of it was attempted).
+            if l.skip_unattempted(route, id, target, &reason, self.now)? {
+                info!(route, target, post = id, %reason, "post skipped");
+                return Ok((Step::NotMirrored { preview: None }, released));
+            }
         }
         let wait = match &self.unusable {
             Some(why) => Some(why.clone()),

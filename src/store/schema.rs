@@ -5,7 +5,7 @@
 //! already passed it, and those files would silently differ from new ones.
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -160,6 +160,9 @@ const MIGRATIONS: &[&str] = &[
         released_at    TEXT NOT NULL,
         PRIMARY KEY (route, source_post_id, target)
     ) STRICT;",
+    // 6: whether a saved rate-limit window was announced by the server or is a guess from
+    // the kind's known limits (`status` says which).
+    "ALTER TABLE budgets ADD COLUMN announced INTEGER NOT NULL DEFAULT 0 CHECK (announced IN (0, 1));",
 ];
 
 /// The schema version this binary writes and understands.
@@ -183,9 +186,7 @@ pub(super) fn configure(
     let found = user_version(conn).map_err(open_error)?;
     refuse_newer(found, path)?;
 
-    let mode: String = conn
-        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
-        .map_err(open_error)?;
+    let mode = wal_mode(conn).map_err(open_error)?;
     // An in-memory database answers "memory"; a file on a filesystem without shared memory
     // may stay in "delete" mode, which is slower but just as safe.
     if !mode.eq_ignore_ascii_case("wal") && !mode.eq_ignore_ascii_case("memory") {
@@ -232,6 +233,24 @@ pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreErr
             .map_err(|e| migrate_error(next, e))?;
         tx.commit().map_err(|e| migrate_error(next, e))?;
         tracing::info!(path = %path.display(), version = next, "ledger schema migrated");
+    }
+}
+
+/// Switches the file to WAL and returns the mode it is in. The switch needs the file to
+/// itself for a moment; while another process migrates the same new file, the library answers
+/// `SQLITE_BUSY` at once instead of waiting (waiting there could deadlock), so the switch is
+/// tried again until the busy timeout.
+fn wal_mode(conn: &Connection) -> rusqlite::Result<String> {
+    let deadline = Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0)) {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            other => return other,
+        }
     }
 }
 

@@ -225,11 +225,12 @@ impl Ledger {
         {
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO budgets (target, family, window_limit, remaining, reset_at, \
-                 period_ms, paused_until, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+                 period_ms, paused_until, updated_at, announced) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
                  ON CONFLICT (target, family) DO UPDATE SET window_limit = excluded.window_limit, \
                  remaining = excluded.remaining, reset_at = excluded.reset_at, \
                  period_ms = excluded.period_ms, paused_until = excluded.paused_until, \
-                 updated_at = excluded.updated_at",
+                 updated_at = excluded.updated_at, announced = excluded.announced",
             )?;
             for (family, w) in windows {
                 stmt.execute(params![
@@ -240,7 +241,8 @@ impl Ledger {
                     timestamp(w.reset_at),
                     w.period.num_milliseconds(),
                     w.paused_until.map(timestamp),
-                    timestamp(now)
+                    timestamp(now),
+                    w.announced
                 ])?;
             }
         }
@@ -253,7 +255,8 @@ impl Ledger {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT target, family, window_limit, remaining, reset_at, period_ms, paused_until, \
-             updated_at FROM budgets WHERE ?1 IS NULL OR target = ?1 ORDER BY target, family",
+             updated_at, announced FROM budgets WHERE ?1 IS NULL OR target = ?1 \
+             ORDER BY target, family",
         )?;
         let raw = stmt
             .query_map([target], |row| {
@@ -266,11 +269,23 @@ impl Ledger {
                     row.get::<_, i64>(5)?,
                     row.get::<_, Option<String>>(6)?,
                     row.get::<_, String>(7)?,
+                    row.get::<_, bool>(8)?,
                 ))
             })?
             .collect::<Result<Vec<_>, _>>()?;
         let mut out = Vec::with_capacity(raw.len());
-        for (target, family, limit, remaining, reset_at, period_ms, paused, updated_at) in raw {
+        for (
+            target,
+            family,
+            limit,
+            remaining,
+            reset_at,
+            period_ms,
+            paused,
+            updated_at,
+            announced,
+        ) in raw
+        {
             // A family this binary does not know (a newer birdbridge) is left out.
             let Ok(family) = family.parse::<Family>() else {
                 continue;
@@ -284,6 +299,7 @@ impl Ledger {
                     reset_at: parse_timestamp(reset_at)?,
                     period: Duration::milliseconds(period_ms),
                     paused_until: paused.map(parse_timestamp).transpose()?,
+                    announced,
                 },
                 updated_at: parse_timestamp(updated_at)?,
             });
@@ -383,6 +399,7 @@ mod tests {
             reset_at: t(600),
             period: Duration::minutes(30),
             paused_until: Some(t(60)),
+            announced: true,
         };
         let windows = [(Family::Media, w.clone())];
         ledger

@@ -291,6 +291,32 @@ fn skip_never_overwrites(#[case] state: PartState) {
 }
 
 #[test]
+fn skip_unattempted_replaces_only_an_untried_plan() {
+    let ledger = ledger();
+    // Planned while the target could not be reached (a placeholder of 3 parts), then
+    // refused outright once it could: one skipped row with the reason.
+    ledger.plan_post("r", "1", "tgt", 3, t(0)).unwrap();
+    assert!(ledger
+        .skip_unattempted("r", "1", "tgt", "needs an image", t(5))
+        .unwrap());
+    let rows = ledger.parts_of_post("r", "1", "tgt").unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].state, PartState::Skipped);
+    assert_eq!(rows[0].reason.as_deref(), Some("needs an image"));
+    assert_eq!(rows[0].idempotency_key, idempotency_key(&rows[0].key));
+    // Nothing recorded yet: a plain skip.
+    assert!(ledger
+        .skip_unattempted("r", "2", "tgt", "needs an image", t(5))
+        .unwrap());
+    // A part that was attempted is kept (its outcome may be on the server).
+    let k = part_in(&ledger, "3", PartState::Posting);
+    assert!(!ledger
+        .skip_unattempted("r", "3", "tgt", "needs an image", t(5))
+        .unwrap());
+    assert_eq!(ledger.part(&k).unwrap().unwrap().state, PartState::Posting);
+}
+
+#[test]
 fn skip_is_per_target_and_records_the_reason() {
     let ledger = ledger();
     ledger.plan_post("r", "1", "tgt", 1, t(0)).unwrap();

@@ -93,6 +93,49 @@ impl Ledger {
         self.parts_of_post(route, source_post_id, target)
     }
 
+    /// Records the post as skipped on the target with `reason`, when nothing of it was
+    /// attempted there: no row yet, or only a plan none of whose parts was tried (made while
+    /// the target could not be reached). Returns whether it did; any other record is kept.
+    pub fn skip_unattempted(
+        &self,
+        route: &str,
+        source_post_id: &str,
+        target: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.conn();
+        // One transaction: a crash leaves either the plan or the skip, never neither.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let existing = select_post(&tx, route, source_post_id, target)?;
+        if !existing
+            .iter()
+            .all(|r| r.state == PartState::Planned && r.attempts == 0)
+        {
+            return Ok(false);
+        }
+        tx.execute(
+            "DELETE FROM parts WHERE route = ?1 AND source_post_id = ?2 AND target = ?3",
+            params![route, source_post_id, target],
+        )?;
+        let key = PartKey::new(route, source_post_id, target, 0);
+        tx.execute(
+            "INSERT INTO parts (route, source_post_id, target, part_index, state, \
+             idempotency_key, reason, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, 0, 'skipped', ?4, ?5, ?6, ?6)",
+            params![
+                route,
+                source_post_id,
+                target,
+                idempotency_key(&key),
+                reason,
+                timestamp(now)
+            ],
+        )?;
+        tx.commit()?;
+        Ok(true)
+    }
+
     /// Records why the `planned` parts of a post wait (shown by `status`).
     pub fn note_waiting(
         &self,

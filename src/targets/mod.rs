@@ -256,6 +256,15 @@ impl AnyTarget {
         }
     }
 
+    /// What this target refuses outright (Pixelfed: a post without an image), so the
+    /// engine records such a post as skipped with the reason instead of trying it.
+    pub fn refusal(&self) -> Option<fedi::manners::ImagesOnly> {
+        match self {
+            AnyTarget::DryRun(_) => None,
+            AnyTarget::Fediverse(t) => t.refusal(),
+        }
+    }
+
     /// Shares the account's rate-limit budget with the other clients of the same account
     /// in the process.
     pub fn share_budget(&mut self, pool: &crate::budget::BudgetPool) {

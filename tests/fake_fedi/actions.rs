@@ -1,6 +1,6 @@
 //! The fake server's native actions: edits (`PUT /api/v1/statuses/:id`, as Mastodon and
 //! `GoToSocial` take them: the whole new version, media descriptions in
-//! `media_attributes`), boosts (`POST /api/v1/statuses/:id/reblog`, a second boost of the
+//! `media_attributes`; snac answers with a new id), boosts (`POST /api/v1/statuses/:id/reblog`, a second boost of the
 //! same status returns the first), and native quotes (`quoted_status_id`), which only a
 //! fake claiming Mastodon 4.5 (`set_native_quotes(true)`) announces and keeps.
 
@@ -170,6 +170,12 @@ pub async fn edit_status(
         if let Some(m) = st.media.iter_mut().find(|m| m.id == mid) {
             m.description = Some(description.to_owned());
         }
+    }
+    // snac gives the edited status a new id (FORMATS.md "Servers as measured"); the old
+    // one is gone.
+    if super::servers::of(st.personality).new_id_on_edit {
+        let new_id = st.next_id();
+        st.statuses[index].id = new_id;
     }
     let status = &mut st.statuses[index];
     req["status"]

@@ -48,6 +48,9 @@ pub mod oauth;
 use chrono::{DateTime, Duration, SecondsFormat, TimeZone, Utc};
 use serde_json::{json, Value};
 
+mod one_answer;
+pub mod servers;
+
 /// The access token the fake accepts.
 pub const TOKEN: &str = "fake-token-0123456789";
 
@@ -57,6 +60,11 @@ pub enum Personality {
     Mastodon,
     GoToSocial,
     Minimal,
+    Snac,
+    Akkoma,
+    Pixelfed,
+    Friendica,
+    Iceshrimp,
 }
 
 /// A rate-limit family's window: `limit` calls per `period`.
@@ -75,6 +83,9 @@ pub enum Injection {
     Unavailable { retry_after: u64 },
     /// Create the status, then answer only after this real delay.
     SlowAnswer(std::time::Duration),
+    /// Remember the idempotency key (as Pixelfed does first), then fail with a 500 without
+    /// creating the status.
+    KeyThenFail,
 }
 
 /// A status as the fake stored it.
@@ -150,6 +161,10 @@ pub struct FakeState {
     pub log: Vec<Logged>,
     pub too_many: u32,
     pub deleted: HashSet<String>,
+    /// When each rate-limit window started (every family), in order.
+    pub window_starts: Vec<DateTime<Utc>>,
+    /// Fields left out of the account JSON (a server that does not send them).
+    pub account_drops: Vec<&'static str>,
     pub actions: actions::Actions,
     pub oauth: oauth::OAuthState,
 }
@@ -197,8 +212,14 @@ impl FakeFedi {
                 add("requests", 300, 5 * 60);
             }
             Personality::GoToSocial => add("requests", 300, 5 * 60),
-            Personality::Minimal => {}
+            Personality::Minimal
+            | Personality::Snac
+            | Personality::Akkoma
+            | Personality::Pixelfed
+            | Personality::Friendica
+            | Personality::Iceshrimp => {}
         }
+        let traits = servers::of(personality);
         let state = Arc::new(Mutex::new(FakeState {
             personality,
             clock,
@@ -212,29 +233,17 @@ impl FakeFedi {
             windows,
             injections: HashMap::new(),
             status_posts: 0,
-            enforce_max_chars: match personality {
-                Personality::GoToSocial => Some(5000),
-                _ => None,
-            },
-            advertise_max_chars: match personality {
-                Personality::GoToSocial => 5000,
-                _ => 500,
-            },
+            enforce_max_chars: traits.enforced_characters,
+            advertise_max_chars: traits.max_characters,
             processing: Duration::seconds(5),
             image_size_limit: 16_777_216,
             video_size_limit: 103_809_024,
-            supported_mime_types: vec![
-                "image/jpeg",
-                "image/png",
-                "image/gif",
-                "image/webp",
-                "video/mp4",
-                "video/quicktime",
-                "video/webm",
-            ],
+            supported_mime_types: traits.media_types.to_vec(),
             log: Vec::new(),
             too_many: 0,
             deleted: HashSet::new(),
+            window_starts: Vec::new(),
+            account_drops: Vec::new(),
             actions: actions::Actions::default(),
             oauth: oauth::OAuthState::default(),
         }));
@@ -260,9 +269,16 @@ impl FakeFedi {
             // Uploads are read piece by piece (a 200 MB video is counted, not kept).
             .layer(axum::extract::DefaultBodyLimit::disable())
             .with_state(Arc::clone(&state));
-        tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
+        if traits.closes_after_answer {
+            let listener = one_answer::OneAnswerListener(listener);
+            tokio::spawn(async move {
+                axum::serve(listener, app).await.unwrap();
+            });
+        } else {
+            tokio::spawn(async move {
+                axum::serve(listener, app).await.unwrap();
+            });
+        }
         Self { url, state }
     }
 
@@ -353,7 +369,8 @@ impl FakeState {
         auth: bool,
         families: &[&'static str],
     ) -> Result<HeaderMap, Response> {
-        if self.personality == Personality::GoToSocial && !headers.contains_key("user-agent") {
+        let traits = servers::of(self.personality);
+        if traits.needs_user_agent && !headers.contains_key("user-agent") {
             return Err((StatusCode::IM_A_TEAPOT, "no user agent").into_response());
         }
         if auth {
@@ -370,6 +387,7 @@ impl FakeState {
             }
         }
         let now = self.now();
+        let from_first_request = traits.window_from_first_request;
         let mut tightest: Option<(u32, u32, DateTime<Utc>)> = None;
         let mut over: Option<DateTime<Utc>> = None;
         let mut counted: Vec<&'static str> = vec!["requests"];
@@ -379,13 +397,25 @@ impl FakeState {
                 continue;
             };
             let period_ms = w.limit.period.num_milliseconds();
-            let index = now.timestamp_millis().div_euclid(period_ms);
+            // GoToSocial: a window starts at the first request after the last one ended;
+            // Mastodon: windows aligned to the epoch. `index` is the window's start (ms).
+            let index = if from_first_request {
+                if w.index < 0 || now.timestamp_millis() >= w.index + period_ms {
+                    now.timestamp_millis()
+                } else {
+                    w.index
+                }
+            } else {
+                now.timestamp_millis().div_euclid(period_ms) * period_ms
+            };
             if index != w.index {
                 w.index = index;
                 w.count = 0;
+                self.window_starts
+                    .push(Utc.timestamp_millis_opt(index).unwrap());
             }
             w.count += 1;
-            let reset = Utc.timestamp_millis_opt((index + 1) * period_ms).unwrap();
+            let reset = Utc.timestamp_millis_opt(index + period_ms).unwrap();
             let remaining = w.limit.limit.saturating_sub(w.count);
             if w.count > w.limit.limit {
                 over = Some(over.map_or(reset, |o: DateTime<Utc>| o.max(reset)));
@@ -403,7 +433,7 @@ impl FakeState {
         }
         if let Some(reset) = over {
             let mut h = out.clone();
-            if self.personality == Personality::Mastodon {
+            if traits.retry_after {
                 let secs = ((reset - now).num_milliseconds().max(0) + 999) / 1000;
                 h.insert("retry-after", HeaderValue::from(secs));
             }
@@ -418,14 +448,13 @@ impl FakeState {
     }
 
     fn account_json(&self) -> Value {
-        json!({
-            "id": "1", "username": "mirror", "acct": "mirror", "display_name": "Mirror",
-            "locked": false, "bot": true, "created_at": "2024-01-01T00:00:00.000Z",
-            "followers_count": 0, "following_count": 0, "statuses_count": self.statuses.len(),
-            "note": "", "url": format!("{}/@mirror", self.base),
-            "avatar": "", "avatar_static": "", "header": "", "header_static": "",
-            "emojis": [], "fields": []
-        })
+        let mut account = servers::account(self.personality, &self.base, self.statuses.len());
+        if let Some(o) = account.as_object_mut() {
+            for gone in &self.account_drops {
+                o.remove(*gone);
+            }
+        }
+        account
     }
 
     fn media_json(&self, m: &StoredMedia) -> Value {
@@ -468,25 +497,23 @@ impl FakeState {
 
     /// The server's length of a status, by its rule.
     fn length(&self, text: &str, spoiler: &str) -> usize {
-        match self.personality {
+        if servers::of(self.personality).urls_at_full_length {
             // Code points, URLs at full length, text and spoiler together.
-            Personality::GoToSocial => text.chars().count() + spoiler.chars().count(),
-            // Every URL as 23, the rest in code points (close enough for the fake).
-            _ => {
-                spoiler.chars().count()
-                    + text
-                        .split(' ')
-                        .map(|w| {
-                            if w.starts_with("http://") || w.starts_with("https://") {
-                                23
-                            } else {
-                                w.chars().count()
-                            }
-                        })
-                        .sum::<usize>()
-                    + text.matches(' ').count()
-            }
+            return text.chars().count() + spoiler.chars().count();
         }
+        // Every URL as 23, the rest in code points (close enough for the fake).
+        spoiler.chars().count()
+            + text
+                .split(' ')
+                .map(|w| {
+                    if w.starts_with("http://") || w.starts_with("https://") {
+                        23
+                    } else {
+                        w.chars().count()
+                    }
+                })
+                .sum::<usize>()
+            + text.matches(' ').count()
     }
 }
 
@@ -535,7 +562,7 @@ fn respond(
     body: Value,
 ) -> Response {
     st.log(method, path, status, req);
-    if st.personality == Personality::Minimal {
+    if !servers::of(st.personality).rate_headers {
         headers.clear();
     }
     (status, headers, Json(body)).into_response()
@@ -558,15 +585,10 @@ async fn instance_v1(State(s): State<Shared>, h: HeaderMap) -> Response {
         Ok(r) => r,
         Err(r) => return refuse(&mut st, "GET", "/api/v1/instance", &h, r),
     };
-    let body = match st.personality {
-        Personality::Minimal => {
-            json!({"uri": "minimal.test", "title": "Minimal", "version": "3.0.0"})
-        }
-        _ => json!({
-            "uri": "fake.test", "title": "Fake", "version": "4.2.0",
-            "configuration": {"statuses": {"max_characters": st.advertise_max_chars, "max_media_attachments": 4}}
-        }),
-    };
+    let mut body = servers::instance_v1(st.personality, &st.base);
+    if let Some(c) = body.pointer_mut("/configuration/statuses/max_characters") {
+        *c = json!(st.advertise_max_chars);
+    }
     respond(
         &mut st,
         "GET",
@@ -584,8 +606,18 @@ async fn instance_v2(State(s): State<Shared>, h: HeaderMap) -> Response {
         Ok(r) => r,
         Err(r) => return refuse(&mut st, "GET", "/api/v2/instance", &h, r),
     };
+    if let Some((status, page)) = servers::no_instance_v2(st.personality) {
+        st.log("GET", "/api/v2/instance", status, &h);
+        return (status, [("content-type", "text/html")], page).into_response();
+    }
     let (status, body) = match st.personality {
-        Personality::Minimal => (StatusCode::NOT_FOUND, json!({"error": "Not found"})),
+        Personality::Minimal
+        | Personality::Snac
+        | Personality::Akkoma
+        | Personality::Pixelfed
+        | Personality::Friendica => {
+            unreachable!("no v2 instance")
+        }
         Personality::Mastodon => (
             StatusCode::OK,
             json!({
@@ -598,6 +630,18 @@ async fn instance_v2(State(s): State<Shared>, h: HeaderMap) -> Response {
                         "image_size_limit": st.image_size_limit, "video_size_limit": st.video_size_limit, "description_limit": 1500
                     }
                 }
+            }),
+        ),
+        Personality::Iceshrimp => (
+            StatusCode::OK,
+            json!({
+                "version": "4.2.1 (compatible; Iceshrimp.NET/2024.1-beta5", "domain": "ice.test",
+                "title": "ice.test", "source_url": "https://iceshrimp.dev/iceshrimp/iceshrimp.net",
+                "configuration": {
+                    "statuses": {"supported_mime_types": ["text/x.misskeymarkdown"], "max_characters": st.advertise_max_chars, "max_media_attachments": 16, "characters_reserved_per_url": 23},
+                    "media_attachments": {"supported_mime_types": st.supported_mime_types, "image_size_limit": 10_485_760}
+                },
+                "usage": {"users": {"active_month": 1}}
             }),
         ),
         Personality::GoToSocial => (
@@ -633,12 +677,8 @@ async fn nodeinfo_index(State(s): State<Shared>, h: HeaderMap) -> Response {
 
 async fn nodeinfo(State(s): State<Shared>, h: HeaderMap) -> Response {
     let mut st = s.lock().unwrap();
-    let name = match st.personality {
-        Personality::Mastodon => "mastodon",
-        Personality::GoToSocial => "gotosocial",
-        Personality::Minimal => "tinyserver",
-    };
-    let body = json!({"version": "2.0", "software": {"name": name, "version": "1.0"}});
+    let t = servers::of(st.personality);
+    let body = json!({"version": "2.0", "software": {"name": t.software, "version": t.version}});
     respond(
         &mut st,
         "GET",
@@ -655,7 +695,15 @@ async fn verify_credentials(State(s): State<Shared>, h: HeaderMap) -> Response {
     let path = "/api/v1/accounts/verify_credentials";
     let rate = match st.admit(&h, true, &[]) {
         Ok(r) => r,
-        Err(r) => return refuse(&mut st, "GET", path, &h, r),
+        Err(r) => {
+            let bad_token = servers::of(st.personality).bad_token_on_verify;
+            let r = if r.status() == StatusCode::UNAUTHORIZED && bad_token != r.status() {
+                (bad_token, Json(json!({"error": "access denied"}))).into_response()
+            } else {
+                r
+            };
+            return refuse(&mut st, "GET", path, &h, r);
+        }
     };
     let body = st.account_json();
     respond(&mut st, "GET", path, &h, rate, StatusCode::OK, body)
@@ -732,7 +780,7 @@ async fn upload_media(State(s): State<Shared>, h: HeaderMap, mut form: Multipart
             json!({"error": "File can't be blank"}),
         );
     };
-    if !content_type.starts_with("image/") && !content_type.starts_with("video/") {
+    if !st.supported_mime_types.contains(&content_type.as_str()) {
         return respond(
             &mut st,
             "POST",
@@ -836,6 +884,14 @@ fn create_status(
             return (refuse(st, "POST", path, h, r), None);
         }
         Some(Injection::SlowAnswer(d)) => delay = Some(d),
+        Some(Injection::KeyThenFail) => {
+            if let Some(k) = h.get("idempotency-key").and_then(|v| v.to_str().ok()) {
+                let now = st.now();
+                st.idempotency.insert(k.to_owned(), (String::new(), now));
+            }
+            let r = (StatusCode::INTERNAL_SERVER_ERROR, "Server Error").into_response();
+            return (refuse(st, "POST", path, h, r), None);
+        }
         None => {}
     }
     let Ok(req) = serde_json::from_slice::<Value>(body) else {
@@ -852,7 +908,7 @@ fn create_status(
             None,
         );
     };
-    let strict = st.personality == Personality::GoToSocial;
+    let strict = servers::of(st.personality).strict_booleans;
     let sensitive = match &req["sensitive"] {
         Value::Bool(b) => *b,
         Value::Null => false,
@@ -872,12 +928,31 @@ fn create_status(
             )
         }
     };
+    if let Some((status, message)) = servers::refuse_post(st.personality, &req) {
+        let body = servers::error_body(st.personality, &message);
+        return (respond(st, "POST", path, h, rate, status, body), None);
+    }
     let key = h
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let now = st.now();
-    if st.personality == Personality::Mastodon {
+    if servers::of(st.personality).refuses_repeated_key {
+        if let Some(k) = &key {
+            if st
+                .idempotency
+                .get(k)
+                .is_some_and(|(_, at)| now - *at < Duration::hours(1))
+            {
+                let body = servers::error_body(st.personality, "Duplicate idempotency key.");
+                return (
+                    respond(st, "POST", path, h, rate, StatusCode::BAD_REQUEST, body),
+                    None,
+                );
+            }
+        }
+    }
+    if servers::of(st.personality).honours_idempotency {
         if let Some(k) = &key {
             if let Some((id, at)) = st.idempotency.get(k).cloned() {
                 if now - at < Duration::hours(1) {
@@ -933,20 +1008,10 @@ fn create_status(
     }
     if let Some(max) = st.enforce_max_chars {
         if st.length(&text, &spoiler) > max {
-            let (status, msg) = match st.personality {
-                Personality::GoToSocial => (
-                    StatusCode::BAD_REQUEST,
-                    format!("Bad Request: text with spoiler exceed max chars ({max})"),
-                ),
-                _ => (
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    format!("Validation failed: Text character limit of {max} exceeded"),
-                ),
-            };
-            return (
-                respond(st, "POST", path, h, rate, status, json!({"error": msg})),
-                None,
-            );
+            let status = servers::of(st.personality).over_limit;
+            let msg = servers::over_limit_message(st.personality, max);
+            let body = servers::error_body(st.personality, &msg);
+            return (respond(st, "POST", path, h, rate, status, body), None);
         }
     }
     let in_reply_to_id = req["in_reply_to_id"].as_str().map(str::to_owned);
@@ -1023,6 +1088,7 @@ async fn delete_status(State(s): State<Shared>, Path(id): Path<String>, h: Heade
     // GoToSocial answers with the deleted status' source text, unlike Mastodon's entity.
     let body = match st.personality {
         Personality::GoToSocial => json!({"id": found.id, "text": found.text}),
+        Personality::Friendica => json!([]),
         _ => st.status_json(&found),
     };
     respond(&mut st, "DELETE", path, &h, rate, StatusCode::OK, body)

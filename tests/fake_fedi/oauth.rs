@@ -8,7 +8,9 @@
 //! - `GoToSocial` (0.17, as the personality announces): only `read`, `write`, `admin` (the
 //!   scopes its documentation of that time lists; anything else is refused), a JSON or form
 //!   body, a `User-Agent` required as everywhere on this personality;
-//! - `Minimal` (as snac does): the scopes are ignored, the app is answered with the bare
+//! - `Akkoma` and `Iceshrimp`: as `Mastodon` (they take its granular scopes); `Pixelfed` and
+//!   `Friendica`: the top-level scopes only;
+//! - `Minimal` and `Snac` (as snac does): the scopes are ignored, the app is answered with the bare
 //!   fields, the code is the page's whole text, and `client_secret` plus `redirect_uri` are
 //!   required at the token step.
 //!
@@ -105,8 +107,12 @@ fn known_scopes(personality: Personality, scopes: &str) -> bool {
                         .contains(&r)
                     })
         }
+        // Akkoma (Pleroma's scopes) and Iceshrimp.NET take Mastodon's granular scopes.
+        Personality::Akkoma | Personality::Iceshrimp => known_scopes(Personality::Mastodon, s),
+        // Pixelfed (Laravel Passport) and Friendica know the top-level scopes only.
+        Personality::Pixelfed | Personality::Friendica => TOP.contains(&s),
         Personality::GoToSocial => ["read", "write", "admin"].contains(&s),
-        Personality::Minimal => true,
+        Personality::Minimal | Personality::Snac => true,
     })
 }
 
@@ -168,7 +174,11 @@ async fn register(State(s): State<Shared>, h: HeaderMap, body: Bytes) -> Respons
         },
     );
     let body = match personality {
-        Personality::Mastodon => json!({
+        Personality::Mastodon
+        | Personality::Akkoma
+        | Personality::Pixelfed
+        | Personality::Friendica
+        | Personality::Iceshrimp => json!({
             "id": number.to_string(), "name": name, "website": form.get("website"),
             "scopes": scopes.split_whitespace().collect::<Vec<_>>(),
             "redirect_uri": redirect, "redirect_uris": [redirect],
@@ -179,7 +189,7 @@ async fn register(State(s): State<Shared>, h: HeaderMap, body: Bytes) -> Respons
             "redirect_uri": redirect, "client_id": client_id, "client_secret": secret,
             "vapid_key": ""
         }),
-        Personality::Minimal => json!({
+        Personality::Minimal | Personality::Snac => json!({
             "name": name, "redirect_uri": redirect, "client_id": client_id,
             "client_secret": secret, "vapid_key": "x", "id": number.to_string()
         }),
@@ -253,7 +263,11 @@ async fn authorize(
     );
     st.log("GET", path, StatusCode::OK, &h);
     match st.personality {
-        Personality::Mastodon => Html(format!(
+        Personality::Mastodon
+        | Personality::Akkoma
+        | Personality::Pixelfed
+        | Personality::Friendica
+        | Personality::Iceshrimp => Html(format!(
             "<!DOCTYPE html><html><body><h1>Authorization code</h1>\
              <p>Copy this authorization code and paste it to the application.</p>\
              <input class=\"oauth-code\" readonly type=\"text\" value=\"{code}\"></body></html>"
@@ -264,7 +278,7 @@ async fn authorize(
              <code>{code}</code></body></html>"
         ))
         .into_response(),
-        Personality::Minimal => code.into_response(),
+        Personality::Minimal | Personality::Snac => code.into_response(),
     }
 }
 
@@ -276,7 +290,7 @@ async fn token(State(s): State<Shared>, h: HeaderMap, body: Bytes) -> Response {
     }
     let f = fields(&h, &body);
     let get = |k: &str| f.get(k).map(String::as_str);
-    if st.personality == Personality::Minimal
+    if matches!(st.personality, Personality::Minimal | Personality::Snac)
         && (get("client_secret").is_none() || get("redirect_uri").is_none())
     {
         let r = StatusCode::BAD_REQUEST.into_response();

@@ -2,17 +2,28 @@
 //! `POST /api/v1/statuses` with an `Idempotency-Key` and real JSON booleans (megalodon sends
 //! `sensitive` as the string `"true"`, which `GoToSocial` refuses, and cannot send custom
 //! headers), edits (`PUT`), boosts (`/reblog`), media uploads streamed from a file and their
-//! processing polls (megalodon reads the whole file into memory and decodes answers
-//! strictly), the instance documents (megalodon drops the media limits), nodeinfo for
-//! `kind = "auto"`, and deletes on `GoToSocial` and Friendica (whose replies megalodon
-//! misreads). Answers are JSON values read leniently by the caller ([`id_of`],
-//! [`media_ready`]): ids as strings or numbers, fields missing or `null`.
+//! processing polls, `verify_credentials` and the account's statuses (megalodon's strict
+//! entities refuse answers with missing fields or odd types), the instance documents
+//! (megalodon drops the media limits), nodeinfo for `kind = "auto"`, and deletes
+//! (`GoToSocial` and Friendica reply with bodies megalodon misreads). Calls return the raw
+//! answer; the caller reads it leniently ([`super::lenient`]).
 //!
-//! One HTTP client is shared by every target: one connection pool, one user agent, one
-//! connect timeout; each request carries its target's request timeout. Calls return the
-//! raw answer; what an answer means is decided by the caller, which knows the budget.
+//! One pair of HTTP clients ([`Clients`]) is shared by every target: one connection pool,
+//! one user agent, one connect timeout; each request carries its target's request timeout.
+//! What an answer means is decided by the caller, which knows the budget.
+//!
+//! Connections: idle pooled connections are dropped after [`POOL_IDLE`], before servers and
+//! proxies typically drop them (Apache and Node.js after 5 s, nginx after 75 s), so a request
+//! rarely meets a connection the server has already closed. Some servers (snac) close after
+//! every answer without saying so; a `GET` that fails on a reused connection before any
+//! answer is sent once more on a fresh one, and from then on this server gets a fresh
+//! connection for every request ([`Api::closes_after_answer`], reported by `check`). The same
+//! holds for what is safe to repeat: an edit (`PUT`, idempotent) and a media upload (an
+//! unattached upload is dropped by the server). A status post or a boost is never resent
+//! here: its outcome is unknown and the caller reconciles it.
 
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
@@ -24,6 +35,9 @@ use crate::config::Secret;
 
 /// How long connecting may take before the server counts as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an idle pooled connection is kept: below the shortest common server and proxy
+/// keep-alive timeouts (5 s), so the client closes first.
+pub const POOL_IDLE: Duration = Duration::from_secs(4);
 
 /// `birdbridge/<version> (+<repository>)`: servers (`GoToSocial` answers 418 to a request
 /// without one) and their admins see who is calling and where to read about it.
@@ -37,21 +51,43 @@ pub fn user_agent() -> String {
     format!("birdbridge/{} (+{home})", env!("CARGO_PKG_VERSION"))
 }
 
-/// The process-wide HTTP client.
+/// The process-wide HTTP clients: one that pools connections, one that never reuses one.
 ///
 /// # Errors
 /// When the TLS backend cannot be set up (then nothing can be delivered at all).
-pub fn shared() -> Result<Client, String> {
-    static CLIENT: OnceLock<Result<Client, String>> = OnceLock::new();
-    CLIENT
+pub fn shared() -> Result<Clients, String> {
+    static CLIENTS: OnceLock<Result<Clients, String>> = OnceLock::new();
+    CLIENTS
         .get_or_init(|| {
-            Client::builder()
-                .user_agent(user_agent())
-                .connect_timeout(CONNECT_TIMEOUT)
-                .build()
-                .map_err(|e| format!("cannot set up the HTTP client: {e}"))
+            let build = |pooled: bool| {
+                let builder = Client::builder()
+                    .user_agent(user_agent())
+                    .connect_timeout(CONNECT_TIMEOUT)
+                    .pool_idle_timeout(POOL_IDLE);
+                let builder = if pooled {
+                    builder
+                } else {
+                    builder.pool_max_idle_per_host(0)
+                };
+                builder
+                    .build()
+                    .map_err(|e| format!("cannot set up the HTTP client: {e}"))
+            };
+            Ok(Clients {
+                pooled: build(true)?,
+                fresh: build(false)?,
+            })
         })
         .clone()
+}
+
+/// The shared clients (see [`shared`]).
+#[derive(Debug, Clone)]
+pub struct Clients {
+    /// Reuses idle connections for [`POOL_IDLE`].
+    pub pooled: Client,
+    /// Opens a new connection for every request.
+    pub fresh: Client,
 }
 
 /// A server's answer, whatever its status.
@@ -66,13 +102,11 @@ pub struct Answer {
 }
 
 impl Answer {
-    /// The server's own message, for errors: Mastodon's `error` field, else the text.
+    /// The server's own message, for errors: Mastodon's `error` field (Laravel's and
+    /// Pixelfed's `message`, OAuth's `error_description`, others' `detail`), else the text.
     pub fn message(&self) -> String {
         let text = match &self.body {
-            Value::Object(o) => o
-                .get("error")
-                .and_then(Value::as_str)
-                .map_or_else(|| self.body.to_string(), str::to_owned),
+            Value::Object(_) => error_field(&self.body).unwrap_or_else(|| self.body.to_string()),
             Value::String(s) => s.clone(),
             other => other.to_string(),
         };
@@ -85,6 +119,14 @@ impl Answer {
             cut
         }
     }
+}
+
+/// The message of a JSON error body, from the first field servers put one in.
+pub fn error_field(body: &Value) -> Option<String> {
+    ["error_description", "error", "message", "detail"]
+        .iter()
+        .find_map(|k| body[*k].as_str().filter(|m| !m.trim().is_empty()))
+        .map(str::to_owned)
 }
 
 /// What an upload sends.
@@ -114,21 +156,6 @@ pub struct Upload<'a> {
     pub description: Option<&'a str>,
 }
 
-/// An id as servers send them: a string (Mastodon), or a number (some smaller servers).
-pub fn id_of(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
-/// Whether a media attachment is processed: it has a `url` (`null` or missing while the
-/// server works on it).
-pub fn media_ready(v: &Value) -> bool {
-    v["url"].as_str().is_some_and(|u| !u.is_empty())
-}
-
 /// How a call failed before any answer came back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Transport {
@@ -138,6 +165,9 @@ pub enum Transport {
     Timeout,
     /// The connection failed after the request was sent: as unknown as a timeout.
     Broken(String),
+    /// The server closed the connection before any answer (typically a reused connection
+    /// it had already given up): for a write, as unknown as a timeout.
+    Closed(String),
 }
 
 impl std::fmt::Display for Transport {
@@ -146,6 +176,7 @@ impl std::fmt::Display for Transport {
             Transport::Connect(m) => write!(f, "cannot connect: {m}"),
             Transport::Timeout => f.write_str("timed out"),
             Transport::Broken(m) => write!(f, "connection failed: {m}"),
+            Transport::Closed(m) => write!(f, "connection closed before any answer: {m}"),
         }
     }
 }
@@ -153,7 +184,10 @@ impl std::fmt::Display for Transport {
 /// One server, with the account's token.
 #[derive(Clone)]
 pub struct Api {
-    http: Client,
+    clients: Clients,
+    /// Set once the server was seen closing a connection after an answer: every request
+    /// then goes on a fresh connection.
+    closes: Arc<AtomicBool>,
     base: String,
     token: Secret,
     timeout: Duration,
@@ -170,9 +204,10 @@ impl std::fmt::Debug for Api {
 
 impl Api {
     /// Calls to `base` (no trailing slash) with `token`, each request bounded by `timeout`.
-    pub fn new(http: Client, base: &str, token: Secret, timeout: Duration) -> Self {
+    pub fn new(clients: Clients, base: &str, token: Secret, timeout: Duration) -> Self {
         Self {
-            http,
+            clients,
+            closes: Arc::new(AtomicBool::new(false)),
             base: base.trim_end_matches('/').to_owned(),
             token,
             timeout,
@@ -189,6 +224,20 @@ impl Api {
         self.timeout
     }
 
+    /// Whether the server was seen closing a reused connection before answering (it closes
+    /// after every answer without saying so).
+    pub fn closes_after_answer(&self) -> bool {
+        self.closes.load(Ordering::Relaxed)
+    }
+
+    fn http(&self) -> &Client {
+        if self.closes_after_answer() {
+            &self.clients.fresh
+        } else {
+            &self.clients.pooled
+        }
+    }
+
     /// `GET` a path (or an absolute URL, for nodeinfo links), with the token when `auth`.
     pub async fn get(&self, path_or_url: &str, auth: bool) -> Result<Answer, Transport> {
         let url = if path_or_url.starts_with("http://") || path_or_url.starts_with("https://") {
@@ -196,11 +245,41 @@ impl Api {
         } else {
             format!("{}{path_or_url}", self.base)
         };
-        let mut req = self.http.get(url);
-        if auth {
-            req = req.bearer_auth(self.token.expose());
+        self.send_repeatable(|http| {
+            let req = http.get(&url);
+            if auth {
+                req.bearer_auth(self.token.expose())
+            } else {
+                req
+            }
+        })
+        .await
+    }
+
+    /// Sends a request that is safe to repeat. On a reused connection the server had
+    /// closed before answering, it goes once more on a fresh one; when that works, the
+    /// server is taken to close after every answer and gets fresh connections from then on.
+    async fn send_repeatable(
+        &self,
+        request: impl Fn(&Client) -> RequestBuilder,
+    ) -> Result<Answer, Transport> {
+        match self.send(request(self.http())).await {
+            Err(Transport::Closed(first)) if !self.closes_after_answer() => {
+                let again = self.send(request(&self.clients.fresh)).await;
+                self.note_fresh_worked(&again, &first);
+                again
+            }
+            other => other,
         }
-        self.send(req).await
+    }
+
+    /// After a request failed on a reused connection and was sent again on a fresh one:
+    /// when the fresh one answered, every later request goes on a fresh connection.
+    fn note_fresh_worked(&self, again: &Result<Answer, Transport>, first: &str) {
+        if again.is_ok() {
+            tracing::warn!(server = %self.base, error = %first, "the server closes connections after every answer; using a new connection for each request");
+            self.closes.store(true, Ordering::Relaxed);
+        }
     }
 
     /// `POST /api/v1/statuses` with a JSON body and the idempotency key.
@@ -210,7 +289,7 @@ impl Api {
         idempotency_key: &str,
     ) -> Result<Answer, Transport> {
         let req = self
-            .http
+            .http()
             .post(format!("{}/api/v1/statuses", self.base))
             .bearer_auth(self.token.expose())
             .header("Idempotency-Key", idempotency_key)
@@ -218,14 +297,12 @@ impl Api {
         self.send(req).await
     }
 
-    /// `PUT /api/v1/statuses/:id` (an edit) with a JSON body.
+    /// `PUT /api/v1/statuses/:id` (an edit) with a JSON body; idempotent, so repeated on a
+    /// fresh connection like a `GET`.
     pub async fn put_status(&self, id: &str, body: &Value) -> Result<Answer, Transport> {
-        let req = self
-            .http
-            .put(format!("{}/api/v1/statuses/{id}", self.base))
-            .bearer_auth(self.token.expose())
-            .json(body);
-        self.send(req).await
+        let url = format!("{}/api/v1/statuses/{id}", self.base);
+        self.send_repeatable(|http| http.put(&url).bearer_auth(self.token.expose()).json(body))
+            .await
     }
 
     /// `POST /api/v1/statuses/:id/reblog` (a boost) with the idempotency key and a JSON
@@ -237,7 +314,7 @@ impl Api {
         idempotency_key: &str,
     ) -> Result<Answer, Transport> {
         let req = self
-            .http
+            .http()
             .post(format!("{}/api/v1/statuses/{id}/reblog", self.base))
             .bearer_auth(self.token.expose())
             .header("Idempotency-Key", idempotency_key)
@@ -247,11 +324,35 @@ impl Api {
 
     /// `POST /api/v2/media`: one file as multipart, with its description. A file on disk is
     /// streamed from it (never read whole into memory). `timeout` bounds the whole upload.
+    /// Repeated once on a fresh connection like a `GET`: an upload the server did get and
+    /// that no status uses is dropped by the server.
     pub async fn upload_media(
         &self,
         upload: &Upload<'_>,
         timeout: Duration,
     ) -> Result<Answer, Transport> {
+        let first = self.upload_request(self.http(), upload, timeout).await?;
+        match self.send_with(first).await {
+            Err(Transport::Closed(first)) if !self.closes_after_answer() => {
+                let req = self
+                    .upload_request(&self.clients.fresh, upload, timeout)
+                    .await?;
+                let again = self.send_with(req).await;
+                self.note_fresh_worked(&again, &first);
+                again
+            }
+            other => other,
+        }
+    }
+
+    /// The multipart request of an upload (a stream is read once, so each attempt builds
+    /// its own).
+    async fn upload_request(
+        &self,
+        http: &Client,
+        upload: &Upload<'_>,
+        timeout: Duration,
+    ) -> Result<RequestBuilder, Transport> {
         let file = match upload.body {
             UploadBody::Bytes(bytes) => Part::bytes(bytes.to_vec()),
             UploadBody::File { path, size } => {
@@ -270,13 +371,11 @@ impl Api {
         if let Some(d) = upload.description {
             form = form.text("description", d.to_owned());
         }
-        let req = self
-            .http
+        Ok(http
             .post(format!("{}/api/v2/media", self.base))
             .bearer_auth(self.token.expose())
             .multipart(form)
-            .timeout(timeout);
-        self.send_with(req).await
+            .timeout(timeout))
     }
 
     /// `GET /api/v1/media/:id` (processing state of an upload).
@@ -285,10 +384,10 @@ impl Api {
     }
 
     /// `DELETE /api/v1/statuses/:id`, read as a plain answer (`GoToSocial` and Friendica
-    /// reply with bodies megalodon cannot parse).
+    /// reply with odd bodies).
     pub async fn delete_status(&self, id: &str) -> Result<Answer, Transport> {
         let req = self
-            .http
+            .http()
             .delete(format!("{}/api/v1/statuses/{id}", self.base))
             .bearer_auth(self.token.expose());
         self.send(req).await
@@ -318,9 +417,36 @@ fn transport(e: &reqwest::Error) -> Transport {
         Transport::Timeout
     } else if e.is_connect() {
         Transport::Connect(without_url(e))
+    } else if closed_unanswered(e) {
+        Transport::Closed(without_url(e))
     } else {
         Transport::Broken(without_url(e))
     }
+}
+
+/// Whether the connection closed (or was reset) with no answer received: hyper's
+/// "connection closed before message completed", or a reset / broken pipe.
+fn closed_unanswered(e: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(h) = s.downcast_ref::<hyper::Error>() {
+            if h.is_incomplete_message() {
+                return true;
+            }
+        }
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::ConnectionAborted
+            ) {
+                return true;
+            }
+        }
+        source = s.source();
+    }
+    false
 }
 
 /// The error without its URL (no secrets are in URLs, but they are long and repeat the
@@ -355,18 +481,6 @@ mod tests {
     }
 
     #[test]
-    fn ids_and_media_states_are_read_leniently() {
-        assert_eq!(id_of(&json!("109")), Some("109".to_owned()));
-        assert_eq!(id_of(&json!(109)), Some("109".to_owned()));
-        assert_eq!(id_of(&json!(null)), None);
-        assert_eq!(id_of(&json!("")), None);
-        assert!(media_ready(&json!({"id": 1, "url": "https://x/m.png"})));
-        assert!(!media_ready(&json!({"id": 1, "url": null})));
-        assert!(!media_ready(&json!({"id": 1})));
-        assert!(!media_ready(&json!({"id": 1, "url": ""})));
-    }
-
-    #[test]
     fn messages_come_from_the_error_field_and_are_cut() {
         let a = Answer {
             status: 422,
@@ -382,6 +496,19 @@ mod tests {
             ..a.clone()
         };
         assert_eq!(long.message().len(), 300);
+        let laravel = Answer {
+            body: json!({"message": "The status must not be greater than 500 characters.", "errors": {"status": ["..."]}}),
+            ..a.clone()
+        };
+        assert_eq!(
+            laravel.message(),
+            "The status must not be greater than 500 characters."
+        );
+        let odd = Answer {
+            body: json!({"error": 42}),
+            ..a.clone()
+        };
+        assert_eq!(odd.message(), "{\"error\":42}");
         let empty = Answer {
             body: Value::String(String::new()),
             ..a

@@ -1,13 +1,13 @@
 //! The fediverse target: one account on a Mastodon-API server (Mastodon, Pleroma/Akkoma,
-//! `GoToSocial`, Friendica, Firefish, Pixelfed).
+//! `GoToSocial`, Friendica, Firefish/Iceshrimp, Pixelfed, snac).
 //!
-//! Which calls go through megalodon and which through the project's own reqwest calls is
-//! DESIGN.md's split ("The fediverse client"): megalodon verifies credentials and lists the
-//! account's statuses for reconciliation; [`client`] posts statuses (with `Idempotency-Key`
-//! and real JSON booleans, `quoted_status_id` where the server quotes natively), edits them
-//! (`PUT`), boosts (`/reblog`), uploads media (streamed from a file, with the description)
-//! and polls it until processed, reads the instance documents and nodeinfo, and deletes.
-//! megalodon takes no timeout, so each of its calls is wrapped in one.
+//! Every call goes through [`client`], the project's own reqwest calls (DESIGN.md "The
+//! fediverse client"), and every answer is read leniently ([`lenient`], [`profile`]):
+//! `verify_credentials` and the account's statuses (megalodon's strict entities refused a
+//! snac account without `fields`), status posts (with `Idempotency-Key` and real JSON
+//! booleans, `quoted_status_id` where the server quotes natively), edits (`PUT`), boosts
+//! (`/reblog`), media uploads (streamed from a file, with the description) and processing
+//! polls, the instance documents, nodeinfo, and deletes. megalodon is no longer used.
 //!
 //! Remote media (live posts) comes from the post's [`MediaStage`]: downloaded once for all
 //! targets, checked against this server's types and sizes, and uploaded from its file.
@@ -17,6 +17,8 @@
 //! part is the [`TargetError`] variant (see there).
 
 pub mod client;
+pub mod lenient;
+pub mod manners;
 pub mod profile;
 pub mod quirks;
 pub mod reconcile;
@@ -26,23 +28,21 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
-use megalodon::megalodon::GetAccountStatusesInputOptions;
-use megalodon::Megalodon;
 use reqwest::header::HeaderMap;
 use serde_json::{json, Map, Value};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use self::client::{Answer, Api, Transport, Upload, UploadBody};
+use self::manners::ImagesOnly;
 use self::profile::{InstanceProfile, ProfileSource};
 use self::quirks::Quirks;
-use self::reconcile::Candidate;
 use super::{Delivered, Outgoing, TargetError, TargetProfile};
 use crate::budget::{
     Budget, BudgetPool, Family, PooledBudget, Priority, RateHeaders, SharedBudget,
 };
 use crate::clock::{jitter, Clock};
-use crate::config::{FediverseTargetSettings, Secret, ServerKind, Visibility};
+use crate::config::{FediverseTargetSettings, ServerKind, Visibility};
 use crate::media::stage::{MediaStage, Staged};
 use crate::media::{self, MediaFile};
 use crate::model::MediaSource;
@@ -78,8 +78,6 @@ pub struct FediTarget {
     name: String,
     settings: FediverseTargetSettings,
     api: Api,
-    token: Secret,
-    mega: Option<Box<dyn Megalodon + Send + Sync>>,
     clock: Clock,
     /// Cancelled when the run is asked to stop: every wait ends at once (rate-limit
     /// budgets, backoff, media processing polls).
@@ -87,6 +85,8 @@ pub struct FediTarget {
     priority: Priority,
     /// Shared with the other clients of this account in the process ([`BudgetPool`]).
     budget: SharedBudget,
+    /// The server counts all calls in one window ([`Quirks::one_counter`]).
+    one_counter: bool,
     connected: Option<Connected>,
     /// The profile before connecting: stock Mastodon limits.
     fallback: TargetProfile,
@@ -112,16 +112,9 @@ pub struct CheckReport {
     pub profile: InstanceProfile,
     /// The kind's quirks.
     pub quirks: Quirks,
-}
-
-/// A megalodon failure, reduced to what the client acts on.
-#[derive(Debug)]
-struct MegaFailure {
-    status: Option<u16>,
-    headers: HeaderMap,
-    /// No answer at all (connection or timeout).
-    no_answer: bool,
-    message: String,
+    /// The server closed a reused connection before answering: it closes after every
+    /// answer, so each request gets a new connection.
+    pub closes_after_answer: bool,
 }
 
 impl FediTarget {
@@ -141,18 +134,17 @@ impl FediTarget {
             message: e.to_string(),
         })?;
         let http = client::shared().map_err(|message| TargetError::Setup { message })?;
-        let api = Api::new(http, &settings.url, token.clone(), settings.request_timeout);
+        let api = Api::new(http, &settings.url, token, settings.request_timeout);
         let now = clock.now();
         Ok(Self {
             name: name.to_owned(),
             settings: settings.clone(),
             api,
-            token,
-            mega: None,
             budget: Arc::new(std::sync::Mutex::new(PooledBudget {
                 budget: Budget::seeded(&quirks::of(settings.kind).seeds, now),
                 restored: false,
             })),
+            one_counter: quirks::of(settings.kind).one_counter,
             clock,
             cancel,
             priority: Priority::Backfill {
@@ -168,6 +160,14 @@ impl FediTarget {
         self.connected
             .as_ref()
             .map_or(&self.fallback, |c| &c.target_profile)
+    }
+
+    /// What the server refuses outright, once connected: on a server that needs an image
+    /// on every post (Pixelfed), a post that starts a conversation without one
+    /// ([`ImagesOnly`]).
+    pub fn refusal(&self) -> Option<ImagesOnly> {
+        let c = self.connected.as_ref()?;
+        c.quirks.needs_media.then(|| ImagesOnly::of(&c.profile))
     }
 
     /// Whether this server can edit a status (the quirks table says), so an edited post
@@ -254,6 +254,7 @@ impl FediTarget {
             p
         };
         let quirks = quirks::of(profile.kind);
+        self.one_counter = quirks.one_counter;
         let saved = match ledger {
             Some(l) => Some(l.budgets(Some(&self.name))?),
             None => None,
@@ -274,17 +275,7 @@ impl FediTarget {
                 }
             }
         }
-        let mega = megalodon::generator(
-            quirks.sns.clone(),
-            self.settings.url.clone(),
-            Some(self.token.expose().to_owned()),
-            Some(client::user_agent()),
-        )
-        .map_err(|e| TargetError::Setup {
-            message: format!("cannot set up the client for {}: {e}", self.settings.url),
-        })?;
-        self.mega = Some(mega);
-        let (account_id, account) = self.verify_credentials().await?;
+        let (account_id, account) = self.verify_credentials(&profile).await?;
         info!(
             target = %self.name,
             kind = profile.kind.as_str(),
@@ -316,6 +307,7 @@ impl FediTarget {
             account: c.account.clone(),
             profile: c.profile.clone(),
             quirks: c.quirks.clone(),
+            closes_after_answer: self.api.closes_after_answer(),
         })
     }
 
@@ -360,7 +352,7 @@ impl FediTarget {
         }
         let c = self.connected()?.clone();
         let (text, media) = self.attach(out, ledger, &c).await?;
-        if c.quirks.needs_media && media.is_empty() {
+        if c.quirks.needs_media && media.is_empty() && out.in_reply_to.is_none() {
             return Err(TargetError::Rejected {
                 status: None,
                 message: format!(
@@ -467,9 +459,8 @@ impl FediTarget {
         self.search(out, &out.part.text).await
     }
 
-    /// Deletes a status. `GoToSocial` and Friendica answer with bodies megalodon misreads,
-    /// so the project's own call is used for every kind; a status already gone counts as
-    /// deleted.
+    /// Deletes a status (`GoToSocial` and Friendica answer with odd bodies; only the status
+    /// code is read). A status already gone counts as deleted.
     ///
     /// # Errors
     /// See [`TargetError`].
@@ -502,15 +493,10 @@ impl FediTarget {
         })
     }
 
-    fn mega(&self) -> Result<&(dyn Megalodon + Send + Sync), TargetError> {
-        self.mega.as_deref().ok_or_else(|| TargetError::Setup {
-            message: format!("target `{}` was used before connecting", self.name),
-        })
-    }
-
     /// Takes one call of `family` from the budget, waiting for the window when it is used
     /// up (DESIGN.md: delivery waits for budget instead of calling and failing).
     async fn take(&mut self, family: Family) -> Result<(), TargetError> {
+        let family = self.counted_as(family);
         let mut announced = false;
         loop {
             let now = self.clock.now();
@@ -540,12 +526,23 @@ impl FediTarget {
         }
     }
 
+    /// The family a call of `family` is counted in: its own, or `requests` on a server
+    /// that counts every call in one window.
+    fn counted_as(&self, family: Family) -> Family {
+        if self.one_counter {
+            Family::Requests
+        } else {
+            family
+        }
+    }
+
     /// Sleeps for `pause`, or until the run is asked to stop.
     async fn pause(&self, pause: Duration) -> Result<(), TargetError> {
         self.wait_until(self.clock.now() + pause).await
     }
 
     fn observe(&mut self, family: Family, headers: &HeaderMap) {
+        let family = self.counted_as(family);
         let now = self.clock.now();
         let h = RateHeaders::parse(headers, now);
         self.lock_budget().budget.observe(family, &h, now);
@@ -554,6 +551,7 @@ impl FediTarget {
     /// A 429 pauses the family; a 503 pauses the account, until the time the server gave
     /// (or a guess).
     fn back_off_rate(&mut self, family: Family, answer: &Answer) {
+        let family = self.counted_as(family);
         let now = self.clock.now();
         let h = RateHeaders::parse(&answer.headers, now);
         if answer.status == 503 {
@@ -690,41 +688,36 @@ impl FediTarget {
         Ok(InstanceProfile::defaults(kind))
     }
 
-    /// The account's id and `@name`.
-    async fn verify_credentials(&mut self) -> Result<(String, String), TargetError> {
-        let (mut waits, mut retries) = (0, 0);
-        loop {
-            self.take(Family::Requests).await?;
-            let timeout = self.api.timeout();
-            let result =
-                tokio::time::timeout(timeout, self.mega()?.verify_account_credentials()).await;
-            match flatten_mega(result) {
-                Ok(res) => {
-                    self.observe(Family::Requests, &res.header);
-                    return Ok((res.json.id, format!("@{}", res.json.acct)));
-                }
-                Err(f) => {
-                    self.observe(Family::Requests, &f.headers);
-                    match f.status {
-                        Some(401 | 403) => {
-                            return Err(TargetError::Auth {
-                                target: self.name.clone(),
-                                message: f.message,
-                            })
-                        }
-                        Some(s @ (429 | 503)) if waits < MAX_RATE_WAITS => {
-                            waits += 1;
-                            self.back_off_rate(Family::Requests, &f.answer(s));
-                        }
-                        _ if retries < MAX_TRANSIENT_RETRIES => {
-                            retries += 1;
-                            self.transient_pause(retries).await?;
-                        }
-                        _ => return Err(f.into_error(&self.name)),
-                    }
-                }
+    /// The account's id and `@name`, read leniently (an account without `fields`, as
+    /// snac's, is fine). snac answers a refused token
+    /// with 422 here (401 elsewhere): either means the token.
+    async fn verify_credentials(
+        &mut self,
+        profile: &InstanceProfile,
+    ) -> Result<(String, String), TargetError> {
+        const CALL: &str = "GET /api/v1/accounts/verify_credentials";
+        let answer = match self
+            .get_ok("/api/v1/accounts/verify_credentials", true)
+            .await
+        {
+            Ok(answer) => answer,
+            Err(TargetError::Rejected {
+                status: Some(422),
+                message,
+            }) => {
+                return Err(TargetError::Auth {
+                    target: self.name.clone(),
+                    message,
+                })
             }
-        }
+            Err(e) => return Err(e),
+        };
+        let account = lenient::account(&answer.body, CALL, &profile.software()).map_err(|m| {
+            TargetError::Setup {
+                message: m.to_string(),
+            }
+        })?;
+        Ok((account.id, format!("@{}", account.acct)))
     }
 
     /// Uploads one attachment. `Undeliverable` when the server cannot take it (too large,
@@ -791,15 +784,18 @@ impl FediTarget {
                     self.observe(Family::Media, &answer.headers);
                     match answer.status {
                         200..=299 => {
-                            let Some(id) = client::id_of(&answer.body["id"]) else {
-                                return Err(Failed(TargetError::Transient {
-                                    message: format!(
-                                        "media upload answered HTTP {} without an id",
-                                        answer.status
-                                    ),
+                            // Asking again gives the same answer: not temporary.
+                            let Some(id) = lenient::id(&answer.body["id"]) else {
+                                let missing = lenient::Missing {
+                                    field: "id".to_owned(),
+                                    call: "POST /api/v2/media",
+                                    software: profile.software(),
+                                };
+                                return Err(Failed(TargetError::Setup {
+                                    message: missing.to_string(),
                                 }));
                             };
-                            return Ok((id, client::media_ready(&answer.body)));
+                            return Ok((id, lenient::media_ready(&answer.body)));
                         }
                         429 | 503 if waits < MAX_RATE_WAITS => {
                             waits += 1;
@@ -845,7 +841,7 @@ impl FediTarget {
                 Ok(answer) => {
                     self.observe(Family::Requests, &answer.headers);
                     match answer.status {
-                        200 if client::media_ready(&answer.body) => return Ok(()),
+                        200 if lenient::media_ready(&answer.body) => return Ok(()),
                         200 | 206 => {}
                         401 | 403 => return Err(self.answer_error(&answer)),
                         429 | 503 => self.back_off_rate(Family::Requests, &answer),
@@ -987,6 +983,17 @@ impl FediTarget {
                             self.pause(Duration::seconds(2 << processing)).await?;
                             continue;
                         }
+                        // Pixelfed refuses a key it saw within the hour instead of answering
+                        // with the first status: that attempt may have created it.
+                        400 if is_duplicate_key(&answer) => {
+                            if let Some(found) = self.search(out, text).await? {
+                                info!(target = %self.name, id = %found.remote_id, "status found after a refused repeated key: adopted");
+                                return Ok(found);
+                            }
+                            return Err(TargetError::RateLimited {
+                                retry_after: self.clock.now() + quirks::IDEMPOTENCY_WINDOW,
+                            });
+                        }
                         // The server answered, but may have created the status first.
                         500 | 504 => format!("HTTP {}: {}", answer.status, answer.message()),
                         502 if retries < MAX_TRANSIENT_RETRIES => {
@@ -1032,36 +1039,17 @@ impl FediTarget {
         out: Outgoing<'_>,
         text: &str,
     ) -> Result<Option<Delivered>, TargetError> {
-        let account_id = self.connected()?.account_id.clone();
-        self.take(Family::Requests).await?;
-        let options = GetAccountStatusesInputOptions {
-            limit: Some(RECONCILE_WINDOW),
-            ..GetAccountStatusesInputOptions::default()
+        const CALL: &str = "GET /api/v1/accounts/:id/statuses";
+        let (account_id, software) = {
+            let c = self.connected()?;
+            (c.account_id.clone(), c.profile.software())
         };
-        let timeout = self.api.timeout();
-        let call = self
-            .mega()?
-            .get_account_statuses(account_id, Some(&options));
-        let statuses = match flatten_mega(tokio::time::timeout(timeout, call).await) {
-            Ok(res) => {
-                self.observe(Family::Requests, &res.header);
-                res.json
-            }
-            Err(f) => {
-                self.observe(Family::Requests, &f.headers);
-                return Err(f.into_error(&self.name));
-            }
-        };
-        let candidates: Vec<Candidate> = statuses
-            .into_iter()
-            .map(|s| Candidate {
-                id: s.id,
-                url: s.url,
-                content: s.content,
-                spoiler_text: s.spoiler_text,
-                in_reply_to_id: s.in_reply_to_id,
-            })
-            .collect();
+        let path = format!("/api/v1/accounts/{account_id}/statuses?limit={RECONCILE_WINDOW}");
+        let answer = self.get_ok(&path, true).await?;
+        let candidates =
+            lenient::statuses(&answer.body, CALL, &software).map_err(|m| TargetError::Setup {
+                message: m.to_string(),
+            })?;
         Ok(reconcile::find(
             &candidates,
             text,
@@ -1111,87 +1099,6 @@ enum UploadError {
 }
 
 use UploadError::{Failed, Undeliverable};
-
-impl MegaFailure {
-    /// The failure as an answer, for the rate-limit handling shared with our own calls.
-    fn answer(&self, status: u16) -> Answer {
-        Answer {
-            status,
-            headers: self.headers.clone(),
-            body: Value::String(self.message.clone()),
-        }
-    }
-
-    fn into_error(self, target: &str) -> TargetError {
-        match self.status {
-            _ if self.no_answer => TargetError::Transient {
-                message: self.message,
-            },
-            Some(401 | 403) => TargetError::Auth {
-                target: target.to_owned(),
-                message: self.message,
-            },
-            Some(s @ 400..=499) => TargetError::Rejected {
-                status: Some(s),
-                message: self.message,
-            },
-            _ => TargetError::Transient {
-                message: self.message,
-            },
-        }
-    }
-}
-
-/// A megalodon result under a timeout, reduced to success or a [`MegaFailure`].
-fn flatten_mega<T>(
-    result: Result<
-        Result<megalodon::response::Response<T>, megalodon::error::Error>,
-        tokio::time::error::Elapsed,
-    >,
-) -> Result<megalodon::response::Response<T>, Box<MegaFailure>> {
-    use megalodon::error::Error;
-    let err = match result {
-        Ok(Ok(res)) => return Ok(res),
-        Err(_) => {
-            return Err(Box::new(MegaFailure {
-                status: None,
-                headers: HeaderMap::new(),
-                no_answer: true,
-                message: "timed out".to_owned(),
-            }))
-        }
-        Ok(Err(e)) => e,
-    };
-    Err(Box::new(match err {
-        Error::OwnError(own) => MegaFailure {
-            status: own.status,
-            headers: own.header.unwrap_or_default(),
-            no_answer: false,
-            message: short(&own.message),
-        },
-        Error::RequestError(e) => MegaFailure {
-            status: e.status().map(|s| s.as_u16()),
-            headers: HeaderMap::new(),
-            no_answer: e.status().is_none(),
-            message: short(&e.to_string()),
-        },
-        other => MegaFailure {
-            status: None,
-            headers: HeaderMap::new(),
-            no_answer: false,
-            message: short(&other.to_string()),
-        },
-    }))
-}
-
-/// A server's message, or Mastodon's `{"error": ...}`, on one line.
-fn short(message: &str) -> String {
-    let text = serde_json::from_str::<Value>(message)
-        .ok()
-        .and_then(|v| v["error"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| message.to_owned());
-    text.trim().chars().take(300).collect()
-}
 
 /// Media ready to upload: bytes read from a zip, a file of an unpacked archive, or a
 /// downloaded file. Files are streamed, never read whole.
@@ -1351,22 +1258,17 @@ fn delivered(answer: &Answer) -> Result<Delivered, TargetError> {
     })
 }
 
+/// Pixelfed's 400 "Duplicate idempotency key." for a key it saw within the hour.
+fn is_duplicate_key(answer: &Answer) -> bool {
+    answer.status == 400
+        && answer
+            .message()
+            .to_ascii_lowercase()
+            .contains("idempotency key")
+}
+
 /// Mastodon's "Cannot attach files that have not finished processing".
 fn is_processing(answer: &Answer) -> bool {
     let m = answer.message().to_ascii_lowercase();
     m.contains("processing") || m.contains("not processed")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn short_messages_prefer_the_error_field() {
-        assert_eq!(
-            short("{\"error\":\"Record not found\"}"),
-            "Record not found"
-        );
-        assert_eq!(short("  plain  "), "plain");
-    }
 }

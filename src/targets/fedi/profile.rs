@@ -134,6 +134,14 @@ impl InstanceProfile {
         p
     }
 
+    /// The software as far as known, for messages: `snac 4.0.0 (not true; really snac/2.94)`.
+    pub fn software(&self) -> String {
+        match &self.version {
+            Some(v) => format!("{} {v}", self.kind.as_str()),
+            None => self.kind.as_str().to_owned(),
+        }
+    }
+
     /// The limits the renderer obeys, with the kind's counting rule (not what the server
     /// claims).
     pub fn target_profile(&self, quirks: &Quirks) -> TargetProfile {
@@ -234,11 +242,9 @@ fn major_minor(version: &str) -> Option<(u64, u64)> {
 /// The first of `values` that reads as a non-negative integer (a number, or a string holding
 /// one, as some servers send).
 fn first_count(values: &[&Value]) -> Option<usize> {
-    values.iter().find_map(|v| match v {
-        Value::Number(n) => n.as_u64().and_then(|n| usize::try_from(n).ok()),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    })
+    values
+        .iter()
+        .find_map(|v| super::lenient::count(v).and_then(|n| usize::try_from(n).ok()))
 }
 
 #[cfg(test)]

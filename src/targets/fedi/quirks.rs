@@ -4,7 +4,6 @@
 //! 25 characters per URL, while it counts URLs at full length), the quirk wins.
 
 use chrono::Duration;
-use megalodon::SNS;
 
 use crate::budget::{mastodon_seeds, Family, Seed};
 use crate::config::ServerKind;
@@ -12,6 +11,10 @@ use crate::targets::CountingRule;
 
 /// The known behaviour of one server kind.
 #[derive(Debug, Clone, PartialEq)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "a table of independent yes/no facts about a server kind, not a state machine"
+)]
 pub struct Quirks {
     /// How the server counts a status's length (overrides what it advertises).
     pub counting: CountingRule,
@@ -25,8 +28,10 @@ pub struct Quirks {
     pub default_max_media: usize,
     /// Rate limits known before any header is seen.
     pub seeds: Vec<Seed>,
-    /// Which megalodon client speaks to it.
-    pub sns: SNS,
+    /// Whether the server counts every request in one window, which its rate-limit headers
+    /// describe whatever the call (`GoToSocial`: per client address); then every call is
+    /// budgeted as a request, and no family is counted apart.
+    pub one_counter: bool,
     /// Whether `PUT /api/v1/statuses/:id` edits a status (an X edit becomes an edit there;
     /// elsewhere the new version is recorded as skipped).
     pub edits: bool,
@@ -63,12 +68,12 @@ pub fn of(kind: ServerKind) -> Quirks {
             default_max_characters: 500,
             default_max_media: 4,
             seeds: mastodon_seeds(),
+            one_counter: false,
             edits: true,
             native_quotes_from: Some(QuoteSupport {
                 version: (4, 5),
                 api_version: 7,
             }),
-            sns: SNS::Mastodon,
         },
         // Pleroma and Akkoma count in Elixir graphemes with URLs at full length; code points
         // are never fewer, so counting them is safe. They honour Idempotency-Key.
@@ -79,9 +84,9 @@ pub fn of(kind: ServerKind) -> Quirks {
             default_max_characters: 5000,
             default_max_media: 4,
             seeds: mastodon_seeds(),
+            one_counter: false,
             edits: false,
             native_quotes_from: None,
-            sns: SNS::Pleroma,
         },
         // Advertises 25 characters per URL but counts URLs at full length, text and spoiler
         // together in code points; ignores Idempotency-Key; limits requests per client only.
@@ -92,9 +97,9 @@ pub fn of(kind: ServerKind) -> Quirks {
             default_max_characters: 5000,
             default_max_media: 6,
             seeds: requests_only,
+            one_counter: true,
             edits: true,
             native_quotes_from: None,
-            sns: SNS::Gotosocial,
         },
         ServerKind::Friendica => Quirks {
             counting: CountingRule::CodePoints,
@@ -103,12 +108,12 @@ pub fn of(kind: ServerKind) -> Quirks {
             default_max_characters: 200_000,
             default_max_media: 4,
             seeds: requests_only,
+            one_counter: false,
             edits: false,
             native_quotes_from: None,
-            sns: SNS::Friendica,
         },
         // birdbridge posts through Firefish's Mastodon-compatible API with a Mastodon-API
-        // token, so megalodon's Mastodon client (not its Misskey-API one) fits it.
+        // token (not its Misskey API).
         ServerKind::Firefish => Quirks {
             counting: CountingRule::CodePoints,
             honours_idempotency: false,
@@ -116,9 +121,9 @@ pub fn of(kind: ServerKind) -> Quirks {
             default_max_characters: 3000,
             default_max_media: 16,
             seeds: requests_only,
+            one_counter: false,
             edits: false,
             native_quotes_from: None,
-            sns: SNS::Mastodon,
         },
         ServerKind::Pixelfed => Quirks {
             counting: CountingRule::CodePoints,
@@ -127,9 +132,23 @@ pub fn of(kind: ServerKind) -> Quirks {
             default_max_characters: 500,
             default_max_media: 4,
             seeds: mastodon_seeds(),
+            one_counter: false,
             edits: false,
             native_quotes_from: None,
-            sns: SNS::Pixelfed,
+        },
+        // Measured on snac 2.94 (FORMATS.md "Servers as measured"): no rate-limit headers
+        // (so the budget stays a guess, Mastodon's), Idempotency-Key ignored, a status id
+        // that changes on edit. Its limit is 100000 characters, far beyond any split.
+        ServerKind::Snac => Quirks {
+            counting: CountingRule::CodePoints,
+            honours_idempotency: false,
+            needs_media: false,
+            default_max_characters: 100_000,
+            default_max_media: 4,
+            seeds: mastodon_seeds(),
+            one_counter: false,
+            edits: true,
+            native_quotes_from: None,
         },
     }
 }
@@ -141,8 +160,9 @@ pub fn kind_from_software(name: &str) -> Option<ServerKind> {
         "pleroma" | "akkoma" => Some(ServerKind::Pleroma),
         "gotosocial" => Some(ServerKind::GoToSocial),
         "friendica" => Some(ServerKind::Friendica),
-        "firefish" | "iceshrimp" | "catodon" => Some(ServerKind::Firefish),
+        "firefish" | "iceshrimp" | "iceshrimp.net" | "catodon" => Some(ServerKind::Firefish),
         "pixelfed" => Some(ServerKind::Pixelfed),
+        "snac" => Some(ServerKind::Snac),
         _ => None,
     }
 }
@@ -163,6 +183,8 @@ mod tests {
     #[case("Akkoma", Some(ServerKind::Pleroma))]
     #[case("gotosocial", Some(ServerKind::GoToSocial))]
     #[case("pixelfed", Some(ServerKind::Pixelfed))]
+    #[case("snac", Some(ServerKind::Snac))]
+    #[case("Iceshrimp.NET", Some(ServerKind::Firefish))]
     #[case("lemmy", None)]
     fn nodeinfo_names_map_to_kinds(#[case] name: &str, #[case] kind: Option<ServerKind>) {
         assert_eq!(kind_from_software(name), kind);
