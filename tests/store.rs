@@ -123,7 +123,7 @@ fn a_newer_schema_is_refused_and_left_alone() {
             err,
             StoreError::NewerSchema {
                 found: 99,
-                known: 5,
+                known: 6,
                 ..
             }
         ),
