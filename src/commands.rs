@@ -343,9 +343,6 @@ async fn backfill(
         until: args.until,
         limit: args.limit,
         dry_run: args.dry_run,
-        crash_after_deliveries: std::env::var("BIRDBRIDGE_TEST_CRASH_AFTER_DELIVERIES")
-            .ok()
-            .and_then(|v| v.parse().ok()),
         stop,
         clock: Clock::System,
     };

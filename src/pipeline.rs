@@ -15,6 +15,7 @@ use tracing::{error, info, warn};
 
 use crate::budget::{human_duration, Clock};
 use crate::config::{ConfigError, Settings, SourceSettings, TargetSettings};
+use crate::crash::{self, CrashPoint};
 use crate::model::{Post, PostId};
 use crate::policy::{self, Decision, RoutePolicy};
 use crate::preview;
@@ -50,9 +51,6 @@ pub struct BackfillOptions {
     pub limit: Option<usize>,
     /// Show what would be posted; write nothing anywhere.
     pub dry_run: bool,
-    /// Test hook: abort the process after this many deliveries, after the target has the
-    /// part and before the ledger records it; the worst instant for a crash.
-    pub crash_after_deliveries: Option<u32>,
     /// Set (by a signal handler) to stop before the next post.
     pub stop: Arc<AtomicBool>,
     /// Where time comes from (rate-limit waits, backoff, ledger times); tests move it.
@@ -225,8 +223,6 @@ pub async fn backfill(
         policy,
         progress,
         dry_run: opts.dry_run,
-        crash_after: opts.crash_after_deliveries,
-        deliveries: 0,
         clock: opts.clock.clone(),
     };
     mirror.record_malformed(&contents.malformed)?;
@@ -279,8 +275,6 @@ struct Mirror<'a> {
     progress: &'a Progress,
     /// Preview only; write nothing.
     dry_run: bool,
-    crash_after: Option<u32>,
-    deliveries: u32,
     clock: Clock,
 }
 
@@ -435,11 +429,10 @@ impl Mirror<'_> {
                 target_name: &t.name,
                 post,
                 rendered: &rendered,
-                crash_after: self.crash_after,
                 clock: &self.clock,
                 edits: &edit.remote_ids,
             };
-            let parts = deliver_post(self.ledger, target, &ctx, &mut self.deliveries).await?;
+            let parts = deliver_post(self.ledger, target, &ctx).await?;
             target.save_state(self.ledger)?;
             if let Some(why) = parts.stop_target {
                 error!(route = self.route, target = %t.name, error = %why, "target stopped for this run; the other targets go on");
@@ -619,7 +612,6 @@ struct DeliveryContext<'a> {
     target_name: &'a str,
     post: &'a Post,
     rendered: &'a Rendered,
-    crash_after: Option<u32>,
     clock: &'a Clock,
     /// For an edited post: the statuses of the earlier version, by part index; these parts
     /// are edits of those statuses instead of new ones.
@@ -647,7 +639,6 @@ async fn deliver_post(
     ledger: &Ledger,
     target: &mut AnyTarget,
     ctx: &DeliveryContext<'_>,
-    deliveries: &mut u32,
 ) -> Result<Outcome, PipelineError> {
     let post_id = ctx.post.id.as_str();
     let parts = &ctx.rendered.parts;
@@ -712,17 +703,17 @@ async fn deliver_post(
             }
         }
         let attempt = ledger.begin_attempt(key, ctx.clock.now())?;
+        crash::point(CrashPoint::Posting);
         let result = match ctx.edits.get(index) {
             Some(remote_id) => target.edit(remote_id, out).await,
             None => target.deliver(out, ledger).await,
         };
         match result {
             Ok(delivered) => {
-                *deliveries += 1;
-                if ctx.crash_after.is_some_and(|n| *deliveries >= n) {
-                    warn!("test hook: aborting between delivery and record");
-                    std::process::abort();
+                if ctx.edits.get(index).is_some() {
+                    crash::point(CrashPoint::Edited);
                 }
+                crash::point(CrashPoint::Delivered);
                 ledger.mark_posted(
                     key,
                     &delivered.remote_id,
@@ -731,6 +722,9 @@ async fn deliver_post(
                 )?;
                 previous = Some(delivered.remote_id);
                 outcome.delivered += 1;
+                if index + 1 < parts.len() {
+                    crash::point(CrashPoint::ThreadMiddle);
+                }
             }
             Err(err) => {
                 let state = settle_failure(ledger, key, &err, attempt.attempts, ctx.clock.now())?;

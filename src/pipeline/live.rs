@@ -130,8 +130,6 @@ impl RouteMirror {
             policy: self.policy.clone(),
             progress: &self.progress,
             dry_run: self.dry_run,
-            crash_after: None,
-            deliveries: 0,
             clock: Clock::System,
         };
         let mut result = Ok(());

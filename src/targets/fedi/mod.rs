@@ -318,6 +318,9 @@ impl FediTarget {
                 ),
             });
         }
+        if !media_ids.is_empty() {
+            crate::crash::point(crate::crash::CrashPoint::MediaUploaded);
+        }
         let body = status_body(out, &text, &media_ids);
         self.post_status(&body, out, &text).await
     }
