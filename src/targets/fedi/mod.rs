@@ -536,8 +536,8 @@ impl FediTarget {
             info!(target = %self.name, software, kind = kind.as_str(), "server kind detected");
             Ok(kind)
         } else {
-            warn!(target = %self.name, software, "unknown server software; treating it as Mastodon");
-            Ok(ServerKind::Mastodon)
+            warn!(target = %self.name, software, "unknown server software; speaking the Mastodon API to it, without trusting its idempotency keys");
+            Ok(ServerKind::Auto)
         }
     }
 
