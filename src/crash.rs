@@ -21,7 +21,8 @@ pub enum CrashPoint {
     Delivered,
     /// An edit of an earlier status was sent; the ledger does not know it yet.
     Edited,
-    /// A thread part is recorded as posted; the next part is not begun.
+    /// A part of a thread (one with parts after it, or a reply) is recorded as posted; the
+    /// next part or post is not begun.
     ThreadMiddle,
 }
 

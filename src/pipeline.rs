@@ -722,7 +722,7 @@ async fn deliver_post(
                 )?;
                 previous = Some(delivered.remote_id);
                 outcome.delivered += 1;
-                if index + 1 < parts.len() {
+                if index + 1 < parts.len() || !matches!(part.reply_to, ReplyTo::Nothing) {
                     crash::point(CrashPoint::ThreadMiddle);
                 }
             }

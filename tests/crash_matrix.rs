@@ -1,0 +1,365 @@
+//! The crash matrix: the real binary backfills the bundled sample archive into the fake
+//! fediverse server (`fake_fedi/`) and is killed again and again, then runs clean; the
+//! server must end up with exactly what one uninterrupted run gives.
+//!
+//! For each personality (Mastodon, which honours `Idempotency-Key`; `GoToSocial`, which
+//! ignores it; a minimal unknown server, detected with `kind = "auto"`):
+//! - SIGKILL at seeded random instants of the run (`Child::kill`), the next run resuming
+//!   on the same ledger;
+//! - the forced worst instants through the test build's crash points (`src/crash.rs`):
+//!   `posting` (ledger says posting, nothing sent), `media-uploaded` (media at the server,
+//!   status not), `delivered` (status at the server, not in the ledger), `thread-middle`;
+//! - then a clean run, which must succeed.
+//!
+//! Asserted against a clean reference run on a fresh server of the same personality: every
+//! expected status exists exactly once (same text, spoiler, media count), each reply points
+//! at the status it should, parents are created before their replies, and uploads exceed the
+//! reference by at most one per interruption (an upload the ledger never heard of).
+//!
+//! `BIRDBRIDGE_CRASH_SEED` picks the instants (default fixed); `BIRDBRIDGE_CRASH_KILLS`
+//! sets the random kills per personality (default 10) for longer runs.
+
+mod fake_fedi;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use birdbridge::budget::Clock;
+use fake_fedi::{FakeFedi, Personality, Stored, TOKEN};
+use tempfile::TempDir;
+
+const DEFAULT_SEED: u64 = 0xb15d_b21d;
+const DEFAULT_KILLS: usize = 10;
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn sample_archive() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/sample-archive")
+}
+
+/// One fake server, one configuration and one ledger, used by successive runs.
+struct World {
+    /// Runs the fake server; it stops when the world is dropped.
+    _rt: tokio::runtime::Runtime,
+    fake: FakeFedi,
+    dir: TempDir,
+}
+
+impl World {
+    fn new(personality: Personality) -> Self {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let fake = rt.block_on(FakeFedi::start(personality, Clock::System));
+        // Real time here: no window may run out however often the runs restart.
+        for family in ["statuses", "media", "requests"] {
+            fake.set_limit(family, 1_000_000, chrono::Duration::hours(3));
+        }
+        {
+            let mut state = fake.state();
+            state.processing = chrono::Duration::milliseconds(200);
+            // Short statuses, so that long posts become threads of several parts.
+            state.advertise_max_chars = 200;
+        }
+        #[allow(
+            clippy::match_wildcard_for_single_variants,
+            reason = "other personalities are unknown software to birdbridge"
+        )]
+        let kind = match personality {
+            Personality::Mastodon => "mastodon",
+            Personality::GoToSocial => "gotosocial",
+            _ => "auto",
+        };
+        let dir = TempDir::new().unwrap();
+        let token_file = dir.path().join("token");
+        std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+        let config = format!(
+            "[ledger]\npath = \"ledger.sqlite\"\n\n\
+             [sources.sample]\nkind = \"archive\"\npath = {:?}\n\n\
+             [targets.t]\nkind = \"{kind}\"\nurl = \"{}\"\ntoken_file = {:?}\nbackfill_share = 1.0\n\n\
+             [routes.r]\nsource = \"sample\"\ntargets = [\"t\"]\n",
+            sample_archive().display().to_string(),
+            fake.url,
+            token_file.display().to_string(),
+        );
+        std::fs::write(dir.path().join("bridge.toml"), config).unwrap();
+        Self { _rt: rt, fake, dir }
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_birdbridge"));
+        cmd.arg("--config")
+            .arg(self.dir.path().join("bridge.toml"))
+            .args(["backfill", "--route", "r"])
+            .env_remove("BIRDBRIDGE_TEST_CRASH_AFTER_DELIVERIES")
+            .env_remove("BIRDBRIDGE_TEST_CRASH_AT")
+            .env("BIRDBRIDGE_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        cmd
+    }
+
+    /// A run to its end; returns whether it succeeded and its error output.
+    fn run(&self, crash_at: Option<String>) -> (bool, String) {
+        let mut cmd = self.command();
+        if let Some(spec) = crash_at {
+            cmd.env("BIRDBRIDGE_TEST_CRASH_AT", spec);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// A run killed with SIGKILL after `after` (or at its end, if sooner); returns whether
+    /// the kill came before the run ended.
+    fn run_killed(&self, after: Duration) -> bool {
+        let mut child = self.command().stderr(Stdio::null()).spawn().unwrap();
+        let start = Instant::now();
+        loop {
+            if child.try_wait().unwrap().is_some() {
+                return false;
+            }
+            if start.elapsed() >= after {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    fn statuses(&self) -> Vec<Stored> {
+        self.fake.statuses()
+    }
+
+    fn uploads(&self) -> usize {
+        self.fake.state().media.len()
+    }
+}
+
+/// What a status is, independent of the server's ids: its text, spoiler, number of media,
+/// and the same of the status it replies to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct Shape {
+    text: String,
+    spoiler: String,
+    media: usize,
+    parent: Option<(String, String)>,
+}
+
+/// The shapes of `statuses`, and checks that every parent was created before its reply.
+fn shapes(statuses: &[Stored], base: &str) -> Vec<Shape> {
+    let by_id: HashMap<&str, (usize, &Stored)> = statuses
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.id.as_str(), (i, s)))
+        .collect();
+    // Own-status links carry the server's ids, which differ between servers.
+    let plain = |text: &str| strip_status_links(text, base);
+    let mut out: Vec<Shape> = statuses
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let parent = s.in_reply_to_id.as_deref().map(|p| {
+                let (at, parent) = by_id[p];
+                assert!(at < i, "status {} created before its parent {p}", s.id);
+                (plain(&parent.text), parent.spoiler_text.clone())
+            });
+            Shape {
+                text: plain(&s.text),
+                spoiler: s.spoiler_text.clone(),
+                media: s.media_ids.len(),
+                parent,
+            }
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn strip_status_links(text: &str, base: &str) -> String {
+    let prefix = format!("{base}/@mirror/");
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(&prefix) {
+        out.push_str(&rest[..at]);
+        out.push_str("<own status>");
+        rest = rest[at + prefix.len()..].trim_start_matches(|c: char| c.is_ascii_digit());
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The reference: one clean run on a fresh server.
+struct Reference {
+    shapes: Vec<Shape>,
+    uploads: usize,
+    took: Duration,
+}
+
+fn reference(personality: Personality) -> Reference {
+    let world = World::new(personality);
+    let start = Instant::now();
+    let (ok, err) = world.run(None);
+    let took = start.elapsed();
+    assert!(ok, "the reference run failed: {err}");
+    let statuses = world.statuses();
+    assert!(statuses.len() >= 10, "only {} statuses", statuses.len());
+    assert!(
+        statuses.iter().any(|s| s.in_reply_to_id.is_some()),
+        "the sample should give a thread"
+    );
+    assert!(world.uploads() > 0, "the sample should upload media");
+    Reference {
+        shapes: shapes(&statuses, &world.fake.url),
+        uploads: world.uploads(),
+        took,
+    }
+}
+
+/// Compares a crashed world, after its clean run, with the reference.
+fn assert_exactly_once(world: &World, reference: &Reference, interruptions: usize, label: &str) {
+    let (ok, err) = world.run(None);
+    assert!(ok, "{label}: the clean run after the crashes failed: {err}");
+    let statuses = world.statuses();
+    let got = shapes(&statuses, &world.fake.url);
+    let duplicates = got.len().saturating_sub(reference.shapes.len());
+    assert_eq!(
+        got, reference.shapes,
+        "{label}: statuses differ from one clean run ({duplicates} extra)"
+    );
+    let uploads = world.uploads();
+    assert!(
+        uploads >= reference.uploads && uploads <= reference.uploads + interruptions,
+        "{label}: {uploads} uploads for {} in a clean run and {interruptions} interruptions",
+        reference.uploads
+    );
+    // A third run finds nothing to do.
+    let before = statuses.len();
+    let (ok, _) = world.run(None);
+    assert!(ok);
+    assert_eq!(
+        world.statuses().len(),
+        before,
+        "{label}: a rerun posted again"
+    );
+}
+
+/// Kills at seeded random instants: episodes on fresh worlds, each a series of runs killed
+/// mid-run until one run ends by itself, then the clean run and the comparison; until
+/// `BIRDBRIDGE_CRASH_KILLS` runs were killed mid-run. Returns the kills.
+fn random_kills(personality: Personality, salt: u64) -> usize {
+    let reference = reference(personality);
+    let seed = env_number("BIRDBRIDGE_CRASH_SEED", DEFAULT_SEED) ^ salt;
+    let kills = usize::try_from(env_number("BIRDBRIDGE_CRASH_KILLS", DEFAULT_KILLS as u64))
+        .unwrap_or(DEFAULT_KILLS);
+    let mut rng = fastrand::Rng::with_seed(seed);
+    // Instants spread over a whole run; a resumed run has less to do, so some kills come
+    // after its end, and the episode is over.
+    let span = u64::try_from(reference.took.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(20);
+    let (mut killed, mut episodes, mut runs) = (0, 0, 0);
+    while killed < kills {
+        let world = World::new(personality);
+        episodes += 1;
+        let mut interruptions = 0;
+        loop {
+            runs += 1;
+            assert!(
+                runs < kills * 20,
+                "{personality:?}: runs keep ending before the kill"
+            );
+            if !world.run_killed(Duration::from_millis(rng.u64(0..=span))) {
+                break;
+            }
+            killed += 1;
+            interruptions += 1;
+            if killed == kills {
+                break;
+            }
+        }
+        assert_exactly_once(
+            &world,
+            &reference,
+            interruptions,
+            &format!("{personality:?} seed {seed:#x} episode {episodes}"),
+        );
+    }
+    eprintln!(
+        "{personality:?}: seed {seed:#x}, {killed} runs killed mid-run in {episodes} episodes \
+         ({runs} runs, kill instants within {span} ms); duplicates 0, losses 0"
+    );
+    killed
+}
+
+/// The forced worst instants, each at a few occurrences, one world per point.
+fn forced_points(personality: Personality) {
+    let reference = reference(personality);
+    for (point, occurrences) in [
+        ("posting", [1, 3, 7]),
+        ("media-uploaded", [1, 2, 4]),
+        ("delivered", [1, 4, 9]),
+        ("thread-middle", [1, 2, 3]),
+    ] {
+        let world = World::new(personality);
+        let mut crashed = 0;
+        // Each run aborts at the n-th occurrence counted from its own start, so the
+        // successive runs crash further and further on.
+        for n in occurrences {
+            let (ok, _) = world.run(Some(format!("{point}:{n}")));
+            if !ok {
+                crashed += 1;
+            }
+        }
+        assert!(crashed > 0, "{personality:?}: {point} was never reached");
+        assert_exactly_once(
+            &world,
+            &reference,
+            occurrences.len(),
+            &format!("{personality:?} crash at {point}"),
+        );
+    }
+}
+
+#[test]
+fn mastodon_survives_random_kills() {
+    random_kills(Personality::Mastodon, 1);
+}
+
+#[test]
+fn gotosocial_survives_random_kills() {
+    random_kills(Personality::GoToSocial, 2);
+}
+
+#[test]
+fn unknown_server_survives_random_kills() {
+    random_kills(Personality::Minimal, 3);
+}
+
+#[test]
+fn mastodon_survives_the_worst_instants() {
+    forced_points(Personality::Mastodon);
+}
+
+#[test]
+fn gotosocial_survives_the_worst_instants() {
+    forced_points(Personality::GoToSocial);
+}
+
+#[test]
+fn unknown_server_survives_the_worst_instants() {
+    forced_points(Personality::Minimal);
+}
