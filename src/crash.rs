@@ -58,6 +58,26 @@ pub fn point(at: CrashPoint) {
     let _ = at;
 }
 
+/// The target has the part (a new status, or an edit when `edit`); the ledger does not
+/// know it yet.
+#[inline]
+pub fn delivered(edit: bool) {
+    point(if edit {
+        CrashPoint::Edited
+    } else {
+        CrashPoint::Delivered
+    });
+}
+
+/// A part is recorded as posted; `in_thread` when more of its thread may follow (parts
+/// after it, or it is a reply).
+#[inline]
+pub fn recorded(in_thread: bool) {
+    if in_thread {
+        point(CrashPoint::ThreadMiddle);
+    }
+}
+
 #[cfg(feature = "test-hooks")]
 mod armed {
     use std::sync::atomic::{AtomicU32, Ordering};

@@ -592,6 +592,24 @@ fn is_done(rows: &[PartRecord]) -> bool {
         })
 }
 
+/// Whether `post` must wait because a post it replies to, quotes or links is one this route
+/// is still delivering to `target` (planned, interrupted, or failed and waiting for its
+/// retry): its statuses are not known yet, and posting now would break the thread. A post
+/// that waits is planned, so it is offered again later, like a failed one.
+fn waits_for_reference(ledger: &Ledger, ctx: &DeliveryContext<'_>) -> Result<bool, StoreError> {
+    let (route, target, post) = (ctx.route, ctx.target_name, ctx.post);
+    for id in render::wanted_lookups(post) {
+        let rows = ledger.parts_of_post(route, id.as_str(), target)?;
+        if !rows.is_empty() && !is_done(&rows) {
+            let count = u32::try_from(ctx.rendered.parts.len()).unwrap_or(u32::MAX);
+            ledger.plan_post(route, post.id.as_str(), target, count, ctx.clock.now())?;
+            info!(route, target, post = %post.id, waits_for = %id, "the post it replies to or quotes is not delivered yet; it waits");
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 fn lookups_for(
     ledger: &Ledger,
     route: &str,
@@ -640,6 +658,9 @@ async fn deliver_post(
     target: &mut AnyTarget,
     ctx: &DeliveryContext<'_>,
 ) -> Result<Outcome, PipelineError> {
+    if waits_for_reference(ledger, ctx)? {
+        return Ok(Outcome::default());
+    }
     let post_id = ctx.post.id.as_str();
     let parts = &ctx.rendered.parts;
     let part_count = u32::try_from(parts.len()).unwrap_or(u32::MAX);
@@ -710,10 +731,7 @@ async fn deliver_post(
         };
         match result {
             Ok(delivered) => {
-                if ctx.edits.get(index).is_some() {
-                    crash::point(CrashPoint::Edited);
-                }
-                crash::point(CrashPoint::Delivered);
+                crash::delivered(ctx.edits.get(index).is_some());
                 ledger.mark_posted(
                     key,
                     &delivered.remote_id,
@@ -722,9 +740,7 @@ async fn deliver_post(
                 )?;
                 previous = Some(delivered.remote_id);
                 outcome.delivered += 1;
-                if index + 1 < parts.len() || !matches!(part.reply_to, ReplyTo::Nothing) {
-                    crash::point(CrashPoint::ThreadMiddle);
-                }
+                crash::recorded(index + 1 < parts.len() || part.reply_to != ReplyTo::Nothing);
             }
             Err(err) => {
                 let state = settle_failure(ledger, key, &err, attempt.attempts, ctx.clock.now())?;
