@@ -21,12 +21,12 @@
 
 mod fake_fedi;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use birdbridge::budget::Clock;
+use fake_fedi::shapes::{shapes, Shape};
 use fake_fedi::{FakeFedi, Personality, Stored, TOKEN};
 use tempfile::TempDir;
 
@@ -147,59 +147,6 @@ impl World {
     fn uploads(&self) -> usize {
         self.fake.state().media.len()
     }
-}
-
-/// What a status is, independent of the server's ids: its text, spoiler, number of media,
-/// and the same of the status it replies to.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-struct Shape {
-    text: String,
-    spoiler: String,
-    media: usize,
-    parent: Option<(String, String)>,
-}
-
-/// The shapes of `statuses`, and checks that every parent was created before its reply.
-fn shapes(statuses: &[Stored], base: &str) -> Vec<Shape> {
-    let by_id: HashMap<&str, (usize, &Stored)> = statuses
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.id.as_str(), (i, s)))
-        .collect();
-    // Own-status links carry the server's ids, which differ between servers.
-    let plain = |text: &str| strip_status_links(text, base);
-    let mut out: Vec<Shape> = statuses
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let parent = s.in_reply_to_id.as_deref().map(|p| {
-                let (at, parent) = by_id[p];
-                assert!(at < i, "status {} created before its parent {p}", s.id);
-                (plain(&parent.text), parent.spoiler_text.clone())
-            });
-            Shape {
-                text: plain(&s.text),
-                spoiler: s.spoiler_text.clone(),
-                media: s.media_ids.len(),
-                parent,
-            }
-        })
-        .collect();
-    out.sort();
-    out
-}
-
-fn strip_status_links(text: &str, base: &str) -> String {
-    let prefix = format!("{base}/@mirror/");
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(at) = rest.find(&prefix) {
-        out.push_str(&rest[..at]);
-        out.push_str("<own status>");
-        rest = rest[at + prefix.len()..].trim_start_matches(|c: char| c.is_ascii_digit());
-    }
-    out.push_str(rest);
-    out
 }
 
 /// The reference: one clean run on a fresh server.

@@ -29,6 +29,9 @@
               answers are built and refused the way axum handlers do"
 )]
 
+pub mod faults;
+pub mod shapes;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -147,6 +150,8 @@ pub struct FakeState {
 pub struct FakeFedi {
     pub url: String,
     state: Arc<Mutex<FakeState>>,
+    /// Faults planned for chosen calls (`faults.rs`).
+    pub faults: faults::Faults,
 }
 
 type Shared = Arc<Mutex<FakeState>>;
@@ -230,10 +235,15 @@ impl FakeFedi {
             .route("/api/v1/statuses", post(post_status))
             .route("/api/v1/statuses/{id}", delete(delete_status))
             .with_state(Arc::clone(&state));
+        let faults = faults::Faults::default();
+        let app = app.layer(axum::middleware::from_fn_with_state(
+            faults.clone(),
+            faults::layer,
+        ));
         tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
-        Self { url, state }
+        Self { url, state, faults }
     }
 
     pub fn state(&self) -> MutexGuard<'_, FakeState> {
