@@ -83,8 +83,10 @@ pub(super) fn split(
         let fits = |chunks: &[Chunk], s: usize, e: usize| {
             measure(&text[chunks[s].start..chunks[e - 1].word_end]) <= budget
         };
-        // The furthest end that fits; measure grows with the end, so binary search.
-        let (mut lo, mut hi) = (s, chunks.len());
+        // The furthest end that fits; measure grows with the end, so binary search. Every
+        // word counts at least 1, so no more than `budget` words fit: searching (and
+        // measuring) beyond them would make long texts quadratic.
+        let (mut lo, mut hi) = (s, chunks.len().min(s + budget));
         while lo < hi {
             let mid = (lo + hi).div_ceil(2);
             if fits(&chunks, s, mid) {
@@ -142,14 +144,26 @@ fn best_end(
     text: &str,
     measure: &impl Fn(&str) -> usize,
 ) -> usize {
+    // The first end that leaves the part at least half full; measure grows with the end,
+    // so binary search (measuring every end would make long parts quadratic).
+    let half_full =
+        |end: usize| measure(&text[chunks[s].start..chunks[end - 1].word_end]) * 2 >= budget;
+    let (mut lo, mut hi) = (s + 1, furthest);
+    while lo < hi {
+        let mid = usize::midpoint(lo, hi);
+        if half_full(mid) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    let first = lo;
     for wanted in [Boundary::Paragraph, Boundary::Sentence] {
-        for end in (s + 1..=furthest).rev() {
-            if measure(&text[chunks[s].start..chunks[end - 1].word_end]) * 2 < budget {
-                break;
-            }
-            if chunks[end - 1].after >= wanted {
-                return end;
-            }
+        if let Some(end) = (first..=furthest)
+            .rev()
+            .find(|&end| chunks[end - 1].after >= wanted)
+        {
+            return end;
         }
     }
     furthest
