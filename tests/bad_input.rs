@@ -170,3 +170,293 @@ fn a_broken_environment_override_exits_78_naming_the_key() {
     assert!(err.contains("max_characters"), "{err}");
     case.assert_nothing_written();
 }
+
+// ---------------------------------------------------------------------------------------
+// Archives
+
+/// A copy of the sample archive as a folder, changed by `edit`.
+fn sample_copy(dir: &Path, edit: impl FnOnce(&Path)) -> PathBuf {
+    let root = dir.join("archive");
+    copy_dir(&sample_archive(), &root);
+    edit(&root);
+    root
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_dir(&path, &target);
+        } else {
+            fs::copy(&path, &target).unwrap();
+        }
+    }
+}
+
+/// A zip at `path` with `entries` (name, bytes), deflated.
+fn write_zip(path: &Path, entries: &[(&str, Vec<u8>)]) {
+    let mut zip = zip::ZipWriter::new(fs::File::create(path).unwrap());
+    for (name, bytes) in entries {
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .large_file(bytes.len() > u32::MAX as usize);
+        zip.start_file(*name, options).unwrap();
+        zip.write_all(bytes).unwrap();
+    }
+    zip.finish().unwrap();
+}
+
+fn sample_file(name: &str) -> Vec<u8> {
+    fs::read(sample_archive().join("data").join(name)).unwrap()
+}
+
+fn account() -> (&'static str, Vec<u8>) {
+    ("data/account.js", sample_file("account.js"))
+}
+
+/// How a corrupt archive is made, in a scratch folder; returns its path.
+type Make = fn(&Path) -> PathBuf;
+
+fn truncated_zip(dir: &Path) -> PathBuf {
+    let path = dir.join("a.zip");
+    write_zip(
+        &path,
+        &[account(), ("data/tweets.js", sample_file("tweets.js"))],
+    );
+    let bytes = fs::read(&path).unwrap();
+    fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    path
+}
+
+fn empty_zip_file(dir: &Path) -> PathBuf {
+    let path = dir.join("a.zip");
+    fs::write(&path, b"").unwrap();
+    path
+}
+
+fn not_a_zip(dir: &Path) -> PathBuf {
+    let path = dir.join("a.zip");
+    fs::write(&path, b"<html>404 Not Found</html>").unwrap();
+    path
+}
+
+fn entry_escaping_its_folder(dir: &Path) -> PathBuf {
+    let path = dir.join("a.zip");
+    write_zip(
+        &path,
+        &[account(), ("../data/tweets.js", sample_file("tweets.js"))],
+    );
+    path
+}
+
+fn zip_bomb(dir: &Path) -> PathBuf {
+    // 24 MiB of one string (the bound is 8 MiB): a few hundred kilobytes packed.
+    let mut bytes = b"window.YTD.tweets.part0 = [ { \"tweet\" : { \"full_text\" : \"".to_vec();
+    bytes.resize(bytes.len() + 24 * 1024 * 1024, b'a');
+    bytes.extend_from_slice(b"\" } } ]");
+    let path = dir.join("a.zip");
+    write_zip(&path, &[account(), ("data/tweets.js", bytes)]);
+    path
+}
+
+fn utf16_posts(dir: &Path) -> PathBuf {
+    sample_copy(dir, |root| {
+        let text = String::from_utf8(sample_file("tweets.js")).unwrap();
+        let mut bytes = vec![0xff, 0xfe];
+        for unit in text.encode_utf16() {
+            bytes.extend_from_slice(&unit.to_le_bytes());
+        }
+        fs::write(root.join("data/tweets.js"), bytes).unwrap();
+    })
+}
+
+fn latin1_bytes_in_a_string(dir: &Path) -> PathBuf {
+    sample_copy(dir, |root| {
+        let mut bytes = sample_file("tweets.js");
+        let at = bytes.windows(6).position(|w| w == b"Launch").unwrap();
+        bytes[at] = 0xe9;
+        fs::write(root.join("data/tweets.js"), bytes).unwrap();
+    })
+}
+
+fn empty_posts_file(dir: &Path) -> PathBuf {
+    sample_copy(dir, |root| {
+        fs::write(root.join("data/tweets.js"), b"").unwrap()
+    })
+}
+
+fn wrapper_only(dir: &Path) -> PathBuf {
+    sample_copy(dir, |root| {
+        fs::write(root.join("data/tweets.js"), b"window.YTD.tweets.part0 = ").unwrap();
+    })
+}
+
+fn truncated_posts(dir: &Path) -> PathBuf {
+    sample_copy(dir, |root| {
+        let bytes = sample_file("tweets.js");
+        fs::write(root.join("data/tweets.js"), &bytes[..bytes.len() * 2 / 3]).unwrap();
+    })
+}
+
+fn posts_an_object(dir: &Path) -> PathBuf {
+    sample_copy(dir, |root| {
+        fs::write(
+            root.join("data/tweets.js"),
+            b"window.YTD.tweets.part0 = { }",
+        )
+        .unwrap();
+    })
+}
+
+fn broken_manifest(dir: &Path) -> PathBuf {
+    sample_copy(dir, |root| {
+        fs::write(
+            root.join("data/manifest.js"),
+            b"window.__THAR_CONFIG = { \"userInfo\" : ",
+        )
+        .unwrap();
+    })
+}
+
+fn broken_circle_file(dir: &Path) -> PathBuf {
+    sample_copy(dir, |root| {
+        let bytes = sample_file("twitter-circle-tweet.js");
+        fs::write(
+            root.join("data/twitter-circle-tweet.js"),
+            &bytes[..bytes.len() / 2],
+        )
+        .unwrap();
+    })
+}
+
+fn no_posts_file(dir: &Path) -> PathBuf {
+    sample_copy(dir, |root| {
+        fs::remove_file(root.join("data/tweets.js")).unwrap();
+        fs::remove_file(root.join("data/manifest.js")).unwrap();
+    })
+}
+
+fn no_owner(dir: &Path) -> PathBuf {
+    sample_copy(dir, |root| {
+        fs::remove_file(root.join("data/manifest.js")).unwrap();
+        fs::remove_file(root.join("data/account.js")).unwrap();
+    })
+}
+
+fn missing_path(dir: &Path) -> PathBuf {
+    dir.join("twitter-2024-01-01-nothing.zip")
+}
+
+fn unsupported_compression(dir: &Path) -> PathBuf {
+    // A stored entry relabelled as bzip2, which this build does not inflate.
+    let path = dir.join("a.zip");
+    let mut zip = zip::ZipWriter::new(fs::File::create(&path).unwrap());
+    for (name, bytes) in [account(), ("data/tweets.js", sample_file("tweets.js"))] {
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        zip.start_file(name, options).unwrap();
+        zip.write_all(&bytes).unwrap();
+    }
+    zip.finish().unwrap();
+    let mut bytes = fs::read(&path).unwrap();
+    for (signature, offset) in [(b"PK\x03\x04", 8), (b"PK\x01\x02", 10)] {
+        let mut at = 0;
+        while let Some(found) = bytes[at..].windows(4).position(|w| w == signature) {
+            let header = at + found;
+            bytes[header + offset] = 12;
+            at = header + 4;
+        }
+    }
+    fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn a_folder_of_something_else(dir: &Path) -> PathBuf {
+    let root = dir.join("photos");
+    fs::create_dir_all(root.join("2024")).unwrap();
+    fs::write(root.join("2024/beach.jpg"), b"\xff\xd8\xff").unwrap();
+    root
+}
+
+/// Corrupt archives: each fails (exit 1) with a message naming the archive (and, where
+/// there is one, the file inside it and what is wrong), and nothing is written.
+#[rstest]
+#[case::truncated_zip(truncated_zip, "not a readable zip")]
+#[case::empty_zip_file(empty_zip_file, "not a readable zip")]
+#[case::not_a_zip(not_a_zip, "not a readable zip")]
+#[case::entry_escaping_its_folder(entry_escaping_its_folder, "no posts file found")]
+#[case::zip_bomb(zip_bomb, "larger than")]
+#[case::utf16_posts(utf16_posts, "data/tweets.js")]
+#[case::latin1_bytes_in_a_string(latin1_bytes_in_a_string, "data/tweets.js")]
+#[case::empty_posts_file(empty_posts_file, "data/tweets.js")]
+#[case::wrapper_only(wrapper_only, "data/tweets.js")]
+#[case::truncated_posts(truncated_posts, "ends before the JSON is complete")]
+#[case::posts_an_object(posts_an_object, "data/tweets.js")]
+#[case::broken_manifest(broken_manifest, "data/manifest.js")]
+#[case::broken_circle_file(broken_circle_file, "data/twitter-circle-tweet.js")]
+#[case::no_posts_file(no_posts_file, "no posts file found")]
+#[case::no_owner(no_owner, "cannot tell whose archive")]
+#[case::missing_path(missing_path, "no such file or folder")]
+#[case::unsupported_compression(unsupported_compression, "cannot read")]
+#[case::a_folder_of_something_else(a_folder_of_something_else, "no posts file found")]
+fn corrupt_archives_fail_clearly_and_write_nothing(#[case] make: Make, #[case] what: &str) {
+    let scratch = TempDir::new().unwrap();
+    let archive = make(scratch.path());
+    let case = Case::new(&format!("{LEDGER}{}{TARGET}{ROUTE}", source(&archive)));
+    let started = std::time::Instant::now();
+    let out = case.run(&["backfill", "--route", "r"], &[]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let shown = archive.display().to_string();
+    assert!(err.contains(&shown), "the archive is not named: {err}");
+    assert!(err.contains(what), "`{what}` not said: {err}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "took {:?}",
+        started.elapsed()
+    );
+    case.assert_nothing_written();
+}
+
+/// Quirks of real archives that must be read whole: the posts come out as from the
+/// untouched sample.
+#[rstest]
+#[case::byte_order_mark(|root: &Path| {
+    let mut bytes = b"\xef\xbb\xbf".to_vec();
+    bytes.extend(sample_file("tweets.js"));
+    fs::write(root.join("data/tweets.js"), bytes).unwrap();
+})]
+#[case::crlf_line_ends(|root: &Path| {
+    let text = String::from_utf8(sample_file("tweets.js")).unwrap();
+    fs::write(root.join("data/tweets.js"), text.replace('\n', "\r\n")).unwrap();
+})]
+#[case::no_manifest(|root: &Path| fs::remove_file(root.join("data/manifest.js")).unwrap())]
+#[case::manifest_naming_absent_files(|root: &Path| {
+    let text = String::from_utf8(sample_file("manifest.js")).unwrap();
+    let text = text.replace("data/tweets.js", "data/tweets-part7.js");
+    assert!(text.contains("tweets-part7"));
+    fs::write(root.join("data/manifest.js"), text).unwrap();
+})]
+fn archive_quirks_are_read_whole(#[case] edit: fn(&Path)) {
+    let scratch = TempDir::new().unwrap();
+    let archive = sample_copy(scratch.path(), edit);
+    let edited = birdbridge::sources::archive::Archive::open(&archive)
+        .unwrap()
+        .load()
+        .unwrap();
+    let sample = birdbridge::sources::archive::Archive::open(&sample_archive())
+        .unwrap()
+        .load()
+        .unwrap();
+    assert!(edited.malformed.is_empty(), "{:?}", edited.malformed);
+    // Media paths point into each copy; the rest is the same.
+    let summary = |posts: &[birdbridge::model::Post]| -> Vec<(String, String, usize)> {
+        posts
+            .iter()
+            .map(|p| (p.id.as_str().to_owned(), p.text.clone(), p.media.len()))
+            .collect()
+    };
+    assert_eq!(summary(&edited.posts), summary(&sample.posts));
+}
