@@ -283,7 +283,7 @@ fn latin1_bytes_in_a_string(dir: &Path) -> PathBuf {
 
 fn empty_posts_file(dir: &Path) -> PathBuf {
     sample_copy(dir, |root| {
-        fs::write(root.join("data/tweets.js"), b"").unwrap()
+        fs::write(root.join("data/tweets.js"), b"").unwrap();
     })
 }
 
