@@ -460,3 +460,127 @@ fn archive_quirks_are_read_whole(#[case] edit: fn(&Path)) {
     };
     assert_eq!(summary(&edited.posts), summary(&sample.posts));
 }
+
+// ---------------------------------------------------------------------------------------
+// Hostile X API answers and feeds
+
+fn x_owner() -> birdbridge::model::Author {
+    birdbridge::model::Author {
+        id: Some("42".into()),
+        username: "birdbridge_t".into(),
+        display_name: None,
+    }
+}
+
+fn x_page(data: &serde_json::Value) -> String {
+    serde_json::json!({"data": [data], "meta": {"result_count": 1}}).to_string()
+}
+
+fn x_post(text: &str, entities: &serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "id": "1790000000000000001", "text": text, "author_id": "42",
+        "created_at": "2024-05-13T09:00:00.000Z", "entities": entities,
+        "edit_history_tweet_ids": ["1790000000000000001"]
+    })
+}
+
+/// Hostile X API answers: each is either refused as a whole with a clear error, or read
+/// with the bad entry listed as malformed, or read with the bad part ignored; never a
+/// panic, and every facet of an accepted post lies on the text's character boundaries.
+#[rstest]
+#[case::deep_nesting({
+    let mut v = String::from("1");
+    for _ in 0..100_000 {
+        v = format!("[{v}]");
+    }
+    format!("{{\"data\": {v}}}")
+})]
+#[case::huge_text(x_page(&x_post(&"long ".repeat(400_000), &serde_json::json!({}))))]
+#[case::text_a_number(x_page(&serde_json::json!({"id": "1", "text": 5})))]
+#[case::data_an_object("{\"data\": {\"id\": \"1\"}}".to_owned())]
+#[case::id_an_object(x_page(&serde_json::json!({"id": {"x": 1}, "text": "t"})))]
+#[case::indices_out_of_range(x_page(&x_post("short", &serde_json::json!({
+    "urls": [{"start": 3, "end": 4_000_000_000_u64, "url": "https://t.co/x", "expanded_url": "https://e.org"}],
+    "mentions": [{"start": 90, "end": 95, "username": "ghost"}]
+}))))]
+#[case::indices_reversed(x_page(&x_post("a #tag here", &serde_json::json!({
+    "hashtags": [{"start": 6, "end": 2, "tag": "tag"}]
+}))))]
+#[case::indices_inside_an_emoji(x_page(&x_post("\u{1f469}\u{200d}\u{1f4bb} #dev", &serde_json::json!({
+    "hashtags": [{"start": 1, "end": 2, "tag": "dev"}],
+    "mentions": [{"start": 0, "end": 7, "username": "x"}]
+}))))]
+#[case::indices_negative(x_page(&x_post("a #tag", &serde_json::json!({
+    "hashtags": [{"start": -2, "end": 6, "tag": "tag"}]
+}))))]
+#[case::entity_fields_wrong_types(x_page(&x_post("a #tag", &serde_json::json!({
+    "hashtags": [{"start": "2", "end": [6], "tag": 7}], "urls": "none"
+}))))]
+#[case::null_everywhere(x_page(&serde_json::json!({
+    "id": "1", "text": null, "entities": null, "attachments": null, "referenced_tweets": null
+})))]
+#[case::not_json("<html><body>Over capacity</body></html>".to_owned())]
+fn hostile_x_answers_never_panic(#[case] body: String) {
+    let started = std::time::Instant::now();
+    match birdbridge::normalize::x::parse_page(&body, &x_owner()) {
+        Err(e) => assert!(!e.to_string().is_empty()),
+        Ok(page) => {
+            for post in &page.posts {
+                for facet in &post.post.facets {
+                    assert!(
+                        post.post.text.get(facet.range.clone()).is_some(),
+                        "{facet:?} off the text {:?}",
+                        post.post.text
+                    );
+                }
+            }
+        }
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+}
+
+/// XML entity expansion ("billion laughs") and an external entity in a feed: nothing is
+/// expanded, no file is read, and the item (if read at all) stays small.
+#[test]
+fn feed_entity_expansion_is_not_performed() {
+    let mut dtd = String::from(
+        "<!DOCTYPE rss [<!ENTITY lol \"lol\"><!ENTITY xxe SYSTEM \"file:///etc/passwd\">",
+    );
+    for i in 1..10 {
+        let prev = if i == 1 {
+            "lol".to_owned()
+        } else {
+            format!("lol{}", i - 1)
+        };
+        let body = format!("&{prev};").repeat(10);
+        dtd += &["<!ENTITY lol", &i.to_string(), " \"", &body, "\">"].concat();
+    }
+    dtd.push_str("]>");
+    let xml = format!(
+        "<?xml version=\"1.0\"?>{dtd}<rss version=\"2.0\"><channel><title>t</title>\
+         <item><title>&lol9; &xxe;</title><description>&lol9;</description>\
+         <link>https://nitter.local/u/status/1#m</link><guid>1</guid></item></channel></rss>"
+    );
+    let started = std::time::Instant::now();
+    let cx = birdbridge::normalize::feed::FeedContext {
+        fallback_author: "u",
+        allow_private_media: false,
+        now: chrono::Utc::now(),
+    };
+    if let Ok(feed) = feed_rs::parser::parse(xml.as_bytes()) {
+        for entry in &feed.entries {
+            if let Some(post) = birdbridge::normalize::feed::normalize_entry(entry, &cx) {
+                assert!(
+                    post.post.text.len() < 10_000,
+                    "expanded: {} bytes",
+                    post.post.text.len()
+                );
+                assert!(
+                    !post.post.text.contains("root:"),
+                    "an external entity was read"
+                );
+            }
+        }
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
