@@ -237,6 +237,14 @@ async fn check(config: &Path) -> Result<Exit, CommandError> {
             route.targets.join(", ")
         );
     }
+    for w in settings.exposure_warnings() {
+        eprintln!(
+            "{}: warning: `{}`: {}",
+            settings.file.display(),
+            w.key,
+            w.problem
+        );
+    }
     let mut findings = settings.offline_findings();
     findings.extend(check_targets(&settings).await);
     for f in &findings {
