@@ -16,10 +16,16 @@
 //! at the status it should, parents are created before their replies, and uploads exceed the
 //! reference by at most one per interruption (an upload the ledger never heard of).
 //!
+//! The same for live mirroring: `once` cycles against the fake X API (`fake_x/`), killed at
+//! random instants while new posts (a self-thread among them) go out to the fake server and
+//! a dry-run target, and aborted at the forced instants, the edit of a mirrored post included
+//! (`edited`: the edit is written, the ledger does not know it).
+//!
 //! `BIRDBRIDGE_CRASH_SEED` picks the instants (default fixed); `BIRDBRIDGE_CRASH_KILLS`
 //! sets the random kills per personality (default 10) for longer runs.
 
 mod fake_fedi;
+mod fake_x;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -309,4 +315,237 @@ fn gotosocial_survives_the_worst_instants() {
 #[test]
 fn unknown_server_survives_the_worst_instants() {
     forced_points(Personality::Minimal);
+}
+
+// ---------------------------------------------------------------------------------------
+// Live mirroring: `once` against the fake X API
+
+const USER_ID: &str = "42";
+
+/// A fake X account, the fake fediverse server and a dry-run target, one ledger.
+struct LiveWorld {
+    _rt: tokio::runtime::Runtime,
+    fake: FakeFedi,
+    x: fake_x::FakeX,
+    dir: TempDir,
+}
+
+impl LiveWorld {
+    fn new(personality: Personality, fedi: bool) -> Self {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let fake = rt.block_on(FakeFedi::start(personality, Clock::System));
+        for family in ["statuses", "media", "requests"] {
+            fake.set_limit(family, 1_000_000, chrono::Duration::hours(3));
+        }
+        let clock: birdbridge::clock::SharedClock =
+            std::sync::Arc::new(birdbridge::clock::SystemClock);
+        let x = fake_x::FakeX::start_in_thread(clock);
+        x.add_user(USER_ID, "crash_t");
+        let dir = TempDir::new().unwrap();
+        std::fs::write(dir.path().join("x.token"), format!("{}\n", fake_x::TOKEN)).unwrap();
+        std::fs::write(dir.path().join("fedi.token"), format!("{TOKEN}\n")).unwrap();
+        let kind = if personality == Personality::Mastodon {
+            "mastodon"
+        } else {
+            "gotosocial"
+        };
+        let targets = if fedi {
+            "\"fedi\", \"preview\""
+        } else {
+            "\"preview\""
+        };
+        let config = format!(
+            "[ledger]\npath = \"ledger.sqlite\"\n\n\
+             [sources.live]\nkind = \"x\"\nusername = \"crash_t\"\ntoken_file = \"x.token\"\n\
+             schedule = \"0 * * * * *\"\napi_url = \"{}\"\nstart = \"latest\"\n\n\
+             [targets.fedi]\nkind = \"{kind}\"\nurl = \"{}\"\ntoken_file = \"fedi.token\"\n\n\
+             [targets.preview]\nkind = \"dry-run\"\noutput = \"out.jsonl\"\n\n\
+             [routes.r]\nsource = \"live\"\ntargets = [{targets}]\n",
+            x.url(),
+            fake.url,
+        );
+        std::fs::write(dir.path().join("bridge.toml"), config).unwrap();
+        let world = Self {
+            _rt: rt,
+            fake,
+            x,
+            dir,
+        };
+        // A new source starts after the newest post.
+        assert!(world.once(None).0, "the first cycle failed");
+        world
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_birdbridge"));
+        cmd.arg("--config")
+            .arg(self.dir.path().join("bridge.toml"))
+            .arg("once")
+            .env_remove("BIRDBRIDGE_TEST_CRASH_AFTER_DELIVERIES")
+            .env_remove("BIRDBRIDGE_TEST_CRASH_AT")
+            .env("BIRDBRIDGE_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        cmd
+    }
+
+    fn once(&self, crash_at: Option<&str>) -> (bool, String) {
+        let mut cmd = self.command();
+        if let Some(spec) = crash_at {
+            cmd.env("BIRDBRIDGE_TEST_CRASH_AT", spec);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn once_killed(&self, after: Duration) -> bool {
+        let mut child = self.command().stderr(Stdio::null()).spawn().unwrap();
+        let start = Instant::now();
+        loop {
+            if child.try_wait().unwrap().is_some() {
+                return false;
+            }
+            if start.elapsed() >= after {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// New posts on X: a few, and a thread of three of the account's own.
+    fn publish(&self) {
+        self.x.posts(USER_ID, 4);
+        let mut parent = self
+            .x
+            .post(USER_ID, "a thread starts here 1/3", serde_json::json!({}));
+        for text in ["the thread goes on 2/3", "and ends here 3/3"] {
+            parent = self.x.post(
+                USER_ID,
+                text,
+                serde_json::json!({
+                    "in_reply_to_user_id": USER_ID,
+                    "referenced_tweets": [{"type": "replied_to", "id": parent.to_string()}]
+                }),
+            );
+        }
+    }
+
+    /// The dry-run records; each idempotency key at most once.
+    fn preview_lines(&self) -> Vec<serde_json::Value> {
+        let Ok(text) = std::fs::read_to_string(self.dir.path().join("out.jsonl")) else {
+            return Vec::new();
+        };
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let mut keys = std::collections::HashSet::new();
+        for line in &lines {
+            let key = line["idempotency_key"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            assert!(
+                keys.insert(key),
+                "a part written twice to the dry run: {line}"
+            );
+        }
+        lines
+    }
+}
+
+/// Kills during live cycles, then a clean cycle: the same statuses as one clean cycle.
+fn live_random_kills(personality: Personality, salt: u64) -> usize {
+    let reference = LiveWorld::new(personality, true);
+    reference.publish();
+    let start = Instant::now();
+    assert!(reference.once(None).0);
+    let span = u64::try_from(start.elapsed().as_millis())
+        .unwrap_or(u64::MAX)
+        .max(20);
+    let want = shapes(&reference.fake.statuses(), &reference.fake.url);
+    let want_preview = reference.preview_lines().len();
+    assert!(want.len() >= 7, "{want:?}");
+
+    let seed = env_number("BIRDBRIDGE_CRASH_SEED", DEFAULT_SEED) ^ salt;
+    let kills = usize::try_from(env_number("BIRDBRIDGE_CRASH_KILLS", DEFAULT_KILLS as u64))
+        .unwrap_or(DEFAULT_KILLS)
+        / 2
+        + 1;
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let (mut killed, mut episodes) = (0, 0);
+    while killed < kills {
+        let world = LiveWorld::new(personality, true);
+        world.publish();
+        episodes += 1;
+        while killed < kills && world.once_killed(Duration::from_millis(rng.u64(0..=span))) {
+            killed += 1;
+        }
+        let (ok, err) = world.once(None);
+        assert!(ok, "the clean cycle failed: {err}");
+        let got = shapes(&world.fake.statuses(), &world.fake.url);
+        assert_eq!(
+            got, want,
+            "{personality:?} seed {seed:#x} episode {episodes}"
+        );
+        assert_eq!(world.preview_lines().len(), want_preview);
+    }
+    eprintln!(
+        "live {personality:?}: seed {seed:#x}, {killed} cycles killed mid-run in {episodes} episodes; \
+         duplicates 0, losses 0"
+    );
+    killed
+}
+
+#[test]
+fn live_cycles_survive_random_kills_on_gotosocial() {
+    live_random_kills(Personality::GoToSocial, 11);
+}
+
+#[test]
+fn live_cycles_survive_random_kills_on_mastodon() {
+    live_random_kills(Personality::Mastodon, 12);
+}
+
+/// The forced instants in live cycles, the edit of a mirrored post among them.
+#[test]
+fn live_cycles_survive_the_worst_instants_including_an_edit() {
+    for point in ["posting:2", "delivered:3", "thread-middle:1", "edited:1"] {
+        let world = LiveWorld::new(Personality::GoToSocial, false);
+        let first = world
+            .x
+            .post(USER_ID, "teh first version", serde_json::json!({}));
+        assert!(world.once(None).0);
+        world.x.edit(first, "the first version");
+        world.publish();
+        let (ok, _) = world.once(Some(point));
+        assert!(!ok, "{point} was never reached");
+        let (ok, err) = world.once(None);
+        assert!(ok, "{point}: the clean cycle failed: {err}");
+        let lines = world.preview_lines();
+        let edits = lines.iter().filter(|l| l["action"] == "edit").count();
+        assert_eq!(edits, 1, "{point}: one edit, not {edits}: {lines:#?}");
+        assert_eq!(lines.len(), 1 + 1 + 7, "{point}: {lines:#?}");
+        // Every reply points at a status written before it.
+        let mut written = std::collections::HashSet::new();
+        for line in &lines {
+            if let Some(parent) = line["in_reply_to"]["mirrored_status"].as_str() {
+                assert!(
+                    written.contains(parent),
+                    "{point}: reply before its parent: {line}"
+                );
+            }
+            written.insert(line["status_id"].as_str().unwrap_or_default().to_owned());
+        }
+    }
 }
