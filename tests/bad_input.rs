@@ -4,9 +4,11 @@
 //! that must be read whole (a BOM, CRLF line ends, no manifest, a manifest naming absent
 //! files).
 //!
-//! Hostile X API answers, feeds and media are in `tests/fuzz.rs` (mutated answers), the
-//! feed tests (`tests/feed.rs`: private addresses, sizes) and the unit tests of
-//! `src/fetch.rs`.
+//! Then hostile X API answers and feeds (deep nesting, huge strings, wrong types, entity
+//! indices out of range, XML entity expansion) and media downloads (redirect loops, bodies
+//! over the limit without a length, a name resolving to a private address). Mutated
+//! answers are in `tests/fuzz.rs`; literal private addresses and announced sizes in
+//! `tests/feed.rs`; media types a server refuses in `tests/fediverse.rs`.
 
 use std::fs;
 use std::io::Write;
@@ -583,4 +585,108 @@ fn feed_entity_expansion_is_not_performed() {
         }
     }
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
+
+// ---------------------------------------------------------------------------------------
+// Media downloads (feeds name media by URL)
+
+/// A small HTTP server on 127.0.0.1: `/loop` redirects to itself; `/endless.jpg` sends
+/// 64 KiB in chunks without announcing a length.
+async fn media_server() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut request = vec![0u8; 4096];
+                let n = socket.read(&mut request).await.unwrap_or(0);
+                let request = String::from_utf8_lossy(&request[..n]);
+                if request.starts_with("GET /loop") {
+                    let _ = socket
+                        .write_all(
+                            b"HTTP/1.1 302 Found\r\nLocation: /loop\r\nContent-Length: 0\r\n\r\n",
+                        )
+                        .await;
+                } else {
+                    let _ = socket
+                        .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+                        .await;
+                    let chunk = [b"400\r\n".as_slice(), &[7u8; 1024], b"\r\n"].concat();
+                    for _ in 0..64 {
+                        if socket.write_all(&chunk).await.is_err() {
+                            return;
+                        }
+                    }
+                    let _ = socket.write_all(b"0\r\n\r\n").await;
+                }
+            });
+        }
+    });
+    base
+}
+
+#[tokio::test]
+async fn media_redirect_loops_and_unannounced_sizes_are_bounded() {
+    use birdbridge::fetch::{FetchError, MediaFetcher};
+    let base = media_server().await;
+    let fetcher = MediaFetcher::new(16 * 1024).unwrap();
+    let looped = fetcher.download(&format!("{base}/loop"), true).await;
+    assert!(
+        matches!(&looped, Err(FetchError::Transport(e)) if format!("{e:?}").contains("too many redirects")),
+        "{looped:?}"
+    );
+    let endless = fetcher.download(&format!("{base}/endless.jpg"), true).await;
+    assert!(
+        matches!(endless, Err(FetchError::TooLarge { .. })),
+        "{endless:?}"
+    );
+    // Within the bound, the same body is read whole.
+    let whole = MediaFetcher::new(1024 * 1024)
+        .unwrap()
+        .download(&format!("{base}/endless.jpg"), true)
+        .await
+        .unwrap();
+    assert_eq!(whole.len(), 64 * 1024);
+}
+
+/// A name (not a literal address) that resolves to a non-public address is refused when
+/// the connection is made: the resolver hands the client only checked addresses, so there
+/// is no second lookup to rebind. This machine's own host name resolves to a private or
+/// loopback address here.
+#[tokio::test]
+async fn a_name_resolving_to_a_private_address_is_refused() {
+    use birdbridge::fetch::{FetchError, MediaFetcher};
+    let base = media_server().await;
+    let port = base.rsplit(':').next().unwrap().to_owned();
+    let Ok(host) = fs::read_to_string("/etc/hostname") else {
+        eprintln!("no /etc/hostname; skipped");
+        return;
+    };
+    let host = host.trim();
+    let resolved: Vec<std::net::SocketAddr> = match tokio::net::lookup_host((host, 80)).await {
+        Ok(found) => found.collect(),
+        Err(_) => Vec::new(),
+    };
+    if host.is_empty()
+        || resolved.is_empty()
+        || resolved
+            .iter()
+            .any(|a| birdbridge::fetch::is_public(a.ip()))
+    {
+        eprintln!("the host name {host:?} does not resolve to private addresses only; skipped");
+        return;
+    }
+    let fetcher = MediaFetcher::new(1024 * 1024).unwrap();
+    let url = format!("http://{host}:{port}/endless.jpg");
+    let refused = fetcher.download(&url, false).await;
+    assert!(
+        matches!(&refused, Err(FetchError::Transport(e)) if format!("{e:?}").contains("non-public")),
+        "{refused:?}"
+    );
+    // With the route's permission the same name is fetched.
+    assert!(fetcher.download(&url, true).await.is_ok());
 }
