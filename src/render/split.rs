@@ -87,6 +87,9 @@ pub(super) fn split(
         // word counts at least 1, so no more than `budget` words fit: searching (and
         // measuring) beyond them would make long texts quadratic.
         let (mut lo, mut hi) = (s, chunks.len().min(s + budget));
+        if first_word_too_long(&text[chunks[s].start..chunks[s].word_end], budget, &measure) {
+            hi = s;
+        }
         while lo < hi {
             let mid = (lo + hi).div_ceil(2);
             if fits(&chunks, s, mid) {
@@ -169,19 +172,39 @@ fn best_end(
     furthest
 }
 
+/// Whether `word` alone is over `budget`, decided on its first `budget + 1` graphemes when
+/// they are already over: measuring a whole over-long word for every part it is cut into
+/// would make such words quadratic.
+fn first_word_too_long(word: &str, budget: usize, measure: &impl Fn(&str) -> usize) -> bool {
+    match word.grapheme_indices(true).nth(budget + 1) {
+        Some((end, _)) if measure(&word[..end]) > budget => true,
+        _ => measure(word) > budget,
+    }
+}
+
+/// The longest prefix of `word` (in bytes, at a grapheme boundary) that fits `budget`;
+/// at least one grapheme. Binary search over the first `budget + 1` boundaries.
 fn longest_fitting_prefix(word: &str, budget: usize, measure: &impl Fn(&str) -> usize) -> usize {
-    let mut cut = 0;
-    for (i, g) in word.grapheme_indices(true) {
-        if measure(&word[..i + g.len()]) > budget {
-            break;
+    let ends: Vec<usize> = word
+        .grapheme_indices(true)
+        .take(budget.saturating_add(1))
+        .map(|(i, g)| i + g.len())
+        .collect();
+    let (mut lo, mut hi) = (0, ends.len());
+    while lo < hi {
+        let mid = (lo + hi).div_ceil(2);
+        if measure(&word[..ends[mid - 1]]) <= budget {
+            lo = mid;
+        } else {
+            hi = mid - 1;
         }
-        cut = i + g.len();
     }
     // Even one grapheme is too long (an absurdly small limit): take one anyway to progress.
-    if cut == 0 {
-        cut = word.graphemes(true).next().map_or(word.len(), str::len);
+    if lo == 0 {
+        ends.first().copied().unwrap_or(word.len())
+    } else {
+        ends[lo - 1]
     }
-    cut
 }
 
 #[cfg(test)]
