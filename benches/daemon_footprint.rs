@@ -12,10 +12,9 @@ mod fake_x;
 
 use std::fmt::Write as _;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use birdbridge::clock::{SharedClock, SystemClock};
+use birdbridge::clock::Clock;
 use fake_x::FakeX;
 
 const ROUTES: usize = 100;
@@ -26,8 +25,8 @@ fn main() {
         .and_then(|m| m.parse().ok())
         .unwrap_or(10)
         .max(2);
-    let clock: SharedClock = Arc::new(SystemClock);
-    let fake = FakeX::start_in_thread(Arc::clone(&clock));
+    let clock = Clock::System;
+    let fake = FakeX::start_in_thread(clock.clone());
     // One app-only bearer token for every route: the app-level window (10,000 requests per
     // 15 minutes), which 100 routes polling every minute (1,500) stay well inside.
     fake.set_window(10_000, clock.now() + chrono::Duration::minutes(15));

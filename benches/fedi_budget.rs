@@ -19,20 +19,20 @@
 
 #[path = "../tests/fake_fedi/mod.rs"]
 mod fake_fedi;
+#[path = "../tests/synthetic/mod.rs"]
+mod synthetic;
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
-use std::path::Path;
 use std::time::Instant;
 
-use birdbridge::budget::Clock;
+use birdbridge::backfill::{self, BackfillOptions};
+use birdbridge::clock::Clock;
 use birdbridge::config::Settings;
-use birdbridge::pipeline::{self, BackfillOptions};
 use birdbridge::progress::Progress;
 use birdbridge::store::Ledger;
-use chrono::{Duration, TimeZone, Utc};
+use chrono::Duration;
 use fake_fedi::{FakeFedi, Personality, TOKEN};
-use serde_json::json;
+use synthetic::write_archive;
 
 /// Statuses per window, as the fake announces.
 const STATUSES_PER_WINDOW: u32 = 30;
@@ -84,13 +84,13 @@ async fn run(posts: usize) {
         route: "r".into(),
         ..BackfillOptions::default()
     };
-    let prepared = pipeline::prepare(&settings, &opts).expect("prepare");
-    let ledger = Ledger::open(&settings.ledger.path).expect("ledger");
+    let prepared = backfill::prepare(&settings, &opts).expect("prepare");
+    let ledger = std::sync::Arc::new(Ledger::open(&settings.ledger.path).expect("ledger"));
     eprintln!(
         "backfilling {posts} posts into the fake mastodon ({STATUSES_PER_WINDOW} statuses / {WINDOW_SECONDS} s)..."
     );
     let started = Instant::now();
-    let report = pipeline::backfill(prepared, &ledger, &opts, &Progress::new(false, false))
+    let report = backfill::backfill(prepared, &ledger, &opts, &Progress::new(false, false))
         .await
         .expect("backfill");
     let elapsed = started.elapsed();
@@ -133,50 +133,4 @@ async fn run(posts: usize) {
         full_mean / budget
     );
     println!("  429 answers: {}", fake.too_many());
-}
-
-/// A minimal unpacked archive of `n` plain text posts, one a minute.
-fn write_archive(dir: &Path, n: usize) {
-    let data = dir.join("data");
-    std::fs::create_dir_all(&data).expect("archive folder");
-    let start = Utc.with_ymd_and_hms(2020, 1, 1, 0, 0, 0).unwrap();
-    let mut tweets = Vec::with_capacity(n);
-    for i in 0..n {
-        let id = (1_300_000_000_000_000_000u64 + i as u64).to_string();
-        let text = format!("Benchmark post number {i}: budgets, not 429s.");
-        let created = start + Duration::minutes(i64::try_from(i).unwrap_or(0));
-        tweets.push(json!({"tweet": {
-            "id_str": id, "id": id, "full_text": text, "lang": "en",
-            "created_at": created.format("%a %b %d %H:%M:%S +0000 %Y").to_string(),
-            "display_text_range": ["0", text.chars().count().to_string()],
-            "entities": {"hashtags": [], "symbols": [], "user_mentions": [], "urls": []},
-            "retweeted": false, "favorited": false, "truncated": false,
-            "favorite_count": "0", "retweet_count": "0"
-        }}));
-    }
-    let mut body = String::from("window.YTD.tweets.part0 = ");
-    let _ = write!(
-        body,
-        "{}",
-        serde_json::to_string_pretty(&tweets).expect("json")
-    );
-    std::fs::write(data.join("tweets.js"), body).expect("tweets.js");
-    std::fs::write(
-        data.join("account.js"),
-        "window.YTD.account.part0 = [{\"account\": {\"username\": \"bench\", \"accountId\": \"42\", \"accountDisplayName\": \"Bench\", \"createdVia\": \"web\", \"createdAt\": \"2012-01-01T00:00:00.000Z\"}}]",
-    )
-    .expect("account.js");
-    let manifest = json!({
-        "userInfo": {"accountId": "42", "userName": "bench", "displayName": "Bench"},
-        "archiveInfo": {"generationDate": "2024-01-01T00:00:00Z", "isPartialArchive": false},
-        "dataTypes": {
-            "account": {"files": [{"fileName": "data/account.js", "globalName": "YTD.account.part0", "count": "1"}]},
-            "tweets": {"files": [{"fileName": "data/tweets.js", "globalName": "YTD.tweets.part0", "count": n.to_string()}]}
-        }
-    });
-    std::fs::write(
-        data.join("manifest.js"),
-        format!("window.__THAR_CONFIG = {manifest}"),
-    )
-    .expect("manifest.js");
 }

@@ -15,16 +15,15 @@
 #[path = "../tests/fake_x/mod.rs"]
 mod fake_x;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use birdbridge::clock::{SharedClock, SystemClock};
+use birdbridge::clock::Clock;
 
 fn main() {
     let mut args = std::env::args().skip(1);
     let port: u16 = args.next().and_then(|p| p.parse().ok()).unwrap_or(8099);
     let every: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(10);
-    let clock: SharedClock = Arc::new(SystemClock);
+    let clock = Clock::System;
     let fake = fake_x::FakeX::start_on_port(clock, port);
     fake.add_user("54915815", "Wikipedia");
     fake.post(

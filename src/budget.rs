@@ -12,14 +12,17 @@
 //! Backfill may use only a share of each window ([`Priority::Backfill`]), so live posts find
 //! room next to a long backfill.
 //!
-//! Time comes from a [`Clock`], so tests drive windows, waits and backoff without sleeping.
+//! Time comes from the one [`crate::clock::Clock`] (re-exported here for the code that
+//! measures budgets with it), so tests drive windows, waits and backoff without sleeping.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+
+pub use crate::clock::{Clock, ManualClock};
 
 /// The families of calls a server limits separately.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -411,96 +414,36 @@ impl Budget {
     }
 }
 
-/// Where time comes from: the system, or a clock a test moves.
+/// The budgets of the accounts one process delivers to, shared by every client of the
+/// same account (a daemon's live routes and a backfill running in it), so that the live
+/// lane's reserve holds across them: backfill can only use its share of the one window.
 #[derive(Debug, Clone, Default)]
-pub enum Clock {
-    /// Real time; sleeps really wait.
-    #[default]
-    System,
-    /// Test time: sleeps move the clock forward at once.
-    Manual(Arc<ManualClock>),
-}
+pub struct BudgetPool(Arc<Mutex<HashMap<String, SharedBudget>>>);
 
-impl Clock {
-    /// A manual clock starting at `start`, and a handle to it.
-    pub fn manual(start: DateTime<Utc>) -> (Self, Arc<ManualClock>) {
-        let clock = Arc::new(ManualClock {
-            state: Mutex::new(ManualState {
-                now: start,
-                slept: Duration::zero(),
-            }),
-        });
-        (Clock::Manual(Arc::clone(&clock)), clock)
-    }
+/// One account's budget in a [`BudgetPool`].
+pub type SharedBudget = Arc<Mutex<PooledBudget>>;
 
-    /// The current time.
-    pub fn now(&self) -> DateTime<Utc> {
-        match self {
-            Clock::System => Utc::now(),
-            Clock::Manual(m) => m.now(),
-        }
-    }
-
-    /// Waits until `until` (returns at once if it is past).
-    pub async fn sleep_until(&self, until: DateTime<Utc>) {
-        let wait = until - self.now();
-        if wait > Duration::zero() {
-            self.sleep(wait).await;
-        }
-    }
-
-    /// Waits for `duration`.
-    pub async fn sleep(&self, duration: Duration) {
-        match self {
-            Clock::System => {
-                if let Ok(d) = duration.to_std() {
-                    tokio::time::sleep(d).await;
-                }
-            }
-            Clock::Manual(m) => {
-                m.advance(duration);
-                tokio::task::yield_now().await;
-            }
-        }
-    }
-}
-
-/// A clock that moves only when told to or when someone sleeps on it.
+/// A budget and whether the windows saved by an earlier run were read into it yet.
 #[derive(Debug)]
-pub struct ManualClock {
-    state: Mutex<ManualState>,
+pub struct PooledBudget {
+    /// The budget.
+    pub budget: Budget,
+    /// Whether the saved windows were restored (done once, by the first client to
+    /// connect; later ones must not go back to older figures).
+    pub restored: bool,
 }
 
-#[derive(Debug)]
-struct ManualState {
-    now: DateTime<Utc>,
-    slept: Duration,
-}
-
-impl ManualClock {
-    /// The clock's time.
-    pub fn now(&self) -> DateTime<Utc> {
-        self.state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .now
-    }
-
-    /// Moves the clock forward (a sleep, or a test skipping time).
-    pub fn advance(&self, by: Duration) {
-        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if by > Duration::zero() {
-            s.now += by;
-            s.slept += by;
-        }
-    }
-
-    /// The time moved forward so far (by sleeps and by [`ManualClock::advance`]).
-    pub fn slept(&self) -> Duration {
-        self.state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .slept
+impl BudgetPool {
+    /// The budget of the account `key` (its target name and server), made by `seed` for
+    /// the first client.
+    pub fn entry(&self, key: &str, seed: impl FnOnce() -> Budget) -> SharedBudget {
+        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(map.entry(key.to_owned()).or_insert_with(|| {
+            Arc::new(Mutex::new(PooledBudget {
+                budget: seed(),
+                restored: false,
+            }))
+        }))
     }
 }
 
@@ -726,15 +669,5 @@ mod tests {
         assert!((b.per_hour(Family::Statuses, 1, Priority::Live) - 100.0).abs() < 1e-9);
         let half = b.per_hour(Family::Statuses, 1, Priority::Backfill { share: 0.5 });
         assert!((half - 50.0).abs() < 1e-9);
-    }
-
-    #[tokio::test]
-    async fn a_manual_clock_moves_when_slept_on() {
-        let start = t("2024-05-01T12:00:00Z");
-        let (clock, handle) = Clock::manual(start);
-        clock.sleep_until(t("2024-05-01T12:00:42Z")).await;
-        assert_eq!(clock.now(), t("2024-05-01T12:00:42Z"));
-        clock.sleep_until(start).await;
-        assert_eq!(handle.slept(), Duration::seconds(42));
     }
 }

@@ -2,20 +2,19 @@
 
 use std::io::IsTerminal;
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::budget::Clock;
+use crate::backfill::{self, BackfillError, BackfillOptions, BackfillReport};
 use crate::cli::{BackfillArgs, Command};
-use crate::clock::SystemClock;
+use crate::clock::Clock;
 use crate::config::{ConfigError, Finding, Settings, TargetSettings, EXAMPLE_CONFIG};
-use crate::daemon::{CycleReport, Daemon, DaemonError, DaemonOptions, Notifier};
-use crate::pipeline::{self, BackfillOptions, BackfillReport, PipelineError};
+use crate::daemon::{CycleReport, Daemon, DaemonError, DaemonOptions, Notifier, HEARTBEAT_STALE};
+use crate::engine::SetupError;
 use crate::progress::Progress;
 use crate::status;
-use crate::store::{Ledger, StoreError};
+use crate::store::{BackfillJob, Ledger, StoreError};
 use crate::targets::{CountingRule, FediTarget, TargetError};
 
 /// The process exit codes; stable, documented in README.md.
@@ -37,9 +36,9 @@ pub enum CommandError {
     /// See [`ConfigError`].
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// See [`PipelineError`].
+    /// See [`BackfillError`].
     #[error(transparent)]
-    Pipeline(#[from] PipelineError),
+    Backfill(#[from] BackfillError),
     /// See [`StoreError`].
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -57,30 +56,29 @@ impl CommandError {
         match self {
             CommandError::Config(_)
             | CommandError::Findings(_)
-            | CommandError::Pipeline(
-                PipelineError::Config(_)
-                | PipelineError::UnknownRoute { .. }
-                | PipelineError::NoArchive { .. }
-                | PipelineError::NotXSource { .. }
-                | PipelineError::TargetSetup { .. },
+            | CommandError::Backfill(
+                BackfillError::Config(_)
+                | BackfillError::Setup(_)
+                | BackfillError::NoArchive { .. }
+                | BackfillError::NotXSource { .. },
             )
             | CommandError::Daemon(DaemonError::NothingToRun) => Exit::Config,
-            CommandError::Pipeline(_) | CommandError::Store(_) | CommandError::Daemon(_) => {
+            CommandError::Backfill(_) | CommandError::Store(_) | CommandError::Daemon(_) => {
                 Exit::Failure
             }
         }
     }
 }
 
-/// Runs one command. `stop` is set by the signal handler; a backfill stops at the next
-/// post boundary when it is set.
+/// Runs one command. `cancel` is cancelled by the signal handler: every wait ends, the
+/// post in hand is settled in the ledger, and the command stops.
 ///
 /// # Errors
 /// See [`CommandError`]; its [`CommandError::exit`] gives the exit code.
 pub async fn run(
     config: &Path,
     command: Command,
-    stop: Arc<AtomicBool>,
+    cancel: CancellationToken,
 ) -> Result<Exit, CommandError> {
     match command {
         Command::Check { example: true } => {
@@ -93,23 +91,21 @@ pub async fn run(
             print!("{}", status::report(&settings)?);
             Ok(Exit::Ok)
         }
-        Command::Backfill(args) if args.from_api => api_backfill(config, args, stop).await,
-        Command::Backfill(args) => backfill(config, args, stop).await,
-        Command::Run => run_daemon(config).await,
-        Command::Once => once(config).await,
+        Command::Backfill(args) if args.from_api => api_backfill(config, args, cancel).await,
+        Command::Backfill(args) => backfill(config, args, cancel).await,
+        Command::Run => run_daemon(config, cancel).await,
+        Command::Once => once(config, cancel).await,
     }
 }
 
 /// `run`: the daemon, until SIGTERM or SIGINT.
-async fn run_daemon(config: &Path) -> Result<Exit, CommandError> {
+async fn run_daemon(config: &Path, cancel: CancellationToken) -> Result<Exit, CommandError> {
     let settings = Settings::load(config)?;
     let ledger = Arc::new(Ledger::open(&settings.ledger.path)?);
-    let cancel = CancellationToken::new();
-    cancel_on_signal(cancel.clone());
     let daemon = Daemon::build(
         &settings,
         ledger,
-        Arc::new(SystemClock),
+        Clock::System,
         cancel.clone(),
         DaemonOptions::default(),
     )?;
@@ -126,37 +122,13 @@ async fn run_daemon(config: &Path) -> Result<Exit, CommandError> {
     })
 }
 
-/// Cancels `cancel` on the first SIGTERM or SIGINT (`main` handles a second one). The
-/// handlers are installed before this returns, so a signal arriving right after start is
-/// not lost to the default action (which would kill the process mid-write).
-fn cancel_on_signal(cancel: CancellationToken) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::warn!("cannot listen for SIGTERM and SIGINT; stop with SIGKILL");
-        return;
-    };
-    tokio::spawn(async move {
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
-        cancel.cancel();
-    });
-}
-
-/// `once`: one cycle of every live source.
-async fn once(config: &Path) -> Result<Exit, CommandError> {
+async fn once(config: &Path, cancel: CancellationToken) -> Result<Exit, CommandError> {
     let settings = Settings::load(config)?;
     let ledger = Arc::new(Ledger::open(&settings.ledger.path)?);
-    let cancel = CancellationToken::new();
-    cancel_on_signal(cancel.clone());
     let daemon = Daemon::build(
         &settings,
         ledger,
-        Arc::new(SystemClock),
+        Clock::System,
         cancel,
         DaemonOptions::default(),
     )?;
@@ -167,35 +139,53 @@ async fn once(config: &Path) -> Result<Exit, CommandError> {
         parts_failed,
         sources_stopped,
         sources_failed,
+        parts_left,
     } = report;
     println!(
         "{posts_found} new post(s) found, {posts_delivered} delivered; {parts_failed} part(s) failed; {sources_failed} source(s) failed, {sources_stopped} stopped"
     );
-    Ok(if parts_failed + sources_failed + sources_stopped > 0 {
-        Exit::Failure
-    } else {
-        Exit::Ok
-    })
+    if parts_left > 0 {
+        println!("{parts_left} part(s) wait for delivery (see `birdbridge status`)");
+    }
+    Ok(
+        if parts_failed + sources_failed + sources_stopped > 0 || parts_left > 0 {
+            Exit::Failure
+        } else {
+            Exit::Ok
+        },
+    )
 }
 
 /// `backfill --from-api`: the route's X timeline, read backwards within the API's window.
 async fn api_backfill(
     config: &Path,
     args: BackfillArgs,
-    stop: Arc<AtomicBool>,
+    cancel: CancellationToken,
 ) -> Result<Exit, CommandError> {
     let settings = Settings::load(config)?;
-    let ledger = Ledger::open(&settings.ledger.path)?;
+    let ledger = Arc::new(Ledger::open(&settings.ledger.path)?);
     let opts = BackfillOptions {
         route: args.route.clone(),
         since: args.since,
         until: args.until,
         limit: args.limit,
         dry_run: args.dry_run,
-        stop,
+        cancel,
         ..BackfillOptions::default()
     };
-    let report = pipeline::api_backfill(&settings, &ledger, &opts).await?;
+    if !settings.routes.contains_key(&opts.route) {
+        return Err(BackfillError::Setup(SetupError::UnknownRoute {
+            file: settings.file.clone(),
+            route: opts.route,
+        })
+        .into());
+    }
+    if !opts.dry_run {
+        if let Some(exit) = hand_to_daemon(&ledger, &opts, true)? {
+            return Ok(exit);
+        }
+    }
+    let report = backfill::api_backfill(&settings, &ledger, &opts).await?;
     let r = &report.report;
     println!(
         "route {}: {} post(s) read from the X API since {}",
@@ -214,11 +204,19 @@ async fn api_backfill(
             r.posts_delivered, r.parts_delivered, r.already_done, r.skipped, r.parts_failed
         );
     }
-    Ok(if r.parts_failed > 0 {
-        Exit::Failure
-    } else {
-        Exit::Ok
-    })
+    if r.parts_left > 0 {
+        println!(
+            "{} part(s) of route {} wait for delivery (see `birdbridge status`)",
+            r.parts_left, args.route
+        );
+    }
+    Ok(
+        if r.parts_failed > 0 || r.parts_left > 0 || !r.targets_stopped.is_empty() {
+            Exit::Failure
+        } else {
+            Exit::Ok
+        },
+    )
 }
 
 async fn check(config: &Path) -> Result<Exit, CommandError> {
@@ -263,14 +261,14 @@ async fn check(config: &Path) -> Result<Exit, CommandError> {
 /// finding that says what to fix.
 async fn check_targets(settings: &Settings) -> Vec<Finding> {
     let mut findings = Vec::new();
-    let stop = Arc::new(AtomicBool::new(false));
+    let cancel = CancellationToken::new();
     for (name, target) in &settings.targets {
         let TargetSettings::Fediverse(fedi) = target else {
             continue;
         };
         let key = format!("targets.{name}");
         // The offline checks already name an unreadable token.
-        let Ok(mut t) = FediTarget::new(name, fedi, Clock::System, Arc::clone(&stop)) else {
+        let Ok(mut t) = FediTarget::new(name, fedi, Clock::System, cancel.clone()) else {
             continue;
         };
         match t.check().await {
@@ -325,7 +323,7 @@ async fn check_targets(settings: &Settings) -> Vec<Finding> {
                     TargetError::Auth { message, .. } => format!(
                         "the server refused the token ({message}): create a new access token for the account and put it where the configuration points"
                     ),
-                    TargetError::Transient { message } => format!(
+                    TargetError::Transient { message } | TargetError::Unreachable { message } => format!(
                         "cannot reach {} ({message}): check `url` and the network",
                         fedi.url
                     ),
@@ -341,7 +339,7 @@ async fn check_targets(settings: &Settings) -> Vec<Finding> {
 async fn backfill(
     config: &Path,
     args: BackfillArgs,
-    stop: Arc<AtomicBool>,
+    cancel: CancellationToken,
 ) -> Result<Exit, CommandError> {
     let settings = Settings::load(config)?;
     let opts = BackfillOptions {
@@ -351,11 +349,17 @@ async fn backfill(
         until: args.until,
         limit: args.limit,
         dry_run: args.dry_run,
-        stop,
+        cancel,
         clock: Clock::System,
+        ..BackfillOptions::default()
     };
-    let prepared = pipeline::prepare(&settings, &opts)?;
-    let ledger = Ledger::open(&settings.ledger.path)?;
+    let prepared = backfill::prepare(&settings, &opts)?;
+    let ledger = Arc::new(Ledger::open(&settings.ledger.path)?);
+    if !opts.dry_run {
+        if let Some(exit) = hand_to_daemon(&ledger, &opts, false)? {
+            return Ok(exit);
+        }
+    }
     let stdout_records = settings.routes.get(&opts.route).is_some_and(|r| {
         r.targets
             .iter()
@@ -365,15 +369,52 @@ async fn backfill(
         std::io::stderr().is_terminal(),
         stdout_records && !opts.dry_run,
     );
-    let report = pipeline::backfill(prepared, &ledger, &opts, &progress).await?;
+    let report = backfill::backfill(prepared, &ledger, &opts, &progress).await?;
     summary(&opts, &report, stdout_records && !opts.dry_run);
     Ok(
-        if report.parts_failed > 0 || !report.targets_stopped.is_empty() {
+        if report.parts_failed > 0 || report.parts_left > 0 || !report.targets_stopped.is_empty() {
             Exit::Failure
         } else {
             Exit::Ok
         },
     )
+}
+
+/// When a daemon runs on this ledger, queues the backfill for it (it delivers in the
+/// backfill lane, on its own rate-limit budgets, next to the live posts) instead of
+/// delivering from this process; returns the exit code then.
+fn hand_to_daemon(
+    ledger: &Ledger,
+    opts: &BackfillOptions,
+    from_api: bool,
+) -> Result<Option<Exit>, CommandError> {
+    let now = chrono::Utc::now();
+    let Some(pid) = ledger.live_daemon(now - HEARTBEAT_STALE)? else {
+        return Ok(None);
+    };
+    let archive = opts
+        .archive
+        .as_ref()
+        .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+        .map(|p| p.display().to_string());
+    let job = BackfillJob {
+        id: 0,
+        route: opts.route.clone(),
+        archive,
+        from_api,
+        since: opts.since,
+        until: opts.until,
+        limit: opts.limit.map(|l| l as u64),
+        state: "queued".to_owned(),
+        note: None,
+        updated_at: now,
+    };
+    let id = ledger.queue_job(&job, now)?;
+    println!(
+        "a daemon (pid {pid}) runs on this ledger: backfill of route {} queued as job {id}; the daemon delivers it after the live posts, within the backfill share of each target's rate limit (see `birdbridge status`)",
+        opts.route
+    );
+    Ok(Some(Exit::Ok))
 }
 
 fn summary(opts: &BackfillOptions, r: &BackfillReport, to_stderr: bool) {
@@ -394,7 +435,13 @@ fn summary(opts: &BackfillOptions, r: &BackfillReport, to_stderr: bool) {
     }
     for (target, why) in &r.targets_stopped {
         lines.push(format!(
-            "target {target} STOPPED for this run (the other targets went on): {why}"
+            "target {target} STOPPED for this run (the other targets went on; its posts wait in the ledger): {why}"
+        ));
+    }
+    if r.parts_left > 0 {
+        lines.push(format!(
+            "{} part(s) wait for delivery: run the backfill again once the target answers (see `birdbridge status`)",
+            r.parts_left
         ));
     }
     for line in lines {

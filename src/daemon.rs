@@ -1,6 +1,7 @@
 //! The daemon (`run`) and its one-shot form (`once`): one task per live source (X account or
-//! feed), each polling on its cron schedule and mirroring what it finds to the routes that
-//! read it (DESIGN.md "Scheduling and budgets").
+//! feed), each polling on its cron schedule and handing what it finds to the delivery
+//! engines ([`crate::engine`]) of the routes that read it, in the live lane (DESIGN.md
+//! "Scheduling and budgets").
 //!
 //! - **Schedules**: the next tick is always computed from *now*, after a cycle ends, so ticks
 //!   missed while a cycle ran long are skipped, never bunched. Each tick gets a random delay
@@ -8,21 +9,28 @@
 //!   sources on `0 * * * * *` do not all call at second 0. The first cycle runs at start.
 //! - **Isolation**: a failing source logs and tries again at its next tick; one whose token is
 //!   refused (401/403) or whose account is gone stops alone, naming its routes. A failing
-//!   target is the ledger's business (retry, then quarantine) and never stops a source.
+//!   target never stops a source: its parts wait in the ledger (retried with backoff, the
+//!   target reconnected; a refused target token is tried again each cycle), and posts with
+//!   parts left are offered again at every cycle (after a restart, read again from X).
+//! - **Backfills** started next to the daemon are queued in the ledger and run here, in the
+//!   backfill lane, on the same per-account budgets ([`DaemonOptions::budgets`]).
+//! - **Media**: one [`MediaStage`] per post, shared by every route and target of the source:
+//!   each remote media item is downloaded once, whatever their number.
 //! - **Bounded deliveries**: each target admits [`DaemonOptions::deliveries_per_target`]
 //!   posts at once, whichever sources they come from.
 //! - **Shutdown**: cancelling the token stops polling at once (waits and requests are
-//!   abandoned: they only read); a post being delivered is finished, its parts' ledger
-//!   states telling the next start what happened. Tasks get [`DaemonOptions::drain`] to
+//!   abandoned: they only read) and ends every delivery wait (rate limits, backoff, media
+//!   downloads and processing polls); a part
+//!   in flight is settled, its ledger state telling the next start what happened. Tasks get [`DaemonOptions::drain`] to
 //!   finish, well inside systemd's 10 s; after that the process may leave safely anyway.
 //! - **systemd**: `READY=1` once the tasks run, `WATCHDOG=1` at half of `WatchdogSec=` from
 //!   the same runtime (a stuck runtime stops the pings), `STOPPING=1` on shutdown.
 //! - **Cursors** move only after a post is in the ledger for every route of its source.
 
+mod jobs;
 pub mod notify;
 
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasher, Hasher};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,14 +41,18 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn, Instrument};
 
-use crate::clock::SharedClock;
+use crate::budget::BudgetPool;
+use crate::clock::{jitter, Clock};
 use crate::config::{Settings, SourceSettings};
+use crate::engine::{Context, Engine, Lane, Offer, SetupError, Tally};
+use crate::media::stage::MediaStage;
 use crate::model::{Post, PostId};
-use crate::pipeline::{PipelineError, RouteMirror};
+use crate::progress::Progress;
 use crate::sources::feed::{FeedError, FeedSource};
 use crate::sources::x::{XClient, XError, XSource};
 use crate::store::{Ledger, StoreError};
 
+pub use jobs::{HEARTBEAT, HEARTBEAT_STALE};
 pub use notify::Notifier;
 
 /// Tunables of the daemon; [`DaemonOptions::default`] is what `run` uses.
@@ -52,6 +64,9 @@ pub struct DaemonOptions {
     pub deliveries_per_target: usize,
     /// How long tasks may take to finish after shutdown was asked for.
     pub drain: Duration,
+    /// The rate-limit budgets of the target accounts; a backfill run in the same process
+    /// shares them, so it cannot take the live lane's reserve.
+    pub budgets: BudgetPool,
 }
 
 impl Default for DaemonOptions {
@@ -60,6 +75,7 @@ impl Default for DaemonOptions {
             max_jitter: Duration::from_secs(30),
             deliveries_per_target: 2,
             drain: Duration::from_secs(8),
+            budgets: BudgetPool::default(),
         }
     }
 }
@@ -85,9 +101,9 @@ pub enum SourceError {
     /// See [`FeedError`].
     #[error(transparent)]
     Feed(#[from] FeedError),
-    /// The ledger failed while mirroring: stop the source (nothing can be recorded).
+    /// The ledger failed while delivering: stop the source (nothing can be recorded).
     #[error(transparent)]
-    Pipeline(#[from] PipelineError),
+    Setup(#[from] SetupError),
     /// The ledger failed while moving the cursor: stop the source.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -99,7 +115,7 @@ impl SourceError {
         match self {
             SourceError::X(e) => e.is_fatal(),
             SourceError::Feed(e) => e.is_fatal(),
-            SourceError::Pipeline(_) | SourceError::Store(_) => true,
+            SourceError::Setup(_) | SourceError::Store(_) => true,
         }
     }
 }
@@ -151,7 +167,7 @@ impl LiveSource {
     async fn recover(
         &mut self,
         ledger: &Ledger,
-        routes: &[RouteMirror],
+        routes: &[Engine],
     ) -> Result<Vec<LivePost>, SourceError> {
         let LiveSource::X(x) = self else {
             return Ok(Vec::new());
@@ -179,24 +195,20 @@ impl LiveSource {
             .collect())
     }
 
-    /// The post is in the ledger for every route: move the cursor past it.
-    fn handled(
-        &mut self,
-        ledger: &Ledger,
-        post: &Post,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    /// The post is in the ledger for every route: the cursor past it, as (source, value),
+    /// to save.
+    fn handled(&mut self, post: &Post) -> (String, String) {
         match self {
-            LiveSource::X(x) => x.advance(ledger, post.id.as_str(), now),
-            LiveSource::Feed(f) => f.handled(ledger, &post.id, now),
+            LiveSource::X(x) => x.cursor_after(post.id.as_str()),
+            LiveSource::Feed(f) => f.handled(&post.id),
         }
     }
 
-    /// Every post of the poll is handled.
-    fn finished(&mut self, ledger: &Ledger, now: DateTime<Utc>) -> Result<(), StoreError> {
+    /// Every post of the poll is handled: the cursor to save, if it changed.
+    fn finished(&mut self) -> Option<(String, String)> {
         match self {
-            LiveSource::X(_) => Ok(()),
-            LiveSource::Feed(f) => f.finished(ledger, now),
+            LiveSource::X(_) => None,
+            LiveSource::Feed(f) => f.finished(),
         }
     }
 }
@@ -204,8 +216,9 @@ impl LiveSource {
 /// What all tasks share.
 #[derive(Debug)]
 struct Shared {
+    settings: Arc<Settings>,
     ledger: Arc<Ledger>,
-    clock: SharedClock,
+    clock: Clock,
     cancel: CancellationToken,
     gates: HashMap<String, Arc<Semaphore>>,
     options: DaemonOptions,
@@ -217,13 +230,16 @@ struct SourceTask {
     name: String,
     schedule: cron::Schedule,
     source: LiveSource,
-    routes: Vec<RouteMirror>,
+    routes: Vec<Engine>,
     /// Posts with parts still to deliver (failed, waiting for their retry time).
     retry: Vec<LivePost>,
     /// Whether the posts a previous run left unfinished were read again.
     recovered: bool,
     /// The time between two ticks, measured once (it bounds the jitter).
     interval: Option<Duration>,
+    /// The source's `allow_private_media`: whether its posts' media may be downloaded from
+    /// private, loopback or link-local addresses.
+    allow_private_media: bool,
 }
 
 /// What one cycle of one source did.
@@ -239,6 +255,9 @@ pub struct CycleReport {
     pub sources_stopped: usize,
     /// Sources whose poll failed this time (network, server, rate limit).
     pub sources_failed: usize,
+    /// After [`Daemon::once`]: parts of the daemon's routes still to deliver (waiting for
+    /// an unreachable target or a valid token, or due again later).
+    pub parts_left: u64,
 }
 
 impl CycleReport {
@@ -268,13 +287,15 @@ impl Daemon {
     pub fn build(
         settings: &Settings,
         ledger: Arc<Ledger>,
-        clock: SharedClock,
+        clock: Clock,
         cancel: CancellationToken,
         options: DaemonOptions,
     ) -> Result<Self, DaemonError> {
         let http = XClient::http_client().map_err(DaemonError::Http)?;
         let mut tasks = Vec::new();
         let mut gates = HashMap::new();
+        // One budget per target account, whichever routes deliver to it.
+        let budgets = options.budgets.clone();
         for (name, source) in &settings.sources {
             let mut routes = Vec::new();
             for (route_name, route) in settings.routes.iter().filter(|(_, r)| &r.source == name) {
@@ -282,14 +303,23 @@ impl Daemon {
                     debug!(route = %route_name, "archive route: left to `backfill`");
                     continue;
                 }
-                match RouteMirror::new(settings, route_name, false) {
-                    Ok(mirror) => {
+                let ctx = Context {
+                    lane: Lane::Live,
+                    cancel: cancel.clone(),
+                    clock: clock.clone(),
+                    dry_run: false,
+                    budgets: budgets.clone(),
+                };
+                // No bar: the daemon runs unattended. Previews of the dry-run target go to
+                // stderr, the log, so stdout stays free for JSON lines.
+                match Engine::new(settings, route_name, ctx, Progress::new(false, true)) {
+                    Ok(engine) => {
                         for target in &route.targets {
                             gates.entry(target.clone()).or_insert_with(|| {
                                 Arc::new(Semaphore::new(options.deliveries_per_target.max(1)))
                             });
                         }
-                        routes.push(mirror);
+                        routes.push(engine);
                     }
                     Err(err) => error!(route = %route_name, error = %err, "route left out"),
                 }
@@ -300,7 +330,7 @@ impl Daemon {
             let route_names = || {
                 routes
                     .iter()
-                    .map(RouteMirror::route)
+                    .map(Engine::route)
                     .collect::<Vec<_>>()
                     .join(", ")
             };
@@ -318,10 +348,10 @@ impl Daemon {
                         http.clone(),
                         &x.api_url,
                         token,
-                        Arc::clone(&clock),
+                        clock.clone(),
                         cancel.clone(),
                     );
-                    let exclude_retweets = !routes.iter().any(RouteMirror::mirrors_reposts);
+                    let exclude_retweets = !routes.iter().any(Engine::mirrors_reposts);
                     let source = XSource::new(name, x.clone(), client, exclude_retweets);
                     (LiveSource::X(Box::new(source)), &x.schedule)
                 }
@@ -343,6 +373,7 @@ impl Daemon {
                 retry: Vec::new(),
                 recovered: false,
                 interval: None,
+                allow_private_media: allows_private_media(source),
             });
         }
         if tasks.is_empty() {
@@ -351,6 +382,7 @@ impl Daemon {
         Ok(Self {
             tasks,
             shared: Arc::new(Shared {
+                settings: Arc::new(settings.clone()),
                 ledger,
                 clock,
                 cancel,
@@ -383,6 +415,17 @@ impl Daemon {
             let span = tracing::info_span!("source", source = %task.name);
             set.spawn(task.run(Arc::clone(&shared)).instrument(span));
         }
+        // A child token: stopped with the daemon, and also when every source stopped.
+        let runner_cancel = shared.cancel.child_token();
+        let runner = jobs::JobRunner {
+            settings: Arc::clone(&shared.settings),
+            ledger: Arc::clone(&shared.ledger),
+            clock: shared.clock.clone(),
+            cancel: runner_cancel.clone(),
+            budgets: shared.options.budgets.clone(),
+        };
+        let heartbeat = tokio::spawn(runner.clone().heartbeat());
+        let backfills = tokio::spawn(runner.run().instrument(tracing::info_span!("backfill")));
         notifier.notify("READY=1");
         let watchdog = Notifier::watchdog_interval();
         let mut total = CycleReport::default();
@@ -405,12 +448,15 @@ impl Daemon {
         }
         notifier.notify("STOPPING=1");
         info!("shutting down: finishing the posts in hand");
+        runner_cancel.cancel();
         let drained = tokio::time::timeout(shared.options.drain, async {
             while let Some(joined) = set.join_next().await {
                 if let Ok(report) = joined {
                     total.add(&report);
                 }
             }
+            let _ = backfills.await;
+            let _ = heartbeat.await;
         })
         .await;
         if drained.is_err() {
@@ -424,6 +470,10 @@ impl Daemon {
     /// Runs one cycle of every source, at once, and returns what they did together.
     pub async fn once(self) -> CycleReport {
         let Daemon { tasks, shared } = self;
+        let routes: Vec<String> = tasks
+            .iter()
+            .flat_map(|t| t.routes.iter().map(|r| r.route().to_owned()))
+            .collect();
         let mut set = JoinSet::new();
         for mut task in tasks {
             let shared = Arc::clone(&shared);
@@ -447,6 +497,15 @@ impl Daemon {
                 }
             }
         }
+        for route in routes {
+            match shared.ledger.call(move |l| l.waiting_count(&route)).await {
+                Ok(n) => total.parts_left += n,
+                Err(err) => {
+                    error!(error = %err, "cannot count the parts left to deliver");
+                    total.sources_stopped += 1;
+                }
+            }
+        }
         total
     }
 }
@@ -454,8 +513,7 @@ impl Daemon {
 impl SourceTask {
     async fn run(mut self, shared: Arc<Shared>) -> CycleReport {
         let mut report = CycleReport::default();
-        let mut next =
-            Some(shared.clock.now() + jitter(&self.name, shared.options.max_jitter / 10));
+        let mut next = Some(shared.clock.now() + schedule_jitter(shared.options.max_jitter / 10));
         while let Some(at) = next {
             tokio::select! {
                 () = shared.cancel.cancelled() => break,
@@ -480,7 +538,7 @@ impl SourceTask {
                 .unwrap_or(shared.options.max_jitter)
         });
         let max = (interval / 10).min(shared.options.max_jitter);
-        Some(tick + jitter(&self.name, max))
+        Some(tick + schedule_jitter(max))
     }
 
     /// Runs a cycle and logs its outcome. Returns whether the source goes on.
@@ -504,7 +562,7 @@ impl SourceTask {
                 false
             }
             Err(err) if err.is_fatal() => {
-                let routes: Vec<&str> = self.routes.iter().map(RouteMirror::route).collect();
+                let routes: Vec<&str> = self.routes.iter().map(Engine::route).collect();
                 error!(
                     routes = %routes.join(", "),
                     error = %err,
@@ -526,6 +584,9 @@ impl SourceTask {
     async fn cycle(&mut self, shared: &Shared) -> Result<CycleReport, SourceError> {
         let mut report = CycleReport::default();
         let ledger = Arc::clone(&shared.ledger);
+        for route in &mut self.routes {
+            route.new_cycle();
+        }
         if !self.recovered {
             let leftovers = self.source.recover(&ledger, &self.routes).await?;
             self.retry.extend(leftovers);
@@ -536,7 +597,7 @@ impl SourceTask {
                 self.retry.push(post);
                 continue;
             }
-            self.mirror(shared, &post, &mut report).await?;
+            self.deliver(shared, &post, &mut report).await?;
         }
         let posts = self.source.poll(&ledger).await?;
         report.posts_found = posts.len();
@@ -548,16 +609,18 @@ impl SourceTask {
                 info!("stopping before the next post; the cursor is past the last one handled");
                 return Ok(report);
             }
-            self.mirror(shared, &post, &mut report).await?;
-            self.source
-                .handled(&ledger, &post.post, shared.clock.now())?;
+            self.deliver(shared, &post, &mut report).await?;
+            let cursor = self.source.handled(&post.post);
+            save_cursor(&ledger, cursor, shared.clock.now()).await?;
         }
-        self.source.finished(&ledger, shared.clock.now())?;
+        if let Some(cursor) = self.source.finished() {
+            save_cursor(&ledger, cursor, shared.clock.now()).await?;
+        }
         Ok(report)
     }
 
-    /// Mirrors one post to every route, holding a delivery permit of each target.
-    async fn mirror(
+    /// Delivers one post to every route, holding a delivery permit of each target.
+    async fn deliver(
         &mut self,
         shared: &Shared,
         post: &LivePost,
@@ -565,15 +628,26 @@ impl SourceTask {
     ) -> Result<(), SourceError> {
         let span = tracing::info_span!("post", post = %post.post.id);
         let mut unfinished = false;
+        // One download per remote media item of the post, for every route and target; the
+        // files go when the stage does, after the post.
+        let media = MediaStage::new(self.allow_private_media);
+        let offer = Offer {
+            post: &post.post,
+            earlier: &post.earlier,
+            media: Some(&media),
+        };
         for route in &mut self.routes {
             let _permits = permits(shared, route).await;
-            let done = route
-                .mirror(&shared.ledger, &post.post, &post.earlier)
+            let mut done = Tally::default();
+            route
+                .deliver(&shared.ledger, offer, &mut done)
                 .instrument(span.clone())
                 .await?;
             report.posts_delivered += done.posts_delivered;
             report.parts_failed += done.parts_failed;
-            unfinished |= route.unfinished(&shared.ledger, post.post.id.as_str())?;
+            unfinished |= route
+                .unfinished(&shared.ledger, post.post.id.as_str())
+                .await?;
         }
         if unfinished {
             self.retry.push(post.clone());
@@ -582,9 +656,20 @@ impl SourceTask {
     }
 }
 
+/// Saves a source's cursor, off the event loop.
+async fn save_cursor(
+    ledger: &Arc<Ledger>,
+    (source, value): (String, String),
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    ledger
+        .call(move |l| l.set_cursor(&source, &value, now))
+        .await
+}
+
 /// One delivery permit per target of the route, taken in name order (every task does, so
 /// two tasks cannot each hold what the other waits for).
-async fn permits(shared: &Shared, route: &RouteMirror) -> Vec<OwnedSemaphorePermit> {
+async fn permits(shared: &Shared, route: &Engine) -> Vec<OwnedSemaphorePermit> {
     let mut names: Vec<&str> = route.target_names().collect();
     names.sort_unstable();
     names.dedup();
@@ -599,15 +684,16 @@ async fn permits(shared: &Shared, route: &RouteMirror) -> Vec<OwnedSemaphorePerm
     held
 }
 
-/// A random delay in `[0, max)`. The standard library's hasher keys are random per process,
-/// which is all the randomness a schedule needs.
-fn jitter(seed: &str, max: Duration) -> chrono::Duration {
-    let max_ms = u64::try_from(max.as_millis()).unwrap_or(u64::MAX);
-    if max_ms == 0 {
-        return chrono::Duration::zero();
+/// The source's `allow_private_media` (archives have no remote media).
+fn allows_private_media(source: &SourceSettings) -> bool {
+    match source {
+        SourceSettings::X(x) => x.allow_private_media,
+        SourceSettings::Feed(f) => f.allow_private_media,
+        SourceSettings::Archive(_) => false,
     }
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write(seed.as_bytes());
-    let ms = hasher.finish() % max_ms;
-    chrono::Duration::milliseconds(i64::try_from(ms).unwrap_or(0))
+}
+
+/// A random delay in `[0, max)` before a tick.
+fn schedule_jitter(max: Duration) -> chrono::Duration {
+    jitter(chrono::Duration::from_std(max).unwrap_or(chrono::Duration::zero()))
 }

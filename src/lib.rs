@@ -5,6 +5,7 @@
 //! source → [`model::Post`] → route [`policy`] → [`render`] per target profile →
 //! [`store`] ledger (intent) → [`targets`] → ledger (result).
 
+pub mod backfill;
 pub mod budget;
 pub mod cli;
 pub mod clock;
@@ -12,13 +13,14 @@ pub mod commands;
 pub mod config;
 pub mod crash;
 pub mod daemon;
+pub mod engine;
 pub mod fetch;
 pub mod media;
 pub mod model;
 pub mod normalize;
-pub mod pipeline;
 pub mod policy;
 pub mod preview;
+pub mod profile;
 pub mod progress;
 pub mod render;
 pub mod sources;

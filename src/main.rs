@@ -2,12 +2,12 @@
 //! command, and turns its outcome into an exit code. Everything else lives in the library.
 
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use birdbridge::cli::{Cli, LogFormat};
 use birdbridge::commands::{self, Exit};
 use clap::Parser;
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -24,9 +24,19 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        let stop = Arc::new(AtomicBool::new(false));
-        tokio::spawn(watch_signals(Arc::clone(&stop)));
-        commands::run(&cli.config, cli.command, stop).await
+        let cancel = CancellationToken::new();
+        // Installed before the command starts, so an early signal is not lost to the
+        // default action (which would kill the process mid-write).
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(term), Ok(int)) => {
+                tokio::spawn(watch_signals(term, int, cancel.clone()));
+            }
+            _ => eprintln!("warning: cannot listen for SIGTERM and SIGINT; stop with SIGKILL"),
+        }
+        commands::run(&cli.config, cli.command, cancel).await
     });
     match result {
         Ok(exit) => code(exit),
@@ -59,22 +69,20 @@ fn init_tracing(format: LogFormat) {
     }
 }
 
-/// First SIGINT/SIGTERM: finish the post in hand and stop. Second: leave at once (the
-/// ledger's `posting` state makes even that safe to resume).
-async fn watch_signals(stop: Arc<AtomicBool>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let Ok(mut term) = signal(SignalKind::terminate()) else {
-        return;
-    };
+/// The one signal path. First SIGINT/SIGTERM: cancel the token, which ends every wait;
+/// the post in hand is settled and the command stops. Second: leave at once (the ledger's
+/// `posting` state makes even that safe to resume).
+async fn watch_signals(mut term: Signal, mut int: Signal, cancel: CancellationToken) {
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
+            _ = int.recv() => {}
             _ = term.recv() => {}
         }
-        if stop.swap(true, Ordering::SeqCst) {
+        if cancel.is_cancelled() {
             eprintln!("interrupted again: leaving now");
             std::process::exit(130);
         }
+        cancel.cancel();
         eprintln!(
             "interrupted: finishing the current post, then stopping (again to leave at once)"
         );

@@ -1,9 +1,11 @@
 //! Media bytes for upload: read from a file or a zip entry (archive media), with the size
 //! known before the bytes are read, a file name with the right extension and a MIME type.
 //!
-//! Remote media ([`MediaSource::Url`]) needs the guarded downloader (size caps, no private
-//! addresses) that comes with the live sources; until then such media is reported as not
-//! deliverable, and the target links the original instead.
+//! Remote media ([`MediaSource::Url`]) is downloaded once per post by [`stage`] (through the
+//! guarded downloader in [`crate::fetch`]) and uploaded from its temporary file; the
+//! functions here only read local media and report remote media as not local.
+
+pub mod stage;
 
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -32,8 +34,8 @@ pub enum MediaError {
         /// The server's limit.
         limit: u64,
     },
-    /// No bytes to read here (remote media before the downloader exists, or none at all).
-    #[error("media at {location} cannot be fetched by this build")]
+    /// No bytes to read here (remote media, which [`stage`] downloads, or none at all).
+    #[error("media at {location} is not a local file")]
     NotLocal {
         /// The URL or description.
         location: String,
@@ -128,9 +130,10 @@ pub fn mime_type(kind: MediaKind, name: &str) -> &'static str {
     }
 }
 
-/// The usual extension of a MIME type this module produces.
+/// The usual extension of a MIME type (JPEG's for types this module does not know).
 fn extension(mime: &str) -> &'static str {
     match mime {
+        "image/avif" => "avif",
         "image/png" => "png",
         "image/gif" => "gif",
         "image/webp" => "webp",
@@ -142,7 +145,7 @@ fn extension(mime: &str) -> &'static str {
 }
 
 /// `name` with an extension that matches `mime` (kept when it already does).
-fn with_extension(name: &str, mime: &str) -> String {
+pub fn with_extension(name: &str, mime: &str) -> String {
     if mime_type(MediaKind::Photo, name) == mime && Path::new(name).extension().is_some() {
         return name.to_owned();
     }

@@ -2,7 +2,7 @@
 //! otherwise (systemd's journal, CI logs), and previews printed without tearing the bar.
 
 use std::io::Write;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -11,12 +11,12 @@ use tracing::info;
 /// How often a non-interactive run logs its progress.
 const LOG_EVERY: Duration = Duration::from_secs(10);
 
-/// See the module docs.
-#[derive(Debug)]
+/// See the module docs. Clones report to the same bar and counts.
+#[derive(Debug, Clone)]
 pub struct Progress {
     bar: Option<ProgressBar>,
     previews_to_stderr: bool,
-    state: Mutex<LogState>,
+    state: Arc<Mutex<LogState>>,
 }
 
 #[derive(Debug)]
@@ -46,12 +46,12 @@ impl Progress {
         Self {
             bar,
             previews_to_stderr,
-            state: Mutex::new(LogState {
+            state: Arc::new(Mutex::new(LogState {
                 total: 0,
                 done: 0,
                 started: now,
                 last_log: now,
-            }),
+            })),
         }
     }
 

@@ -105,6 +105,8 @@ pub fn report(settings: &Settings) -> Result<String, StoreError> {
             let _ = writeln!(out, "  {route} → {target}: {n}");
         }
     }
+    waiting(&mut out, &ledger)?;
+    jobs(&mut out, &ledger)?;
     section(
         &mut out,
         "last errors",
@@ -144,6 +146,68 @@ fn reads(out: &mut String, settings: &Settings, ledger: &Ledger) -> Result<(), S
         );
     }
     let _ = writeln!(out, "  estimated total: ${total:.2}");
+    Ok(())
+}
+
+/// What is left to deliver, and why: a target that cannot be reached or refuses its
+/// token, a thread waiting for an earlier post, a retry due later, an interruption.
+fn waiting(out: &mut String, ledger: &Ledger) -> Result<(), StoreError> {
+    let groups = ledger.waiting_summary()?;
+    if groups.is_empty() {
+        return Ok(());
+    }
+    let _ = writeln!(out, "waiting for delivery:");
+    for g in groups {
+        let why = match (g.state, g.why.as_str()) {
+            (PartState::Posting, _) => {
+                "interrupted mid-delivery; checked with the target before anything is resent"
+            }
+            (_, "") => "due at the next run or cycle",
+            (_, why) => why,
+        };
+        let _ = write!(
+            out,
+            "  {} → {}: {} post(s), {} part(s) {}: {why}",
+            g.route,
+            g.target,
+            g.posts,
+            g.parts,
+            g.state.as_str()
+        );
+        if let Some(due) = g.next_attempt_at {
+            let _ = write!(out, " (next try {})", due.format("%Y-%m-%d %H:%M:%S UTC"));
+        }
+        out.push('\n');
+    }
+    Ok(())
+}
+
+/// Backfills handed to the daemon, and whether one runs.
+fn jobs(out: &mut String, ledger: &Ledger) -> Result<(), StoreError> {
+    let jobs = ledger.jobs(10)?;
+    if jobs.is_empty() {
+        return Ok(());
+    }
+    let now = chrono::Utc::now();
+    let _ = match ledger.live_daemon(now - crate::daemon::HEARTBEAT_STALE)? {
+        Some(pid) => writeln!(out, "backfills queued for the daemon (pid {pid} runs):"),
+        None => writeln!(
+            out,
+            "backfills queued for the daemon (no daemon runs now: they wait for `birdbridge run`):"
+        ),
+    };
+    for j in jobs {
+        let _ = writeln!(
+            out,
+            "  job {} route {}{}: {} (at {}){}",
+            j.id,
+            j.route,
+            if j.from_api { " from the X API" } else { "" },
+            j.state,
+            j.updated_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            j.note.map(|n| format!(": {n}")).unwrap_or_default()
+        );
+    }
     Ok(())
 }
 

@@ -24,13 +24,15 @@
 //! Nothing here takes or stores a secret, and nothing should: the file is an audit trail that
 //! operators copy and share when reporting bugs.
 
-mod fedi;
-mod live;
+mod call;
+mod jobs;
 mod schema;
+mod sources;
+mod targets;
 #[cfg(test)]
 mod tests;
 
-pub use fedi::{CachedProfile, SavedBudget};
+pub use targets::{CachedProfile, SavedBudget};
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -41,7 +43,7 @@ use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use rusqlite::{params, Connection, Params, Row, TransactionBehavior};
 use sha2::{Digest, Sha256};
 
-pub use live::{ReadCount, ReadKind};
+pub use sources::{ReadCount, ReadKind};
 
 /// Identifies one part of one mirrored post on one target. Unique in the ledger.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -278,6 +280,10 @@ pub enum StoreError {
         #[source]
         source: chrono::ParseError,
     },
+    /// The runtime shut down while an async caller waited for a ledger call
+    /// ([`Ledger::call`]): its outcome is unknown to the caller, which stops.
+    #[error("a ledger call was abandoned at shutdown")]
+    Abandoned,
     /// A query failed (disk full, read-only file, locked longer than the busy timeout). The
     /// transaction was rolled back, so the ledger is as it was before the call.
     #[error("ledger query failed")]
@@ -337,6 +343,12 @@ macro_rules! select_parts {
         )
     };
 }
+
+// After `select_parts!`, which it uses.
+mod waiting;
+
+pub use jobs::BackfillJob;
+pub use waiting::WaitingGroup;
 
 impl Ledger {
     /// Opens (creating it and its folder if needed) and migrates the ledger at `path`, with

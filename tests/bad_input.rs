@@ -633,24 +633,36 @@ async fn media_server() -> String {
 async fn media_redirect_loops_and_unannounced_sizes_are_bounded() {
     use birdbridge::fetch::{FetchError, MediaFetcher};
     let base = media_server().await;
-    let fetcher = MediaFetcher::new(16 * 1024).unwrap();
-    let looped = fetcher.download(&format!("{base}/loop"), true).await;
+    let dir = TempDir::new().unwrap();
+    let fetcher = MediaFetcher::new().unwrap();
+    let looped = fetcher
+        .download_to_file(&format!("{base}/loop"), true, 16 * 1024, dir.path())
+        .await;
     assert!(
-        matches!(&looped, Err(FetchError::Transport(e)) if format!("{e:?}").contains("too many redirects")),
+        matches!(&looped, Err(FetchError::Redirects(_))),
         "{looped:?}"
     );
-    let endless = fetcher.download(&format!("{base}/endless.jpg"), true).await;
+    let endless = fetcher
+        .download_to_file(&format!("{base}/endless.jpg"), true, 16 * 1024, dir.path())
+        .await;
     assert!(
         matches!(endless, Err(FetchError::TooLarge { .. })),
         "{endless:?}"
     );
+    // Nothing of the refused body is left behind.
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
     // Within the bound, the same body is read whole.
-    let whole = MediaFetcher::new(1024 * 1024)
-        .unwrap()
-        .download(&format!("{base}/endless.jpg"), true)
+    let whole = fetcher
+        .download_to_file(
+            &format!("{base}/endless.jpg"),
+            true,
+            1024 * 1024,
+            dir.path(),
+        )
         .await
         .unwrap();
-    assert_eq!(whole.len(), 64 * 1024);
+    assert_eq!(whole.size, 64 * 1024);
+    assert_eq!(fs::metadata(&whole.path).unwrap().len(), 64 * 1024);
 }
 
 /// A name (not a literal address) that resolves to a non-public address is refused when
@@ -680,13 +692,19 @@ async fn a_name_resolving_to_a_private_address_is_refused() {
         eprintln!("the host name {host:?} does not resolve to private addresses only; skipped");
         return;
     }
-    let fetcher = MediaFetcher::new(1024 * 1024).unwrap();
+    let dir = TempDir::new().unwrap();
+    let fetcher = MediaFetcher::new().unwrap();
     let url = format!("http://{host}:{port}/endless.jpg");
-    let refused = fetcher.download(&url, false).await;
+    let refused = fetcher
+        .download_to_file(&url, false, 1024 * 1024, dir.path())
+        .await;
     assert!(
         matches!(&refused, Err(FetchError::Transport(e)) if format!("{e:?}").contains("non-public")),
         "{refused:?}"
     );
     // With the route's permission the same name is fetched.
-    assert!(fetcher.download(&url, true).await.is_ok());
+    assert!(fetcher
+        .download_to_file(&url, true, 1024 * 1024, dir.path())
+        .await
+        .is_ok());
 }

@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use birdbridge::budget::Clock;
+use birdbridge::clock::Clock;
 use fake_fedi::shapes::{shapes, Shape};
 use fake_fedi::{FakeFedi, Personality, Stored, TOKEN};
 use tempfile::TempDir;
@@ -341,9 +341,7 @@ impl LiveWorld {
         for family in ["statuses", "media", "requests"] {
             fake.set_limit(family, 1_000_000, chrono::Duration::hours(3));
         }
-        let clock: birdbridge::clock::SharedClock =
-            std::sync::Arc::new(birdbridge::clock::SystemClock);
-        let x = fake_x::FakeX::start_in_thread(clock);
+        let x = fake_x::FakeX::start_in_thread(Clock::System);
         x.add_user(USER_ID, "crash_t");
         let dir = TempDir::new().unwrap();
         std::fs::write(dir.path().join("x.token"), format!("{}\n", fake_x::TOKEN)).unwrap();

@@ -20,9 +20,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
-use birdbridge::budget::{Clock, ManualClock};
+use birdbridge::backfill::{self, BackfillOptions};
+use birdbridge::clock::{Clock, ManualClock};
 use birdbridge::config::{Settings, TargetSettings};
-use birdbridge::pipeline::{self, BackfillOptions};
 use birdbridge::progress::Progress;
 use birdbridge::sources::archive::Archive;
 use birdbridge::store::{Ledger, PartKey, PartState};
@@ -104,9 +104,9 @@ impl World {
             clock: self.clock.clone(),
             ..BackfillOptions::default()
         };
-        let prepared = pipeline::prepare(&self.settings, &opts).unwrap();
-        let ledger = self.ledger();
-        pipeline::backfill(prepared, &ledger, &opts, &Progress::new(false, false))
+        let prepared = backfill::prepare(&self.settings, &opts).unwrap();
+        let ledger = Arc::new(self.ledger());
+        backfill::backfill(prepared, &ledger, &opts, &Progress::new(false, false))
             .await
             .unwrap();
     }

@@ -3,8 +3,10 @@
 //! (text, spoiler, sensitive, media with descriptions, reply chain, order), a rerun posts
 //! nothing, budgets keep the fake from ever saying 429, media processing is waited for, a
 //! 429 and a 503 mid-thread are waited out, an expired token stops only its target, an
-//! over-long post is quarantined while the rest goes on, and a timed-out write is
-//! reconciled instead of posted twice.
+//! over-long post is quarantined while the rest goes on, a timed-out write is reconciled
+//! instead of posted twice, a cancelled wait for media processing posts nothing (and the
+//! retry reuses the upload), so does a cancelled download of remote media, and loosely
+//! shaped media answers are read.
 //!
 //! Time is a manual clock shared by the client and the fake: waits and windows take no real
 //! time. Real `SQLite` files in temp dirs.
@@ -16,10 +18,10 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use birdbridge::budget::{Clock, ManualClock};
+use birdbridge::backfill::{self, BackfillOptions, BackfillReport};
+use birdbridge::clock::{Clock, ManualClock};
 use birdbridge::config::{RouteSettings, Settings, TargetSettings};
 use birdbridge::model::{MediaSource, Post};
-use birdbridge::pipeline::{self, BackfillOptions, BackfillReport};
 use birdbridge::policy::{decide, Decision, RoutePolicy};
 use birdbridge::progress::Progress;
 use birdbridge::render::{render, Lookups, Part};
@@ -98,9 +100,9 @@ impl Setup {
             clock: self.clock.clone(),
             ..BackfillOptions::default()
         };
-        let prepared = pipeline::prepare(&self.settings, &opts).unwrap();
-        let ledger = self.ledger();
-        pipeline::backfill(prepared, &ledger, &opts, &Progress::new(false, false))
+        let prepared = backfill::prepare(&self.settings, &opts).unwrap();
+        let ledger = Arc::new(self.ledger());
+        backfill::backfill(prepared, &ledger, &opts, &Progress::new(false, false))
             .await
             .unwrap()
     }
@@ -494,25 +496,34 @@ async fn an_expired_token_stops_its_target_and_the_others_go_on() {
     assert_eq!(report.targets_stopped.len(), 1, "{report:?}");
     assert_eq!(report.targets_stopped[0].0, "a");
     assert!(report.targets_stopped[0].1.contains("renew the token"));
-    // Only the refused part was tried: nothing was planned for a after it, and the refused
-    // attempt does not count towards quarantine.
+    // Only the refused part was tried, and the refused attempt does not count towards
+    // quarantine; every later post was planned for a and waits for a valid token.
     let ledger = setup.ledger();
-    let failed: Vec<_> = ledger
-        .recent_errors(10)
+    let waiting: Vec<_> = ledger
+        .waiting_parts(1000)
         .unwrap()
         .into_iter()
         .filter(|p| p.key.target == "a")
         .collect();
+    let failed: Vec<_> = waiting
+        .iter()
+        .filter(|p| p.state == PartState::Failed)
+        .collect();
     assert_eq!(failed.len(), 1);
-    assert_eq!(
-        (failed[0].state, failed[0].attempts),
-        (PartState::Failed, 0)
-    );
+    assert_eq!(failed[0].attempts, 0);
+    assert!(waiting.len() > 1, "{waiting:?}");
+    for p in waiting.iter().filter(|p| p.state == PartState::Planned) {
+        assert_eq!(p.attempts, 0);
+        let why = p.last_error.as_deref().unwrap_or_default();
+        assert!(why.starts_with("waiting for a valid token"), "{why}");
+    }
+    assert_eq!(report.parts_left, waiting.len() as u64);
 
     // With the token renewed, the rest arrives, nothing twice.
     expiring.set_token_valid(true);
     let again = setup.backfill().await;
     assert!(again.targets_stopped.is_empty());
+    assert_eq!(again.parts_left, 0);
     let expected = expected_parts(&TargetProfile::mastodon_default());
     assert_statuses_match(&expiring, &expiring.statuses(), &expected);
     assert_eq!(other.statuses().len(), all_b);
@@ -653,9 +664,13 @@ async fn deletes_go_through_and_a_gone_status_counts_as_deleted(#[case] personal
     let TargetSettings::Fediverse(settings) = &setup.settings.targets["t"] else {
         unreachable!()
     };
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let mut target =
-        birdbridge::targets::FediTarget::new("t", settings, setup.clock.clone(), stop).unwrap();
+    let mut target = birdbridge::targets::FediTarget::new(
+        "t",
+        settings,
+        setup.clock.clone(),
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .unwrap();
     target.check().await.unwrap();
     let id = fake.statuses()[0].id.clone();
     target.delete(&id).await.unwrap();
@@ -714,4 +729,173 @@ fn the_expected_sample_covers_what_the_tests_rely_on() {
         .collect();
     assert!(with_media.len() >= 4, "{with_media:?}");
     assert!(parts.iter().any(|p| p.0.references.reply_to.is_some()));
+}
+
+/// One part with a video, handed straight to a fediverse target (no pipeline), to watch
+/// the media processing poll.
+mod processing_poll {
+    use birdbridge::config::Visibility;
+    use birdbridge::media::stage::MediaStage;
+    use birdbridge::model::{Author, MediaKind, PostId, References};
+    use birdbridge::render::{PartMedia, ReplyTo};
+    use birdbridge::targets::{FediTarget, Outgoing, TargetError};
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+
+    /// A post with one video (a file written at `path`), and its part.
+    fn video_part(path: &Path) -> (Post, Part) {
+        std::fs::write(path, vec![7u8; 4096]).unwrap();
+        let post = Post {
+            id: PostId::new("1"),
+            author: Author {
+                id: None,
+                username: "someone".into(),
+                display_name: None,
+            },
+            created_at: start_time(),
+            text: "a video".into(),
+            facets: Vec::new(),
+            media: Vec::new(),
+            references: References::default(),
+            sensitive: false,
+            language: None,
+            url: "https://x.com/someone/status/1".into(),
+        };
+        let part = Part {
+            text: "a video".into(),
+            spoiler_text: None,
+            sensitive: false,
+            media: vec![PartMedia {
+                kind: MediaKind::Video,
+                source: MediaSource::File(path.to_path_buf()),
+                description: Some("rain".into()),
+            }],
+            visibility: Visibility::Public,
+            language: None,
+            reply_to: ReplyTo::Nothing,
+            quote_of: None,
+            boost_of: None,
+        };
+        (post, part)
+    }
+
+    fn outgoing<'a>(post: &'a Post, part: &'a Part) -> Outgoing<'a> {
+        Outgoing {
+            route: "r",
+            source_post_id: "1",
+            part_index: 0,
+            idempotency_key: "key-1",
+            part,
+            in_reply_to: None,
+            post,
+            media: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_wait_for_processing_posts_nothing_and_the_retry_reuses_the_upload() {
+        let clock = Clock::manual(start_time());
+        let fake = fake(Personality::Mastodon, &clock).await;
+        let setup = Setup::one(clock.clone(), &fake, "mastodon");
+        let TargetSettings::Fediverse(settings) = &setup.settings.targets["t"] else {
+            unreachable!()
+        };
+        let (post, part) = video_part(&setup.dir.path().join("clip.mp4"));
+        let out = outgoing(&post, &part);
+        let ledger = setup.ledger();
+        ledger.plan_post("r", "1", "t", 1, start_time()).unwrap();
+        // The run's token, as the engine hands it to its targets: cancelled (a SIGTERM)
+        // once the target is connected, before the part goes out.
+        let cancel = CancellationToken::new();
+        let mut target = FediTarget::new("t", settings, clock.0.clone(), cancel.clone()).unwrap();
+        target.connect(Some(&ledger)).await.unwrap();
+        cancel.cancel();
+        let result = target.deliver(out, &ledger).await;
+        assert!(
+            matches!(result, Err(TargetError::Interrupted)),
+            "{result:?}"
+        );
+        assert!(fake.statuses().is_empty());
+        assert_eq!(
+            fake.state().media.len(),
+            1,
+            "uploaded once, then interrupted"
+        );
+
+        // The next run: a new target with a new token, on the same ledger.
+        let mut target =
+            FediTarget::new("t", settings, clock.0.clone(), CancellationToken::new()).unwrap();
+        target.connect(Some(&ledger)).await.unwrap();
+        let delivered = target.deliver(out, &ledger).await.unwrap();
+        let statuses = fake.statuses();
+        assert_eq!(statuses.len(), 1);
+        assert_eq!(statuses[0].id, delivered.remote_id);
+        assert_eq!(fake.state().media.len(), 1, "the retry reused the upload");
+        let m = fake.media(&statuses[0].media_ids[0]);
+        assert_eq!(m.description.as_deref(), Some("rain"));
+    }
+
+    /// The run's one token reaches the download of remote media too: a stop request there
+    /// posts nothing and leaves the part due. (Without it, the download would fail on the
+    /// closed port and the part go out with a link.)
+    #[tokio::test]
+    async fn a_stop_request_ends_a_remote_media_download_and_posts_nothing() {
+        let clock = Clock::manual(start_time());
+        let fake = fake(Personality::Mastodon, &clock).await;
+        let setup = Setup::one(clock.clone(), &fake, "mastodon");
+        let TargetSettings::Fediverse(settings) = &setup.settings.targets["t"] else {
+            unreachable!()
+        };
+        let (post, mut part) = video_part(&setup.dir.path().join("clip.mp4"));
+        part.media[0].source = MediaSource::Url("http://127.0.0.1:9/clip.mp4".into());
+        let stage = MediaStage::new(true);
+        let out = Outgoing {
+            media: Some(&stage),
+            ..outgoing(&post, &part)
+        };
+        let ledger = setup.ledger();
+        ledger.plan_post("r", "1", "t", 1, start_time()).unwrap();
+        let cancel = CancellationToken::new();
+        let mut target = FediTarget::new("t", settings, clock.0.clone(), cancel.clone()).unwrap();
+        target.connect(Some(&ledger)).await.unwrap();
+        cancel.cancel();
+        let result = target.deliver(out, &ledger).await;
+        assert!(
+            matches!(result, Err(TargetError::Interrupted)),
+            "{result:?}"
+        );
+        assert!(fake.statuses().is_empty());
+        assert!(fake.state().media.is_empty());
+    }
+
+    #[tokio::test]
+    async fn loosely_shaped_media_answers_are_read_and_processing_is_waited_for() {
+        let clock = Clock::manual(start_time());
+        let fake = fake(Personality::Mastodon, &clock).await;
+        fake.set_loose_media(true);
+        let setup = Setup::one(clock.clone(), &fake, "mastodon");
+        let TargetSettings::Fediverse(settings) = &setup.settings.targets["t"] else {
+            unreachable!()
+        };
+        let (post, part) = video_part(&setup.dir.path().join("clip.mp4"));
+        let out = outgoing(&post, &part);
+        let ledger = setup.ledger();
+        ledger.plan_post("r", "1", "t", 1, start_time()).unwrap();
+        let mut target =
+            FediTarget::new("t", settings, clock.0.clone(), CancellationToken::new()).unwrap();
+        target.connect(Some(&ledger)).await.unwrap();
+        target.deliver(out, &ledger).await.unwrap();
+        let statuses = fake.statuses();
+        assert_eq!(statuses.len(), 1);
+        assert_eq!(statuses[0].media_ids.len(), 1);
+        let polls = fake
+            .log()
+            .iter()
+            .filter(|l| l.path == "/api/v1/media/:id")
+            .count();
+        assert!(polls >= 1, "processing was polled");
+        // Polled until ready: the status post was never refused for unprocessed media.
+        assert!(fake.log().iter().all(|l| l.status != 422));
+    }
 }

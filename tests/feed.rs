@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use birdbridge::clock::SystemClock;
+use birdbridge::clock::Clock;
 use birdbridge::config::Settings;
 use birdbridge::daemon::{CycleReport, Daemon, DaemonOptions};
 use birdbridge::normalize::feed::{normalize_entry, FeedContext};
@@ -116,7 +116,7 @@ impl Env {
         Daemon::build(
             &settings,
             ledger,
-            Arc::new(SystemClock),
+            Clock::System,
             CancellationToken::new(),
             options,
         )
@@ -295,24 +295,28 @@ async fn the_media_fetcher_guards_addresses_and_sizes() {
         .route("/small.png", get(|| async { vec![7u8; 1000] }))
         .route("/large.png", get(|| async { vec![7u8; 5000] }));
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let fetcher = MediaFetcher::new(4096).unwrap();
+    let fetcher = MediaFetcher::new().unwrap();
+    let dir = TempDir::new().unwrap();
+    let get = |url: String, allow: bool| {
+        let fetcher = fetcher.clone();
+        let dir = dir.path().to_path_buf();
+        async move { fetcher.download_to_file(&url, allow, 4096, &dir).await }
+    };
 
-    let refused = fetcher.download(&format!("{base}/small.png"), false).await;
+    let refused = get(format!("{base}/small.png"), false).await;
     assert!(
         matches!(refused, Err(FetchError::Refused(_))),
         "{refused:?}"
     );
-    let body = fetcher
-        .download(&format!("{base}/small.png"), true)
-        .await
-        .unwrap();
-    assert_eq!(body.len(), 1000);
-    let large = fetcher.download(&format!("{base}/large.png"), true).await;
+    let body = get(format!("{base}/small.png"), true).await.unwrap();
+    assert_eq!(body.size, 1000);
+    assert_eq!(std::fs::metadata(&body.path).unwrap().len(), 1000);
+    let large = get(format!("{base}/large.png"), true).await;
     assert!(
         matches!(large, Err(FetchError::TooLarge { .. })),
         "{large:?}"
     );
-    let localhost = fetcher.download("http://localhost/a.png", false).await;
+    let localhost = get("http://localhost/a.png".to_owned(), false).await;
     assert!(
         matches!(localhost, Err(FetchError::Refused(_))),
         "{localhost:?}"

@@ -10,11 +10,9 @@ mod fake_x;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use assert_cmd::Command;
-use birdbridge::budget::Clock;
-use birdbridge::clock::SharedClock;
+use birdbridge::clock::Clock;
 use fake_fedi::{FakeFedi, Personality};
 use fake_x::FakeX;
 use tempfile::TempDir;
@@ -54,8 +52,7 @@ fn tokens_appear_in_no_log_ledger_output_or_report() {
         fedi.set_limit(family, 1_000_000, chrono::Duration::hours(3));
     }
     fedi.state().processing = chrono::Duration::zero();
-    let clock: SharedClock = Arc::new(birdbridge::clock::SystemClock);
-    let x = FakeX::start_in_thread(clock);
+    let x = FakeX::start_in_thread(Clock::System);
     x.add_user("42", "birdbridge_t");
     x.accept_token(X_TOKEN);
     x.posts("42", 3);

@@ -54,6 +54,7 @@ pub mod keys {
         "start",
         "post_read_price",
         "user_read_price",
+        "allow_private_media",
     ];
     /// `[sources.NAME]` with `kind = "archive"`.
     pub const ARCHIVE_SOURCE: &[&str] = &["kind", "path"];
@@ -158,6 +159,9 @@ pub struct XSourceSettings {
     pub post_read_price: f64,
     /// US dollars per user lookup, for the cost estimate in `status`.
     pub user_read_price: f64,
+    /// Whether media URLs in the API's answers may point at private, loopback or link-local
+    /// addresses (a local stand-in for the X API); refused by default.
+    pub allow_private_media: bool,
 }
 
 impl XSourceSettings {

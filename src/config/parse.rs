@@ -125,6 +125,7 @@ fn source(mut table: Table<'_>) -> Result<SourceSettings, ConfigError> {
                 table.price("post_read_price", XSourceSettings::DEFAULT_POST_READ_PRICE)?;
             let user_read_price =
                 table.price("user_read_price", XSourceSettings::DEFAULT_USER_READ_PRICE)?;
+            let allow_private_media = table.flag("allow_private_media", false)?;
             Ok(SourceSettings::X(XSourceSettings {
                 username: username.value,
                 token,
@@ -133,6 +134,7 @@ fn source(mut table: Table<'_>) -> Result<SourceSettings, ConfigError> {
                 start,
                 post_read_price,
                 user_read_price,
+                allow_private_media,
             }))
         }
         "archive" => {

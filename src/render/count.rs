@@ -4,7 +4,7 @@
 
 use unicode_segmentation::UnicodeSegmentation;
 
-use crate::targets::{CountingRule, TargetProfile};
+use crate::profile::{CountingRule, TargetProfile};
 
 /// The length of a status with this spoiler text and text, under the profile's rule.
 pub fn length(profile: &TargetProfile, spoiler_text: Option<&str>, text: &str) -> usize {

@@ -30,8 +30,8 @@ use std::fmt::Write as _;
 use crate::config::{AltTextPolicy, Visibility};
 use crate::model::{FacetKind, Media, MediaKind, MediaSource, Post, PostId, PostKind};
 use crate::policy::RoutePolicy;
+use crate::profile::TargetProfile;
 use crate::store::MirroredPost;
-use crate::targets::TargetProfile;
 
 /// One status to post.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use rstest::rstest;
 use super::*;
 use crate::config::{ContentWarningRule, ReplyPolicy, RepostPolicy, RouteSettings};
 use crate::model::{Author, Facet, PostRef, References};
-use crate::targets::CountingRule;
+use crate::profile::CountingRule;
 
 /// A post by `me` whose facets are found the way X marks them: whitespace-separated words
 /// starting with `https://`, `@` or `#`, without trailing punctuation.

@@ -87,9 +87,13 @@ struct FeedCursor {
 
 impl FeedCursor {
     fn save(&self, ledger: &Ledger, name: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        ledger.set_cursor(name, &self.value(), now)
+    }
+
+    /// The cursor as the ledger stores it.
+    fn value(&self) -> String {
         // Serialising strings and lists cannot fail.
-        let value = serde_json::to_string(self).unwrap_or_default();
-        ledger.set_cursor(name, &value, now)
+        serde_json::to_string(self).unwrap_or_default()
     }
 }
 
@@ -260,32 +264,22 @@ impl FeedSource {
         Ok(Some((body, etag, last_modified)))
     }
 
-    /// The item is in the ledger for every route: never hand it over again.
-    ///
-    /// # Errors
-    /// Ledger failures.
-    pub fn handled(
-        &mut self,
-        ledger: &Ledger,
-        id: &PostId,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    /// The item is in the ledger for every route: never hand it over again. Returns the
+    /// cursor to save, as (source, value), for the caller to write off the event loop.
+    pub fn handled(&mut self, id: &PostId) -> (String, String) {
         let saved = self.saved.get_or_insert_with(FeedCursor::default);
         if !saved.seen.contains(&id.0) {
             saved.seen.push(id.0.clone());
         }
-        saved.save(ledger, &self.name, now)
+        (self.name.clone(), saved.value())
     }
 
-    /// Every new item of the poll is handled: save the validators and the current ids.
-    ///
-    /// # Errors
-    /// Ledger failures.
-    pub fn finished(&mut self, ledger: &Ledger, now: DateTime<Utc>) -> Result<(), StoreError> {
-        if let Some(pending) = self.pending.take() {
-            pending.save(ledger, &self.name, now)?;
-            self.saved = Some(pending);
-        }
-        Ok(())
+    /// Every new item of the poll is handled: the validators and the current ids to save,
+    /// as (source, value), when they changed.
+    pub fn finished(&mut self) -> Option<(String, String)> {
+        let pending = self.pending.take()?;
+        let value = pending.value();
+        self.saved = Some(pending);
+        Some((self.name.clone(), value))
     }
 }

@@ -19,7 +19,7 @@ use reqwest::StatusCode;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::clock::SharedClock;
+use crate::clock::Clock;
 use crate::config::{Secret, StartAt, XSourceSettings};
 use crate::model::{Author, PostId};
 use crate::normalize::x::{
@@ -120,7 +120,7 @@ pub struct XClient {
     http: reqwest::Client,
     base: String,
     token: Secret,
-    clock: SharedClock,
+    clock: Clock,
     cancel: CancellationToken,
     limit: Option<RateLimit>,
 }
@@ -160,7 +160,7 @@ impl XClient {
         http: reqwest::Client,
         base: &str,
         token: Secret,
-        clock: SharedClock,
+        clock: Clock,
         cancel: CancellationToken,
     ) -> Self {
         Self {
@@ -182,8 +182,11 @@ impl XClient {
             .user_agent(concat!("birdbridge/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(30))
+            // Kept open between polls (a minute apart at most on the usual schedules), and
+            // enough of them for the sources that poll in the same few seconds: a new TLS
+            // connection per poll is most of an idle daemon's work.
             .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(2)
+            .pool_max_idle_per_host(32)
             .build()
     }
 
@@ -411,6 +414,15 @@ impl XSource {
         self.cursor = Some(id.to_owned());
         self.cursor_read = true;
         Ok(())
+    }
+
+    /// Moves the cursor past `id` in memory and returns it as (source, value), for the
+    /// caller to save (off the event loop) now that the post is in the ledger for every
+    /// route.
+    pub fn cursor_after(&mut self, id: &str) -> (String, String) {
+        self.cursor = Some(id.to_owned());
+        self.cursor_read = true;
+        (self.name.clone(), id.to_owned())
     }
 
     /// The saved cursor, read from the ledger the first time.

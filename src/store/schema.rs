@@ -117,6 +117,27 @@ const MIGRATIONS: &[&str] = &[
         created_at       TEXT NOT NULL,
         PRIMARY KEY (route, target, source_post_id)
     ) STRICT;",
+    // 4: backfills handed to the running daemon (so they share its rate-limit budgets and
+    // leave the live lane its reserve), and the daemon's heartbeat that tells `backfill`
+    // whether one runs.
+    "CREATE TABLE backfill_jobs (
+        id         INTEGER PRIMARY KEY,
+        route      TEXT    NOT NULL,
+        archive    TEXT,
+        from_api   INTEGER NOT NULL CHECK (from_api IN (0, 1)),
+        since      TEXT,
+        until      TEXT,
+        post_limit INTEGER CHECK (post_limit >= 0),
+        state      TEXT    NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed')),
+        note       TEXT,
+        created_at TEXT    NOT NULL,
+        updated_at TEXT    NOT NULL
+    ) STRICT;
+    CREATE TABLE daemon_heartbeat (
+        id      INTEGER PRIMARY KEY CHECK (id = 1),
+        pid     INTEGER NOT NULL,
+        beat_at TEXT    NOT NULL
+    ) STRICT;",
 ];
 
 /// The schema version this binary writes and understands.

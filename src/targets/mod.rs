@@ -1,5 +1,6 @@
 //! Targets: where rendered parts are delivered. A target also knows the limits of the
-//! server behind it ([`TargetProfile`]), which the renderer obeys.
+//! server behind it ([`TargetProfile`], defined in [`crate::profile`] so the renderer reads
+//! it without depending on the targets).
 //!
 //! Targets form a closed set, so they are an enum ([`AnyTarget`]) rather than a trait
 //! object (STYLE.md §2): the dry-run target, and the fediverse target ([`fedi`]).
@@ -7,63 +8,19 @@
 pub mod dry_run;
 pub mod fedi;
 
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
 
-use crate::budget::Clock;
+use crate::budget::Priority;
+use crate::clock::Clock;
+use crate::media::stage::MediaStage;
 use crate::model::Post;
 use crate::render::Part;
 use crate::store::Ledger;
 
+pub use crate::profile::{CountingRule, TargetProfile};
 pub use dry_run::DryRunTarget;
 pub use fedi::FediTarget;
-
-/// How a server counts the length of a status. Each rule is one function in
-/// [`crate::render::count`], shared by splitting and validation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CountingRule {
-    /// Mastodon: spoiler text plus text in grapheme clusters, every URL as
-    /// `characters_reserved_per_url`, every mention as its local part.
-    Mastodon,
-    /// `GoToSocial` and similar: text plus spoiler in code points, URLs at full length.
-    CodePoints,
-}
-
-/// The limits of one target server, as read from it (or, for the dry-run target, as
-/// configured to emulate one).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TargetProfile {
-    /// Maximum length of one status under [`TargetProfile::counting`].
-    pub max_characters: usize,
-    /// What one URL counts for under the Mastodon rule.
-    pub characters_reserved_per_url: usize,
-    /// Attachments per status.
-    pub max_media_attachments: usize,
-    /// Maximum length of a media description (alt text), in characters.
-    pub description_limit: usize,
-    /// How the server counts.
-    pub counting: CountingRule,
-    /// The server accepts native quote posts (`quoted_status_id`, Mastodon 4.5 and later);
-    /// otherwise the renderer quotes by linking.
-    pub supports_quote_posts: bool,
-}
-
-impl TargetProfile {
-    /// The limits a stock Mastodon server announces; a safe assumption when a server
-    /// cannot be asked.
-    pub fn mastodon_default() -> Self {
-        Self {
-            max_characters: 500,
-            characters_reserved_per_url: 23,
-            max_media_attachments: 4,
-            description_limit: 1500,
-            counting: CountingRule::Mastodon,
-            supports_quote_posts: false,
-        }
-    }
-}
 
 /// One part, as handed to a target.
 #[derive(Debug, Clone, Copy)]
@@ -82,6 +39,10 @@ pub struct Outgoing<'a> {
     pub in_reply_to: Option<&'a str>,
     /// The post the part comes from (original media URLs, for links when media cannot go).
     pub post: &'a Post,
+    /// The post's downloaded remote media, shared by every route and target of its source;
+    /// `None` where remote media is not downloaded (archive backfill), which links it
+    /// instead.
+    pub media: Option<&'a MediaStage>,
 }
 
 /// What a target reports after posting a part.
@@ -93,7 +54,7 @@ pub struct Delivered {
     pub url: Option<String>,
 }
 
-/// Why a delivery failed; the variant tells the pipeline what to do next.
+/// Why a delivery failed; the variant tells the engine what to do next.
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
     /// Writing the output failed (dry-run file, disk full): retried later, then quarantined.
@@ -129,6 +90,13 @@ pub enum TargetError {
     RateLimited {
         /// When the server will take calls again.
         retry_after: DateTime<Utc>,
+    },
+    /// The server cannot be reached at all (no connection): the part was not sent and is not
+    /// counted as tried; it waits, planned, until the target is reached again.
+    #[error("cannot reach the server: {message}")]
+    Unreachable {
+        /// What failed.
+        message: String,
     },
     /// A network failure or server error, after retries with backoff: tried again later,
     /// then quarantined.
@@ -203,27 +171,28 @@ impl AnyTarget {
     }
 
     /// Whether the target can change a status it posted (an edited post then becomes an
-    /// edit instead of a second status). Fediverse edits are not wired up yet, so an edited
-    /// post is only recorded there, never posted twice.
+    /// edit instead of a second status; elsewhere it is recorded as skipped, never posted
+    /// twice). Fediverse servers: as the quirks table says for the server's kind.
     pub fn supports_edits(&self) -> bool {
-        matches!(self, AnyTarget::DryRun(_))
+        match self {
+            AnyTarget::DryRun(_) => true,
+            AnyTarget::Fediverse(t) => t.supports_edits(),
+        }
     }
 
-    /// Makes the status `remote_id` show `out`'s part instead (PUT on a real server).
-    #[expect(
-        clippy::unused_async,
-        reason = "network targets will await; the dry run does not"
-    )]
+    /// Makes the status `remote_id` show `out`'s part instead (`PUT` on a real server).
+    ///
+    /// # Errors
+    /// See [`TargetError`].
     pub async fn edit(
         &mut self,
         remote_id: &str,
         out: Outgoing<'_>,
+        ledger: &Ledger,
     ) -> Result<Delivered, TargetError> {
         match self {
             AnyTarget::DryRun(t) => t.edit(remote_id, out),
-            AnyTarget::Fediverse(_) => Err(TargetError::Setup {
-                message: "edits are not supported by this target yet".to_owned(),
-            }),
+            AnyTarget::Fediverse(t) => t.edit(remote_id, out, ledger).await,
         }
     }
 
@@ -242,14 +211,17 @@ impl AnyTarget {
         }
     }
 
-    /// Saves what the target learnt during a delivery (rate-limit budgets) to the ledger.
-    ///
-    /// # Errors
-    /// Ledger errors.
-    pub fn save_state(&self, ledger: &Ledger) -> Result<(), crate::store::StoreError> {
+    /// What the target learnt during a delivery that the ledger keeps (its rate-limit
+    /// windows, under its name), for the caller to save; `None` when nothing.
+    pub fn budget_snapshot(
+        &self,
+    ) -> Option<(
+        String,
+        std::collections::BTreeMap<crate::budget::Family, crate::budget::Window>,
+    )> {
         match self {
-            AnyTarget::DryRun(_) => Ok(()),
-            AnyTarget::Fediverse(t) => t.save_budget(ledger),
+            AnyTarget::DryRun(_) => None,
+            AnyTarget::Fediverse(t) => Some(t.budget_snapshot()),
         }
     }
 
@@ -263,8 +235,8 @@ impl AnyTarget {
 }
 
 impl AnyTarget {
-    /// Builds the target a configuration section describes. `clock` and `stop` are given to
-    /// targets that wait (for rate-limit budgets).
+    /// Builds the target a configuration section describes. `clock` and `cancel` are given
+    /// to targets that wait (for rate-limit budgets, backoff, media processing).
     ///
     /// # Errors
     /// [`TargetError::Setup`] when a fediverse target's token cannot be read.
@@ -272,15 +244,56 @@ impl AnyTarget {
         name: &str,
         settings: &crate::config::TargetSettings,
         clock: &Clock,
-        stop: &Arc<AtomicBool>,
+        cancel: &CancellationToken,
     ) -> Result<Self, TargetError> {
         match settings {
             crate::config::TargetSettings::DryRun(s) => {
                 Ok(AnyTarget::DryRun(DryRunTarget::new(name, s)))
             }
             crate::config::TargetSettings::Fediverse(s) => Ok(AnyTarget::Fediverse(Box::new(
-                FediTarget::new(name, s, clock.clone(), Arc::clone(stop))?,
+                FediTarget::new(name, s, clock.clone(), cancel.clone())?,
             ))),
+        }
+    }
+
+    /// Shares the account's rate-limit budget with the other clients of the same account
+    /// in the process.
+    pub fn share_budget(&mut self, pool: &crate::budget::BudgetPool) {
+        match self {
+            AnyTarget::DryRun(_) => {}
+            AnyTarget::Fediverse(t) => t.share_budget(pool),
+        }
+    }
+
+    /// Sets whose calls these are: live posts may use the whole rate-limit budget, backfill
+    /// its configured share.
+    pub fn set_priority(&mut self, priority: Priority) {
+        match self {
+            AnyTarget::DryRun(_) => {}
+            AnyTarget::Fediverse(t) => t.set_priority(priority),
+        }
+    }
+
+    /// The share of the budget backfill may use on this target (1 when unlimited).
+    pub fn backfill_share(&self) -> f64 {
+        match self {
+            AnyTarget::DryRun(_) => 1.0,
+            AnyTarget::Fediverse(t) => t.backfill_share(),
+        }
+    }
+
+    /// The limits saved in the ledger the last time the server was reached, for planning
+    /// posts while it cannot be reached; `None` when it never was.
+    ///
+    /// # Errors
+    /// Ledger errors.
+    pub fn cached_profile(
+        &self,
+        ledger: &Ledger,
+    ) -> Result<Option<TargetProfile>, crate::store::StoreError> {
+        match self {
+            AnyTarget::DryRun(t) => Ok(Some(t.profile().clone())),
+            AnyTarget::Fediverse(t) => t.cached_profile(ledger),
         }
     }
 

@@ -14,6 +14,8 @@
 //!   `User-Agent`;
 //! - `Minimal`: no v2 instance, no rate-limit headers, no limits enforced.
 //!
+//! Edits, boosts and native quotes (a flag claiming Mastodon 4.5) are in `actions.rs`.
+//!
 //! Time comes from a `birdbridge::budget::Clock`: the tests share a manual clock with the
 //! client, so windows, processing and waits are deterministic and take no real time.
 //! Failures can be injected into chosen status posts (429, 503, a slow answer after the
@@ -29,6 +31,7 @@
               answers are built and refused the way axum handlers do"
 )]
 
+mod actions;
 pub mod faults;
 pub mod shapes;
 
@@ -41,7 +44,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use birdbridge::budget::Clock;
+use birdbridge::clock::Clock;
 use chrono::{DateTime, Duration, SecondsFormat, TimeZone, Utc};
 use serde_json::{json, Value};
 
@@ -87,6 +90,8 @@ pub struct Stored {
     pub media_ids: Vec<String>,
     pub idempotency_key: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// Kept only by a fake that quotes natively (see `actions.rs`).
+    pub quoted_status_id: Option<String>,
 }
 
 /// An upload as the fake stored it.
@@ -139,10 +144,13 @@ pub struct FakeState {
     pub processing: Duration,
     /// What `/api/v2/instance` announces for images (mastodon).
     pub image_size_limit: u64,
+    /// What `/api/v2/instance` announces for videos (mastodon).
+    pub video_size_limit: u64,
     pub supported_mime_types: Vec<&'static str>,
     pub log: Vec<Logged>,
     pub too_many: u32,
     pub deleted: HashSet<String>,
+    pub actions: actions::Actions,
 }
 
 /// A running fake server.
@@ -159,7 +167,15 @@ type Shared = Arc<Mutex<FakeState>>;
 impl FakeFedi {
     /// Starts a fake on a free port of 127.0.0.1, in the current tokio runtime.
     pub async fn start(personality: Personality, clock: Clock) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on_port(personality, clock, 0).await
+    }
+
+    /// Starts a fake on `port` of 127.0.0.1 (0: a free one): a test can point a target at
+    /// a port where nothing listens yet, and bring the server up later.
+    pub async fn start_on_port(personality: Personality, clock: Clock, port: u16) -> Self {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let mut windows = HashMap::new();
         let mut add = |name, limit, secs| {
@@ -207,6 +223,7 @@ impl FakeFedi {
             },
             processing: Duration::seconds(5),
             image_size_limit: 16_777_216,
+            video_size_limit: 103_809_024,
             supported_mime_types: vec![
                 "image/jpeg",
                 "image/png",
@@ -219,6 +236,7 @@ impl FakeFedi {
             log: Vec::new(),
             too_many: 0,
             deleted: HashSet::new(),
+            actions: actions::Actions::default(),
         }));
         let app = Router::new()
             .route("/api/v1/instance", get(instance_v1))
@@ -233,7 +251,13 @@ impl FakeFedi {
             .route("/api/v2/media", post(upload_media))
             .route("/api/v1/media/{id}", get(get_media))
             .route("/api/v1/statuses", post(post_status))
-            .route("/api/v1/statuses/{id}", delete(delete_status))
+            .route(
+                "/api/v1/statuses/{id}",
+                delete(delete_status).put(actions::edit_status),
+            )
+            .route("/api/v1/statuses/{id}/reblog", post(actions::reblog))
+            // Uploads are read piece by piece (a 200 MB video is counted, not kept).
+            .layer(axum::extract::DefaultBodyLimit::disable())
             .with_state(Arc::clone(&state));
         let faults = faults::Faults::default();
         let app = app.layer(axum::middleware::from_fn_with_state(
@@ -569,12 +593,13 @@ async fn instance_v2(State(s): State<Shared>, h: HeaderMap) -> Response {
         Personality::Mastodon => (
             StatusCode::OK,
             json!({
-                "domain": "fake.test", "version": "4.3.1",
+                "domain": "fake.test", "version": actions::mastodon_version(&st).0,
+                "api_versions": actions::mastodon_version(&st).1,
                 "configuration": {
                     "statuses": {"max_characters": st.advertise_max_chars, "max_media_attachments": 4, "characters_reserved_per_url": 23},
                     "media_attachments": {
                         "supported_mime_types": st.supported_mime_types,
-                        "image_size_limit": st.image_size_limit, "video_size_limit": 103_809_024, "description_limit": 1500
+                        "image_size_limit": st.image_size_limit, "video_size_limit": st.video_size_limit, "description_limit": 1500
                     }
                 }
             }),
@@ -677,15 +702,18 @@ async fn account_statuses(
 }
 
 async fn upload_media(State(s): State<Shared>, h: HeaderMap, mut form: Multipart) -> Response {
-    let mut file: Option<(String, String, Bytes)> = None;
+    let mut file: Option<(String, String, usize)> = None;
     let mut description = None;
-    while let Ok(Some(field)) = form.next_field().await {
+    while let Ok(Some(mut field)) = form.next_field().await {
         match field.name() {
             Some("file") => {
                 let content_type = field.content_type().unwrap_or("").to_owned();
                 let name = field.file_name().unwrap_or("").to_owned();
-                let bytes = field.bytes().await.unwrap();
-                file = Some((content_type, name, bytes));
+                let mut size = 0;
+                while let Ok(Some(chunk)) = field.chunk().await {
+                    size += chunk.len();
+                }
+                file = Some((content_type, name, size));
             }
             Some("description") => description = Some(field.text().await.unwrap()),
             _ => {}
@@ -697,7 +725,7 @@ async fn upload_media(State(s): State<Shared>, h: HeaderMap, mut form: Multipart
         Ok(r) => r,
         Err(r) => return refuse(&mut st, "POST", path, &h, r),
     };
-    let Some((content_type, file_name, bytes)) = file else {
+    let Some((content_type, file_name, size)) = file else {
         return respond(
             &mut st,
             "POST",
@@ -726,7 +754,7 @@ async fn upload_media(State(s): State<Shared>, h: HeaderMap, mut form: Multipart
         id: st.next_id(),
         content_type,
         file_name,
-        size: bytes.len(),
+        size,
         description,
         ready_at: if asynchronous {
             now + st.processing
@@ -734,7 +762,7 @@ async fn upload_media(State(s): State<Shared>, h: HeaderMap, mut form: Multipart
             now
         },
     };
-    let body = st.media_json(&m);
+    let body = actions::shape_media(&st, st.media_json(&m));
     st.media.push(m);
     let status = if asynchronous {
         StatusCode::ACCEPTED
@@ -767,7 +795,7 @@ async fn get_media(State(s): State<Shared>, Path(id): Path<String>, h: HeaderMap
     } else {
         StatusCode::PARTIAL_CONTENT
     };
-    let body = st.media_json(&m);
+    let body = actions::shape_media(&st, st.media_json(&m));
     respond(&mut st, "GET", path, &h, rate, status, body)
 }
 
@@ -964,6 +992,7 @@ fn create_status(
         media_ids,
         idempotency_key: key.clone(),
         created_at: now,
+        quoted_status_id: actions::quoted_status_id(st, &req),
     };
     if let Some(k) = key {
         st.idempotency.insert(k, (stored.id.clone(), now));

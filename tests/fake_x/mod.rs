@@ -4,13 +4,16 @@
 //! else 400), `pagination_token`, `exclude=retweets,replies`, newest first, `includes` for
 //! the returned posts, `meta`, bearer tokens (401 when wrong or revoked), the
 //! `x-rate-limit-*` headers with a real window (429 with code 88 when used up), injected
-//! 429s, and billable reads counted per post returned (empty answers are free).
+//! 429s, and billable reads counted per post returned (empty answers are free). Its media
+//! host (`media.rs`) serves the posts' photos and videos on the same address.
 
 #![allow(
     dead_code,
     unreachable_pub,
     reason = "each test binary uses a part of the fake"
 )]
+
+pub mod media;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -21,7 +24,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use birdbridge::clock::SharedClock;
+use birdbridge::clock::Clock;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 
@@ -67,6 +70,8 @@ pub struct Inner {
     reads: Reads,
     /// Every request's path and query, in order.
     pub log: Vec<String>,
+    /// The media host (see `media.rs`).
+    files: media::Files,
 }
 
 /// The fake; clones share the same state.
@@ -74,7 +79,7 @@ pub struct Inner {
 pub struct FakeX {
     pub addr: SocketAddr,
     inner: Arc<Mutex<Inner>>,
-    clock: SharedClock,
+    clock: Clock,
 }
 
 impl std::fmt::Debug for FakeX {
@@ -97,7 +102,7 @@ pub const DEFAULT_LIMIT: u64 = 900;
 impl FakeX {
     /// Starts the fake on the current runtime. `clock` drives its rate-limit windows and
     /// the dates of generated posts.
-    pub async fn start(clock: SharedClock) -> Self {
+    pub async fn start(clock: Clock) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let fake = Self::new(listener.local_addr().unwrap(), clock);
         let app = fake.router();
@@ -108,12 +113,12 @@ impl FakeX {
     }
 
     /// Starts the fake on its own thread and runtime (for tests that run the binary).
-    pub fn start_in_thread(clock: SharedClock) -> Self {
+    pub fn start_in_thread(clock: Clock) -> Self {
         Self::start_on_port(clock, 0)
     }
 
     /// As [`FakeX::start_in_thread`], on a chosen port of 127.0.0.1 (0: any free one).
-    pub fn start_on_port(clock: SharedClock, port: u16) -> Self {
+    pub fn start_on_port(clock: Clock, port: u16) -> Self {
         let std_listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
         std_listener.set_nonblocking(true).unwrap();
         let fake = Self::new(std_listener.local_addr().unwrap(), clock);
@@ -131,7 +136,7 @@ impl FakeX {
         fake
     }
 
-    fn new(addr: SocketAddr, clock: SharedClock) -> Self {
+    fn new(addr: SocketAddr, clock: Clock) -> Self {
         let reset = clock.now().timestamp() + 900;
         Self {
             addr,
@@ -149,6 +154,7 @@ impl FakeX {
                 page_cap: 100,
                 reads: Reads::default(),
                 log: Vec::new(),
+                files: media::Files::default(),
             })),
             clock,
         }
@@ -159,6 +165,7 @@ impl FakeX {
             .route("/2/users/by/username/{username}", get(user_by_username))
             .route("/2/users/{id}/tweets", get(timeline))
             .route("/2/tweets", get(lookup))
+            .route("/media/{name}", get(media::serve))
             .with_state(self.clone())
     }
 

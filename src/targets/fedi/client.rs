@@ -1,9 +1,12 @@
 //! The project's own HTTP calls to a fediverse server (DESIGN.md "The fediverse client"):
 //! `POST /api/v1/statuses` with an `Idempotency-Key` and real JSON booleans (megalodon sends
 //! `sensitive` as the string `"true"`, which `GoToSocial` refuses, and cannot send custom
-//! headers), the instance documents (megalodon drops the media limits), nodeinfo for
+//! headers), edits (`PUT`), boosts (`/reblog`), media uploads streamed from a file and their
+//! processing polls (megalodon reads the whole file into memory and decodes answers
+//! strictly), the instance documents (megalodon drops the media limits), nodeinfo for
 //! `kind = "auto"`, and deletes on `GoToSocial` and Friendica (whose replies megalodon
-//! misreads).
+//! misreads). Answers are JSON values read leniently by the caller ([`id_of`],
+//! [`media_ready`]): ids as strings or numbers, fields missing or `null`.
 //!
 //! One HTTP client is shared by every target: one connection pool, one user agent, one
 //! connect timeout; each request carries its target's request timeout. Calls return the
@@ -13,7 +16,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
-use reqwest::{Client, RequestBuilder};
+use reqwest::multipart::{Form, Part};
+use reqwest::{Body, Client, RequestBuilder};
 use serde_json::Value;
 
 use crate::config::Secret;
@@ -81,6 +85,48 @@ impl Answer {
             cut
         }
     }
+}
+
+/// What an upload sends.
+#[derive(Debug, Clone, Copy)]
+pub enum UploadBody<'a> {
+    /// Bytes in memory (archive media read from a zip).
+    Bytes(&'a [u8]),
+    /// A file streamed from disk (downloaded media), of `size` bytes.
+    File {
+        /// Where it is.
+        path: &'a std::path::Path,
+        /// Its size.
+        size: u64,
+    },
+}
+
+/// One media upload.
+#[derive(Debug, Clone, Copy)]
+pub struct Upload<'a> {
+    /// The content.
+    pub body: UploadBody<'a>,
+    /// A name with the right extension (servers guess the type from it).
+    pub file_name: &'a str,
+    /// The MIME type.
+    pub mime: &'a str,
+    /// The alt text.
+    pub description: Option<&'a str>,
+}
+
+/// An id as servers send them: a string (Mastodon), or a number (some smaller servers).
+pub fn id_of(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Whether a media attachment is processed: it has a `url` (`null` or missing while the
+/// server works on it).
+pub fn media_ready(v: &Value) -> bool {
+    v["url"].as_str().is_some_and(|u| !u.is_empty())
 }
 
 /// How a call failed before any answer came back.
@@ -172,6 +218,72 @@ impl Api {
         self.send(req).await
     }
 
+    /// `PUT /api/v1/statuses/:id` (an edit) with a JSON body.
+    pub async fn put_status(&self, id: &str, body: &Value) -> Result<Answer, Transport> {
+        let req = self
+            .http
+            .put(format!("{}/api/v1/statuses/{id}", self.base))
+            .bearer_auth(self.token.expose())
+            .json(body);
+        self.send(req).await
+    }
+
+    /// `POST /api/v1/statuses/:id/reblog` (a boost) with the idempotency key and a JSON
+    /// body (the boost's `visibility`).
+    pub async fn reblog(
+        &self,
+        id: &str,
+        body: &Value,
+        idempotency_key: &str,
+    ) -> Result<Answer, Transport> {
+        let req = self
+            .http
+            .post(format!("{}/api/v1/statuses/{id}/reblog", self.base))
+            .bearer_auth(self.token.expose())
+            .header("Idempotency-Key", idempotency_key)
+            .json(body);
+        self.send(req).await
+    }
+
+    /// `POST /api/v2/media`: one file as multipart, with its description. A file on disk is
+    /// streamed from it (never read whole into memory). `timeout` bounds the whole upload.
+    pub async fn upload_media(
+        &self,
+        upload: &Upload<'_>,
+        timeout: Duration,
+    ) -> Result<Answer, Transport> {
+        let file = match upload.body {
+            UploadBody::Bytes(bytes) => Part::bytes(bytes.to_vec()),
+            UploadBody::File { path, size } => {
+                let file = tokio::fs::File::open(path).await.map_err(|e| {
+                    Transport::Connect(format!("cannot read {}: {e}", path.display()))
+                })?;
+                let stream = tokio_util::io::ReaderStream::with_capacity(file, 64 * 1024);
+                Part::stream_with_length(Body::wrap_stream(stream), size)
+            }
+        };
+        let file = file
+            .file_name(upload.file_name.to_owned())
+            .mime_str(upload.mime)
+            .map_err(|e| Transport::Connect(format!("bad media type {}: {e}", upload.mime)))?;
+        let mut form = Form::new().part("file", file);
+        if let Some(d) = upload.description {
+            form = form.text("description", d.to_owned());
+        }
+        let req = self
+            .http
+            .post(format!("{}/api/v2/media", self.base))
+            .bearer_auth(self.token.expose())
+            .multipart(form)
+            .timeout(timeout);
+        self.send_with(req).await
+    }
+
+    /// `GET /api/v1/media/:id` (processing state of an upload).
+    pub async fn get_media(&self, id: &str) -> Result<Answer, Transport> {
+        self.get(&format!("/api/v1/media/{id}"), true).await
+    }
+
     /// `DELETE /api/v1/statuses/:id`, read as a plain answer (`GoToSocial` and Friendica
     /// reply with bodies megalodon cannot parse).
     pub async fn delete_status(&self, id: &str) -> Result<Answer, Transport> {
@@ -183,11 +295,12 @@ impl Api {
     }
 
     async fn send(&self, req: RequestBuilder) -> Result<Answer, Transport> {
-        let res = req
-            .timeout(self.timeout)
-            .send()
-            .await
-            .map_err(|e| transport(&e))?;
+        self.send_with(req.timeout(self.timeout)).await
+    }
+
+    /// Sends a request whose timeout is already set.
+    async fn send_with(&self, req: RequestBuilder) -> Result<Answer, Transport> {
+        let res = req.send().await.map_err(|e| transport(&e))?;
         let status = res.status().as_u16();
         let headers = res.headers().clone();
         let text = res.text().await.map_err(|e| transport(&e))?;
@@ -239,6 +352,18 @@ mod tests {
             ua.starts_with(&format!("birdbridge/{} (+", env!("CARGO_PKG_VERSION"))),
             "{ua}"
         );
+    }
+
+    #[test]
+    fn ids_and_media_states_are_read_leniently() {
+        assert_eq!(id_of(&json!("109")), Some("109".to_owned()));
+        assert_eq!(id_of(&json!(109)), Some("109".to_owned()));
+        assert_eq!(id_of(&json!(null)), None);
+        assert_eq!(id_of(&json!("")), None);
+        assert!(media_ready(&json!({"id": 1, "url": "https://x/m.png"})));
+        assert!(!media_ready(&json!({"id": 1, "url": null})));
+        assert!(!media_ready(&json!({"id": 1})));
+        assert!(!media_ready(&json!({"id": 1, "url": ""})));
     }
 
     #[test]

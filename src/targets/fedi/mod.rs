@@ -2,11 +2,15 @@
 //! `GoToSocial`, Friendica, Firefish, Pixelfed).
 //!
 //! Which calls go through megalodon and which through the project's own reqwest calls is
-//! DESIGN.md's split ("The fediverse client"): megalodon verifies credentials, uploads media
-//! (with a file name carrying the right extension, and the description), polls media until
-//! processed, and lists the account's statuses for reconciliation; [`client`] posts statuses
-//! (with `Idempotency-Key` and real JSON booleans), reads the instance documents and
-//! nodeinfo, and deletes. megalodon takes no timeout, so each of its calls is wrapped in one.
+//! DESIGN.md's split ("The fediverse client"): megalodon verifies credentials and lists the
+//! account's statuses for reconciliation; [`client`] posts statuses (with `Idempotency-Key`
+//! and real JSON booleans, `quoted_status_id` where the server quotes natively), edits them
+//! (`PUT`), boosts (`/reblog`), uploads media (streamed from a file, with the description)
+//! and polls it until processed, reads the instance documents and nodeinfo, and deletes.
+//! megalodon takes no timeout, so each of its calls is wrapped in one.
+//!
+//! Remote media (live posts) comes from the post's [`MediaStage`]: downloaded once for all
+//! targets, checked against this server's types and sizes, and uploaded from its file.
 //!
 //! Every call first takes its share of the account's [`Budget`], waiting when the window is
 //! used up; the answer's rate-limit headers correct the budget. What a failure means for the
@@ -18,31 +22,34 @@ pub mod quirks;
 pub mod reconcile;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
-use megalodon::entities::UploadMedia;
-use megalodon::megalodon::{GetAccountStatusesInputOptions, UploadMediaInputOptions};
+use megalodon::megalodon::GetAccountStatusesInputOptions;
 use megalodon::Megalodon;
 use reqwest::header::HeaderMap;
 use serde_json::{json, Map, Value};
+use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use self::client::{Answer, Api, Transport};
+use self::client::{Answer, Api, Transport, Upload, UploadBody};
 use self::profile::{InstanceProfile, ProfileSource};
 use self::quirks::Quirks;
 use self::reconcile::Candidate;
 use super::{Delivered, Outgoing, TargetError, TargetProfile};
-use crate::budget::{Budget, Clock, Family, Priority, RateHeaders};
-use crate::config::{FediverseTargetSettings, Secret, ServerKind};
+use crate::budget::{
+    Budget, BudgetPool, Family, PooledBudget, Priority, RateHeaders, SharedBudget,
+};
+use crate::clock::{jitter, Clock};
+use crate::config::{FediverseTargetSettings, Secret, ServerKind, Visibility};
+use crate::media::stage::{MediaStage, Staged};
 use crate::media::{self, MediaFile};
 use crate::model::MediaSource;
 use crate::render::{count, PartMedia};
 use crate::store::{Ledger, PartKey};
 
-/// Times a call waits out a 429 or 503 before the part is given back to the pipeline.
+/// Times a call waits out a 429 or 503 before the part is given back to the engine.
 const MAX_RATE_WAITS: u32 = 6;
 /// Retries of a call after a network failure or a server error, within one delivery.
 const MAX_TRANSIENT_RETRIES: u32 = 3;
@@ -74,9 +81,12 @@ pub struct FediTarget {
     token: Secret,
     mega: Option<Box<dyn Megalodon + Send + Sync>>,
     clock: Clock,
-    stop: Arc<AtomicBool>,
+    /// Cancelled when the run is asked to stop: every wait ends at once (rate-limit
+    /// budgets, backoff, media processing polls).
+    cancel: CancellationToken,
     priority: Priority,
-    budget: Budget,
+    /// Shared with the other clients of this account in the process ([`BudgetPool`]).
+    budget: SharedBudget,
     connected: Option<Connected>,
     /// The profile before connecting: stock Mastodon limits.
     fallback: TargetProfile,
@@ -109,8 +119,6 @@ pub struct CheckReport {
 struct MegaFailure {
     status: Option<u16>,
     headers: HeaderMap,
-    /// 206: the media is still being processed.
-    processing: bool,
     /// No answer at all (connection or timeout).
     no_answer: bool,
     message: String,
@@ -126,7 +134,7 @@ impl FediTarget {
         name: &str,
         settings: &FediverseTargetSettings,
         clock: Clock,
-        stop: Arc<AtomicBool>,
+        cancel: CancellationToken,
     ) -> Result<Self, TargetError> {
         let key = format!("targets.{name}");
         let token = settings.token.load(&key).map_err(|e| TargetError::Setup {
@@ -141,9 +149,12 @@ impl FediTarget {
             api,
             token,
             mega: None,
-            budget: Budget::seeded(&quirks::of(settings.kind).seeds, now),
+            budget: Arc::new(std::sync::Mutex::new(PooledBudget {
+                budget: Budget::seeded(&quirks::of(settings.kind).seeds, now),
+                restored: false,
+            })),
             clock,
-            stop,
+            cancel,
             priority: Priority::Backfill {
                 share: settings.backfill_share,
             },
@@ -159,9 +170,55 @@ impl FediTarget {
             .map_or(&self.fallback, |c| &c.target_profile)
     }
 
+    /// Whether this server can edit a status (the quirks table says), so an edited post
+    /// becomes a `PUT` instead of being skipped.
+    pub fn supports_edits(&self) -> bool {
+        self.connected
+            .as_ref()
+            .map_or_else(|| quirks::of(self.settings.kind).edits, |c| c.quirks.edits)
+    }
+
+    /// Shares this account's budget with the other clients of the same account in the
+    /// process (see [`BudgetPool`]). Call before connecting.
+    pub fn share_budget(&mut self, pool: &BudgetPool) {
+        let key = format!("{} {}", self.name, self.settings.url);
+        let own = Arc::clone(&self.budget);
+        self.budget = pool.entry(&key, || self.lock_budget().budget.clone());
+        drop(own);
+    }
+
+    /// The account's budget. Held only for a synchronous step, never across a wait.
+    fn lock_budget(&self) -> std::sync::MutexGuard<'_, PooledBudget> {
+        self.budget
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Sets whose calls these are (live posts may use the whole budget).
     pub fn set_priority(&mut self, priority: Priority) {
         self.priority = priority;
+    }
+
+    /// The share of each rate-limit window backfill may use (`backfill_share`).
+    pub fn backfill_share(&self) -> f64 {
+        self.settings.backfill_share
+    }
+
+    /// The limits saved by the last connection to this server (whatever their age), for
+    /// planning posts while the server cannot be reached.
+    ///
+    /// # Errors
+    /// Ledger errors.
+    pub fn cached_profile(
+        &self,
+        ledger: &Ledger,
+    ) -> Result<Option<TargetProfile>, crate::store::StoreError> {
+        Ok(ledger
+            .cached_profile(&self.name)?
+            .filter(|c| c.url == self.settings.url)
+            .and_then(|c| InstanceProfile::from_cache(&c.profile))
+            .filter(|p| self.settings.kind == ServerKind::Auto || p.kind == self.settings.kind)
+            .map(|p| p.target_profile(&quirks::of(p.kind))))
     }
 
     /// Learns the server: its kind (nodeinfo, for `auto`), its limits (from the ledger's
@@ -197,13 +254,25 @@ impl FediTarget {
             p
         };
         let quirks = quirks::of(profile.kind);
-        if self.settings.kind == ServerKind::Auto {
-            self.budget = Budget::seeded(&quirks.seeds, now);
-        }
-        if let Some(l) = ledger {
-            let saved = l.budgets(Some(&self.name))?;
-            self.budget
-                .restore(saved.into_iter().map(|s| (s.family, s.window)));
+        let saved = match ledger {
+            Some(l) => Some(l.budgets(Some(&self.name))?),
+            None => None,
+        };
+        {
+            let mut pooled = self.lock_budget();
+            // Once per account and process: a client connecting later (a reconnect, a
+            // backfill next to the live routes) keeps what the others learnt since.
+            if !pooled.restored {
+                if self.settings.kind == ServerKind::Auto {
+                    pooled.budget = Budget::seeded(&quirks.seeds, now);
+                }
+                if let Some(saved) = saved {
+                    pooled
+                        .budget
+                        .restore(saved.into_iter().map(|s| (s.family, s.window)));
+                    pooled.restored = true;
+                }
+            }
         }
         let mega = megalodon::generator(
             quirks.sns.clone(),
@@ -252,19 +321,27 @@ impl FediTarget {
 
     /// Sustained statuses per hour the budget allows this target, for estimates.
     pub fn statuses_per_hour(&self) -> f64 {
-        self.budget.per_hour(Family::Statuses, 1, self.priority)
+        self.lock_budget()
+            .budget
+            .per_hour(Family::Statuses, 1, self.priority)
     }
 
-    /// Saves the budget windows, so `status` shows them and the next run starts from them.
-    ///
-    /// # Errors
-    /// Ledger errors.
-    pub fn save_budget(&self, ledger: &Ledger) -> Result<(), crate::store::StoreError> {
-        ledger.save_budgets(&self.name, self.budget.windows(), self.clock.now())
+    /// The target's name and budget windows, for the ledger to save (so `status` shows
+    /// them and the next run starts from them).
+    pub fn budget_snapshot(
+        &self,
+    ) -> (
+        String,
+        std::collections::BTreeMap<Family, crate::budget::Window>,
+    ) {
+        (
+            self.name.clone(),
+            self.lock_budget().budget.windows().clone(),
+        )
     }
 
-    /// Delivers one part: uploads its media (reusing uploads recorded for it), waits for
-    /// processing, then posts the status.
+    /// Delivers one part: a boost is a reblog of the mirrored status; otherwise uploads its
+    /// media (reusing uploads recorded for it), waits for processing, then posts the status.
     ///
     /// # Errors
     /// See [`TargetError`].
@@ -273,7 +350,63 @@ impl FediTarget {
         out: Outgoing<'_>,
         ledger: &Ledger,
     ) -> Result<Delivered, TargetError> {
+        if let Some(original) = &out.part.boost_of {
+            // A boost cannot be direct; the route's visibility otherwise applies to it.
+            let body = match out.part.visibility {
+                Visibility::Direct => json!({}),
+                v => json!({"visibility": v.as_str()}),
+            };
+            return self.reblog(original, &body, out.idempotency_key).await;
+        }
         let c = self.connected()?.clone();
+        let (text, media) = self.attach(out, ledger, &c).await?;
+        if c.quirks.needs_media && media.is_empty() {
+            return Err(TargetError::Rejected {
+                status: None,
+                message: format!(
+                    "{} servers need an image on every post, and this part has none",
+                    c.profile.kind.as_str()
+                ),
+            });
+        }
+        let ids: Vec<String> = media.into_iter().map(|(id, _)| id).collect();
+        let body = status_body(out, &text, &ids);
+        self.post_status(&body, out, &text).await
+    }
+
+    /// Makes the status `remote_id` show the part instead (an X edit): uploads the part's
+    /// media as for a new status, then `PUT /api/v1/statuses/:id` with the text, content
+    /// warning, sensitivity and media with their descriptions. A `PUT` is idempotent, so a
+    /// timed-out one is simply sent again.
+    ///
+    /// # Errors
+    /// See [`TargetError`].
+    pub async fn edit(
+        &mut self,
+        remote_id: &str,
+        out: Outgoing<'_>,
+        ledger: &Ledger,
+    ) -> Result<Delivered, TargetError> {
+        let c = self.connected()?.clone();
+        if !c.quirks.edits {
+            return Err(TargetError::Setup {
+                message: format!("{} servers cannot edit statuses", c.profile.kind.as_str()),
+            });
+        }
+        let (text, media) = self.attach(out, ledger, &c).await?;
+        let body = edit_body(out, &text, &media);
+        self.put_status(remote_id, &body).await
+    }
+
+    /// Uploads the part's media (or reuses the uploads recorded for it), links what the
+    /// server cannot take, and waits until the uploads are processed. Returns the text
+    /// (with any links added) and the media ids with their descriptions, in order.
+    async fn attach(
+        &mut self,
+        out: Outgoing<'_>,
+        ledger: &Ledger,
+        c: &Connected,
+    ) -> Result<(String, Vec<(String, Option<String>)>), TargetError> {
         let key = PartKey::new(out.route, out.source_post_id, &self.name, out.part_index);
         let now = self.clock.now();
         let reused: HashMap<u32, String> = ledger
@@ -281,25 +414,25 @@ impl FediTarget {
             .into_iter()
             .collect();
         let mut text = out.part.text.clone();
-        let mut media_ids = Vec::new();
+        let mut media = Vec::new();
         let mut pending = Vec::new();
         for (index, m) in out.part.media.iter().enumerate() {
             let index_u32 = u32::try_from(index).unwrap_or(u32::MAX);
             if let Some(id) = reused.get(&index_u32) {
-                media_ids.push(id.clone());
+                media.push((id.clone(), m.description.clone()));
                 continue;
             }
-            match self.upload(m, &c.profile).await {
+            match self.upload(m, &c.profile, out.media).await {
                 Ok((id, ready)) => {
                     ledger.record_uploaded_media(&key, index_u32, &id, self.clock.now())?;
                     if !ready {
                         pending.push(id.clone());
                     }
-                    media_ids.push(id);
+                    media.push((id, m.description.clone()));
                 }
                 Err(Undeliverable(reason)) => {
                     let original = original_url(&out, m);
-                    let warning = link_instead(&mut text, out.part, m, &reason, original, &c);
+                    let warning = link_instead(&mut text, out.part, m, &reason, original, c);
                     warn!(target = %self.name, part = %key, %warning, "media not delivered");
                     ledger.add_warning(&key, &warning, self.clock.now())?;
                 }
@@ -309,20 +442,11 @@ impl FediTarget {
         for id in pending {
             self.wait_processed(&id).await?;
         }
-        if c.quirks.needs_media && media_ids.is_empty() {
-            return Err(TargetError::Rejected {
-                status: None,
-                message: format!(
-                    "{} servers need an image on every post, and this part has none",
-                    c.profile.kind.as_str()
-                ),
-            });
-        }
-        if !media_ids.is_empty() {
+        if !media.is_empty() {
+            // Uploaded (or reused) and processed; neither the status nor the edit is sent.
             crate::crash::point(crate::crash::CrashPoint::MediaUploaded);
         }
-        let body = status_body(out, &text, &media_ids);
-        self.post_status(&body, out, &text).await
+        Ok((text, media))
     }
 
     /// After an interrupted attempt started at `attempt_at`: finds out whether the server
@@ -337,8 +461,10 @@ impl FediTarget {
         attempt_at: DateTime<Utc>,
     ) -> Result<Option<Delivered>, TargetError> {
         let c = self.connected()?;
-        if c.quirks.honours_idempotency
-            && self.clock.now() - attempt_at < quirks::IDEMPOTENCY_WINDOW
+        // A second reblog of the same status returns the first: sending again is safe.
+        if out.part.boost_of.is_some()
+            || (c.quirks.honours_idempotency
+                && self.clock.now() - attempt_at < quirks::IDEMPOTENCY_WINDOW)
         {
             return Ok(None);
         }
@@ -391,10 +517,12 @@ impl FediTarget {
     async fn take(&mut self, family: Family) -> Result<(), TargetError> {
         let mut announced = false;
         loop {
-            match self
+            let now = self.clock.now();
+            let taken = self
+                .lock_budget()
                 .budget
-                .try_take(family, self.priority, self.clock.now())
-            {
+                .try_take(family, self.priority, now);
+            match taken {
                 Ok(()) => return Ok(()),
                 Err(until) => {
                     if !announced {
@@ -407,24 +535,24 @@ impl FediTarget {
         }
     }
 
-    /// Sleeps until `until` in steps, so a stop request is noticed within a second.
+    /// Sleeps until `until`, or until the run is asked to stop.
     async fn wait_until(&self, until: DateTime<Utc>) -> Result<(), TargetError> {
-        loop {
-            if self.stop.load(Ordering::SeqCst) {
-                return Err(TargetError::Interrupted);
-            }
-            let left = until - self.clock.now();
-            if left <= Duration::zero() {
-                return Ok(());
-            }
-            self.clock.sleep(left.min(Duration::seconds(1))).await;
+        tokio::select! {
+            biased;
+            () = self.cancel.cancelled() => Err(TargetError::Interrupted),
+            () = self.clock.sleep_until(until) => Ok(()),
         }
+    }
+
+    /// Sleeps for `pause`, or until the run is asked to stop.
+    async fn pause(&self, pause: Duration) -> Result<(), TargetError> {
+        self.wait_until(self.clock.now() + pause).await
     }
 
     fn observe(&mut self, family: Family, headers: &HeaderMap) {
         let now = self.clock.now();
         let h = RateHeaders::parse(headers, now);
-        self.budget.observe(family, &h, now);
+        self.lock_budget().budget.observe(family, &h, now);
     }
 
     /// A 429 pauses the family; a 503 pauses the account, until the time the server gave
@@ -437,10 +565,10 @@ impl FediTarget {
                 .retry_at
                 .filter(|t| *t > now)
                 .unwrap_or_else(|| now + Duration::seconds(30));
-            self.budget.pause_all(until);
+            self.lock_budget().budget.pause_all(until);
             warn!(target = %self.name, until = %until, "server unavailable (503): pausing");
         } else {
-            let until = self.budget.rate_limited(family, &h, now);
+            let until = self.lock_budget().budget.rate_limited(family, &h, now);
             warn!(target = %self.name, %family, until = %until, "rate limited (429): pausing");
         }
     }
@@ -467,10 +595,9 @@ impl FediTarget {
         }
     }
 
-    async fn transient_pause(&self, retry: u32) {
-        self.clock
-            .sleep(with_jitter(Duration::seconds(2 << retry.min(5))))
-            .await;
+    async fn transient_pause(&self, retry: u32) -> Result<(), TargetError> {
+        let base = Duration::seconds(2 << retry.min(5));
+        self.pause(base + jitter(base / 4)).await
     }
 
     /// `GET` with budget, rate-limit and transient handling; the answer is 2xx or an error.
@@ -490,15 +617,22 @@ impl FediTarget {
                         }
                         500..=599 if retries < MAX_TRANSIENT_RETRIES => {
                             retries += 1;
-                            self.transient_pause(retries).await;
+                            self.transient_pause(retries).await?;
                         }
                         _ => return Err(self.answer_error(&answer)),
                     }
                 }
+                // No connection at all: the server is down. Retrying here would only hold up
+                // the run; the engine reconnects the target later, with backoff.
+                Err(Transport::Connect(m)) => {
+                    return Err(TargetError::Unreachable {
+                        message: format!("{}{path}: {m}", self.api.base()),
+                    })
+                }
                 Err(t) if retries < MAX_TRANSIENT_RETRIES => {
                     retries += 1;
                     warn!(target = %self.name, path, error = %t, "request failed; retrying");
-                    self.transient_pause(retries).await;
+                    self.transient_pause(retries).await?;
                 }
                 Err(t) => {
                     return Err(TargetError::Transient {
@@ -588,7 +722,7 @@ impl FediTarget {
                         }
                         _ if retries < MAX_TRANSIENT_RETRIES => {
                             retries += 1;
-                            self.transient_pause(retries).await;
+                            self.transient_pause(retries).await?;
                         }
                         _ => return Err(f.into_error(&self.name)),
                     }
@@ -598,108 +732,226 @@ impl FediTarget {
     }
 
     /// Uploads one attachment. `Undeliverable` when the server cannot take it (too large,
-    /// wrong type, refused): the caller links the original instead.
+    /// wrong type, refused, or remote media that cannot be downloaded): the caller links the
+    /// original instead.
     async fn upload(
         &mut self,
         m: &PartMedia,
         profile: &InstanceProfile,
+        stage: Option<&MediaStage>,
     ) -> Result<(String, bool), UploadError> {
-        let file = prepare_media(m, profile).map_err(Undeliverable)?;
+        // A download (remote media) can take long, a large video: a stop request ends it
+        // (its temporary file goes with it) and the part stays due. Archive media is read
+        // at once.
+        let remote = matches!(m.source, MediaSource::Url(_));
+        let prepared = tokio::select! {
+            biased;
+            () = self.cancel.cancelled(), if remote => {
+                return Err(Failed(TargetError::Interrupted))
+            }
+            prepared = prepare_media(m, profile, stage) => prepared.map_err(Undeliverable)?,
+        };
+        let (body, file_name, mime, size) = match &prepared {
+            Prepared::Bytes(f) => (
+                UploadBody::Bytes(&f.bytes),
+                f.file_name.as_str(),
+                f.mime,
+                f.bytes.len() as u64,
+            ),
+            Prepared::File {
+                path,
+                size,
+                file_name,
+                mime,
+            } => (
+                UploadBody::File { path, size: *size },
+                file_name.as_str(),
+                *mime,
+                *size,
+            ),
+            Prepared::Staged(s) => (
+                UploadBody::File {
+                    path: &s.path,
+                    size: s.size,
+                },
+                s.file_name.as_str(),
+                s.mime.as_str(),
+                s.size,
+            ),
+        };
+        let upload = Upload {
+            body,
+            file_name,
+            mime,
+            description: m.description.as_deref(),
+        };
+        // Uploads are bigger than other requests: more time, by size (10 s per MB).
+        let timeout = self.api.timeout() * 4 + StdDuration::from_secs(size / 100_000);
         let (mut waits, mut retries) = (0, 0);
         loop {
             self.take(Family::Media).await.map_err(Failed)?;
-            let options = UploadMediaInputOptions {
-                description: m.description.clone(),
-                focus: None,
-            };
-            let reader = Box::new(std::io::Cursor::new(file.bytes.clone()));
-            // Uploads are bigger than other requests: more time, by size.
-            let timeout = self.api.timeout() * 4
-                + StdDuration::from_secs(u64::try_from(file.bytes.len() / 100_000).unwrap_or(0));
-            let call = self.mega().map_err(Failed)?.upload_media_reader(
-                reader,
-                Some(&options),
-                Some(file.file_name.clone()),
-            );
-            match flatten_mega(tokio::time::timeout(timeout, call).await) {
-                Ok(res) => {
-                    self.observe(Family::Media, &res.header);
-                    return Ok(match res.json {
-                        UploadMedia::Attachment(a) => (a.id, true),
-                        UploadMedia::AsyncAttachment(a) => (a.id, a.url.is_some()),
-                    });
-                }
-                Err(f) => {
-                    self.observe(Family::Media, &f.headers);
-                    match f.status {
-                        Some(401 | 403) => {
-                            return Err(Failed(TargetError::Auth {
-                                target: self.name.clone(),
-                                message: f.message,
-                            }))
+            let failure = match self.api.upload_media(&upload, timeout).await {
+                Ok(answer) => {
+                    self.observe(Family::Media, &answer.headers);
+                    match answer.status {
+                        200..=299 => {
+                            let Some(id) = client::id_of(&answer.body["id"]) else {
+                                return Err(Failed(TargetError::Transient {
+                                    message: format!(
+                                        "media upload answered HTTP {} without an id",
+                                        answer.status
+                                    ),
+                                }));
+                            };
+                            return Ok((id, client::media_ready(&answer.body)));
                         }
-                        Some(s @ (429 | 503)) if waits < MAX_RATE_WAITS => {
+                        429 | 503 if waits < MAX_RATE_WAITS => {
                             waits += 1;
-                            self.back_off_rate(Family::Media, &f.answer(s));
+                            self.back_off_rate(Family::Media, &answer);
+                            continue;
                         }
-                        Some(s @ (413 | 415 | 422)) => {
+                        s @ (413 | 415 | 422) => {
                             return Err(Undeliverable(format!(
                                 "the server refused it (HTTP {s}: {})",
-                                f.message
+                                answer.message()
                             )))
                         }
-                        // An upload that failed half way is harmless to repeat: the server
-                        // drops unattached media.
-                        _ if retries < MAX_TRANSIENT_RETRIES => {
-                            retries += 1;
-                            warn!(target = %self.name, error = %f.message, "media upload failed; retrying");
-                            self.transient_pause(retries).await;
-                        }
-                        _ => return Err(Failed(f.into_error(&self.name))),
+                        500..=599 => format!("HTTP {}: {}", answer.status, answer.message()),
+                        _ => return Err(Failed(self.answer_error(&answer))),
                     }
                 }
+                Err(t) => t.to_string(),
+            };
+            // An upload that failed half way is harmless to repeat: the server drops
+            // unattached media.
+            if retries >= MAX_TRANSIENT_RETRIES {
+                return Err(Failed(TargetError::Transient {
+                    message: format!("media upload failed: {failure}"),
+                }));
             }
+            retries += 1;
+            warn!(target = %self.name, error = %failure, "media upload failed; retrying");
+            self.transient_pause(retries).await.map_err(Failed)?;
         }
     }
 
-    /// Polls a media item until the server has processed it (206 while it works), with
-    /// growing pauses up to a bound. An item still not ready is left to the status post,
-    /// which the server refuses (422) until it is.
+    /// Polls a media item until the server has processed it (206, or no `url` yet, while
+    /// it works), with growing pauses up to a bound. An item still not ready is left to the
+    /// status post, which the server refuses (422) until it is. Cancellation ends the wait
+    /// with [`TargetError::Interrupted`]; the upload is recorded, so the retry reuses it.
     async fn wait_processed(&mut self, id: &str) -> Result<(), TargetError> {
         let mut pause = Duration::seconds(1);
         for _ in 0..MAX_MEDIA_POLLS {
-            self.clock.sleep(pause).await;
+            self.pause(pause).await?;
             pause = (pause * 2).min(Duration::seconds(30));
             self.take(Family::Requests).await?;
-            let timeout = self.api.timeout();
-            let call = self.mega()?.get_media(id.to_owned());
-            match flatten_mega(tokio::time::timeout(timeout, call).await) {
-                Ok(res) => {
-                    self.observe(Family::Requests, &res.header);
-                    if !res.json.url.is_empty() {
-                        return Ok(());
-                    }
-                }
-                Err(f) => {
-                    self.observe(Family::Requests, &f.headers);
-                    match f.status {
-                        _ if f.processing => {}
-                        Some(401 | 403) => {
-                            return Err(TargetError::Auth {
-                                target: self.name.clone(),
-                                message: f.message,
-                            })
-                        }
-                        Some(s @ (429 | 503)) => self.back_off_rate(Family::Requests, &f.answer(s)),
+            match self.api.get_media(id).await {
+                Ok(answer) => {
+                    self.observe(Family::Requests, &answer.headers);
+                    match answer.status {
+                        200 if client::media_ready(&answer.body) => return Ok(()),
+                        200 | 206 => {}
+                        401 | 403 => return Err(self.answer_error(&answer)),
+                        429 | 503 => self.back_off_rate(Family::Requests, &answer),
                         // A server that cannot show an upload (404: GoToSocial before it
                         // processes, small servers) may still accept it in a status.
                         _ => return Ok(()),
                     }
                 }
+                Err(t) => {
+                    warn!(target = %self.name, media = id, error = %t, "cannot ask about media processing; asking again");
+                }
             }
         }
         warn!(target = %self.name, media = id, "media still processing; posting anyway");
         Ok(())
+    }
+
+    /// `PUT /api/v1/statuses/:id`, waiting out rate limits and retrying failures (an edit
+    /// sent twice is the same edit).
+    async fn put_status(
+        &mut self,
+        remote_id: &str,
+        body: &Value,
+    ) -> Result<Delivered, TargetError> {
+        let (mut waits, mut retries) = (0, 0);
+        loop {
+            self.take(Family::Statuses).await?;
+            let failure = match self.api.put_status(remote_id, body).await {
+                Ok(answer) => {
+                    self.observe(Family::Statuses, &answer.headers);
+                    match answer.status {
+                        // Some servers give an edited status a new id; the answer says.
+                        200..=299 => {
+                            return Ok(delivered(&answer).unwrap_or(Delivered {
+                                remote_id: remote_id.to_owned(),
+                                url: None,
+                            }))
+                        }
+                        429 | 503 if waits < MAX_RATE_WAITS => {
+                            waits += 1;
+                            self.back_off_rate(Family::Statuses, &answer);
+                            continue;
+                        }
+                        500..=599 => format!("HTTP {}: {}", answer.status, answer.message()),
+                        _ => return Err(self.answer_error(&answer)),
+                    }
+                }
+                // Never reached the server, again and again: it is down; the engine
+                // keeps the part waiting and reconnects later.
+                Err(Transport::Connect(m)) if retries >= MAX_TRANSIENT_RETRIES => {
+                    return Err(TargetError::Unreachable { message: m })
+                }
+                Err(t) => t.to_string(),
+            };
+            if retries >= MAX_TRANSIENT_RETRIES {
+                return Err(TargetError::Transient { message: failure });
+            }
+            retries += 1;
+            warn!(target = %self.name, error = %failure, "edit failed; retrying");
+            self.transient_pause(retries).await?;
+        }
+    }
+
+    /// `POST /api/v1/statuses/:id/reblog`: boosts the mirrored status. The server returns
+    /// the existing boost when the status is boosted already, so a retry is harmless.
+    async fn reblog(
+        &mut self,
+        original: &str,
+        body: &Value,
+        key: &str,
+    ) -> Result<Delivered, TargetError> {
+        let (mut waits, mut retries) = (0, 0);
+        loop {
+            self.take(Family::Statuses).await?;
+            let failure = match self.api.reblog(original, body, key).await {
+                Ok(answer) => {
+                    self.observe(Family::Statuses, &answer.headers);
+                    match answer.status {
+                        200..=299 => return delivered(&answer),
+                        429 | 503 if waits < MAX_RATE_WAITS => {
+                            waits += 1;
+                            self.back_off_rate(Family::Statuses, &answer);
+                            continue;
+                        }
+                        500..=599 => format!("HTTP {}: {}", answer.status, answer.message()),
+                        _ => return Err(self.answer_error(&answer)),
+                    }
+                }
+                // Never reached the server, again and again: it is down; the engine
+                // keeps the part waiting and reconnects later.
+                Err(Transport::Connect(m)) if retries >= MAX_TRANSIENT_RETRIES => {
+                    return Err(TargetError::Unreachable { message: m })
+                }
+                Err(t) => t.to_string(),
+            };
+            if retries >= MAX_TRANSIENT_RETRIES {
+                return Err(TargetError::Transient { message: failure });
+            }
+            retries += 1;
+            warn!(target = %self.name, error = %failure, "boost failed; retrying");
+            self.transient_pause(retries).await?;
+        }
     }
 
     /// Posts the status, waiting out rate limits and media processing; a write whose
@@ -736,14 +988,14 @@ impl FediTarget {
                             }
                             processing += 1;
                             info!(target = %self.name, "media still processing; waiting before posting");
-                            self.clock.sleep(Duration::seconds(2 << processing)).await;
+                            self.pause(Duration::seconds(2 << processing)).await?;
                             continue;
                         }
                         // The server answered, but may have created the status first.
                         500 | 504 => format!("HTTP {}: {}", answer.status, answer.message()),
                         502 if retries < MAX_TRANSIENT_RETRIES => {
                             retries += 1;
-                            self.transient_pause(retries).await;
+                            self.transient_pause(retries).await?;
                             continue;
                         }
                         _ => return Err(self.answer_error(&answer)),
@@ -752,17 +1004,19 @@ impl FediTarget {
                 Err(Transport::Connect(m)) if retries < MAX_TRANSIENT_RETRIES => {
                     retries += 1;
                     warn!(target = %self.name, error = %m, "cannot reach the server; retrying");
-                    self.transient_pause(retries).await;
+                    self.transient_pause(retries).await?;
                     continue;
                 }
-                Err(Transport::Connect(m)) => return Err(TargetError::Transient { message: m }),
+                Err(Transport::Connect(m)) => return Err(TargetError::Unreachable { message: m }),
                 Err(t) => t.to_string(),
             };
             // Give a slow server the time to finish what it may be doing, then look.
             warn!(target = %self.name, error = %unknown, "status post outcome unknown; reconciling");
-            self.clock
-                .sleep(Duration::from_std(self.api.timeout()).unwrap_or(Duration::seconds(30)))
-                .await;
+            // A stop request here must not pass for "not sent": the server may have it.
+            let grace = Duration::from_std(self.api.timeout()).unwrap_or(Duration::seconds(30));
+            if self.pause(grace).await.is_err() {
+                return Err(TargetError::UnknownOutcome { message: unknown });
+            }
             if let Some(found) = self.search(out, text).await? {
                 info!(target = %self.name, id = %found.remote_id, "status found after an unknown outcome: adopted");
                 return Ok(found);
@@ -899,14 +1153,13 @@ fn flatten_mega<T>(
         tokio::time::error::Elapsed,
     >,
 ) -> Result<megalodon::response::Response<T>, Box<MegaFailure>> {
-    use megalodon::error::{Error, Kind};
+    use megalodon::error::Error;
     let err = match result {
         Ok(Ok(res)) => return Ok(res),
         Err(_) => {
             return Err(Box::new(MegaFailure {
                 status: None,
                 headers: HeaderMap::new(),
-                processing: false,
                 no_answer: true,
                 message: "timed out".to_owned(),
             }))
@@ -917,21 +1170,18 @@ fn flatten_mega<T>(
         Error::OwnError(own) => MegaFailure {
             status: own.status,
             headers: own.header.unwrap_or_default(),
-            processing: matches!(own.kind, Kind::HTTPPartialContentError),
             no_answer: false,
             message: short(&own.message),
         },
         Error::RequestError(e) => MegaFailure {
             status: e.status().map(|s| s.as_u16()),
             headers: HeaderMap::new(),
-            processing: false,
             no_answer: e.status().is_none(),
             message: short(&e.to_string()),
         },
         other => MegaFailure {
             status: None,
             headers: HeaderMap::new(),
-            processing: false,
             no_answer: false,
             message: short(&other.to_string()),
         },
@@ -947,18 +1197,70 @@ fn short(message: &str) -> String {
     text.trim().chars().take(300).collect()
 }
 
-/// Reads the media, or says why the server cannot take it.
-fn prepare_media(m: &PartMedia, profile: &InstanceProfile) -> Result<MediaFile, String> {
-    let size = media::size(&m.source).map_err(|e| e.to_string())?;
-    let mime = media::mime_type(m.kind, &media::location(&m.source));
-    if !profile.accepts(mime) {
-        return Err(format!("the server does not accept {mime}"));
+/// Media ready to upload: bytes read from a zip, a file of an unpacked archive, or a
+/// downloaded file. Files are streamed, never read whole.
+enum Prepared {
+    Bytes(MediaFile),
+    File {
+        path: std::path::PathBuf,
+        size: u64,
+        file_name: String,
+        mime: &'static str,
+    },
+    Staged(Arc<Staged>),
+}
+
+/// Reads (archive) or downloads (remote) the media, or says why the server cannot take it:
+/// the type and size are checked against the server's profile before anything is read or
+/// downloaded, and again on what arrived.
+async fn prepare_media(
+    m: &PartMedia,
+    profile: &InstanceProfile,
+    stage: Option<&MediaStage>,
+) -> Result<Prepared, String> {
+    let guess = media::mime_type(m.kind, &media::location(&m.source));
+    if !profile.accepts(guess) {
+        return Err(format!("the server does not accept {guess}"));
     }
-    let limit = profile.size_limit(mime).unwrap_or(u64::MAX);
+    if let MediaSource::Url(url) = &m.source {
+        let Some(stage) = stage else {
+            return Err("remote media is not downloaded on this path".to_owned());
+        };
+        let limit = profile
+            .size_limit(guess)
+            .unwrap_or(crate::fetch::DEFAULT_MAX_BYTES);
+        let staged = stage.get(url, m.kind, limit).await?;
+        if !profile.accepts(&staged.mime) {
+            return Err(format!("the server does not accept {}", staged.mime));
+        }
+        let limit = profile
+            .size_limit(&staged.mime)
+            .unwrap_or(crate::fetch::DEFAULT_MAX_BYTES);
+        if staged.size > limit {
+            return Err(format!(
+                "{} bytes, the server accepts at most {limit}",
+                staged.size
+            ));
+        }
+        return Ok(Prepared::Staged(staged));
+    }
+    let size = media::size(&m.source).map_err(|e| e.to_string())?;
+    let limit = profile.size_limit(guess).unwrap_or(u64::MAX);
     if size > limit {
         return Err(format!("{size} bytes, the server accepts at most {limit}"));
     }
-    media::read(&m.source, m.kind, limit).map_err(|e| e.to_string())
+    if let MediaSource::File(path) = &m.source {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("media");
+        return Ok(Prepared::File {
+            path: path.clone(),
+            size,
+            file_name: media::with_extension(name, guess),
+            mime: guess,
+        });
+    }
+    media::read(&m.source, m.kind, limit)
+        .map(Prepared::Bytes)
+        .map_err(|e| e.to_string())
 }
 
 /// The public URL of the original of an attachment, to link when it cannot be uploaded.
@@ -992,6 +1294,45 @@ fn status_body(out: Outgoing<'_>, text: &str, media_ids: &[String]) -> Value {
     if let Some(reply) = out.in_reply_to {
         body.insert("in_reply_to_id".into(), json!(reply));
     }
+    // Set by the renderer only for a server whose profile says it quotes natively.
+    if let Some(quoted) = &part.quote_of {
+        body.insert("quoted_status_id".into(), json!(quoted));
+    }
+    Value::Object(body)
+}
+
+/// The JSON of an edit: the whole new version (an empty spoiler clears the old one; the
+/// media list replaces the old one, each with its description).
+fn edit_body(out: Outgoing<'_>, text: &str, media: &[(String, Option<String>)]) -> Value {
+    let part = out.part;
+    let mut body = Map::new();
+    body.insert("status".into(), json!(text));
+    body.insert("sensitive".into(), json!(part.sensitive));
+    body.insert(
+        "spoiler_text".into(),
+        json!(part.spoiler_text.as_deref().unwrap_or_default()),
+    );
+    body.insert(
+        "media_ids".into(),
+        json!(media.iter().map(|(id, _)| id).collect::<Vec<_>>()),
+    );
+    let attributes: Vec<Value> = media
+        .iter()
+        .map(|(id, description)| {
+            let mut a = Map::new();
+            a.insert("id".into(), json!(id));
+            if let Some(d) = description {
+                a.insert("description".into(), json!(d));
+            }
+            Value::Object(a)
+        })
+        .collect();
+    if !attributes.is_empty() {
+        body.insert("media_attributes".into(), Value::Array(attributes));
+    }
+    if let Some(language) = &part.language {
+        body.insert("language".into(), json!(language));
+    }
     Value::Object(body)
 }
 
@@ -1020,27 +1361,9 @@ fn is_processing(answer: &Answer) -> bool {
     m.contains("processing") || m.contains("not processed")
 }
 
-/// `base` plus up to a quarter more, at random: retries from many clients do not line up.
-pub fn with_jitter(base: Duration) -> Duration {
-    let ms = base.num_milliseconds().max(0);
-    let extra = fastrand::i64(0..=ms / 4);
-    Duration::milliseconds(ms + extra)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn jitter_stays_within_a_quarter() {
-        for _ in 0..100 {
-            let d = with_jitter(Duration::seconds(8));
-            assert!(
-                d >= Duration::seconds(8) && d <= Duration::seconds(10),
-                "{d}"
-            );
-        }
-    }
 
     #[test]
     fn short_messages_prefer_the_error_field() {

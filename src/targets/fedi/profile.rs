@@ -43,6 +43,8 @@ pub struct InstanceProfile {
     pub kind: ServerKind,
     /// The software version it reports, if any.
     pub version: Option<String>,
+    /// `api_versions.mastodon` (Mastodon 4.3 and later), if reported.
+    pub api_version: Option<u64>,
     /// Where the numbers came from.
     pub source: ProfileSource,
     /// Characters per status.
@@ -68,6 +70,7 @@ impl InstanceProfile {
         Self {
             kind,
             version: None,
+            api_version: None,
             source: ProfileSource::Defaults,
             max_characters: q.default_max_characters,
             characters_reserved_per_url: 23,
@@ -118,6 +121,7 @@ impl InstanceProfile {
         p.video_size_limit =
             first_count(&[&media["video_size_limit"], &doc["upload_limit"]]).map(|n| n as u64);
         p.version = doc["version"].as_str().map(str::to_owned);
+        p.api_version = first_count(&[&doc["api_versions"]["mastodon"]]).map(|n| n as u64);
         // A server announcing zero would make every post impossible; that is a broken
         // document, not a limit.
         let d = Self::defaults(kind);
@@ -139,10 +143,22 @@ impl InstanceProfile {
             max_media_attachments: self.max_media_attachments.max(1),
             description_limit: self.description_limit,
             counting: quirks.counting,
-            // The fediverse target does not send native quotes yet (`quoted_status_id`),
-            // so the renderer links the quoted post instead.
-            supports_quote_posts: false,
+            supports_quote_posts: self.quotes_natively(quirks),
         }
+    }
+
+    /// Whether the server takes `quoted_status_id`: its kind has native quotes from some
+    /// version on, and the server reports that version (or its API version) or later.
+    pub fn quotes_natively(&self, quirks: &Quirks) -> bool {
+        let Some(from) = quirks.native_quotes_from else {
+            return false;
+        };
+        self.api_version.is_some_and(|v| v >= from.api_version)
+            || self
+                .version
+                .as_deref()
+                .and_then(major_minor)
+                .is_some_and(|v| v >= from.version)
     }
 
     /// Whether the server accepts this type (unknown lists accept everything).
@@ -164,6 +180,7 @@ impl InstanceProfile {
         json!({
             "kind": self.kind.as_str(),
             "version": self.version,
+            "api_version": self.api_version,
             "source": self.source.as_str(),
             "max_characters": self.max_characters,
             "characters_reserved_per_url": self.characters_reserved_per_url,
@@ -190,6 +207,7 @@ impl InstanceProfile {
         Some(Self {
             kind,
             version: v["version"].as_str().map(str::to_owned),
+            api_version: v["api_version"].as_u64(),
             source,
             max_characters: count("max_characters")?,
             characters_reserved_per_url: count("characters_reserved_per_url")?,
@@ -205,6 +223,12 @@ impl InstanceProfile {
             video_size_limit: v["video_size_limit"].as_u64(),
         })
     }
+}
+
+/// `major.minor` of a version string (`4.5.0-beta.1` gives `(4, 5)`).
+fn major_minor(version: &str) -> Option<(u64, u64)> {
+    let mut numbers = version.split(['.', '-', ' ', '+']).map(str::parse::<u64>);
+    Some((numbers.next()?.ok()?, numbers.next()?.ok()?))
 }
 
 /// The first of `values` that reads as a non-negative integer (a number, or a string holding
@@ -259,6 +283,26 @@ mod tests {
         let tp = p.target_profile(&quirks::of(ServerKind::GoToSocial));
         assert_eq!(tp.counting, CountingRule::CodePoints);
         assert_eq!(tp.max_characters, 5000);
+    }
+
+    #[rstest::rstest]
+    #[case(ServerKind::Mastodon, json!({"version": "4.5.0"}), true)]
+    #[case(ServerKind::Mastodon, json!({"version": "4.5.0-beta.2"}), true)]
+    #[case(ServerKind::Mastodon, json!({"version": "4.10.1"}), true)]
+    #[case(ServerKind::Mastodon, json!({"version": "4.3.1", "api_versions": {"mastodon": 2}}), false)]
+    #[case(ServerKind::Mastodon, json!({"version": "4.4.0+glitch", "api_versions": {"mastodon": 7}}), true)]
+    #[case(ServerKind::Mastodon, json!({}), false)]
+    #[case(ServerKind::GoToSocial, json!({"version": "4.5.0"}), false)]
+    fn native_quotes_follow_the_kind_and_version(
+        #[case] kind: ServerKind,
+        #[case] doc: Value,
+        #[case] quotes: bool,
+    ) {
+        let p = InstanceProfile::from_instance(kind, ProfileSource::V2, &doc);
+        let tp = p.target_profile(&quirks::of(kind));
+        assert_eq!(tp.supports_quote_posts, quotes);
+        let cached = InstanceProfile::from_cache(&p.to_cache()).unwrap();
+        assert_eq!(cached.quotes_natively(&quirks::of(kind)), quotes);
     }
 
     #[test]

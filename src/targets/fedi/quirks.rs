@@ -27,6 +27,21 @@ pub struct Quirks {
     pub seeds: Vec<Seed>,
     /// Which megalodon client speaks to it.
     pub sns: SNS,
+    /// Whether `PUT /api/v1/statuses/:id` edits a status (an X edit becomes an edit there;
+    /// elsewhere the new version is recorded as skipped).
+    pub edits: bool,
+    /// The first version that takes `quoted_status_id` (native quote posts), when the kind
+    /// has one; the instance's version (or `api_versions`) then decides.
+    pub native_quotes_from: Option<QuoteSupport>,
+}
+
+/// From which version a kind quotes natively.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuoteSupport {
+    /// `major.minor` of the software version.
+    pub version: (u64, u64),
+    /// The `api_versions.mastodon` value of that version.
+    pub api_version: u64,
 }
 
 /// How long Mastodon remembers an idempotency key.
@@ -50,6 +65,11 @@ pub fn of(kind: ServerKind) -> Quirks {
             default_max_characters: 500,
             default_max_media: 4,
             seeds: mastodon_seeds(),
+            edits: true,
+            native_quotes_from: Some(QuoteSupport {
+                version: (4, 5),
+                api_version: 7,
+            }),
             sns: SNS::Mastodon,
         },
         ServerKind::Auto => Quirks {
@@ -65,6 +85,8 @@ pub fn of(kind: ServerKind) -> Quirks {
             default_max_characters: 5000,
             default_max_media: 4,
             seeds: mastodon_seeds(),
+            edits: false,
+            native_quotes_from: None,
             sns: SNS::Pleroma,
         },
         // Advertises 25 characters per URL but counts URLs at full length, text and spoiler
@@ -76,6 +98,8 @@ pub fn of(kind: ServerKind) -> Quirks {
             default_max_characters: 5000,
             default_max_media: 6,
             seeds: requests_only,
+            edits: true,
+            native_quotes_from: None,
             sns: SNS::Gotosocial,
         },
         ServerKind::Friendica => Quirks {
@@ -85,6 +109,8 @@ pub fn of(kind: ServerKind) -> Quirks {
             default_max_characters: 200_000,
             default_max_media: 4,
             seeds: requests_only,
+            edits: false,
+            native_quotes_from: None,
             sns: SNS::Friendica,
         },
         // birdbridge posts through Firefish's Mastodon-compatible API with a Mastodon-API
@@ -96,6 +122,8 @@ pub fn of(kind: ServerKind) -> Quirks {
             default_max_characters: 3000,
             default_max_media: 16,
             seeds: requests_only,
+            edits: false,
+            native_quotes_from: None,
             sns: SNS::Mastodon,
         },
         ServerKind::Pixelfed => Quirks {
@@ -105,6 +133,8 @@ pub fn of(kind: ServerKind) -> Quirks {
             default_max_characters: 500,
             default_max_media: 4,
             seeds: mastodon_seeds(),
+            edits: false,
+            native_quotes_from: None,
             sns: SNS::Pixelfed,
         },
     }
@@ -153,5 +183,13 @@ mod tests {
         assert!(of(ServerKind::Pixelfed).needs_media);
         // Unrecognised software: never trust a resend to be deduplicated.
         assert!(!of(ServerKind::Auto).honours_idempotency);
+    }
+
+    #[test]
+    fn mastodon_and_gotosocial_edit_and_only_mastodon_quotes() {
+        assert!(of(ServerKind::Mastodon).edits && of(ServerKind::GoToSocial).edits);
+        assert!(!of(ServerKind::Pixelfed).edits);
+        assert!(of(ServerKind::Mastodon).native_quotes_from.is_some());
+        assert_eq!(of(ServerKind::GoToSocial).native_quotes_from, None);
     }
 }

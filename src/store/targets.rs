@@ -1,4 +1,4 @@
-//! What fediverse delivery keeps in the ledger besides the parts (schema version 2): each
+//! What the ledger keeps about targets besides the parts (schema version 2): each
 //! target's server profile with the time it was read, the media uploaded for a part, warnings
 //! per part, and rate-limit budgets.
 //!

@@ -1,4 +1,4 @@
-//! What live mirroring keeps in the ledger besides parts and cursors: X user ids (resolving
+//! What the ledger keeps about sources besides parts and cursors: X user ids (resolving
 //! a handle is a billed lookup, so it is done once), billable reads per source and UTC day
 //! (for the cost estimate in `status`), and edit links (which earlier version's statuses a
 //! new version of an edited post was written over).

@@ -1,0 +1,340 @@
+//! The parts of one post on one target, strictly in order: plan, stamp the attempt, call
+//! the target, record the result.
+//!
+//! Crash safety comes from the order of ledger writes: a part is `planned`, then `posting`
+//! before the target is called, then `posted` with the remote id. A part found in
+//! `posting` at the next start was interrupted mid-delivery; it is reconciled with the
+//! target (adopted if the target has it) before anything is sent again. The ledger writes
+//! run on the blocking pool ([`Ledger::call`]), never on the event loop.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use tracing::{info, warn};
+
+use crate::clock::{jitter, Clock};
+use crate::crash::{self, CrashPoint};
+use crate::media::stage::MediaStage;
+use crate::model::Post;
+use crate::render::{Rendered, ReplyTo};
+use crate::store::{Ledger, PartKey, PartRecord, PartState, StoreError};
+use crate::targets::{AnyTarget, Outgoing, TargetError};
+
+/// Attempts before a part is quarantined (kept, reported, retried only on request).
+pub const MAX_ATTEMPTS: u32 = 5;
+
+/// Attempts of a part the server refused (a 4xx with a reason) before it is quarantined:
+/// fewer, since the same request is likely to be refused again.
+pub const MAX_REJECTED_ATTEMPTS: u32 = 3;
+
+/// One post for one target, rendered.
+pub(super) struct Job<'a> {
+    pub(super) route: &'a str,
+    pub(super) target_name: &'a str,
+    pub(super) post: &'a Post,
+    pub(super) rendered: &'a Rendered,
+    pub(super) clock: &'a Clock,
+    /// For an edited post: the statuses of the earlier version, by part index; these parts
+    /// are edits of those statuses instead of new ones.
+    pub(super) edits: &'a [String],
+    /// See [`Outgoing::media`].
+    pub(super) media: Option<&'a MediaStage>,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct Outcome {
+    pub(super) delivered: usize,
+    pub(super) reconciled: usize,
+    pub(super) failed: usize,
+    /// Set when the target must receive nothing more for now (a refused token, an
+    /// unreachable server).
+    pub(super) stop_target: Option<TargetError>,
+}
+
+/// Delivers the parts of one post to one target, strictly in order; stops at the first
+/// part that cannot go out now, since later parts reply to it.
+///
+/// What a failure does to the part depends on its class ([`TargetError`]): a refused token
+/// or a stop request leaves it due again without counting the attempt (and a refused token
+/// stops the target for this run); a rejection is retried a few times, then quarantined; a
+/// temporary failure is retried with growing, jittered backoff; a write with an unknown
+/// outcome stays in `posting`, so it is reconciled before anything is sent again.
+pub(super) async fn deliver_post(
+    ledger: &Arc<Ledger>,
+    target: &mut AnyTarget,
+    ctx: &Job<'_>,
+) -> Result<Outcome, StoreError> {
+    let post_id = ctx.post.id.as_str();
+    let parts = &ctx.rendered.parts;
+    let part_count = u32::try_from(parts.len()).unwrap_or(u32::MAX);
+    let now = ctx.clock.now();
+    let records = plan(ledger, ctx, part_count, now).await?;
+    let mut outcome = Outcome::default();
+    let mut previous: Option<String> = None;
+    for (index, part) in parts.iter().enumerate() {
+        let Some(record) = records.iter().find(|r| r.key.part_index as usize == index) else {
+            break;
+        };
+        let key = &record.key;
+        match record.state {
+            PartState::Posted => {
+                previous.clone_from(&record.remote_id);
+                continue;
+            }
+            PartState::Skipped | PartState::Quarantined => break,
+            PartState::Failed if record.next_attempt_at.is_some_and(|t| t > ctx.clock.now()) => {
+                break
+            }
+            PartState::Posting | PartState::Planned | PartState::Failed => {}
+        }
+        let in_reply_to = match &part.reply_to {
+            ReplyTo::Nothing => None,
+            ReplyTo::PreviousPart => previous.clone(),
+            ReplyTo::Status(id) => Some(id.clone()),
+        };
+        let out = Outgoing {
+            route: ctx.route,
+            source_post_id: post_id,
+            part_index: key.part_index,
+            idempotency_key: &record.idempotency_key,
+            part,
+            in_reply_to: in_reply_to.as_deref(),
+            post: ctx.post,
+            media: ctx.media,
+        };
+        if record.state == PartState::Posting {
+            match reconcile_part(ledger, target, ctx, record, out).await? {
+                Reconciled::Adopted(remote_id) => {
+                    previous = Some(remote_id);
+                    outcome.reconciled += 1;
+                    continue;
+                }
+                Reconciled::SendAgain => {}
+                Reconciled::Unsettled { stop_target } => {
+                    outcome.stop_target = stop_target;
+                    outcome.failed += 1;
+                    break;
+                }
+            }
+        }
+        let attempt = {
+            let (key, now) = (key.clone(), ctx.clock.now());
+            ledger.call(move |l| l.begin_attempt(&key, now)).await?
+        };
+        crash::point(CrashPoint::Posting);
+        let result = match ctx.edits.get(index) {
+            Some(remote_id) => target.edit(remote_id, out, ledger).await,
+            None => target.deliver(out, ledger).await,
+        };
+        match result {
+            Ok(delivered) => {
+                crash::delivered(ctx.edits.get(index).is_some());
+                let (k, now, d) = (key.clone(), ctx.clock.now(), delivered.clone());
+                ledger
+                    .call(move |l| l.mark_posted(&k, &d.remote_id, d.url.as_deref(), now))
+                    .await?;
+                previous = Some(delivered.remote_id);
+                outcome.delivered += 1;
+                crash::recorded(index + 1 < parts.len() || part.reply_to != ReplyTo::Nothing);
+            }
+            Err(err) => {
+                let state = {
+                    let (k, now, attempts) = (key.clone(), ctx.clock.now(), attempt.attempts);
+                    let (message, class) = (err.to_string(), Class::of(&err));
+                    ledger
+                        .call(move |l| settle_failure(l, &k, &message, class, attempts, now))
+                        .await?
+                };
+                warn!(route = ctx.route, target = ctx.target_name, post = post_id, part = index, state = ?state, error = %err, "delivery failed");
+                if matches!(
+                    err,
+                    TargetError::Auth { .. } | TargetError::Unreachable { .. }
+                ) {
+                    outcome.stop_target = Some(err);
+                }
+                outcome.failed += 1;
+                break;
+            }
+        }
+    }
+    Ok(outcome)
+}
+
+/// Plans the post's parts (a placeholder planned while the target's limits were unknown
+/// becomes the real parts now) and records the renderer's warnings on a first plan.
+async fn plan(
+    ledger: &Arc<Ledger>,
+    ctx: &Job<'_>,
+    part_count: u32,
+    now: DateTime<Utc>,
+) -> Result<Vec<PartRecord>, StoreError> {
+    let post_id = ctx.post.id.as_str();
+    let (route, target_name, id) = (
+        ctx.route.to_owned(),
+        ctx.target_name.to_owned(),
+        post_id.to_owned(),
+    );
+    let warnings: Vec<(u32, String)> = ctx
+        .rendered
+        .warnings
+        .iter()
+        .map(|w| (u32::try_from(w.part).unwrap_or(u32::MAX), w.message.clone()))
+        .collect();
+    ledger
+        .call(move |l| {
+            let records = l.replan_post(&route, &id, &target_name, part_count, now)?;
+            if records
+                .iter()
+                .all(|r| r.state == PartState::Planned && r.attempts == 0)
+            {
+                for (index, message) in &warnings {
+                    let key = PartKey::new(&route, &id, &target_name, *index);
+                    l.add_warning(&key, message, now)?;
+                }
+            }
+            Ok(records)
+        })
+        .await
+}
+
+/// What reconciling an interrupted part found.
+enum Reconciled {
+    /// The target has it: recorded as posted with this id.
+    Adopted(String),
+    /// The target does not have it (or a resend is deduplicated): send it.
+    SendAgain,
+    /// Nobody can tell now, or it is quarantined: leave it; `stop_target` when the target
+    /// refused the token.
+    Unsettled { stop_target: Option<TargetError> },
+}
+
+/// Settles a part found in `posting` (an attempt whose result was never recorded) before
+/// anything is sent for it again.
+async fn reconcile_part(
+    ledger: &Arc<Ledger>,
+    target: &mut AnyTarget,
+    ctx: &Job<'_>,
+    record: &PartRecord,
+    out: Outgoing<'_>,
+) -> Result<Reconciled, StoreError> {
+    let key = &record.key;
+    match target.reconcile(out, record.updated_at).await {
+        Ok(Some(found)) => {
+            ledger.adopt(key, &found.remote_id, found.url.as_deref(), ctx.clock.now())?;
+            info!(
+                route = ctx.route,
+                target = ctx.target_name,
+                post = out.source_post_id,
+                part = key.part_index,
+                "interrupted part found at the target: adopted"
+            );
+            Ok(Reconciled::Adopted(found.remote_id))
+        }
+        Ok(None) => {
+            let now = ctx.clock.now();
+            let state = ledger.mark_failed(
+                key,
+                "interrupted before the result was recorded; not found at the target",
+                now,
+                MAX_ATTEMPTS,
+                now,
+            )?;
+            Ok(if state == PartState::Quarantined {
+                Reconciled::Unsettled { stop_target: None }
+            } else {
+                Reconciled::SendAgain
+            })
+        }
+        Err(err) => {
+            // Nobody can tell whether the server has it: leave it in `posting`.
+            warn!(route = ctx.route, target = ctx.target_name, post = out.source_post_id, part = key.part_index, error = %err, "cannot reconcile an interrupted part now; it stays unsettled");
+            Ok(Reconciled::Unsettled {
+                stop_target: matches!(
+                    err,
+                    TargetError::Auth { .. } | TargetError::Unreachable { .. }
+                )
+                .then_some(err),
+            })
+        }
+    }
+}
+
+/// What a failure means for the part (see [`deliver_post`]); `Send`, so the ledger write
+/// can run off the event loop.
+#[derive(Debug, Clone, Copy)]
+enum Class {
+    /// Certainly not sent (refused token, unreachable server, a stop request): due again
+    /// at once, the attempt not counted.
+    NotSent,
+    /// Not sent; due again at this time.
+    NotSentUntil(DateTime<Utc>),
+    /// The outcome is unknown: stays `posting`, reconciled before anything is resent.
+    Unknown,
+    /// Refused by the server: a few attempts.
+    Rejected,
+    /// Anything else: retried with backoff, then quarantined.
+    Temporary,
+}
+
+impl Class {
+    fn of(err: &TargetError) -> Self {
+        match err {
+            TargetError::Auth { .. }
+            | TargetError::Interrupted
+            | TargetError::Unreachable { .. } => Class::NotSent,
+            TargetError::RateLimited { retry_after } => Class::NotSentUntil(*retry_after),
+            TargetError::UnknownOutcome { .. } => Class::Unknown,
+            TargetError::Rejected { .. } => Class::Rejected,
+            TargetError::Output { .. }
+            | TargetError::Transient { .. }
+            | TargetError::Setup { .. }
+            | TargetError::Store(_) => Class::Temporary,
+        }
+    }
+}
+
+/// Records a failed attempt as its class says; returns the state the part is left in.
+fn settle_failure(
+    ledger: &Ledger,
+    key: &PartKey,
+    message: &str,
+    class: Class,
+    attempts: u32,
+    now: DateTime<Utc>,
+) -> Result<PartState, StoreError> {
+    let wait = backoff(attempts);
+    let retry_at = now + wait + jitter(wait / 4);
+    Ok(match class {
+        Class::NotSent => {
+            ledger.mark_not_sent(key, message, now, now)?;
+            PartState::Failed
+        }
+        Class::NotSentUntil(until) => {
+            ledger.mark_not_sent(key, message, until, now)?;
+            PartState::Failed
+        }
+        Class::Unknown => PartState::Posting,
+        Class::Rejected => {
+            ledger.mark_failed(key, message, retry_at, MAX_REJECTED_ATTEMPTS, now)?
+        }
+        Class::Temporary => ledger.mark_failed(key, message, retry_at, MAX_ATTEMPTS, now)?,
+    })
+}
+
+/// Exponential backoff from one minute, capped at six hours.
+pub fn backoff(attempts: u32) -> Duration {
+    let minutes = 1i64 << attempts.min(9);
+    Duration::minutes(minutes.min(360))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert_eq!(backoff(0), Duration::minutes(1));
+        assert_eq!(backoff(3), Duration::minutes(8));
+        assert_eq!(backoff(30), Duration::minutes(360));
+    }
+}

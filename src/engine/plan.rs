@@ -1,0 +1,195 @@
+//! What one post becomes on one target, decided with the ledger: already done, skipped or
+//! held (recorded), waiting (planned, with why), previewed, or parts to deliver (rendered,
+//! as new statuses or as edits). Synchronous, and run on the blocking pool
+//! ([`Ledger::call`]) with everything it needs owned, so the event loop never waits for the
+//! ledger's lock or the disk.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use tracing::{info, warn};
+
+use super::{edits, is_done};
+use crate::model::{Post, PostId};
+use crate::policy::{Decision, RoutePolicy};
+use crate::preview;
+use crate::profile::TargetProfile;
+use crate::render::{self, Lookups, Rendered};
+use crate::store::{Ledger, StoreError, HELD_PREFIX};
+
+/// The inputs, owned.
+pub(super) struct Plan {
+    pub(super) route: String,
+    pub(super) target: String,
+    pub(super) post: Arc<Post>,
+    pub(super) earlier: Arc<[PostId]>,
+    pub(super) decision: Decision,
+    pub(super) policy: RoutePolicy,
+    /// The limits to render for; `None` when never known.
+    pub(super) profile: Option<TargetProfile>,
+    /// Why the target cannot be delivered to now (down, token refused); `None` when it can.
+    pub(super) unusable: Option<String>,
+    pub(super) supports_edits: bool,
+    pub(super) dry_run: bool,
+    pub(super) now: DateTime<Utc>,
+}
+
+/// What to do for the post on the target.
+pub(super) enum Step {
+    /// Nothing: done in an earlier run.
+    AlreadyDone,
+    /// Not mirrored (skip or hold, recorded); a dry run shows held posts.
+    NotMirrored { preview: Option<String> },
+    /// Planned and waiting for the target or for an earlier post of the thread.
+    Waiting,
+    /// A new version of an edited post, on a target that cannot edit: recorded as skipped.
+    EditSkipped,
+    /// A dry run: show it.
+    Preview(Rendered),
+    /// Deliver these parts; `edits` are the statuses of the earlier version to edit.
+    Deliver {
+        rendered: Rendered,
+        edits: Vec<String>,
+    },
+}
+
+impl Plan {
+    /// Decides, recording what needs recording. Returns the step and whether the ledger
+    /// changed for the post (a held post released).
+    pub(super) fn run(self, l: &Ledger) -> Result<(Step, bool), StoreError> {
+        let (route, target, id) = (&self.route, &self.target, self.post.id.as_str());
+        let existing = l.parts_of_post(route, id, target)?;
+        // A held post whose hold no longer applies (the policy or the source changed):
+        // that change was the person's request to retry it.
+        let released = existing.len() == 1
+            && existing[0].is_held()
+            && !matches!(self.decision, Decision::Hold(_));
+        if released && !self.dry_run {
+            l.release_held(route, id, target)?;
+            info!(route, target, post = id, "held post released");
+        }
+        if !released && is_done(&existing) {
+            return Ok((Step::AlreadyDone, released));
+        }
+        let rendered = match &self.decision {
+            Decision::Skip(_) | Decision::Hold(_) => {
+                return Ok((self.not_mirrored(l, &self.decision)?, released));
+            }
+            // The one place a repost of a mirrored post is dispatched: rendered as a boost
+            // of the mirrored status (`Part::boost_of`), which a fediverse target sends as
+            // a native reblog.
+            Decision::Boost { original } => {
+                let Some(mirrored) = l.mirrored_post(route, original.as_str(), target)? else {
+                    let reason = "repost of a post this route has not mirrored here \
+                                  (reposts = \"boost\")";
+                    let skip = Decision::Skip(reason.to_owned());
+                    return Ok((self.not_mirrored(l, &skip)?, released));
+                };
+                render::boost(&self.post, &self.policy, &mirrored)
+            }
+            Decision::Mirror => {
+                let Some(profile) = &self.profile else {
+                    // Never reached, nothing cached: one placeholder part, re-planned from
+                    // the real limits once the server answers.
+                    let why = self.unusable.as_deref().unwrap_or("waiting for the target");
+                    l.plan_post(route, id, target, 1, self.now)?;
+                    l.note_waiting(route, id, target, why, self.now)?;
+                    return Ok((Step::Waiting, released));
+                };
+                let lookups = lookups_for(l, route, target, &self.post)?;
+                render::render(&self.post, profile, &self.policy, &lookups)
+            }
+        };
+        if self.dry_run {
+            return Ok((Step::Preview(rendered), released));
+        }
+        let wait = match &self.unusable {
+            Some(why) => Some(why.clone()),
+            None => waits_for_thread(l, route, target, &self.post)?,
+        };
+        if let Some(why) = wait {
+            // Planned now, so nothing is lost; delivered when the target (or the thread)
+            // is ready.
+            let parts = u32::try_from(rendered.parts.len()).unwrap_or(u32::MAX);
+            l.replan_post(route, id, target, parts, self.now)?;
+            l.note_waiting(route, id, target, &why, self.now)?;
+            return Ok((Step::Waiting, released));
+        }
+        let edit = edits::edit_base(
+            l,
+            route,
+            target,
+            &self.post,
+            &self.earlier,
+            self.supports_edits,
+            self.now,
+        )?;
+        if edit.skipped {
+            return Ok((Step::EditSkipped, released));
+        }
+        Ok((
+            Step::Deliver {
+                rendered,
+                edits: edit.remote_ids,
+            },
+            released,
+        ))
+    }
+
+    /// Records why the post is not mirrored to the target: skipped (final) or held
+    /// (quarantined until the policy or the source changes). A dry run only shows holds.
+    fn not_mirrored(&self, l: &Ledger, decision: &Decision) -> Result<Step, StoreError> {
+        let (route, target, id) = (&self.route, &self.target, self.post.id.as_str());
+        let mut shown = None;
+        match decision {
+            Decision::Skip(reason) if !self.dry_run => {
+                l.mark_skipped(route, id, target, reason, self.now)?;
+            }
+            Decision::Hold(reason) => {
+                let reason = format!("{HELD_PREFIX}{reason}");
+                warn!(route, target, post = id, %reason, "post held");
+                if self.dry_run {
+                    shown = Some(preview::held(route, target, &self.post, &reason));
+                } else {
+                    l.mark_held(route, id, target, &reason, self.now)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(Step::NotMirrored { preview: shown })
+    }
+}
+
+/// Threads go strictly in order: a post that replies to (or quotes) a post of the route that
+/// is still waiting on this target waits too, so it can be threaded under it.
+fn waits_for_thread(
+    ledger: &Ledger,
+    route: &str,
+    target: &str,
+    post: &Post,
+) -> Result<Option<String>, StoreError> {
+    for id in render::wanted_lookups(post) {
+        let rows = ledger.parts_of_post(route, id.as_str(), target)?;
+        if !rows.is_empty() && !is_done(&rows) {
+            return Ok(Some(format!(
+                "waiting for the earlier post {id} of its thread"
+            )));
+        }
+    }
+    Ok(None)
+}
+
+fn lookups_for(
+    ledger: &Ledger,
+    route: &str,
+    target: &str,
+    post: &Post,
+) -> Result<Lookups, StoreError> {
+    let mut lookups = Lookups::default();
+    for id in render::wanted_lookups(post) {
+        if let Some(m) = ledger.mirrored_post(route, id.as_str(), target)? {
+            lookups.insert(id, m);
+        }
+    }
+    Ok(lookups)
+}

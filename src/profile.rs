@@ -1,0 +1,49 @@
+//! What a target server allows, as the renderer needs it: [`TargetProfile`] (lengths,
+//! attachments, alt text, native quotes) and [`CountingRule`]. Targets fill it in from
+//! their server; the renderer obeys it. Its own module, so that `render` and `targets`
+//! both read it and neither depends on the other for it.
+
+/// How a server counts the length of a status. Each rule is one function in
+/// [`crate::render::count`], shared by splitting and validation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CountingRule {
+    /// Mastodon: spoiler text plus text in grapheme clusters, every URL as
+    /// `characters_reserved_per_url`, every mention as its local part.
+    Mastodon,
+    /// `GoToSocial` and similar: text plus spoiler in code points, URLs at full length.
+    CodePoints,
+}
+
+/// The limits of one target server, as read from it (or, for the dry-run target, as
+/// configured to emulate one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetProfile {
+    /// Maximum length of one status under [`TargetProfile::counting`].
+    pub max_characters: usize,
+    /// What one URL counts for under the Mastodon rule.
+    pub characters_reserved_per_url: usize,
+    /// Attachments per status.
+    pub max_media_attachments: usize,
+    /// Maximum length of a media description (alt text), in characters.
+    pub description_limit: usize,
+    /// How the server counts.
+    pub counting: CountingRule,
+    /// The server accepts native quote posts (`quoted_status_id`, Mastodon 4.5 and later);
+    /// otherwise the renderer quotes by linking.
+    pub supports_quote_posts: bool,
+}
+
+impl TargetProfile {
+    /// The limits a stock Mastodon server announces; a safe assumption when a server
+    /// cannot be asked.
+    pub fn mastodon_default() -> Self {
+        Self {
+            max_characters: 500,
+            characters_reserved_per_url: 23,
+            max_media_attachments: 4,
+            description_limit: 1500,
+            counting: CountingRule::Mastodon,
+            supports_quote_posts: false,
+        }
+    }
+}

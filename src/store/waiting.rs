@@ -1,0 +1,171 @@
+//! Parts that wait for their target (its server unreachable, its token refused) or for an
+//! earlier post of their thread: why they wait, re-planning once the target's limits are
+//! known, and the list `status` shows.
+//!
+//! A post found while its target cannot be reached is planned at once, so it is never lost:
+//! with the target's limits cached in the ledger, as the parts those limits give; without
+//! them, as a single placeholder part 0. Both are ordinary `planned` rows that were never
+//! attempted, which is what makes re-planning safe: nothing of them was ever sent.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, TransactionBehavior};
+
+use super::{
+    idempotency_key, parse_timestamp, query_parts, select_post, timestamp, Ledger, StoreError,
+};
+use super::{PartKey, PartRecord, PartState};
+
+/// Parts that wait for the same reason (see [`Ledger::waiting_summary`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitingGroup {
+    /// The route.
+    pub route: String,
+    /// The target.
+    pub target: String,
+    /// `planned` (never tried, or waiting for the target), `posting` (interrupted) or
+    /// `failed` (due again later).
+    pub state: PartState,
+    /// Why they wait; empty when nothing held them up yet.
+    pub why: String,
+    /// Posts concerned.
+    pub posts: u64,
+    /// Parts concerned.
+    pub parts: u64,
+    /// The earliest time one of them is due again, for failed parts.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+}
+
+impl Ledger {
+    /// Like [`Ledger::plan_post`], but a plan none of whose parts was ever attempted (all
+    /// `planned`, no attempt) is replaced when `part_count` differs: the post was planned
+    /// with a placeholder or with limits the server no longer has. Any other plan is kept.
+    pub fn replan_post(
+        &self,
+        route: &str,
+        source_post_id: &str,
+        target: &str,
+        part_count: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<PartRecord>, StoreError> {
+        {
+            let mut conn = self.conn();
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let existing = select_post(&tx, route, source_post_id, target)?;
+            let untouched = existing
+                .iter()
+                .all(|r| r.state == PartState::Planned && r.attempts == 0);
+            if existing.is_empty() || !untouched || existing.len() == part_count as usize {
+                drop(tx);
+                drop(conn);
+                return self.plan_post(route, source_post_id, target, part_count, now);
+            }
+            tx.execute(
+                "DELETE FROM parts WHERE route = ?1 AND source_post_id = ?2 AND target = ?3",
+                params![route, source_post_id, target],
+            )?;
+            {
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO parts (route, source_post_id, target, part_index, state, \
+                     idempotency_key, created_at, updated_at) \
+                     VALUES (?1, ?2, ?3, ?4, 'planned', ?5, ?6, ?6)",
+                )?;
+                for part_index in 0..part_count {
+                    let key = PartKey::new(route, source_post_id, target, part_index);
+                    insert.execute(params![
+                        route,
+                        source_post_id,
+                        target,
+                        part_index,
+                        idempotency_key(&key),
+                        timestamp(now),
+                    ])?;
+                }
+            }
+            tx.commit()?;
+        }
+        tracing::debug!(
+            route,
+            source_post_id,
+            target,
+            parts = part_count,
+            "re-planned a post that was never attempted"
+        );
+        self.parts_of_post(route, source_post_id, target)
+    }
+
+    /// Records why the `planned` parts of a post wait (shown by `status`).
+    pub fn note_waiting(
+        &self,
+        route: &str,
+        source_post_id: &str,
+        target: &str,
+        why: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.conn()
+            .prepare_cached(
+                "UPDATE parts SET last_error = ?4, updated_at = ?5 WHERE route = ?1 \
+                 AND source_post_id = ?2 AND target = ?3 AND state = 'planned' \
+                 AND last_error IS NOT ?4",
+            )?
+            .execute(params![route, source_post_id, target, why, timestamp(now)])?;
+        Ok(())
+    }
+
+    /// Every part still to deliver (planned, interrupted, or failed and due again later),
+    /// oldest first, at most `limit`.
+    pub fn waiting_parts(&self, limit: u32) -> Result<Vec<PartRecord>, StoreError> {
+        query_parts(
+            &self.conn(),
+            select_parts!(
+                "WHERE state IN ('planned', 'posting', 'failed') \
+                 ORDER BY route, target, source_post_id, part_index LIMIT ?1"
+            ),
+            [limit],
+        )
+    }
+
+    /// Parts still to deliver, grouped by route, target and why they wait (the last error,
+    /// or "due" for parts nothing has held up), with the number of posts and parts and
+    /// the earliest time one of them is due again.
+    pub fn waiting_summary(&self) -> Result<Vec<WaitingGroup>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT route, target, state, coalesce(last_error, ''),              count(DISTINCT source_post_id), count(*), min(next_attempt_at) FROM parts              WHERE state IN ('planned', 'posting', 'failed')              GROUP BY route, target, state, last_error ORDER BY route, target, state",
+        )?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, u64>(4)?,
+                    row.get::<_, u64>(5)?,
+                    row.get::<_, Option<String>>(6)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(|(route, target, state, why, posts, parts, due)| {
+                Ok(WaitingGroup {
+                    route,
+                    target,
+                    state: state.parse()?,
+                    why,
+                    posts,
+                    parts,
+                    next_attempt_at: due.map(parse_timestamp).transpose()?,
+                })
+            })
+            .collect()
+    }
+
+    /// How many parts are still to deliver on `route` (see [`Ledger::waiting_parts`]).
+    pub fn waiting_count(&self, route: &str) -> Result<u64, StoreError> {
+        Ok(self.conn().prepare_cached(
+            "SELECT count(*) FROM parts WHERE route = ?1 AND state IN ('planned', 'posting', 'failed')",
+        )?
+        .query_row([route], |row| row.get(0))?)
+    }
+}

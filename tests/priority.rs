@@ -1,0 +1,247 @@
+//! Live before backfill: a live post found while a 1,000-post backfill runs in the same
+//! process goes out at once, at live priority, while the backfill waits at its share of the
+//! target's rate-limit window. Real HTTP against the fake X API and the fake Mastodon-API
+//! server; time is a manual clock.
+
+mod fake_fedi;
+mod fake_x;
+mod synthetic;
+
+use std::collections::HashMap;
+use std::fs;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use birdbridge::backfill::{self, BackfillOptions};
+use birdbridge::budget::BudgetPool;
+use birdbridge::clock::{Clock, ManualClock};
+use birdbridge::config::Settings;
+use birdbridge::daemon::{Daemon, DaemonOptions, Notifier};
+use birdbridge::progress::Progress;
+use birdbridge::store::{Durability, Ledger};
+use chrono::{TimeZone, Utc};
+use fake_fedi::{FakeFedi, Personality};
+use fake_x::FakeX;
+use rstest::rstest;
+use serde_json::json;
+use tempfile::TempDir;
+use tokio_util::sync::CancellationToken;
+
+const USER_ID: &str = "42";
+const USERNAME: &str = "birdbridge_t";
+
+async fn wait_for(mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[rstest]
+#[case::mastodon(Personality::Mastodon, "mastodon")]
+#[case::gotosocial(Personality::GoToSocial, "gotosocial")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_post_goes_out_first_while_a_backfill_runs(
+    #[case] personality: Personality,
+    #[case] kind: &str,
+) {
+    // At the start of a 10 s window (windows are aligned to the epoch).
+    let start = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    let clock = ManualClock::new(start);
+    let x = FakeX::start(clock.clone().into()).await;
+    x.add_user(USER_ID, USERNAME);
+    x.post(USER_ID, "before the start", json!({}));
+    let fedi = FakeFedi::start(personality, clock.clone().into()).await;
+    fedi.set_limit("statuses", 30, chrono::Duration::seconds(10));
+
+    let dir = TempDir::new().unwrap();
+    let archive = dir.path().join("archive");
+    synthetic::write_archive(&archive, 1000);
+    let x_token = dir.path().join("x.token");
+    fs::write(&x_token, fake_x::TOKEN).unwrap();
+    let fedi_token = dir.path().join("fedi.token");
+    fs::write(&fedi_token, fake_fedi::TOKEN).unwrap();
+    let config = dir.path().join("bridge.toml");
+    fs::write(
+        &config,
+        format!(
+            "[ledger]\npath = \"ledger.sqlite\"\n\n\
+             [targets.t]\nkind = \"{kind}\"\nurl = \"{}\"\ntoken_file = {:?}\nbackfill_share = 0.5\n\n\
+             [sources.old]\nkind = \"archive\"\npath = {:?}\n\n\
+             [sources.acct]\nkind = \"x\"\nusername = \"{USERNAME}\"\ntoken_file = {:?}\n\
+             schedule = \"* * * * * *\"\napi_url = \"{}\"\nstart = \"latest\"\n\n\
+             [routes.live]\nsource = \"acct\"\ntargets = [\"t\"]\n\n\
+             [routes.old]\nsource = \"old\"\ntargets = [\"t\"]\n",
+            fedi.url,
+            fedi_token.display().to_string(),
+            archive.display().to_string(),
+            x_token.display().to_string(),
+            x.url(),
+        ),
+    )
+    .unwrap();
+    let settings = Settings::load_with_env(&config, HashMap::new()).unwrap();
+    let ledger = Arc::new(Ledger::open_with(&settings.ledger.path, Durability::Normal).unwrap());
+
+    // One process: the daemon and the backfill share the target's budget.
+    let budgets = BudgetPool::default();
+    let cancel = CancellationToken::new();
+    let options = DaemonOptions {
+        max_jitter: Duration::ZERO,
+        budgets: budgets.clone(),
+        ..DaemonOptions::default()
+    };
+    let daemon = Daemon::build(
+        &settings,
+        Arc::clone(&ledger),
+        clock.clone().into(),
+        cancel.clone(),
+        options,
+    )
+    .unwrap();
+    let running = tokio::spawn(async move { daemon.run(&Notifier::for_socket(None)).await });
+    wait_for(|| ledger.cursor("acct").unwrap().is_some()).await;
+
+    let opts = BackfillOptions {
+        route: "old".into(),
+        clock: Clock::from(Arc::clone(&clock)),
+        budgets,
+        cancel: cancel.clone(),
+        ..BackfillOptions::default()
+    };
+    let prepared = backfill::prepare(&settings, &opts).unwrap();
+    let backfill_ledger = Arc::clone(&ledger);
+    let backfill = tokio::spawn(async move {
+        backfill::backfill(
+            prepared,
+            &backfill_ledger,
+            &opts,
+            &Progress::new(false, false),
+        )
+        .await
+    });
+    // The backfill takes its half of the window, then waits for the next one.
+    wait_for(|| fedi.statuses().len() == 15).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(fedi.statuses().len(), 15, "backfill kept to its share");
+
+    x.post(USER_ID, "live post", json!({}));
+    clock.advance(chrono::Duration::seconds(1));
+    wait_for(|| fedi.statuses().len() == 16).await;
+    let statuses = fedi.statuses();
+    let live = statuses.last().unwrap();
+    assert!(live.text.contains("live post"), "{statuses:?}");
+    assert_eq!(
+        live.created_at,
+        start + chrono::Duration::seconds(1),
+        "delivered in the window the backfill had to leave, without waiting"
+    );
+
+    cancel.cancel();
+    let report = tokio::time::timeout(Duration::from_secs(5), backfill)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(report.parts_delivered, 15, "{report:?}");
+    tokio::time::timeout(Duration::from_secs(5), running)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+/// `backfill` started while a daemon runs on the same ledger hands the work to the daemon
+/// (a job in the ledger, shown by `status`), which delivers it on its own budgets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_next_to_a_running_daemon_is_run_by_the_daemon() {
+    let clock = ManualClock::new(Utc::now());
+    let x = FakeX::start(clock.clone().into()).await;
+    x.add_user(USER_ID, USERNAME);
+    let fedi = FakeFedi::start(Personality::Mastodon, clock.clone().into()).await;
+    let dir = TempDir::new().unwrap();
+    let archive = dir.path().join("archive");
+    synthetic::write_archive(&archive, 20);
+    let x_token = dir.path().join("x.token");
+    fs::write(&x_token, fake_x::TOKEN).unwrap();
+    let fedi_token = dir.path().join("fedi.token");
+    fs::write(&fedi_token, fake_fedi::TOKEN).unwrap();
+    let config = dir.path().join("bridge.toml");
+    fs::write(
+        &config,
+        format!(
+            "[ledger]\npath = {:?}\n\n\
+             [targets.t]\nkind = \"mastodon\"\nurl = \"{}\"\ntoken_file = {:?}\n\n\
+             [sources.old]\nkind = \"archive\"\npath = {:?}\n\n\
+             [sources.acct]\nkind = \"x\"\nusername = \"{USERNAME}\"\ntoken_file = {:?}\n\
+             schedule = \"0 * * * * *\"\napi_url = \"{}\"\nstart = \"latest\"\n\n\
+             [routes.live]\nsource = \"acct\"\ntargets = [\"t\"]\n\n\
+             [routes.old]\nsource = \"old\"\ntargets = [\"t\"]\n",
+            dir.path().join("ledger.sqlite").display().to_string(),
+            fedi.url,
+            fedi_token.display().to_string(),
+            archive.display().to_string(),
+            x_token.display().to_string(),
+            x.url(),
+        ),
+    )
+    .unwrap();
+    let settings = Settings::load_with_env(&config, HashMap::new()).unwrap();
+    let ledger = Arc::new(Ledger::open_with(&settings.ledger.path, Durability::Normal).unwrap());
+    let cancel = CancellationToken::new();
+    let options = DaemonOptions {
+        max_jitter: Duration::ZERO,
+        ..DaemonOptions::default()
+    };
+    let daemon = Daemon::build(
+        &settings,
+        Arc::clone(&ledger),
+        clock.clone().into(),
+        cancel.clone(),
+        options,
+    )
+    .unwrap();
+    let running = tokio::spawn(async move { daemon.run(&Notifier::for_socket(None)).await });
+    wait_for(|| ledger.cursor("acct").unwrap().is_some()).await;
+
+    let mut cmd = assert_cmd::Command::cargo_bin("birdbridge").unwrap();
+    cmd.arg("--config")
+        .arg(&config)
+        .args(["backfill", "--route", "old"])
+        .env("BIRDBRIDGE_LOG", "warn");
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("queued as job 1"), "{stdout}");
+    assert!(
+        fedi.statuses().is_empty(),
+        "the command delivered nothing itself"
+    );
+
+    // The daemon looks at its queue every minute.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while ledger.jobs(1).unwrap()[0].state != "done" {
+        assert!(Instant::now() < deadline, "{:?}", ledger.jobs(1));
+        clock.advance(chrono::Duration::seconds(30));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(fedi.statuses().len(), 20);
+    let status = birdbridge::status::report(&settings).unwrap();
+    assert!(
+        status.contains("job 1 route old: done") && status.contains("20 post(s) delivered"),
+        "{status}"
+    );
+    cancel.cancel();
+    tokio::time::timeout(Duration::from_secs(5), running)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        ledger
+            .live_daemon(Utc::now() - chrono::Duration::days(1))
+            .unwrap(),
+        None
+    );
+}
