@@ -19,7 +19,10 @@
 //! The same for live mirroring: `once` cycles against the fake X API (`fake_x/`), killed at
 //! random instants while new posts (a self-thread among them) go out to the fake server and
 //! a dry-run target, and aborted at the forced instants, the edit of a mirrored post included
-//! (`edited`: the edit is written, the ledger does not know it).
+//! (`edited`: the edit is written, the ledger does not know it). Live media and `PUT` edits
+//! on the fediverse target are aborted where they reach the crash points: `media-uploaded`
+//! (a live photo, or the new photo of an edit, at the server with no status or edit sent)
+//! and `edited` (the `PUT` sent, the ledger not told).
 //!
 //! `BIRDBRIDGE_CRASH_SEED` picks the instants (default fixed); `BIRDBRIDGE_CRASH_KILLS`
 //! sets the random kills per personality (default 10) for longer runs.
@@ -32,6 +35,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use birdbridge::clock::Clock;
+use birdbridge::store::PartState;
 use fake_fedi::shapes::{shapes, Shape};
 use fake_fedi::{FakeFedi, Personality, Stored, TOKEN};
 use tempfile::TempDir;
@@ -359,7 +363,8 @@ impl LiveWorld {
         let config = format!(
             "[ledger]\npath = \"ledger.sqlite\"\n\n\
              [sources.live]\nkind = \"x\"\nusername = \"crash_t\"\ntoken_file = \"x.token\"\n\
-             schedule = \"0 * * * * *\"\napi_url = \"{}\"\nstart = \"latest\"\n\n\
+             schedule = \"0 * * * * *\"\napi_url = \"{}\"\nstart = \"latest\"\n\
+             allow_private_media = true\n\n\
              [targets.fedi]\nkind = \"{kind}\"\nurl = \"{}\"\ntoken_file = \"fedi.token\"\n\n\
              [targets.preview]\nkind = \"dry-run\"\noutput = \"out.jsonl\"\n\n\
              [routes.r]\nsource = \"live\"\ntargets = [{targets}]\n",
@@ -544,6 +549,108 @@ fn live_cycles_survive_the_worst_instants_including_an_edit() {
                 );
             }
             written.insert(line["status_id"].as_str().unwrap_or_default().to_owned());
+        }
+    }
+}
+
+/// A photo from the fake X API's media host (on loopback: the source allows private media).
+fn photo<'a>(name: &'a str, alt: &'a str, size: u64) -> fake_x::media::Item<'a> {
+    fake_x::media::Item {
+        kind: "photo",
+        name,
+        size,
+        alt: Some(alt),
+    }
+}
+
+/// Live media and `PUT` edits on the fediverse target, aborted where they reach the crash
+/// points: the upload of a live post's photo, the upload of an edit's new photo, the `PUT`
+/// of the edit. After a clean cycle the server holds one status, edited once into the new
+/// text and photo with its description; no photo was uploaded twice (the ledger knew each
+/// upload before the crash), and nothing is left unsettled.
+#[test]
+fn live_media_and_put_edits_survive_their_worst_instants() {
+    // (the cycle that is aborted, the crash point)
+    let cases = [
+        ("post", "media-uploaded:1"),
+        ("edit", "media-uploaded:1"),
+        ("edit", "edited:1"),
+    ];
+    for personality in [Personality::Mastodon, Personality::GoToSocial] {
+        for (stage, point) in cases {
+            let label = format!("{personality:?} {stage} {point}");
+            let world = LiveWorld::new(personality, true);
+            world.fake.state().processing = chrono::Duration::zero();
+            let first = world.x.post_with_media(
+                USER_ID,
+                "a photo",
+                &[photo("v1.jpg", "first description", 1_000)],
+            );
+            let cycle = |aborted: bool| {
+                if aborted {
+                    let (ok, _) = world.once(Some(point));
+                    assert!(!ok, "{label}: the crash point was never reached");
+                }
+                let (ok, err) = world.once(None);
+                assert!(ok, "{label}: the clean cycle failed: {err}");
+            };
+            cycle(stage == "post");
+            let posted = world.fake.statuses();
+            assert_eq!(posted.len(), 1, "{label}: {posted:#?}");
+            assert_eq!(posted[0].media_ids.len(), 1, "{label}: {posted:#?}");
+            world.x.edit_with_media(
+                first,
+                "a better photo",
+                &[photo("v2.jpg", "second description", 1_200)],
+            );
+            cycle(stage == "edit");
+
+            let after = world.fake.statuses();
+            assert_eq!(
+                after.len(),
+                1,
+                "{label}: edited, not posted again: {after:#?}"
+            );
+            assert_eq!(after[0].id, posted[0].id, "{label}");
+            assert_eq!(after[0].text, "a better photo", "{label}");
+            assert_eq!(after[0].media_ids.len(), 1, "{label}");
+            let m = world.fake.media(&after[0].media_ids[0]);
+            assert_eq!(
+                (m.size, m.description.as_deref()),
+                (1_200, Some("second description")),
+                "{label}"
+            );
+            let uploads = world.fake.state().media.len();
+            assert_eq!(uploads, 2, "{label}: a photo uploaded twice");
+            // A `PUT` is idempotent: resent at most once after the crash, always the same.
+            let edits = world.fake.edits();
+            let resent = usize::from(point.starts_with("edited"));
+            assert!(
+                (1..=1 + resent).contains(&edits.len()),
+                "{label}: {} edits",
+                edits.len()
+            );
+            assert!(
+                edits
+                    .iter()
+                    .all(|(id, body)| id == &posted[0].id && body == &edits[0].1),
+                "{label}: {edits:#?}"
+            );
+            // The dry-run target beside it: the post and the edit, once each.
+            let lines = world.preview_lines();
+            assert_eq!(lines.len(), 2, "{label}: {lines:#?}");
+            assert_eq!(lines[1]["action"], "edit", "{label}: {lines:#?}");
+            let ledger =
+                birdbridge::store::Ledger::open(&world.dir.path().join("ledger.sqlite")).unwrap();
+            for c in ledger.state_counts().unwrap() {
+                assert!(
+                    !matches!(
+                        c.state,
+                        PartState::Planned | PartState::Posting | PartState::Failed
+                    ),
+                    "{label}: {c:?} left open"
+                );
+            }
         }
     }
 }
