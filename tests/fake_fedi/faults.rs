@@ -1,6 +1,6 @@
 //! A fault layer in front of the fake server's routes, for the fault matrix: the n-th call
-//! of a kind (status post, media upload) gets a planned fault instead of, or on top of, the
-//! normal answer. Faults "after the write" let the fake store the status first, so the
+//! of a kind (status post, media upload, status edit) gets a planned fault instead of, or on
+//! top of, the normal answer. Faults "after the write" let the fake store the status first, so the
 //! client cannot know whether it went through.
 //!
 //! A connection reset is a real one: the connection's task unwinds (`resume_unwind`, which
@@ -26,6 +26,8 @@ pub enum Call {
     StatusPost,
     /// `POST /api/v2/media`.
     MediaUpload,
+    /// `PUT /api/v1/statuses/:id` (an edit).
+    StatusEdit,
 }
 
 impl Call {
@@ -33,6 +35,7 @@ impl Call {
         match (method.as_str(), path) {
             ("POST", "/api/v1/statuses") => Some(Call::StatusPost),
             ("POST", "/api/v2/media" | "/api/v1/media") => Some(Call::MediaUpload),
+            ("PUT", p) if p.starts_with("/api/v1/statuses/") => Some(Call::StatusEdit),
             _ => None,
         }
     }
