@@ -17,8 +17,8 @@
 //! reference by at most one per interruption (an upload the ledger never heard of).
 //!
 //! The same for live mirroring: `once` cycles against the fake X API (`fake_x/`), killed at
-//! random instants while new posts (a self-thread among them) go out to the fake server and
-//! a dry-run target, and aborted at the forced instants, the edit of a mirrored post included
+//! random instants while new posts (a self-thread and a photo among them) go out to the
+//! fake server and a dry-run target, and aborted at the forced instants, the edit of a mirrored post included
 //! (`edited`: the edit is written, the ledger does not know it). Live media and `PUT` edits
 //! on the fediverse target are aborted where they reach the crash points: `media-uploaded`
 //! (a live photo, or the new photo of an edit, at the server with no status or edit sent)
@@ -345,6 +345,7 @@ impl LiveWorld {
         for family in ["statuses", "media", "requests"] {
             fake.set_limit(family, 1_000_000, chrono::Duration::hours(3));
         }
+        fake.state().processing = chrono::Duration::zero();
         let x = fake_x::FakeX::start_in_thread(Clock::System);
         x.add_user(USER_ID, "crash_t");
         let dir = TempDir::new().unwrap();
@@ -428,6 +429,12 @@ impl LiveWorld {
     /// New posts on X: a few, and a thread of three of the account's own.
     fn publish(&self) {
         self.x.posts(USER_ID, 4);
+        // Live media: downloaded from the fake X API's media host, uploaded with its alt text.
+        self.x.post_with_media(
+            USER_ID,
+            "a photo from the road",
+            &[photo("road.jpg", "a road at dusk", 2_000)],
+        );
         let mut parent = self
             .x
             .post(USER_ID, "a thread starts here 1/3", serde_json::json!({}));
@@ -478,7 +485,9 @@ fn live_random_kills(personality: Personality, salt: u64) -> usize {
         .max(20);
     let want = shapes(&reference.fake.statuses(), &reference.fake.url);
     let want_preview = reference.preview_lines().len();
-    assert!(want.len() >= 7, "{want:?}");
+    assert!(want.len() >= 8, "{want:?}");
+    let want_uploads = reference.fake.state().media.len();
+    assert_eq!(want_uploads, 1);
 
     let seed = env_number("BIRDBRIDGE_CRASH_SEED", DEFAULT_SEED) ^ salt;
     let kills = usize::try_from(env_number("BIRDBRIDGE_CRASH_KILLS", DEFAULT_KILLS as u64))
@@ -491,9 +500,11 @@ fn live_random_kills(personality: Personality, salt: u64) -> usize {
         let world = LiveWorld::new(personality, true);
         world.publish();
         episodes += 1;
+        let killed_before = killed;
         while killed < kills && world.once_killed(Duration::from_millis(rng.u64(0..=span))) {
             killed += 1;
         }
+        let killed_here = killed - killed_before;
         let (ok, err) = world.once(None);
         assert!(ok, "the clean cycle failed: {err}");
         let got = shapes(&world.fake.statuses(), &world.fake.url);
@@ -502,6 +513,13 @@ fn live_random_kills(personality: Personality, salt: u64) -> usize {
             "{personality:?} seed {seed:#x} episode {episodes}"
         );
         assert_eq!(world.preview_lines().len(), want_preview);
+        // An upload the ledger never heard of (killed before recording it) is the only
+        // extra one allowed, at most one per kill.
+        let uploads = world.fake.state().media.len();
+        assert!(
+            uploads <= want_uploads + killed_here,
+            "{personality:?} seed {seed:#x} episode {episodes}: {uploads} uploads after {killed_here} kills"
+        );
     }
     eprintln!(
         "live {personality:?}: seed {seed:#x}, {killed} cycles killed mid-run in {episodes} episodes; \
@@ -538,7 +556,7 @@ fn live_cycles_survive_the_worst_instants_including_an_edit() {
         let lines = world.preview_lines();
         let edits = lines.iter().filter(|l| l["action"] == "edit").count();
         assert_eq!(edits, 1, "{point}: one edit, not {edits}: {lines:#?}");
-        assert_eq!(lines.len(), 1 + 1 + 7, "{point}: {lines:#?}");
+        assert_eq!(lines.len(), 1 + 1 + 8, "{point}: {lines:#?}");
         // Every reply points at a status written before it.
         let mut written = std::collections::HashSet::new();
         for line in &lines {
@@ -580,7 +598,6 @@ fn live_media_and_put_edits_survive_their_worst_instants() {
         for (stage, point) in cases {
             let label = format!("{personality:?} {stage} {point}");
             let world = LiveWorld::new(personality, true);
-            world.fake.state().processing = chrono::Duration::zero();
             let first = world.x.post_with_media(
                 USER_ID,
                 "a photo",
