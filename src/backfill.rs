@@ -40,9 +40,6 @@ pub struct BackfillOptions {
     pub limit: Option<usize>,
     /// Show what would be posted; write nothing anywhere.
     pub dry_run: bool,
-    /// Test hook: abort the process after this many deliveries, after the target has the
-    /// part and before the ledger records it; the worst instant for a crash.
-    pub crash_after_deliveries: Option<u32>,
     /// Cancelled (by a signal) to stop: every wait ends, the post in hand is settled.
     pub cancel: CancellationToken,
     /// Where time comes from (rate-limit waits, backoff, ledger times); tests move it.
@@ -61,7 +58,6 @@ impl BackfillOptions {
             clock: self.clock.clone(),
             dry_run: self.dry_run,
             budgets: self.budgets.clone(),
-            crash_after_deliveries: self.crash_after_deliveries,
         }
     }
 }

@@ -361,6 +361,14 @@ async fn check(config: &Path) -> Result<Exit, CommandError> {
             route.targets.join(", ")
         );
     }
+    for w in settings.exposure_warnings() {
+        eprintln!(
+            "{}: warning: `{}`: {}",
+            settings.file.display(),
+            w.key,
+            w.problem
+        );
+    }
     let mut findings = settings.offline_findings();
     findings.extend(check_targets(&settings).await);
     for f in &findings {
@@ -470,9 +478,6 @@ async fn backfill(
         until: args.until,
         limit: args.limit,
         dry_run: args.dry_run,
-        crash_after_deliveries: std::env::var("BIRDBRIDGE_TEST_CRASH_AFTER_DELIVERIES")
-            .ok()
-            .and_then(|v| v.parse().ok()),
         cancel,
         clock: Clock::System,
         ..BackfillOptions::default()

@@ -322,7 +322,6 @@ impl Daemon {
                     clock: clock.clone(),
                     dry_run: false,
                     budgets: budgets.clone(),
-                    crash_after_deliveries: None,
                 };
                 // No bar: the daemon runs unattended. Previews of the dry-run target go to
                 // stderr, the log, so stdout stays free for JSON lines.

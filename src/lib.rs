@@ -12,6 +12,7 @@ pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod crash;
 pub mod daemon;
 pub mod engine;
 pub mod fetch;

@@ -990,3 +990,106 @@ fn load_large_generated_archive() {
         contents.circle_excluded
     );
 }
+
+fn ref_id(reference: Option<&birdbridge::model::PostRef>) -> Option<&str> {
+    reference?.id.as_ref().map(PostId::as_str)
+}
+
+/// A 2018 classic month in the shapes classic archives really use (media `sizes` as an
+/// array, the Jackson pretty-printing, `\/` and surrogate-pair escapes, `media_alt`): every
+/// entry is read, and the photo posts keep their alt text.
+#[test]
+fn classic_2018_month_reads_whole_with_alt_text() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/classic-archive-2018");
+    let archive = Archive::open(&dir).unwrap();
+    assert_eq!(archive.owner().username, "classic_2018");
+    let contents = archive.load().unwrap();
+    assert!(contents.malformed.is_empty(), "{:?}", contents.malformed);
+    assert_eq!(contents.posts.len(), 6);
+    for post in &contents.posts {
+        assert_well_formed(post, "classic_2018");
+    }
+    let ids: Vec<&str> = contents.posts.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "948200000000000101",
+            "948300000000000202",
+            "948400000000000303",
+            "948500000000000404",
+            "948600000000000505",
+            "948700000000000606"
+        ],
+        "oldest first"
+    );
+
+    let tide = post_with(&contents, "Low tide");
+    assert_eq!(
+        tide.text,
+        "Low tide this morning \u{1f30a}\u{1f4f7} #harbour"
+    );
+    assert_eq!(facets(tide), ["31..39 #harbour"]);
+    let [photo] = tide.media.as_slice() else {
+        panic!("{:?}", tide.media)
+    };
+    assert_eq!(photo.kind, MediaKind::Photo);
+    assert_eq!(
+        photo.alt_text.as_deref(),
+        Some("Mudflats at low tide, boats lying on their sides.")
+    );
+    assert_eq!((photo.width, photo.height), (Some(2048), Some(1536)));
+    assert_eq!(
+        photo.original_url.as_deref(),
+        Some("https://pbs.twimg.com/media/DSaa1Bc2XcAAlow.jpg")
+    );
+
+    let maps = post_with(&contents, "Old map");
+    assert_eq!(maps.text, "Old map & new map, side by side");
+    let alts: Vec<Option<&str>> = maps.media.iter().map(|m| m.alt_text.as_deref()).collect();
+    assert_eq!(alts, [Some("A hand-drawn 1890 map of the harbour."), None]);
+
+    let repost = post_with(&contents, "Ferry schedule");
+    assert_eq!(
+        repost.text,
+        "Ferry schedule changes from Monday \u{1f501} details below"
+    );
+    assert_eq!(
+        ref_id(repost.references.repost_of.as_ref()),
+        Some("948100000000000050")
+    );
+    let [rt_photo] = repost.media.as_slice() else {
+        panic!("{:?}", repost.media)
+    };
+    assert_eq!(
+        rt_photo.alt_text.as_deref(),
+        Some("Timetable: ferries every 20 minutes.")
+    );
+
+    let tides = post_with(&contents, "Tide tables");
+    assert_eq!(tides.kind(), PostKind::Original);
+    assert_eq!(
+        ref_id(tides.references.reply_to.as_ref()),
+        Some("948200000000000101")
+    );
+    assert!(
+        tides
+            .text
+            .contains("https://example.org/tides/2018/week-1?x=1&y=2"),
+        "{}",
+        tides.text
+    );
+
+    let quote = post_with(&contents, "This <3");
+    assert_eq!(quote.text, "This <3 > everything");
+    assert_eq!(
+        ref_id(quote.references.quote_of.as_ref()),
+        Some("948100000000000050")
+    );
+
+    let sun = post_with(&contents, "\u{2600}");
+    let [sun_photo] = sun.media.as_slice() else {
+        panic!("{:?}", sun.media)
+    };
+    assert_eq!(sun_photo.alt_text, None);
+    assert_eq!((sun_photo.width, sun_photo.height), (Some(900), Some(1600)));
+}

@@ -65,6 +65,67 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// Warnings that do not stop anything: a configuration file holding an inline `token`
+    /// that other accounts of this machine can read (group or world read bits), which
+    /// hands them the account. Unix only; empty elsewhere.
+    pub fn exposure_warnings(&self) -> Vec<Finding> {
+        let mut keys = Vec::new();
+        for (name, source) in &self.sources {
+            if let SourceSettings::X(x) = source {
+                if matches!(x.token, SecretSource::Inline(_)) {
+                    keys.push(join_key(&join_key("sources", name), "token"));
+                }
+            }
+        }
+        for (name, target) in &self.targets {
+            if let TargetSettings::Fediverse(fedi) = target {
+                if matches!(fedi.token, SecretSource::Inline(_)) {
+                    keys.push(join_key(&join_key("targets", name), "token"));
+                }
+            }
+        }
+        // An inline token may come from the environment instead; warn only when the file
+        // itself holds one.
+        let holds_token = std::fs::read_to_string(&self.file).is_ok_and(|text| {
+            text.lines().any(|l| {
+                l.trim_start()
+                    .strip_prefix("token")
+                    .is_some_and(|rest| rest.trim_start().starts_with('='))
+            })
+        });
+        let Some(mode) = others_can_read(&self.file) else {
+            return Vec::new();
+        };
+        if !holds_token {
+            return Vec::new();
+        }
+        keys.into_iter()
+            .map(|key| Finding {
+                key,
+                problem: format!(
+                    "{} holds this token and other accounts can read it (mode {mode:o}); \
+                     run `chmod 600` on it, or move the token to `token_file`",
+                    self.file.display()
+                ),
+            })
+            .collect()
+    }
+}
+
+/// The file's permission bits when its group or others may read it.
+#[cfg(unix)]
+fn others_can_read(file: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(file).ok()?.permissions().mode() & 0o777;
+    (mode & 0o044 != 0).then_some(mode)
+}
+
+#[cfg(not(unix))]
+fn others_can_read(_file: &Path) -> Option<u32> {
+    None
+}
+
 fn check_secret(table: &str, secret: &SecretSource, findings: &mut Vec<Finding>) {
     let name = match secret {
         SecretSource::Inline(_) => "token",

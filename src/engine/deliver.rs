@@ -13,6 +13,7 @@ use chrono::{DateTime, Duration, Utc};
 use tracing::{info, warn};
 
 use crate::clock::{jitter, Clock};
+use crate::crash::{self, CrashPoint};
 use crate::media::stage::MediaStage;
 use crate::model::Post;
 use crate::render::{Rendered, ReplyTo};
@@ -32,7 +33,6 @@ pub(super) struct Job<'a> {
     pub(super) target_name: &'a str,
     pub(super) post: &'a Post,
     pub(super) rendered: &'a Rendered,
-    pub(super) crash_after: Option<u32>,
     pub(super) clock: &'a Clock,
     /// For an edited post: the statuses of the earlier version, by part index; these parts
     /// are edits of those statuses instead of new ones.
@@ -63,7 +63,6 @@ pub(super) async fn deliver_post(
     ledger: &Arc<Ledger>,
     target: &mut AnyTarget,
     ctx: &Job<'_>,
-    deliveries: &mut u32,
 ) -> Result<Outcome, StoreError> {
     let post_id = ctx.post.id.as_str();
     let parts = &ctx.rendered.parts;
@@ -122,20 +121,21 @@ pub(super) async fn deliver_post(
             let (key, now) = (key.clone(), ctx.clock.now());
             ledger.call(move |l| l.begin_attempt(&key, now)).await?
         };
+        crash::point(CrashPoint::Posting);
         let result = match ctx.edits.get(index) {
             Some(remote_id) => target.edit(remote_id, out, ledger).await,
             None => target.deliver(out, ledger).await,
         };
         match result {
             Ok(delivered) => {
-                *deliveries += 1;
-                crash_hook(ctx.crash_after, *deliveries);
+                crash::delivered(ctx.edits.get(index).is_some());
                 let (k, now, d) = (key.clone(), ctx.clock.now(), delivered.clone());
                 ledger
                     .call(move |l| l.mark_posted(&k, &d.remote_id, d.url.as_deref(), now))
                     .await?;
                 previous = Some(delivered.remote_id);
                 outcome.delivered += 1;
+                crash::recorded(index + 1 < parts.len() || part.reply_to != ReplyTo::Nothing);
             }
             Err(err) => {
                 let state = {
@@ -319,15 +319,6 @@ fn settle_failure(
         }
         Class::Temporary => ledger.mark_failed(key, message, retry_at, MAX_ATTEMPTS, now)?,
     })
-}
-
-/// The crash test hook: aborts the process after `after` deliveries, between the target's
-/// answer and the ledger's record (the worst instant for a crash).
-fn crash_hook(after: Option<u32>, deliveries: u32) {
-    if after.is_some_and(|n| deliveries >= n) {
-        warn!("test hook: aborting between delivery and record");
-        std::process::abort();
-    }
 }
 
 /// Exponential backoff from one minute, capped at six hours.

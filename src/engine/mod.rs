@@ -4,8 +4,8 @@
 //!
 //! One [`Context`] carries what every wait and every call needs: the [`Lane`] (live posts
 //! may use a target's whole rate-limit budget, backfill only its share), the cancellation
-//! token that ends every wait (budget waits, backoff, media processing), the clock, and the
-//! crash test hook. The drivers ([`crate::backfill`], [`crate::daemon`]) only find posts and
+//! token that ends every wait (budget waits, backoff, media processing), and the clock. (The
+//! crash test points live in [`crate::crash`], compiled in only with `test-hooks`.) The drivers ([`crate::backfill`], [`crate::daemon`]) only find posts and
 //! hand them over in order.
 //!
 //! **Nothing is lost while a target is down.** A target that cannot be reached (or whose
@@ -69,9 +69,6 @@ pub struct Context {
     /// The rate-limit budgets of the process, shared by every engine delivering to the
     /// same account (so backfill cannot take the live lane's reserve).
     pub budgets: BudgetPool,
-    /// Test hook: abort the process after this many deliveries, after the target has the
-    /// part and before the ledger records it; the worst instant for a crash.
-    pub crash_after_deliveries: Option<u32>,
 }
 
 /// One post handed to the engine, with what its deliveries on every target share.
@@ -195,8 +192,6 @@ pub struct Engine {
     policy: RoutePolicy,
     progress: Progress,
     ctx: Context,
-    /// Deliveries so far (for the crash test hook).
-    deliveries: u32,
 }
 
 impl Engine {
@@ -254,7 +249,6 @@ impl Engine {
             policy,
             progress,
             ctx,
-            deliveries: 0,
         })
     }
 
@@ -536,11 +530,10 @@ impl Engine {
             post,
             rendered,
             clock: &self.ctx.clock,
-            crash_after: self.ctx.crash_after_deliveries,
             edits,
             media: offer.media,
         };
-        let parts = deliver::deliver_post(ledger, target, &job, &mut self.deliveries).await?;
+        let parts = deliver::deliver_post(ledger, target, &job).await?;
         if let Some((name, windows)) = target.budget_snapshot() {
             let now = self.ctx.clock.now();
             ledger

@@ -11,7 +11,10 @@
 //!   `2018-10-10 20:19:24 +0000` (classic);
 //! - numbers as strings (current) or numbers (classic);
 //! - retweets as `RT @user: …` text only (current) or with a `retweeted_status` (classic);
-//! - alt text absent (current), `ext_alt_text` (v1.1 exports) or `media_alt` (classic).
+//! - alt text absent (current), `ext_alt_text` (v1.1 exports) or `media_alt` (classic);
+//! - media `sizes` as an object keyed by name (current) or an array of `{h, resize, w}`
+//!   objects (classic);
+//! - classic retweet texts cut by UTF-16 units, which can leave half a surrogate pair.
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -95,6 +98,7 @@ struct RawTweet {
     possibly_sensitive: Option<Flag>,
     edit_info: Option<RawEditInfo>,
     retweeted_status: Option<Box<RawTweet>>,
+    #[serde(deserialize_with = "hint")]
     user: Option<RawUser>,
 }
 
@@ -146,23 +150,55 @@ struct RawMedia {
     media_url: Option<String>,
     #[serde(rename = "type")]
     kind: Option<String>,
+    #[serde(deserialize_with = "hint")]
     sizes: Option<RawSizes>,
+    #[serde(deserialize_with = "hint")]
     original_info: Option<RawOriginalInfo>,
     video_info: Option<RawVideoInfo>,
     ext_alt_text: Option<String>,
     media_alt: Option<String>,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct RawSizes {
-    large: Option<RawSize>,
+/// The renditions of a photo: an object keyed by name (`{"large": {...}, "thumb": {...}}`,
+/// current archives and the API) or an array of `{"h", "resize", "w"}` objects (classic
+/// archives).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawSizes {
+    Named { large: Option<RawSize> },
+    Listed(Vec<RawSize>),
+}
+
+impl RawSizes {
+    /// The largest rendition scaled to fit (never a cropped thumbnail), which is the
+    /// photo's own size or the closest to it.
+    fn largest(&self) -> Option<&RawSize> {
+        match self {
+            RawSizes::Named { large } => large.as_ref(),
+            RawSizes::Listed(sizes) => sizes
+                .iter()
+                .filter(|s| s.resize.as_deref() != Some("crop"))
+                .max_by_key(|s| u128::from(s.w.0) * u128::from(s.h.0)),
+        }
+    }
 }
 
 #[derive(Deserialize)]
 struct RawSize {
     w: Num,
     h: Num,
+    resize: Option<String>,
+}
+
+/// Reads a field that is only a hint (pixel sizes) leniently: a shape this reader does not
+/// know gives `None` instead of making the whole post unreadable.
+fn hint<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    let value = serde_json::Value::deserialize(deserializer)?;
+    Ok(T::deserialize(value).ok())
 }
 
 #[derive(Deserialize, Default)]
@@ -218,20 +254,7 @@ struct RawUser {
 /// # Errors
 /// [`TweetError`] when the element is not a post object or lacks its id, date or text.
 pub fn normalize_tweet(element: &str, ctx: &TweetContext<'_>) -> Result<ArchivePost, TweetError> {
-    let inner = serde_json::from_str::<Element<'_>>(element)
-        .map_err(|e| TweetError {
-            id: None,
-            reason: format!("not a post object: {e}"),
-        })?
-        .tweet
-        .map_or(element, RawValue::get);
-    let raw: RawTweet = serde_json::from_str(inner).map_err(|e| TweetError {
-        id: serde_json::from_str::<IdOnly>(inner)
-            .ok()
-            .and_then(|only| only.id_str.or(only.id))
-            .map(|id| PostId(id.0)),
-        reason: format!("unreadable post: {e}"),
-    })?;
+    let raw = parse_raw(element)?;
     let id = raw
         .id_str
         .clone()
@@ -322,6 +345,77 @@ pub fn normalize_tweet(element: &str, ctx: &TweetContext<'_>) -> Result<ArchiveP
         edit_versions: edit_versions(&raw),
         post,
     })
+}
+
+/// The post object of an element, its lone surrogate halves repaired.
+fn parse_raw(element: &str) -> Result<RawTweet, TweetError> {
+    let inner = serde_json::from_str::<Element<'_>>(element)
+        .map_err(|e| TweetError {
+            id: None,
+            reason: format!("not a post object: {e}"),
+        })?
+        .tweet
+        .map_or(element, RawValue::get);
+    match serde_json::from_str(inner) {
+        Err(e) if e.to_string().contains("surrogate") => {
+            serde_json::from_str(&replace_lone_surrogates(inner))
+        }
+        parsed => parsed,
+    }
+    .map_err(|e| TweetError {
+        id: serde_json::from_str::<IdOnly>(inner)
+            .ok()
+            .and_then(|only| only.id_str.or(only.id))
+            .map(|id| PostId(id.0)),
+        reason: format!("unreadable post: {e}"),
+    })
+}
+
+/// Replaces `\uD800`..`\uDFFF` escapes that are not a well-formed surrogate pair with
+/// `\uFFFD`. Classic archives cut long retweet texts by UTF-16 units, which can split an
+/// emoji's pair; JSON parsers refuse the lone half, and the post would be lost for one
+/// character. Escaped backslashes (`\\u`) are left alone.
+fn replace_lone_surrogates(json: &str) -> String {
+    fn unit_at(bytes: &[u8], at: usize) -> Option<u16> {
+        let hex = bytes.get(at..at + 6)?;
+        if hex[0] != b'\\' || hex[1] != b'u' {
+            return None;
+        }
+        u16::from_str_radix(std::str::from_utf8(&hex[2..]).ok()?, 16).ok()
+    }
+    let bytes = json.as_bytes();
+    let mut out = String::with_capacity(json.len());
+    let mut copied = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        match unit_at(bytes, i) {
+            Some(0xD800..=0xDBFF) => {
+                if matches!(unit_at(bytes, i + 6), Some(0xDC00..=0xDFFF)) {
+                    i += 12;
+                } else {
+                    out.push_str(&json[copied..i]);
+                    out.push_str("\\uFFFD");
+                    i += 6;
+                    copied = i;
+                }
+            }
+            Some(0xDC00..=0xDFFF) => {
+                out.push_str(&json[copied..i]);
+                out.push_str("\\uFFFD");
+                i += 6;
+                copied = i;
+            }
+            // Any other escape, `\\` included, is two bytes (plus hex digits, which
+            // hold no backslash).
+            _ => i += 2,
+        }
+    }
+    out.push_str(&json[copied..]);
+    out
 }
 
 /// Parses both archive date formats, always UTC offsets in practice.
@@ -576,7 +670,7 @@ fn dimensions(media: &RawMedia) -> (Option<u32>, Option<u32>) {
     media
         .sizes
         .as_ref()
-        .and_then(|s| s.large.as_ref())
+        .and_then(RawSizes::largest)
         .map_or((None, None), |large| (to_u32(large.w), to_u32(large.h)))
 }
 
@@ -605,4 +699,43 @@ fn edit_versions(raw: &RawTweet) -> Vec<PostId> {
         return Vec::new();
     }
     ids.iter().map(|id| PostId(id.0.clone())).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lone_surrogates_become_replacement_characters() {
+        let cases = [
+            (r#""cut \uD83D\u2026""#, "cut \u{fffd}\u{2026}"),
+            (r#""\uDD01 x""#, "\u{fffd} x"),
+            (r#""pair \uD83D\uDD01 ok""#, "pair \u{1f501} ok"),
+            (r#""not an escape \\uD83D""#, "not an escape \\uD83D"),
+            (r#""end \uD83D""#, "end \u{fffd}"),
+        ];
+        for (json, want) in cases {
+            let text: String = serde_json::from_str(&replace_lone_surrogates(json)).unwrap();
+            assert_eq!(text, want, "{json}");
+        }
+    }
+
+    #[test]
+    fn a_post_with_a_cut_surrogate_pair_is_read() {
+        let owner = Author {
+            id: None,
+            username: "o".into(),
+            display_name: None,
+        };
+        let notes = NoteIndex::default();
+        let ctx = TweetContext {
+            owner: &owner,
+            notes: &notes,
+            locate_media: &|_| None,
+        };
+        let element = r#"{"id_str": "1", "text": "RT @a: cut \uD83D\u2026",
+            "created_at": "2018-01-01 00:00:00 +0000"}"#;
+        let post = normalize_tweet(element, &ctx).unwrap().post;
+        assert_eq!(post.text, "cut \u{fffd}\u{2026}");
+    }
 }

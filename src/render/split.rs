@@ -83,8 +83,13 @@ pub(super) fn split(
         let fits = |chunks: &[Chunk], s: usize, e: usize| {
             measure(&text[chunks[s].start..chunks[e - 1].word_end]) <= budget
         };
-        // The furthest end that fits; measure grows with the end, so binary search.
-        let (mut lo, mut hi) = (s, chunks.len());
+        // The furthest end that fits; measure grows with the end, so binary search. Every
+        // word counts at least 1, so no more than `budget` words fit: searching (and
+        // measuring) beyond them would make long texts quadratic.
+        let (mut lo, mut hi) = (s, chunks.len().min(s + budget));
+        if first_word_too_long(&text[chunks[s].start..chunks[s].word_end], budget, &measure) {
+            hi = s;
+        }
         while lo < hi {
             let mid = (lo + hi).div_ceil(2);
             if fits(&chunks, s, mid) {
@@ -142,32 +147,64 @@ fn best_end(
     text: &str,
     measure: &impl Fn(&str) -> usize,
 ) -> usize {
+    // The first end that leaves the part at least half full; measure grows with the end,
+    // so binary search (measuring every end would make long parts quadratic).
+    let half_full =
+        |end: usize| measure(&text[chunks[s].start..chunks[end - 1].word_end]) * 2 >= budget;
+    let (mut lo, mut hi) = (s + 1, furthest);
+    while lo < hi {
+        let mid = usize::midpoint(lo, hi);
+        if half_full(mid) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    let first = lo;
     for wanted in [Boundary::Paragraph, Boundary::Sentence] {
-        for end in (s + 1..=furthest).rev() {
-            if measure(&text[chunks[s].start..chunks[end - 1].word_end]) * 2 < budget {
-                break;
-            }
-            if chunks[end - 1].after >= wanted {
-                return end;
-            }
+        if let Some(end) = (first..=furthest)
+            .rev()
+            .find(|&end| chunks[end - 1].after >= wanted)
+        {
+            return end;
         }
     }
     furthest
 }
 
+/// Whether `word` alone is over `budget`, decided on its first `budget + 1` graphemes when
+/// they are already over: measuring a whole over-long word for every part it is cut into
+/// would make such words quadratic.
+fn first_word_too_long(word: &str, budget: usize, measure: &impl Fn(&str) -> usize) -> bool {
+    match word.grapheme_indices(true).nth(budget + 1) {
+        Some((end, _)) if measure(&word[..end]) > budget => true,
+        _ => measure(word) > budget,
+    }
+}
+
+/// The longest prefix of `word` (in bytes, at a grapheme boundary) that fits `budget`;
+/// at least one grapheme. Binary search over the first `budget + 1` boundaries.
 fn longest_fitting_prefix(word: &str, budget: usize, measure: &impl Fn(&str) -> usize) -> usize {
-    let mut cut = 0;
-    for (i, g) in word.grapheme_indices(true) {
-        if measure(&word[..i + g.len()]) > budget {
-            break;
+    let ends: Vec<usize> = word
+        .grapheme_indices(true)
+        .take(budget.saturating_add(1))
+        .map(|(i, g)| i + g.len())
+        .collect();
+    let (mut lo, mut hi) = (0, ends.len());
+    while lo < hi {
+        let mid = (lo + hi).div_ceil(2);
+        if measure(&word[..ends[mid - 1]]) <= budget {
+            lo = mid;
+        } else {
+            hi = mid - 1;
         }
-        cut = i + g.len();
     }
     // Even one grapheme is too long (an absurdly small limit): take one anyway to progress.
-    if cut == 0 {
-        cut = word.graphemes(true).next().map_or(word.len(), str::len);
+    if lo == 0 {
+        ends.first().copied().unwrap_or(word.len())
+    } else {
+        ends[lo - 1]
     }
-    cut
 }
 
 #[cfg(test)]

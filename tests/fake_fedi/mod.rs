@@ -32,6 +32,8 @@
 )]
 
 mod actions;
+pub mod faults;
+pub mod shapes;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -174,6 +176,8 @@ pub struct FakeState {
 pub struct FakeFedi {
     pub url: String,
     state: Arc<Mutex<FakeState>>,
+    /// Faults planned for chosen calls (`faults.rs`).
+    pub faults: faults::Faults,
 }
 
 type Shared = Arc<Mutex<FakeState>>;
@@ -269,6 +273,11 @@ impl FakeFedi {
             // Uploads are read piece by piece (a 200 MB video is counted, not kept).
             .layer(axum::extract::DefaultBodyLimit::disable())
             .with_state(Arc::clone(&state));
+        let faults = faults::Faults::default();
+        let app = app.layer(axum::middleware::from_fn_with_state(
+            faults.clone(),
+            faults::layer,
+        ));
         if traits.closes_after_answer {
             let listener = one_answer::OneAnswerListener(listener);
             tokio::spawn(async move {
@@ -279,7 +288,7 @@ impl FakeFedi {
                 axum::serve(listener, app).await.unwrap();
             });
         }
-        Self { url, state }
+        Self { url, state, faults }
     }
 
     pub fn state(&self) -> MutexGuard<'_, FakeState> {

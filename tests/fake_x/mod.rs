@@ -508,9 +508,17 @@ async fn lookup(
         .map(|id| json!({"value": id, "detail": format!("Could not find tweet with ids: [{id}]."), "title": "Not Found Error", "resource_type": "tweet"}))
         .collect();
     let data: Vec<Value> = found.iter().map(|t| t.json.clone()).collect();
-    let users: Vec<Value> = found.iter().flat_map(|t| t.inc_users.clone()).collect();
+    // The expansions the client asks for, as on the timeline: a post read again keeps its
+    // media, referenced posts and authors.
+    let includes = |list: fn(&Tweet) -> &Vec<Value>| -> Vec<Value> {
+        found.iter().flat_map(|t| list(t).clone()).collect()
+    };
     let returned = data.len() as u64;
-    let mut body = json!({"data": data, "includes": {"users": users}});
+    let mut body = json!({"data": data, "includes": {
+        "tweets": includes(|t| &t.inc_tweets),
+        "media": includes(|t| &t.inc_media),
+        "users": includes(|t| &t.inc_users),
+    }});
     if !errors.is_empty() {
         body["errors"] = Value::Array(errors);
     }

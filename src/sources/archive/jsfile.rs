@@ -6,8 +6,10 @@
 //! `serde_json::Value` of the whole file. Error positions are given in terms of the file
 //! (line and byte column), the wrapper included.
 
+use std::cell::Cell;
 use std::fmt;
-use std::io::{self, BufRead};
+use std::io::{self, BufRead, Read};
+use std::rc::Rc;
 
 use serde::de::{DeserializeOwned, Deserializer, SeqAccess, Visitor};
 use serde_json::value::RawValue;
@@ -167,15 +169,65 @@ fn skip_wrapper<R: BufRead>(
     Ok(Offset { lines, column })
 }
 
+/// The most bytes one array element (with the whitespace before it) may take. A post is a
+/// few kilobytes; the bound keeps a damaged or hostile file (a zip bomb inflating to one
+/// endless string) from filling the memory, since an element is held whole.
+pub(crate) const MAX_ELEMENT_BYTES: u64 = 8 * 1024 * 1024;
+
+/// A reader that fails once more than [`MAX_ELEMENT_BYTES`] were read since the count was
+/// last reset (after each element).
+struct Capped<R> {
+    inner: R,
+    since_reset: Rc<Cell<u64>>,
+    cap: u64,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let total = self.since_reset.get() + n as u64;
+        self.since_reset.set(total);
+        if total > self.cap {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "an entry is larger than {} KiB; the file is damaged",
+                    self.cap / 1024
+                ),
+            ));
+        }
+        Ok(n)
+    }
+}
+
 /// Streams a wrapped JSON array, calling `each(index, element)` for every element in order.
 /// Returns the number of elements.
 pub(crate) fn stream_array<R: BufRead>(
+    reader: R,
+    expected: &'static str,
+    each: impl FnMut(usize, &RawValue),
+) -> Result<usize, JsError> {
+    stream_capped(reader, expected, MAX_ELEMENT_BYTES, each)
+}
+
+fn stream_capped<R: BufRead>(
     mut reader: R,
     expected: &'static str,
+    cap: u64,
     mut each: impl FnMut(usize, &RawValue),
 ) -> Result<usize, JsError> {
     let offset = skip_wrapper(&mut reader, expected, b'[')?;
-    let mut deserializer = serde_json::Deserializer::from_reader(reader);
+    let since_reset = Rc::new(Cell::new(0));
+    let capped = Capped {
+        inner: reader,
+        since_reset: Rc::clone(&since_reset),
+        cap,
+    };
+    let mut deserializer = serde_json::Deserializer::from_reader(capped);
+    let mut each = |i: usize, raw: &RawValue| {
+        since_reset.set(0);
+        each(i, raw);
+    };
     (&mut deserializer)
         .deserialize_seq(EachElement(&mut each))
         .map_err(|e| offset.error(e))
@@ -268,6 +320,24 @@ mod tests {
             panic!("expected a syntax error");
         };
         assert_eq!((line, column), (3, 9));
+    }
+
+    #[test]
+    fn an_endless_element_stops_at_the_bound() {
+        let mut text = String::from("window.YTD.tweets.part0 = [ {\"a\": 1}, \"");
+        let size = 1024 + 10;
+        text.push_str(&"x".repeat(size));
+        text.push_str("\" ]");
+        let mut seen = 0;
+        let result = stream_capped(text.as_bytes(), YTD, 1024, |_, _| seen += 1);
+        assert!(
+            matches!(result, Err(JsError::Io(ref e)) if e.to_string().contains("larger than")),
+            "{result:?}"
+        );
+        assert_eq!(seen, 1, "the elements before it were read");
+        // Many small elements add up to more than the bound: fine.
+        let many = format!("window.YTD.tweets.part0 = [{}1]", "1,".repeat(size / 2));
+        assert!(stream_capped(many.as_bytes(), YTD, 1024, |_, _| {}).is_ok());
     }
 
     #[test]

@@ -434,6 +434,10 @@ impl FediTarget {
         for id in pending {
             self.wait_processed(&id).await?;
         }
+        if !media.is_empty() {
+            // Uploaded (or reused) and processed; neither the status nor the edit is sent.
+            crate::crash::point(crate::crash::CrashPoint::MediaUploaded);
+        }
         Ok((text, media))
     }
 
@@ -664,8 +668,8 @@ impl FediTarget {
             info!(target = %self.name, software, kind = kind.as_str(), "server kind detected");
             Ok(kind)
         } else {
-            warn!(target = %self.name, software, "unknown server software; treating it as Mastodon");
-            Ok(ServerKind::Mastodon)
+            warn!(target = %self.name, software, "unknown server software; speaking the Mastodon API to it, without trusting its idempotency keys");
+            Ok(ServerKind::Auto)
         }
     }
 

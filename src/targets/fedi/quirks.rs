@@ -52,8 +52,10 @@ pub struct QuoteSupport {
 /// How long Mastodon remembers an idempotency key.
 pub const IDEMPOTENCY_WINDOW: Duration = Duration::hours(1);
 
-/// The quirks of a (detected or configured) server kind. `Auto` is never passed here once
-/// detection ran; if it is, Mastodon's behaviour is the safe guess.
+/// The quirks of a (detected or configured) server kind. `Auto` stands for software that
+/// detection did not recognise: it is spoken to as Mastodon, but its idempotency keys are
+/// not trusted (an interrupted post is looked up before it is sent again), since a resend
+/// to a server that ignores them would post twice.
 pub fn of(kind: ServerKind) -> Quirks {
     let requests_only = vec![Seed {
         family: Family::Requests,
@@ -61,7 +63,7 @@ pub fn of(kind: ServerKind) -> Quirks {
         period: Duration::minutes(5),
     }];
     match kind {
-        ServerKind::Mastodon | ServerKind::Auto => Quirks {
+        ServerKind::Mastodon => Quirks {
             counting: CountingRule::Mastodon,
             honours_idempotency: true,
             needs_media: false,
@@ -74,6 +76,10 @@ pub fn of(kind: ServerKind) -> Quirks {
                 version: (4, 5),
                 api_version: 7,
             }),
+        },
+        ServerKind::Auto => Quirks {
+            honours_idempotency: false,
+            ..of(ServerKind::Mastodon)
         },
         // Pleroma and Akkoma count in Elixir graphemes with URLs at full length; code points
         // are never fewer, so counting them is safe. They honour Idempotency-Key.
@@ -197,6 +203,8 @@ mod tests {
         assert!(!q.honours_idempotency);
         assert!(of(ServerKind::Mastodon).honours_idempotency);
         assert!(of(ServerKind::Pixelfed).needs_media);
+        // Unrecognised software: never trust a resend to be deduplicated.
+        assert!(!of(ServerKind::Auto).honours_idempotency);
     }
 
     #[test]
