@@ -307,6 +307,17 @@ fn unknown_server_survives_random_kills() {
 }
 
 #[test]
+fn snac_survives_random_kills() {
+    // Found through `auto` (nodeinfo says snac): no idempotency, closes after every answer.
+    random_kills(Personality::Snac, 4);
+}
+
+#[test]
+fn akkoma_survives_random_kills() {
+    random_kills(Personality::Akkoma, 5);
+}
+
+#[test]
 fn mastodon_survives_the_worst_instants() {
     forced_points(Personality::Mastodon);
 }
@@ -319,6 +330,16 @@ fn gotosocial_survives_the_worst_instants() {
 #[test]
 fn unknown_server_survives_the_worst_instants() {
     forced_points(Personality::Minimal);
+}
+
+#[test]
+fn snac_survives_the_worst_instants() {
+    forced_points(Personality::Snac);
+}
+
+#[test]
+fn akkoma_survives_the_worst_instants() {
+    forced_points(Personality::Akkoma);
 }
 
 // ---------------------------------------------------------------------------------------
