@@ -348,7 +348,13 @@ impl FediTarget {
                 Visibility::Direct => json!({}),
                 v => json!({"visibility": v.as_str()}),
             };
-            return self.reblog(original, &body, out.idempotency_key).await;
+            return self
+                .repeatable_write(RepeatableWrite::Boost {
+                    original,
+                    body: &body,
+                    key: out.idempotency_key,
+                })
+                .await;
         }
         let c = self.connected()?.clone();
         let (text, media) = self.attach(out, ledger, &c).await?;
@@ -387,7 +393,11 @@ impl FediTarget {
         }
         let (text, media) = self.attach(out, ledger, &c).await?;
         let body = edit_body(out, &text, &media);
-        self.put_status(remote_id, &body).await
+        self.repeatable_write(RepeatableWrite::Edit {
+            remote_id,
+            body: &body,
+        })
+        .await
     }
 
     /// Uploads the part's media (or reuses the uploads recorded for it), links what the
@@ -863,27 +873,31 @@ impl FediTarget {
         Ok(())
     }
 
-    /// `PUT /api/v1/statuses/:id`, waiting out rate limits and retrying failures (an edit
-    /// sent twice is the same edit).
-    async fn put_status(
+    /// Sends an edit or a boost, waiting out rate limits and retrying failures: both are safe
+    /// to repeat (an edit sent twice is the same edit; the server returns the existing boost
+    /// of a status boosted already), so unlike a new status they need no reconciliation.
+    async fn repeatable_write(
         &mut self,
-        remote_id: &str,
-        body: &Value,
+        write: RepeatableWrite<'_>,
     ) -> Result<Delivered, TargetError> {
         let (mut waits, mut retries) = (0, 0);
         loop {
             self.take(Family::Statuses).await?;
-            let failure = match self.api.put_status(remote_id, body).await {
+            let sent = match write {
+                RepeatableWrite::Edit { remote_id, body } => {
+                    self.api.put_status(remote_id, body).await
+                }
+                RepeatableWrite::Boost {
+                    original,
+                    body,
+                    key,
+                } => self.api.reblog(original, body, key).await,
+            };
+            let failure = match sent {
                 Ok(answer) => {
                     self.observe(Family::Statuses, &answer.headers);
                     match answer.status {
-                        // Some servers give an edited status a new id; the answer says.
-                        200..=299 => {
-                            return Ok(delivered(&answer).unwrap_or(Delivered {
-                                remote_id: remote_id.to_owned(),
-                                url: None,
-                            }))
-                        }
+                        200..=299 => return write.delivered(&answer),
                         429 | 503 if waits < MAX_RATE_WAITS => {
                             waits += 1;
                             self.back_off_rate(Family::Statuses, &answer);
@@ -904,48 +918,7 @@ impl FediTarget {
                 return Err(TargetError::Transient { message: failure });
             }
             retries += 1;
-            warn!(target = %self.name, error = %failure, "edit failed; retrying");
-            self.transient_pause(retries).await?;
-        }
-    }
-
-    /// `POST /api/v1/statuses/:id/reblog`: boosts the mirrored status. The server returns
-    /// the existing boost when the status is boosted already, so a retry is harmless.
-    async fn reblog(
-        &mut self,
-        original: &str,
-        body: &Value,
-        key: &str,
-    ) -> Result<Delivered, TargetError> {
-        let (mut waits, mut retries) = (0, 0);
-        loop {
-            self.take(Family::Statuses).await?;
-            let failure = match self.api.reblog(original, body, key).await {
-                Ok(answer) => {
-                    self.observe(Family::Statuses, &answer.headers);
-                    match answer.status {
-                        200..=299 => return delivered(&answer),
-                        429 | 503 if waits < MAX_RATE_WAITS => {
-                            waits += 1;
-                            self.back_off_rate(Family::Statuses, &answer);
-                            continue;
-                        }
-                        500..=599 => format!("HTTP {}: {}", answer.status, answer.message()),
-                        _ => return Err(self.answer_error(&answer)),
-                    }
-                }
-                // Never reached the server, again and again: it is down; the engine
-                // keeps the part waiting and reconnects later.
-                Err(Transport::Connect(m)) if retries >= MAX_TRANSIENT_RETRIES => {
-                    return Err(TargetError::Unreachable { message: m })
-                }
-                Err(t) => t.to_string(),
-            };
-            if retries >= MAX_TRANSIENT_RETRIES {
-                return Err(TargetError::Transient { message: failure });
-            }
-            retries += 1;
-            warn!(target = %self.name, error = %failure, "boost failed; retrying");
+            warn!(target = %self.name, error = %failure, "{} failed; retrying", write.name());
             self.transient_pause(retries).await?;
         }
     }
@@ -1275,4 +1248,38 @@ fn is_duplicate_key(answer: &Answer) -> bool {
 fn is_processing(answer: &Answer) -> bool {
     let m = answer.message().to_ascii_lowercase();
     m.contains("processing") || m.contains("not processed")
+}
+
+/// A write that is safe to send again as it is (see [`FediTarget::repeatable_write`]).
+#[derive(Debug, Clone, Copy)]
+enum RepeatableWrite<'a> {
+    /// `PUT /api/v1/statuses/:id`.
+    Edit { remote_id: &'a str, body: &'a Value },
+    /// `POST /api/v1/statuses/:id/reblog`.
+    Boost {
+        original: &'a str,
+        body: &'a Value,
+        key: &'a str,
+    },
+}
+
+impl RepeatableWrite<'_> {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Edit { .. } => "edit",
+            Self::Boost { .. } => "boost",
+        }
+    }
+
+    /// The status the server answered with. Some servers give an edited status a new id,
+    /// and the answer says which; an edit answered without one keeps the old id.
+    fn delivered(self, answer: &Answer) -> Result<Delivered, TargetError> {
+        match self {
+            Self::Edit { remote_id, .. } => Ok(delivered(answer).unwrap_or(Delivered {
+                remote_id: remote_id.to_owned(),
+                url: None,
+            })),
+            Self::Boost { .. } => delivered(answer),
+        }
+    }
 }
