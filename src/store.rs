@@ -453,25 +453,7 @@ impl Ledger {
             }
             return Ok(existing);
         }
-        {
-            let now = timestamp(now);
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO parts (route, source_post_id, target, part_index, state, \
-                 idempotency_key, created_at, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4, 'planned', ?5, ?6, ?6)",
-            )?;
-            for part_index in 0..part_count {
-                let key = PartKey::new(route, source_post_id, target, part_index);
-                insert.execute(params![
-                    route,
-                    source_post_id,
-                    target,
-                    part_index,
-                    idempotency_key(&key),
-                    now,
-                ])?;
-            }
-        }
+        insert_planned(&tx, route, source_post_id, target, part_count, now)?;
         let planned = select_post(&tx, route, source_post_id, target)?;
         tx.commit()?;
         Ok(planned)
@@ -868,6 +850,36 @@ fn select_part(conn: &Connection, key: &PartKey) -> Result<Option<PartRecord>, S
         params![key.route, key.source_post_id, key.target, key.part_index],
     )?;
     Ok(parts.into_iter().next())
+}
+
+/// Inserts parts `0..part_count` of a post as `planned`, each with its idempotency key: the
+/// one shape of a plan, for a first plan and a replacement alike.
+fn insert_planned(
+    tx: &Connection,
+    route: &str,
+    source_post_id: &str,
+    target: &str,
+    part_count: u32,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<()> {
+    let now = timestamp(now);
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO parts (route, source_post_id, target, part_index, state, \
+         idempotency_key, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, 'planned', ?5, ?6, ?6)",
+    )?;
+    for part_index in 0..part_count {
+        let key = PartKey::new(route, source_post_id, target, part_index);
+        insert.execute(params![
+            route,
+            source_post_id,
+            target,
+            part_index,
+            idempotency_key(&key),
+            now,
+        ])?;
+    }
+    Ok(())
 }
 
 fn select_post(

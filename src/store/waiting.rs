@@ -11,7 +11,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, TransactionBehavior};
 
 use super::{
-    idempotency_key, parse_timestamp, query_parts, select_post, timestamp, Ledger, StoreError,
+    idempotency_key, insert_planned, parse_timestamp, query_parts, select_post, timestamp, Ledger,
+    StoreError,
 };
 use super::{PartKey, PartRecord, PartState};
 
@@ -63,24 +64,7 @@ impl Ledger {
                 "DELETE FROM parts WHERE route = ?1 AND source_post_id = ?2 AND target = ?3",
                 params![route, source_post_id, target],
             )?;
-            {
-                let mut insert = tx.prepare_cached(
-                    "INSERT INTO parts (route, source_post_id, target, part_index, state, \
-                     idempotency_key, created_at, updated_at) \
-                     VALUES (?1, ?2, ?3, ?4, 'planned', ?5, ?6, ?6)",
-                )?;
-                for part_index in 0..part_count {
-                    let key = PartKey::new(route, source_post_id, target, part_index);
-                    insert.execute(params![
-                        route,
-                        source_post_id,
-                        target,
-                        part_index,
-                        idempotency_key(&key),
-                        timestamp(now),
-                    ])?;
-                }
-            }
+            insert_planned(&tx, route, source_post_id, target, part_count, now)?;
             tx.commit()?;
         }
         tracing::debug!(
