@@ -230,6 +230,12 @@ impl Api {
         self.closes.load(Ordering::Relaxed)
     }
 
+    /// Sends every request from now on over a fresh connection: the server kind is known to
+    /// close connections after one answer.
+    pub fn assume_closes_after_answer(&self) {
+        self.closes.store(true, Ordering::Relaxed);
+    }
+
     fn http(&self) -> &Client {
         if self.closes_after_answer() {
             &self.clients.fresh
@@ -273,6 +279,21 @@ impl Api {
         }
     }
 
+    /// Sends a write that must not be repeated blindly (a new status, a boost): its outcome
+    /// after a closed connection is for reconciliation to find out. A reused connection
+    /// closed before any answer still says how the server behaves, so every later request
+    /// goes on a fresh connection; otherwise each write after the first would meet the same
+    /// closed connection and wait for reconciliation in turn.
+    async fn send_once(&self, req: RequestBuilder) -> Result<Answer, Transport> {
+        let sent = self.send(req).await;
+        if let Err(Transport::Closed(first)) = &sent {
+            if !self.closes.swap(true, Ordering::Relaxed) {
+                tracing::warn!(server = %self.base, error = %first, "the server closed a connection before answering; using a new connection for each request");
+            }
+        }
+        sent
+    }
+
     /// After a request failed on a reused connection and was sent again on a fresh one:
     /// when the fresh one answered, every later request goes on a fresh connection.
     fn note_fresh_worked(&self, again: &Result<Answer, Transport>, first: &str) {
@@ -294,7 +315,7 @@ impl Api {
             .bearer_auth(self.token.expose())
             .header("Idempotency-Key", idempotency_key)
             .json(body);
-        self.send(req).await
+        self.send_once(req).await
     }
 
     /// `PUT /api/v1/statuses/:id` (an edit) with a JSON body; idempotent, so repeated on a
@@ -319,7 +340,7 @@ impl Api {
             .bearer_auth(self.token.expose())
             .header("Idempotency-Key", idempotency_key)
             .json(body);
-        self.send(req).await
+        self.send_once(req).await
     }
 
     /// `POST /api/v2/media`: one file as multipart, with its description. A file on disk is

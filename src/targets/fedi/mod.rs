@@ -255,6 +255,9 @@ impl FediTarget {
         };
         let quirks = quirks::of(profile.kind);
         self.one_counter = quirks.one_counter;
+        if quirks.closes_after_answer {
+            self.api.assume_closes_after_answer();
+        }
         let saved = match ledger {
             Some(l) => Some(l.budgets(Some(&self.name))?),
             None => None,

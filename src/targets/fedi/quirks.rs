@@ -32,6 +32,11 @@ pub struct Quirks {
     /// describe whatever the call (`GoToSocial`: per client address); then every call is
     /// budgeted as a request, and no family is counted apart.
     pub one_counter: bool,
+    /// Whether the server closes every connection after one answer without saying so (snac,
+    /// FORMATS.md "Servers"): every request then goes on a fresh connection from the start,
+    /// instead of a first status post meeting a closed pooled connection and waiting for
+    /// reconciliation.
+    pub closes_after_answer: bool,
     /// Whether `PUT /api/v1/statuses/:id` edits a status (an X edit becomes an edit there;
     /// elsewhere the new version is recorded as skipped).
     pub edits: bool,
@@ -71,6 +76,7 @@ pub fn of(kind: ServerKind) -> Quirks {
             default_max_media: 4,
             seeds: mastodon_seeds(),
             one_counter: false,
+            closes_after_answer: false,
             edits: true,
             native_quotes_from: Some(QuoteSupport {
                 version: (4, 5),
@@ -91,6 +97,7 @@ pub fn of(kind: ServerKind) -> Quirks {
             default_max_media: 4,
             seeds: mastodon_seeds(),
             one_counter: false,
+            closes_after_answer: false,
             edits: false,
             native_quotes_from: None,
         },
@@ -104,6 +111,7 @@ pub fn of(kind: ServerKind) -> Quirks {
             default_max_media: 6,
             seeds: requests_only,
             one_counter: true,
+            closes_after_answer: false,
             edits: true,
             native_quotes_from: None,
         },
@@ -115,6 +123,7 @@ pub fn of(kind: ServerKind) -> Quirks {
             default_max_media: 4,
             seeds: requests_only,
             one_counter: false,
+            closes_after_answer: false,
             edits: false,
             native_quotes_from: None,
         },
@@ -128,6 +137,7 @@ pub fn of(kind: ServerKind) -> Quirks {
             default_max_media: 16,
             seeds: requests_only,
             one_counter: false,
+            closes_after_answer: false,
             edits: false,
             native_quotes_from: None,
         },
@@ -139,6 +149,7 @@ pub fn of(kind: ServerKind) -> Quirks {
             default_max_media: 4,
             seeds: mastodon_seeds(),
             one_counter: false,
+            closes_after_answer: false,
             edits: false,
             native_quotes_from: None,
         },
@@ -153,6 +164,7 @@ pub fn of(kind: ServerKind) -> Quirks {
             default_max_media: 4,
             seeds: mastodon_seeds(),
             one_counter: false,
+            closes_after_answer: true,
             edits: true,
             native_quotes_from: None,
         },
