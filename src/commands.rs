@@ -20,6 +20,32 @@ use crate::status;
 use crate::store::{BackfillJob, Ledger, StoreError};
 use crate::targets::{CountingRule, FediTarget, TargetError};
 
+/// Writes to standard output; a reader that went away (`birdbridge status --json | head`)
+/// ends the output quietly instead of a panic, as `print!` would. Other write errors are
+/// logged: the command's work is done, only its report could not be shown.
+fn emit(args: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    if let Err(err) = std::io::stdout().lock().write_fmt(args) {
+        if err.kind() != std::io::ErrorKind::BrokenPipe {
+            tracing::warn!(error = %err, "cannot write to standard output");
+        }
+    }
+}
+
+/// `print!` through [`emit`].
+macro_rules! out {
+    ($($arg:tt)*) => {
+        emit(format_args!($($arg)*))
+    };
+}
+
+/// `println!` through [`emit`].
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        emit(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 /// The process exit codes; stable, documented in README.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
@@ -119,7 +145,7 @@ pub async fn run(
 ) -> Result<Exit, CommandError> {
     match command {
         Command::Check { example: true } => {
-            print!("{EXAMPLE_CONFIG}");
+            out!("{EXAMPLE_CONFIG}");
             Ok(Exit::Ok)
         }
         Command::Check { example: false } => check(config).await,
@@ -129,7 +155,7 @@ pub async fn run(
             }
             let ledger = existing_ledger(config)?;
             let report = ledger.backup_to(&path)?;
-            println!(
+            outln!(
                 "ledger copied to {} (schema version {}, {} part(s))",
                 path.display(),
                 report.schema_version,
@@ -139,7 +165,7 @@ pub async fn run(
         }
         Command::Generate(what) => {
             for file in crate::generate::run(&what).map_err(CommandError::Generate)? {
-                println!("{}", file.display());
+                outln!("{}", file.display());
             }
             Ok(Exit::Ok)
         }
@@ -156,7 +182,7 @@ pub async fn run(
                 token_file: token_file.as_deref(),
             };
             let report = auth::run(&settings, &options, &mut stdin, &mut std::io::stdout()).await?;
-            println!(
+            outln!(
                 "token for {} written to {} (readable by its owner only; scopes: {}); `birdbridge check` shows what the server allows",
                 report.account,
                 report.token_file.display(),
@@ -167,15 +193,15 @@ pub async fn run(
         Command::Status(args) => {
             let settings = Settings::load(config)?;
             if args.json {
-                println!("{}", status::json(&settings, args.route.as_deref())?);
+                outln!("{}", status::json(&settings, args.route.as_deref())?);
             } else {
-                print!("{}", status::report(&settings, args.route.as_deref())?);
+                out!("{}", status::report(&settings, args.route.as_deref())?);
             }
             Ok(Exit::Ok)
         }
         Command::Quarantine(cmd) => {
             let ledger = existing_ledger(config)?;
-            print!(
+            out!(
                 "{}",
                 operator::quarantine(&ledger, &cmd, chrono::Utc::now())?
             );
@@ -183,7 +209,7 @@ pub async fn run(
         }
         Command::Hold(cmd) => {
             let ledger = existing_ledger(config)?;
-            print!("{}", operator::hold(&ledger, &cmd, chrono::Utc::now())?);
+            out!("{}", operator::hold(&ledger, &cmd, chrono::Utc::now())?);
             Ok(Exit::Ok)
         }
         Command::Backfill(args) if args.from_api => api_backfill(config, args, cancel).await,
@@ -267,11 +293,11 @@ async fn once(config: &Path, cancel: CancellationToken) -> Result<Exit, CommandE
         sources_failed,
         parts_left,
     } = report;
-    println!(
+    outln!(
         "{posts_found} new post(s) found, {posts_delivered} delivered; {parts_failed} part(s) failed; {sources_failed} source(s) failed, {sources_stopped} stopped"
     );
     if parts_left > 0 {
-        println!("{parts_left} part(s) wait for delivery (see `birdbridge status`)");
+        outln!("{parts_left} part(s) wait for delivery (see `birdbridge status`)");
     }
     Ok(
         if parts_failed + sources_failed + sources_stopped > 0 || parts_left > 0 {
@@ -313,27 +339,29 @@ async fn api_backfill(
     }
     let report = backfill::api_backfill(&settings, &ledger, &opts).await?;
     let r = &report.report;
-    println!(
+    outln!(
         "route {}: {} post(s) read from the X API since {}",
         args.route,
         report.posts_read,
         args.since.map(|d| d.to_string()).unwrap_or_default()
     );
     if args.dry_run {
-        println!(
+        outln!(
             "dry run: {} post(s) previewed, {} already mirrored, nothing delivered",
-            r.previewed, r.already_done
+            r.previewed,
+            r.already_done
         );
     } else {
-        println!(
+        outln!(
             "{} new post(s) delivered in {} part(s); {} already done in an earlier run; {} skipped by policy; {} failed",
             r.posts_delivered, r.parts_delivered, r.already_done, r.skipped, r.parts_failed
         );
     }
     if r.parts_left > 0 {
-        println!(
+        outln!(
             "{} part(s) of route {} wait for delivery (see `birdbridge status`)",
-            r.parts_left, args.route
+            r.parts_left,
+            args.route
         );
     }
     Ok(
@@ -347,7 +375,7 @@ async fn api_backfill(
 
 async fn check(config: &Path) -> Result<Exit, CommandError> {
     let settings = Settings::load(config)?;
-    println!(
+    outln!(
         "{}: {} source(s), {} target(s), {} route(s)",
         settings.file.display(),
         settings.sources.len(),
@@ -355,7 +383,7 @@ async fn check(config: &Path) -> Result<Exit, CommandError> {
         settings.routes.len()
     );
     for (name, route) in &settings.routes {
-        println!(
+        outln!(
             "  route {name}: {} → {}",
             route.source,
             route.targets.join(", ")
@@ -375,7 +403,7 @@ async fn check(config: &Path) -> Result<Exit, CommandError> {
         eprintln!("{}: `{}`: {}", settings.file.display(), f.key, f.problem);
     }
     if findings.is_empty() {
-        println!("configuration OK");
+        outln!("configuration OK");
         Ok(Exit::Ok)
     } else {
         Err(CommandError::Findings(findings.len()))
@@ -400,7 +428,7 @@ async fn check_targets(settings: &Settings) -> Vec<Finding> {
         match t.check().await {
             Ok(r) => {
                 let p = &r.profile;
-                println!(
+                outln!(
                     "  target {name}: {} as {} ({} {}, limits from {})",
                     fedi.url,
                     r.account,
@@ -408,7 +436,7 @@ async fn check_targets(settings: &Settings) -> Vec<Finding> {
                     p.version.as_deref().unwrap_or("version unknown"),
                     p.source.as_str()
                 );
-                println!(
+                outln!(
                     "    {} characters per status, {} attachments, alt text up to {}, URLs count {}",
                     p.max_characters,
                     p.max_media_attachments,
@@ -418,7 +446,7 @@ async fn check_targets(settings: &Settings) -> Vec<Finding> {
                         CountingRule::CodePoints => "at full length (code points)".to_owned(),
                     }
                 );
-                println!(
+                outln!(
                     "    media: {}; images up to {}, videos up to {}",
                     if p.supported_mime_types.is_empty() {
                         "types not announced".to_owned()
@@ -430,7 +458,7 @@ async fn check_targets(settings: &Settings) -> Vec<Finding> {
                     p.video_size_limit
                         .map_or_else(|| "?".to_owned(), |b| format!("{b} bytes")),
                 );
-                println!(
+                outln!(
                     "    quirks: idempotency keys {}{}",
                     if r.quirks.honours_idempotency {
                         "honoured"
@@ -444,7 +472,7 @@ async fn check_targets(settings: &Settings) -> Vec<Finding> {
                     }
                 );
                 if r.closes_after_answer {
-                    println!("    connections: the server closes the connection after every answer (without saying so); birdbridge opens a new one for each request");
+                    outln!("    connections: the server closes the connection after every answer (without saying so); birdbridge opens a new one for each request");
                 }
             }
             Err(err) => {
@@ -539,7 +567,7 @@ fn hand_to_daemon(
         updated_at: now,
     };
     let id = ledger.queue_job(&job, now)?;
-    println!(
+    outln!(
         "a daemon (pid {pid}) runs on this ledger: backfill of route {} queued as job {id}; the daemon delivers it after the live posts, within the backfill share of each target's rate limit (see `birdbridge status`)",
         opts.route
     );
@@ -577,7 +605,7 @@ fn summary(opts: &BackfillOptions, r: &BackfillReport, to_stderr: bool) {
         if to_stderr {
             eprintln!("{line}");
         } else {
-            println!("{line}");
+            outln!("{line}");
         }
     }
 }

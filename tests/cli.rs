@@ -456,3 +456,26 @@ fn alt_text_hold_quarantines_posts_until_the_policy_changes() {
         .success()
         .stdout(predicate::str::contains("quarantined 0"));
 }
+
+/// `status --json | head`: a reader that goes away before the report is written ends the
+/// output quietly, with exit 0, instead of a panic (`print!` panics on a closed pipe).
+#[test]
+fn a_reader_that_goes_away_ends_the_output_quietly() {
+    use std::process::Stdio;
+    let s = Setup::new();
+    s.backfill().assert().success();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("birdbridge"))
+        .arg("--config")
+        .arg(&s.config)
+        .args(["status", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the reading end before the binary has read its configuration and ledger.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}
