@@ -226,12 +226,7 @@ pub async fn backfill(
     progress.start(posts.len() as u64);
     let mut tally = Tally::default();
     for post in posts {
-        if opts.cancel.is_cancelled() {
-            info!("stopping on request; rerun to continue");
-            break;
-        }
-        if opts.limit.is_some_and(|l| tally.posts_delivered >= l) {
-            info!(limit = opts.limit, "limit reached; stopping");
+        if stops_here(opts, &tally) {
             break;
         }
         // Archive media is local: no remote media to download.
@@ -275,6 +270,20 @@ fn archive_of(
             source_name: route.source.clone(),
         }),
     }
+}
+
+/// Whether a backfill stops before its next post: on request (it resumes where it stopped
+/// when run again), or once `--limit` posts were delivered. Says which in the log.
+pub(crate) fn stops_here(opts: &BackfillOptions, tally: &Tally) -> bool {
+    if opts.cancel.is_cancelled() {
+        info!("stopping on request; rerun to continue");
+        return true;
+    }
+    if opts.limit.is_some_and(|l| tally.posts_delivered >= l) {
+        info!(limit = opts.limit, "limit reached; stopping");
+        return true;
+    }
+    false
 }
 
 fn in_range(post: &Post, opts: &BackfillOptions) -> bool {

@@ -3,9 +3,7 @@
 
 use std::sync::Arc;
 
-use tracing::info;
-
-use super::{BackfillError, BackfillOptions, BackfillReport};
+use super::{stops_here, BackfillError, BackfillOptions, BackfillReport};
 use crate::config::{Settings, SourceSettings};
 use crate::engine::{Engine, Offer, SetupError, Tally};
 use crate::media::stage::MediaStage;
@@ -80,12 +78,7 @@ pub async fn api_backfill(
     engine.connect(ledger, poll.posts.len()).await?;
     let mut tally = Tally::default();
     for post in &poll.posts {
-        if opts.cancel.is_cancelled() {
-            info!("stopping on request; rerun to continue");
-            break;
-        }
-        if opts.limit.is_some_and(|l| tally.posts_delivered >= l) {
-            info!(limit = opts.limit, "limit reached; stopping");
+        if stops_here(opts, &tally) {
             break;
         }
         // One download per remote media item for all the route's targets; the files go
