@@ -6,6 +6,7 @@ mod json;
 use std::fmt::Write as _;
 
 use crate::config::{Settings, SourceSettings, XSourceSettings};
+use crate::engine::is_waiting_note;
 use crate::store::{Ledger, PartRecord, PartState, StoreError};
 
 pub use json::{json, SCHEMA_VERSION};
@@ -298,15 +299,12 @@ fn waiting_reason(state: PartState, why: &str) -> String {
             "interrupted mid-delivery; checked with the target before anything is resent".to_owned()
         }
         (_, "") => "due at the next run or cycle".to_owned(),
-        (PartState::Planned, why) if !why.starts_with(WAITING_PREFIX) => {
+        (PartState::Planned, why) if !is_waiting_note(why) => {
             format!("due at the next run or cycle (last error: {why})")
         }
         (_, why) => why.to_owned(),
     }
 }
-
-/// How the delivery engine's notes on waiting parts begin (`engine::plan`, `engine`).
-const WAITING_PREFIX: &str = "waiting for ";
 
 /// How many backfill jobs `status` shows, newest first.
 const RECENT_JOBS: u32 = 10;

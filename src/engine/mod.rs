@@ -642,11 +642,26 @@ fn reconnect_backoff(failures: u32) -> Duration {
 
 fn waiting_reason(reach: &Reach) -> String {
     match reach {
-        Reach::Down { why, .. } => format!("waiting for the target to answer: {why}"),
-        Reach::Refused { why, .. } => format!("waiting for a valid token: {why}"),
-        Reach::Untried | Reach::Connected => "waiting for the target".to_owned(),
+        Reach::Down { why, .. } => waiting_note(format_args!("the target to answer: {why}")),
+        Reach::Refused { why, .. } => waiting_note(format_args!("a valid token: {why}")),
+        Reach::Untried | Reach::Connected => waiting_note("the target"),
     }
 }
+
+/// The note a part planned but not sent carries in the ledger: what it waits for. `status`
+/// tells these notes from a retried part's last error with [`is_waiting_note`], so both
+/// are defined here, next to each other.
+pub(crate) fn waiting_note(what: impl std::fmt::Display) -> String {
+    format!("{WAITING_NOTE}{what}")
+}
+
+/// Whether a part's note was written by [`waiting_note`].
+pub fn is_waiting_note(note: &str) -> bool {
+    note.starts_with(WAITING_NOTE)
+}
+
+/// How every [`waiting_note`] begins.
+const WAITING_NOTE: &str = "waiting for ";
 
 /// A post is done on a target when it has rows and none of them still has work to do.
 /// Quarantined parts count as done: they are retried only on request.

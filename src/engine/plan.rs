@@ -9,7 +9,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
-use super::{edits, is_done};
+use super::{edits, is_done, waiting_note};
 use crate::model::{Post, PostId};
 use crate::policy::{Decision, RoutePolicy};
 use crate::preview;
@@ -101,9 +101,12 @@ impl Plan {
                 let Some(profile) = &self.profile else {
                     // Never reached, nothing cached: one placeholder part, re-planned from
                     // the real limits once the server answers.
-                    let why = self.unusable.as_deref().unwrap_or("waiting for the target");
+                    let why = self
+                        .unusable
+                        .clone()
+                        .unwrap_or_else(|| waiting_note("the target"));
                     l.plan_post(route, id, target, 1, self.now)?;
-                    l.note_waiting(route, id, target, why, self.now)?;
+                    l.note_waiting(route, id, target, &why, self.now)?;
                     return Ok((Step::Waiting, released));
                 };
                 let lookups = lookups_for(l, route, target, &self.post)?;
@@ -189,9 +192,9 @@ fn waits_for_thread(
     for id in render::wanted_lookups(post) {
         let rows = ledger.parts_of_post(route, id.as_str(), target)?;
         if !rows.is_empty() && !is_done(&rows) {
-            return Ok(Some(format!(
-                "waiting for the earlier post {id} of its thread"
-            )));
+            return Ok(Some(waiting_note(format_args!(
+                "the earlier post {id} of its thread"
+            ))));
         }
     }
     Ok(None)

@@ -8,8 +8,9 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
-use super::{prices, waiting_reason, Only, RECENT_ERRORS, RECENT_JOBS, STATES, WAITING_PREFIX};
+use super::{prices, waiting_reason, Only, RECENT_ERRORS, RECENT_JOBS, STATES};
 use crate::config::Settings;
+use crate::engine::is_waiting_note;
 use crate::store::{Ledger, PartRecord, PartState, StoreError};
 
 /// The version of the document's schema (`version` in the output).
@@ -218,7 +219,7 @@ fn why(r: &PartRecord) -> String {
             .to_owned(),
         // What the delivery engine noted when it planned the post without sending it: an
         // unreachable target, a refused token, an earlier post of the thread.
-        PartState::Planned if r.attempts == 0 && error.starts_with(WAITING_PREFIX) => {
+        PartState::Planned if r.attempts == 0 && is_waiting_note(error) => {
             format!("{error}; delivered once that is resolved")
         }
         PartState::Planned if r.key.part_index > 0 => {
