@@ -23,7 +23,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use birdbridge::budget;
 use birdbridge::clock::Clock;
 use birdbridge::config::Settings;
 use birdbridge::daemon::{Daemon, DaemonOptions};
@@ -83,7 +82,7 @@ fn main() {
         let x = FakeX::start(clock.clone()).await;
         x.add_user(USER_ID, "bench");
         x.post(USER_ID, "before", serde_json::json!({}));
-        let fedi = FakeFedi::start(Personality::Mastodon, budget::Clock::System).await;
+        let fedi = FakeFedi::start(Personality::Mastodon, birdbridge::clock::Clock::System).await;
         {
             let mut st = fedi.state();
             st.processing = chrono::Duration::zero();

@@ -29,8 +29,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
-pub use crate::clock::{Clock, ManualClock};
-
 /// The families of calls a server limits separately.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Family {

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use birdbridge::auth::{COARSE_SCOPES, GRANULAR_SCOPES, OOB};
-use birdbridge::budget::Clock;
+use birdbridge::clock::Clock;
 use fake_fedi::{FakeFedi, Personality, TOKEN};
 use rstest::rstest;
 use tempfile::TempDir;

@@ -23,7 +23,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use birdbridge::budget;
 use birdbridge::clock::ManualClock;
 use birdbridge::config::Settings;
 use birdbridge::daemon::{CycleReport, Daemon, DaemonOptions};
@@ -85,7 +84,7 @@ impl Env {
         x.add_user(USER_ID, USERNAME);
         let mut fedi = Vec::new();
         for _ in 0..opts.targets {
-            let f = FakeFedi::start(personality, budget::Clock::System).await;
+            let f = FakeFedi::start(personality, birdbridge::clock::Clock::System).await;
             f.state().processing = chrono::Duration::zero();
             f.set_native_quotes(opts.native_quotes);
             fedi.push(f);

@@ -16,7 +16,7 @@
 //!
 //! Edits, boosts and native quotes (a flag claiming Mastodon 4.5) are in `actions.rs`.
 //!
-//! Time comes from a `birdbridge::budget::Clock`: the tests share a manual clock with the
+//! Time comes from a `birdbridge::clock::Clock`: the tests share a manual clock with the
 //! client, so windows, processing and waits are deterministic and take no real time.
 //! Failures can be injected into chosen status posts (429, 503, a slow answer after the
 //! status was created), and the token can expire after a number of statuses.
