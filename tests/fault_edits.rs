@@ -30,8 +30,12 @@ use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 
 const USER_ID: &str = "42";
-/// The request timeout of the target: short, so that a slow answer outlasts it quickly.
-const TIMEOUT: Duration = Duration::from_millis(400);
+/// The request timeout of the run with a slow answer: short, so that the answer outlasts it
+/// quickly.
+const SHORT_TIMEOUT: Duration = Duration::from_millis(800);
+/// The request timeout of every other run: long enough that no answer outlasts it on a
+/// loaded machine.
+const TIMEOUT: Duration = Duration::from_secs(30);
 /// Cycles before giving up on the edit settling.
 const MAX_CYCLES: usize = 8;
 
@@ -44,7 +48,7 @@ struct World {
 }
 
 impl World {
-    async fn new(personality: Personality) -> Self {
+    async fn new(personality: Personality, timeout: Duration) -> Self {
         let clock = ManualClock::auto(Utc::now());
         let x = FakeX::start(clock.clone().into()).await;
         x.add_user(USER_ID, "edits_t");
@@ -72,7 +76,7 @@ impl World {
         .unwrap();
         let mut settings = Settings::load_with_env(&path, HashMap::new()).unwrap();
         if let Some(TargetSettings::Fediverse(f)) = settings.targets.get_mut("t") {
-            f.request_timeout = TIMEOUT;
+            f.request_timeout = timeout;
         }
         let world = Self {
             dir,
@@ -147,14 +151,18 @@ impl World {
 #[case::server_error_after_write(Fault::ServerErrorAfterWrite)]
 #[case::reset_before_write(Fault::ResetBeforeWrite)]
 #[case::reset_after_write(Fault::ResetAfterWrite)]
-#[case::slow_after_write(Fault::SlowAfterWrite(TIMEOUT * 3))]
+#[case::slow_after_write(Fault::SlowAfterWrite(SHORT_TIMEOUT * 3))]
 #[case::malformed_ok(Fault::MalformedOk)]
 #[tokio::test]
 async fn a_failed_edit_is_applied_once_and_never_posted_again(
     #[case] fault: Fault,
     #[values(Personality::Mastodon, Personality::GoToSocial)] personality: Personality,
 ) {
-    let world = World::new(personality).await;
+    let timeout = match fault {
+        Fault::SlowAfterWrite(_) => SHORT_TIMEOUT,
+        _ => TIMEOUT,
+    };
+    let world = World::new(personality, timeout).await;
     let first = world
         .x
         .post(USER_ID, "Tpyo in the first version", json!({}));

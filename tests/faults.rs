@@ -33,8 +33,15 @@ use fake_fedi::{FakeFedi, Personality, TOKEN};
 use rstest::rstest;
 use tempfile::TempDir;
 
-/// The request timeout of the runs: short, so that a slow answer outlasts it quickly.
-const TIMEOUT: StdDuration = StdDuration::from_millis(400);
+/// The request timeout of the run with a slow answer: short, so that the answer outlasts it
+/// quickly.
+const SHORT_TIMEOUT: StdDuration = StdDuration::from_millis(800);
+/// How late the slow answer comes: well past [`SHORT_TIMEOUT`].
+const SLOW_ANSWER: StdDuration = StdDuration::from_millis(2000);
+/// The request timeout of every other run: long enough that no answer outlasts it on a
+/// loaded machine. A request timeout is the one real-time element of these runs (the fake's
+/// clock is manual), so a run under heavy load could take another path than the reference.
+const TIMEOUT: StdDuration = StdDuration::from_secs(30);
 /// Runs before giving up on the matrix settling.
 const MAX_RUNS: usize = 8;
 
@@ -58,6 +65,10 @@ struct World {
 
 impl World {
     async fn new(personality: Personality) -> Self {
+        Self::with_timeout(personality, TIMEOUT).await
+    }
+
+    async fn with_timeout(personality: Personality, timeout: StdDuration) -> Self {
         let (clock, time) = Clock::manual(start_time());
         let fake = FakeFedi::start(personality, clock.clone()).await;
         let kind = match personality {
@@ -83,7 +94,7 @@ impl World {
         .unwrap();
         let mut settings = Settings::load_with_env(&path, HashMap::new()).unwrap();
         if let Some(TargetSettings::Fediverse(f)) = settings.targets.get_mut("t") {
-            f.request_timeout = TIMEOUT;
+            f.request_timeout = timeout;
         }
         Self {
             _dir: dir,
@@ -182,11 +193,7 @@ async fn reference(personality: Personality) -> (Vec<Shape>, u64) {
 #[case::server_error_after_write(Call::StatusPost, 5, Fault::ServerErrorAfterWrite)]
 #[case::reset_before_write(Call::StatusPost, 5, Fault::ResetBeforeWrite)]
 #[case::reset_after_write(Call::StatusPost, 5, Fault::ResetAfterWrite)]
-#[case::slow_after_write(
-    Call::StatusPost,
-    5,
-    Fault::SlowAfterWrite(StdDuration::from_millis(1200))
-)]
+#[case::slow_after_write(Call::StatusPost, 5, Fault::SlowAfterWrite(SLOW_ANSWER))]
 #[case::malformed_ok(Call::StatusPost, 5, Fault::MalformedOk)]
 #[case::still_processing(Call::StatusPost, 2, Fault::StillProcessing)]
 #[case::first_status_reset_after_write(Call::StatusPost, 1, Fault::ResetAfterWrite)]
@@ -200,7 +207,11 @@ async fn each_fault_is_delivered_once_in_order(
     #[values(Personality::Mastodon, Personality::GoToSocial)] personality: Personality,
 ) {
     let (want, posted) = reference(personality).await;
-    let world = World::new(personality).await;
+    let timeout = match fault {
+        Fault::SlowAfterWrite(_) => SHORT_TIMEOUT,
+        _ => TIMEOUT,
+    };
+    let world = World::with_timeout(personality, timeout).await;
     world.fake.faults.plan(call, nth, fault.clone());
     let runs = world.settle().await;
     let injected = world.fake.faults.injected();

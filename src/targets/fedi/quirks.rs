@@ -41,7 +41,10 @@ pub struct Quirks {
     /// elsewhere the new version is recorded as skipped).
     pub edits: bool,
     /// The first version that takes `quoted_status_id` (native quote posts), when the kind
-    /// has one; the instance's version (or `api_versions`) then decides.
+    /// has one; the instance's version (or `api_versions`) then decides. Mastodon's "Implementing
+    /// quote posts" page (docs.joinmastodon.org/client/quotes) names API version 7, shipped
+    /// with 4.5; the server itself prepends a "RE:" link to the quoted post, which is why the
+    /// renderer leaves the link out of a native quote.
     pub native_quotes_from: Option<QuoteSupport>,
 }
 
