@@ -12,6 +12,10 @@ pub enum CountingRule {
     Mastodon,
     /// `GoToSocial` and similar: text plus spoiler in code points, URLs at full length.
     CodePoints,
+    /// Iceshrimp.NET: text plus spoiler in UTF-16 code units (.NET string lengths: a
+    /// character outside the Basic Multilingual Plane, most emoji, counts 2), URLs at full
+    /// length.
+    Utf16,
 }
 
 /// The limits of one target server, as read from it (or, for the dry-run target, as
@@ -28,6 +32,9 @@ pub struct TargetProfile {
     pub description_limit: usize,
     /// How the server counts.
     pub counting: CountingRule,
+    /// The longest content warning the server takes, in code points, when it limits
+    /// warnings apart from the text (Pixelfed: 140); longer warnings are shortened.
+    pub max_spoiler_characters: Option<usize>,
     /// The server accepts native quote posts (`quoted_status_id`, Mastodon 4.5 and later);
     /// otherwise the renderer quotes by linking.
     pub supports_quote_posts: bool,
@@ -43,6 +50,7 @@ impl TargetProfile {
             max_media_attachments: 4,
             description_limit: 1500,
             counting: CountingRule::Mastodon,
+            max_spoiler_characters: None,
             supports_quote_posts: false,
         }
     }

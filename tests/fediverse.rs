@@ -151,6 +151,7 @@ fn profile_of(personality: Personality) -> TargetProfile {
             max_media_attachments: 6,
             description_limit: 1500,
             counting: CountingRule::CodePoints,
+            max_spoiler_characters: None,
             supports_quote_posts: false,
         },
         Personality::Akkoma => TargetProfile {
@@ -159,6 +160,7 @@ fn profile_of(personality: Personality) -> TargetProfile {
             max_media_attachments: 1000,
             description_limit: 5000,
             counting: CountingRule::CodePoints,
+            max_spoiler_characters: None,
             supports_quote_posts: false,
         },
         Personality::Pixelfed => TargetProfile {
@@ -167,6 +169,7 @@ fn profile_of(personality: Personality) -> TargetProfile {
             max_media_attachments: 4,
             description_limit: 1000,
             counting: CountingRule::CodePoints,
+            max_spoiler_characters: Some(140),
             supports_quote_posts: false,
         },
         Personality::Iceshrimp => TargetProfile {
@@ -174,7 +177,8 @@ fn profile_of(personality: Personality) -> TargetProfile {
             characters_reserved_per_url: 23,
             max_media_attachments: 16,
             description_limit: 1500,
-            counting: CountingRule::CodePoints,
+            counting: CountingRule::Utf16,
+            max_spoiler_characters: None,
             supports_quote_posts: false,
         },
         Personality::Friendica => TargetProfile {
@@ -183,6 +187,7 @@ fn profile_of(personality: Personality) -> TargetProfile {
             max_media_attachments: 4,
             description_limit: 1500,
             counting: CountingRule::CodePoints,
+            max_spoiler_characters: None,
             supports_quote_posts: false,
         },
         Personality::Snac => TargetProfile {
@@ -191,6 +196,7 @@ fn profile_of(personality: Personality) -> TargetProfile {
             max_media_attachments: 4,
             description_limit: 1500,
             counting: CountingRule::CodePoints,
+            max_spoiler_characters: None,
             supports_quote_posts: false,
         },
     }
@@ -708,6 +714,88 @@ async fn an_expired_token_stops_its_target_and_the_others_go_on() {
     let expected = expected_parts(&TargetProfile::mastodon_default());
     assert_statuses_match(&expiring, &expiring.statuses(), &expected);
     assert_eq!(other.statuses().len(), all_b);
+}
+
+/// Iceshrimp.NET counts .NET string lengths: an emoji outside the Basic Multilingual Plane
+/// counts 2. With a limit that the sample's longest part with such emoji fits in code points
+/// but not in UTF-16 units, every part still lands (split by the server's own count), none
+/// refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn iceshrimp_counts_emoji_as_two_units() {
+    let utf16 = |p: &Part| {
+        p.text.encode_utf16().count()
+            + p.spoiler_text
+                .as_deref()
+                .unwrap_or("")
+                .encode_utf16()
+                .count()
+    };
+    let code_points =
+        |p: &Part| p.text.chars().count() + p.spoiler_text.as_deref().unwrap_or("").chars().count();
+    let roomy = expected_parts(&profile_of(Personality::Iceshrimp));
+    let limit = roomy
+        .iter()
+        .map(|e| &e.2)
+        .filter(|p| utf16(p) > code_points(p))
+        .map(code_points)
+        .max()
+        .expect("the sample has emoji outside the BMP");
+    let clock = Clock::manual(start_time());
+    let fake = fake(Personality::Iceshrimp, &clock).await;
+    {
+        let mut st = fake.state();
+        st.advertise_max_chars = limit;
+        st.enforce_max_chars = Some(limit);
+    }
+    let setup = Setup::one(clock, &fake, "firefish");
+
+    let report = setup.backfill().await;
+    assert_eq!(report.parts_failed, 0, "{report:?}");
+    let profile = TargetProfile {
+        max_characters: limit,
+        ..profile_of(Personality::Iceshrimp)
+    };
+    assert_statuses_match(&fake, &fake.statuses(), &expected_parts(&profile));
+    for s in fake.statuses() {
+        let units = s.text.encode_utf16().count() + s.spoiler_text.encode_utf16().count();
+        assert!(units <= limit, "{units} > {limit}: {}", s.text);
+    }
+}
+
+/// Pixelfed refuses a content warning over 140 characters and keeps one only on a status
+/// marked sensitive: a route's long warning is shortened to fit, and every status that
+/// carries it is marked sensitive, so the warning is still there on the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_content_warning_is_shortened_and_kept_on_pixelfed() {
+    let clock = Clock::manual(start_time());
+    let fake = fake(Personality::Pixelfed, &clock).await;
+    let mut setup = Setup::one(clock, &fake, "pixelfed");
+    let label = "Mirrored from X: this account's posts may include strong language, news about \
+                 violent events, flashing images in videos, and discussion of mental health";
+    assert!(label.chars().count() > 140);
+    setup
+        .settings
+        .routes
+        .get_mut("r")
+        .unwrap()
+        .default_content_warning = Some(label.to_owned());
+
+    let report = setup.backfill().await;
+    assert_eq!(report.parts_failed, 0, "{report:?}");
+    let statuses = fake.statuses();
+    let (expected, _) = expected_on(Personality::Pixelfed);
+    assert_eq!(statuses.len(), expected.len());
+    let ledger = setup.ledger();
+    assert_eq!(ledger.quarantined().unwrap().len(), 0);
+    for s in &statuses {
+        let cw = &s.spoiler_text;
+        assert!(s.sensitive, "{s:?}");
+        assert!(cw.chars().count() <= 140, "{cw}");
+        assert!(
+            cw.ends_with('…') && label.starts_with(cw.trim_end_matches('…')),
+            "{cw}"
+        );
+    }
 }
 
 /// One status over the server's real limit (the server announces more than it accepts) is

@@ -14,6 +14,7 @@ pub fn length(profile: &TargetProfile, spoiler_text: Option<&str>, text: &str) -
             graphemes(spoiler) + mastodon_text(text, profile.characters_reserved_per_url)
         }
         CountingRule::CodePoints => spoiler.chars().count() + text.chars().count(),
+        CountingRule::Utf16 => spoiler.encode_utf16().count() + text.encode_utf16().count(),
     }
 }
 
@@ -99,6 +100,20 @@ mod tests {
     #[case::family_emoji_is_five_code_points("👨‍👩‍👧", 5)]
     fn code_point_rule(#[case] text: &str, #[case] expected: usize) {
         assert_eq!(length(&code_points(), None, text), expected);
+    }
+
+    #[rstest]
+    #[case::ascii("hello", None, 5)]
+    #[case::bmp_accent_is_one("café", None, 4)]
+    #[case::emoji_outside_the_bmp_is_two("🚀 go", None, 2 + 3)]
+    #[case::family_emoji_is_eight("👨‍👩‍👧", None, 8)]
+    #[case::spoiler_too("hi", Some("🌊"), 2 + 2)]
+    fn utf16_rule(#[case] text: &str, #[case] spoiler: Option<&str>, #[case] expected: usize) {
+        let profile = TargetProfile {
+            counting: CountingRule::Utf16,
+            ..TargetProfile::mastodon_default()
+        };
+        assert_eq!(length(&profile, spoiler, text), expected);
     }
 
     #[test]

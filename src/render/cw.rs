@@ -28,11 +28,14 @@ pub(super) fn first_line(text: &str) -> Option<(String, usize)> {
     Some((label.to_owned(), rest_start))
 }
 
-/// The warning for `post`, given the label of its first-line warning, if it had one.
+/// The warning for `post`, given the label of its first-line warning, if it had one, no
+/// longer than `max` characters (code points) when the server limits warnings apart from
+/// the text (Pixelfed: 140, refused with 422 beyond).
 pub(super) fn warning(
     post: &Post,
     policy: &RoutePolicy,
     first_line: Option<&str>,
+    max: Option<usize>,
 ) -> Option<String> {
     let s = &policy.settings;
     let mut labels: Vec<&str> = Vec::new();
@@ -68,7 +71,37 @@ pub(super) fn warning(
             unique.push(label);
         }
     }
-    (!unique.is_empty()).then(|| unique.join(JOIN))
+    (!unique.is_empty()).then(|| fit(&unique, max))
+}
+
+/// The labels joined, within `max` characters: whole labels from the first while they fit
+/// (the first one is the strongest reason: the source's own flag, then the route's rules);
+/// a first label longer than `max` alone is cut, ending in "…".
+fn fit(labels: &[&str], max: Option<usize>) -> String {
+    let joined = labels.join(JOIN);
+    let Some(max) = max else {
+        return joined;
+    };
+    if joined.chars().count() <= max {
+        return joined;
+    }
+    let mut kept = String::new();
+    for label in labels {
+        let candidate = if kept.is_empty() {
+            (*label).to_owned()
+        } else {
+            format!("{kept}{JOIN}{label}")
+        };
+        if candidate.chars().count() > max {
+            break;
+        }
+        kept = candidate;
+    }
+    if kept.is_empty() {
+        kept = labels[0].chars().take(max.saturating_sub(1)).collect();
+        kept.push('…');
+    }
+    kept
 }
 
 /// The post text in lower case with links blanked out, so a word in a URL's path does not
@@ -210,8 +243,26 @@ mod tests {
         #[case] want: Option<&str>,
     ) {
         assert_eq!(
-            warning(&post(text, sensitive), &policy(default), first).as_deref(),
+            warning(&post(text, sensitive), &policy(default), first, None).as_deref(),
             want
         );
+    }
+
+    #[rstest]
+    #[case::fits(&["Food", "US politics"], Some(17), "Food; US politics")]
+    #[case::no_limit(&["Food", "US politics"], None, "Food; US politics")]
+    #[case::whole_labels_only(&["Food", "US politics", "Spoilers"], Some(20), "Food; US politics")]
+    #[case::first_label_cut(&["Sensitive media in a very long label"], Some(10), "Sensitive…")]
+    #[case::emoji_count_once(&["🍲🍲🍲", "Food"], Some(9), "🍲🍲🍲; Food")]
+    fn warnings_fit_the_server_limit(
+        #[case] labels: &[&str],
+        #[case] max: Option<usize>,
+        #[case] want: &str,
+    ) {
+        let got = fit(labels, max);
+        assert_eq!(got, want);
+        if let Some(max) = max {
+            assert!(got.chars().count() <= max, "{got}");
+        }
     }
 }

@@ -40,7 +40,7 @@ pub struct Part {
     pub text: String,
     /// The content warning, if any.
     pub spoiler_text: Option<String>,
-    /// Media hidden behind a click.
+    /// Marked sensitive: media hidden behind a click (always so under a content warning).
     pub sensitive: bool,
     /// Attachments.
     pub media: Vec<PartMedia>,
@@ -147,7 +147,12 @@ pub fn render(
     let s = &policy.settings;
     let mut warnings = Vec::new();
     let body = body::body(post, policy, lookups);
-    let spoiler_text = cw::warning(post, policy, body.first_line_warning.as_deref());
+    let spoiler_text = cw::warning(
+        post,
+        policy,
+        body.first_line_warning.as_deref(),
+        profile.max_spoiler_characters,
+    );
     let mut text = body.text;
     if post.kind() == PostKind::Repost {
         text = repost_text(post, policy, &text, &mut warnings);
@@ -191,7 +196,9 @@ pub fn render(
         .map(|(i, text)| Part {
             text,
             spoiler_text: spoiler_text.clone(),
-            sensitive: false,
+            // A status behind a content warning is marked sensitive: Mastodon does so by
+            // itself, but Pixelfed keeps the warning only on a status marked sensitive.
+            sensitive: spoiler_text.is_some(),
             media: Vec::new(),
             visibility: if i == 0 {
                 first_visibility
@@ -222,7 +229,7 @@ pub fn render(
             });
         }
         let part = &mut parts[i];
-        part.sensitive = post.sensitive;
+        part.sensitive |= post.sensitive;
         for m in group {
             part.media
                 .push(render_media(m, profile, policy, i, &mut warnings));

@@ -51,6 +51,7 @@ impl DryRunTarget {
                 max_media_attachments: settings.max_media_attachments,
                 description_limit: settings.description_limit,
                 counting: super::CountingRule::Mastodon,
+                max_spoiler_characters: None,
                 supports_quote_posts: false,
             },
             output,

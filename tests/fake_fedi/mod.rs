@@ -506,7 +506,12 @@ impl FakeState {
 
     /// The server's length of a status, by its rule.
     fn length(&self, text: &str, spoiler: &str) -> usize {
-        if servers::of(self.personality).urls_at_full_length {
+        let traits = servers::of(self.personality);
+        if traits.utf16_lengths {
+            // .NET string lengths, URLs at full length, text and spoiler together.
+            return text.encode_utf16().count() + spoiler.encode_utf16().count();
+        }
+        if traits.urls_at_full_length {
             // Code points, URLs at full length, text and spoiler together.
             return text.chars().count() + spoiler.chars().count();
         }
@@ -1051,6 +1056,11 @@ fn create_status(
             return (refuse(st, "POST", path, h, r), None);
         }
     }
+    let spoiler = if servers::of(st.personality).cw_needs_sensitive && !sensitive {
+        String::new()
+    } else {
+        spoiler
+    };
     let stored = Stored {
         id: st.next_id(),
         text,

@@ -41,6 +41,8 @@ pub struct Traits {
     pub enforced_characters: Option<usize>,
     /// Whether URLs count at full length (else 23 each).
     pub urls_at_full_length: bool,
+    /// Whether lengths are UTF-16 code units (.NET strings: Iceshrimp.NET), else code points.
+    pub utf16_lengths: bool,
     /// Whether the account JSON lacks `fields`, `moved`, `group`, `discoverable`.
     pub sparse_account: bool,
     /// Whether statuses are refused without an attachment (unless they reply).
@@ -52,6 +54,9 @@ pub struct Traits {
     pub max_media: usize,
     /// Characters of a content warning, enforced (422 beyond).
     pub max_spoiler: Option<usize>,
+    /// Whether a content warning is kept only on a status marked sensitive (Pixelfed's
+    /// `statusCreate` stores `spoiler_text` only when `sensitive` is true).
+    pub cw_needs_sensitive: bool,
     /// Media types accepted for upload.
     pub media_types: &'static [&'static str],
     /// A visibility value refused, with the status it is refused with.
@@ -77,11 +82,13 @@ pub fn of(p: Personality) -> Traits {
         max_characters: 500,
         enforced_characters: None,
         urls_at_full_length: false,
+        utf16_lengths: false,
         sparse_account: false,
         needs_media: false,
         refuses_repeated_key: false,
         max_media: 4,
         max_spoiler: None,
+        cw_needs_sensitive: false,
         refused_visibility: None,
         new_id_on_edit: false,
         media_types: &[
@@ -169,6 +176,7 @@ pub fn of(p: Personality) -> Traits {
             needs_media: true,
             max_media: 4,
             max_spoiler: Some(140),
+            cw_needs_sensitive: true,
             media_types: &["image/jpeg", "image/png", "image/gif"],
             refused_visibility: Some(("direct", StatusCode::BAD_REQUEST)),
             ..mastodon
@@ -195,6 +203,7 @@ pub fn of(p: Personality) -> Traits {
             max_characters: 8192,
             enforced_characters: Some(8192),
             urls_at_full_length: true,
+            utf16_lengths: true,
             max_media: 16,
             ..mastodon
         },

@@ -151,6 +151,7 @@ impl InstanceProfile {
             max_media_attachments: self.max_media_attachments.max(1),
             description_limit: self.description_limit,
             counting: quirks.counting,
+            max_spoiler_characters: quirks.max_spoiler,
             supports_quote_posts: self.quotes_natively(quirks),
         }
     }

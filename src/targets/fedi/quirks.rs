@@ -46,6 +46,9 @@ pub struct Quirks {
     /// with 4.5; the server itself prepends a "RE:" link to the quoted post, which is why the
     /// renderer leaves the link out of a native quote.
     pub native_quotes_from: Option<QuoteSupport>,
+    /// The longest content warning the server takes apart from the text (Pixelfed: 140
+    /// code points, else 422), when it has such a limit.
+    pub max_spoiler: Option<usize>,
 }
 
 /// From which version a kind quotes natively.
@@ -85,6 +88,7 @@ pub fn of(kind: ServerKind) -> Quirks {
                 version: (4, 5),
                 api_version: 7,
             }),
+            max_spoiler: None,
         },
         ServerKind::Auto => Quirks {
             honours_idempotency: false,
@@ -103,6 +107,7 @@ pub fn of(kind: ServerKind) -> Quirks {
             closes_after_answer: false,
             edits: false,
             native_quotes_from: None,
+            max_spoiler: None,
         },
         // Advertises 25 characters per URL but counts URLs at full length, text and spoiler
         // together in code points; ignores Idempotency-Key; limits requests per client only.
@@ -117,6 +122,7 @@ pub fn of(kind: ServerKind) -> Quirks {
             closes_after_answer: false,
             edits: true,
             native_quotes_from: None,
+            max_spoiler: None,
         },
         ServerKind::Friendica => Quirks {
             counting: CountingRule::CodePoints,
@@ -129,11 +135,12 @@ pub fn of(kind: ServerKind) -> Quirks {
             closes_after_answer: false,
             edits: false,
             native_quotes_from: None,
+            max_spoiler: None,
         },
         // birdbridge posts through Firefish's Mastodon-compatible API with a Mastodon-API
         // token (not its Misskey API).
         ServerKind::Firefish => Quirks {
-            counting: CountingRule::CodePoints,
+            counting: CountingRule::Utf16,
             honours_idempotency: false,
             needs_media: false,
             default_max_characters: 3000,
@@ -143,6 +150,7 @@ pub fn of(kind: ServerKind) -> Quirks {
             closes_after_answer: false,
             edits: false,
             native_quotes_from: None,
+            max_spoiler: None,
         },
         ServerKind::Pixelfed => Quirks {
             counting: CountingRule::CodePoints,
@@ -155,6 +163,7 @@ pub fn of(kind: ServerKind) -> Quirks {
             closes_after_answer: false,
             edits: false,
             native_quotes_from: None,
+            max_spoiler: Some(140),
         },
         // Measured on snac 2.94 (FORMATS.md "Servers as measured"): no rate-limit headers
         // (so the budget stays a guess, Mastodon's), Idempotency-Key ignored, a status id
@@ -170,6 +179,7 @@ pub fn of(kind: ServerKind) -> Quirks {
             closes_after_answer: true,
             edits: true,
             native_quotes_from: None,
+            max_spoiler: None,
         },
     }
 }
