@@ -37,7 +37,7 @@ use tempfile::TempDir;
 /// quickly.
 const SHORT_TIMEOUT: StdDuration = StdDuration::from_millis(800);
 /// How late the slow answer comes: well past [`SHORT_TIMEOUT`].
-const SLOW_ANSWER: StdDuration = StdDuration::from_millis(2000);
+const SLOW_ANSWER: StdDuration = StdDuration::from_secs(2);
 /// The request timeout of every other run: long enough that no answer outlasts it on a
 /// loaded machine. A request timeout is the one real-time element of these runs (the fake's
 /// clock is manual), so a run under heavy load could take another path than the reference.

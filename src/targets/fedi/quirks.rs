@@ -73,22 +73,33 @@ pub fn of(kind: ServerKind) -> Quirks {
         limit: 300,
         period: Duration::minutes(5),
     }];
+    // What the servers other than Mastodon share unless their entry says otherwise: code
+    // points with URLs at full length, Idempotency-Key not relied on, no edits, no native
+    // quotes, no limit on content warnings apart from the text.
+    let plain = Quirks {
+        counting: CountingRule::CodePoints,
+        honours_idempotency: false,
+        needs_media: false,
+        default_max_characters: 5000,
+        default_max_media: 4,
+        seeds: mastodon_seeds(),
+        one_counter: false,
+        closes_after_answer: false,
+        edits: false,
+        native_quotes_from: None,
+        max_spoiler: None,
+    };
     match kind {
         ServerKind::Mastodon => Quirks {
             counting: CountingRule::Mastodon,
             honours_idempotency: true,
-            needs_media: false,
             default_max_characters: 500,
-            default_max_media: 4,
-            seeds: mastodon_seeds(),
-            one_counter: false,
-            closes_after_answer: false,
             edits: true,
             native_quotes_from: Some(QuoteSupport {
                 version: (4, 5),
                 api_version: 7,
             }),
-            max_spoiler: None,
+            ..plain
         },
         ServerKind::Auto => Quirks {
             honours_idempotency: false,
@@ -97,89 +108,47 @@ pub fn of(kind: ServerKind) -> Quirks {
         // Pleroma and Akkoma count in Elixir graphemes with URLs at full length; code points
         // are never fewer, so counting them is safe. They honour Idempotency-Key.
         ServerKind::Pleroma => Quirks {
-            counting: CountingRule::CodePoints,
             honours_idempotency: true,
-            needs_media: false,
-            default_max_characters: 5000,
-            default_max_media: 4,
-            seeds: mastodon_seeds(),
-            one_counter: false,
-            closes_after_answer: false,
-            edits: false,
-            native_quotes_from: None,
-            max_spoiler: None,
+            ..plain
         },
         // Advertises 25 characters per URL but counts URLs at full length, text and spoiler
         // together in code points; ignores Idempotency-Key; limits requests per client only.
         ServerKind::GoToSocial => Quirks {
-            counting: CountingRule::CodePoints,
-            honours_idempotency: false,
-            needs_media: false,
-            default_max_characters: 5000,
             default_max_media: 6,
             seeds: requests_only,
             one_counter: true,
-            closes_after_answer: false,
             edits: true,
-            native_quotes_from: None,
-            max_spoiler: None,
+            ..plain
         },
         ServerKind::Friendica => Quirks {
-            counting: CountingRule::CodePoints,
-            honours_idempotency: false,
-            needs_media: false,
             default_max_characters: 200_000,
-            default_max_media: 4,
             seeds: requests_only,
-            one_counter: false,
-            closes_after_answer: false,
-            edits: false,
-            native_quotes_from: None,
-            max_spoiler: None,
+            ..plain
         },
         // birdbridge posts through Firefish's Mastodon-compatible API with a Mastodon-API
-        // token (not its Misskey API).
+        // token (not its Misskey API). Iceshrimp.NET counts .NET string lengths (UTF-16
+        // units); never fewer than code points, so safe for the older JS Firefish too.
         ServerKind::Firefish => Quirks {
             counting: CountingRule::Utf16,
-            honours_idempotency: false,
-            needs_media: false,
             default_max_characters: 3000,
             default_max_media: 16,
             seeds: requests_only,
-            one_counter: false,
-            closes_after_answer: false,
-            edits: false,
-            native_quotes_from: None,
-            max_spoiler: None,
+            ..plain
         },
         ServerKind::Pixelfed => Quirks {
-            counting: CountingRule::CodePoints,
-            honours_idempotency: false,
             needs_media: true,
             default_max_characters: 500,
-            default_max_media: 4,
-            seeds: mastodon_seeds(),
-            one_counter: false,
-            closes_after_answer: false,
-            edits: false,
-            native_quotes_from: None,
             max_spoiler: Some(140),
+            ..plain
         },
         // Measured on snac 2.94 (FORMATS.md "Servers as measured"): no rate-limit headers
         // (so the budget stays a guess, Mastodon's), Idempotency-Key ignored, a status id
         // that changes on edit. Its limit is 100000 characters, far beyond any split.
         ServerKind::Snac => Quirks {
-            counting: CountingRule::CodePoints,
-            honours_idempotency: false,
-            needs_media: false,
             default_max_characters: 100_000,
-            default_max_media: 4,
-            seeds: mastodon_seeds(),
-            one_counter: false,
             closes_after_answer: true,
             edits: true,
-            native_quotes_from: None,
-            max_spoiler: None,
+            ..plain
         },
     }
 }
