@@ -215,7 +215,7 @@ pub async fn backfill(
         circle_excluded: contents.circle_excluded,
         ..BackfillReport::default()
     };
-    engine.record_malformed(ledger, &contents.malformed)?;
+    engine.record_malformed(ledger, &contents.malformed).await?;
     let posts: Vec<&Post> = contents
         .posts
         .iter()

@@ -153,8 +153,11 @@ pub async fn run(
             if path.exists() {
                 return Err(CommandError::BackupExists(path));
             }
-            let ledger = existing_ledger(config)?;
-            let report = ledger.backup_to(&path)?;
+            // A copy of a large ledger takes a while: on the blocking pool, so a second
+            // Ctrl-C still leaves at once.
+            let ledger = Arc::new(existing_ledger(config)?);
+            let dest = path.clone();
+            let report = ledger.call(move |l| l.backup_to(&dest)).await?;
             outln!(
                 "ledger copied to {} (schema version {}, {} part(s))",
                 path.display(),
@@ -333,7 +336,7 @@ async fn api_backfill(
         .into());
     }
     if !opts.dry_run {
-        if let Some(exit) = hand_to_daemon(&ledger, &opts, true)? {
+        if let Some(exit) = hand_to_daemon(&ledger, &opts, true).await? {
             return Ok(exit);
         }
     }
@@ -514,7 +517,7 @@ async fn backfill(
     let prepared = backfill::prepare(&settings, &opts)?;
     let ledger = Arc::new(Ledger::open(&settings.ledger.path)?);
     if !opts.dry_run {
-        if let Some(exit) = hand_to_daemon(&ledger, &opts, false)? {
+        if let Some(exit) = hand_to_daemon(&ledger, &opts, false).await? {
             return Ok(exit);
         }
     }
@@ -541,15 +544,12 @@ async fn backfill(
 /// When a daemon runs on this ledger, queues the backfill for it (it delivers in the
 /// backfill lane, on its own rate-limit budgets, next to the live posts) instead of
 /// delivering from this process; returns the exit code then.
-fn hand_to_daemon(
-    ledger: &Ledger,
+async fn hand_to_daemon(
+    ledger: &Arc<Ledger>,
     opts: &BackfillOptions,
     from_api: bool,
 ) -> Result<Option<Exit>, CommandError> {
     let now = chrono::Utc::now();
-    let Some(pid) = ledger.live_daemon(now - HEARTBEAT_STALE)? else {
-        return Ok(None);
-    };
     let archive = opts
         .archive
         .as_ref()
@@ -567,7 +567,16 @@ fn hand_to_daemon(
         note: None,
         updated_at: now,
     };
-    let id = ledger.queue_job(&job, now)?;
+    // One ledger call: the heartbeat is read and the job queued together.
+    let queued = ledger
+        .call(move |l| match l.live_daemon(now - HEARTBEAT_STALE)? {
+            Some(pid) => Ok(Some((pid, l.queue_job(&job, now)?))),
+            None => Ok(None),
+        })
+        .await?;
+    let Some((pid, id)) = queued else {
+        return Ok(None);
+    };
     outln!(
         "a daemon (pid {pid}) runs on this ledger: backfill of route {} queued as job {id}; the daemon delivers it after the live posts, within the backfill share of each target's rate limit (see `birdbridge status`)",
         opts.route

@@ -147,7 +147,7 @@ enum LiveSource {
 }
 
 impl LiveSource {
-    async fn poll(&mut self, ledger: &Ledger) -> Result<Vec<LivePost>, SourceError> {
+    async fn poll(&mut self, ledger: &Arc<Ledger>) -> Result<Vec<LivePost>, SourceError> {
         Ok(match self {
             LiveSource::X(x) => x
                 .poll(ledger)
@@ -176,16 +176,22 @@ impl LiveSource {
     /// (and show in `status`).
     async fn recover(
         &mut self,
-        ledger: &Ledger,
+        ledger: &Arc<Ledger>,
         routes: &[Engine],
     ) -> Result<Vec<LivePost>, SourceError> {
         let LiveSource::X(x) = self else {
             return Ok(Vec::new());
         };
-        let mut ids = Vec::new();
-        for route in routes {
-            ids.extend(ledger.unfinished_posts(route.route())?);
-        }
+        let routes: Vec<String> = routes.iter().map(|r| r.route().to_owned()).collect();
+        let mut ids = ledger
+            .call(move |l| {
+                let mut ids = Vec::new();
+                for route in &routes {
+                    ids.extend(l.unfinished_posts(route)?);
+                }
+                Ok(ids)
+            })
+            .await?;
         ids.sort_unstable();
         ids.dedup();
         if ids.is_empty() {

@@ -298,9 +298,10 @@ pub enum StoreError {
 
 /// The ledger handle; owns the connection.
 ///
-/// Calls are synchronous and wait for the disk, so async code calls them from
-/// `spawn_blocking`. The handle is `Sync`: share one per process behind an `Arc`; its calls are
-/// serialised on an internal lock. Several processes may open the same file.
+/// Calls are synchronous and wait for the disk (and for another process's write lock), so
+/// async code makes them through [`Ledger::call`], on the blocking pool. The handle is
+/// `Sync`: share one per process behind an `Arc`; its calls are serialised on an internal
+/// lock. Several processes may open the same file.
 #[derive(Debug)]
 pub struct Ledger {
     conn: Mutex<Connection>,

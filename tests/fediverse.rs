@@ -1148,7 +1148,7 @@ mod processing_poll {
         };
         let (post, part) = video_part(&setup.dir.path().join("clip.mp4"));
         let out = outgoing(&post, &part);
-        let ledger = setup.ledger();
+        let ledger = Arc::new(setup.ledger());
         ledger.plan_post("r", "1", "t", 1, start_time()).unwrap();
         // The run's token, as the engine hands it to its targets: cancelled (a SIGTERM)
         // once the target is connected, before the part goes out.
@@ -1199,7 +1199,7 @@ mod processing_poll {
             media: Some(&stage),
             ..outgoing(&post, &part)
         };
-        let ledger = setup.ledger();
+        let ledger = Arc::new(setup.ledger());
         ledger.plan_post("r", "1", "t", 1, start_time()).unwrap();
         let cancel = CancellationToken::new();
         let mut target = FediTarget::new("t", settings, clock.0.clone(), cancel.clone()).unwrap();
@@ -1225,7 +1225,7 @@ mod processing_poll {
         };
         let (post, part) = video_part(&setup.dir.path().join("clip.mp4"));
         let out = outgoing(&post, &part);
-        let ledger = setup.ledger();
+        let ledger = Arc::new(setup.ledger());
         ledger.plan_post("r", "1", "t", 1, start_time()).unwrap();
         let mut target =
             FediTarget::new("t", settings, clock.0.clone(), CancellationToken::new()).unwrap();

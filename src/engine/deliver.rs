@@ -220,7 +220,10 @@ async fn reconcile_part(
     let key = &record.key;
     match target.reconcile(out, record.updated_at).await {
         Ok(Some(found)) => {
-            ledger.adopt(key, &found.remote_id, found.url.as_deref(), ctx.clock.now())?;
+            let (k, now, f) = (key.clone(), ctx.clock.now(), found.clone());
+            ledger
+                .call(move |l| l.adopt(&k, &f.remote_id, f.url.as_deref(), now))
+                .await?;
             info!(
                 route = ctx.route,
                 target = ctx.target_name,
@@ -231,14 +234,18 @@ async fn reconcile_part(
             Ok(Reconciled::Adopted(found.remote_id))
         }
         Ok(None) => {
-            let now = ctx.clock.now();
-            let state = ledger.mark_failed(
-                key,
-                "interrupted before the result was recorded; not found at the target",
-                now,
-                MAX_ATTEMPTS,
-                now,
-            )?;
+            let (k, now) = (key.clone(), ctx.clock.now());
+            let state = ledger
+                .call(move |l| {
+                    l.mark_failed(
+                        &k,
+                        "interrupted before the result was recorded; not found at the target",
+                        now,
+                        MAX_ATTEMPTS,
+                        now,
+                    )
+                })
+                .await?;
             Ok(if state == PartState::Quarantined {
                 Reconciled::Unsettled { stop_target: None }
             } else {

@@ -395,7 +395,7 @@ impl Engine {
                 Err(err) => {
                     if t.profile.is_none() {
                         let target: &AnyTarget = target;
-                        t.profile = target.cached_profile(ledger)?;
+                        t.profile = target.cached_profile(ledger).await?;
                     }
                     t.reach = unusable(&self.route, &t.name, &t.reach, &err, now);
                 }
@@ -404,30 +404,39 @@ impl Engine {
         Ok(())
     }
 
-    /// Records unreadable archive entries as skipped on every target: the audit trail says
-    /// why they never appeared.
+    /// Records unreadable archive entries as skipped on every target, in one ledger call:
+    /// the audit trail says why they never appeared.
     ///
     /// # Errors
     /// Ledger failures.
-    pub fn record_malformed(
+    pub async fn record_malformed(
         &self,
-        ledger: &Ledger,
+        ledger: &Arc<Ledger>,
         malformed: &[Malformed],
     ) -> Result<(), StoreError> {
-        if self.ctx.dry_run {
+        if self.ctx.dry_run || malformed.is_empty() {
             return Ok(());
         }
+        let mut skips = Vec::new();
         for m in malformed {
             let id =
                 m.id.as_ref()
                     .map_or_else(|| format!("malformed:{}", m.location), |id| id.0.clone());
             warn!(location = %m.location, reason = %m.reason, "malformed post skipped");
+            let reason = format!("malformed: {} ({})", m.reason, m.location);
             for t in &self.targets {
-                let reason = format!("malformed: {} ({})", m.reason, m.location);
-                ledger.mark_skipped(&self.route, &id, &t.name, &reason, self.ctx.clock.now())?;
+                skips.push((id.clone(), t.name.clone(), reason.clone()));
             }
         }
-        Ok(())
+        let (route, now) = (self.route.clone(), self.ctx.clock.now());
+        ledger
+            .call(move |l| {
+                for (id, target, reason) in &skips {
+                    l.mark_skipped(&route, id, target, reason, now)?;
+                }
+                Ok(())
+            })
+            .await
     }
 
     /// Delivers one post to every target of the route that does not have it yet (see

@@ -8,8 +8,12 @@
 //! first poll (or with the newest N, `start = "latest:N"`), so a route never floods.
 //! The validators are saved only once every new item is handled: a crash in between must
 //! not turn the next poll into a 304 that hides the unhandled items.
+//! The ledger is read and written on the blocking pool ([`Ledger::call`]): one read per
+//! poll, and a write only when a new source starts.
 
-use chrono::{DateTime, Utc};
+use std::sync::Arc;
+
+use chrono::Utc;
 use reqwest::header::{ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
 use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -86,10 +90,6 @@ struct FeedCursor {
 }
 
 impl FeedCursor {
-    fn save(&self, ledger: &Ledger, name: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-        ledger.set_cursor(name, &self.value(), now)
-    }
-
     /// The cursor as the ledger stores it.
     fn value(&self) -> String {
         // Serialising strings and lists cannot fail.
@@ -132,8 +132,9 @@ impl FeedSource {
     ///
     /// # Errors
     /// See [`FeedError`].
-    pub async fn poll(&mut self, ledger: &Ledger) -> Result<Vec<Post>, FeedError> {
-        let saved = match ledger.cursor(&self.name)? {
+    pub async fn poll(&mut self, ledger: &Arc<Ledger>) -> Result<Vec<Post>, FeedError> {
+        let name = self.name.clone();
+        let saved = match ledger.call(move |l| l.cursor(&name)).await? {
             Some(c) => Some(serde_json::from_str::<FeedCursor>(&c.value).unwrap_or_else(|err| {
                 warn!(source = %self.name, error = %err, "unreadable feed cursor; starting afresh");
                 FeedCursor::default()
@@ -201,7 +202,10 @@ impl FeedSource {
                 .filter(|id| !new.iter().any(|p| &p.id.0 == *id))
                 .cloned()
                 .collect();
-            start.save(ledger, &self.name, Utc::now())?;
+            let (name, value, now) = (self.name.clone(), start.value(), Utc::now());
+            ledger
+                .call(move |l| l.set_cursor(&name, &value, now))
+                .await?;
         }
         self.saved = Some(start);
         self.pending = Some(FeedCursor {

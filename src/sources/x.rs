@@ -10,7 +10,10 @@
 //! A 401 or 403 means the token is wrong or revoked: the source stops and says so.
 //!
 //! The source never moves its own cursor: the caller does, after each post is in the ledger.
+//! Every ledger call runs on the blocking pool ([`Ledger::call`]); a poll that finds nothing
+//! new makes none.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -378,6 +381,8 @@ pub struct Poll {
     pub posts: Vec<XPost>,
     /// Pages that were read.
     pub pages: usize,
+    /// Posts the pages returned, readable or not: the billed reads.
+    pub returned: usize,
 }
 
 impl XSource {
@@ -400,17 +405,17 @@ impl XSource {
         }
     }
 
-    /// Moves the cursor past `id`: the post is in the ledger for every route.
-    ///
-    /// # Errors
-    /// Ledger failures.
-    pub fn advance(
+    /// Moves the cursor past `id` (a new source's start): saved off the event loop.
+    async fn advance(
         &mut self,
-        ledger: &Ledger,
+        ledger: &Arc<Ledger>,
         id: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        ledger.set_cursor(&self.name, id, now)?;
+        let (name, value) = (self.name.clone(), id.to_owned());
+        ledger
+            .call(move |l| l.set_cursor(&name, &value, now))
+            .await?;
         self.cursor = Some(id.to_owned());
         self.cursor_read = true;
         Ok(())
@@ -426,9 +431,12 @@ impl XSource {
     }
 
     /// The saved cursor, read from the ledger the first time.
-    fn saved_cursor(&mut self, ledger: &Ledger) -> Result<Option<String>, StoreError> {
+    async fn saved_cursor(&mut self, ledger: &Arc<Ledger>) -> Result<Option<String>, StoreError> {
         if !self.cursor_read {
-            self.cursor = ledger.cursor(&self.name)?.map(|c| c.value);
+            let name = self.name.clone();
+            self.cursor = ledger
+                .call(move |l| Ok(l.cursor(&name)?.map(|c| c.value)))
+                .await?;
             self.cursor_read = true;
         }
         Ok(self.cursor.clone())
@@ -444,12 +452,16 @@ impl XSource {
     ///
     /// # Errors
     /// See [`XError`].
-    pub async fn account(&mut self, ledger: &Ledger) -> Result<Author, XError> {
+    pub async fn account(&mut self, ledger: &Arc<Ledger>) -> Result<Author, XError> {
         if let Some(account) = &self.account {
             return Ok(account.clone());
         }
         let username = self.settings.username.clone();
-        let account = if let Some(id) = ledger.x_user_id(&username)? {
+        let known = {
+            let username = username.clone();
+            ledger.call(move |l| l.x_user_id(&username)).await?
+        };
+        let account = if let Some(id) = known {
             Author {
                 id: Some(id),
                 username,
@@ -458,9 +470,14 @@ impl XSource {
         } else {
             let user = self.client.user_by_username(&username).await?;
             let now = self.client.clock.now();
-            ledger.add_billable_reads(&self.name, ReadKind::User, 1, now)?;
             let id = user.author.id.clone().unwrap_or_default();
-            ledger.set_x_user_id(&username, &id, now)?;
+            let (name, handle, user_id) = (self.name.clone(), username.clone(), id.clone());
+            ledger
+                .call(move |l| {
+                    l.add_billable_reads(&name, ReadKind::User, 1, now)?;
+                    l.set_x_user_id(&handle, &user_id, now)
+                })
+                .await?;
             info!(source = %self.name, username = %username, user_id = %id, "X account resolved");
             self.most_recent = user.most_recent_post;
             user.author
@@ -475,16 +492,16 @@ impl XSource {
     ///
     /// # Errors
     /// See [`XError`]; [`XError::is_fatal`] tells whether to stop the source.
-    pub async fn poll(&mut self, ledger: &Ledger) -> Result<Poll, XError> {
+    pub async fn poll(&mut self, ledger: &Arc<Ledger>) -> Result<Poll, XError> {
         let account = self.account(ledger).await?;
         let user_id = account.id.clone().unwrap_or_default();
-        let cursor = self.saved_cursor(ledger)?;
+        let cursor = self.saved_cursor(ledger).await?;
         let mut poll = Poll::default();
         let since_id = match (cursor, &self.settings.start) {
             (Some(cursor), _) => cursor,
             (None, StartAt::After(id)) => {
                 let id = id.clone();
-                self.advance(ledger, &id, self.client.clock.now())?;
+                self.advance(ledger, &id, self.client.clock.now()).await?;
                 id
             }
             (None, StartAt::Latest(0)) => {
@@ -500,7 +517,7 @@ impl XSource {
                 let now = self.client.clock.now();
                 let cursor = newest.map_or_else(|| snowflake_at(now), |id| id.0);
                 info!(source = %self.name, cursor = %cursor, "new source: starting after the newest post");
-                self.advance(ledger, &cursor, now)?;
+                self.advance(ledger, &cursor, now).await?;
                 return Ok(poll);
             }
             (None, StartAt::Latest(n)) => {
@@ -538,18 +555,16 @@ impl XSource {
     ///
     /// # Errors
     /// See [`XError`].
-    pub async fn lookup(&mut self, ledger: &Ledger, ids: &[String]) -> Result<Vec<XPost>, XError> {
+    pub async fn lookup(
+        &mut self,
+        ledger: &Arc<Ledger>,
+        ids: &[String],
+    ) -> Result<Vec<XPost>, XError> {
         let account = self.account(ledger).await?;
         let mut posts = Vec::new();
         for chunk in ids.chunks(usize::try_from(PAGE_SIZE).unwrap_or(100)) {
             let page = self.client.tweets(&account, chunk).await?;
-            let returned = u64::try_from(page.returned).unwrap_or(u64::MAX);
-            ledger.add_billable_reads(
-                &self.name,
-                ReadKind::Post,
-                returned,
-                self.client.clock.now(),
-            )?;
+            self.bill(ledger, page.returned).await?;
             for problem in &page.errors {
                 warn!(source = %self.name, problem = %problem, "a post to retry cannot be read again");
             }
@@ -566,7 +581,7 @@ impl XSource {
     /// See [`XError`].
     pub async fn range(
         &mut self,
-        ledger: &Ledger,
+        ledger: &Arc<Ledger>,
         start_time: Option<DateTime<Utc>>,
         end_time: Option<DateTime<Utc>>,
     ) -> Result<Poll, XError> {
@@ -592,7 +607,7 @@ impl XSource {
     /// The newest `n` posts (at least one page), newest first.
     async fn newest(
         &mut self,
-        ledger: &Ledger,
+        ledger: &Arc<Ledger>,
         account: &Author,
         user_id: &str,
         n: u32,
@@ -609,10 +624,27 @@ impl XSource {
     }
 
     /// Reads pages until the API has no more (or `enough` posts are in), newest first.
-    /// Every page's posts are counted as billable reads.
+    /// Every page's posts are billable reads, counted in the ledger once at the end (also
+    /// when a page fails: what the earlier pages returned was billed all the same).
     async fn pages(
         &mut self,
-        ledger: &Ledger,
+        ledger: &Arc<Ledger>,
+        account: &Author,
+        user_id: &str,
+        query: TimelineQuery,
+        enough: Option<usize>,
+        poll: &mut Poll,
+    ) -> Result<Vec<XPost>, XError> {
+        let before = poll.returned;
+        let result = self.read_pages(account, user_id, query, enough, poll).await;
+        self.bill(ledger, poll.returned - before).await?;
+        result
+    }
+
+    /// [`XSource::pages`] without the ledger: counts the pages and the posts they returned
+    /// in `poll`.
+    async fn read_pages(
+        &mut self,
         account: &Author,
         user_id: &str,
         mut query: TimelineQuery,
@@ -623,13 +655,7 @@ impl XSource {
         for _ in 0..MAX_PAGES {
             let page = self.client.timeline(account, user_id, &query).await?;
             poll.pages += 1;
-            let returned = u64::try_from(page.returned).unwrap_or(u64::MAX);
-            ledger.add_billable_reads(
-                &self.name,
-                ReadKind::Post,
-                returned,
-                self.client.clock.now(),
-            )?;
+            poll.returned += page.returned;
             for problem in &page.errors {
                 debug!(source = %self.name, problem = %problem, "partial error in an X API page");
             }
@@ -645,5 +671,18 @@ impl XSource {
             }
         }
         Ok(posts)
+    }
+
+    /// Counts `returned` billed post reads in the ledger, off the event loop; nothing at all
+    /// when none were returned (an idle poll costs no ledger call).
+    async fn bill(&self, ledger: &Arc<Ledger>, returned: usize) -> Result<(), StoreError> {
+        if returned == 0 {
+            return Ok(());
+        }
+        let count = u64::try_from(returned).unwrap_or(u64::MAX);
+        let (name, now) = (self.name.clone(), self.client.clock.now());
+        ledger
+            .call(move |l| l.add_billable_reads(&name, ReadKind::Post, count, now))
+            .await
     }
 }

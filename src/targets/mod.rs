@@ -8,6 +8,8 @@
 pub mod dry_run;
 pub mod fedi;
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
@@ -151,7 +153,7 @@ impl AnyTarget {
     ///
     /// # Errors
     /// [`TargetError::Auth`] and the other reasons the target cannot be used this run.
-    pub async fn connect(&mut self, ledger: &Ledger) -> Result<(), TargetError> {
+    pub async fn connect(&mut self, ledger: &Arc<Ledger>) -> Result<(), TargetError> {
         match self {
             AnyTarget::DryRun(_) => Ok(()),
             AnyTarget::Fediverse(t) => t.connect(Some(ledger)).await,
@@ -162,7 +164,7 @@ impl AnyTarget {
     pub async fn deliver(
         &mut self,
         out: Outgoing<'_>,
-        ledger: &Ledger,
+        ledger: &Arc<Ledger>,
     ) -> Result<Delivered, TargetError> {
         match self {
             AnyTarget::DryRun(t) => t.deliver(out),
@@ -188,7 +190,7 @@ impl AnyTarget {
         &mut self,
         remote_id: &str,
         out: Outgoing<'_>,
-        ledger: &Ledger,
+        ledger: &Arc<Ledger>,
     ) -> Result<Delivered, TargetError> {
         match self {
             AnyTarget::DryRun(t) => t.edit(remote_id, out),
@@ -296,13 +298,13 @@ impl AnyTarget {
     ///
     /// # Errors
     /// Ledger errors.
-    pub fn cached_profile(
+    pub async fn cached_profile(
         &self,
-        ledger: &Ledger,
+        ledger: &Arc<Ledger>,
     ) -> Result<Option<TargetProfile>, crate::store::StoreError> {
         match self {
             AnyTarget::DryRun(t) => Ok(Some(t.profile().clone())),
-            AnyTarget::Fediverse(t) => t.cached_profile(ledger),
+            AnyTarget::Fediverse(t) => t.cached_profile(ledger).await,
         }
     }
 

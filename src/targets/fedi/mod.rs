@@ -15,6 +15,9 @@
 //! Every call first takes its share of the account's [`Budget`], waiting when the window is
 //! used up; the answer's rate-limit headers correct the budget. What a failure means for the
 //! part is the [`TargetError`] variant (see there).
+//!
+//! The ledger (cached profile, saved budgets, uploaded media, warnings) is read and written
+//! on the blocking pool ([`Ledger::call`]), never on the event loop.
 
 pub mod client;
 pub mod lenient;
@@ -47,7 +50,7 @@ use crate::media::stage::{MediaStage, Staged};
 use crate::media::{self, MediaFile};
 use crate::model::MediaSource;
 use crate::render::{count, PartMedia};
-use crate::store::{Ledger, PartKey};
+use crate::store::{CachedProfile, Ledger, PartKey};
 
 /// Times a call waits out a 429 or 503 before the part is given back to the engine.
 const MAX_RATE_WAITS: u32 = 6;
@@ -209,37 +212,47 @@ impl FediTarget {
     ///
     /// # Errors
     /// Ledger errors.
-    pub fn cached_profile(
+    pub async fn cached_profile(
         &self,
-        ledger: &Ledger,
+        ledger: &Arc<Ledger>,
     ) -> Result<Option<TargetProfile>, crate::store::StoreError> {
-        Ok(ledger
-            .cached_profile(&self.name)?
+        let name = self.name.clone();
+        let cached = ledger.call(move |l| l.cached_profile(&name)).await?;
+        Ok(self
+            .usable_cache(cached)
+            .map(|p| p.target_profile(&quirks::of(p.kind))))
+    }
+
+    /// The cached profile when it was read from this server and is of the configured kind.
+    fn usable_cache(&self, cached: Option<CachedProfile>) -> Option<InstanceProfile> {
+        cached
             .filter(|c| c.url == self.settings.url)
             .and_then(|c| InstanceProfile::from_cache(&c.profile))
             .filter(|p| self.settings.kind == ServerKind::Auto || p.kind == self.settings.kind)
-            .map(|p| p.target_profile(&quirks::of(p.kind))))
     }
 
     /// Learns the server: its kind (nodeinfo, for `auto`), its limits (from the ledger's
     /// cache while fresh, else `/api/v2/instance`, else v1), the account (`verify_credentials`),
-    /// and the budget saved by earlier runs.
+    /// and the budget saved by earlier runs. The cache and the budgets are read in one ledger
+    /// call; a profile read from the server is saved in a second.
     ///
     /// # Errors
     /// [`TargetError::Auth`] when the token is refused; [`TargetError::Transient`] when the
     /// server cannot be reached; ledger errors.
-    pub async fn connect(&mut self, ledger: Option<&Ledger>) -> Result<(), TargetError> {
+    pub async fn connect(&mut self, ledger: Option<&Arc<Ledger>>) -> Result<(), TargetError> {
         let now = self.clock.now();
-        let cached = match ledger {
-            Some(l) => l.cached_profile(&self.name)?,
-            None => None,
+        let (cached, saved) = match ledger {
+            Some(l) => {
+                let name = self.name.clone();
+                let (cached, saved) = l
+                    .call(move |l| Ok((l.cached_profile(&name)?, l.budgets(Some(&name))?)))
+                    .await?;
+                (cached, Some(saved))
+            }
+            None => (None, None),
         };
-        let fresh = cached
-            .filter(|c| {
-                c.url == self.settings.url && now - c.fetched_at < self.settings.profile_refresh
-            })
-            .and_then(|c| InstanceProfile::from_cache(&c.profile))
-            .filter(|p| self.settings.kind == ServerKind::Auto || p.kind == self.settings.kind);
+        let fresh = self
+            .usable_cache(cached.filter(|c| now - c.fetched_at < self.settings.profile_refresh));
         let profile = if let Some(p) = fresh {
             p
         } else {
@@ -249,7 +262,10 @@ impl FediTarget {
             };
             let p = self.fetch_profile(kind).await?;
             if let Some(l) = ledger {
-                l.save_profile(&self.name, &self.settings.url, &p.to_cache(), now)?;
+                let (name, url, text) =
+                    (self.name.clone(), self.settings.url.clone(), p.to_cache());
+                l.call(move |l| l.save_profile(&name, &url, &text, now))
+                    .await?;
             }
             p
         };
@@ -258,10 +274,6 @@ impl FediTarget {
         if quirks.closes_after_answer {
             self.api.assume_closes_after_answer();
         }
-        let saved = match ledger {
-            Some(l) => Some(l.budgets(Some(&self.name))?),
-            None => None,
-        };
         {
             let mut pooled = self.lock_budget();
             // Once per account and process: a client connecting later (a reconnect, a
@@ -343,7 +355,7 @@ impl FediTarget {
     pub async fn deliver(
         &mut self,
         out: Outgoing<'_>,
-        ledger: &Ledger,
+        ledger: &Arc<Ledger>,
     ) -> Result<Delivered, TargetError> {
         if let Some(original) = &out.part.boost_of {
             // A boost cannot be direct; the route's visibility otherwise applies to it.
@@ -386,7 +398,7 @@ impl FediTarget {
         &mut self,
         remote_id: &str,
         out: Outgoing<'_>,
-        ledger: &Ledger,
+        ledger: &Arc<Ledger>,
     ) -> Result<Delivered, TargetError> {
         let c = self.connected()?.clone();
         if !c.quirks.edits {
@@ -405,20 +417,29 @@ impl FediTarget {
 
     /// Uploads the part's media (or reuses the uploads recorded for it), links what the
     /// server cannot take, and waits until the uploads are processed. Returns the text
-    /// (with any links added) and the media ids with their descriptions, in order.
+    /// (with any links added) and the media ids with their descriptions, in order. A part
+    /// without media costs no ledger call; each upload is recorded as soon as the server
+    /// has it, so a retry reuses it.
     async fn attach(
         &mut self,
         out: Outgoing<'_>,
-        ledger: &Ledger,
+        ledger: &Arc<Ledger>,
         c: &Connected,
     ) -> Result<(String, Vec<(String, Option<String>)>), TargetError> {
         let key = PartKey::new(out.route, out.source_post_id, &self.name, out.part_index);
-        let now = self.clock.now();
-        let reused: HashMap<u32, String> = ledger
-            .uploaded_media(&key, now - MEDIA_REUSE)?
-            .into_iter()
-            .collect();
         let mut text = out.part.text.clone();
+        if out.part.media.is_empty() {
+            return Ok((text, Vec::new()));
+        }
+        let since = self.clock.now() - MEDIA_REUSE;
+        let reused: HashMap<u32, String> = {
+            let key = key.clone();
+            ledger
+                .call(move |l| l.uploaded_media(&key, since))
+                .await?
+                .into_iter()
+                .collect()
+        };
         let mut media = Vec::new();
         let mut pending = Vec::new();
         for (index, m) in out.part.media.iter().enumerate() {
@@ -429,7 +450,10 @@ impl FediTarget {
             }
             match self.upload(m, &c.profile, out.media).await {
                 Ok((id, ready)) => {
-                    ledger.record_uploaded_media(&key, index_u32, &id, self.clock.now())?;
+                    let (k, remote, now) = (key.clone(), id.clone(), self.clock.now());
+                    ledger
+                        .call(move |l| l.record_uploaded_media(&k, index_u32, &remote, now))
+                        .await?;
                     if !ready {
                         pending.push(id.clone());
                     }
@@ -439,7 +463,10 @@ impl FediTarget {
                     let original = original_url(&out, m);
                     let warning = link_instead(&mut text, out.part, m, &reason, original, c);
                     warn!(target = %self.name, part = %key, %warning, "media not delivered");
-                    ledger.add_warning(&key, &warning, self.clock.now())?;
+                    let (k, now) = (key.clone(), self.clock.now());
+                    ledger
+                        .call(move |l| l.add_warning(&k, &warning, now))
+                        .await?;
                 }
                 Err(Failed(e)) => return Err(e),
             }
@@ -447,8 +474,8 @@ impl FediTarget {
         for id in pending {
             self.wait_processed(&id).await?;
         }
+        // Uploaded (or reused) and processed; neither the status nor the edit is sent.
         if !media.is_empty() {
-            // Uploaded (or reused) and processed; neither the status nor the edit is sent.
             crate::crash::point(crate::crash::CrashPoint::MediaUploaded);
         }
         Ok((text, media))
