@@ -502,7 +502,7 @@ async fn backfill(
     args: BackfillArgs,
     cancel: CancellationToken,
 ) -> Result<Exit, CommandError> {
-    let settings = Settings::load(config)?;
+    let settings = Arc::new(Settings::load(config)?);
     let opts = BackfillOptions {
         route: args.route,
         archive: args.archive,
@@ -514,7 +514,15 @@ async fn backfill(
         clock: Clock::System,
         ..BackfillOptions::default()
     };
-    let prepared = backfill::prepare(&settings, &opts)?;
+    // Reading a whole archive takes seconds to minutes: off the event loop, so the signal
+    // path still runs (a second Ctrl-C leaves at once).
+    let prepared = {
+        let (settings, opts) = (Arc::clone(&settings), opts.clone());
+        match tokio::task::spawn_blocking(move || backfill::prepare(&settings, &opts)).await {
+            Ok(prepared) => prepared?,
+            Err(err) => std::panic::resume_unwind(err.into_panic()),
+        }
+    };
     let ledger = Arc::new(Ledger::open(&settings.ledger.path)?);
     if !opts.dry_run {
         if let Some(exit) = hand_to_daemon(&ledger, &opts, false).await? {
