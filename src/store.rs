@@ -27,6 +27,7 @@
 mod backup;
 mod call;
 mod jobs;
+mod kept;
 mod operator;
 mod report;
 mod schema;
@@ -36,6 +37,7 @@ mod targets;
 mod tests;
 
 pub use backup::BackupReport;
+pub use kept::{KeepPost, UnreadableKept};
 pub use targets::{CachedProfile, SavedBudget};
 
 use std::fmt;
