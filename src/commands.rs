@@ -11,7 +11,7 @@ use crate::backfill::{self, BackfillError, BackfillOptions, BackfillReport};
 use crate::cli::{BackfillArgs, Command};
 use crate::clock::Clock;
 use crate::config::{ConfigError, Finding, Settings, TargetSettings, EXAMPLE_CONFIG};
-use crate::daemon::{CycleReport, Daemon, DaemonError, DaemonOptions, Notifier, HEARTBEAT_STALE};
+use crate::daemon::{running_daemon, CycleReport, Daemon, DaemonError, DaemonOptions, Notifier};
 use crate::engine::SetupError;
 use crate::metrics::{self, Metrics};
 use crate::operator::{self, OperatorError};
@@ -546,7 +546,7 @@ fn hand_to_daemon(
     from_api: bool,
 ) -> Result<Option<Exit>, CommandError> {
     let now = chrono::Utc::now();
-    let Some(pid) = ledger.live_daemon(now - HEARTBEAT_STALE)? else {
+    let Some(pid) = running_daemon(ledger, now)? else {
         return Ok(None);
     };
     let archive = opts

@@ -33,6 +33,7 @@
 //!   lag, stopped sources, and after each delivery the targets each engine cannot deliver to
 //!   (their posts wait), which `/healthz` reports until they answer again.
 
+mod alive;
 mod jobs;
 mod kept;
 pub mod notify;
@@ -60,6 +61,7 @@ use crate::sources::feed::{FeedError, FeedSource};
 use crate::sources::x::{XClient, XError, XSource};
 use crate::store::{Ledger, StoreError};
 
+pub use alive::{running_daemon, this_process};
 pub use jobs::{HEARTBEAT, HEARTBEAT_STALE};
 pub use notify::Notifier;
 

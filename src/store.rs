@@ -355,7 +355,7 @@ macro_rules! select_parts {
 // After `select_parts!`, which it uses.
 mod waiting;
 
-pub use jobs::BackfillJob;
+pub use jobs::{BackfillJob, Heartbeat};
 pub use waiting::WaitingGroup;
 
 impl Ledger {

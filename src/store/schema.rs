@@ -173,6 +173,11 @@ const MIGRATIONS: &[&str] = &[
         kept_at TEXT NOT NULL,
         PRIMARY KEY (source, post_id)
     ) STRICT;",
+    // 8: which machine, boot and pid namespace wrote the daemon heartbeat, and when its
+    // process started: a fresh heartbeat of a process that is gone (SIGKILL, OOM) on this same
+    // machine no longer makes `backfill` queue its work for nobody.
+    "ALTER TABLE daemon_heartbeat ADD COLUMN host TEXT;
+    ALTER TABLE daemon_heartbeat ADD COLUMN started INTEGER;",
 ];
 
 /// The schema version this binary writes and understands.
