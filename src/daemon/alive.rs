@@ -10,7 +10,9 @@
 //!
 //! Limits: only Linux has `/proc` to ask. A heartbeat written on another machine or boot, in
 //! another pid namespace (a container), by an older birdbridge, or read where `/proc` is not
-//! there is judged by its age alone, as before.
+//! there or hides other users' processes (`hidepid`) is judged by its age alone, as before.
+//! The systemd unit's `ProtectProc=invisible` only narrows the daemon's own view, and the
+//! daemon reads only its own entry.
 
 use chrono::{DateTime, Utc};
 
@@ -47,8 +49,11 @@ fn is_gone(beat: &Heartbeat) -> bool {
     if *host != here {
         return false;
     }
-    if !std::path::Path::new(&format!("/proc/{}", beat.pid)).exists() {
-        return true;
+    let listed = |pid: u32| std::path::Path::new(&format!("/proc/{pid}")).exists();
+    if !listed(beat.pid) {
+        // A `/proc` mounted with `hidepid` hides other users' processes: a missing entry
+        // means "gone" only where init's entry can be seen.
+        return listed(1);
     }
     match (beat.started, start_time(beat.pid)) {
         (Some(then), Some(now)) => then != now,
