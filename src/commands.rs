@@ -11,7 +11,7 @@ use crate::backfill::{self, BackfillError, BackfillOptions, BackfillReport};
 use crate::cli::{BackfillArgs, Command};
 use crate::clock::Clock;
 use crate::config::{ConfigError, Finding, Settings, TargetSettings, EXAMPLE_CONFIG};
-use crate::daemon::{CycleReport, Daemon, DaemonError, DaemonOptions, Notifier, HEARTBEAT_STALE};
+use crate::daemon::{running_daemon, CycleReport, Daemon, DaemonError, DaemonOptions, Notifier};
 use crate::engine::SetupError;
 use crate::metrics::{self, Metrics};
 use crate::operator::{self, OperatorError};
@@ -577,7 +577,7 @@ async fn hand_to_daemon(
     };
     // One ledger call: the heartbeat is read and the job queued together.
     let queued = ledger
-        .call(move |l| match l.live_daemon(now - HEARTBEAT_STALE)? {
+        .call(move |l| match running_daemon(l, now)? {
             Some(pid) => Ok(Some((pid, l.queue_job(&job, now)?))),
             None => Ok(None),
         })

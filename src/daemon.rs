@@ -11,7 +11,8 @@
 //!   refused (401/403) or whose account is gone stops alone, naming its routes. A failing
 //!   target never stops a source: its parts wait in the ledger (retried with backoff, the
 //!   target reconnected; a refused target token is tried again each cycle), and posts with
-//!   parts left are offered again at every cycle (after a restart, read again from X).
+//!   parts left are offered again at every cycle (after a restart, read again from X, or
+//!   for a feed from the copy kept in the ledger: see `daemon/kept.rs`).
 //! - **Backfills** started next to the daemon are queued in the ledger and run here, in the
 //!   backfill lane, on the same per-account budgets ([`DaemonOptions::budgets`]).
 //! - **Media**: one [`MediaStage`] per post, shared by every route and target of the source:
@@ -32,7 +33,9 @@
 //!   lag, stopped sources, and after each delivery the targets each engine cannot deliver to
 //!   (their posts wait), which `/healthz` reports until they answer again.
 
+mod alive;
 mod jobs;
+mod kept;
 pub mod notify;
 
 use std::collections::{BTreeMap, HashMap};
@@ -58,6 +61,7 @@ use crate::sources::feed::{FeedError, FeedSource};
 use crate::sources::x::{XClient, XError, XSource};
 use crate::store::{Ledger, StoreError};
 
+pub use alive::{running_daemon, this_process};
 pub use jobs::{HEARTBEAT, HEARTBEAT_STALE};
 pub use notify::Notifier;
 
@@ -171,16 +175,20 @@ impl LiveSource {
         })
     }
 
-    /// Posts whose parts a previous run left to deliver on these routes, read again from
-    /// the source. Feeds cannot be asked for an old item; their leftovers wait in the ledger
-    /// (and show in `status`).
+    /// Posts whose parts a previous run left to deliver on these routes: read again from
+    /// X; a feed cannot be asked for an old item, so its posts come from the copies kept in
+    /// the ledger (`name` is the source's).
     async fn recover(
         &mut self,
         ledger: &Arc<Ledger>,
+        name: &str,
         routes: &[Engine],
     ) -> Result<Vec<LivePost>, SourceError> {
-        let LiveSource::X(x) = self else {
-            return Ok(Vec::new());
+        let x = match self {
+            LiveSource::X(x) => x,
+            LiveSource::Feed(_) => {
+                return Ok(kept::recover(ledger, name, route_names(routes)).await?)
+            }
         };
         let routes: Vec<String> = routes.iter().map(|r| r.route().to_owned()).collect();
         let mut ids = ledger
@@ -218,6 +226,12 @@ impl LiveSource {
             LiveSource::X(x) => x.cursor_after(post.id.as_str()),
             LiveSource::Feed(f) => f.handled(&post.id),
         }
+    }
+
+    /// Whether handled posts with parts left are kept in the ledger: a feed cannot be asked
+    /// for them again.
+    fn keeps_posts(&self) -> bool {
+        matches!(self, LiveSource::Feed(_))
     }
 
     /// Every post of the poll is handled: the cursor to save, if it changed.
@@ -622,7 +636,10 @@ impl SourceTask {
             self.recovered = false;
         }
         if !self.recovered {
-            let leftovers = self.source.recover(&ledger, &self.routes).await?;
+            let leftovers = self
+                .source
+                .recover(&ledger, &self.name, &self.routes)
+                .await?;
             self.retry
                 .retain(|p| leftovers.iter().all(|l| l.post.id != p.post.id));
             self.retry.extend(leftovers);
@@ -633,7 +650,16 @@ impl SourceTask {
                 self.retry.push(post);
                 continue;
             }
-            self.deliver(shared, &post, &mut report).await?;
+            let unfinished = self.deliver(shared, &post, &mut report).await?;
+            if !unfinished && self.source.keeps_posts() {
+                kept::forget_if_settled(
+                    &ledger,
+                    &self.name,
+                    route_names(&self.routes),
+                    post.post.id.as_str(),
+                )
+                .await?;
+            }
         }
         let posts = self.source.poll(&ledger).await?;
         report.posts_found = posts.len();
@@ -647,7 +673,12 @@ impl SourceTask {
             }
             self.deliver(shared, &post, &mut report).await?;
             let cursor = self.source.handled(&post.post);
-            save_cursor(&ledger, cursor, shared.clock.now()).await?;
+            let keep = self.source.keeps_posts().then(|| kept::Keep {
+                source: self.name.clone(),
+                routes: route_names(&self.routes),
+                post: post.post.clone(),
+            });
+            kept::handled(&ledger, cursor, keep, shared.clock.now()).await?;
         }
         if let Some(cursor) = self.source.finished() {
             save_cursor(&ledger, cursor, shared.clock.now()).await?;
@@ -655,13 +686,14 @@ impl SourceTask {
         Ok(report)
     }
 
-    /// Delivers one post to every route, holding a delivery permit of each target.
+    /// Delivers one post to every route, holding a delivery permit of each target. Returns
+    /// whether parts are left (the post is offered again at the next cycle).
     async fn deliver(
         &mut self,
         shared: &Shared,
         post: &LivePost,
         report: &mut CycleReport,
-    ) -> Result<(), SourceError> {
+    ) -> Result<bool, SourceError> {
         let span = tracing::info_span!("post", post = %post.post.id);
         let mut unfinished = false;
         // One download per remote media item of the post, for every route and target; the
@@ -698,7 +730,7 @@ impl SourceTask {
         if unfinished {
             self.retry.push(post.clone());
         }
-        Ok(())
+        Ok(unfinished)
     }
 }
 
@@ -711,6 +743,11 @@ async fn save_cursor(
     ledger
         .call(move |l| l.set_cursor(&source, &value, now))
         .await
+}
+
+/// The names of the routes.
+fn route_names(routes: &[Engine]) -> Vec<String> {
+    routes.iter().map(|r| r.route().to_owned()).collect()
 }
 
 /// One delivery permit per target of the route, taken in name order (every task does, so

@@ -320,7 +320,7 @@ fn jobs(out: &mut String, only: &Only<'_>, ledger: &Ledger) -> Result<(), StoreE
         return Ok(());
     }
     let now = chrono::Utc::now();
-    let _ = match ledger.live_daemon(now - crate::daemon::HEARTBEAT_STALE)? {
+    let _ = match crate::daemon::running_daemon(ledger, now)? {
         Some(pid) => writeln!(out, "backfills queued for the daemon (pid {pid} runs):"),
         None => writeln!(
             out,

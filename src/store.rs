@@ -27,6 +27,7 @@
 mod backup;
 mod call;
 mod jobs;
+mod kept;
 mod operator;
 mod report;
 mod schema;
@@ -36,6 +37,7 @@ mod targets;
 mod tests;
 
 pub use backup::BackupReport;
+pub use kept::{KeepPost, UnreadableKept};
 pub use targets::{CachedProfile, SavedBudget};
 
 use std::fmt;
@@ -354,7 +356,7 @@ macro_rules! select_parts {
 // After `select_parts!`, which it uses.
 mod waiting;
 
-pub use jobs::BackfillJob;
+pub use jobs::{BackfillJob, Heartbeat};
 pub use waiting::WaitingGroup;
 
 impl Ledger {

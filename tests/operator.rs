@@ -500,10 +500,11 @@ fn status_json_follows_its_schema_and_route_narrows_it() {
 fn a_backfill_queued_for_a_running_daemon_shows_in_status() {
     let (schemas, index) = validator();
     let s = Setup::new("");
+    // This test process stands for the daemon: its heartbeat names a process that runs.
     let pid = std::process::id();
     Ledger::open(&s.ledger())
         .unwrap()
-        .beat(pid, Utc::now())
+        .beat(&birdbridge::daemon::this_process(), Utc::now())
         .unwrap();
     let before = s.dump();
     assert!(before.is_empty());
@@ -548,6 +549,54 @@ fn a_backfill_queued_for_a_running_daemon_shows_in_status() {
         .stdout(predicate::str::contains("job 1 route other: queued"));
 }
 
+/// A daemon killed with SIGKILL leaves a fresh heartbeat behind: when the process it names
+/// is gone from this machine (its pid runs nothing, or a process started at another time),
+/// `backfill` delivers inline instead of queueing a job nobody would run; `status` says no
+/// daemon runs.
+#[rstest::rstest]
+#[case::pid_not_running(false)]
+#[case::pid_reused(true)]
+fn a_fresh_heartbeat_of_a_killed_daemon_does_not_hold_a_backfill(#[case] reused: bool) {
+    let s = Setup::new("");
+    let me = birdbridge::daemon::this_process();
+    if me.host.is_none() {
+        // No /proc here: only the heartbeat's age can be judged.
+        return;
+    }
+    let beat = if reused {
+        // This test's own pid, but the daemon that wrote it started at another time.
+        birdbridge::store::Heartbeat {
+            started: me.started.map(|t| t + 1),
+            ..me
+        }
+    } else {
+        birdbridge::store::Heartbeat {
+            pid: dead_pid(),
+            ..me
+        }
+    };
+    Ledger::open(&s.ledger())
+        .unwrap()
+        .beat(&beat, Utc::now())
+        .unwrap();
+    s.cmd(&["backfill", "--route", "other", "--limit", "3"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("queued").not());
+    assert_eq!(s.dump().len(), 3, "delivered inline");
+    assert_eq!(s.status_json(&[])["backfills"]["daemon_pid"], Value::Null);
+    let jobs = Ledger::open(&s.ledger()).unwrap().jobs(10).unwrap();
+    assert!(jobs.is_empty(), "{jobs:?}");
+}
+
+/// The pid of a process that ran and ended.
+fn dead_pid() -> u32 {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    pid
+}
+
 #[test]
 fn backup_copies_the_ledger_and_never_overwrites() {
     let s = Setup::new("");
@@ -561,7 +610,7 @@ fn backup_copies_the_ledger_and_never_overwrites() {
         .assert()
         .success()
         .stdout(predicate::str::contains(format!(
-            "ledger copied to {} (schema version 6, 17 part(s))",
+            "ledger copied to {} (schema version 8, 17 part(s))",
             copy.display()
         )));
     // The copy is a whole ledger: same parts, same audit trail, opens as a ledger.

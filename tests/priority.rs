@@ -245,3 +245,134 @@ async fn a_backfill_next_to_a_running_daemon_is_run_by_the_daemon() {
         None
     );
 }
+
+/// `backfill --from-api` started while a daemon runs is queued for it; the daemon reads the
+/// X timeline back to `--since` and delivers each post once, in the backfill lane (at most
+/// its share of the target's window), and `status` shows the job done.
+#[rstest]
+#[case::mastodon(Personality::Mastodon, "mastodon")]
+#[case::gotosocial(Personality::GoToSocial, "gotosocial")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_from_api_backfill_next_to_a_running_daemon_is_run_by_the_daemon(
+    #[case] personality: Personality,
+    #[case] kind: &str,
+) {
+    // The heartbeat carries the daemon's clock: a fresh one for the command, so "now".
+    let clock = ManualClock::new(Utc::now());
+    let x = FakeX::start(clock.clone().into()).await;
+    x.add_user(USER_ID, USERNAME);
+    let old = x.posts(USER_ID, 8);
+    let fedi = FakeFedi::start(personality, clock.clone().into()).await;
+    fedi.set_limit("statuses", 10, chrono::Duration::seconds(10));
+    let dir = TempDir::new().unwrap();
+    let x_token = dir.path().join("x.token");
+    fs::write(&x_token, fake_x::TOKEN).unwrap();
+    let fedi_token = dir.path().join("fedi.token");
+    fs::write(&fedi_token, fake_fedi::TOKEN).unwrap();
+    let config = dir.path().join("bridge.toml");
+    fs::write(
+        &config,
+        format!(
+            "[ledger]\npath = {:?}\n\n\
+             [targets.t]\nkind = \"{kind}\"\nurl = \"{}\"\ntoken_file = {:?}\nbackfill_share = 0.5\n\n\
+             [sources.acct]\nkind = \"x\"\nusername = \"{USERNAME}\"\ntoken_file = {:?}\n\
+             schedule = \"0 * * * * *\"\napi_url = \"{}\"\nstart = \"latest\"\n\n\
+             [routes.live]\nsource = \"acct\"\ntargets = [\"t\"]\n",
+            dir.path().join("ledger.sqlite").display().to_string(),
+            fedi.url,
+            fedi_token.display().to_string(),
+            x_token.display().to_string(),
+            x.url(),
+        ),
+    )
+    .unwrap();
+    let settings = Settings::load_with_env(&config, HashMap::new()).unwrap();
+    let ledger = Arc::new(Ledger::open_with(&settings.ledger.path, Durability::Normal).unwrap());
+    let cancel = CancellationToken::new();
+    let options = DaemonOptions {
+        max_jitter: Duration::ZERO,
+        ..DaemonOptions::default()
+    };
+    let daemon = Daemon::build(
+        &settings,
+        Arc::clone(&ledger),
+        clock.clone().into(),
+        cancel.clone(),
+        options,
+    )
+    .unwrap();
+    let running = tokio::spawn(async move { daemon.run(&Notifier::for_socket(None)).await });
+    // Started after the newest post: the live lane delivers none of the old ones.
+    wait_for(|| ledger.cursor("acct").unwrap().is_some()).await;
+    wait_for(|| {
+        ledger
+            .live_daemon(Utc::now() - chrono::Duration::days(1))
+            .unwrap()
+            .is_some()
+    })
+    .await;
+
+    let since = (Utc::now() - chrono::Duration::days(1))
+        .format("%Y-%m-%d")
+        .to_string();
+    let mut cmd = assert_cmd::Command::cargo_bin("birdbridge").unwrap();
+    cmd.arg("--config")
+        .arg(&config)
+        .args([
+            "backfill",
+            "--route",
+            "live",
+            "--from-api",
+            "--since",
+            &since,
+        ])
+        .env("BIRDBRIDGE_LOG", "warn");
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("queued as job 1"), "{stdout}");
+    assert!(
+        fedi.statuses().is_empty(),
+        "the command delivered nothing itself"
+    );
+    assert!(ledger.jobs(1).unwrap()[0].from_api);
+
+    // The daemon looks at its queue every minute; the job then takes the backfill share of
+    // the window (5 of 10) and waits for the next one.
+    clock.advance(chrono::Duration::seconds(60));
+    wait_for(|| fedi.statuses().len() == 5).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        fedi.statuses().len(),
+        5,
+        "the job kept to the backfill share"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while ledger.jobs(1).unwrap()[0].state != "done" {
+        assert!(Instant::now() < deadline, "{:?}", ledger.jobs(1));
+        clock.advance(chrono::Duration::seconds(10));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let texts: Vec<String> = fedi.statuses().into_iter().map(|s| s.text).collect();
+    let want: Vec<String> = (0..old.len())
+        .map(|i| format!("generated post {i}"))
+        .collect();
+    assert_eq!(texts.len(), want.len(), "each post once: {texts:?}");
+    for (text, want) in texts.iter().zip(&want) {
+        assert!(text.contains(want.as_str()), "oldest first: {texts:?}");
+    }
+    let status = birdbridge::status::report(&settings, None).unwrap();
+    assert!(
+        status.contains("job 1 route live from the X API: done")
+            && status.contains("8 post(s) delivered in 8 part(s)"),
+        "{status}"
+    );
+    cancel.cancel();
+    tokio::time::timeout(Duration::from_secs(5), running)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(fedi.statuses().len(), 8, "nothing twice");
+}

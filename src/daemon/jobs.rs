@@ -1,7 +1,7 @@
 //! Backfills the daemon runs for `backfill` commands started next to it (DESIGN.md
 //! "Scheduling and budgets"): they go through the same engine in the backfill lane, on the
 //! daemon's rate-limit budgets, so live posts keep their reserve. Also the heartbeat that
-//! tells a `backfill` command that a daemon runs.
+//! tells a `backfill` command that a daemon runs (and which process: `daemon/alive.rs`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -39,10 +39,11 @@ pub(super) struct JobRunner {
 impl JobRunner {
     /// Writes the heartbeat until cancelled, then removes it.
     pub(super) async fn heartbeat(self) {
-        let pid = std::process::id();
+        let beat = super::alive::this_process();
         loop {
             let now = self.clock.now();
-            if let Err(err) = self.ledger.call(move |l| l.beat(pid, now)).await {
+            let beat = beat.clone();
+            if let Err(err) = self.ledger.call(move |l| l.beat(&beat, now)).await {
                 warn!(error = %err, "cannot write the daemon heartbeat");
             }
             if !self.pause(HEARTBEAT).await {

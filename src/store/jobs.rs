@@ -35,6 +35,19 @@ pub struct BackfillJob {
     pub updated_at: DateTime<Utc>,
 }
 
+/// What the daemon's heartbeat says about the process that wrote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// Its process id.
+    pub pid: u32,
+    /// The machine, boot and pid namespace it ran in (see `daemon/alive.rs`); `None` when
+    /// unknown (not Linux, or a heartbeat written by an older birdbridge).
+    pub host: Option<String>,
+    /// When the process started, in the kernel's clock ticks since boot (`/proc/<pid>/stat`),
+    /// so a pid reused by another process is told apart; `None` when unknown.
+    pub started: Option<u64>,
+}
+
 impl Ledger {
     /// Queues a backfill for the daemon; returns its number.
     pub fn queue_job(&self, job: &BackfillJob, now: DateTime<Utc>) -> Result<i64, StoreError> {
@@ -86,13 +99,19 @@ impl Ledger {
     }
 
     /// The daemon says it is alive.
-    pub fn beat(&self, pid: u32, now: DateTime<Utc>) -> Result<(), StoreError> {
+    pub fn beat(&self, beat: &Heartbeat, now: DateTime<Utc>) -> Result<(), StoreError> {
         self.conn()
             .prepare_cached(
-                "INSERT INTO daemon_heartbeat (id, pid, beat_at) VALUES (1, ?1, ?2) \
-                 ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, beat_at = excluded.beat_at",
+                "INSERT INTO daemon_heartbeat (id, pid, host, started, beat_at) \
+                 VALUES (1, ?1, ?2, ?3, ?4) ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, \
+                 host = excluded.host, started = excluded.started, beat_at = excluded.beat_at",
             )?
-            .execute(params![pid, timestamp(now)])?;
+            .execute(params![
+                beat.pid,
+                beat.host,
+                beat.started.and_then(|s| i64::try_from(s).ok()),
+                timestamp(now)
+            ])?;
         Ok(())
     }
 
@@ -102,20 +121,31 @@ impl Ledger {
         Ok(())
     }
 
-    /// The pid of a daemon whose last heartbeat is at or after `since`.
-    pub fn live_daemon(&self, since: DateTime<Utc>) -> Result<Option<u32>, StoreError> {
-        let row: Option<(u32, String)> = self
+    /// The heartbeat, if it was written at or after `since`. Whether its process still runs
+    /// is `daemon::running_daemon`'s question.
+    pub fn live_daemon(&self, since: DateTime<Utc>) -> Result<Option<Heartbeat>, StoreError> {
+        let row: Option<(Heartbeat, String)> = self
             .conn()
             .query_row(
-                "SELECT pid, beat_at FROM daemon_heartbeat WHERE id = 1",
+                "SELECT pid, host, started, beat_at FROM daemon_heartbeat WHERE id = 1",
                 [],
-                |row| Ok((row.get(0)?, row.get(1)?)),
+                |row| {
+                    let started: Option<i64> = row.get(2)?;
+                    Ok((
+                        Heartbeat {
+                            pid: row.get(0)?,
+                            host: row.get(1)?,
+                            started: started.and_then(|s| u64::try_from(s).ok()),
+                        },
+                        row.get(3)?,
+                    ))
+                },
             )
             .optional()?;
-        let Some((pid, at)) = row else {
+        let Some((beat, at)) = row else {
             return Ok(None);
         };
-        Ok((parse_timestamp(at)? >= since).then_some(pid))
+        Ok((parse_timestamp(at)? >= since).then_some(beat))
     }
 
     fn jobs_where(&self, clause: &str) -> Result<Vec<BackfillJob>, StoreError> {

@@ -163,6 +163,21 @@ const MIGRATIONS: &[&str] = &[
     // 6: whether a saved rate-limit window was announced by the server or is a guess from
     // the kind's known limits (`status` says which).
     "ALTER TABLE budgets ADD COLUMN announced INTEGER NOT NULL DEFAULT 0 CHECK (announced IN (0, 1));",
+    // 7: feed posts kept while any route of their source has parts left for them (a feed
+    // cannot be asked for an old item, so a restarted daemon offers them from here). The post
+    // is JSON in the shape of `store/kept.rs` (with its own version number).
+    "CREATE TABLE kept_posts (
+        source  TEXT NOT NULL,
+        post_id TEXT NOT NULL,
+        post    TEXT NOT NULL,
+        kept_at TEXT NOT NULL,
+        PRIMARY KEY (source, post_id)
+    ) STRICT;",
+    // 8: which machine, boot and pid namespace wrote the daemon heartbeat, and when its
+    // process started: a fresh heartbeat of a process that is gone (SIGKILL, OOM) on this same
+    // machine no longer makes `backfill` queue its work for nobody.
+    "ALTER TABLE daemon_heartbeat ADD COLUMN host TEXT;
+    ALTER TABLE daemon_heartbeat ADD COLUMN started INTEGER;",
 ];
 
 /// The schema version this binary writes and understands.

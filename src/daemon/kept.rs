@@ -1,0 +1,121 @@
+//! Feed posts with parts left, kept in the ledger (`store/kept.rs`): a feed cannot be asked
+//! for an old item, so the daemon keeps each handled feed post that a route still needs, in
+//! the transaction that moves the cursor past it, offers the kept copies again after a
+//! restart (or an operator change), and drops a copy once no route needs it.
+//!
+//! X posts are not kept: a restart reads them again from the X API, which also tells that a
+//! post was deleted (or its account made private) meanwhile, and such a post is then not
+//! mirrored.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use tracing::{info, warn};
+
+use super::LivePost;
+use crate::model::Post;
+use crate::store::{KeepPost, Ledger, StoreError};
+
+/// A feed post to keep while its routes need it.
+#[derive(Debug)]
+pub(super) struct Keep {
+    /// The source's name.
+    pub(super) source: String,
+    /// The routes reading it.
+    pub(super) routes: Vec<String>,
+    /// The post.
+    pub(super) post: Post,
+}
+
+/// The post is in the ledger for every route: saves the cursor past it, and keeps the post
+/// if a route still needs it, in one transaction, off the event loop.
+pub(super) async fn handled(
+    ledger: &Arc<Ledger>,
+    cursor: (String, String),
+    keep: Option<Keep>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    ledger
+        .call(move |l| {
+            let keep = keep.as_ref().map(|k| KeepPost {
+                source: &k.source,
+                routes: &k.routes,
+                post: &k.post,
+            });
+            l.post_handled((&cursor.0, &cursor.1), keep, now)
+        })
+        .await
+}
+
+/// A kept post was delivered again: drops its copy if no route needs it any more.
+pub(super) async fn forget_if_settled(
+    ledger: &Arc<Ledger>,
+    source: &str,
+    routes: Vec<String>,
+    post_id: &str,
+) -> Result<(), StoreError> {
+    let (source, id) = (source.to_owned(), post_id.to_owned());
+    ledger
+        .call(move |l| l.forget_settled(&source, &routes, Some(&id)))
+        .await?;
+    Ok(())
+}
+
+/// The feed posts whose parts a previous run left to deliver on `routes`, from their kept
+/// copies, oldest first; copies no route needs any more are dropped first.
+pub(super) async fn recover(
+    ledger: &Arc<Ledger>,
+    source: &str,
+    routes: Vec<String>,
+) -> Result<Vec<LivePost>, StoreError> {
+    let name = source.to_owned();
+    let (pruned, ids, kept) = ledger
+        .call(move |l| {
+            let pruned = l.forget_settled(&name, &routes, None)?;
+            let mut ids = Vec::new();
+            for route in &routes {
+                ids.extend(l.unfinished_posts(route)?);
+            }
+            ids.sort_unstable();
+            ids.dedup();
+            let kept = l.kept_posts(&name, &ids)?;
+            Ok((pruned, ids, kept))
+        })
+        .await?;
+    if pruned > 0 {
+        info!(
+            posts = pruned,
+            "dropped the kept copies of feed posts that are done"
+        );
+    }
+    let mut posts = Vec::with_capacity(kept.len());
+    for copy in kept {
+        match copy {
+            Ok(post) => posts.push(post),
+            Err(err) => {
+                warn!(error = %err, "a kept feed post cannot be offered again; its parts wait in the ledger");
+            }
+        }
+    }
+    let missing = ids.len().saturating_sub(posts.len());
+    if missing > 0 {
+        warn!(
+            posts = missing,
+            "feed posts with parts left have no kept copy (handled by an older birdbridge, or unreadable): a feed cannot be asked for an old item, so they wait in the ledger (see `birdbridge status`)"
+        );
+    }
+    if !posts.is_empty() {
+        info!(
+            posts = posts.len(),
+            "offering again the feed posts a previous run left unfinished"
+        );
+    }
+    posts.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+    Ok(posts
+        .into_iter()
+        .map(|post| LivePost {
+            post,
+            earlier: Vec::new(),
+        })
+        .collect())
+}

@@ -1,0 +1,158 @@
+//! A feed post whose target is down when the process ends is not lost: the ledger keeps the
+//! post (a feed cannot be asked for an old item), and a later process delivers it once,
+//! whether the feed still lists it or not. Through the binary (`birdbridge once`), against a
+//! local RSS feed and the fake fediverse server (mastodon and gotosocial personalities), on
+//! 127.0.0.1.
+
+mod fake_fedi;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::Router;
+use birdbridge::clock::Clock;
+use fake_fedi::{FakeFedi, Personality};
+use rstest::rstest;
+use rusqlite::Connection;
+use tempfile::TempDir;
+
+/// The feed's items, newest last.
+type Items = Arc<Mutex<Vec<String>>>;
+
+fn item(id: u32, text: &str) -> String {
+    format!(
+        "<item><title>{text}</title><dc:creator>@birdbridge_t</dc:creator>\
+         <description><![CDATA[<p>{text} <a href=\"https://example.org/a\">example.org/a</a></p>]]></description>\
+         <pubDate>Mon, 13 May 2024 09:{:02}:00 GMT</pubDate>\
+         <guid>https://nitter.local/birdbridge_t/status/{id}#m</guid>\
+         <link>https://nitter.local/birdbridge_t/status/{id}#m</link></item>",
+        id % 60
+    )
+}
+
+async fn serve(State(items): State<Items>) -> ([(&'static str, &'static str); 1], String) {
+    let items: String = items.lock().unwrap().iter().rev().cloned().collect();
+    (
+        [("content-type", "application/rss+xml")],
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+             <rss version=\"2.0\" xmlns:dc=\"http://purl.org/dc/elements/1.1/\"><channel>\
+             <title>@birdbridge_t</title><link>https://nitter.local/birdbridge_t</link>\
+             <description>feed</description>{items}</channel></rss>"
+        ),
+    )
+}
+
+/// Serves `items` as an RSS feed; returns its URL.
+async fn feed(items: Items) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/rss", listener.local_addr().unwrap());
+    let app = Router::new().route("/rss", get(serve)).with_state(items);
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+/// A port of 127.0.0.1 where nothing listens (yet).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn write_config(dir: &Path, feed_url: &str, kind: &str, port: u16) -> PathBuf {
+    let token = dir.join("fedi.token");
+    fs::write(&token, format!("{}\n", fake_fedi::TOKEN)).unwrap();
+    let config = dir.join("bridge.toml");
+    fs::write(
+        &config,
+        format!(
+            "[ledger]\npath = \"ledger.sqlite\"\n\n\
+             [sources.nitter]\nkind = \"feed\"\nurl = \"{feed_url}\"\nschedule = \"0 * * * * *\"\n\n\
+             [targets.t]\nkind = \"{kind}\"\nurl = \"http://127.0.0.1:{port}\"\ntoken_file = {:?}\n\n\
+             [routes.r]\nsource = \"nitter\"\ntargets = [\"t\"]\n",
+            token.display().to_string()
+        ),
+    )
+    .unwrap();
+    config
+}
+
+async fn birdbridge(config: &Path, command: &str) -> std::process::Output {
+    let mut cmd = assert_cmd::Command::cargo_bin("birdbridge").unwrap();
+    cmd.arg("--config")
+        .arg(config)
+        .arg(command)
+        .env("BIRDBRIDGE_LOG", "warn");
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
+}
+
+/// Posts the ledger keeps for their leftovers.
+fn kept(dir: &Path) -> Vec<String> {
+    let conn = Connection::open(dir.join("ledger.sqlite")).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT post_id FROM kept_posts ORDER BY post_id")
+        .unwrap();
+    stmt.query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// Server down: `once` exits 1 and the post waits. Then a new process, with the server up
+/// and the feed unchanged or emptied: `once` delivers the post once and exits 0, and the
+/// ledger no longer keeps it.
+#[rstest]
+#[case::mastodon_feed_unchanged(Personality::Mastodon, "mastodon", false)]
+#[case::mastodon_feed_emptied(Personality::Mastodon, "mastodon", true)]
+#[case::gotosocial_feed_unchanged(Personality::GoToSocial, "gotosocial", false)]
+#[case::gotosocial_feed_emptied(Personality::GoToSocial, "gotosocial", true)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_post_waiting_for_its_target_survives_the_process(
+    #[case] personality: Personality,
+    #[case] kind: &str,
+    #[case] emptied: bool,
+) {
+    let items: Items = Arc::new(Mutex::new(vec![item(100, "an old post")]));
+    let url = feed(Arc::clone(&items)).await;
+    let dir = TempDir::new().unwrap();
+    let port = free_port();
+    let config = write_config(dir.path(), &url, kind, port);
+    // A new source starts after what the feed holds.
+    let first = birdbridge(&config, "once").await;
+    assert!(first.status.success(), "{first:?}");
+
+    items
+        .lock()
+        .unwrap()
+        .push(item(101, "news for the comms team"));
+    let down = birdbridge(&config, "once").await;
+    assert_eq!(down.status.code(), Some(1), "{down:?}");
+    let stdout = String::from_utf8_lossy(&down.stdout);
+    assert!(stdout.contains("1 part(s) wait for delivery"), "{stdout}");
+    assert_eq!(kept(dir.path()), ["101"]);
+
+    if emptied {
+        items.lock().unwrap().clear();
+    }
+    let fedi = FakeFedi::start_on_port(personality, Clock::System, port).await;
+    let up = birdbridge(&config, "once").await;
+    assert!(up.status.success(), "{up:?}");
+    let texts: Vec<String> = fedi.statuses().into_iter().map(|s| s.text).collect();
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    assert!(
+        texts[0].contains("news for the comms team") && texts[0].contains("https://example.org/a"),
+        "{texts:?}"
+    );
+    assert!(kept(dir.path()).is_empty(), "the copy goes once delivered");
+
+    let again = birdbridge(&config, "once").await;
+    assert!(again.status.success(), "{again:?}");
+    assert_eq!(fedi.statuses().len(), 1, "nothing twice");
+}
