@@ -127,6 +127,13 @@ pub async fn layer(State(faults): State<Faults>, req: Request, next: Next) -> Re
     let stored = if fault.after_write() {
         Some(next.run(req).await)
     } else {
+        if !matches!(fault, Fault::ResetBeforeWrite) {
+            // A real server reads the request before it answers an error (nginx's lingering
+            // close for its 413, Rails for everything): answering with the body unread would
+            // close the connection on a client still sending it, which then sees a reset
+            // instead of the answer, depending on timing.
+            let _ = axum::body::to_bytes(req.into_body(), usize::MAX).await;
+        }
         None
     };
     match fault {
