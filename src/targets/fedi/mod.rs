@@ -1154,7 +1154,8 @@ async fn prepare_media(
         }
         return Ok(Prepared::Staged(staged));
     }
-    let size = media::size(&m.source).map_err(|e| e.to_string())?;
+    let source = m.source.clone();
+    let size = off_the_loop(move || media::size(&source)).await?;
     let limit = profile.size_limit(guess).unwrap_or(u64::MAX);
     if size > limit {
         return Err(format!("{size} bytes, the server accepts at most {limit}"));
@@ -1168,9 +1169,22 @@ async fn prepare_media(
             mime: guess,
         });
     }
-    media::read(&m.source, m.kind, limit)
+    let (source, kind) = (m.source.clone(), m.kind);
+    off_the_loop(move || media::read(&source, kind, limit))
+        .await
         .map(Prepared::Bytes)
-        .map_err(|e| e.to_string())
+}
+
+/// Runs file work on the blocking pool: opening a zip archive reads its whole central
+/// directory, and an entry is read into memory, which for a video in a large archive takes
+/// long enough to stall polling, the watchdog and signals on the one-thread runtime.
+async fn off_the_loop<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, media::MediaError> + Send + 'static,
+) -> Result<T, String> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(err) => std::panic::resume_unwind(err.into_panic()),
+    }
 }
 
 /// The public URL of the original of an attachment, to link when it cannot be uploaded.
