@@ -83,6 +83,7 @@ struct Inner {
     target_waiting: Family<Labels, Gauge>,
     parts: Family<Labels, Gauge>,
     held: Family<Labels, Gauge>,
+    backfill_jobs: Family<Labels, Gauge>,
     budget_remaining: Family<Labels, Gauge>,
     budget_limit: Family<Labels, Gauge>,
     x_reads: Family<Labels, Gauge>,
@@ -126,6 +127,7 @@ impl Metrics {
             target_waiting: Family::default(),
             parts: Family::default(),
             held: Family::default(),
+            backfill_jobs: Family::default(),
             budget_remaining: Family::default(),
             budget_limit: Family::default(),
             x_reads: Family::default(),
@@ -346,6 +348,11 @@ impl Inner {
             i.held.clone(),
         );
         r.register(
+            "backfill_jobs",
+            "Backfills queued for the daemon, by route and state (queued, running, done, failed); their deliveries show in birdbridge_parts",
+            i.backfill_jobs.clone(),
+        );
+        r.register(
             "budget_remaining",
             "Calls left in the target's rate-limit window, by family (as last seen)",
             i.budget_remaining.clone(),
@@ -393,6 +400,12 @@ impl Inner {
         for h in ledger.held(&crate::store::PartFilter::default())? {
             self.held
                 .get_or_create(&vec![("route", h.key.route), ("target", h.key.target)])
+                .inc();
+        }
+        self.backfill_jobs.clear();
+        for job in ledger.jobs(u32::MAX)? {
+            self.backfill_jobs
+                .get_or_create(&vec![("route", job.route), ("state", job.state)])
                 .inc();
         }
         self.budget_remaining.clear();
@@ -497,6 +510,36 @@ mod tests {
         );
         metrics.targets_waiting("r", ["t"].into_iter(), &[]);
         assert!(metrics.health().0, "a target that answers again is healthy");
+    }
+
+    #[test]
+    fn backfill_jobs_are_counted_by_route_and_state() {
+        let metrics = Metrics::new(&settings(), Clock::System);
+        let ledger = Ledger::open_in_memory().unwrap();
+        let now = Utc::now();
+        let job = crate::store::BackfillJob {
+            id: 0,
+            route: "r".to_owned(),
+            archive: None,
+            from_api: false,
+            since: None,
+            until: None,
+            limit: None,
+            state: "queued".to_owned(),
+            note: None,
+            updated_at: now,
+        };
+        for _ in 0..3 {
+            ledger.queue_job(&job, now).unwrap();
+        }
+        ledger
+            .set_job_state(1, "done", Some("12 posts"), now)
+            .unwrap();
+        let text = metrics.render(&ledger).unwrap();
+        let line =
+            |state: &str| format!("birdbridge_backfill_jobs{{route=\"r\",state=\"{state}\"}}");
+        assert!(text.contains(&format!("{} 2\n", line("queued"))), "{text}");
+        assert!(text.contains(&format!("{} 1\n", line("done"))), "{text}");
     }
 
     #[test]
