@@ -650,3 +650,31 @@ async fn a_feed_image_is_downloaded_and_attached(#[case] personality: Personalit
     assert_eq!((m.content_type.as_str(), m.size), ("image/png", 3_000));
     assert_eq!(feed_env.x.file_requests("feed.png"), 1);
 }
+
+/// Friendica reads a status's text as Markdown: a live post full of characters Markdown takes
+/// for markup (stars, underscores, ticks, brackets, a tag-like word, a quote and a list at
+/// line starts) reads on Friendica as it reads on Mastodon, which takes the text as written.
+#[tokio::test]
+async fn a_post_reads_on_friendica_as_written() {
+    let text = "*Not bold*, snake_case_name, `make test`, [docs](notes) and the <video> element\n\
+                > not a quote\n1. not a list";
+    let mut seen = Vec::new();
+    for (personality, kind) in [
+        (Personality::Mastodon, "mastodon"),
+        (Personality::Friendica, "friendica"),
+    ] {
+        let opts = Opts {
+            kind: Some(kind),
+            ..Opts::default()
+        };
+        let env = Env::new(personality, opts).await;
+        env.x.post(USER_ID, text, json!({}));
+        let report = env.once().await;
+        assert_eq!(report.parts_failed, 0, "{kind}: {report:?}");
+        let statuses = env.statuses();
+        assert_eq!(statuses.len(), 1, "{kind}");
+        seen.push(statuses[0].text.clone());
+    }
+    assert!(seen[0].contains("*Not bold*"), "{}", seen[0]);
+    assert_eq!(seen[1], seen[0], "what a Friendica reader sees");
+}

@@ -177,11 +177,10 @@ pub async fn edit_status(
         let new_id = st.next_id();
         st.statuses[index].id = new_id;
     }
+    let personality = st.personality;
     let status = &mut st.statuses[index];
-    req["status"]
-        .as_str()
-        .unwrap_or_default()
-        .clone_into(&mut status.text);
+    status.text =
+        super::servers::shown_text(personality, req["status"].as_str().unwrap_or_default());
     req["spoiler_text"]
         .as_str()
         .unwrap_or_default()

@@ -33,6 +33,7 @@
 
 mod actions;
 pub mod faults;
+mod markdown;
 pub mod shapes;
 
 use std::collections::{HashMap, HashSet};
@@ -1063,7 +1064,7 @@ fn create_status(
     };
     let stored = Stored {
         id: st.next_id(),
-        text,
+        text: servers::shown_text(st.personality, &text),
         spoiler_text: spoiler,
         sensitive,
         visibility: req["visibility"].as_str().unwrap_or("public").to_owned(),

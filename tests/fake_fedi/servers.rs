@@ -57,6 +57,9 @@ pub struct Traits {
     /// Whether a content warning is kept only on a status marked sensitive (Pixelfed's
     /// `statusCreate` stores `spoiler_text` only when `sensitive` is true).
     pub cw_needs_sensitive: bool,
+    /// Whether the status text is read as Markdown (Friendica): the fake keeps what a
+    /// reader sees (`markdown.rs`).
+    pub reads_markdown: bool,
     /// Media types accepted for upload.
     pub media_types: &'static [&'static str],
     /// A visibility value refused, with the status it is refused with.
@@ -89,6 +92,7 @@ pub fn of(p: Personality) -> Traits {
         max_media: 4,
         max_spoiler: None,
         cw_needs_sensitive: false,
+        reads_markdown: false,
         refused_visibility: None,
         new_id_on_edit: false,
         media_types: &[
@@ -218,6 +222,7 @@ pub fn of(p: Personality) -> Traits {
             urls_at_full_length: true,
             media_types: &["image/jpeg", "image/png", "image/gif", "image/webp"],
             refused_visibility: Some(("direct", StatusCode::INTERNAL_SERVER_ERROR)),
+            reads_markdown: true,
             ..mastodon
         },
     }
@@ -366,5 +371,14 @@ pub fn over_limit_message(p: Personality, max: usize) -> String {
             format!("The status field must not be greater than {max} characters.")
         }
         _ => format!("Validation failed: Text character limit of {max} exceeded"),
+    }
+}
+
+/// The text a reader of `p` sees for the `status` sent.
+pub fn shown_text(p: Personality, sent: &str) -> String {
+    if of(p).reads_markdown {
+        super::markdown::seen(sent)
+    } else {
+        sent.to_owned()
     }
 }

@@ -22,6 +22,7 @@
 pub mod client;
 pub mod lenient;
 pub mod manners;
+pub mod markdown;
 pub mod profile;
 pub mod quirks;
 pub mod reconcile;
@@ -383,7 +384,7 @@ impl FediTarget {
             });
         }
         let ids: Vec<String> = media.into_iter().map(|(id, _)| id).collect();
-        let body = status_body(out, &text, &ids);
+        let body = status_body(out, &c.quirks.wire_text(&text), &ids);
         self.post_status(&body, out, &text).await
     }
 
@@ -407,7 +408,7 @@ impl FediTarget {
             });
         }
         let (text, media) = self.attach(out, ledger, &c).await?;
-        let body = edit_body(out, &text, &media);
+        let body = edit_body(out, &c.quirks.wire_text(&text), &media);
         self.repeatable_write(RepeatableWrite::Edit {
             remote_id,
             body: &body,

@@ -3,6 +3,8 @@
 //! rule). Where a server is known to advertise something it does not do (`GoToSocial`'s
 //! 25 characters per URL, while it counts URLs at full length), the quirk wins.
 
+use std::borrow::Cow;
+
 use chrono::Duration;
 
 use crate::budget::{mastodon_seeds, Family, Seed};
@@ -49,6 +51,20 @@ pub struct Quirks {
     /// The longest content warning the server takes apart from the text (Pixelfed: 140
     /// code points, else 422), when it has such a limit.
     pub max_spoiler: Option<usize>,
+    /// Whether the server reads a status's text as Markdown (Friendica): the text is then
+    /// escaped so that it reads as written (see `markdown.rs`).
+    pub markdown_text: bool,
+}
+
+impl Quirks {
+    /// The text to send for a status whose text is `text`.
+    pub fn wire_text<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        if self.markdown_text {
+            Cow::Owned(super::markdown::escape(text))
+        } else {
+            Cow::Borrowed(text)
+        }
+    }
 }
 
 /// From which version a kind quotes natively.
@@ -88,6 +104,7 @@ pub fn of(kind: ServerKind) -> Quirks {
         edits: false,
         native_quotes_from: None,
         max_spoiler: None,
+        markdown_text: false,
     };
     match kind {
         ServerKind::Mastodon => Quirks {
@@ -122,6 +139,7 @@ pub fn of(kind: ServerKind) -> Quirks {
         },
         ServerKind::Friendica => Quirks {
             default_max_characters: 200_000,
+            markdown_text: true,
             seeds: requests_only,
             ..plain
         },
