@@ -38,6 +38,52 @@ async fn wait_for(mut done: impl FnMut() -> bool) {
     }
 }
 
+/// A daemon running in this process on a configuration, delivering at once (no jitter).
+struct Running {
+    ledger: Arc<Ledger>,
+    cancel: CancellationToken,
+    task: tokio::task::JoinHandle<birdbridge::daemon::CycleReport>,
+}
+
+impl Running {
+    /// Starts the daemon of `settings` on `clock`, with `budgets` (shared with a backfill in
+    /// this process, if any), once its first cycle has set the `acct` source's cursor.
+    async fn start(settings: &Settings, clock: &Arc<ManualClock>, budgets: BudgetPool) -> Self {
+        let ledger =
+            Arc::new(Ledger::open_with(&settings.ledger.path, Durability::Normal).unwrap());
+        let cancel = CancellationToken::new();
+        let options = DaemonOptions {
+            max_jitter: Duration::ZERO,
+            budgets,
+            ..DaemonOptions::default()
+        };
+        let daemon = Daemon::build(
+            settings,
+            Arc::clone(&ledger),
+            clock.clone().into(),
+            cancel.clone(),
+            options,
+        )
+        .unwrap();
+        let task = tokio::spawn(async move { daemon.run(&Notifier::for_socket(None)).await });
+        wait_for(|| ledger.cursor("acct").unwrap().is_some()).await;
+        Self {
+            ledger,
+            cancel,
+            task,
+        }
+    }
+
+    /// Stops the daemon and waits (at most 5 s) for it to end.
+    async fn stop(self) {
+        self.cancel.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.task)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}
+
 #[rstest]
 #[case::mastodon(Personality::Mastodon, "mastodon")]
 #[case::gotosocial(Personality::GoToSocial, "gotosocial")]
@@ -82,26 +128,11 @@ async fn a_live_post_goes_out_first_while_a_backfill_runs(
     )
     .unwrap();
     let settings = Settings::load_with_env(&config, HashMap::new()).unwrap();
-    let ledger = Arc::new(Ledger::open_with(&settings.ledger.path, Durability::Normal).unwrap());
 
     // One process: the daemon and the backfill share the target's budget.
     let budgets = BudgetPool::default();
-    let cancel = CancellationToken::new();
-    let options = DaemonOptions {
-        max_jitter: Duration::ZERO,
-        budgets: budgets.clone(),
-        ..DaemonOptions::default()
-    };
-    let daemon = Daemon::build(
-        &settings,
-        Arc::clone(&ledger),
-        clock.clone().into(),
-        cancel.clone(),
-        options,
-    )
-    .unwrap();
-    let running = tokio::spawn(async move { daemon.run(&Notifier::for_socket(None)).await });
-    wait_for(|| ledger.cursor("acct").unwrap().is_some()).await;
+    let running = Running::start(&settings, &clock, budgets.clone()).await;
+    let (ledger, cancel) = (Arc::clone(&running.ledger), running.cancel.clone());
 
     let opts = BackfillOptions {
         route: "old".into(),
@@ -145,10 +176,7 @@ async fn a_live_post_goes_out_first_while_a_backfill_runs(
         .unwrap()
         .unwrap();
     assert_eq!(report.parts_delivered, 15, "{report:?}");
-    tokio::time::timeout(Duration::from_secs(5), running)
-        .await
-        .unwrap()
-        .unwrap();
+    running.stop().await;
 }
 
 /// `backfill` started while a daemon runs on the same ledger hands the work to the daemon
@@ -187,22 +215,8 @@ async fn a_backfill_next_to_a_running_daemon_is_run_by_the_daemon() {
     )
     .unwrap();
     let settings = Settings::load_with_env(&config, HashMap::new()).unwrap();
-    let ledger = Arc::new(Ledger::open_with(&settings.ledger.path, Durability::Normal).unwrap());
-    let cancel = CancellationToken::new();
-    let options = DaemonOptions {
-        max_jitter: Duration::ZERO,
-        ..DaemonOptions::default()
-    };
-    let daemon = Daemon::build(
-        &settings,
-        Arc::clone(&ledger),
-        clock.clone().into(),
-        cancel.clone(),
-        options,
-    )
-    .unwrap();
-    let running = tokio::spawn(async move { daemon.run(&Notifier::for_socket(None)).await });
-    wait_for(|| ledger.cursor("acct").unwrap().is_some()).await;
+    let running = Running::start(&settings, &clock, BudgetPool::default()).await;
+    let ledger = Arc::clone(&running.ledger);
 
     let mut cmd = assert_cmd::Command::cargo_bin("birdbridge").unwrap();
     cmd.arg("--config")
@@ -233,11 +247,7 @@ async fn a_backfill_next_to_a_running_daemon_is_run_by_the_daemon() {
         status.contains("job 1 route old: done") && status.contains("20 post(s) delivered"),
         "{status}"
     );
-    cancel.cancel();
-    tokio::time::timeout(Duration::from_secs(5), running)
-        .await
-        .unwrap()
-        .unwrap();
+    running.stop().await;
     assert_eq!(
         ledger
             .live_daemon(Utc::now() - chrono::Duration::days(1))
@@ -287,23 +297,9 @@ async fn a_from_api_backfill_next_to_a_running_daemon_is_run_by_the_daemon(
     )
     .unwrap();
     let settings = Settings::load_with_env(&config, HashMap::new()).unwrap();
-    let ledger = Arc::new(Ledger::open_with(&settings.ledger.path, Durability::Normal).unwrap());
-    let cancel = CancellationToken::new();
-    let options = DaemonOptions {
-        max_jitter: Duration::ZERO,
-        ..DaemonOptions::default()
-    };
-    let daemon = Daemon::build(
-        &settings,
-        Arc::clone(&ledger),
-        clock.clone().into(),
-        cancel.clone(),
-        options,
-    )
-    .unwrap();
-    let running = tokio::spawn(async move { daemon.run(&Notifier::for_socket(None)).await });
+    let running = Running::start(&settings, &clock, BudgetPool::default()).await;
+    let ledger = Arc::clone(&running.ledger);
     // Started after the newest post: the live lane delivers none of the old ones.
-    wait_for(|| ledger.cursor("acct").unwrap().is_some()).await;
     wait_for(|| {
         ledger
             .live_daemon(Utc::now() - chrono::Duration::days(1))
@@ -369,10 +365,6 @@ async fn a_from_api_backfill_next_to_a_running_daemon_is_run_by_the_daemon(
             && status.contains("8 post(s) delivered in 8 part(s)"),
         "{status}"
     );
-    cancel.cancel();
-    tokio::time::timeout(Duration::from_secs(5), running)
-        .await
-        .unwrap()
-        .unwrap();
+    running.stop().await;
     assert_eq!(fedi.statuses().len(), 8, "nothing twice");
 }
