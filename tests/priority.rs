@@ -84,6 +84,27 @@ impl Running {
     }
 }
 
+/// Runs `birdbridge backfill ARGS` on `config` next to the running daemon: it queues the
+/// work as job 1 and delivers nothing itself.
+async fn queue_backfill(config: &std::path::Path, args: &[&str], fedi: &FakeFedi) {
+    let mut cmd = assert_cmd::Command::cargo_bin("birdbridge").unwrap();
+    cmd.arg("--config")
+        .arg(config)
+        .arg("backfill")
+        .args(args)
+        .env("BIRDBRIDGE_LOG", "warn");
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("queued as job 1"), "{stdout}");
+    assert!(
+        fedi.statuses().is_empty(),
+        "the command delivered nothing itself"
+    );
+}
+
 #[rstest]
 #[case::mastodon(Personality::Mastodon, "mastodon")]
 #[case::gotosocial(Personality::GoToSocial, "gotosocial")]
@@ -218,21 +239,7 @@ async fn a_backfill_next_to_a_running_daemon_is_run_by_the_daemon() {
     let running = Running::start(&settings, &clock, BudgetPool::default()).await;
     let ledger = Arc::clone(&running.ledger);
 
-    let mut cmd = assert_cmd::Command::cargo_bin("birdbridge").unwrap();
-    cmd.arg("--config")
-        .arg(&config)
-        .args(["backfill", "--route", "old"])
-        .env("BIRDBRIDGE_LOG", "warn");
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("queued as job 1"), "{stdout}");
-    assert!(
-        fedi.statuses().is_empty(),
-        "the command delivered nothing itself"
-    );
+    queue_backfill(&config, &["--route", "old"], &fedi).await;
 
     // The daemon looks at its queue every minute.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -311,28 +318,8 @@ async fn a_from_api_backfill_next_to_a_running_daemon_is_run_by_the_daemon(
     let since = (Utc::now() - chrono::Duration::days(1))
         .format("%Y-%m-%d")
         .to_string();
-    let mut cmd = assert_cmd::Command::cargo_bin("birdbridge").unwrap();
-    cmd.arg("--config")
-        .arg(&config)
-        .args([
-            "backfill",
-            "--route",
-            "live",
-            "--from-api",
-            "--since",
-            &since,
-        ])
-        .env("BIRDBRIDGE_LOG", "warn");
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("queued as job 1"), "{stdout}");
-    assert!(
-        fedi.statuses().is_empty(),
-        "the command delivered nothing itself"
-    );
+    let args = ["--route", "live", "--from-api", "--since", &since];
+    queue_backfill(&config, &args, &fedi).await;
     assert!(ledger.jobs(1).unwrap()[0].from_api);
 
     // The daemon looks at its queue every minute; the job then takes the backfill share of
