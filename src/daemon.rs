@@ -27,12 +27,16 @@
 //!   the same runtime (a stuck runtime stops the pings), `STOPPING=1` on shutdown.
 //! - **Cursors** move only after a post is in the ledger for every route of its source.
 //! - **Operator changes** (`quarantine retry`, `hold release`) are noticed at the next cycle
-//!   (the ledger's operator-change mark moved): the leftovers are read again.
+//!   (the ledger's operator-change mark moved): the leftovers are read again. The mark is
+//!   read for all sources at once, at most every [`OPERATOR_MARK_AGE`], so an idle poll
+//!   makes no ledger call (a change is seen by a source's first cycle that starts that long
+//!   after it).
 //! - **Metrics** ([`DaemonOptions::metrics`], off by default): polls, deliveries and their
 //!   lag, stopped sources, and after each delivery the targets each engine cannot deliver to
 //!   (their posts wait), which `/healthz` reports until they answer again.
 
 mod jobs;
+mod mark;
 pub mod notify;
 
 use std::collections::{BTreeMap, HashMap};
@@ -59,6 +63,8 @@ use crate::sources::x::{XClient, XError, XSource};
 use crate::store::{Ledger, StoreError};
 
 pub use jobs::{HEARTBEAT, HEARTBEAT_STALE};
+use mark::OperatorMark;
+pub use mark::OPERATOR_MARK_AGE;
 pub use notify::Notifier;
 
 /// Tunables of the daemon; [`DaemonOptions::default`] is what `run` uses.
@@ -232,6 +238,8 @@ struct Shared {
     cancel: CancellationToken,
     gates: HashMap<String, Arc<Semaphore>>,
     options: DaemonOptions,
+    /// The ledger's operator-change mark, read for all sources at once.
+    operator_mark: OperatorMark,
 }
 
 /// One source and the routes reading it.
@@ -402,6 +410,7 @@ impl Daemon {
                 cancel,
                 gates,
                 options,
+                operator_mark: OperatorMark::default(),
             }),
         })
     }
@@ -610,7 +619,10 @@ impl SourceTask {
         }
         // A person's `quarantine retry` or `hold release` since the last look: read the
         // leftovers again, so this cycle delivers them.
-        let mark = ledger.call(Ledger::operator_change_mark).await?;
+        let mark = shared
+            .operator_mark
+            .get(&ledger, shared.clock.now())
+            .await?;
         if mark != self.operator_mark {
             self.operator_mark = mark;
             self.recovered = false;
