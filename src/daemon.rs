@@ -5,8 +5,9 @@
 //!
 //! - **Schedules**: the next tick is always computed from *now*, after a cycle ends, so ticks
 //!   missed while a cycle ran long are skipped, never bunched. Each tick gets a random delay
-//!   of up to a tenth of the interval (at most [`DaemonOptions::max_jitter`]), so a hundred
-//!   sources on `0 * * * * *` do not all call at second 0. The first cycle runs at start.
+//!   of up to a tenth of the interval (at most [`DaemonOptions::max_jitter`]), in whole
+//!   seconds, so a hundred sources on `0 * * * * *` do not all call at second 0, and those
+//!   due in the same second share one wakeup. The first cycle runs at start.
 //! - **Isolation**: a failing source logs and tries again at its next tick; one whose token is
 //!   refused (401/403) or whose account is gone stops alone, naming its routes. A failing
 //!   target never stops a source: its parts wait in the ledger (retried with backoff, the
@@ -745,7 +746,31 @@ fn allows_private_media(source: &SourceSettings) -> bool {
     }
 }
 
-/// A random delay in `[0, max)` before a tick.
+/// A random delay in `[0, max)` before a tick, in whole seconds (none when `max` is less than
+/// a second): the sources due in the same second wake together, one wakeup of the runtime
+/// for all of them (with warm caches), instead of one each at a random millisecond.
 fn schedule_jitter(max: Duration) -> chrono::Duration {
-    jitter(chrono::Duration::from_std(max).unwrap_or(chrono::Duration::zero()))
+    let delay = jitter(chrono::Duration::from_std(max).unwrap_or(chrono::Duration::zero()));
+    chrono::Duration::seconds(delay.num_seconds())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_are_delayed_by_whole_seconds_below_the_maximum() {
+        let delays: std::collections::BTreeSet<i64> = (0..1000)
+            .map(|_| schedule_jitter(Duration::from_secs(6)))
+            .map(|d| {
+                assert_eq!(d.subsec_nanos(), 0, "{d}");
+                d.num_seconds()
+            })
+            .collect();
+        assert_eq!(delays, (0..6).collect());
+        assert_eq!(
+            schedule_jitter(Duration::from_millis(999)),
+            chrono::Duration::zero()
+        );
+    }
 }
