@@ -188,8 +188,9 @@ impl XClient {
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(30))
             // Kept open between polls (a minute apart at most on the usual schedules), and
-            // enough of them for the sources that poll in the same few seconds: a new TLS
-            // connection per poll is most of an idle daemon's work.
+            // enough of them for the sources that poll in the same second (the daemon's
+            // jitter is whole seconds, so a hundred sources every minute poll about 17 at a
+            // time): a new TLS connection per poll would be most of an idle daemon's work.
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(32)
             .build()
