@@ -5,7 +5,12 @@
 //! Prints figures; asserts nothing.
 //!
 //! `cargo bench --bench daemon_footprint` runs 5 + 5 minutes;
-//! `BIRDBRIDGE_BENCH_MINUTES=N` runs N/2 + N/2 minutes instead.
+//! `BIRDBRIDGE_BENCH_MINUTES=N` runs N/2 + N/2 minutes instead, and
+//! `BIRDBRIDGE_BENCH_IDLE_MINUTES=M` makes the idle phase M minutes. The CPU time comes from
+//! `/proc/<pid>/stat` in clock ticks (10 ms), so a longer idle phase gives a finer figure.
+//! The daemon's pid and the start of the idle phase go to stderr, for a profiler or
+//! `strace -c -f -p PID` to attach to. `BIRDBRIDGE_BENCH_BIN=PATH` runs another build of
+//! `birdbridge` (a copy of an earlier one, to compare).
 
 #[path = "../tests/fake_x/mod.rs"]
 mod fake_x;
@@ -20,39 +25,18 @@ use fake_x::FakeX;
 const ROUTES: usize = 100;
 
 fn main() {
-    let minutes: u64 = std::env::var("BIRDBRIDGE_BENCH_MINUTES")
-        .ok()
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(10)
-        .max(2);
+    let minutes = env_minutes("BIRDBRIDGE_BENCH_MINUTES").unwrap_or(10).max(2);
     let clock = Clock::System;
     let fake = FakeX::start_in_thread(clock.clone());
     // One app-only bearer token for every route: the app-level window (10,000 requests per
     // 15 minutes), which 100 routes polling every minute (1,500) stay well inside.
     fake.set_window(10_000, clock.now() + chrono::Duration::minutes(15));
     let dir = tempfile::TempDir::new().expect("temp folder");
-    let token = dir.path().join("x.token");
-    std::fs::write(&token, fake_x::TOKEN).expect("token file");
-    let mut config = String::from(
-        "[ledger]\npath = \"ledger.sqlite\"\n\n[targets.out]\nkind = \"dry-run\"\noutput = \"out.jsonl\"\n\n",
-    );
-    for i in 0..ROUTES {
-        let id = format!("{}", 1000 + i);
-        fake.add_user(&id, &format!("acct{i}"));
-        fake.post(&id, "an old post", serde_json::json!({}));
-        write!(
-            config,
-            "[sources.s{i}]\nkind = \"x\"\nusername = \"acct{i}\"\ntoken_file = {token:?}\n\
-             schedule = \"0 * * * * *\"\napi_url = \"{}\"\n\n[routes.r{i}]\nsource = \"s{i}\"\ntargets = [\"out\"]\n\n",
-            fake.url(),
-            token = token.display().to_string(),
-        )
-        .expect("write to a string");
-    }
-    let config_path = dir.path().join("bridge.toml");
-    std::fs::write(&config_path, config).expect("config");
+    let config_path = write_config(&fake, &dir);
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_birdbridge"))
+    let bin = std::env::var_os("BIRDBRIDGE_BENCH_BIN")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_birdbridge").into());
+    let mut child = Command::new(bin)
         .arg("--config")
         .arg(&config_path)
         .arg("run")
@@ -67,7 +51,10 @@ fn main() {
 
     // Let the first cycle (user lookups, cursors) pass, then measure idle polling.
     std::thread::sleep(Duration::from_secs(20));
-    let idle_minutes = minutes / 2;
+    let idle_minutes = env_minutes("BIRDBRIDGE_BENCH_IDLE_MINUTES")
+        .unwrap_or(minutes / 2)
+        .max(1);
+    eprintln!("daemon pid {pid}: idle phase starts now, for {idle_minutes} min");
     let cpu0 = cpu_seconds(pid, tick);
     let requests0 = fake.reads().requests;
     std::thread::sleep(Duration::from_secs(idle_minutes * 60));
@@ -75,7 +62,8 @@ fn main() {
     let idle_polls = fake.reads().requests - requests0;
 
     // Active: one new post per account, half-way between two polls, every minute.
-    let active_minutes = minutes - idle_minutes;
+    eprintln!("daemon pid {pid}: idle phase over");
+    let active_minutes = minutes.saturating_sub(idle_minutes).max(1);
     let reads0 = fake.reads();
     let lines0 = lines(&dir);
     let cpu1 = cpu_seconds(pid, tick);
@@ -103,6 +91,8 @@ fn main() {
     let per_post = (reads.posts - reads0.posts) as f64 / mirrored.max(1) as f64;
     #[expect(clippy::cast_precision_loss, reason = "small counts")]
     let idle_per_hour = idle_cpu * 60.0 / idle_minutes as f64;
+    #[expect(clippy::cast_precision_loss, reason = "small counts")]
+    let per_poll_us = idle_cpu * 1e6 / idle_polls.max(1) as f64;
     println!(
         "routes: {ROUTES}, schedule: every minute, run for {:.1} min",
         elapsed.as_secs_f64() / 60.0
@@ -113,7 +103,7 @@ fn main() {
         kib_to_mb(peak)
     );
     println!(
-        "idle polling: {idle_cpu:.2} CPU s over {idle_minutes} min ({idle_polls} requests) = {idle_per_hour:.2} CPU s per hour"
+        "idle polling: {idle_cpu:.2} CPU s over {idle_minutes} min ({idle_polls} requests) = {idle_per_hour:.2} CPU s per hour, {per_poll_us:.0} µs per poll"
     );
     println!("active: {active_cpu:.2} CPU s over {active_minutes} min, {mirrored} posts mirrored");
     println!(
@@ -125,6 +115,37 @@ fn main() {
         "SIGTERM to exit: {:.2} s ({status})",
         stop.elapsed().as_secs_f64()
     );
+}
+
+/// A number of minutes from the environment.
+fn env_minutes(name: &str) -> Option<u64> {
+    std::env::var(name).ok()?.parse().ok()
+}
+
+/// The users and their old posts on the fake X, and the configuration: one X source and
+/// route per user, every minute, into one dry-run target. Returns the configuration's path.
+fn write_config(fake: &FakeX, dir: &tempfile::TempDir) -> std::path::PathBuf {
+    let token = dir.path().join("x.token");
+    std::fs::write(&token, fake_x::TOKEN).expect("token file");
+    let mut config = String::from(
+        "[ledger]\npath = \"ledger.sqlite\"\n\n[targets.out]\nkind = \"dry-run\"\noutput = \"out.jsonl\"\n\n",
+    );
+    for i in 0..ROUTES {
+        let id = format!("{}", 1000 + i);
+        fake.add_user(&id, &format!("acct{i}"));
+        fake.post(&id, "an old post", serde_json::json!({}));
+        write!(
+            config,
+            "[sources.s{i}]\nkind = \"x\"\nusername = \"acct{i}\"\ntoken_file = {token:?}\n\
+             schedule = \"0 * * * * *\"\napi_url = \"{}\"\n\n[routes.r{i}]\nsource = \"s{i}\"\ntargets = [\"out\"]\n\n",
+            fake.url(),
+            token = token.display().to_string(),
+        )
+        .expect("write to a string");
+    }
+    let config_path = dir.path().join("bridge.toml");
+    std::fs::write(&config_path, config).expect("config");
+    config_path
 }
 
 fn kib_to_mb(kib: u64) -> f64 {

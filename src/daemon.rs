@@ -5,8 +5,9 @@
 //!
 //! - **Schedules**: the next tick is always computed from *now*, after a cycle ends, so ticks
 //!   missed while a cycle ran long are skipped, never bunched. Each tick gets a random delay
-//!   of up to a tenth of the interval (at most [`DaemonOptions::max_jitter`]), so a hundred
-//!   sources on `0 * * * * *` do not all call at second 0. The first cycle runs at start.
+//!   of up to a tenth of the interval (at most [`DaemonOptions::max_jitter`]), in whole
+//!   seconds, so a hundred sources on `0 * * * * *` do not all call at second 0, and those
+//!   due in the same second share one wakeup. The first cycle runs at start.
 //! - **Isolation**: a failing source logs and tries again at its next tick; one whose token is
 //!   refused (401/403) or whose account is gone stops alone, naming its routes. A failing
 //!   target never stops a source: its parts wait in the ledger (retried with backoff, the
@@ -28,7 +29,10 @@
 //!   the same runtime (a stuck runtime stops the pings), `STOPPING=1` on shutdown.
 //! - **Cursors** move only after a post is in the ledger for every route of its source.
 //! - **Operator changes** (`quarantine retry`, `hold release`) are noticed at the next cycle
-//!   (the ledger's operator-change mark moved): the leftovers are read again.
+//!   (the ledger's operator-change mark moved): the leftovers are read again. The mark is
+//!   read for all sources at once, at most every [`OPERATOR_MARK_AGE`], so an idle poll
+//!   makes no ledger call (a change is seen by a source's first cycle that starts that long
+//!   after it).
 //! - **Metrics** ([`DaemonOptions::metrics`], off by default): polls, deliveries and their
 //!   lag, stopped sources, and after each delivery the targets each engine cannot deliver to
 //!   (their posts wait), which `/healthz` reports until they answer again.
@@ -36,6 +40,7 @@
 mod alive;
 mod jobs;
 mod kept;
+mod mark;
 pub mod notify;
 
 use std::collections::{BTreeMap, HashMap};
@@ -63,6 +68,8 @@ use crate::store::{Ledger, StoreError};
 
 pub use alive::{running_daemon, this_process};
 pub use jobs::{HEARTBEAT, HEARTBEAT_STALE};
+use mark::OperatorMark;
+pub use mark::OPERATOR_MARK_AGE;
 pub use notify::Notifier;
 
 /// Tunables of the daemon; [`DaemonOptions::default`] is what `run` uses.
@@ -252,6 +259,8 @@ struct Shared {
     cancel: CancellationToken,
     gates: HashMap<String, Arc<Semaphore>>,
     options: DaemonOptions,
+    /// The ledger's operator-change mark, read for all sources at once.
+    operator_mark: OperatorMark,
 }
 
 /// One source and the routes reading it.
@@ -422,6 +431,7 @@ impl Daemon {
                 cancel,
                 gates,
                 options,
+                operator_mark: OperatorMark::default(),
             }),
         })
     }
@@ -630,7 +640,10 @@ impl SourceTask {
         }
         // A person's `quarantine retry` or `hold release` since the last look: read the
         // leftovers again, so this cycle delivers them.
-        let mark = ledger.call(Ledger::operator_change_mark).await?;
+        let mark = shared
+            .operator_mark
+            .get(&ledger, shared.clock.now())
+            .await?;
         if mark != self.operator_mark {
             self.operator_mark = mark;
             self.recovered = false;
@@ -776,7 +789,31 @@ fn allows_private_media(source: &SourceSettings) -> bool {
     }
 }
 
-/// A random delay in `[0, max)` before a tick.
+/// A random delay in `[0, max)` before a tick, in whole seconds (none when `max` is less than
+/// a second): the sources due in the same second wake together, one wakeup of the runtime
+/// for all of them (with warm caches), instead of one each at a random millisecond.
 fn schedule_jitter(max: Duration) -> chrono::Duration {
-    jitter(chrono::Duration::from_std(max).unwrap_or(chrono::Duration::zero()))
+    let delay = jitter(chrono::Duration::from_std(max).unwrap_or(chrono::Duration::zero()));
+    chrono::Duration::seconds(delay.num_seconds())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_are_delayed_by_whole_seconds_below_the_maximum() {
+        let delays: std::collections::BTreeSet<i64> = (0..1000)
+            .map(|_| schedule_jitter(Duration::from_secs(6)))
+            .map(|d| {
+                assert_eq!(d.subsec_nanos(), 0, "{d}");
+                d.num_seconds()
+            })
+            .collect();
+        assert_eq!(delays, (0..6).collect());
+        assert_eq!(
+            schedule_jitter(Duration::from_millis(999)),
+            chrono::Duration::zero()
+        );
+    }
 }
