@@ -153,6 +153,25 @@ pub struct Prepared {
     engine: Engine,
 }
 
+/// [`prepare`] on the blocking pool: reading a whole archive takes seconds to minutes, and on
+/// the one-thread runtime it would stall the signal path (and, in the daemon, polling and the
+/// watchdog) meanwhile. A panic inside goes on unwinding here.
+///
+/// # Errors
+/// Those of [`prepare`]; [`StoreError::Abandoned`] when the runtime shut down first.
+pub async fn prepare_off_the_loop(
+    settings: Arc<Settings>,
+    opts: BackfillOptions,
+) -> Result<Prepared, BackfillError> {
+    match tokio::task::spawn_blocking(move || prepare(&settings, &opts)).await {
+        Ok(prepared) => prepared,
+        Err(err) => match err.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(_) => Err(StoreError::Abandoned.into()),
+        },
+    }
+}
+
 /// Reads the archive and builds the route's engine. Done before the ledger is opened, so a
 /// broken archive or configuration leaves no trace.
 ///

@@ -514,15 +514,7 @@ async fn backfill(
         clock: Clock::System,
         ..BackfillOptions::default()
     };
-    // Reading a whole archive takes seconds to minutes: off the event loop, so the signal
-    // path still runs (a second Ctrl-C leaves at once).
-    let prepared = {
-        let (settings, opts) = (Arc::clone(&settings), opts.clone());
-        match tokio::task::spawn_blocking(move || backfill::prepare(&settings, &opts)).await {
-            Ok(prepared) => prepared?,
-            Err(err) => std::panic::resume_unwind(err.into_panic()),
-        }
-    };
+    let prepared = backfill::prepare_off_the_loop(Arc::clone(&settings), opts.clone()).await?;
     let ledger = Arc::new(Ledger::open(&settings.ledger.path)?);
     if !opts.dry_run {
         if let Some(exit) = hand_to_daemon(&ledger, &opts, false).await? {

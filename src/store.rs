@@ -713,14 +713,7 @@ impl Ledger {
         value: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.conn()
-            .prepare_cached(
-                "INSERT INTO cursors (source, value, updated_at) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (source) DO UPDATE \
-                 SET value = excluded.value, updated_at = excluded.updated_at",
-            )?
-            .execute(params![source, value, timestamp(now)])?;
-        Ok(())
+        save_cursor(&self.conn(), source, value, now)
     }
 
     /// How many parts are in each state, per route and target; ordered by route, target, then
@@ -911,6 +904,23 @@ fn query_parts(
         .query_map(params, RawPart::from_row)?
         .collect::<Result<Vec<_>, _>>()?;
     raw.into_iter().map(RawPart::decode).collect()
+}
+
+/// Saves a source's position on `conn` (a transaction too, so a cursor can move together
+/// with what it moves past).
+pub(crate) fn save_cursor(
+    conn: &rusqlite::Connection,
+    source: &str,
+    value: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO cursors (source, value, updated_at) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (source) DO UPDATE \
+         SET value = excluded.value, updated_at = excluded.updated_at",
+    )?
+    .execute(params![source, value, timestamp(now)])?;
+    Ok(())
 }
 
 fn query_cursors(

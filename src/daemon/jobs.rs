@@ -156,12 +156,8 @@ impl JobRunner {
                 .await?
                 .report);
         }
-        // Reading a whole archive is long, blocking work: off the event loop.
-        let (settings, prep_opts) = (Arc::clone(&self.settings), opts.clone());
         let prepared =
-            tokio::task::spawn_blocking(move || backfill::prepare(&settings, &prep_opts))
-                .await
-                .map_err(|_| crate::store::StoreError::Abandoned)??;
+            backfill::prepare_off_the_loop(Arc::clone(&self.settings), opts.clone()).await?;
         backfill::backfill(prepared, &self.ledger, &opts, &Progress::new(false, true)).await
     }
 }

@@ -84,12 +84,7 @@ impl Ledger {
                 timestamp(now)
             ])?;
         }
-        tx.prepare_cached(
-            "INSERT INTO cursors (source, value, updated_at) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (source) DO UPDATE \
-             SET value = excluded.value, updated_at = excluded.updated_at",
-        )?
-        .execute(params![source, value, timestamp(now)])?;
+        super::save_cursor(&tx, source, value, now)?;
         tx.commit()?;
         Ok(())
     }
