@@ -29,6 +29,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
+use crate::backoff::Backoff;
+
 /// The families of calls a server limits separately.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Family {
@@ -254,7 +256,7 @@ fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
 /// How long to pause after a 429 that names no time: a minute, doubled for each 429 in a
 /// row, up to an hour.
 fn blind_pause(consecutive: u32) -> Duration {
-    Duration::seconds(60 << consecutive.min(6)).min(Duration::hours(1))
+    Backoff::new(Duration::minutes(1), Duration::hours(1)).nth(consecutive)
 }
 
 /// The budgets of one target account. See the module docs.

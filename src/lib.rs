@@ -7,6 +7,8 @@
 
 pub mod auth;
 pub mod backfill;
+pub mod backoff;
+pub mod blocking;
 pub mod budget;
 pub mod cli;
 pub mod clock;

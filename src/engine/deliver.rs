@@ -12,7 +12,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use tracing::{info, warn};
 
-use crate::clock::{jitter, Clock};
+use crate::backoff::Backoff;
+use crate::clock::Clock;
 use crate::crash::{self, CrashPoint};
 use crate::media::stage::MediaStage;
 use crate::model::Post;
@@ -309,8 +310,7 @@ fn settle_failure(
     attempts: u32,
     now: DateTime<Utc>,
 ) -> Result<PartState, StoreError> {
-    let wait = backoff(attempts);
-    let retry_at = now + wait + jitter(wait / 4);
+    let retry_at = now + RETRY.jittered(attempts);
     Ok(match class {
         Class::NotSent => {
             ledger.mark_not_sent(key, message, now, now)?;
@@ -328,20 +328,18 @@ fn settle_failure(
     })
 }
 
-/// Exponential backoff from one minute, capped at six hours.
-pub fn backoff(attempts: u32) -> Duration {
-    let minutes = 1i64 << attempts.min(9);
-    Duration::minutes(minutes.min(360))
-}
+/// The wait before a failed part's next attempt: from one minute, doubling with each
+/// attempt, at most six hours.
+const RETRY: Backoff = Backoff::new(Duration::minutes(1), Duration::hours(6));
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn backoff_grows_and_is_capped() {
-        assert_eq!(backoff(0), Duration::minutes(1));
-        assert_eq!(backoff(3), Duration::minutes(8));
-        assert_eq!(backoff(30), Duration::minutes(360));
+    fn retries_back_off_and_are_capped() {
+        assert_eq!(RETRY.nth(0), Duration::minutes(1));
+        assert_eq!(RETRY.nth(3), Duration::minutes(8));
+        assert_eq!(RETRY.nth(30), Duration::minutes(360));
     }
 }

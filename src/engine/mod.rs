@@ -30,7 +30,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::budget::{human_duration, BudgetPool, Priority};
-use crate::clock::{jitter, Clock};
+use crate::backoff::Backoff;
+use crate::clock::Clock;
 use crate::config::{Settings, TargetSettings};
 use crate::media::stage::MediaStage;
 use crate::model::{Author, Post, PostId, PostRef, References};
@@ -42,7 +43,7 @@ use crate::sources::archive::Malformed;
 use crate::store::{Ledger, PartRecord, PartState, StoreError};
 use crate::targets::{AnyTarget, TargetError, TargetProfile};
 
-pub use deliver::{backoff, MAX_ATTEMPTS, MAX_REJECTED_ATTEMPTS};
+pub use deliver::{MAX_ATTEMPTS, MAX_REJECTED_ATTEMPTS};
 use plan::Step;
 
 /// Whose posts these are.
@@ -632,8 +633,7 @@ fn unusable(
         Reach::Down { failures, .. } => failures + 1,
         _ => 1,
     };
-    let wait = reconnect_backoff(failures);
-    let retry_at = now + wait + jitter(wait / 4);
+    let retry_at = now + RECONNECT.jittered(failures - 1);
     error!(route, target, error = %err, retry_at = %retry_at.format("%H:%M:%S"), "target unreachable: its posts wait in the ledger and go out once it answers");
     Reach::Down {
         why: err.to_string(),
@@ -642,12 +642,9 @@ fn unusable(
     }
 }
 
-/// Time before reconnecting to a target that was down `failures` times in a row: 30 s,
-/// doubling, at most 30 min.
-fn reconnect_backoff(failures: u32) -> Duration {
-    let seconds = 30i64 << failures.saturating_sub(1).min(6);
-    Duration::seconds(seconds.min(30 * 60))
-}
+/// Time before reconnecting to a target that was down once, doubling with each failure in
+/// a row, at most 30 min.
+const RECONNECT: Backoff = Backoff::new(Duration::seconds(30), Duration::minutes(30));
 
 fn waiting_reason(reach: &Reach) -> String {
     match reach {
@@ -722,8 +719,8 @@ mod tests {
 
     #[test]
     fn reconnecting_backs_off_and_is_capped() {
-        assert_eq!(reconnect_backoff(1), Duration::seconds(30));
-        assert_eq!(reconnect_backoff(3), Duration::minutes(2));
-        assert_eq!(reconnect_backoff(40), Duration::minutes(30));
+        assert_eq!(RECONNECT.nth(0), Duration::seconds(30));
+        assert_eq!(RECONNECT.nth(2), Duration::minutes(2));
+        assert_eq!(RECONNECT.nth(39), Duration::minutes(30));
     }
 }

@@ -45,7 +45,8 @@ use super::{Delivered, Outgoing, TargetError, TargetProfile};
 use crate::budget::{
     Budget, BudgetPool, Family, PooledBudget, Priority, RateHeaders, SharedBudget,
 };
-use crate::clock::{jitter, Clock};
+use crate::backoff::Backoff;
+use crate::clock::Clock;
 use crate::config::{FediverseTargetSettings, ServerKind, Visibility};
 use crate::media::stage::{MediaStage, Staged};
 use crate::media::{self, MediaFile};
@@ -64,6 +65,11 @@ const MAX_PROCESSING_RETRIES: u32 = 4;
 /// Uploaded media older than this is not reused (servers delete unattached media after a
 /// day or so).
 const MEDIA_REUSE: Duration = Duration::hours(12);
+/// The pause before retrying a call (a network failure, a server error, media not
+/// processed yet): 4 s after the first failure, doubling, at most about a minute.
+const RETRY: Backoff = Backoff::new(Duration::seconds(2), Duration::seconds(64));
+/// The pause before each poll of a media item being processed.
+const MEDIA_POLLS: Backoff = Backoff::new(Duration::seconds(1), Duration::seconds(30));
 /// Statuses looked at when reconciling.
 const RECONCILE_WINDOW: u32 = 40;
 
@@ -635,8 +641,7 @@ impl FediTarget {
     }
 
     async fn transient_pause(&self, retry: u32) -> Result<(), TargetError> {
-        let base = Duration::seconds(2 << retry.min(5));
-        self.pause(base + jitter(base / 4)).await
+        self.pause(RETRY.jittered(retry)).await
     }
 
     /// `GET` with budget, rate-limit and transient handling; the answer is 2xx or an error.
@@ -877,10 +882,8 @@ impl FediTarget {
     /// status post, which the server refuses (422) until it is. Cancellation ends the wait
     /// with [`TargetError::Interrupted`]; the upload is recorded, so the retry reuses it.
     async fn wait_processed(&mut self, id: &str) -> Result<(), TargetError> {
-        let mut pause = Duration::seconds(1);
-        for _ in 0..MAX_MEDIA_POLLS {
-            self.pause(pause).await?;
-            pause = (pause * 2).min(Duration::seconds(30));
+        for poll in 0..MAX_MEDIA_POLLS {
+            self.pause(MEDIA_POLLS.nth(poll)).await?;
             self.take(Family::Requests).await?;
             match self.api.get_media(id).await {
                 Ok(answer) => {
@@ -988,7 +991,7 @@ impl FediTarget {
                             }
                             processing += 1;
                             info!(target = %self.name, "media still processing; waiting before posting");
-                            self.pause(Duration::seconds(2 << processing)).await?;
+                            self.pause(RETRY.nth(processing)).await?;
                             continue;
                         }
                         // Pixelfed refuses a key it saw within the hour instead of answering
