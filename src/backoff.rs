@@ -54,7 +54,10 @@ mod tests {
         let b = Backoff::new(Duration::seconds(8), Duration::minutes(1));
         for _ in 0..100 {
             let w = b.jittered(1);
-            assert!(w >= Duration::seconds(16) && w < Duration::seconds(20), "{w}");
+            assert!(
+                w >= Duration::seconds(16) && w < Duration::seconds(20),
+                "{w}"
+            );
         }
     }
 }

@@ -29,17 +29,16 @@ use chrono::{DateTime, Duration, Utc};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::budget::{human_duration, BudgetPool, Priority};
 use crate::backoff::Backoff;
+use crate::budget::{human_duration, BudgetPool, Priority};
 use crate::clock::Clock;
 use crate::config::{Settings, TargetSettings};
 use crate::media::stage::MediaStage;
-use crate::model::{Author, Post, PostId, PostRef, References};
+use crate::model::{Author, Malformed, Post, PostId, PostRef, References};
 use crate::policy::{self, Decision, RoutePolicy};
 use crate::preview;
 use crate::progress::Progress;
 use crate::render::Rendered;
-use crate::sources::archive::Malformed;
 use crate::store::{Ledger, PartRecord, PartState, StoreError};
 use crate::targets::{AnyTarget, TargetError, TargetProfile};
 

@@ -42,10 +42,10 @@ use self::manners::ImagesOnly;
 use self::profile::{InstanceProfile, ProfileSource};
 use self::quirks::Quirks;
 use super::{Delivered, Outgoing, TargetError, TargetProfile};
+use crate::backoff::Backoff;
 use crate::budget::{
     Budget, BudgetPool, Family, PooledBudget, Priority, RateHeaders, SharedBudget,
 };
-use crate::backoff::Backoff;
 use crate::clock::Clock;
 use crate::config::{FediverseTargetSettings, ServerKind, Visibility};
 use crate::media::stage::{MediaStage, Staged};
