@@ -183,6 +183,30 @@ pub enum Priority {
     },
 }
 
+impl Priority {
+    /// The priority of `lane`'s calls on a target whose backfill may use `backfill_share`
+    /// of each window.
+    pub fn of(lane: Lane, backfill_share: f64) -> Self {
+        match lane {
+            Lane::Live => Priority::Live,
+            Lane::Backfill => Priority::Backfill {
+                share: backfill_share,
+            },
+        }
+    }
+}
+
+/// Whose posts these are: the delivery engine's lane, and so the priority of every call a
+/// target makes for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lane {
+    /// Posts found live: may use a target's whole rate-limit budget.
+    #[default]
+    Live,
+    /// A backfill: may use each target's `backfill_share` of the budget.
+    Backfill,
+}
+
 /// The rate-limit headers of one answer, as far as the server sent them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RateHeaders {

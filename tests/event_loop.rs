@@ -8,8 +8,8 @@
 //! the handle wait too. A ticker on the same runtime records its longest gap. The step must
 //! wait for the ledger (so the stall was real), finish correctly once the lock is released,
 //! and the ticker must never have stopped for long: X source (account, start cursor, new
-//! posts, lookups), feed source (new source, a poll), fediverse target (connect, a media
-//! upload). Real HTTP on 127.0.0.1 against the fake servers, real `SQLite` files.
+//! posts, lookups), feed source (new source, a poll), the engine delivering to a fediverse
+//! target (connect, a post with a media upload). Real HTTP on 127.0.0.1 against the fake servers, real `SQLite` files.
 
 mod fake_fedi;
 #[path = "fake_x/mod.rs"]
@@ -26,13 +26,13 @@ use std::time::{Duration, Instant};
 use axum::routing::get;
 use axum::Router;
 use birdbridge::clock::Clock;
-use birdbridge::config::{Settings, SourceSettings, TargetSettings, Visibility};
-use birdbridge::model::{Author, MediaKind, MediaSource, Post, PostId, References};
-use birdbridge::render::{Part, PartMedia, ReplyTo};
+use birdbridge::config::{Settings, SourceSettings};
+use birdbridge::engine::{Context, Engine, Offer, Tally};
+use birdbridge::model::{Author, Media, MediaKind, MediaSource, Post, PostId, References};
+use birdbridge::progress::Progress;
 use birdbridge::sources::feed::FeedSource;
 use birdbridge::sources::x::{XClient, XSource};
 use birdbridge::store::{Durability, Ledger, PartKey};
-use birdbridge::targets::{FediTarget, Outgoing};
 use chrono::Utc;
 use fake_fedi::{FakeFedi, Personality};
 use fake_x::FakeX;
@@ -311,8 +311,11 @@ fn feed(items: &[u32]) -> String {
     body
 }
 
+/// The engine's ledger work for a fediverse target: the target itself never touches the
+/// ledger, the engine reads and records for it.
 #[tokio::test(flavor = "current_thread")]
-async fn the_fediverse_target_leaves_the_event_loop_free_while_the_ledger_is_stalled() {
+async fn delivering_to_the_fediverse_target_leaves_the_event_loop_free_while_the_ledger_is_stalled()
+{
     let fake = FakeFedi::start(Personality::Mastodon, Clock::System).await;
     let dir = TempDir::new().unwrap();
     let token_file = dir.path().join("t.token");
@@ -321,55 +324,57 @@ async fn the_fediverse_target_leaves_the_event_loop_free_while_the_ledger_is_sta
         &dir,
         "kind = \"feed\"\nurl = \"http://127.0.0.1:9/feed\"",
         &format!(
-            "[targets.t]\nkind = \"mastodon\"\nurl = \"{}\"\ntoken_file = {:?}",
+            "[targets.t]\nkind = \"mastodon\"\nurl = \"{}\"\ntoken_file = {:?}\n\n\
+             [routes.to_fedi]\nsource = \"s\"\ntargets = [\"t\"]",
             fake.url,
             token_file.display().to_string()
         ),
     );
-    let TargetSettings::Fediverse(t) = &settings.targets["t"] else {
-        unreachable!()
-    };
-    let mut target = FediTarget::new("t", t, Clock::System, CancellationToken::new()).unwrap();
+    let mut engine = Engine::new(
+        &settings,
+        "to_fedi",
+        Context::default(),
+        Progress::new(false, false),
+    )
+    .unwrap();
     let (ledger, path) = open(&settings);
 
     // Connecting: the cached profile and saved budgets are read, the fetched profile saved.
-    stalled(&ledger, &path, target.connect(Some(&ledger)))
+    stalled(&ledger, &path, engine.connect(&ledger, 0))
         .await
         .assert_free("connect")
         .unwrap();
     assert!(ledger.cached_profile("t").unwrap().is_some());
 
-    // A part with an image: earlier uploads are looked up, the new one recorded.
-    let (post, part) = photo_part(&dir.path().join("photo.png"));
-    let out = Outgoing {
-        route: "r",
-        source_post_id: "1",
-        part_index: 0,
-        idempotency_key: "key-1",
-        part: &part,
-        in_reply_to: None,
+    // A post with an image: planned, earlier uploads looked up, the new one recorded, the
+    // attempt and the result recorded.
+    let post = photo_post(&dir.path().join("photo.png"));
+    let offer = Offer {
         post: &post,
+        earlier: &[],
         media: None,
     };
-    ledger.plan_post("r", "1", "t", 1, Utc::now()).unwrap();
-    let delivered = stalled(&ledger, &path, target.deliver(out, &ledger))
+    let mut tally = Tally::default();
+    stalled(&ledger, &path, engine.deliver(&ledger, offer, &mut tally))
         .await
-        .assert_free("media upload")
+        .assert_free("delivery with a media upload")
         .unwrap();
+    assert_eq!(tally.parts_delivered, 1, "{tally:?}");
     let statuses = fake.statuses();
     assert_eq!(statuses.len(), 1);
-    assert_eq!(statuses[0].id, delivered.remote_id);
-    let key = PartKey::new("r", "1", "t", 0);
+    let parts = ledger.parts_of_post("to_fedi", "1", "t").unwrap();
+    assert_eq!(parts[0].remote_id.as_deref(), Some(statuses[0].id.as_str()));
+    let key = PartKey::new("to_fedi", "1", "t", 0);
     let uploads = ledger
         .uploaded_media(&key, Utc::now() - chrono::Duration::hours(1))
         .unwrap();
     assert_eq!(uploads, [(0, statuses[0].media_ids[0].clone())]);
 }
 
-/// A post with one image (a file written at `path`), and its part.
-fn photo_part(path: &Path) -> (Post, Part) {
+/// A post with one image (a file written at `path`).
+fn photo_post(path: &Path) -> Post {
     std::fs::write(path, vec![7u8; 512]).unwrap();
-    let post = Post {
+    Post {
         id: PostId::new("1"),
         author: Author {
             id: None,
@@ -379,26 +384,17 @@ fn photo_part(path: &Path) -> (Post, Part) {
         created_at: Utc::now(),
         text: "an image".into(),
         facets: Vec::new(),
-        media: Vec::new(),
+        media: vec![Media {
+            kind: MediaKind::Photo,
+            source: MediaSource::File(path.to_path_buf()),
+            alt_text: Some("a grey square".into()),
+            width: None,
+            height: None,
+            original_url: None,
+        }],
         references: References::default(),
         sensitive: false,
         language: None,
         url: "https://x.com/someone/status/1".into(),
-    };
-    let part = Part {
-        text: "an image".into(),
-        spoiler_text: None,
-        sensitive: false,
-        media: vec![PartMedia {
-            kind: MediaKind::Photo,
-            source: MediaSource::File(path.to_path_buf()),
-            description: Some("a grey square".into()),
-        }],
-        visibility: Visibility::Public,
-        language: None,
-        reply_to: ReplyTo::Nothing,
-        quote_of: None,
-        boost_of: None,
-    };
-    (post, part)
+    }
 }
