@@ -9,7 +9,8 @@
 //! wait for the ledger (so the stall was real), finish correctly once the lock is released,
 //! and the ticker must never have stopped for long: X source (account, start cursor, new
 //! posts, lookups), feed source (new source, a poll), the engine delivering to a fediverse
-//! target (connect, a post with a media upload). Real HTTP on 127.0.0.1 against the fake servers, real `SQLite` files.
+//! target (connect, a post with a media upload, where the ledger is stalled again as the
+//! upload and the status post reach the server). Real HTTP on 127.0.0.1 against the fake servers, real `SQLite` files.
 
 mod fake_fedi;
 #[path = "fake_x/mod.rs"]
@@ -34,6 +35,7 @@ use birdbridge::sources::feed::FeedSource;
 use birdbridge::sources::x::{XClient, XSource};
 use birdbridge::store::{Durability, Ledger, PartKey};
 use chrono::Utc;
+use fake_fedi::faults::Call;
 use fake_fedi::{FakeFedi, Personality};
 use fake_x::FakeX;
 use tempfile::TempDir;
@@ -84,16 +86,7 @@ async fn stalled<T>(
     path: &Path,
     step: impl Future<Output = T>,
 ) -> Stalled<T> {
-    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
-    let file = path.to_path_buf();
-    let holder = std::thread::spawn(move || {
-        let conn = rusqlite::Connection::open(file).unwrap();
-        conn.execute_batch("BEGIN IMMEDIATE").unwrap();
-        locked_tx.send(()).unwrap();
-        std::thread::sleep(HOLD);
-        conn.execute_batch("COMMIT").unwrap();
-    });
-    locked_rx.recv().unwrap();
+    let holder = hold_write_lock(path);
     let started = Instant::now();
     // A write through the handle: it waits for the lock on the blocking pool and holds the
     // handle meanwhile, so every other call through it waits as well.
@@ -133,6 +126,22 @@ async fn stalled<T>(
     occupant.await.unwrap();
     holder.join().unwrap();
     Stalled { value, took, gap }
+}
+
+/// Takes the ledger file's write lock on another connection (as another process would)
+/// and returns once it is held; the lock is released after [`HOLD`].
+fn hold_write_lock(path: &Path) -> std::thread::JoinHandle<()> {
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let file = path.to_path_buf();
+    let holder = std::thread::spawn(move || {
+        let conn = rusqlite::Connection::open(file).unwrap();
+        conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        locked_tx.send(()).unwrap();
+        std::thread::sleep(HOLD);
+        conn.execute_batch("COMMIT").unwrap();
+    });
+    locked_rx.recv().unwrap();
+    holder
 }
 
 /// A configuration with one route from `source` (TOML table body) to a dry-run target, plus
@@ -347,7 +356,15 @@ async fn delivering_to_the_fediverse_target_leaves_the_event_loop_free_while_the
     assert!(ledger.cached_profile("t").unwrap().is_some());
 
     // A post with an image: planned, earlier uploads looked up, the new one recorded, the
-    // attempt and the result recorded.
+    // attempt and the result recorded. The ledger is stalled again as the upload and the
+    // status post reach the server, so recording the upload and the status waits too.
+    let holders = Arc::new(Mutex::new(Vec::new()));
+    for call in [Call::MediaUpload, Call::StatusPost] {
+        let (path, holders) = (path.clone(), Arc::clone(&holders));
+        fake.faults.on_call(call, move || {
+            holders.lock().unwrap().push(hold_write_lock(&path));
+        });
+    }
     let post = photo_post(&dir.path().join("photo.png"));
     let offer = Offer {
         post: &post,
@@ -355,10 +372,24 @@ async fn delivering_to_the_fediverse_target_leaves_the_event_loop_free_while_the
         media: None,
     };
     let mut tally = Tally::default();
-    stalled(&ledger, &path, engine.deliver(&ledger, offer, &mut tally))
-        .await
+    let delivery = stalled(&ledger, &path, engine.deliver(&ledger, offer, &mut tally)).await;
+    assert!(
+        delivery.took >= HOLD * 5 / 2,
+        "took {:?}: the writes after the upload and the status post did not wait",
+        delivery.took
+    );
+    delivery
         .assert_free("delivery with a media upload")
         .unwrap();
+    let holders = std::mem::take(&mut *holders.lock().unwrap());
+    assert_eq!(
+        holders.len(),
+        2,
+        "stalled at the upload and the status post"
+    );
+    for holder in holders {
+        holder.join().unwrap();
+    }
     assert_eq!(tally.parts_delivered, 1, "{tally:?}");
     let statuses = fake.statuses();
     assert_eq!(statuses.len(), 1);
