@@ -59,24 +59,8 @@ impl DryRunTarget {
         }
     }
 
-    /// Writes the part's line: a new status, or with `edit` an `"action": "edit"` line
-    /// saying that status now shows the part. A new status's id is derived from the
-    /// idempotency key, so it is the same whenever the same part is written.
-    fn write_part(
-        &mut self,
-        out: Outgoing<'_>,
-        edit: Option<&str>,
-    ) -> Result<Delivered, TargetError> {
-        match edit {
-            Some(remote_id) => self.write(&out, remote_id.to_owned(), Some("edit")),
-            None => {
-                let key = out.idempotency_key;
-                let remote_id = format!("dry-{}", &key[..16.min(key.len())]);
-                self.write(&out, remote_id, None)
-            }
-        }
-    }
-
+    /// Writes the part's line; with `action`, what it does to the status `remote_id`
+    /// (an `"edit"`).
     fn write(
         &mut self,
         out: &Outgoing<'_>,
@@ -196,9 +180,12 @@ impl Target for DryRunTarget {
         true
     }
 
-    /// Media go into the line as their locations; the attachments are not used.
+    /// Media go into the line as their locations; the attachments are not used. The
+    /// status id is derived from the idempotency key, so it is the same whenever the same
+    /// part is written.
     fn post<'a>(&'a mut self, out: Outgoing<'a>, _attached: &'a Attached) -> Call<'a, Delivered> {
-        let written = self.write_part(out, None);
+        let key = out.idempotency_key;
+        let written = self.write(&out, format!("dry-{}", &key[..16.min(key.len())]), None);
         Box::pin(async { written })
     }
 
@@ -208,7 +195,7 @@ impl Target for DryRunTarget {
         out: Outgoing<'a>,
         _attached: &'a Attached,
     ) -> Call<'a, Delivered> {
-        let written = self.write_part(out, Some(remote_id));
+        let written = self.write(&out, remote_id.to_owned(), Some("edit"));
         Box::pin(async { written })
     }
 

@@ -35,6 +35,7 @@ pub(super) const MAX_TRANSIENT_RETRIES: u32 = 3;
 pub(super) const RETRY: Backoff = Backoff::new(Duration::seconds(2), Duration::seconds(64));
 
 /// One account's calls. See the module docs.
+#[derive(Debug)]
 pub struct Calls {
     api: Api,
     /// The target's name, for logs and errors.
@@ -47,15 +48,6 @@ pub struct Calls {
     budget: SharedBudget,
     /// The server counts all calls in one window (`GoToSocial`).
     one_counter: bool,
-}
-
-impl std::fmt::Debug for Calls {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Calls")
-            .field("api", &self.api)
-            .field("priority", &self.priority)
-            .finish_non_exhaustive()
-    }
 }
 
 impl Calls {

@@ -254,84 +254,6 @@ impl FediTarget {
         }
         Ok(())
     }
-
-    /// A boost is a reblog of the mirrored status; otherwise the status is posted once its
-    /// media are processed, never twice ([`statuses::post`]).
-    async fn post_part(
-        &self,
-        out: Outgoing<'_>,
-        attached: &Attached,
-    ) -> Result<Delivered, TargetError> {
-        if let Some(original) = &out.part.boost_of {
-            return statuses::boost(&self.calls, original, out).await;
-        }
-        let c = self.connected()?;
-        self.wait_processed(attached).await?;
-        if c.quirks.needs_media && attached.media.is_empty() && out.in_reply_to.is_none() {
-            return Err(TargetError::Rejected {
-                status: None,
-                message: format!(
-                    "{} servers need an image on every post, and this part has none",
-                    c.profile.kind.as_str()
-                ),
-            });
-        }
-        let text = &attached.text;
-        let body = statuses::status_body(out, &c.quirks.wire_text(text), &attached.media);
-        statuses::post(&self.calls, c, &body, out, text).await
-    }
-
-    /// `PUT /api/v1/statuses/:id` with the text, content warning, sensitivity and media
-    /// with their descriptions. A `PUT` is idempotent, so a timed-out one is simply sent
-    /// again.
-    async fn edit_part(
-        &self,
-        remote_id: &str,
-        out: Outgoing<'_>,
-        attached: &Attached,
-    ) -> Result<Delivered, TargetError> {
-        let c = self.connected()?;
-        if !c.quirks.edits {
-            return Err(TargetError::Setup {
-                message: format!("{} servers cannot edit statuses", c.profile.kind.as_str()),
-            });
-        }
-        self.wait_processed(attached).await?;
-        let body = statuses::edit_body(out, &c.quirks.wire_text(&attached.text), &attached.media);
-        self.calls
-            .repeatable_write(Repeatable::Edit {
-                remote_id,
-                body: &body,
-            })
-            .await
-    }
-
-    /// Within the idempotency window of a server that honours the key, a resend is
-    /// deduplicated by the server, so there is nothing to look up.
-    async fn reconcile_part(
-        &self,
-        out: Outgoing<'_>,
-        attempt_at: DateTime<Utc>,
-    ) -> Result<Option<Delivered>, TargetError> {
-        let c = self.connected()?;
-        // A second reblog of the same status returns the first: sending again is safe.
-        if out.part.boost_of.is_some()
-            || (c.quirks.honours_idempotency
-                && self.calls.now() - attempt_at < quirks::IDEMPOTENCY_WINDOW)
-        {
-            return Ok(None);
-        }
-        statuses::search(&self.calls, c, out, &out.part.text).await
-    }
-
-    async fn upload_one(
-        &self,
-        media: &PartMedia,
-        stage: Option<&MediaStage>,
-    ) -> Result<Upload, TargetError> {
-        let c = self.connected()?;
-        uploads::upload(&self.calls, &c.profile, media, stage).await
-    }
 }
 
 impl Target for FediTarget {
@@ -383,28 +305,82 @@ impl Target for FediTarget {
         media: &'a PartMedia,
         stage: Option<&'a MediaStage>,
     ) -> Call<'a, Upload> {
-        Box::pin(self.upload_one(media, stage))
+        Box::pin(async move {
+            let c = self.connected()?;
+            uploads::upload(&self.calls, &c.profile, media, stage).await
+        })
     }
 
+    /// A boost is a reblog of the mirrored status; otherwise the status is posted once its
+    /// media are processed, never twice ([`statuses::post`]).
     fn post<'a>(&'a mut self, out: Outgoing<'a>, attached: &'a Attached) -> Call<'a, Delivered> {
-        Box::pin(self.post_part(out, attached))
+        Box::pin(async move {
+            if let Some(original) = &out.part.boost_of {
+                return statuses::boost(&self.calls, original, out).await;
+            }
+            let c = self.connected()?;
+            self.wait_processed(attached).await?;
+            if c.quirks.needs_media && attached.media.is_empty() && out.in_reply_to.is_none() {
+                return Err(TargetError::Rejected {
+                    status: None,
+                    message: format!(
+                        "{} servers need an image on every post, and this part has none",
+                        c.profile.kind.as_str()
+                    ),
+                });
+            }
+            let text = &attached.text;
+            let body = statuses::status_body(out, &c.quirks.wire_text(text), &attached.media);
+            statuses::post(&self.calls, c, &body, out, text).await
+        })
     }
 
+    /// `PUT /api/v1/statuses/:id` with the text, content warning, sensitivity and media
+    /// with their descriptions. A `PUT` is idempotent, so a timed-out one is simply sent
+    /// again.
     fn edit<'a>(
         &'a mut self,
         remote_id: &'a str,
         out: Outgoing<'a>,
         attached: &'a Attached,
     ) -> Call<'a, Delivered> {
-        Box::pin(self.edit_part(remote_id, out, attached))
+        Box::pin(async move {
+            let c = self.connected()?;
+            if !c.quirks.edits {
+                return Err(TargetError::Setup {
+                    message: format!("{} servers cannot edit statuses", c.profile.kind.as_str()),
+                });
+            }
+            self.wait_processed(attached).await?;
+            let body =
+                statuses::edit_body(out, &c.quirks.wire_text(&attached.text), &attached.media);
+            self.calls
+                .repeatable_write(Repeatable::Edit {
+                    remote_id,
+                    body: &body,
+                })
+                .await
+        })
     }
 
+    /// Within the idempotency window of a server that honours the key, a resend is
+    /// deduplicated by the server, so there is nothing to look up.
     fn reconcile<'a>(
         &'a mut self,
         out: Outgoing<'a>,
         attempt_at: DateTime<Utc>,
     ) -> Call<'a, Option<Delivered>> {
-        Box::pin(self.reconcile_part(out, attempt_at))
+        Box::pin(async move {
+            let c = self.connected()?;
+            // A second reblog of the same status returns the first: sending again is safe.
+            if out.part.boost_of.is_some()
+                || (c.quirks.honours_idempotency
+                    && self.calls.now() - attempt_at < quirks::IDEMPOTENCY_WINDOW)
+            {
+                return Ok(None);
+            }
+            statuses::search(&self.calls, c, out, &out.part.text).await
+        })
     }
 
     /// Sustained statuses per hour the budget allows this target.
