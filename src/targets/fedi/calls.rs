@@ -9,6 +9,7 @@
 //! Every wait ends at once when the run is asked to stop ([`TargetError::Interrupted`]).
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, Duration, Utc};
@@ -250,28 +251,53 @@ impl Calls {
         }
     }
 
+    /// One call of `family`: takes its share of the budget (waiting for it), sends it,
+    /// corrects the budget from the answer's headers, and waits out a 429 or a 503 while
+    /// `waits` (counted over the whole call, retries included) is under
+    /// [`MAX_RATE_WAITS`]. Any other answer, or how sending failed, is the caller's to read.
+    pub async fn send<F>(
+        &self,
+        family: Family,
+        waits: &mut u32,
+        send: impl Fn() -> F,
+    ) -> Result<Result<Answer, Transport>, TargetError>
+    where
+        F: Future<Output = Result<Answer, Transport>>,
+    {
+        loop {
+            self.take(family).await?;
+            let sent = send().await;
+            if let Ok(answer) = &sent {
+                self.observe(family, &answer.headers);
+                if matches!(answer.status, 429 | 503) && *waits < MAX_RATE_WAITS {
+                    *waits += 1;
+                    self.back_off_rate(family, answer);
+                    continue;
+                }
+            }
+            return Ok(sent);
+        }
+    }
+
     /// `GET` with budget, rate-limit and transient handling; the answer is 2xx or an error.
     /// The token goes only with `auth` (never to a URL another document named).
     pub async fn get_ok(&self, path: &str, auth: bool) -> Result<Answer, TargetError> {
         let (mut waits, mut retries) = (0, 0);
         loop {
-            self.take(Family::Requests).await?;
-            match self.api.get(path, auth).await {
-                Ok(answer) => {
-                    self.observe(Family::Requests, &answer.headers);
-                    match answer.status {
-                        200..=299 => return Ok(answer),
-                        429 | 503 if waits < MAX_RATE_WAITS => {
-                            waits += 1;
-                            self.back_off_rate(Family::Requests, &answer);
-                        }
-                        500..=599 if retries < MAX_TRANSIENT_RETRIES => {
-                            retries += 1;
-                            self.retry_pause(retries).await?;
-                        }
-                        _ => return Err(self.answer_error(&answer)),
+            match self
+                .send(Family::Requests, &mut waits, move || {
+                    self.api.get(path, auth)
+                })
+                .await?
+            {
+                Ok(answer) => match answer.status {
+                    200..=299 => return Ok(answer),
+                    500..=599 if retries < MAX_TRANSIENT_RETRIES => {
+                        retries += 1;
+                        self.retry_pause(retries).await?;
                     }
-                }
+                    _ => return Err(self.answer_error(&answer)),
+                },
                 // No connection at all: the server is down. Retrying here would only hold up
                 // the run; the engine reconnects the target later, with backoff.
                 Err(Transport::Connect(m)) => {
@@ -298,30 +324,23 @@ impl Calls {
     /// of a status boosted already), so unlike a new status they need no reconciliation.
     pub async fn repeatable_write(&self, write: Repeatable<'_>) -> Result<Delivered, TargetError> {
         let (mut waits, mut retries) = (0, 0);
-        loop {
-            self.take(Family::Statuses).await?;
-            let sent = match write {
+        let send = move || async move {
+            match write {
                 Repeatable::Edit { remote_id, body } => self.api.put_status(remote_id, body).await,
                 Repeatable::Boost {
                     original,
                     body,
                     key,
                 } => self.api.reblog(original, body, key).await,
-            };
-            let failure = match sent {
-                Ok(answer) => {
-                    self.observe(Family::Statuses, &answer.headers);
-                    match answer.status {
-                        200..=299 => return write.delivered(&answer),
-                        429 | 503 if waits < MAX_RATE_WAITS => {
-                            waits += 1;
-                            self.back_off_rate(Family::Statuses, &answer);
-                            continue;
-                        }
-                        500..=599 => format!("HTTP {}: {}", answer.status, answer.message()),
-                        _ => return Err(self.answer_error(&answer)),
-                    }
-                }
+            }
+        };
+        loop {
+            let failure = match self.send(Family::Statuses, &mut waits, send).await? {
+                Ok(answer) => match answer.status {
+                    200..=299 => return write.delivered(&answer),
+                    500..=599 => format!("HTTP {}: {}", answer.status, answer.message()),
+                    _ => return Err(self.answer_error(&answer)),
+                },
                 // Never reached the server, again and again: it is down; the engine
                 // keeps the part waiting and reconnects later.
                 Err(Transport::Connect(m)) if retries >= MAX_TRANSIENT_RETRIES => {
@@ -341,25 +360,16 @@ impl Calls {
     /// Deletes a status (`GoToSocial` and Friendica answer with odd bodies; only the status
     /// code is read). A status already gone counts as deleted.
     pub async fn delete(&self, remote_id: &str) -> Result<(), TargetError> {
-        let mut waits = 0;
-        loop {
-            self.take(Family::Deletes).await?;
-            let answer =
-                self.api
-                    .delete_status(remote_id)
-                    .await
-                    .map_err(|t| TargetError::Transient {
-                        message: t.to_string(),
-                    })?;
-            self.observe(Family::Deletes, &answer.headers);
-            match answer.status {
-                200..=299 | 404 => return Ok(()),
-                429 | 503 if waits < MAX_RATE_WAITS => {
-                    waits += 1;
-                    self.back_off_rate(Family::Deletes, &answer);
-                }
-                _ => return Err(self.answer_error(&answer)),
-            }
+        let send = move || self.api.delete_status(remote_id);
+        let answer = self
+            .send(Family::Deletes, &mut 0, send)
+            .await?
+            .map_err(|t| TargetError::Transient {
+                message: t.to_string(),
+            })?;
+        match answer.status {
+            200..=299 | 404 => Ok(()),
+            _ => Err(self.answer_error(&answer)),
         }
     }
 }

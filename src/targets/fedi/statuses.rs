@@ -7,7 +7,7 @@ use chrono::Duration;
 use serde_json::{json, Map, Value};
 use tracing::{info, warn};
 
-use super::calls::{Calls, Repeatable, MAX_RATE_WAITS, MAX_TRANSIENT_RETRIES, RETRY};
+use super::calls::{Calls, Repeatable, MAX_TRANSIENT_RETRIES, RETRY};
 use super::client::Transport;
 use super::connect::Connected;
 use super::{lenient, quirks, reconcile};
@@ -52,51 +52,43 @@ pub async fn post(
 ) -> Result<Delivered, TargetError> {
     let honours = c.quirks.honours_idempotency;
     let (mut waits, mut retries, mut processing, mut resent) = (0, 0, 0, false);
+    let send = move || calls.api().post_status(body, out.idempotency_key);
     loop {
-        calls.take(Family::Statuses).await?;
-        let unknown = match calls.api().post_status(body, out.idempotency_key).await {
-            Ok(answer) => {
-                calls.observe(Family::Statuses, &answer.headers);
-                match answer.status {
-                    200..=299 => return answer.delivered(),
-                    429 | 503 if waits < MAX_RATE_WAITS => {
-                        waits += 1;
-                        calls.back_off_rate(Family::Statuses, &answer);
-                        continue;
-                    }
-                    422 if answer.is_processing() => {
-                        if processing >= MAX_PROCESSING_RETRIES {
-                            // Not the part's fault: its media ids are kept for the retry.
-                            return Err(TargetError::Transient {
-                                message: format!("media still processing: {}", answer.message()),
-                            });
-                        }
-                        processing += 1;
-                        info!(target = %calls.target(), "media still processing; waiting before posting");
-                        calls.pause(RETRY.nth(processing)).await?;
-                        continue;
-                    }
-                    // Pixelfed refuses a key it saw within the hour instead of answering
-                    // with the first status: that attempt may have created it.
-                    400 if answer.is_duplicate_key() => {
-                        if let Some(found) = search(calls, c, out, text).await? {
-                            info!(target = %calls.target(), id = %found.remote_id, "status found after a refused repeated key: adopted");
-                            return Ok(found);
-                        }
-                        return Err(TargetError::RateLimited {
-                            retry_after: calls.now() + quirks::IDEMPOTENCY_WINDOW,
+        let unknown = match calls.send(Family::Statuses, &mut waits, send).await? {
+            Ok(answer) => match answer.status {
+                200..=299 => return answer.delivered(),
+                422 if answer.is_processing() => {
+                    if processing >= MAX_PROCESSING_RETRIES {
+                        // Not the part's fault: its media ids are kept for the retry.
+                        return Err(TargetError::Transient {
+                            message: format!("media still processing: {}", answer.message()),
                         });
                     }
-                    // The server answered, but may have created the status first.
-                    500 | 504 => format!("HTTP {}: {}", answer.status, answer.message()),
-                    502 if retries < MAX_TRANSIENT_RETRIES => {
-                        retries += 1;
-                        calls.retry_pause(retries).await?;
-                        continue;
-                    }
-                    _ => return Err(calls.answer_error(&answer)),
+                    processing += 1;
+                    info!(target = %calls.target(), "media still processing; waiting before posting");
+                    calls.pause(RETRY.nth(processing)).await?;
+                    continue;
                 }
-            }
+                // Pixelfed refuses a key it saw within the hour instead of answering
+                // with the first status: that attempt may have created it.
+                400 if answer.is_duplicate_key() => {
+                    if let Some(found) = search(calls, c, out, text).await? {
+                        info!(target = %calls.target(), id = %found.remote_id, "status found after a refused repeated key: adopted");
+                        return Ok(found);
+                    }
+                    return Err(TargetError::RateLimited {
+                        retry_after: calls.now() + quirks::IDEMPOTENCY_WINDOW,
+                    });
+                }
+                // The server answered, but may have created the status first.
+                500 | 504 => format!("HTTP {}: {}", answer.status, answer.message()),
+                502 if retries < MAX_TRANSIENT_RETRIES => {
+                    retries += 1;
+                    calls.retry_pause(retries).await?;
+                    continue;
+                }
+                _ => return Err(calls.answer_error(&answer)),
+            },
             Err(Transport::Connect(m)) if retries < MAX_TRANSIENT_RETRIES => {
                 retries += 1;
                 warn!(target = %calls.target(), error = %m, "cannot reach the server; retrying");

@@ -11,7 +11,7 @@ use std::time::Duration as StdDuration;
 use chrono::Duration;
 use tracing::warn;
 
-use super::calls::{Calls, MAX_RATE_WAITS, MAX_TRANSIENT_RETRIES};
+use super::calls::{Calls, MAX_TRANSIENT_RETRIES};
 use super::client::{Upload as Request, UploadBody};
 use super::lenient;
 use super::profile::InstanceProfile;
@@ -117,47 +117,38 @@ async fn try_upload(
     // Uploads are bigger than other requests: more time, by size (10 s per MB).
     let timeout = calls.api().timeout() * 4 + StdDuration::from_secs(size / 100_000);
     let (mut waits, mut retries) = (0, 0);
+    let request = &request;
+    let send = move || calls.api().upload_media(request, timeout);
     loop {
-        calls
-            .take(Family::Media)
-            .await
-            .map_err(NotUploaded::Failed)?;
-        let failure = match calls.api().upload_media(&request, timeout).await {
-            Ok(answer) => {
-                calls.observe(Family::Media, &answer.headers);
-                match answer.status {
-                    200..=299 => {
-                        // Asking again gives the same answer: not temporary.
-                        let Some(id) = lenient::id(&answer.body["id"]) else {
-                            let missing = lenient::Missing {
-                                field: "id".to_owned(),
-                                call: "POST /api/v2/media",
-                                software: profile.software(),
-                            };
-                            return Err(NotUploaded::Failed(TargetError::Setup {
-                                message: missing.to_string(),
-                            }));
+        let sent = calls.send(Family::Media, &mut waits, send).await;
+        let failure = match sent.map_err(NotUploaded::Failed)? {
+            Ok(answer) => match answer.status {
+                200..=299 => {
+                    // Asking again gives the same answer: not temporary.
+                    let Some(id) = lenient::id(&answer.body["id"]) else {
+                        let missing = lenient::Missing {
+                            field: "id".to_owned(),
+                            call: "POST /api/v2/media",
+                            software: profile.software(),
                         };
-                        return Ok(Upload::Stored {
-                            media_id: id,
-                            processed: lenient::media_ready(&answer.body),
-                        });
-                    }
-                    429 | 503 if waits < MAX_RATE_WAITS => {
-                        waits += 1;
-                        calls.back_off_rate(Family::Media, &answer);
-                        continue;
-                    }
-                    s @ (413 | 415 | 422) => {
-                        return Err(NotUploaded::CannotGo(format!(
-                            "the server refused it (HTTP {s}: {})",
-                            answer.message()
-                        )))
-                    }
-                    500..=599 => format!("HTTP {}: {}", answer.status, answer.message()),
-                    _ => return Err(NotUploaded::Failed(calls.answer_error(&answer))),
+                        return Err(NotUploaded::Failed(TargetError::Setup {
+                            message: missing.to_string(),
+                        }));
+                    };
+                    return Ok(Upload::Stored {
+                        media_id: id,
+                        processed: lenient::media_ready(&answer.body),
+                    });
                 }
-            }
+                s @ (413 | 415 | 422) => {
+                    return Err(NotUploaded::CannotGo(format!(
+                        "the server refused it (HTTP {s}: {})",
+                        answer.message()
+                    )))
+                }
+                500..=599 => format!("HTTP {}: {}", answer.status, answer.message()),
+                _ => return Err(NotUploaded::Failed(calls.answer_error(&answer))),
+            },
             Err(t) => t.to_string(),
         };
         // An upload that failed half way is harmless to repeat: the server drops
