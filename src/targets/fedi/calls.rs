@@ -259,14 +259,14 @@ impl Calls {
         &self,
         family: Family,
         waits: &mut u32,
-        send: impl Fn() -> F,
+        request: impl Fn() -> F,
     ) -> Result<Result<Answer, Transport>, TargetError>
     where
         F: Future<Output = Result<Answer, Transport>>,
     {
         loop {
             self.take(family).await?;
-            let sent = send().await;
+            let sent = request().await;
             if let Ok(answer) = &sent {
                 self.observe(family, &answer.headers);
                 if matches!(answer.status, 429 | 503) && *waits < MAX_RATE_WAITS {

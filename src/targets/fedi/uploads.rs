@@ -118,9 +118,9 @@ async fn try_upload(
     let timeout = calls.api().timeout() * 4 + StdDuration::from_secs(size / 100_000);
     let (mut waits, mut retries) = (0, 0);
     let request = &request;
-    let send = move || calls.api().upload_media(request, timeout);
+    let upload = move || calls.api().upload_media(request, timeout);
     loop {
-        let sent = calls.send(Family::Media, &mut waits, send).await;
+        let sent = calls.send(Family::Media, &mut waits, upload).await;
         let failure = match sent.map_err(NotUploaded::Failed)? {
             Ok(answer) => match answer.status {
                 200..=299 => {
