@@ -1,4 +1,4 @@
-//! The project's own HTTP calls to a fediverse server (DESIGN.md "The fediverse client"):
+//! The project's own HTTP calls to a fediverse server (ARCHITECTURE.md "The fediverse client"):
 //! `POST /api/v1/statuses` with an `Idempotency-Key` and real JSON booleans (megalodon sends
 //! `sensitive` as the string `"true"`, which `GoToSocial` refuses, and cannot send custom
 //! headers), edits (`PUT`), boosts (`/reblog`), media uploads streamed from a file and their
