@@ -35,7 +35,7 @@ use tracing::warn;
 
 use crate::budget::{human_duration, BudgetPool};
 use crate::clock::Clock;
-use crate::config::{Settings, TargetSettings};
+use crate::config::Settings;
 use crate::media::stage::MediaStage;
 use crate::model::{Author, Malformed, Post, PostId, PostRef, References};
 use crate::policy::{self, Decision, RoutePolicy};
@@ -43,7 +43,7 @@ use crate::preview;
 use crate::progress::Progress;
 use crate::render::Rendered;
 use crate::store::{Ledger, PartRecord, PartState, StoreError};
-use crate::targets::{TargetError, TargetProfile};
+use crate::targets::{self, TargetError};
 
 pub use crate::budget::Lane;
 pub use deliver::{MAX_ATTEMPTS, MAX_REJECTED_ATTEMPTS};
@@ -192,19 +192,14 @@ impl Engine {
         let mut targets = Vec::new();
         for name in &route_settings.targets {
             let target_settings = &settings.targets[name];
-            let (profile, target) = match target_settings {
-                TargetSettings::Fediverse(f) if ctx.dry_run => {
-                    warn!(target = %name, kind = f.kind.as_str(), "previewing with default Mastodon limits; the server is not asked in a dry run");
-                    (Some(TargetProfile::mastodon_default()), None)
-                }
-                _ => {
-                    let target = build_target(route, name, target_settings, &ctx)?;
-                    let profile = target.profile().clone();
-                    (
-                        ctx.dry_run.then_some(profile),
-                        (!ctx.dry_run).then_some(target),
-                    )
-                }
+            // A dry run only previews: no target is built, no server asked.
+            let (profile, target) = if ctx.dry_run {
+                (Some(targets::preview_profile(name, target_settings)), None)
+            } else {
+                (
+                    None,
+                    Some(build_target(route, name, target_settings, &ctx)?),
+                )
             };
             targets.push(RouteTarget {
                 name: name.clone(),

@@ -1,6 +1,7 @@
 //! Targets: where rendered parts are delivered. The engine sees a target only through the
-//! [`Target`] trait; [`build`] is the one place that knows the kinds (the dry run, the
-//! fediverse target [`fedi`]), so a new kind of target is a new module and one line there.
+//! [`Target`] trait; [`build`] and [`preview_profile`] are the one place that knows the
+//! kinds (the dry run, the fediverse target [`fedi`]), so a new kind of target is a new
+//! module and one line in each.
 //!
 //! A target talks to its server and nothing else: it never touches the ledger. What it
 //! needs from earlier runs (a cached server profile, saved rate-limit windows) the engine
@@ -334,4 +335,17 @@ pub fn build(
         TargetSettings::DryRun(s) => Box::new(DryRunTarget::new(name, s)),
         TargetSettings::Fediverse(s) => Box::new(FediTarget::build(name, s, around)?),
     })
+}
+
+/// The limits a dry run previews with, asking no server and building no target (a
+/// server's token is not even read): the dry-run target's configured ones, a server's
+/// kind's defaults.
+pub fn preview_profile(name: &str, settings: &TargetSettings) -> TargetProfile {
+    match settings {
+        TargetSettings::DryRun(s) => DryRunTarget::new(name, s).profile().clone(),
+        TargetSettings::Fediverse(s) => {
+            tracing::warn!(target = %name, kind = s.kind.as_str(), "previewing with default Mastodon limits; the server is not asked in a dry run");
+            TargetProfile::mastodon_default()
+        }
+    }
 }
