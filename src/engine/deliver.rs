@@ -17,12 +17,13 @@ use chrono::{DateTime, Duration, Utc};
 use tracing::{info, warn};
 
 use super::attach::attach;
+use super::plan::Planned;
 use crate::backoff::Backoff;
 use crate::clock::Clock;
 use crate::crash::{self, CrashPoint};
 use crate::media::stage::MediaStage;
 use crate::model::Post;
-use crate::render::{Rendered, ReplyTo};
+use crate::render::ReplyTo;
 use crate::store::{Ledger, PartKey, PartRecord, PartState, StoreError};
 use crate::targets::{Delivered, Outgoing, Target, TargetError};
 
@@ -38,13 +39,8 @@ pub(super) struct Job<'a> {
     pub(super) route: &'a str,
     pub(super) target_name: &'a str,
     pub(super) post: &'a Post,
-    pub(super) rendered: &'a Rendered,
-    /// The parts' ledger rows, as planned.
-    pub(super) records: &'a [PartRecord],
+    pub(super) planned: &'a Planned,
     pub(super) clock: &'a Clock,
-    /// For an edited post: the statuses of the earlier version, by part index; these parts
-    /// are edits of those statuses instead of new ones.
-    pub(super) edits: &'a [String],
     /// See [`Outgoing::media`].
     pub(super) media: Option<&'a MediaStage>,
 }
@@ -73,11 +69,12 @@ pub(super) async fn deliver_post(
     ctx: &Job<'_>,
 ) -> Result<Outcome, StoreError> {
     let post_id = ctx.post.id.as_str();
-    let parts = &ctx.rendered.parts;
+    let parts = &ctx.planned.rendered.parts;
     let mut outcome = Outcome::default();
     let mut previous: Option<String> = None;
     for (index, part) in parts.iter().enumerate() {
         let Some(record) = ctx
+            .planned
             .records
             .iter()
             .find(|r| r.key.part_index as usize == index)
@@ -131,7 +128,7 @@ pub(super) async fn deliver_post(
             ledger.call(move |l| l.begin_attempt(&key, now)).await?
         };
         crash::point(CrashPoint::Posting);
-        let edit = ctx.edits.get(index).map(String::as_str);
+        let edit = ctx.planned.edits.get(index).map(String::as_str);
         match send(ledger, target, ctx, key, out, edit).await? {
             Ok(delivered) => {
                 crash::delivered(edit.is_some());

@@ -41,13 +41,12 @@ use crate::model::{Author, Malformed, Post, PostId, PostRef, References};
 use crate::policy::{self, Decision, RoutePolicy};
 use crate::preview;
 use crate::progress::Progress;
-use crate::render::Rendered;
 use crate::store::{Ledger, PartRecord, PartState, StoreError};
 use crate::targets::{self, TargetError};
 
 pub use crate::budget::Lane;
 pub use deliver::{MAX_ATTEMPTS, MAX_REJECTED_ATTEMPTS};
-use plan::Step;
+use plan::{Planned, Step};
 use reach::{build_target, unusable, Reach, RouteTarget};
 
 /// What every delivery of one engine shares.
@@ -148,16 +147,6 @@ pub struct PostOutcome {
     pub delivered: bool,
     /// The ledger changed for this post (a skip, a plan, a delivery, a failure).
     pub changed: bool,
-}
-
-/// One post's plan on one target, as [`plan`] made it.
-#[derive(Debug, Clone, Copy)]
-struct Planned<'a> {
-    rendered: &'a Rendered,
-    /// The statuses of the earlier version to edit, by part index.
-    edits: &'a [String],
-    /// The parts' ledger rows.
-    records: &'a [PartRecord],
 }
 
 /// One route's delivery engine. See the module docs.
@@ -367,17 +356,8 @@ impl Engine {
                         .preview(&preview::post(&self.route, &t.name, post, &rendered));
                     tally.previewed += 1;
                 }
-                Step::Deliver {
-                    rendered,
-                    edits,
-                    records,
-                } => {
-                    let planned = Planned {
-                        rendered: &rendered,
-                        edits: &edits,
-                        records: &records,
-                    };
-                    self.deliver_parts(ledger, i, offer, planned, tally, &mut outcome)
+                Step::Deliver(planned) => {
+                    self.deliver_parts(ledger, i, offer, &planned, tally, &mut outcome)
                         .await?;
                 }
             }
@@ -395,7 +375,7 @@ impl Engine {
         ledger: &Arc<Ledger>,
         i: usize,
         offer: Offer<'_>,
-        planned: Planned<'_>,
+        planned: &Planned,
         tally: &mut Tally,
         outcome: &mut PostOutcome,
     ) -> Result<(), StoreError> {
@@ -409,10 +389,8 @@ impl Engine {
             route: &route,
             target_name: &t.name,
             post,
-            rendered: planned.rendered,
-            records: planned.records,
+            planned,
             clock: &self.ctx.clock,
-            edits: planned.edits,
             media: offer.media,
         };
         let parts = deliver::deliver_post(ledger, target, &job).await?;
@@ -422,7 +400,7 @@ impl Engine {
         }
         if parts.delivered > 0 && target.shows_preview() {
             self.progress
-                .preview(&preview::post(&route, &t.name, post, planned.rendered));
+                .preview(&preview::post(&route, &t.name, post, &planned.rendered));
         }
         tally.parts_delivered += parts.delivered;
         tally.parts_reconciled += parts.reconciled;

@@ -50,13 +50,18 @@ pub(super) enum Step {
     EditSkipped,
     /// A dry run: show it.
     Preview(Rendered),
-    /// Deliver these parts, planned as `records`; `edits` are the statuses of the earlier
-    /// version to edit.
-    Deliver {
-        rendered: Rendered,
-        edits: Vec<String>,
-        records: Vec<PartRecord>,
-    },
+    /// Deliver these parts.
+    Deliver(Planned),
+}
+
+/// A post's parts on a target, planned for delivery.
+pub(super) struct Planned {
+    pub(super) rendered: Rendered,
+    /// For an edited post: the statuses of the earlier version, by part index; these parts
+    /// are edits of those statuses instead of new ones.
+    pub(super) edits: Vec<String>,
+    /// The parts' ledger rows.
+    pub(super) records: Vec<PartRecord>,
 }
 
 impl Plan {
@@ -153,11 +158,11 @@ impl Plan {
         }
         let records = self.plan_parts(l, &rendered)?;
         Ok((
-            Step::Deliver {
+            Step::Deliver(Planned {
                 rendered,
                 edits: edit.remote_ids,
                 records,
-            },
+            }),
             released,
         ))
     }
