@@ -2,8 +2,8 @@
 //! it (archive backfill, `backfill --from-api`, a daemon cycle). For each target:
 //! [`plan`] decides, renders and records the intent; [`deliver`] delivers the parts and
 //! records each result (with [`attach`] for their media). The targets are seen only
-//! through [`Target`](crate::targets::Target); they talk to their servers, and every ledger write of a delivery is
-//! the engine's.
+//! through [`Target`](crate::targets::Target); they talk to their servers, and every
+//! ledger write of a delivery is the engine's.
 //!
 //! One [`Context`] carries what every wait and every call needs: the [`Lane`] (live posts
 //! may use a target's whole rate-limit budget, backfill only its share), the cancellation
