@@ -7,6 +7,7 @@
 
 pub mod dry_run;
 pub mod fedi;
+pub mod x;
 
 use std::sync::Arc;
 
