@@ -253,14 +253,21 @@ impl Problem {
             detail: text(v, "detail").or_else(|| text(v, "message")),
             code: v["code"].as_i64(),
         };
-        let top = from(body);
-        if top.kind.is_some() || top.detail.is_some() {
-            return top;
+        let first = body["errors"].as_array().and_then(|e| e.first()).map(from);
+        let mut top = from(body);
+        if top.kind.is_none() && top.detail.is_none() {
+            return first.unwrap_or(top);
         }
-        body["errors"]
-            .as_array()
-            .and_then(|e| e.first())
-            .map_or(top, from)
+        // X's invalid-request problem says what was wrong in its `errors` list.
+        if let Some(specific) = first.and_then(|f| f.detail) {
+            if top.detail.as_deref() != Some(specific.as_str()) {
+                top.detail = Some(match top.detail {
+                    Some(general) => format!("{general} ({specific})"),
+                    None => specific,
+                });
+            }
+        }
+        top
     }
 
     /// The message for a person: `detail`, else `title`, else the body itself, as one line
@@ -507,7 +514,7 @@ mod tests {
             } => {
                 assert_eq!(
                     message,
-                    "One or more parameters to your request was invalid."
+                    "One or more parameters to your request was invalid. (Your Tweet text is too long.)"
                 );
                 assert!(problem.unwrap().ends_with("invalid-request"));
             }
@@ -517,7 +524,7 @@ mod tests {
             json!({"errors": [{"code": 186, "message": "Tweet needs to be a bit shorter."}]});
         match class(CREATE, 403, &legacy) {
             XError::Forbidden { message, .. } => {
-                assert_eq!(message, "Tweet needs to be a bit shorter.")
+                assert_eq!(message, "Tweet needs to be a bit shorter.");
             }
             other => panic!("{other:?}"),
         }
