@@ -224,11 +224,6 @@ impl UserToken {
         })
     }
 
-    /// The token file.
-    pub fn file(&self) -> &Path {
-        &self.file
-    }
-
     /// A good access token at `now`: the current one, else a refreshed one.
     ///
     /// # Errors
