@@ -16,6 +16,7 @@
 
 pub mod dry_run;
 pub mod fedi;
+pub mod x;
 
 use std::collections::BTreeMap;
 use std::future::Future;
