@@ -135,7 +135,11 @@ fn bounded(html: &str) -> (&str, bool) {
     let bytes = &html.as_bytes()[..end];
     let mut tags = 0;
     for at in (0..bytes.len()).filter(|&i| bytes[i] == b'<') {
-        let name = if bytes.get(at + 1) == Some(&b'/') { at + 2 } else { at + 1 };
+        let name = if bytes.get(at + 1) == Some(&b'/') {
+            at + 2
+        } else {
+            at + 1
+        };
         if bytes.get(name).is_some_and(u8::is_ascii_alphabetic) {
             tags += 1;
             if tags > MAX_TAGS {
@@ -177,9 +181,9 @@ fn role(name: &str) -> Role {
         "p" | "blockquote" | "pre" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "ul" | "ol"
         | "dl" | "hr" | "table" | "figure" | "address" | "details" | "fieldset" | "form"
         | "menu" => Role::Paragraph,
-        "div" | "li" | "dt" | "dd" | "tr" | "section" | "article" | "header" | "footer"
-        | "nav" | "aside" | "main" | "figcaption" | "summary" | "caption" | "legend"
-        | "center" | "hgroup" | "search" => Role::Line,
+        "div" | "li" | "dt" | "dd" | "tr" | "section" | "article" | "header" | "footer" | "nav"
+        | "aside" | "main" | "figcaption" | "summary" | "caption" | "legend" | "center"
+        | "hgroup" | "search" => Role::Line,
         _ => Role::Inline,
     }
 }
@@ -226,9 +230,10 @@ fn href_of(element: &Element) -> Option<Href> {
 
 /// Whether an attribute holding a space-separated list (`class`, `rel`) names `word`.
 fn names(element: &Element, attr: &str, word: &str) -> bool {
-    element
-        .attr(attr)
-        .is_some_and(|v| v.split_ascii_whitespace().any(|w| w.eq_ignore_ascii_case(word)))
+    element.attr(attr).is_some_and(|v| {
+        v.split_ascii_whitespace()
+            .any(|w| w.eq_ignore_ascii_case(word))
+    })
 }
 
 /// Walks the tree once, writing the text.
@@ -324,7 +329,10 @@ impl Reader {
         }
         match name {
             "br" => self.line_break(),
-            "img" if names(element, "class", "custom-emoji") || names(element, "class", "emojione") => {
+            "img"
+                if names(element, "class", "custom-emoji")
+                    || names(element, "class", "emojione") =>
+            {
                 // A custom emoji (Mastodon's feeds): its `:shortcode:`, as the API gives it.
                 if let Some(alt) = element.attr("alt") {
                     self.text(alt);
@@ -459,23 +467,27 @@ impl Reader {
             // An anchor around an image only: the image is collected on its own.
             return;
         }
+        let free_from = self.facets.last().map_or(0, |f| f.range.end);
         if link.mention_class
             && !self.out[start..].starts_with('@')
-            && self.out[..start].ends_with('@')
+            && self.out.get(free_from..start).is_some_and(|s| s.ends_with('@'))
         {
             // Friendica writes the `@` before the anchor.
             start -= 1;
         }
         let shown = &self.out[start..end];
-        let fediverse = link.mention_class
-            || href.path.starts_with("/@")
-            || href.path.starts_with("/users/");
+        let fediverse =
+            link.mention_class || href.path.starts_with("/@") || href.path.starts_with("/users/");
         if let Some(handle) = shown
             .strip_prefix('@')
             .and_then(|name| handle(name, &href.host, fediverse))
         {
             let written = format!("@{handle}");
-            self.replace(start..end, &written, FacetKind::Mention { username: handle });
+            self.replace(
+                start..end,
+                &written,
+                FacetKind::Mention { username: handle },
+            );
             return;
         }
         if let Some(tag) = shown.strip_prefix('#').filter(|t| {
@@ -521,9 +533,10 @@ impl Reader {
     }
 
     fn finish(mut self) -> PlainText {
-        self.trim_end();
+        // Any whitespace at the ends goes, no-break spaces too: nothing shows there.
+        self.truncate(self.out.trim_end().len());
         let end = self.out.len();
-        let lead = end - self.out.trim_start_matches(is_html_space).len();
+        let lead = end - self.out.trim_start().len();
         self.out.drain(..lead);
         let facets = self
             .facets
@@ -567,8 +580,7 @@ fn is_word(s: &str) -> bool {
 /// A fediverse user name: letters, digits, `_`, and the `.` and `-` some servers allow.
 fn is_user(s: &str) -> bool {
     !s.is_empty()
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 

@@ -25,8 +25,14 @@ fn hashtag(tag: &str) -> FacetKind {
 }
 
 #[rstest]
-#[case::named("We&rsquo;re shipping 2.0 &mdash; faster&hellip;", "We’re shipping 2.0 — faster…")]
-#[case::more_named("caf&eacute; &copy; &euro;5 &frac12; &laquo;x&raquo;", "café © €5 ½ «x»")]
+#[case::named(
+    "We&rsquo;re shipping 2.0 &mdash; faster&hellip;",
+    "We’re shipping 2.0 — faster…"
+)]
+#[case::more_named(
+    "caf&eacute; &copy; &euro;5 &frac12; &laquo;x&raquo;",
+    "café © €5 ½ «x»"
+)]
 #[case::numeric("&#128640; &#x1F680; &#X1f680; &#39;", "🚀 🚀 🚀 '")]
 #[case::unknown_left("&bogus; &amp;bogus; AT&T & co", "&bogus; &bogus; AT&T & co")]
 #[case::invalid_numbers_replaced("&#0; &#xD800; &#x110000;", "\u{fffd} \u{fffd} \u{fffd}")]
@@ -38,7 +44,10 @@ fn every_character_reference_is_decoded(#[case] html: &str, #[case] text: &str) 
 
 #[test]
 fn entities_alone_keep_what_looks_like_markup() {
-    assert_eq!(decode_entities("I <3 <b>bold</b> &lt;3"), "I <3 <b>bold</b> <3");
+    assert_eq!(
+        decode_entities("I <3 <b>bold</b> &lt;3"),
+        "I <3 <b>bold</b> <3"
+    );
     assert_eq!(decode_entities("a </title> b &amp; c"), "a </title> b & c");
     assert_eq!(decode_entities("plain"), "plain");
 }
@@ -47,11 +56,18 @@ fn entities_alone_keep_what_looks_like_markup() {
 #[case::paragraphs("<p>one</p><p>two</p>", "one\n\ntwo")]
 #[case::line_breaks("<p>a<br>b<br />c</p><p>d</p>", "a\nb\nc\n\nd")]
 #[case::blank_line_of_breaks("a<br/><br/>b<br><br><br><br>c", "a\n\nb\n\nc")]
+#[case::nbsp_at_the_ends_goes("<p>&nbsp;a&nbsp;</p>", "a")]
 #[case::whitespace_collapses("  a \n\t b  <b> c </b> d  ", "a b c d")]
 #[case::no_space_between_inline("a<b>b</b>c", "abc")]
-#[case::divs_and_lists("<div>a</div><div>b</div><ul><li>c</li><li>d</li></ul>e", "a\nb\n\nc\nd\n\ne")]
+#[case::divs_and_lists(
+    "<div>a</div><div>b</div><ul><li>c</li><li>d</li></ul>e",
+    "a\nb\n\nc\nd\n\ne"
+)]
 #[case::headings("<h1>Title</h1>text<h2>Sub</h2>", "Title\n\ntext\n\nSub")]
-#[case::blockquote_kept("<p>I said:</p><blockquote><p>yes</p></blockquote><p>ok</p>", "I said:\n\nyes\n\nok")]
+#[case::blockquote_kept(
+    "<p>I said:</p><blockquote><p>yes</p></blockquote><p>ok</p>",
+    "I said:\n\nyes\n\nok"
+)]
 #[case::pre_keeps_whitespace("<p>code:</p><pre>  a  b\n\n\n\nc</pre>", "code:\n\n  a  b\n\nc")]
 #[case::dropped("a<script>alert(1)</script><style>p{}</style><template>t</template><iframe>i</iframe><svg><text>s</text></svg>b", "ab")]
 #[case::comments("a<!-- hidden -->b", "ab")]
@@ -76,7 +92,10 @@ fn a_mastodon_status() {
     assert_eq!(
         facets(&read),
         [
-            ("@Gargron@mastodon.social", &mention("Gargron@mastodon.social")),
+            (
+                "@Gargron@mastodon.social",
+                &mention("Gargron@mastodon.social")
+            ),
             ("@ann@example.social", &mention("ann@example.social")),
             (
                 "https://example.com/very/long/path?x=1&y=2",
@@ -101,7 +120,10 @@ fn a_gotosocial_status() {
     assert_eq!(
         facets(&read),
         [
-            ("@someone@gts.example.org", &mention("someone@gts.example.org")),
+            (
+                "@someone@gts.example.org",
+                &mention("someone@gts.example.org")
+            ),
             ("https://example.org/a", &link("https://example.org/a")),
             ("#fediverse", &hashtag("fediverse")),
         ]
@@ -122,7 +144,10 @@ fn a_pleroma_status() {
         facets(&read),
         [
             ("@lain@pleroma.example", &mention("lain@pleroma.example")),
-            ("https://example.net/post", &link("https://example.net/post")),
+            (
+                "https://example.net/post",
+                &link("https://example.net/post")
+            ),
             ("#rust", &hashtag("rust")),
         ]
     );
@@ -154,7 +179,10 @@ fn a_fediverse_mention_keeps_its_server(
     assert_eq!(read.text, text);
     assert_eq!(read.facets.len(), 1);
     assert_eq!(read.facets[0].kind, mention(username));
-    assert_eq!(&read.text[read.facets[0].range.clone()], format!("@{username}"));
+    assert_eq!(
+        &read.text[read.facets[0].range.clone()],
+        format!("@{username}")
+    );
 }
 
 /// The X-to-feed bridges link `@name` to the account's page on their own host: an X handle.
@@ -250,7 +278,10 @@ fn images_are_collected_and_emoji_read_as_their_shortcode() {
          <a href=\"https://a.example/2\"><img src=\"https://a.example/2.png\"></a> <img alt=\"none\"></p>",
     );
     assert_eq!(read.text, "pic :blobcat:");
-    assert_eq!(read.images, ["https://a.example/1.png", "https://a.example/2.png"]);
+    assert_eq!(
+        read.images,
+        ["https://a.example/1.png", "https://a.example/2.png"]
+    );
     assert!(read.facets.is_empty(), "an image-only link has no text");
 }
 
@@ -287,12 +318,24 @@ fn hostile_input_is_read_in_bounded_work() {
     let long = format!("<p>{}</p>", "é".repeat(MAX_HTML_BYTES));
     let read = to_text(&long);
     assert!(read.truncated);
-    assert_eq!(read.text.len(), MAX_HTML_BYTES - "<p>".len() - 1, "cut at a character");
+    assert_eq!(
+        read.text.len(),
+        MAX_HTML_BYTES - "<p>".len() - 1,
+        "cut at a character"
+    );
     assert!(!to_text("<p>short</p>").truncated);
     assert_eq!(
         decode_entities(&"&lt;&gt;".repeat(MAX_HTML_BYTES)),
         "<>".repeat(MAX_HTML_BYTES / 8)
     );
+
+    // Found by fuzzing: the `@` before a Friendica mention belonged to the link before it.
+    let read = to_text(
+        "<a href=\"https://m.example/a\">@</a><a class=\"mention\" href=\"https://f.example/profile/bob\">bob</a>",
+    );
+    assert_eq!(read.text, "@bob");
+    assert_eq!(read.facets[0].range, 0..1);
+    assert_eq!(read.facets[1].range, 1..4);
 
     let nested_links =
         "<a href=\"https://a.example/\"><a href=\"https://b.example/\">b.example</a>x.org</a>";
