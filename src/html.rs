@@ -470,7 +470,10 @@ impl Reader {
         let free_from = self.facets.last().map_or(0, |f| f.range.end);
         if link.mention_class
             && !self.out[start..].starts_with('@')
-            && self.out.get(free_from..start).is_some_and(|s| s.ends_with('@'))
+            && self
+                .out
+                .get(free_from..start)
+                .is_some_and(|s| s.ends_with('@'))
         {
             // Friendica writes the `@` before the anchor.
             start -= 1;

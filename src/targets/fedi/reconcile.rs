@@ -86,4 +86,19 @@ mod tests {
             None
         );
     }
+
+    /// A mapped mention is sent as `@user@server`; the server shows `@user` in a link.
+    #[test]
+    fn a_part_with_a_mention_is_found() {
+        let statuses = [cand(
+            "4",
+            "<p>thanks <span class=\"h-card\"><a href=\"https://wikis.world/@wikipedia\" class=\"u-url mention\">@<span>wikipedia</span></a></span> &amp; all</p>",
+            None,
+        )];
+        assert_eq!(
+            find(&statuses, "thanks @wikipedia@wikis.world & all", None, None)
+                .map(|c| c.id.as_str()),
+            Some("4")
+        );
+    }
 }
