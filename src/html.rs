@@ -45,7 +45,7 @@ pub const MAX_HTML_BYTES: usize = 32 * 1024;
 /// The most tags (start and end) read from one input; the input is cut before the next.
 /// The standard's tree building costs up to the depth of the open elements per tag, so
 /// hostile markup (thousands of unclosed `<div>`s, misnested formatting) costs the square
-/// of its tags; this bound keeps the worst case near 50 ms (`cargo bench --bench html`).
+/// of its tags; this bound keeps the worst case under 30 ms (`cargo bench --bench html`).
 /// A status has tens of tags; 1,024 is a long article.
 pub const MAX_TAGS: usize = 1024;
 
