@@ -6,6 +6,7 @@
 //!
 //! `cargo bench --bench html`.
 
+use std::fmt::Write;
 use std::time::{Duration, Instant};
 
 use birdbridge::html::{self, MAX_HTML_BYTES, MAX_TAGS};
@@ -22,7 +23,7 @@ fn main() {
         let mut s = String::new();
         let mut i = 0;
         while s.len() < MAX_HTML_BYTES / 2 {
-            s += &format!("<{open} a{i}>");
+            let _ = write!(s, "<{open} a{i}>");
             i += 1;
         }
         while s.len() < MAX_HTML_BYTES {
@@ -35,7 +36,7 @@ fn main() {
         if attributes.len() >= MAX_HTML_BYTES {
             break;
         }
-        attributes += &format!("a{i} ");
+        let _ = write!(attributes, "a{i} ");
     }
     let inputs = [
         ("a Mastodon status (one)", status.to_owned()),

@@ -458,7 +458,7 @@ fn run_feed(xml: &[u8]) {
     run_html(&String::from_utf8_lossy(xml));
 }
 
-/// Status HTML as Mastodon, GoToSocial, Pleroma, Misskey and Friendica write it, and a
+/// Status HTML as Mastodon, `GoToSocial`, Pleroma, Misskey and Friendica write it, and a
 /// bridge's feed description.
 fn status_html() -> Vec<String> {
     [

@@ -108,7 +108,7 @@ fn a_mastodon_status() {
     assert!(read.images.is_empty() && !read.truncated);
 }
 
-/// A GoToSocial status: the same microformats, its own `rel` values, a link shown in full.
+/// A `GoToSocial` status: the same microformats, its own `rel` values, a link shown in full.
 #[test]
 fn a_gotosocial_status() {
     let html = "<p>Hi <span class=\"h-card\"><a href=\"https://gts.example.org/@someone\" class=\"u-url mention\" rel=\"nofollow noreferrer noopener\" target=\"_blank\">@<span>someone</span></a></span>, see <a href=\"https://example.org/a\" rel=\"nofollow noreferrer noopener\" target=\"_blank\">https://example.org/a</a><br>and <a href=\"https://gts.example.org/tags/fediverse\" class=\"mention hashtag\" rel=\"tag nofollow noreferrer noopener\" target=\"_blank\">#<span>fediverse</span></a></p><p>Second <em>paragraph</em></p>";

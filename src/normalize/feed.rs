@@ -120,15 +120,7 @@ pub fn normalize_entry(entry: &Entry, cx: &FeedContext<'_>) -> Option<FeedPost> 
             .or(item_author)
             .unwrap_or_else(|| cx.fallback_author.to_owned()),
     };
-    references.quote_of = body
-        .quoted_links
-        .iter()
-        .find_map(|href| status_link(href))
-        .map(|(user, id)| PostRef {
-            url: Some(Post::canonical_url(&user, &id)),
-            id: Some(id),
-            username: Some(user),
-        });
+    references.quote_of = quoted(&body.quoted_links);
 
     let (media, refused_media) = media_of(entry, &body.images, cx.allow_private_media);
 
@@ -155,6 +147,16 @@ pub fn normalize_entry(entry: &Entry, cx: &FeedContext<'_>) -> Option<FeedPost> 
     Some(FeedPost {
         post,
         refused_media,
+    })
+}
+
+/// The quoted post: the first status linked inside a `<blockquote>`.
+fn quoted(links: &[String]) -> Option<PostRef> {
+    let (user, id) = links.iter().find_map(|href| status_link(href))?;
+    Some(PostRef {
+        url: Some(Post::canonical_url(&user, &id)),
+        id: Some(id),
+        username: Some(user),
     })
 }
 
