@@ -74,7 +74,7 @@ pub struct PlainText {
     /// The `http`/`https` links inside left-out blockquotes, in document order (empty
     /// unless [`Options::omit_blockquotes`]).
     pub quoted_links: Vec<String>,
-    /// The input was longer than [`MAX_HTML_BYTES`] and only its start was read.
+    /// The input went past [`MAX_HTML_BYTES`] or [`MAX_TAGS`] and only its start was read.
     pub truncated: bool,
 }
 
@@ -104,10 +104,10 @@ pub fn to_text_with(html: &str, options: &Options) -> PlainText {
 /// `<title>`: `&rsquo;` becomes `’`, a `<b>` stays text. For fields that hold escaped
 /// text rather than markup (an RSS item's title). Cut at [`MAX_HTML_BYTES`] like HTML.
 pub fn decode_entities(text: &str) -> String {
+    let text = &text[..byte_bound(text)];
     if !text.contains(['&', '\r', '\0', '\u{feff}']) {
         return text.to_owned();
     }
-    let text = &text[..byte_bound(text)];
     // The standard's fragment parsing with a `<title>` context reads the input as RCDATA:
     // character references decoded, no tags; nothing can end it, since the tokenizer has
     // seen no start tag an end tag could match.
@@ -163,7 +163,7 @@ fn byte_bound(text: &str) -> usize {
 /// How an element takes part in the text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Role {
-    /// Not shown, content included.
+    /// Not shown, and neither is its content.
     Skip,
     /// Shown inline (`span`, `b`, `code`...): only its text counts.
     Inline,
