@@ -19,6 +19,7 @@ pub mod daemon;
 pub mod engine;
 pub mod fetch;
 pub mod generate;
+pub mod html;
 pub mod media;
 pub mod metrics;
 pub mod model;

@@ -98,7 +98,8 @@ pub enum FacetKind {
     },
     /// An `@mention`; the span includes the `@`.
     Mention {
-        /// The handle without `@`.
+        /// The handle without the leading `@`: an X handle (`ann`), or a fediverse handle
+        /// with its server (`ann@example.social`), never a bare fediverse name.
         username: String,
     },
     /// A `#hashtag`; the span includes the `#`.
