@@ -8,11 +8,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use birdbridge::config::{
-    keys, AltTextPolicy, ConfigError, ContentWarningRule, LedgerSettings, ReplyPolicy,
+    AltTextPolicy, ArchiveSourceSettings, ConfigError, ContentWarningRule, DryRunTargetSettings,
+    FediverseTargetSettings, FeedSourceSettings, LedgerSettings, MetricsSettings, ReplyPolicy,
     RepostPolicy, RouteSettings, SecretSource, ServerKind, Settings, SourceSettings,
-    TargetSettings, Visibility, EXAMPLE_CONFIG,
+    TargetSettings, Visibility, XSourceSettings, EXAMPLE_CONFIG,
 };
 use rstest::rstest;
+use serde::de::{self, Deserialize, Deserializer, Visitor};
 use tempfile::TempDir;
 
 /// Writes `text` as `bridge.toml` in a fresh folder.
@@ -148,6 +150,48 @@ fn example_keys_by_table() -> BTreeMap<String, BTreeSet<String>> {
     tables
 }
 
+/// The keys a settings type accepts, as its `Deserialize` impl declares them: serde hands a
+/// struct's field names to `deserialize_struct` (the same list unknown keys are refused
+/// against), and this deserializer only records them.
+fn accepted_keys<'de, T: Deserialize<'de>>() -> BTreeSet<String> {
+    struct Fields<'a>(&'a mut BTreeSet<String>);
+    impl<'de> Deserializer<'de> for Fields<'_> {
+        type Error = de::value::Error;
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+            Err(de::Error::custom("not a table"))
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Self::Error> {
+            self.0
+                .extend(fields.iter().map(|field| (*field).to_owned()));
+            Err(de::Error::custom("recorded"))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+            option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+            ignored_any
+        }
+    }
+    let mut keys = BTreeSet::new();
+    let _ = T::deserialize(Fields(&mut keys));
+    assert!(
+        !keys.is_empty(),
+        "{} is not read as a table",
+        std::any::type_name::<T>()
+    );
+    keys
+}
+
+/// The keys of a `[sources.NAME]` or `[targets.NAME]` table: `kind` and its variant's keys.
+fn with_kind(mut keys: BTreeSet<String>) -> BTreeSet<String> {
+    keys.insert("kind".to_owned());
+    keys
+}
+
 #[test]
 fn the_example_documents_exactly_the_keys_the_parser_accepts() {
     let (_dir, settings) = load(EXAMPLE_CONFIG, &[]);
@@ -176,19 +220,35 @@ fn the_example_documents_exactly_the_keys_the_parser_accepts() {
             .or_default()
             .insert(section.to_owned());
     }
-    let accepted: BTreeMap<&str, &[&str]> = BTreeMap::from([
-        ("top", keys::TOP),
-        ("ledger", keys::LEDGER),
-        ("metrics", keys::METRICS),
-        ("x source", keys::X_SOURCE),
-        ("archive source", keys::ARCHIVE_SOURCE),
-        ("feed source", keys::FEED_SOURCE),
-        ("fediverse target", keys::FEDIVERSE_TARGET),
-        ("dry-run target", keys::DRY_RUN_TARGET),
-        ("route", keys::ROUTE),
+    let accepted: BTreeMap<&str, BTreeSet<String>> = BTreeMap::from([
+        ("top", accepted_keys::<Settings>()),
+        ("ledger", accepted_keys::<LedgerSettings>()),
+        ("metrics", accepted_keys::<MetricsSettings>()),
+        ("x source", with_kind(accepted_keys::<XSourceSettings>())),
+        (
+            "archive source",
+            with_kind(accepted_keys::<ArchiveSourceSettings>()),
+        ),
+        (
+            "feed source",
+            with_kind(accepted_keys::<FeedSourceSettings>()),
+        ),
+        (
+            "fediverse target",
+            with_kind(accepted_keys::<FediverseTargetSettings>()),
+        ),
+        (
+            "dry-run target",
+            with_kind(accepted_keys::<DryRunTargetSettings>()),
+        ),
+        ("route", accepted_keys::<RouteSettings>()),
     ]);
-    for (group, accepted_keys) in accepted {
-        let want: BTreeSet<String> = accepted_keys.iter().map(|k| (*k).to_owned()).collect();
+    assert_eq!(
+        documented.keys().collect::<Vec<_>>(),
+        accepted.keys().collect::<Vec<_>>(),
+        "the example lacks a kind of table"
+    );
+    for (group, want) in accepted {
         assert_eq!(
             documented.get(group),
             Some(&want),
