@@ -39,6 +39,9 @@ pub(super) struct Node<'a> {
     key: String,
     /// The variable that set the value, when the environment did.
     env: Option<String>,
+    /// A named entry of a map (`[sources.NAME]`), which an enum can only be as a table; a
+    /// table's key holds an enum as a plain name.
+    named: bool,
     from_env: &'a FromEnv,
 }
 
@@ -57,6 +60,7 @@ impl<'a> Node<'a> {
             value,
             key,
             env,
+            named: false,
             from_env,
         }
     }
@@ -98,7 +102,7 @@ impl<'a> Node<'a> {
     /// A table's entries in name order, so messages are stable. An entry the environment
     /// made next to a table of the same name in other capitals is a failed override (the
     /// `config` crate lower-cases variable names), not a new table.
-    fn entries(self) -> Result<Vec<(String, Node<'a>)>, Error> {
+    fn entries(self, named: bool) -> Result<Vec<(String, Node<'a>)>, Error> {
         let ValueKind::Table(table) = self.value.kind else {
             return Err(self.mismatch("a table"));
         };
@@ -124,7 +128,7 @@ impl<'a> Node<'a> {
             .into_iter()
             .map(|(name, value)| {
                 let node = Node::new(value, join_key(&key, &name), None, from_env);
-                (name, node)
+                (name, Node { named, ..node })
             })
             .collect())
     }
@@ -240,7 +244,7 @@ impl<'de> de::Deserializer<'de> for Node<'_> {
 
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         visitor.visit_map(Entries {
-            entries: self.entries()?.into_iter(),
+            entries: self.entries(true)?.into_iter(),
             next: None,
         })
     }
@@ -251,7 +255,7 @@ impl<'de> de::Deserializer<'de> for Node<'_> {
         fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Error> {
-        let mut entries = self.entries()?;
+        let mut entries = self.entries(false)?;
         if let Some((name, node)) = entries.iter().find(|(name, _)| !fields.contains(&&**name)) {
             return Err(Error {
                 key: Some(node.key.clone()),
@@ -273,7 +277,7 @@ impl<'de> de::Deserializer<'de> for Node<'_> {
         visitor: V,
     ) -> Result<V::Value, Error> {
         match self.value.kind {
-            ValueKind::String(ref text) => {
+            ValueKind::String(ref text) if !self.named => {
                 let found = format!("string {text:?}");
                 visitor.visit_enum(Tagged {
                     tag: self,
@@ -294,7 +298,8 @@ impl<'de> de::Deserializer<'de> for Node<'_> {
                     settings: Ok(settings),
                 })
             }
-            _ => Err(self.mismatch("a table")),
+            _ if self.named => Err(self.mismatch("a table")),
+            _ => Err(self.mismatch("a string")),
         }
     }
 
