@@ -417,6 +417,91 @@ fn mistakes_are_reported_with_the_key_and_the_file(#[case] parts: &[&str], #[cas
     );
 }
 
+#[rstest]
+#[case::near_typo("max_character", Some("max_characters"))]
+#[case::swap("outptu", Some("output"))]
+#[case::far("colour", None)]
+#[case::too_short("k", None)]
+fn unknown_keys_hint_only_plausible_typos(#[case] key: &str, #[case] hint: Option<&str>) {
+    let (_dir, result) = load(
+        &[SOURCE, TARGET, &format!("{key} = 1\n"), ROUTE].concat(),
+        &[],
+    );
+    let message = result.unwrap_err().to_string();
+    let want = format!("unknown key `targets.t.{key}`");
+    match hint {
+        Some(hint) => assert!(
+            message.ends_with(&format!("{want} (did you mean `{hint}`?)")),
+            "{message}"
+        ),
+        None => assert!(message.ends_with(&want), "{message}"),
+    }
+}
+
+#[rstest]
+#[case("https://wikis.world/", Ok("https://wikis.world"))]
+#[case("http://localhost:8080//", Ok("http://localhost:8080"))]
+#[case("https://example.org/sub", Ok("https://example.org/sub"))]
+#[case("wikis.world", Err("not an http"))]
+#[case("ftp://wikis.world", Err("not an http"))]
+#[case("https://", Err("no host"))]
+#[case("https://:443/", Err("no host"))]
+#[case("https://wikis world", Err("whitespace"))]
+#[case("https://wikis.world/?a=1", Err("query or fragment"))]
+fn base_urls_are_checked_and_normalised(#[case] url: &str, #[case] want: Result<&str, &str>) {
+    let target = format!("[targets.t]\nkind = \"mastodon\"\nurl = {url:?}\ntoken_env = \"T\"\n");
+    let (_dir, result) = load(&[SOURCE, &target, ROUTE].concat(), &[]);
+    match (result, want) {
+        (Ok(settings), Ok(want)) => {
+            let TargetSettings::Fediverse(target) = &settings.targets["t"] else {
+                panic!("not a fediverse target");
+            };
+            assert_eq!(target.url, want);
+        }
+        (Err(err), Err(want)) => {
+            let message = err.to_string();
+            assert!(message.contains("`targets.t.url`: "), "{message}");
+            assert!(message.contains(want), "{message}");
+        }
+        (got, want) => panic!("{url}: got {got:?}, want {want:?}"),
+    }
+}
+
+#[rstest]
+#[case("Wikipedia", true)]
+#[case("a_1", true)]
+#[case("fifteen_chars_x", true)]
+#[case("sixteen_chars_xx", false)]
+#[case("", false)]
+#[case("@Wikipedia", false)]
+#[case("wiki-pedia", false)]
+#[case("wikipédia", false)]
+fn usernames_follow_x_rules(#[case] username: &str, #[case] valid: bool) {
+    let source = format!(
+        "[sources.s]\nkind = \"x\"\nusername = {username:?}\ntoken_env = \"X\"\n\
+         schedule = \"0 * * * * *\"\n"
+    );
+    let (_dir, result) = load(&[&source, TARGET, ROUTE].concat(), &[]);
+    match result {
+        Ok(_) => assert!(valid, "{username} was accepted"),
+        Err(err) => {
+            assert!(!valid, "{username}: {err}");
+            assert!(err.to_string().contains("`sources.s.username`: "), "{err}");
+        }
+    }
+}
+
+#[test]
+fn names_that_are_not_bare_keys_are_quoted_in_key_paths() {
+    let text = "[sources.\"a.b\"]\nkind = \"archive\"\npath = 5\n";
+    let (_dir, result) = load(&[text, TARGET, ROUTE].concat(), &[]);
+    let message = result.unwrap_err().to_string();
+    assert!(
+        message.contains("`sources.\"a.b\".path`: expected a string, found integer `5`"),
+        "{message}"
+    );
+}
+
 #[test]
 fn toml_syntax_errors_give_the_position() {
     let (dir, result) = load(&[SOURCE, TARGET, ROUTE, "[routes.x\n"].concat(), &[]);
