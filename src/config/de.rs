@@ -134,14 +134,6 @@ impl<'a> Node<'a> {
     }
 }
 
-macro_rules! unsigned {
-    ($($method:ident: $ty:ty),*) => {$(
-        fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-            self.unsigned(<$ty>::MAX.into(), visitor)
-        }
-    )*};
-}
-
 impl<'de> de::Deserializer<'de> for Node<'_> {
     type Error = Error;
 
@@ -169,7 +161,13 @@ impl<'de> de::Deserializer<'de> for Node<'_> {
         }
     }
 
-    unsigned!(deserialize_u8: u8, deserialize_u16: u16, deserialize_u32: u32, deserialize_u64: u64);
+    fn deserialize_u32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.unsigned(u32::MAX.into(), visitor)
+    }
+
+    fn deserialize_u64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.unsigned(u64::MAX, visitor)
+    }
 
     /// What a fractional number must be is said by its reader's visitor (a price, a share).
     fn deserialize_f64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
@@ -308,7 +306,7 @@ impl<'de> de::Deserializer<'de> for Node<'_> {
     }
 
     forward_to_deserialize_any! {
-        i8 i16 i32 i64 i128 u128 f32 char bytes byte_buf unit unit_struct tuple tuple_struct
+        i8 i16 i32 i64 i128 u8 u16 u128 f32 char bytes byte_buf unit unit_struct tuple tuple_struct
     }
 }
 
@@ -397,18 +395,17 @@ impl<'de> de::VariantAccess<'de> for Settings<'_> {
     }
 
     fn tuple_variant<V: Visitor<'de>>(self, _: usize, _: V) -> Result<V::Value, Error> {
-        Err(Error::invalid("expected a table".to_owned()))
+        Err(Error::invalid("tuple variants are not read".to_owned()))
     }
 
     fn struct_variant<V: Visitor<'de>>(
         self,
-        fields: &'static [&'static str],
-        visitor: V,
+        _: &'static [&'static str],
+        _: V,
     ) -> Result<V::Value, Error> {
-        match self.0 {
-            Ok(node) => de::Deserializer::deserialize_struct(node, "", fields, visitor),
-            Err(found) => Err(Error::invalid(format!("expected a table, found {found}"))),
-        }
+        Err(Error::invalid(
+            "struct variants are not read: hold a struct instead".to_owned(),
+        ))
     }
 }
 

@@ -12,6 +12,9 @@
 //! [`resolve`] does what needs the whole file (paths against its folder, the token keys,
 //! routes against the sources and targets they name). [`Settings::offline_findings`] then
 //! looks at what the settings point at on this machine, for the `check` command.
+//!
+//! The settings types' `Deserialize` impls are that loader's: read through another
+//! deserializer, tokens and relative paths stay unresolved and routes unchecked.
 
 /// A closed set of names one key takes (`visibility = "unlisted"`): the enum, read by its
 /// names, with `ALL` in the order error messages list them and `as_str` for the name.

@@ -22,12 +22,19 @@ pub enum TargetSettings {
 /// The `kind` of a dry run.
 const DRY_RUN: &str = "dry-run";
 
-/// Every target `kind`, in the order error messages list them.
-const KINDS: [&str; ServerKind::ALL.len() + 1] = {
-    let mut kinds = [DRY_RUN; ServerKind::ALL.len() + 1];
+/// The `kind`s that are not a server's software, each with its own variant.
+const OTHER_KINDS: [&str; 1] = [DRY_RUN];
+
+/// Every target `kind`, in the order error messages list them: the servers', then the others.
+const KINDS: [&str; ServerKind::ALL.len() + OTHER_KINDS.len()] = {
+    let mut kinds = [""; ServerKind::ALL.len() + OTHER_KINDS.len()];
     let mut i = 0;
     while i < ServerKind::ALL.len() {
         kinds[i] = ServerKind::ALL[i].as_str();
+        i += 1;
+    }
+    while i < kinds.len() {
+        kinds[i] = OTHER_KINDS[i - ServerKind::ALL.len()];
         i += 1;
     }
     kinds
@@ -51,15 +58,17 @@ impl<'de> Visitor<'de> for ByKind {
 
     fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<TargetSettings, A::Error> {
         let (Kind(kind), settings) = data.variant()?;
-        Ok(
-            match ServerKind::ALL.into_iter().find(|k| k.as_str() == kind) {
-                Some(kind) => TargetSettings::Fediverse(FediverseTargetSettings {
-                    kind,
-                    ..settings.newtype_variant()?
-                }),
-                None => TargetSettings::DryRun(settings.newtype_variant()?),
-            },
-        )
+        Ok(match kind {
+            DRY_RUN => TargetSettings::DryRun(settings.newtype_variant()?),
+            // `Kind` is one of `KINDS`, so the others are servers' and found.
+            server => TargetSettings::Fediverse(FediverseTargetSettings {
+                kind: ServerKind::ALL
+                    .into_iter()
+                    .find(|known| known.as_str() == server)
+                    .unwrap_or_default(),
+                ..settings.newtype_variant()?
+            }),
+        })
     }
 }
 
