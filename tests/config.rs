@@ -400,6 +400,12 @@ fn the_example_documents_exactly_the_keys_the_parser_accepts() {
 #[case::metrics_listen_not_an_address(&["[metrics]\nlisten = \"localhost\"\n", SOURCE, TARGET, ROUTE],
     "`metrics.listen`: \"localhost\" is not an address and port such as \"127.0.0.1:9187\"")]
 #[case::metrics_without_listen(&["[metrics]\n", SOURCE, TARGET, ROUTE], "missing key `metrics.listen`")]
+#[case::empty_ledger_path(&["[ledger]\npath = \"\"\n", SOURCE, TARGET, ROUTE],
+    "`ledger.path`: must not be empty")]
+#[case::typo_of_kind(&[SOURCE, "knid = \"feed\"\n", TARGET, ROUTE],
+    "unknown key `sources.s.knid` (did you mean `kind`?)")]
+#[case::plain_name_for_a_kind_table(&["[sources]\ns = \"rss\"\n", TARGET, ROUTE],
+    "`sources.s`: expected a table, found string \"rss\"")]
 #[case::quoted_name(&["[sources.\"my src\"]\nkind = \"archive\"\n", TARGET, ROUTE],
     "missing key `sources.\"my src\".path`")]
 fn mistakes_are_reported_with_the_key_and_the_file(#[case] parts: &[&str], #[case] want: &str) {

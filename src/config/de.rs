@@ -171,11 +171,15 @@ impl<'de> de::Deserializer<'de> for Node<'_> {
 
     /// What a fractional number must be is said by its reader's visitor (a price, a share).
     fn deserialize_f64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        match (&self.value.kind, self.env_text().map(str::parse::<f64>)) {
+        let expected = (&visitor as &dyn de::Expected).to_string();
+        match (&self.value.kind, self.env_text().map(str::parse)) {
             (ValueKind::Float(n), _) => visitor.visit_f64(*n),
             (ValueKind::I64(n), _) => visitor.visit_i64(*n),
-            (_, Some(Ok(n))) => visitor.visit_f64(n),
-            (kind, _) => Err(de::Error::invalid_type(unexpected(kind), &visitor)),
+            // A refusal names what the variable says, not the number read from it.
+            (_, Some(Ok(n))) => visitor
+                .visit_f64::<Error>(n)
+                .map_err(|_| self.mismatch(&expected)),
+            _ => Err(self.mismatch(&expected)),
         }
     }
 
@@ -291,10 +295,12 @@ impl<'de> de::Deserializer<'de> for Node<'_> {
                     value: Value::new(None, ValueKind::Table(table)),
                     ..self
                 };
-                visitor.visit_enum(Tagged {
-                    tag,
-                    settings: Ok(settings),
-                })
+                visitor
+                    .visit_enum(Tagged {
+                        tag,
+                        settings: Ok(settings),
+                    })
+                    .map_err(Error::or_tag_hint)
             }
             _ if self.named => Err(self.mismatch("a table")),
             _ => Err(self.mismatch("a string")),
@@ -482,6 +488,15 @@ impl Error {
 
     fn invalid(problem: String) -> Self {
         Self::new(Problem::Invalid(problem))
+    }
+
+    /// The tag as the hint for an unknown key of a variant's table that has none (`kind2`).
+    fn or_tag_hint(mut self) -> Self {
+        if let Problem::Unknown(hint @ None) = &mut self.problem {
+            let name = self.key.as_deref().and_then(|key| key.rsplit('.').next());
+            *hint = name.and_then(|name| nearest(name, [TAG]));
+        }
+        self
     }
 
     /// Places an error that has no key yet at `key`, or at its missing key inside that table.
