@@ -290,7 +290,8 @@ impl<'de> de::Deserializer<'de> for Node<'_> {
                 let Some(tag) = table.remove(TAG) else {
                     return Err(Error::new(Problem::Missing(TAG)));
                 };
-                let tag = Node::new(tag, join_key(&self.key, TAG), None, self.from_env);
+                let table_key = self.key.clone();
+                let tag = Node::new(tag, join_key(&table_key, TAG), None, self.from_env);
                 let settings = Node {
                     value: Value::new(None, ValueKind::Table(table)),
                     ..self
@@ -300,7 +301,7 @@ impl<'de> de::Deserializer<'de> for Node<'_> {
                         tag,
                         settings: Ok(settings),
                     })
-                    .map_err(Error::or_tag_hint)
+                    .map_err(|err| err.or_tag_hint(&table_key))
             }
             _ if self.named => Err(self.mismatch("a table")),
             _ => Err(self.mismatch("a string")),
@@ -490,11 +491,12 @@ impl Error {
         Self::new(Problem::Invalid(problem))
     }
 
-    /// The tag as the hint for an unknown key of a variant's table that has none (`kind2`).
-    fn or_tag_hint(mut self) -> Self {
-        if let Problem::Unknown(hint @ None) = &mut self.problem {
-            let name = self.key.as_deref().and_then(|key| key.rsplit('.').next());
-            *hint = name.and_then(|name| nearest(name, [TAG]));
+    /// The tag as the hint for an unknown key of the variant's table (`kind2`) that has none.
+    fn or_tag_hint(mut self, table: &str) -> Self {
+        if let (Problem::Unknown(hint @ None), Some(key)) = (&mut self.problem, &self.key) {
+            if let Some((parent, name)) = key.rsplit_once('.') {
+                *hint = nearest(name, [TAG]).filter(|_| parent == table);
+            }
         }
         self
     }
