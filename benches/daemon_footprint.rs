@@ -38,22 +38,14 @@ fn main() {
     // One app-only bearer token for every route: the app-level window (10,000 requests per
     // 15 minutes), which 100 routes polling every minute (1,500) stay well inside. More
     // routes get a window they stay inside too: the figures are about polling, not waiting.
-    let window = u64::try_from(routes * 15 * 2).unwrap_or(u64::MAX).max(10_000);
+    let window = u64::try_from(routes * 15 * 2)
+        .unwrap_or(u64::MAX)
+        .max(10_000);
     fake.set_window(window, clock.now() + chrono::Duration::minutes(15));
     let dir = tempfile::TempDir::new().expect("temp folder");
     let config_path = write_config(&fake, &dir, routes);
 
-    let bin = std::env::var_os("BIRDBRIDGE_BENCH_BIN")
-        .unwrap_or_else(|| env!("CARGO_BIN_EXE_birdbridge").into());
-    let mut child = Command::new(bin)
-        .arg("--config")
-        .arg(&config_path)
-        .arg("run")
-        .env("BIRDBRIDGE_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start birdbridge run");
+    let mut child = start_daemon(&config_path);
     let pid = child.id();
     let started = Instant::now();
     let tick = clock_ticks();
@@ -65,20 +57,12 @@ fn main() {
     }
     let startup = started.elapsed();
     std::thread::sleep(Duration::from_secs(20));
-    let (rss_start, _) = memory_kib(pid);
     let idle_minutes = env_number("BIRDBRIDGE_BENCH_IDLE_MINUTES")
         .unwrap_or(minutes / 2)
         .max(1);
-    eprintln!("daemon pid {pid}: idle phase starts now, for {idle_minutes} min");
-    let cpu0 = cpu_seconds(pid, tick);
-    let requests0 = fake.reads().requests;
-    std::thread::sleep(Duration::from_secs(idle_minutes * 60));
-    let idle_cpu = cpu_seconds(pid, tick) - cpu0;
-    let idle_polls = fake.reads().requests - requests0;
-    let (rss_idle, _) = memory_kib(pid);
+    let idle = idle_phase(pid, tick, &fake, idle_minutes);
 
     // Active: one new post per account, half-way between two polls, every minute.
-    eprintln!("daemon pid {pid}: idle phase over");
     let active_minutes = minutes.saturating_sub(idle_minutes).max(1);
     let reads0 = fake.reads();
     let lines0 = lines(&dir);
@@ -105,27 +89,16 @@ fn main() {
 
     #[expect(clippy::cast_precision_loss, reason = "small counts")]
     let per_post = (reads.posts - reads0.posts) as f64 / mirrored.max(1) as f64;
-    #[expect(clippy::cast_precision_loss, reason = "small counts")]
-    let idle_per_hour = idle_cpu * 60.0 / idle_minutes as f64;
-    #[expect(clippy::cast_precision_loss, reason = "small counts")]
-    let per_poll_us = idle_cpu * 1e6 / idle_polls.max(1) as f64;
     println!(
         "routes: {routes}, schedule: every minute, run for {:.1} min (every account looked up after {:.1} s)",
         elapsed.as_secs_f64() / 60.0,
         startup.as_secs_f64()
     );
-    println!(
-        "resident memory idle: {:.1} MB after the first cycle, {:.1} MB after {idle_minutes} idle min",
-        kib_to_mb(rss_start),
-        kib_to_mb(rss_idle)
-    );
+    idle.print();
     println!(
         "resident memory at the end: {:.1} MB (peak {:.1} MB)",
         kib_to_mb(rss),
         kib_to_mb(peak)
-    );
-    println!(
-        "idle polling: {idle_cpu:.2} CPU s over {idle_minutes} min ({idle_polls} requests) = {idle_per_hour:.2} CPU s per hour, {per_poll_us:.0} µs per poll"
     );
     println!("active: {active_cpu:.2} CPU s over {active_minutes} min, {mirrored} posts mirrored");
     println!(
@@ -137,6 +110,73 @@ fn main() {
         "SIGTERM to exit: {:.2} s ({status})",
         stop.elapsed().as_secs_f64()
     );
+}
+
+/// Starts `birdbridge run` (or `BIRDBRIDGE_BENCH_BIN`) on the configuration, quietly.
+fn start_daemon(config_path: &std::path::Path) -> std::process::Child {
+    let bin = std::env::var_os("BIRDBRIDGE_BENCH_BIN")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_birdbridge").into());
+    Command::new(bin)
+        .arg("--config")
+        .arg(config_path)
+        .arg("run")
+        .env("BIRDBRIDGE_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start birdbridge run")
+}
+
+/// What the idle phase measured.
+struct Idle {
+    minutes: u64,
+    /// CPU seconds the daemon used.
+    cpu: f64,
+    /// Requests the fake X API answered meanwhile.
+    polls: u64,
+    /// Resident memory (KiB) at the start and after each minute.
+    rss: Vec<u64>,
+}
+
+/// Nothing new for `minutes`: the daemon's CPU time, its polls, its memory each minute.
+fn idle_phase(pid: u32, tick: f64, fake: &FakeX, minutes: u64) -> Idle {
+    eprintln!("daemon pid {pid}: idle phase starts now, for {minutes} min");
+    let cpu0 = cpu_seconds(pid, tick);
+    let requests0 = fake.reads().requests;
+    let mut rss = vec![memory_kib(pid).0];
+    for _ in 0..minutes {
+        std::thread::sleep(Duration::from_secs(60));
+        rss.push(memory_kib(pid).0);
+    }
+    eprintln!("daemon pid {pid}: idle phase over");
+    Idle {
+        minutes,
+        cpu: cpu_seconds(pid, tick) - cpu0,
+        polls: fake.reads().requests - requests0,
+        rss,
+    }
+}
+
+impl Idle {
+    fn print(&self) {
+        #[expect(clippy::cast_precision_loss, reason = "small counts")]
+        let per_hour = self.cpu * 60.0 / self.minutes as f64;
+        #[expect(clippy::cast_precision_loss, reason = "small counts")]
+        let per_poll_us = self.cpu * 1e6 / self.polls.max(1) as f64;
+        let rss: Vec<String> = self
+            .rss
+            .iter()
+            .map(|&kib| format!("{:.1}", kib_to_mb(kib)))
+            .collect();
+        println!(
+            "resident memory while idle, MB, at its start and after each minute: {}",
+            rss.join(", ")
+        );
+        println!(
+            "idle polling: {:.2} CPU s over {} min ({} requests) = {per_hour:.2} CPU s per hour, {per_poll_us:.0} µs per poll",
+            self.cpu, self.minutes, self.polls
+        );
+    }
 }
 
 /// A number from the environment.

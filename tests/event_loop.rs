@@ -14,6 +14,7 @@
 mod fake_fedi;
 #[path = "fake_x/mod.rs"]
 mod fake_x;
+mod support;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -26,11 +27,9 @@ use std::time::{Duration, Instant};
 use axum::routing::get;
 use axum::Router;
 use birdbridge::clock::Clock;
-use birdbridge::config::{Settings, SourceSettings, TargetSettings, Visibility};
-use birdbridge::model::{Author, MediaKind, MediaSource, Post, PostId, References};
-use birdbridge::render::{Part, PartMedia, ReplyTo};
-use birdbridge::sources::feed::FeedSource;
-use birdbridge::sources::x::{XClient, XSource};
+use birdbridge::config::{Settings, TargetSettings};
+use birdbridge::model::MediaKind;
+use birdbridge::sources::{self, Setup, Source};
 use birdbridge::store::{Durability, Ledger, PartKey};
 use birdbridge::targets::{FediTarget, Outgoing};
 use chrono::Utc;
@@ -151,6 +150,19 @@ fn settings(dir: &TempDir, source: &str, extra: &str) -> Settings {
     Settings::load_with_env(&config, HashMap::new()).unwrap()
 }
 
+/// Source `s` of the settings, built as the daemon builds it.
+fn live_source(settings: &Settings) -> Box<dyn Source> {
+    let setup = Setup {
+        http: sources::http_client().unwrap(),
+        clock: Clock::System,
+        cancel: CancellationToken::new(),
+        reposts_wanted: true,
+    };
+    sources::live("s", &settings.sources["s"], &setup)
+        .unwrap()
+        .unwrap()
+}
+
 fn open(settings: &Settings) -> (Arc<Ledger>, PathBuf) {
     let path = settings.ledger.path.clone();
     let ledger = Ledger::open_with(&path, Durability::Normal).unwrap();
@@ -174,17 +186,7 @@ async fn the_x_source_leaves_the_event_loop_free_while_the_ledger_is_stalled() {
         ),
         "",
     );
-    let SourceSettings::X(x) = &settings.sources["s"] else {
-        unreachable!()
-    };
-    let client = XClient::new(
-        XClient::http_client().unwrap(),
-        &x.api_url,
-        x.token.load("sources.s").unwrap(),
-        Clock::System,
-        CancellationToken::new(),
-    );
-    let mut source = XSource::new("s", x.clone(), client, false);
+    let mut source = live_source(&settings);
     let (ledger, path) = open(&settings);
 
     // The account: one billed lookup, kept in the ledger.
@@ -204,7 +206,7 @@ async fn the_x_source_leaves_the_event_loop_free_while_the_ledger_is_stalled() {
         .await
         .assert_free("start")
         .unwrap();
-    assert!(poll.posts.is_empty());
+    assert!(poll.is_empty());
     assert_eq!(
         ledger.cursor("s").unwrap().unwrap().value,
         newest.to_string()
@@ -216,10 +218,10 @@ async fn the_x_source_leaves_the_event_loop_free_while_the_ledger_is_stalled() {
         .await
         .assert_free("new posts")
         .unwrap();
-    let ids: Vec<String> = poll.posts.iter().map(|p| p.post.id.0.clone()).collect();
+    let ids: Vec<String> = poll.iter().map(|p| p.post.id.0.clone()).collect();
     assert_eq!(ids, [new[0].to_string(), new[1].to_string()]);
     // Handled (the daemon saves the cursor itself).
-    source.cursor_after(&ids[1]);
+    source.handled(&poll[1].post);
     let reads = |ledger: &Ledger| ledger.billable_reads(Utc::now()).unwrap()[0].clone();
     assert_eq!((reads(&ledger).posts, reads(&ledger).users), (2, 1));
 
@@ -237,7 +239,7 @@ async fn the_x_source_leaves_the_event_loop_free_while_the_ledger_is_stalled() {
 
     // A poll that finds nothing new makes no ledger call at all: the stall cannot hold it.
     let idle = stalled(&ledger, &path, source.poll(&ledger)).await;
-    assert!(idle.value.unwrap().posts.is_empty());
+    assert!(idle.value.unwrap().is_empty());
     assert!(
         idle.took < HOLD / 2,
         "an idle poll waited {:?} for the ledger",
@@ -261,15 +263,7 @@ async fn the_feed_source_leaves_the_event_loop_free_while_the_ledger_is_stalled(
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let dir = TempDir::new().unwrap();
     let settings = settings(&dir, &format!("kind = \"feed\"\nurl = \"{url}\""), "");
-    let SourceSettings::Feed(f) = &settings.sources["s"] else {
-        unreachable!()
-    };
-    let mut source = FeedSource::new(
-        "s",
-        f.clone(),
-        XClient::http_client().unwrap(),
-        CancellationToken::new(),
-    );
+    let mut source = live_source(&settings);
     let (ledger, path) = open(&settings);
 
     // A new source: the saved cursor is read, and the items present now are saved as seen.
@@ -289,7 +283,11 @@ async fn the_feed_source_leaves_the_event_loop_free_while_the_ledger_is_stalled(
         .assert_free("poll")
         .unwrap();
     assert_eq!(posts.len(), 1);
-    assert!(posts[0].text.contains("item 3"), "{:?}", posts[0].text);
+    assert!(
+        posts[0].post.text.contains("item 3"),
+        "{:?}",
+        posts[0].post.text
+    );
 }
 
 /// An RSS feed with these items, newest first.
@@ -340,7 +338,13 @@ async fn the_fediverse_target_leaves_the_event_loop_free_while_the_ledger_is_sta
     assert!(ledger.cached_profile("t").unwrap().is_some());
 
     // A part with an image: earlier uploads are looked up, the new one recorded.
-    let (post, part) = photo_part(&dir.path().join("photo.png"));
+    let (post, part) = support::posts::one_media_post(
+        &dir.path().join("photo.png"),
+        (MediaKind::Photo, 512),
+        "an image",
+        "a grey square",
+        Utc::now(),
+    );
     let out = Outgoing {
         route: "r",
         source_post_id: "1",
@@ -364,41 +368,4 @@ async fn the_fediverse_target_leaves_the_event_loop_free_while_the_ledger_is_sta
         .uploaded_media(&key, Utc::now() - chrono::Duration::hours(1))
         .unwrap();
     assert_eq!(uploads, [(0, statuses[0].media_ids[0].clone())]);
-}
-
-/// A post with one image (a file written at `path`), and its part.
-fn photo_part(path: &Path) -> (Post, Part) {
-    std::fs::write(path, vec![7u8; 512]).unwrap();
-    let post = Post {
-        id: PostId::new("1"),
-        author: Author {
-            id: None,
-            username: "someone".into(),
-            display_name: None,
-        },
-        created_at: Utc::now(),
-        text: "an image".into(),
-        facets: Vec::new(),
-        media: Vec::new(),
-        references: References::default(),
-        sensitive: false,
-        language: None,
-        url: "https://x.com/someone/status/1".into(),
-    };
-    let part = Part {
-        text: "an image".into(),
-        spoiler_text: None,
-        sensitive: false,
-        media: vec![PartMedia {
-            kind: MediaKind::Photo,
-            source: MediaSource::File(path.to_path_buf()),
-            description: Some("a grey square".into()),
-        }],
-        visibility: Visibility::Public,
-        language: None,
-        reply_to: ReplyTo::Nothing,
-        quote_of: None,
-        boost_of: None,
-    };
-    (post, part)
 }

@@ -12,19 +12,21 @@
 //! time. Real `SQLite` files in temp dirs.
 
 mod fake_fedi;
+mod support;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use birdbridge::backfill::{self, BackfillOptions, BackfillReport};
+use birdbridge::backfill::{self, BackfillOptions};
 use birdbridge::clock::{Clock, ManualClock};
 use birdbridge::config::{RouteSettings, Settings, TargetSettings};
 use birdbridge::model::{MediaSource, Post};
 use birdbridge::policy::{decide, Decision, RoutePolicy};
 use birdbridge::progress::Progress;
 use birdbridge::render::{render, Lookups, Part};
+use birdbridge::report::DeliveryReport;
 use birdbridge::sources::archive::Archive;
 use birdbridge::store::{Ledger, PartState};
 use birdbridge::targets::{CountingRule, TargetProfile};
@@ -94,7 +96,7 @@ impl Setup {
         Self::new(clock, &[("t", kind, &fake.url, TOKEN)])
     }
 
-    async fn backfill(&self) -> BackfillReport {
+    async fn backfill(&self) -> DeliveryReport {
         let opts = BackfillOptions {
             route: "r".into(),
             clock: self.clock.clone(),
@@ -1079,10 +1081,8 @@ fn the_expected_sample_covers_what_the_tests_rely_on() {
 /// One part with a video, handed straight to a fediverse target (no engine), to watch
 /// the media processing poll.
 mod processing_poll {
-    use birdbridge::config::Visibility;
     use birdbridge::media::stage::MediaStage;
-    use birdbridge::model::{Author, MediaKind, PostId, References};
-    use birdbridge::render::{PartMedia, ReplyTo};
+    use birdbridge::model::MediaKind;
     use birdbridge::targets::{FediTarget, Outgoing, TargetError};
     use tokio_util::sync::CancellationToken;
 
@@ -1090,39 +1090,13 @@ mod processing_poll {
 
     /// A post with one video (a file written at `path`), and its part.
     fn video_part(path: &Path) -> (Post, Part) {
-        std::fs::write(path, vec![7u8; 4096]).unwrap();
-        let post = Post {
-            id: PostId::new("1"),
-            author: Author {
-                id: None,
-                username: "someone".into(),
-                display_name: None,
-            },
-            created_at: start_time(),
-            text: "a video".into(),
-            facets: Vec::new(),
-            media: Vec::new(),
-            references: References::default(),
-            sensitive: false,
-            language: None,
-            url: "https://x.com/someone/status/1".into(),
-        };
-        let part = Part {
-            text: "a video".into(),
-            spoiler_text: None,
-            sensitive: false,
-            media: vec![PartMedia {
-                kind: MediaKind::Video,
-                source: MediaSource::File(path.to_path_buf()),
-                description: Some("rain".into()),
-            }],
-            visibility: Visibility::Public,
-            language: None,
-            reply_to: ReplyTo::Nothing,
-            quote_of: None,
-            boost_of: None,
-        };
-        (post, part)
+        support::posts::one_media_post(
+            path,
+            (MediaKind::Video, 4096),
+            "a video",
+            "rain",
+            start_time(),
+        )
     }
 
     fn outgoing<'a>(post: &'a Post, part: &'a Part) -> Outgoing<'a> {

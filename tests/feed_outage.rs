@@ -5,8 +5,8 @@
 //! 127.0.0.1.
 
 mod fake_fedi;
+mod support;
 
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -17,6 +17,8 @@ use birdbridge::clock::Clock;
 use fake_fedi::{FakeFedi, Personality};
 use rstest::rstest;
 use rusqlite::Connection;
+use support::config::Config;
+use support::{birdbridge, free_port};
 use tempfile::TempDir;
 
 /// The feed's items, newest last.
@@ -55,42 +57,18 @@ async fn feed(items: Items) -> String {
     url
 }
 
-/// A port of 127.0.0.1 where nothing listens (yet).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
+/// One feed source `nitter`, one fediverse target `t` at `port`, route `r`.
 fn write_config(dir: &Path, feed_url: &str, kind: &str, port: u16) -> PathBuf {
-    let token = dir.join("fedi.token");
-    fs::write(&token, format!("{}\n", fake_fedi::TOKEN)).unwrap();
-    let config = dir.join("bridge.toml");
-    fs::write(
-        &config,
-        format!(
-            "[ledger]\npath = \"ledger.sqlite\"\n\n\
-             [sources.nitter]\nkind = \"feed\"\nurl = \"{feed_url}\"\nschedule = \"0 * * * * *\"\n\n\
-             [targets.t]\nkind = \"{kind}\"\nurl = \"http://127.0.0.1:{port}\"\ntoken_file = {:?}\n\n\
-             [routes.r]\nsource = \"nitter\"\ntargets = [\"t\"]\n",
-            token.display().to_string()
-        ),
-    )
-    .unwrap();
-    config
-}
-
-async fn birdbridge(config: &Path, command: &str) -> std::process::Output {
-    let mut cmd = assert_cmd::Command::cargo_bin("birdbridge").unwrap();
-    cmd.arg("--config")
-        .arg(config)
-        .arg(command)
-        .env("BIRDBRIDGE_LOG", "warn");
-    tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap()
+    Config::new(dir)
+        .feed_source("nitter", feed_url)
+        .fedi_target(
+            "t",
+            kind,
+            &format!("http://127.0.0.1:{port}"),
+            fake_fedi::TOKEN,
+        )
+        .route("r", "nitter", &["t"])
+        .write()
 }
 
 /// Posts the ledger keeps for their leftovers.
