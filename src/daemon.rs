@@ -612,22 +612,4 @@ fn schedule_jitter(max: Duration) -> chrono::Duration {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ticks_are_delayed_by_whole_seconds_below_the_maximum() {
-        let delays: std::collections::BTreeSet<i64> = (0..1000)
-            .map(|_| schedule_jitter(Duration::from_secs(6)))
-            .map(|d| {
-                assert_eq!(d.subsec_nanos(), 0, "{d}");
-                d.num_seconds()
-            })
-            .collect();
-        assert_eq!(delays, (0..6).collect());
-        assert_eq!(
-            schedule_jitter(Duration::from_millis(999)),
-            chrono::Duration::zero()
-        );
-    }
-}
+mod tests;

@@ -13,12 +13,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use birdbridge::clock::Clock;
+use birdbridge::clock::{Clock, ManualClock};
 use birdbridge::config::Settings;
 use birdbridge::normalize::feed::{normalize_entry, FeedContext};
 use birdbridge::report::DeliveryReport;
 use birdbridge::store::{Ledger, PartState};
-use chrono::Utc;
+use chrono::{TimeZone, Utc};
 use rstest::rstest;
 use serde_json::Value;
 use support::config::Config;
@@ -313,4 +313,18 @@ async fn the_media_fetcher_guards_addresses_and_sizes() {
         matches!(localhost, Err(FetchError::Refused(_))),
         "{localhost:?}"
     );
+}
+
+/// The feed source reads the daemon's clock, not the system's: a new source's first cursor
+/// is saved at the clock's time.
+#[tokio::test]
+async fn the_feed_source_reads_the_daemons_clock() {
+    let env = Env::new(None).await;
+    env.publish(vec![item(400, "birdbridge_t", "old", "<p>old</p>", "")]);
+    let start = Utc.with_ymd_and_hms(2031, 2, 3, 4, 5, 6).unwrap();
+    let report = support::once(&env.settings, ManualClock::new(start)).await;
+    assert_eq!(report.posts_found, 0, "{report:?}");
+    let ledger = Ledger::open(&env.dir.path().join("ledger.sqlite")).unwrap();
+    let cursor = ledger.cursor("nitter").unwrap().unwrap();
+    assert_eq!(cursor.updated_at, start);
 }

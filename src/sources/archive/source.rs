@@ -130,3 +130,40 @@ impl Source for ArchiveSource {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The first poll hands over every post, oldest first, and later polls nothing; a lookup
+    /// finds only what was not handed over yet; the cursor is a post's id.
+    #[tokio::test]
+    async fn the_first_poll_hands_over_the_whole_archive() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/sample-archive");
+        let mut source = ArchiveSource::read("old", &path).unwrap();
+        let dir = tempfile::TempDir::new().unwrap();
+        let ledger = Arc::new(Ledger::open(&dir.path().join("ledger.sqlite")).unwrap());
+        let held = source.len();
+        assert!(held > 1);
+        let account = source.account(&ledger).await.unwrap();
+        let first = source.posts[0].id.0.clone();
+        let found = source.lookup(&ledger, &[first.clone()]).await.unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].post.author.username, account.username);
+
+        let posts = source.poll(&ledger).await.unwrap();
+        assert_eq!(posts.len(), held);
+        assert!(posts
+            .windows(2)
+            .all(|w| w[0].post.created_at <= w[1].post.created_at));
+        assert!(source.is_empty());
+        assert!(source.poll(&ledger).await.unwrap().is_empty());
+        assert!(source.lookup(&ledger, &[first]).await.unwrap().is_empty());
+        let cursor = source.handled(&posts[1].post);
+        assert_eq!(
+            (cursor.source.as_str(), cursor.value.as_str()),
+            ("old", posts[1].post.id.as_str())
+        );
+        assert!(source.media_stage().is_none());
+    }
+}
