@@ -41,7 +41,7 @@ struct Server {
 struct Pushed(Arc<Server>);
 
 impl Source for Pushed {
-    fn name(&self) -> &str {
+    fn name(&self) -> &'static str {
         "pushed"
     }
 

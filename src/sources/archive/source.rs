@@ -147,7 +147,10 @@ mod tests {
         assert!(held > 1);
         let account = source.account(&ledger).await.unwrap();
         let first = source.posts[0].id.0.clone();
-        let found = source.lookup(&ledger, &[first.clone()]).await.unwrap();
+        let found = source
+            .lookup(&ledger, std::slice::from_ref(&first))
+            .await
+            .unwrap();
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].post.author.username, account.username);
 
