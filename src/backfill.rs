@@ -1,6 +1,6 @@
 //! The backfill drivers: `backfill` from an archive (here) and from the X API
-//! ([`api`]). Each reads its posts through a [`Source`] and hands them, oldest first, to the
-//! route's [`Engine`] in the backfill lane ([`deliver_all`]); the engine decides, renders,
+//! (`backfill/api.rs`). Each reads its posts through a [`Source`] and hands them, oldest first, to the
+//! route's [`Engine`] in the backfill lane (`deliver_all`); the engine decides, renders,
 //! records and delivers.
 //!
 //! An archive backfill reads and normalises the whole archive before the ledger is opened

@@ -19,7 +19,7 @@
 //!   read again from X, or for a feed from the copy kept in the ledger, `sources/kept.rs`).
 //! - **Backfills** started next to the daemon are queued in the ledger and run here, in the
 //!   backfill lane, on the same per-account budgets ([`DaemonOptions::budgets`]).
-//! - **Media**: one [`MediaStage`] per post, shared by every route and target of the source:
+//! - **Media**: one [`MediaStage`](crate::media::stage::MediaStage) per post, shared by every route and target of the source:
 //!   each remote media item is downloaded once, whatever their number.
 //! - **Bounded deliveries**: each target admits [`DaemonOptions::deliveries_per_target`]
 //!   posts at once, whichever sources they come from.

@@ -302,7 +302,7 @@ impl Source for FeedSource {
     }
 
     /// A feed cannot be asked for an old item: the posts come from the copies kept in the
-    /// ledger ([`kept`]).
+    /// ledger (`sources/kept.rs`).
     fn lookup<'a>(
         &'a mut self,
         ledger: &'a Arc<Ledger>,

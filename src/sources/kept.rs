@@ -19,13 +19,13 @@ use crate::store::{KeepPost, Ledger, StoreError, UnreadableKept};
 
 /// A post to keep while its routes need it.
 #[derive(Debug)]
-pub struct Keep {
+pub(crate) struct Keep {
     /// The source's name.
-    pub source: String,
+    pub(crate) source: String,
     /// The routes reading it.
-    pub routes: Vec<String>,
+    pub(crate) routes: Vec<String>,
     /// The post.
-    pub post: Post,
+    pub(crate) post: Post,
 }
 
 /// The post is in the ledger for every route: saves the cursor past it, and keeps the post

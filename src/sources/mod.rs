@@ -6,7 +6,7 @@
 
 pub mod archive;
 pub mod feed;
-pub mod kept;
+pub(crate) mod kept;
 pub mod x;
 
 use std::fmt;
@@ -112,7 +112,7 @@ pub trait Source: fmt::Debug + Send {
     /// `post` is in the ledger for every route: the cursor past it, for the caller to save.
     fn handled(&mut self, post: &Post) -> CursorMove;
 
-    /// Whether a handled post with parts left is kept whole in the ledger ([`kept`]), for a
+    /// Whether a handled post with parts left is kept whole in the ledger (`sources/kept.rs`), for a
     /// source that cannot be asked for it again (a feed).
     fn keeps_posts(&self) -> bool {
         false
@@ -130,8 +130,9 @@ pub trait Source: fmt::Debug + Send {
     /// For a source the server pushes to (a streaming connection): completes when there is
     /// news, so the daemon runs a cycle now rather than at the next tick (the schedule
     /// stays, as the fallback). The future must be cancel-safe: the daemon drops it when the
-    /// tick or shutdown comes first, and asks again after the cycle. `None`, the default:
-    /// the source is only polled.
+    /// tick or shutdown comes first, and asks again after the cycle; and it must not
+    /// complete again and again without news (a broken stream leaves the source to its
+    /// schedule until it is back). `None`, the default: the source is only polled.
     fn news(&mut self) -> Option<BoxFuture<'_, ()>> {
         None
     }
