@@ -136,6 +136,9 @@ struct Idle {
     polls: u64,
     /// Resident memory (KiB) at the start and after each minute.
     rss: Vec<u64>,
+    /// Connections to the fake X API closed in the last minute (in `TIME_WAIT`): polls that
+    /// did not reuse a connection (against the real API, a TLS handshake each).
+    closed: usize,
 }
 
 /// Nothing new for `minutes`: the daemon's CPU time, its polls, its memory each minute.
@@ -154,6 +157,7 @@ fn idle_phase(pid: u32, tick: f64, fake: &FakeX, minutes: u64) -> Idle {
         cpu: cpu_seconds(pid, tick) - cpu0,
         polls: fake.reads().requests - requests0,
         rss,
+        closed: closed_connections(fake.addr.port()),
     }
 }
 
@@ -176,7 +180,28 @@ impl Idle {
             "idle polling: {:.2} CPU s over {} min ({} requests) = {per_hour:.2} CPU s per hour, {per_poll_us:.0} µs per poll",
             self.cpu, self.minutes, self.polls
         );
+        println!(
+            "connections closed in the last idle minute: {} (a poll that did not reuse one)",
+            self.closed
+        );
     }
+}
+
+/// TCP connections to or from `port` on 127.0.0.1 in `TIME_WAIT` (closed within the last
+/// minute), from `/proc/net/tcp`.
+fn closed_connections(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    let port = format!(":{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.len() > 3
+                && fields[3] == "06"
+                && (fields[1].ends_with(&port) || fields[2].ends_with(&port))
+        })
+        .count()
 }
 
 /// A number from the environment.

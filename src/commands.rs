@@ -261,6 +261,8 @@ async fn run_daemon(config: &Path, cancel: CancellationToken) -> Result<Exit, Co
         tracing::info!(listen = %m.listen, "serving /metrics and /healthz");
     }
     let daemon = Daemon::build(&settings, ledger, clock, cancel.clone(), options)?;
+    // The daemon keeps a copy of its own (a thousand routes' settings are a megabyte).
+    drop(settings);
     for (source, routes) in daemon.sources() {
         tracing::info!(source = %source, routes = %routes.join(", "), "source will be polled");
     }

@@ -166,7 +166,7 @@ impl Daemon {
         cancel: CancellationToken,
         options: DaemonOptions,
     ) -> Result<Self, DaemonError> {
-        let http = sources::http_client().map_err(DaemonError::Http)?;
+        let http = sources::Http::new().map_err(DaemonError::Http)?;
         let mut tasks = Vec::new();
         let mut gates = HashMap::new();
         for (name, source) in &settings.sources {
@@ -358,7 +358,10 @@ impl SourceTask {
                 () = shared.clock.sleep_until(at) => {}
                 () = news(self.source.as_mut()) => debug!("the source has news: polling now"),
             }
-            if !self.cycle_logged(&shared, &mut report).await {
+            // Boxed: a cycle's future holds a whole delivery (engine, target, media), some
+            // kilobytes; allocated while the cycle runs, it is not kept in every idle
+            // source's task (a thousand sources are a thousand tasks).
+            if !Box::pin(self.cycle_logged(&shared, &mut report)).await {
                 break;
             }
             next = self.next_tick(&shared);

@@ -153,7 +153,7 @@ fn settings(dir: &TempDir, source: &str, extra: &str) -> Settings {
 /// Source `s` of the settings, built as the daemon builds it.
 fn live_source(settings: &Settings) -> Box<dyn Source> {
     let setup = Setup {
-        http: sources::http_client().unwrap(),
+        http: sources::Http::new().unwrap(),
         clock: Clock::System,
         cancel: CancellationToken::new(),
         reposts_wanted: true,

@@ -42,7 +42,7 @@ pub async fn api_backfill(
     let progress = Progress::new(false, true);
     let mut engine = Engine::new(settings, &opts.route, opts.context(), progress.clone())?;
     let setup = Setup {
-        http: sources::http_client().map_err(XError::Transport)?,
+        http: sources::Http::new().map_err(XError::Transport)?,
         clock: opts.clock.clone(),
         cancel: opts.cancel.clone(),
         reposts_wanted: engine.mirrors_reposts(),

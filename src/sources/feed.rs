@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::{kept, BoxFuture, CursorMove, Found, Setup, Source, SourceError};
+use super::{kept, BoxFuture, CursorMove, Found, Http, Setup, Source, SourceError};
 use crate::clock::Clock;
 use crate::config::{FeedSourceSettings, StartAt};
 use crate::media::stage::MediaStage;
@@ -104,7 +104,7 @@ impl FeedCursor {
 pub struct FeedSource {
     name: String,
     settings: FeedSourceSettings,
-    http: reqwest::Client,
+    http: Http,
     clock: Clock,
     cancel: CancellationToken,
     /// The cursor as saved in the ledger.
@@ -222,7 +222,7 @@ impl FeedSource {
         saved: Option<&FeedCursor>,
     ) -> Result<Option<(Vec<u8>, Option<String>, Option<String>)>, FeedError> {
         let url = &self.settings.url;
-        let mut request = self.http.get(url);
+        let mut request = self.http.client().get(url);
         if let Some(c) = saved {
             if let Some(etag) = &c.etag {
                 request = request.header(IF_NONE_MATCH, etag);
@@ -234,6 +234,11 @@ impl FeedSource {
         let transport = |source| FeedError::Transport {
             url: url.clone(),
             source,
+        };
+        // The turn is held until the body is read.
+        let _turn = tokio::select! {
+            () = self.cancel.cancelled() => return Err(FeedError::Cancelled),
+            turn = self.http.turn() => turn,
         };
         let mut response = tokio::select! {
             () = self.cancel.cancelled() => return Err(FeedError::Cancelled),

@@ -15,6 +15,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
@@ -188,31 +189,59 @@ impl From<StoreError> for SourceError {
     }
 }
 
-/// The HTTP client settings every X and feed request uses; one client serves every source
-/// of the process.
-///
-/// # Errors
-/// When the TLS backend cannot be set up.
-pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
-        .user_agent(concat!("birdbridge/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(30))
-        // Kept open between polls (a minute apart at most on the usual schedules), and
-        // enough of them for the sources that poll in the same second (the daemon's
-        // jitter is whole seconds, so a hundred sources every minute poll about 17 at a
-        // time): a new TLS connection per poll would be most of an idle daemon's work.
-        .pool_idle_timeout(Duration::from_secs(90))
-        .pool_max_idle_per_host(32)
-        .build()
+/// Requests the sources have in flight at once, over all of them: as many as the client
+/// keeps idle connections to one host, so every poll finds one to reuse. Whole-second
+/// jitter wakes the sources due in the same second together (a sixth of a thousand sources
+/// on a one-minute schedule); unbounded, most of them opened a connection of their own,
+/// which was closed again after the answer (a TLS handshake per poll against the real API).
+pub const REQUESTS_AT_ONCE: usize = 32;
+
+/// The HTTP client every X and feed source of the process shares (one connection pool, one
+/// TLS setup), and the turns that keep its requests within [`REQUESTS_AT_ONCE`].
+#[derive(Debug, Clone)]
+pub struct Http {
+    client: reqwest::Client,
+    turns: Arc<Semaphore>,
+}
+
+impl Http {
+    /// The client with the settings every X and feed request uses.
+    ///
+    /// # Errors
+    /// When the TLS backend cannot be set up.
+    pub fn new() -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("birdbridge/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(30))
+            // Kept open between polls (a minute apart at most on the usual schedules): a
+            // new TLS connection per poll would be most of an idle daemon's work.
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(REQUESTS_AT_ONCE)
+            .build()?;
+        Ok(Self {
+            client,
+            turns: Arc::new(Semaphore::new(REQUESTS_AT_ONCE)),
+        })
+    }
+
+    /// The client.
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// Waits for a turn to send a request; hold it until the answer is read, and not
+    /// during a wait (a rate limit). (The turns are never closed, so there always is one.)
+    pub async fn turn(&self) -> Option<OwnedSemaphorePermit> {
+        Arc::clone(&self.turns).acquire_owned().await.ok()
+    }
 }
 
 /// What a live source is built with.
 #[derive(Debug, Clone)]
 pub struct Setup {
-    /// The HTTP client every source of the process shares (one connection pool, one TLS
-    /// setup).
-    pub http: reqwest::Client,
+    /// The HTTP client every source of the process shares.
+    pub http: Http,
     /// The program's clock.
     pub clock: Clock,
     /// Ends every wait and request.

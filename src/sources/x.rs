@@ -23,7 +23,7 @@ use reqwest::{StatusCode, Url};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::{BoxFuture, CursorMove, Found, Setup, Source, SourceError};
+use super::{BoxFuture, CursorMove, Found, Http, Setup, Source, SourceError};
 use crate::clock::Clock;
 use crate::config::{ConfigError, Secret, StartAt, XSourceSettings};
 use crate::media::stage::MediaStage;
@@ -123,7 +123,7 @@ struct RateLimit {
 
 /// An X API v2 client for one token. Holds the rate-limit state of its last answer.
 pub struct XClient {
-    http: reqwest::Client,
+    http: Http,
     base: String,
     token: Secret,
     clock: Clock,
@@ -165,9 +165,9 @@ pub struct TimelineQuery {
 
 impl XClient {
     /// A client for `base` (`https://api.x.com`, or a local fake) with `token`. `http` is
-    /// shared by every source of the daemon ([`super::http_client`]).
+    /// shared by every source of the daemon.
     pub fn new(
-        http: reqwest::Client,
+        http: Http,
         base: &str,
         token: Secret,
         clock: Clock,
@@ -258,6 +258,7 @@ impl XClient {
     fn url(&self, path: &str, query: &str) -> Result<Url, XError> {
         let request = self
             .http
+            .client()
             .get(format!("{}{path}?{query}", self.base))
             .build()
             .map_err(XError::Transport)?;
@@ -275,18 +276,14 @@ impl XClient {
                 }
                 self.limit = None;
             }
-            let response = tokio::select! {
+            let (status, limit, body) = tokio::select! {
                 () = self.cancel.cancelled() => return Err(XError::Cancelled),
-                r = self.http.get(url.clone()).bearer_auth(self.token.expose()).send() => r,
-            }
-            .map_err(XError::Transport)?;
-            let status = response.status();
-            let limit = rate_limit(response.headers());
+                answer = self.send(&url) => answer?,
+            };
             if limit.is_some() {
                 self.limit = limit;
             }
             debug!(%url, status = status.as_u16(), remaining = limit.map(|l| l.remaining), "X API answered");
-            let body = response.text().await.map_err(XError::Transport)?;
             match status {
                 StatusCode::OK => return Ok(body),
                 StatusCode::TOO_MANY_REQUESTS => {
@@ -318,6 +315,23 @@ impl XClient {
                 }
             }
         }
+    }
+
+    /// One GET in its turn ([`Http::turn`]): the status, the rate-limit headers and the body.
+    async fn send(&self, url: &Url) -> Result<(StatusCode, Option<RateLimit>, String), XError> {
+        let _turn = self.http.turn().await;
+        let response = self
+            .http
+            .client()
+            .get(url.clone())
+            .bearer_auth(self.token.expose())
+            .send()
+            .await
+            .map_err(XError::Transport)?;
+        let status = response.status();
+        let limit = rate_limit(response.headers());
+        let body = response.text().await.map_err(XError::Transport)?;
+        Ok((status, limit, body))
     }
 
     async fn wait_until(&self, when: DateTime<Utc>) -> Result<(), XError> {
