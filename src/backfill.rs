@@ -120,13 +120,9 @@ pub async fn prepare_off_the_loop(
     settings: Arc<Settings>,
     opts: BackfillOptions,
 ) -> Result<Prepared, BackfillError> {
-    match tokio::task::spawn_blocking(move || prepare(&settings, &opts)).await {
-        Ok(prepared) => prepared,
-        Err(err) => match err.try_into_panic() {
-            Ok(panic) => std::panic::resume_unwind(panic),
-            Err(_) => Err(StoreError::Abandoned.into()),
-        },
-    }
+    crate::blocking::off_the_loop(move || prepare(&settings, &opts))
+        .await
+        .map_err(|_| StoreError::Abandoned)?
 }
 
 /// Reads the archive and builds the route's engine. Done before the ledger is opened, so a

@@ -29,6 +29,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
+use crate::backoff::Backoff;
+
 /// The families of calls a server limits separately.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Family {
@@ -181,6 +183,30 @@ pub enum Priority {
     },
 }
 
+impl Priority {
+    /// The priority of `lane`'s calls on a target whose backfill may use `backfill_share`
+    /// of each window.
+    pub fn of(lane: Lane, backfill_share: f64) -> Self {
+        match lane {
+            Lane::Live => Priority::Live,
+            Lane::Backfill => Priority::Backfill {
+                share: backfill_share,
+            },
+        }
+    }
+}
+
+/// Whose posts these are: the delivery engine's lane, and so the priority of every call a
+/// target makes for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lane {
+    /// Posts found live: may use a target's whole rate-limit budget.
+    #[default]
+    Live,
+    /// A backfill: may use each target's `backfill_share` of the budget.
+    Backfill,
+}
+
 /// The rate-limit headers of one answer, as far as the server sent them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RateHeaders {
@@ -254,7 +280,7 @@ fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
 /// How long to pause after a 429 that names no time: a minute, doubled for each 429 in a
 /// row, up to an hour.
 fn blind_pause(consecutive: u32) -> Duration {
-    Duration::seconds(60 << consecutive.min(6)).min(Duration::hours(1))
+    Backoff::new(Duration::minutes(1), Duration::hours(1)).nth(consecutive)
 }
 
 /// The budgets of one target account. See the module docs.

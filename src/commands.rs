@@ -447,6 +447,7 @@ async fn check_targets(settings: &Settings) -> Vec<Finding> {
                         CountingRule::Mastodon => format!("{} each", p.characters_reserved_per_url),
                         CountingRule::CodePoints => "at full length (code points)".to_owned(),
                         CountingRule::Utf16 => "at full length (UTF-16 units)".to_owned(),
+                        CountingRule::XWeighted => format!("{} each (X's weighted count)", p.characters_reserved_per_url),
                     }
                 );
                 outln!(

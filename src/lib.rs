@@ -7,6 +7,8 @@
 
 pub mod auth;
 pub mod backfill;
+pub mod backoff;
+pub mod blocking;
 pub mod budget;
 pub mod cli;
 pub mod clock;
@@ -17,6 +19,7 @@ pub mod daemon;
 pub mod engine;
 pub mod fetch;
 pub mod generate;
+pub mod html;
 pub mod media;
 pub mod metrics;
 pub mod model;

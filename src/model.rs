@@ -98,7 +98,8 @@ pub enum FacetKind {
     },
     /// An `@mention`; the span includes the `@`.
     Mention {
-        /// The handle without `@`.
+        /// The handle without the leading `@`: an X handle (`ann`), or a fediverse handle
+        /// with its server (`ann@example.social`), never a bare fediverse name.
         username: String,
     },
     /// A `#hashtag`; the span includes the `#`.
@@ -187,6 +188,61 @@ pub struct PostRef {
     pub username: Option<String>,
     /// The referenced post's URL, when known.
     pub url: Option<String>,
+}
+
+/// The id and handle of a status URL on `twitter.com` or `x.com`
+/// (`https://x.com/<user>/status/<id>`, with any suffix or query), if `url` is one.
+/// `/i/web/status/<id>` links (X's "show more" link of a truncated post) are not.
+pub fn parse_status_url(url: &str) -> Option<(String, PostId)> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))?;
+    let (host, path) = rest.split_once('/')?;
+    let host = host.to_ascii_lowercase();
+    let host = host
+        .strip_prefix("www.")
+        .or_else(|| host.strip_prefix("mobile."))
+        .unwrap_or(&host);
+    if host != "twitter.com" && host != "x.com" {
+        return None;
+    }
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    let mut segments = path.split('/');
+    let user = segments.next()?;
+    let status = segments.next()?;
+    let id = segments.next()?;
+    let handle_ok = !user.is_empty()
+        && user.len() <= 15
+        && user.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && user != "i";
+    let id_ok = !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit());
+    (handle_ok && id_ok && (status == "status" || status == "statuses"))
+        .then(|| (user.to_owned(), PostId::new(id)))
+}
+
+/// A post as mirrored on one target: its first part (what links and quotes point at) and
+/// its last part (what a reply continues from). The ledger answers with it; the renderer
+/// reads it to thread replies and link quotes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MirroredPost {
+    /// The first part's remote status id.
+    pub first_id: String,
+    /// The first part's remote URL, when the target gave one.
+    pub first_url: Option<String>,
+    /// The last part's remote status id.
+    pub last_id: String,
+}
+
+/// A post a source found but could not read: recorded as skipped on every target, so the
+/// audit trail says why it never appeared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Malformed {
+    /// Its id, when it could be read.
+    pub id: Option<PostId>,
+    /// Where it is: `data/tweets.js, entry 17` (entries counted from 1).
+    pub location: String,
+    /// Why it was skipped.
+    pub reason: String,
 }
 
 /// How a post relates to the account that is being mirrored; the route policy decides

@@ -16,6 +16,9 @@ pub enum CountingRule {
     /// character outside the Basic Multilingual Plane, most emoji, counts 2), URLs at full
     /// length.
     Utf16,
+    /// X: text plus spoiler by X's weights (`render::count::x_weighted`): NFC, 1 or 2 per
+    /// character by range (CJK 2), 2 per emoji sequence, 23 per URL; X allows 280.
+    XWeighted,
 }
 
 /// The limits of one target server, as read from it (or, for the dry-run target, as

@@ -36,6 +36,8 @@ mod targets;
 #[cfg(test)]
 mod tests;
 
+/// Defined with the model, where the renderer reads it without depending on the ledger.
+pub use crate::model::MirroredPost;
 pub use backup::BackupReport;
 pub use kept::{KeepPost, UnreadableKept};
 pub use targets::{CachedProfile, SavedBudget};
@@ -177,15 +179,6 @@ pub struct PartRecord {
     pub reason: Option<String>,
     /// The last change to the row.
     pub updated_at: DateTime<Utc>,
-}
-
-/// A mirrored post on one target: its first part (what links and quotes point at) and
-/// its last part (what a reply continues from).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MirroredPost {
-    pub first_id: String,
-    pub first_url: Option<String>,
-    pub last_id: String,
 }
 
 /// Counts of one state for one route and target.

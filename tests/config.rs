@@ -8,11 +8,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use birdbridge::config::{
-    keys, AltTextPolicy, ConfigError, ContentWarningRule, LedgerSettings, ReplyPolicy,
+    AltTextPolicy, ArchiveSourceSettings, ConfigError, ContentWarningRule, DryRunTargetSettings,
+    FediverseTargetSettings, FeedSourceSettings, LedgerSettings, MetricsSettings, ReplyPolicy,
     RepostPolicy, RouteSettings, SecretSource, ServerKind, Settings, SourceSettings,
-    TargetSettings, Visibility, EXAMPLE_CONFIG,
+    TargetSettings, Visibility, XSourceSettings, EXAMPLE_CONFIG,
 };
 use rstest::rstest;
+use serde::de::{self, Deserialize, Deserializer, Visitor};
 use tempfile::TempDir;
 
 /// Writes `text` as `bridge.toml` in a fresh folder.
@@ -148,6 +150,48 @@ fn example_keys_by_table() -> BTreeMap<String, BTreeSet<String>> {
     tables
 }
 
+/// The keys a settings type accepts, as its `Deserialize` impl declares them: serde hands a
+/// struct's field names to `deserialize_struct` (the same list unknown keys are refused
+/// against), and this deserializer only records them.
+fn accepted_keys<'de, T: Deserialize<'de>>() -> BTreeSet<String> {
+    struct Fields<'a>(&'a mut BTreeSet<String>);
+    impl<'de> Deserializer<'de> for Fields<'_> {
+        type Error = de::value::Error;
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+            Err(de::Error::custom("not a table"))
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Self::Error> {
+            self.0
+                .extend(fields.iter().map(|field| (*field).to_owned()));
+            Err(de::Error::custom("recorded"))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+            option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+            ignored_any
+        }
+    }
+    let mut keys = BTreeSet::new();
+    let _ = T::deserialize(Fields(&mut keys));
+    assert!(
+        !keys.is_empty(),
+        "{} is not read as a table",
+        std::any::type_name::<T>()
+    );
+    keys
+}
+
+/// The keys of a `[sources.NAME]` or `[targets.NAME]` table: `kind` and its variant's keys.
+fn with_kind(mut keys: BTreeSet<String>) -> BTreeSet<String> {
+    keys.insert("kind".to_owned());
+    keys
+}
+
 #[test]
 fn the_example_documents_exactly_the_keys_the_parser_accepts() {
     let (_dir, settings) = load(EXAMPLE_CONFIG, &[]);
@@ -176,19 +220,35 @@ fn the_example_documents_exactly_the_keys_the_parser_accepts() {
             .or_default()
             .insert(section.to_owned());
     }
-    let accepted: BTreeMap<&str, &[&str]> = BTreeMap::from([
-        ("top", keys::TOP),
-        ("ledger", keys::LEDGER),
-        ("metrics", keys::METRICS),
-        ("x source", keys::X_SOURCE),
-        ("archive source", keys::ARCHIVE_SOURCE),
-        ("feed source", keys::FEED_SOURCE),
-        ("fediverse target", keys::FEDIVERSE_TARGET),
-        ("dry-run target", keys::DRY_RUN_TARGET),
-        ("route", keys::ROUTE),
+    let accepted: BTreeMap<&str, BTreeSet<String>> = BTreeMap::from([
+        ("top", accepted_keys::<Settings>()),
+        ("ledger", accepted_keys::<LedgerSettings>()),
+        ("metrics", accepted_keys::<MetricsSettings>()),
+        ("x source", with_kind(accepted_keys::<XSourceSettings>())),
+        (
+            "archive source",
+            with_kind(accepted_keys::<ArchiveSourceSettings>()),
+        ),
+        (
+            "feed source",
+            with_kind(accepted_keys::<FeedSourceSettings>()),
+        ),
+        (
+            "fediverse target",
+            with_kind(accepted_keys::<FediverseTargetSettings>()),
+        ),
+        (
+            "dry-run target",
+            with_kind(accepted_keys::<DryRunTargetSettings>()),
+        ),
+        ("route", accepted_keys::<RouteSettings>()),
     ]);
-    for (group, accepted_keys) in accepted {
-        let want: BTreeSet<String> = accepted_keys.iter().map(|k| (*k).to_owned()).collect();
+    assert_eq!(
+        documented.keys().collect::<Vec<_>>(),
+        accepted.keys().collect::<Vec<_>>(),
+        "the example lacks a kind of table"
+    );
+    for (group, want) in accepted {
         assert_eq!(
             documented.get(group),
             Some(&want),
@@ -340,6 +400,12 @@ fn the_example_documents_exactly_the_keys_the_parser_accepts() {
 #[case::metrics_listen_not_an_address(&["[metrics]\nlisten = \"localhost\"\n", SOURCE, TARGET, ROUTE],
     "`metrics.listen`: \"localhost\" is not an address and port such as \"127.0.0.1:9187\"")]
 #[case::metrics_without_listen(&["[metrics]\n", SOURCE, TARGET, ROUTE], "missing key `metrics.listen`")]
+#[case::empty_ledger_path(&["[ledger]\npath = \"\"\n", SOURCE, TARGET, ROUTE],
+    "`ledger.path`: must not be empty")]
+#[case::typo_of_kind(&[SOURCE, "knid = \"feed\"\n", TARGET, ROUTE],
+    "unknown key `sources.s.knid` (did you mean `kind`?)")]
+#[case::plain_name_for_a_kind_table(&["[sources]\ns = \"rss\"\n", TARGET, ROUTE],
+    "`sources.s`: expected a table, found string \"rss\"")]
 #[case::quoted_name(&["[sources.\"my src\"]\nkind = \"archive\"\n", TARGET, ROUTE],
     "missing key `sources.\"my src\".path`")]
 fn mistakes_are_reported_with_the_key_and_the_file(#[case] parts: &[&str], #[case] want: &str) {
@@ -354,6 +420,91 @@ fn mistakes_are_reported_with_the_key_and_the_file(#[case] parts: &[&str], #[cas
     assert!(
         !message.contains("s3cr3t"),
         "message shows the token: {message}"
+    );
+}
+
+#[rstest]
+#[case::near_typo("max_character", Some("max_characters"))]
+#[case::swap("outptu", Some("output"))]
+#[case::far("colour", None)]
+#[case::too_short("k", None)]
+fn unknown_keys_hint_only_plausible_typos(#[case] key: &str, #[case] hint: Option<&str>) {
+    let (_dir, result) = load(
+        &[SOURCE, TARGET, &format!("{key} = 1\n"), ROUTE].concat(),
+        &[],
+    );
+    let message = result.unwrap_err().to_string();
+    let want = format!("unknown key `targets.t.{key}`");
+    match hint {
+        Some(hint) => assert!(
+            message.ends_with(&format!("{want} (did you mean `{hint}`?)")),
+            "{message}"
+        ),
+        None => assert!(message.ends_with(&want), "{message}"),
+    }
+}
+
+#[rstest]
+#[case("https://wikis.world/", Ok("https://wikis.world"))]
+#[case("http://localhost:8080//", Ok("http://localhost:8080"))]
+#[case("https://example.org/sub", Ok("https://example.org/sub"))]
+#[case("wikis.world", Err("not an http"))]
+#[case("ftp://wikis.world", Err("not an http"))]
+#[case("https://", Err("no host"))]
+#[case("https://:443/", Err("no host"))]
+#[case("https://wikis world", Err("whitespace"))]
+#[case("https://wikis.world/?a=1", Err("query or fragment"))]
+fn base_urls_are_checked_and_normalised(#[case] url: &str, #[case] want: Result<&str, &str>) {
+    let target = format!("[targets.t]\nkind = \"mastodon\"\nurl = {url:?}\ntoken_env = \"T\"\n");
+    let (_dir, result) = load(&[SOURCE, &target, ROUTE].concat(), &[]);
+    match (result, want) {
+        (Ok(settings), Ok(want)) => {
+            let TargetSettings::Fediverse(target) = &settings.targets["t"] else {
+                panic!("not a fediverse target");
+            };
+            assert_eq!(target.url, want);
+        }
+        (Err(err), Err(want)) => {
+            let message = err.to_string();
+            assert!(message.contains("`targets.t.url`: "), "{message}");
+            assert!(message.contains(want), "{message}");
+        }
+        (got, want) => panic!("{url}: got {got:?}, want {want:?}"),
+    }
+}
+
+#[rstest]
+#[case("Wikipedia", true)]
+#[case("a_1", true)]
+#[case("fifteen_chars_x", true)]
+#[case("sixteen_chars_xx", false)]
+#[case("", false)]
+#[case("@Wikipedia", false)]
+#[case("wiki-pedia", false)]
+#[case("wikipédia", false)]
+fn usernames_follow_x_rules(#[case] username: &str, #[case] valid: bool) {
+    let source = format!(
+        "[sources.s]\nkind = \"x\"\nusername = {username:?}\ntoken_env = \"X\"\n\
+         schedule = \"0 * * * * *\"\n"
+    );
+    let (_dir, result) = load(&[&source, TARGET, ROUTE].concat(), &[]);
+    match result {
+        Ok(_) => assert!(valid, "{username} was accepted"),
+        Err(err) => {
+            assert!(!valid, "{username}: {err}");
+            assert!(err.to_string().contains("`sources.s.username`: "), "{err}");
+        }
+    }
+}
+
+#[test]
+fn names_that_are_not_bare_keys_are_quoted_in_key_paths() {
+    let text = "[sources.\"a.b\"]\nkind = \"archive\"\npath = 5\n";
+    let (_dir, result) = load(&[text, TARGET, ROUTE].concat(), &[]);
+    let message = result.unwrap_err().to_string();
+    assert!(
+        message.contains("`sources.\"a.b\".path`: expected a string, found integer `5`"),
+        "{message}"
     );
 }
 

@@ -8,8 +8,9 @@
 //! the handle wait too. A ticker on the same runtime records its longest gap. The step must
 //! wait for the ledger (so the stall was real), finish correctly once the lock is released,
 //! and the ticker must never have stopped for long: X source (account, start cursor, new
-//! posts, lookups), feed source (new source, a poll), fediverse target (connect, a media
-//! upload). Real HTTP on 127.0.0.1 against the fake servers, real `SQLite` files.
+//! posts, lookups), feed source (new source, a poll), the engine delivering to a fediverse
+//! target (connect, a post with a media upload, where the ledger is stalled again as the
+//! upload and the status post reach the server). Real HTTP on 127.0.0.1 against the fake servers, real `SQLite` files.
 
 mod fake_fedi;
 #[path = "fake_x/mod.rs"]
@@ -27,12 +28,15 @@ use std::time::{Duration, Instant};
 use axum::routing::get;
 use axum::Router;
 use birdbridge::clock::Clock;
-use birdbridge::config::{Settings, TargetSettings};
+use birdbridge::config::Settings;
+use birdbridge::engine::{Context, Engine, Offer};
 use birdbridge::model::MediaKind;
+use birdbridge::progress::Progress;
+use birdbridge::report::DeliveryReport;
 use birdbridge::sources::{self, Setup, Source};
 use birdbridge::store::{Durability, Ledger, PartKey};
-use birdbridge::targets::{FediTarget, Outgoing};
 use chrono::Utc;
+use fake_fedi::faults::Call;
 use fake_fedi::{FakeFedi, Personality};
 use fake_x::FakeX;
 use tempfile::TempDir;
@@ -83,16 +87,7 @@ async fn stalled<T>(
     path: &Path,
     step: impl Future<Output = T>,
 ) -> Stalled<T> {
-    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
-    let file = path.to_path_buf();
-    let holder = std::thread::spawn(move || {
-        let conn = rusqlite::Connection::open(file).unwrap();
-        conn.execute_batch("BEGIN IMMEDIATE").unwrap();
-        locked_tx.send(()).unwrap();
-        std::thread::sleep(HOLD);
-        conn.execute_batch("COMMIT").unwrap();
-    });
-    locked_rx.recv().unwrap();
+    let holder = hold_write_lock(path);
     let started = Instant::now();
     // A write through the handle: it waits for the lock on the blocking pool and holds the
     // handle meanwhile, so every other call through it waits as well.
@@ -132,6 +127,22 @@ async fn stalled<T>(
     occupant.await.unwrap();
     holder.join().unwrap();
     Stalled { value, took, gap }
+}
+
+/// Takes the ledger file's write lock on another connection (as another process would)
+/// and returns once it is held; the lock is released after [`HOLD`].
+fn hold_write_lock(path: &Path) -> std::thread::JoinHandle<()> {
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let file = path.to_path_buf();
+    let holder = std::thread::spawn(move || {
+        let conn = rusqlite::Connection::open(file).unwrap();
+        conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        locked_tx.send(()).unwrap();
+        std::thread::sleep(HOLD);
+        conn.execute_batch("COMMIT").unwrap();
+    });
+    locked_rx.recv().unwrap();
+    holder
 }
 
 /// A configuration with one route from `source` (TOML table body) to a dry-run target, plus
@@ -309,8 +320,11 @@ fn feed(items: &[u32]) -> String {
     body
 }
 
+/// The engine's ledger work for a fediverse target: the target itself never touches the
+/// ledger, the engine reads and records for it.
 #[tokio::test(flavor = "current_thread")]
-async fn the_fediverse_target_leaves_the_event_loop_free_while_the_ledger_is_stalled() {
+async fn delivering_to_the_fediverse_target_leaves_the_event_loop_free_while_the_ledger_is_stalled()
+{
     let fake = FakeFedi::start(Personality::Mastodon, Clock::System).await;
     let dir = TempDir::new().unwrap();
     let token_file = dir.path().join("t.token");
@@ -319,51 +333,75 @@ async fn the_fediverse_target_leaves_the_event_loop_free_while_the_ledger_is_sta
         &dir,
         "kind = \"feed\"\nurl = \"http://127.0.0.1:9/feed\"",
         &format!(
-            "[targets.t]\nkind = \"mastodon\"\nurl = \"{}\"\ntoken_file = {:?}",
+            "[targets.t]\nkind = \"mastodon\"\nurl = \"{}\"\ntoken_file = {:?}\n\n\
+             [routes.to_fedi]\nsource = \"s\"\ntargets = [\"t\"]",
             fake.url,
             token_file.display().to_string()
         ),
     );
-    let TargetSettings::Fediverse(t) = &settings.targets["t"] else {
-        unreachable!()
-    };
-    let mut target = FediTarget::new("t", t, Clock::System, CancellationToken::new()).unwrap();
+    let mut engine = Engine::new(
+        &settings,
+        "to_fedi",
+        Context::default(),
+        Progress::new(false, false),
+    )
+    .unwrap();
     let (ledger, path) = open(&settings);
 
     // Connecting: the cached profile and saved budgets are read, the fetched profile saved.
-    stalled(&ledger, &path, target.connect(Some(&ledger)))
+    stalled(&ledger, &path, engine.connect(&ledger, 0))
         .await
         .assert_free("connect")
         .unwrap();
     assert!(ledger.cached_profile("t").unwrap().is_some());
 
-    // A part with an image: earlier uploads are looked up, the new one recorded.
-    let (post, part) = support::posts::one_media_post(
+    // A post with an image: planned, earlier uploads looked up, the new one recorded, the
+    // attempt and the result recorded. The ledger is stalled again as the upload and the
+    // status post reach the server, so recording the upload and the status waits too.
+    let holders = Arc::new(Mutex::new(Vec::new()));
+    for call in [Call::MediaUpload, Call::StatusPost] {
+        let (path, holders) = (path.clone(), Arc::clone(&holders));
+        fake.faults.on_call(call, move || {
+            holders.lock().unwrap().push(hold_write_lock(&path));
+        });
+    }
+    let post = support::posts::one_media_post(
         &dir.path().join("photo.png"),
         (MediaKind::Photo, 512),
         "an image",
         "a grey square",
         Utc::now(),
     );
-    let out = Outgoing {
-        route: "r",
-        source_post_id: "1",
-        part_index: 0,
-        idempotency_key: "key-1",
-        part: &part,
-        in_reply_to: None,
+    let offer = Offer {
         post: &post,
+        earlier: &[],
         media: None,
     };
-    ledger.plan_post("r", "1", "t", 1, Utc::now()).unwrap();
-    let delivered = stalled(&ledger, &path, target.deliver(out, &ledger))
-        .await
-        .assert_free("media upload")
+    let mut tally = DeliveryReport::default();
+    let delivery = stalled(&ledger, &path, engine.deliver(&ledger, offer, &mut tally)).await;
+    assert!(
+        delivery.took >= HOLD * 5 / 2,
+        "took {:?}: the writes after the upload and the status post did not wait",
+        delivery.took
+    );
+    delivery
+        .assert_free("delivery with a media upload")
         .unwrap();
+    let holders = std::mem::take(&mut *holders.lock().unwrap());
+    assert_eq!(
+        holders.len(),
+        2,
+        "stalled at the upload and the status post"
+    );
+    for holder in holders {
+        holder.join().unwrap();
+    }
+    assert_eq!(tally.parts_delivered, 1, "{tally:?}");
     let statuses = fake.statuses();
     assert_eq!(statuses.len(), 1);
-    assert_eq!(statuses[0].id, delivered.remote_id);
-    let key = PartKey::new("r", "1", "t", 0);
+    let parts = ledger.parts_of_post("to_fedi", "1", "t").unwrap();
+    assert_eq!(parts[0].remote_id.as_deref(), Some(statuses[0].id.as_str()));
+    let key = PartKey::new("to_fedi", "1", "t", 0);
     let uploads = ledger
         .uploaded_media(&key, Utc::now() - chrono::Duration::hours(1))
         .unwrap();

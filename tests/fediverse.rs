@@ -1078,18 +1078,18 @@ fn the_expected_sample_covers_what_the_tests_rely_on() {
     assert!(parts.iter().any(|p| p.0.references.reply_to.is_some()));
 }
 
-/// One part with a video, handed straight to a fediverse target (no engine), to watch
-/// the media processing poll.
+/// One live post with a video, delivered by the engine to a fediverse target, to watch the
+/// media processing poll and the run's stop request.
 mod processing_poll {
+    use birdbridge::engine::{Context, Engine, Offer};
     use birdbridge::media::stage::MediaStage;
     use birdbridge::model::MediaKind;
-    use birdbridge::targets::{FediTarget, Outgoing, TargetError};
     use tokio_util::sync::CancellationToken;
 
     use super::*;
 
-    /// A post with one video (a file written at `path`), and its part.
-    fn video_part(path: &Path) -> (Post, Part) {
+    /// A post with one video (a file written at `path`).
+    fn video_post(path: &Path) -> Post {
         support::posts::one_media_post(
             path,
             (MediaKind::Video, 4096),
@@ -1099,17 +1099,31 @@ mod processing_poll {
         )
     }
 
-    fn outgoing<'a>(post: &'a Post, part: &'a Part) -> Outgoing<'a> {
-        Outgoing {
-            route: "r",
-            source_post_id: "1",
-            part_index: 0,
-            idempotency_key: "key-1",
-            part,
-            in_reply_to: None,
+    /// An engine for route `r` of `setup` in the live lane, ending its waits on `cancel`.
+    fn engine(setup: &Setup, cancel: &CancellationToken) -> Engine {
+        let ctx = Context {
+            cancel: cancel.clone(),
+            clock: setup.clock.clone(),
+            ..Context::default()
+        };
+        Engine::new(&setup.settings, "r", ctx, Progress::new(false, false)).unwrap()
+    }
+
+    /// Delivers `post` (with `stage` for its remote media) through `engine`.
+    async fn deliver(
+        engine: &mut Engine,
+        ledger: &Arc<Ledger>,
+        post: &Post,
+        stage: Option<&MediaStage>,
+    ) -> DeliveryReport {
+        let offer = Offer {
             post,
-            media: None,
-        }
+            earlier: &[],
+            media: stage,
+        };
+        let mut tally = DeliveryReport::default();
+        engine.deliver(ledger, offer, &mut tally).await.unwrap();
+        tally
     }
 
     #[tokio::test]
@@ -1117,39 +1131,32 @@ mod processing_poll {
         let clock = Clock::manual(start_time());
         let fake = fake(Personality::Mastodon, &clock).await;
         let setup = Setup::one(clock.clone(), &fake, "mastodon");
-        let TargetSettings::Fediverse(settings) = &setup.settings.targets["t"] else {
-            unreachable!()
-        };
-        let (post, part) = video_part(&setup.dir.path().join("clip.mp4"));
-        let out = outgoing(&post, &part);
+        let post = video_post(&setup.dir.path().join("clip.mp4"));
         let ledger = Arc::new(setup.ledger());
-        ledger.plan_post("r", "1", "t", 1, start_time()).unwrap();
         // The run's token, as the engine hands it to its targets: cancelled (a SIGTERM)
-        // once the target is connected, before the part goes out.
+        // once the target is connected, before the post goes out.
         let cancel = CancellationToken::new();
-        let mut target = FediTarget::new("t", settings, clock.0.clone(), cancel.clone()).unwrap();
-        target.connect(Some(&ledger)).await.unwrap();
+        let mut first = engine(&setup, &cancel);
+        first.connect(&ledger, 0).await.unwrap();
         cancel.cancel();
-        let result = target.deliver(out, &ledger).await;
-        assert!(
-            matches!(result, Err(TargetError::Interrupted)),
-            "{result:?}"
-        );
+        let tally = deliver(&mut first, &ledger, &post, None).await;
+        assert_eq!((tally.parts_delivered, tally.parts_failed), (0, 1));
         assert!(fake.statuses().is_empty());
         assert_eq!(
             fake.state().media.len(),
             1,
             "uploaded once, then interrupted"
         );
+        let parts = ledger.parts_of_post("r", "1", "t").unwrap();
+        assert_eq!(parts[0].state, PartState::Failed, "{parts:?}");
+        assert_eq!(parts[0].attempts, 0, "a stop request is not an attempt");
 
-        // The next run: a new target with a new token, on the same ledger.
-        let mut target =
-            FediTarget::new("t", settings, clock.0.clone(), CancellationToken::new()).unwrap();
-        target.connect(Some(&ledger)).await.unwrap();
-        let delivered = target.deliver(out, &ledger).await.unwrap();
+        // The next run: a new engine with a new token, on the same ledger.
+        let mut next = engine(&setup, &CancellationToken::new());
+        let tally = deliver(&mut next, &ledger, &post, None).await;
+        assert_eq!(tally.parts_delivered, 1, "{tally:?}");
         let statuses = fake.statuses();
         assert_eq!(statuses.len(), 1);
-        assert_eq!(statuses[0].id, delivered.remote_id);
         assert_eq!(fake.state().media.len(), 1, "the retry reused the upload");
         let m = fake.media(&statuses[0].media_ids[0]);
         assert_eq!(m.description.as_deref(), Some("rain"));
@@ -1163,29 +1170,24 @@ mod processing_poll {
         let clock = Clock::manual(start_time());
         let fake = fake(Personality::Mastodon, &clock).await;
         let setup = Setup::one(clock.clone(), &fake, "mastodon");
-        let TargetSettings::Fediverse(settings) = &setup.settings.targets["t"] else {
-            unreachable!()
-        };
-        let (post, mut part) = video_part(&setup.dir.path().join("clip.mp4"));
-        part.media[0].source = MediaSource::Url("http://127.0.0.1:9/clip.mp4".into());
+        let mut post = video_post(&setup.dir.path().join("clip.mp4"));
+        post.media[0].source = MediaSource::Url("http://127.0.0.1:9/clip.mp4".into());
         let stage = MediaStage::new(true);
-        let out = Outgoing {
-            media: Some(&stage),
-            ..outgoing(&post, &part)
-        };
         let ledger = Arc::new(setup.ledger());
-        ledger.plan_post("r", "1", "t", 1, start_time()).unwrap();
         let cancel = CancellationToken::new();
-        let mut target = FediTarget::new("t", settings, clock.0.clone(), cancel.clone()).unwrap();
-        target.connect(Some(&ledger)).await.unwrap();
+        let mut engine = engine(&setup, &cancel);
+        engine.connect(&ledger, 0).await.unwrap();
         cancel.cancel();
-        let result = target.deliver(out, &ledger).await;
-        assert!(
-            matches!(result, Err(TargetError::Interrupted)),
-            "{result:?}"
-        );
+        let tally = deliver(&mut engine, &ledger, &post, Some(&stage)).await;
+        assert_eq!((tally.parts_delivered, tally.parts_failed), (0, 1));
         assert!(fake.statuses().is_empty());
         assert!(fake.state().media.is_empty());
+        let parts = ledger.parts_of_post("r", "1", "t").unwrap();
+        assert_eq!(
+            (parts[0].state, parts[0].attempts),
+            (PartState::Failed, 0),
+            "due again, not counted"
+        );
     }
 
     #[tokio::test]
@@ -1194,17 +1196,11 @@ mod processing_poll {
         let fake = fake(Personality::Mastodon, &clock).await;
         fake.set_loose_media(true);
         let setup = Setup::one(clock.clone(), &fake, "mastodon");
-        let TargetSettings::Fediverse(settings) = &setup.settings.targets["t"] else {
-            unreachable!()
-        };
-        let (post, part) = video_part(&setup.dir.path().join("clip.mp4"));
-        let out = outgoing(&post, &part);
+        let post = video_post(&setup.dir.path().join("clip.mp4"));
         let ledger = Arc::new(setup.ledger());
-        ledger.plan_post("r", "1", "t", 1, start_time()).unwrap();
-        let mut target =
-            FediTarget::new("t", settings, clock.0.clone(), CancellationToken::new()).unwrap();
-        target.connect(Some(&ledger)).await.unwrap();
-        target.deliver(out, &ledger).await.unwrap();
+        let mut engine = engine(&setup, &CancellationToken::new());
+        let tally = deliver(&mut engine, &ledger, &post, None).await;
+        assert_eq!(tally.parts_delivered, 1, "{tally:?}");
         let statuses = fake.statuses();
         assert_eq!(statuses.len(), 1);
         assert_eq!(statuses[0].media_ids.len(), 1);

@@ -10,19 +10,14 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use axum::extract::State;
-use axum::routing::get;
-use axum::Router;
 use birdbridge::clock::Clock;
 use fake_fedi::{FakeFedi, Personality};
 use rstest::rstest;
 use rusqlite::Connection;
 use support::config::Config;
+use support::rss::Items;
 use support::{birdbridge, free_port};
 use tempfile::TempDir;
-
-/// The feed's items, newest last.
-type Items = Arc<Mutex<Vec<String>>>;
 
 fn item(id: u32, text: &str) -> String {
     format!(
@@ -33,28 +28,6 @@ fn item(id: u32, text: &str) -> String {
          <link>https://nitter.local/birdbridge_t/status/{id}#m</link></item>",
         id % 60
     )
-}
-
-async fn serve(State(items): State<Items>) -> ([(&'static str, &'static str); 1], String) {
-    let items: String = items.lock().unwrap().iter().rev().cloned().collect();
-    (
-        [("content-type", "application/rss+xml")],
-        format!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
-             <rss version=\"2.0\" xmlns:dc=\"http://purl.org/dc/elements/1.1/\"><channel>\
-             <title>@birdbridge_t</title><link>https://nitter.local/birdbridge_t</link>\
-             <description>feed</description>{items}</channel></rss>"
-        ),
-    )
-}
-
-/// Serves `items` as an RSS feed; returns its URL.
-async fn feed(items: Items) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/rss", listener.local_addr().unwrap());
-    let app = Router::new().route("/rss", get(serve)).with_state(items);
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    url
 }
 
 /// One feed source `nitter`, one fediverse target `t` at `port`, route `r`.
@@ -98,7 +71,7 @@ async fn a_feed_post_waiting_for_its_target_survives_the_process(
     #[case] emptied: bool,
 ) {
     let items: Items = Arc::new(Mutex::new(vec![item(100, "an old post")]));
-    let url = feed(Arc::clone(&items)).await;
+    let url = support::rss::serve(Arc::clone(&items)).await;
     let dir = TempDir::new().unwrap();
     let port = free_port();
     let config = write_config(dir.path(), &url, kind, port);

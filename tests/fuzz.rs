@@ -7,8 +7,8 @@
 //!
 //! Targets: the archive post normaliser (current and classic elements), whole archive files
 //! (`Archive::open` + `load`), the X API page parser, the feed normaliser (RSS/Atom through
-//! `feed-rs`, and the HTML-to-text converter), the configuration loader, and the renderer
-//! (fed by all of the above).
+//! `feed-rs`), the HTML reader (fediverse status and feed HTML, read both ways, and entity
+//! decoding), the configuration loader, and the renderer (fed by all of the above).
 //!
 //! Seeds: `tests/fixtures`, `examples/sample-archive`, `bridge.toml.example`, and
 //! `../shared/fixtures` when present (skipped with a message when not). Cases per target:
@@ -20,9 +20,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use birdbridge::config::{RouteSettings, Settings};
-use birdbridge::model::{Author, Post};
+use birdbridge::html::{self, PlainText};
+use birdbridge::model::{Author, Post, PostId, References};
 use birdbridge::normalize::archive::{normalize_tweet, TweetContext};
-use birdbridge::normalize::feed::{html_to_text, normalize_entry, FeedContext};
+use birdbridge::normalize::feed::{normalize_entry, FeedContext};
 use birdbridge::normalize::note_tweet::NoteIndex;
 use birdbridge::normalize::x::parse_page;
 use birdbridge::policy::RoutePolicy;
@@ -108,6 +109,20 @@ const TOKENS: &[&str] = &[
     "[[",
     "'''",
     "\"\"\"",
+    "<a href=\"https://h.example/@u\" class=\"u-url mention\">@",
+    "<a href=\"https://h.example/x\">",
+    "</a>",
+    "<p>",
+    "<br>",
+    "<pre>\n ",
+    "<blockquote>",
+    "<script>",
+    "<img src=\"https://h.example/i.png\">",
+    "&rsquo;",
+    "&#x1F680;",
+    "\u{a0}",
+    "@",
+    "#",
 ];
 
 #[derive(Debug, Clone)]
@@ -440,7 +455,66 @@ fn run_feed(xml: &[u8]) {
             }
         }
     }
-    let _ = html_to_text(&String::from_utf8_lossy(xml));
+    run_html(&String::from_utf8_lossy(xml));
+}
+
+/// Status HTML as Mastodon, `GoToSocial`, Pleroma, Misskey and Friendica write it, and a
+/// bridge's feed description.
+fn status_html() -> Vec<String> {
+    [
+        "<p>Hi <span class=\"h-card\" translate=\"no\"><a href=\"https://mastodon.social/@Gargron\" class=\"u-url mention\">@<span>Gargron</span></a></span> \
+         <a href=\"https://example.com/very/long/path?x=1&amp;y=2\" rel=\"nofollow noopener\" translate=\"no\"><span class=\"invisible\">https://</span><span class=\"ellipsis\">example.com/very/lon</span><span class=\"invisible\">g/path?x=1&amp;y=2</span></a><br />\
+         We&rsquo;re shipping 2.0 &mdash; faster&hellip;</p><p><a href=\"https://mastodon.social/tags/rust\" class=\"mention hashtag\" rel=\"tag\">#<span>rust</span></a></p>",
+        "<p>Hi <span class=\"h-card\"><a href=\"https://gts.example.org/@someone\" class=\"u-url mention\" rel=\"nofollow noreferrer noopener\" target=\"_blank\">@<span>someone</span></a></span>, <a href=\"https://example.org/a\" rel=\"nofollow noreferrer noopener\">https://example.org/a</a></p><pre>  code\n\n  more</pre>",
+        "<span class=\"h-card\"><a class=\"u-url mention\" data-user=\"9xYz\" href=\"https://pleroma.example/users/lain\" rel=\"ugc\">@<span>lain</span></a></span> thanks!<br/><br/><a class=\"hashtag\" data-tag=\"rust\" href=\"https://pleroma.example/tag/rust\" rel=\"tag ugc\">#rust</a>",
+        "<p><a href=\"https://misskey.example/@alice\" class=\"u-url mention\">@alice@misskey.example</a> @<a class=\"userinfo mention\" href=\"https://friendica.example/profile/bob\">bob</a> <img class=\"emojione custom-emoji\" alt=\":blobcat:\" src=\"https://a.example/e.png\"></p>",
+        "<p>Look <a href=\"https://nitter.net/ann\">@ann</a></p><img src=\"https://nitter.net/pic/a.jpg\"/><hr/><blockquote><b>Bob</b><p>quoted</p>\
+         <footer><a href=\"https://nitter.net/bob/status/42#m\">nitter.net/bob/status/42#m</a></footer></blockquote><ul><li>one</li><li>two</li></ul>",
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+/// What the reader gives is well formed: facets in order, apart, inside the trimmed text on
+/// character boundaries; and the text renders as a post.
+fn check_read(read: &PlainText) {
+    assert_eq!(read.text, read.text.trim(), "untrimmed: {read:?}");
+    let mut end = 0;
+    for facet in &read.facets {
+        assert!(
+            facet.range.start >= end,
+            "facets overlap or are out of order: {read:?}"
+        );
+        assert!(
+            read.text
+                .get(facet.range.clone())
+                .is_some_and(|s| !s.is_empty()),
+            "facet {facet:?} outside the text or off a character boundary: {read:?}"
+        );
+        end = facet.range.end;
+    }
+    check_post(&Post {
+        id: PostId::new("1"),
+        author: owner(),
+        created_at: Utc.with_ymd_and_hms(2024, 5, 14, 0, 0, 0).unwrap(),
+        text: read.text.clone(),
+        facets: read.facets.clone(),
+        media: Vec::new(),
+        references: References::default(),
+        sensitive: false,
+        language: None,
+        url: String::new(),
+    });
+}
+
+fn run_html(text: &str) {
+    let feed_like = html::Options {
+        omit_blockquotes: true,
+        canonical_link: Some(|href| Some(format!("{href}#canonical"))),
+    };
+    check_read(&html::to_text(text));
+    check_read(&html::to_text_with(text, &feed_like));
+    let _ = html::decode_entities(text);
 }
 
 fn run_config(text: &[u8]) {
@@ -540,6 +614,20 @@ fn feeds_byte_mutations() {
                 seeds[seed.index(seeds.len())].as_bytes(),
                 &ops,
             ));
+        },
+    );
+}
+
+#[test]
+fn status_html_byte_mutations() {
+    let seeds = status_html();
+    fuzz(
+        "status and feed HTML, byte mutations",
+        cases(),
+        (any::<Index>(), byte_ops()),
+        |(seed, ops)| {
+            let bytes = mutate_bytes(seeds[seed.index(seeds.len())].as_bytes(), &ops);
+            run_html(&String::from_utf8_lossy(&bytes));
         },
     );
 }

@@ -531,29 +531,6 @@ async fn a_quote_is_native_where_the_server_quotes_and_a_link_elsewhere(
 }
 
 /// An RSS feed (Nitter style) whose items are set by the test.
-async fn serve_feed(items: Arc<std::sync::Mutex<Vec<String>>>) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/{USERNAME}/rss", listener.local_addr().unwrap());
-    let app = axum::Router::new().route(
-        "/{user}/rss",
-        axum::routing::get(move || {
-            let items: String = items.lock().unwrap().iter().rev().cloned().collect();
-            async move {
-                (
-                    [("content-type", "application/rss+xml")],
-                    format!(
-                        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><rss version=\"2.0\" \
-                         xmlns:dc=\"http://purl.org/dc/elements/1.1/\"><channel><title>@{USERNAME}</title>\
-                         <link>https://nitter.local/{USERNAME}</link><description>feed</description>{items}</channel></rss>"
-                    ),
-                )
-            }
-        }),
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    url
-}
-
 fn feed_item(id: u32, html: &str) -> String {
     format!(
         "<item><title>post {id}</title><dc:creator>@{USERNAME}</dc:creator>\
@@ -573,7 +550,7 @@ async fn a_feed_image_is_downloaded_and_attached(#[case] personality: Personalit
     let env = Env::new(personality, Opts::default()).await;
     env.x.serve_file("feed.png", "image/png", 3_000);
     let items = Arc::new(std::sync::Mutex::new(vec![feed_item(1, "<p>old</p>")]));
-    let feed_url = serve_feed(Arc::clone(&items)).await;
+    let feed_url = support::rss::serve(Arc::clone(&items)).await;
     let kind = if personality == Personality::GoToSocial {
         "gotosocial"
     } else {

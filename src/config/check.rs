@@ -6,7 +6,7 @@
 use std::fmt;
 use std::path::Path;
 
-use super::parse::join_key;
+use super::de::join_key;
 use super::{SecretSource, Settings, SourceSettings, TargetSettings};
 
 /// One problem found by [`Settings::offline_findings`].

@@ -74,7 +74,7 @@ impl SecretSource {
 }
 
 /// A token. `Debug` and `Display` print `[redacted]`.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, serde::Deserialize)]
 pub struct Secret(String);
 
 impl Secret {

@@ -1,24 +1,31 @@
-//! The parts of one post on one target, strictly in order: plan, stamp the attempt, call
-//! the target, record the result.
+//! The parts of one post on one target, strictly in order, as [`super::plan`] planned
+//! them: reconcile an interrupted part, stamp the attempt, send the part (its media, then
+//! its status or edit), record the result. Every ledger write of a delivery is made here or
+//! in [`super::attach`], on the blocking pool ([`Ledger::call`]); the target only talks to
+//! its server.
 //!
 //! Crash safety comes from the order of ledger writes: a part is `planned`, then `posting`
-//! before the target is called, then `posted` with the remote id. A part found in
-//! `posting` at the next start was interrupted mid-delivery; it is reconciled with the
-//! target (adopted if the target has it) before anything is sent again. The ledger writes
-//! run on the blocking pool ([`Ledger::call`]), never on the event loop.
+//! before the target is called, each upload recorded as soon as the target has it, then
+//! `posted` with the remote id. A part found in `posting` at the next start was
+//! interrupted mid-delivery; it is reconciled with the target (adopted if the target has
+//! it) before anything is sent again, reusing its recorded uploads. The crash points of
+//! the crash matrix ([`crash`]) are all reached here.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use tracing::{info, warn};
 
-use crate::clock::{jitter, Clock};
+use super::attach::attach;
+use super::plan::Planned;
+use crate::backoff::Backoff;
+use crate::clock::Clock;
 use crate::crash::{self, CrashPoint};
 use crate::media::stage::MediaStage;
 use crate::model::Post;
-use crate::render::{Rendered, ReplyTo};
+use crate::render::ReplyTo;
 use crate::store::{Ledger, PartKey, PartRecord, PartState, StoreError};
-use crate::targets::{AnyTarget, Outgoing, TargetError};
+use crate::targets::{Delivered, Outgoing, Target, TargetError};
 
 /// Attempts before a part is quarantined (kept, reported, retried only on request).
 pub const MAX_ATTEMPTS: u32 = 5;
@@ -27,16 +34,13 @@ pub const MAX_ATTEMPTS: u32 = 5;
 /// fewer, since the same request is likely to be refused again.
 pub const MAX_REJECTED_ATTEMPTS: u32 = 3;
 
-/// One post for one target, rendered.
+/// One post for one target, rendered and planned.
 pub(super) struct Job<'a> {
     pub(super) route: &'a str,
     pub(super) target_name: &'a str,
     pub(super) post: &'a Post,
-    pub(super) rendered: &'a Rendered,
+    pub(super) planned: &'a Planned,
     pub(super) clock: &'a Clock,
-    /// For an edited post: the statuses of the earlier version, by part index; these parts
-    /// are edits of those statuses instead of new ones.
-    pub(super) edits: &'a [String],
     /// See [`Outgoing::media`].
     pub(super) media: Option<&'a MediaStage>,
 }
@@ -61,18 +65,20 @@ pub(super) struct Outcome {
 /// outcome stays in `posting`, so it is reconciled before anything is sent again.
 pub(super) async fn deliver_post(
     ledger: &Arc<Ledger>,
-    target: &mut AnyTarget,
+    target: &mut dyn Target,
     ctx: &Job<'_>,
 ) -> Result<Outcome, StoreError> {
     let post_id = ctx.post.id.as_str();
-    let parts = &ctx.rendered.parts;
-    let part_count = u32::try_from(parts.len()).unwrap_or(u32::MAX);
-    let now = ctx.clock.now();
-    let records = plan(ledger, ctx, part_count, now).await?;
+    let parts = &ctx.planned.rendered.parts;
     let mut outcome = Outcome::default();
     let mut previous: Option<String> = None;
     for (index, part) in parts.iter().enumerate() {
-        let Some(record) = records.iter().find(|r| r.key.part_index as usize == index) else {
+        let Some(record) = ctx
+            .planned
+            .records
+            .iter()
+            .find(|r| r.key.part_index as usize == index)
+        else {
             break;
         };
         let key = &record.key;
@@ -122,13 +128,10 @@ pub(super) async fn deliver_post(
             ledger.call(move |l| l.begin_attempt(&key, now)).await?
         };
         crash::point(CrashPoint::Posting);
-        let result = match ctx.edits.get(index) {
-            Some(remote_id) => target.edit(remote_id, out, ledger).await,
-            None => target.deliver(out, ledger).await,
-        };
-        match result {
+        let edit = ctx.planned.edits.get(index).map(String::as_str);
+        match send(ledger, target, ctx, key, out, edit).await? {
             Ok(delivered) => {
-                crash::delivered(ctx.edits.get(index).is_some());
+                crash::delivered(edit.is_some());
                 let (k, now, d) = (key.clone(), ctx.clock.now(), delivered.clone());
                 ledger
                     .call(move |l| l.mark_posted(&k, &d.remote_id, d.url.as_deref(), now))
@@ -160,41 +163,29 @@ pub(super) async fn deliver_post(
     Ok(outcome)
 }
 
-/// Plans the post's parts (a placeholder planned while the target's limits were unknown
-/// becomes the real parts now) and records the renderer's warnings on a first plan.
-async fn plan(
+/// Sends one part: its media ([`attach`]: reused or uploaded, each upload recorded), then
+/// the status, or the edit of `edit`. The outer error is the ledger's; the inner one is the
+/// part's failure.
+async fn send(
     ledger: &Arc<Ledger>,
+    target: &mut dyn Target,
     ctx: &Job<'_>,
-    part_count: u32,
-    now: DateTime<Utc>,
-) -> Result<Vec<PartRecord>, StoreError> {
-    let post_id = ctx.post.id.as_str();
-    let (route, target_name, id) = (
-        ctx.route.to_owned(),
-        ctx.target_name.to_owned(),
-        post_id.to_owned(),
-    );
-    let warnings: Vec<(u32, String)> = ctx
-        .rendered
-        .warnings
-        .iter()
-        .map(|w| (u32::try_from(w.part).unwrap_or(u32::MAX), w.message.clone()))
-        .collect();
-    ledger
-        .call(move |l| {
-            let records = l.replan_post(&route, &id, &target_name, part_count, now)?;
-            if records
-                .iter()
-                .all(|r| r.state == PartState::Planned && r.attempts == 0)
-            {
-                for (index, message) in &warnings {
-                    let key = PartKey::new(&route, &id, &target_name, *index);
-                    l.add_warning(&key, message, now)?;
-                }
-            }
-            Ok(records)
-        })
-        .await
+    key: &PartKey,
+    out: Outgoing<'_>,
+    edit: Option<&str>,
+) -> Result<Result<Delivered, TargetError>, StoreError> {
+    let attached = match attach(ledger, target, key, out, ctx.clock).await? {
+        Ok(attached) => attached,
+        Err(err) => return Ok(Err(err)),
+    };
+    if !attached.media.is_empty() {
+        // Uploaded (or reused) and recorded; neither the status nor the edit is sent.
+        crash::point(CrashPoint::MediaUploaded);
+    }
+    Ok(match edit {
+        Some(remote_id) => target.edit(remote_id, out, &attached).await,
+        None => target.post(out, &attached).await,
+    })
 }
 
 /// What reconciling an interrupted part found.
@@ -212,7 +203,7 @@ enum Reconciled {
 /// anything is sent for it again.
 async fn reconcile_part(
     ledger: &Arc<Ledger>,
-    target: &mut AnyTarget,
+    target: &mut dyn Target,
     ctx: &Job<'_>,
     record: &PartRecord,
     out: Outgoing<'_>,
@@ -294,8 +285,7 @@ impl Class {
             TargetError::Rejected { .. } => Class::Rejected,
             TargetError::Output { .. }
             | TargetError::Transient { .. }
-            | TargetError::Setup { .. }
-            | TargetError::Store(_) => Class::Temporary,
+            | TargetError::Setup { .. } => Class::Temporary,
         }
     }
 }
@@ -309,8 +299,7 @@ fn settle_failure(
     attempts: u32,
     now: DateTime<Utc>,
 ) -> Result<PartState, StoreError> {
-    let wait = backoff(attempts);
-    let retry_at = now + wait + jitter(wait / 4);
+    let retry_at = now + RETRY.jittered(attempts);
     Ok(match class {
         Class::NotSent => {
             ledger.mark_not_sent(key, message, now, now)?;
@@ -328,20 +317,18 @@ fn settle_failure(
     })
 }
 
-/// Exponential backoff from one minute, capped at six hours.
-pub fn backoff(attempts: u32) -> Duration {
-    let minutes = 1i64 << attempts.min(9);
-    Duration::minutes(minutes.min(360))
-}
+/// The wait before a failed part's next attempt: from one minute, doubling with each
+/// attempt, at most six hours.
+const RETRY: Backoff = Backoff::new(Duration::minutes(1), Duration::hours(6));
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn backoff_grows_and_is_capped() {
-        assert_eq!(backoff(0), Duration::minutes(1));
-        assert_eq!(backoff(3), Duration::minutes(8));
-        assert_eq!(backoff(30), Duration::minutes(360));
+    fn retries_back_off_and_are_capped() {
+        assert_eq!(RETRY.nth(0), Duration::minutes(1));
+        assert_eq!(RETRY.nth(3), Duration::minutes(8));
+        assert_eq!(RETRY.nth(30), Duration::minutes(360));
     }
 }

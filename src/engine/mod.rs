@@ -1,60 +1,54 @@
 //! The delivery engine: the one way a post reaches the targets of its route, whoever found
-//! it (archive backfill, `backfill --from-api`, a daemon cycle). For each target: decide →
-//! render → record the intent → deliver → record the result (DESIGN.md "Data flow").
+//! it (archive backfill, `backfill --from-api`, a daemon cycle). For each target:
+//! [`plan`] decides, renders and records the intent; [`deliver`] delivers the parts and
+//! records each result (with [`attach`] for their media). The targets are seen only
+//! through [`Target`](crate::targets::Target); they talk to their servers, and every
+//! ledger write of a delivery is the engine's.
 //!
 //! One [`Context`] carries what every wait and every call needs: the [`Lane`] (live posts
 //! may use a target's whole rate-limit budget, backfill only its share), the cancellation
 //! token that ends every wait (budget waits, backoff, media processing), and the clock. (The
-//! crash test points live in [`crate::crash`], compiled in only with `test-hooks`.) The drivers ([`crate::backfill`], [`crate::daemon`]) only find posts and
-//! hand them over in order.
+//! crash test points live in [`crate::crash`], compiled in only with `test-hooks`.) The
+//! drivers ([`crate::backfill`], [`crate::daemon`]) only find posts and hand them over in
+//! order.
 //!
 //! **Nothing is lost while a target is down.** A target that cannot be reached (or whose
-//! token is refused) does not drop posts: their parts are planned in the ledger and wait.
-//! When the engine knows the target's limits (connected once, or cached in the ledger) it
-//! plans the real parts; when it never learnt them it plans one placeholder part, which is
-//! re-planned from the real limits once the server answers (`Ledger::replan_post`: only
-//! plans nothing of which was ever sent are replaced). An unreachable target is tried again
-//! with growing, jittered backoff; a refused token at the next cycle or run (rebuilding the
-//! target, so a fixed token file is read again).
+//! token is refused) does not drop posts: their parts are planned in the ledger and wait
+//! ([`reach`]). When the engine knows the target's limits (connected once, or cached in
+//! the ledger) it plans the real parts; when it never learnt them it plans one placeholder
+//! part, which is re-planned from the real limits once the server answers
+//! (`Ledger::replan_post`: only plans nothing of which was ever sent are replaced).
 //!
 //! Crash safety comes from the order of ledger writes (see [`deliver`]).
 
+mod attach;
 mod deliver;
 mod edits;
 mod plan;
+mod reach;
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{Duration, Utc};
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn};
+use tracing::warn;
 
-use crate::budget::{human_duration, BudgetPool, Priority};
-use crate::clock::{jitter, Clock};
-use crate::config::{Settings, TargetSettings};
+use crate::budget::{human_duration, BudgetPool};
+use crate::clock::Clock;
+use crate::config::Settings;
 use crate::media::stage::MediaStage;
-use crate::model::{Author, Post, PostId, PostRef, References};
+use crate::model::{Author, Malformed, Post, PostId, PostRef, References};
 use crate::policy::{self, Decision, RoutePolicy};
 use crate::preview;
 use crate::progress::Progress;
-use crate::render::Rendered;
 use crate::report::DeliveryReport;
-use crate::sources::archive::Malformed;
 use crate::store::{Ledger, PartRecord, PartState, StoreError};
-use crate::targets::{AnyTarget, TargetError, TargetProfile};
+use crate::targets::{self, TargetError};
 
-pub use deliver::{backoff, MAX_ATTEMPTS, MAX_REJECTED_ATTEMPTS};
-use plan::Step;
-
-/// Whose posts these are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Lane {
-    /// Posts found live: may use a target's whole rate-limit budget.
-    #[default]
-    Live,
-    /// A backfill: may use each target's `backfill_share` of the budget.
-    Backfill,
-}
+pub use crate::budget::Lane;
+pub use deliver::{MAX_ATTEMPTS, MAX_REJECTED_ATTEMPTS};
+use plan::{Planned, Step};
+use reach::{build_target, unusable, Reach, RouteTarget};
 
 /// What every delivery of one engine shares.
 #[derive(Debug, Clone, Default)]
@@ -120,35 +114,6 @@ pub struct PostOutcome {
     pub changed: bool,
 }
 
-/// Whether a target can be delivered to now.
-#[derive(Debug, Clone)]
-enum Reach {
-    /// Not tried yet in this run.
-    Untried,
-    /// Connected: its server's limits are known.
-    Connected,
-    /// The server could not be reached; tried again from `retry_at`.
-    Down {
-        why: String,
-        failures: u32,
-        retry_at: DateTime<Utc>,
-    },
-    /// The token was refused; tried again at the next cycle or run.
-    Refused { why: String, retry: bool },
-}
-
-#[derive(Debug)]
-struct RouteTarget {
-    name: String,
-    settings: TargetSettings,
-    /// The limits the renderer obeys: the server's once connected, the ledger's cached
-    /// ones before, `None` when never known (posts then wait as a placeholder).
-    profile: Option<TargetProfile>,
-    /// `None` in a dry run (preview only).
-    target: Option<AnyTarget>,
-    reach: Reach,
-}
-
 /// One route's delivery engine. See the module docs.
 #[derive(Debug)]
 pub struct Engine {
@@ -181,19 +146,14 @@ impl Engine {
         let mut targets = Vec::new();
         for name in &route_settings.targets {
             let target_settings = &settings.targets[name];
-            let (profile, target) = match target_settings {
-                TargetSettings::Fediverse(f) if ctx.dry_run => {
-                    warn!(target = %name, kind = f.kind.as_str(), "previewing with default Mastodon limits; the server is not asked in a dry run");
-                    (Some(TargetProfile::mastodon_default()), None)
-                }
-                _ => {
-                    let target = build_target(route, name, target_settings, &ctx)?;
-                    let profile = target.profile().clone();
-                    (
-                        ctx.dry_run.then_some(profile),
-                        (!ctx.dry_run).then_some(target),
-                    )
-                }
+            // A dry run only previews: no target is built, no server asked.
+            let (profile, target) = if ctx.dry_run {
+                (Some(targets::preview_profile(name, target_settings)), None)
+            } else {
+                (
+                    None,
+                    Some(build_target(route, name, target_settings, &ctx)?),
+                )
             };
             targets.push(RouteTarget {
                 name: name.clone(),
@@ -270,105 +230,6 @@ impl Engine {
         )
     }
 
-    /// Targets that cannot be delivered to now, with the reason (an unreachable server, a
-    /// refused token); their posts wait in the ledger.
-    pub fn targets_waiting(&self) -> Vec<(String, String)> {
-        self.targets
-            .iter()
-            .filter_map(|t| match &t.reach {
-                Reach::Down { why, .. } | Reach::Refused { why, .. } => {
-                    Some((t.name.clone(), why.clone()))
-                }
-                Reach::Untried | Reach::Connected => None,
-            })
-            .collect()
-    }
-
-    /// A new cycle starts: targets whose token was refused are tried again (the operator
-    /// may have fixed it since).
-    pub fn new_cycle(&mut self) {
-        for t in &mut self.targets {
-            if let Reach::Refused { retry, .. } = &mut t.reach {
-                *retry = true;
-            }
-        }
-    }
-
-    /// Connects every target that is due: not tried yet, down and past its backoff, or
-    /// refused before this cycle. A target that cannot be used is reported loudly and its
-    /// posts wait; the others go on. With `backlog` posts to deliver, logs each target's
-    /// estimate from its rate-limit budget.
-    ///
-    /// # Errors
-    /// Ledger failures.
-    pub async fn connect(
-        &mut self,
-        ledger: &Arc<Ledger>,
-        backlog: usize,
-    ) -> Result<(), StoreError> {
-        let now = self.ctx.clock.now();
-        for t in &mut self.targets {
-            let due = match &t.reach {
-                Reach::Untried => true,
-                Reach::Connected => false,
-                Reach::Down { retry_at, .. } => *retry_at <= now,
-                Reach::Refused { retry, .. } => *retry,
-            };
-            if !due || t.target.is_none() {
-                continue;
-            }
-            if matches!(t.reach, Reach::Refused { .. }) {
-                // Read the token again: fixing it is what the operator was asked to do.
-                match build_target(&self.route, &t.name, &t.settings, &self.ctx) {
-                    Ok(fresh) => t.target = Some(fresh),
-                    Err(err) => {
-                        t.reach = Reach::Refused {
-                            why: err.to_string(),
-                            retry: false,
-                        };
-                        continue;
-                    }
-                }
-            }
-            let Some(target) = t.target.as_mut() else {
-                continue;
-            };
-            // Before connecting: on a server that counts every call in one window
-            // (GoToSocial), the connection's own calls are taken at the lane's priority too.
-            target.set_priority(match self.ctx.lane {
-                Lane::Live => Priority::Live,
-                Lane::Backfill => Priority::Backfill {
-                    share: target.backfill_share(),
-                },
-            });
-            let result = target.connect(ledger).await;
-            match result {
-                Ok(()) => {
-                    if !matches!(t.reach, Reach::Untried) {
-                        info!(route = %self.route, target = %t.name, "target reachable again: delivering the posts that waited");
-                    }
-                    t.reach = Reach::Connected;
-                    t.profile = Some(target.profile().clone());
-                    if let Some(rate) = target.posts_per_hour().filter(|_| backlog > 0) {
-                        let (route, name) = (self.route.clone(), t.name.clone());
-                        let done = ledger.call(move |l| l.settled_posts(&route, &name)).await?;
-                        let left = (backlog as u64).saturating_sub(done);
-                        info!(route = %self.route, target = %t.name, "{}", eta_line(left, rate));
-                    }
-                }
-                Err(TargetError::Interrupted) => {}
-                Err(err) => {
-                    if t.profile.is_none() {
-                        let target: &AnyTarget = target;
-                        t.profile = target.cached_profile(ledger).await?;
-                    }
-                    t.reach = unusable(&self.route, &t.name, &t.reach, &err, now);
-                }
-            }
-        }
-        Ok(())
-    }
-
     /// Records unreadable archive entries as skipped on every target, in one ledger call:
     /// the audit trail says why they never appeared.
     ///
@@ -418,7 +279,6 @@ impl Engine {
         let Offer { post, earlier, .. } = offer;
         self.connect(ledger, 0).await?;
         let now = self.ctx.clock.now();
-        let decision = policy::decide(post, &self.policy, now);
         let mut outcome = PostOutcome::default();
         let shared = Arc::new(post.clone());
         let earlier: Arc<[PostId]> = earlier.into();
@@ -429,15 +289,11 @@ impl Engine {
                 target: t.name.clone(),
                 post: Arc::clone(&shared),
                 earlier: Arc::clone(&earlier),
-                decision: decision.clone(),
                 policy: self.policy.clone(),
                 profile: t.profile.clone(),
-                unusable: match &t.reach {
-                    Reach::Down { .. } | Reach::Refused { .. } => Some(waiting_reason(&t.reach)),
-                    Reach::Untried | Reach::Connected => None,
-                },
-                supports_edits: t.target.as_ref().is_some_and(AnyTarget::supports_edits),
-                refusal: t.target.as_ref().and_then(AnyTarget::refusal),
+                unusable: t.unusable(),
+                supports_edits: t.target.as_ref().is_some_and(|t| t.supports_edits()),
+                refusal: t.target.as_ref().and_then(|t| t.refusal()),
                 dry_run: self.ctx.dry_run,
                 now,
             };
@@ -465,8 +321,8 @@ impl Engine {
                         .preview(&preview::post(&self.route, &t.name, post, &rendered));
                     tally.previewed += 1;
                 }
-                Step::Deliver { rendered, edits } => {
-                    self.deliver_parts(ledger, i, offer, &rendered, &edits, tally, &mut outcome)
+                Step::Deliver(planned) => {
+                    self.deliver_parts(ledger, i, offer, &planned, tally, &mut outcome)
                         .await?;
                 }
             }
@@ -477,49 +333,39 @@ impl Engine {
         Ok(outcome)
     }
 
-    /// Delivers the rendered parts of the offered post to target `i`.
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "one post, one target, its results"
-    )]
+    /// Delivers the planned parts of the offered post to target `i`, then records what
+    /// the target learnt meanwhile (its rate-limit windows).
     async fn deliver_parts(
         &mut self,
         ledger: &Arc<Ledger>,
         i: usize,
         offer: Offer<'_>,
-        rendered: &Rendered,
-        edits: &[String],
+        planned: &Planned,
         tally: &mut DeliveryReport,
         outcome: &mut PostOutcome,
     ) -> Result<(), StoreError> {
         let post = offer.post;
         let route = self.route.clone();
         let t = &mut self.targets[i];
-        let Some(target) = t.target.as_mut() else {
+        let Some(target) = t.target.as_deref_mut() else {
             return Ok(());
         };
         let job = deliver::Job {
             route: &route,
             target_name: &t.name,
             post,
-            rendered,
+            planned,
             clock: &self.ctx.clock,
-            edits,
             media: offer.media,
         };
         let parts = deliver::deliver_post(ledger, target, &job).await?;
-        if let Some((name, windows)) = target.budget_snapshot() {
-            let now = self.ctx.clock.now();
-            ledger
-                .call(move |l| l.save_budgets(&name, &windows, now))
-                .await?;
-        }
+        reach::remember(ledger, &t.name, target, &self.ctx.clock).await?;
         if let Some(stop) = parts.stop_target {
             t.reach = unusable(&route, &t.name, &t.reach, &stop, self.ctx.clock.now());
         }
         if parts.delivered > 0 && target.shows_preview() {
             self.progress
-                .preview(&preview::post(&route, &t.name, post, rendered));
+                .preview(&preview::post(&route, &t.name, post, &planned.rendered));
         }
         tally.parts_delivered += parts.delivered;
         tally.parts_reconciled += parts.reconciled;
@@ -556,69 +402,6 @@ impl Engine {
                 Ok(false)
             })
             .await
-    }
-}
-
-fn build_target(
-    route: &str,
-    name: &str,
-    settings: &TargetSettings,
-    ctx: &Context,
-) -> Result<AnyTarget, SetupError> {
-    let mut target =
-        AnyTarget::from_settings(name, settings, &ctx.clock, &ctx.cancel).map_err(|source| {
-            SetupError::TargetSetup {
-                route: route.to_owned(),
-                target: name.to_owned(),
-                source: Box::new(source),
-            }
-        })?;
-    target.share_budget(&ctx.budgets);
-    Ok(target)
-}
-
-/// What a target that cannot be used becomes, logged loudly: a refused token stops it until
-/// the next cycle or run; anything else is retried after a growing, jittered backoff.
-fn unusable(
-    route: &str,
-    target: &str,
-    before: &Reach,
-    err: &TargetError,
-    now: DateTime<Utc>,
-) -> Reach {
-    if let TargetError::Auth { .. } = err {
-        error!(route, target, error = %err, "target STOPPED: its token was refused; its posts wait in the ledger until the token is fixed (tried again at the next cycle or run)");
-        return Reach::Refused {
-            why: err.to_string(),
-            retry: false,
-        };
-    }
-    let failures = match before {
-        Reach::Down { failures, .. } => failures + 1,
-        _ => 1,
-    };
-    let wait = reconnect_backoff(failures);
-    let retry_at = now + wait + jitter(wait / 4);
-    error!(route, target, error = %err, retry_at = %retry_at.format("%H:%M:%S"), "target unreachable: its posts wait in the ledger and go out once it answers");
-    Reach::Down {
-        why: err.to_string(),
-        failures,
-        retry_at,
-    }
-}
-
-/// Time before reconnecting to a target that was down `failures` times in a row: 30 s,
-/// doubling, at most 30 min.
-fn reconnect_backoff(failures: u32) -> Duration {
-    let seconds = 30i64 << failures.saturating_sub(1).min(6);
-    Duration::seconds(seconds.min(30 * 60))
-}
-
-fn waiting_reason(reach: &Reach) -> String {
-    match reach {
-        Reach::Down { why, .. } => waiting_note(format_args!("the target to answer: {why}")),
-        Reach::Refused { why, .. } => waiting_note(format_args!("a valid token: {why}")),
-        Reach::Untried | Reach::Connected => waiting_note("the target"),
     }
 }
 
@@ -683,12 +466,5 @@ mod tests {
             "15 post(s) to deliver: ~9 min at 100 posts/h (rate-limit budget)"
         );
         assert_eq!(eta_line(0, 100.0), "nothing left to deliver");
-    }
-
-    #[test]
-    fn reconnecting_backs_off_and_is_capped() {
-        assert_eq!(reconnect_backoff(1), Duration::seconds(30));
-        assert_eq!(reconnect_backoff(3), Duration::minutes(2));
-        assert_eq!(reconnect_backoff(40), Duration::minutes(30));
     }
 }

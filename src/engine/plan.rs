@@ -1,8 +1,10 @@
-//! What one post becomes on one target, decided with the ledger: already done, skipped or
-//! held (recorded), waiting (planned, with why), previewed, or parts to deliver (rendered,
-//! as new statuses or as edits). Synchronous, and run on the blocking pool
-//! ([`Ledger::call`]) with everything it needs owned, so the event loop never waits for the
-//! ledger's lock or the disk.
+//! What one post becomes on one target, in one place: decided by the route policy,
+//! rendered for the target's limits, and planned in the ledger. Already done, skipped or
+//! held (recorded), waiting (planned, with why), previewed, or parts to deliver (planned,
+//! with the renderer's warnings, as new statuses or as edits) that [`super::deliver`]
+//! then delivers. Synchronous, and run on the blocking pool ([`Ledger::call`]) with
+//! everything it needs owned, so the event loop never waits for the ledger's lock or the
+//! disk.
 
 use std::sync::Arc;
 
@@ -11,12 +13,12 @@ use tracing::{info, warn};
 
 use super::{edits, is_done, waiting_note};
 use crate::model::{Post, PostId};
-use crate::policy::{Decision, RoutePolicy};
+use crate::policy::{self, Decision, RoutePolicy};
 use crate::preview;
 use crate::profile::TargetProfile;
 use crate::render::{self, Lookups, Rendered};
-use crate::store::{Ledger, StoreError, HELD_PREFIX};
-use crate::targets::fedi::manners::ImagesOnly;
+use crate::store::{Ledger, PartKey, PartRecord, PartState, StoreError, HELD_PREFIX};
+use crate::targets::Refusal;
 
 /// The inputs, owned.
 pub(super) struct Plan {
@@ -24,7 +26,6 @@ pub(super) struct Plan {
     pub(super) target: String,
     pub(super) post: Arc<Post>,
     pub(super) earlier: Arc<[PostId]>,
-    pub(super) decision: Decision,
     pub(super) policy: RoutePolicy,
     /// The limits to render for; `None` when never known.
     pub(super) profile: Option<TargetProfile>,
@@ -32,7 +33,7 @@ pub(super) struct Plan {
     pub(super) unusable: Option<String>,
     pub(super) supports_edits: bool,
     /// What the target refuses outright (Pixelfed: posts without an image).
-    pub(super) refusal: Option<ImagesOnly>,
+    pub(super) refusal: Option<Arc<dyn Refusal>>,
     pub(super) dry_run: bool,
     pub(super) now: DateTime<Utc>,
 }
@@ -49,31 +50,38 @@ pub(super) enum Step {
     EditSkipped,
     /// A dry run: show it.
     Preview(Rendered),
-    /// Deliver these parts; `edits` are the statuses of the earlier version to edit.
-    Deliver {
-        rendered: Rendered,
-        edits: Vec<String>,
-    },
+    /// Deliver these parts.
+    Deliver(Planned),
+}
+
+/// A post's parts on a target, planned for delivery.
+pub(super) struct Planned {
+    pub(super) rendered: Rendered,
+    /// For an edited post: the statuses of the earlier version, by part index; these parts
+    /// are edits of those statuses instead of new ones.
+    pub(super) edits: Vec<String>,
+    /// The parts' ledger rows.
+    pub(super) records: Vec<PartRecord>,
 }
 
 impl Plan {
     /// Decides, recording what needs recording. Returns the step and whether the ledger
     /// changed for the post (a held post released).
-    pub(super) fn run(mut self, l: &Ledger) -> Result<(Step, bool), StoreError> {
-        if matches!(self.decision, Decision::Hold(_))
+    pub(super) fn run(self, l: &Ledger) -> Result<(Step, bool), StoreError> {
+        let mut decision = policy::decide(&self.post, &self.policy, self.now);
+        if matches!(decision, Decision::Hold(_))
             && l.hold_released(&self.route, self.post.id.as_str(), &self.target)?
         {
             // A person released this post from its hold (`hold release`): mirrored
             // although the policy still holds it.
-            self.decision = Decision::Mirror;
+            decision = Decision::Mirror;
         }
         let (route, target, id) = (&self.route, &self.target, self.post.id.as_str());
         let existing = l.parts_of_post(route, id, target)?;
         // A held post whose hold no longer applies (the policy or the source changed):
         // that change was the person's request to retry it.
-        let released = existing.len() == 1
-            && existing[0].is_held()
-            && !matches!(self.decision, Decision::Hold(_));
+        let released =
+            existing.len() == 1 && existing[0].is_held() && !matches!(decision, Decision::Hold(_));
         if released && !self.dry_run {
             l.release_held(route, id, target)?;
             info!(route, target, post = id, "held post released");
@@ -81,9 +89,9 @@ impl Plan {
         if !released && is_done(&existing) {
             return Ok((Step::AlreadyDone, released));
         }
-        let rendered = match &self.decision {
+        let rendered = match &decision {
             Decision::Skip(_) | Decision::Hold(_) => {
-                return Ok((self.not_mirrored(l, &self.decision)?, released));
+                return Ok((self.not_mirrored(l, &decision)?, released));
             }
             // The one place a repost of a mirrored post is dispatched: rendered as a boost
             // of the mirrored status (`Part::boost_of`), which a fediverse target sends as
@@ -148,13 +156,37 @@ impl Plan {
         if edit.skipped {
             return Ok((Step::EditSkipped, released));
         }
+        let records = self.plan_parts(l, &rendered)?;
         Ok((
-            Step::Deliver {
+            Step::Deliver(Planned {
                 rendered,
                 edits: edit.remote_ids,
-            },
+                records,
+            }),
             released,
         ))
+    }
+
+    /// Plans the post's parts (a placeholder planned while the target's limits were unknown
+    /// becomes the real parts now) and records the renderer's warnings on a first plan.
+    fn plan_parts(&self, l: &Ledger, rendered: &Rendered) -> Result<Vec<PartRecord>, StoreError> {
+        let (route, target, id) = (&self.route, &self.target, self.post.id.as_str());
+        let parts = u32::try_from(rendered.parts.len()).unwrap_or(u32::MAX);
+        let records = l.replan_post(route, id, target, parts, self.now)?;
+        if records
+            .iter()
+            .all(|r| r.state == PartState::Planned && r.attempts == 0)
+        {
+            for w in &rendered.warnings {
+                let index = u32::try_from(w.part).unwrap_or(u32::MAX);
+                l.add_warning(
+                    &PartKey::new(route, id, target, index),
+                    &w.message,
+                    self.now,
+                )?;
+            }
+        }
+        Ok(records)
     }
 
     /// Records why the post is not mirrored to the target: skipped (final) or held

@@ -27,6 +27,9 @@ use crate::model::{
     Author, FacetKind, Media, MediaKind, MediaSource, Post, PostId, PostRef, References,
 };
 
+/// Defined with the model, where the renderer reads it too.
+pub use crate::model::parse_status_url;
+
 /// What a post needs from its archive besides its own JSON.
 pub struct TweetContext<'a> {
     /// The archive's owner, the author of every post.
@@ -434,36 +437,6 @@ pub fn language(lang: &str) -> Option<String> {
         "" | "und" | "zxx" | "qam" | "qct" | "qht" | "qme" | "qst" => None,
         other => Some(other.to_owned()),
     }
-}
-
-/// The id and handle of a status URL on `twitter.com` or `x.com`
-/// (`https://x.com/<user>/status/<id>`, with any suffix or query), if `url` is one.
-/// `/i/web/status/<id>` links (X's "show more" link of a truncated post) are not.
-pub fn parse_status_url(url: &str) -> Option<(String, PostId)> {
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))?;
-    let (host, path) = rest.split_once('/')?;
-    let host = host.to_ascii_lowercase();
-    let host = host
-        .strip_prefix("www.")
-        .or_else(|| host.strip_prefix("mobile."))
-        .unwrap_or(&host);
-    if host != "twitter.com" && host != "x.com" {
-        return None;
-    }
-    let path = path.split(['?', '#']).next().unwrap_or_default();
-    let mut segments = path.split('/');
-    let user = segments.next()?;
-    let status = segments.next()?;
-    let id = segments.next()?;
-    let handle_ok = !user.is_empty()
-        && user.len() <= 15
-        && user.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        && user != "i";
-    let id_ok = !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit());
-    (handle_ok && id_ok && (status == "status" || status == "statuses"))
-        .then(|| (user.to_owned(), PostId::new(id)))
 }
 
 fn reply_to(raw: &RawTweet) -> Option<PostRef> {

@@ -5,8 +5,9 @@
 //!   author and id), `R to @user: ` (a reply) or `Pinned: `;
 //! - the status id comes from the link (`https://<host>/<user>/status/<id>#m`, or an X link
 //!   on RSS-Bridge), else from a numeric `guid`; other feeds keep their `guid`;
-//! - the text comes from the HTML description, **sanitised to plain text**: tags are dropped,
-//!   only links survive (as link, mention or hashtag facets), scripts and styles vanish;
+//! - the text comes from the HTML description, **read as plain text** by [`crate::html`]:
+//!   tags are dropped, only links survive (as link, mention or hashtag facets), scripts and
+//!   styles vanish; the title is escaped text, its character references decoded;
 //! - images come from enclosures and `<img>` tags, each URL checked by
 //!   [`crate::fetch::check_url`] (refused ones are dropped and listed);
 //! - a `<blockquote>` is a quoted post: its status link becomes the quote reference and its
@@ -18,11 +19,9 @@ use chrono::{DateTime, Utc};
 use feed_rs::model::Entry;
 
 use super::archive::parse_status_url;
-use super::entities::unescape_html;
 use crate::fetch::check_url;
-use crate::model::{
-    Author, Facet, FacetKind, Media, MediaKind, MediaSource, Post, PostId, PostRef, References,
-};
+use crate::html::{self, PlainText};
+use crate::model::{Author, Media, MediaKind, MediaSource, Post, PostId, PostRef, References};
 
 /// One feed item, normalised.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,7 +54,7 @@ pub fn normalize_entry(entry: &Entry, cx: &FeedContext<'_>) -> Option<FeedPost> 
     let title = entry
         .title
         .as_ref()
-        .map(|t| unescape_html(t.content.trim()).into_owned())
+        .map(|t| html::decode_entities(&t.content).trim().to_owned())
         .unwrap_or_default();
     let (prefix, _) = classify(&title);
     let html = entry
@@ -64,10 +63,10 @@ pub fn normalize_entry(entry: &Entry, cx: &FeedContext<'_>) -> Option<FeedPost> 
         .and_then(|c| c.body.clone())
         .or_else(|| entry.summary.as_ref().map(|s| s.content.clone()));
     let mut body = match &html {
-        Some(html) => html_to_text(html),
-        None => Html {
+        Some(html) => html::to_text_with(html, &READ),
+        None => PlainText {
             text: title.clone(),
-            ..Html::default()
+            ..PlainText::default()
         },
     };
     let stripped_title = strip_prefix(&title, prefix);
@@ -82,6 +81,12 @@ pub fn normalize_entry(entry: &Entry, cx: &FeedContext<'_>) -> Option<FeedPost> 
         None if !entry.id.trim().is_empty() => PostId::new(entry.id.trim()),
         None => PostId::new(link.clone()?),
     };
+    if body.truncated {
+        tracing::warn!(
+            post = %id,
+            "the item's HTML is longer than a post can be; its end is left out"
+        );
+    }
     let link_user = status.as_ref().map(|(user, _)| user.clone());
     let item_author = entry
         .authors
@@ -115,7 +120,7 @@ pub fn normalize_entry(entry: &Entry, cx: &FeedContext<'_>) -> Option<FeedPost> 
             .or(item_author)
             .unwrap_or_else(|| cx.fallback_author.to_owned()),
     };
-    references.quote_of = body.quote.take();
+    references.quote_of = quoted(&body.quoted_links);
 
     let (media, refused_media) = media_of(entry, &body.images, cx.allow_private_media);
 
@@ -142,6 +147,16 @@ pub fn normalize_entry(entry: &Entry, cx: &FeedContext<'_>) -> Option<FeedPost> 
     Some(FeedPost {
         post,
         refused_media,
+    })
+}
+
+/// The quoted post: the first status linked inside a `<blockquote>`.
+fn quoted(links: &[String]) -> Option<PostRef> {
+    let (user, id) = links.iter().find_map(|href| status_link(href))?;
+    Some(PostRef {
+        url: Some(Post::canonical_url(&user, &id)),
+        id: Some(id),
+        username: Some(user),
     })
 }
 
@@ -223,7 +238,7 @@ fn strip_prefix<'t>(title: &'t str, prefix: Prefix<'_>) -> &'t str {
 }
 
 /// Removes the title's prefix from the body when the body repeats it.
-fn strip_leading(body: &mut Html, title: &str, stripped: &str) {
+fn strip_leading(body: &mut PlainText, title: &str, stripped: &str) {
     let prefix_len = title.len() - stripped.len();
     let prefix = title[..prefix_len].trim_end();
     if prefix.is_empty() || !body.text.starts_with(prefix) {
@@ -236,6 +251,17 @@ fn strip_leading(body: &mut Html, title: &str, stripped: &str) {
     for f in &mut body.facets {
         f.range = f.range.start - cut..f.range.end - cut;
     }
+}
+
+/// How an item's HTML is read: a `<blockquote>` is a quoted post (linked by the renderer,
+/// so its text is left out), and a status link on a bridge points at its `x.com` original.
+const READ: html::Options = html::Options {
+    omit_blockquotes: true,
+    canonical_link: Some(canonical_status),
+};
+
+fn canonical_status(href: &str) -> Option<String> {
+    status_link(href).map(|(user, id)| Post::canonical_url(&user, &id))
 }
 
 /// `(user, id)` of a status link on any host: `https://<host>/<user>/status/<id>`, as
@@ -258,389 +284,9 @@ fn status_link(url: &str) -> Option<(String, PostId)> {
     ok.then(|| (user.to_owned(), PostId::new(id)))
 }
 
-/// Sanitised HTML: plain text with link facets, the images, and the quoted post.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Html {
-    /// The text, whitespace collapsed, paragraphs as blank lines.
-    pub text: String,
-    /// Links, mentions and hashtags as byte ranges into `text`.
-    pub facets: Vec<Facet>,
-    /// `src` of every `<img>`, in order.
-    pub images: Vec<String>,
-    /// The first status linked inside a `<blockquote>`.
-    pub quote: Option<PostRef>,
-}
-
-/// Turns untrusted HTML into plain text: no markup survives, so nothing in it can act on a
-/// reader. Links keep their target (as the text, for bare links, or a facet over the
-/// anchor's `@name` or `#tag`); `<script>` and `<style>` contents are dropped; a
-/// `<blockquote>` is left out of the text and searched for a quoted status.
-pub fn html_to_text(html: &str) -> Html {
-    let mut out = Builder::default();
-    let mut rest = html;
-    let mut skip_until: Option<&'static str> = None;
-    while !rest.is_empty() {
-        let Some(lt) = rest.find('<') else {
-            out.text(rest, skip_until.is_some());
-            break;
-        };
-        out.text(&rest[..lt], skip_until.is_some());
-        rest = &rest[lt..];
-        if rest.starts_with("<!--") {
-            rest = rest.find("-->").map_or("", |end| &rest[end + 3..]);
-            continue;
-        }
-        let Some(tag) = read_tag(rest) else {
-            if rest[1..].starts_with(|c: char| c.is_ascii_alphabetic() || c == '/' || c == '!') {
-                // A tag cut short or malformed: dropped up to its end, as a browser would.
-                rest = rest.find('>').map_or("", |end| &rest[end + 1..]);
-            } else {
-                // A lone `<`: text, as a browser would show it.
-                out.text("<", skip_until.is_some());
-                rest = &rest[1..];
-            }
-            continue;
-        };
-        rest = &rest[tag.len..];
-        if let Some(until) = skip_until {
-            if tag.closing && tag.name == until {
-                skip_until = None;
-            }
-            continue;
-        }
-        match (tag.name.as_str(), tag.closing) {
-            ("script", false) => skip_until = Some("script"),
-            ("style", false) => skip_until = Some("style"),
-            ("br", _) => out.newline(1),
-            ("p" | "div" | "li" | "ul" | "ol" | "hr" | "h1" | "h2" | "h3" | "h4" | "footer", _) => {
-                out.newline(2);
-            }
-            ("blockquote", false) => {
-                out.newline(2);
-                out.quote_depth += 1;
-            }
-            ("blockquote", true) => {
-                out.quote_depth = out.quote_depth.saturating_sub(1);
-                out.newline(2);
-            }
-            ("a", false) => out.open_link(tag.attr("href")),
-            ("a", true) => out.close_link(),
-            ("img", false) => {
-                if let Some(src) = tag.attr("src") {
-                    out.images.push(src);
-                }
-            }
-            _ => {}
-        }
-    }
-    out.finish()
-}
-
-#[derive(Debug)]
-struct Tag {
-    name: String,
-    closing: bool,
-    attrs: Vec<(String, String)>,
-    /// Bytes the tag takes in the source.
-    len: usize,
-}
-
-impl Tag {
-    fn attr(&self, name: &str) -> Option<String> {
-        self.attrs
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| unescape_html(v.trim()).into_owned())
-    }
-}
-
-/// Reads the tag at the start of `s` (which starts with `<`), quotes in attributes
-/// respected. `None` when it is not a tag (`< 3`, or never closed).
-fn read_tag(s: &str) -> Option<Tag> {
-    let bytes = s.as_bytes();
-    let mut i = 1;
-    let closing = bytes.get(i) == Some(&b'/');
-    if closing {
-        i += 1;
-    }
-    let name_start = i;
-    while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'-') {
-        i += 1;
-    }
-    if i == name_start {
-        return None;
-    }
-    let name = s[name_start..i].to_ascii_lowercase();
-    let mut attrs = Vec::new();
-    loop {
-        while i < bytes.len() && (bytes[i].is_ascii_whitespace() || bytes[i] == b'/') {
-            i += 1;
-        }
-        if *bytes.get(i)? == b'>' {
-            break;
-        }
-        let (attr, value, next) = read_attr(s, i)?;
-        i = next;
-        if !attr.is_empty() {
-            attrs.push((attr, value));
-        }
-    }
-    Some(Tag {
-        name,
-        closing,
-        attrs,
-        len: i + 1,
-    })
-}
-
-/// Reads one `name`, `name=value`, `name="value"` or `name='value'` at byte `i`; returns
-/// it and the byte after it. `None` when a quote is never closed.
-fn read_attr(s: &str, mut i: usize) -> Option<(String, String, usize)> {
-    let bytes = s.as_bytes();
-    let start = i;
-    while i < bytes.len()
-        && !matches!(bytes[i], b'=' | b'>' | b'/')
-        && !bytes[i].is_ascii_whitespace()
-    {
-        i += 1;
-    }
-    let attr = s[start..i].to_ascii_lowercase();
-    while i < bytes.len() && bytes[i].is_ascii_whitespace() {
-        i += 1;
-    }
-    if bytes.get(i) != Some(&b'=') {
-        return Some((attr, String::new(), i));
-    }
-    i += 1;
-    while i < bytes.len() && bytes[i].is_ascii_whitespace() {
-        i += 1;
-    }
-    if let quote @ (b'"' | b'\'') = *bytes.get(i)? {
-        let end = s[i + 1..].find(char::from(quote))? + i + 1;
-        return Some((attr, s[i + 1..end].to_owned(), end + 1));
-    }
-    let value_start = i;
-    while i < bytes.len() && bytes[i] != b'>' && !bytes[i].is_ascii_whitespace() {
-        i += 1;
-    }
-    Some((attr, s[value_start..i].to_owned(), i))
-}
-
-#[derive(Debug, Default)]
-struct Builder {
-    text: String,
-    facets: Vec<Facet>,
-    images: Vec<String>,
-    quote: Option<PostRef>,
-    quote_depth: usize,
-    /// Line breaks owed before the next text (1 or 2).
-    pending_breaks: usize,
-    /// The open anchor: its target and where its text starts.
-    link: Option<(Option<String>, usize)>,
-    /// Text of the open anchor inside a quote (not in `text`).
-    quote_link_text: String,
-}
-
-impl Builder {
-    fn text(&mut self, raw: &str, skipping: bool) {
-        if skipping || raw.is_empty() {
-            return;
-        }
-        let decoded = unescape_html(raw)
-            .replace('\u{a0}', " ")
-            .replace("&nbsp;", " ");
-        if self.quote_depth > 0 {
-            return;
-        }
-        let mut words = decoded.split_whitespace().peekable();
-        let leading_space = decoded.starts_with(char::is_whitespace);
-        let trailing_space = decoded.ends_with(char::is_whitespace);
-        if words.peek().is_none() {
-            if leading_space && !self.text.is_empty() && self.pending_breaks == 0 {
-                self.space();
-            }
-            return;
-        }
-        self.flush_breaks();
-        if leading_space {
-            self.space();
-        }
-        let joined = words.collect::<Vec<_>>().join(" ");
-        self.text.push_str(&joined);
-        if trailing_space {
-            self.space();
-        }
-    }
-
-    fn space(&mut self) {
-        if !self.text.is_empty() && !self.text.ends_with([' ', '\n']) {
-            self.text.push(' ');
-        }
-    }
-
-    fn newline(&mut self, n: usize) {
-        if self.quote_depth == 0 && !self.text.is_empty() {
-            self.pending_breaks = self.pending_breaks.max(n);
-        }
-    }
-
-    fn flush_breaks(&mut self) {
-        if self.pending_breaks > 0 {
-            let len = self.text.trim_end_matches(' ').len();
-            self.text.truncate(len);
-            for _ in 0..self.pending_breaks {
-                self.text.push('\n');
-            }
-            self.pending_breaks = 0;
-        }
-    }
-
-    fn open_link(&mut self, href: Option<String>) {
-        let href = href.filter(|h| h.starts_with("http://") || h.starts_with("https://"));
-        if self.quote_depth > 0 {
-            if self.quote.is_none() {
-                if let Some((user, id)) = href.as_deref().and_then(status_link) {
-                    self.quote = Some(PostRef {
-                        url: Some(Post::canonical_url(&user, &id)),
-                        id: Some(id),
-                        username: Some(user),
-                    });
-                }
-            }
-            self.quote_link_text.clear();
-            return;
-        }
-        self.flush_breaks();
-        self.link = Some((href, self.text.len()));
-    }
-
-    fn close_link(&mut self) {
-        let Some((href, start)) = self.link.take() else {
-            return;
-        };
-        let shown = self.text[start..].trim().to_owned();
-        let Some(href) = href else {
-            return;
-        };
-        let facet = if let Some(name) = shown.strip_prefix('@').filter(|n| is_word(n)) {
-            FacetKind::Mention {
-                username: name.to_owned(),
-            }
-        } else if let Some(tag) = shown.strip_prefix('#').filter(|t| is_word(t)) {
-            FacetKind::Hashtag {
-                tag: tag.to_owned(),
-            }
-        } else if shown.is_empty() {
-            // An anchor around an image only: the image is collected on its own.
-            return;
-        } else {
-            // Bare and shortened links show their target in full; the renderer counts
-            // URLs the way the target does, so length is no reason to shorten them.
-            let url = match status_link(&href) {
-                Some((user, id)) => Post::canonical_url(&user, &id),
-                None => href,
-            };
-            let looks_like_url = shown.contains('.') && !shown.contains(' ');
-            if looks_like_url {
-                self.text.truncate(start);
-                self.text.push_str(&url);
-            }
-            let range = if looks_like_url {
-                start..self.text.len()
-            } else {
-                start + (self.text[start..].len() - self.text[start..].trim_start().len())
-                    ..self.text.trim_end().len()
-            };
-            self.facets.push(Facet {
-                range,
-                kind: FacetKind::Link { url },
-            });
-            return;
-        };
-        let lead = self.text[start..].len() - self.text[start..].trim_start().len();
-        let end = self.text.trim_end().len();
-        self.facets.push(Facet {
-            range: start + lead..end,
-            kind: facet,
-        });
-    }
-
-    fn finish(mut self) -> Html {
-        let len = self.text.trim_end().len();
-        self.text.truncate(len);
-        self.facets
-            .retain(|f| f.range.end <= len && f.range.start < f.range.end);
-        Html {
-            text: self.text,
-            facets: self.facets,
-            images: self.images,
-            quote: self.quote,
-        }
-    }
-}
-
-fn is_word(s: &str) -> bool {
-    !s.is_empty() && s.chars().all(|c| c.is_alphanumeric() || c == '_')
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn link_urls(h: &Html) -> Vec<(&str, &FacetKind)> {
-        h.facets
-            .iter()
-            .map(|f| (&h.text[f.range.clone()], &f.kind))
-            .collect()
-    }
-
-    #[test]
-    fn markup_becomes_text_with_links() {
-        let h = html_to_text(
-            "<p>Hello <a href=\"https://nitter.net/ann\">@ann</a> &amp; <b>bold</b> \
-             <a href='https://example.org/a?b=1&amp;c=2'>example.org/a…</a></p>\
-             <p>two<br>lines <a href=\"https://nitter.net/search?q=%23rust\">#rust</a></p>\
-             <script>alert(1)</script><style>p{}</style><a href=\"javascript:alert(1)\">click</a>",
-        );
-        assert_eq!(
-            h.text,
-            "Hello @ann & bold https://example.org/a?b=1&c=2\n\ntwo\nlines #rust\n\nclick"
-        );
-        let facets = link_urls(&h);
-        assert_eq!(facets[0].0, "@ann");
-        assert_eq!(
-            facets[1],
-            (
-                "https://example.org/a?b=1&c=2",
-                &FacetKind::Link {
-                    url: "https://example.org/a?b=1&c=2".into()
-                }
-            )
-        );
-        assert_eq!(facets[2].1, &FacetKind::Hashtag { tag: "rust".into() });
-        assert_eq!(facets.len(), 3);
-    }
-
-    #[test]
-    fn quotes_and_images_are_taken_out() {
-        let h = html_to_text(
-            "<p>Look</p><img src=\"https://nitter.net/pic/media%2Fa.jpg\" />\
-             <hr/><blockquote><b>Bob (@bob)</b><p>quoted words</p><footer>— <cite>\
-             <a href=\"https://nitter.net/bob/status/42#m\">nitter.net/bob/status/42#m</a></cite></footer></blockquote>",
-        );
-        assert_eq!(h.text, "Look");
-        assert_eq!(h.images, ["https://nitter.net/pic/media%2Fa.jpg"]);
-        let quote = h.quote.unwrap();
-        assert_eq!(quote.id, Some(PostId::new("42")));
-        assert_eq!(quote.url.as_deref(), Some("https://x.com/bob/status/42"));
-    }
-
-    #[test]
-    fn broken_markup_stays_readable() {
-        let h = html_to_text("a < b and <a href=\"https://x.org\">x.org</a> <i>oops");
-        assert_eq!(h.text, "a < b and https://x.org oops");
-        assert_eq!(html_to_text("<p unclosed=\"").text, "");
-    }
 
     #[test]
     fn prefixes_are_recognised() {

@@ -2,6 +2,8 @@
 //! [`CountingRule`]; the splitter and any validation call [`length`], so they always agree
 //! with each other.
 
+pub mod x_weighted;
+
 use unicode_segmentation::UnicodeSegmentation;
 
 use crate::profile::{CountingRule, TargetProfile};
@@ -15,6 +17,7 @@ pub fn length(profile: &TargetProfile, spoiler_text: Option<&str>, text: &str) -
         }
         CountingRule::CodePoints => spoiler.chars().count() + text.chars().count(),
         CountingRule::Utf16 => spoiler.encode_utf16().count() + text.encode_utf16().count(),
+        CountingRule::XWeighted => x_weighted::length(spoiler) + x_weighted::length(text),
     }
 }
 
@@ -114,6 +117,19 @@ mod tests {
             ..TargetProfile::mastodon_default()
         };
         assert_eq!(length(&profile, spoiler, text), expected);
+    }
+
+    #[test]
+    fn x_rule_weighs_text_and_spoiler() {
+        let profile = TargetProfile {
+            max_characters: 280,
+            counting: CountingRule::XWeighted,
+            ..TargetProfile::mastodon_default()
+        };
+        assert_eq!(
+            length(&profile, Some("CW: 戦争"), "see https://example.com/a/b 👍🏽"),
+            4 + 4 + 4 + 23 + 1 + 2
+        );
     }
 
     #[test]

@@ -2,8 +2,7 @@
 //! route's own X posts pointed at their mirrored status. `t.co` links never reach this
 //! module: sources expand them into [`crate::model::FacetKind::Link`] facets.
 
-use crate::model::PostId;
-use crate::normalize::archive::parse_status_url;
+use crate::model::{parse_status_url, PostId};
 
 /// `url` without the query parameters `rules` name. A rule is a parameter name (`fbclid`),
 /// a prefix ending in `*` (`utm_*`), or `host:rule` for a rule that applies only on that

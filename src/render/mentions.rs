@@ -27,8 +27,12 @@
 
 use std::collections::BTreeMap;
 
-/// The rendered form of a mention of the X account `username`.
+/// The rendered form of a mention of `username`: an X handle, or a fediverse handle
+/// `user@server` (read from fediverse HTML), which names its server and so is kept.
 pub(super) fn mention(username: &str, map: &BTreeMap<String, String>) -> String {
+    if username.contains('@') {
+        return format!("@{username}");
+    }
     map.get(&username.to_ascii_lowercase())
         .cloned()
         .unwrap_or_else(|| profile_url(username))
@@ -119,6 +123,7 @@ mod tests {
     #[rstest]
     #[case::unmapped("ann_example", "https://x.com/ann_example")]
     #[case::mapped_any_case("WikiPedia", "@wikipedia@wikis.world")]
+    #[case::fediverse_handle("ann@example.social", "@ann@example.social")]
     fn mention_forms(#[case] username: &str, #[case] want: &str) {
         assert_eq!(mention(username, &map()), want);
     }

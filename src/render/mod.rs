@@ -28,10 +28,11 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use crate::config::{AltTextPolicy, Visibility};
-use crate::model::{FacetKind, Media, MediaKind, MediaSource, Post, PostId, PostKind};
+use crate::model::{
+    FacetKind, Media, MediaKind, MediaSource, MirroredPost, Post, PostId, PostKind,
+};
 use crate::policy::RoutePolicy;
 use crate::profile::TargetProfile;
-use crate::store::MirroredPost;
 
 /// One status to post.
 #[derive(Debug, Clone, PartialEq, Eq)]

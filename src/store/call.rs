@@ -4,10 +4,11 @@
 use std::sync::Arc;
 
 use super::{Ledger, StoreError};
+use crate::blocking::off_the_loop;
 
 impl Ledger {
     /// Runs `f` with the ledger on the blocking pool and waits for it without blocking the
-    /// runtime. A panic inside `f` is a bug and goes on unwinding here.
+    /// runtime ([`off_the_loop`]). A panic inside `f` is a bug and goes on unwinding here.
     ///
     /// # Errors
     /// What `f` returns; [`StoreError::Abandoned`] when the runtime shut down first.
@@ -17,12 +18,8 @@ impl Ledger {
         F: FnOnce(&Ledger) -> Result<T, StoreError> + Send + 'static,
     {
         let ledger = Arc::clone(self);
-        match tokio::task::spawn_blocking(move || f(&ledger)).await {
-            Ok(result) => result,
-            Err(err) => match err.try_into_panic() {
-                Ok(panic) => std::panic::resume_unwind(panic),
-                Err(_) => Err(StoreError::Abandoned),
-            },
-        }
+        off_the_loop(move || f(&ledger))
+            .await
+            .map_err(|_| StoreError::Abandoned)?
     }
 }

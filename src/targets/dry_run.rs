@@ -2,7 +2,7 @@
 //! and records results in the ledger like a real target, so a second run delivers nothing.
 //!
 //! Its "server" is the output file: a part's line carries its idempotency key, so after a
-//! crash between writing and recording, [`DryRunTarget::reconcile`] finds the line and the
+//! crash between writing and recording, reconciliation finds the line and the
 //! part is adopted instead of written twice. On stdout there is nothing to look back at,
 //! and an interrupted part is printed again.
 
@@ -10,9 +10,10 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 
+use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use super::{Delivered, Outgoing, TargetError, TargetProfile};
+use super::{Attached, Call, Delivered, Memory, Outgoing, Target, TargetError, TargetProfile};
 use crate::config::DryRunTargetSettings;
 use crate::model::MediaSource;
 use crate::render::ReplyTo;
@@ -58,31 +59,8 @@ impl DryRunTarget {
         }
     }
 
-    /// The limits it emulates.
-    pub fn profile(&self) -> &TargetProfile {
-        &self.profile
-    }
-
-    /// Whether the JSON lines go to stdout (then a person's preview must go elsewhere).
-    pub fn writes_stdout(&self) -> bool {
-        matches!(self.output, Output::Stdout)
-    }
-
-    /// Writes the part's line. The status id is derived from the idempotency key, so it is
-    /// the same whenever the same part is written.
-    pub fn deliver(&mut self, out: Outgoing<'_>) -> Result<Delivered, TargetError> {
-        let remote_id = format!(
-            "dry-{}",
-            &out.idempotency_key[..16.min(out.idempotency_key.len())]
-        );
-        self.write(&out, remote_id, None)
-    }
-
-    /// Writes an `"action": "edit"` line: `remote_id`, an earlier status, now shows `out`.
-    pub fn edit(&mut self, remote_id: &str, out: Outgoing<'_>) -> Result<Delivered, TargetError> {
-        self.write(&out, remote_id.to_owned(), Some("edit"))
-    }
-
+    /// Writes the part's line; with `action`, what it does to the status `remote_id`
+    /// (an `"edit"`).
     fn write(
         &mut self,
         out: &Outgoing<'_>,
@@ -119,7 +97,7 @@ impl DryRunTarget {
     }
 
     /// Looks for a line with this idempotency key in the output file.
-    pub fn reconcile(&mut self, idempotency_key: &str) -> Result<Option<Delivered>, TargetError> {
+    fn find(&self, idempotency_key: &str) -> Result<Option<Delivered>, TargetError> {
         let Output::File { path, .. } = &self.output else {
             return Ok(None);
         };
@@ -180,6 +158,62 @@ impl DryRunTarget {
             "in_reply_to": reply,
             "media": media,
         })
+    }
+}
+
+impl Target for DryRunTarget {
+    /// The limits it emulates.
+    fn profile(&self) -> &TargetProfile {
+        &self.profile
+    }
+
+    /// Nothing to learn: the limits are configured.
+    fn connect<'a>(&'a mut self, _memory: &'a Memory) -> Call<'a, ()> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn remembered_profile(&self, _memory: &Memory) -> Option<TargetProfile> {
+        Some(self.profile.clone())
+    }
+
+    fn supports_edits(&self) -> bool {
+        true
+    }
+
+    /// Media go into the line as their locations; the attachments are not used. The
+    /// status id is derived from the idempotency key, so it is the same whenever the same
+    /// part is written.
+    fn post<'a>(&'a mut self, out: Outgoing<'a>, _attached: &'a Attached) -> Call<'a, Delivered> {
+        let key = out.idempotency_key;
+        let written = self.write(&out, format!("dry-{}", &key[..16.min(key.len())]), None);
+        Box::pin(async { written })
+    }
+
+    fn edit<'a>(
+        &'a mut self,
+        remote_id: &'a str,
+        out: Outgoing<'a>,
+        _attached: &'a Attached,
+    ) -> Call<'a, Delivered> {
+        let written = self.write(&out, remote_id.to_owned(), Some("edit"));
+        Box::pin(async { written })
+    }
+
+    fn reconcile<'a>(
+        &'a mut self,
+        out: Outgoing<'a>,
+        _attempt_at: DateTime<Utc>,
+    ) -> Call<'a, Option<Delivered>> {
+        let found = self.find(out.idempotency_key);
+        Box::pin(async { found })
+    }
+
+    fn shows_preview(&self) -> bool {
+        true
+    }
+
+    fn writes_stdout(&self) -> bool {
+        matches!(self.output, Output::Stdout)
     }
 }
 

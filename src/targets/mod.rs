@@ -1,28 +1,208 @@
-//! Targets: where rendered parts are delivered. A target also knows the limits of the
-//! server behind it ([`TargetProfile`], defined in [`crate::profile`] so the renderer reads
-//! it without depending on the targets).
+//! Targets: where rendered parts are delivered. The engine sees a target only through the
+//! [`Target`] trait; [`build`] and [`preview_profile`] are the one place that knows the
+//! kinds (the dry run, the fediverse target [`fedi`]), so a new kind of target is a new
+//! module and one line in each.
 //!
-//! Targets form a closed set, so they are an enum ([`AnyTarget`]) rather than a trait
-//! object (STYLE.md §2): the dry-run target, and the fediverse target ([`fedi`]).
+//! A target talks to its server and nothing else: it never touches the ledger. What it
+//! needs from earlier runs (a cached server profile, saved rate-limit windows) the engine
+//! reads and hands to [`Target::connect`] as [`Memory`]; what it learns the engine takes
+//! back with [`Target::learnt`] and records. A part goes out in steps the engine drives,
+//! recording between them: each media item is uploaded ([`Target::upload`]) and recorded
+//! before the next, then the status is posted or edited with the uploads ([`Attached`]),
+//! so a retry reuses every upload the ledger heard of and the ledger knows every write.
+//!
+//! A target also knows the limits of the server behind it ([`TargetProfile`], defined in
+//! [`crate::profile`] so the renderer reads it without depending on the targets).
 
 pub mod dry_run;
 pub mod fedi;
+pub mod x;
 
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use tokio_util::sync::CancellationToken;
 
-use crate::budget::Priority;
+use crate::budget::{BudgetPool, Family, Lane, Window};
 use crate::clock::Clock;
+use crate::config::TargetSettings;
 use crate::media::stage::MediaStage;
 use crate::model::Post;
-use crate::render::Part;
-use crate::store::Ledger;
+use crate::render::{Part, PartMedia, Rendered};
+use crate::store::CachedProfile;
 
 pub use crate::profile::{CountingRule, TargetProfile};
 pub use dry_run::DryRunTarget;
 pub use fedi::FediTarget;
+
+/// A target's call in progress: boxed, so the engine can hold targets of every kind as
+/// `Box<dyn Target>`; `Send`, so a delivery can move between threads.
+pub type Call<'a, T> = Pin<Box<dyn Future<Output = Result<T, TargetError>> + Send + 'a>>;
+
+/// What the engine needs from a target. Every call that waits (rate-limit budgets, backoff,
+/// media processing, downloads) ends with [`TargetError::Interrupted`] when the run's
+/// cancellation token (given at [`build`]) is cancelled, and nothing was sent then.
+pub trait Target: Send + Sync + std::fmt::Debug {
+    /// The limits the renderer obeys: the server's once connected, defaults before.
+    fn profile(&self) -> &TargetProfile;
+
+    /// Gets ready to deliver: learns the server (its kind, limits, account) and takes up
+    /// the rate-limit windows `memory` kept from earlier runs. Whatever it learnt is in
+    /// [`Target::learnt`] afterwards, also when connecting failed half way.
+    ///
+    /// # Errors
+    /// [`TargetError::Auth`] for a refused token, [`TargetError::Unreachable`] and the
+    /// other reasons the target cannot be used now.
+    fn connect<'a>(&'a mut self, memory: &'a Memory) -> Call<'a, ()>;
+
+    /// The limits kept in `memory` (whatever their age), for planning posts while the
+    /// server cannot be reached; `None` when they are not known.
+    fn remembered_profile(&self, memory: &Memory) -> Option<TargetProfile>;
+
+    /// What the ledger should keep since the last time it was asked: a profile read from
+    /// the server, the rate-limit windows. The engine records it after connecting and
+    /// after each post's delivery.
+    fn learnt(&mut self) -> Memory {
+        Memory::default()
+    }
+
+    /// Whether the target can change a status it posted (an edited post then becomes an
+    /// edit instead of a second status; elsewhere it is recorded as skipped, never posted
+    /// twice).
+    fn supports_edits(&self) -> bool;
+
+    /// What the target refuses outright, judged on the rendered post before anything is
+    /// planned, so the engine records the post as skipped with the reason instead.
+    fn refusal(&self) -> Option<Arc<dyn Refusal>> {
+        None
+    }
+
+    /// How long an upload stays usable for a status (servers drop unattached media after a
+    /// while): a retry within it reuses the upload. `None` for a target that takes media
+    /// with the status itself, which is then never asked to [`Target::upload`].
+    fn upload_lifetime(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Uploads one attachment of a part (remote media from `stage`, downloaded once for
+    /// every target), or says why the server cannot take it.
+    ///
+    /// # Errors
+    /// See [`TargetError`]; the part then fails as a whole.
+    fn upload<'a>(
+        &'a mut self,
+        media: &'a PartMedia,
+        stage: Option<&'a MediaStage>,
+    ) -> Call<'a, Upload> {
+        let _ = (media, stage);
+        Box::pin(async {
+            Err(TargetError::Setup {
+                message: "this target takes no uploads".to_owned(),
+            })
+        })
+    }
+
+    /// Posts the part as a new status (a boost when the part is one) with its attached
+    /// media and text.
+    ///
+    /// # Errors
+    /// See [`TargetError`].
+    fn post<'a>(&'a mut self, out: Outgoing<'a>, attached: &'a Attached) -> Call<'a, Delivered>;
+
+    /// Makes the status `remote_id` show the part instead (a new version of an edited
+    /// post).
+    ///
+    /// # Errors
+    /// See [`TargetError`].
+    fn edit<'a>(
+        &'a mut self,
+        remote_id: &'a str,
+        out: Outgoing<'a>,
+        attached: &'a Attached,
+    ) -> Call<'a, Delivered>;
+
+    /// After a crash left a part in `posting` (its attempt stamped at `attempt_at`), finds
+    /// out whether the target already has it. `Ok(None)` means it does not, or that sending
+    /// it again is safe (the server deduplicates on the idempotency key); an error means
+    /// nobody can tell now, and the part must stay unsettled.
+    fn reconcile<'a>(
+        &'a mut self,
+        out: Outgoing<'a>,
+        attempt_at: DateTime<Utc>,
+    ) -> Call<'a, Option<Delivered>>;
+
+    /// Posts per hour this target's budget sustains, for estimates; `None` when unlimited.
+    fn posts_per_hour(&self) -> Option<f64> {
+        None
+    }
+
+    /// Whether a person wants to see each delivered post (the dry-run target's purpose).
+    fn shows_preview(&self) -> bool {
+        false
+    }
+
+    /// Whether this target writes its records to stdout, so previews must go to stderr.
+    fn writes_stdout(&self) -> bool {
+        false
+    }
+}
+
+/// What a target refuses outright (Pixelfed: a post that starts without an image). An
+/// owned value, so the engine's plan step applies it on the blocking pool next to the
+/// ledger.
+pub trait Refusal: Send + Sync + std::fmt::Debug {
+    /// Why the target cannot take this post; `None` when it can.
+    fn refuses(&self, rendered: &Rendered) -> Option<String>;
+}
+
+/// What the ledger keeps about a target between runs, in both directions: read by the
+/// engine before [`Target::connect`], and what [`Target::learnt`] hands back to record.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Memory {
+    /// The server's profile as the target wrote it, with where and when it was read.
+    pub profile: Option<CachedProfile>,
+    /// The account's rate-limit windows.
+    pub budgets: BTreeMap<Family, Window>,
+}
+
+/// What an upload did with one attachment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Upload {
+    /// The server has it under `media_id`; `processed` once it can be attached (a video
+    /// may still be processing: the status waits for it).
+    Stored {
+        /// The server's media id.
+        media_id: String,
+        /// Whether the server said it is ready.
+        processed: bool,
+    },
+    /// The server cannot take it (type, size, refused, not downloadable), for this reason:
+    /// the status links the original instead.
+    CannotGo(String),
+}
+
+/// A part's media, uploaded, and its text with links to what could not go.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Attached {
+    /// The status text.
+    pub text: String,
+    /// The uploads, in the part's order.
+    pub media: Vec<AttachedMedia>,
+}
+
+/// One upload of a part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachedMedia {
+    /// The server's media id.
+    pub media_id: String,
+    /// Its description (alt text), for a server that takes it with an edit.
+    pub description: Option<String>,
+    /// Whether the server said it is ready to attach.
+    pub processed: bool,
+}
 
 /// One part, as handed to a target.
 #[derive(Debug, Clone, Copy)]
@@ -115,7 +295,8 @@ pub enum TargetError {
         /// What happened.
         message: String,
     },
-    /// The run was asked to stop while waiting for budget: nothing was sent.
+    /// The run was asked to stop while waiting (for budget, backoff, processing, a
+    /// download), or is shutting down: nothing was sent.
     #[error("stopped while waiting for the rate-limit budget")]
     Interrupted,
     /// The target cannot be set up (its token cannot be read, no HTTP client): fix the
@@ -125,199 +306,47 @@ pub enum TargetError {
         /// What is wrong.
         message: String,
     },
-    /// The ledger failed while the target recorded media ids or warnings.
-    #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
 }
 
-/// Every kind of target.
-#[derive(Debug)]
-pub enum AnyTarget {
-    /// Writes what would be posted.
-    DryRun(DryRunTarget),
-    /// A real fediverse account.
-    Fediverse(Box<FediTarget>),
+/// What every target of a run shares: its clock and cancellation token (ending every
+/// wait), the process's rate-limit budgets, and the lane its calls are made for.
+#[derive(Debug, Clone, Copy)]
+pub struct Surroundings<'a> {
+    /// Where time comes from.
+    pub clock: &'a Clock,
+    /// The run's stop request.
+    pub cancel: &'a CancellationToken,
+    /// One budget per target account and process.
+    pub budgets: &'a BudgetPool,
+    /// Live or backfill: the share of each budget window the calls may use.
+    pub lane: Lane,
 }
 
-impl AnyTarget {
-    /// The target's limits.
-    pub fn profile(&self) -> &TargetProfile {
-        match self {
-            AnyTarget::DryRun(t) => t.profile(),
-            AnyTarget::Fediverse(t) => t.profile(),
-        }
-    }
-
-    /// Gets ready to deliver: a fediverse target learns its server (limits, account,
-    /// saved budget). The dry run has nothing to learn.
-    ///
-    /// # Errors
-    /// [`TargetError::Auth`] and the other reasons the target cannot be used this run.
-    pub async fn connect(&mut self, ledger: &Arc<Ledger>) -> Result<(), TargetError> {
-        match self {
-            AnyTarget::DryRun(_) => Ok(()),
-            AnyTarget::Fediverse(t) => t.connect(Some(ledger)).await,
-        }
-    }
-
-    /// Delivers one part.
-    pub async fn deliver(
-        &mut self,
-        out: Outgoing<'_>,
-        ledger: &Arc<Ledger>,
-    ) -> Result<Delivered, TargetError> {
-        match self {
-            AnyTarget::DryRun(t) => t.deliver(out),
-            AnyTarget::Fediverse(t) => t.deliver(out, ledger).await,
-        }
-    }
-
-    /// Whether the target can change a status it posted (an edited post then becomes an
-    /// edit instead of a second status; elsewhere it is recorded as skipped, never posted
-    /// twice). Fediverse servers: as the quirks table says for the server's kind.
-    pub fn supports_edits(&self) -> bool {
-        match self {
-            AnyTarget::DryRun(_) => true,
-            AnyTarget::Fediverse(t) => t.supports_edits(),
-        }
-    }
-
-    /// Makes the status `remote_id` show `out`'s part instead (`PUT` on a real server).
-    ///
-    /// # Errors
-    /// See [`TargetError`].
-    pub async fn edit(
-        &mut self,
-        remote_id: &str,
-        out: Outgoing<'_>,
-        ledger: &Arc<Ledger>,
-    ) -> Result<Delivered, TargetError> {
-        match self {
-            AnyTarget::DryRun(t) => t.edit(remote_id, out),
-            AnyTarget::Fediverse(t) => t.edit(remote_id, out, ledger).await,
-        }
-    }
-
-    /// After a crash left a part in `posting` (its attempt stamped at `attempt_at`), finds
-    /// out whether the target already has it. `Ok(None)` means it does not, or that sending
-    /// it again is safe (the server deduplicates on the idempotency key); an error means
-    /// nobody can tell now, and the part must stay unsettled.
-    pub async fn reconcile(
-        &mut self,
-        out: Outgoing<'_>,
-        attempt_at: DateTime<Utc>,
-    ) -> Result<Option<Delivered>, TargetError> {
-        match self {
-            AnyTarget::DryRun(t) => t.reconcile(out.idempotency_key),
-            AnyTarget::Fediverse(t) => t.reconcile(out, attempt_at).await,
-        }
-    }
-
-    /// What the target learnt during a delivery that the ledger keeps (its rate-limit
-    /// windows, under its name), for the caller to save; `None` when nothing.
-    pub fn budget_snapshot(
-        &self,
-    ) -> Option<(
-        String,
-        std::collections::BTreeMap<crate::budget::Family, crate::budget::Window>,
-    )> {
-        match self {
-            AnyTarget::DryRun(_) => None,
-            AnyTarget::Fediverse(t) => Some(t.budget_snapshot()),
-        }
-    }
-
-    /// Posts per hour this target's budget sustains, for estimates; `None` when unlimited.
-    pub fn posts_per_hour(&self) -> Option<f64> {
-        match self {
-            AnyTarget::DryRun(_) => None,
-            AnyTarget::Fediverse(t) => Some(t.statuses_per_hour()).filter(|r| r.is_finite()),
-        }
-    }
+/// Builds the target a configuration section describes: the one place that knows the
+/// kinds.
+///
+/// # Errors
+/// [`TargetError::Setup`] when a target's token cannot be read.
+pub fn build(
+    name: &str,
+    settings: &TargetSettings,
+    around: Surroundings<'_>,
+) -> Result<Box<dyn Target>, TargetError> {
+    Ok(match settings {
+        TargetSettings::DryRun(s) => Box::new(DryRunTarget::new(name, s)),
+        TargetSettings::Fediverse(s) => Box::new(FediTarget::build(name, s, around)?),
+    })
 }
 
-impl AnyTarget {
-    /// Builds the target a configuration section describes. `clock` and `cancel` are given
-    /// to targets that wait (for rate-limit budgets, backoff, media processing).
-    ///
-    /// # Errors
-    /// [`TargetError::Setup`] when a fediverse target's token cannot be read.
-    pub fn from_settings(
-        name: &str,
-        settings: &crate::config::TargetSettings,
-        clock: &Clock,
-        cancel: &CancellationToken,
-    ) -> Result<Self, TargetError> {
-        match settings {
-            crate::config::TargetSettings::DryRun(s) => {
-                Ok(AnyTarget::DryRun(DryRunTarget::new(name, s)))
-            }
-            crate::config::TargetSettings::Fediverse(s) => Ok(AnyTarget::Fediverse(Box::new(
-                FediTarget::new(name, s, clock.clone(), cancel.clone())?,
-            ))),
-        }
-    }
-
-    /// What this target refuses outright (Pixelfed: a post without an image), so the
-    /// engine records such a post as skipped with the reason instead of trying it.
-    pub fn refusal(&self) -> Option<fedi::manners::ImagesOnly> {
-        match self {
-            AnyTarget::DryRun(_) => None,
-            AnyTarget::Fediverse(t) => t.refusal(),
-        }
-    }
-
-    /// Shares the account's rate-limit budget with the other clients of the same account
-    /// in the process.
-    pub fn share_budget(&mut self, pool: &crate::budget::BudgetPool) {
-        match self {
-            AnyTarget::DryRun(_) => {}
-            AnyTarget::Fediverse(t) => t.share_budget(pool),
-        }
-    }
-
-    /// Sets whose calls these are: live posts may use the whole rate-limit budget, backfill
-    /// its configured share.
-    pub fn set_priority(&mut self, priority: Priority) {
-        match self {
-            AnyTarget::DryRun(_) => {}
-            AnyTarget::Fediverse(t) => t.set_priority(priority),
-        }
-    }
-
-    /// The share of the budget backfill may use on this target (1 when unlimited).
-    pub fn backfill_share(&self) -> f64 {
-        match self {
-            AnyTarget::DryRun(_) => 1.0,
-            AnyTarget::Fediverse(t) => t.backfill_share(),
-        }
-    }
-
-    /// The limits saved in the ledger the last time the server was reached, for planning
-    /// posts while it cannot be reached; `None` when it never was.
-    ///
-    /// # Errors
-    /// Ledger errors.
-    pub async fn cached_profile(
-        &self,
-        ledger: &Arc<Ledger>,
-    ) -> Result<Option<TargetProfile>, crate::store::StoreError> {
-        match self {
-            AnyTarget::DryRun(t) => Ok(Some(t.profile().clone())),
-            AnyTarget::Fediverse(t) => t.cached_profile(ledger).await,
-        }
-    }
-
-    /// Whether a person wants to see each delivered post (the dry-run target's purpose).
-    pub fn shows_preview(&self) -> bool {
-        matches!(self, AnyTarget::DryRun(_))
-    }
-
-    /// Whether this target writes its records to stdout, so previews must go to stderr.
-    pub fn writes_stdout(&self) -> bool {
-        match self {
-            AnyTarget::DryRun(t) => t.writes_stdout(),
-            AnyTarget::Fediverse(_) => false,
+/// The limits a dry run previews with, asking no server and building no target (a
+/// server's token is not even read): the dry-run target's configured ones, a server's
+/// kind's defaults.
+pub fn preview_profile(name: &str, settings: &TargetSettings) -> TargetProfile {
+    match settings {
+        TargetSettings::DryRun(s) => DryRunTarget::new(name, s).profile().clone(),
+        TargetSettings::Fediverse(s) => {
+            tracing::warn!(target = %name, kind = s.kind.as_str(), "previewing with default Mastodon limits; the server is not asked in a dry run");
+            TargetProfile::mastodon_default()
         }
     }
 }

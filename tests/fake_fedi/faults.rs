@@ -86,16 +86,34 @@ struct Plan {
     injected: Vec<(Call, usize, Fault)>,
 }
 
+/// Something a test runs when a call of a kind arrives, before the server handles it.
+type Hook = Arc<dyn Fn() + Send + Sync>;
+
 /// The planned faults of one server, shared with its layer.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Faults {
     plan: Arc<Mutex<Plan>>,
+    hooks: Arc<Mutex<HashMap<Call, Hook>>>,
+}
+
+impl std::fmt::Debug for Faults {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Faults")
+            .field("plan", &self.plan)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Faults {
     /// Plans `fault` for the `nth` (1-based) call of `call`.
     pub fn plan(&self, call: Call, nth: usize, fault: Fault) {
         self.plan.lock().unwrap().planned.insert((call, nth), fault);
+    }
+
+    /// Runs `hook` whenever a call of `call` arrives, before the server handles it (the
+    /// event-loop test stalls the ledger at that instant).
+    pub fn on_call(&self, call: Call, hook: impl Fn() + Send + Sync + 'static) {
+        self.hooks.lock().unwrap().insert(call, Arc::new(hook));
     }
 
     /// The faults injected so far, in order.
@@ -121,6 +139,10 @@ pub async fn layer(State(faults): State<Faults>, req: Request, next: Next) -> Re
     let Some(call) = Call::of(req.method(), req.uri().path()) else {
         return next.run(req).await;
     };
+    let hook = faults.hooks.lock().unwrap().get(&call).cloned();
+    if let Some(hook) = hook {
+        hook();
+    }
     let Some(fault) = faults.next(call) else {
         return next.run(req).await;
     };

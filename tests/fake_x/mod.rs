@@ -5,7 +5,8 @@
 //! the returned posts, `meta`, bearer tokens (401 when wrong or revoked), the
 //! `x-rate-limit-*` headers with a real window (429 with code 88 when used up), injected
 //! 429s, and billable reads counted per post returned (empty answers are free). Its media
-//! host (`media.rs`) serves the posts' photos and videos on the same address.
+//! host (`media.rs`) serves the posts' photos and videos on the same address; its write
+//! side (`write.rs`) takes posts, reposts, deletes and media uploads from the X target.
 
 #![allow(
     dead_code,
@@ -14,6 +15,7 @@
 )]
 
 pub mod media;
+pub mod write;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -72,6 +74,8 @@ pub struct Inner {
     pub log: Vec<String>,
     /// The media host (see `media.rs`).
     files: media::Files,
+    /// The write API (see `write.rs`).
+    writes: write::Writes,
 }
 
 /// The fake; clones share the same state.
@@ -138,7 +142,7 @@ impl FakeX {
 
     fn new(addr: SocketAddr, clock: Clock) -> Self {
         let reset = clock.now().timestamp() + 900;
-        Self {
+        let fake = Self {
             addr,
             inner: Arc::new(Mutex::new(Inner {
                 users: BTreeMap::new(),
@@ -155,9 +159,12 @@ impl FakeX {
                 reads: Reads::default(),
                 log: Vec::new(),
                 files: media::Files::default(),
+                writes: write::Writes::default(),
             })),
             clock,
-        }
+        };
+        fake.init_writes();
+        fake
     }
 
     fn router(&self) -> Router {
@@ -166,6 +173,11 @@ impl FakeX {
             .route("/2/users/{id}/tweets", get(timeline))
             .route("/2/tweets", get(lookup))
             .route("/media/{name}", get(media::serve))
+            .merge(Self::write_routes())
+            .layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                write::translate_auth,
+            ))
             .with_state(self.clone())
     }
 

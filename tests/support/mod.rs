@@ -1,7 +1,7 @@
 //! What the integration tests share: the in-process daemon, started and stopped as `run`
 //! and `once` start it (against the local fakes the test brought up), the binary run on a
-//! configuration, a configuration written table by table ([`config`]), and a post with its
-//! part ([`posts`]). Each test file that uses it says `mod support;`.
+//! configuration, a configuration written table by table ([`config`]), a post with one
+//! media file ([`posts`]), and a local RSS feed ([`rss`]). Each test file that uses it says `mod support;`.
 
 #![allow(
     dead_code,
@@ -11,6 +11,7 @@
 
 pub mod config;
 pub mod posts;
+pub mod rss;
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -156,16 +156,9 @@ pub struct ArchiveContents {
     pub circle_excluded: usize,
 }
 
-/// A single post that could not be normalised.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Malformed {
-    /// Its id, when it could be read.
-    pub id: Option<PostId>,
-    /// Where it is: `data/tweets.js, entry 17` (entries counted from 1).
-    pub location: String,
-    /// Why it was skipped.
-    pub reason: String,
-}
+/// A single post that could not be normalised: the model's neutral type, which the engine
+/// records as skipped.
+pub use crate::model::Malformed;
 
 /// Why an archive cannot be read. Every message names the archive, and the file inside it
 /// where there is one.

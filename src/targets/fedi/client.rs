@@ -1,4 +1,4 @@
-//! The project's own HTTP calls to a fediverse server (DESIGN.md "The fediverse client"):
+//! The project's own HTTP calls to a fediverse server (ARCHITECTURE.md "The fediverse client"):
 //! `POST /api/v1/statuses` with an `Idempotency-Key` and real JSON booleans (megalodon sends
 //! `sensitive` as the string `"true"`, which `GoToSocial` refuses, and cannot send custom
 //! headers), edits (`PUT`), boosts (`/reblog`), media uploads streamed from a file and their
@@ -6,7 +6,7 @@
 //! entities refuse answers with missing fields or odd types), the instance documents
 //! (megalodon drops the media limits), nodeinfo for `kind = "auto"`, and deletes
 //! (`GoToSocial` and Friendica reply with bodies megalodon misreads). Calls return the raw
-//! answer; the caller reads it leniently ([`super::lenient`]).
+//! answer ([`super::answer`]); the caller reads it leniently ([`super::lenient`]).
 //!
 //! One pair of HTTP clients ([`Clients`]) is shared by every target: one connection pool,
 //! one user agent, one connect timeout; each request carries its target's request timeout.
@@ -26,11 +26,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use reqwest::header::HeaderMap;
 use reqwest::multipart::{Form, Part};
 use reqwest::{Body, Client, RequestBuilder};
 use serde_json::Value;
 
+use super::answer::Answer;
 use crate::config::Secret;
 
 /// How long connecting may take before the server counts as unreachable.
@@ -88,45 +88,6 @@ pub struct Clients {
     pub pooled: Client,
     /// Opens a new connection for every request.
     pub fresh: Client,
-}
-
-/// A server's answer, whatever its status.
-#[derive(Debug, Clone)]
-pub struct Answer {
-    /// HTTP status.
-    pub status: u16,
-    /// Headers (rate limits).
-    pub headers: HeaderMap,
-    /// The body, read leniently: not JSON gives `Value::String` of the text.
-    pub body: Value,
-}
-
-impl Answer {
-    /// The server's own message, for errors: Mastodon's `error` field (Laravel's and
-    /// Pixelfed's `message`, OAuth's `error_description`, others' `detail`), else the text.
-    pub fn message(&self) -> String {
-        let text = match &self.body {
-            Value::Object(_) => error_field(&self.body).unwrap_or_else(|| self.body.to_string()),
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        let text = text.trim();
-        // Error pages can be whole HTML documents; a message is a line.
-        let cut: String = text.chars().take(300).collect();
-        if cut.is_empty() {
-            format!("HTTP {}", self.status)
-        } else {
-            cut
-        }
-    }
-}
-
-/// The message of a JSON error body, from the first field servers put one in.
-pub fn error_field(body: &Value) -> Option<String> {
-    ["error_description", "error", "message", "detail"]
-        .iter()
-        .find_map(|k| body[*k].as_str().filter(|m| !m.trim().is_empty()))
-        .map(str::to_owned)
 }
 
 /// What an upload sends.
@@ -488,8 +449,6 @@ fn without_url(e: &reqwest::Error) -> String {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
-
     use super::*;
 
     #[test]
@@ -499,41 +458,5 @@ mod tests {
             ua.starts_with(&format!("birdbridge/{} (+", env!("CARGO_PKG_VERSION"))),
             "{ua}"
         );
-    }
-
-    #[test]
-    fn messages_come_from_the_error_field_and_are_cut() {
-        let a = Answer {
-            status: 422,
-            headers: HeaderMap::new(),
-            body: json!({"error": "Validation failed: Text character limit of 500 exceeded"}),
-        };
-        assert_eq!(
-            a.message(),
-            "Validation failed: Text character limit of 500 exceeded"
-        );
-        let long = Answer {
-            body: Value::String("x".repeat(1000)),
-            ..a.clone()
-        };
-        assert_eq!(long.message().len(), 300);
-        let laravel = Answer {
-            body: json!({"message": "The status must not be greater than 500 characters.", "errors": {"status": ["..."]}}),
-            ..a.clone()
-        };
-        assert_eq!(
-            laravel.message(),
-            "The status must not be greater than 500 characters."
-        );
-        let odd = Answer {
-            body: json!({"error": 42}),
-            ..a.clone()
-        };
-        assert_eq!(odd.message(), "{\"error\":42}");
-        let empty = Answer {
-            body: Value::String(String::new()),
-            ..a
-        };
-        assert_eq!(empty.message(), "HTTP 422");
     }
 }

@@ -6,6 +6,7 @@
 use super::profile::InstanceProfile;
 use crate::media;
 use crate::render::{Rendered, ReplyTo};
+use crate::targets::Refusal;
 
 /// A server that needs an image on every post that starts a conversation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,12 +25,14 @@ impl ImagesOnly {
             types: profile.supported_mime_types.clone(),
         }
     }
+}
 
+impl Refusal for ImagesOnly {
     /// Why the server cannot take this post: its first part starts a conversation without
     /// an attachment of a type the server takes. A reply goes out without one (Pixelfed
     /// takes it as a comment), so the later parts of a thread, and replies to mirrored
     /// posts, are not refused.
-    pub fn refuses(&self, rendered: &Rendered) -> Option<String> {
+    fn refuses(&self, rendered: &Rendered) -> Option<String> {
         let first = rendered.parts.first()?;
         let has_image = first.media.iter().any(|m| {
             let mime = media::mime_type(m.kind, &media::location(&m.source));

@@ -1,0 +1,135 @@
+//! `[sources.NAME]`: one variant per `kind`, each holding the keys of that kind. What each
+//! key means for the operator is written in `bridge.toml.example`.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::{resolve, values, Secret, SecretSource};
+
+/// `[sources.NAME]`, by `kind`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceSettings {
+    /// `kind = "x"`: a live account, polled through the X API v2.
+    X(XSourceSettings),
+    /// `kind = "archive"`: a Twitter data archive, for backfill.
+    Archive(ArchiveSourceSettings),
+    /// `kind = "feed"`: an RSS or Atom feed, polled.
+    Feed(FeedSourceSettings),
+}
+
+/// `kind = "x"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct XSourceSettings {
+    /// The handle without `@`.
+    #[serde(deserialize_with = "values::username")]
+    pub username: String,
+    /// From `token_file`, `token_env` or `token`, after reading.
+    #[serde(skip, default = "resolve::unread_token")]
+    pub token: SecretSource,
+    #[serde(rename = "token")]
+    pub(super) inline_token: Option<Secret>,
+    pub(super) token_file: Option<String>,
+    pub(super) token_env: Option<String>,
+    /// A cron expression with a seconds field, checked to parse.
+    #[serde(deserialize_with = "values::schedule")]
+    pub schedule: String,
+    /// Without a trailing slash; `api_url` points tests at a local fake.
+    #[serde(
+        default = "XSourceSettings::api",
+        deserialize_with = "values::base_url"
+    )]
+    pub api_url: String,
+    #[serde(default, deserialize_with = "values::x_start")]
+    pub start: StartAt,
+    /// US dollars per post read, for the cost estimate in `status`.
+    #[serde(
+        default = "XSourceSettings::post_price",
+        deserialize_with = "values::price"
+    )]
+    pub post_read_price: f64,
+    /// US dollars per user lookup, for the cost estimate in `status`.
+    #[serde(
+        default = "XSourceSettings::user_price",
+        deserialize_with = "values::price"
+    )]
+    pub user_read_price: f64,
+    /// Whether media URLs may point at private, loopback or link-local addresses.
+    #[serde(default)]
+    pub allow_private_media: bool,
+}
+
+impl XSourceSettings {
+    /// `api_url` when not given: the real X API.
+    pub const DEFAULT_API_URL: &'static str = "https://api.x.com";
+    /// `post_read_price` when not given: pay-per-use price of one post read (2026).
+    pub const DEFAULT_POST_READ_PRICE: f64 = 0.005;
+    /// `user_read_price` when not given: pay-per-use price of one user lookup (2026).
+    pub const DEFAULT_USER_READ_PRICE: f64 = 0.010;
+    /// The most posts `start = "latest:N"` may ask for: the API reaches only the newest 3,200.
+    pub const MAX_LATEST: u32 = 3200;
+
+    fn api() -> String {
+        Self::DEFAULT_API_URL.to_owned()
+    }
+
+    fn post_price() -> f64 {
+        Self::DEFAULT_POST_READ_PRICE
+    }
+
+    fn user_price() -> f64 {
+        Self::DEFAULT_USER_READ_PRICE
+    }
+}
+
+/// Where a live source with no saved cursor begins. A new route must not flood its targets
+/// with the account's history: that is `backfill`'s job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartAt {
+    /// `"latest"` (0, the default) or `"latest:N"`: mirror the newest N posts, then
+    /// everything after.
+    Latest(u32),
+    /// A post id (`"1577730467436138524"`): mirror everything after that post.
+    After(String),
+}
+
+impl Default for StartAt {
+    fn default() -> Self {
+        StartAt::Latest(0)
+    }
+}
+
+/// `kind = "archive"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArchiveSourceSettings {
+    /// A `.zip` or an unpacked folder, resolved against the configuration file's folder.
+    /// Loading does not check that it exists; [`super::Settings::offline_findings`] does.
+    #[serde(deserialize_with = "values::path")]
+    pub path: PathBuf,
+}
+
+/// `kind = "feed"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedSourceSettings {
+    /// http or https, kept as written.
+    #[serde(deserialize_with = "values::url")]
+    pub url: String,
+    /// A cron expression with a seconds field, checked to parse.
+    #[serde(deserialize_with = "values::schedule")]
+    pub schedule: String,
+    /// `latest` or `latest:N` (post ids are X's).
+    #[serde(default, deserialize_with = "values::feed_start")]
+    pub start: StartAt,
+    /// Whether media URLs may point at private, loopback or link-local addresses.
+    #[serde(default)]
+    pub allow_private_media: bool,
+}
+
+impl FeedSourceSettings {
+    /// The most items `start = "latest:N"` may ask for: feeds rarely carry more.
+    pub const MAX_LATEST: u32 = 100;
+}

@@ -1,0 +1,417 @@
+//! Budgeted calls: the [`Api`] with the account's rate-limit budget, waits and retries on
+//! top. Every call first takes its share of the account's [`Budget`], waiting when the
+//! window is used up (delivery waits for budget instead of calling and failing); the
+//! answer's rate-limit headers correct the budget; a 429 pauses its family and a 503 the
+//! whole account until the time the server gave. Network failures and server errors are
+//! retried with backoff where a repeat is safe. What a failure means for the part is the
+//! [`TargetError`] variant.
+//!
+//! Every wait ends at once when the run is asked to stop ([`TargetError::Interrupted`]).
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use chrono::{DateTime, Duration, Utc};
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::answer::Answer;
+use super::client::{Api, Transport};
+use crate::backoff::Backoff;
+use crate::budget::{
+    Budget, BudgetPool, Family, PooledBudget, Priority, RateHeaders, Seed, SharedBudget, Window,
+};
+use crate::clock::Clock;
+use crate::targets::{Delivered, TargetError};
+
+/// Times a call waits out a 429 or 503 before the part is given back to the engine.
+pub(super) const MAX_RATE_WAITS: u32 = 6;
+/// Retries of a call after a network failure or a server error, within one delivery.
+pub(super) const MAX_TRANSIENT_RETRIES: u32 = 3;
+/// The pause before retrying a call (a network failure, a server error, media not
+/// processed yet): 4 s after the first failure, doubling, at most about a minute.
+pub(super) const RETRY: Backoff = Backoff::new(Duration::seconds(2), Duration::seconds(64));
+
+/// One account's calls. See the module docs.
+#[derive(Debug)]
+pub struct Calls {
+    api: Api,
+    /// The target's name, for logs and errors.
+    target: String,
+    clock: Clock,
+    /// Cancelled when the run is asked to stop: every wait ends at once.
+    cancel: CancellationToken,
+    priority: Priority,
+    /// Shared with the other clients of this account in the process ([`BudgetPool`]).
+    budget: SharedBudget,
+    /// The server counts all calls in one window (`GoToSocial`).
+    one_counter: bool,
+}
+
+impl Calls {
+    /// Calls for target `target` through `api`, budgeted from `seeds` until the server
+    /// says more, at backfill priority with `share` until told otherwise.
+    pub fn new(
+        api: Api,
+        target: &str,
+        seeds: &[Seed],
+        clock: Clock,
+        cancel: CancellationToken,
+        share: f64,
+    ) -> Self {
+        let now = clock.now();
+        Self {
+            api,
+            target: target.to_owned(),
+            budget: Arc::new(Mutex::new(PooledBudget {
+                budget: Budget::seeded(seeds, now),
+                restored: false,
+            })),
+            one_counter: false,
+            clock,
+            cancel,
+            priority: Priority::Backfill { share },
+        }
+    }
+
+    /// The HTTP calls underneath.
+    pub fn api(&self) -> &Api {
+        &self.api
+    }
+
+    /// The target's name.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// Now, by the run's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// The run's stop request.
+    pub fn cancel(&self) -> &CancellationToken {
+        &self.cancel
+    }
+
+    /// Shares this account's budget with the other clients of the same account in the
+    /// process, under `key` (see [`BudgetPool`]).
+    pub fn share_budget(&mut self, pool: &BudgetPool, key: &str) {
+        let own = self.lock_budget().budget.clone();
+        self.budget = pool.entry(key, || own);
+    }
+
+    /// Sets whose calls these are (live posts may use the whole budget).
+    pub fn set_priority(&mut self, priority: Priority) {
+        self.priority = priority;
+    }
+
+    /// Counts every call in one window (`requests`), as the server does.
+    pub fn set_one_counter(&mut self, one_counter: bool) {
+        self.one_counter = one_counter;
+    }
+
+    /// Once per account and process (a client connecting later, a reconnect or a backfill
+    /// next to the live routes, keeps what the others learnt since): seeds the budget
+    /// afresh from `reseed` (the kind is known only now), then takes up the windows `saved`
+    /// by earlier runs. Without `saved` (no ledger) nothing counts as restored yet.
+    pub fn restore(&self, reseed: Option<&[Seed]>, saved: Option<&BTreeMap<Family, Window>>) {
+        let mut pooled = self.lock_budget();
+        if pooled.restored {
+            return;
+        }
+        if let Some(seeds) = reseed {
+            pooled.budget = Budget::seeded(seeds, self.clock.now());
+        }
+        if let Some(saved) = saved {
+            pooled
+                .budget
+                .restore(saved.iter().map(|(f, w)| (*f, w.clone())));
+            pooled.restored = true;
+        }
+    }
+
+    /// The budget's windows, for the ledger to keep.
+    pub fn windows(&self) -> BTreeMap<Family, Window> {
+        self.lock_budget().budget.windows().clone()
+    }
+
+    /// Sustained calls of `family` per hour the budget allows at this priority.
+    pub fn per_hour(&self, family: Family) -> f64 {
+        self.lock_budget().budget.per_hour(family, 1, self.priority)
+    }
+
+    /// The account's budget. Held only for a synchronous step, never across a wait.
+    fn lock_budget(&self) -> MutexGuard<'_, PooledBudget> {
+        self.budget.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes one call of `family` from the budget, waiting for the window when it is used
+    /// up.
+    pub async fn take(&self, family: Family) -> Result<(), TargetError> {
+        let family = self.counted_as(family);
+        let mut announced = false;
+        loop {
+            let now = self.clock.now();
+            let taken = self
+                .lock_budget()
+                .budget
+                .try_take(family, self.priority, now);
+            match taken {
+                Ok(()) => return Ok(()),
+                Err(until) => {
+                    if !announced {
+                        info!(target = %self.target, %family, until = %until.format("%H:%M:%S"), "waiting for the rate-limit budget");
+                        announced = true;
+                    }
+                    self.wait_until(until).await?;
+                }
+            }
+        }
+    }
+
+    /// Sleeps until `until`, or until the run is asked to stop.
+    async fn wait_until(&self, until: DateTime<Utc>) -> Result<(), TargetError> {
+        tokio::select! {
+            biased;
+            () = self.cancel.cancelled() => Err(TargetError::Interrupted),
+            () = self.clock.sleep_until(until) => Ok(()),
+        }
+    }
+
+    /// Sleeps for `pause`, or until the run is asked to stop.
+    pub async fn pause(&self, pause: Duration) -> Result<(), TargetError> {
+        self.wait_until(self.clock.now() + pause).await
+    }
+
+    /// The pause before retry number `retry` (from 1) of a failed call.
+    pub async fn retry_pause(&self, retry: u32) -> Result<(), TargetError> {
+        self.pause(RETRY.jittered(retry)).await
+    }
+
+    /// The family a call of `family` is counted in: its own, or `requests` on a server
+    /// that counts every call in one window.
+    fn counted_as(&self, family: Family) -> Family {
+        if self.one_counter {
+            Family::Requests
+        } else {
+            family
+        }
+    }
+
+    /// Corrects the budget from an answer's rate-limit headers.
+    pub fn observe(&self, family: Family, headers: &HeaderMap) {
+        let family = self.counted_as(family);
+        let now = self.clock.now();
+        let h = RateHeaders::parse(headers, now);
+        self.lock_budget().budget.observe(family, &h, now);
+    }
+
+    /// A 429 pauses the family; a 503 pauses the account, until the time the server gave
+    /// (or a guess).
+    pub fn back_off_rate(&self, family: Family, answer: &Answer) {
+        let family = self.counted_as(family);
+        let now = self.clock.now();
+        let h = RateHeaders::parse(&answer.headers, now);
+        if answer.status == 503 {
+            let until = h
+                .retry_at
+                .filter(|t| *t > now)
+                .unwrap_or_else(|| now + Duration::seconds(30));
+            self.lock_budget().budget.pause_all(until);
+            warn!(target = %self.target, until = %until, "server unavailable (503): pausing");
+        } else {
+            let until = self.lock_budget().budget.rate_limited(family, &h, now);
+            warn!(target = %self.target, %family, until = %until, "rate limited (429): pausing");
+        }
+    }
+
+    /// What an unexpected answer means.
+    pub fn answer_error(&self, answer: &Answer) -> TargetError {
+        match answer.status {
+            401 | 403 => TargetError::Auth {
+                target: self.target.clone(),
+                message: answer.message(),
+            },
+            429 | 503 => TargetError::RateLimited {
+                retry_after: RateHeaders::parse(&answer.headers, self.clock.now())
+                    .retry_at
+                    .unwrap_or_else(|| self.clock.now() + Duration::minutes(5)),
+            },
+            400..=499 => TargetError::Rejected {
+                status: Some(answer.status),
+                message: answer.message(),
+            },
+            _ => TargetError::Transient {
+                message: format!("HTTP {}: {}", answer.status, answer.message()),
+            },
+        }
+    }
+
+    /// One call of `family`: takes its share of the budget (waiting for it), sends it,
+    /// corrects the budget from the answer's headers, and waits out a 429 or a 503 while
+    /// `waits` (counted over the whole call, retries included) is under
+    /// [`MAX_RATE_WAITS`]. Any other answer, or how sending failed, is the caller's to read.
+    pub async fn send<F>(
+        &self,
+        family: Family,
+        waits: &mut u32,
+        request: impl Fn() -> F,
+    ) -> Result<Result<Answer, Transport>, TargetError>
+    where
+        F: Future<Output = Result<Answer, Transport>>,
+    {
+        loop {
+            self.take(family).await?;
+            let sent = request().await;
+            if let Ok(answer) = &sent {
+                self.observe(family, &answer.headers);
+                if matches!(answer.status, 429 | 503) && *waits < MAX_RATE_WAITS {
+                    *waits += 1;
+                    self.back_off_rate(family, answer);
+                    continue;
+                }
+            }
+            return Ok(sent);
+        }
+    }
+
+    /// `GET` with budget, rate-limit and transient handling; the answer is 2xx or an error.
+    /// The token goes only with `auth` (never to a URL another document named).
+    pub async fn get_ok(&self, path: &str, auth: bool) -> Result<Answer, TargetError> {
+        let (mut waits, mut retries) = (0, 0);
+        loop {
+            match self
+                .send(Family::Requests, &mut waits, move || {
+                    self.api.get(path, auth)
+                })
+                .await?
+            {
+                Ok(answer) => match answer.status {
+                    200..=299 => return Ok(answer),
+                    500..=599 if retries < MAX_TRANSIENT_RETRIES => {
+                        retries += 1;
+                        self.retry_pause(retries).await?;
+                    }
+                    _ => return Err(self.answer_error(&answer)),
+                },
+                // No connection at all: the server is down. Retrying here would only hold up
+                // the run; the engine reconnects the target later, with backoff.
+                Err(Transport::Connect(m)) => {
+                    return Err(TargetError::Unreachable {
+                        message: format!("{}{path}: {m}", self.api.base()),
+                    })
+                }
+                Err(t) if retries < MAX_TRANSIENT_RETRIES => {
+                    retries += 1;
+                    warn!(target = %self.target, path, error = %t, "request failed; retrying");
+                    self.retry_pause(retries).await?;
+                }
+                Err(t) => {
+                    return Err(TargetError::Transient {
+                        message: format!("{}{path}: {t}", self.api.base()),
+                    })
+                }
+            }
+        }
+    }
+
+    /// Sends an edit or a boost, waiting out rate limits and retrying failures: both are safe
+    /// to repeat (an edit sent twice is the same edit; the server returns the existing boost
+    /// of a status boosted already), so unlike a new status they need no reconciliation.
+    pub async fn repeatable_write(&self, write: Repeatable<'_>) -> Result<Delivered, TargetError> {
+        let (mut waits, mut retries) = (0, 0);
+        let send = move || async move {
+            match write {
+                Repeatable::Edit { remote_id, body } => self.api.put_status(remote_id, body).await,
+                Repeatable::Boost {
+                    original,
+                    body,
+                    key,
+                } => self.api.reblog(original, body, key).await,
+            }
+        };
+        loop {
+            let failure = match self.send(Family::Statuses, &mut waits, send).await? {
+                Ok(answer) => match answer.status {
+                    200..=299 => return write.delivered(&answer),
+                    500..=599 => format!("HTTP {}: {}", answer.status, answer.message()),
+                    _ => return Err(self.answer_error(&answer)),
+                },
+                // Never reached the server, again and again: it is down; the engine
+                // keeps the part waiting and reconnects later.
+                Err(Transport::Connect(m)) if retries >= MAX_TRANSIENT_RETRIES => {
+                    return Err(TargetError::Unreachable { message: m })
+                }
+                Err(t) => t.to_string(),
+            };
+            if retries >= MAX_TRANSIENT_RETRIES {
+                return Err(TargetError::Transient { message: failure });
+            }
+            retries += 1;
+            warn!(target = %self.target, error = %failure, "{} failed; retrying", write.name());
+            self.retry_pause(retries).await?;
+        }
+    }
+
+    /// Deletes a status (`GoToSocial` and Friendica answer with odd bodies; only the status
+    /// code is read). A status already gone counts as deleted.
+    pub async fn delete(&self, remote_id: &str) -> Result<(), TargetError> {
+        let send = move || self.api.delete_status(remote_id);
+        let answer = self
+            .send(Family::Deletes, &mut 0, send)
+            .await?
+            .map_err(|t| TargetError::Transient {
+                message: t.to_string(),
+            })?;
+        match answer.status {
+            200..=299 | 404 => Ok(()),
+            _ => Err(self.answer_error(&answer)),
+        }
+    }
+}
+
+/// A write that is safe to send again as it is (see [`Calls::repeatable_write`]).
+#[derive(Debug, Clone, Copy)]
+pub enum Repeatable<'a> {
+    /// `PUT /api/v1/statuses/:id`.
+    Edit {
+        /// The status edited.
+        remote_id: &'a str,
+        /// The whole new version.
+        body: &'a Value,
+    },
+    /// `POST /api/v1/statuses/:id/reblog`.
+    Boost {
+        /// The status boosted.
+        original: &'a str,
+        /// The boost's visibility.
+        body: &'a Value,
+        /// The idempotency key.
+        key: &'a str,
+    },
+}
+
+impl Repeatable<'_> {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Edit { .. } => "edit",
+            Self::Boost { .. } => "boost",
+        }
+    }
+
+    /// The status the server answered with. Some servers give an edited status a new id,
+    /// and the answer says which; an edit answered without one keeps the old id.
+    fn delivered(self, answer: &Answer) -> Result<Delivered, TargetError> {
+        match self {
+            Self::Edit { remote_id, .. } => Ok(answer.delivered().unwrap_or(Delivered {
+                remote_id: remote_id.to_owned(),
+                url: None,
+            })),
+            Self::Boost { .. } => answer.delivered(),
+        }
+    }
+}
