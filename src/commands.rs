@@ -7,15 +7,16 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::{self, AuthError};
-use crate::backfill::{self, BackfillError, BackfillOptions, BackfillReport};
+use crate::backfill::{self, BackfillError, BackfillOptions};
 use crate::cli::{BackfillArgs, Command};
 use crate::clock::Clock;
 use crate::config::{ConfigError, Finding, Settings, TargetSettings, EXAMPLE_CONFIG};
-use crate::daemon::{running_daemon, CycleReport, Daemon, DaemonError, DaemonOptions, Notifier};
+use crate::daemon::{running_daemon, Daemon, DaemonError, DaemonOptions, Notifier};
 use crate::engine::SetupError;
 use crate::metrics::{self, Metrics};
 use crate::operator::{self, OperatorError};
 use crate::progress::Progress;
+use crate::report::DeliveryReport;
 use crate::status;
 use crate::store::{BackfillJob, Ledger, StoreError};
 use crate::targets::{CountingRule, FediTarget, TargetError};
@@ -206,13 +207,13 @@ pub async fn run(
             let ledger = existing_ledger(config)?;
             out!(
                 "{}",
-                operator::quarantine(&ledger, &cmd, chrono::Utc::now())?
+                operator::quarantine(&ledger, &cmd, Clock::System.now())?
             );
             Ok(Exit::Ok)
         }
         Command::Hold(cmd) => {
             let ledger = existing_ledger(config)?;
-            out!("{}", operator::hold(&ledger, &cmd, chrono::Utc::now())?);
+            out!("{}", operator::hold(&ledger, &cmd, Clock::System.now())?);
             Ok(Exit::Ok)
         }
         Command::Backfill(args) if args.from_api => api_backfill(config, args, cancel).await,
@@ -260,6 +261,8 @@ async fn run_daemon(config: &Path, cancel: CancellationToken) -> Result<Exit, Co
         tracing::info!(listen = %m.listen, "serving /metrics and /healthz");
     }
     let daemon = Daemon::build(&settings, ledger, clock, cancel.clone(), options)?;
+    // The daemon keeps a copy of its own (a thousand routes' settings are a megabyte).
+    drop(settings);
     for (source, routes) in daemon.sources() {
         tracing::info!(source = %source, routes = %routes.join(", "), "source will be polled");
     }
@@ -287,28 +290,31 @@ async fn once(config: &Path, cancel: CancellationToken) -> Result<Exit, CommandE
         cancel,
         DaemonOptions::default(),
     )?;
-    let report = daemon.once().await;
-    let CycleReport {
-        posts_found,
-        posts_delivered,
-        parts_failed,
-        sources_stopped,
-        sources_failed,
-        parts_left,
-    } = report;
+    let r = daemon.once().await;
     outln!(
-        "{posts_found} new post(s) found, {posts_delivered} delivered; {parts_failed} part(s) failed; {sources_failed} source(s) failed, {sources_stopped} stopped"
+        "{} new post(s) found, {} delivered; {} part(s) failed; {} source(s) failed, {} stopped",
+        r.posts_found,
+        r.posts_delivered,
+        r.parts_failed,
+        r.sources_failed,
+        r.sources_stopped
     );
-    if parts_left > 0 {
-        outln!("{parts_left} part(s) wait for delivery (see `birdbridge status`)");
+    if r.parts_left > 0 {
+        outln!(
+            "{} part(s) wait for delivery (see `birdbridge status`)",
+            r.parts_left
+        );
     }
-    Ok(
-        if parts_failed + sources_failed + sources_stopped > 0 || parts_left > 0 {
-            Exit::Failure
-        } else {
-            Exit::Ok
-        },
-    )
+    Ok(exit(&r))
+}
+
+/// A run that left work undone exits 1.
+fn exit(report: &DeliveryReport) -> Exit {
+    if report.unfinished() {
+        Exit::Failure
+    } else {
+        Exit::Ok
+    }
 }
 
 /// `backfill --from-api`: the route's X timeline, read backwards within the API's window.
@@ -340,12 +346,11 @@ async fn api_backfill(
             return Ok(exit);
         }
     }
-    let report = backfill::api_backfill(&settings, &ledger, &opts).await?;
-    let r = &report.report;
+    let r = backfill::api_backfill(&settings, &ledger, &opts).await?;
     outln!(
         "route {}: {} post(s) read from the X API since {}",
         args.route,
-        report.posts_read,
+        r.posts_found,
         args.since.map(|d| d.to_string()).unwrap_or_default()
     );
     if args.dry_run {
@@ -367,13 +372,7 @@ async fn api_backfill(
             args.route
         );
     }
-    Ok(
-        if r.parts_failed > 0 || r.parts_left > 0 || !r.targets_stopped.is_empty() {
-            Exit::Failure
-        } else {
-            Exit::Ok
-        },
-    )
+    Ok(exit(&r))
 }
 
 async fn check(config: &Path) -> Result<Exit, CommandError> {
@@ -533,13 +532,7 @@ async fn backfill(
     );
     let report = backfill::backfill(prepared, &ledger, &opts, &progress).await?;
     summary(&opts, &report, stdout_records && !opts.dry_run);
-    Ok(
-        if report.parts_failed > 0 || report.parts_left > 0 || !report.targets_stopped.is_empty() {
-            Exit::Failure
-        } else {
-            Exit::Ok
-        },
-    )
+    Ok(exit(&report))
 }
 
 /// When a daemon runs on this ledger, queues the backfill for it (it delivers in the
@@ -550,7 +543,7 @@ async fn hand_to_daemon(
     opts: &BackfillOptions,
     from_api: bool,
 ) -> Result<Option<Exit>, CommandError> {
-    let now = chrono::Utc::now();
+    let now = opts.clock.now();
     let archive = opts
         .archive
         .as_ref()
@@ -585,10 +578,10 @@ async fn hand_to_daemon(
     Ok(Some(Exit::Ok))
 }
 
-fn summary(opts: &BackfillOptions, r: &BackfillReport, to_stderr: bool) {
+fn summary(opts: &BackfillOptions, r: &DeliveryReport, to_stderr: bool) {
     let mut lines = vec![format!(
         "route {}: {} posts in the archive ({} in range), {} malformed, {} circle posts left out",
-        opts.route, r.posts_read, r.in_range, r.malformed, r.circle_excluded
+        opts.route, r.posts_found, r.in_range, r.malformed, r.circle_excluded
     )];
     if opts.dry_run {
         lines.push(format!(

@@ -30,6 +30,7 @@ pub mod preview;
 pub mod profile;
 pub mod progress;
 pub mod render;
+pub mod report;
 pub mod sources;
 pub mod status;
 pub mod store;

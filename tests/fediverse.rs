@@ -12,19 +12,21 @@
 //! time. Real `SQLite` files in temp dirs.
 
 mod fake_fedi;
+mod support;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use birdbridge::backfill::{self, BackfillOptions, BackfillReport};
+use birdbridge::backfill::{self, BackfillOptions};
 use birdbridge::clock::{Clock, ManualClock};
 use birdbridge::config::{RouteSettings, Settings, TargetSettings};
 use birdbridge::model::{MediaSource, Post};
 use birdbridge::policy::{decide, Decision, RoutePolicy};
 use birdbridge::progress::Progress;
 use birdbridge::render::{render, Lookups, Part};
+use birdbridge::report::DeliveryReport;
 use birdbridge::sources::archive::Archive;
 use birdbridge::store::{Ledger, PartState};
 use birdbridge::targets::{CountingRule, TargetProfile};
@@ -94,7 +96,7 @@ impl Setup {
         Self::new(clock, &[("t", kind, &fake.url, TOKEN)])
     }
 
-    async fn backfill(&self) -> BackfillReport {
+    async fn backfill(&self) -> DeliveryReport {
         let opts = BackfillOptions {
             route: "r".into(),
             clock: self.clock.clone(),
@@ -1079,39 +1081,22 @@ fn the_expected_sample_covers_what_the_tests_rely_on() {
 /// One live post with a video, delivered by the engine to a fediverse target, to watch the
 /// media processing poll and the run's stop request.
 mod processing_poll {
-    use birdbridge::engine::{Context, Engine, Offer, Tally};
+    use birdbridge::engine::{Context, Engine, Offer};
     use birdbridge::media::stage::MediaStage;
-    use birdbridge::model::{Author, Media, MediaKind, PostId, References};
+    use birdbridge::model::MediaKind;
     use tokio_util::sync::CancellationToken;
 
     use super::*;
 
     /// A post with one video (a file written at `path`).
     fn video_post(path: &Path) -> Post {
-        std::fs::write(path, vec![7u8; 4096]).unwrap();
-        Post {
-            id: PostId::new("1"),
-            author: Author {
-                id: None,
-                username: "someone".into(),
-                display_name: None,
-            },
-            created_at: start_time(),
-            text: "a video".into(),
-            facets: Vec::new(),
-            media: vec![Media {
-                kind: MediaKind::Video,
-                source: MediaSource::File(path.to_path_buf()),
-                alt_text: Some("rain".into()),
-                width: None,
-                height: None,
-                original_url: None,
-            }],
-            references: References::default(),
-            sensitive: false,
-            language: None,
-            url: "https://x.com/someone/status/1".into(),
-        }
+        support::posts::one_media_post(
+            path,
+            (MediaKind::Video, 4096),
+            "a video",
+            "rain",
+            start_time(),
+        )
     }
 
     /// An engine for route `r` of `setup` in the live lane, ending its waits on `cancel`.
@@ -1130,13 +1115,13 @@ mod processing_poll {
         ledger: &Arc<Ledger>,
         post: &Post,
         stage: Option<&MediaStage>,
-    ) -> Tally {
+    ) -> DeliveryReport {
         let offer = Offer {
             post,
             earlier: &[],
             media: stage,
         };
-        let mut tally = Tally::default();
+        let mut tally = DeliveryReport::default();
         engine.deliver(ledger, offer, &mut tally).await.unwrap();
         tally
     }

@@ -41,6 +41,7 @@ use crate::model::{Author, Malformed, Post, PostId, PostRef, References};
 use crate::policy::{self, Decision, RoutePolicy};
 use crate::preview;
 use crate::progress::Progress;
+use crate::report::DeliveryReport;
 use crate::store::{Ledger, PartRecord, PartState, StoreError};
 use crate::targets::{self, TargetError};
 
@@ -102,42 +103,6 @@ pub enum SetupError {
         #[source]
         source: Box<TargetError>,
     },
-}
-
-/// What the engine did with the posts it was given.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Tally {
-    /// Post × target pairs already done earlier.
-    pub already_done: usize,
-    /// Post × target pairs skipped by the route policy.
-    pub skipped: usize,
-    /// Posts with at least one part delivered.
-    pub posts_delivered: usize,
-    /// Parts delivered.
-    pub parts_delivered: usize,
-    /// Parts found interrupted and adopted from the target.
-    pub parts_reconciled: usize,
-    /// Parts that failed (retried later, or quarantined).
-    pub parts_failed: usize,
-    /// Post × target pairs planned and waiting (the target unreachable or refusing the
-    /// token, or an earlier post of the thread not delivered yet).
-    pub posts_waiting: usize,
-    /// Posts previewed (dry run).
-    pub previewed: usize,
-}
-
-impl Tally {
-    /// Adds `other` to this tally.
-    pub fn add(&mut self, other: &Tally) {
-        self.already_done += other.already_done;
-        self.skipped += other.skipped;
-        self.posts_delivered += other.posts_delivered;
-        self.parts_delivered += other.parts_delivered;
-        self.parts_reconciled += other.parts_reconciled;
-        self.parts_failed += other.parts_failed;
-        self.posts_waiting += other.posts_waiting;
-        self.previewed += other.previewed;
-    }
 }
 
 /// What delivering one post did, across its targets.
@@ -309,7 +274,7 @@ impl Engine {
         &mut self,
         ledger: &Arc<Ledger>,
         offer: Offer<'_>,
-        tally: &mut Tally,
+        tally: &mut DeliveryReport,
     ) -> Result<PostOutcome, StoreError> {
         let Offer { post, earlier, .. } = offer;
         self.connect(ledger, 0).await?;
@@ -376,7 +341,7 @@ impl Engine {
         i: usize,
         offer: Offer<'_>,
         planned: &Planned,
-        tally: &mut Tally,
+        tally: &mut DeliveryReport,
         outcome: &mut PostOutcome,
     ) -> Result<(), StoreError> {
         let post = offer.post;
