@@ -29,7 +29,7 @@ mod reach;
 
 use std::sync::Arc;
 
-use chrono::{Duration, Utc};
+use chrono::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
@@ -200,6 +200,7 @@ impl Engine {
     /// Whether the route's policy mirrors reposts; a source none of whose routes does can
     /// ask the server to leave them out (and not pay for them).
     pub fn mirrors_reposts(&self) -> bool {
+        let now = self.ctx.clock.now();
         let probe = Post {
             id: PostId::new("0"),
             author: Author {
@@ -207,7 +208,7 @@ impl Engine {
                 username: "probe".to_owned(),
                 display_name: None,
             },
-            created_at: Utc::now(),
+            created_at: now,
             text: String::new(),
             facets: Vec::new(),
             media: Vec::new(),
@@ -224,10 +225,7 @@ impl Engine {
             language: None,
             url: String::new(),
         };
-        !matches!(
-            policy::decide(&probe, &self.policy, Utc::now()),
-            Decision::Skip(_)
-        )
+        !matches!(policy::decide(&probe, &self.policy, now), Decision::Skip(_))
     }
 
     /// Records unreadable archive entries as skipped on every target, in one ledger call:
