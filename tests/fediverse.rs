@@ -153,6 +153,9 @@ fn profile_of(personality: Personality) -> TargetProfile {
             counting: CountingRule::CodePoints,
             max_spoiler_characters: None,
             supports_quote_posts: false,
+            video_alone: false,
+            own_links: true,
+            at_handles: true,
         },
         Personality::Akkoma => TargetProfile {
             max_characters: 5000,
@@ -162,6 +165,9 @@ fn profile_of(personality: Personality) -> TargetProfile {
             counting: CountingRule::CodePoints,
             max_spoiler_characters: None,
             supports_quote_posts: false,
+            video_alone: false,
+            own_links: true,
+            at_handles: true,
         },
         Personality::Pixelfed => TargetProfile {
             max_characters: 500,
@@ -171,6 +177,9 @@ fn profile_of(personality: Personality) -> TargetProfile {
             counting: CountingRule::CodePoints,
             max_spoiler_characters: Some(140),
             supports_quote_posts: false,
+            video_alone: false,
+            own_links: true,
+            at_handles: true,
         },
         Personality::Iceshrimp => TargetProfile {
             max_characters: 8192,
@@ -180,6 +189,9 @@ fn profile_of(personality: Personality) -> TargetProfile {
             counting: CountingRule::Utf16,
             max_spoiler_characters: None,
             supports_quote_posts: false,
+            video_alone: false,
+            own_links: true,
+            at_handles: true,
         },
         Personality::Friendica => TargetProfile {
             max_characters: 200_000,
@@ -189,6 +201,9 @@ fn profile_of(personality: Personality) -> TargetProfile {
             counting: CountingRule::CodePoints,
             max_spoiler_characters: None,
             supports_quote_posts: false,
+            video_alone: false,
+            own_links: true,
+            at_handles: true,
         },
         Personality::Snac => TargetProfile {
             max_characters: 100_000,
@@ -198,6 +213,9 @@ fn profile_of(personality: Personality) -> TargetProfile {
             counting: CountingRule::CodePoints,
             max_spoiler_characters: None,
             supports_quote_posts: false,
+            video_alone: false,
+            own_links: true,
+            at_handles: true,
         },
     }
 }
