@@ -87,6 +87,9 @@ pub struct BackfillReport {
     pub parts_failed: usize,
     /// Posts previewed (`--dry-run`).
     pub previewed: usize,
+    /// What the previewed posts would cost on targets that bill their writes (X): price
+    /// and posts, by target.
+    pub preview_cost: std::collections::BTreeMap<String, (crate::targets::Usd, usize)>,
     /// Targets that could not be delivered to in this run, with the reason (a refused
     /// token, an unreachable server); their posts wait in the ledger, the other targets
     /// went on.
@@ -106,6 +109,11 @@ impl BackfillReport {
         self.parts_reconciled += t.parts_reconciled;
         self.parts_failed += t.parts_failed;
         self.previewed += t.previewed;
+        for (target, (cost, posts)) in &t.preview_cost {
+            let entry = self.preview_cost.entry(target.clone()).or_default();
+            entry.0 += *cost;
+            entry.1 += posts;
+        }
     }
 }
 

@@ -114,7 +114,7 @@ impl Setup {
     fn set_timeout(&mut self, target: &str, timeout: std::time::Duration) {
         match self.settings.targets.get_mut(target).unwrap() {
             TargetSettings::Fediverse(f) => f.request_timeout = timeout,
-            TargetSettings::DryRun(_) => unreachable!(),
+            TargetSettings::DryRun(_) | TargetSettings::X(_) => unreachable!(),
         }
     }
 }

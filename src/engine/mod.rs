@@ -42,7 +42,7 @@ use crate::policy::{self, Decision, RoutePolicy};
 use crate::preview;
 use crate::progress::Progress;
 use crate::store::{Ledger, PartRecord, PartState, StoreError};
-use crate::targets::{self, TargetError};
+use crate::targets::{self, TargetError, Usd};
 
 pub use crate::budget::Lane;
 pub use deliver::{MAX_ATTEMPTS, MAX_REJECTED_ATTEMPTS};
@@ -124,6 +124,9 @@ pub struct Tally {
     pub posts_waiting: usize,
     /// Posts previewed (dry run).
     pub previewed: usize,
+    /// What the previewed posts would cost, per target that bills its writes (X): the
+    /// price and the number of posts.
+    pub preview_cost: std::collections::BTreeMap<String, (Usd, usize)>,
 }
 
 impl Tally {
@@ -137,6 +140,11 @@ impl Tally {
         self.parts_failed += other.parts_failed;
         self.posts_waiting += other.posts_waiting;
         self.previewed += other.previewed;
+        for (target, (cost, posts)) in &other.preview_cost {
+            let entry = self.preview_cost.entry(target.clone()).or_default();
+            entry.0 += *cost;
+            entry.1 += posts;
+        }
     }
 }
 
@@ -194,6 +202,7 @@ impl Engine {
                 name: name.clone(),
                 settings: target_settings.clone(),
                 profile,
+                tariff: targets::tariff(target_settings),
                 target,
                 reach: Reach::Untried,
             });
@@ -329,6 +338,7 @@ impl Engine {
                 unusable: t.unusable(),
                 supports_edits: t.target.as_ref().is_some_and(|t| t.supports_edits()),
                 refusal: t.target.as_ref().and_then(|t| t.refusal()),
+                tariff: t.tariff,
                 dry_run: self.ctx.dry_run,
                 now,
             };
@@ -352,8 +362,15 @@ impl Engine {
                     outcome.changed = true;
                 }
                 Step::Preview(rendered) => {
-                    self.progress
-                        .preview(&preview::post(&self.route, &t.name, post, &rendered));
+                    let mut text = preview::post(&self.route, &t.name, post, &rendered);
+                    if let Some(tariff) = t.tariff {
+                        let cost: Usd = rendered.parts.iter().map(|p| tariff.price(p)).sum();
+                        text.push_str(&preview::cost(&rendered, tariff));
+                        let entry = tally.preview_cost.entry(t.name.clone()).or_default();
+                        entry.0 += cost;
+                        entry.1 += 1;
+                    }
+                    self.progress.preview(&text);
                     tally.previewed += 1;
                 }
                 Step::Deliver(planned) => {
@@ -392,6 +409,7 @@ impl Engine {
             planned,
             clock: &self.ctx.clock,
             media: offer.media,
+            tariff: t.tariff,
         };
         let parts = deliver::deliver_post(ledger, target, &job).await?;
         reach::remember(ledger, &t.name, target, &self.ctx.clock).await?;
