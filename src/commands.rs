@@ -659,7 +659,10 @@ fn preview_cost_lines(settings: &Settings, r: &BackfillReport) -> Vec<String> {
     r.preview_cost
         .iter()
         .map(|(target, (cost, posts))| {
-            let per_post = Usd::from_micros(cost.micros() / (*posts as u64).max(1));
+            // An average, to the tenth of a cent.
+            let per_post = Usd::from_micros(
+                (cost.micros() / (*posts as u64).max(1)).div_ceil(1_000) * 1_000,
+            );
             let mut line = format!(
                 "target {target}: the {posts} previewed post(s) would cost {cost} ({per_post} a post on average, at X's 2026 prices)"
             );
