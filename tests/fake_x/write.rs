@@ -510,25 +510,31 @@ fn admit_write(
     fake.check(method, uri, headers)
 }
 
-/// X's rendition of a post's text: `&`, `<`, `>` escaped, links replaced by `t.co` links.
+/// X's rendition of a post's text: `&`, `<`, `>` escaped, links replaced by `t.co` links
+/// (a link ends at whitespace, which stays as it was).
 fn rendition(text: &str, n: u64) -> String {
     let escaped = text
         .replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;");
+    let mut out = String::with_capacity(escaped.len());
     let mut i = 0;
-    escaped
-        .split(' ')
-        .map(|word| {
-            if word.starts_with("http://") || word.starts_with("https://") {
-                i += 1;
-                format!("https://t.co/{n:04}x{i}")
-            } else {
-                word.to_owned()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+    let mut rest = escaped.as_str();
+    while !rest.is_empty() {
+        let space = rest.len() - rest.trim_start().len();
+        out.push_str(&rest[..space]);
+        rest = &rest[space..];
+        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        let word = &rest[..end];
+        if word.starts_with("http://") || word.starts_with("https://") {
+            i += 1;
+            out.push_str(&format!("https://t.co/{n:04}x{i}"));
+        } else {
+            out.push_str(word);
+        }
+        rest = &rest[end..];
+    }
+    out
 }
 
 async fn create_post(
