@@ -1,7 +1,7 @@
 //! What mirroring costs on X: the bundled sample archive backfilled through the binary into
 //! the fake X (`tests/fake_x/`, over HTTP on 127.0.0.1), then the spend the ledger recorded
-//! (`status --json`, `x_spend`: each part priced as it was posted, at X's 2026 prices) set
-//! against a count made by hand from the archive's posts, written below.
+//! (each part priced as it was posted, at X's 2026 prices; what `status` shows) set against
+//! a count made by hand from the archive's posts, written below.
 //!
 //! ```sh
 //! cargo bench --bench x_cost
@@ -12,13 +12,15 @@
 #[path = "../tests/fake_x/mod.rs"]
 mod fake_x;
 
+use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
 
 use birdbridge::clock::Clock;
+use birdbridge::store::Ledger;
+use chrono::NaiveDate;
 use fake_x::write as fx;
 use fake_x::FakeX;
-use serde_json::Value;
 
 /// The sample archive's mirrored posts, priced by hand (X's pay-per-use page, 2026: a post
 /// $0.015, a post containing a URL $0.20, an alt text $0.005). The route's defaults apply:
@@ -80,8 +82,9 @@ const HAND_COUNT: &[(&str, u64, &str)] = &[
     ("🚀 Launch day!", 200_000, "a mention link and a link"),
 ];
 
+/// Dollars to the hundredth of a cent.
 fn dollars(micros: u64) -> String {
-    format!("${:.4}", micros as f64 / 1e6)
+    format!("${}.{:04}", micros / 1_000_000, (micros % 1_000_000) / 100)
 }
 
 fn main() {
@@ -96,7 +99,7 @@ fn main() {
         ("access_token_secret", fx::ACCESS_SECRET),
     ] {
         std::fs::write(dir.path().join(key), value).expect("key file");
-        keys.push_str(&format!("{key}_file = \"{key}\"\n"));
+        let _ = writeln!(keys, "{key}_file = \"{key}\"");
     }
     let archive = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/sample-archive");
     let config = dir.path().join("bridge.toml");
@@ -127,15 +130,11 @@ fn main() {
         out.stdout
     };
     run(&["backfill", "--route", "r"]);
-    let doc: Value = serde_json::from_slice(&run(&["status", "--json"])).expect("status");
-    let days = doc["x_spend"][0]["days"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let sum = |key: &str| days.iter().filter_map(|d| d[key].as_u64()).sum::<u64>();
-    let recorded: f64 = days.iter().filter_map(|d| d["usd"].as_f64()).sum();
-    let recorded = (recorded * 1e6).round() as u64;
-    let (posts, parts) = (sum("posts"), sum("parts"));
+    let ledger = Ledger::open(&dir.path().join("ledger.sqlite")).expect("ledger");
+    let days = ledger.spending(NaiveDate::MIN).expect("spend");
+    let (recorded, posts, parts) = days.iter().fold((0, 0, 0), |(m, p, n), d| {
+        (m + d.micros, p + d.posts, n + d.parts)
+    });
 
     let made = fake.made();
     let hand: u64 = HAND_COUNT.iter().map(|(_, price, _)| price).sum();

@@ -535,8 +535,7 @@ async fn check_x_target(
             let mut cost = format!(
                 "    cost (X's 2026 prices): {POST} a post, {POST_WITH_URL} a post with a URL, {MEDIA_METADATA} an alt text"
             );
-            match targets::tariff(&crate::config::TargetSettings::X(x.clone())).and_then(|t| t.cap)
-            {
+            match targets::x::target::tariff(x).cap {
                 Some(cap) => {
                     let per = |price: Usd| cap.micros().checked_div(price.micros()).unwrap_or(0);
                     let _ = write!(

@@ -24,6 +24,10 @@ pub enum CountingRule {
 /// The limits of one target server, as read from it (or, for the dry-run target, as
 /// configured to emulate one).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "independent yes-or-no abilities of a server, each read on its own by the renderer"
+)]
 pub struct TargetProfile {
     /// Maximum length of one status under [`TargetProfile::counting`].
     pub max_characters: usize,

@@ -137,8 +137,7 @@ fn query(url: &str, key: &str) -> String {
         .unwrap()
         .query_pairs()
         .find(|(k, _)| k == key)
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_else(|| panic!("no {key} in {url}"))
+        .map_or_else(|| panic!("no {key} in {url}"), |(_, v)| v.into_owned())
 }
 
 #[test]

@@ -18,8 +18,8 @@ pub enum TargetSettings {
     Fediverse(FediverseTargetSettings),
     /// `kind = "dry-run"`.
     DryRun(DryRunTargetSettings),
-    /// `kind = "x"`.
-    X(XTargetSettings),
+    /// `kind = "x"` (boxed: its credential keys make it the largest by far).
+    X(Box<XTargetSettings>),
 }
 
 /// The `kind` of a dry run.
@@ -65,7 +65,7 @@ impl<'de> Visitor<'de> for ByKind {
         let (Kind(kind), settings) = data.variant()?;
         Ok(match kind {
             DRY_RUN => TargetSettings::DryRun(settings.newtype_variant()?),
-            X => TargetSettings::X(settings.newtype_variant()?),
+            X => TargetSettings::X(Box::new(settings.newtype_variant()?)),
             // `Kind` is one of `KINDS`, so the others are servers' and found.
             server => TargetSettings::Fediverse(FediverseTargetSettings {
                 kind: ServerKind::ALL
@@ -289,7 +289,7 @@ impl XTargetSettings {
     /// `redirect_uri` when not given: a loopback address nothing answers on, from which the
     /// person copies the address (or the code in it) back to `auth`.
     pub const DEFAULT_REDIRECT_URI: &'static str = "http://127.0.0.1:8723/callback";
-    /// `authorize_url` when not given (X's documentation; its OpenAPI document names
+    /// `authorize_url` when not given (X's documentation; its `OpenAPI` document names
     /// `https://api.x.com/2/oauth2/authorize` instead).
     pub const DEFAULT_AUTHORIZE_URL: &'static str = "https://x.com/i/oauth2/authorize";
     /// `timeout_seconds` when not given.

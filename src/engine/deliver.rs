@@ -134,17 +134,8 @@ pub(super) async fn deliver_post(
         match send(ledger, target, ctx, key, out, edit).await? {
             Ok((delivered, price)) => {
                 crash::delivered(edit.is_some());
-                let (k, now, d) = (key.clone(), ctx.clock.now(), delivered.clone());
                 let notes = target.notes();
-                ledger
-                    .call(move |l| {
-                        l.mark_posted_spending(&k, &d.remote_id, d.url.as_deref(), price, now)?;
-                        for note in &notes {
-                            l.add_warning(&k, note, now)?;
-                        }
-                        Ok(())
-                    })
-                    .await?;
+                record_posted(ledger, key, &delivered, price, notes, ctx.clock.now()).await?;
                 previous = Some(delivered.remote_id);
                 outcome.delivered += 1;
                 crash::recorded(index + 1 < parts.len() || part.reply_to != ReplyTo::Nothing);
@@ -170,6 +161,28 @@ pub(super) async fn deliver_post(
         }
     }
     Ok(outcome)
+}
+
+/// Records the part as posted with what the target billed for it, and the target's notes
+/// about it as its warnings, in one ledger call.
+async fn record_posted(
+    ledger: &Arc<Ledger>,
+    key: &PartKey,
+    delivered: &Delivered,
+    price: u64,
+    notes: Vec<String>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let (k, d) = (key.clone(), delivered.clone());
+    ledger
+        .call(move |l| {
+            l.mark_posted_spending(&k, &d.remote_id, d.url.as_deref(), price, now)?;
+            for note in &notes {
+                l.add_warning(&k, note, now)?;
+            }
+            Ok(())
+        })
+        .await
 }
 
 /// Sends one part: its media ([`attach`]: reused or uploaded, each upload recorded), then

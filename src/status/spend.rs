@@ -21,15 +21,15 @@ pub(super) struct TargetSpend {
     /// `max_spend_per_day`, when set.
     max_spend_per_day_usd: Option<f64>,
     /// Today (UTC).
-    today: Day,
+    today: SpendDay,
     /// The last days with spending, oldest first, today included.
-    days: Vec<Day>,
+    days: Vec<SpendDay>,
     /// Over those days: dollars per source post whose first part went out.
     per_post_usd: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
-struct Day {
+struct SpendDay {
     day: String,
     usd: f64,
     /// Source posts whose first part went out that day.
@@ -46,9 +46,9 @@ fn dollars(u: Usd) -> f64 {
     u.micros() as f64 / 1_000_000.0
 }
 
-impl From<&DaySpend> for Day {
+impl From<&DaySpend> for SpendDay {
     fn from(d: &DaySpend) -> Self {
-        Day {
+        SpendDay {
             day: d.day.to_string(),
             usd: dollars(Usd::from_micros(d.micros)),
             posts: d.posts,
@@ -73,13 +73,13 @@ pub(super) fn spending(
         };
         let days: Vec<&DaySpend> = all.iter().filter(|d| &d.target == name).collect();
         let today = days.iter().find(|d| d.day == today).map_or_else(
-            || Day {
+            || SpendDay {
                 day: today.to_string(),
                 usd: 0.0,
                 posts: 0,
                 parts: 0,
             },
-            |d| Day::from(*d),
+            |d| SpendDay::from(*d),
         );
         let (micros, posts) = days
             .iter()
@@ -88,7 +88,7 @@ pub(super) fn spending(
             target: name.clone(),
             max_spend_per_day_usd: tariff.cap.map(dollars),
             today,
-            days: days.into_iter().map(Day::from).collect(),
+            days: days.into_iter().map(SpendDay::from).collect(),
             per_post_usd: (posts > 0).then(|| dollars(Usd::from_micros(micros / posts))),
         });
     }

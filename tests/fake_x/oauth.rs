@@ -229,7 +229,7 @@ pub(super) async fn access_token(
     let mut inner = fake.lock();
     let g = &mut inner.grants;
     let pin_ok =
-        g.pins.get(&request).is_some() && g.pins.get(&request) == oauth.get("oauth_verifier");
+        g.pins.contains_key(&request) && g.pins.get(&request) == oauth.get("oauth_verifier");
     if !pin_ok {
         return unauthorized("Invalid oauth_verifier parameter");
     }

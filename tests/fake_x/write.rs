@@ -20,6 +20,7 @@
 //! Every call is counted by method and route so tests can assert exactly-once.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, Request, State};
@@ -528,7 +529,7 @@ fn rendition(text: &str, n: u64) -> String {
         let word = &rest[..end];
         if word.starts_with("http://") || word.starts_with("https://") {
             i += 1;
-            out.push_str(&format!("https://t.co/{n:04}x{i}"));
+            let _ = write!(out, "https://t.co/{n:04}x{i}");
         } else {
             out.push_str(word);
         }

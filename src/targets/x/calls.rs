@@ -236,19 +236,16 @@ impl XCalls {
             match failed.error {
                 XError::RateLimited { resume_at } if waits < MAX_RATE_WAITS => {
                     waits += 1;
-                    match family {
+                    if let Some(family) = family {
                         // The family's window is paused: taking it again waits.
-                        Some(family) => {
-                            self.rate_limited(family, resume_at);
-                        }
-                        None => {
-                            let now = self.clock.now();
-                            let until = resume_at.filter(|t| *t > now).unwrap_or(now + BLIND_PAUSE);
-                            warn!(target = %self.target, until = %until, "rate limited by X (429): waiting");
-                            self.wait_until(until)
-                                .await
-                                .map_err(|_| XError::Interrupted)?;
-                        }
+                        self.rate_limited(family, resume_at);
+                    } else {
+                        let now = self.clock.now();
+                        let until = resume_at.filter(|t| *t > now).unwrap_or(now + BLIND_PAUSE);
+                        warn!(target = %self.target, until = %until, "rate limited by X (429): waiting");
+                        self.wait_until(until)
+                            .await
+                            .map_err(|_| XError::Interrupted)?;
                     }
                 }
                 XError::Transient { .. }

@@ -225,23 +225,20 @@ pub async fn reconcile(
     out: Outgoing<'_>,
     attempt_at: DateTime<Utc>,
 ) -> Result<Option<Delivered>, TargetError> {
-    let found = match &out.part.boost_of {
-        Some(original) => find_repost(calls, session, original, attempt_at).await?,
-        None => {
-            let text = text_of(&out, &out.part.text);
-            let media = out.part.media.len();
-            search(calls, session, &out, &text, media, attempt_at).await?
-        }
+    let found = if let Some(original) = &out.part.boost_of {
+        find_repost(calls, session, original, attempt_at).await?
+    } else {
+        let text = text_of(&out, &out.part.text);
+        let media = out.part.media.len();
+        search(calls, session, &out, &text, media, attempt_at).await?
     };
-    match found {
-        Some(id) => Ok(Some(session.delivered(id))),
-        None => {
-            session
-                .missed
-                .insert(out.idempotency_key.to_owned(), attempt_at);
-            Ok(None)
-        }
+    if let Some(id) = found {
+        return Ok(Some(session.delivered(id)));
     }
+    session
+        .missed
+        .insert(out.idempotency_key.to_owned(), attempt_at);
+    Ok(None)
 }
 
 /// The account's posts created since `since` (less the clock margin), newest first, not
