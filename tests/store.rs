@@ -64,6 +64,7 @@ fn a_new_file_is_migrated_and_in_wal_mode(#[case] name: &str, #[case] exists: bo
             "part_warnings",
             "parts",
             "target_profiles",
+            "target_spend",
             "x_users"
         ]
     );
@@ -124,7 +125,7 @@ fn a_newer_schema_is_refused_and_left_alone() {
             err,
             StoreError::NewerSchema {
                 found: 99,
-                known: 8,
+                known: 12,
                 ..
             }
         ),

@@ -604,6 +604,12 @@ async fn the_spending_cap_holds_posts_until_the_next_utc_day() {
     );
     let today = env.clock.now().date_naive();
     assert_eq!(env.ledger().spent_on("x", today).unwrap().micros, 30_000);
+    // `status` lists them as waiting, with the reason.
+    let report = birdbridge::status::report(&env.settings(), None).unwrap();
+    assert!(
+        report.contains("r → x: 2 post(s), 2 part(s) planned: waiting for the next UTC day"),
+        "{report}"
+    );
 
     // A restart the same day does not reset the spend: nothing more goes.
     env.clock.advance(ChronoDuration::hours(1));
