@@ -165,7 +165,10 @@ fn media_of(fake: &FakeX, id: &str) -> Vec<String> {
 #[test]
 fn the_sample_archive_reaches_x_once_with_media_threads_and_warnings() {
     let b = Binary::new("", "");
+    // The video and the GIF take X a second to process: their status is polled.
+    b.fake.set_processing_ms(1000);
     b.backfill();
+    assert!(b.fake.write_calls("GET /2/media/upload") >= 2);
     let made = b.fake.made();
     assert!(made.len() >= 10, "{made:#?}");
     // Every post within X's weighted length (the fake refuses longer ones anyway).
