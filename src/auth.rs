@@ -19,6 +19,8 @@
 //!
 //! The client secret, the code and the token are [`Secret`]s: no message, log line or
 //! error shows them.
+//!
+//! An X target's credentials are obtained by [`x`] (OAuth 1.0a PIN, or OAuth 2.0 with PKCE).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -33,6 +35,8 @@ use crate::config::{
 };
 use crate::targets::fedi::client;
 use crate::targets::fedi::quirks::kind_from_software;
+
+pub mod x;
 
 /// The out-of-band redirect: the server shows the code instead of redirecting.
 pub const OOB: &str = "urn:ietf:wg:oauth:2.0:oob";
@@ -73,6 +77,9 @@ pub enum AuthError {
     /// Reading the code failed.
     #[error("cannot read the code from standard input")]
     Stdin(#[source] std::io::Error),
+    /// An X target's authorisation could not go on.
+    #[error(transparent)]
+    X(#[from] x::XAuthError),
     /// Writing the token file failed.
     #[error("cannot write the token to {path}")]
     Write {
@@ -118,6 +125,7 @@ pub async fn run(
     let target = match settings.targets.get(name) {
         None => return Err(AuthError::UnknownTarget(name.to_owned())),
         Some(TargetSettings::Fediverse(f)) => f,
+        Some(TargetSettings::X(t)) => return x::run(name, t, options, input, out).await,
         Some(_) => return Err(AuthError::NotFediverse(name.to_owned())),
     };
     let path = match (options.token_file, &target.token) {

@@ -40,16 +40,19 @@ pub enum Family {
     Media,
     /// Deletes.
     Deletes,
+    /// Reposts, where the server limits them apart from new posts (X).
+    Reposts,
     /// Every request, whatever it is.
     Requests,
 }
 
 impl Family {
     /// Every family, in the order reports list them.
-    pub const ALL: [Family; 4] = [
+    pub const ALL: [Family; 5] = [
         Family::Statuses,
         Family::Media,
         Family::Deletes,
+        Family::Reposts,
         Family::Requests,
     ];
 
@@ -59,6 +62,7 @@ impl Family {
             Family::Statuses => "statuses",
             Family::Media => "media",
             Family::Deletes => "deletes",
+            Family::Reposts => "reposts",
             Family::Requests => "requests",
         }
     }

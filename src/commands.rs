@@ -1,5 +1,6 @@
 //! Runs the subcommands and maps every failure to one of the documented exit codes.
 
+use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::Arc;
@@ -19,7 +20,8 @@ use crate::progress::Progress;
 use crate::report::DeliveryReport;
 use crate::status;
 use crate::store::{BackfillJob, Ledger, StoreError};
-use crate::targets::{CountingRule, FediTarget, TargetError};
+use crate::targets::x::cost::{MEDIA_METADATA, POST, POST_WITH_URL};
+use crate::targets::{self, CountingRule, FediTarget, TargetError, Usd, XTarget};
 
 /// Writes to standard output; a reader that went away (`birdbridge status --json | head`)
 /// ends the output quietly instead of a panic, as `print!` would. Other write errors are
@@ -359,6 +361,9 @@ async fn api_backfill(
             r.previewed,
             r.already_done
         );
+        for line in preview_cost_lines(&settings, &r) {
+            outln!("{line}");
+        }
     } else {
         outln!(
             "{} new post(s) delivered in {} part(s); {} already done in an earlier run; {} skipped by policy; {} failed",
@@ -419,8 +424,13 @@ async fn check_targets(settings: &Settings) -> Vec<Finding> {
     let mut findings = Vec::new();
     let cancel = CancellationToken::new();
     for (name, target) in &settings.targets {
-        let TargetSettings::Fediverse(fedi) = target else {
-            continue;
+        let fedi = match target {
+            TargetSettings::Fediverse(fedi) => fedi,
+            TargetSettings::X(x) => {
+                findings.extend(check_x_target(name, x, &cancel).await);
+                continue;
+            }
+            TargetSettings::DryRun(_) => continue,
         };
         let key = format!("targets.{name}");
         // The offline checks already name an unreadable token.
@@ -497,6 +507,63 @@ async fn check_targets(settings: &Settings) -> Vec<Finding> {
     findings
 }
 
+/// `check` on an X target: whose credentials these are (`GET /2/users/me`, read-only),
+/// the settings that shape its posts, and what they cost per post and per day.
+async fn check_x_target(
+    name: &str,
+    x: &crate::config::XTargetSettings,
+    cancel: &CancellationToken,
+) -> Option<Finding> {
+    // The offline checks already name an unreadable credential.
+    let mut t = XTarget::new(name, x, Clock::System, cancel.clone()).ok()?;
+    match t.check().await {
+        Ok(r) => {
+            outln!(
+                "  target {name}: {} as @{} (user id {}, {})",
+                x.api_url,
+                r.account.username,
+                r.account.id,
+                r.credentials
+            );
+            outln!(
+                "    280 by X's weighted count, 4 images or 1 video or GIF per post, alt text up to 1000; content warnings: {}; quotes: {}; links of birdbridge's own: {}; edits: skipped (X's API cannot edit)",
+                x.cw.as_str(),
+                x.quotes.as_str(),
+                x.links.as_str()
+            );
+            let mut cost = format!(
+                "    cost (X's 2026 prices): {POST} a post, {POST_WITH_URL} a post with a URL, {MEDIA_METADATA} an alt text"
+            );
+            match targets::x::target::tariff(x).cap {
+                Some(cap) => {
+                    let per = |price: Usd| cap.micros().checked_div(price.micros()).unwrap_or(0);
+                    let _ = write!(
+                        cost,
+                        "; max_spend_per_day {cap}: at most {} posts a day without a URL, {} with one",
+                        per(POST),
+                        per(POST_WITH_URL)
+                    );
+                }
+                None => cost.push_str("; no daily cap (max_spend_per_day not set)"),
+            }
+            outln!("{cost}");
+            None
+        }
+        Err(err) => Some(Finding {
+            key: format!("targets.{name}"),
+            problem: match &err {
+                TargetError::Unreachable { message } | TargetError::Transient { message } => {
+                    format!(
+                        "cannot reach {} ({message}): check `api_url` and the network",
+                        x.api_url
+                    )
+                }
+                other => other.to_string(),
+            },
+        }),
+    }
+}
+
 async fn backfill(
     config: &Path,
     args: BackfillArgs,
@@ -531,7 +598,7 @@ async fn backfill(
         stdout_records && !opts.dry_run,
     );
     let report = backfill::backfill(prepared, &ledger, &opts, &progress).await?;
-    summary(&opts, &report, stdout_records && !opts.dry_run);
+    summary(&settings, &opts, &report, stdout_records && !opts.dry_run);
     Ok(exit(&report))
 }
 
@@ -578,7 +645,33 @@ async fn hand_to_daemon(
     Ok(Some(Exit::Ok))
 }
 
-fn summary(opts: &BackfillOptions, r: &DeliveryReport, to_stderr: bool) {
+/// What a dry run's posts would cost on each target that bills its writes, and how many
+/// UTC days its daily cap spreads them over.
+fn preview_cost_lines(settings: &Settings, r: &DeliveryReport) -> Vec<String> {
+    r.preview_cost
+        .iter()
+        .map(|(target, (cost, posts))| {
+            // An average, to the tenth of a cent.
+            let per_post = Usd::from_micros(
+                (cost.micros() / (*posts as u64).max(1)).div_ceil(1_000) * 1_000,
+            );
+            let mut line = format!(
+                "target {target}: the {posts} previewed post(s) would cost {cost} ({per_post} a post on average, at X's 2026 prices)"
+            );
+            let cap = settings.targets.get(target).and_then(targets::tariff).and_then(|t| t.cap);
+            if let Some(cap) = cap.filter(|c| c.micros() > 0) {
+                let days = cost.micros().div_ceil(cap.micros());
+                let _ = write!(
+                    line,
+                    "; at max_spend_per_day = {cap}: about {days} UTC day(s)"
+                );
+            }
+            line
+        })
+        .collect()
+}
+
+fn summary(settings: &Settings, opts: &BackfillOptions, r: &DeliveryReport, to_stderr: bool) {
     let mut lines = vec![format!(
         "route {}: {} posts in the archive ({} in range), {} malformed, {} circle posts left out",
         opts.route, r.posts_found, r.in_range, r.malformed, r.circle_excluded
@@ -588,6 +681,7 @@ fn summary(opts: &BackfillOptions, r: &DeliveryReport, to_stderr: bool) {
             "dry run: {} post(s) previewed, {} already mirrored, nothing written",
             r.previewed, r.already_done
         ));
+        lines.extend(preview_cost_lines(settings, r));
     } else {
         lines.push(format!(
             "{} new post(s) delivered in {} part(s); {} already done in an earlier run; {} skipped by policy; {} failed; {} recovered after an interruption",

@@ -3,6 +3,10 @@
 //! with it per post and target, and what is left. The engine fills the delivery counts; the
 //! drivers fill the rest; a field a driver has no use for stays zero.
 
+use std::collections::BTreeMap;
+
+use crate::targets::Usd;
+
 /// See the module docs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeliveryReport {
@@ -32,6 +36,9 @@ pub struct DeliveryReport {
     pub posts_waiting: usize,
     /// Posts previewed (dry run).
     pub previewed: usize,
+    /// What the previewed posts would cost, per target that bills its writes (X): the
+    /// price and the number of posts.
+    pub preview_cost: BTreeMap<String, (Usd, usize)>,
     /// Sources whose poll failed (network, server, rate limit): tried again at their next
     /// tick.
     pub sources_failed: usize,
@@ -60,6 +67,11 @@ impl DeliveryReport {
         self.parts_failed += other.parts_failed;
         self.posts_waiting += other.posts_waiting;
         self.previewed += other.previewed;
+        for (target, (cost, posts)) in &other.preview_cost {
+            let entry = self.preview_cost.entry(target.clone()).or_default();
+            entry.0 += *cost;
+            entry.1 += posts;
+        }
         self.sources_failed += other.sources_failed;
         self.sources_stopped += other.sources_stopped;
         for stopped in &other.targets_stopped {

@@ -2,6 +2,7 @@
 //! see [`json`]), for every route or one (`--route`).
 
 mod json;
+mod spend;
 
 use std::fmt::Write as _;
 
@@ -89,6 +90,10 @@ pub fn report(settings: &Settings, route: Option<&str>) -> Result<String, StoreE
         }
     }
     reads(&mut out, &only, &ledger)?;
+    spend::report(
+        &mut out,
+        &spend::spending(&ledger, &only, chrono::Utc::now())?,
+    );
     let edits: Vec<_> = ledger
         .edit_counts()?
         .into_iter()

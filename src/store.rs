@@ -32,6 +32,7 @@ mod operator;
 mod report;
 mod schema;
 mod sources;
+mod spend;
 mod targets;
 #[cfg(test)]
 mod tests;
@@ -54,6 +55,7 @@ use sha2::{Digest, Sha256};
 pub use operator::{AuditEntry, PartFilter};
 pub use report::DeliveryTimes;
 pub use sources::{ReadCount, ReadKind};
+pub use spend::DaySpend;
 
 /// Identifies one part of one mirrored post on one target. Unique in the ledger.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -517,7 +519,20 @@ impl Ledger {
         remote_url: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<PartRecord, StoreError> {
-        self.change(
+        self.settle_posted_spending(key, remote_id, remote_url, 0, now)
+    }
+
+    /// `posting` → `posted`, and (when `micros` is not 0) what the target billed for it
+    /// added to the target's spend of the day, in the same transaction.
+    fn settle_posted_spending(
+        &self,
+        key: &PartKey,
+        remote_id: &str,
+        remote_url: Option<&str>,
+        micros: u64,
+        now: DateTime<Utc>,
+    ) -> Result<PartRecord, StoreError> {
+        self.change_and(
             key,
             &[PartState::Posting],
             PartState::Posted,
@@ -527,6 +542,7 @@ impl Ledger {
                 part.remote_url = remote_url.map(str::to_owned);
                 part.next_attempt_at = None;
             },
+            |tx| spend::add(tx, key, micros, now),
             now,
         )
     }
@@ -781,6 +797,19 @@ impl Ledger {
         edit: impl FnOnce(&mut PartRecord),
         now: DateTime<Utc>,
     ) -> Result<PartRecord, StoreError> {
+        self.change_and(key, allowed_from, to, edit, |_| Ok(()), now)
+    }
+
+    /// [`Ledger::change`], and `also` in the same transaction once the part is written.
+    fn change_and(
+        &self,
+        key: &PartKey,
+        allowed_from: &[PartState],
+        to: PartState,
+        edit: impl FnOnce(&mut PartRecord),
+        also: impl FnOnce(&Connection) -> rusqlite::Result<()>,
+        now: DateTime<Utc>,
+    ) -> Result<PartRecord, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut part =
@@ -812,6 +841,7 @@ impl Ledger {
             part.next_attempt_at.map(timestamp),
             timestamp(part.updated_at),
         ])?;
+        also(&tx)?;
         tx.commit()?;
         Ok(part)
     }

@@ -116,7 +116,7 @@ impl Setup {
     fn set_timeout(&mut self, target: &str, timeout: std::time::Duration) {
         match self.settings.targets.get_mut(target).unwrap() {
             TargetSettings::Fediverse(f) => f.request_timeout = timeout,
-            TargetSettings::DryRun(_) => unreachable!(),
+            TargetSettings::DryRun(_) | TargetSettings::X(_) => unreachable!(),
         }
     }
 }
@@ -155,6 +155,9 @@ fn profile_of(personality: Personality) -> TargetProfile {
             counting: CountingRule::CodePoints,
             max_spoiler_characters: None,
             supports_quote_posts: false,
+            video_alone: false,
+            own_links: true,
+            at_handles: true,
         },
         Personality::Akkoma => TargetProfile {
             max_characters: 5000,
@@ -164,6 +167,9 @@ fn profile_of(personality: Personality) -> TargetProfile {
             counting: CountingRule::CodePoints,
             max_spoiler_characters: None,
             supports_quote_posts: false,
+            video_alone: false,
+            own_links: true,
+            at_handles: true,
         },
         Personality::Pixelfed => TargetProfile {
             max_characters: 500,
@@ -173,6 +179,9 @@ fn profile_of(personality: Personality) -> TargetProfile {
             counting: CountingRule::CodePoints,
             max_spoiler_characters: Some(140),
             supports_quote_posts: false,
+            video_alone: false,
+            own_links: true,
+            at_handles: true,
         },
         Personality::Iceshrimp => TargetProfile {
             max_characters: 8192,
@@ -182,6 +191,9 @@ fn profile_of(personality: Personality) -> TargetProfile {
             counting: CountingRule::Utf16,
             max_spoiler_characters: None,
             supports_quote_posts: false,
+            video_alone: false,
+            own_links: true,
+            at_handles: true,
         },
         Personality::Friendica => TargetProfile {
             max_characters: 200_000,
@@ -191,6 +203,9 @@ fn profile_of(personality: Personality) -> TargetProfile {
             counting: CountingRule::CodePoints,
             max_spoiler_characters: None,
             supports_quote_posts: false,
+            video_alone: false,
+            own_links: true,
+            at_handles: true,
         },
         Personality::Snac => TargetProfile {
             max_characters: 100_000,
@@ -200,6 +215,9 @@ fn profile_of(personality: Personality) -> TargetProfile {
             counting: CountingRule::CodePoints,
             max_spoiler_characters: None,
             supports_quote_posts: false,
+            video_alone: false,
+            own_links: true,
+            at_handles: true,
         },
     }
 }

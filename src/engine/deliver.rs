@@ -25,7 +25,7 @@ use crate::media::stage::MediaStage;
 use crate::model::Post;
 use crate::render::ReplyTo;
 use crate::store::{Ledger, PartKey, PartRecord, PartState, StoreError};
-use crate::targets::{Delivered, Outgoing, Target, TargetError};
+use crate::targets::{Attached, Delivered, Outgoing, Target, TargetError, Tariff};
 
 /// Attempts before a part is quarantined (kept, reported, retried only on request).
 pub const MAX_ATTEMPTS: u32 = 5;
@@ -43,6 +43,8 @@ pub(super) struct Job<'a> {
     pub(super) clock: &'a Clock,
     /// See [`Outgoing::media`].
     pub(super) media: Option<&'a MediaStage>,
+    /// What the target bills (X): each part's price is recorded with it.
+    pub(super) tariff: Option<Tariff>,
 }
 
 #[derive(Debug, Default)]
@@ -130,12 +132,10 @@ pub(super) async fn deliver_post(
         crash::point(CrashPoint::Posting);
         let edit = ctx.planned.edits.get(index).map(String::as_str);
         match send(ledger, target, ctx, key, out, edit).await? {
-            Ok(delivered) => {
+            Ok((delivered, price)) => {
                 crash::delivered(edit.is_some());
-                let (k, now, d) = (key.clone(), ctx.clock.now(), delivered.clone());
-                ledger
-                    .call(move |l| l.mark_posted(&k, &d.remote_id, d.url.as_deref(), now))
-                    .await?;
+                let notes = target.notes();
+                record_posted(ledger, key, &delivered, price, notes, ctx.clock.now()).await?;
                 previous = Some(delivered.remote_id);
                 outcome.delivered += 1;
                 crash::recorded(index + 1 < parts.len() || part.reply_to != ReplyTo::Nothing);
@@ -163,9 +163,32 @@ pub(super) async fn deliver_post(
     Ok(outcome)
 }
 
+/// Records the part as posted with what the target billed for it, and the target's notes
+/// about it as its warnings, in one ledger call.
+async fn record_posted(
+    ledger: &Arc<Ledger>,
+    key: &PartKey,
+    delivered: &Delivered,
+    price: u64,
+    notes: Vec<String>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let (k, d) = (key.clone(), delivered.clone());
+    ledger
+        .call(move |l| {
+            l.mark_posted_spending(&k, &d.remote_id, d.url.as_deref(), price, now)?;
+            for note in &notes {
+                l.add_warning(&k, note, now)?;
+            }
+            Ok(())
+        })
+        .await
+}
+
 /// Sends one part: its media ([`attach`]: reused or uploaded, each upload recorded), then
-/// the status, or the edit of `edit`. The outer error is the ledger's; the inner one is the
-/// part's failure.
+/// the status, or the edit of `edit`. Returns what the target has, with what it billed for
+/// it (millionths of a dollar; 0 where writes are free). The outer error is the ledger's;
+/// the inner one is the part's failure.
 async fn send(
     ledger: &Arc<Ledger>,
     target: &mut dyn Target,
@@ -173,7 +196,7 @@ async fn send(
     key: &PartKey,
     out: Outgoing<'_>,
     edit: Option<&str>,
-) -> Result<Result<Delivered, TargetError>, StoreError> {
+) -> Result<Result<(Delivered, u64), TargetError>, StoreError> {
     let attached = match attach(ledger, target, key, out, ctx.clock).await? {
         Ok(attached) => attached,
         Err(err) => return Ok(Err(err)),
@@ -182,9 +205,27 @@ async fn send(
         // Uploaded (or reused) and recorded; neither the status nor the edit is sent.
         crash::point(CrashPoint::MediaUploaded);
     }
-    Ok(match edit {
+    let sent = match edit {
         Some(remote_id) => target.edit(remote_id, out, &attached).await,
         None => target.post(out, &attached).await,
+    };
+    Ok(sent.map(|d| (d, price_sent(ctx.tariff, out, &attached))))
+}
+
+/// What the target billed for the part as it was sent (its text may carry links to media
+/// that could not go).
+fn price_sent(tariff: Option<Tariff>, out: Outgoing<'_>, attached: &Attached) -> u64 {
+    tariff.map_or(0, |t| {
+        let described = attached
+            .media
+            .iter()
+            .filter(|m| {
+                m.description
+                    .as_deref()
+                    .is_some_and(|d| !d.trim().is_empty())
+            })
+            .count();
+        t.price_sent(out.part, &attached.text, described).micros()
     })
 }
 
@@ -212,8 +253,10 @@ async fn reconcile_part(
     match target.reconcile(out, record.updated_at).await {
         Ok(Some(found)) => {
             let (k, now, f) = (key.clone(), ctx.clock.now(), found.clone());
+            // The target had it, so it billed it, as rendered.
+            let price = ctx.tariff.map_or(0, |t| t.price(out.part).micros());
             ledger
-                .call(move |l| l.adopt(&k, &f.remote_id, f.url.as_deref(), now))
+                .call(move |l| l.adopt_spending(&k, &f.remote_id, f.url.as_deref(), price, now))
                 .await?;
             info!(
                 route = ctx.route,

@@ -43,7 +43,7 @@ use crate::preview;
 use crate::progress::Progress;
 use crate::report::DeliveryReport;
 use crate::store::{Ledger, PartRecord, PartState, StoreError};
-use crate::targets::{self, TargetError};
+use crate::targets::{self, TargetError, Usd};
 
 pub use crate::budget::Lane;
 pub use deliver::{MAX_ATTEMPTS, MAX_REJECTED_ATTEMPTS};
@@ -159,6 +159,7 @@ impl Engine {
                 name: name.clone(),
                 settings: target_settings.clone(),
                 profile,
+                tariff: targets::tariff(target_settings),
                 target,
                 reach: Reach::Untried,
             });
@@ -292,6 +293,7 @@ impl Engine {
                 unusable: t.unusable(),
                 supports_edits: t.target.as_ref().is_some_and(|t| t.supports_edits()),
                 refusal: t.target.as_ref().and_then(|t| t.refusal()),
+                tariff: t.tariff,
                 dry_run: self.ctx.dry_run,
                 now,
             };
@@ -315,8 +317,15 @@ impl Engine {
                     outcome.changed = true;
                 }
                 Step::Preview(rendered) => {
-                    self.progress
-                        .preview(&preview::post(&self.route, &t.name, post, &rendered));
+                    let mut text = preview::post(&self.route, &t.name, post, &rendered);
+                    if let Some(tariff) = t.tariff {
+                        let cost: Usd = rendered.parts.iter().map(|p| tariff.price(p)).sum();
+                        text.push_str(&preview::cost(&rendered, tariff));
+                        let entry = tally.preview_cost.entry(t.name.clone()).or_default();
+                        entry.0 += cost;
+                        entry.1 += 1;
+                    }
+                    self.progress.preview(&text);
                     tally.previewed += 1;
                 }
                 Step::Deliver(planned) => {
@@ -355,6 +364,7 @@ impl Engine {
             planned,
             clock: &self.ctx.clock,
             media: offer.media,
+            tariff: t.tariff,
         };
         let parts = deliver::deliver_post(ledger, target, &job).await?;
         reach::remember(ledger, &t.name, target, &self.ctx.clock).await?;

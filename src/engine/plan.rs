@@ -18,7 +18,7 @@ use crate::preview;
 use crate::profile::TargetProfile;
 use crate::render::{self, Lookups, Rendered};
 use crate::store::{Ledger, PartKey, PartRecord, PartState, StoreError, HELD_PREFIX};
-use crate::targets::Refusal;
+use crate::targets::{Refusal, Tariff, Usd};
 
 /// The inputs, owned.
 pub(super) struct Plan {
@@ -34,6 +34,8 @@ pub(super) struct Plan {
     pub(super) supports_edits: bool,
     /// What the target refuses outright (Pixelfed: posts without an image).
     pub(super) refusal: Option<Arc<dyn Refusal>>,
+    /// What the target bills, and the daily cap its posts wait under (X).
+    pub(super) tariff: Option<Tariff>,
     pub(super) dry_run: bool,
     pub(super) now: DateTime<Utc>,
 }
@@ -134,7 +136,10 @@ impl Plan {
         }
         let wait = match &self.unusable {
             Some(why) => Some(why.clone()),
-            None => waits_for_thread(l, route, target, &self.post)?,
+            None => match waits_for_thread(l, route, target, &self.post)? {
+                Some(why) => Some(why),
+                None => self.over_the_cap(l, &existing, &rendered)?,
+            },
         };
         if let Some(why) = wait {
             // Planned now, so nothing is lost; delivered when the target (or the thread)
@@ -187,6 +192,40 @@ impl Plan {
             }
         }
         Ok(records)
+    }
+
+    /// Why the post waits for the next UTC day, when delivering it would take the target's
+    /// spend of the day (counted in the ledger: what was posted, priced) over its daily
+    /// cap. A post of which a part is out already is finished: it was counted when it
+    /// started.
+    fn over_the_cap(
+        &self,
+        l: &Ledger,
+        existing: &[PartRecord],
+        rendered: &Rendered,
+    ) -> Result<Option<String>, StoreError> {
+        let Some((tariff, cap)) = self.tariff.and_then(|t| Some((t, t.cap?))) else {
+            return Ok(None);
+        };
+        if existing.iter().any(|r| r.state == PartState::Posted) {
+            return Ok(None);
+        }
+        let price: Usd = rendered.parts.iter().map(|p| tariff.price(p)).sum();
+        let spent = Usd::from_micros(l.spent_on(&self.target, self.now.date_naive())?.micros);
+        if spent + price <= cap {
+            return Ok(None);
+        }
+        let why = if price > cap {
+            format!(
+                "a higher spending cap: this post costs {price}, more than max_spend_per_day ({cap}) allows in a day"
+            )
+        } else {
+            format!(
+                "the next UTC day: the spending cap of {cap} a day is reached ({spent} spent today; this post costs {price})"
+            )
+        };
+        info!(route = %self.route, target = %self.target, post = %self.post.id, %why, "post waits under the spending cap");
+        Ok(Some(waiting_note(why)))
     }
 
     /// Records why the post is not mirrored to the target: skipped (final) or held

@@ -178,6 +178,23 @@ const MIGRATIONS: &[&str] = &[
     // machine no longer makes `backfill` queue its work for nobody.
     "ALTER TABLE daemon_heartbeat ADD COLUMN host TEXT;
     ALTER TABLE daemon_heartbeat ADD COLUMN started INTEGER;",
+    // 9, 10, 11: numbers given to work on other branches (the desk's holds, retraction, and
+    // one more); each branch brings its own step here when it is merged. Until then these
+    // are empty, and a ledger of this branch must not be kept.
+    "",
+    "",
+    "",
+    // 12: what each target's writes cost, per UTC day (X bills every post): the spend of
+    // the parts recorded as posted or adopted that day, priced when recorded, so a daily
+    // spending cap survives restarts.
+    "CREATE TABLE target_spend (
+        target TEXT    NOT NULL,
+        day    TEXT    NOT NULL,
+        micros INTEGER NOT NULL CHECK (micros >= 0),
+        parts  INTEGER NOT NULL CHECK (parts >= 0),
+        posts  INTEGER NOT NULL CHECK (posts >= 0),
+        PRIMARY KEY (target, day)
+    ) STRICT;",
 ];
 
 /// The schema version this binary writes and understands.

@@ -54,6 +54,9 @@ impl DryRunTarget {
                 counting: super::CountingRule::Mastodon,
                 max_spoiler_characters: None,
                 supports_quote_posts: false,
+                video_alone: false,
+                own_links: true,
+                at_handles: true,
             },
             output,
         }

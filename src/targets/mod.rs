@@ -1,7 +1,7 @@
 //! Targets: where rendered parts are delivered. The engine sees a target only through the
-//! [`Target`] trait; [`build`] and [`preview_profile`] are the one place that knows the
-//! kinds (the dry run, the fediverse target [`fedi`]), so a new kind of target is a new
-//! module and one line in each.
+//! [`Target`] trait; [`build`], [`preview_profile`] and [`tariff`] are the one place that
+//! knows the kinds (the dry run, the fediverse target [`fedi`], the X target [`x`]), so a
+//! new kind of target is a new module and one line in each.
 //!
 //! A target talks to its server and nothing else: it never touches the ledger. What it
 //! needs from earlier runs (a cached server profile, saved rate-limit windows) the engine
@@ -37,6 +37,8 @@ use crate::store::CachedProfile;
 pub use crate::profile::{CountingRule, TargetProfile};
 pub use dry_run::DryRunTarget;
 pub use fedi::FediTarget;
+pub use x::cost::{Tariff, Usd};
+pub use x::XTarget;
 
 /// A target's call in progress: boxed, so the engine can hold targets of every kind as
 /// `Box<dyn Target>`; `Send`, so a delivery can move between threads.
@@ -133,6 +135,13 @@ pub trait Target: Send + Sync + std::fmt::Debug {
         out: Outgoing<'a>,
         attempt_at: DateTime<Utc>,
     ) -> Call<'a, Option<Delivered>>;
+
+    /// What the target had to do differently for the part it just posted (X refused a
+    /// reply: the part went as a post of its own), for the engine to record as warnings of
+    /// the part. Taken: a second call returns nothing.
+    fn notes(&mut self) -> Vec<String> {
+        Vec::new()
+    }
 
     /// Posts per hour this target's budget sustains, for estimates; `None` when unlimited.
     fn posts_per_hour(&self) -> Option<f64> {
@@ -335,6 +344,7 @@ pub fn build(
     Ok(match settings {
         TargetSettings::DryRun(s) => Box::new(DryRunTarget::new(name, s)),
         TargetSettings::Fediverse(s) => Box::new(FediTarget::build(name, s, around)?),
+        TargetSettings::X(s) => Box::new(XTarget::build(name, s, around)?),
     })
 }
 
@@ -348,5 +358,16 @@ pub fn preview_profile(name: &str, settings: &TargetSettings) -> TargetProfile {
             tracing::warn!(target = %name, kind = s.kind.as_str(), "previewing with default Mastodon limits; the server is not asked in a dry run");
             TargetProfile::mastodon_default()
         }
+        TargetSettings::X(s) => x::target::profile(s),
+    }
+}
+
+/// What a target bills for its writes, priced by the engine (previews, the daily cap, the
+/// spend recorded with each part) and shown by `check` and `status`; `None` for a target
+/// whose writes cost nothing.
+pub fn tariff(settings: &TargetSettings) -> Option<Tariff> {
+    match settings {
+        TargetSettings::X(s) => Some(x::target::tariff(s)),
+        TargetSettings::DryRun(_) | TargetSettings::Fediverse(_) => None,
     }
 }
