@@ -26,6 +26,7 @@
 
 mod backup;
 mod call;
+mod fediverse;
 mod jobs;
 mod kept;
 mod operator;

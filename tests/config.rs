@@ -219,6 +219,7 @@ fn the_example_documents_exactly_the_keys_the_parser_accepts() {
                 SourceSettings::X(_) => "x source",
                 SourceSettings::Archive(_) => "archive source",
                 SourceSettings::Feed(_) => "feed source",
+                SourceSettings::Fediverse(_) => "fediverse source",
             },
             "targets" => match &settings.targets[name] {
                 TargetSettings::Fediverse(_) => "fediverse target",

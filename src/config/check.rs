@@ -36,6 +36,7 @@ impl Settings {
             let table = join_key("sources", name);
             match source {
                 SourceSettings::X(x) => check_secret(&table, &x.token, &mut findings),
+                SourceSettings::Fediverse(f) => check_secret(&table, &f.token, &mut findings),
                 SourceSettings::Archive(archive) => {
                     if let Err(err) = std::fs::metadata(&archive.path) {
                         findings.push(Finding {
@@ -107,10 +108,13 @@ impl Settings {
     pub fn exposure_warnings(&self) -> Vec<Finding> {
         let mut keys = Vec::new();
         for (name, source) in &self.sources {
-            if let SourceSettings::X(x) = source {
-                if matches!(x.token, SecretSource::Inline(_)) {
-                    keys.push(join_key(&join_key("sources", name), "token"));
-                }
+            let token = match source {
+                SourceSettings::X(x) => Some(&x.token),
+                SourceSettings::Fediverse(f) => Some(&f.token),
+                SourceSettings::Archive(_) | SourceSettings::Feed(_) => None,
+            };
+            if matches!(token, Some(SecretSource::Inline(_))) {
+                keys.push(join_key(&join_key("sources", name), "token"));
             }
         }
         for (name, target) in &self.targets {

@@ -57,6 +57,14 @@ pub(super) fn finish(mut settings: Settings, cx: &Context<'_>) -> Result<Setting
                     x.token_env.take(),
                 )?;
             }
+            SourceSettings::Fediverse(f) => {
+                f.token = cx.secret(
+                    &table,
+                    f.inline_token.take(),
+                    f.token_file.take(),
+                    f.token_env.take(),
+                )?;
+            }
             SourceSettings::Archive(archive) => archive.path = cx.dir.join(&archive.path),
             SourceSettings::Feed(_) => {}
         }

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::{resolve, values, Secret, SecretSource};
+use super::{resolve, values, Secret, SecretSource, ServerKind};
+use std::time::Duration;
 
 /// `[sources.NAME]`, by `kind`.
 #[derive(Debug, Clone, Deserialize)]
@@ -17,6 +18,8 @@ pub enum SourceSettings {
     Archive(ArchiveSourceSettings),
     /// `kind = "feed"`: an RSS or Atom feed, polled.
     Feed(FeedSourceSettings),
+    /// `kind = "fediverse"`: the operator's own fediverse account, read through megalodon.
+    Fediverse(FediverseSourceSettings),
 }
 
 /// `kind = "x"`.
@@ -132,4 +135,56 @@ pub struct FeedSourceSettings {
 impl FeedSourceSettings {
     /// The most items `start = "latest:N"` may ask for: feeds rarely carry more.
     pub const MAX_LATEST: u32 = 100;
+}
+
+/// `kind = "fediverse"`: the operator's own account on a fediverse server
+/// (`src/sources/fediverse.rs`). `kind` names the source kind here, so the server's software
+/// is `server`, with the values a fediverse target's `kind` takes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FediverseSourceSettings {
+    /// The server's software; `auto` (the default) asks its nodeinfo.
+    #[serde(default)]
+    pub server: ServerKind,
+    /// Without a trailing slash.
+    #[serde(deserialize_with = "values::base_url")]
+    pub url: String,
+    /// From `token_file`, `token_env` or `token`, after reading (read scopes suffice).
+    #[serde(skip, default = "resolve::unread_token")]
+    pub token: SecretSource,
+    #[serde(rename = "token")]
+    pub(super) inline_token: Option<Secret>,
+    pub(super) token_file: Option<String>,
+    pub(super) token_env: Option<String>,
+    /// A cron expression with a seconds field: the polling fallback (and the only way
+    /// where the server has no streaming).
+    #[serde(deserialize_with = "values::schedule")]
+    pub schedule: String,
+    /// `latest` (nothing old) or `latest:N`.
+    #[serde(default, deserialize_with = "values::fedi_start")]
+    pub start: StartAt,
+    /// Whether to listen on the server's streaming connection (default true).
+    #[serde(default = "values::yes")]
+    pub stream: bool,
+    /// `timeout_seconds`: the most any one call to the server may take.
+    #[serde(
+        rename = "timeout_seconds",
+        default = "FediverseSourceSettings::timeout",
+        deserialize_with = "values::seconds"
+    )]
+    pub request_timeout: Duration,
+    /// Whether media URLs may point at private, loopback or link-local addresses.
+    #[serde(default)]
+    pub allow_private_media: bool,
+}
+
+impl FediverseSourceSettings {
+    /// `timeout_seconds` when not given.
+    pub const DEFAULT_TIMEOUT_SECONDS: u64 = 30;
+    /// The most statuses `start = "latest:N"` may ask for (a few pages of the account).
+    pub const MAX_LATEST: u32 = 400;
+
+    fn timeout() -> Duration {
+        Duration::from_secs(Self::DEFAULT_TIMEOUT_SECONDS)
+    }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::de::{self, Deserialize, Deserializer, Unexpected, Visitor};
 
-use super::{FeedSourceSettings, StartAt, XSourceSettings};
+use super::{FediverseSourceSettings, FeedSourceSettings, StartAt, XSourceSettings};
 
 /// Reads a `T` and passes it through `check`, whose `Err` is the problem to report.
 fn checked<'de, D, T, U>(d: D, check: impl FnOnce(T) -> Result<U, String>) -> Result<U, D::Error>
@@ -76,6 +76,12 @@ pub(super) fn x_start<'de, D: Deserializer<'de>>(d: D) -> Result<StartAt, D::Err
 pub(super) fn feed_start<'de, D: Deserializer<'de>>(d: D) -> Result<StartAt, D::Error> {
     checked(d, |text: String| {
         start(&text, FeedSourceSettings::MAX_LATEST, false)
+    })
+}
+
+pub(super) fn fedi_start<'de, D: Deserializer<'de>>(d: D) -> Result<StartAt, D::Error> {
+    checked(d, |text: String| {
+        start(&text, FediverseSourceSettings::MAX_LATEST, false)
     })
 }
 

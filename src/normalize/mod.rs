@@ -3,6 +3,7 @@
 
 pub mod archive;
 pub mod entities;
+pub mod fedi;
 pub mod feed;
 pub mod lenient;
 pub mod note_tweet;

@@ -5,6 +5,7 @@
 //! a module here implementing [`Source`], its settings, and one line in [`live`].
 
 pub mod archive;
+pub mod fediverse;
 pub mod feed;
 pub(crate) mod kept;
 pub mod x;
@@ -137,6 +138,12 @@ pub trait Source: fmt::Debug + Send {
     fn news(&mut self) -> Option<BoxFuture<'_, ()>> {
         None
     }
+
+    /// Posts this source saw deleted since the last call (a fediverse stream's `delete`
+    /// events), for the retraction path; empty for sources that cannot tell.
+    fn take_deleted(&mut self) -> Vec<PostId> {
+        Vec::new()
+    }
 }
 
 /// Why a source could not give its posts; [`SourceError::is_fatal`] tells whether it stops.
@@ -257,6 +264,7 @@ pub fn schedule(settings: &SourceSettings) -> Option<&str> {
     match settings {
         SourceSettings::X(x) => Some(&x.schedule),
         SourceSettings::Feed(f) => Some(&f.schedule),
+        SourceSettings::Fediverse(f) => Some(&f.schedule),
         SourceSettings::Archive(_) => None,
     }
 }
@@ -273,6 +281,9 @@ pub fn live(
     Ok(match settings {
         SourceSettings::X(x) => Some(Box::new(x::XSource::from_settings(name, x, setup)?)),
         SourceSettings::Feed(f) => Some(Box::new(feed::FeedSource::new(name, f.clone(), setup))),
+        SourceSettings::Fediverse(f) => Some(Box::new(fediverse::FediverseSource::from_settings(
+            name, f, setup,
+        )?)),
         SourceSettings::Archive(_) => None,
     })
 }
