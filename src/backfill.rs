@@ -78,8 +78,8 @@ pub enum BackfillError {
         /// Its source.
         source_name: String,
     },
-    /// `--from-api` on a route whose source is not an X account.
-    #[error("route `{route}` reads source `{source_name}`, which is not an X account: --from-api needs one")]
+    /// `--from-api` on a route whose source is not an X or fediverse account.
+    #[error("route `{route}` reads source `{source_name}`, which is not an X or fediverse account: --from-api needs one")]
     NotXSource {
         /// The route.
         route: String,

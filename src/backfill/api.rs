@@ -1,5 +1,5 @@
-//! `backfill --from-api`: reads the route's X timeline back to `--since` and hands the posts,
-//! oldest first, to the route's [`Engine`] in the backfill lane.
+//! `backfill --from-api`: reads the route's X timeline (or fediverse account) back to
+//! `--since` and hands the posts, oldest first, to the route's [`Engine`] in the backfill lane.
 
 use std::sync::Arc;
 
@@ -8,8 +8,9 @@ use crate::config::{Settings, SourceSettings};
 use crate::engine::{Engine, SetupError};
 use crate::progress::Progress;
 use crate::report::DeliveryReport;
+use crate::sources::fediverse::FediverseSource;
 use crate::sources::x::{XError, XSource};
-use crate::sources::{self, Setup};
+use crate::sources::{self, Setup, Source, SourceError};
 use crate::store::Ledger;
 
 /// `backfill --route R --from-api --since DATE`: reads the route's X timeline backwards from
@@ -18,7 +19,7 @@ use crate::store::Ledger;
 /// ledger, and the daemon goes on from where it was.
 ///
 /// # Errors
-/// An unknown route, a route without an X source, an unreadable token, a target kind this
+/// An unknown route, a route without an X or fediverse source, an unreadable token, a target kind this
 /// build cannot deliver to, X API and ledger failures.
 pub async fn api_backfill(
     settings: &Settings,
@@ -32,12 +33,17 @@ pub async fn api_backfill(
             file: settings.file.clone(),
             route: opts.route.clone(),
         })?;
-    let Some(SourceSettings::X(x)) = settings.sources.get(&route.source) else {
-        return Err(BackfillError::NotXSource {
-            route: opts.route.clone(),
-            source_name: route.source.clone(),
-        });
+    let source_settings = settings.sources.get(&route.source);
+    let not_an_account = || BackfillError::NotXSource {
+        route: opts.route.clone(),
+        source_name: route.source.clone(),
     };
+    if !matches!(
+        source_settings,
+        Some(SourceSettings::X(_) | SourceSettings::Fediverse(_))
+    ) {
+        return Err(not_an_account());
+    }
     // No bar; previews go to stderr (the log), as the daemon's do.
     let progress = Progress::new(false, true);
     let mut engine = Engine::new(settings, &opts.route, opts.context(), progress.clone())?;
@@ -47,7 +53,6 @@ pub async fn api_backfill(
         cancel: opts.cancel.clone(),
         reposts_wanted: engine.mirrors_reposts(),
     };
-    let mut source = XSource::from_settings(&route.source, x, &setup)?;
     let start = opts
         .since
         .map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc());
@@ -55,7 +60,19 @@ pub async fn api_backfill(
         .until
         .and_then(|d| d.succ_opt())
         .map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc());
-    let posts = source.range(ledger, start, end).await?;
+    let (mut source, posts): (Box<dyn Source>, _) = match source_settings {
+        Some(SourceSettings::Fediverse(f)) => {
+            let mut source = FediverseSource::from_settings(&route.source, f, &setup)?;
+            let posts = source.range(start, end).await.map_err(SourceError::from)?;
+            (Box::new(source), posts)
+        }
+        Some(SourceSettings::X(x)) => {
+            let mut source = XSource::from_settings(&route.source, x, &setup)?;
+            let posts = source.range(ledger, start, end).await?;
+            (Box::new(source), posts)
+        }
+        _ => return Err(not_an_account()),
+    };
     let mut report = DeliveryReport {
         posts_found: posts.len(),
         ..DeliveryReport::default()
@@ -67,7 +84,7 @@ pub async fn api_backfill(
         progress: &progress,
         cursor: Cursor::Left,
     };
-    deliver_all(&mut engine, &mut source, &posts, &run, &mut report).await?;
+    deliver_all(&mut engine, source.as_mut(), &posts, &run, &mut report).await?;
     finish(&engine, ledger, opts, &mut report).await?;
     Ok(report)
 }

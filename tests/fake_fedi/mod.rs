@@ -52,6 +52,7 @@ use chrono::{DateTime, Duration, SecondsFormat, TimeZone, Utc};
 use serde_json::{json, Value};
 
 mod one_answer;
+pub mod read;
 pub mod servers;
 
 /// The access token the fake accepts.
@@ -170,6 +171,8 @@ pub struct FakeState {
     pub account_drops: Vec<&'static str>,
     pub actions: actions::Actions,
     pub oauth: oauth::OAuthState,
+    /// The account's own statuses and the stream (`read.rs`).
+    pub read: read::ReadState,
 }
 
 /// A running fake server.
@@ -251,6 +254,7 @@ impl FakeFedi {
             account_drops: Vec::new(),
             actions: actions::Actions::default(),
             oauth: oauth::OAuthState::default(),
+            read: read::ReadState::default(),
         }));
         let app = Router::new()
             .route("/api/v1/instance", get(instance_v1))
@@ -267,10 +271,13 @@ impl FakeFedi {
             .route("/api/v1/statuses", post(post_status))
             .route(
                 "/api/v1/statuses/{id}",
-                delete(delete_status).put(actions::edit_status),
+                delete(delete_status)
+                    .put(actions::edit_status)
+                    .get(read::get_status),
             )
             .route("/api/v1/statuses/{id}/reblog", post(actions::reblog))
             .merge(oauth::routes())
+            .merge(read::routes())
             // Uploads are read piece by piece (a 200 MB video is counted, not kept).
             .layer(axum::extract::DefaultBodyLimit::disable())
             .with_state(Arc::clone(&state));
@@ -693,7 +700,9 @@ async fn nodeinfo_index(State(s): State<Shared>, h: HeaderMap) -> Response {
 async fn nodeinfo(State(s): State<Shared>, h: HeaderMap) -> Response {
     let mut st = s.lock().unwrap();
     let t = servers::of(st.personality);
-    let body = json!({"version": "2.0", "software": {"name": t.software, "version": t.version}});
+    let body = json!({"version": "2.0", "software": {"name": t.software, "version": t.version},
+        "protocols": ["activitypub"], "services": {"inbound": [], "outbound": []},
+        "openRegistrations": false, "usage": {"users": {"total": 1}}, "metadata": {}});
     respond(
         &mut st,
         "GET",
@@ -724,15 +733,10 @@ async fn verify_credentials(State(s): State<Shared>, h: HeaderMap) -> Response {
     respond(&mut st, "GET", path, &h, rate, StatusCode::OK, body)
 }
 
-#[derive(Debug, serde::Deserialize)]
-struct Limited {
-    limit: Option<usize>,
-}
-
 async fn account_statuses(
     State(s): State<Shared>,
     Path(_id): Path<String>,
-    Query(q): Query<Limited>,
+    Query(q): Query<HashMap<String, String>>,
     h: HeaderMap,
 ) -> Response {
     let mut st = s.lock().unwrap();
@@ -741,14 +745,7 @@ async fn account_statuses(
         Ok(r) => r,
         Err(r) => return refuse(&mut st, "GET", path, &h, r),
     };
-    let list: Vec<Value> = st
-        .statuses
-        .iter()
-        .rev()
-        .filter(|s| !st.deleted.contains(&s.id))
-        .take(q.limit.unwrap_or(20).min(40))
-        .map(|s| st.status_json(s))
-        .collect();
+    let list = read::page(&st, &q);
     respond(
         &mut st,
         "GET",

@@ -47,6 +47,20 @@ impl Config {
             .set("schedule", EVERY_MINUTE)
     }
 
+    /// A `kind = "fediverse"` source reading the account of `token` (in
+    /// `source-NAME.token`) on the `server` at `url`, every minute, its media from
+    /// loopback allowed.
+    pub fn fediverse_source(self, name: &str, server: &str, url: &str, token: &str) -> Self {
+        let token_file = self.token_file(&format!("source-{name}"), token);
+        self.table(&format!("sources.{name}"))
+            .set("kind", "fediverse")
+            .set("server", server)
+            .set("url", url)
+            .set_path("token_file", &token_file)
+            .set("schedule", EVERY_MINUTE)
+            .set_raw("allow_private_media", "true")
+    }
+
     /// A `kind = "archive"` source: the archive at `path`.
     pub fn archive_source(self, name: &str, path: &Path) -> Self {
         self.table(&format!("sources.{name}"))

@@ -150,21 +150,7 @@ impl Reader {
                         .to_owned(),
                 })
             }
-            ServerKind::Auto => {
-                let detect = megalodon::detector(url);
-                match guarded(&cancel, timeout, detect).await {
-                    Guarded::Done(Ok(sns)) => sns,
-                    Guarded::Done(Err(err)) => return Err(detect_error(url, err)),
-                    Guarded::TimedOut => {
-                        return Err(FediSourceError::Timeout {
-                            url: url.to_owned(),
-                            call: "detector",
-                            secs: timeout.as_secs(),
-                        })
-                    }
-                    Guarded::Cancelled => return Err(FediSourceError::Cancelled),
-                }
-            }
+            ServerKind::Auto => detect(url, timeout, &cancel).await?,
         };
         let api = megalodon::generator(
             sns.clone(),
@@ -318,6 +304,52 @@ impl Reader {
                 detail: short(&other.to_string()),
             },
         }
+    }
+}
+
+/// The server's kind from its nodeinfo (megalodon's detector, under the timeout). A failed
+/// request is tried twice more: the detector makes two requests on a fresh client, and a
+/// server that closes every connection after its answer (snac) can fail the second.
+async fn detect(
+    url: &str,
+    timeout: Duration,
+    cancel: &CancellationToken,
+) -> Result<SNS, FediSourceError> {
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        return match guarded(cancel, timeout, megalodon::detector(url)).await {
+            Guarded::Done(Ok(sns)) => Ok(sns),
+            Guarded::Done(Err(MgError::RequestError(e))) if !e.is_decode() => {
+                // The index answered, the document's request failed on the same client:
+                // every time, it is the server closing each connection after its answer,
+                // which megalodon's client does not survive.
+                let second = e
+                    .url()
+                    .is_some_and(|u| !u.path().starts_with("/.well-known/"));
+                if tries < 3 {
+                    continue;
+                }
+                if second {
+                    return Err(FediSourceError::Unsupported {
+                        url: url.to_owned(),
+                        call: "detector",
+                        detail: format!(
+                            "the server closes its connection after every answer (snac does), \
+                             and megalodon's client fails the next request on it: {e}"
+                        ),
+                    });
+                }
+                Err(detect_error(url, MgError::RequestError(e)))
+            }
+            Guarded::Done(Err(err)) => Err(detect_error(url, err)),
+            Guarded::TimedOut => Err(FediSourceError::Timeout {
+                url: url.to_owned(),
+                call: "detector",
+                secs: timeout.as_secs(),
+            }),
+            Guarded::Cancelled => Err(FediSourceError::Cancelled),
+        };
     }
 }
 
