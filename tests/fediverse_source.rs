@@ -461,3 +461,107 @@ async fn backfill_from_api_loads_the_history() {
         assert_eq!(parts[0].state, PartState::Posted);
     }
 }
+
+/// The `[targets.x]` table, its OAuth 1.0a keys written to files in `dir`.
+fn x_target(config: Config, dir: &Path, api_url: &str) -> Config {
+    let mut config = config
+        .table("targets.x")
+        .set("kind", "x")
+        .set("api_url", api_url);
+    for (key, value) in [
+        ("consumer_key", fake_x::write::CONSUMER_KEY),
+        ("consumer_secret", fake_x::write::CONSUMER_SECRET),
+        ("access_token", fake_x::write::ACCESS_TOKEN),
+        ("access_token_secret", fake_x::write::ACCESS_SECRET),
+    ] {
+        let file = dir.join(format!("x-{key}"));
+        std::fs::write(&file, format!("{value}\n")).unwrap();
+        config = config.set(&format!("{key}_file"), &file.display().to_string());
+    }
+    config
+}
+
+#[tokio::test]
+async fn a_status_reaches_x_once_and_an_edit_is_recorded() {
+    let dir = TempDir::new().unwrap();
+    let source = FakeFedi::start(Personality::Mastodon, Clock::System).await;
+    let x = fake_x::FakeX::start(Clock::System).await;
+    let settings = settings(dir.path(), &source, "mastodon", |c| {
+        x_target(c.set("schedule", YEARLY), dir.path(), &x.url()).route("r", "home", &["x"])
+    });
+    let daemon = Running::start(
+        &settings,
+        support::ledger(&settings),
+        Clock::System,
+        support::options(),
+    );
+    daemon.cursor_set("home").await;
+    wait_for(|| source.open_streams() == 1).await;
+    let first = source.author(NewStatus {
+        text: "thanks for the report".into(),
+        spoiler: "long read".into(),
+        images: vec!["A chart of the year".into()],
+        mentions: vec!["ann@other.example".into()],
+        ..NewStatus::default()
+    });
+    source.author(NewStatus {
+        text: "Part two".into(),
+        in_reply_to: Some(first.clone()),
+        images: vec!["The second chart".into()],
+        ..NewStatus::default()
+    });
+    wait_for(|| x.made().len() == 2).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let made = x.made();
+    assert_eq!(made.len(), 2, "once: {made:#?}");
+    // The warning prefixed; the fediverse mention written without its `@`, so X links no
+    // stranger.
+    assert_eq!(
+        made[0].1,
+        "CW: long read\n\nann@other.example thanks for the report"
+    );
+    assert!(!made[0].1.contains("@ann"));
+    assert_eq!(made[1].1, "Part two");
+    assert_eq!(
+        made[1].2.as_deref(),
+        Some(made[0].0.as_str()),
+        "the thread is chained"
+    );
+    let described: Vec<Option<String>> = x
+        .made_posts()
+        .iter()
+        .map(|p| {
+            // Media keys are `3_<media id>`, as X writes them for images.
+            let key = p["attachments"]["media_keys"][0].as_str().unwrap();
+            x.alt_text(key.trim_start_matches("3_"))
+        })
+        .collect();
+    assert_eq!(
+        described,
+        [
+            Some("A chart of the year".to_owned()),
+            Some("The second chart".to_owned())
+        ]
+    );
+
+    // X cannot edit: the new version is recorded as skipped, nothing is posted again.
+    source.edit_authored(&first, "thanks for the final report");
+    let version = format!("{first}.edit.{}", edited_at(&source, &first));
+    wait_for(|| {
+        daemon
+            .ledger
+            .parts_of_post("r", &version, "x")
+            .unwrap()
+            .first()
+            .is_some_and(|p| p.state == PartState::Skipped)
+    })
+    .await;
+    let parts = daemon.ledger.parts_of_post("r", &version, "x").unwrap();
+    assert!(parts[0]
+        .reason
+        .as_deref()
+        .unwrap_or_default()
+        .contains("cannot edit"));
+    assert_eq!(x.made().len(), 2);
+    daemon.stop().await;
+}

@@ -57,6 +57,8 @@ pub struct NewStatus {
     /// Images, each with its description.
     pub images: Vec<String>,
     pub reblog_of: Option<String>,
+    /// Accounts mentioned at the start (`user@host`), as Mastodon links them.
+    pub mentions: Vec<String>,
 }
 
 impl NewStatus {
@@ -106,6 +108,23 @@ impl FakeFedi {
                 .cloned()
                 .expect("a status of the account to reblog")
         });
+        let mut content = super::html(&new.text);
+        let mut mentioned = Vec::new();
+        if !new.mentions.is_empty() {
+            let links: Vec<String> = new
+                .mentions
+                .iter()
+                .map(|acct| {
+                    let (user, host) = acct.split_once('@').expect("user@host");
+                    let url = format!("https://{host}/@{user}");
+                    mentioned.push(json!({"id": acct, "username": user, "acct": acct, "url": url}));
+                    format!(
+                        "<span class=\"h-card\" translate=\"no\"><a href=\"{url}\" class=\"u-url mention\">@<span>{user}</span></a></span>"
+                    )
+                })
+                .collect();
+            content = content.replacen("<p>", &format!("<p>{} ", links.join(" ")), 1);
+        }
         let visibility = if new.visibility.is_empty() {
             "public".to_owned()
         } else {
@@ -117,12 +136,12 @@ impl FakeFedi {
             "account": st.account_json(),
             "in_reply_to_id": new.in_reply_to,
             "in_reply_to_account_id": new.in_reply_to.as_ref().map(|_| "1"),
-            "reblog": reblog, "content": super::html(&new.text),
+            "reblog": reblog, "content": content,
             "created_at": now.to_rfc3339_opts(SecondsFormat::Millis, true),
             "edited_at": null, "emojis": [], "replies_count": 0, "reblogs_count": 0,
             "favourites_count": 0, "reblogged": false, "favourited": false, "muted": false,
             "sensitive": !new.spoiler.is_empty(), "spoiler_text": new.spoiler,
-            "visibility": visibility, "media_attachments": media, "mentions": [], "tags": [],
+            "visibility": visibility, "media_attachments": media, "mentions": mentioned, "tags": [],
             "card": null, "poll": null, "application": null, "language": "en", "pinned": false,
             "bookmarked": false
         });
