@@ -4,11 +4,17 @@
 //! The steps, each one request to the target's server:
 //! 1. learn the software (nodeinfo, for `kind = "auto"`) and its version (the instance
 //!    document), to pick the scopes it understands;
-//! 2. register an application (`POST /api/v1/apps`, redirect `urn:ietf:wg:oauth:2.0:oob`);
+//! 2. register an application (`POST /api/v1/apps`, redirect `urn:ietf:wg:oauth:2.0:oob`),
+//!    through megalodon's `register_app` for Mastodon, Pleroma/Akkoma, `GoToSocial` and
+//!    Friendica (`auth/megalodon.rs` says why not for the others), else the own client;
 //! 3. print the authorisation address; the person opens it logged in as the account, approves,
 //!    and types the code the server shows;
-//! 4. exchange the code (`POST /oauth/token`);
+//! 4. exchange the code (`POST /oauth/token`; megalodon's `fetch_access_token` where it
+//!    registered the app);
 //! 5. verify the token (`verify_credentials`), then write it with mode 0600.
+//!
+//! A fediverse source (`kind = "fediverse"`, named like a target) gets read scopes only:
+//! `read:accounts read:statuses`, or `read`.
 //!
 //! Scopes are the narrowest birdbridge needs: `read:accounts` (verify the account),
 //! `read:statuses` (find an interrupted post among the account's statuses), `write:statuses`
@@ -31,11 +37,13 @@ use serde_json::Value;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
 use crate::config::{
-    FediverseTargetSettings, Secret, SecretSource, ServerKind, Settings, TargetSettings,
+    FediverseSourceSettings, FediverseTargetSettings, Secret, SecretSource, ServerKind, Settings,
+    SourceSettings, TargetSettings,
 };
 use crate::targets::fedi::client;
 use crate::targets::fedi::quirks::kind_from_software;
 
+mod megalodon;
 pub mod x;
 
 /// The out-of-band redirect: the server shows the code instead of redirecting.
@@ -43,6 +51,9 @@ pub const OOB: &str = "urn:ietf:wg:oauth:2.0:oob";
 
 /// What birdbridge needs, on servers that know granular scopes.
 pub const GRANULAR_SCOPES: &str = "read:accounts read:statuses write:statuses write:media";
+
+/// What a fediverse source needs (it only reads), on servers that know granular scopes.
+pub const GRANULAR_READ_SCOPES: &str = "read:accounts read:statuses";
 
 /// What birdbridge needs, on servers that know only the top-level scopes.
 pub const COARSE_SCOPES: &str = "read write";
@@ -122,12 +133,15 @@ pub async fn run(
     out: &mut impl std::io::Write,
 ) -> Result<AuthReport, AuthError> {
     let (name, force) = (options.target, options.force);
-    let target = match settings.targets.get(name) {
-        None => return Err(AuthError::UnknownTarget(name.to_owned())),
-        Some(TargetSettings::Fediverse(f)) => f,
-        Some(TargetSettings::X(t)) => return x::run(name, t, options, input, out).await,
-        Some(_) => return Err(AuthError::NotFediverse(name.to_owned())),
+    let account = match (settings.targets.get(name), settings.sources.get(name)) {
+        (Some(TargetSettings::Fediverse(f)), _) => Account::target(f),
+        (Some(TargetSettings::X(t)), _) => return x::run(name, t, options, input, out).await,
+        (Some(_), _) => return Err(AuthError::NotFediverse(name.to_owned())),
+        // A fediverse source (`kind = "fediverse"`): read scopes only.
+        (None, Some(SourceSettings::Fediverse(f))) => Account::source(f),
+        (None, _) => return Err(AuthError::UnknownTarget(name.to_owned())),
     };
+    let target = &account;
     let path = match (options.token_file, &target.token) {
         (Some(path), _) => path.to_path_buf(),
         (None, SecretSource::File(path)) => path.clone(),
@@ -138,17 +152,38 @@ pub async fn run(
         return Err(AuthError::Exists(path.clone()));
     }
     let server = Server::new(target)?;
-    let scopes = server.scopes().await?;
-    let app = server.register(scopes).await?;
+    let (kind, scopes) = server.scopes().await?;
+    let scopes = if account.read_only {
+        read_scopes(scopes)
+    } else {
+        scopes
+    };
+    // megalodon's OAuth where it speaks the server's (auth/megalodon.rs), else the own client.
+    let (app, authorize_url) = match megalodon::sns(kind) {
+        Some(sns) => {
+            let app = megalodon::register(sns.clone(), server.base, scopes, server.timeout).await?;
+            let url = app.authorize_url.clone();
+            (Registration::Megalodon(sns, app), url)
+        }
+        None => {
+            let app = server.register(scopes).await?;
+            let url = server.authorize_url(&app.client_id, scopes);
+            (Registration::Own(app), url)
+        }
+    };
     let _ = writeln!(
         out,
         "Open this address in a browser where you are logged in as the account birdbridge \
-         posts as, and approve the access:\n\n  {}\n\nThen enter the code the server shows:",
-        server.authorize_url(&app.client_id, scopes)
+         posts as, and approve the access:\n\n  {authorize_url}\n\nThen enter the code the server shows:",
     );
     let _ = out.flush();
     let code = read_code(input).await?;
-    let token = server.exchange(&app, &code, scopes).await?;
+    let token = match &app {
+        Registration::Megalodon(sns, app) => {
+            megalodon::exchange(sns.clone(), server.base, app, &code, server.timeout).await?
+        }
+        Registration::Own(app) => server.exchange(app, &code, scopes).await?,
+    };
     let account = server.verify(&token).await?;
     write_token(path, &token, force)?;
     Ok(AuthReport {
@@ -156,6 +191,55 @@ pub async fn run(
         scopes,
         token_file: path.clone(),
     })
+}
+
+/// The account `auth` obtains a token for: a fediverse target's, or a fediverse source's
+/// (which only reads).
+#[derive(Debug)]
+struct Account<'a> {
+    url: &'a str,
+    kind: ServerKind,
+    timeout: Duration,
+    token: &'a SecretSource,
+    read_only: bool,
+}
+
+impl<'a> Account<'a> {
+    fn target(t: &'a FediverseTargetSettings) -> Self {
+        Self {
+            url: &t.url,
+            kind: t.kind,
+            timeout: t.request_timeout,
+            token: &t.token,
+            read_only: false,
+        }
+    }
+
+    fn source(s: &'a FediverseSourceSettings) -> Self {
+        Self {
+            url: &s.url,
+            kind: s.server,
+            timeout: s.request_timeout,
+            token: &s.token,
+            read_only: true,
+        }
+    }
+}
+
+/// What a source needs of `scopes`: reading the account and its statuses.
+fn read_scopes(scopes: &'static str) -> &'static str {
+    if scopes == GRANULAR_SCOPES {
+        GRANULAR_READ_SCOPES
+    } else {
+        "read"
+    }
+}
+
+/// An application registered by megalodon or by the own client.
+#[derive(Debug)]
+enum Registration {
+    Megalodon(::megalodon::SNS, megalodon::Registered),
+    Own(App),
 }
 
 /// A registered application.
@@ -174,7 +258,7 @@ struct Server<'a> {
 }
 
 impl<'a> Server<'a> {
-    fn new(target: &'a FediverseTargetSettings) -> Result<Self, AuthError> {
+    fn new(target: &Account<'a>) -> Result<Self, AuthError> {
         // A handful of requests, once: a fresh connection each avoids the servers (snac)
         // that close a connection after every answer without saying so.
         let http = client::shared()
@@ -187,17 +271,18 @@ impl<'a> Server<'a> {
             http,
             base: target.url.trim_end_matches('/'),
             kind: target.kind,
-            timeout: target.request_timeout,
+            timeout: target.timeout,
         })
     }
 
-    /// The scopes this server understands (see the module docs).
-    async fn scopes(&self) -> Result<&'static str, AuthError> {
+    /// The server's kind (`None`: software birdbridge does not know) and the scopes it
+    /// understands (see the module docs).
+    async fn scopes(&self) -> Result<(Option<ServerKind>, &'static str), AuthError> {
         let kind = match self.kind {
             ServerKind::Auto => self.software().await?,
             kind => Some(kind),
         };
-        Ok(match kind {
+        let scopes = match kind {
             Some(ServerKind::Mastodon | ServerKind::Pleroma) => GRANULAR_SCOPES,
             Some(ServerKind::GoToSocial) => {
                 let version = self.version().await;
@@ -208,7 +293,8 @@ impl<'a> Server<'a> {
                 }
             }
             _ => COARSE_SCOPES,
-        })
+        };
+        Ok((kind, scopes))
     }
 
     /// The software nodeinfo names, when birdbridge knows it.

@@ -41,7 +41,8 @@ pub enum Command {
     /// server, prints an address to approve it at, reads the code the server shows, and
     /// writes the token to the target's `token_file` (mode 0600).
     Auth {
-        /// The target (a fediverse `[targets.NAME]` with `token_file` set).
+        /// The target (a fediverse `[targets.NAME]` with `token_file` set), or a fediverse
+        /// source (`[sources.NAME]`, `kind = "fediverse"`: read scopes only).
         #[arg(long)]
         target: String,
         /// Replace the token file when it exists.
