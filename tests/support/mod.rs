@@ -126,8 +126,13 @@ impl Running {
 }
 
 /// Waits (in real time, a few milliseconds at a time, at most 20 s) for `done`.
-pub async fn wait_for(mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + PATIENCE;
+pub async fn wait_for(done: impl FnMut() -> bool) {
+    wait_for_long(done, PATIENCE).await;
+}
+
+/// [`wait_for`], at most `patience` (a benchmark's long run).
+pub async fn wait_for_long(mut done: impl FnMut() -> bool, patience: Duration) {
+    let deadline = Instant::now() + patience;
     while !done() {
         assert!(Instant::now() < deadline, "timed out");
         tokio::time::sleep(Duration::from_millis(5)).await;
