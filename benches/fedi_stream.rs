@@ -12,7 +12,7 @@
 //! cargo bench --bench fedi_stream -- 500      # more statuses per streaming run
 //! ```
 //!
-//! Everything is real and on the wall clock: HTTP and WebSockets on 127.0.0.1, the ledger
+//! Everything is real and on the wall clock: HTTP and WebSocket on 127.0.0.1, the ledger
 //! on disk, the daemon as `run` builds it. Statuses are written one every 50 ms (a busy
 //! account, not a flood). Prints p50, p90, p99 and the worst; asserts nothing.
 
@@ -51,9 +51,17 @@ fn main() {
         .build()
         .expect("tokio runtime");
     runtime.block_on(async {
-        println!("fediverse source, {statuses} statuses written one every {} ms", PACE.as_millis());
+        println!(
+            "fediverse source, {statuses} statuses written one every {} ms",
+            PACE.as_millis()
+        );
         let to_x = streaming_to_x(statuses).await;
-        report("streaming pickup, fake Mastodon → POST /2/tweets (fake X)", &to_x, 0.5, 2.0);
+        report(
+            "streaming pickup, fake Mastodon → POST /2/tweets (fake X)",
+            &to_x,
+            0.5,
+            2.0,
+        );
         let to_fedi = streaming_to_mastodon(statuses).await;
         report(
             "streaming pickup, fake Mastodon → POST /api/v1/statuses (second fake Mastodon)",
@@ -116,7 +124,7 @@ async fn write(source: &FakeFedi, n: usize, prefix: &str) -> Vec<(String, DateTi
         tick.tick().await;
         let text = format!("{prefix} status {i}");
         let at = Utc::now();
-        source.author(NewStatus::says(&text));
+        source.author(&NewStatus::says(&text));
         written.push((text, at));
     }
     written
@@ -142,7 +150,10 @@ async fn streaming_to_x(n: usize) -> Vec<f64> {
         .map(|p| {
             let at = p["created_at"].as_str().expect("a time");
             (
-                p["birdbridge_fake_sent"].as_str().unwrap_or_default().to_owned(),
+                p["birdbridge_fake_sent"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
                 DateTime::parse_from_rfc3339(at).expect("a time").to_utc(),
             )
         })
@@ -188,7 +199,7 @@ async fn polling(n: usize) -> Vec<f64> {
         tokio::time::sleep(Duration::from_millis(fastrand::u64(300..1700))).await;
         let text = format!("polled status {i}");
         let at = Utc::now();
-        source.author(NewStatus::says(&text));
+        source.author(&NewStatus::says(&text));
         written.push((text, at));
     }
     support::wait_for_long(|| second.statuses().len() >= n, Duration::from_secs(60)).await;

@@ -159,17 +159,14 @@ pub async fn run(
         scopes
     };
     // megalodon's OAuth where it speaks the server's (auth/megalodon.rs), else the own client.
-    let (app, authorize_url) = match megalodon::sns(kind) {
-        Some(sns) => {
-            let app = megalodon::register(sns.clone(), server.base, scopes, server.timeout).await?;
-            let url = app.authorize_url.clone();
-            (Registration::Megalodon(sns, app), url)
-        }
-        None => {
-            let app = server.register(scopes).await?;
-            let url = server.authorize_url(&app.client_id, scopes);
-            (Registration::Own(app), url)
-        }
+    let (app, authorize_url) = if let Some(sns) = megalodon::sns(kind) {
+        let app = megalodon::register(sns.clone(), server.base, scopes, server.timeout).await?;
+        let url = app.authorize_url.clone();
+        (Registration::Megalodon(sns, app), url)
+    } else {
+        let app = server.register(scopes).await?;
+        let url = server.authorize_url(&app.client_id, scopes);
+        (Registration::Own(app), url)
     };
     let _ = writeln!(
         out,

@@ -43,7 +43,7 @@ pub struct FediStatus {
     pub public: bool,
     /// Its visibility as the server named it, for the log.
     pub visibility: &'static str,
-    /// When it was last edited, if the server says (megalodon's GoToSocial entity does not).
+    /// When it was last edited, if the server says (megalodon's `GoToSocial` entity does not).
     pub edited_at: Option<DateTime<Utc>>,
 }
 
@@ -111,23 +111,22 @@ pub fn normalize_status(status: &Status, own_id: &str) -> FediStatus {
 /// version is a post of its own and the same version read twice is the same post.
 pub fn version_id(status: &FediStatus) -> PostId {
     let id = status.post.id.as_str();
-    match status.edited_at {
-        Some(at) => PostId::new(format!("{id}.edit.{}", at.timestamp_millis())),
-        None => {
-            let mut digest = Sha256::new();
-            digest.update(status.post.text.as_bytes());
-            for m in &status.post.media {
-                digest.update([0]);
-                digest.update(m.alt_text.as_deref().unwrap_or_default().as_bytes());
-            }
-            let hex: String = digest.finalize()[..8]
-                .iter()
-                .fold(String::new(), |mut out, b| {
-                    let _ = write!(out, "{b:02x}");
-                    out
-                });
-            PostId::new(format!("{id}.edit.{hex}"))
+    if let Some(at) = status.edited_at {
+        PostId::new(format!("{id}.edit.{}", at.timestamp_millis()))
+    } else {
+        let mut digest = Sha256::new();
+        digest.update(status.post.text.as_bytes());
+        for m in &status.post.media {
+            digest.update([0]);
+            digest.update(m.alt_text.as_deref().unwrap_or_default().as_bytes());
         }
+        let hex: String = digest.finalize()[..8]
+            .iter()
+            .fold(String::new(), |mut out, b| {
+                let _ = write!(out, "{b:02x}");
+                out
+            });
+        PostId::new(format!("{id}.edit.{hex}"))
     }
 }
 

@@ -245,7 +245,7 @@ impl FediverseSource {
             }
         };
         let new_ids: HashSet<String> = statuses.iter().map(|s| s.id.clone()).collect();
-        let mut found = self.hand_over(statuses, &own_id);
+        let mut found = self.hand_over(&statuses, &own_id);
         found.extend(self.edits(ledger, &own_id, &new_ids).await?);
         Ok(found)
     }
@@ -307,7 +307,7 @@ impl FediverseSource {
     }
 
     /// The public statuses as posts; the others are left out (logged).
-    fn hand_over(&self, statuses: Vec<Status>, own_id: &str) -> Vec<Found> {
+    fn hand_over(&self, statuses: &[Status], own_id: &str) -> Vec<Found> {
         statuses
             .iter()
             .filter_map(|status| {
@@ -428,7 +428,7 @@ impl FediverseSource {
             options.max_id = Some(oldest.0);
         }
         statuses.reverse();
-        Ok(self.hand_over(statuses, &own_id))
+        Ok(self.hand_over(&statuses, &own_id))
     }
 
     /// The statuses with these ids (a version of an edited status by its version id), as
@@ -592,17 +592,14 @@ impl Source for FediverseSource {
                 let Some(stream) = self.stream.as_mut() else {
                     return std::future::pending().await;
                 };
-                match stream.next().await {
-                    Some(event) => {
-                        if self.absorb(event) {
-                            return;
-                        }
+                if let Some(event) = stream.next().await {
+                    if self.absorb(event) {
+                        return;
                     }
-                    None => {
-                        // The stream stopped for good (the token was refused): polls only.
-                        self.stream = None;
-                        self.streaming = false;
-                    }
+                } else {
+                    // The stream stopped for good (the token was refused): polls only.
+                    self.stream = None;
+                    self.streaming = false;
                 }
             }
         }))

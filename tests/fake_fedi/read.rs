@@ -80,7 +80,7 @@ pub fn routes() -> Router<Shared> {
 
 impl FakeFedi {
     /// The account writes `new`; followers of the stream hear of it. Returns its id.
-    pub fn author(&self, new: NewStatus) -> String {
+    pub fn author(&self, new: &NewStatus) -> String {
         let mut st = self.state();
         let id = st.next_id();
         let now = st.now();
@@ -315,16 +315,13 @@ async fn streaming(
 async fn pump(mut socket: WebSocket, mut rx: mpsc::UnboundedReceiver<String>) {
     loop {
         tokio::select! {
-            frame = rx.recv() => match frame {
-                Some(text) => {
-                    if socket.send(Message::Text(text.into())).await.is_err() {
-                        return;
-                    }
-                }
-                None => {
-                    let _ = socket.send(Message::Close(None)).await;
+            frame = rx.recv() => if let Some(text) = frame {
+                if socket.send(Message::Text(text.into())).await.is_err() {
                     return;
                 }
+            } else {
+                let _ = socket.send(Message::Close(None)).await;
+                return;
             },
             incoming = socket.recv() => match incoming {
                 Some(Ok(_)) => {}
@@ -335,7 +332,10 @@ async fn pump(mut socket: WebSocket, mut rx: mpsc::UnboundedReceiver<String>) {
 }
 
 async fn file(Path(name): Path<String>) -> Response {
-    if name.ends_with(".png") {
+    if std::path::Path::new(&name)
+        .extension()
+        .is_some_and(|e| e == "png")
+    {
         ([("content-type", "image/png")], PNG).into_response()
     } else {
         StatusCode::NOT_FOUND.into_response()

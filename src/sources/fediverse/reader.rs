@@ -121,7 +121,7 @@ impl std::fmt::Debug for Reader {
     }
 }
 
-/// The user agent every megalodon request sends (GoToSocial refuses requests without one).
+/// The user agent every megalodon request sends (`GoToSocial` refuses requests without one).
 pub(super) const USER_AGENT: &str = concat!("birdbridge/", env!("CARGO_PKG_VERSION"));
 
 impl Reader {

@@ -156,8 +156,7 @@ impl Reading {
             if started.elapsed() > MAX_WAIT {
                 wait = FIRST_WAIT;
             }
-            let jittered =
-                wait + Duration::from_millis(fastrand::u64(0..=wait.as_millis() as u64 / 4));
+            let jittered = wait + wait.mul_f64(fastrand::f64() / 4.0);
             debug!(
                 wait_ms = jittered.as_millis(),
                 "streaming connection closed; connecting again"
