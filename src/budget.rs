@@ -1,5 +1,5 @@
 //! Rate-limit budgets of one target account, per family of calls (statuses, media, deletes,
-//! all requests), and the clock they are measured with (DESIGN.md "Scheduling and budgets").
+//! all requests), and the clock they are measured with (ARCHITECTURE.md "Scheduling and budgets").
 //!
 //! A budget is seeded from the limits the server kind is known to have (Mastodon: 300
 //! statuses / 3 h, 30 media / 30 min, 30 deletes / 30 min, 300 requests / 5 min; windows
@@ -503,7 +503,7 @@ impl BudgetPool {
     }
 }
 
-/// Known limits of Mastodon (FORMATS.md "Fediverse targets").
+/// Known limits of Mastodon (docs/servers.md "Mastodon, the reference").
 pub fn mastodon_seeds() -> Vec<Seed> {
     vec![
         Seed {

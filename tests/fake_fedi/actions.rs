@@ -171,7 +171,7 @@ pub async fn edit_status(
             m.description = Some(description.to_owned());
         }
     }
-    // snac gives the edited status a new id (FORMATS.md "Servers as measured"); the old
+    // snac gives the edited status a new id (docs/servers.md "Measured on real servers"); the old
     // one is gone.
     if super::servers::of(st.personality).new_id_on_edit {
         let new_id = st.next_id();

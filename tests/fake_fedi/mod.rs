@@ -1,6 +1,6 @@
 //! A fake Mastodon-API server on 127.0.0.1 for the fediverse tests and the budget benchmark,
-//! with three personalities that behave like the real servers (FORMATS.md "Fediverse
-//! targets"):
+//! with three personalities that behave like the real servers (docs/servers.md "Per server
+//! kind"):
 //!
 //! - `Mastodon`: v1 and v2 instance documents, `verify_credentials`, media v2 with
 //!   asynchronous processing of videos (202, then 206 on `GET /api/v1/media/:id` until ready,

@@ -107,7 +107,7 @@ pub fn of(p: Personality) -> Traits {
     };
     match p {
         Personality::Mastodon => mastodon,
-        // FORMATS.md "Servers as measured" (GoToSocial 0.20 on loopback).
+        // docs/servers.md "Measured on real servers" (GoToSocial 0.20 on loopback).
         Personality::GoToSocial => Traits {
             software: "gotosocial",
             version: "0.17.0 git-abc",
@@ -129,7 +129,7 @@ pub fn of(p: Personality) -> Traits {
             honours_idempotency: false,
             ..mastodon
         },
-        // FORMATS.md "Servers as measured" (snac 2.94 on loopback).
+        // docs/servers.md "Measured on real servers" (snac 2.94 on loopback).
         Personality::Snac => Traits {
             software: "snac",
             version: "2.94",

@@ -1,5 +1,5 @@
 //! What each server kind is known to do differently, in one table, so the rest of the client
-//! has no special cases (FORMATS.md "Fediverse targets": each difference is a per-target
+//! has no special cases (docs/servers.md, opening: each difference is a per-target
 //! rule). Where a server is known to advertise something it does not do (`GoToSocial`'s
 //! 25 characters per URL, while it counts URLs at full length), the quirk wins.
 
@@ -35,7 +35,7 @@ pub struct Quirks {
     /// budgeted as a request, and no family is counted apart.
     pub one_counter: bool,
     /// Whether the server closes every connection after one answer without saying so (snac,
-    /// FORMATS.md "Servers"): every request then goes on a fresh connection from the start,
+    /// docs/servers.md "Measured on real servers"): every request then goes on a fresh connection from the start,
     /// instead of a first status post meeting a closed pooled connection and waiting for
     /// reconciliation.
     pub closes_after_answer: bool,
@@ -159,7 +159,7 @@ pub fn of(kind: ServerKind) -> Quirks {
             max_spoiler: Some(140),
             ..plain
         },
-        // Measured on snac 2.94 (FORMATS.md "Servers as measured"): no rate-limit headers
+        // Measured on snac 2.94 (docs/servers.md "Measured on real servers"): no rate-limit headers
         // (so the budget stays a guess, Mastodon's), Idempotency-Key ignored, a status id
         // that changes on edit. Its limit is 100000 characters, far beyond any split.
         ServerKind::Snac => Quirks {
