@@ -247,13 +247,15 @@ pub enum ServerKind {
     Pixelfed,
     /// `kind = "snac"` (a minimal single-binary server with a Mastodon API layer).
     Snac,
+    /// `kind = "takahe"` (Takahē).
+    Takahe,
     /// `kind = "auto"`: detect the software from the server at start.
     Auto,
 }
 
 impl ServerKind {
     /// Every kind, in the order error messages list them.
-    pub const ALL: [ServerKind; 8] = [
+    pub const ALL: [ServerKind; 9] = [
         ServerKind::Mastodon,
         ServerKind::Pleroma,
         ServerKind::GoToSocial,
@@ -261,6 +263,7 @@ impl ServerKind {
         ServerKind::Firefish,
         ServerKind::Pixelfed,
         ServerKind::Snac,
+        ServerKind::Takahe,
         ServerKind::Auto,
     ];
 
@@ -274,6 +277,7 @@ impl ServerKind {
             ServerKind::Firefish => "firefish",
             ServerKind::Pixelfed => "pixelfed",
             ServerKind::Snac => "snac",
+            ServerKind::Takahe => "takahe",
             ServerKind::Auto => "auto",
         }
     }

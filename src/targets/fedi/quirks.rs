@@ -168,6 +168,14 @@ pub fn of(kind: ServerKind) -> Quirks {
             edits: true,
             ..plain
         },
+        // Takahē (`api/views/statuses.py` `post_status`): the limit is Python's `len` of the
+        // text, code points with URLs at full length (500 unless the admin changed it);
+        // 4 attachments; no rate-limit headers (the budget stays a guess, Mastodon's);
+        // Idempotency-Key ignored.
+        ServerKind::Takahe => Quirks {
+            default_max_characters: 500,
+            ..plain
+        },
     }
 }
 
@@ -181,6 +189,7 @@ pub fn kind_from_software(name: &str) -> Option<ServerKind> {
         "firefish" | "iceshrimp" | "iceshrimp.net" | "catodon" => Some(ServerKind::Firefish),
         "pixelfed" => Some(ServerKind::Pixelfed),
         "snac" => Some(ServerKind::Snac),
+        "takahe" => Some(ServerKind::Takahe),
         _ => None,
     }
 }
@@ -202,6 +211,7 @@ mod tests {
     #[case("gotosocial", Some(ServerKind::GoToSocial))]
     #[case("pixelfed", Some(ServerKind::Pixelfed))]
     #[case("snac", Some(ServerKind::Snac))]
+    #[case("takahe", Some(ServerKind::Takahe))]
     #[case("Iceshrimp.NET", Some(ServerKind::Firefish))]
     #[case("lemmy", None)]
     fn nodeinfo_names_map_to_kinds(#[case] name: &str, #[case] kind: Option<ServerKind>) {
