@@ -449,8 +449,9 @@ async fn announced_budgets_are_never_exceeded() {
 }
 
 /// `GoToSocial`'s window starts at the client's first request and its end is announced only
-/// in headers: the client follows it, waits exactly to each announced reset (so every new
-/// window starts one period after the last), and never meets a 429.
+/// in headers, cut down to the whole second while the window really ends later within it:
+/// the client follows it, waits to the end of each announced second (so every new window
+/// starts at most a second after the last one ended), and never meets a 429.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_window_from_the_first_request_is_followed_to_its_announced_reset() {
     let clock = Clock::manual(start_time() + Duration::milliseconds(3_456));
@@ -467,7 +468,11 @@ async fn a_window_from_the_first_request_is_followed_to_its_announced_reset() {
     let starts = fake.state().window_starts.clone();
     assert!(starts.len() >= 4, "{starts:?}");
     for pair in starts.windows(2) {
-        assert_eq!(pair[1] - pair[0], period, "waited past a reset: {starts:?}");
+        let gap = pair[1] - pair[0];
+        assert!(
+            gap >= period && gap <= period + Duration::seconds(1),
+            "waited past a reset: {starts:?}"
+        );
     }
     // `status` shows the window as the server announced it, not as a guess.
     let text = birdbridge::status::report(&setup.settings, None).unwrap();

@@ -355,3 +355,88 @@ async fn a_from_api_backfill_next_to_a_running_daemon_is_run_by_the_daemon(
     running.stop().await;
     assert_eq!(fedi.statuses().len(), 8, "nothing twice");
 }
+
+/// `GoToSocial`'s window edge inside the daemon: the server announces each reset cut down to
+/// the whole second while its window really ends later within it. A queued backfill that
+/// waits for the window must not send its first request at the announced second (still
+/// counted in the old window, whose answer would then hold the job for a whole window of
+/// birdbridge's own): every window after the first starts within a second of the previous
+/// one's end, no request is refused, and the job finishes. The clock moves in 100 ms steps,
+/// so a wait ends within the announced second as it would in real time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_backfill_meets_the_gotosocial_window_edge_without_idling() {
+    // The window starts 400 ms into a second, so it ends 400 ms into one too.
+    let now = Utc::now();
+    let start = Utc
+        .timestamp_opt(now.timestamp(), 400_000_000)
+        .single()
+        .unwrap();
+    let clock = ManualClock::new(start);
+    let x = FakeX::start(clock.clone().into()).await;
+    x.add_user(USER_ID, USERNAME);
+    let fedi = FakeFedi::start(Personality::GoToSocial, clock.clone().into()).await;
+    let period = chrono::Duration::seconds(20);
+    fedi.set_limit("requests", 10, period);
+    let dir = TempDir::new().unwrap();
+    let archive = dir.path().join("archive");
+    synthetic::write_archive(&archive, 12);
+    let x_token = dir.path().join("x.token");
+    fs::write(&x_token, fake_x::TOKEN).unwrap();
+    let fedi_token = dir.path().join("fedi.token");
+    fs::write(&fedi_token, fake_fedi::TOKEN).unwrap();
+    let config = dir.path().join("bridge.toml");
+    fs::write(
+        &config,
+        format!(
+            "[ledger]\npath = {:?}\n\n\
+             [targets.t]\nkind = \"gotosocial\"\nurl = \"{}\"\ntoken_file = {:?}\nbackfill_share = 0.5\n\n\
+             [sources.old]\nkind = \"archive\"\npath = {:?}\n\n\
+             [sources.acct]\nkind = \"x\"\nusername = \"{USERNAME}\"\ntoken_file = {:?}\n\
+             schedule = \"0 * * * * *\"\napi_url = \"{}\"\nstart = \"latest\"\n\n\
+             [routes.live]\nsource = \"acct\"\ntargets = [\"t\"]\n\n\
+             [routes.old]\nsource = \"old\"\ntargets = [\"t\"]\n",
+            dir.path().join("ledger.sqlite").display().to_string(),
+            fedi.url,
+            fedi_token.display().to_string(),
+            archive.display().to_string(),
+            x_token.display().to_string(),
+            x.url(),
+        ),
+    )
+    .unwrap();
+    let settings = Settings::load_with_env(&config, HashMap::new()).unwrap();
+    let running = Running::start(&settings, &clock, BudgetPool::default()).await;
+    let ledger = Arc::clone(&running.ledger);
+    queue_backfill(&config, &["--route", "old"], &fedi).await;
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while ledger.jobs(1).unwrap()[0].state != "done" {
+        assert!(
+            Instant::now() < deadline,
+            "{:?} after {} statuses; windows {:?}",
+            ledger.jobs(1),
+            fedi.statuses().len(),
+            fedi.state().window_starts
+        );
+        clock.advance(chrono::Duration::milliseconds(100));
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert_eq!(fedi.statuses().len(), 12, "each post once");
+    assert_eq!(
+        fedi.too_many(),
+        0,
+        "a request was refused at the window's edge"
+    );
+    // The backfill takes its half of each window; the windows it needs follow each other
+    // within a second of each end (the step adds up to 100 ms).
+    let starts = fedi.state().window_starts.clone();
+    assert!(starts.len() >= 3, "{starts:?}");
+    for pair in starts.windows(2).skip(1) {
+        let gap = pair[1] - pair[0];
+        assert!(
+            gap <= period + chrono::Duration::milliseconds(1100),
+            "idle past the server's reset: {starts:?}"
+        );
+    }
+    running.stop().await;
+}

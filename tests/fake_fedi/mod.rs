@@ -10,8 +10,8 @@
 //!   `Retry-After` beyond them;
 //! - `GoToSocial`: strict JSON booleans (a string is a 400), text + spoiler counted in code
 //!   points with URLs at full length, 400 over the limit, idempotency keys ignored, requests
-//!   limited per client with an ISO reset and 429 without `Retry-After`, 418 without a
-//!   `User-Agent`;
+//!   limited per client with an ISO reset cut down to the whole second (the window ends
+//!   later within it) and 429 without `Retry-After`, 418 without a `User-Agent`;
 //! - `Minimal`: no v2 instance, no rate-limit headers, no limits enforced.
 //!
 //! Edits, boosts and native quotes (a flag claiming Mastodon 4.5) are in `actions.rs`.
@@ -48,7 +48,7 @@ use axum::{Json, Router};
 use birdbridge::clock::Clock;
 
 pub mod oauth;
-use chrono::{DateTime, Duration, SecondsFormat, TimeZone, Utc};
+use chrono::{DateTime, Duration, SecondsFormat, TimeZone, Timelike, Utc};
 use serde_json::{json, Value};
 
 mod one_answer;
@@ -438,7 +438,12 @@ impl FakeState {
         if let Some((limit, remaining, reset)) = tightest {
             out.insert("x-ratelimit-limit", HeaderValue::from(limit));
             out.insert("x-ratelimit-remaining", HeaderValue::from(remaining));
-            let iso = reset.to_rfc3339_opts(SecondsFormat::Millis, true);
+            let announced = if traits.whole_second_resets {
+                reset.with_nanosecond(0).unwrap_or(reset)
+            } else {
+                reset
+            };
+            let iso = announced.to_rfc3339_opts(SecondsFormat::Millis, true);
             out.insert("x-ratelimit-reset", HeaderValue::from_str(&iso).unwrap());
         }
         if let Some(reset) = over {

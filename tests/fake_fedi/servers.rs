@@ -24,6 +24,10 @@ pub struct Traits {
     pub retry_after: bool,
     /// Whether the window starts at the client's first request (else epoch-aligned).
     pub window_from_first_request: bool,
+    /// Whether `X-RateLimit-Reset` is cut down to the whole second while the window really
+    /// ends later within it (`GoToSocial`): a request in that second still counts in the
+    /// old window, and is refused when that one is used up.
+    pub whole_second_resets: bool,
     /// Whether the connection is closed after every answer (without `Connection: close`).
     pub closes_after_answer: bool,
     /// Whether `Idempotency-Key` is honoured for an hour.
@@ -76,6 +80,7 @@ pub fn of(p: Personality) -> Traits {
         rate_headers: true,
         retry_after: true,
         window_from_first_request: false,
+        whole_second_resets: false,
         closes_after_answer: false,
         honours_idempotency: true,
         strict_booleans: false,
@@ -113,6 +118,7 @@ pub fn of(p: Personality) -> Traits {
             version: "0.17.0 git-abc",
             retry_after: false,
             window_from_first_request: true,
+            whole_second_resets: true,
             honours_idempotency: false,
             strict_booleans: true,
             needs_user_agent: true,
