@@ -165,6 +165,26 @@ async fn run(variant: Variant, posts: usize) {
         .expect("backfill");
     let elapsed = started.elapsed();
 
+    print_windows(variant, posts, &report, elapsed, &fake, counted);
+}
+
+/// The budget used per server window, over the run and over time, and the 429 answers.
+fn print_windows(
+    variant: Variant,
+    posts: usize,
+    report: &backfill::BackfillReport,
+    elapsed: std::time::Duration,
+    fake: &FakeFedi,
+    counted: &str,
+) {
+    let Variant {
+        name,
+        personality,
+        per_window: budget_per_window,
+        window_seconds,
+        ..
+    } = variant;
+    let window = Duration::seconds(window_seconds);
     let log = fake.log();
     // The server's own windows: aligned on mastodon, from the first request on gotosocial.
     // Every window is counted, also one in which nothing was used (a wait past a reset).
