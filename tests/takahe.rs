@@ -177,6 +177,29 @@ async fn a_reply_published_on_its_own_is_recorded_and_the_thread_goes_on_from_th
     );
 }
 
+/// The same, across runs: the token stops working right after the stray second part, and
+/// the third part goes out in a later run, still replying to the first part (the ledger
+/// remembers which part the server published on its own).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thread_resumed_after_a_stray_part_goes_on_from_the_last_good_part() {
+    let world = World::new("takahe", "").await;
+    let long = long_text();
+    world
+        .x
+        .post(USER_ID, &long[..270], json!({"note_tweet": {"text": long}}));
+    world.fedi.inject(2, Injection::PublishedAlone);
+    world.fedi.state().expire_token_after = Some(2);
+    world.once().await;
+    assert_eq!(world.statuses_with("Sentence").len(), 2);
+
+    world.fedi.set_token_valid(true);
+    world.once().await;
+    let thread = world.statuses_with("Sentence");
+    assert_eq!(thread.len(), 3, "{thread:#?}");
+    assert_eq!(thread[1].in_reply_to_id, None);
+    assert_eq!(thread[2].in_reply_to_id.as_ref(), Some(&thread[0].id));
+}
+
 /// A post replying to a mirrored post whose status is gone from the server (removed by a
 /// moderator): Takahē publishes the reply on its own. It is recorded and listed; the post's
 /// own thread still hangs together under its first part.
