@@ -433,6 +433,7 @@ async fn the_sample_archive_lands_once_through_the_binary(#[case] kind: &str) {
         "as @mirror (takahe takahe/0.11.0",
         "500 characters per status, 4 attachments",
         "idempotency keys ignored",
+        "edits: of public statuses only",
     ] {
         assert!(stdout.contains(line), "{line:?} not in {stdout}");
     }
