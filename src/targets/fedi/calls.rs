@@ -241,11 +241,19 @@ impl Calls {
                 target: self.target.clone(),
                 message: answer.message(),
             },
-            429 | 503 => TargetError::RateLimited {
-                retry_after: RateHeaders::parse(&answer.headers, self.clock.now())
-                    .retry_at
-                    .unwrap_or_else(|| self.clock.now() + Duration::minutes(5)),
-            },
+            // Still refused after the waits: the part is due again when the server said
+            // (`Retry-After`, else the reset that answer announces), else in a minute.
+            429 | 503 => {
+                let now = self.clock.now();
+                let said = RateHeaders::parse(&answer.headers, now);
+                TargetError::RateLimited {
+                    retry_after: said
+                        .retry_at
+                        .or(said.reset_at)
+                        .filter(|t| *t > now)
+                        .unwrap_or_else(|| now + Duration::minutes(1)),
+                }
+            }
             400..=499 => TargetError::Rejected {
                 status: Some(answer.status),
                 message: answer.message(),
