@@ -275,9 +275,10 @@ fn print_idle_gaps(log: &[fake_fedi::Logged], starts: &[DateTime<Utc>], window: 
     });
     match own {
         Some(own) => println!(
-            "  longest idle gap: {:.3} s; the server's own wait there: {:.3} s (to the end of its announced second)",
+            "  longest idle gap: {:.3} s; the server's own wait there: {:.3} s (to the end of its announced second); beyond it: {:.3} s",
             seconds(longest),
-            seconds(own)
+            seconds(own),
+            seconds(longest - own)
         ),
         None => println!("  longest idle gap: {:.3} s", seconds(longest)),
     }
