@@ -241,17 +241,18 @@ pub fn of(p: Personality) -> Traits {
             max_media: 16,
             ..mastodon
         },
-        // Takahē 0.11, from its source (github.com/jointakahe/takahe) and FORMATS.md "Servers
-        // as measured": `api/views/statuses.py` (`post_status`: the limit is `len(status)`,
-        // 400 "Status is too long"; an unknown `in_reply_to_id` is dropped, the status
-        // published on its own; `edit_status` passes no visibility to `edit_local`, which
-        // makes the status public, and `sensitive` defaults to false; `reblog_status`
-        // answers with the original status), `api/middleware.py` (a token it does not know:
-        // 400 "Invalid Bearer token" as an HTML response, on every call),
-        // `api/views/instance.py` (version `takahe/0.11.0`, 4 attachments, images only,
-        // `video_size_limit` 0), `users/views/activitypub.py` (nodeinfo software `takahe`, its
-        // link always `https://HOST/nodeinfo/2.0/`), `templates/404.html`, `500.html`. No
-        // rate-limit headers; `Idempotency-Key` ignored; ids are strings.
+        // Takahē 0.11, from its source (github.com/jointakahe/takahe) and what was measured
+        // on it (docs/servers.md, "Measured on real servers"): `api/views/statuses.py`
+        // (`post_status`: the limit is `len(status)`, 400 "Status is too long"; an unknown
+        // `in_reply_to_id` is dropped, the status published on its own; `edit_status` passes
+        // no visibility to `edit_local`, which makes the status public, and `sensitive`
+        // defaults to false; `reblog_status` answers with the original status),
+        // `api/middleware.py` (a token it does not know: 400 "Invalid Bearer token" as an
+        // HTML response, on every call), `api/views/instance.py` (version `takahe/0.11.0`,
+        // 4 attachments, images only, `video_size_limit` 0), `users/views/activitypub.py`
+        // (nodeinfo software `takahe`, its link always `https://HOST/nodeinfo/2.0/`),
+        // `templates/404.html`, `500.html`. No rate-limit headers; `Idempotency-Key`
+        // ignored; ids are strings.
         Personality::Takahe => Traits {
             software: "takahe",
             version: "0.11.0",
