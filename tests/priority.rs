@@ -360,9 +360,9 @@ async fn a_from_api_backfill_next_to_a_running_daemon_is_run_by_the_daemon(
 /// the whole second while its window really ends later within it. A queued backfill that
 /// waits for the window must not send its first request at the announced second (still
 /// counted in the old window, whose answer would then hold the job for a whole window of
-/// birdbridge's own): every window after the first starts within a second of the previous
-/// one's end, no request is refused, and the job finishes. The clock moves in 100 ms steps,
-/// so a wait ends within the announced second as it would in real time.
+/// birdbridge's own): every window after the first starts soon after the previous one's
+/// end, no request is refused, and the job finishes. The clock moves in 100 ms steps, so a
+/// wait ends within the announced second as it would in real time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_queued_backfill_meets_the_gotosocial_window_edge_without_idling() {
     // The window starts 400 ms into a second, so it ends 400 ms into one too.
@@ -428,13 +428,15 @@ async fn a_queued_backfill_meets_the_gotosocial_window_edge_without_idling() {
         "a request was refused at the window's edge"
     );
     // The backfill takes its half of each window; the windows it needs follow each other
-    // within a second of each end (the step adds up to 100 ms).
+    // soon after each end: within a second, plus the steps the test clock takes while the
+    // daemon gets to run on a busy machine (waiting a whole window of its own would take
+    // another 20 s).
     let starts = fedi.state().window_starts.clone();
     assert!(starts.len() >= 3, "{starts:?}");
     for pair in starts.windows(2).skip(1) {
         let gap = pair[1] - pair[0];
         assert!(
-            gap <= period + chrono::Duration::milliseconds(1100),
+            gap <= period + chrono::Duration::seconds(5),
             "idle past the server's reset: {starts:?}"
         );
     }
