@@ -41,7 +41,7 @@ mod tests;
 pub use crate::model::MirroredPost;
 pub use backup::BackupReport;
 pub use kept::{KeepPost, UnreadableKept};
-pub use targets::{CachedProfile, SavedBudget};
+pub use targets::{CachedProfile, NotAReply, SavedBudget, NOT_A_REPLY};
 
 use std::fmt;
 use std::path::{Path, PathBuf};
