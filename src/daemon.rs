@@ -1,7 +1,7 @@
 //! The daemon (`run`) and its one-shot form (`once`): one task per live source (any
 //! [`Source`] with a schedule: an X account, a feed), each polling on its cron schedule and
 //! handing what it finds to the delivery engines ([`crate::engine`]) of the routes that read
-//! it, in the live lane (DESIGN.md "Scheduling and budgets"). The daemon knows sources only
+//! it, in the live lane (ARCHITECTURE.md "Scheduling and budgets"). The daemon knows sources only
 //! through the trait: a new kind of source changes nothing here.
 //!
 //! - **Schedules**: the next tick is always computed from *now*, after a cycle ends, so ticks

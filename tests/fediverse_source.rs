@@ -198,6 +198,24 @@ async fn snac_stops_the_source_with_a_clear_error() {
     }
 }
 
+#[tokio::test]
+async fn takahe_stops_the_source_with_a_clear_error() {
+    let fake = FakeFedi::start(Personality::Takahe, Clock::System).await;
+    let dir = TempDir::new().unwrap();
+    let settings = settings(dir.path(), &fake, "takahe", dry_run);
+    let ledger = support::ledger(&settings);
+    let cancel = CancellationToken::new();
+    let err = source(&settings, &cancel).poll(&ledger).await.unwrap_err();
+    assert!(matches!(err, SourceError::Fatal(_)), "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains("server = \"takahe\"") && message.contains(&fake.url),
+        "{message}"
+    );
+    let report = support::once(&settings, Clock::System).await;
+    assert_eq!(report.sources_stopped, 1, "{report:?}");
+}
+
 /// A source fake, a second Mastodon and a Pixelfed, routed by the daemon.
 struct FediToFedi {
     _dir: TempDir,

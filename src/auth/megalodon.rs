@@ -12,6 +12,8 @@
 //! - Firefish: megalodon's Firefish client authorises through Misskey's session API
 //!   (`/api/auth/session/generate`), while the servers of that family birdbridge posts to
 //!   take the Mastodon API's OAuth (Iceshrimp.NET serves no other);
+//! - Takahē: megalodon has no client for it (its OAuth is Mastodon's, kept on the own client
+//!   that was tested against it);
 //! - a server whose software nodeinfo does not name (`kind = "auto"` on an unknown one).
 //!
 //! Every call runs under the target's timeout (megalodon's client has none).
@@ -22,7 +24,7 @@ use std::time::Duration;
 use ::megalodon::megalodon::AppInputOptions;
 use ::megalodon::SNS;
 
-use super::{AuthError, OOB};
+use super::{wait_out_rate_limit, AuthError, MAX_RATE_WAITS, OOB};
 use crate::config::{Secret, ServerKind};
 
 /// The megalodon client for `kind`, when `auth` goes through megalodon for it.
@@ -32,7 +34,11 @@ pub(super) fn sns(kind: Option<ServerKind>) -> Option<SNS> {
         ServerKind::Pleroma => Some(SNS::Pleroma),
         ServerKind::GoToSocial => Some(SNS::Gotosocial),
         ServerKind::Friendica => Some(SNS::Friendica),
-        ServerKind::Pixelfed | ServerKind::Firefish | ServerKind::Snac | ServerKind::Auto => None,
+        ServerKind::Pixelfed
+        | ServerKind::Firefish
+        | ServerKind::Snac
+        | ServerKind::Takahe
+        | ServerKind::Auto => None,
     }
 }
 
@@ -59,11 +65,9 @@ pub(super) async fn register(
         redirect_uris: Some(OOB.to_owned()),
         website: (!website.is_empty()).then(|| website.to_owned()),
     };
-    let app = timed(
-        STEP,
-        timeout,
-        client.register_app("birdbridge".to_owned(), &options),
-    )
+    let app = timed(STEP, timeout, || {
+        client.register_app("birdbridge".to_owned(), &options)
+    })
     .await?;
     let authorize_url = app.url.clone().ok_or_else(|| AuthError::Server {
         step: STEP,
@@ -86,16 +90,14 @@ pub(super) async fn exchange(
 ) -> Result<Secret, AuthError> {
     const STEP: &str = "exchanging the code for a token (megalodon fetch_access_token)";
     let client = client(sns, base, None, STEP)?;
-    let token = timed(
-        STEP,
-        timeout,
+    let token = timed(STEP, timeout, || {
         client.fetch_access_token(
             app.client_id.clone(),
             app.client_secret.expose().to_owned(),
             code.expose().to_owned(),
             OOB.to_owned(),
-        ),
-    )
+        )
+    })
     .await?;
     Some(token.access_token)
         .filter(|t| !t.is_empty())
@@ -125,22 +127,37 @@ fn client(
 }
 
 /// `call` under `timeout`; megalodon's error as the step's problem (its message carries the
-/// server's answer, never the secrets sent).
-async fn timed<T>(
+/// server's answer, never the secrets sent). A 429 is waited out as the own client's are
+/// (`wait_out_rate_limit`), then the call made again; megalodon's error keeps no headers, so
+/// the wait is the one for an answer that names no reset.
+async fn timed<T, F>(
     step: &'static str,
     timeout: Duration,
-    call: impl Future<Output = Result<T, megalodon::error::Error>>,
-) -> Result<T, AuthError> {
-    match tokio::time::timeout(timeout, call).await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(err)) => Err(AuthError::Server {
-            step,
-            problem: problem(&err),
-        }),
-        Err(_) => Err(AuthError::Server {
-            step,
-            problem: format!("no answer within {} s", timeout.as_secs()),
-        }),
+    mut call: impl FnMut() -> F,
+) -> Result<T, AuthError>
+where
+    F: Future<Output = Result<T, megalodon::error::Error>>,
+{
+    let mut waits = 0;
+    loop {
+        return match tokio::time::timeout(timeout, call()).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(megalodon::error::Error::OwnError(own)))
+                if own.status == Some(429) && waits < MAX_RATE_WAITS =>
+            {
+                waits += 1;
+                wait_out_rate_limit(step, &reqwest::header::HeaderMap::new()).await?;
+                continue;
+            }
+            Ok(Err(err)) => Err(AuthError::Server {
+                step,
+                problem: problem(&err),
+            }),
+            Err(_) => Err(AuthError::Server {
+                step,
+                problem: format!("no answer within {} s", timeout.as_secs()),
+            }),
+        };
     }
 }
 

@@ -35,7 +35,7 @@ use tracing::warn;
 
 use crate::budget::{human_duration, BudgetPool};
 use crate::clock::Clock;
-use crate::config::Settings;
+use crate::config::{Settings, Visibility};
 use crate::media::stage::MediaStage;
 use crate::model::{Author, Malformed, Post, PostId, PostRef, References};
 use crate::policy::{self, Decision, RoutePolicy};
@@ -292,6 +292,12 @@ impl Engine {
                 profile: t.profile.clone(),
                 unusable: t.unusable(),
                 supports_edits: t.target.as_ref().is_some_and(|t| t.supports_edits()),
+                edit_refusals: t.target.as_ref().map_or_else(Vec::new, |t| {
+                    Visibility::ALL
+                        .into_iter()
+                        .filter_map(|v| t.edit_refusal(v).map(|why| (v, why)))
+                        .collect()
+                }),
                 refusal: t.target.as_ref().and_then(|t| t.refusal()),
                 tariff: t.tariff,
                 dry_run: self.ctx.dry_run,

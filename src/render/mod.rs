@@ -1,7 +1,7 @@
 //! The renderer: a [`Post`] becomes the parts one target will receive, with fediverse
 //! manners, under the route's policy. Pure: no IO, no `Result`. Anything that could not be
-//! rendered as the source had it becomes a [`RenderWarning`] next to the parts (STYLE.md §2,
-//! after rust-analyzer's `(T, Vec<Error>)`).
+//! rendered as the source had it becomes a [`RenderWarning`] next to the parts
+//! (ARCHITECTURE.md "Boundaries": a core that computes `(T, Vec<Error>)`).
 //!
 //! - `count.rs`: length by the target's rule; `split.rs`: thread parts at paragraph,
 //!   sentence, then word boundaries;

@@ -1,7 +1,7 @@
 //! The X API v2 source: resolves the account once, then polls `GET /2/users/:id/tweets` for
 //! posts after the cursor, paging until caught up, and hands them over oldest first.
 //!
-//! Money and manners (FORMATS.md "X API v2"): reads are billed per post returned, so the user
+//! Money and manners (docs/formats.md "X API v2: a user's posts"): reads are billed per post returned, so the user
 //! id is kept in the ledger and never looked up again, a new source learns where to start
 //! from the user lookup's `most_recent_tweet_id` instead of a page of posts, reposts are
 //! filtered by the server (`exclude=retweets`) when no route mirrors them, and every billed

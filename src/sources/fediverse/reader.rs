@@ -39,7 +39,8 @@ pub enum FediSourceError {
         /// What megalodon said.
         detail: String,
     },
-    /// The server's software is one megalodon does not know (snac), or `server = "snac"`.
+    /// The server's software is one megalodon does not know (snac), or `server = "snac"` or
+    /// `"takahe"`.
     #[error("megalodon cannot read the server at {url} ({call}: {detail}); it reads mastodon, pleroma, gotosocial, friendica, firefish and pixelfed servers")]
     Unsupported {
         /// The server.
@@ -147,6 +148,15 @@ impl Reader {
                     call: "server = \"snac\"",
                     detail: "megalodon has no client for snac, and snac's account lacks fields \
                              megalodon requires"
+                        .to_owned(),
+                })
+            }
+            ServerKind::Takahe => {
+                return Err(FediSourceError::Unsupported {
+                    url: url.to_owned(),
+                    call: "server = \"takahe\"",
+                    detail: "megalodon has no client for Takahē, and reading it as Mastodon is \
+                             untested"
                         .to_owned(),
                 })
             }
