@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 
 use birdbridge::config::{
     AltTextPolicy, ArchiveSourceSettings, ConfigError, ContentWarningRule, DryRunTargetSettings,
-    FediverseTargetSettings, FeedSourceSettings, LedgerSettings, MetricsSettings, ReplyPolicy,
-    RepostPolicy, RouteSettings, SecretSource, ServerKind, Settings, SourceSettings,
-    TargetSettings, Visibility, XCredentials, XSourceSettings, XTargetSettings, EXAMPLE_CONFIG,
+    FediverseSourceSettings, FediverseTargetSettings, FeedSourceSettings, LedgerSettings,
+    MetricsSettings, ReplyPolicy, RepostPolicy, RouteSettings, SecretSource, ServerKind, Settings,
+    SourceSettings, TargetSettings, Visibility, XCredentials, XSourceSettings, XTargetSettings,
+    EXAMPLE_CONFIG,
 };
 use rstest::rstest;
 use serde::de::{self, Deserialize, Deserializer, Visitor};
@@ -68,7 +69,13 @@ fn the_example_loads_with_its_sources_targets_and_routes() {
         panic!("blog is not a feed");
     };
     assert_eq!(feed.url, "https://blog.example.org/feed.xml");
-    assert_eq!(settings.sources.len(), 3);
+    let SourceSettings::Fediverse(fedi) = &settings.sources["org-fedi"] else {
+        panic!("org-fedi is not a fediverse source");
+    };
+    assert_eq!(fedi.server, ServerKind::Mastodon);
+    assert_eq!(fedi.url, "https://social.example.org");
+    assert!(fedi.stream);
+    assert_eq!(settings.sources.len(), 4);
 
     let TargetSettings::Fediverse(mastodon) = &settings.targets["wikis-world"] else {
         panic!("wikis-world is not a fediverse target");
@@ -124,7 +131,12 @@ fn the_example_loads_with_its_sources_targets_and_routes() {
                 vec!["archive-mirror"],
                 Visibility::Unlisted
             ),
-            ("fediverse-first", "blog", vec!["x-org"], Visibility::Public),
+            (
+                "fediverse-first",
+                "org-fedi",
+                vec!["x-org"],
+                Visibility::Public
+            ),
             (
                 "wikipedia",
                 "wikipedia",
@@ -247,6 +259,10 @@ fn the_example_documents_exactly_the_keys_the_parser_accepts() {
         (
             "feed source",
             with_kind(accepted_keys::<FeedSourceSettings>()),
+        ),
+        (
+            "fediverse source",
+            with_kind(accepted_keys::<FediverseSourceSettings>()),
         ),
         (
             "fediverse target",
