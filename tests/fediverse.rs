@@ -63,7 +63,7 @@ impl Setup {
             .try_init();
         let dir = TempDir::new().unwrap();
         let mut toml = format!(
-            "[ledger]\npath = \"ledger.sqlite\"\n\n[sources.sample]\nkind = \"archive\"\npath = {:?}\n\n",
+            "[ledger]\npath = \"ledger.sqlite\"\n\n[sources.sample]\nkind = \"archive\"\npath = {:?}\nmissing_media = \"link\"\n\n",
             sample_archive().display().to_string()
         );
         for (name, kind, url, token) in targets {
