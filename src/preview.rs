@@ -188,7 +188,7 @@ mod tests {
              \x20 [2/2 · unlisted]\n\
              \x20 CW: Food\n\
              \x20 │ 2/2\n\
-             \x20 ▣ photo https://e.example/a.jpg (no alt text)\n\
+             \x20 ▣ photo https://e.example/a.jpg (downloaded on delivery) (no alt text)\n\
              \x20 ⚠ 5 attachments, 4 allowed per status: moved to part 2\n\
              \x20 ⚠ photo has no alt text: posted without a description\n"
         );
