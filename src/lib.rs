@@ -20,6 +20,7 @@ pub mod engine;
 pub mod fetch;
 pub mod generate;
 pub mod html;
+pub mod http;
 pub mod media;
 pub mod metrics;
 pub mod model;

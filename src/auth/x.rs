@@ -414,12 +414,12 @@ async fn answer_text(
     let res = request
         .send()
         .await
-        .map_err(|e| server(step, &without_url(&e)))?;
+        .map_err(|e| server(step, &crate::http::error_text(&e)))?;
     let status = res.status().as_u16();
     let text = res
         .text()
         .await
-        .map_err(|e| server(step, &without_url(&e)))?;
+        .map_err(|e| server(step, &crate::http::error_text(&e)))?;
     if !(200..300).contains(&status) {
         return Err(server(step, &refusal(status, &text)));
     }
@@ -436,15 +436,6 @@ fn refusal(status: u16, text: &str) -> String {
         Some(m) => format!("HTTP {status}: {m}"),
         None => format!("HTTP {status}"),
     }
-}
-
-/// A request error without its URL (which may carry a request token).
-fn without_url(e: &reqwest::Error) -> String {
-    let mut msg = e.to_string();
-    if let Some(url) = e.url() {
-        msg = msg.replace(&format!(" for url ({url})"), "");
-    }
-    msg
 }
 
 #[cfg(test)]
