@@ -32,6 +32,7 @@ mod kept;
 mod operator;
 mod report;
 mod schema;
+mod short_links;
 mod sources;
 mod spend;
 mod targets;
@@ -55,6 +56,7 @@ use sha2::{Digest, Sha256};
 
 pub use operator::{AuditEntry, PartFilter};
 pub use report::DeliveryTimes;
+pub use short_links::ShortLink;
 pub use sources::{ReadCount, ReadKind};
 pub use spend::DaySpend;
 

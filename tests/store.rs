@@ -63,6 +63,7 @@ fn a_new_file_is_migrated_and_in_wal_mode(#[case] name: &str, #[case] exists: bo
             "part_media",
             "part_warnings",
             "parts",
+            "short_links",
             "target_profiles",
             "target_spend",
             "x_users"

@@ -64,8 +64,8 @@ pub use route::{
 };
 pub use secret::{Secret, SecretSource};
 pub use sources::{
-    ArchiveSourceSettings, FediverseSourceSettings, FeedSourceSettings, SourceSettings, StartAt,
-    XSourceSettings,
+    ArchiveSourceSettings, FediverseSourceSettings, FeedSourceSettings, MissingMedia,
+    SourceSettings, StartAt, XSourceSettings,
 };
 pub use targets::{
     DryRunTargetSettings, FediverseTargetSettings, ServerKind, TargetSettings, XCredentials,
