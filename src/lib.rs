@@ -31,6 +31,7 @@ pub mod profile;
 pub mod progress;
 pub mod render;
 pub mod report;
+pub mod retract;
 pub mod sources;
 pub mod status;
 pub mod store;

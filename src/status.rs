@@ -13,13 +13,15 @@ use crate::store::{Ledger, PartRecord, PartState, StoreError};
 pub use json::{json, SCHEMA_VERSION};
 
 /// States in the order a person reads them.
-const STATES: [PartState; 6] = [
+const STATES: [PartState; 8] = [
     PartState::Posted,
     PartState::Skipped,
     PartState::Planned,
     PartState::Posting,
     PartState::Failed,
     PartState::Quarantined,
+    PartState::Retracting,
+    PartState::Retracted,
 ];
 
 /// How many recent errors to show.

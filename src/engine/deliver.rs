@@ -89,7 +89,10 @@ pub(super) async fn deliver_post(
                 previous.clone_from(&record.remote_id);
                 continue;
             }
-            PartState::Skipped | PartState::Quarantined => break,
+            PartState::Skipped
+            | PartState::Quarantined
+            | PartState::Retracting
+            | PartState::Retracted => break,
             PartState::Failed if record.next_attempt_at.is_some_and(|t| t > ctx.clock.now()) => {
                 break
             }
@@ -134,8 +137,8 @@ pub(super) async fn deliver_post(
         match send(ledger, target, ctx, key, out, edit).await? {
             Ok((delivered, price)) => {
                 crash::delivered(edit.is_some());
-                let notes = target.notes();
-                record_posted(ledger, key, &delivered, price, notes, ctx.clock.now()).await?;
+                let posted = Posted::of(&delivered, part.boost_of.as_deref(), price, target);
+                record_posted(ledger, key, posted, ctx.clock.now()).await?;
                 previous = Some(delivered.remote_id);
                 outcome.delivered += 1;
                 crash::recorded(index + 1 < parts.len() || part.reply_to != ReplyTo::Nothing);
@@ -163,20 +166,58 @@ pub(super) async fn deliver_post(
     Ok(outcome)
 }
 
-/// Records the part as posted with what the target billed for it, and the target's notes
-/// about it as its warnings, in one ledger call.
+/// What a target answered for a part it posted.
+struct Posted<'a> {
+    delivered: &'a Delivered,
+    /// The status the part boosted, when it is a boost.
+    boost_of: Option<&'a str>,
+    /// What the target billed (millionths of a dollar).
+    price: u64,
+    notes: Vec<String>,
+}
+
+impl<'a> Posted<'a> {
+    /// What `target` answered: `delivered`, with its notes about the part.
+    fn of(
+        delivered: &'a Delivered,
+        boost_of: Option<&'a str>,
+        price: u64,
+        target: &mut dyn Target,
+    ) -> Self {
+        Self {
+            delivered,
+            boost_of,
+            price,
+            notes: target.notes(),
+        }
+    }
+}
+
+/// Records the part as posted with what the target billed for it (for a boost, in the
+/// same transaction, what the answer's id is: the boost's own or the original's, so a
+/// retraction undoes the boost and never deletes that id), and the target's notes about it
+/// as its warnings, in one ledger call.
 async fn record_posted(
     ledger: &Arc<Ledger>,
     key: &PartKey,
-    delivered: &Delivered,
-    price: u64,
-    notes: Vec<String>,
+    posted: Posted<'_>,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let (k, d) = (key.clone(), delivered.clone());
+    let (k, d, price, notes) = (
+        key.clone(),
+        posted.delivered.clone(),
+        posted.price,
+        posted.notes,
+    );
+    let boost_of = posted.boost_of.map(str::to_owned);
     ledger
         .call(move |l| {
-            l.mark_posted_spending(&k, &d.remote_id, d.url.as_deref(), price, now)?;
+            match &boost_of {
+                Some(original) => {
+                    l.mark_boost_posted(&k, &d.remote_id, d.url.as_deref(), price, original, now)?;
+                }
+                None => l.mark_posted_spending(&k, &d.remote_id, d.url.as_deref(), price, now)?,
+            }
             for note in &notes {
                 l.add_warning(&k, note, now)?;
             }
@@ -255,8 +296,19 @@ async fn reconcile_part(
             let (k, now, f) = (key.clone(), ctx.clock.now(), found.clone());
             // The target had it, so it billed it, as rendered.
             let price = ctx.tariff.map_or(0, |t| t.price(out.part).micros());
+            let boost_of = out.part.boost_of.clone();
             ledger
-                .call(move |l| l.adopt_spending(&k, &f.remote_id, f.url.as_deref(), price, now))
+                .call(move |l| match &boost_of {
+                    Some(original) => l.mark_boost_posted(
+                        &k,
+                        &f.remote_id,
+                        f.url.as_deref(),
+                        price,
+                        original,
+                        now,
+                    ),
+                    None => l.adopt_spending(&k, &f.remote_id, f.url.as_deref(), price, now),
+                })
                 .await?;
             info!(
                 route = ctx.route,

@@ -88,6 +88,12 @@ impl Plan {
             l.release_held(route, id, target)?;
             info!(route, target, post = id, "held post released");
         }
+        if let Some(why) = retracted(&existing) {
+            // Taken back (or being taken back) by a person or because the source deleted
+            // it: never mirrored again, whatever a later backfill or cycle offers.
+            info!(route, target, post = id, reason = %why, "post retracted: skipped, not posted again");
+            return Ok((Step::NotMirrored { preview: None }, released));
+        }
         if !released && is_done(&existing) {
             return Ok((Step::AlreadyDone, released));
         }
@@ -250,6 +256,19 @@ impl Plan {
         }
         Ok(Step::NotMirrored { preview: shown })
     }
+}
+
+/// Why a post was taken back on the target, when a part of it was (or is being): the
+/// reason its rows keep.
+fn retracted(rows: &[PartRecord]) -> Option<String> {
+    let r = rows
+        .iter()
+        .find(|r| matches!(r.state, PartState::Retracted | PartState::Retracting))?;
+    Some(
+        r.reason
+            .clone()
+            .unwrap_or_else(|| "being retracted".to_owned()),
+    )
 }
 
 /// Threads go strictly in order: a post that replies to (or quotes) a post of the route that

@@ -65,6 +65,8 @@ struct Counts {
     failed: u64,
     quarantined: u64,
     held: u64,
+    retracting: u64,
+    retracted: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -330,6 +332,8 @@ fn fill(
             PartState::Posting => &mut counts.posting,
             PartState::Failed => &mut counts.failed,
             PartState::Quarantined => &mut counts.quarantined,
+            PartState::Retracting => &mut counts.retracting,
+            PartState::Retracted => &mut counts.retracted,
         } += c.count;
     }
     for h in ledger.held(&crate::store::PartFilter {
