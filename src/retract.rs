@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::budget::{human_duration, BudgetPool};
 use crate::clock::Clock;
-use crate::config::{Settings, SourceSettings};
+use crate::config::{DeletesPolicy, RouteSettings, Settings, SourceSettings};
 use crate::daemon::running_daemon;
 use crate::engine::{Context, Lane, Retractor, SetupError, TakeBack};
 use crate::normalize::x::snowflake_time;
@@ -291,6 +291,33 @@ fn grouped(n: u64) -> String {
         out.push(c);
     }
     out
+}
+
+/// What `check` says about a route's `deletes = "follow"`: how its source's deletes are
+/// found, and for an X source what the checks cost (X bills each post still there as a
+/// read: a post is read once per check for as long as it is in the window).
+pub fn follow_line(settings: &Settings, route: &RouteSettings) -> Option<String> {
+    if route.deletes != DeletesPolicy::Follow {
+        return None;
+    }
+    Some(match settings.sources.get(&route.source) {
+        Some(SourceSettings::X(x)) => {
+            let every = route.deletes_check.num_minutes().max(1);
+            let reads = ((route.deletes_window.num_minutes() + every - 1) / every).max(1);
+            #[expect(clippy::cast_precision_loss, reason = "a few thousand reads at most")]
+            let cost = reads as f64 * x.post_read_price;
+            format!(
+                "deletes = \"follow\": the posts mirrored in the last {} are looked up every {} (100 a request); X bills each post still there as a read: each mirrored post is read about {reads} time(s), ≈ ${cost:.3} a post at ${} a read",
+                human_duration(route.deletes_window),
+                human_duration(route.deletes_check),
+                x.post_read_price
+            )
+        }
+        Some(SourceSettings::Feed(_)) => "deletes = \"follow\": a feed cannot tell a delete from an item that left it (feeds drop old items): nothing is taken back".to_owned(),
+        Some(SourceSettings::Archive(_)) => "deletes = \"follow\": an archive is read once; nothing is taken back".to_owned(),
+        // A source that is told of deletes (a fediverse account's stream) says so itself.
+        _ => "deletes = \"follow\": the source says which of its posts were deleted".to_owned(),
+    })
 }
 
 /// What a `retract` command did.

@@ -66,6 +66,32 @@ impl RetractionRunner {
         }
     }
 
+    /// Runs every job that is due now once (`once`: no daemon stays to run them later).
+    pub async fn run_due(self) {
+        loop {
+            let now = self.clock.now();
+            match self.ledger.call(move |l| l.next_retraction_job(now)).await {
+                Ok((Some(job), _)) if !self.cancel.is_cancelled() => {
+                    let id = job.id;
+                    self.run_job(job).await;
+                    // A job whose posts wait for a retry is not due again now; one that
+                    // made no progress is left for the next run.
+                    if matches!(
+                        self.ledger.call(move |l| l.retraction_job(id)).await,
+                        Ok(Some(j)) if j.state == "running"
+                    ) {
+                        break;
+                    }
+                }
+                Ok(_) => break,
+                Err(err) => {
+                    error!(error = %err, "cannot read the retraction jobs");
+                    break;
+                }
+            }
+        }
+    }
+
     /// Sleeps, or until woken; `false` when cancelled.
     async fn rest(&self, d: Duration) -> bool {
         tokio::select! {
