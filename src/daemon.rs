@@ -187,9 +187,8 @@ impl Daemon {
                 clock: clock.clone(),
                 cancel: cancel.clone(),
                 reposts_wanted: routes.iter().any(Engine::mirrors_reposts),
-                follow_deletes: deletes_followed(settings, &route_names),
             };
-            let live = match sources::live(name, source, &setup) {
+            let mut live = match sources::live(name, source, &setup) {
                 Ok(Some(live)) => live,
                 Ok(None) => continue,
                 Err(err) => {
@@ -197,6 +196,9 @@ impl Daemon {
                     continue;
                 }
             };
+            if let Some(follow) = deletes_followed(settings, &route_names) {
+                live.follow_deletes(follow);
+            }
             let Ok(schedule) = cron::Schedule::from_str(expression) else {
                 // Loading the settings checked the expression already.
                 error!(source = %name, "source left out: its schedule does not parse");

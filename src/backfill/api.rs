@@ -46,8 +46,6 @@ pub async fn api_backfill(
         clock: opts.clock.clone(),
         cancel: opts.cancel.clone(),
         reposts_wanted: engine.mirrors_reposts(),
-        // A backfill reads a range once: deletes are the daemon's to follow.
-        follow_deletes: None,
     };
     let mut source = XSource::from_settings(&route.source, x, &setup)?;
     let start = opts

@@ -146,6 +146,14 @@ pub trait Source: fmt::Debug + Send {
     fn take_deleted(&mut self) -> Vec<PostId> {
         Vec::new()
     }
+
+    /// Tells the source which routes follow its deletes (`deletes = "follow"`), before its
+    /// first poll: a source that is not told of deletes but can look for them (X) does so
+    /// as `follow` says. By default nothing: a source told of deletes reports them anyway
+    /// ([`Source::take_deleted`]), and a feed cannot tell.
+    fn follow_deletes(&mut self, follow: FollowDeletes) {
+        let _ = follow;
+    }
 }
 
 /// Why a source could not give its posts; [`SourceError::is_fatal`] tells whether it stops.
@@ -258,9 +266,6 @@ pub struct Setup {
     /// Whether a route reading the source mirrors reposts (an X source asks the server to
     /// leave them out otherwise, so they are not billed).
     pub reposts_wanted: bool,
-    /// Routes reading the source that follow its deletes (`deletes = "follow"`), and how a
-    /// source that cannot be told of deletes (X) looks for them; `None` when no route does.
-    pub follow_deletes: Option<FollowDeletes>,
 }
 
 /// How a source looks for posts deleted at it, for the routes that follow its deletes: the

@@ -441,7 +441,7 @@ impl XSource {
             most_recent: None,
             cursor: None,
             cursor_read: false,
-            follow: setup.follow_deletes.clone(),
+            follow: None,
             next_check: None,
             deleted: Vec::new(),
         })
@@ -803,6 +803,12 @@ impl Source for XSource {
 
     fn take_deleted(&mut self) -> Vec<PostId> {
         std::mem::take(&mut self.deleted)
+    }
+
+    /// X does not say what was deleted: the posts mirrored within `follow.window` are looked
+    /// up again every `follow.every` (see `check_deletes`).
+    fn follow_deletes(&mut self, follow: FollowDeletes) {
+        self.follow = Some(follow);
     }
 
     /// Reads the posts again from X (billed): one deleted there meanwhile (or whose account

@@ -14,7 +14,10 @@
 //!   `User-Agent`;
 //! - `Minimal`: no v2 instance, no rate-limit headers, no limits enforced.
 //!
-//! Edits, boosts and native quotes (a flag claiming Mastodon 4.5) are in `actions.rs`.
+//! Edits, boosts, undone boosts and native quotes (a flag claiming Mastodon 4.5) are in
+//! `actions.rs`; so is the switch that answers a boost with the original status (as Takahē
+//! does). Deletes are counted in a `deletes` window on Mastodon (30 per 30 minutes, with
+//! unreblogs); a status deleted once is 404 after.
 //!
 //! Time comes from a `birdbridge::clock::Clock`: the tests share a manual clock with the
 //! client, so windows, processing and waits are deterministic and take no real time.
@@ -214,6 +217,8 @@ impl FakeFedi {
             Personality::Mastodon => {
                 add("statuses", 300, 3 * 3600);
                 add("media", 30, 30 * 60);
+                // Deletes and unreblogs together, as Mastodon's `throttle_api_delete`.
+                add("deletes", 30, 30 * 60);
                 add("requests", 300, 5 * 60);
             }
             Personality::GoToSocial => add("requests", 300, 5 * 60),
@@ -270,6 +275,7 @@ impl FakeFedi {
                 delete(delete_status).put(actions::edit_status),
             )
             .route("/api/v1/statuses/{id}/reblog", post(actions::reblog))
+            .route("/api/v1/statuses/{id}/unreblog", post(actions::unreblog))
             .merge(oauth::routes())
             // Uploads are read piece by piece (a 200 MB video is counted, not kept).
             .layer(axum::extract::DefaultBodyLimit::disable())
@@ -1093,7 +1099,12 @@ async fn delete_status(State(s): State<Shared>, Path(id): Path<String>, h: Heade
         Ok(r) => r,
         Err(r) => return refuse(&mut st, "DELETE", path, &h, r),
     };
-    let Some(found) = st.statuses.iter().find(|s| s.id == id).cloned() else {
+    let Some(found) = st
+        .statuses
+        .iter()
+        .find(|s| s.id == id && !st.deleted.contains(&s.id))
+        .cloned()
+    else {
         return respond(
             &mut st,
             "DELETE",
@@ -1104,7 +1115,8 @@ async fn delete_status(State(s): State<Shared>, Path(id): Path<String>, h: Heade
             json!({"error": "Record not found"}),
         );
     };
-    st.deleted.insert(id);
+    st.deleted.insert(id.clone());
+    st.actions.deletes.push(id);
     // GoToSocial answers with the deleted status' source text, unlike Mastodon's entity.
     let body = match st.personality {
         Personality::GoToSocial => json!({"id": found.id, "text": found.text}),
