@@ -849,9 +849,10 @@ async fn unrepost(
         .values()
         .filter(|t| {
             t.author_id == WRITER_ID
-                && t.json["referenced_tweets"]
-                    .as_array()
-                    .is_some_and(|r| r.iter().any(|r| r["type"] == "retweeted" && r["id"] == tweet_id.as_str()))
+                && t.json["referenced_tweets"].as_array().is_some_and(|r| {
+                    r.iter()
+                        .any(|r| r["type"] == "retweeted" && r["id"] == tweet_id.as_str())
+                })
         })
         .map(|t| t.id)
         .collect();
