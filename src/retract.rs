@@ -233,26 +233,25 @@ fn listing_line(c: &Candidate, day: DateTime<Utc>) -> String {
         day.format("%Y-%m-%d"),
         c.target
     );
-    for p in c.parts.iter().rev() {
-        let what = match p.state {
-            PartState::Posted | PartState::Retracting => "delete",
-            PartState::Posting => "delete once its delivery settles",
-            PartState::Planned | PartState::Failed | PartState::Quarantined => {
-                "cancel (not sent yet)"
+    for (p, boost_of) in c.parts.iter().zip(&c.boosts).rev() {
+        let status = p
+            .remote_url
+            .as_deref()
+            .or(p.remote_id.as_deref())
+            .map(|u| format!(" {u}"))
+            .unwrap_or_default();
+        let what = match (p.state, boost_of) {
+            (PartState::Posted | PartState::Retracting, Some(original)) => {
+                format!("undo the boost of status {original}")
             }
-            PartState::Skipped | PartState::Retracted => continue,
+            (PartState::Posted | PartState::Retracting, None) => format!("delete{status}"),
+            (PartState::Posting, _) => format!("delete{status} once its delivery settles"),
+            (PartState::Planned | PartState::Failed | PartState::Quarantined, _) => {
+                "cancel (not sent yet)".to_owned()
+            }
+            (PartState::Skipped | PartState::Retracted, _) => continue,
         };
-        let _ = write!(
-            line,
-            " part {} {what}{}",
-            p.key.part_index,
-            p.remote_url
-                .as_deref()
-                .or(p.remote_id.as_deref())
-                .map(|u| format!(" {u}"))
-                .unwrap_or_default()
-        );
-        line.push(';');
+        let _ = write!(line, " part {} {what};", p.key.part_index);
     }
     line.pop();
     line
@@ -307,8 +306,8 @@ pub fn follow_line(settings: &Settings, route: &RouteSettings) -> Option<String>
             #[expect(clippy::cast_precision_loss, reason = "a few thousand reads at most")]
             let cost = reads as f64 * x.post_read_price;
             format!(
-                "deletes = \"follow\": the posts mirrored in the last {} are looked up every {} (100 a request); X bills each post still there as a read: each mirrored post is read about {reads} time(s), ≈ ${cost:.3} a post at ${} a read",
-                human_duration(route.deletes_window),
+                "deletes = \"follow\": the posts mirrored in the last {} h are looked up every {} (100 a request); X bills each post still there as a read: each mirrored post is read about {reads} time(s), ≈ ${cost:.3} a post at ${} a read",
+                route.deletes_window.num_hours(),
                 human_duration(route.deletes_check),
                 x.post_read_price
             )

@@ -273,7 +273,7 @@ fn reads(out: &mut String, only: &Only<'_>, ledger: &Ledger) -> Result<(), Store
         let cost = posts as f64 * post_price;
         let _ = writeln!(
             out,
-            "  {source}: of those posts, {posts} ({today} today) read by deletes checks (deletes = \"follow\") ≈ ${cost:.2}"
+            "  {source}: of those posts, {posts} ({today} today) read by deletes checks (deletes = \"follow\") ≈ ${cost:.3}"
         );
     }
     Ok(())

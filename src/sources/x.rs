@@ -459,14 +459,27 @@ impl XSource {
             return Ok(());
         };
         let now = self.client.clock.now();
+        let key = format!("{}+deletes-check", self.name);
+        if self.next_check.is_none() {
+            // The last check's time, kept in the ledger: `once` from cron is a new process
+            // every minute, and must not check every minute.
+            let k = key.clone();
+            let last = ledger.call(move |l| Ok(l.cursor(&k)?)).await?;
+            let last = last.and_then(|c| DateTime::parse_from_rfc3339(&c.value).ok());
+            self.next_check = Some(last.map_or(now, |t| t.with_timezone(&Utc) + follow.every));
+        }
         if self.next_check.is_some_and(|at| at > now) {
             return Ok(());
         }
         self.next_check = Some(now + follow.every);
         let since = now - follow.window;
         let routes = follow.routes.clone();
+        let stamp = now.to_rfc3339();
         let ids = ledger
-            .call(move |l| l.recently_mirrored(&routes, since))
+            .call(move |l| {
+                l.set_cursor(&key, &stamp, now)?;
+                l.recently_mirrored(&routes, since)
+            })
             .await?;
         if ids.is_empty() {
             return Ok(());

@@ -171,6 +171,9 @@ pub struct Candidate {
     pub first_planned: DateTime<Utc>,
     /// Its rows, by part index.
     pub parts: Vec<PartRecord>,
+    /// For each row, the status it boosted when it is a boost (undone there, not
+    /// deleted).
+    pub boosts: Vec<Option<String>>,
 }
 
 /// A new job.
@@ -260,11 +263,19 @@ impl Ledger {
         keys.into_iter()
             .map(|(source_post_id, target, first)| {
                 let parts = select_post(&conn, route, &source_post_id, &target)?;
+                let boosts = parts
+                    .iter()
+                    .map(|p| match &p.remote_id {
+                        Some(id) => boost_of(&conn, &p.key, id),
+                        None => Ok(None),
+                    })
+                    .collect::<Result<_, _>>()?;
                 Ok(Candidate {
                     source_post_id,
                     target,
                     first_planned: parse_timestamp(first)?,
                     parts,
+                    boosts,
                 })
             })
             .collect()
