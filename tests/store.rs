@@ -60,9 +60,12 @@ fn a_new_file_is_migrated_and_in_wal_mode(#[case] name: &str, #[case] exists: bo
             "hold_releases",
             "kept_posts",
             "operator_audit",
+            "part_boosts",
             "part_media",
             "part_warnings",
             "parts",
+            "retraction_items",
+            "retraction_jobs",
             "target_profiles",
             "target_spend",
             "x_users"
