@@ -137,11 +137,11 @@ impl World {
 
     /// A run to its end; returns whether it succeeded and its error output.
     fn run(&self, crash_at: Option<String>) -> (bool, String) {
-        self.run_with(self.command(), crash_at)
+        Self::run_with(self.command(), crash_at)
     }
 
     /// A run of `cmd` to its end, aborted at `crash_at` if given.
-    fn run_with(&self, mut cmd: Command, crash_at: Option<String>) -> (bool, String) {
+    fn run_with(mut cmd: Command, crash_at: Option<String>) -> (bool, String) {
         if let Some(spec) = crash_at {
             cmd.env("BIRDBRIDGE_TEST_CRASH_AT", spec);
         }
@@ -155,12 +155,12 @@ impl World {
     /// A run killed with SIGKILL after `after` (or at its end, if sooner); returns whether
     /// the kill came before the run ended.
     fn run_killed(&self, after: Duration) -> bool {
-        self.killed(self.command(), after)
+        Self::killed(self.command(), after)
     }
 
     /// `cmd` killed with SIGKILL after `after` (or at its end, if sooner); whether the
     /// kill came first.
-    fn killed(&self, mut cmd: Command, after: Duration) -> bool {
+    fn killed(mut cmd: Command, after: Duration) -> bool {
         let mut child = cmd.stderr(Stdio::null()).spawn().unwrap();
         let start = Instant::now();
         loop {
@@ -1055,7 +1055,7 @@ impl World {
 /// The clean run after the crashes, then: every status of the range gone, every other one
 /// there, each delete asked of the server at most once more than needed per interruption.
 fn assert_taken_back(world: &World, range: &Range, interruptions: usize, label: &str) {
-    let (ok, err) = world.run_with(world.retract(range), None);
+    let (ok, err) = World::run_with(world.retract(range), None);
     assert!(ok, "{label}: the clean run after the crashes failed: {err}");
     let live: std::collections::BTreeSet<String> = world
         .fake
@@ -1091,7 +1091,7 @@ fn assert_taken_back(world: &World, range: &Range, interruptions: usize, label: 
         .unwrap();
     assert_eq!(retracting, 0, "{label}: parts left retracting");
     // The same command again finds nothing to take back.
-    let (ok, _) = world.run_with(world.retract(range), None);
+    let (ok, _) = World::run_with(world.retract(range), None);
     assert!(ok);
     assert_eq!(
         world.fake.deletes().len(),
@@ -1109,7 +1109,7 @@ fn retraction_random_kills(personality: Personality, salt: u64) -> usize {
     let span = {
         let (world, range) = World::backfilled(personality);
         let start = Instant::now();
-        let (ok, err) = world.run_with(world.retract(&range), None);
+        let (ok, err) = World::run_with(world.retract(&range), None);
         assert!(ok, "the reference retraction failed: {err}");
         u64::try_from(start.elapsed().as_millis())
             .unwrap_or(u64::MAX)
@@ -1126,7 +1126,7 @@ fn retraction_random_kills(personality: Personality, salt: u64) -> usize {
                 runs < kills * 20,
                 "{personality:?}: runs keep ending before the kill"
             );
-            if !world.killed(
+            if !World::killed(
                 world.retract(&range),
                 Duration::from_millis(rng.u64(0..=span)),
             ) {
@@ -1159,7 +1159,7 @@ fn retraction_forced_points(personality: Personality) {
         let occurrences = [1, 2, 4];
         let mut crashed = 0;
         for n in occurrences {
-            let (ok, _) = world.run_with(world.retract(&range), Some(format!("{point}:{n}")));
+            let (ok, _) = World::run_with(world.retract(&range), Some(format!("{point}:{n}")));
             if !ok {
                 crashed += 1;
             }

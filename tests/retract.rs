@@ -21,6 +21,7 @@ mod fake_fedi;
 mod fake_x;
 mod support;
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::Arc;
@@ -271,7 +272,7 @@ async fn retract_takes_back_a_boost_a_range_a_post_and_the_route(
         ])
         .await;
     assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(w.fedi.unreblogs(), [first_status.clone()]);
+    assert_eq!(w.fedi.unreblogs(), std::slice::from_ref(&first_status));
     assert!(w.fedi.reblogs().is_empty());
     assert!(w.fedi.deletes().is_empty(), "{:?}", w.fedi.deletes());
     assert_eq!(w.live_with("first post").len(), 1, "the original stays");
@@ -416,7 +417,7 @@ async fn a_boost_answered_with_the_original_leaves_the_original() {
     let original = w.remote_ids(p.first)[0].clone();
     assert_eq!(
         w.remote_ids(p.repost),
-        [original.clone()],
+        std::slice::from_ref(&original),
         "the answer's id"
     );
     let out = w
@@ -430,7 +431,7 @@ async fn a_boost_answered_with_the_original_leaves_the_original() {
         ])
         .await;
     assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(w.fedi.unreblogs(), [original.clone()]);
+    assert_eq!(w.fedi.unreblogs(), std::slice::from_ref(&original));
     assert!(w.fedi.deletes().is_empty(), "{:?}", w.fedi.deletes());
     assert_eq!(w.live_with("first post").len(), 1, "the original survives");
     assert_eq!(w.states(p.first), [PartState::Posted]);
@@ -461,7 +462,7 @@ fn x_target(dir: &Path, api_url: &str) -> String {
     ] {
         let file = dir.join(format!("x-{key}"));
         std::fs::write(&file, format!("{value}\n")).unwrap();
-        keys.push_str(&format!("{key}_file = {:?}\n", file.display().to_string()));
+        let _ = writeln!(keys, "{key}_file = {:?}", file.display().to_string());
     }
     format!("[targets.x]\nkind = \"x\"\napi_url = \"{api_url}\"\n{keys}\n")
 }
@@ -519,7 +520,7 @@ async fn on_x_a_post_is_deleted_and_a_repost_undone() {
     );
     assert_eq!(
         x.unreposted(),
-        [mirror_of_first.clone()],
+        std::slice::from_ref(&mirror_of_first),
         "the repost undone"
     );
     assert_eq!(x.deleted(), [mirror_of_first], "the post deleted, once");

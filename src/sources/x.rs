@@ -464,7 +464,7 @@ impl XSource {
             // The last check's time, kept in the ledger: `once` from cron is a new process
             // every minute, and must not check every minute.
             let k = key.clone();
-            let last = ledger.call(move |l| Ok(l.cursor(&k)?)).await?;
+            let last = ledger.call(move |l| l.cursor(&k)).await?;
             let last = last.and_then(|c| DateTime::parse_from_rfc3339(&c.value).ok());
             self.next_check = Some(last.map_or(now, |t| t.with_timezone(&Utc) + follow.every));
         }
