@@ -440,18 +440,19 @@ pub async fn run(
         let pace = paces.get(target).copied().flatten();
         say(&estimate_line(target, *n, pace));
     }
-    let pass = run_job(ledger, &mut retractor, job, &opts.clock).await?;
+    let pass = run_job(ledger, &mut retractor, job, opts).await?;
     report.pass = Some(pass);
     Ok(report)
 }
 
-/// Runs a job in this process until nothing of it is due (what waits for a retry is left
-/// for a rerun), then records how it ended.
+/// Runs a job in this process to its end: a post that failed waits for its retry (each
+/// failure counts towards giving up, so this ends), but a target that cannot be used (down,
+/// its token refused) ends the run, its posts left for a rerun. Then records how it ended.
 async fn run_job(
     ledger: &Arc<Ledger>,
     retractor: &mut Retractor,
     id: i64,
-    clock: &Clock,
+    opts: &RetractOptions,
 ) -> Result<TakeBack, StoreError> {
     let mut total = TakeBack::default();
     loop {
@@ -459,8 +460,6 @@ async fn run_job(
             return Ok(total);
         };
         let pass = retractor.run(ledger, &job).await?;
-        let due_now = pass.next_try_at.is_some_and(|t| t <= clock.now());
-        let progressed = pass.posts_done + pass.posts_failed > 0;
         total.taken_back += pass.taken_back;
         total.already_gone += pass.already_gone;
         total.posts_done += pass.posts_done;
@@ -469,8 +468,17 @@ async fn run_job(
         total.posts_left = pass.posts_left;
         total.next_try_at = pass.next_try_at;
         total.interrupted = pass.interrupted;
-        if pass.interrupted || pass.posts_left == 0 || !(due_now && progressed) {
+        let Some(at) = total.next_try_at else { break };
+        if total.interrupted || total.posts_left == 0 || !total.targets_stopped.is_empty() {
             break;
+        }
+        tracing::info!(at = %at.format("%H:%M:%S"), "posts wait for a retry");
+        tokio::select! {
+            () = opts.cancel.cancelled() => {
+                total.interrupted = true;
+                break;
+            }
+            () = opts.clock.sleep_until(at) => {}
         }
     }
     if total.interrupted {
@@ -478,7 +486,7 @@ async fn run_job(
         return Ok(total);
     }
     let (state, note) = job_end(&total);
-    let now = clock.now();
+    let now = opts.clock.now();
     ledger
         .call(move |l| l.set_retraction_state(id, state, Some(&note), now))
         .await?;

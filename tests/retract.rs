@@ -597,14 +597,14 @@ async fn retract_next_to_a_running_daemon_is_run_by_the_daemon() {
     running.stop().await;
 }
 
-/// The sample archive backfilled to the fake Mastodon, whose deletes window is cut to 4 a
-/// minute, then the whole route taken back in process on a manual clock: every delete
-/// waits for its window, the fake never says 429, and the time it took is the windows'.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deletes_wait_for_the_window_under_a_manual_clock() {
-    let (clock, time) = Clock::manual(day(1));
-    let fedi = FakeFedi::start(Personality::Mastodon, clock.clone()).await;
-    fedi.set_limit("deletes", 4, Duration::seconds(60));
+/// The sample archive backfilled in process to `fedi` (as `mastodon`), on `clock`.
+struct Backfilled {
+    _dir: TempDir,
+    settings: Arc<birdbridge::config::Settings>,
+    ledger: Arc<Ledger>,
+}
+
+async fn backfilled_sample(fedi: &FakeFedi, clock: &Clock) -> Backfilled {
     let dir = TempDir::new().unwrap();
     let archive = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/sample-archive");
     let config = Config::new(dir.path())
@@ -629,11 +629,16 @@ async fn deletes_wait_for_the_window_under_a_manual_clock() {
     )
     .await
     .unwrap();
-    let statuses = fedi.live_statuses().len();
-    assert!(statuses >= 12, "{statuses}");
+    Backfilled {
+        _dir: dir,
+        settings,
+        ledger,
+    }
+}
 
-    let before = time.slept();
-    let opts = RetractOptions {
+/// `retract --route r --all --yes`, in process on `clock`.
+fn retract_all(clock: &Clock) -> RetractOptions {
+    RetractOptions {
         route: "r".into(),
         target: None,
         which: Which::All,
@@ -642,11 +647,28 @@ async fn deletes_wait_for_the_window_under_a_manual_clock() {
         cancel: CancellationToken::new(),
         clock: clock.clone(),
         budgets: BudgetPool::default(),
-    };
+    }
+}
+
+/// The sample archive backfilled to the fake Mastodon, whose deletes window is cut to 4 a
+/// minute, then the whole route taken back in process on a manual clock: every delete
+/// waits for its window, the fake never says 429, and the time it took is the windows'.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletes_wait_for_the_window_under_a_manual_clock() {
+    let (clock, time) = Clock::manual(day(1));
+    let fedi = FakeFedi::start(Personality::Mastodon, clock.clone()).await;
+    fedi.set_limit("deletes", 4, Duration::seconds(60));
+    let b = backfilled_sample(&fedi, &clock).await;
+    let statuses = fedi.live_statuses().len();
+    assert!(statuses >= 12, "{statuses}");
+
+    let before = time.slept();
     let mut said = Vec::new();
-    let report = retract::run(&settings, &ledger, &opts, &mut |l| said.push(l.to_owned()))
-        .await
-        .unwrap();
+    let report = retract::run(&b.settings, &b.ledger, &retract_all(&clock), &mut |l| {
+        said.push(l.to_owned());
+    })
+    .await
+    .unwrap();
     let pass = report.pass.unwrap();
     assert_eq!(pass.taken_back, statuses, "{pass:?}");
     assert!(fedi.live_statuses().is_empty());
@@ -662,6 +684,46 @@ async fn deletes_wait_for_the_window_under_a_manual_clock() {
             .any(|l| l.contains(&format!("target t: {statuses} status(es) to take back: ~"))),
         "{said:?}"
     );
+}
+
+/// A delete the server keeps failing (500, past the client's own quick retries) leaves
+/// its post for a retry a minute later; the command waits for it on the clock and ends
+/// with everything taken back and the job done, instead of leaving the post for a rerun.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_waits_for_a_retry_and_ends_done() {
+    let (clock, time) = Clock::manual(day(1));
+    let fedi = FakeFedi::start(Personality::Mastodon, clock.clone()).await;
+    let b = backfilled_sample(&fedi, &clock).await;
+    let statuses = fedi.live_statuses().len();
+    // The first delete and the client's three quick retries of it.
+    for nth in 1..=4 {
+        fedi.faults.plan(
+            fake_fedi::faults::Call::StatusDelete,
+            nth,
+            fake_fedi::faults::Fault::ServerError,
+        );
+    }
+
+    let before = time.slept();
+    let report = retract::run(&b.settings, &b.ledger, &retract_all(&clock), &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(fedi.faults.injected().len(), 4);
+    let pass = report.pass.clone().unwrap();
+    assert_eq!(pass.taken_back, statuses, "{pass:?}");
+    assert_eq!((pass.posts_left, pass.posts_failed), (0, 0), "{pass:?}");
+    assert!(!report.unfinished(), "{pass:?}");
+    assert!(fedi.live_statuses().is_empty());
+    assert!(
+        time.slept() - before >= Duration::seconds(50),
+        "the retry's wait"
+    );
+    let job = b
+        .ledger
+        .retraction_job(report.job.unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(job.state, "done", "{job:?}");
 }
 
 /// `deletes = "follow"` on an X source: the posts mirrored within the window are looked

@@ -260,12 +260,18 @@ impl Retractor {
                 .await?
         };
         if work.in_flight {
+            // Counted: a delivery under way settles within the tries; one a crash left
+            // unsettled needs a delivery run (`once`, the daemon, the backfill) first.
+            let error = "a part of the post is being delivered, or its delivery was \
+                         interrupted: the next delivery run settles it, then retract again"
+                .to_owned();
+            if item.tries + 1 >= MAX_ATTEMPTS {
+                return Ok(Outcome::GivenUp(error));
+            }
             return Ok(Outcome::Later {
-                error: "a part of the post is being delivered (or its delivery was interrupted \
-                        and waits to be settled by the next run)"
-                    .to_owned(),
-                at: now + IN_FLIGHT,
-                counted: false,
+                error,
+                at: now + IN_FLIGHT.max(RETRY.jittered(item.tries)),
+                counted: true,
             });
         }
         for taking in &work.takings {
