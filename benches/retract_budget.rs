@@ -171,6 +171,10 @@ fn print_figures(
         println!("  estimate at the start: {line}");
     }
     println!(
+        "  (the estimate is the server kind's known limit: the server announces its deletes \
+         window only in a delete's answer)"
+    );
+    println!(
         "  elapsed: {:.1} s (the budget's own pace: {ideal:.1} s); windows touched: {spanned}",
         elapsed.as_secs_f64()
     );

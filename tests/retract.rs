@@ -678,7 +678,8 @@ async fn deletes_wait_for_the_window_under_a_manual_clock() {
     let took = time.slept() - before;
     assert!(took >= Duration::seconds(60 * (windows - 1)), "{took}");
     assert!(took <= Duration::seconds(60 * (windows + 2)), "{took}");
-    // The estimate said so at the start, from the window the server announced.
+    // The estimate came at the start (from Mastodon's known deletes limit: the server
+    // announces its window only in the answer to a delete).
     assert!(
         said.iter()
             .any(|l| l.contains(&format!("target t: {statuses} status(es) to take back: ~"))),
