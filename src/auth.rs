@@ -21,6 +21,9 @@
 //! error shows them.
 //!
 //! An X target's credentials are obtained by [`x`] (OAuth 1.0a PIN, or OAuth 2.0 with PKCE).
+//! A server that answers 429 (its window is used up, say by a backfill on the same account)
+//! is waited out: `auth` says how long and asks again when the server's window resets
+//! ([`wait_out_rate_limit`]).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -30,6 +33,7 @@ use reqwest::Client;
 use serde_json::Value;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
+use crate::budget::{human_duration, RateHeaders};
 use crate::config::{
     FediverseTargetSettings, Secret, SecretSource, ServerKind, Settings, TargetSettings,
 };
@@ -74,6 +78,9 @@ pub enum AuthError {
     /// Interrupted while waiting for the code.
     #[error("interrupted while waiting for the code")]
     Interrupted,
+    /// Interrupted while waiting for the server's rate limit.
+    #[error("interrupted while waiting for the server's rate limit")]
+    InterruptedWait,
     /// Reading the code failed.
     #[error("cannot read the code from standard input")]
     Stdin(#[source] std::io::Error),
@@ -361,13 +368,29 @@ impl<'a> Server<'a> {
         req: reqwest::RequestBuilder,
     ) -> Result<Value, AuthError> {
         let fail = |problem: String| AuthError::Server { step, problem };
-        let res = req
-            .timeout(self.timeout)
-            .send()
-            .await
-            .map_err(|e| fail(format!("cannot reach {}: {}", self.base, without_url(&e))))?;
+        let mut waits = 0;
+        let res = loop {
+            let attempt = req
+                .try_clone()
+                .ok_or_else(|| fail("the request cannot be repeated".to_owned()))?;
+            let res = attempt.timeout(self.timeout).send().await.map_err(|e| {
+                fail(format!(
+                    "cannot reach {}: {}",
+                    self.base,
+                    crate::http::error_text(&e)
+                ))
+            })?;
+            if res.status() != reqwest::StatusCode::TOO_MANY_REQUESTS || waits >= MAX_RATE_WAITS {
+                break res;
+            }
+            waits += 1;
+            wait_out_rate_limit(step, res.headers()).await?;
+        };
         let status = res.status();
-        let text = res.text().await.map_err(|e| fail(without_url(&e)))?;
+        let text = res
+            .text()
+            .await
+            .map_err(|e| fail(crate::http::error_text(&e)))?;
         let body: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
         if !status.is_success() {
             let message = match &body {
@@ -376,7 +399,7 @@ impl<'a> Server<'a> {
                     .or_else(|| o.get("error"))
                     .and_then(Value::as_str)
                     .map_or_else(|| body.to_string(), str::to_owned),
-                Value::String(s) => s.chars().take(300).collect(),
+                Value::String(s) => crate::targets::fedi::answer::readable(s),
                 other => other.to_string(),
             };
             return Err(fail(format!(
@@ -388,21 +411,57 @@ impl<'a> Server<'a> {
     }
 }
 
+/// 429s waited out in one step before `auth` gives up.
+const MAX_RATE_WAITS: u32 = 3;
+
+/// The longest wait for a rate limit `auth` sits through; a longer one is an error saying
+/// when to run it again.
+const LONGEST_RATE_WAIT: chrono::Duration = chrono::Duration::minutes(15);
+
+/// A 429 on one of `auth`'s requests: the account's window is used up. Waits for the time
+/// the server names (`Retry-After`, else the reset it announces, read as the delivery
+/// budgets read it), or a few seconds when it names none, saying how long; Ctrl-C ends the
+/// wait.
+async fn wait_out_rate_limit(
+    step: &'static str,
+    headers: &reqwest::header::HeaderMap,
+) -> Result<(), AuthError> {
+    let now = chrono::Utc::now();
+    let announced = RateHeaders::parse(headers, now);
+    let until = announced
+        .retry_at
+        .or(announced.reset_at)
+        .filter(|t| *t > now)
+        .unwrap_or(now + chrono::Duration::seconds(5));
+    let wait = until - now;
+    let at = until.format("%H:%M:%S UTC");
+    if wait > LONGEST_RATE_WAIT {
+        return Err(AuthError::Server {
+            step,
+            problem: format!(
+                "the server's rate limit is reached until {at}; run `auth` again after that"
+            ),
+        });
+    }
+    // Rounded up: a person waits at least as long as they are told.
+    let seconds = (wait.num_milliseconds() + 999) / 1000;
+    tracing::warn!(
+        "{step}: the server's rate limit is reached (another client of this account, such as a \
+         running backfill, may be using it); waiting {} until {at}, then asking again",
+        human_duration(chrono::Duration::seconds(seconds))
+    );
+    tokio::select! {
+        () = tokio::time::sleep(wait.to_std().unwrap_or_default()) => Ok(()),
+        _ = tokio::signal::ctrl_c() => Err(AuthError::InterruptedWait),
+    }
+}
+
 /// `major.minor` at the start of a version string (`0.17.0 git-abc`, `4.3.1`).
 fn major_minor(version: &str) -> Option<(u32, u32)> {
     let mut parts = version.split(|c: char| !c.is_ascii_digit());
     let major = parts.next()?.parse().ok()?;
     let minor = parts.next()?.parse().ok()?;
     Some((major, minor))
-}
-
-/// The error without the URL reqwest adds.
-fn without_url(e: &reqwest::Error) -> String {
-    let mut msg = e.to_string();
-    if let Some(url) = e.url() {
-        msg = msg.replace(&format!(" for url ({url})"), "");
-    }
-    msg
 }
 
 /// Reads one line; Ctrl-C while waiting stops cleanly.

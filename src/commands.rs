@@ -499,6 +499,9 @@ async fn check_targets(settings: &Settings) -> Vec<Finding> {
                         ""
                     }
                 );
+                if r.quirks.edit_makes_public {
+                    outln!("    edits: of public statuses only (an edit makes a status public there); new versions of the others are recorded as skipped");
+                }
                 if r.closes_after_answer {
                     outln!("    connections: the server closes the connection after every answer (without saying so); birdbridge opens a new one for each request");
                 }

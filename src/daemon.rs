@@ -1,7 +1,7 @@
 //! The daemon (`run`) and its one-shot form (`once`): one task per live source (any
 //! [`Source`] with a schedule: an X account, a feed), each polling on its cron schedule and
 //! handing what it finds to the delivery engines ([`crate::engine`]) of the routes that read
-//! it, in the live lane (DESIGN.md "Scheduling and budgets"). The daemon knows sources only
+//! it, in the live lane (ARCHITECTURE.md "Scheduling and budgets"). The daemon knows sources only
 //! through the trait: a new kind of source changes nothing here.
 //!
 //! - **Schedules**: the next tick is always computed from *now*, after a cycle ends, so ticks
@@ -64,6 +64,7 @@ use crate::metrics::Metrics;
 use crate::progress::Progress;
 use crate::report::DeliveryReport;
 use crate::retract::daemon::{self as retractions, RetractionRunner};
+use crate::short_links::{self, Asking};
 use crate::sources::{self, kept, CursorMove, FollowDeletes, Found, Setup, Source, SourceError};
 use crate::store::{Ledger, StoreError};
 
@@ -552,6 +553,14 @@ impl SourceTask {
     ) -> Result<bool, SourceError> {
         let span = tracing::info_span!("post", post = %post.post.id);
         let mut unfinished = false;
+        let asking = Asking {
+            ledger: &shared.ledger,
+            clock: &shared.clock,
+            cancel: &shared.cancel,
+            dry_run: false,
+            source: self.source.name(),
+        };
+        let post = &*short_links::expanded(post, self.source.short_links(), asking).await?;
         // One download per remote media item of the post, for every route and target; the
         // files go when the stage does, after the post.
         let media = self.source.media_stage();

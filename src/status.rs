@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use crate::config::{Settings, SourceSettings, XSourceSettings};
 use crate::engine::is_waiting_note;
-use crate::store::{Ledger, PartRecord, PartState, RetractCause, StoreError};
+use crate::store::{Ledger, PartRecord, PartState, RetractCause, StoreError, NOT_A_REPLY};
 
 pub use json::{json, SCHEMA_VERSION};
 
@@ -108,6 +108,7 @@ pub fn report(settings: &Settings, route: Option<&str>) -> Result<String, StoreE
         }
     }
     waiting(&mut out, &only, &ledger)?;
+    not_replies(&mut out, &only, &ledger)?;
     jobs(&mut out, &only, &ledger)?;
     retractions(&mut out, &only, &ledger)?;
     let mine = |rows: Vec<PartRecord>| -> Vec<PartRecord> {
@@ -125,8 +126,39 @@ pub fn report(settings: &Settings, route: Option<&str>) -> Result<String, StoreE
         "quarantined (`birdbridge quarantine retry|drop`, `hold release`)",
         &mine(ledger.quarantined()?),
     );
+    unresolved_links(&mut out, &only, &ledger)?;
     audit(&mut out, &only, &ledger)?;
     Ok(out)
+}
+
+/// The `t.co` links X did not expand that could not be resolved either (the posts went out
+/// with them): warnings, with why.
+fn unresolved_links(out: &mut String, only: &Only<'_>, ledger: &Ledger) -> Result<(), StoreError> {
+    let links: Vec<_> = ledger
+        .unresolved_short_links()?
+        .into_iter()
+        .filter(|l| only.source(&l.source))
+        .collect();
+    if links.is_empty() {
+        return Ok(());
+    }
+    let _ = writeln!(
+        out,
+        "warnings: t.co links X did not expand, left as they are ({}):",
+        links.len()
+    );
+    for l in links.iter().take(RECENT_ERRORS as usize) {
+        let _ = writeln!(
+            out,
+            "  {} in post {} ({}), asked {}: {}",
+            l.url,
+            l.post_id,
+            l.source,
+            l.asked_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            l.answer.as_ref().err().map_or("", String::as_str)
+        );
+    }
+    Ok(())
 }
 
 /// Parts per state for each route and target.
@@ -324,6 +356,37 @@ fn waiting_reason(state: PartState, why: &str) -> String {
         }
         (_, why) => why.to_owned(),
     }
+}
+
+/// Parts the server published on their own (or under another status) although they were
+/// sent as replies, newest first: their threads are not chained on the server.
+fn not_replies(out: &mut String, only: &Only<'_>, ledger: &Ledger) -> Result<(), StoreError> {
+    let found: Vec<_> = ledger
+        .not_replies(RECENT_ERRORS)?
+        .into_iter()
+        .filter(|n| only.route(&n.key.route))
+        .collect();
+    if found.is_empty() {
+        return Ok(());
+    }
+    let _ = writeln!(
+        out,
+        "replies the server published without their thread (newest first):"
+    );
+    for n in found {
+        let k = &n.key;
+        let _ = writeln!(
+            out,
+            "  {} → {} post {} part {} (status {}): {}",
+            k.route,
+            k.target,
+            k.source_post_id,
+            k.part_index,
+            n.remote_id.as_deref().unwrap_or("?"),
+            n.message.strip_prefix(NOT_A_REPLY).unwrap_or(&n.message)
+        );
+    }
+    Ok(())
 }
 
 /// How many backfill jobs `status` shows, newest first.

@@ -1,6 +1,6 @@
 //! The ledger: an `SQLite` file that records every mirrored part, so nothing is posted twice.
 //!
-//! It is the single source of truth for "was this mirrored, and where" (DESIGN.md, "Exactly
+//! It is the single source of truth for "was this mirrored, and where" (ARCHITECTURE.md, "Exactly
 //! once"). Intent is recorded before any remote call and the result after it:
 //!
 //! ```text
@@ -42,6 +42,7 @@ mod operator;
 mod report;
 mod retract;
 mod schema;
+mod short_links;
 mod sources;
 mod spend;
 mod targets;
@@ -52,7 +53,7 @@ mod tests;
 pub use crate::model::MirroredPost;
 pub use backup::BackupReport;
 pub use kept::{KeepPost, UnreadableKept};
-pub use targets::{CachedProfile, SavedBudget};
+pub use targets::{CachedProfile, NotAReply, SavedBudget, NOT_A_REPLY};
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -69,6 +70,7 @@ pub use retract::{
     BoostAnswer, Candidate, ItemWork, NewJob, RetractCause, RetractItem, RetractJob, RetractRunner,
     Taking,
 };
+pub use short_links::ShortLink;
 pub use sources::{ReadCount, ReadKind};
 pub use spend::DaySpend;
 
@@ -108,7 +110,7 @@ impl fmt::Display for PartKey {
     }
 }
 
-/// The life of a part. See DESIGN.md "Exactly once".
+/// The life of a part. See ARCHITECTURE.md "Exactly once, in detail".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum PartState {
     Planned,

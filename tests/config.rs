@@ -284,7 +284,7 @@ fn the_example_documents_exactly_the_keys_the_parser_accepts() {
 #[case::unknown_target_kind(
     &[SOURCE, "[targets.t]\nkind = \"mastadon\"\n", ROUTE],
     "`targets.t.kind`: unknown kind `mastadon`, expected one of `mastodon`, `pleroma`, \
-     `gotosocial`, `friendica`, `firefish`, `pixelfed`, `snac`, `auto`, `dry-run`, `x` \
+     `gotosocial`, `friendica`, `firefish`, `pixelfed`, `snac`, `takahe`, `auto`, `dry-run`, `x` \
      (did you mean `mastodon`?)"
 )]
 #[case::unknown_source_kind(&["[sources.s]\nkind = \"rss\"\n", TARGET, ROUTE],

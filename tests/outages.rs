@@ -38,7 +38,8 @@ fn kind(p: Personality) -> &'static str {
         | Personality::Akkoma
         | Personality::Pixelfed
         | Personality::Friendica
-        | Personality::Iceshrimp => "auto",
+        | Personality::Iceshrimp
+        | Personality::Takahe => "auto",
     }
 }
 

@@ -281,3 +281,79 @@ async fn a_from_api_backfill_next_to_a_running_daemon_is_run_by_the_daemon(
     running.stop().await;
     assert_eq!(fedi.statuses().len(), 8, "nothing twice");
 }
+
+/// `GoToSocial`'s window edge inside the daemon: the server announces each reset cut down to
+/// the whole second while its window really ends later within it. A queued backfill that
+/// waits for the window must not send its first request at the announced second (still
+/// counted in the old window, whose answer would then hold the job for a whole window of
+/// birdbridge's own): every window after the first starts soon after the previous one's
+/// end, no request is refused, and the job finishes. The clock moves in 100 ms steps, so a
+/// wait ends within the announced second as it would in real time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_backfill_meets_the_gotosocial_window_edge_without_idling() {
+    // The window starts 400 ms into a second, so it ends 400 ms into one too.
+    let now = Utc::now();
+    let start = Utc
+        .timestamp_opt(now.timestamp(), 400_000_000)
+        .single()
+        .unwrap();
+    let clock = ManualClock::new(start);
+    let x = FakeX::start(clock.clone().into()).await;
+    x.add_user(USER_ID, USERNAME);
+    let fedi = FakeFedi::start(Personality::GoToSocial, clock.clone().into()).await;
+    let period = chrono::Duration::seconds(20);
+    fedi.set_limit("requests", 10, period);
+    let dir = TempDir::new().unwrap();
+    let archive = dir.path().join("archive");
+    synthetic::write_archive(&archive, 12);
+    let config = Config::new(dir.path())
+        .set(
+            "path",
+            &dir.path().join("ledger.sqlite").display().to_string(),
+        )
+        .fedi_target("t", "gotosocial", &fedi.url, fake_fedi::TOKEN)
+        .set_raw("backfill_share", "0.5")
+        .archive_source("old", &archive)
+        .x_source("acct", USERNAME, fake_x::TOKEN, &x.url())
+        .set("start", "latest")
+        .route("live", "acct", &["t"])
+        .route("old", "old", &["t"])
+        .write();
+    let settings = support::settings(&config);
+    let running = start_daemon(&settings, &clock, BudgetPool::default()).await;
+    let ledger = Arc::clone(&running.ledger);
+    queue_backfill(&config, &["--route", "old"], &fedi).await;
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while ledger.jobs(1).unwrap()[0].state != "done" {
+        assert!(
+            Instant::now() < deadline,
+            "{:?} after {} statuses; windows {:?}",
+            ledger.jobs(1),
+            fedi.statuses().len(),
+            fedi.state().window_starts
+        );
+        clock.advance(chrono::Duration::milliseconds(100));
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert_eq!(fedi.statuses().len(), 12, "each post once");
+    assert_eq!(
+        fedi.too_many(),
+        0,
+        "a request was refused at the window's edge"
+    );
+    // The backfill takes its half of each window; the windows it needs follow each other
+    // soon after each end: within a second, plus the steps the test clock takes while the
+    // daemon gets to run on a busy machine (waiting a whole window of its own would take
+    // another 20 s).
+    let starts = fedi.state().window_starts.clone();
+    assert!(starts.len() >= 3, "{starts:?}");
+    for pair in starts.windows(2).skip(1) {
+        let gap = pair[1] - pair[0];
+        assert!(
+            gap <= period + chrono::Duration::seconds(5),
+            "idle past the server's reset: {starts:?}"
+        );
+    }
+    running.stop().await;
+}

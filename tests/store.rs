@@ -66,6 +66,7 @@ fn a_new_file_is_migrated_and_in_wal_mode(#[case] name: &str, #[case] exists: bo
             "parts",
             "retraction_items",
             "retraction_jobs",
+            "short_links",
             "target_profiles",
             "target_spend",
             "x_users"

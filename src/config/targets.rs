@@ -105,6 +105,8 @@ names! {
         Pixelfed = "pixelfed",
         /// A minimal single-binary server with a Mastodon API layer.
         Snac = "snac",
+        /// Takahē.
+        Takahe = "takahe",
         /// Detect the software from the server at start.
         #[default]
         Auto = "auto",

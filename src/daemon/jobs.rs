@@ -1,4 +1,4 @@
-//! Backfills the daemon runs for `backfill` commands started next to it (DESIGN.md
+//! Backfills the daemon runs for `backfill` commands started next to it (ARCHITECTURE.md
 //! "Scheduling and budgets"): they go through the same engine in the backfill lane, on the
 //! daemon's rate-limit budgets, so live posts keep their reserve. Also the heartbeat that
 //! tells a `backfill` command that a daemon runs (and which process: `daemon/alive.rs`).

@@ -24,8 +24,8 @@ use crate::crash::{self, CrashPoint};
 use crate::media::stage::MediaStage;
 use crate::model::Post;
 use crate::render::ReplyTo;
-use crate::store::{Ledger, PartKey, PartRecord, PartState, StoreError};
-use crate::targets::{Attached, Delivered, Outgoing, Target, TargetError, Tariff};
+use crate::store::{Ledger, PartKey, PartRecord, PartState, StoreError, NOT_A_REPLY};
+use crate::targets::{Attached, Delivered, Outgoing, RepliesTo, Target, TargetError, Tariff};
 
 /// Attempts before a part is quarantined (kept, reported, retried only on request).
 pub const MAX_ATTEMPTS: u32 = 5;
@@ -86,7 +86,13 @@ pub(super) async fn deliver_post(
         let key = &record.key;
         match record.state {
             PartState::Posted => {
-                previous.clone_from(&record.remote_id);
+                // A continuation the server published on its own is not the thread's
+                // previous part: the next one replies to the part before it.
+                let detached = part.reply_to == ReplyTo::PreviousPart
+                    && ctx.planned.not_replies.contains(&record.key.part_index);
+                if !detached {
+                    previous.clone_from(&record.remote_id);
+                }
                 continue;
             }
             PartState::Skipped
@@ -137,21 +143,20 @@ pub(super) async fn deliver_post(
         match send(ledger, target, ctx, key, out, edit).await? {
             Ok((delivered, price)) => {
                 crash::delivered(edit.is_some());
-                let posted = Posted::of(&delivered, part.boost_of.as_deref(), price, target);
-                record_posted(ledger, key, posted, ctx.clock.now()).await?;
-                previous = Some(delivered.remote_id);
+                let sent = Sent {
+                    delivered,
+                    price,
+                    notes: target.notes(),
+                    edit: edit.is_some(),
+                };
+                if let Some(next) = record_delivered(ledger, ctx, key, out, sent).await? {
+                    previous = Some(next);
+                }
                 outcome.delivered += 1;
                 crash::recorded(index + 1 < parts.len() || part.reply_to != ReplyTo::Nothing);
             }
             Err(err) => {
-                let state = {
-                    let (k, now, attempts) = (key.clone(), ctx.clock.now(), attempt.attempts);
-                    let (message, class) = (err.to_string(), Class::of(&err));
-                    ledger
-                        .call(move |l| settle_failure(l, &k, &message, class, attempts, now))
-                        .await?
-                };
-                warn!(route = ctx.route, target = ctx.target_name, post = post_id, part = index, state = ?state, error = %err, "delivery failed");
+                record_failure(ledger, ctx, key, attempt.attempts, &err).await?;
                 if matches!(
                     err,
                     TargetError::Auth { .. } | TargetError::Unreachable { .. }
@@ -166,50 +171,68 @@ pub(super) async fn deliver_post(
     Ok(outcome)
 }
 
-/// What a target answered for a part it posted.
-struct Posted<'a> {
-    delivered: &'a Delivered,
-    /// The status the part boosted, when it is a boost.
-    boost_of: Option<&'a str>,
-    /// What the target billed (millionths of a dollar).
-    price: u64,
-    notes: Vec<String>,
-}
-
-impl<'a> Posted<'a> {
-    /// What `target` answered: `delivered`, with its notes about the part.
-    fn of(
-        delivered: &'a Delivered,
-        boost_of: Option<&'a str>,
-        price: u64,
-        target: &mut dyn Target,
-    ) -> Self {
-        Self {
-            delivered,
-            boost_of,
-            price,
-            notes: target.notes(),
-        }
-    }
-}
-
-/// Records the part as posted with what the target billed for it (for a boost, in the
-/// same transaction, what the answer's id is: the boost's own or the original's, so a
-/// retraction undoes the boost and never deletes that id), and the target's notes about it
-/// as its warnings, in one ledger call.
-async fn record_posted(
+/// Records a failed attempt at a part: retried later with backoff, or quarantined.
+async fn record_failure(
     ledger: &Arc<Ledger>,
+    ctx: &Job<'_>,
     key: &PartKey,
-    posted: Posted<'_>,
-    now: DateTime<Utc>,
+    attempts: u32,
+    err: &TargetError,
 ) -> Result<(), StoreError> {
-    let (k, d, price, notes) = (
-        key.clone(),
-        posted.delivered.clone(),
-        posted.price,
-        posted.notes,
-    );
-    let boost_of = posted.boost_of.map(str::to_owned);
+    let (k, now) = (key.clone(), ctx.clock.now());
+    let (message, class) = (err.to_string(), Class::of(err));
+    let state = ledger
+        .call(move |l| settle_failure(l, &k, &message, class, attempts, now))
+        .await?;
+    warn!(route = ctx.route, target = ctx.target_name, post = ctx.post.id.as_str(), part = key.part_index, state = ?state, error = %err, "delivery failed");
+    Ok(())
+}
+
+/// A part the target has, as the engine records it.
+struct Sent {
+    delivered: Delivered,
+    /// What the target billed for it (millionths of a dollar; 0 where writes are free).
+    price: u64,
+    /// The target's notes about it, recorded as its warnings.
+    notes: Vec<String>,
+    /// Whether it was an edit of a status posted before.
+    edit: bool,
+}
+
+/// Records a delivered part as posted, with what the target billed for it (for a boost, in
+/// the same transaction, what the answer's id is: the boost's own or the original's, so a
+/// retraction undoes the boost and never deletes that id) and the target's notes as its
+/// warnings, in one ledger call; with a warning too when the server published a status
+/// sent as a reply on its own (only a new status answers for its reply; an edit or a boost
+/// does not). Returns the status the thread's next part replies to when it is this one: the
+/// rest of a thread replies to the last part that is where it belongs, so a continuation
+/// published on its own is passed over, while a post's first part (whose reply to an
+/// earlier post was lost) still heads the post's own thread.
+async fn record_delivered(
+    ledger: &Arc<Ledger>,
+    ctx: &Job<'_>,
+    key: &PartKey,
+    out: Outgoing<'_>,
+    sent: Sent,
+) -> Result<Option<String>, StoreError> {
+    let Sent {
+        delivered,
+        price,
+        notes,
+        edit,
+    } = sent;
+    let part = out.part;
+    let warning = if edit || part.boost_of.is_some() {
+        None
+    } else {
+        not_a_reply(out.in_reply_to, &delivered.replies_to, &part.reply_to)
+    };
+    if let Some(w) = &warning {
+        warn!(route = ctx.route, target = ctx.target_name, post = out.source_post_id, part = out.part_index, status = %delivered.remote_id, "{w}");
+    }
+    let continuation_alone = warning.is_some() && part.reply_to == ReplyTo::PreviousPart;
+    let (k, now, d) = (key.clone(), ctx.clock.now(), delivered.clone());
+    let boost_of = part.boost_of.clone();
     ledger
         .call(move |l| {
             match &boost_of {
@@ -218,12 +241,35 @@ async fn record_posted(
                 }
                 None => l.mark_posted_spending(&k, &d.remote_id, d.url.as_deref(), price, now)?,
             }
-            for note in &notes {
+            for note in notes.iter().chain(&warning) {
                 l.add_warning(&k, note, now)?;
             }
             Ok(())
         })
-        .await
+        .await?;
+    Ok((!continuation_alone).then_some(delivered.remote_id))
+}
+
+/// The warning for a status the server published without the reply it was sent as (a
+/// server that does not know the status replied to may publish the reply on its own, 200
+/// and `in_reply_to_id: null`), or `None` when the answer shows the reply (or says nothing
+/// of it).
+fn not_a_reply(asked: Option<&str>, answered: &RepliesTo, reply_to: &ReplyTo) -> Option<String> {
+    let asked = asked?;
+    let got = match answered {
+        RepliesTo::Unsaid => return None,
+        RepliesTo::Status(id) if id == asked => return None,
+        RepliesTo::Status(id) => format!("as a reply to {id} instead"),
+        RepliesTo::Nothing => "on its own (`in_reply_to_id` null)".to_owned(),
+    };
+    let rest = if *reply_to == ReplyTo::PreviousPart {
+        "the rest of the thread replies to the part before it"
+    } else {
+        "the rest of the post's thread replies to this part"
+    };
+    Some(format!(
+        "{NOT_A_REPLY}sent as a reply to {asked}, the server published it {got}; {rest}"
+    ))
 }
 
 /// Sends one part: its media ([`attach`]: reused or uploaded, each upload recorded), then
@@ -419,6 +465,30 @@ const RETRY: Backoff = Backoff::new(Duration::minutes(1), Duration::hours(6));
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reply_is_checked_against_the_answer() {
+        let previous = ReplyTo::PreviousPart;
+        let none = not_a_reply(Some("7"), &RepliesTo::Status("7".into()), &previous);
+        assert_eq!(none, None);
+        assert_eq!(not_a_reply(Some("7"), &RepliesTo::Unsaid, &previous), None);
+        assert_eq!(
+            not_a_reply(None, &RepliesTo::Nothing, &ReplyTo::Nothing),
+            None
+        );
+        let alone = not_a_reply(Some("7"), &RepliesTo::Nothing, &previous).unwrap();
+        assert!(
+            alone.starts_with(NOT_A_REPLY) && alone.contains("sent as a reply to 7"),
+            "{alone}"
+        );
+        let elsewhere = not_a_reply(
+            Some("7"),
+            &RepliesTo::Status("8".into()),
+            &ReplyTo::Status("7".into()),
+        )
+        .unwrap();
+        assert!(elsewhere.contains("as a reply to 8 instead"), "{elsewhere}");
+    }
 
     #[test]
     fn retries_back_off_and_are_capped() {

@@ -36,7 +36,7 @@ use tracing::warn;
 
 use crate::budget::{human_duration, BudgetPool};
 use crate::clock::Clock;
-use crate::config::Settings;
+use crate::config::{Settings, Visibility};
 use crate::media::stage::MediaStage;
 use crate::model::{Author, Malformed, Post, PostId, PostRef, References};
 use crate::policy::{self, Decision, RoutePolicy};
@@ -78,8 +78,8 @@ pub struct Offer<'a> {
     /// (or is skipped when the target cannot edit).
     pub earlier: &'a [PostId],
     /// The post's remote media, downloaded once for every route and target of its source
-    /// (the daemon makes one stage per post); `None` where there is no remote media to
-    /// download (archive backfill), which links any instead.
+    /// (the drivers make one stage per post); `None` where nothing is downloaded (an archive
+    /// with `missing_media = "link"`), which links any remote media instead.
     pub media: Option<&'a MediaStage>,
 }
 
@@ -294,6 +294,12 @@ impl Engine {
                 profile: t.profile.clone(),
                 unusable: t.unusable(),
                 supports_edits: t.target.as_ref().is_some_and(|t| t.supports_edits()),
+                edit_refusals: t.target.as_ref().map_or_else(Vec::new, |t| {
+                    Visibility::ALL
+                        .into_iter()
+                        .filter_map(|v| t.edit_refusal(v).map(|why| (v, why)))
+                        .collect()
+                }),
                 refusal: t.target.as_ref().and_then(|t| t.refusal()),
                 tariff: t.tariff,
                 dry_run: self.ctx.dry_run,

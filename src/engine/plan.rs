@@ -12,11 +12,14 @@ use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
 use super::{edits, is_done, waiting_note};
+use crate::config::Visibility;
 use crate::model::{Post, PostId};
 use crate::policy::{self, Decision, RoutePolicy};
 use crate::preview;
 use crate::profile::TargetProfile;
 use crate::render::{self, Lookups, Rendered};
+#[cfg(doc)]
+use crate::store::NOT_A_REPLY;
 use crate::store::{Ledger, PartKey, PartRecord, PartState, StoreError, HELD_PREFIX};
 use crate::targets::{Refusal, Tariff, Usd};
 
@@ -32,6 +35,9 @@ pub(super) struct Plan {
     /// Why the target cannot be delivered to now (down, token refused); `None` when it can.
     pub(super) unusable: Option<String>,
     pub(super) supports_edits: bool,
+    /// The visibilities of statuses the target does not edit, with why (a server that
+    /// makes every edited status public).
+    pub(super) edit_refusals: Vec<(Visibility, String)>,
     /// What the target refuses outright (Pixelfed: posts without an image).
     pub(super) refusal: Option<Arc<dyn Refusal>>,
     /// What the target bills, and the daily cap its posts wait under (X).
@@ -64,9 +70,24 @@ pub(super) struct Planned {
     pub(super) edits: Vec<String>,
     /// The parts' ledger rows.
     pub(super) records: Vec<PartRecord>,
+    /// The parts already posted that the server published without the reply they were
+    /// sent as (recorded with a [`NOT_A_REPLY`] warning): the rest of the thread does not
+    /// reply to them.
+    pub(super) not_replies: Vec<u32>,
 }
 
 impl Plan {
+    /// Why the target would refuse to edit the rendered parts, if it would: an edit may go
+    /// only if the target edits statuses of every visibility the parts have.
+    fn edit_refused(&self, rendered: &Rendered) -> Option<&str> {
+        rendered.parts.iter().find_map(|p| {
+            self.edit_refusals
+                .iter()
+                .find(|(v, _)| *v == p.visibility)
+                .map(|(_, why)| why.as_str())
+        })
+    }
+
     /// Decides, recording what needs recording. Returns the step and whether the ledger
     /// changed for the post (a held post released).
     pub(super) fn run(self, l: &Ledger) -> Result<(Step, bool), StoreError> {
@@ -88,10 +109,7 @@ impl Plan {
             l.release_held(route, id, target)?;
             info!(route, target, post = id, "held post released");
         }
-        if let Some(why) = retracted(&existing) {
-            // Taken back (or being taken back) by a person or because the source deleted
-            // it: never mirrored again, whatever a later backfill or cycle offers.
-            info!(route, target, post = id, reason = %why, "post retracted: skipped, not posted again");
+        if retracted(route, target, id, &existing) {
             return Ok((Step::NotMirrored { preview: None }, released));
         }
         if !released && is_done(&existing) {
@@ -155,24 +173,34 @@ impl Plan {
             l.note_waiting(route, id, target, &why, self.now)?;
             return Ok((Step::Waiting, released));
         }
+        let refused = self.edit_refused(&rendered);
         let edit = edits::edit_base(
             l,
-            route,
-            target,
-            &self.post,
-            &self.earlier,
-            self.supports_edits,
+            edits::Asked {
+                route,
+                target_name: target,
+                post: &self.post,
+                earlier: &self.earlier,
+                supports_edits: self.supports_edits,
+                refused,
+            },
             self.now,
         )?;
         if edit.skipped {
             return Ok((Step::EditSkipped, released));
         }
         let records = self.plan_parts(l, &rendered)?;
+        let not_replies = if records.iter().any(|r| r.state == PartState::Posted) {
+            l.parts_not_replies(route, id, target)?
+        } else {
+            Vec::new()
+        };
         Ok((
             Step::Deliver(Planned {
                 rendered,
                 edits: edit.remote_ids,
                 records,
+                not_replies,
             }),
             released,
         ))
@@ -258,17 +286,19 @@ impl Plan {
     }
 }
 
-/// Why a post was taken back on the target, when a part of it was (or is being): the
-/// reason its rows keep.
-fn retracted(rows: &[PartRecord]) -> Option<String> {
-    let r = rows
+/// Whether the post was taken back on the target (or is being), by a person or because the
+/// source deleted it: then it is never mirrored again, whatever a later backfill or cycle
+/// offers, and the log says why (the reason its rows keep).
+fn retracted(route: &str, target: &str, id: &str, rows: &[PartRecord]) -> bool {
+    let Some(r) = rows
         .iter()
-        .find(|r| matches!(r.state, PartState::Retracted | PartState::Retracting))?;
-    Some(
-        r.reason
-            .clone()
-            .unwrap_or_else(|| "being retracted".to_owned()),
-    )
+        .find(|r| matches!(r.state, PartState::Retracted | PartState::Retracting))
+    else {
+        return false;
+    };
+    let why = r.reason.as_deref().unwrap_or("being retracted");
+    info!(route, target, post = id, reason = %why, "post retracted: skipped, not posted again");
+    true
 }
 
 /// Threads go strictly in order: a post that replies to (or quotes) a post of the route that

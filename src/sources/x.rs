@@ -1,7 +1,7 @@
 //! The X API v2 source: resolves the account once, then polls `GET /2/users/:id/tweets` for
 //! posts after the cursor, paging until caught up, and hands them over oldest first.
 //!
-//! Money and manners (FORMATS.md "X API v2"): reads are billed per post returned, so the user
+//! Money and manners (docs/formats.md "X API v2: a user's posts"): reads are billed per post returned, so the user
 //! id is kept in the ledger and never looked up again, a new source learns where to start
 //! from the user lookup's `most_recent_tweet_id` instead of a page of posts, reposts are
 //! filtered by the server (`exclude=retweets`) when no route mirrors them, and every billed
@@ -32,6 +32,7 @@ use crate::normalize::x::{
     id_order, parse_page, parse_user, snowflake_at, Page, ParseError, XPost, XUser, EXPANSIONS,
     MEDIA_FIELDS, TWEET_FIELDS, USER_FIELDS,
 };
+use crate::short_links::ShortLinks;
 use crate::store::{Ledger, ReadKind, StoreError};
 
 /// The most posts one timeline page may carry.
@@ -401,6 +402,8 @@ pub struct XSource {
     next_check: Option<DateTime<Utc>>,
     /// Posts a deletes check found gone, for [`Source::take_deleted`].
     deleted: Vec<PostId>,
+    /// Resolves the `t.co` links X did not expand.
+    short_links: ShortLinks,
 }
 
 /// What a poll found.
@@ -444,6 +447,7 @@ impl XSource {
             follow: None,
             next_check: None,
             deleted: Vec::new(),
+            short_links: ShortLinks::new(&settings.tco_url, settings.allow_private_media),
         })
     }
 
@@ -846,6 +850,10 @@ impl Source for XSource {
 
     fn media_stage(&self) -> Option<MediaStage> {
         Some(MediaStage::new(self.settings.allow_private_media))
+    }
+
+    fn short_links(&self) -> Option<&ShortLinks> {
+        Some(&self.short_links)
     }
 }
 

@@ -178,10 +178,21 @@ const MIGRATIONS: &[&str] = &[
     // machine no longer makes `backfill` queue its work for nobody.
     "ALTER TABLE daemon_heartbeat ADD COLUMN host TEXT;
     ALTER TABLE daemon_heartbeat ADD COLUMN started INTEGER;",
-    // 9, 10: numbers given to work on other branches (the desk's holds, and one more); each
-    // branch brings its own step here when it is merged. Until then these are empty, and a
-    // ledger of this branch must not be kept.
-    "",
+    // 9: t.co links X did not expand, asked once where they lead: the answer (`resolved`), or
+    // why there is none (`failure`, asked again after a while), and the post and source the
+    // link was met in, for `status`.
+    "CREATE TABLE short_links (
+        url      TEXT PRIMARY KEY,
+        resolved TEXT,
+        failure  TEXT,
+        source   TEXT NOT NULL,
+        post_id  TEXT NOT NULL,
+        asked_at TEXT NOT NULL,
+        CHECK ((resolved IS NULL) <> (failure IS NULL))
+    ) STRICT;",
+    // 10: a number given to work on another branch (the desk's holds); that branch brings
+    // its own step here when it is merged. Until then it is empty, and a ledger of this
+    // branch must not be kept.
     "",
     // 11: taking posts back (`retract`, deletes that follow the source). What each boost's
     // answer was (the status boosted, and whether the id the server answered with is the

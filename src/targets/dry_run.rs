@@ -14,8 +14,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use super::{
-    Attached, Call, Delivered, Memory, Outgoing, Retracted, Retraction, Target, TargetError,
-    TargetProfile,
+    Attached, Call, Delivered, Memory, Outgoing, RepliesTo, Retracted, Retraction, Target,
+    TargetError, TargetProfile,
 };
 use crate::config::DryRunTargetSettings;
 use crate::model::MediaSource;
@@ -82,6 +82,7 @@ impl DryRunTarget {
         Ok(Delivered {
             remote_id,
             url: Some(url),
+            replies_to: RepliesTo::Unsaid,
         })
     }
 
@@ -128,6 +129,7 @@ impl DryRunTarget {
                 return Ok(Some(Delivered {
                     remote_id: record["status_id"].as_str().unwrap_or_default().to_owned(),
                     url: record["url"].as_str().map(str::to_owned),
+                    replies_to: RepliesTo::Unsaid,
                 }));
             }
         }

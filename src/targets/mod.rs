@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::budget::{BudgetPool, Family, Lane, Seed, Window};
 use crate::clock::Clock;
-use crate::config::TargetSettings;
+use crate::config::{TargetSettings, Visibility};
 use crate::media::stage::MediaStage;
 use crate::model::Post;
 use crate::render::{Part, PartMedia, Rendered};
@@ -75,6 +75,14 @@ pub trait Target: Send + Sync + std::fmt::Debug {
     /// edit instead of a second status; elsewhere it is recorded as skipped, never posted
     /// twice).
     fn supports_edits(&self) -> bool;
+
+    /// Why the target does not edit a status posted with `visibility`, although it edits
+    /// others (a server known to make every edited status public); `None` when it does. The
+    /// new version is then recorded as skipped with this reason.
+    fn edit_refusal(&self, visibility: Visibility) -> Option<String> {
+        let _ = visibility;
+        None
+    }
 
     /// What the target refuses outright, judged on the rendered post before anything is
     /// planned, so the engine records the post as skipped with the reason instead.
@@ -324,6 +332,23 @@ pub struct Delivered {
     pub remote_id: String,
     /// The remote status URL, when the server gives one.
     pub url: Option<String>,
+    /// What the server's answer says the status replies to. A server may publish a reply to
+    /// a status it does not know as a status of its own (Takahē answers 200 with
+    /// `in_reply_to_id: null`); the engine checks every reply against it.
+    pub replies_to: RepliesTo,
+}
+
+/// What a server's answer says a new status replies to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum RepliesTo {
+    /// The answer does not say (a dry run, a status found by reconciliation): the reply is
+    /// taken as made.
+    #[default]
+    Unsaid,
+    /// Nothing: the status stands on its own.
+    Nothing,
+    /// The status with this id.
+    Status(String),
 }
 
 /// Why a delivery failed; the variant tells the engine what to do next.

@@ -1,12 +1,12 @@
 //! The fake server's native actions: edits (`PUT /api/v1/statuses/:id`, as Mastodon and
 //! `GoToSocial` take them: the whole new version, media descriptions in
-//! `media_attributes`; snac answers with a new id), boosts (`POST /api/v1/statuses/:id/reblog`, a second boost of the
-//! same status returns the first; answered as Mastodon does, with a new status whose
-//! `reblog` is the original, or with `set_reblog_answers_original(true)` as Takahē does,
-//! with the original status itself), undone boosts (`POST /api/v1/statuses/:id/unreblog`
-//! on the original, the original answered; 404 for a status that is gone), and native
-//! quotes (`quoted_status_id`), which only a fake claiming Mastodon 4.5
-//! (`set_native_quotes(true)`) announces and keeps.
+//! `media_attributes`; snac answers with a new id; Takahē makes the status public), boosts
+//! (`POST /api/v1/statuses/:id/reblog`, a second boost of the same status returns the
+//! first; answered as Mastodon does, with a new status whose `reblog` is the original, or as
+//! Takahē does, with the original status itself), undone boosts
+//! (`POST /api/v1/statuses/:id/unreblog` on the original, the original answered; 404 for a
+//! status that is gone), and native quotes (`quoted_status_id`), which only a fake claiming
+//! Mastodon 4.5 (`set_native_quotes(true)`) announces and keeps.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Value};
 
-use super::{refuse, respond, FakeFedi, FakeState, Personality, Shared};
+use super::{not_found, refuse, respond, FakeFedi, FakeState, Personality, Shared};
 
 /// What the actions record.
 #[derive(Debug, Default)]
@@ -28,9 +28,6 @@ pub struct Actions {
     pub unreblogs: Vec<String>,
     /// Statuses deleted, in order.
     pub deletes: Vec<String>,
-    /// A boost is answered with the original status (its id, `reblogged: true`, no
-    /// `reblog`), as Takahē answers, instead of a new status.
-    pub reblog_answers_original: bool,
     /// Every accepted edit: (status id, the request body).
     pub edits: Vec<(String, Value)>,
     /// Media answers as some smaller servers shape them: the id a number, the optional
@@ -63,11 +60,6 @@ impl FakeFedi {
     /// Statuses deleted so far, in order.
     pub fn deletes(&self) -> Vec<String> {
         self.state().actions.deletes.clone()
-    }
-
-    /// Answers boosts with the original status, as Takahē does (or as Mastodon does).
-    pub fn set_reblog_answers_original(&self, on: bool) {
-        self.state().actions.reblog_answers_original = on;
     }
 
     /// Statuses that are still there (not deleted), in creation order.
@@ -145,8 +137,7 @@ pub async fn edit_status(
         .iter()
         .position(|s| s.id == id && !st.deleted.contains(&s.id))
     else {
-        let body = json!({"error": "Record not found"});
-        return respond(&mut st, "PUT", path, &h, rate, StatusCode::NOT_FOUND, body);
+        return not_found(&mut st, "PUT", path, &h, rate);
     };
     let Ok(req) = serde_json::from_slice::<Value>(&body) else {
         let body = json!({"error": "Bad Request: not JSON"});
@@ -208,7 +199,7 @@ pub async fn edit_status(
             m.description = Some(description.to_owned());
         }
     }
-    // snac gives the edited status a new id (FORMATS.md "Servers as measured"); the old
+    // snac gives the edited status a new id (docs/servers.md "Measured on real servers"); the old
     // one is gone.
     if super::servers::of(st.personality).new_id_on_edit {
         let new_id = st.next_id();
@@ -224,6 +215,10 @@ pub async fn edit_status(
         .clone_into(&mut status.spoiler_text);
     status.sensitive = sensitive;
     status.media_ids = media_ids;
+    if super::servers::of(personality).edit_makes_public {
+        // Takahē's `edit_local` sets the visibility it is given, and the edit gives none.
+        "public".clone_into(&mut status.visibility);
+    }
     let edited = status.clone();
     st.actions.edits.push((id, req));
     let body = st.status_json(&edited);
@@ -248,8 +243,7 @@ pub async fn reblog(
         .find(|s| s.id == id && !st.deleted.contains(&s.id))
         .cloned()
     else {
-        let body = json!({"error": "Record not found"});
-        return respond(&mut st, "POST", path, &h, rate, StatusCode::NOT_FOUND, body);
+        return not_found(&mut st, "POST", path, &h, rate);
     };
     let visibility = serde_json::from_slice::<Value>(&body)
         .ok()
@@ -261,10 +255,16 @@ pub async fn reblog(
         .iter()
         .find(|(_, of, _)| *of == id)
         .map(|(own, _, _)| own.clone());
+    let answers_original = super::servers::of(st.personality).reblog_answers_original;
     let own = if let Some(own) = existing {
         own
     } else {
-        let own = st.next_id();
+        // Takahē keeps a boost as an interaction, with no status of its own.
+        let own = if answers_original {
+            id.clone()
+        } else {
+            st.next_id()
+        };
         st.actions
             .reblogs
             .push((own.clone(), id, visibility.clone()));
@@ -272,7 +272,7 @@ pub async fn reblog(
     };
     let mut inner = st.status_json(&original);
     inner["reblogged"] = json!(true);
-    if st.actions.reblog_answers_original {
+    if answers_original {
         return respond(&mut st, "POST", path, &h, rate, StatusCode::OK, inner);
     }
     let mut body = inner.clone();
@@ -285,7 +285,8 @@ pub async fn reblog(
 }
 
 /// `POST /api/v1/statuses/:id/unreblog`: undoes the account's boost of `id` (the original)
-/// and answers the original; 404 when it is gone. Counted with the deletes, as Mastodon
+/// and answers the original status, no longer reblogged (Mastodon and Takahē alike); 404
+/// when it is gone. Counted with the deletes where the server has that window, as Mastodon
 /// does.
 pub async fn unreblog(State(s): State<Shared>, Path(id): Path<String>, h: HeaderMap) -> Response {
     let mut st = s.lock().unwrap();
@@ -300,8 +301,7 @@ pub async fn unreblog(State(s): State<Shared>, Path(id): Path<String>, h: Header
         .find(|s| s.id == id && !st.deleted.contains(&s.id))
         .cloned()
     else {
-        let body = json!({"error": "Record not found"});
-        return respond(&mut st, "POST", path, &h, rate, StatusCode::NOT_FOUND, body);
+        return not_found(&mut st, "POST", path, &h, rate);
     };
     st.actions.reblogs.retain(|(_, of, _)| *of != id);
     st.actions.unreblogs.push(id);

@@ -205,13 +205,19 @@ impl Api {
         }
     }
 
-    /// `GET` a path (or an absolute URL, for nodeinfo links), with the token when `auth`.
-    pub async fn get(&self, path_or_url: &str, auth: bool) -> Result<Answer, Transport> {
-        let url = if path_or_url.starts_with("http://") || path_or_url.starts_with("https://") {
+    /// The address a path on this server (or an absolute URL, as a nodeinfo link is) names:
+    /// what [`Api::get`] fetches, and what an error about it names.
+    pub fn url(&self, path_or_url: &str) -> String {
+        if path_or_url.starts_with("http://") || path_or_url.starts_with("https://") {
             path_or_url.to_owned()
         } else {
             format!("{}{path_or_url}", self.base)
-        };
+        }
+    }
+
+    /// `GET` a path (or an absolute URL, for nodeinfo links), with the token when `auth`.
+    pub async fn get(&self, path_or_url: &str, auth: bool) -> Result<Answer, Transport> {
+        let url = self.url(path_or_url);
         self.send_repeatable(|http| {
             let req = http.get(&url);
             if auth {
@@ -407,11 +413,11 @@ fn transport(e: &reqwest::Error) -> Transport {
     if e.is_timeout() {
         Transport::Timeout
     } else if e.is_connect() {
-        Transport::Connect(without_url(e))
+        Transport::Connect(crate::http::error_text(e))
     } else if closed_unanswered(e) {
-        Transport::Closed(without_url(e))
+        Transport::Closed(crate::http::error_text(e))
     } else {
-        Transport::Broken(without_url(e))
+        Transport::Broken(crate::http::error_text(e))
     }
 }
 
@@ -438,22 +444,6 @@ fn closed_unanswered(e: &reqwest::Error) -> bool {
         source = s.source();
     }
     false
-}
-
-/// The error without its URL (no secrets are in URLs, but they are long and repeat the
-/// target's name).
-fn without_url(e: &reqwest::Error) -> String {
-    let mut msg = e.to_string();
-    if let Some(url) = e.url() {
-        msg = msg.replace(&format!(" for url ({url})"), "");
-    }
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        source = s.source();
-    }
-    msg
 }
 
 #[cfg(test)]

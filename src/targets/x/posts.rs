@@ -26,7 +26,9 @@ use super::client::{Account, NewPost, OwnPost, OwnPostsQuery};
 use super::reconcile::{self, Sent};
 use crate::budget::Family;
 use crate::render::count::x_weighted;
-use crate::targets::{Attached, Delivered, Outgoing, Retracted, Retraction, TargetError};
+use crate::targets::{
+    Attached, Delivered, Outgoing, RepliesTo, Retracted, Retraction, TargetError,
+};
 
 /// How far before an attempt X's clock may be, as far as reconciliation cares.
 const CLOCK_MARGIN: Duration = Duration::minutes(2);
@@ -64,7 +66,13 @@ impl Session {
             .account
             .as_ref()
             .map(|a| format!("https://x.com/{}/status/{id}", a.username));
-        Delivered { remote_id: id, url }
+        // X's answer is only the post's id and text; a refused reply is its own error
+        // (`ReplyRefused`), handled before this.
+        Delivered {
+            remote_id: id,
+            url,
+            replies_to: RepliesTo::Unsaid,
+        }
     }
 }
 
