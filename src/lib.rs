@@ -32,6 +32,7 @@ pub mod profile;
 pub mod progress;
 pub mod render;
 pub mod report;
+pub mod retract;
 pub mod short_links;
 pub mod sources;
 pub mod status;

@@ -60,7 +60,8 @@ use serde::Deserialize;
 pub use check::Finding;
 pub use error::ConfigError;
 pub use route::{
-    AltTextPolicy, ContentWarningRule, ReplyPolicy, RepostPolicy, RouteSettings, Visibility,
+    AltTextPolicy, ContentWarningRule, DeletesPolicy, ReplyPolicy, RepostPolicy, RouteSettings,
+    Visibility,
 };
 pub use secret::{Secret, SecretSource};
 pub use sources::{

@@ -276,6 +276,27 @@ impl XApi {
         })
     }
 
+    /// `DELETE /2/users/{user_id}/retweets/{post_id}`: undoes the account's repost of
+    /// `post_id` (the original); whether X says it is still reposted. Safe to repeat.
+    ///
+    /// # Errors
+    /// See [`XError`].
+    pub async fn unrepost(&self, user_id: &str, post_id: &str) -> Result<Answered<bool>, Failed> {
+        let raw = self
+            .call(Request {
+                method: Method::DELETE,
+                path: format!("/2/users/{user_id}/retweets/{post_id}"),
+                query: Vec::new(),
+                body: Body::None,
+                kind: CallKind::Repeatable,
+            })
+            .await?;
+        Ok(Answered {
+            value: raw.body["data"]["retweeted"].as_bool().unwrap_or(false),
+            limits: raw.limits,
+        })
+    }
+
     /// `POST /2/users/{user_id}/retweets`: reposts `post_id` as the account; the repost's
     /// own id when X names it (`data.id`, or `data.rest_id` as X has answered too).
     ///
