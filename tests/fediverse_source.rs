@@ -351,6 +351,54 @@ async fn a_status_reaches_a_second_mastodon_and_pixelfed_once() {
     assert_eq!(report.parts_failed, 0, "{report:?}");
 }
 
+#[tokio::test]
+async fn a_status_deleted_at_the_source_is_taken_back_from_the_targets() {
+    let dir = TempDir::new().unwrap();
+    let source = FakeFedi::start(Personality::Mastodon, Clock::System).await;
+    let second = FakeFedi::start(Personality::Mastodon, Clock::System).await;
+    let settings = settings(dir.path(), &source, "mastodon", |c| {
+        c.set("schedule", YEARLY)
+            .fedi_target("second", "mastodon", &second.url, TOKEN)
+            .route("r", "home", &["second"])
+            .set("deletes", "follow")
+    });
+    let daemon = Running::start(
+        &settings,
+        support::ledger(&settings),
+        Clock::System,
+        support::options(),
+    );
+    daemon.cursor_set("home").await;
+    wait_for(|| source.open_streams() == 1).await;
+
+    let wrong = source.author(&NewStatus::says("The meeting is on Tuesday"));
+    let right = source.author(&NewStatus::says("The meeting is on Thursday"));
+    wait_for(|| second.statuses().len() == 2).await;
+    let copies = second.statuses();
+    source.delete_authored(&wrong);
+    // The delete event is handed over and taken back as a retraction, on the copy of
+    // `wrong` only.
+    wait_for(|| !second.deletes().is_empty()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(second.deletes(), [copies[0].id.clone()]);
+    let live: Vec<String> = second.live_statuses().into_iter().map(|s| s.text).collect();
+    assert_eq!(live, ["The meeting is on Thursday"]);
+    wait_for(|| {
+        daemon
+            .ledger
+            .parts_of_post("r", &wrong, "second")
+            .unwrap()
+            .first()
+            .is_some_and(|p| p.state == PartState::Retracted)
+    })
+    .await;
+    let kept = daemon.ledger.parts_of_post("r", &right, "second").unwrap();
+    assert_eq!(kept[0].state, PartState::Posted);
+
+    let report = daemon.stop().await;
+    assert_eq!(report.parts_failed, 0, "{report:?}");
+}
+
 /// When status `id` of `fake` was last edited, in milliseconds since the epoch.
 fn edited_at(fake: &FakeFedi, id: &str) -> i64 {
     let st = fake.state();
