@@ -10,6 +10,7 @@
 //!                  │                                 (attempts >= max) ──► quarantined
 //!                  └───────────────requeue─────────────────────────────────────┘
 //! mark_skipped ──► skipped (audit trail: why a post was not mirrored; final)
+//! hold_for_review ──► held ──release_review──► planned    held ──drop_review──► skipped
 //! ```
 //!
 //! Every state change is one `BEGIN IMMEDIATE` transaction that reads the row, checks the
@@ -30,6 +31,7 @@ mod jobs;
 mod kept;
 mod operator;
 mod report;
+mod review;
 mod schema;
 mod sources;
 mod targets;
@@ -53,6 +55,10 @@ use sha2::{Digest, Sha256};
 
 pub use operator::{AuditEntry, PartFilter};
 pub use report::DeliveryTimes;
+pub use review::{
+    EditField, HeldMedia, NewHold, QueueFilter, QueueItem, QueuePage, ReviewAudit, ReviewError,
+    ReviewHold, ReviewState, ReviewSummary, ReviewedPost,
+};
 pub use sources::{ReadCount, ReadKind};
 
 /// Identifies one part of one mirrored post on one target. Unique in the ledger.
@@ -100,6 +106,9 @@ pub enum PartState {
     Failed,
     Quarantined,
     Skipped,
+    /// Planned for a person's review: rendered and counted, never sent until released
+    /// (`planned`) or dropped (`skipped`); see `store/review.rs`.
+    Held,
 }
 
 impl PartState {
@@ -112,6 +121,7 @@ impl PartState {
             PartState::Failed => "failed",
             PartState::Quarantined => "quarantined",
             PartState::Skipped => "skipped",
+            PartState::Held => "held",
         }
     }
 }
@@ -133,6 +143,7 @@ impl FromStr for PartState {
             "failed" => PartState::Failed,
             "quarantined" => PartState::Quarantined,
             "skipped" => PartState::Skipped,
+            "held" => PartState::Held,
             _ => {
                 return Err(StoreError::UnknownState {
                     state: s.to_owned(),
@@ -285,6 +296,13 @@ pub enum StoreError {
     /// ([`Ledger::call`]): its outcome is unknown to the caller, which stops.
     #[error("a ledger call was abandoned at shutdown")]
     Abandoned,
+    /// A held post's media could not be copied next to the ledger (disk full, permissions).
+    #[error("cannot keep a copy of a held post's media at {path}")]
+    MediaCopy {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// A query failed (disk full, read-only file, locked longer than the busy timeout). The
     /// transaction was rolled back, so the ledger is as it was before the call.
     #[error("ledger query failed")]
@@ -300,6 +318,8 @@ pub enum StoreError {
 #[derive(Debug)]
 pub struct Ledger {
     conn: Mutex<Connection>,
+    /// The ledger file (`None` in memory): held posts' media are kept next to it.
+    path: Option<PathBuf>,
 }
 
 /// A domain tag hashed before the key fields, so the scheme can change (v2) without any
@@ -371,7 +391,9 @@ impl Ledger {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::prepare(conn, path, durability)
+        let mut ledger = Self::prepare(conn, path, durability)?;
+        ledger.path = Some(path.to_path_buf());
+        Ok(ledger)
     }
 
     /// A private ledger in memory, for tests.
@@ -393,6 +415,7 @@ impl Ledger {
         schema::migrate(&mut conn, path)?;
         Ok(Self {
             conn: Mutex::new(conn),
+            path: None,
         })
     }
 

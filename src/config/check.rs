@@ -61,6 +61,28 @@ impl Settings {
                 }
             }
         }
+        if let Some(desk) = &self.desk {
+            let key = "desk.password_file";
+            if let Err(err) = desk.password.load(key) {
+                let message = err.to_string();
+                let problem = message.strip_prefix(&format!("`{key}`: ")).unwrap_or(&message);
+                findings.push(Finding {
+                    key: key.to_owned(),
+                    problem: problem.to_owned(),
+                });
+            }
+            if !desk.listen.ip().is_loopback() {
+                findings.push(Finding {
+                    key: "desk.listen".to_owned(),
+                    problem: format!(
+                        "{} is not a loopback address: the desk would be reachable from other \
+                         machines without TLS; keep it on 127.0.0.1 and reach it through an SSH \
+                         tunnel or a TLS reverse proxy",
+                        desk.listen
+                    ),
+                });
+            }
+        }
         findings
     }
 }

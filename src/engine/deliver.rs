@@ -87,7 +87,7 @@ pub(super) async fn deliver_post(
                 previous.clone_from(&record.remote_id);
                 continue;
             }
-            PartState::Skipped | PartState::Quarantined => break,
+            PartState::Skipped | PartState::Quarantined | PartState::Held => break,
             PartState::Failed if record.next_attempt_at.is_some_and(|t| t > ctx.clock.now()) => {
                 break
             }

@@ -12,12 +12,16 @@ use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
 use super::{edits, is_done, waiting_note};
+use crate::config::ReviewPolicy;
 use crate::model::{Post, PostId};
 use crate::policy::{self, Decision, RoutePolicy};
 use crate::preview;
 use crate::profile::TargetProfile;
 use crate::render::{self, Lookups, Rendered};
-use crate::store::{Ledger, PartKey, PartRecord, PartState, StoreError, HELD_PREFIX};
+use crate::review;
+use crate::store::{
+    Ledger, NewHold, PartKey, PartRecord, PartState, ReviewState, StoreError, HELD_PREFIX,
+};
 use crate::targets::Refusal;
 
 /// The inputs, owned.
@@ -36,12 +40,19 @@ pub(super) struct Plan {
     pub(super) refusal: Option<Arc<dyn Refusal>>,
     pub(super) dry_run: bool,
     pub(super) now: DateTime<Utc>,
+    /// The target's effective `review` (its own, else the route's).
+    pub(super) review: ReviewPolicy,
+    /// Offered by the review deliverer: only released reviewed posts are its business.
+    pub(super) reviewed: bool,
 }
 
 /// What to do for the post on the target.
 pub(super) enum Step {
-    /// Nothing: done in an earlier run.
+    /// Nothing: done in an earlier run (or not this offer's business).
     AlreadyDone,
+    /// Held for a person's review (`new`: held just now), or released and left to the
+    /// review deliverer.
+    Held { new: bool },
     /// Not mirrored (skip or hold, recorded); a dry run shows held posts.
     NotMirrored { preview: Option<String> },
     /// Planned and waiting for the target or for an earlier post of the thread.
@@ -68,15 +79,47 @@ impl Plan {
     /// Decides, recording what needs recording. Returns the step and whether the ledger
     /// changed for the post (a held post released).
     pub(super) fn run(self, l: &Ledger) -> Result<(Step, bool), StoreError> {
-        let mut decision = policy::decide(&self.post, &self.policy, self.now);
+        let (route, target, id) = (&self.route, &self.target, self.post.id.as_str());
+        // A post under review is the review deliverer's (`review/deliver.rs`) from its hold
+        // on: it alone delivers a released one, with the person's edits; any other offer
+        // leaves it alone (while held, it refreshes the limits the desk counts against).
+        let hold = l.review_hold(route, id, target)?;
+        let edits = match (&hold, self.reviewed) {
+            (Some(h), true) if h.state == ReviewState::Released => {
+                Some(review::copy_edits(&l.review_edits(route, id, target)?))
+            }
+            (_, true) => return Ok((Step::AlreadyDone, false)),
+            (Some(h), false) => {
+                if let (ReviewState::Held, Some(p)) = (h.state, &self.profile) {
+                    l.refresh_hold_limits(route, id, target, &review::limits_json(p))?;
+                }
+                let step = match h.state {
+                    ReviewState::Dropped => Step::AlreadyDone,
+                    ReviewState::Held | ReviewState::Released => Step::Held { new: false },
+                };
+                return Ok((step, false));
+            }
+            (None, false) => None,
+        };
+        let mut decision = match &edits {
+            // A person released it: mirrored with their edits, whatever the policy says.
+            Some(_) => Decision::Mirror,
+            None => policy::decide(&self.post, &self.policy, self.now),
+        };
         if matches!(decision, Decision::Hold(_))
             && l.hold_released(&self.route, self.post.id.as_str(), &self.target)?
         {
-            // A person released this post from its hold (`hold release`): mirrored
-            // although the policy still holds it.
+            // A person released this post from a hold of an earlier birdbridge (`hold
+            // release`): mirrored although the policy still holds it.
             decision = Decision::Mirror;
         }
-        let (route, target, id) = (&self.route, &self.target, self.post.id.as_str());
+        let mut rule = review::ALT_TEXT_RULE;
+        if decision == Decision::Mirror && edits.is_none() {
+            if let Some(h) = review::hold_reason(&self.post, &self.policy, self.review) {
+                rule = h.rule;
+                decision = Decision::Hold(h.reason);
+            }
+        }
         let existing = l.parts_of_post(route, id, target)?;
         // A held post whose hold no longer applies (the policy or the source changed):
         // that change was the person's request to retry it.
@@ -88,6 +131,13 @@ impl Plan {
         }
         if !released && is_done(&existing) {
             return Ok((Step::AlreadyDone, released));
+        }
+        if let (Decision::Hold(reason), false) = (&decision, self.dry_run) {
+            if let Some(step) = self.hold(l, rule, reason)? {
+                return Ok((step, released));
+            }
+            // Something of it went out already: the rest goes as planned.
+            decision = Decision::Mirror;
         }
         let rendered = match &decision {
             Decision::Skip(_) | Decision::Hold(_) => {
@@ -118,7 +168,8 @@ impl Plan {
                     return Ok((Step::Waiting, released));
                 };
                 let lookups = lookups_for(l, route, target, &self.post)?;
-                render::render(&self.post, profile, &self.policy, &lookups)
+                let edits = edits.unwrap_or_default();
+                render::render_edited(&self.post, profile, &self.policy, &lookups, &edits)
             }
         };
         if self.dry_run {
@@ -167,6 +218,41 @@ impl Plan {
         ))
     }
 
+    /// Holds the post for review: its parts rendered for the target's limits (one
+    /// placeholder while they are unknown) and planned as `held`, the post kept with its
+    /// hold. `None` when something of it was attempted already (it is not held then).
+    fn hold(&self, l: &Ledger, rule: &str, reason: &str) -> Result<Option<Step>, StoreError> {
+        let (route, target, id) = (&self.route, &self.target, self.post.id.as_str());
+        let parts = match &self.profile {
+            Some(profile) => {
+                let lookups = lookups_for(l, route, target, &self.post)?;
+                render::render(&self.post, profile, &self.policy, &lookups)
+                    .parts
+                    .len()
+            }
+            None => 1,
+        };
+        let limits = self.profile.as_ref().map(review::limits_json);
+        let held = l.hold_for_review(
+            &NewHold {
+                route,
+                post: &self.post,
+                target,
+                rule,
+                reason,
+                backfill: self.policy.backfill,
+                limits: limits.as_deref(),
+                parts: u32::try_from(parts).unwrap_or(u32::MAX),
+            },
+            self.now,
+        )?;
+        if !held {
+            return Ok(None);
+        }
+        warn!(route, target, post = id, %reason, "post held for review");
+        Ok(Some(Step::Held { new: true }))
+    }
+
     /// Plans the post's parts (a placeholder planned while the target's limits were unknown
     /// becomes the real parts now) and records the renderer's warnings on a first plan.
     fn plan_parts(&self, l: &Ledger, rendered: &Rendered) -> Result<Vec<PartRecord>, StoreError> {
@@ -199,13 +285,9 @@ impl Plan {
                 l.mark_skipped(route, id, target, reason, self.now)?;
             }
             Decision::Hold(reason) => {
+                // Only a dry run gets here: a real run holds the post for review.
                 let reason = format!("{HELD_PREFIX}{reason}");
-                warn!(route, target, post = id, %reason, "post held");
-                if self.dry_run {
-                    shown = Some(preview::held(route, target, &self.post, &reason));
-                } else {
-                    l.mark_held(route, id, target, &reason, self.now)?;
-                }
+                shown = Some(preview::held(route, target, &self.post, &reason));
             }
             _ => {}
         }

@@ -1,0 +1,1133 @@
+//! Review holds: posts that wait for a person (the route's or target's `review`, or
+//! `alt_text = "hold"`) before they go out, and what the person changes beside them.
+//!
+//! A held post is planned like any other (its parts rendered and counted), as `held` rows
+//! that nothing delivers. Beside them the ledger keeps, per post and target, the hold (why,
+//! its state, the limits it was rendered for, a version every change bumps), the post itself
+//! whole (so the desk shows it and a release delivers it without asking the source again),
+//! a person's edits of each copy, an audit row per change (who, when, what), and a media id
+//! per media item; downloaded media are copied under the ledger's folder
+//! (`<ledger file>-media/`) so they stay until the post is settled.
+//!
+//! ```text
+//! hold_for_review ──► held ──edit_review (version + 1)──► held
+//!                      │
+//!                      ├──release_review──► released  (parts held → planned)
+//!                      └──drop_review────► dropped   (parts held → skipped, with the reason)
+//! ```
+//!
+//! Each change is one `BEGIN IMMEDIATE` transaction that reads the hold, checks its state
+//! (and, for a form, the version it was made from) and writes, so of two people (or the
+//! desk and the command line) releasing the same post at once exactly one does; the other
+//! is told it was released meanwhile, and nothing is delivered twice.
+//!
+//! A released post is delivered by the review deliverer (`review/deliver.rs`) from the
+//! copy kept here, with its edits; it claims the post first ([`Ledger::claim_reviewed`]),
+//! so two processes never deliver the same post at once.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, SubsecRound, Utc};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use super::{idempotency_key, kept, parse_timestamp, timestamp, Ledger, PartKey, StoreError};
+use crate::model::Post;
+
+/// Where a hold stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReviewState {
+    /// Waiting for a person.
+    Held,
+    /// Released: delivered (or being delivered) with the edits.
+    Released,
+    /// Dropped: its parts are skipped, with the reason.
+    Dropped,
+}
+
+impl ReviewState {
+    /// The name stored in the ledger.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReviewState::Held => "held",
+            ReviewState::Released => "released",
+            ReviewState::Dropped => "dropped",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, StoreError> {
+        Ok(match s {
+            "held" => ReviewState::Held,
+            "released" => ReviewState::Released,
+            "dropped" => ReviewState::Dropped,
+            other => {
+                return Err(StoreError::UnknownState {
+                    state: other.to_owned(),
+                })
+            }
+        })
+    }
+}
+
+/// The hold of one post on one target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewHold {
+    pub route: String,
+    pub source_post_id: String,
+    pub target: String,
+    pub state: ReviewState,
+    /// The setting that held it: `undescribed`, `warned`, `all` (`review`) or `alt_text`.
+    pub rule: String,
+    /// Why, for a person.
+    pub reason: String,
+    /// Held during a backfill (its copies get the backfill dressing).
+    pub backfill: bool,
+    /// The target's limits the post was rendered for (`review::limits_json`); `None` when
+    /// the target was never reached.
+    pub limits: Option<String>,
+    /// Bumped by every change: a form carries the version it was made from.
+    pub version: i64,
+    pub held_at: DateTime<Utc>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub decided_by: Option<String>,
+    /// Why it was dropped.
+    pub note: Option<String>,
+}
+
+/// One field a person edits on a copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum EditField {
+    /// The description of the media item at this index of the post's media.
+    Description(u32),
+    /// The content warning ("" clears it).
+    Warning,
+    /// `true` or `false`.
+    Sensitive,
+    /// The text before it is split into parts.
+    Text,
+    /// A visibility name.
+    Visibility,
+}
+
+impl EditField {
+    fn column(self) -> (&'static str, u32) {
+        match self {
+            EditField::Description(i) => ("description", i),
+            EditField::Warning => ("warning", 0),
+            EditField::Sensitive => ("sensitive", 0),
+            EditField::Text => ("text", 0),
+            EditField::Visibility => ("visibility", 0),
+        }
+    }
+
+    fn from_column(field: &str, item: u32) -> Option<Self> {
+        Some(match field {
+            "description" => EditField::Description(item),
+            "warning" => EditField::Warning,
+            "sensitive" => EditField::Sensitive,
+            "text" => EditField::Text,
+            "visibility" => EditField::Visibility,
+            _ => return None,
+        })
+    }
+
+    /// The field as the audit trail names it.
+    pub fn describe(self) -> String {
+        match self {
+            EditField::Description(i) => format!("description of media {}", i + 1),
+            EditField::Warning => "content warning".to_owned(),
+            EditField::Sensitive => "sensitive flag".to_owned(),
+            EditField::Text => "text".to_owned(),
+            EditField::Visibility => "visibility".to_owned(),
+        }
+    }
+}
+
+/// A media item of a held post, by its media id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldMedia {
+    pub id: i64,
+    pub route: String,
+    pub source_post_id: String,
+    /// The index in the post's media.
+    pub media_index: u32,
+    /// The kept copy of a downloaded item; `None` for archive media (read from the archive)
+    /// and for items that could not be downloaded.
+    pub file: Option<PathBuf>,
+    pub mime: Option<String>,
+}
+
+/// A held post as the desk shows it.
+#[derive(Debug, Clone)]
+pub struct ReviewedPost {
+    /// The post; an error when its kept copy cannot be read.
+    pub post: Result<Post, String>,
+    /// Its holds, one per target, by target name.
+    pub holds: Vec<ReviewHold>,
+    /// Its media ids, by media index.
+    pub media: Vec<HeldMedia>,
+}
+
+/// One change a person made, as the audit trail keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewAudit {
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub route: String,
+    pub source_post_id: String,
+    pub target: String,
+    pub change: String,
+    pub note: Option<String>,
+}
+
+/// Which held posts the queue shows; `None` fields match everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueFilter {
+    pub route: Option<String>,
+    pub target: Option<String>,
+    /// A hold's `rule`.
+    pub rule: Option<String>,
+}
+
+/// One post in the queue.
+#[derive(Debug, Clone)]
+pub struct QueueItem {
+    pub route: String,
+    pub source_post_id: String,
+    pub posted_at: DateTime<Utc>,
+    pub held_at: DateTime<Utc>,
+    /// The targets it is held for.
+    pub targets: Vec<String>,
+    /// The rules that held it.
+    pub rules: Vec<String>,
+    /// The post's text (from its kept copy).
+    pub text: String,
+    /// How many media items it has.
+    pub media: usize,
+}
+
+/// A page of the queue with the counts the filters offer.
+#[derive(Debug, Clone, Default)]
+pub struct QueuePage {
+    pub items: Vec<QueueItem>,
+    /// Held posts matching the filter.
+    pub total: u64,
+    /// Held posts per route, target and rule (whatever the filter).
+    pub by_route: Vec<(String, u64)>,
+    pub by_target: Vec<(String, u64)>,
+    pub by_rule: Vec<(String, u64)>,
+}
+
+/// The queue in numbers (`status`, metrics).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReviewSummary {
+    /// Held posts (a post held on two targets counts once).
+    pub held_posts: u64,
+    /// Held (post, target) pairs per route and target.
+    pub per_target: Vec<(String, String, u64)>,
+    /// When the longest-waiting hold began.
+    pub oldest_held_at: Option<DateTime<Utc>>,
+    /// Released posts whose delivery is not finished yet.
+    pub released_waiting: u64,
+}
+
+/// Why a person's change was refused; nothing changed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReviewError {
+    /// No hold of this post (on this target).
+    #[error("no held post {post} on route {route}{}: see `birdbridge hold list`", target.as_deref().map(|t| format!(" for target {t}")).unwrap_or_default())]
+    Unknown {
+        route: String,
+        post: String,
+        target: Option<String>,
+    },
+    /// It was released or dropped meanwhile.
+    #[error("post {post} on target {target} was {state} meanwhile{}: nothing changed", by.as_deref().map(|b| format!(" by {b}")).unwrap_or_default())]
+    Decided {
+        post: String,
+        target: String,
+        state: &'static str,
+        by: Option<String>,
+    },
+    /// The form was made from an earlier version (someone changed the post meanwhile).
+    #[error("post {post} on target {target} was changed meanwhile (by {by}): reload it and try again; nothing changed")]
+    Stale {
+        post: String,
+        target: String,
+        by: String,
+    },
+    /// See [`StoreError`].
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<rusqlite::Error> for ReviewError {
+    fn from(e: rusqlite::Error) -> Self {
+        ReviewError::Store(StoreError::Sqlite(e))
+    }
+}
+
+/// What [`Ledger::hold_for_review`] records.
+#[derive(Debug, Clone, Copy)]
+pub struct NewHold<'a> {
+    pub route: &'a str,
+    pub post: &'a Post,
+    pub target: &'a str,
+    pub rule: &'a str,
+    pub reason: &'a str,
+    pub backfill: bool,
+    pub limits: Option<&'a str>,
+    /// The parts the post was rendered as (1 while the target's limits are unknown).
+    pub parts: u32,
+}
+
+const HOLD_COLUMNS: &str = "route, source_post_id, target, state, rule, reason, backfill, \
+     limits, version, held_at, decided_at, decided_by, note";
+
+impl Ledger {
+    /// Holds a post for review on a target: its parts planned as `held`, the hold, the post
+    /// kept whole and a media id per media item, in one transaction. Only when nothing of
+    /// the post was attempted there (no row, a plan made while the target was down, or a
+    /// hold of an earlier birdbridge); returns whether it held.
+    pub fn hold_for_review(&self, h: &NewHold<'_>, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let (route, id, target) = (h.route, h.post.id.as_str(), h.target);
+        let now = timestamp(now.trunc_subsecs(6));
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let existing = super::select_post(&tx, route, id, target)?;
+        let replaceable = existing.iter().all(|r| {
+            (r.state == super::PartState::Planned && r.attempts == 0) || r.is_held()
+        });
+        if !replaceable {
+            return Ok(false);
+        }
+        tx.execute(
+            "DELETE FROM parts WHERE route = ?1 AND source_post_id = ?2 AND target = ?3",
+            params![route, id, target],
+        )?;
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO parts (route, source_post_id, target, part_index, state, \
+             idempotency_key, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'held', ?5, ?6, ?6)",
+        )?;
+        for i in 0..h.parts.max(1) {
+            let key = PartKey::new(route, id, target, i);
+            insert.execute(params![route, id, target, i, idempotency_key(&key), now])?;
+        }
+        drop(insert);
+        tx.execute(
+            &format!(
+                "INSERT INTO review_holds ({HOLD_COLUMNS}) \
+                 VALUES (?1, ?2, ?3, 'held', ?4, ?5, ?6, ?7, 1, ?8, NULL, NULL, NULL) \
+                 ON CONFLICT DO UPDATE SET state = 'held', rule = excluded.rule, \
+                 reason = excluded.reason, backfill = excluded.backfill, limits = excluded.limits, \
+                 version = version + 1, held_at = excluded.held_at, decided_at = NULL, \
+                 decided_by = NULL, note = NULL"
+            ),
+            params![route, id, target, h.rule, h.reason, h.backfill, h.limits, now],
+        )?;
+        tx.execute(
+            "INSERT INTO review_posts (route, source_post_id, post, posted_at, kept_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO UPDATE SET post = excluded.post",
+            params![
+                route,
+                id,
+                kept::encode(h.post),
+                timestamp(h.post.created_at),
+                now
+            ],
+        )?;
+        for i in 0..h.post.media.len() {
+            tx.execute(
+                "INSERT INTO held_media (route, source_post_id, media_index, kept_at) \
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+                params![route, id, i, now],
+            )?;
+        }
+        tx.commit()?;
+        Ok(true)
+    }
+
+    /// The hold of a post on a target, if it was ever held there.
+    pub fn review_hold(
+        &self,
+        route: &str,
+        source_post_id: &str,
+        target: &str,
+    ) -> Result<Option<ReviewHold>, StoreError> {
+        select_hold(&self.conn(), route, source_post_id, target)
+    }
+
+    /// Records the target's limits for a hold planned while they were unknown (or have
+    /// changed), so the desk counts against them.
+    pub fn refresh_hold_limits(
+        &self,
+        route: &str,
+        source_post_id: &str,
+        target: &str,
+        limits: &str,
+    ) -> Result<(), StoreError> {
+        self.conn()
+            .prepare_cached(
+                "UPDATE review_holds SET limits = ?4 WHERE route = ?1 AND source_post_id = ?2 \
+                 AND target = ?3 AND state = 'held' AND limits IS NOT ?4",
+            )?
+            .execute(params![route, source_post_id, target, limits])?;
+        Ok(())
+    }
+
+    /// A person's edits of one copy.
+    pub fn review_edits(
+        &self,
+        route: &str,
+        source_post_id: &str,
+        target: &str,
+    ) -> Result<Vec<(EditField, String)>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT field, item, value FROM review_edits \
+             WHERE route = ?1 AND source_post_id = ?2 AND target = ?3 ORDER BY field, item",
+        )?;
+        let rows = stmt
+            .query_map(params![route, source_post_id, target], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, u32>(1)?,
+                    row.get::<_, String>(2)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(field, item, value)| Some((EditField::from_column(&field, item)?, value)))
+            .collect())
+    }
+
+    /// Sets (or, with `value` `None`, removes) a person's edit of one field of a held copy,
+    /// with an audit row; returns the hold's new version. `expected` is the version the
+    /// person's form was made from (`None` from the command line: the latest).
+    pub fn edit_review(
+        &self,
+        key: (&str, &str, &str),
+        field: EditField,
+        value: Option<&str>,
+        expected: Option<i64>,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<i64, ReviewError> {
+        let (route, id, target) = key;
+        let now = timestamp(now.trunc_subsecs(6));
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let hold = held(&tx, route, id, target, expected)?;
+        let (name, item) = field.column();
+        let previous: Option<String> = tx
+            .query_row(
+                "SELECT value FROM review_edits WHERE route = ?1 AND source_post_id = ?2 \
+                 AND target = ?3 AND field = ?4 AND item = ?5",
+                params![route, id, target, name, item],
+                |row| row.get(0),
+            )
+            .optional()?;
+        if previous.as_deref() == value {
+            return Ok(hold.version);
+        }
+        match value {
+            Some(value) => tx.execute(
+                "INSERT INTO review_edits (route, source_post_id, target, field, item, value, \
+                 edited_at, edited_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+                 ON CONFLICT DO UPDATE SET value = excluded.value, \
+                 edited_at = excluded.edited_at, edited_by = excluded.edited_by",
+                params![route, id, target, name, item, value, now, actor],
+            )?,
+            None => tx.execute(
+                "DELETE FROM review_edits WHERE route = ?1 AND source_post_id = ?2 \
+                 AND target = ?3 AND field = ?4 AND item = ?5",
+                params![route, id, target, name, item],
+            )?,
+        };
+        let change = match value {
+            Some(v) => format!("{} set to {v:?}", field.describe()),
+            None => format!("{} back to the rendered one", field.describe()),
+        };
+        bump(&tx, route, id, target)?;
+        audit(&tx, &now, actor, (route, id, target), &change, None)?;
+        tx.commit()?;
+        Ok(hold.version + 1)
+    }
+
+    /// Releases a held post on `target` (every target holding it when `None`): the hold
+    /// becomes `released` and its parts `planned`, with an audit row, in one transaction.
+    /// Returns the targets released. Of two releases at once, one wins and the other gets
+    /// [`ReviewError::Decided`].
+    pub fn release_review(
+        &self,
+        route: &str,
+        source_post_id: &str,
+        target: Option<&str>,
+        expected: Option<i64>,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>, ReviewError> {
+        self.decide(
+            (route, source_post_id, target),
+            expected,
+            actor,
+            None,
+            now,
+            |tx, t, now| {
+                tx.execute(
+                    "UPDATE parts SET state = 'planned', updated_at = ?4 WHERE route = ?1 \
+                     AND source_post_id = ?2 AND target = ?3 AND state = 'held'",
+                    params![route, source_post_id, t, now],
+                )?;
+                Ok(ReviewState::Released)
+            },
+        )
+    }
+
+    /// Drops a held post on `target` (every target holding it when `None`): the hold becomes
+    /// `dropped` and its parts `skipped` with the reason, with an audit row, in one
+    /// transaction. Returns the targets dropped.
+    pub fn drop_review(
+        &self,
+        route: &str,
+        source_post_id: &str,
+        target: Option<&str>,
+        expected: Option<i64>,
+        (actor, note): (&str, &str),
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>, ReviewError> {
+        let reason = format!("dropped on review by {actor}: {note}");
+        self.decide(
+            (route, source_post_id, target),
+            expected,
+            actor,
+            Some(note),
+            now,
+            |tx, t, now| {
+                tx.execute(
+                    "UPDATE parts SET state = 'skipped', reason = ?4, updated_at = ?5 \
+                     WHERE route = ?1 AND source_post_id = ?2 AND target = ?3 AND state = 'held'",
+                    params![route, source_post_id, t, reason, now],
+                )?;
+                Ok(ReviewState::Dropped)
+            },
+        )
+    }
+
+    /// The shared shape of a release and a drop (see there).
+    fn decide(
+        &self,
+        (route, id, target): (&str, &str, Option<&str>),
+        expected: Option<i64>,
+        actor: &str,
+        note: Option<&str>,
+        now: DateTime<Utc>,
+        parts: impl Fn(&Connection, &str, &str) -> rusqlite::Result<ReviewState>,
+    ) -> Result<Vec<String>, ReviewError> {
+        let now = timestamp(now.trunc_subsecs(6));
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let holds = select_holds(&tx, route, id)?;
+        let matching: Vec<&ReviewHold> = holds
+            .iter()
+            .filter(|h| target.is_none_or(|t| t == h.target))
+            .collect();
+        let Some(first) = matching.first() else {
+            return Err(ReviewError::Unknown {
+                route: route.to_owned(),
+                post: id.to_owned(),
+                target: target.map(str::to_owned),
+            });
+        };
+        let open: Vec<&&ReviewHold> = matching
+            .iter()
+            .filter(|h| h.state == ReviewState::Held)
+            .collect();
+        if open.is_empty() {
+            return Err(ReviewError::Decided {
+                post: id.to_owned(),
+                target: first.target.clone(),
+                state: first.state.as_str(),
+                by: first.decided_by.clone(),
+            });
+        }
+        let mut decided = Vec::new();
+        for h in open {
+            if expected.is_some_and(|v| v != h.version) {
+                return Err(stale(&tx, h)?);
+            }
+            let state = parts(&tx, &h.target, &now)?;
+            tx.execute(
+                "UPDATE review_holds SET state = ?4, decided_at = ?5, decided_by = ?6, \
+                 note = ?7, version = version + 1 WHERE route = ?1 AND source_post_id = ?2 \
+                 AND target = ?3 AND state = 'held'",
+                params![route, id, h.target, state.as_str(), now, actor, note],
+            )?;
+            let change = format!("held → {}", state.as_str());
+            audit(&tx, &now, actor, (route, id, &h.target), &change, note)?;
+            decided.push(h.target.clone());
+        }
+        tx.commit()?;
+        Ok(decided)
+    }
+
+    /// A page of the queue of held posts, oldest post first, with the counts per route,
+    /// target and rule.
+    pub fn review_queue(
+        &self,
+        filter: &QueueFilter,
+        offset: u64,
+        limit: u64,
+    ) -> Result<QueuePage, StoreError> {
+        let conn = self.conn();
+        let wanted = "h.state = 'held' AND (?1 IS NULL OR h.route = ?1) \
+             AND (?2 IS NULL OR h.target = ?2) AND (?3 IS NULL OR h.rule = ?3)";
+        let f = params![filter.route, filter.target, filter.rule];
+        let total: u64 = conn
+            .prepare_cached(&format!(
+                "SELECT count(*) FROM (SELECT 1 FROM review_holds AS h WHERE {wanted} \
+                 GROUP BY h.route, h.source_post_id)"
+            ))?
+            .query_row(f, |row| row.get(0))?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT p.route, p.source_post_id, p.posted_at, p.post, \
+             (SELECT min(held_at) FROM review_holds AS a WHERE a.route = p.route \
+              AND a.source_post_id = p.source_post_id AND a.state = 'held'), \
+             (SELECT group_concat(target, char(31)) FROM review_holds AS a \
+              WHERE a.route = p.route AND a.source_post_id = p.source_post_id AND a.state = 'held'), \
+             (SELECT group_concat(DISTINCT rule) FROM review_holds AS a \
+              WHERE a.route = p.route AND a.source_post_id = p.source_post_id AND a.state = 'held') \
+             FROM review_posts AS p WHERE EXISTS (SELECT 1 FROM review_holds AS h \
+              WHERE h.route = p.route AND h.source_post_id = p.source_post_id AND {wanted}) \
+             ORDER BY p.posted_at, p.source_post_id LIMIT ?4 OFFSET ?5"
+        ))?;
+        let rows = stmt
+            .query_map(
+                params![filter.route, filter.target, filter.rule, limit, offset],
+                |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, String>(3)?,
+                        row.get::<_, Option<String>>(4)?,
+                        row.get::<_, Option<String>>(5)?,
+                        row.get::<_, Option<String>>(6)?,
+                    ))
+                },
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut items = Vec::with_capacity(rows.len());
+        for (route, source_post_id, posted_at, json, held_at, targets, rules) in rows {
+            let post = kept::decode(&json);
+            let held_at = parse_timestamp(held_at.unwrap_or_else(|| posted_at.clone()))?;
+            items.push(QueueItem {
+                route,
+                source_post_id,
+                posted_at: parse_timestamp(posted_at)?,
+                held_at,
+                targets: split(targets, '\u{1f}'),
+                rules: split(rules, ','),
+                text: post
+                    .as_ref()
+                    .map_or_else(|e| format!("(unreadable: {e})"), |p| p.text.clone()),
+                media: post.as_ref().map_or(0, |p| p.media.len()),
+            });
+        }
+        let count = |column: &str| -> Result<Vec<(String, u64)>, StoreError> {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {column}, count(DISTINCT route || char(31) || source_post_id) \
+                 FROM review_holds WHERE state = 'held' GROUP BY {column} ORDER BY {column}"
+            ))?;
+            let rows = stmt
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        };
+        Ok(QueuePage {
+            items,
+            total,
+            by_route: count("route")?,
+            by_target: count("target")?,
+            by_rule: count("rule")?,
+        })
+    }
+
+    /// A post under review (held, released or dropped), as the desk shows it; `None` when
+    /// it was never held or is settled and forgotten.
+    pub fn reviewed_post(
+        &self,
+        route: &str,
+        source_post_id: &str,
+    ) -> Result<Option<ReviewedPost>, StoreError> {
+        let conn = self.conn();
+        let json: Option<String> = conn
+            .prepare_cached(
+                "SELECT post FROM review_posts WHERE route = ?1 AND source_post_id = ?2",
+            )?
+            .query_row([route, source_post_id], |row| row.get(0))
+            .optional()?;
+        let Some(json) = json else {
+            return Ok(None);
+        };
+        let holds = select_holds(&conn, route, source_post_id)?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, media_index, file, mime FROM held_media \
+             WHERE route = ?1 AND source_post_id = ?2 ORDER BY media_index",
+        )?;
+        let dir = self.media_dir();
+        let media = stmt
+            .query_map([route, source_post_id], |row| {
+                Ok(HeldMedia {
+                    id: row.get(0)?,
+                    route: route.to_owned(),
+                    source_post_id: source_post_id.to_owned(),
+                    media_index: row.get(1)?,
+                    file: row
+                        .get::<_, Option<String>>(2)?
+                        .and_then(|f| dir.as_ref().map(|d| d.join(f))),
+                    mime: row.get(3)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(ReviewedPost {
+            post: kept::decode(&json),
+            holds,
+            media,
+        }))
+    }
+
+    /// One media item by its media id, if the ledger knows it.
+    pub fn held_media(&self, id: i64) -> Result<Option<HeldMedia>, StoreError> {
+        let dir = self.media_dir();
+        Ok(self
+            .conn()
+            .prepare_cached(
+                "SELECT route, source_post_id, media_index, file, mime FROM held_media \
+                 WHERE id = ?1",
+            )?
+            .query_row([id], |row| {
+                Ok(HeldMedia {
+                    id,
+                    route: row.get(0)?,
+                    source_post_id: row.get(1)?,
+                    media_index: row.get(2)?,
+                    file: row
+                        .get::<_, Option<String>>(3)?
+                        .and_then(|f| dir.as_ref().map(|d| d.join(f))),
+                    mime: row.get(4)?,
+                })
+            })
+            .optional()?)
+    }
+
+    /// The folder kept copies of held posts' media go to: `<ledger file>-media`, next to
+    /// the ledger; `None` for a ledger in memory.
+    pub fn media_dir(&self) -> Option<PathBuf> {
+        let path = self.path.as_ref()?;
+        let mut name = path.file_name()?.to_os_string();
+        name.push("-media");
+        Some(path.with_file_name(name))
+    }
+
+    /// Keeps a copy of a downloaded media item of a held post (copied from `from`, e.g. a
+    /// staged download), so the desk shows it and a release uploads it, until the post is
+    /// settled. Returns whether it was kept (a ledger in memory keeps nothing).
+    pub fn keep_media_copy(
+        &self,
+        route: &str,
+        source_post_id: &str,
+        media_index: u32,
+        from: &Path,
+        mime: &str,
+    ) -> Result<bool, StoreError> {
+        let Some(dir) = self.media_dir() else {
+            return Ok(false);
+        };
+        let id: Option<i64> = self
+            .conn()
+            .prepare_cached(
+                "SELECT id FROM held_media WHERE route = ?1 AND source_post_id = ?2 \
+                 AND media_index = ?3",
+            )?
+            .query_row(params![route, source_post_id, media_index], |row| row.get(0))
+            .optional()?;
+        let Some(id) = id else {
+            return Ok(false);
+        };
+        let copy_error = |path: &Path, source| StoreError::MediaCopy {
+            path: path.to_path_buf(),
+            source,
+        };
+        std::fs::create_dir_all(&dir).map_err(|e| copy_error(&dir, e))?;
+        let name = format!("{id}.{}", crate::media::extension(mime));
+        let partial = dir.join(format!("{name}.partial"));
+        std::fs::copy(from, &partial).map_err(|e| copy_error(&partial, e))?;
+        std::fs::rename(&partial, dir.join(&name)).map_err(|e| copy_error(&partial, e))?;
+        self.conn()
+            .prepare_cached("UPDATE held_media SET file = ?2, mime = ?3 WHERE id = ?1")?
+            .execute(params![id, name, mime])?;
+        Ok(true)
+    }
+
+    /// Whether a post has parts to deliver on a target that are not under review (those are
+    /// the review deliverer's).
+    pub fn post_has_work(
+        &self,
+        route: &str,
+        source_post_id: &str,
+        target: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(self
+            .conn()
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM parts WHERE route = ?1 AND source_post_id = ?2 \
+                 AND target = ?3 AND state IN ('planned', 'posting', 'failed')) \
+                 AND NOT EXISTS (SELECT 1 FROM review_holds WHERE route = ?1 \
+                 AND source_post_id = ?2 AND target = ?3)",
+            )?
+            .query_row([route, source_post_id, target], |row| row.get(0))?)
+    }
+
+    /// Released posts with parts left to deliver and no live claim, oldest post first.
+    pub fn released_work(&self, now: DateTime<Utc>) -> Result<Vec<(String, String)>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT p.route, p.source_post_id FROM review_posts AS p \
+             WHERE (p.claimed_until IS NULL OR p.claimed_until < ?1) \
+             AND EXISTS (SELECT 1 FROM review_holds AS h JOIN parts AS q \
+                 ON q.route = h.route AND q.source_post_id = h.source_post_id \
+                 AND q.target = h.target \
+                 WHERE h.route = p.route AND h.source_post_id = p.source_post_id \
+                 AND h.state = 'released' AND q.state IN ('planned', 'posting', 'failed')) \
+             ORDER BY p.posted_at, p.source_post_id",
+        )?;
+        let rows = stmt
+            .query_map([timestamp(now)], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// Claims the delivery of a released post for `holder` until `until`; returns whether
+    /// it did (no one else holds a claim that has not run out). The claim is renewed by
+    /// claiming again, and given back with [`Ledger::unclaim_reviewed`].
+    pub fn claim_reviewed(
+        &self,
+        route: &str,
+        source_post_id: &str,
+        holder: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let changed = self
+            .conn()
+            .prepare_cached(
+                "UPDATE review_posts SET claimed_by = ?3, claimed_until = ?4 \
+                 WHERE route = ?1 AND source_post_id = ?2 AND (claimed_until IS NULL \
+                 OR claimed_until < ?5 OR claimed_by = ?3)",
+            )?
+            .execute(params![
+                route,
+                source_post_id,
+                holder,
+                timestamp(until),
+                timestamp(now)
+            ])?;
+        Ok(changed == 1)
+    }
+
+    /// Gives back a claim of `holder`.
+    pub fn unclaim_reviewed(
+        &self,
+        route: &str,
+        source_post_id: &str,
+        holder: &str,
+    ) -> Result<(), StoreError> {
+        self.conn()
+            .prepare_cached(
+                "UPDATE review_posts SET claimed_by = NULL, claimed_until = NULL \
+                 WHERE route = ?1 AND source_post_id = ?2 AND claimed_by = ?3",
+            )?
+            .execute(params![route, source_post_id, holder])?;
+        Ok(())
+    }
+
+    /// Forgets the kept copy and media of a post no target needs any more (every hold
+    /// dropped, or released and delivered or skipped); removes the media files. The holds,
+    /// edits and audit rows stay as the record. Returns whether it forgot.
+    pub fn forget_reviewed(&self, route: &str, source_post_id: &str) -> Result<bool, StoreError> {
+        let files = {
+            let mut conn = self.conn();
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let needed: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM review_holds AS h WHERE h.route = ?1 \
+                 AND h.source_post_id = ?2 AND (h.state = 'held' OR (h.state = 'released' \
+                 AND EXISTS (SELECT 1 FROM parts AS q WHERE q.route = h.route \
+                     AND q.source_post_id = h.source_post_id AND q.target = h.target \
+                     AND q.state NOT IN ('posted', 'skipped')))))",
+                [route, source_post_id],
+                |row| row.get(0),
+            )?;
+            if needed {
+                return Ok(false);
+            }
+            let files: Vec<String> = tx
+                .prepare_cached(
+                    "SELECT file FROM held_media WHERE route = ?1 AND source_post_id = ?2 \
+                     AND file IS NOT NULL",
+                )?
+                .query_map([route, source_post_id], |row| row.get(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            tx.execute(
+                "DELETE FROM held_media WHERE route = ?1 AND source_post_id = ?2",
+                [route, source_post_id],
+            )?;
+            let gone = tx.execute(
+                "DELETE FROM review_posts WHERE route = ?1 AND source_post_id = ?2",
+                [route, source_post_id],
+            )?;
+            tx.commit()?;
+            if gone == 0 {
+                return Ok(false);
+            }
+            files
+        };
+        if let Some(dir) = self.media_dir() {
+            for f in files {
+                // Gone already is as good as removed.
+                let _ = std::fs::remove_file(dir.join(f));
+            }
+        }
+        Ok(true)
+    }
+
+    /// The audit trail of one post's review, oldest first.
+    pub fn review_audit(
+        &self,
+        route: &str,
+        source_post_id: &str,
+    ) -> Result<Vec<ReviewAudit>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT at, actor, route, source_post_id, target, change, note FROM review_audit \
+             WHERE route = ?1 AND source_post_id = ?2 ORDER BY id",
+        )?;
+        let rows = stmt
+            .query_map([route, source_post_id], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    ReviewAudit {
+                        at: DateTime::default(),
+                        actor: row.get(1)?,
+                        route: row.get(2)?,
+                        source_post_id: row.get(3)?,
+                        target: row.get(4)?,
+                        change: row.get(5)?,
+                        note: row.get(6)?,
+                    },
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(|(at, a)| {
+                Ok(ReviewAudit {
+                    at: parse_timestamp(at)?,
+                    ..a
+                })
+            })
+            .collect()
+    }
+
+    /// The queue in numbers.
+    pub fn review_summary(&self) -> Result<ReviewSummary, StoreError> {
+        let conn = self.conn();
+        let (held_posts, oldest): (u64, Option<String>) = conn
+            .prepare_cached(
+                "SELECT count(DISTINCT route || char(31) || source_post_id), min(held_at) \
+                 FROM review_holds WHERE state = 'held'",
+            )?
+            .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        let per_target = conn
+            .prepare_cached(
+                "SELECT route, target, count(*) FROM review_holds WHERE state = 'held' \
+                 GROUP BY route, target ORDER BY route, target",
+            )?
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        let released_waiting: u64 = conn
+            .prepare_cached(
+                "SELECT count(DISTINCT h.route || char(31) || h.source_post_id) \
+                 FROM review_holds AS h JOIN parts AS q ON q.route = h.route \
+                 AND q.source_post_id = h.source_post_id AND q.target = h.target \
+                 WHERE h.state = 'released' AND q.state IN ('planned', 'posting', 'failed')",
+            )?
+            .query_row([], |row| row.get(0))?;
+        Ok(ReviewSummary {
+            held_posts,
+            per_target,
+            oldest_held_at: oldest.map(parse_timestamp).transpose()?,
+            released_waiting,
+        })
+    }
+}
+
+fn split(joined: Option<String>, by: char) -> Vec<String> {
+    joined
+        .map(|j| j.split(by).map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+fn select_hold(
+    conn: &Connection,
+    route: &str,
+    id: &str,
+    target: &str,
+) -> Result<Option<ReviewHold>, StoreError> {
+    let raw = conn
+        .prepare_cached(&format!(
+            "SELECT {HOLD_COLUMNS} FROM review_holds \
+             WHERE route = ?1 AND source_post_id = ?2 AND target = ?3"
+        ))?
+        .query_row([route, id, target], RawHold::from_row)
+        .optional()?;
+    raw.map(RawHold::decode).transpose()
+}
+
+fn select_holds(conn: &Connection, route: &str, id: &str) -> Result<Vec<ReviewHold>, StoreError> {
+    let raw = conn
+        .prepare_cached(&format!(
+            "SELECT {HOLD_COLUMNS} FROM review_holds \
+             WHERE route = ?1 AND source_post_id = ?2 ORDER BY target"
+        ))?
+        .query_map([route, id], RawHold::from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    raw.into_iter().map(RawHold::decode).collect()
+}
+
+/// The hold a change applies to: it exists, is held, and (for a form) is at `expected`.
+fn held(
+    tx: &Connection,
+    route: &str,
+    id: &str,
+    target: &str,
+    expected: Option<i64>,
+) -> Result<ReviewHold, ReviewError> {
+    let Some(hold) = select_hold(tx, route, id, target)? else {
+        return Err(ReviewError::Unknown {
+            route: route.to_owned(),
+            post: id.to_owned(),
+            target: Some(target.to_owned()),
+        });
+    };
+    if hold.state != ReviewState::Held {
+        return Err(ReviewError::Decided {
+            post: id.to_owned(),
+            target: target.to_owned(),
+            state: hold.state.as_str(),
+            by: hold.decided_by,
+        });
+    }
+    if expected.is_some_and(|v| v != hold.version) {
+        return Err(stale(tx, &hold)?);
+    }
+    Ok(hold)
+}
+
+/// The refusal of a form made from an older version, naming who changed the post last.
+fn stale(tx: &Connection, hold: &ReviewHold) -> Result<ReviewError, StoreError> {
+    let by: Option<String> = tx
+        .query_row(
+            "SELECT actor FROM review_audit WHERE route = ?1 AND source_post_id = ?2 \
+             AND target = ?3 ORDER BY id DESC LIMIT 1",
+            params![hold.route, hold.source_post_id, hold.target],
+            |row| row.get(0),
+        )
+        .optional()?;
+    Ok(ReviewError::Stale {
+        post: hold.source_post_id.clone(),
+        target: hold.target.clone(),
+        by: by.unwrap_or_else(|| "someone".to_owned()),
+    })
+}
+
+/// A change to a held copy: forms made before it are stale.
+fn bump(tx: &Connection, route: &str, id: &str, target: &str) -> rusqlite::Result<()> {
+    tx.execute(
+        "UPDATE review_holds SET version = version + 1 \
+         WHERE route = ?1 AND source_post_id = ?2 AND target = ?3",
+        params![route, id, target],
+    )?;
+    Ok(())
+}
+
+/// Writes one audit row inside the caller's transaction.
+fn audit(
+    tx: &Connection,
+    now: &str,
+    actor: &str,
+    (route, id, target): (&str, &str, &str),
+    change: &str,
+    note: Option<&str>,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO review_audit (at, actor, route, source_post_id, target, change, note) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![now, actor, route, id, target, change, note])?;
+    Ok(())
+}
+
+/// A hold row before its text columns are checked.
+struct RawHold {
+    route: String,
+    source_post_id: String,
+    target: String,
+    state: String,
+    rule: String,
+    reason: String,
+    backfill: bool,
+    limits: Option<String>,
+    version: i64,
+    held_at: String,
+    decided_at: Option<String>,
+    decided_by: Option<String>,
+    note: Option<String>,
+}
+
+impl RawHold {
+    fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            route: row.get(0)?,
+            source_post_id: row.get(1)?,
+            target: row.get(2)?,
+            state: row.get(3)?,
+            rule: row.get(4)?,
+            reason: row.get(5)?,
+            backfill: row.get(6)?,
+            limits: row.get(7)?,
+            version: row.get(8)?,
+            held_at: row.get(9)?,
+            decided_at: row.get(10)?,
+            decided_by: row.get(11)?,
+            note: row.get(12)?,
+        })
+    }
+
+    fn decode(self) -> Result<ReviewHold, StoreError> {
+        Ok(ReviewHold {
+            route: self.route,
+            source_post_id: self.source_post_id,
+            target: self.target,
+            state: ReviewState::parse(&self.state)?,
+            rule: self.rule,
+            reason: self.reason,
+            backfill: self.backfill,
+            limits: self.limits,
+            version: self.version,
+            held_at: parse_timestamp(self.held_at)?,
+            decided_at: self.decided_at.map(parse_timestamp).transpose()?,
+            decided_by: self.decided_by,
+            note: self.note,
+        })
+    }
+}
