@@ -413,45 +413,94 @@ impl Ledger {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<i64, ReviewError> {
-        let (route, id, target) = key;
+        self.edit_review_fields(key, &[(field, value)], expected, actor, now)
+    }
+
+    /// Several edits of one held copy in one transaction (a form), each changed field with
+    /// its audit row; returns the hold's version after them (unchanged when nothing
+    /// changed).
+    pub fn edit_review_fields(
+        &self,
+        (route, id, target): (&str, &str, &str),
+        fields: &[(EditField, Option<&str>)],
+        expected: Option<i64>,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<i64, ReviewError> {
         let now = timestamp(now.trunc_subsecs(6));
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let hold = held(&tx, route, id, target, expected)?;
-        let (name, item) = field.column();
-        let previous: Option<String> = tx
-            .query_row(
-                "SELECT value FROM review_edits WHERE route = ?1 AND source_post_id = ?2 \
-                 AND target = ?3 AND field = ?4 AND item = ?5",
-                params![route, id, target, name, item],
-                |row| row.get(0),
-            )
-            .optional()?;
-        if previous.as_deref() == value {
+        let mut changed = false;
+        for (field, value) in fields {
+            let (name, item) = field.column();
+            let previous: Option<String> = tx
+                .query_row(
+                    "SELECT value FROM review_edits WHERE route = ?1 AND source_post_id = ?2 \
+                     AND target = ?3 AND field = ?4 AND item = ?5",
+                    params![route, id, target, name, item],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            if previous.as_deref() == *value {
+                continue;
+            }
+            match value {
+                Some(value) => tx.execute(
+                    "INSERT INTO review_edits (route, source_post_id, target, field, item, \
+                     value, edited_at, edited_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+                     ON CONFLICT DO UPDATE SET value = excluded.value, \
+                     edited_at = excluded.edited_at, edited_by = excluded.edited_by",
+                    params![route, id, target, name, item, value, now, actor],
+                )?,
+                None => tx.execute(
+                    "DELETE FROM review_edits WHERE route = ?1 AND source_post_id = ?2 \
+                     AND target = ?3 AND field = ?4 AND item = ?5",
+                    params![route, id, target, name, item],
+                )?,
+            };
+            let change = match value {
+                Some(v) => format!("{} set to {v:?}", field.describe()),
+                None => format!("{} back to the rendered one", field.describe()),
+            };
+            audit(&tx, &now, actor, (route, id, target), &change, None)?;
+            changed = true;
+        }
+        if !changed {
             return Ok(hold.version);
         }
-        match value {
-            Some(value) => tx.execute(
-                "INSERT INTO review_edits (route, source_post_id, target, field, item, value, \
-                 edited_at, edited_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
-                 ON CONFLICT DO UPDATE SET value = excluded.value, \
-                 edited_at = excluded.edited_at, edited_by = excluded.edited_by",
-                params![route, id, target, name, item, value, now, actor],
-            )?,
-            None => tx.execute(
-                "DELETE FROM review_edits WHERE route = ?1 AND source_post_id = ?2 \
-                 AND target = ?3 AND field = ?4 AND item = ?5",
-                params![route, id, target, name, item],
-            )?,
-        };
-        let change = match value {
-            Some(v) => format!("{} set to {v:?}", field.describe()),
-            None => format!("{} back to the rendered one", field.describe()),
-        };
         bump(&tx, route, id, target)?;
-        audit(&tx, &now, actor, (route, id, target), &change, None)?;
         tx.commit()?;
         Ok(hold.version + 1)
+    }
+
+    /// The next held post after `(route, post)` in queue order (oldest post first).
+    pub fn next_held(
+        &self,
+        route: &str,
+        source_post_id: &str,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        let conn = self.conn();
+        let at: Option<String> = conn
+            .prepare_cached(
+                "SELECT posted_at FROM review_posts WHERE route = ?1 AND source_post_id = ?2",
+            )?
+            .query_row([route, source_post_id], |row| row.get(0))
+            .optional()?;
+        let at = at.unwrap_or_default();
+        let next = conn
+            .prepare_cached(
+                "SELECT p.route, p.source_post_id FROM review_posts AS p \
+                 WHERE (p.posted_at, p.source_post_id, p.route) > (?3, ?2, ?1) \
+                 AND EXISTS (SELECT 1 FROM review_holds AS h WHERE h.route = p.route \
+                 AND h.source_post_id = p.source_post_id AND h.state = 'held') \
+                 ORDER BY p.posted_at, p.source_post_id, p.route LIMIT 1",
+            )?
+            .query_row(params![route, source_post_id, at], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .optional()?;
+        Ok(next)
     }
 
     /// Releases a held post on `target` (every target holding it when `None`): the hold
