@@ -210,10 +210,8 @@ pub fn hold(
 
 /// The holds of `copy` that are still held (all of them must be, or nothing changes).
 fn held_targets(ledger: &Ledger, copy: &HeldCopy) -> Result<Vec<String>, OperatorError> {
-    let reviewed = ledger.reviewed_post(&copy.route, &copy.post)?;
-    let holds: Vec<_> = reviewed
-        .map(|r| r.holds)
-        .unwrap_or_default()
+    let holds: Vec<_> = ledger
+        .review_holds(&copy.route, &copy.post)?
         .into_iter()
         .filter(|h| copy.target.as_deref().is_none_or(|t| t == h.target))
         .collect();

@@ -29,8 +29,8 @@ use tempfile::TempDir;
 
 /// The sample post with a PNG ("Two pages from an old notebook").
 const PNG_POST: &str = "1257672029893586944";
-/// The sample post with a JPEG ("Morning over the harbour").
-const JPG_POST: &str = "1135058762462162944";
+/// The sample post with an animated GIF without a description.
+const GIF_POST: &str = "1377576473195474944";
 const PASSWORD: &str = "correct horse battery staple";
 const KEY_TAB: &str = "\u{e004}";
 const KEY_ENTER: &str = "\u{e007}";
@@ -134,8 +134,8 @@ impl Setup {
                 "[ledger]\npath = \"ledger.sqlite\"\n\n\
                  [desk]\nlisten = \"127.0.0.1:{port}\"\npassword_file = \"desk.password\"\n\n\
                  [sources.sample]\nkind = \"archive\"\npath = {:?}\n\n\
-                 [targets.t]\nkind = \"mastodon\"\nurl = \"{}\"\ntoken_file = \"t.token\"\nbackfill_share = 1.0\n\n\
-                 [routes.r]\nsource = \"sample\"\ntargets = [\"t\"]\nreview = \"undescribed\"\n",
+                 [targets.social]\nkind = \"mastodon\"\nurl = \"{}\"\ntoken_file = \"t.token\"\nbackfill_share = 1.0\n\n\
+                 [routes.r]\nsource = \"sample\"\ntargets = [\"social\"]\nreview = \"undescribed\"\n",
                 archive.display().to_string(),
                 fake.url
             ),
@@ -206,8 +206,23 @@ async fn screenshot(c: &Client, name: &str) {
     std::fs::write(dir.join(name), png).unwrap();
 }
 
-async fn text_of(c: &Client, css: &str) -> String {
-    c.find(Locator::Css(css)).await.unwrap().text().await.unwrap()
+/// The text of the element `css` once it contains `needle` (the page may still be loading
+/// after a click); fails after 10 s with what it saw.
+async fn wait_for_text(c: &Client, css: &str, needle: &str) -> String {
+    let until = Instant::now() + Duration::from_secs(10);
+    let mut seen = String::new();
+    while Instant::now() < until {
+        if let Ok(e) = c.find(Locator::Css(css)).await {
+            if let Ok(text) = e.text().await {
+                if text.contains(needle) {
+                    return text;
+                }
+                seen = text;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{css} never showed {needle:?}; it showed {seen:?}");
 }
 
 /// Presses Tab until the focused element matches `css` (at most 40 times).
@@ -299,7 +314,7 @@ async fn a_person_reviews_held_posts_in_a_real_browser() {
         !fake.statuses().iter().any(|s| s.text.contains("old notebook")),
         "a held post went out"
     );
-    let held = setup.ledger().parts_of_post("r", PNG_POST, "t").unwrap();
+    let held = setup.ledger().parts_of_post("r", PNG_POST, "social").unwrap();
     assert!(held.iter().all(|p| p.state == PartState::Held), "{held:?}");
 
     let _desk = Killed(
@@ -318,7 +333,7 @@ async fn a_person_reviews_held_posts_in_a_real_browser() {
     assert_eq!(status.as_u16(), 303);
     let session = session.unwrap();
     let forged = reqwest::Client::new()
-        .post(setup.url(&format!("/post/r/{PNG_POST}/t")))
+        .post(setup.url(&format!("/post/r/{PNG_POST}/social")))
         .header("cookie", &session)
         .form(&[("action", "release"), ("description_0", "forged")])
         .send()
@@ -326,7 +341,7 @@ async fn a_person_reviews_held_posts_in_a_real_browser() {
         .unwrap();
     assert_eq!(forged.status().as_u16(), 403);
     let no_session = reqwest::Client::new()
-        .post(setup.url(&format!("/post/r/{PNG_POST}/t")))
+        .post(setup.url(&format!("/post/r/{PNG_POST}/social")))
         .form(&[("action", "release")])
         .send()
         .await
@@ -336,7 +351,7 @@ async fn a_person_reviews_held_posts_in_a_real_browser() {
     let csp = headers.headers()["content-security-policy"].to_str().unwrap().to_owned();
     assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
     assert_eq!(
-        setup.ledger().review_hold("r", PNG_POST, "t").unwrap().unwrap().version,
+        setup.ledger().review_hold("r", PNG_POST, "social").unwrap().unwrap().version,
         1,
         "nothing changed"
     );
@@ -359,7 +374,7 @@ async fn a_person_reviews_held_posts_in_a_real_browser() {
     c.find(Locator::Id("name")).await.unwrap().send_keys("Ann").await.unwrap();
     c.find(Locator::Id("password")).await.unwrap().send_keys("wrong").await.unwrap();
     c.find(Locator::Css("form.login button")).await.unwrap().click().await.unwrap();
-    assert_eq!(text_of(&c, ".problem").await, "Wrong password.");
+    wait_for_text(&c, ".problem", "Wrong password.").await;
     if let Some(axe) = &axe {
         accessibility(&c, axe, "login page").await;
     }
@@ -368,8 +383,7 @@ async fn a_person_reviews_held_posts_in_a_real_browser() {
     c.find(Locator::Css("form.login button")).await.unwrap().click().await.unwrap();
 
     // The queue: oldest first, with counts.
-    let queue = text_of(&c, "main").await;
-    assert!(queue.contains("held post(s)"), "{queue}");
+    let queue = wait_for_text(&c, "main", "held post(s)").await;
     assert!(queue.contains("Two pages from an old notebook"), "{queue}");
     screenshot(&c, "queue.png").await;
     if let Some(axe) = &axe {
@@ -383,20 +397,28 @@ async fn a_person_reviews_held_posts_in_a_real_browser() {
         .click()
         .await
         .unwrap();
-    let loaded = c
-        .execute(
-            "const imgs = Array.from(document.querySelectorAll('.media-edit img'));
-             return imgs.map(i => i.complete ? i.naturalWidth : 0);",
-            Vec::new(),
-        )
-        .await
-        .unwrap();
+    c.wait().for_element(Locator::Id("d-social-0")).await.unwrap();
+    let until = Instant::now() + Duration::from_secs(10);
+    let loaded = loop {
+        let loaded = c
+            .execute(
+                "const imgs = Array.from(document.querySelectorAll('.media-edit img'));
+                 return imgs.map(i => i.complete ? i.naturalWidth : 0);",
+                Vec::new(),
+            )
+            .await
+            .unwrap();
+        if loaded != json!([0]) || Instant::now() > until {
+            break loaded;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert_eq!(loaded, json!([240]), "the image to describe is shown");
     let description = "Two handwritten notebook pages with a pencil sketch of a harbour";
-    let field = c.find(Locator::Id("d-t-0")).await.unwrap();
+    let field = c.find(Locator::Id("d-social-0")).await.unwrap();
     field.clear().await.unwrap();
     field.send_keys(description).await.unwrap();
-    let counter = text_of(&c, "#dc-t-0").await;
+    let counter = wait_for_text(&c, "#dc-social-0", " / 1500 characters").await;
     assert_eq!(
         counter,
         format!("{} / 1500 characters", description.chars().count())
@@ -411,7 +433,7 @@ async fn a_person_reviews_held_posts_in_a_real_browser() {
         .click()
         .await
         .unwrap();
-    assert!(text_of(&c, "main").await.contains("Released"));
+    wait_for_text(&c, "main", "Released").await;
 
     // The fake Mastodon gets the image with exactly that description, and the status once.
     let until = Instant::now() + Duration::from_secs(30);
@@ -441,16 +463,18 @@ async fn a_person_reviews_held_posts_in_a_real_browser() {
     );
 
     // Drop another post, with a reason.
-    c.goto(&setup.url(&format!("/post/r/{JPG_POST}"))).await.unwrap();
-    c.find(Locator::Id("r-t")).await.unwrap().send_keys("not ours to share").await.unwrap();
+    c.goto(&setup.url(&format!("/post/r/{GIF_POST}"))).await.unwrap();
+    c.wait().for_element(Locator::Id("r-social")).await.unwrap();
+    c.find(Locator::Id("r-social")).await.unwrap().send_keys("not ours to share").await.unwrap();
     c.find(Locator::Css("form.drop button")).await.unwrap().click().await.unwrap();
-    assert!(text_of(&c, "main").await.contains("Dropped"));
-    let dropped = setup.ledger().parts_of_post("r", JPG_POST, "t").unwrap();
+    wait_for_text(&c, "main", "Dropped").await;
+    let dropped = setup.ledger().parts_of_post("r", GIF_POST, "social").unwrap();
     assert!(dropped.iter().all(|p| p.state == PartState::Skipped
         && p.reason.as_deref() == Some("dropped on review by desk:Ann: not ours to share")));
 
     // Keyboard alone: from the queue to a post, a description typed, saved with Ctrl+Enter.
     c.goto(&setup.url("/")).await.unwrap();
+    wait_for_text(&c, "main", "held post(s)").await;
     tab_to(&c, "ol.queue a").await;
     let href = c
         .active_element()
@@ -461,6 +485,10 @@ async fn a_person_reviews_held_posts_in_a_real_browser() {
         .unwrap()
         .unwrap();
     c.active_element().await.unwrap().send_keys(KEY_ENTER).await.unwrap();
+    c.wait()
+        .for_element(Locator::Css("textarea[name=description_0]"))
+        .await
+        .unwrap();
     tab_to(&c, "textarea[name=description_0]").await;
     let field = c.active_element().await.unwrap();
     field.send_keys("Typed without a mouse").await.unwrap();
@@ -468,9 +496,9 @@ async fn a_person_reviews_held_posts_in_a_real_browser() {
         .send_keys(&format!("{KEY_CONTROL}{KEY_ENTER}"))
         .await
         .unwrap();
-    assert!(text_of(&c, "main").await.contains("Saved."), "saved by keyboard");
+    wait_for_text(&c, "main", "Saved.").await;
     let post_id = href.rsplit('/').next().unwrap().to_owned();
-    let edits = setup.ledger().review_edits("r", &post_id, "t").unwrap();
+    let edits = setup.ledger().review_edits("r", &post_id, "social").unwrap();
     assert!(
         edits.iter().any(|(_, v)| v.ends_with("Typed without a mouse")),
         "{edits:?}"

@@ -33,7 +33,7 @@ fn a_new_file_is_migrated_and_in_wal_mode(#[case] name: &str, #[case] exists: bo
     }
     let ledger = Ledger::open(&path).unwrap();
     assert!(path.is_file());
-    assert_eq!(user_version(&path), 8);
+    assert_eq!(user_version(&path), 10);
 
     // journal_mode=WAL is stored in the file, so a fresh connection sees it.
     let raw = Connection::open(&path).unwrap();
@@ -57,12 +57,17 @@ fn a_new_file_is_migrated_and_in_wal_mode(#[case] name: &str, #[case] exists: bo
             "cursors",
             "daemon_heartbeat",
             "edits",
+            "held_media",
             "hold_releases",
             "kept_posts",
             "operator_audit",
             "part_media",
             "part_warnings",
             "parts",
+            "review_audit",
+            "review_edits",
+            "review_holds",
+            "review_posts",
             "target_profiles",
             "x_users"
         ]
@@ -87,7 +92,7 @@ fn processes_opening_a_new_file_at_once_migrate_it_once() {
     for opener in openers {
         opener.join().unwrap().unwrap();
     }
-    assert_eq!(user_version(&path), 8);
+    assert_eq!(user_version(&path), 10);
 }
 
 #[test]
@@ -106,7 +111,7 @@ fn reopening_keeps_the_data_and_the_version() {
     assert_eq!(ledger.parts_of_post("r", "1", "t").unwrap(), planned);
     assert_eq!(planned[0].state, PartState::Posted);
     assert_eq!(ledger.cursor("src").unwrap().unwrap().value, "1");
-    assert_eq!(user_version(&path), 8);
+    assert_eq!(user_version(&path), 10);
 }
 
 #[test]
@@ -124,7 +129,7 @@ fn a_newer_schema_is_refused_and_left_alone() {
             err,
             StoreError::NewerSchema {
                 found: 99,
-                known: 8,
+                known: 10,
                 ..
             }
         ),

@@ -208,7 +208,11 @@ fn copy(v: &PostView, c: &CopyView) -> Markup {
                                 @let media_id = v.media_id_of(&m.source);
                                 figure {
                                     @if let Some(mid) = media_id {
-                                        img src=(format!("/media/{mid}")) alt=(m.description.clone().unwrap_or_default());
+                                        @if m.kind == MediaKind::Photo {
+                                            img src=(format!("/media/{mid}")) alt=(m.description.clone().unwrap_or_default());
+                                        } @else {
+                                            a href=(format!("/media/{mid}")) { "Open the " (kind_name(m.kind).to_lowercase()) }
+                                        }
                                     }
                                     figcaption {
                                         @match &m.description { Some(d) => { "Description: " (d) }, None => "No description" }
@@ -236,7 +240,8 @@ fn copy(v: &PostView, c: &CopyView) -> Markup {
                                 p { (kind) " " (i + 1) " is not in the archive: it is linked in the text." }
                             } @else {
                                 @match v.media_id_of(&m.source).filter(|_| v.shows(i)) {
-                                    Some(mid) => figure { img src=(format!("/media/{mid}")) alt=(format!("{kind} {} of the post, to describe", i + 1)); },
+                                    Some(mid) if m.kind == MediaKind::Photo => figure { img src=(format!("/media/{mid}")) alt=(format!("{kind} {} of the post, to describe", i + 1)); },
+                                    Some(mid) => p { a href=(format!("/media/{mid}")) { "Open " (kind.to_lowercase()) " " (i + 1) " to describe it" } },
                                     None => p { (kind) " " (i + 1) " was not downloaded: "
                                         @if let MediaSource::Url(u) = &m.source { a href=(u) rel="noreferrer noopener" { "see it at its source" } } },
                                 }

@@ -356,6 +356,15 @@ impl Ledger {
         select_hold(&self.conn(), route, source_post_id, target)
     }
 
+    /// Every hold of a post (one per target), by target; empty when it was never held.
+    pub fn review_holds(
+        &self,
+        route: &str,
+        source_post_id: &str,
+    ) -> Result<Vec<ReviewHold>, StoreError> {
+        select_holds(&self.conn(), route, source_post_id)
+    }
+
     /// Records the target's limits for a hold planned while they were unknown (or have
     /// changed), so the desk counts against them.
     pub fn refresh_hold_limits(
@@ -1178,5 +1187,212 @@ impl RawHold {
             decided_by: self.decided_by,
             note: self.note,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Barrier};
+
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::model::{Author, Media, MediaKind, MediaSource, PostId, References};
+    use crate::store::PartState;
+
+    fn at(s: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, s).unwrap()
+    }
+
+    fn post(id: &str, minute: u32) -> Post {
+        Post {
+            id: PostId::new(id),
+            author: Author {
+                id: None,
+                username: "me".into(),
+                display_name: None,
+            },
+            created_at: Utc.with_ymd_and_hms(2020, 1, 1, 0, minute, 0).unwrap(),
+            text: format!("post {id}"),
+            facets: Vec::new(),
+            media: vec![Media {
+                kind: MediaKind::Photo,
+                source: MediaSource::Url(format!("https://pbs.example/{id}.jpg")),
+                alt_text: None,
+                width: None,
+                height: None,
+                original_url: None,
+            }],
+            references: References::default(),
+            sensitive: false,
+            language: None,
+            url: String::new(),
+        }
+    }
+
+    fn hold(l: &Ledger, p: &Post, target: &str, parts: u32) -> bool {
+        l.hold_for_review(
+            &NewHold {
+                route: "r",
+                post: p,
+                target,
+                rule: "undescribed",
+                reason: "photo 1 of 1 without a description",
+                backfill: false,
+                limits: None,
+                parts,
+            },
+            at(0),
+        )
+        .unwrap()
+    }
+
+    fn states(l: &Ledger, id: &str, target: &str) -> Vec<PartState> {
+        l.parts_of_post("r", id, target)
+            .unwrap()
+            .iter()
+            .map(|p| p.state)
+            .collect()
+    }
+
+    #[test]
+    fn a_hold_plans_held_parts_and_keeps_the_post() {
+        let l = Ledger::open_in_memory().unwrap();
+        let p = post("1", 0);
+        assert!(hold(&l, &p, "a", 2));
+        assert_eq!(states(&l, "1", "a"), [PartState::Held, PartState::Held]);
+        let reviewed = l.reviewed_post("r", "1").unwrap().unwrap();
+        assert_eq!(reviewed.post.unwrap(), p);
+        assert_eq!(reviewed.media.len(), 1);
+        assert!(!l.post_has_work("r", "1", "a").unwrap());
+        assert!(l.unfinished_posts("r").unwrap().is_empty());
+        // A post something of which was attempted is not held.
+        l.plan_post("r", "2", "a", 1, at(0)).unwrap();
+        let k = PartKey::new("r", "2", "a", 0);
+        l.begin_attempt(&k, at(1)).unwrap();
+        assert!(!hold(&l, &post("2", 1), "a", 1));
+    }
+
+    #[test]
+    fn edits_are_versioned_audited_and_refused_once_decided() {
+        let l = Ledger::open_in_memory().unwrap();
+        hold(&l, &post("1", 0), "a", 1);
+        let key = ("r", "1", "a");
+        let v = l
+            .edit_review(key, EditField::Description(0), Some("a cat"), Some(1), "desk:Ann", at(1))
+            .unwrap();
+        assert_eq!(v, 2);
+        // Unchanged: no new version, no audit row.
+        assert_eq!(
+            l.edit_review(key, EditField::Description(0), Some("a cat"), Some(2), "desk:Bo", at(2))
+                .unwrap(),
+            2
+        );
+        // A form made from version 1 is stale now.
+        let stale = l
+            .edit_review(key, EditField::Warning, Some("x"), Some(1), "desk:Bo", at(3))
+            .unwrap_err();
+        assert!(matches!(stale, ReviewError::Stale { ref by, .. } if by == "desk:Ann"));
+        assert_eq!(
+            l.review_edits("r", "1", "a").unwrap(),
+            [(EditField::Description(0), "a cat".to_owned())]
+        );
+        l.release_review("r", "1", None, None, "cli:root", at(4)).unwrap();
+        assert_eq!(states(&l, "1", "a"), [PartState::Planned]);
+        let late = l
+            .edit_review(key, EditField::Text, Some("late"), None, "desk:Ann", at(5))
+            .unwrap_err();
+        assert!(late.to_string().contains("released meanwhile by cli:root"), "{late}");
+        let audit = l.review_audit("r", "1").unwrap();
+        let changes: Vec<&str> = audit.iter().map(|a| a.change.as_str()).collect();
+        assert_eq!(
+            changes,
+            ["description of media 1 set to \"a cat\"", "held → released"]
+        );
+        assert_eq!(l.released_work(at(6)).unwrap(), [("r".into(), "1".into())]);
+    }
+
+    #[test]
+    fn of_releases_at_once_exactly_one_wins() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("ledger.sqlite");
+        let l = Ledger::open(&path).unwrap();
+        hold(&l, &post("1", 0), "a", 1);
+        hold(&l, &post("1", 0), "b", 1);
+        drop(l);
+        let barrier = Arc::new(Barrier::new(4));
+        let handles: Vec<_> = (0..4)
+            .map(|i| {
+                let (barrier, path) = (Arc::clone(&barrier), path.clone());
+                std::thread::spawn(move || {
+                    // Separate connections, as separate processes would have.
+                    let l = Ledger::open(&path).unwrap();
+                    barrier.wait();
+                    l.release_review("r", "1", None, None, &format!("p{i}"), at(1))
+                })
+            })
+            .collect();
+        let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let won: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+        assert_eq!(won.len(), 1, "{results:?}");
+        assert_eq!(won[0], &["a".to_owned(), "b".to_owned()]);
+        for lost in results.iter().filter_map(|r| r.as_ref().err()) {
+            assert!(matches!(lost, ReviewError::Decided { .. }), "{lost}");
+        }
+        let l = Ledger::open(&path).unwrap();
+        assert_eq!(states(&l, "1", "a"), [PartState::Planned]);
+        assert_eq!(l.review_audit("r", "1").unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_claim_keeps_a_second_deliverer_out_until_it_runs_out() {
+        let l = Ledger::open_in_memory().unwrap();
+        hold(&l, &post("1", 0), "a", 1);
+        l.release_review("r", "1", None, None, "x", at(0)).unwrap();
+        let until = at(0) + chrono::Duration::minutes(10);
+        assert!(l.claim_reviewed("r", "1", "one", until, at(1)).unwrap());
+        assert!(!l.claim_reviewed("r", "1", "two", until, at(2)).unwrap());
+        assert!(l.released_work(at(3)).unwrap().is_empty());
+        assert!(l.claim_reviewed("r", "1", "one", until, at(4)).unwrap(), "renewed");
+        let later = until + chrono::Duration::seconds(1);
+        assert!(l.claim_reviewed("r", "1", "two", later + chrono::Duration::minutes(10), later).unwrap());
+        l.unclaim_reviewed("r", "1", "two").unwrap();
+        assert_eq!(l.released_work(at(5)).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn the_queue_is_oldest_first_with_counts_and_a_drop_settles_the_post() {
+        let l = Ledger::open_in_memory().unwrap();
+        hold(&l, &post("late", 30), "a", 1);
+        hold(&l, &post("early", 10), "a", 1);
+        hold(&l, &post("early", 10), "b", 1);
+        let page = l.review_queue(&QueueFilter::default(), 0, 10).unwrap();
+        let ids: Vec<&str> = page.items.iter().map(|i| i.source_post_id.as_str()).collect();
+        assert_eq!(ids, ["early", "late"]);
+        assert_eq!(page.total, 2);
+        assert_eq!(page.items[0].targets, ["a", "b"]);
+        assert_eq!(page.by_target, [("a".into(), 2), ("b".into(), 1)]);
+        let only_b = QueueFilter {
+            target: Some("b".into()),
+            ..QueueFilter::default()
+        };
+        assert_eq!(l.review_queue(&only_b, 0, 10).unwrap().total, 1);
+        assert_eq!(
+            l.next_held("r", "early").unwrap(),
+            Some(("r".into(), "late".into()))
+        );
+        let summary = l.review_summary().unwrap();
+        assert_eq!((summary.held_posts, summary.oldest_held_at), (2, Some(at(0))));
+
+        l.drop_review("r", "early", None, None, ("desk:Ann", "duplicate"), at(1))
+            .unwrap();
+        assert_eq!(states(&l, "early", "a"), [PartState::Skipped]);
+        assert!(l.forget_reviewed("r", "early").unwrap());
+        assert!(l.reviewed_post("r", "early").unwrap().is_none());
+        assert!(!l.forget_reviewed("r", "late").unwrap(), "still held");
+        let unknown = l
+            .release_review("r", "nope", None, None, "x", at(2))
+            .unwrap_err();
+        assert!(matches!(unknown, ReviewError::Unknown { .. }));
     }
 }
