@@ -60,14 +60,20 @@ fn main() {
             async move { fetch(&http, &url).await }
         })
         .await;
-        report("queue page (50 posts, counts by route, target and reason)", &queue);
-        let post = time(requests, |i| {
+        report(
+            "queue page (50 posts, counts by route, target and reason)",
+            &queue,
+        );
+        let post_page = time(requests, |i| {
             let url = format!("{base}/post/r/{}", ids[(i * 7919) % ids.len()]);
             let http = http.clone();
             async move { fetch(&http, &url).await }
         })
         .await;
-        report("post page (original, copy rendered with edits, form)", &post);
+        report(
+            "post page (original, copy rendered with edits, form)",
+            &post_page,
+        );
     });
     let mut child = child.expect("desk-on daemon");
     println!(
@@ -173,7 +179,11 @@ fn free_port() -> u16 {
 /// Starts `run` (with the desk on `desk` when given), lets it idle 15 s, returns its
 /// resident memory; with the desk, the process is left running for the page requests.
 fn idle_rss(dir: &Path, feed: u16, desk: Option<u16>) -> (u64, Option<Child>) {
-    let config = dir.join(if desk.is_some() { "on.toml" } else { "off.toml" });
+    let config = dir.join(if desk.is_some() {
+        "on.toml"
+    } else {
+        "off.toml"
+    });
     let desk_table = desk.map_or_else(String::new, |port| {
         format!("[desk]\nlisten = \"127.0.0.1:{port}\"\npassword_file = \"desk.password\"\n\n")
     });
@@ -224,7 +234,11 @@ async fn login(base: &str) -> reqwest::Client {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client");
-    let page = plain.get(format!("{base}/login")).send().await.expect("login page");
+    let page = plain
+        .get(format!("{base}/login"))
+        .send()
+        .await
+        .expect("login page");
     let cookie = page
         .headers()
         .get("set-cookie")
@@ -242,7 +256,11 @@ async fn login(base: &str) -> reqwest::Client {
     let answer = plain
         .post(format!("{base}/login"))
         .header("cookie", cookie)
-        .form(&[("csrf", csrf.as_str()), ("name", "bench"), ("password", PASSWORD)])
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("name", "bench"),
+            ("password", PASSWORD),
+        ])
         .send()
         .await
         .expect("login");

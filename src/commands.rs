@@ -685,7 +685,7 @@ async fn review_after_backfill(
             released.posts, released.parts_delivered, released.parts_failed
         );
     }
-    let summary = ledger.call(|l| l.review_summary()).await?;
+    let summary = ledger.call(Ledger::review_summary).await?;
     let held: u64 = summary
         .per_target
         .iter()

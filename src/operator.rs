@@ -35,6 +35,9 @@ pub enum OperatorError {
         #[source]
         source: EditRefused,
     },
+    /// The ledger's copy of a held post cannot be read (a hand edit, a newer shape).
+    #[error("the kept copy of held post {post} cannot be read: {why}")]
+    Unreadable { post: String, why: String },
     /// `hold release` found no held post with that id: nothing changed.
     #[error("no held post {post} on route {route}{}: see `birdbridge hold list`", target.as_deref().map(|t| format!(" for target {t}")).unwrap_or_default())]
     NotHeld {
@@ -143,12 +146,9 @@ pub fn hold(
                     );
                 }
             }
-            Err(ReviewError::Unknown { .. }) => legacy_release(
-                ledger,
-                (route, post, target.as_deref()),
-                now,
-                &mut out,
-            )?,
+            Err(ReviewError::Unknown { .. }) => {
+                legacy_release(ledger, (route, post, target.as_deref()), now, &mut out)?;
+            }
             Err(e) => return Err(e.into()),
         },
         HoldCommand::Drop {
@@ -169,7 +169,14 @@ pub fn hold(
         }
         HoldCommand::Describe { copy, media, text } => {
             let field = EditField::Description(media.saturating_sub(1));
-            edit(ledger, copy, &[(field, text.as_str())], actor, now, &mut out)?;
+            edit(
+                ledger,
+                copy,
+                &[(field, text.as_str())],
+                actor,
+                now,
+                &mut out,
+            )?;
         }
         HoldCommand::Warn {
             copy,
@@ -181,7 +188,15 @@ pub fn hold(
             if value.is_none() && !*rendered {
                 let _ = writeln!(out, "nothing to change: give --text or --rendered");
             } else {
-                edit_or_reset(ledger, copy, EditField::Warning, value, actor, now, &mut out)?;
+                edit_or_reset(
+                    ledger,
+                    copy,
+                    EditField::Warning,
+                    value,
+                    actor,
+                    now,
+                    &mut out,
+                )?;
             }
         }
         HoldCommand::Edit {
@@ -200,7 +215,10 @@ pub fn hold(
             .filter_map(|(f, v)| Some((f, v?)))
             .collect();
             if changes.is_empty() {
-                let _ = writeln!(out, "nothing to change: give --text, --visibility or --sensitive");
+                let _ = writeln!(
+                    out,
+                    "nothing to change: give --text, --visibility or --sensitive"
+                );
             }
             edit(ledger, copy, &changes, actor, now, &mut out)?;
         }
@@ -259,10 +277,9 @@ fn edit(
             post: copy.post.clone(),
             target: copy.target.clone(),
         })?;
-    let post = reviewed.post.map_err(|why| {
-        OperatorError::Store(StoreError::UnknownState {
-            state: format!("unreadable kept post: {why}"),
-        })
+    let post = reviewed.post.map_err(|why| OperatorError::Unreadable {
+        post: copy.post.clone(),
+        why,
     })?;
     let mut checked = Vec::new();
     for t in &targets {
@@ -274,12 +291,13 @@ fn edit(
                 .and_then(|h| h.limits.as_deref()),
         );
         for (field, value) in changes {
-            let value = review::check_edit(&post, (t, &limits), *field, value).map_err(|source| {
-                OperatorError::Refused {
-                    target: t.clone(),
-                    source,
-                }
-            })?;
+            let value =
+                review::check_edit(&post, (t, &limits), *field, value).map_err(|source| {
+                    OperatorError::Refused {
+                        target: t.clone(),
+                        source,
+                    }
+                })?;
             checked.push((t.clone(), *field, value));
         }
     }
@@ -298,7 +316,10 @@ fn edit(
             copy.route,
             copy.post,
             field.describe(),
-            value.map_or_else(|| "back to the rendered one".to_owned(), |v| format!("set to {v:?}"))
+            value.map_or_else(
+                || "back to the rendered one".to_owned(),
+                |v| format!("set to {v:?}")
+            )
         );
     }
     Ok(())
@@ -314,21 +335,20 @@ fn edit_or_reset(
     now: DateTime<Utc>,
     out: &mut String,
 ) -> Result<(), OperatorError> {
-    match value {
-        Some(v) => edit(ledger, copy, &[(field, v)], actor, now, out),
-        None => {
-            for t in held_targets(ledger, copy)? {
-                ledger.edit_review((&copy.route, &copy.post, &t), field, None, None, actor, now)?;
-                let _ = writeln!(
-                    out,
-                    "route {} target {t} post {}: {} back to the rendered one",
-                    copy.route,
-                    copy.post,
-                    field.describe()
-                );
-            }
-            Ok(())
+    if let Some(v) = value {
+        edit(ledger, copy, &[(field, v)], actor, now, out)
+    } else {
+        for t in held_targets(ledger, copy)? {
+            ledger.edit_review((&copy.route, &copy.post, &t), field, None, None, actor, now)?;
+            let _ = writeln!(
+                out,
+                "route {} target {t} post {}: {} back to the rendered one",
+                copy.route,
+                copy.post,
+                field.describe()
+            );
         }
+        Ok(())
     }
 }
 
@@ -342,13 +362,21 @@ fn list(ledger: &Ledger, selection: &PartSelection, out: &mut String) -> Result<
     let page = ledger.review_queue(&filter, 0, u64::MAX >> 1)?;
     let mut listed = 0;
     for item in &page.items {
-        if selection.post.as_ref().is_some_and(|p| p != &item.source_post_id) {
+        if selection
+            .post
+            .as_ref()
+            .is_some_and(|p| p != &item.source_post_id)
+        {
             continue;
         }
         let Some(reviewed) = ledger.reviewed_post(&item.route, &item.source_post_id)? else {
             continue;
         };
-        for h in reviewed.holds.iter().filter(|h| h.state == ReviewState::Held) {
+        for h in reviewed
+            .holds
+            .iter()
+            .filter(|h| h.state == ReviewState::Held)
+        {
             if selection.target.as_ref().is_some_and(|t| t != &h.target) {
                 continue;
             }

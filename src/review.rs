@@ -150,9 +150,7 @@ pub fn copy_edits(rows: &[(EditField, String)]) -> CopyEdits {
     for (field, value) in rows {
         match field {
             EditField::Description(i) => {
-                edits
-                    .descriptions
-                    .insert(*i as usize, value.clone());
+                edits.descriptions.insert(*i as usize, value.clone());
             }
             EditField::Warning => {
                 edits.warning = Some(Some(value.clone()).filter(|v| !v.trim().is_empty()));

@@ -454,7 +454,9 @@ fn alt_text_hold_holds_posts_for_review_until_a_person_releases_them() {
 
     // Described and released: delivered once, with the description.
     s.cmd()
-        .args(["hold", "describe", "--route", "demo", "--post", held[1], "--media", "1"])
+        .args([
+            "hold", "describe", "--route", "demo", "--post", held[1], "--media", "1",
+        ])
         .args(["--text", "A lighthouse at dusk"])
         .assert()
         .success();
@@ -464,8 +466,14 @@ fn alt_text_hold_holds_posts_for_review_until_a_person_releases_them() {
         .success()
         .stdout(predicate::str::contains("1 part(s) delivered, 0 failed"));
     let lines = s.lines();
-    let line = lines.iter().find(|l| l["source_post_id"] == held[1]).unwrap();
-    assert_eq!(line["media"][0]["description"], "A lighthouse at dusk", "{line}");
+    let line = lines
+        .iter()
+        .find(|l| l["source_post_id"] == held[1])
+        .unwrap();
+    assert_eq!(
+        line["media"][0]["description"], "A lighthouse at dusk",
+        "{line}"
+    );
     assert_exactly_once_and_ordered(&lines);
     s.cmd()
         .args(["hold", "release", "--route", "demo", "--post", held[1]])

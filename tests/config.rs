@@ -8,10 +8,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use birdbridge::config::{
-    AltTextPolicy, ArchiveSourceSettings, ConfigError, ContentWarningRule, DeskSettings, DryRunTargetSettings,
-    FediverseTargetSettings, FeedSourceSettings, LedgerSettings, MetricsSettings, ReplyPolicy,
-    RepostPolicy, RouteSettings, SecretSource, ServerKind, Settings, SourceSettings,
-    TargetSettings, Visibility, XSourceSettings, EXAMPLE_CONFIG,
+    AltTextPolicy, ArchiveSourceSettings, ConfigError, ContentWarningRule, DeskSettings,
+    DryRunTargetSettings, FediverseTargetSettings, FeedSourceSettings, LedgerSettings,
+    MetricsSettings, ReplyPolicy, RepostPolicy, RouteSettings, SecretSource, ServerKind, Settings,
+    SourceSettings, TargetSettings, Visibility, XSourceSettings, EXAMPLE_CONFIG,
 };
 use rstest::rstest;
 use serde::de::{self, Deserialize, Deserializer, Visitor};

@@ -238,7 +238,12 @@ async fn tab_to(c: &Client, css: &str) {
         if hit == json!(true) {
             return;
         }
-        c.active_element().await.unwrap().send_keys(KEY_TAB).await.unwrap();
+        c.active_element()
+            .await
+            .unwrap()
+            .send_keys(KEY_TAB)
+            .await
+            .unwrap();
     }
     panic!("Tab never reached {css}");
 }
@@ -266,7 +271,11 @@ async fn http_login(setup: &Setup, password: &str) -> (reqwest::StatusCode, Opti
     let answer = http
         .post(setup.url("/login"))
         .header("cookie", &cookie)
-        .form(&[("csrf", csrf.as_str()), ("name", "Scripted"), ("password", password)])
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("name", "Scripted"),
+            ("password", password),
+        ])
         .send()
         .await
         .unwrap();
@@ -311,25 +320,61 @@ async fn a_person_reviews_held_posts_in_a_real_browser() {
     let delivered_before = fake.statuses().len();
     assert!(delivered_before > 0, "the posts without media went out");
     assert!(
-        !fake.statuses().iter().any(|s| s.text.contains("old notebook")),
+        !fake
+            .statuses()
+            .iter()
+            .any(|s| s.text.contains("old notebook")),
         "a held post went out"
     );
-    let held = setup.ledger().parts_of_post("r", PNG_POST, "social").unwrap();
+    let held = setup
+        .ledger()
+        .parts_of_post("r", PNG_POST, "social")
+        .unwrap();
     assert!(held.iter().all(|p| p.state == PartState::Held), "{held:?}");
 
-    let _desk = Killed(
-        setup
-            .cmd(&["desk"])
+    let _desk = Killed(setup.cmd(&["desk"]).stdout(Stdio::null()).spawn().unwrap());
+    wait_for_port(setup.port);
+
+    refused_without_the_password_or_the_csrf_token(&setup).await;
+
+    let driver_port = free_port();
+    let _driver = Killed(
+        Command::new(driver)
+            .arg(format!("--port={driver_port}"))
             .stdout(Stdio::null())
+            .stderr(Stdio::null())
             .spawn()
             .unwrap(),
     );
-    wait_for_port(setup.port);
+    wait_for_port(driver_port);
+    let profile = TempDir::new().unwrap();
+    let c = browser(driver_port, profile.path()).await;
 
-    // A wrong password and a forged form are refused, and change nothing.
-    let (status, session) = http_login(&setup, "guess").await;
+    describe_and_release(&c, &setup, &fake, axe.as_deref()).await;
+    drop_one(&c, &setup).await;
+    by_keyboard_alone(&c, &setup).await;
+
+    c.close().await.unwrap();
+    // Nothing else went out: only the released post was added.
+    assert_eq!(fake.statuses().len(), delivered_before + 1);
+    // The password is in neither the ledger nor its log.
+    for name in ["ledger.sqlite", "ledger.sqlite-wal"] {
+        if let Ok(bytes) = std::fs::read(setup.dir.path().join(name)) {
+            assert!(
+                !bytes
+                    .windows(PASSWORD.len())
+                    .any(|w| w == PASSWORD.as_bytes()),
+                "the password is in {name}"
+            );
+        }
+    }
+}
+
+/// A wrong password and a forged form are refused, and change nothing.
+async fn refused_without_the_password_or_the_csrf_token(setup: &Setup) {
+    let (status, session) = http_login(setup, "guess").await;
     assert_eq!((status.as_u16(), session), (401, None));
-    let (status, session) = http_login(&setup, PASSWORD).await;
+    let (status, session) = http_login(setup, PASSWORD).await;
     assert_eq!(status.as_u16(), 303);
     let session = session.unwrap();
     let forged = reqwest::Client::new()
@@ -348,46 +393,37 @@ async fn a_person_reviews_held_posts_in_a_real_browser() {
         .unwrap();
     assert_eq!(no_session.status().as_u16(), 401);
     let headers = reqwest::get(setup.url("/login")).await.unwrap();
-    let csp = headers.headers()["content-security-policy"].to_str().unwrap().to_owned();
-    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+    let csp = headers.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
     assert_eq!(
-        setup.ledger().review_hold("r", PNG_POST, "social").unwrap().unwrap().version,
+        setup
+            .ledger()
+            .review_hold("r", PNG_POST, "social")
+            .unwrap()
+            .unwrap()
+            .version,
         1,
         "nothing changed"
     );
+}
 
-    let driver_port = free_port();
-    let _driver = Killed(
-        Command::new(driver)
-            .arg(format!("--port={driver_port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for_port(driver_port);
-    let profile = TempDir::new().unwrap();
-    let c = browser(driver_port, profile.path()).await;
-
-    // Log in: a wrong password first.
-    c.goto(&setup.url("/")).await.unwrap();
-    c.find(Locator::Id("name")).await.unwrap().send_keys("Ann").await.unwrap();
-    c.find(Locator::Id("password")).await.unwrap().send_keys("wrong").await.unwrap();
-    c.find(Locator::Css("form.login button")).await.unwrap().click().await.unwrap();
-    wait_for_text(&c, ".problem", "Wrong password.").await;
-    if let Some(axe) = &axe {
-        accessibility(&c, axe, "login page").await;
-    }
-    c.find(Locator::Id("name")).await.unwrap().send_keys("Ann").await.unwrap();
-    c.find(Locator::Id("password")).await.unwrap().send_keys(PASSWORD).await.unwrap();
-    c.find(Locator::Css("form.login button")).await.unwrap().click().await.unwrap();
+/// Logs in (a wrong password first), then describes the PNG post's image and releases it:
+/// the fake gets it with that description, once.
+async fn describe_and_release(c: &Client, setup: &Setup, fake: &FakeFedi, axe: Option<&str>) {
+    log_in(c, setup, axe).await;
 
     // The queue: oldest first, with counts.
-    let queue = wait_for_text(&c, "main", "held post(s)").await;
+    let queue = wait_for_text(c, "main", "held post(s)").await;
     assert!(queue.contains("Two pages from an old notebook"), "{queue}");
-    screenshot(&c, "queue.png").await;
-    if let Some(axe) = &axe {
-        accessibility(&c, axe, "queue").await;
+    screenshot(c, "queue.png").await;
+    if let Some(axe) = axe {
+        accessibility(c, axe, "queue").await;
     }
 
     // A post: its image is shown, a description is typed and counted live, then released.
@@ -397,7 +433,10 @@ async fn a_person_reviews_held_posts_in_a_real_browser() {
         .click()
         .await
         .unwrap();
-    c.wait().for_element(Locator::Id("d-social-0")).await.unwrap();
+    c.wait()
+        .for_element(Locator::Id("d-social-0"))
+        .await
+        .unwrap();
     let until = Instant::now() + Duration::from_secs(10);
     let loaded = loop {
         let loaded = c
@@ -418,14 +457,14 @@ async fn a_person_reviews_held_posts_in_a_real_browser() {
     let field = c.find(Locator::Id("d-social-0")).await.unwrap();
     field.clear().await.unwrap();
     field.send_keys(description).await.unwrap();
-    let counter = wait_for_text(&c, "#dc-social-0", " / 1500 characters").await;
+    let counter = wait_for_text(c, "#dc-social-0", " / 1500 characters").await;
     assert_eq!(
         counter,
         format!("{} / 1500 characters", description.chars().count())
     );
-    screenshot(&c, "post.png").await;
-    if let Some(axe) = &axe {
-        accessibility(&c, axe, "post page").await;
+    screenshot(c, "post.png").await;
+    if let Some(axe) = axe {
+        accessibility(c, axe, "post page").await;
     }
     c.find(Locator::Css("form.edit button[value=release]"))
         .await
@@ -433,7 +472,7 @@ async fn a_person_reviews_held_posts_in_a_real_browser() {
         .click()
         .await
         .unwrap();
-    wait_for_text(&c, "main", "Released").await;
+    wait_for_text(c, "main", "Released").await;
 
     // The fake Mastodon gets the image with exactly that description, and the status once.
     let until = Instant::now() + Duration::from_secs(30);
@@ -453,7 +492,10 @@ async fn a_person_reviews_held_posts_in_a_real_browser() {
             assert_eq!(again, 1, "the status went out once");
             break found[0].clone();
         }
-        assert!(Instant::now() < until, "the released post was not delivered");
+        assert!(
+            Instant::now() < until,
+            "the released post was not delivered"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(status.media_ids.len(), 1);
@@ -461,21 +503,42 @@ async fn a_person_reviews_held_posts_in_a_real_browser() {
         fake.media(&status.media_ids[0]).description.as_deref(),
         Some(description)
     );
+}
 
+/// Drops the GIF post with a reason.
+async fn drop_one(c: &Client, setup: &Setup) {
     // Drop another post, with a reason.
-    c.goto(&setup.url(&format!("/post/r/{GIF_POST}"))).await.unwrap();
+    c.goto(&setup.url(&format!("/post/r/{GIF_POST}")))
+        .await
+        .unwrap();
     c.wait().for_element(Locator::Id("r-social")).await.unwrap();
-    c.find(Locator::Id("r-social")).await.unwrap().send_keys("not ours to share").await.unwrap();
-    c.find(Locator::Css("form.drop button")).await.unwrap().click().await.unwrap();
-    wait_for_text(&c, "main", "Dropped").await;
-    let dropped = setup.ledger().parts_of_post("r", GIF_POST, "social").unwrap();
+    c.find(Locator::Id("r-social"))
+        .await
+        .unwrap()
+        .send_keys("not ours to share")
+        .await
+        .unwrap();
+    c.find(Locator::Css("form.drop button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_text(c, "main", "Dropped").await;
+    let dropped = setup
+        .ledger()
+        .parts_of_post("r", GIF_POST, "social")
+        .unwrap();
     assert!(dropped.iter().all(|p| p.state == PartState::Skipped
         && p.reason.as_deref() == Some("dropped on review by desk:Ann: not ours to share")));
+}
 
+/// From the queue to a post, a description typed and saved, by keyboard alone.
+async fn by_keyboard_alone(c: &Client, setup: &Setup) {
     // Keyboard alone: from the queue to a post, a description typed, saved with Ctrl+Enter.
     c.goto(&setup.url("/")).await.unwrap();
-    wait_for_text(&c, "main", "held post(s)").await;
-    tab_to(&c, "ol.queue a").await;
+    wait_for_text(c, "main", "held post(s)").await;
+    tab_to(c, "ol.queue a").await;
     let href = c
         .active_element()
         .await
@@ -484,38 +547,81 @@ async fn a_person_reviews_held_posts_in_a_real_browser() {
         .await
         .unwrap()
         .unwrap();
-    c.active_element().await.unwrap().send_keys(KEY_ENTER).await.unwrap();
+    c.active_element()
+        .await
+        .unwrap()
+        .send_keys(KEY_ENTER)
+        .await
+        .unwrap();
     c.wait()
         .for_element(Locator::Css("textarea[name=description_0]"))
         .await
         .unwrap();
-    tab_to(&c, "textarea[name=description_0]").await;
+    tab_to(c, "textarea[name=description_0]").await;
     let field = c.active_element().await.unwrap();
     field.send_keys("Typed without a mouse").await.unwrap();
     field
         .send_keys(&format!("{KEY_CONTROL}{KEY_ENTER}"))
         .await
         .unwrap();
-    wait_for_text(&c, "main", "Saved.").await;
+    wait_for_text(c, "main", "Saved.").await;
     let post_id = href.rsplit('/').next().unwrap().to_owned();
-    let edits = setup.ledger().review_edits("r", &post_id, "social").unwrap();
+    let edits = setup
+        .ledger()
+        .review_edits("r", &post_id, "social")
+        .unwrap();
     assert!(
-        edits.iter().any(|(_, v)| v.ends_with("Typed without a mouse")),
+        edits
+            .iter()
+            .any(|(_, v)| v.ends_with("Typed without a mouse")),
         "{edits:?}"
     );
     let audit = setup.ledger().review_audit("r", &post_id).unwrap();
     assert_eq!(audit.last().unwrap().actor, "desk:Ann");
+}
 
-    c.close().await.unwrap();
-    // Nothing else went out: only the released post was added.
-    assert_eq!(fake.statuses().len(), delivered_before + 1);
-    // The password is in neither the ledger nor its log.
-    for name in ["ledger.sqlite", "ledger.sqlite-wal"] {
-        if let Ok(bytes) = std::fs::read(setup.dir.path().join(name)) {
-            assert!(
-                !bytes.windows(PASSWORD.len()).any(|w| w == PASSWORD.as_bytes()),
-                "the password is in {name}"
-            );
-        }
+/// Logs in, a wrong password first.
+async fn log_in(c: &Client, setup: &Setup, axe: Option<&str>) {
+    // Log in: a wrong password first.
+    c.goto(&setup.url("/")).await.unwrap();
+    c.find(Locator::Id("name"))
+        .await
+        .unwrap()
+        .send_keys("Ann")
+        .await
+        .unwrap();
+    c.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys("wrong")
+        .await
+        .unwrap();
+    c.find(Locator::Css("form.login button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_text(c, ".problem", "Wrong password.").await;
+    if let Some(axe) = axe {
+        accessibility(c, axe, "login page").await;
     }
+    c.find(Locator::Id("name"))
+        .await
+        .unwrap()
+        .send_keys("Ann")
+        .await
+        .unwrap();
+    c.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    c.find(Locator::Css("form.login button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
 }

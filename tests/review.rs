@@ -80,14 +80,20 @@ async fn held_posts_are_edited_beside_and_released_once() {
         .await
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
-    assert!(fake.statuses().is_empty(), "review = \"all\" holds every post");
+    assert!(
+        fake.statuses().is_empty(),
+        "review = \"all\" holds every post"
+    );
     let ledger = setup.ledger();
     let parts = ledger.parts_of_post("r", PNG_POST, "t").unwrap();
     assert!(!parts.is_empty() && parts.iter().all(|p| p.state == PartState::Held));
 
     let status: serde_json::Value =
         serde_json::from_slice(&setup.run(&["status", "--json"]).stdout).unwrap();
-    assert!(status["review"]["held_posts"].as_u64().unwrap() >= 4, "{status}");
+    assert!(
+        status["review"]["held_posts"].as_u64().unwrap() >= 4,
+        "{status}"
+    );
     assert!(status["review"]["oldest_age_seconds"].as_i64().is_some());
 
     // Edits beside the post; too long is refused and changes nothing.
@@ -101,7 +107,13 @@ async fn held_posts_are_edited_beside_and_released_once() {
     for args in [
         &["describe", "--media", "1", "--text", "Two notebook pages"][..],
         &["warn", "--text", "Old notes"][..],
-        &["edit", "--visibility", "unlisted", "--text", "Two old notebook pages."][..],
+        &[
+            "edit",
+            "--visibility",
+            "unlisted",
+            "--text",
+            "Two old notebook pages.",
+        ][..],
     ] {
         let mut all = vec!["hold", args[0], "--route", "r", "--post", PNG_POST];
         all.extend(&args[1..]);
@@ -116,7 +128,9 @@ async fn held_posts_are_edited_beside_and_released_once() {
     let handles: Vec<_> = (0..3)
         .map(|_| {
             let s = Arc::clone(&setup);
-            std::thread::spawn(move || s.run(&["hold", "release", "--route", "r", "--post", PNG_POST]))
+            std::thread::spawn(move || {
+                s.run(&["hold", "release", "--route", "r", "--post", PNG_POST])
+            })
         })
         .collect();
     let outs: Vec<Output> = handles.into_iter().map(|h| h.join().unwrap()).collect();
@@ -125,7 +139,10 @@ async fn held_posts_are_edited_beside_and_released_once() {
         .filter(|o| String::from_utf8_lossy(&o.stdout).contains(": released;"))
         .count();
     assert_eq!(won, 1, "{:?}", outs.iter().map(text).collect::<Vec<_>>());
-    for o in outs.iter().filter(|o| !String::from_utf8_lossy(&o.stdout).contains(": released;")) {
+    for o in outs
+        .iter()
+        .filter(|o| !String::from_utf8_lossy(&o.stdout).contains(": released;"))
+    {
         assert!(text(o).contains("released meanwhile"), "{}", text(o));
     }
     let sent: Vec<_> = fake
@@ -141,10 +158,28 @@ async fn held_posts_are_edited_beside_and_released_once() {
         Some("Two notebook pages")
     );
     assert_eq!(fake.statuses().len(), 1, "nothing else went out");
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_post_is_skipped_with_its_reason_and_takes_no_more_edits() {
+    let fake = FakeFedi::start(Personality::Mastodon, Clock::System).await;
+    let setup = Arc::new(Setup::new(&fake));
+    let s = Arc::clone(&setup);
+    let out = tokio::task::spawn_blocking(move || s.run(&["backfill", "--route", "r"]))
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let ledger = setup.ledger();
     // Dropped with the reason.
     let out = setup.run(&[
-        "hold", "drop", "--route", "r", "--post", JPG_POST, "--reason", "private photo",
+        "hold",
+        "drop",
+        "--route",
+        "r",
+        "--post",
+        JPG_POST,
+        "--reason",
+        "private photo",
     ]);
     assert!(out.status.success(), "{}", text(&out));
     let parts = ledger.parts_of_post("r", JPG_POST, "t").unwrap();

@@ -65,7 +65,9 @@ impl Settings {
             let key = "desk.password_file";
             if let Err(err) = desk.password.load(key) {
                 let message = err.to_string();
-                let problem = message.strip_prefix(&format!("`{key}`: ")).unwrap_or(&message);
+                let problem = message
+                    .strip_prefix(&format!("`{key}`: "))
+                    .unwrap_or(&message);
                 findings.push(Finding {
                     key: key.to_owned(),
                     problem: problem.to_owned(),

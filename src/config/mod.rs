@@ -121,7 +121,10 @@ pub struct MetricsSettings {
 #[serde(deny_unknown_fields)]
 pub struct DeskSettings {
     /// The address the page is served on; loopback by default.
-    #[serde(default = "DeskSettings::loopback", deserialize_with = "values::listen")]
+    #[serde(
+        default = "DeskSettings::loopback",
+        deserialize_with = "values::listen"
+    )]
     pub listen: std::net::SocketAddr,
     /// The desk password, from `password_file` after reading (as tokens are).
     #[serde(skip, default = "resolve::unread_token")]

@@ -62,7 +62,9 @@ struct Desk {
 #[derive(Debug, thiserror::Error)]
 pub enum DeskError {
     /// `[desk]` is missing from the configuration.
-    #[error("{0}: no [desk] table: add one with `password_file` (see `birdbridge check --example`)")]
+    #[error(
+        "{0}: no [desk] table: add one with `password_file` (see `birdbridge check --example`)"
+    )]
     NotConfigured(std::path::PathBuf),
     /// The password file cannot be read.
     #[error(transparent)]
@@ -150,7 +152,10 @@ async fn secure(mut response: Response) -> Response {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     h.entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
     response
@@ -175,7 +180,13 @@ fn html(status: StatusCode, markup: Markup) -> Response {
         .into_response()
 }
 
-fn message_page(status: StatusCode, title: &str, text: &str, kept: Option<&str>, back: Option<&str>) -> Response {
+fn message_page(
+    status: StatusCode,
+    title: &str,
+    text: &str,
+    kept: Option<&str>,
+    back: Option<&str>,
+) -> Response {
     html(
         status,
         pages::page(title, None, &pages::message(title, text, kept, back)),
@@ -207,56 +218,66 @@ fn done_text(done: Option<&str>) -> Option<String> {
 }
 
 async fn queue(
-    State(d): State<Arc<Desk>>,
+    State(desk): State<Arc<Desk>>,
     headers: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
+    Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let Some(s) = d.gate.session(&headers) else {
+    let Some(session) = desk.gate.session(&headers) else {
         return Redirect::to("/login").into_response();
     };
-    let pick = |k: &str| q.get(k).filter(|v| !v.is_empty()).cloned();
+    let pick = |k: &str| query.get(k).filter(|v| !v.is_empty()).cloned();
     let filter = QueueFilter {
         route: pick("route"),
         target: pick("target"),
         rule: pick("reason"),
     };
-    let offset = q.get("offset").and_then(|o| o.parse().ok()).unwrap_or(0);
-    let done = done_text(q.get("done").map(String::as_str));
-    match d
+    let offset = query
+        .get("offset")
+        .and_then(|o| o.parse().ok())
+        .unwrap_or(0);
+    let done = done_text(query.get("done").map(String::as_str));
+    match desk
         .ledger
         .call(move |l| QueueView::read(l, filter, offset, done))
         .await
     {
         Ok(v) => html(
             StatusCode::OK,
-            pages::page("Queue", Some((&s.name, &s.csrf)), &pages::queue(&v)),
+            pages::page(
+                "Queue",
+                Some((&session.name, &session.csrf)),
+                &pages::queue(&v),
+            ),
         ),
         Err(e) => ledger_failed(&e),
     }
 }
 
 async fn show_post(
-    State(d): State<Arc<Desk>>,
+    State(desk): State<Arc<Desk>>,
     headers: HeaderMap,
     Path((route, id)): Path<(String, String)>,
-    Query(q): Query<HashMap<String, String>>,
+    Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let Some(s) = d.gate.session(&headers) else {
+    let Some(session) = desk.gate.session(&headers) else {
         return Redirect::to("/login").into_response();
     };
-    let settings = Arc::clone(&d.settings);
-    let (csrf, done) = (s.csrf.clone(), done_text(q.get("done").map(String::as_str)));
-    let (r, i) = (route.clone(), id.clone());
-    match d
+    let settings = Arc::clone(&desk.settings);
+    let (csrf, done) = (
+        session.csrf.clone(),
+        done_text(query.get("done").map(String::as_str)),
+    );
+    let (route_, id_) = (route.clone(), id.clone());
+    match desk
         .ledger
-        .call(move |l| PostView::read(l, &settings, (&r, &i), csrf, done))
+        .call(move |l| PostView::read(l, &settings, (&route_, &id_), csrf, done))
         .await
     {
         Ok(Some(v)) => html(
             StatusCode::OK,
             pages::page(
                 &format!("Post {id}"),
-                Some((&s.name, &s.csrf)),
+                Some((&session.name, &session.csrf)),
                 &pages::post(&v),
             ),
         ),
@@ -279,28 +300,32 @@ fn unknown_post(route: &str, id: &str) -> Response {
 }
 
 /// The session of a form, with its CSRF token checked; else the answer refusing it.
-fn form_session(d: &Desk, headers: &HeaderMap, form: &HashMap<String, String>) -> Result<session::Session, Response> {
-    let Some(s) = d.gate.session(headers) else {
-        return Err(message_page(
+fn form_session(
+    desk: &Desk,
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+) -> Result<session::Session, Box<Response>> {
+    let Some(session) = desk.gate.session(headers) else {
+        return Err(Box::new(message_page(
             StatusCode::UNAUTHORIZED,
             "Not logged in",
             "Your session has ended: log in again. Nothing was changed.",
             None,
             None,
-        ));
+        )));
     };
-    if !csrf_matches(&s.csrf, form.get("csrf").map(String::as_str)) {
+    if !csrf_matches(&session.csrf, form.get("csrf").map(String::as_str)) {
         tracing::warn!("desk: a form without this session's CSRF token was refused");
-        return Err(message_page(
+        return Err(Box::new(message_page(
             StatusCode::FORBIDDEN,
             "Form refused",
             "This form did not come from this desk session (or is from before you logged \
              in again): reload the page and try again. Nothing was changed.",
             None,
             None,
-        ));
+        )));
     }
-    Ok(s)
+    Ok(session)
 }
 
 /// Why a form changed nothing.
@@ -341,27 +366,28 @@ fn refusal_page(r: Refusal, route: &str, id: &str) -> Response {
 
 /// Saves a copy's form (and releases it, with `action=release`).
 async fn save(
-    State(d): State<Arc<Desk>>,
+    State(desk): State<Arc<Desk>>,
     headers: HeaderMap,
     Path((route, id, target)): Path<(String, String, String)>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    let s = match form_session(&d, &headers, &form) {
-        Ok(s) => s,
-        Err(r) => return r,
+    let session = match form_session(&desk, &headers, &form) {
+        Ok(session) => session,
+        Err(refused) => return *refused,
     };
     let release = form.get("action").is_some_and(|a| a == "release");
-    let settings = Arc::clone(&d.settings);
-    let (r, i, t) = (route.clone(), id.clone(), target.clone());
-    let actor = s.actor();
-    let outcome = d
+    let settings = Arc::clone(&desk.settings);
+    let (route_, id_, target_) = (route.clone(), id.clone(), target.clone());
+    let actor = session.actor();
+    let outcome = desk
         .ledger
         .call(move |l| {
             let now = Utc::now();
-            let Some(view) = PostView::read(l, &settings, (&r, &i), String::new(), None)? else {
+            let Some(view) = PostView::read(l, &settings, (&route_, &id_), String::new(), None)?
+            else {
                 return Ok(Err(Refusal::Unknown));
             };
-            let Some(copy) = view.copies.iter().find(|c| c.hold.target == t) else {
+            let Some(copy) = view.copies.iter().find(|c| c.hold.target == target_) else {
                 return Ok(Err(Refusal::Unknown));
             };
             let changes = match changes(&view, copy, &form) {
@@ -371,28 +397,38 @@ async fn save(
             let fields: Vec<(EditField, Option<&str>)> =
                 changes.iter().map(|(f, v)| (*f, v.as_deref())).collect();
             let expected = form.get("version").and_then(|v| v.parse().ok());
-            let version = match l.edit_review_fields((&r, &i, &t), &fields, expected, &actor, now) {
+            let version = match l.edit_review_fields(
+                (&route_, &id_, &target_),
+                &fields,
+                expected,
+                &actor,
+                now,
+            ) {
                 Ok(v) => v,
                 Err(e) => return Ok(Err(Refusal::Review(e))),
             };
             if release {
-                if let Err(e) = l.release_review(&r, &i, Some(&t), Some(version), &actor, now) {
+                if let Err(e) =
+                    l.release_review(&route_, &id_, Some(&target_), Some(version), &actor, now)
+                {
                     return Ok(Err(Refusal::Review(e)));
                 }
             }
-            Ok(Ok(l.next_held(&r, &i)?))
+            Ok(Ok(l.next_held(&route_, &id_)?))
         })
         .await;
     match outcome {
         Ok(Ok(next)) if release => {
-            if let Some(wake) = &d.wake {
+            if let Some(wake) = &desk.wake {
                 wake.notify_one();
             }
             let to = next.map_or_else(|| "/".to_owned(), |(r, p)| post_link(&r, &p));
             let sep = if to.contains('?') { '&' } else { '?' };
             Redirect::to(&format!("{to}{sep}done=released")).into_response()
         }
-        Ok(Ok(_)) => Redirect::to(&format!("{}?done=saved", post_link(&route, &id))).into_response(),
+        Ok(Ok(_)) => {
+            Redirect::to(&format!("{}?done=saved", post_link(&route, &id))).into_response()
+        }
         Ok(Err(refused)) => refusal_page(refused, &route, &id),
         Err(e) => ledger_failed(&e),
     }
@@ -438,7 +474,11 @@ fn changes(
     }
     if form.contains_key("sensitive_shown") {
         let given = form.get("sensitive").map_or("false", |_| "true");
-        check(EditField::Sensitive, given, if post.sensitive { "true" } else { "false" })?;
+        check(
+            EditField::Sensitive,
+            given,
+            if post.sensitive { "true" } else { "false" },
+        )?;
     }
     if let Some(given) = form.get("visibility") {
         check(
@@ -454,16 +494,19 @@ fn changes(
 }
 
 async fn drop_copy(
-    State(d): State<Arc<Desk>>,
+    State(desk): State<Arc<Desk>>,
     headers: HeaderMap,
     Path((route, id, target)): Path<(String, String, String)>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    let s = match form_session(&d, &headers, &form) {
-        Ok(s) => s,
-        Err(r) => return r,
+    let session = match form_session(&desk, &headers, &form) {
+        Ok(session) => session,
+        Err(refused) => return *refused,
     };
-    let reason = form.get("reason").map(|r| r.trim().to_owned()).unwrap_or_default();
+    let reason = form
+        .get("reason")
+        .map(|r| r.trim().to_owned())
+        .unwrap_or_default();
     if reason.is_empty() {
         return message_page(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -474,14 +517,22 @@ async fn drop_copy(
         );
     }
     let expected = form.get("version").and_then(|v| v.parse().ok());
-    let (r, i, t, actor) = (route.clone(), id.clone(), target.clone(), s.actor());
-    let outcome = d
+    let (route_, id_, target_, actor) =
+        (route.clone(), id.clone(), target.clone(), session.actor());
+    let outcome = desk
         .ledger
         .call(move |l| {
-            match l.drop_review(&r, &i, Some(&t), expected, (&actor, &reason), Utc::now()) {
+            match l.drop_review(
+                &route_,
+                &id_,
+                Some(&target_),
+                expected,
+                (&actor, &reason),
+                Utc::now(),
+            ) {
                 Ok(_) => {
-                    l.forget_reviewed(&r, &i)?;
-                    Ok(Ok(l.next_held(&r, &i)?))
+                    l.forget_reviewed(&route_, &id_)?;
+                    Ok(Ok(l.next_held(&route_, &id_)?))
                 }
                 Err(e) => Ok(Err(Refusal::Review(e))),
             }
@@ -499,31 +550,36 @@ async fn drop_copy(
 
 /// An image (or video) by its media id: the kept download, or the archive's file; never a
 /// path from the request.
-async fn media(State(d): State<Arc<Desk>>, headers: HeaderMap, Path(id): Path<i64>) -> Response {
-    if d.gate.session(&headers).is_none() {
+async fn media(State(desk): State<Arc<Desk>>, headers: HeaderMap, Path(id): Path<i64>) -> Response {
+    if desk.gate.session(&headers).is_none() {
         return StatusCode::UNAUTHORIZED.into_response();
     }
-    let found = d
-        .ledger
-        .call(move |l| {
-            let Some(m) = l.held_media(id)? else {
-                return Ok(None);
-            };
-            if let Some(file) = &m.file {
-                let bytes = std::fs::read(file).ok();
-                return Ok(bytes.map(|b| (b, m.mime.clone().unwrap_or_else(|| "image/jpeg".to_owned()))));
-            }
-            let Some(post) = l.reviewed_post(&m.route, &m.source_post_id)? else {
-                return Ok(None);
-            };
-            let Some(item) = post.post.ok().and_then(|p| p.media.get(m.media_index as usize).cloned()) else {
-                return Ok(None);
-            };
-            Ok(crate::media::read(&item.source, item.kind, MEDIA_LIMIT)
-                .ok()
-                .map(|f| (f.bytes, f.mime.to_owned())))
-        })
-        .await;
+    let found =
+        desk.ledger
+            .call(move |l| {
+                let Some(m) = l.held_media(id)? else {
+                    return Ok(None);
+                };
+                if let Some(file) = &m.file {
+                    let bytes = std::fs::read(file).ok();
+                    return Ok(bytes
+                        .map(|b| (b, m.mime.clone().unwrap_or_else(|| "image/jpeg".to_owned()))));
+                }
+                let Some(post) = l.reviewed_post(&m.route, &m.source_post_id)? else {
+                    return Ok(None);
+                };
+                let Some(item) = post
+                    .post
+                    .ok()
+                    .and_then(|p| p.media.get(m.media_index as usize).cloned())
+                else {
+                    return Ok(None);
+                };
+                Ok(crate::media::read(&item.source, item.kind, MEDIA_LIMIT)
+                    .ok()
+                    .map(|f| (f.bytes, f.mime.to_owned())))
+            })
+            .await;
     match found {
         Ok(Some((bytes, mime))) => {
             let mime = if mime.starts_with("image/") || mime.starts_with("video/") {
@@ -576,14 +632,15 @@ async fn login_form(headers: HeaderMap) -> Response {
         .filter(|t| t.len() == 64)
         .unwrap_or_else(session::token);
     let mut response = html(StatusCode::OK, pages::login(&token, None));
-    response
-        .headers_mut()
-        .append(header::SET_COOKIE, set_cookie(LOGIN_COOKIE, &token, Some(3600)));
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(LOGIN_COOKIE, &token, Some(3600)),
+    );
     response
 }
 
 async fn login(
-    State(d): State<Arc<Desk>>,
+    State(desk): State<Arc<Desk>>,
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
@@ -595,9 +652,10 @@ async fn login(
     };
     let again = |status: StatusCode, problem: &str| {
         let mut response = html(status, pages::login(&token, Some(problem)));
-        response
-            .headers_mut()
-            .append(header::SET_COOKIE, set_cookie(LOGIN_COOKIE, &token, Some(3600)));
+        response.headers_mut().append(
+            header::SET_COOKIE,
+            set_cookie(LOGIN_COOKIE, &token, Some(3600)),
+        );
         response
     };
     if expected.len() != 64 || !csrf_matches(&expected, form.get("csrf").map(String::as_str)) {
@@ -614,13 +672,13 @@ async fn login(
         );
     }
     let given = form.get("password").map(String::as_str).unwrap_or_default();
-    if !d.gate.password_matches(given) {
+    if !desk.gate.password_matches(given) {
         tracing::warn!("desk: a login with a wrong password was refused");
         // Slows down guessing.
         tokio::time::sleep(Duration::from_millis(400)).await;
         return again(StatusCode::UNAUTHORIZED, "Wrong password.");
     }
-    let id = d.gate.open(name);
+    let id = desk.gate.open(name);
     tracing::info!(name, "desk: logged in");
     let mut response = Redirect::to("/").into_response();
     let h = response.headers_mut();
@@ -630,14 +688,14 @@ async fn login(
 }
 
 async fn logout(
-    State(d): State<Arc<Desk>>,
+    State(desk): State<Arc<Desk>>,
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    if let Err(r) = form_session(&d, &headers, &form) {
-        return r;
+    if let Err(refused) = form_session(&desk, &headers, &form) {
+        return *refused;
     }
-    d.gate.close(&headers);
+    desk.gate.close(&headers);
     let mut response = Redirect::to("/login").into_response();
     response
         .headers_mut()

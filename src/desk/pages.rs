@@ -107,7 +107,7 @@ pub(super) fn queue(v: &QueueView) -> Markup {
                             " " (excerpt(&item.text))
                         }
                         span.meta {
-                            " · route " (item.route) " → " (item.targets.join(", "))
+                            "route " (item.route) " → " (item.targets.join(", "))
                             " · " (item.rules.join(", "))
                             @if item.media > 0 { " · " (item.media) " media" }
                             " · held " (item.held_at.format("%Y-%m-%d %H:%M UTC"))
@@ -123,7 +123,13 @@ pub(super) fn queue(v: &QueueView) -> Markup {
     }
 }
 
-fn select(id: &str, name: &str, label: &str, counts: &[(String, u64)], chosen: Option<&str>) -> Markup {
+fn select(
+    id: &str,
+    name: &str,
+    label: &str,
+    counts: &[(String, u64)],
+    chosen: Option<&str>,
+) -> Markup {
     html! {
         label for=(id) { (label) }
         select #(id) name=(name) {
@@ -199,6 +205,15 @@ fn copy(v: &PostView, c: &CopyView) -> Markup {
                 ReviewState::Held => {},
             }
             h3 { "As " (t) " will show it" }
+            (preview(v, c))
+            @if held { (edit_form(v, c)) }
+        }
+    }
+}
+
+/// The copy's statuses as the server will show them (the warning collapsed).
+fn preview(v: &PostView, c: &CopyView) -> Markup {
+    html! {
             div.preview {
                 @for (i, part) in c.rendered.parts.iter().enumerate() {
                     article.status aria-label=(format!("Status {} of {}", i + 1, c.rendered.parts.len())) {
@@ -228,7 +243,14 @@ fn copy(v: &PostView, c: &CopyView) -> Markup {
                     }
                 }
             }
-            @if held {
+    }
+}
+
+/// The copy's form: descriptions, warning, sensitive flag, visibility, text; release; drop.
+fn edit_form(v: &PostView, c: &CopyView) -> Markup {
+    let t = &c.hold.target;
+    let id = |what: &str| format!("{what}-{}", c.slug);
+    html! {
                 form.edit method="post" action=(format!("{}/{}", super::post_link(&v.route, v.post.id.as_str()), super::enc(t))) {
                     input type="hidden" name="csrf" value=(v.csrf);
                     input type="hidden" name="version" value=(c.hold.version);
@@ -307,8 +329,6 @@ fn copy(v: &PostView, c: &CopyView) -> Markup {
                         button type="submit" { "Drop this copy" }
                     }
                 }
-            }
-        }
     }
 }
 

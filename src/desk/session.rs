@@ -9,6 +9,7 @@
 //! restart asks everyone to log in again.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -133,7 +134,9 @@ pub(super) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// A `Set-Cookie` value: `HttpOnly`, `SameSite=Strict`, for the whole desk.
 pub(super) fn set_cookie(name: &str, value: &str, max_age: Option<u64>) -> HeaderValue {
-    let age = max_age.map(|a| format!("; Max-Age={a}")).unwrap_or_default();
+    let age = max_age
+        .map(|a| format!("; Max-Age={a}"))
+        .unwrap_or_default();
     HeaderValue::from_str(&format!(
         "{name}={value}; Path=/; HttpOnly; SameSite=Strict{age}"
     ))
@@ -143,11 +146,15 @@ pub(super) fn set_cookie(name: &str, value: &str, max_age: Option<u64>) -> Heade
 /// 32 random bytes from the operating system, as hex.
 pub(super) fn token() -> String {
     let mut bytes = [0u8; 32];
-    if getrandom::fill(&mut bytes).is_err() {
-        // The operating system's generator failing is not something to carry on from.
-        panic!("the operating system's random number generator failed");
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    // The operating system's generator failing is not something to carry on from.
+    assert!(
+        getrandom::fill(&mut bytes).is_ok(),
+        "the operating system's random number generator failed"
+    );
+    bytes.iter().fold(String::with_capacity(64), |mut hex, b| {
+        let _ = write!(hex, "{b:02x}");
+        hex
+    })
 }
 
 fn digest(s: &str) -> [u8; 32] {

@@ -203,7 +203,9 @@ impl CopyView {
     }
 
     pub(super) fn visibility(&self) -> Visibility {
-        self.edits.visibility.unwrap_or_else(|| self.unedited_visibility())
+        self.edits
+            .visibility
+            .unwrap_or_else(|| self.unedited_visibility())
     }
 
     /// The first part's visibility as rendered without edits.
@@ -215,7 +217,10 @@ impl CopyView {
     }
 
     pub(super) fn text(&self) -> String {
-        self.edits.text.clone().unwrap_or_else(|| self.base.text.clone())
+        self.edits
+            .text
+            .clone()
+            .unwrap_or_else(|| self.base.text.clone())
     }
 
     /// The text's length by the target's rule (with the warning, as the server counts).

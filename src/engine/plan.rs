@@ -17,7 +17,7 @@ use crate::model::{Post, PostId};
 use crate::policy::{self, Decision, RoutePolicy};
 use crate::preview;
 use crate::profile::TargetProfile;
-use crate::render::{self, Lookups, Rendered};
+use crate::render::{self, CopyEdits, Lookups, Rendered};
 use crate::review;
 use crate::store::{
     Ledger, NewHold, PartKey, PartRecord, PartState, ReviewState, StoreError, HELD_PREFIX,
@@ -80,46 +80,11 @@ impl Plan {
     /// changed for the post (a held post released).
     pub(super) fn run(self, l: &Ledger) -> Result<(Step, bool), StoreError> {
         let (route, target, id) = (&self.route, &self.target, self.post.id.as_str());
-        // A post under review is the review deliverer's (`review/deliver.rs`) from its hold
-        // on: it alone delivers a released one, with the person's edits; any other offer
-        // leaves it alone (while held, it refreshes the limits the desk counts against).
-        let hold = l.review_hold(route, id, target)?;
-        let edits = match (&hold, self.reviewed) {
-            (Some(h), true) if h.state == ReviewState::Released => {
-                Some(review::copy_edits(&l.review_edits(route, id, target)?))
-            }
-            (_, true) => return Ok((Step::AlreadyDone, false)),
-            (Some(h), false) => {
-                if let (ReviewState::Held, Some(p)) = (h.state, &self.profile) {
-                    l.refresh_hold_limits(route, id, target, &review::limits_json(p))?;
-                }
-                let step = match h.state {
-                    ReviewState::Dropped => Step::AlreadyDone,
-                    ReviewState::Held | ReviewState::Released => Step::Held { new: false },
-                };
-                return Ok((step, false));
-            }
-            (None, false) => None,
+        let edits = match self.under_review(l)? {
+            Ok(edits) => edits,
+            Err(step) => return Ok((step, false)),
         };
-        let mut decision = match &edits {
-            // A person released it: mirrored with their edits, whatever the policy says.
-            Some(_) => Decision::Mirror,
-            None => policy::decide(&self.post, &self.policy, self.now),
-        };
-        if matches!(decision, Decision::Hold(_))
-            && l.hold_released(&self.route, self.post.id.as_str(), &self.target)?
-        {
-            // A person released this post from a hold of an earlier birdbridge (`hold
-            // release`): mirrored although the policy still holds it.
-            decision = Decision::Mirror;
-        }
-        let mut rule = review::ALT_TEXT_RULE;
-        if decision == Decision::Mirror && edits.is_none() {
-            if let Some(h) = review::hold_reason(&self.post, &self.policy, self.review) {
-                rule = h.rule;
-                decision = Decision::Hold(h.reason);
-            }
-        }
+        let (mut decision, rule) = self.decide(l, edits.is_some())?;
         let existing = l.parts_of_post(route, id, target)?;
         // A held post whose hold no longer applies (the policy or the source changed):
         // that change was the person's request to retry it.
@@ -216,6 +181,56 @@ impl Plan {
             }),
             released,
         ))
+    }
+
+    /// What the policy and the review say about the post, and the rule a hold is filed
+    /// under. A post a person released (`released`) is mirrored whatever the policy says.
+    fn decide(&self, l: &Ledger, released: bool) -> Result<(Decision, &'static str), StoreError> {
+        let mut decision = if released {
+            Decision::Mirror
+        } else {
+            policy::decide(&self.post, &self.policy, self.now)
+        };
+        if matches!(decision, Decision::Hold(_))
+            && l.hold_released(&self.route, self.post.id.as_str(), &self.target)?
+        {
+            // A person released this post from a hold of an earlier birdbridge (`hold
+            // release`): mirrored although the policy still holds it.
+            decision = Decision::Mirror;
+        }
+        let mut rule = review::ALT_TEXT_RULE;
+        if decision == Decision::Mirror && !released {
+            if let Some(h) = review::hold_reason(&self.post, &self.policy, self.review) {
+                rule = h.rule;
+                decision = Decision::Hold(h.reason);
+            }
+        }
+        Ok((decision, rule))
+    }
+
+    /// A post under review is the review deliverer's (`review/deliver.rs`) from its hold
+    /// on: it alone delivers a released one, with the person's edits (returned here); any
+    /// other offer leaves it alone (while held, refreshing the limits the desk counts
+    /// against), which is the `Err` step. `Ok(None)`: the post is not under review here.
+    fn under_review(&self, l: &Ledger) -> Result<Result<Option<CopyEdits>, Step>, StoreError> {
+        let (route, target, id) = (&self.route, &self.target, self.post.id.as_str());
+        let hold = l.review_hold(route, id, target)?;
+        Ok(match (&hold, self.reviewed) {
+            (Some(h), true) if h.state == ReviewState::Released => Ok(Some(review::copy_edits(
+                &l.review_edits(route, id, target)?,
+            ))),
+            (_, true) => Err(Step::AlreadyDone),
+            (Some(h), false) => {
+                if let (ReviewState::Held, Some(p)) = (h.state, &self.profile) {
+                    l.refresh_hold_limits(route, id, target, &review::limits_json(p))?;
+                }
+                Err(match h.state {
+                    ReviewState::Dropped => Step::AlreadyDone,
+                    ReviewState::Held | ReviewState::Released => Step::Held { new: false },
+                })
+            }
+            (None, false) => Ok(None),
+        })
     }
 
     /// Holds the post for review: its parts rendered for the target's limits (one

@@ -142,7 +142,11 @@ impl Deliverer {
 
     /// Claims, delivers and gives back one released post; `None` when someone else holds
     /// it or it cannot be read.
-    async fn deliver_one(&mut self, route: &str, post_id: &str) -> Result<Option<Tally>, StoreError> {
+    async fn deliver_one(
+        &mut self,
+        route: &str,
+        post_id: &str,
+    ) -> Result<Option<Tally>, StoreError> {
         let claim = |ledger: &Arc<Ledger>, holder: String, now: chrono::DateTime<chrono::Utc>| {
             let (r, p) = (route.to_owned(), post_id.to_owned());
             let ledger = Arc::clone(ledger);
@@ -169,7 +173,9 @@ impl Deliverer {
         };
         // Remote media come from the copies kept while the post was held.
         for kept in &reviewed.media {
-            if let (Some(file), Some(m)) = (&kept.file, post.media.get_mut(kept.media_index as usize)) {
+            if let (Some(file), Some(m)) =
+                (&kept.file, post.media.get_mut(kept.media_index as usize))
+            {
                 if matches!(m.source, MediaSource::Url(_)) {
                     m.source = MediaSource::File(file.clone());
                 }
@@ -211,7 +217,12 @@ impl Deliverer {
             .await?;
         result?;
         if tally.parts_delivered > 0 {
-            info!(route, post = post_id, parts = tally.parts_delivered, "released post delivered");
+            info!(
+                route,
+                post = post_id,
+                parts = tally.parts_delivered,
+                "released post delivered"
+            );
         }
         Ok(Some(tally))
     }

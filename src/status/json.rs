@@ -359,7 +359,9 @@ fn fill(
     doc.review = Review {
         held_posts: summary.held_posts,
         oldest_held_at: summary.oldest_held_at.map(time),
-        oldest_age_seconds: summary.oldest_held_at.map(|t| (now - t).num_seconds().max(0)),
+        oldest_age_seconds: summary
+            .oldest_held_at
+            .map(|t| (now - t).num_seconds().max(0)),
         released_waiting: summary.released_waiting,
         targets: summary
             .per_target

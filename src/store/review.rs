@@ -294,9 +294,9 @@ impl Ledger {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let existing = super::select_post(&tx, route, id, target)?;
-        let replaceable = existing.iter().all(|r| {
-            (r.state == super::PartState::Planned && r.attempts == 0) || r.is_held()
-        });
+        let replaceable = existing
+            .iter()
+            .all(|r| (r.state == super::PartState::Planned && r.attempts == 0) || r.is_held());
         if !replaceable {
             return Ok(false);
         }
@@ -808,7 +808,9 @@ impl Ledger {
                 "SELECT id FROM held_media WHERE route = ?1 AND source_post_id = ?2 \
                  AND media_index = ?3",
             )?
-            .query_row(params![route, source_post_id, media_index], |row| row.get(0))
+            .query_row(params![route, source_post_id, media_index], |row| {
+                row.get(0)
+            })
             .optional()?;
         let Some(id) = id else {
             return Ok(false);
@@ -1279,30 +1281,55 @@ mod tests {
         hold(&l, &post("1", 0), "a", 1);
         let key = ("r", "1", "a");
         let v = l
-            .edit_review(key, EditField::Description(0), Some("a cat"), Some(1), "desk:Ann", at(1))
+            .edit_review(
+                key,
+                EditField::Description(0),
+                Some("a cat"),
+                Some(1),
+                "desk:Ann",
+                at(1),
+            )
             .unwrap();
         assert_eq!(v, 2);
         // Unchanged: no new version, no audit row.
         assert_eq!(
-            l.edit_review(key, EditField::Description(0), Some("a cat"), Some(2), "desk:Bo", at(2))
-                .unwrap(),
+            l.edit_review(
+                key,
+                EditField::Description(0),
+                Some("a cat"),
+                Some(2),
+                "desk:Bo",
+                at(2)
+            )
+            .unwrap(),
             2
         );
         // A form made from version 1 is stale now.
         let stale = l
-            .edit_review(key, EditField::Warning, Some("x"), Some(1), "desk:Bo", at(3))
+            .edit_review(
+                key,
+                EditField::Warning,
+                Some("x"),
+                Some(1),
+                "desk:Bo",
+                at(3),
+            )
             .unwrap_err();
         assert!(matches!(stale, ReviewError::Stale { ref by, .. } if by == "desk:Ann"));
         assert_eq!(
             l.review_edits("r", "1", "a").unwrap(),
             [(EditField::Description(0), "a cat".to_owned())]
         );
-        l.release_review("r", "1", None, None, "cli:root", at(4)).unwrap();
+        l.release_review("r", "1", None, None, "cli:root", at(4))
+            .unwrap();
         assert_eq!(states(&l, "1", "a"), [PartState::Planned]);
         let late = l
             .edit_review(key, EditField::Text, Some("late"), None, "desk:Ann", at(5))
             .unwrap_err();
-        assert!(late.to_string().contains("released meanwhile by cli:root"), "{late}");
+        assert!(
+            late.to_string().contains("released meanwhile by cli:root"),
+            "{late}"
+        );
         let audit = l.review_audit("r", "1").unwrap();
         let changes: Vec<&str> = audit.iter().map(|a| a.change.as_str()).collect();
         assert_eq!(
@@ -1353,9 +1380,20 @@ mod tests {
         assert!(l.claim_reviewed("r", "1", "one", until, at(1)).unwrap());
         assert!(!l.claim_reviewed("r", "1", "two", until, at(2)).unwrap());
         assert!(l.released_work(at(3)).unwrap().is_empty());
-        assert!(l.claim_reviewed("r", "1", "one", until, at(4)).unwrap(), "renewed");
+        assert!(
+            l.claim_reviewed("r", "1", "one", until, at(4)).unwrap(),
+            "renewed"
+        );
         let later = until + chrono::Duration::seconds(1);
-        assert!(l.claim_reviewed("r", "1", "two", later + chrono::Duration::minutes(10), later).unwrap());
+        assert!(l
+            .claim_reviewed(
+                "r",
+                "1",
+                "two",
+                later + chrono::Duration::minutes(10),
+                later
+            )
+            .unwrap());
         l.unclaim_reviewed("r", "1", "two").unwrap();
         assert_eq!(l.released_work(at(5)).unwrap().len(), 1);
     }
@@ -1367,7 +1405,11 @@ mod tests {
         hold(&l, &post("early", 10), "a", 1);
         hold(&l, &post("early", 10), "b", 1);
         let page = l.review_queue(&QueueFilter::default(), 0, 10).unwrap();
-        let ids: Vec<&str> = page.items.iter().map(|i| i.source_post_id.as_str()).collect();
+        let ids: Vec<&str> = page
+            .items
+            .iter()
+            .map(|i| i.source_post_id.as_str())
+            .collect();
         assert_eq!(ids, ["early", "late"]);
         assert_eq!(page.total, 2);
         assert_eq!(page.items[0].targets, ["a", "b"]);
@@ -1382,7 +1424,10 @@ mod tests {
             Some(("r".into(), "late".into()))
         );
         let summary = l.review_summary().unwrap();
-        assert_eq!((summary.held_posts, summary.oldest_held_at), (2, Some(at(0))));
+        assert_eq!(
+            (summary.held_posts, summary.oldest_held_at),
+            (2, Some(at(0)))
+        );
 
         l.drop_review("r", "early", None, None, ("desk:Ann", "duplicate"), at(1))
             .unwrap();
