@@ -194,3 +194,60 @@ async fn a_dropped_post_is_skipped_with_its_reason_and_takes_no_more_edits() {
     ]);
     assert!(text(&out).contains("dropped meanwhile"), "{}", text(&out));
 }
+
+/// A later post of a thread waits behind a held one (as behind an outage), and follows it
+/// once it is released.
+#[test]
+fn a_thread_waits_behind_its_held_post() {
+    let dir = TempDir::new().unwrap();
+    let archive = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/sample-archive");
+    let config = dir.path().join("bridge.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[ledger]\npath = \"ledger.sqlite\"\n\n\
+             [sources.sample]\nkind = \"archive\"\npath = {:?}\n\n\
+             [targets.t]\nkind = \"dry-run\"\noutput = \"out.jsonl\"\n\n\
+             [routes.r]\nsource = \"sample\"\ntargets = [\"t\"]\nreview = \"warned\"\n\
+             content_warnings = [{{ label = \"Thread\", match = [\"mirroring\"] }}]\n",
+            archive.display().to_string()
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        Command::new(assert_cmd::cargo::cargo_bin("birdbridge"))
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .env("BIRDBRIDGE_LOG", "error")
+            .output()
+            .unwrap()
+    };
+    let (first, second, third) = (
+        "1216091155461074944",
+        "1216091579085778944",
+        "1216091918824402944",
+    );
+    let out = run(&["backfill", "--route", "r"]);
+    assert_eq!(out.status.code(), Some(1), "parts wait: {}", text(&out));
+    let ledger = Ledger::open(&dir.path().join("ledger.sqlite")).unwrap();
+    let state = |id: &str| ledger.parts_of_post("r", id, "t").unwrap()[0].state;
+    assert_eq!(state(first), PartState::Held);
+    assert_eq!(state(second), PartState::Planned);
+    assert_eq!(state(third), PartState::Planned);
+    let out = run(&["hold", "release", "--route", "r", "--post", first]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = run(&["backfill", "--route", "r"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(dir.path().join("out.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let order: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l["source_post_id"].as_str())
+        .filter(|id| [first, second, third].contains(id))
+        .collect();
+    assert_eq!(order, [first, second, third]);
+}
