@@ -1,6 +1,7 @@
-//! What one post becomes on one target, in one place: decided by the route policy,
-//! rendered for the target's limits, and planned in the ledger. Already done, skipped or
-//! held (recorded), waiting (planned, with why), previewed, or parts to deliver (planned,
+//! What one post becomes on one target, in one place: decided by the route policy (and
+//! the target's `review`), rendered for the target's limits, and planned in the ledger.
+//! Already done, skipped (recorded), held for review (planned as `held`, with the post kept;
+//! a released one rendered with the person's edits, for the review deliverer alone), waiting (planned, with why), previewed, or parts to deliver (planned,
 //! with the renderer's warnings, as new statuses or as edits) that [`super::deliver`]
 //! then delivers. Synchronous, and run on the blocking pool ([`Ledger::call`]) with
 //! everything it needs owned, so the event loop never waits for the ledger's lock or the
@@ -290,8 +291,8 @@ impl Plan {
         Ok(records)
     }
 
-    /// Records why the post is not mirrored to the target: skipped (final) or held
-    /// (quarantined until the policy or the source changes). A dry run only shows holds.
+    /// Records why the post is not mirrored to the target: skipped (final); a hold only
+    /// reaches here in a dry run, which shows it (a real run holds it for review).
     fn not_mirrored(&self, l: &Ledger, decision: &Decision) -> Result<Step, StoreError> {
         let (route, target, id) = (&self.route, &self.target, self.post.id.as_str());
         let mut shown = None;

@@ -1,0 +1,315 @@
+//! The review queue as people read it: a page of held posts with the counts its filters
+//! offer, a post with its holds and media, the next one, the audit trail and the numbers
+//! `status` and the metrics show.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, OptionalExtension};
+
+use super::super::{kept, parse_timestamp, Ledger, StoreError};
+use super::{select_holds, HeldMedia, ReviewHold};
+use crate::model::Post;
+
+/// Which held posts the queue shows; `None` fields match everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueFilter {
+    pub route: Option<String>,
+    pub target: Option<String>,
+    /// A hold's `rule`.
+    pub rule: Option<String>,
+}
+
+/// One post in the queue.
+#[derive(Debug, Clone)]
+pub struct QueueItem {
+    pub route: String,
+    pub source_post_id: String,
+    pub posted_at: DateTime<Utc>,
+    pub held_at: DateTime<Utc>,
+    /// The targets it is held for.
+    pub targets: Vec<String>,
+    /// The rules that held it.
+    pub rules: Vec<String>,
+    /// The post's text (from its kept copy).
+    pub text: String,
+    /// How many media items it has.
+    pub media: usize,
+}
+
+/// A page of the queue with the counts the filters offer.
+#[derive(Debug, Clone, Default)]
+pub struct QueuePage {
+    pub items: Vec<QueueItem>,
+    /// Held posts matching the filter.
+    pub total: u64,
+    /// Held posts per route, target and rule (whatever the filter).
+    pub by_route: Vec<(String, u64)>,
+    pub by_target: Vec<(String, u64)>,
+    pub by_rule: Vec<(String, u64)>,
+}
+
+/// The queue in numbers (`status`, metrics).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReviewSummary {
+    /// Held posts (a post held on two targets counts once).
+    pub held_posts: u64,
+    /// Held (post, target) pairs per route and target.
+    pub per_target: Vec<(String, String, u64)>,
+    /// When the longest-waiting hold began.
+    pub oldest_held_at: Option<DateTime<Utc>>,
+    /// Released posts whose delivery is not finished yet.
+    pub released_waiting: u64,
+}
+
+/// A held post as the desk shows it.
+#[derive(Debug, Clone)]
+pub struct ReviewedPost {
+    /// The post; an error when its kept copy cannot be read.
+    pub post: Result<Post, String>,
+    /// Its holds, one per target, by target name.
+    pub holds: Vec<ReviewHold>,
+    /// Its media ids, by media index.
+    pub media: Vec<HeldMedia>,
+}
+
+/// One change a person made, as the audit trail keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewAudit {
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub route: String,
+    pub source_post_id: String,
+    pub target: String,
+    pub change: String,
+    pub note: Option<String>,
+}
+
+impl Ledger {
+    /// A page of the queue of held posts, oldest post first, with the counts per route,
+    /// target and rule.
+    pub fn review_queue(
+        &self,
+        filter: &QueueFilter,
+        offset: u64,
+        limit: u64,
+    ) -> Result<QueuePage, StoreError> {
+        let conn = self.conn();
+        let wanted = "h.state = 'held' AND (?1 IS NULL OR h.route = ?1) \
+             AND (?2 IS NULL OR h.target = ?2) AND (?3 IS NULL OR h.rule = ?3)";
+        let f = params![filter.route, filter.target, filter.rule];
+        let total: u64 = conn
+            .prepare_cached(&format!(
+                "SELECT count(*) FROM (SELECT 1 FROM review_holds AS h WHERE {wanted} \
+                 GROUP BY h.route, h.source_post_id)"
+            ))?
+            .query_row(f, |row| row.get(0))?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT p.route, p.source_post_id, p.posted_at, p.post, \
+             (SELECT min(held_at) FROM review_holds AS a WHERE a.route = p.route \
+              AND a.source_post_id = p.source_post_id AND a.state = 'held'), \
+             (SELECT group_concat(target, char(31)) FROM review_holds AS a \
+              WHERE a.route = p.route AND a.source_post_id = p.source_post_id AND a.state = 'held'), \
+             (SELECT group_concat(DISTINCT rule) FROM review_holds AS a \
+              WHERE a.route = p.route AND a.source_post_id = p.source_post_id AND a.state = 'held') \
+             FROM review_posts AS p WHERE EXISTS (SELECT 1 FROM review_holds AS h \
+              WHERE h.route = p.route AND h.source_post_id = p.source_post_id AND {wanted}) \
+             ORDER BY p.posted_at, p.source_post_id LIMIT ?4 OFFSET ?5"
+        ))?;
+        let rows = stmt
+            .query_map(
+                params![filter.route, filter.target, filter.rule, limit, offset],
+                |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, String>(3)?,
+                        row.get::<_, Option<String>>(4)?,
+                        row.get::<_, Option<String>>(5)?,
+                        row.get::<_, Option<String>>(6)?,
+                    ))
+                },
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut items = Vec::with_capacity(rows.len());
+        for (route, source_post_id, posted_at, json, held_at, targets, rules) in rows {
+            let post = kept::decode(&json);
+            let held_at = parse_timestamp(held_at.unwrap_or_else(|| posted_at.clone()))?;
+            items.push(QueueItem {
+                route,
+                source_post_id,
+                posted_at: parse_timestamp(posted_at)?,
+                held_at,
+                targets: split(targets, '\u{1f}'),
+                rules: split(rules, ','),
+                text: post
+                    .as_ref()
+                    .map_or_else(|e| format!("(unreadable: {e})"), |p| p.text.clone()),
+                media: post.as_ref().map_or(0, |p| p.media.len()),
+            });
+        }
+        let count = |column: &str| -> Result<Vec<(String, u64)>, StoreError> {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {column}, count(DISTINCT route || char(31) || source_post_id) \
+                 FROM review_holds WHERE state = 'held' GROUP BY {column} ORDER BY {column}"
+            ))?;
+            let rows = stmt
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        };
+        Ok(QueuePage {
+            items,
+            total,
+            by_route: count("route")?,
+            by_target: count("target")?,
+            by_rule: count("rule")?,
+        })
+    }
+
+    /// The next held post after `(route, post)` in queue order (oldest post first).
+    pub fn next_held(
+        &self,
+        route: &str,
+        source_post_id: &str,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        let conn = self.conn();
+        let at: Option<String> = conn
+            .prepare_cached(
+                "SELECT posted_at FROM review_posts WHERE route = ?1 AND source_post_id = ?2",
+            )?
+            .query_row([route, source_post_id], |row| row.get(0))
+            .optional()?;
+        let at = at.unwrap_or_default();
+        let next = conn
+            .prepare_cached(
+                "SELECT p.route, p.source_post_id FROM review_posts AS p \
+                 WHERE (p.posted_at, p.source_post_id, p.route) > (?3, ?2, ?1) \
+                 AND EXISTS (SELECT 1 FROM review_holds AS h WHERE h.route = p.route \
+                 AND h.source_post_id = p.source_post_id AND h.state = 'held') \
+                 ORDER BY p.posted_at, p.source_post_id, p.route LIMIT 1",
+            )?
+            .query_row(params![route, source_post_id, at], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .optional()?;
+        Ok(next)
+    }
+
+    /// The queue in numbers.
+    pub fn review_summary(&self) -> Result<ReviewSummary, StoreError> {
+        let conn = self.conn();
+        let (held_posts, oldest): (u64, Option<String>) = conn
+            .prepare_cached(
+                "SELECT count(DISTINCT route || char(31) || source_post_id), min(held_at) \
+                 FROM review_holds WHERE state = 'held'",
+            )?
+            .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        let per_target = conn
+            .prepare_cached(
+                "SELECT route, target, count(*) FROM review_holds WHERE state = 'held' \
+                 GROUP BY route, target ORDER BY route, target",
+            )?
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        let released_waiting: u64 = conn
+            .prepare_cached(
+                "SELECT count(DISTINCT h.route || char(31) || h.source_post_id) \
+                 FROM review_holds AS h JOIN parts AS q ON q.route = h.route \
+                 AND q.source_post_id = h.source_post_id AND q.target = h.target \
+                 WHERE h.state = 'released' AND q.state IN ('planned', 'posting', 'failed')",
+            )?
+            .query_row([], |row| row.get(0))?;
+        Ok(ReviewSummary {
+            held_posts,
+            per_target,
+            oldest_held_at: oldest.map(parse_timestamp).transpose()?,
+            released_waiting,
+        })
+    }
+    /// A post under review (held, released or dropped), as the desk shows it; `None` when
+    /// it was never held or is settled and forgotten.
+    pub fn reviewed_post(
+        &self,
+        route: &str,
+        source_post_id: &str,
+    ) -> Result<Option<ReviewedPost>, StoreError> {
+        let conn = self.conn();
+        let json: Option<String> = conn
+            .prepare_cached(
+                "SELECT post FROM review_posts WHERE route = ?1 AND source_post_id = ?2",
+            )?
+            .query_row([route, source_post_id], |row| row.get(0))
+            .optional()?;
+        let Some(json) = json else {
+            return Ok(None);
+        };
+        let holds = select_holds(&conn, route, source_post_id)?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, media_index, file, mime FROM held_media \
+             WHERE route = ?1 AND source_post_id = ?2 ORDER BY media_index",
+        )?;
+        let dir = self.media_dir();
+        let media = stmt
+            .query_map([route, source_post_id], |row| {
+                Ok(HeldMedia {
+                    id: row.get(0)?,
+                    route: route.to_owned(),
+                    source_post_id: source_post_id.to_owned(),
+                    media_index: row.get(1)?,
+                    file: row
+                        .get::<_, Option<String>>(2)?
+                        .and_then(|f| dir.as_ref().map(|d| d.join(f))),
+                    mime: row.get(3)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(ReviewedPost {
+            post: kept::decode(&json),
+            holds,
+            media,
+        }))
+    }
+
+    /// The audit trail of one post's review, oldest first.
+    pub fn review_audit(
+        &self,
+        route: &str,
+        source_post_id: &str,
+    ) -> Result<Vec<ReviewAudit>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT at, actor, route, source_post_id, target, change, note FROM review_audit \
+             WHERE route = ?1 AND source_post_id = ?2 ORDER BY id",
+        )?;
+        let rows = stmt
+            .query_map([route, source_post_id], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    ReviewAudit {
+                        at: DateTime::default(),
+                        actor: row.get(1)?,
+                        route: row.get(2)?,
+                        source_post_id: row.get(3)?,
+                        target: row.get(4)?,
+                        change: row.get(5)?,
+                        note: row.get(6)?,
+                    },
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(|(at, a)| {
+                Ok(ReviewAudit {
+                    at: parse_timestamp(at)?,
+                    ..a
+                })
+            })
+            .collect()
+    }
+}
+
+fn split(joined: Option<String>, by: char) -> Vec<String> {
+    joined
+        .map(|j| j.split(by).map(str::to_owned).collect())
+        .unwrap_or_default()
+}
