@@ -51,10 +51,16 @@ fn main() {
         let base = format!("http://127.0.0.1:{port}");
         let http = login(&base).await;
         let queue = time(requests, |i| {
+            // Half the first page, half a page deep in the queue (after a random post).
             let url = if i % 2 == 0 {
                 format!("{base}/")
             } else {
-                format!("{base}/?offset={}", (i * 37) % posts.max(1))
+                let n = (i * 7919) % posts.max(1);
+                format!(
+                    "{base}/?page=after&at={}&post={}&in=r",
+                    posted_at(n).to_rfc3339().replace('+', "%2B"),
+                    ids[n]
+                )
             };
             let http = http.clone();
             async move { fetch(&http, &url).await }
@@ -98,7 +104,6 @@ fn mb(kib: u64) -> f64 {
 fn fill(path: &Path, n: usize) -> Vec<String> {
     let ledger = Ledger::open_with(path, Durability::Normal).expect("ledger");
     let photo = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/desk/harbour.png");
-    let start = Utc.with_ymd_and_hms(2019, 1, 1, 0, 0, 0).unwrap();
     let mut ids = Vec::with_capacity(n);
     for i in 0..n {
         let id = format!("{}", 1_100_000_000_000_000_000u64 + i as u64);
@@ -109,7 +114,7 @@ fn fill(path: &Path, n: usize) -> Vec<String> {
                 username: "bench".into(),
                 display_name: None,
             },
-            created_at: start + chrono::Duration::minutes(i64::try_from(i).unwrap_or(0) * 37),
+            created_at: posted_at(i),
             text: format!(
                 "Post number {i}: a photo from the archive of the harbour walk, with a link https://example.org/walk/{i} and #photography"
             ),
@@ -145,6 +150,12 @@ fn fill(path: &Path, n: usize) -> Vec<String> {
         ids.push(id);
     }
     ids
+}
+
+/// When bench post `i` was posted.
+fn posted_at(i: usize) -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2019, 1, 1, 0, 0, 0).unwrap()
+        + chrono::Duration::minutes(i64::try_from(i).unwrap_or(0) * 37)
 }
 
 /// Serves an empty RSS feed on a local port (for the daemon's one live source).

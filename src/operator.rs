@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 use crate::cli::{HeldCopy, HoldCommand, PartSelection, QuarantineCommand};
 use crate::review::{self, EditRefused};
 use crate::store::{
-    EditField, Ledger, PartFilter, PartKey, PartRecord, QueueFilter, ReviewError, ReviewState,
-    StoreError,
+    EditField, Ledger, PartFilter, PartKey, PartRecord, QueueAt, QueueFilter, ReviewError,
+    ReviewState, StoreError,
 };
 
 /// What went wrong in an operator command.
@@ -359,7 +359,7 @@ fn list(ledger: &Ledger, selection: &PartSelection, out: &mut String) -> Result<
         target: selection.target.clone(),
         rule: None,
     };
-    let page = ledger.review_queue(&filter, 0, u64::MAX >> 1)?;
+    let page = ledger.review_queue(&filter, &QueueAt::First, u64::MAX >> 1)?;
     let mut listed = 0;
     for item in &page.items {
         if selection

@@ -56,8 +56,8 @@ use sha2::{Digest, Sha256};
 pub use operator::{AuditEntry, PartFilter};
 pub use report::DeliveryTimes;
 pub use review::{
-    EditField, HeldMedia, NewHold, QueueFilter, QueueItem, QueuePage, ReviewAudit, ReviewError,
-    ReviewHold, ReviewState, ReviewSummary, ReviewedPost,
+    EditField, HeldMedia, NewHold, QueueAt, QueueFilter, QueueItem, QueueKey, QueuePage,
+    ReviewAudit, ReviewError, ReviewHold, ReviewState, ReviewSummary, ReviewedPost,
 };
 pub use sources::{ReadCount, ReadKind};
 

@@ -336,6 +336,7 @@ async fn a_person_reviews_held_posts_in_a_real_browser() {
     wait_for_port(setup.port);
 
     refused_without_the_password_or_the_csrf_token(&setup).await;
+    bad_forms_change_nothing(&setup).await;
 
     let driver_port = free_port();
     let _driver = Killed(
@@ -368,6 +369,83 @@ async fn a_person_reviews_held_posts_in_a_real_browser() {
             );
         }
     }
+}
+
+/// A description over the limit, a stale form and an unknown post get a message and
+/// change nothing.
+async fn bad_forms_change_nothing(setup: &Setup) {
+    let (_, session) = http_login(setup, PASSWORD).await;
+    let http = reqwest::Client::new();
+    let page = http
+        .get(setup.url(&format!("/post/r/{PNG_POST}")))
+        .header("cookie", session.as_deref().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let field = |name: &str| {
+        page.split(&format!("name=\"{name}\" value=\""))
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap()
+            .to_owned()
+    };
+    let (csrf, version) = (field("csrf"), field("version"));
+    let post = |form: Vec<(&'static str, String)>| {
+        let http = http.clone();
+        let session = session.clone().unwrap();
+        let url = setup.url(&format!("/post/r/{PNG_POST}/social"));
+        async move {
+            let answer = http
+                .post(url)
+                .header("cookie", session)
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            (answer.status().as_u16(), answer.text().await.unwrap())
+        }
+    };
+    let (status, text) = post(vec![
+        ("csrf", csrf.clone()),
+        ("version", version.clone()),
+        ("description_0", "x".repeat(1501)),
+        ("action", "release".into()),
+    ])
+    .await;
+    assert_eq!(status, 422, "{text}");
+    assert!(
+        text.contains("takes at most 1500: shorten it (nothing was changed)"),
+        "{text}"
+    );
+    let (status, text) = post(vec![
+        ("csrf", csrf.clone()),
+        ("version", "0".into()),
+        ("description_0", "late".into()),
+    ])
+    .await;
+    assert_eq!(status, 409, "{text}");
+    assert!(text.contains("changed meanwhile"), "{text}");
+    let unknown = http
+        .get(setup.url("/post/r/404"))
+        .header("cookie", session.as_deref().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status().as_u16(), 404);
+    let hold = setup
+        .ledger()
+        .review_hold("r", PNG_POST, "social")
+        .unwrap()
+        .unwrap();
+    assert_eq!(hold.version.to_string(), version, "nothing changed");
+    assert!(setup
+        .ledger()
+        .review_edits("r", PNG_POST, "social")
+        .unwrap()
+        .is_empty());
 }
 
 /// A wrong password and a forged form are refused, and change nothing.

@@ -39,7 +39,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Secret, Settings};
 use crate::model::MediaKind;
 use crate::review::{self, EditRefused};
-use crate::store::{EditField, Ledger, QueueFilter, ReviewError, StoreError};
+use crate::store::{EditField, Ledger, QueueAt, QueueFilter, QueueKey, ReviewError, StoreError};
 use session::{csrf_matches, set_cookie, Gate, LOGIN_COOKIE, SESSION_COOKIE};
 use view::{PostView, QueueView};
 
@@ -231,14 +231,11 @@ async fn queue(
         target: pick("target"),
         rule: pick("reason"),
     };
-    let offset = query
-        .get("offset")
-        .and_then(|o| o.parse().ok())
-        .unwrap_or(0);
+    let at = queue_at(&query);
     let done = done_text(query.get("done").map(String::as_str));
     match desk
         .ledger
-        .call(move |l| QueueView::read(l, filter, offset, done))
+        .call(move |l| QueueView::read(l, filter, &at, done))
         .await
     {
         Ok(v) => html(
@@ -283,6 +280,25 @@ async fn show_post(
         ),
         Ok(None) => unknown_post(&route, &id),
         Err(e) => ledger_failed(&e),
+    }
+}
+
+/// Where the queue page starts, from its link (`page=after|before`, `at`, `post`, `in`);
+/// the first page when the link says nothing usable.
+fn queue_at(query: &HashMap<String, String>) -> QueueAt {
+    let key = || {
+        Some(QueueKey {
+            posted_at: chrono::DateTime::parse_from_rfc3339(query.get("at")?)
+                .ok()?
+                .with_timezone(&Utc),
+            source_post_id: query.get("post")?.clone(),
+            route: query.get("in")?.clone(),
+        })
+    };
+    match (query.get("page").map(String::as_str), key()) {
+        (Some("after"), Some(k)) => QueueAt::After(k),
+        (Some("before"), Some(k)) => QueueAt::Before(k),
+        _ => QueueAt::First,
     }
 }
 

@@ -99,7 +99,7 @@ pub(super) fn queue(v: &QueueView) -> Markup {
         @if p.items.is_empty() {
             p { "Nothing waits for review." }
         } @else {
-            ol.queue start=(v.offset + 1) {
+            ol.queue {
                 @for item in &p.items {
                     li {
                         a href=(super::post_link(&item.route, &item.source_post_id)) {

@@ -9,7 +9,8 @@ use crate::profile::TargetProfile;
 use crate::render::{self, CopyEdits, EditBase, Lookups, Rendered};
 use crate::review;
 use crate::store::{
-    HeldMedia, Ledger, QueueFilter, QueuePage, ReviewAudit, ReviewHold, StoreError,
+    HeldMedia, Ledger, QueueAt, QueueFilter, QueueKey, QueuePage, ReviewAudit, ReviewHold,
+    StoreError,
 };
 
 /// Posts per queue page.
@@ -21,7 +22,6 @@ pub(super) struct QueueView {
     pub(super) page: QueuePage,
     pub(super) filter: QueueFilter,
     pub(super) filtered: bool,
-    pub(super) offset: u64,
     pub(super) prev: Option<String>,
     pub(super) next: Option<String>,
     pub(super) done: Option<String>,
@@ -31,12 +31,17 @@ impl QueueView {
     pub(super) fn read(
         l: &Ledger,
         filter: QueueFilter,
-        offset: u64,
+        at: &QueueAt,
         done: Option<String>,
     ) -> Result<Self, StoreError> {
-        let page = l.review_queue(&filter, offset, PAGE)?;
-        let link = |offset: u64| {
-            let mut q = vec![format!("offset={offset}")];
+        let page = l.review_queue(&filter, at, PAGE)?;
+        let link = |way: &str, key: QueueKey| {
+            let mut q = vec![
+                format!("page={way}"),
+                format!("at={}", super::enc(&key.posted_at.to_rfc3339())),
+                format!("post={}", super::enc(&key.source_post_id)),
+                format!("in={}", super::enc(&key.route)),
+            ];
             for (k, v) in [
                 ("route", &filter.route),
                 ("target", &filter.target),
@@ -48,13 +53,20 @@ impl QueueView {
             }
             format!("/?{}", q.join("&"))
         };
-        let prev = (offset > 0).then(|| link(offset.saturating_sub(PAGE)));
-        let next = (offset + PAGE < page.total).then(|| link(offset + PAGE));
+        let prev = page
+            .items
+            .first()
+            .filter(|_| page.has_earlier)
+            .map(|i| link("before", i.key()));
+        let next = page
+            .items
+            .last()
+            .filter(|_| page.has_later)
+            .map(|i| link("after", i.key()));
         Ok(Self {
             filtered: filter != QueueFilter::default(),
             page,
             filter,
-            offset,
             prev,
             next,
             done,

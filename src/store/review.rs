@@ -32,7 +32,9 @@ mod media;
 mod queue;
 
 pub use media::HeldMedia;
-pub use queue::{QueueFilter, QueueItem, QueuePage, ReviewAudit, ReviewSummary, ReviewedPost};
+pub use queue::{
+    QueueAt, QueueFilter, QueueItem, QueueKey, QueuePage, ReviewAudit, ReviewSummary, ReviewedPost,
+};
 
 use super::{idempotency_key, kept, parse_timestamp, timestamp, Ledger, PartKey, StoreError};
 use crate::model::Post;
@@ -966,7 +968,9 @@ mod tests {
         hold(&l, &post("late", 30), "a", 1);
         hold(&l, &post("early", 10), "a", 1);
         hold(&l, &post("early", 10), "b", 1);
-        let page = l.review_queue(&QueueFilter::default(), 0, 10).unwrap();
+        let page = l
+            .review_queue(&QueueFilter::default(), &QueueAt::First, 10)
+            .unwrap();
         let ids: Vec<&str> = page
             .items
             .iter()
@@ -980,7 +984,31 @@ mod tests {
             target: Some("b".into()),
             ..QueueFilter::default()
         };
-        assert_eq!(l.review_queue(&only_b, 0, 10).unwrap().total, 1);
+        assert_eq!(
+            l.review_queue(&only_b, &QueueAt::First, 10).unwrap().total,
+            1
+        );
+        let one = l
+            .review_queue(&QueueFilter::default(), &QueueAt::First, 1)
+            .unwrap();
+        assert!(one.has_later && !one.has_earlier);
+        let next = l
+            .review_queue(
+                &QueueFilter::default(),
+                &QueueAt::After(one.items[0].key()),
+                1,
+            )
+            .unwrap();
+        assert_eq!(next.items[0].source_post_id, "late");
+        assert!(!next.has_later && next.has_earlier);
+        let back = l
+            .review_queue(
+                &QueueFilter::default(),
+                &QueueAt::Before(next.items[0].key()),
+                5,
+            )
+            .unwrap();
+        assert_eq!(back.items[0].source_post_id, "early");
         assert_eq!(
             l.next_held("r", "early").unwrap(),
             Some(("r".into(), "late".into()))

@@ -204,6 +204,9 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (route, source_post_id, target)
     ) STRICT;
     CREATE INDEX review_holds_by_state ON review_holds (state, held_at);
+    CREATE INDEX review_holds_by_route ON review_holds (state, route, source_post_id, target, rule);
+    CREATE INDEX review_holds_by_target ON review_holds (state, target, route, source_post_id);
+    CREATE INDEX review_holds_by_rule ON review_holds (state, rule, route, source_post_id);
     CREATE TABLE review_posts (
         route          TEXT NOT NULL,
         source_post_id TEXT NOT NULL,
@@ -214,7 +217,7 @@ const MIGRATIONS: &[&str] = &[
         claimed_until  TEXT,
         PRIMARY KEY (route, source_post_id)
     ) STRICT;
-    CREATE INDEX review_posts_by_date ON review_posts (posted_at, source_post_id);
+    CREATE INDEX review_posts_by_date ON review_posts (posted_at, source_post_id, route);
     CREATE TABLE review_edits (
         route          TEXT    NOT NULL,
         source_post_id TEXT    NOT NULL,

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension};
 
-use super::super::{kept, parse_timestamp, Ledger, StoreError};
+use super::super::{kept, parse_timestamp, timestamp, Ledger, StoreError};
 use super::{select_holds, HeldMedia, ReviewHold};
 use crate::model::Post;
 
@@ -35,10 +35,44 @@ pub struct QueueItem {
     pub media: usize,
 }
 
+/// Where a page of the queue starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueAt {
+    /// The oldest held posts.
+    First,
+    /// The posts after this one.
+    After(QueueKey),
+    /// The posts before this one.
+    Before(QueueKey),
+}
+
+/// A post's place in the queue: its date, then its id and route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueKey {
+    pub posted_at: DateTime<Utc>,
+    pub source_post_id: String,
+    pub route: String,
+}
+
+impl QueueItem {
+    /// This item's place in the queue.
+    pub fn key(&self) -> QueueKey {
+        QueueKey {
+            posted_at: self.posted_at,
+            source_post_id: self.source_post_id.clone(),
+            route: self.route.clone(),
+        }
+    }
+}
+
 /// A page of the queue with the counts the filters offer.
 #[derive(Debug, Clone, Default)]
 pub struct QueuePage {
     pub items: Vec<QueueItem>,
+    /// Held posts after the page's last.
+    pub has_later: bool,
+    /// Held posts before the page's first.
+    pub has_earlier: bool,
     /// Held posts matching the filter.
     pub total: u64,
     /// Held posts per route, target and rule (whatever the filter).
@@ -84,24 +118,33 @@ pub struct ReviewAudit {
 }
 
 impl Ledger {
-    /// A page of the queue of held posts, oldest post first, with the counts per route,
-    /// target and rule.
+    /// A page of the queue of held posts, oldest post first, from `at`, with the counts
+    /// per route, target and rule. Pages are found by key (the post's date, id and route),
+    /// not by offset, so a page deep in a long queue costs what the first does.
     pub fn review_queue(
         &self,
         filter: &QueueFilter,
-        offset: u64,
+        at: &QueueAt,
         limit: u64,
     ) -> Result<QueuePage, StoreError> {
+        // SQLite's integers are signed: far beyond any queue, within them.
+        let limit = limit.min(1 << 40);
         let conn = self.conn();
         let wanted = "h.state = 'held' AND (?1 IS NULL OR h.route = ?1) \
              AND (?2 IS NULL OR h.target = ?2) AND (?3 IS NULL OR h.rule = ?3)";
         let f = params![filter.route, filter.target, filter.rule];
         let total: u64 = conn
             .prepare_cached(&format!(
-                "SELECT count(*) FROM (SELECT 1 FROM review_holds AS h WHERE {wanted} \
-                 GROUP BY h.route, h.source_post_id)"
+                "SELECT count(*) FROM (SELECT DISTINCT h.route, h.source_post_id \
+                 FROM review_holds AS h WHERE {wanted})"
             ))?
             .query_row(f, |row| row.get(0))?;
+        let (key, before) = match at {
+            QueueAt::First => (None, false),
+            QueueAt::After(k) => (Some(k), false),
+            QueueAt::Before(k) => (Some(k), true),
+        };
+        let (compare, order) = if before { ("<", "DESC") } else { (">", "") };
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT p.route, p.source_post_id, p.posted_at, p.post, \
              (SELECT min(held_at) FROM review_holds AS a WHERE a.route = p.route \
@@ -112,11 +155,20 @@ impl Ledger {
               WHERE a.route = p.route AND a.source_post_id = p.source_post_id AND a.state = 'held') \
              FROM review_posts AS p WHERE EXISTS (SELECT 1 FROM review_holds AS h \
               WHERE h.route = p.route AND h.source_post_id = p.source_post_id AND {wanted}) \
-             ORDER BY p.posted_at, p.source_post_id LIMIT ?4 OFFSET ?5"
+             AND (?4 IS NULL OR (p.posted_at, p.source_post_id, p.route) {compare} (?4, ?5, ?6)) \
+             ORDER BY p.posted_at {order}, p.source_post_id {order}, p.route {order} LIMIT ?7"
         ))?;
         let rows = stmt
             .query_map(
-                params![filter.route, filter.target, filter.rule, limit, offset],
+                params![
+                    filter.route,
+                    filter.target,
+                    filter.rule,
+                    key.map(|k| timestamp(k.posted_at)),
+                    key.map(|k| k.source_post_id.as_str()),
+                    key.map(|k| k.route.as_str()),
+                    limit.saturating_add(1),
+                ],
                 |row| {
                     Ok((
                         row.get::<_, String>(0)?,
@@ -130,8 +182,13 @@ impl Ledger {
                 },
             )?
             .collect::<Result<Vec<_>, _>>()?;
+        // One row past the page tells whether there is more that way.
+        let more = u64::try_from(rows.len()).unwrap_or(u64::MAX) > limit;
         let mut items = Vec::with_capacity(rows.len());
-        for (route, source_post_id, posted_at, json, held_at, targets, rules) in rows {
+        for (route, source_post_id, posted_at, json, held_at, targets, rules) in rows
+            .into_iter()
+            .take(usize::try_from(limit).unwrap_or(usize::MAX))
+        {
             let post = kept::decode(&json);
             let held_at = parse_timestamp(held_at.unwrap_or_else(|| posted_at.clone()))?;
             items.push(QueueItem {
@@ -147,22 +204,18 @@ impl Ledger {
                 media: post.as_ref().map_or(0, |p| p.media.len()),
             });
         }
-        let count = |column: &str| -> Result<Vec<(String, u64)>, StoreError> {
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {column}, count(DISTINCT route || char(31) || source_post_id) \
-                 FROM review_holds WHERE state = 'held' GROUP BY {column} ORDER BY {column}"
-            ))?;
-            let rows = stmt
-                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
-        };
+        if before {
+            items.reverse();
+        }
+        let (by_route, by_target, by_rule) = queue_counts(&conn)?;
         Ok(QueuePage {
             items,
             total,
-            by_route: count("route")?,
-            by_target: count("target")?,
-            by_rule: count("rule")?,
+            has_later: if before { key.is_some() } else { more },
+            has_earlier: if before { more } else { key.is_some() },
+            by_route,
+            by_target,
+            by_rule,
         })
     }
 
@@ -306,6 +359,36 @@ impl Ledger {
             })
             .collect()
     }
+}
+
+/// Held posts per route, target and rule, each read from its own covering index
+/// (migration 10).
+#[expect(clippy::type_complexity, reason = "three lists of (name, count)")]
+fn queue_counts(
+    conn: &rusqlite::Connection,
+) -> Result<(Vec<(String, u64)>, Vec<(String, u64)>, Vec<(String, u64)>), StoreError> {
+    let counts = |sql: &str| -> Result<Vec<(String, u64)>, StoreError> {
+        let mut stmt = conn.prepare_cached(sql)?;
+        let rows = stmt
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    };
+    Ok((
+        counts(
+            "SELECT route, count(DISTINCT source_post_id) FROM review_holds \
+             WHERE state = 'held' GROUP BY route ORDER BY route",
+        )?,
+        counts(
+            "SELECT target, count(*) FROM review_holds WHERE state = 'held' \
+             GROUP BY target ORDER BY target",
+        )?,
+        counts(
+            "SELECT rule, count(*) FROM (SELECT rule FROM review_holds \
+             WHERE state = 'held' GROUP BY rule, route, source_post_id) \
+             GROUP BY rule ORDER BY rule",
+        )?,
+    ))
 }
 
 fn split(joined: Option<String>, by: char) -> Vec<String> {
