@@ -67,7 +67,7 @@ fn main() {
         })
         .await;
         report(
-            "queue page (50 posts, counts by route, target and reason)",
+            "queue page (50 posts, counts by route, target and reason; half of them deep in the queue)",
             &queue,
         );
         let post_page = time(requests, |i| {

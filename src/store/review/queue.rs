@@ -146,9 +146,11 @@ impl Ledger {
         };
         let (compare, order) = if before { ("<", "DESC") } else { (">", "") };
         let mut stmt = conn.prepare_cached(&format!(
+            // `+a.state`: looked up by the post's key, not by the state index, which the
+            // planner would otherwise scan whole for `min`.
             "SELECT p.route, p.source_post_id, p.posted_at, p.post, \
              (SELECT min(held_at) FROM review_holds AS a WHERE a.route = p.route \
-              AND a.source_post_id = p.source_post_id AND a.state = 'held'), \
+              AND a.source_post_id = p.source_post_id AND +a.state = 'held'), \
              (SELECT group_concat(target, char(31)) FROM review_holds AS a \
               WHERE a.route = p.route AND a.source_post_id = p.source_post_id AND a.state = 'held'), \
              (SELECT group_concat(DISTINCT rule) FROM review_holds AS a \
