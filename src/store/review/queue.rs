@@ -146,15 +146,7 @@ impl Ledger {
         };
         let (compare, order) = if before { ("<", "DESC") } else { (">", "") };
         let mut stmt = conn.prepare_cached(&format!(
-            // `+a.state`: looked up by the post's key, not by the state index, which the
-            // planner would otherwise scan whole for `min`.
-            "SELECT p.route, p.source_post_id, p.posted_at, p.post, \
-             (SELECT min(held_at) FROM review_holds AS a WHERE a.route = p.route \
-              AND a.source_post_id = p.source_post_id AND +a.state = 'held'), \
-             (SELECT group_concat(target, char(31)) FROM review_holds AS a \
-              WHERE a.route = p.route AND a.source_post_id = p.source_post_id AND a.state = 'held'), \
-             (SELECT group_concat(DISTINCT rule) FROM review_holds AS a \
-              WHERE a.route = p.route AND a.source_post_id = p.source_post_id AND a.state = 'held') \
+            "SELECT p.route, p.source_post_id, p.posted_at, p.post \
              FROM review_posts AS p WHERE EXISTS (SELECT 1 FROM review_holds AS h \
               WHERE h.route = p.route AND h.source_post_id = p.source_post_id AND {wanted}) \
              AND (?4 IS NULL OR (p.posted_at, p.source_post_id, p.route) {compare} (?4, ?5, ?6)) \
@@ -177,9 +169,6 @@ impl Ledger {
                         row.get::<_, String>(1)?,
                         row.get::<_, String>(2)?,
                         row.get::<_, String>(3)?,
-                        row.get::<_, Option<String>>(4)?,
-                        row.get::<_, Option<String>>(5)?,
-                        row.get::<_, Option<String>>(6)?,
                     ))
                 },
             )?
@@ -187,19 +176,35 @@ impl Ledger {
         // One row past the page tells whether there is more that way.
         let more = u64::try_from(rows.len()).unwrap_or(u64::MAX) > limit;
         let mut items = Vec::with_capacity(rows.len());
-        for (route, source_post_id, posted_at, json, held_at, targets, rules) in rows
+        // Each page post's holds by its key: a lookup each, whatever the queue's length.
+        let mut holds = conn.prepare_cached(
+            "SELECT target, rule, held_at FROM review_holds \
+             WHERE route = ?1 AND source_post_id = ?2 AND state = 'held' ORDER BY target",
+        )?;
+        for (route, source_post_id, posted_at, json) in rows
             .into_iter()
             .take(usize::try_from(limit).unwrap_or(usize::MAX))
         {
             let post = kept::decode(&json);
-            let held_at = parse_timestamp(held_at.unwrap_or_else(|| posted_at.clone()))?;
+            let held: Vec<(String, String, String)> = holds
+                .query_map([&route, &source_post_id], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                })?
+                .collect::<Result<_, _>>()?;
+            let held_at = held
+                .iter()
+                .map(|(_, _, at)| at.clone())
+                .min()
+                .unwrap_or_else(|| posted_at.clone());
+            let mut rules: Vec<String> = held.iter().map(|(_, rule, _)| rule.clone()).collect();
+            rules.dedup();
             items.push(QueueItem {
                 route,
                 source_post_id,
                 posted_at: parse_timestamp(posted_at)?,
-                held_at,
-                targets: split(targets, '\u{1f}'),
-                rules: split(rules, ','),
+                held_at: parse_timestamp(held_at)?,
+                targets: held.into_iter().map(|(target, _, _)| target).collect(),
+                rules,
                 text: post
                     .as_ref()
                     .map_or_else(|e| format!("(unreadable: {e})"), |p| p.text.clone()),
@@ -391,10 +396,4 @@ fn queue_counts(
              GROUP BY rule ORDER BY rule",
         )?,
     ))
-}
-
-fn split(joined: Option<String>, by: char) -> Vec<String> {
-    joined
-        .map(|j| j.split(by).map(str::to_owned).collect())
-        .unwrap_or_default()
 }
