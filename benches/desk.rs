@@ -296,7 +296,9 @@ async fn login(base: &str) -> reqwest::Client {
 async fn fetch(http: &reqwest::Client, url: &str) {
     let answer = http.get(url).send().await.expect("page");
     assert!(answer.status().is_success(), "{url}: {}", answer.status());
-    let _ = answer.bytes().await.expect("body");
+    let body = answer.text().await.expect("body");
+    // Logged in: the page itself, not the login form a lost session redirects to.
+    assert!(body.contains("Log out bench"), "{url}: not logged in");
 }
 
 async fn time<F, Fut>(n: usize, mut f: F) -> Vec<Duration>

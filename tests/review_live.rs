@@ -1,0 +1,147 @@
+//! A live post held for review by the daemon: its photo, downloaded once from the fake X
+//! API's media host, is kept next to the ledger while the post waits (the stage it came
+//! from is long gone), shown by media id, and uploaded from that copy with the person's
+//! description when the post is released; the copy goes once the post is delivered.
+
+#[path = "fake_fedi/mod.rs"]
+mod fake_fedi;
+#[path = "fake_x/mod.rs"]
+mod fake_x;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use birdbridge::clock::ManualClock;
+use birdbridge::config::Settings;
+use birdbridge::daemon::{Daemon, DaemonOptions};
+use birdbridge::review::deliver::Deliverer;
+use birdbridge::store::{EditField, Ledger, PartState};
+use chrono::Utc;
+use fake_fedi::{FakeFedi, Personality};
+use fake_x::media::Item;
+use fake_x::FakeX;
+use serde_json::json;
+use tempfile::TempDir;
+use tokio_util::sync::CancellationToken;
+
+const USER_ID: &str = "42";
+const USERNAME: &str = "birdbridge_t";
+
+#[tokio::test]
+async fn a_held_live_post_keeps_its_photo_until_it_is_released() {
+    let clock = ManualClock::auto(Utc::now());
+    let x = FakeX::start(clock.clone().into()).await;
+    x.add_user(USER_ID, USERNAME);
+    let fedi = FakeFedi::start(Personality::Mastodon, birdbridge::clock::Clock::System).await;
+    fedi.state().processing = chrono::Duration::zero();
+    let dir = TempDir::new().unwrap();
+    std::fs::write(dir.path().join("x.token"), fake_x::TOKEN).unwrap();
+    std::fs::write(dir.path().join("t.token"), fake_fedi::TOKEN).unwrap();
+    let config = dir.path().join("bridge.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[ledger]\npath = \"ledger.sqlite\"\n\n\
+             [sources.acct]\nkind = \"x\"\nusername = \"{USERNAME}\"\ntoken_file = \"x.token\"\n\
+             schedule = \"0 * * * * *\"\napi_url = \"{}\"\nstart = \"latest\"\nallow_private_media = true\n\n\
+             [targets.t]\nkind = \"mastodon\"\nurl = \"{}\"\ntoken_file = \"t.token\"\n\n\
+             [routes.r]\nsource = \"acct\"\ntargets = [\"t\"]\nreview = \"undescribed\"\n",
+            x.url(),
+            fedi.url
+        ),
+    )
+    .unwrap();
+    let settings = Arc::new(Settings::load_with_env(&config, HashMap::new()).unwrap());
+    let ledger = Arc::new(Ledger::open(&settings.ledger.path).unwrap());
+    let once = || {
+        let options = DaemonOptions {
+            max_jitter: Duration::ZERO,
+            ..DaemonOptions::default()
+        };
+        Daemon::build(
+            &settings,
+            Arc::clone(&ledger),
+            clock.clone().into(),
+            CancellationToken::new(),
+            options,
+        )
+        .unwrap()
+        .once()
+    };
+    x.post(USER_ID, "before the route existed", json!({}));
+    once().await;
+    let photo = Item {
+        kind: "photo",
+        name: "heron.jpg",
+        size: 3_000,
+        alt: None,
+    };
+    let id = x.post_with_media(USER_ID, "a heron at the pond", &[photo]);
+    let id = id.to_string();
+    once().await;
+
+    assert!(fedi.statuses().is_empty(), "held, not sent");
+    let parts = ledger.parts_of_post("r", &id, "t").unwrap();
+    assert!(
+        parts.iter().all(|p| p.state == PartState::Held),
+        "{parts:?}"
+    );
+    let reviewed = ledger.reviewed_post("r", &id).unwrap().unwrap();
+    let kept = reviewed.media[0].file.clone().expect("the photo is kept");
+    assert_eq!(std::fs::metadata(&kept).unwrap().len(), 3_000);
+    assert!(kept.starts_with(ledger.media_dir().unwrap()));
+    assert_eq!(
+        ledger
+            .held_media(reviewed.media[0].id)
+            .unwrap()
+            .unwrap()
+            .file,
+        Some(kept.clone())
+    );
+
+    // Another cycle does not download it again, nor send it.
+    once().await;
+    assert!(fedi.statuses().is_empty());
+    assert_eq!(x.file_requests("heron.jpg"), 1);
+
+    let now = Utc::now();
+    ledger
+        .edit_review(
+            ("r", &id, "t"),
+            EditField::Description(0),
+            Some("A grey heron standing in shallow water"),
+            None,
+            "desk:Ann",
+            now,
+        )
+        .unwrap();
+    ledger
+        .release_review("r", &id, None, None, "desk:Ann", now)
+        .unwrap();
+    let mut deliverer = Deliverer::new(
+        Arc::clone(&settings),
+        Arc::clone(&ledger),
+        clock.clone().into(),
+        CancellationToken::new(),
+        birdbridge::budget::BudgetPool::default(),
+    );
+    let swept = deliverer.sweep().await.unwrap();
+    assert_eq!((swept.posts, swept.parts_delivered), (1, 1), "{swept:?}");
+    let statuses = fedi.statuses();
+    assert_eq!(statuses.len(), 1);
+    let media = fedi.media(&statuses[0].media_ids[0]);
+    assert_eq!(
+        (media.size, media.description.as_deref()),
+        (3_000, Some("A grey heron standing in shallow water"))
+    );
+    assert_eq!(
+        x.file_requests("heron.jpg"),
+        1,
+        "uploaded from the kept copy"
+    );
+    assert!(!kept.exists(), "the copy goes once the post is delivered");
+    // Swept again: nothing left to deliver, nothing sent twice.
+    assert_eq!(deliverer.sweep().await.unwrap().posts, 0);
+    assert_eq!(fedi.statuses().len(), 1);
+}
