@@ -36,22 +36,7 @@ async fn a_held_live_post_keeps_its_photo_until_it_is_released() {
     let fedi = FakeFedi::start(Personality::Mastodon, birdbridge::clock::Clock::System).await;
     fedi.state().processing = chrono::Duration::zero();
     let dir = TempDir::new().unwrap();
-    std::fs::write(dir.path().join("x.token"), fake_x::TOKEN).unwrap();
-    std::fs::write(dir.path().join("t.token"), fake_fedi::TOKEN).unwrap();
-    let config = dir.path().join("bridge.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[ledger]\npath = \"ledger.sqlite\"\n\n\
-             [sources.acct]\nkind = \"x\"\nusername = \"{USERNAME}\"\ntoken_file = \"x.token\"\n\
-             schedule = \"0 * * * * *\"\napi_url = \"{}\"\nstart = \"latest\"\nallow_private_media = true\n\n\
-             [targets.t]\nkind = \"mastodon\"\nurl = \"{}\"\ntoken_file = \"t.token\"\n\n\
-             [routes.r]\nsource = \"acct\"\ntargets = [\"t\"]\nreview = \"undescribed\"\n",
-            x.url(),
-            fedi.url
-        ),
-    )
-    .unwrap();
+    let config = write_config(&dir, &x, &fedi);
     let settings = Arc::new(Settings::load_with_env(&config, HashMap::new()).unwrap());
     let ledger = Arc::new(Ledger::open(&settings.ledger.path).unwrap());
     let once = || {
@@ -144,4 +129,25 @@ async fn a_held_live_post_keeps_its_photo_until_it_is_released() {
     // Swept again: nothing left to deliver, nothing sent twice.
     assert_eq!(deliverer.sweep().await.unwrap().posts, 0);
     assert_eq!(fedi.statuses().len(), 1);
+}
+
+/// An X source on the fake X API, a fake Mastodon target, a route with `review = "undescribed"`.
+fn write_config(dir: &TempDir, x: &FakeX, fedi: &FakeFedi) -> std::path::PathBuf {
+    std::fs::write(dir.path().join("x.token"), fake_x::TOKEN).unwrap();
+    std::fs::write(dir.path().join("t.token"), fake_fedi::TOKEN).unwrap();
+    let config = dir.path().join("bridge.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[ledger]\npath = \"ledger.sqlite\"\n\n\
+             [sources.acct]\nkind = \"x\"\nusername = \"{USERNAME}\"\ntoken_file = \"x.token\"\n\
+             schedule = \"0 * * * * *\"\napi_url = \"{}\"\nstart = \"latest\"\nallow_private_media = true\n\n\
+             [targets.t]\nkind = \"mastodon\"\nurl = \"{}\"\ntoken_file = \"t.token\"\n\n\
+             [routes.r]\nsource = \"acct\"\ntargets = [\"t\"]\nreview = \"undescribed\"\n",
+            x.url(),
+            fedi.url
+        ),
+    )
+    .unwrap();
+    config
 }
