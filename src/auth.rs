@@ -19,6 +19,11 @@
 //!
 //! The client secret, the code and the token are [`Secret`]s: no message, log line or
 //! error shows them.
+//!
+//! An X target's credentials are obtained by [`x`] (OAuth 1.0a PIN, or OAuth 2.0 with PKCE).
+//! A server that answers 429 (its window is used up, say by a backfill on the same account)
+//! is waited out: `auth` says how long and asks again when the server's window resets
+//! ([`wait_out_rate_limit`]).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -28,11 +33,14 @@ use reqwest::Client;
 use serde_json::Value;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
+use crate::budget::{human_duration, RateHeaders};
 use crate::config::{
     FediverseTargetSettings, Secret, SecretSource, ServerKind, Settings, TargetSettings,
 };
 use crate::targets::fedi::client;
 use crate::targets::fedi::quirks::kind_from_software;
+
+pub mod x;
 
 /// The out-of-band redirect: the server shows the code instead of redirecting.
 pub const OOB: &str = "urn:ietf:wg:oauth:2.0:oob";
@@ -70,9 +78,15 @@ pub enum AuthError {
     /// Interrupted while waiting for the code.
     #[error("interrupted while waiting for the code")]
     Interrupted,
+    /// Interrupted while waiting for the server's rate limit.
+    #[error("interrupted while waiting for the server's rate limit")]
+    InterruptedWait,
     /// Reading the code failed.
     #[error("cannot read the code from standard input")]
     Stdin(#[source] std::io::Error),
+    /// An X target's authorisation could not go on.
+    #[error(transparent)]
+    X(#[from] x::XAuthError),
     /// Writing the token file failed.
     #[error("cannot write the token to {path}")]
     Write {
@@ -118,6 +132,7 @@ pub async fn run(
     let target = match settings.targets.get(name) {
         None => return Err(AuthError::UnknownTarget(name.to_owned())),
         Some(TargetSettings::Fediverse(f)) => f,
+        Some(TargetSettings::X(t)) => return x::run(name, t, options, input, out).await,
         Some(_) => return Err(AuthError::NotFediverse(name.to_owned())),
     };
     let path = match (options.token_file, &target.token) {
@@ -353,11 +368,21 @@ impl<'a> Server<'a> {
         req: reqwest::RequestBuilder,
     ) -> Result<Value, AuthError> {
         let fail = |problem: String| AuthError::Server { step, problem };
-        let res = req
-            .timeout(self.timeout)
-            .send()
-            .await
-            .map_err(|e| fail(format!("cannot reach {}: {}", self.base, without_url(&e))))?;
+        let mut waits = 0;
+        let res = loop {
+            let attempt = req
+                .try_clone()
+                .ok_or_else(|| fail("the request cannot be repeated".to_owned()))?;
+            let res =
+                attempt.timeout(self.timeout).send().await.map_err(|e| {
+                    fail(format!("cannot reach {}: {}", self.base, without_url(&e)))
+                })?;
+            if res.status() != reqwest::StatusCode::TOO_MANY_REQUESTS || waits >= MAX_RATE_WAITS {
+                break res;
+            }
+            waits += 1;
+            wait_out_rate_limit(step, res.headers()).await?;
+        };
         let status = res.status();
         let text = res.text().await.map_err(|e| fail(without_url(&e)))?;
         let body: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
@@ -368,7 +393,7 @@ impl<'a> Server<'a> {
                     .or_else(|| o.get("error"))
                     .and_then(Value::as_str)
                     .map_or_else(|| body.to_string(), str::to_owned),
-                Value::String(s) => s.chars().take(300).collect(),
+                Value::String(s) => crate::targets::fedi::answer::readable(s),
                 other => other.to_string(),
             };
             return Err(fail(format!(
@@ -377,6 +402,51 @@ impl<'a> Server<'a> {
             )));
         }
         Ok(body)
+    }
+}
+
+/// 429s waited out in one step before `auth` gives up.
+const MAX_RATE_WAITS: u32 = 3;
+
+/// The longest wait for a rate limit `auth` sits through; a longer one is an error saying
+/// when to run it again.
+const LONGEST_RATE_WAIT: chrono::Duration = chrono::Duration::minutes(15);
+
+/// A 429 on one of `auth`'s requests: the account's window is used up. Waits for the time
+/// the server names (`Retry-After`, else the reset it announces, read as the delivery
+/// budgets read it), or a few seconds when it names none, saying how long; Ctrl-C ends the
+/// wait.
+async fn wait_out_rate_limit(
+    step: &'static str,
+    headers: &reqwest::header::HeaderMap,
+) -> Result<(), AuthError> {
+    let now = chrono::Utc::now();
+    let announced = RateHeaders::parse(headers, now);
+    let until = announced
+        .retry_at
+        .or(announced.reset_at)
+        .filter(|t| *t > now)
+        .unwrap_or(now + chrono::Duration::seconds(5));
+    let wait = until - now;
+    let at = until.format("%H:%M:%S UTC");
+    if wait > LONGEST_RATE_WAIT {
+        return Err(AuthError::Server {
+            step,
+            problem: format!(
+                "the server's rate limit is reached until {at}; run `auth` again after that"
+            ),
+        });
+    }
+    // Rounded up: a person waits at least as long as they are told.
+    let seconds = (wait.num_milliseconds() + 999) / 1000;
+    tracing::warn!(
+        "{step}: the server's rate limit is reached (another client of this account, such as a \
+         running backfill, may be using it); waiting {} until {at}, then asking again",
+        human_duration(chrono::Duration::seconds(seconds))
+    );
+    tokio::select! {
+        () = tokio::time::sleep(wait.to_std().unwrap_or_default()) => Ok(()),
+        _ = tokio::signal::ctrl_c() => Err(AuthError::InterruptedWait),
     }
 }
 

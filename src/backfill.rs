@@ -1,6 +1,7 @@
 //! The backfill drivers: `backfill` from an archive (here) and from the X API
-//! ([`api`]). Each finds posts, oldest first, and hands them to the route's
-//! [`Engine`] in the backfill lane; the engine decides, renders, records and delivers.
+//! (`backfill/api.rs`). Each reads its posts through a [`Source`] and hands them, oldest first, to the
+//! route's [`Engine`] in the backfill lane (`deliver_all`); the engine decides, renders,
+//! records and delivers.
 //!
 //! An archive backfill reads and normalises the whole archive before the ledger is opened
 //! (`prepare`), so a broken archive writes nothing.
@@ -15,15 +16,16 @@ use tracing::info;
 use crate::budget::BudgetPool;
 use crate::clock::Clock;
 use crate::config::{ConfigError, Settings, SourceSettings};
-use crate::engine::{Context, Engine, Lane, Offer, SetupError, Tally};
-use crate::model::Post;
+use crate::engine::{Context, Engine, Lane, Offer, SetupError};
 use crate::progress::Progress;
-use crate::sources::archive::{Archive, ArchiveContents, ArchiveError};
+use crate::report::DeliveryReport;
+use crate::sources::archive::{ArchiveError, ArchiveSource};
+use crate::sources::{CursorMove, Found, Source, SourceError};
 use crate::store::{Ledger, StoreError};
 
 mod api;
 
-pub use api::{api_backfill, ApiBackfillReport};
+pub use api::api_backfill;
 
 /// What `backfill` was asked to do.
 #[derive(Debug, Clone, Default)]
@@ -62,53 +64,6 @@ impl BackfillOptions {
     }
 }
 
-/// What a backfill did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct BackfillReport {
-    /// Posts read from the archive (circle posts not included).
-    pub posts_read: usize,
-    /// Archive entries that could not be read as posts.
-    pub malformed: usize,
-    /// Circle posts left out.
-    pub circle_excluded: usize,
-    /// Posts inside the date range.
-    pub in_range: usize,
-    /// Post × target pairs already done in an earlier run.
-    pub already_done: usize,
-    /// Post × target pairs skipped by the route policy.
-    pub skipped: usize,
-    /// Posts with at least one part delivered in this run.
-    pub posts_delivered: usize,
-    /// Parts delivered in this run.
-    pub parts_delivered: usize,
-    /// Parts found interrupted and adopted from the target.
-    pub parts_reconciled: usize,
-    /// Parts that failed in this run (retried next time, or quarantined).
-    pub parts_failed: usize,
-    /// Posts previewed (`--dry-run`).
-    pub previewed: usize,
-    /// Targets that could not be delivered to in this run, with the reason (a refused
-    /// token, an unreachable server); their posts wait in the ledger, the other targets
-    /// went on.
-    pub targets_stopped: Vec<(String, String)>,
-    /// Parts of the route still to deliver after the run (waiting for a target, due again
-    /// later, interrupted): the backfill is not finished while there are any.
-    pub parts_left: u64,
-}
-
-impl BackfillReport {
-    /// Adds what the engine did.
-    pub fn add(&mut self, t: &Tally) {
-        self.already_done += t.already_done;
-        self.skipped += t.skipped;
-        self.posts_delivered += t.posts_delivered;
-        self.parts_delivered += t.parts_delivered;
-        self.parts_reconciled += t.parts_reconciled;
-        self.parts_failed += t.parts_failed;
-        self.previewed += t.previewed;
-    }
-}
-
 /// Why a backfill could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum BackfillError {
@@ -134,6 +89,9 @@ pub enum BackfillError {
     /// The X API failed (`--from-api`).
     #[error(transparent)]
     XApi(#[from] crate::sources::x::XError),
+    /// The source failed.
+    #[error(transparent)]
+    Source(#[from] SourceError),
     /// The configuration is inconsistent.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -148,8 +106,7 @@ pub enum BackfillError {
 /// A backfill that has read its archive and built its targets, and has written nothing.
 #[derive(Debug)]
 pub struct Prepared {
-    contents: ArchiveContents,
-    cursor_name: String,
+    source: ArchiveSource,
     engine: Engine,
 }
 
@@ -189,21 +146,8 @@ pub fn prepare(settings: &Settings, opts: &BackfillOptions) -> Result<Prepared, 
         opts.context(),
         Progress::new(false, false),
     )?;
-    let archive = Archive::open(&archive_path)?;
-    let contents = archive.load()?;
-    info!(
-        archive = %archive_path.display(),
-        owner = %archive.owner().username,
-        posts = contents.posts.len(),
-        malformed = contents.malformed.len(),
-        circle_excluded = contents.circle_excluded,
-        "archive read"
-    );
-    Ok(Prepared {
-        contents,
-        cursor_name,
-        engine,
-    })
+    let source = ArchiveSource::read(&cursor_name, &archive_path)?;
+    Ok(Prepared { source, engine })
 }
 
 /// Runs a prepared backfill: the archive's posts in the date range, oldest first, through
@@ -217,57 +161,116 @@ pub async fn backfill(
     ledger: &Arc<Ledger>,
     opts: &BackfillOptions,
     progress: &Progress,
-) -> Result<BackfillReport, BackfillError> {
+) -> Result<DeliveryReport, BackfillError> {
     let Prepared {
-        contents,
-        cursor_name,
+        mut source,
         mut engine,
     } = prepared;
     engine.set_progress(progress.clone());
-    let mut report = BackfillReport {
-        posts_read: contents.posts.len(),
-        malformed: contents.malformed.len(),
-        circle_excluded: contents.circle_excluded,
-        ..BackfillReport::default()
+    let mut report = DeliveryReport {
+        posts_found: source.len(),
+        malformed: source.malformed().len(),
+        circle_excluded: source.circle_excluded(),
+        ..DeliveryReport::default()
     };
-    engine.record_malformed(ledger, &contents.malformed).await?;
-    let posts: Vec<&Post> = contents
-        .posts
-        .iter()
+    engine.record_malformed(ledger, source.malformed()).await?;
+    let posts: Vec<Found> = source
+        .poll(ledger)
+        .await?
+        .into_iter()
         .filter(|p| in_range(p, opts))
         .collect();
     report.in_range = posts.len();
     engine.connect(ledger, posts.len()).await?;
+    let run = Run {
+        ledger,
+        opts,
+        progress,
+        // The cursor tells a person how far the backfill got; resuming relies on the
+        // ledger's rows.
+        cursor: Cursor::Moved,
+    };
+    deliver_all(&mut engine, &mut source, &posts, &run, &mut report).await?;
+    finish(&engine, ledger, opts, &mut report).await?;
+    Ok(report)
+}
+
+/// What [`deliver_all`] runs with.
+#[derive(Debug, Clone, Copy)]
+struct Run<'a> {
+    ledger: &'a Arc<Ledger>,
+    opts: &'a BackfillOptions,
+    progress: &'a Progress,
+    cursor: Cursor,
+}
+
+/// Whether a backfill moves its source's cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cursor {
+    /// After each post that changed the ledger.
+    Moved,
+    /// Never (`--from-api` leaves the live cursor to the daemon).
+    Left,
+}
+
+/// Hands `posts` to the engine, oldest first, until done, stopped on request, or `--limit`
+/// posts were delivered. With [`Cursor::Moved`], the source's cursor moves past each post
+/// that changed something: a rerun over an already mirrored archive makes no durable write
+/// per post.
+async fn deliver_all(
+    engine: &mut Engine,
+    source: &mut dyn Source,
+    posts: &[Found],
+    run: &Run<'_>,
+    report: &mut DeliveryReport,
+) -> Result<(), BackfillError> {
+    let Run {
+        ledger,
+        opts,
+        progress,
+        cursor,
+    } = *run;
     progress.start(posts.len() as u64);
-    let mut tally = Tally::default();
-    for post in posts {
-        if stops_here(opts, &tally) {
+    for found in posts {
+        if stops_here(opts, report) {
             break;
         }
-        // Archive media is local: no remote media to download.
+        // One download per remote media item for all the route's targets (archive media
+        // are local: none); the files go with the stage, after the post.
+        let media = source.media_stage();
         let offer = Offer {
-            post,
-            earlier: &[],
-            media: None,
+            post: &found.post,
+            earlier: &found.earlier,
+            media: media.as_ref(),
         };
-        let outcome = engine.deliver(ledger, offer, &mut tally).await?;
-        // The cursor tells a person how far the backfill got; resuming relies on the
-        // ledger rows. Writing it only when the post changed something keeps a rerun over
-        // an already mirrored archive free of a durable write per post.
-        if outcome.changed && !opts.dry_run {
-            let (name, id, now) = (cursor_name.clone(), post.id.0.clone(), opts.clock.now());
-            ledger.call(move |l| l.set_cursor(&name, &id, now)).await?;
+        let outcome = engine.deliver(ledger, offer, report).await?;
+        if cursor == Cursor::Moved && outcome.changed && !opts.dry_run {
+            let CursorMove { source, value } = source.handled(&found.post);
+            let now = opts.clock.now();
+            ledger
+                .call(move |l| l.set_cursor(&source, &value, now))
+                .await?;
         }
         progress.advance();
     }
     progress.finish();
-    report.add(&tally);
+    Ok(())
+}
+
+/// The end of a run: the targets that could not be delivered to, and the route's parts
+/// left.
+async fn finish(
+    engine: &Engine,
+    ledger: &Arc<Ledger>,
+    opts: &BackfillOptions,
+    report: &mut DeliveryReport,
+) -> Result<(), StoreError> {
     report.targets_stopped = engine.targets_waiting();
     if !opts.dry_run {
         let route = opts.route.clone();
         report.parts_left = ledger.call(move |l| l.waiting_count(&route)).await?;
     }
-    Ok(report)
+    Ok(())
 }
 
 /// Finds the archive to read, and the cursor name its progress is kept under.
@@ -289,19 +292,19 @@ fn archive_of(
 
 /// Whether a backfill stops before its next post: on request (it resumes where it stopped
 /// when run again), or once `--limit` posts were delivered. Says which in the log.
-pub(crate) fn stops_here(opts: &BackfillOptions, tally: &Tally) -> bool {
+fn stops_here(opts: &BackfillOptions, report: &DeliveryReport) -> bool {
     if opts.cancel.is_cancelled() {
         info!("stopping on request; rerun to continue");
         return true;
     }
-    if opts.limit.is_some_and(|l| tally.posts_delivered >= l) {
+    if opts.limit.is_some_and(|l| report.posts_delivered >= l) {
         info!(limit = opts.limit, "limit reached; stopping");
         return true;
     }
     false
 }
 
-fn in_range(post: &Post, opts: &BackfillOptions) -> bool {
-    let day = post.created_at.date_naive();
+fn in_range(found: &Found, opts: &BackfillOptions) -> bool {
+    let day = found.post.created_at.date_naive();
     opts.since.is_none_or(|s| day >= s) && opts.until.is_none_or(|u| day <= u)
 }

@@ -1,5 +1,5 @@
 //! Rate-limit budgets of one target account, per family of calls (statuses, media, deletes,
-//! all requests), and the clock they are measured with (DESIGN.md "Scheduling and budgets").
+//! all requests), and the clock they are measured with (ARCHITECTURE.md "Scheduling and budgets").
 //!
 //! A budget is seeded from the limits the server kind is known to have (Mastodon: 300
 //! statuses / 3 h, 30 media / 30 min, 30 deletes / 30 min, 300 requests / 5 min; windows
@@ -11,10 +11,16 @@
 //! boundaries; both are followed the same way). A server that announces nothing (snac) keeps
 //! the guess, and `status` says so ([`Window::announced`]).
 //!
+//! A reset announced in whole seconds (`GoToSocial` writes `…T15:15:03.000Z`, its window
+//! really ending later within that second) is taken to end with that second: a request sent
+//! a few milliseconds after the announced second would still be counted in the old window.
+//!
 //! A call takes one unit of its own family and one of `requests` before it is made; when a
 //! family is empty the caller waits until it resets (never past the announced reset), so the
 //! server should almost never have to answer 429. A 429 or 503 pauses the family (a 503, the
-//! whole account) until `Retry-After` or the announced reset.
+//! whole account) until what the server said: `Retry-After`, else the reset in the 429's own
+//! headers, else a short probe; then the server is asked again and its answer says what is
+//! left. No window is ever invented past what the server announced.
 //!
 //! Backfill may use only a share of each window ([`Priority::Backfill`]), so live posts find
 //! room next to a long backfill.
@@ -40,16 +46,19 @@ pub enum Family {
     Media,
     /// Deletes.
     Deletes,
+    /// Reposts, where the server limits them apart from new posts (X).
+    Reposts,
     /// Every request, whatever it is.
     Requests,
 }
 
 impl Family {
     /// Every family, in the order reports list them.
-    pub const ALL: [Family; 4] = [
+    pub const ALL: [Family; 5] = [
         Family::Statuses,
         Family::Media,
         Family::Deletes,
+        Family::Reposts,
         Family::Requests,
     ];
 
@@ -59,6 +68,7 @@ impl Family {
             Family::Statuses => "statuses",
             Family::Media => "media",
             Family::Deletes => "deletes",
+            Family::Reposts => "reposts",
             Family::Requests => "requests",
         }
     }
@@ -248,23 +258,37 @@ impl RateHeaders {
 /// Epoch seconds are told from "seconds from now" by size: no window is 30 years long.
 const EPOCH_SECONDS_FROM: i64 = 1_000_000_000;
 
+/// The end of the window `X-RateLimit-Reset` announces. A time in whole seconds may have been
+/// cut down to the second (`GoToSocial` does: its window ends later within that second), so
+/// it is taken to end with that second; a finer time is taken as it is.
 fn parse_reset(value: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    if let Ok(time) = DateTime::parse_from_rfc3339(value) {
-        return Some(time.with_timezone(&Utc));
-    }
-    let seconds: f64 = value.parse().ok()?;
-    if !seconds.is_finite() || seconds < 0.0 {
-        return None;
-    }
-    #[expect(
-        clippy::cast_possible_truncation,
-        reason = "finite, non-negative and checked below"
-    )]
-    let millis = (seconds * 1000.0).round() as i64;
-    if millis / 1000 >= EPOCH_SECONDS_FROM {
-        Utc.timestamp_millis_opt(millis).single()
+    let announced = if let Ok(time) = DateTime::parse_from_rfc3339(value) {
+        time.with_timezone(&Utc)
     } else {
-        Some(now + Duration::milliseconds(millis))
+        let seconds: f64 = value.parse().ok()?;
+        if !seconds.is_finite() || seconds < 0.0 {
+            return None;
+        }
+        #[expect(
+            clippy::cast_possible_truncation,
+            reason = "finite, non-negative and checked below"
+        )]
+        let millis = (seconds * 1000.0).round() as i64;
+        if millis / 1000 >= EPOCH_SECONDS_FROM {
+            Utc.timestamp_millis_opt(millis).single()?
+        } else {
+            now + Duration::milliseconds(millis)
+        }
+    };
+    Some(end_of_whole_second(announced))
+}
+
+/// `time`, or the end of its second when it is a whole second (see [`parse_reset`]).
+fn end_of_whole_second(time: DateTime<Utc>) -> DateTime<Utc> {
+    if time.timestamp_subsec_nanos() == 0 {
+        time + Duration::seconds(1)
+    } else {
+        time
     }
 }
 
@@ -277,10 +301,11 @@ fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-/// How long to pause after a 429 that names no time: a minute, doubled for each 429 in a
-/// row, up to an hour.
+/// How long to pause after a 429 that names no time (no `Retry-After`, no reset still to
+/// come): a short probe, 5 s, doubled for each such 429 in a row, up to a minute. The server
+/// is then asked again, and its answer says what is left; a whole window is never guessed.
 fn blind_pause(consecutive: u32) -> Duration {
-    Backoff::new(Duration::minutes(1), Duration::hours(1)).nth(consecutive)
+    Backoff::new(Duration::seconds(5), Duration::minutes(1)).nth(consecutive)
 }
 
 /// The budgets of one target account. See the module docs.
@@ -383,7 +408,10 @@ impl Budget {
         if let Some(limit) = headers.limit {
             w.limit = limit;
         }
-        if let Some(remaining) = headers.remaining {
+        // An answer counted in a window that has ended since (its reset is past) says
+        // nothing of the window now running: its `remaining` is not carried over.
+        let ended = headers.reset_at.is_some_and(|r| r <= now);
+        if let Some(remaining) = headers.remaining.filter(|_| !ended) {
             w.remaining = remaining.min(w.limit);
         }
         if let Some(reset) = headers.reset_at.filter(|r| *r > now) {
@@ -397,8 +425,10 @@ impl Budget {
         w.announced = true;
     }
 
-    /// A 429 for a call of `family`: pauses it until `Retry-After`, else the announced reset,
-    /// else a growing guess. Returns until when.
+    /// A 429 for a call of `family`: pauses it until `Retry-After`, else the reset that
+    /// answer announces, else a short probe that grows with each such 429 in a row; the
+    /// window then ends with the pause (the next answer tells what the server counts), so
+    /// no window of birdbridge's own keeps the family waiting past it. Returns until when.
     pub fn rate_limited(
         &mut self,
         family: Family,
@@ -422,6 +452,7 @@ impl Budget {
             announced: headers.any(),
         });
         w.remaining = 0;
+        w.reset_at = until;
         w.paused_until = Some(until);
         until
     }
@@ -499,7 +530,7 @@ impl BudgetPool {
     }
 }
 
-/// Known limits of Mastodon (FORMATS.md "Fediverse targets").
+/// Known limits of Mastodon (docs/servers.md "Mastodon, the reference").
 pub fn mastodon_seeds() -> Vec<Seed> {
     vec![
         Seed {
@@ -621,12 +652,17 @@ mod tests {
     }
 
     #[rstest]
-    #[case::iso("2024-05-01T12:00:13.000Z")]
-    #[case::epoch_seconds("1714564813")]
-    #[case::delta("10")]
-    fn an_announced_window_ends_where_the_server_says(#[case] reset: &'static str) {
+    #[case::iso_whole_second("2024-05-01T12:00:13.000Z", "2024-05-01T12:00:14Z")]
+    #[case::iso_in_a_second("2024-05-01T12:00:13.250Z", "2024-05-01T12:00:13.250Z")]
+    #[case::epoch_seconds("1714564813", "2024-05-01T12:00:14Z")]
+    #[case::delta("10", "2024-05-01T12:00:14Z")]
+    fn an_announced_window_ends_where_the_server_says(
+        #[case] reset: &'static str,
+        #[case] end: &str,
+    ) {
         // The guess is 300 / 5 min aligned (ends 12:05:00); the server's window started at
-        // our first request, 12:00:03, and holds 3 calls until 12:00:13.
+        // our first request, 12:00:03, and holds 3 calls until the reset it announces (a
+        // whole second stands for the end of that second).
         let first = t("2024-05-01T12:00:03Z");
         let mut b = Budget::seeded(&mastodon_seeds(), first);
         assert!(!b.windows()[&Family::Requests].announced);
@@ -637,8 +673,8 @@ mod tests {
         map.insert("x-ratelimit-reset", HeaderValue::from_static(reset));
         b.observe(Family::Requests, &RateHeaders::parse(&map, first), first);
         assert!(b.windows()[&Family::Requests].announced);
-        let end = t("2024-05-01T12:00:13Z");
-        assert_eq!(b.windows()[&Family::Requests].period, Duration::seconds(10));
+        let end = t(end);
+        assert_eq!(b.windows()[&Family::Requests].period, end - first);
         assert!(b.try_take(Family::Requests, Priority::Live, first).is_ok());
         assert!(b.try_take(Family::Requests, Priority::Live, first).is_ok());
         // Never past the announced reset, and not at a boundary of our own.
@@ -660,6 +696,58 @@ mod tests {
             b.try_take(Family::Requests, Priority::Live, end),
             Err(later)
         );
+    }
+
+    /// `GoToSocial` announces `…T15:15:03.000Z` for a window that really ends later within
+    /// that second: the budget waits to the end of the second, not to its start.
+    #[test]
+    fn a_reset_in_whole_seconds_is_waited_out_to_the_end_of_that_second() {
+        let now = t("2024-05-01T15:10:03.400Z");
+        let mut b = Budget::seeded(&[], now);
+        let mut map = HeaderMap::new();
+        map.insert("x-ratelimit-limit", HeaderValue::from_static("300"));
+        map.insert("x-ratelimit-remaining", HeaderValue::from_static("0"));
+        map.insert(
+            "x-ratelimit-reset",
+            HeaderValue::from_static("2024-05-01T15:15:03.000Z"),
+        );
+        b.observe(Family::Requests, &RateHeaders::parse(&map, now), now);
+        let announced = t("2024-05-01T15:15:03Z");
+        assert_eq!(
+            b.try_take(Family::Requests, Priority::Live, announced),
+            Err(t("2024-05-01T15:15:04Z"))
+        );
+        let three_ms_after = t("2024-05-01T15:15:03.003Z");
+        assert!(b
+            .try_take(Family::Requests, Priority::Live, three_ms_after)
+            .is_err());
+        assert!(b
+            .try_take(Family::Requests, Priority::Live, t("2024-05-01T15:15:04Z"))
+            .is_ok());
+    }
+
+    /// An answer the server counted in a window that has ended since (its reset is past)
+    /// says nothing about the window now running: a backfill that got such an answer does not
+    /// wait a whole invented window for it.
+    #[test]
+    fn an_answer_from_an_ended_window_leaves_the_new_one_alone() {
+        let start = t("2024-05-01T15:10:03.400Z");
+        let mut b = Budget::seeded(&[], start);
+        let announce = |remaining: u32, reset: DateTime<Utc>| RateHeaders {
+            limit: Some(300),
+            remaining: Some(remaining),
+            reset_at: Some(reset),
+            retry_at: None,
+        };
+        let reset = t("2024-05-01T15:15:03.400Z");
+        b.observe(Family::Requests, &announce(150, reset), start);
+        let backfill = Priority::Backfill { share: 0.5 };
+        assert_eq!(b.try_take(Family::Requests, backfill, start), Err(reset));
+        // At the reset a request goes out and is answered by the old window.
+        assert!(b.try_take(Family::Requests, backfill, reset).is_ok());
+        let after = reset + Duration::milliseconds(3);
+        b.observe(Family::Requests, &announce(149, reset), after);
+        assert!(b.try_take(Family::Requests, backfill, after).is_ok());
     }
 
     #[test]
@@ -687,7 +775,7 @@ mod tests {
     }
 
     #[test]
-    fn a_429_pauses_until_retry_after_then_reset_then_a_guess() {
+    fn a_429_pauses_until_retry_after_then_reset_then_a_short_probe() {
         let now = t("2024-05-01T12:00:00Z");
         let mut b = Budget::seeded(&[], now);
         let with_retry = RateHeaders {
@@ -709,12 +797,40 @@ mod tests {
         );
         let first = b.rate_limited(Family::Deletes, &RateHeaders::default(), now);
         let second = b.rate_limited(Family::Deletes, &RateHeaders::default(), now);
-        assert_eq!(first - now, Duration::seconds(60));
-        assert_eq!(second - now, Duration::seconds(120));
+        assert_eq!(first - now, Duration::seconds(5));
+        assert_eq!(second - now, Duration::seconds(10));
         assert_eq!(
             b.try_take(Family::Statuses, Priority::Live, now),
             Err(t("2024-05-01T12:00:30Z"))
         );
+        // Once the pause is over the server is asked again.
+        assert!(b
+            .try_take(Family::Statuses, Priority::Live, t("2024-05-01T12:00:30Z"))
+            .is_ok());
+    }
+
+    /// What a real `GoToSocial` did: the window used up, a request at the announced reset
+    /// refused with a 429 that names no time still to come (no `Retry-After`, the reset it
+    /// repeats is the second just gone). The budget probes again within seconds instead of
+    /// pausing for a minute and then idling for a whole window of its own.
+    #[test]
+    fn a_429_without_a_time_to_come_is_followed_by_a_short_probe_not_a_window() {
+        let start = t("2024-05-01T15:10:03.400Z");
+        let mut b = Budget::seeded(&[], start);
+        let used_up = RateHeaders {
+            limit: Some(300),
+            remaining: Some(0),
+            reset_at: Some(t("2024-05-01T15:15:03Z")),
+            retry_at: None,
+        };
+        b.observe(Family::Requests, &used_up, start);
+        let at = t("2024-05-01T15:15:03.003Z");
+        assert!(b.try_take(Family::Requests, Priority::Live, at).is_ok());
+        b.observe(Family::Requests, &used_up, at);
+        let until = b.rate_limited(Family::Requests, &used_up, at);
+        assert_eq!(until - at, Duration::seconds(5));
+        assert_eq!(b.try_take(Family::Requests, Priority::Live, at), Err(until));
+        assert!(b.try_take(Family::Requests, Priority::Live, until).is_ok());
     }
 
     #[test]
@@ -734,9 +850,12 @@ mod tests {
     }
 
     #[rstest]
-    #[case(&[("x-ratelimit-reset", "2024-05-01T12:05:00.000Z")], Some("2024-05-01T12:05:00Z"), None)]
-    #[case(&[("x-ratelimit-reset", "1714565100")], Some("2024-05-01T12:05:00Z"), None)]
-    #[case(&[("x-ratelimit-reset", "30")], Some("2024-05-01T12:00:30Z"), None)]
+    #[case(&[("x-ratelimit-reset", "2024-05-01T12:05:00.000Z")], Some("2024-05-01T12:05:01Z"), None)]
+    #[case(&[("x-ratelimit-reset", "2024-05-01T12:05:00.250Z")], Some("2024-05-01T12:05:00.250Z"), None)]
+    #[case(&[("x-ratelimit-reset", "2024-05-01T12:05:00.123456+00:00")], Some("2024-05-01T12:05:00.123456Z"), None)]
+    #[case(&[("x-ratelimit-reset", "1714565100")], Some("2024-05-01T12:05:01Z"), None)]
+    #[case(&[("x-ratelimit-reset", "1714565100.5")], Some("2024-05-01T12:05:00.500Z"), None)]
+    #[case(&[("x-ratelimit-reset", "30")], Some("2024-05-01T12:00:31Z"), None)]
     #[case(&[("x-ratelimit-reset", "soon")], None, None)]
     #[case(&[("retry-after", "15")], None, Some("2024-05-01T12:00:15Z"))]
     #[case(&[("retry-after", "Wed, 01 May 2024 12:01:00 GMT")], None, Some("2024-05-01T12:01:00Z"))]

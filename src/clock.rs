@@ -1,6 +1,6 @@
 //! The one clock of the program: "now" and "sleep until", for schedules, rate-limit windows,
 //! backoff and ledger times, plus the one jitter function. Tests drive a [`ManualClock`]
-//! instead of sleeping (STYLE.md §7).
+//! instead of sleeping (ARCHITECTURE.md "Time").
 //!
 //! Schedules and the servers' rate-limit resets are wall-clock times, so the clock speaks
 //! [`DateTime<Utc>`], not monotonic instants.

@@ -1,5 +1,6 @@
 //! Runs the subcommands and maps every failure to one of the documented exit codes.
 
+use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::Arc;
@@ -7,19 +8,21 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::{self, AuthError};
-use crate::backfill::{self, BackfillError, BackfillOptions, BackfillReport};
+use crate::backfill::{self, BackfillError, BackfillOptions};
 use crate::cli::{BackfillArgs, Command};
 use crate::clock::Clock;
 use crate::config::{ConfigError, Finding, Settings, TargetSettings, EXAMPLE_CONFIG};
-use crate::daemon::{running_daemon, CycleReport, Daemon, DaemonError, DaemonOptions, Notifier};
+use crate::daemon::{running_daemon, Daemon, DaemonError, DaemonOptions, Notifier};
 use crate::engine::SetupError;
 use crate::metrics::{self, Metrics};
 use crate::operator::{self, OperatorError};
 use crate::progress::Progress;
+use crate::report::DeliveryReport;
 use crate::review::deliver::Deliverer;
 use crate::status;
 use crate::store::{BackfillJob, Ledger, StoreError};
-use crate::targets::{CountingRule, FediTarget, TargetError};
+use crate::targets::x::cost::{MEDIA_METADATA, POST, POST_WITH_URL};
+use crate::targets::{self, CountingRule, FediTarget, TargetError, Usd, XTarget};
 
 /// Writes to standard output; a reader that went away (`birdbridge status --json | head`)
 /// ends the output quietly instead of a panic, as `print!` would. Other write errors are
@@ -214,7 +217,7 @@ pub async fn run(
             let ledger = existing_ledger(config)?;
             out!(
                 "{}",
-                operator::quarantine(&ledger, &cmd, chrono::Utc::now())?
+                operator::quarantine(&ledger, &cmd, Clock::System.now())?
             );
             Ok(Exit::Ok)
         }
@@ -364,6 +367,8 @@ async fn run_daemon(config: &Path, cancel: CancellationToken) -> Result<Exit, Co
     });
     let deliveries = tokio::spawn(deliverer.run(false));
     let daemon = Daemon::build(&settings, ledger, clock, cancel.clone(), options)?;
+    // The daemon keeps a copy of its own (a thousand routes' settings are a megabyte).
+    drop(settings);
     for (source, routes) in daemon.sources() {
         tracing::info!(source = %source, routes = %routes.join(", "), "source will be polled");
     }
@@ -397,7 +402,7 @@ async fn once(config: &Path, cancel: CancellationToken) -> Result<Exit, CommandE
         options.budgets.clone(),
     );
     let daemon = Daemon::build(&settings, ledger, Clock::System, cancel, options)?;
-    let report = daemon.once().await;
+    let r = daemon.once().await;
     let released = deliverer.sweep().await?;
     if released.posts > 0 {
         outln!(
@@ -407,27 +412,30 @@ async fn once(config: &Path, cancel: CancellationToken) -> Result<Exit, CommandE
             released.parts_failed
         );
     }
-    let CycleReport {
-        posts_found,
-        posts_delivered,
-        parts_failed,
-        sources_stopped,
-        sources_failed,
-        parts_left,
-    } = report;
     outln!(
-        "{posts_found} new post(s) found, {posts_delivered} delivered; {parts_failed} part(s) failed; {sources_failed} source(s) failed, {sources_stopped} stopped"
+        "{} new post(s) found, {} delivered; {} part(s) failed; {} source(s) failed, {} stopped",
+        r.posts_found,
+        r.posts_delivered,
+        r.parts_failed,
+        r.sources_failed,
+        r.sources_stopped
     );
-    if parts_left > 0 {
-        outln!("{parts_left} part(s) wait for delivery (see `birdbridge status`)");
+    if r.parts_left > 0 {
+        outln!(
+            "{} part(s) wait for delivery (see `birdbridge status`)",
+            r.parts_left
+        );
     }
-    Ok(
-        if parts_failed + sources_failed + sources_stopped > 0 || parts_left > 0 {
-            Exit::Failure
-        } else {
-            Exit::Ok
-        },
-    )
+    Ok(exit(&r))
+}
+
+/// A run that left work undone exits 1.
+fn exit(report: &DeliveryReport) -> Exit {
+    if report.unfinished() {
+        Exit::Failure
+    } else {
+        Exit::Ok
+    }
 }
 
 /// `backfill --from-api`: the route's X timeline, read backwards within the API's window.
@@ -459,12 +467,11 @@ async fn api_backfill(
             return Ok(exit);
         }
     }
-    let report = backfill::api_backfill(&settings, &ledger, &opts).await?;
-    let r = &report.report;
+    let r = backfill::api_backfill(&settings, &ledger, &opts).await?;
     outln!(
         "route {}: {} post(s) read from the X API since {}",
         args.route,
-        report.posts_read,
+        r.posts_found,
         args.since.map(|d| d.to_string()).unwrap_or_default()
     );
     if args.dry_run {
@@ -473,10 +480,13 @@ async fn api_backfill(
             r.previewed,
             r.already_done
         );
+        for line in preview_cost_lines(&settings, &r) {
+            outln!("{line}");
+        }
     } else {
         outln!(
-            "{} new post(s) delivered in {} part(s); {} already done in an earlier run; {} skipped by policy; {} failed",
-            r.posts_delivered, r.parts_delivered, r.already_done, r.skipped, r.parts_failed
+            "{} new post(s) delivered in {} part(s); {} already done in an earlier run; {} skipped by policy; {} held for review; {} failed",
+            r.posts_delivered, r.parts_delivered, r.already_done, r.skipped, r.posts_held, r.parts_failed
         );
     }
     if r.parts_left > 0 {
@@ -486,13 +496,7 @@ async fn api_backfill(
             args.route
         );
     }
-    Ok(
-        if r.parts_failed > 0 || r.parts_left > 0 || !r.targets_stopped.is_empty() {
-            Exit::Failure
-        } else {
-            Exit::Ok
-        },
-    )
+    Ok(exit(&r))
 }
 
 async fn check(config: &Path) -> Result<Exit, CommandError> {
@@ -539,8 +543,13 @@ async fn check_targets(settings: &Settings) -> Vec<Finding> {
     let mut findings = Vec::new();
     let cancel = CancellationToken::new();
     for (name, target) in &settings.targets {
-        let TargetSettings::Fediverse(fedi) = target else {
-            continue;
+        let fedi = match target {
+            TargetSettings::Fediverse(fedi) => fedi,
+            TargetSettings::X(x) => {
+                findings.extend(check_x_target(name, x, &cancel).await);
+                continue;
+            }
+            TargetSettings::DryRun(_) => continue,
         };
         let key = format!("targets.{name}");
         // The offline checks already name an unreadable token.
@@ -595,6 +604,9 @@ async fn check_targets(settings: &Settings) -> Vec<Finding> {
                         ""
                     }
                 );
+                if r.quirks.edit_makes_public {
+                    outln!("    edits: of public statuses only (an edit makes a status public there); new versions of the others are recorded as skipped");
+                }
                 if r.closes_after_answer {
                     outln!("    connections: the server closes the connection after every answer (without saying so); birdbridge opens a new one for each request");
                 }
@@ -615,6 +627,63 @@ async fn check_targets(settings: &Settings) -> Vec<Finding> {
         }
     }
     findings
+}
+
+/// `check` on an X target: whose credentials these are (`GET /2/users/me`, read-only),
+/// the settings that shape its posts, and what they cost per post and per day.
+async fn check_x_target(
+    name: &str,
+    x: &crate::config::XTargetSettings,
+    cancel: &CancellationToken,
+) -> Option<Finding> {
+    // The offline checks already name an unreadable credential.
+    let mut t = XTarget::new(name, x, Clock::System, cancel.clone()).ok()?;
+    match t.check().await {
+        Ok(r) => {
+            outln!(
+                "  target {name}: {} as @{} (user id {}, {})",
+                x.api_url,
+                r.account.username,
+                r.account.id,
+                r.credentials
+            );
+            outln!(
+                "    280 by X's weighted count, 4 images or 1 video or GIF per post, alt text up to 1000; content warnings: {}; quotes: {}; links of birdbridge's own: {}; edits: skipped (X's API cannot edit)",
+                x.cw.as_str(),
+                x.quotes.as_str(),
+                x.links.as_str()
+            );
+            let mut cost = format!(
+                "    cost (X's 2026 prices): {POST} a post, {POST_WITH_URL} a post with a URL, {MEDIA_METADATA} an alt text"
+            );
+            match targets::x::target::tariff(x).cap {
+                Some(cap) => {
+                    let per = |price: Usd| cap.micros().checked_div(price.micros()).unwrap_or(0);
+                    let _ = write!(
+                        cost,
+                        "; max_spend_per_day {cap}: at most {} posts a day without a URL, {} with one",
+                        per(POST),
+                        per(POST_WITH_URL)
+                    );
+                }
+                None => cost.push_str("; no daily cap (max_spend_per_day not set)"),
+            }
+            outln!("{cost}");
+            None
+        }
+        Err(err) => Some(Finding {
+            key: format!("targets.{name}"),
+            problem: match &err {
+                TargetError::Unreachable { message } | TargetError::Transient { message } => {
+                    format!(
+                        "cannot reach {} ({message}): check `api_url` and the network",
+                        x.api_url
+                    )
+                }
+                other => other.to_string(),
+            },
+        }),
+    }
 }
 
 async fn backfill(
@@ -651,17 +720,11 @@ async fn backfill(
         stdout_records && !opts.dry_run,
     );
     let report = backfill::backfill(prepared, &ledger, &opts, &progress).await?;
-    summary(&opts, &report, stdout_records && !opts.dry_run);
+    summary(&settings, &opts, &report, stdout_records && !opts.dry_run);
     if !opts.dry_run {
         review_after_backfill(&settings, &ledger, &opts).await?;
     }
-    Ok(
-        if report.parts_failed > 0 || report.parts_left > 0 || !report.targets_stopped.is_empty() {
-            Exit::Failure
-        } else {
-            Exit::Ok
-        },
-    )
+    Ok(exit(&report))
 }
 
 /// After a backfill: delivers what people released from review meanwhile, and says how
@@ -709,7 +772,7 @@ async fn hand_to_daemon(
     opts: &BackfillOptions,
     from_api: bool,
 ) -> Result<Option<Exit>, CommandError> {
-    let now = chrono::Utc::now();
+    let now = opts.clock.now();
     let archive = opts
         .archive
         .as_ref()
@@ -744,20 +807,47 @@ async fn hand_to_daemon(
     Ok(Some(Exit::Ok))
 }
 
-fn summary(opts: &BackfillOptions, r: &BackfillReport, to_stderr: bool) {
+/// What a dry run's posts would cost on each target that bills its writes, and how many
+/// UTC days its daily cap spreads them over.
+fn preview_cost_lines(settings: &Settings, r: &DeliveryReport) -> Vec<String> {
+    r.preview_cost
+        .iter()
+        .map(|(target, (cost, posts))| {
+            // An average, to the tenth of a cent.
+            let per_post = Usd::from_micros(
+                (cost.micros() / (*posts as u64).max(1)).div_ceil(1_000) * 1_000,
+            );
+            let mut line = format!(
+                "target {target}: the {posts} previewed post(s) would cost {cost} ({per_post} a post on average, at X's 2026 prices)"
+            );
+            let cap = settings.targets.get(target).and_then(targets::tariff).and_then(|t| t.cap);
+            if let Some(cap) = cap.filter(|c| c.micros() > 0) {
+                let days = cost.micros().div_ceil(cap.micros());
+                let _ = write!(
+                    line,
+                    "; at max_spend_per_day = {cap}: about {days} UTC day(s)"
+                );
+            }
+            line
+        })
+        .collect()
+}
+
+fn summary(settings: &Settings, opts: &BackfillOptions, r: &DeliveryReport, to_stderr: bool) {
     let mut lines = vec![format!(
         "route {}: {} posts in the archive ({} in range), {} malformed, {} circle posts left out",
-        opts.route, r.posts_read, r.in_range, r.malformed, r.circle_excluded
+        opts.route, r.posts_found, r.in_range, r.malformed, r.circle_excluded
     )];
     if opts.dry_run {
         lines.push(format!(
             "dry run: {} post(s) previewed, {} already mirrored, nothing written",
             r.previewed, r.already_done
         ));
+        lines.extend(preview_cost_lines(settings, r));
     } else {
         lines.push(format!(
-            "{} new post(s) delivered in {} part(s); {} already done in an earlier run; {} skipped by policy; {} failed; {} recovered after an interruption",
-            r.posts_delivered, r.parts_delivered, r.already_done, r.skipped, r.parts_failed, r.parts_reconciled
+            "{} new post(s) delivered in {} part(s); {} already done in an earlier run; {} skipped by policy; {} held for review; {} failed; {} recovered after an interruption",
+            r.posts_delivered, r.parts_delivered, r.already_done, r.skipped, r.posts_held, r.parts_failed, r.parts_reconciled
         ));
     }
     for (target, why) in &r.targets_stopped {

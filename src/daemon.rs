@@ -1,22 +1,25 @@
-//! The daemon (`run`) and its one-shot form (`once`): one task per live source (X account or
-//! feed), each polling on its cron schedule and handing what it finds to the delivery
-//! engines ([`crate::engine`]) of the routes that read it, in the live lane (DESIGN.md
-//! "Scheduling and budgets").
+//! The daemon (`run`) and its one-shot form (`once`): one task per live source (any
+//! [`Source`] with a schedule: an X account, a feed), each polling on its cron schedule and
+//! handing what it finds to the delivery engines ([`crate::engine`]) of the routes that read
+//! it, in the live lane (ARCHITECTURE.md "Scheduling and budgets"). The daemon knows sources only
+//! through the trait: a new kind of source changes nothing here.
 //!
 //! - **Schedules**: the next tick is always computed from *now*, after a cycle ends, so ticks
 //!   missed while a cycle ran long are skipped, never bunched. Each tick gets a random delay
 //!   of up to a tenth of the interval (at most [`DaemonOptions::max_jitter`]), in whole
 //!   seconds, so a hundred sources on `0 * * * * *` do not all call at second 0, and those
-//!   due in the same second share one wakeup. The first cycle runs at start.
+//!   due in the same second share one wakeup. The first cycle runs at start. A source the
+//!   server pushes to ([`Source::news`]) also runs a cycle as soon as it has news; its
+//!   schedule stays, as the fallback.
 //! - **Isolation**: a failing source logs and tries again at its next tick; one whose token is
 //!   refused (401/403) or whose account is gone stops alone, naming its routes. A failing
 //!   target never stops a source: its parts wait in the ledger (retried with backoff, the
 //!   target reconnected; a refused target token is tried again each cycle), and posts with
-//!   parts left are offered again at every cycle (after a restart, read again from X, or
-//!   for a feed from the copy kept in the ledger: see `daemon/kept.rs`).
+//!   parts left are offered again at every cycle (after a restart, [`Source::recover`]:
+//!   read again from X, or for a feed from the copy kept in the ledger, `sources/kept.rs`).
 //! - **Backfills** started next to the daemon are queued in the ledger and run here, in the
 //!   backfill lane, on the same per-account budgets ([`DaemonOptions::budgets`]).
-//! - **Media**: one [`MediaStage`] per post, shared by every route and target of the source:
+//! - **Media**: one [`MediaStage`](crate::media::stage::MediaStage) per post, shared by every route and target of the source:
 //!   each remote media item is downloaded once, whatever their number.
 //! - **Bounded deliveries**: each target admits [`DaemonOptions::deliveries_per_target`]
 //!   posts at once, whichever sources they come from.
@@ -39,7 +42,6 @@
 
 mod alive;
 mod jobs;
-mod kept;
 mod mark;
 pub mod notify;
 
@@ -56,14 +58,12 @@ use tracing::{debug, error, info, warn, Instrument};
 
 use crate::budget::BudgetPool;
 use crate::clock::{jitter, Clock};
-use crate::config::{Settings, SourceSettings};
-use crate::engine::{Context, Engine, Lane, Offer, SetupError, Tally};
-use crate::media::stage::MediaStage;
+use crate::config::Settings;
+use crate::engine::{Context, Engine, Lane, Offer};
 use crate::metrics::Metrics;
-use crate::model::{Post, PostId};
 use crate::progress::Progress;
-use crate::sources::feed::{FeedError, FeedSource};
-use crate::sources::x::{XClient, XError, XSource};
+use crate::report::DeliveryReport;
+use crate::sources::{self, kept, CursorMove, Found, Setup, Source, SourceError};
 use crate::store::{Ledger, StoreError};
 
 pub use alive::{running_daemon, this_process};
@@ -113,143 +113,6 @@ pub enum DaemonError {
     Http(#[source] reqwest::Error),
 }
 
-/// A source's failure; [`SourceError::is_fatal`] tells whether it stops the source.
-#[derive(Debug, thiserror::Error)]
-pub enum SourceError {
-    /// See [`XError`].
-    #[error(transparent)]
-    X(#[from] XError),
-    /// See [`FeedError`].
-    #[error(transparent)]
-    Feed(#[from] FeedError),
-    /// The ledger failed while delivering: stop the source (nothing can be recorded).
-    #[error(transparent)]
-    Setup(#[from] SetupError),
-    /// The ledger failed while moving the cursor: stop the source.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl SourceError {
-    /// Whether the source stops until the daemon is restarted.
-    pub fn is_fatal(&self) -> bool {
-        match self {
-            SourceError::X(e) => e.is_fatal(),
-            SourceError::Feed(e) => e.is_fatal(),
-            SourceError::Setup(_) | SourceError::Store(_) => true,
-        }
-    }
-}
-
-/// A post a live source found, with the earlier versions of an edited post (newest first).
-#[derive(Debug, Clone)]
-pub struct LivePost {
-    /// The post.
-    pub post: Post,
-    /// Earlier versions, newest first; empty unless the post was edited.
-    pub earlier: Vec<PostId>,
-}
-
-/// The live sources, a closed set.
-#[derive(Debug)]
-enum LiveSource {
-    X(Box<XSource>),
-    Feed(Box<FeedSource>),
-}
-
-impl LiveSource {
-    async fn poll(&mut self, ledger: &Arc<Ledger>) -> Result<Vec<LivePost>, SourceError> {
-        Ok(match self {
-            LiveSource::X(x) => x
-                .poll(ledger)
-                .await?
-                .posts
-                .into_iter()
-                .map(|p| LivePost {
-                    earlier: p.earlier_versions(),
-                    post: p.post,
-                })
-                .collect(),
-            LiveSource::Feed(f) => f
-                .poll(ledger)
-                .await?
-                .into_iter()
-                .map(|post| LivePost {
-                    post,
-                    earlier: Vec::new(),
-                })
-                .collect(),
-        })
-    }
-
-    /// Posts whose parts a previous run left to deliver on these routes: read again from
-    /// X; a feed cannot be asked for an old item, so its posts come from the copies kept in
-    /// the ledger (`name` is the source's).
-    async fn recover(
-        &mut self,
-        ledger: &Arc<Ledger>,
-        name: &str,
-        routes: &[Engine],
-    ) -> Result<Vec<LivePost>, SourceError> {
-        let x = match self {
-            LiveSource::X(x) => x,
-            LiveSource::Feed(_) => {
-                return Ok(kept::recover(ledger, name, route_names(routes)).await?)
-            }
-        };
-        let routes: Vec<String> = routes.iter().map(|r| r.route().to_owned()).collect();
-        let mut ids = ledger
-            .call(move |l| {
-                let mut ids = Vec::new();
-                for route in &routes {
-                    ids.extend(l.unfinished_posts(route)?);
-                }
-                Ok(ids)
-            })
-            .await?;
-        ids.sort_unstable();
-        ids.dedup();
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        info!(
-            posts = ids.len(),
-            "reading again the posts a previous run left unfinished"
-        );
-        Ok(x.lookup(ledger, &ids)
-            .await?
-            .into_iter()
-            .map(|p| LivePost {
-                earlier: p.earlier_versions(),
-                post: p.post,
-            })
-            .collect())
-    }
-
-    /// The post is in the ledger for every route: the cursor past it, as (source, value),
-    /// to save.
-    fn handled(&mut self, post: &Post) -> (String, String) {
-        match self {
-            LiveSource::X(x) => x.cursor_after(post.id.as_str()),
-            LiveSource::Feed(f) => f.handled(&post.id),
-        }
-    }
-
-    /// Whether handled posts with parts left are kept in the ledger: a feed cannot be asked
-    /// for them again.
-    fn keeps_posts(&self) -> bool {
-        matches!(self, LiveSource::Feed(_))
-    }
-
-    /// Every post of the poll is handled: the cursor to save, if it changed.
-    fn finished(&mut self) -> Option<(String, String)> {
-        match self {
-            LiveSource::X(_) => None,
-            LiveSource::Feed(f) => f.finished(),
-        }
-    }
-}
-
 /// What all tasks share.
 #[derive(Debug)]
 struct Shared {
@@ -266,12 +129,13 @@ struct Shared {
 /// One source and the routes reading it.
 #[derive(Debug)]
 struct SourceTask {
-    name: String,
     schedule: cron::Schedule,
-    source: LiveSource,
+    source: Box<dyn Source>,
     routes: Vec<Engine>,
+    /// The routes' names, in order.
+    route_names: Vec<String>,
     /// Posts with parts still to deliver (failed, waiting for their retry time).
-    retry: Vec<LivePost>,
+    retry: Vec<Found>,
     /// Whether the posts a previous run left unfinished were read again.
     recovered: bool,
     /// The ledger's operator-change mark when the leftovers were last read: a person's
@@ -279,37 +143,6 @@ struct SourceTask {
     operator_mark: i64,
     /// The time between two ticks, measured once (it bounds the jitter).
     interval: Option<Duration>,
-    /// The source's `allow_private_media`: whether its posts' media may be downloaded from
-    /// private, loopback or link-local addresses.
-    allow_private_media: bool,
-}
-
-/// What one cycle of one source did.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct CycleReport {
-    /// New posts the source handed over.
-    pub posts_found: usize,
-    /// Posts with at least one part delivered (over all routes).
-    pub posts_delivered: usize,
-    /// Parts that failed (retried later).
-    pub parts_failed: usize,
-    /// Sources that stopped for good (token refused, account gone, ledger failure).
-    pub sources_stopped: usize,
-    /// Sources whose poll failed this time (network, server, rate limit).
-    pub sources_failed: usize,
-    /// After [`Daemon::once`]: parts of the daemon's routes still to deliver (waiting for
-    /// an unreachable target or a valid token, or due again later).
-    pub parts_left: u64,
-}
-
-impl CycleReport {
-    fn add(&mut self, other: &CycleReport) {
-        self.posts_found += other.posts_found;
-        self.posts_delivered += other.posts_delivered;
-        self.parts_failed += other.parts_failed;
-        self.sources_stopped += other.sources_stopped;
-        self.sources_failed += other.sources_failed;
-    }
 }
 
 /// The daemon, built from the settings and ready to run.
@@ -333,90 +166,47 @@ impl Daemon {
         cancel: CancellationToken,
         options: DaemonOptions,
     ) -> Result<Self, DaemonError> {
-        let http = XClient::http_client().map_err(DaemonError::Http)?;
+        let http = sources::Http::new().map_err(DaemonError::Http)?;
         let mut tasks = Vec::new();
         let mut gates = HashMap::new();
-        // One budget per target account, whichever routes deliver to it.
-        let budgets = options.budgets.clone();
         for (name, source) in &settings.sources {
-            let mut routes = Vec::new();
-            for (route_name, route) in settings.routes.iter().filter(|(_, r)| &r.source == name) {
-                if matches!(source, SourceSettings::Archive(_)) {
-                    debug!(route = %route_name, "archive route: left to `backfill`");
-                    continue;
-                }
-                let ctx = Context {
-                    lane: Lane::Live,
-                    cancel: cancel.clone(),
-                    clock: clock.clone(),
-                    dry_run: false,
-                    budgets: budgets.clone(),
-                };
-                // No bar: the daemon runs unattended. Previews of the dry-run target go to
-                // stderr, the log, so stdout stays free for JSON lines.
-                match Engine::new(settings, route_name, ctx, Progress::new(false, true)) {
-                    Ok(engine) => {
-                        for target in &route.targets {
-                            gates.entry(target.clone()).or_insert_with(|| {
-                                Arc::new(Semaphore::new(options.deliveries_per_target.max(1)))
-                            });
-                        }
-                        routes.push(engine);
-                    }
-                    Err(err) => error!(route = %route_name, error = %err, "route left out"),
-                }
-            }
+            let Some(expression) = sources::schedule(source) else {
+                debug!(source = %name, "not polled: read by `backfill` only");
+                continue;
+            };
+            let routes = live_routes(settings, name, &clock, &cancel, &options, &mut gates);
             if routes.is_empty() {
                 continue;
             }
-            let route_names = || {
-                routes
-                    .iter()
-                    .map(Engine::route)
-                    .collect::<Vec<_>>()
-                    .join(", ")
+            let route_names: Vec<String> = routes.iter().map(|r| r.route().to_owned()).collect();
+            let setup = Setup {
+                http: http.clone(),
+                clock: clock.clone(),
+                cancel: cancel.clone(),
+                reposts_wanted: routes.iter().any(Engine::mirrors_reposts),
             };
-            let (live, schedule) = match source {
-                SourceSettings::Archive(_) => continue,
-                SourceSettings::X(x) => {
-                    let token = match x.token.load(&format!("sources.{name}")) {
-                        Ok(token) => token,
-                        Err(err) => {
-                            error!(source = %name, routes = %route_names(), error = %err, "source left out: its token cannot be read");
-                            continue;
-                        }
-                    };
-                    let client = XClient::new(
-                        http.clone(),
-                        &x.api_url,
-                        token,
-                        clock.clone(),
-                        cancel.clone(),
-                    );
-                    let exclude_retweets = !routes.iter().any(Engine::mirrors_reposts);
-                    let source = XSource::new(name, x.clone(), client, exclude_retweets);
-                    (LiveSource::X(Box::new(source)), &x.schedule)
-                }
-                SourceSettings::Feed(f) => {
-                    let source = FeedSource::new(name, f.clone(), http.clone(), cancel.clone());
-                    (LiveSource::Feed(Box::new(source)), &f.schedule)
+            let live = match sources::live(name, source, &setup) {
+                Ok(Some(live)) => live,
+                Ok(None) => continue,
+                Err(err) => {
+                    error!(source = %name, routes = %route_names.join(", "), error = %err, "source left out: its token cannot be read");
+                    continue;
                 }
             };
-            let Ok(schedule) = cron::Schedule::from_str(schedule) else {
+            let Ok(schedule) = cron::Schedule::from_str(expression) else {
                 // Loading the settings checked the expression already.
                 error!(source = %name, "source left out: its schedule does not parse");
                 continue;
             };
             tasks.push(SourceTask {
-                name: name.clone(),
                 schedule,
                 source: live,
                 routes,
+                route_names,
                 retry: Vec::new(),
                 recovered: false,
                 operator_mark: 0,
                 interval: None,
-                allow_private_media: allows_private_media(source),
             });
         }
         if tasks.is_empty() {
@@ -440,18 +230,13 @@ impl Daemon {
     pub fn sources(&self) -> BTreeMap<String, Vec<String>> {
         self.tasks
             .iter()
-            .map(|t| {
-                (
-                    t.name.clone(),
-                    t.routes.iter().map(|r| r.route().to_owned()).collect(),
-                )
-            })
+            .map(|t| (t.source.name().to_owned(), t.route_names.clone()))
             .collect()
     }
 
     /// Runs until the cancellation token is cancelled, then lets the tasks finish the post
     /// in hand (for at most [`DaemonOptions::drain`]). Returns what all cycles did.
-    pub async fn run(self, notifier: &Notifier) -> CycleReport {
+    pub async fn run(self, notifier: &Notifier) -> DeliveryReport {
         let Daemon { tasks, shared } = self;
         info!(sources = tasks.len(), "daemon started");
         let mut set = JoinSet::new();
@@ -459,8 +244,8 @@ impl Daemon {
             shared
                 .options
                 .metrics
-                .watch_source(&task.name, &task.schedule);
-            let span = tracing::info_span!("source", source = %task.name);
+                .watch_source(task.source.name(), &task.schedule);
+            let span = task.span();
             set.spawn(task.run(Arc::clone(&shared)).instrument(span));
         }
         // A child token: stopped with the daemon, and also when every source stopped.
@@ -476,7 +261,7 @@ impl Daemon {
         let backfills = tokio::spawn(runner.run().instrument(tracing::info_span!("backfill")));
         notifier.notify("READY=1");
         let watchdog = Notifier::watchdog_interval();
-        let mut total = CycleReport::default();
+        let mut total = DeliveryReport::default();
         let mut ping = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
@@ -516,26 +301,26 @@ impl Daemon {
     }
 
     /// Runs one cycle of every source, at once, and returns what they did together.
-    pub async fn once(self) -> CycleReport {
+    pub async fn once(self) -> DeliveryReport {
         let Daemon { tasks, shared } = self;
         let routes: Vec<String> = tasks
             .iter()
-            .flat_map(|t| t.routes.iter().map(|r| r.route().to_owned()))
+            .flat_map(|t| t.route_names.iter().cloned())
             .collect();
         let mut set = JoinSet::new();
         for mut task in tasks {
             let shared = Arc::clone(&shared);
-            let span = tracing::info_span!("source", source = %task.name);
+            let span = task.span();
             set.spawn(
                 async move {
-                    let mut report = CycleReport::default();
+                    let mut report = DeliveryReport::default();
                     task.cycle_logged(&shared, &mut report).await;
                     report
                 }
                 .instrument(span),
             );
         }
-        let mut total = CycleReport::default();
+        let mut total = DeliveryReport::default();
         while let Some(joined) = set.join_next().await {
             match joined {
                 Ok(report) => total.add(&report),
@@ -559,15 +344,24 @@ impl Daemon {
 }
 
 impl SourceTask {
-    async fn run(mut self, shared: Arc<Shared>) -> CycleReport {
-        let mut report = CycleReport::default();
+    /// The span of the task's log lines: the source's name and kind.
+    fn span(&self) -> tracing::Span {
+        tracing::info_span!("source", source = %self.source.name(), kind = self.source.kind())
+    }
+
+    async fn run(mut self, shared: Arc<Shared>) -> DeliveryReport {
+        let mut report = DeliveryReport::default();
         let mut next = Some(shared.clock.now() + schedule_jitter(shared.options.max_jitter / 10));
         while let Some(at) = next {
             tokio::select! {
                 () = shared.cancel.cancelled() => break,
                 () = shared.clock.sleep_until(at) => {}
+                () = news(self.source.as_mut()) => debug!("the source has news: polling now"),
             }
-            if !self.cycle_logged(&shared, &mut report).await {
+            // Boxed: a cycle's future holds a whole delivery (engine, target, media), some
+            // kilobytes; allocated while the cycle runs, it is not kept in every idle
+            // source's task (a thousand sources are a thousand tasks).
+            if !Box::pin(self.cycle_logged(&shared, &mut report)).await {
                 break;
             }
             next = self.next_tick(&shared);
@@ -590,10 +384,11 @@ impl SourceTask {
     }
 
     /// Runs a cycle and logs its outcome. Returns whether the source goes on.
-    async fn cycle_logged(&mut self, shared: &Shared, total: &mut CycleReport) -> bool {
+    async fn cycle_logged(&mut self, shared: &Shared, total: &mut DeliveryReport) -> bool {
+        let metrics = &shared.options.metrics;
         match self.cycle(shared).await {
             Ok(report) => {
-                shared.options.metrics.poll_ok(&self.name);
+                metrics.poll_ok(self.source.name());
                 if report.posts_found > 0 || report.parts_failed > 0 {
                     info!(
                         posts_found = report.posts_found,
@@ -607,14 +402,11 @@ impl SourceTask {
                 total.add(&report);
                 true
             }
-            Err(SourceError::X(XError::Cancelled) | SourceError::Feed(FeedError::Cancelled)) => {
-                false
-            }
+            Err(err) if err.is_cancelled() => false,
             Err(err) if err.is_fatal() => {
-                shared.options.metrics.source_stopped(&self.name);
-                let routes: Vec<&str> = self.routes.iter().map(Engine::route).collect();
+                metrics.source_stopped(self.source.name());
                 error!(
-                    routes = %routes.join(", "),
+                    routes = %self.route_names.join(", "),
                     error = %err,
                     "source stopped: its routes get no new posts until the problem is fixed and birdbridge restarted"
                 );
@@ -622,7 +414,7 @@ impl SourceTask {
                 false
             }
             Err(err) => {
-                shared.options.metrics.poll_failed(&self.name);
+                metrics.poll_failed(self.source.name());
                 warn!(error = %err, "poll failed; trying again at the next tick");
                 total.sources_failed += 1;
                 true
@@ -632,8 +424,8 @@ impl SourceTask {
 
     /// One poll: posts still owed from earlier cycles first, then the new ones, oldest
     /// first, each to every route; the cursor moves after each post.
-    async fn cycle(&mut self, shared: &Shared) -> Result<CycleReport, SourceError> {
-        let mut report = CycleReport::default();
+    async fn cycle(&mut self, shared: &Shared) -> Result<DeliveryReport, SourceError> {
+        let mut report = DeliveryReport::default();
         let ledger = Arc::clone(&shared.ledger);
         for route in &mut self.routes {
             route.new_cycle();
@@ -649,10 +441,7 @@ impl SourceTask {
             self.recovered = false;
         }
         if !self.recovered {
-            let leftovers = self
-                .source
-                .recover(&ledger, &self.name, &self.routes)
-                .await?;
+            let leftovers = self.source.recover(&ledger, &self.route_names).await?;
             self.retry
                 .retain(|p| leftovers.iter().all(|l| l.post.id != p.post.id));
             self.retry.extend(leftovers);
@@ -665,13 +454,9 @@ impl SourceTask {
             }
             let unfinished = self.deliver(shared, &post, &mut report).await?;
             if !unfinished && self.source.keeps_posts() {
-                kept::forget_if_settled(
-                    &ledger,
-                    &self.name,
-                    route_names(&self.routes),
-                    post.post.id.as_str(),
-                )
-                .await?;
+                let routes = self.route_names.clone();
+                kept::forget_if_settled(&ledger, self.source.name(), routes, post.post.id.as_str())
+                    .await?;
             }
         }
         let posts = self.source.poll(&ledger).await?;
@@ -687,8 +472,8 @@ impl SourceTask {
             self.deliver(shared, &post, &mut report).await?;
             let cursor = self.source.handled(&post.post);
             let keep = self.source.keeps_posts().then(|| kept::Keep {
-                source: self.name.clone(),
-                routes: route_names(&self.routes),
+                source: self.source.name().to_owned(),
+                routes: self.route_names.clone(),
                 post: post.post.clone(),
             });
             kept::handled(&ledger, cursor, keep, shared.clock.now()).await?;
@@ -704,33 +489,32 @@ impl SourceTask {
     async fn deliver(
         &mut self,
         shared: &Shared,
-        post: &LivePost,
-        report: &mut CycleReport,
+        post: &Found,
+        report: &mut DeliveryReport,
     ) -> Result<bool, SourceError> {
         let span = tracing::info_span!("post", post = %post.post.id);
         let mut unfinished = false;
         // One download per remote media item of the post, for every route and target; the
         // files go when the stage does, after the post.
-        let media = MediaStage::new(self.allow_private_media);
+        let media = self.source.media_stage();
         let offer = Offer {
             post: &post.post,
             earlier: &post.earlier,
-            media: Some(&media),
+            media: media.as_ref(),
         };
+        let metrics = &shared.options.metrics;
         for route in &mut self.routes {
             let _permits = permits(shared, route).await;
-            let mut done = Tally::default();
+            let mut done = DeliveryReport::default();
             route
                 .deliver(&shared.ledger, offer, &mut done)
                 .instrument(span.clone())
                 .await?;
-            report.posts_delivered += done.posts_delivered;
-            report.parts_failed += done.parts_failed;
-            let metrics = &shared.options.metrics;
+            report.add(&done);
             if done.posts_delivered > 0 {
-                metrics.delivered(&self.name, route.route(), post.post.created_at);
+                metrics.delivered(self.source.name(), route.route(), post.post.created_at);
             }
-            metrics.parts_failed(&self.name, done.parts_failed);
+            metrics.parts_failed(self.source.name(), done.parts_failed);
             metrics.targets_waiting(
                 route.route(),
                 route.target_names(),
@@ -747,20 +531,62 @@ impl SourceTask {
     }
 }
 
+/// Completes when a source the server pushes to has news ([`Source::news`]); never for a
+/// source that is only polled.
+async fn news(source: &mut dyn Source) {
+    match source.news() {
+        Some(news) => news.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The engines of the routes reading source `name`, in the live lane; a route whose targets
+/// cannot be built is left out, with an error in the log. Registers a delivery gate per
+/// target.
+fn live_routes(
+    settings: &Settings,
+    name: &str,
+    clock: &Clock,
+    cancel: &CancellationToken,
+    options: &DaemonOptions,
+    gates: &mut HashMap<String, Arc<Semaphore>>,
+) -> Vec<Engine> {
+    let mut routes = Vec::new();
+    for (route_name, route) in settings.routes.iter().filter(|(_, r)| r.source == name) {
+        let ctx = Context {
+            lane: Lane::Live,
+            cancel: cancel.clone(),
+            clock: clock.clone(),
+            dry_run: false,
+            // One budget per target account, whichever routes deliver to it.
+            budgets: options.budgets.clone(),
+        };
+        // No bar: the daemon runs unattended. Previews of the dry-run target go to stderr,
+        // the log, so stdout stays free for JSON lines.
+        match Engine::new(settings, route_name, ctx, Progress::new(false, true)) {
+            Ok(engine) => {
+                for target in &route.targets {
+                    gates.entry(target.clone()).or_insert_with(|| {
+                        Arc::new(Semaphore::new(options.deliveries_per_target.max(1)))
+                    });
+                }
+                routes.push(engine);
+            }
+            Err(err) => error!(route = %route_name, error = %err, "route left out"),
+        }
+    }
+    routes
+}
+
 /// Saves a source's cursor, off the event loop.
 async fn save_cursor(
     ledger: &Arc<Ledger>,
-    (source, value): (String, String),
+    cursor: CursorMove,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     ledger
-        .call(move |l| l.set_cursor(&source, &value, now))
+        .call(move |l| l.set_cursor(&cursor.source, &cursor.value, now))
         .await
-}
-
-/// The names of the routes.
-fn route_names(routes: &[Engine]) -> Vec<String> {
-    routes.iter().map(|r| r.route().to_owned()).collect()
 }
 
 /// One delivery permit per target of the route, taken in name order (every task does, so
@@ -780,15 +606,6 @@ async fn permits(shared: &Shared, route: &Engine) -> Vec<OwnedSemaphorePermit> {
     held
 }
 
-/// The source's `allow_private_media` (archives have no remote media).
-fn allows_private_media(source: &SourceSettings) -> bool {
-    match source {
-        SourceSettings::X(x) => x.allow_private_media,
-        SourceSettings::Feed(f) => f.allow_private_media,
-        SourceSettings::Archive(_) => false,
-    }
-}
-
 /// A random delay in `[0, max)` before a tick, in whole seconds (none when `max` is less than
 /// a second): the sources due in the same second wake together, one wakeup of the runtime
 /// for all of them (with warm caches), instead of one each at a random millisecond.
@@ -798,22 +615,4 @@ fn schedule_jitter(max: Duration) -> chrono::Duration {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ticks_are_delayed_by_whole_seconds_below_the_maximum() {
-        let delays: std::collections::BTreeSet<i64> = (0..1000)
-            .map(|_| schedule_jitter(Duration::from_secs(6)))
-            .map(|d| {
-                assert_eq!(d.subsec_nanos(), 0, "{d}");
-                d.num_seconds()
-            })
-            .collect();
-        assert_eq!(delays, (0..6).collect());
-        assert_eq!(
-            schedule_jitter(Duration::from_millis(999)),
-            chrono::Duration::zero()
-        );
-    }
-}
+mod tests;

@@ -31,6 +31,7 @@ pub mod preview;
 pub mod profile;
 pub mod progress;
 pub mod render;
+pub mod report;
 pub mod review;
 pub mod sources;
 pub mod status;

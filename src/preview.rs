@@ -9,6 +9,8 @@ use crate::config::Visibility;
 use crate::model::Post;
 use crate::render::{Rendered, ReplyTo};
 use crate::targets::dry_run::media_location;
+use crate::targets::x::cost::price_part;
+use crate::targets::{Tariff, Usd};
 
 /// A post as it would appear on one target: each part with its text, media, reply and
 /// the warnings that concern it.
@@ -63,6 +65,41 @@ pub fn post(route: &str, target: &str, post: &Post, rendered: &Rendered) -> Stri
             let _ = writeln!(out, "  ⚠ {}", w.message);
         }
     }
+    out
+}
+
+/// What a previewed post would cost on a target that bills its writes: each part and the
+/// whole, with why (a URL, alt texts), and how many such posts the daily cap allows.
+pub fn cost(rendered: &Rendered, tariff: Tariff) -> String {
+    let mut out = String::new();
+    let mut total = Usd::ZERO;
+    let mut why = Vec::new();
+    for (i, part) in rendered.parts.iter().enumerate() {
+        let c = price_part(part);
+        total += c.total();
+        let mut reasons = Vec::new();
+        if c.repost {
+            reasons.push("repost".to_owned());
+        } else if c.with_url {
+            reasons.push("contains a URL".to_owned());
+        }
+        if c.descriptions > 0 {
+            reasons.push(format!("{} alt text(s)", c.descriptions));
+        }
+        if !reasons.is_empty() && rendered.parts.len() > 1 {
+            why.push(format!("part {}: {}", i + 1, reasons.join(", ")));
+        } else if !reasons.is_empty() {
+            why.push(reasons.join(", "));
+        }
+    }
+    let _ = write!(out, "  $ costs {total}");
+    if !why.is_empty() {
+        let _ = write!(out, " ({})", why.join("; "));
+    }
+    if let (Some(cap), Some(n)) = (tariff.cap, tariff.posts_per_day(total)) {
+        let _ = write!(out, "; the cap of {cap} a day allows {n} such post(s)");
+    }
+    out.push('\n');
     out
 }
 

@@ -24,6 +24,10 @@ pub enum CountingRule {
 /// The limits of one target server, as read from it (or, for the dry-run target, as
 /// configured to emulate one).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "independent yes-or-no abilities of a server, each read on its own by the renderer"
+)]
 pub struct TargetProfile {
     /// Maximum length of one status under [`TargetProfile::counting`].
     pub max_characters: usize,
@@ -41,6 +45,18 @@ pub struct TargetProfile {
     /// The server accepts native quote posts (`quoted_status_id`, Mastodon 4.5 and later);
     /// otherwise the renderer quotes by linking.
     pub supports_quote_posts: bool,
+    /// A video or an animated GIF needs a status of its own (X: four images, or one video,
+    /// or one GIF); the renderer moves the other media of the post to the next part.
+    pub video_alone: bool,
+    /// birdbridge may add links of its own: the link back to the original (backfill), to a
+    /// quoted or reposted post that cannot be quoted natively, to media that cannot go. X's
+    /// `links = "drop"` says no (a post containing a URL costs more there); links the author
+    /// wrote stay.
+    pub own_links: bool,
+    /// A fediverse handle keeps its `@` (`@user@server`, which a fediverse server links to
+    /// the account). Where an `@name` is the mention of an account of that name elsewhere
+    /// (X), it is written `user@server`, so no stranger is notified.
+    pub at_handles: bool,
 }
 
 impl TargetProfile {
@@ -55,6 +71,28 @@ impl TargetProfile {
             counting: CountingRule::Mastodon,
             max_spoiler_characters: None,
             supports_quote_posts: false,
+            video_alone: false,
+            own_links: true,
+            at_handles: true,
+        }
+    }
+
+    /// X's limits (`docs/x-target.md`): 280 by X's weighted count, four images or one
+    /// video or GIF per post, alt texts of 1,000 characters; no native quotes (an
+    /// Enterprise plan has them) and every link allowed, until the target's settings say
+    /// otherwise.
+    pub fn x() -> Self {
+        Self {
+            max_characters: 280,
+            characters_reserved_per_url: 23,
+            max_media_attachments: 4,
+            description_limit: 1000,
+            counting: CountingRule::XWeighted,
+            max_spoiler_characters: None,
+            supports_quote_posts: false,
+            video_alone: true,
+            own_links: true,
+            at_handles: false,
         }
     }
 }

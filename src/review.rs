@@ -95,6 +95,19 @@ struct Limits {
     counting: String,
     max_spoiler_characters: Option<usize>,
     supports_quote_posts: bool,
+    /// X's rules ([`TargetProfile::video_alone`], `own_links`, `at_handles`); a row kept
+    /// without them was rendered by the fediverse's.
+    #[serde(default)]
+    video_alone: bool,
+    #[serde(default = "yes")]
+    own_links: bool,
+    #[serde(default = "yes")]
+    at_handles: bool,
+}
+
+/// A default of `true`.
+fn yes() -> bool {
+    true
 }
 
 /// A counting rule's name, as the ledger and the desk's counter name it.
@@ -117,6 +130,9 @@ pub fn limits_json(profile: &TargetProfile) -> String {
         counting: counting_name(profile.counting).to_owned(),
         max_spoiler_characters: profile.max_spoiler_characters,
         supports_quote_posts: profile.supports_quote_posts,
+        video_alone: profile.video_alone,
+        own_links: profile.own_links,
+        at_handles: profile.at_handles,
     };
     // Numbers, strings and booleans only: serialising cannot fail.
     serde_json::to_string(&limits).unwrap_or_default()
@@ -141,6 +157,9 @@ pub fn limits_from(json: Option<&str>) -> TargetProfile {
         },
         max_spoiler_characters: limits.max_spoiler_characters,
         supports_quote_posts: limits.supports_quote_posts,
+        video_alone: limits.video_alone,
+        own_links: limits.own_links,
+        at_handles: limits.at_handles,
     }
 }
 

@@ -2,12 +2,13 @@
 //! see [`json`]), for every route or one (`--route`).
 
 mod json;
+mod spend;
 
 use std::fmt::Write as _;
 
 use crate::config::{Settings, SourceSettings, XSourceSettings};
 use crate::engine::is_waiting_note;
-use crate::store::{Ledger, PartRecord, PartState, StoreError};
+use crate::store::{Ledger, PartRecord, PartState, StoreError, NOT_A_REPLY};
 
 pub use json::{json, SCHEMA_VERSION};
 
@@ -90,6 +91,10 @@ pub fn report(settings: &Settings, route: Option<&str>) -> Result<String, StoreE
         }
     }
     reads(&mut out, &only, &ledger)?;
+    spend::report(
+        &mut out,
+        &spend::spending(&ledger, &only, chrono::Utc::now())?,
+    );
     let edits: Vec<_> = ledger
         .edit_counts()?
         .into_iter()
@@ -103,6 +108,7 @@ pub fn report(settings: &Settings, route: Option<&str>) -> Result<String, StoreE
     }
     waiting(&mut out, &only, &ledger)?;
     review(&mut out, &only, &ledger)?;
+    not_replies(&mut out, &only, &ledger)?;
     jobs(&mut out, &only, &ledger)?;
     let mine = |rows: Vec<PartRecord>| -> Vec<PartRecord> {
         rows.into_iter()
@@ -337,6 +343,37 @@ fn waiting_reason(state: PartState, why: &str) -> String {
         }
         (_, why) => why.to_owned(),
     }
+}
+
+/// Parts the server published on their own (or under another status) although they were
+/// sent as replies, newest first: their threads are not chained on the server.
+fn not_replies(out: &mut String, only: &Only<'_>, ledger: &Ledger) -> Result<(), StoreError> {
+    let found: Vec<_> = ledger
+        .not_replies(RECENT_ERRORS)?
+        .into_iter()
+        .filter(|n| only.route(&n.key.route))
+        .collect();
+    if found.is_empty() {
+        return Ok(());
+    }
+    let _ = writeln!(
+        out,
+        "replies the server published without their thread (newest first):"
+    );
+    for n in found {
+        let k = &n.key;
+        let _ = writeln!(
+            out,
+            "  {} → {} post {} part {} (status {}): {}",
+            k.route,
+            k.target,
+            k.source_post_id,
+            k.part_index,
+            n.remote_id.as_deref().unwrap_or("?"),
+            n.message.strip_prefix(NOT_A_REPLY).unwrap_or(&n.message)
+        );
+    }
+    Ok(())
 }
 
 /// How many backfill jobs `status` shows, newest first.

@@ -1,6 +1,6 @@
 //! The ledger: an `SQLite` file that records every mirrored part, so nothing is posted twice.
 //!
-//! It is the single source of truth for "was this mirrored, and where" (DESIGN.md, "Exactly
+//! It is the single source of truth for "was this mirrored, and where" (ARCHITECTURE.md, "Exactly
 //! once"). Intent is recorded before any remote call and the result after it:
 //!
 //! ```text
@@ -34,6 +34,7 @@ mod report;
 mod review;
 mod schema;
 mod sources;
+mod spend;
 mod targets;
 #[cfg(test)]
 mod tests;
@@ -42,7 +43,7 @@ mod tests;
 pub use crate::model::MirroredPost;
 pub use backup::BackupReport;
 pub use kept::{KeepPost, UnreadableKept};
-pub use targets::{CachedProfile, SavedBudget};
+pub use targets::{CachedProfile, NotAReply, SavedBudget, NOT_A_REPLY};
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -60,6 +61,7 @@ pub use review::{
     ReviewAudit, ReviewError, ReviewHold, ReviewState, ReviewSummary, ReviewedPost,
 };
 pub use sources::{ReadCount, ReadKind};
+pub use spend::DaySpend;
 
 /// Identifies one part of one mirrored post on one target. Unique in the ledger.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -97,7 +99,7 @@ impl fmt::Display for PartKey {
     }
 }
 
-/// The life of a part. See DESIGN.md "Exactly once".
+/// The life of a part. See ARCHITECTURE.md "Exactly once, in detail".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum PartState {
     Planned,
@@ -540,7 +542,20 @@ impl Ledger {
         remote_url: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<PartRecord, StoreError> {
-        self.change(
+        self.settle_posted_spending(key, remote_id, remote_url, 0, now)
+    }
+
+    /// `posting` → `posted`, and (when `micros` is not 0) what the target billed for it
+    /// added to the target's spend of the day, in the same transaction.
+    fn settle_posted_spending(
+        &self,
+        key: &PartKey,
+        remote_id: &str,
+        remote_url: Option<&str>,
+        micros: u64,
+        now: DateTime<Utc>,
+    ) -> Result<PartRecord, StoreError> {
+        self.change_and(
             key,
             &[PartState::Posting],
             PartState::Posted,
@@ -550,6 +565,7 @@ impl Ledger {
                 part.remote_url = remote_url.map(str::to_owned);
                 part.next_attempt_at = None;
             },
+            |tx| spend::add(tx, key, micros, now),
             now,
         )
     }
@@ -804,6 +820,19 @@ impl Ledger {
         edit: impl FnOnce(&mut PartRecord),
         now: DateTime<Utc>,
     ) -> Result<PartRecord, StoreError> {
+        self.change_and(key, allowed_from, to, edit, |_| Ok(()), now)
+    }
+
+    /// [`Ledger::change`], and `also` in the same transaction once the part is written.
+    fn change_and(
+        &self,
+        key: &PartKey,
+        allowed_from: &[PartState],
+        to: PartState,
+        edit: impl FnOnce(&mut PartRecord),
+        also: impl FnOnce(&Connection) -> rusqlite::Result<()>,
+        now: DateTime<Utc>,
+    ) -> Result<PartRecord, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut part =
@@ -835,6 +864,7 @@ impl Ledger {
             part.next_attempt_at.map(timestamp),
             timestamp(part.updated_at),
         ])?;
+        also(&tx)?;
         tx.commit()?;
         Ok(part)
     }

@@ -279,3 +279,38 @@ fn auth_needs_a_token_file() {
     assert!(String::from_utf8_lossy(&out.stderr)
         .contains("set `token_file = \"PATH\"` in [targets.home]"));
 }
+
+/// `auth` run while a backfill has used up the account's window: `GoToSocial` answers 429
+/// (the reset in its headers, no `Retry-After`). `auth` waits for the reset, says how long,
+/// and goes on to store the token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_used_up_window_is_waited_out_saying_how_long() {
+    let fake = FakeFedi::start(Personality::GoToSocial, Clock::System).await;
+    fake.set_limit("requests", 2, chrono::Duration::seconds(3));
+    // The backfill's requests: the window is used up.
+    let http = reqwest::Client::builder()
+        .user_agent("another client")
+        .build()
+        .unwrap();
+    for _ in 0..2 {
+        let answer = http
+            .get(format!("{}/api/v1/instance", fake.url))
+            .send()
+            .await
+            .unwrap();
+        assert!(answer.status().is_success());
+    }
+    let s = Setup::new("gotosocial", &fake.url);
+    let out = authorize(&s, &[], |code| code).await;
+    assert!(out.success, "{}\n{}", out.stdout, out.stderr);
+    assert!(fake.too_many() >= 1, "the window was not used up");
+    assert!(
+        out.stderr.contains("rate limit is reached") && out.stderr.contains("waiting "),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(&s.token_file).unwrap(),
+        format!("{TOKEN}\n")
+    );
+}

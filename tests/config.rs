@@ -11,7 +11,8 @@ use birdbridge::config::{
     AltTextPolicy, ArchiveSourceSettings, ConfigError, ContentWarningRule, DeskSettings,
     DryRunTargetSettings, FediverseTargetSettings, FeedSourceSettings, LedgerSettings,
     MetricsSettings, ReplyPolicy, RepostPolicy, RouteSettings, SecretSource, ServerKind, Settings,
-    SourceSettings, TargetSettings, Visibility, XSourceSettings, EXAMPLE_CONFIG,
+    SourceSettings, TargetSettings, Visibility, XCredentials, XSourceSettings, XTargetSettings,
+    EXAMPLE_CONFIG,
 };
 use rstest::rstest;
 use serde::de::{self, Deserialize, Deserializer, Visitor};
@@ -93,7 +94,15 @@ fn the_example_loads_with_its_sources_targets_and_routes() {
         ),
         (500, 4, 23, 1500)
     );
-    assert_eq!(settings.targets.len(), 3);
+    let TargetSettings::X(x) = &settings.targets["x-org"] else {
+        panic!("x-org is not an x target");
+    };
+    assert!(
+        matches!(&x.credentials, XCredentials::OAuth1 { access_token: SecretSource::File(p), .. }
+        if p == Path::new("/var/lib/birdbridge/x-access-token"))
+    );
+    assert_eq!(x.max_spend_per_day, Some(2.0));
+    assert_eq!(settings.targets.len(), 4);
 
     let summary: Vec<(&str, &str, Vec<&str>, Visibility)> = settings
         .routes
@@ -116,6 +125,7 @@ fn the_example_loads_with_its_sources_targets_and_routes() {
                 vec!["archive-mirror"],
                 Visibility::Unlisted
             ),
+            ("fediverse-first", "blog", vec!["x-org"], Visibility::Public),
             (
                 "wikipedia",
                 "wikipedia",
@@ -143,7 +153,11 @@ fn example_keys_by_table() -> BTreeMap<String, BTreeSet<String>> {
             continue;
         };
         let key = key.trim();
-        if !key.is_empty() && key.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+        let is_key = key.starts_with(|c: char| c.is_ascii_lowercase())
+            && key
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if is_key {
             tables.get_mut(table).unwrap().insert(key.to_owned());
         }
     }
@@ -211,6 +225,7 @@ fn the_example_documents_exactly_the_keys_the_parser_accepts() {
             "targets" => match &settings.targets[name] {
                 TargetSettings::Fediverse(_) => "fediverse target",
                 TargetSettings::DryRun(_) => "dry-run target",
+                TargetSettings::X(_) => "x target",
             },
             "routes" => "route",
             other => panic!("unexpected table [{other}] in the example"),
@@ -243,6 +258,7 @@ fn the_example_documents_exactly_the_keys_the_parser_accepts() {
             "dry-run target",
             with_kind(accepted_keys::<DryRunTargetSettings>()),
         ),
+        ("x target", with_kind(accepted_keys::<XTargetSettings>())),
         ("route", accepted_keys::<RouteSettings>()),
     ]);
     assert_eq!(
@@ -271,7 +287,7 @@ fn the_example_documents_exactly_the_keys_the_parser_accepts() {
 #[case::unknown_target_kind(
     &[SOURCE, "[targets.t]\nkind = \"mastadon\"\n", ROUTE],
     "`targets.t.kind`: unknown kind `mastadon`, expected one of `mastodon`, `pleroma`, \
-     `gotosocial`, `friendica`, `firefish`, `pixelfed`, `snac`, `auto`, `dry-run` \
+     `gotosocial`, `friendica`, `firefish`, `pixelfed`, `snac`, `takahe`, `auto`, `dry-run`, `x` \
      (did you mean `mastodon`?)"
 )]
 #[case::unknown_source_kind(&["[sources.s]\nkind = \"rss\"\n", TARGET, ROUTE],
@@ -323,6 +339,38 @@ fn the_example_documents_exactly_the_keys_the_parser_accepts() {
     "`sources.s.schedule`: `*/5 * * * *` has 5 fields, but schedules start with a seconds field")]
 #[case::garbage_cron(&[X_SOURCE, "schedule = \"every minute\"\n", TARGET, ROUTE],
     "`sources.s.schedule`: `every minute` is not a cron expression")]
+#[case::x_without_credentials(
+    &[SOURCE, "[targets.t]\nkind = \"x\"\n", ROUTE],
+    "missing key `targets.t.consumer_key_file` (or one of `targets.t.consumer_key_env`, `targets.t.consumer_key`)"
+)]
+#[case::x_missing_one_oauth1_key(
+    &[SOURCE, "[targets.t]\nkind = \"x\"\nconsumer_key_env = \"A\"\nconsumer_secret_env = \"B\"\n\
+               access_token_env = \"C\"\n", ROUTE],
+    "missing key `targets.t.access_token_secret_file`"
+)]
+#[case::x_both_kinds_of_credentials(
+    &[SOURCE, "[targets.t]\nkind = \"x\"\noauth2_token_file = \"x.json\"\nclient_id = \"c\"\n\
+               consumer_key_env = \"A\"\n", ROUTE],
+    "`targets.t.oauth2_token_file` and `targets.t.consumer_key` are both set; give only one"
+)]
+#[case::x_oauth2_without_client(
+    &[SOURCE, "[targets.t]\nkind = \"x\"\noauth2_token_file = \"x.json\"\n", ROUTE],
+    "missing key `targets.t.client_id`"
+)]
+#[case::x_client_without_token_file(
+    &[SOURCE, "[targets.t]\nkind = \"x\"\nclient_id = \"c\"\n", ROUTE],
+    "`targets.t.client_id`: is for OAuth 2.0"
+)]
+#[case::x_negative_cap(
+    &[SOURCE, "[targets.t]\nkind = \"x\"\noauth2_token_file = \"x.json\"\nclient_id = \"c\"\n\
+               max_spend_per_day = -2\n", ROUTE],
+    "`targets.t.max_spend_per_day`: expected a non-negative price in dollars"
+)]
+#[case::x_unknown_cw(
+    &[SOURCE, "[targets.t]\nkind = \"x\"\noauth2_token_file = \"x.json\"\nclient_id = \"c\"\n\
+               cw = \"hide\"\n", ROUTE],
+    "`targets.t.cw`"
+)]
 #[case::share_above_one(
     &[SOURCE, "[targets.t]\nkind = \"mastodon\"\nurl = \"https://a.example\"\ntoken_env = \"T\"\n\
                backfill_share = 1.5\n", ROUTE],
@@ -695,7 +743,7 @@ fn relative_paths_are_resolved_against_the_config_folder() {
     assert!(matches!(&fedi.token, SecretSource::File(p) if *p == conf.join("secrets/token")));
     let output = |name: &str| match &settings.targets[name] {
         TargetSettings::DryRun(dry_run) => dry_run.output.clone(),
-        other @ TargetSettings::Fediverse(_) => panic!("{other:?}"),
+        other @ (TargetSettings::Fediverse(_) | TargetSettings::X(_)) => panic!("{other:?}"),
     };
     assert_eq!(Path::new(&output("t")), conf.join("out/preview.jsonl"));
     assert_eq!(output("stdout"), "-");
@@ -991,4 +1039,35 @@ fn a_bad_boolean_from_the_environment_names_its_variable() {
         ),
         "{message}"
     );
+}
+
+#[test]
+fn an_x_target_reads_its_credentials_and_settings() {
+    let text = format!(
+        "{SOURCE}[targets.t]\nkind = \"x\"\noauth2_token_file = \"secrets/x.json\"\nclient_id = \"app\"\n\
+         client_secret_env = \"X_SECRET\"\ncw = \"skip\"\nlinks = \"drop\"\nquotes = \"native\"\n\
+         max_spend_per_day = 1.25\n{ROUTE}"
+    );
+    let (dir, settings) = load(&text, &[]);
+    let settings = settings.unwrap();
+    let TargetSettings::X(x) = &settings.targets["t"] else {
+        panic!("not an x target");
+    };
+    let XCredentials::OAuth2 {
+        token_file,
+        client_id,
+        client_secret,
+    } = &x.credentials
+    else {
+        panic!("{:?}", x.credentials);
+    };
+    assert!(token_file.ends_with("secrets/x.json") && token_file.starts_with(dir.path()));
+    assert_eq!(client_id, "app");
+    assert!(matches!(client_secret, Some(SecretSource::Env(v)) if v == "X_SECRET"));
+    assert_eq!(x.api_url, "https://api.x.com");
+    assert_eq!(
+        (x.cw.as_str(), x.links.as_str(), x.quotes.as_str()),
+        ("skip", "drop", "native")
+    );
+    assert_eq!(x.max_spend_per_day, Some(1.25));
 }

@@ -24,12 +24,18 @@
 //! (a live photo, or the new photo of an edit, at the server with no status or edit sent)
 //! and `edited` (the `PUT` sent, the ledger not told).
 //!
+//! And X as the target (`fake_x/`, whose write API has no idempotency key): the sample
+//! archive backfilled into the fake X, killed at random instants and aborted at the forced
+//! ones; every interrupted post must be found among the account's own posts (adopted) or
+//! not have been made, so the clean run leaves exactly the posts of one clean run.
+//!
 //! `BIRDBRIDGE_CRASH_SEED` picks the instants (default fixed); `BIRDBRIDGE_CRASH_KILLS`
 //! sets the random kills per personality (default 10) for longer runs.
 
 mod fake_fedi;
 mod fake_x;
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -690,5 +696,272 @@ fn live_media_and_put_edits_survive_their_worst_instants() {
                 );
             }
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// X as the target: the sample archive backfilled into the fake X, whose write API has no
+// idempotency key: every interrupted post is found among the account's own posts, or it
+// was not made.
+
+/// The fake X, one configuration and one ledger, used by successive runs.
+struct XWorld {
+    fake: fake_x::FakeX,
+    dir: TempDir,
+}
+
+impl XWorld {
+    fn new() -> Self {
+        use fake_x::write as fx;
+        let fake = fake_x::FakeX::start_in_thread(Clock::System);
+        fake.set_processing_ms(0);
+        fake.set_post_window(1_000_000, 900);
+        let dir = TempDir::new().unwrap();
+        let mut keys = String::new();
+        for (key, value) in [
+            ("consumer_key", fx::CONSUMER_KEY),
+            ("consumer_secret", fx::CONSUMER_SECRET),
+            ("access_token", fx::ACCESS_TOKEN),
+            ("access_token_secret", fx::ACCESS_SECRET),
+        ] {
+            std::fs::write(dir.path().join(key), format!("{value}\n")).unwrap();
+            let _ = writeln!(keys, "{key}_file = \"{key}\"");
+        }
+        let config = format!(
+            "[ledger]\npath = \"ledger.sqlite\"\n\n\
+             [sources.sample]\nkind = \"archive\"\npath = {:?}\n\n\
+             [targets.x]\nkind = \"x\"\napi_url = \"{}\"\n{keys}backfill_share = 1.0\n\n\
+             [routes.r]\nsource = \"sample\"\ntargets = [\"x\"]\n",
+            sample_archive().display().to_string(),
+            fake.url(),
+        );
+        std::fs::write(dir.path().join("bridge.toml"), config).unwrap();
+        Self { fake, dir }
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_birdbridge"));
+        cmd.arg("--config")
+            .arg(self.dir.path().join("bridge.toml"))
+            .args(["backfill", "--route", "r"])
+            .env_remove("BIRDBRIDGE_TEST_CRASH_AFTER_DELIVERIES")
+            .env_remove("BIRDBRIDGE_TEST_CRASH_AT")
+            .env("BIRDBRIDGE_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        cmd
+    }
+
+    fn run(&self, crash_at: Option<&str>) -> (bool, String) {
+        let mut cmd = self.command();
+        if let Some(spec) = crash_at {
+            cmd.env("BIRDBRIDGE_TEST_CRASH_AT", spec);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn run_killed(&self, after: Duration) -> bool {
+        let mut child = self.command().stderr(Stdio::null()).spawn().unwrap();
+        let start = Instant::now();
+        loop {
+            if child.try_wait().unwrap().is_some() {
+                return false;
+            }
+            if start.elapsed() >= after {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// The posts on X without their ids: text as sent, media count, the parent's text;
+    /// sorted. Panics when a reply was made before its parent or to a post not made here.
+    fn shapes(&self) -> Vec<XShape> {
+        let made = self.fake.made();
+        let plain = |t: &str| strip_x_status_links(t);
+        let mut out: Vec<_> = made
+            .iter()
+            .enumerate()
+            .map(|(i, (id, text, parent, media))| {
+                let parent = parent.as_ref().map(|p| {
+                    let at = made
+                        .iter()
+                        .position(|m| &m.0 == p)
+                        .unwrap_or_else(|| panic!("post {id} replies to {p}, not made here"));
+                    assert!(at < i, "post {id} made before its parent {p}");
+                    plain(&made[at].1)
+                });
+                (plain(text), *media, parent)
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    fn uploads(&self) -> usize {
+        self.fake.uploads().len()
+    }
+}
+
+/// Links to the account's own posts carry the fake's ids, which differ between fakes.
+fn strip_x_status_links(text: &str) -> String {
+    let prefix = format!("https://x.com/{}/status/", fake_x::write::WRITER_NAME);
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(&prefix) {
+        out.push_str(&rest[..at]);
+        out.push_str("<own post>");
+        rest = rest[at + prefix.len()..].trim_start_matches(|c: char| c.is_ascii_digit());
+    }
+    out.push_str(rest);
+    out
+}
+
+/// One post on X without its id: its text as sent, its media, its parent's text.
+type XShape = (String, usize, Option<String>);
+
+/// A clean run on a fresh fake X.
+struct XReference {
+    shapes: Vec<XShape>,
+    uploads: usize,
+    took: Duration,
+}
+
+/// The clean reference run on a fresh fake X.
+fn x_reference() -> XReference {
+    let world = XWorld::new();
+    let start = Instant::now();
+    let (ok, err) = world.run(None);
+    let took = start.elapsed();
+    assert!(ok, "the reference run failed: {err}");
+    let shapes = world.shapes();
+    assert!(shapes.len() >= 10, "{shapes:#?}");
+    assert!(
+        shapes.iter().any(|s| s.2.is_some()),
+        "the sample should give a thread"
+    );
+    assert!(world.uploads() > 0, "the sample should upload media");
+    XReference {
+        shapes,
+        uploads: world.uploads(),
+        took,
+    }
+}
+
+/// After the crashes: a clean run, then the comparison with the reference, then a run
+/// that finds nothing to do.
+fn x_assert_exactly_once(
+    world: &XWorld,
+    reference: &XReference,
+    interruptions: usize,
+    label: &str,
+) {
+    let (ok, err) = world.run(None);
+    if !ok {
+        // What the ledger says is left, and why.
+        let status = Command::new(env!("CARGO_BIN_EXE_birdbridge"))
+            .arg("--config")
+            .arg(world.dir.path().join("bridge.toml"))
+            .arg("status")
+            .output()
+            .unwrap();
+        panic!(
+            "{label}: the clean run after the crashes failed: {err}\n{}",
+            String::from_utf8_lossy(&status.stdout)
+        );
+    }
+    let got = world.shapes();
+    let extra = got.len().saturating_sub(reference.shapes.len());
+    assert_eq!(
+        got, reference.shapes,
+        "{label}: posts on X differ from one clean run ({extra} extra)"
+    );
+    let uploads = world.uploads();
+    assert!(
+        uploads >= reference.uploads && uploads <= reference.uploads + interruptions,
+        "{label}: {uploads} uploads for {} in a clean run and {interruptions} interruptions",
+        reference.uploads
+    );
+    let posts = world.fake.write_calls("POST /2/tweets");
+    let (ok, _) = world.run(None);
+    assert!(ok);
+    assert_eq!(
+        world.fake.write_calls("POST /2/tweets"),
+        posts,
+        "{label}: a rerun posted again"
+    );
+}
+
+#[test]
+fn x_survives_random_kills() {
+    let reference = x_reference();
+    let seed = env_number("BIRDBRIDGE_CRASH_SEED", DEFAULT_SEED) ^ 0x15;
+    let kills = usize::try_from(env_number("BIRDBRIDGE_CRASH_KILLS", DEFAULT_KILLS as u64))
+        .unwrap_or(DEFAULT_KILLS);
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let span = u64::try_from(reference.took.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(20);
+    let (mut killed, mut episodes, mut runs) = (0, 0, 0);
+    while killed < kills {
+        let world = XWorld::new();
+        episodes += 1;
+        let mut interruptions = 0;
+        loop {
+            runs += 1;
+            assert!(runs < kills * 20, "X: runs keep ending before the kill");
+            if !world.run_killed(Duration::from_millis(rng.u64(0..=span))) {
+                break;
+            }
+            killed += 1;
+            interruptions += 1;
+            if killed == kills {
+                break;
+            }
+        }
+        x_assert_exactly_once(
+            &world,
+            &reference,
+            interruptions,
+            &format!("X seed {seed:#x} episode {episodes}"),
+        );
+    }
+    eprintln!(
+        "X: seed {seed:#x}, {killed} runs killed mid-run in {episodes} episodes ({runs} runs, \
+         kill instants within {span} ms); duplicates 0, losses 0"
+    );
+}
+
+#[test]
+fn x_survives_the_worst_instants() {
+    let reference = x_reference();
+    for (point, occurrences) in [
+        ("posting", [1, 3, 7]),
+        ("media-uploaded", [1, 2, 3]),
+        ("delivered", [1, 4, 9]),
+        ("thread-middle", [1, 2, 3]),
+    ] {
+        let world = XWorld::new();
+        let mut crashed = 0;
+        for n in occurrences {
+            let (ok, _) = world.run(Some(&format!("{point}:{n}")));
+            if !ok {
+                crashed += 1;
+            }
+        }
+        assert!(crashed > 0, "X: {point} was never reached");
+        x_assert_exactly_once(
+            &world,
+            &reference,
+            occurrences.len(),
+            &format!("X crash at {point}"),
+        );
     }
 }

@@ -15,6 +15,7 @@
 mod fake_fedi;
 #[path = "fake_x/mod.rs"]
 mod fake_x;
+mod support;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -27,12 +28,12 @@ use std::time::{Duration, Instant};
 use axum::routing::get;
 use axum::Router;
 use birdbridge::clock::Clock;
-use birdbridge::config::{Settings, SourceSettings};
-use birdbridge::engine::{Context, Engine, Offer, Tally};
-use birdbridge::model::{Author, Media, MediaKind, MediaSource, Post, PostId, References};
+use birdbridge::config::Settings;
+use birdbridge::engine::{Context, Engine, Offer};
+use birdbridge::model::MediaKind;
 use birdbridge::progress::Progress;
-use birdbridge::sources::feed::FeedSource;
-use birdbridge::sources::x::{XClient, XSource};
+use birdbridge::report::DeliveryReport;
+use birdbridge::sources::{self, Setup, Source};
 use birdbridge::store::{Durability, Ledger, PartKey};
 use chrono::Utc;
 use fake_fedi::faults::Call;
@@ -160,6 +161,19 @@ fn settings(dir: &TempDir, source: &str, extra: &str) -> Settings {
     Settings::load_with_env(&config, HashMap::new()).unwrap()
 }
 
+/// Source `s` of the settings, built as the daemon builds it.
+fn live_source(settings: &Settings) -> Box<dyn Source> {
+    let setup = Setup {
+        http: sources::Http::new().unwrap(),
+        clock: Clock::System,
+        cancel: CancellationToken::new(),
+        reposts_wanted: true,
+    };
+    sources::live("s", &settings.sources["s"], &setup)
+        .unwrap()
+        .unwrap()
+}
+
 fn open(settings: &Settings) -> (Arc<Ledger>, PathBuf) {
     let path = settings.ledger.path.clone();
     let ledger = Ledger::open_with(&path, Durability::Normal).unwrap();
@@ -183,17 +197,7 @@ async fn the_x_source_leaves_the_event_loop_free_while_the_ledger_is_stalled() {
         ),
         "",
     );
-    let SourceSettings::X(x) = &settings.sources["s"] else {
-        unreachable!()
-    };
-    let client = XClient::new(
-        XClient::http_client().unwrap(),
-        &x.api_url,
-        x.token.load("sources.s").unwrap(),
-        Clock::System,
-        CancellationToken::new(),
-    );
-    let mut source = XSource::new("s", x.clone(), client, false);
+    let mut source = live_source(&settings);
     let (ledger, path) = open(&settings);
 
     // The account: one billed lookup, kept in the ledger.
@@ -213,7 +217,7 @@ async fn the_x_source_leaves_the_event_loop_free_while_the_ledger_is_stalled() {
         .await
         .assert_free("start")
         .unwrap();
-    assert!(poll.posts.is_empty());
+    assert!(poll.is_empty());
     assert_eq!(
         ledger.cursor("s").unwrap().unwrap().value,
         newest.to_string()
@@ -225,10 +229,10 @@ async fn the_x_source_leaves_the_event_loop_free_while_the_ledger_is_stalled() {
         .await
         .assert_free("new posts")
         .unwrap();
-    let ids: Vec<String> = poll.posts.iter().map(|p| p.post.id.0.clone()).collect();
+    let ids: Vec<String> = poll.iter().map(|p| p.post.id.0.clone()).collect();
     assert_eq!(ids, [new[0].to_string(), new[1].to_string()]);
     // Handled (the daemon saves the cursor itself).
-    source.cursor_after(&ids[1]);
+    source.handled(&poll[1].post);
     let reads = |ledger: &Ledger| ledger.billable_reads(Utc::now()).unwrap()[0].clone();
     assert_eq!((reads(&ledger).posts, reads(&ledger).users), (2, 1));
 
@@ -246,7 +250,7 @@ async fn the_x_source_leaves_the_event_loop_free_while_the_ledger_is_stalled() {
 
     // A poll that finds nothing new makes no ledger call at all: the stall cannot hold it.
     let idle = stalled(&ledger, &path, source.poll(&ledger)).await;
-    assert!(idle.value.unwrap().posts.is_empty());
+    assert!(idle.value.unwrap().is_empty());
     assert!(
         idle.took < HOLD / 2,
         "an idle poll waited {:?} for the ledger",
@@ -270,15 +274,7 @@ async fn the_feed_source_leaves_the_event_loop_free_while_the_ledger_is_stalled(
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let dir = TempDir::new().unwrap();
     let settings = settings(&dir, &format!("kind = \"feed\"\nurl = \"{url}\""), "");
-    let SourceSettings::Feed(f) = &settings.sources["s"] else {
-        unreachable!()
-    };
-    let mut source = FeedSource::new(
-        "s",
-        f.clone(),
-        XClient::http_client().unwrap(),
-        CancellationToken::new(),
-    );
+    let mut source = live_source(&settings);
     let (ledger, path) = open(&settings);
 
     // A new source: the saved cursor is read, and the items present now are saved as seen.
@@ -298,7 +294,11 @@ async fn the_feed_source_leaves_the_event_loop_free_while_the_ledger_is_stalled(
         .assert_free("poll")
         .unwrap();
     assert_eq!(posts.len(), 1);
-    assert!(posts[0].text.contains("item 3"), "{:?}", posts[0].text);
+    assert!(
+        posts[0].post.text.contains("item 3"),
+        "{:?}",
+        posts[0].post.text
+    );
 }
 
 /// An RSS feed with these items, newest first.
@@ -365,13 +365,19 @@ async fn delivering_to_the_fediverse_target_leaves_the_event_loop_free_while_the
             holders.lock().unwrap().push(hold_write_lock(&path));
         });
     }
-    let post = photo_post(&dir.path().join("photo.png"));
+    let post = support::posts::one_media_post(
+        &dir.path().join("photo.png"),
+        (MediaKind::Photo, 512),
+        "an image",
+        "a grey square",
+        Utc::now(),
+    );
     let offer = Offer {
         post: &post,
         earlier: &[],
         media: None,
     };
-    let mut tally = Tally::default();
+    let mut tally = DeliveryReport::default();
     let delivery = stalled(&ledger, &path, engine.deliver(&ledger, offer, &mut tally)).await;
     assert!(
         delivery.took >= HOLD * 5 / 2,
@@ -400,32 +406,4 @@ async fn delivering_to_the_fediverse_target_leaves_the_event_loop_free_while_the
         .uploaded_media(&key, Utc::now() - chrono::Duration::hours(1))
         .unwrap();
     assert_eq!(uploads, [(0, statuses[0].media_ids[0].clone())]);
-}
-
-/// A post with one image (a file written at `path`).
-fn photo_post(path: &Path) -> Post {
-    std::fs::write(path, vec![7u8; 512]).unwrap();
-    Post {
-        id: PostId::new("1"),
-        author: Author {
-            id: None,
-            username: "someone".into(),
-            display_name: None,
-        },
-        created_at: Utc::now(),
-        text: "an image".into(),
-        facets: Vec::new(),
-        media: vec![Media {
-            kind: MediaKind::Photo,
-            source: MediaSource::File(path.to_path_buf()),
-            alt_text: Some("a grey square".into()),
-            width: None,
-            height: None,
-            original_url: None,
-        }],
-        references: References::default(),
-        sensitive: false,
-        language: None,
-        url: "https://x.com/someone/status/1".into(),
-    }
 }

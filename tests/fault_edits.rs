@@ -11,14 +11,13 @@
 
 mod fake_fedi;
 mod fake_x;
+mod support;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use birdbridge::clock::{Clock, ManualClock};
 use birdbridge::config::{Settings, TargetSettings};
-use birdbridge::daemon::{Daemon, DaemonOptions};
 use birdbridge::store::{Ledger, PartState};
 use chrono::Utc;
 use fake_fedi::faults::{Call, Fault};
@@ -26,8 +25,8 @@ use fake_fedi::{FakeFedi, Personality, TOKEN};
 use fake_x::FakeX;
 use rstest::rstest;
 use serde_json::json;
+use support::config::Config;
 use tempfile::TempDir;
-use tokio_util::sync::CancellationToken;
 
 const USER_ID: &str = "42";
 /// The request timeout of the run with a slow answer: short, so that the answer outlasts it
@@ -58,23 +57,13 @@ impl World {
             _ => "mastodon",
         };
         let dir = TempDir::new().unwrap();
-        std::fs::write(dir.path().join("x.token"), fake_x::TOKEN).unwrap();
-        std::fs::write(dir.path().join("t.token"), TOKEN).unwrap();
-        let path = dir.path().join("bridge.toml");
-        std::fs::write(
-            &path,
-            format!(
-                "[ledger]\npath = \"ledger.sqlite\"\n\n\
-                 [sources.acct]\nkind = \"x\"\nusername = \"edits_t\"\ntoken_file = \"x.token\"\n\
-                 schedule = \"0 * * * * *\"\napi_url = \"{}\"\nstart = \"latest\"\n\n\
-                 [targets.t]\nkind = \"{kind}\"\nurl = \"{}\"\ntoken_file = \"t.token\"\n\n\
-                 [routes.r]\nsource = \"acct\"\ntargets = [\"t\"]\n",
-                x.url(),
-                fedi.url,
-            ),
-        )
-        .unwrap();
-        let mut settings = Settings::load_with_env(&path, HashMap::new()).unwrap();
+        let path = Config::new(dir.path())
+            .x_source("acct", "edits_t", fake_x::TOKEN, &x.url())
+            .set("start", "latest")
+            .fedi_target("t", kind, &fedi.url, TOKEN)
+            .route("r", "acct", &["t"])
+            .write();
+        let mut settings = support::settings(&path);
         if let Some(TargetSettings::Fediverse(f)) = settings.targets.get_mut("t") {
             f.request_timeout = timeout;
         }
@@ -91,22 +80,9 @@ impl World {
         world
     }
 
+    /// One cycle of a freshly started daemon: what `birdbridge once` does.
     async fn once(&self) {
-        let ledger = Arc::new(self.ledger());
-        let options = DaemonOptions {
-            max_jitter: Duration::ZERO,
-            ..DaemonOptions::default()
-        };
-        Daemon::build(
-            &self.settings,
-            ledger,
-            self.clock.clone().into(),
-            CancellationToken::new(),
-            options,
-        )
-        .unwrap()
-        .once()
-        .await;
+        support::once(&self.settings, self.clock.clone()).await;
     }
 
     fn ledger(&self) -> Ledger {

@@ -3,9 +3,9 @@
 //! plain text with links, images pointing at private addresses are refused, and an
 //! unchanged feed costs a 304.
 
-use std::collections::HashMap;
+mod support;
+
 use std::fs;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::State;
@@ -13,16 +13,16 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use birdbridge::clock::Clock;
+use birdbridge::clock::{Clock, ManualClock};
 use birdbridge::config::Settings;
-use birdbridge::daemon::{CycleReport, Daemon, DaemonOptions};
 use birdbridge::normalize::feed::{normalize_entry, FeedContext};
-use birdbridge::store::{Durability, Ledger, PartState};
-use chrono::Utc;
+use birdbridge::report::DeliveryReport;
+use birdbridge::store::{Ledger, PartState};
+use chrono::{TimeZone, Utc};
 use rstest::rstest;
 use serde_json::Value;
+use support::config::Config;
 use tempfile::TempDir;
-use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Default)]
 struct Feed {
@@ -75,12 +75,14 @@ async fn serve(State(feed): State<Shared>, headers: HeaderMap) -> Response {
 
 struct Env {
     dir: TempDir,
-    config: PathBuf,
+    settings: Settings,
     feed: Shared,
 }
 
 impl Env {
-    async fn new(extra: &str) -> Self {
+    /// The feed, served, and a source `nitter` reading it (`start` when given) into a
+    /// dry-run target.
+    async fn new(start: Option<&str>) -> Self {
         let feed: Shared = Arc::default();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/birdbridge_t/rss", listener.local_addr().unwrap());
@@ -89,17 +91,20 @@ impl Env {
             .with_state(Arc::clone(&feed));
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         let dir = TempDir::new().unwrap();
-        let config = dir.path().join("bridge.toml");
-        fs::write(
-            &config,
-            format!(
-                "[ledger]\npath = \"ledger.sqlite\"\n\n[sources.nitter]\nkind = \"feed\"\nurl = \"{url}\"\n\
-                 schedule = \"0 * * * * *\"\n{extra}\n\n[targets.out]\nkind = \"dry-run\"\noutput = \"out.jsonl\"\n\n\
-                 [routes.r]\nsource = \"nitter\"\ntargets = [\"out\"]\n"
-            ),
-        )
-        .unwrap();
-        Self { dir, config, feed }
+        let mut config = Config::new(dir.path()).feed_source("nitter", &url);
+        if let Some(start) = start {
+            config = config.set("start", start);
+        }
+        let config = config
+            .dry_run_target("out", "out.jsonl")
+            .route("r", "nitter", &["out"])
+            .write();
+        let settings = support::settings(&config);
+        Self {
+            dir,
+            settings,
+            feed,
+        }
     }
 
     fn publish(&self, items: Vec<String>) {
@@ -108,21 +113,8 @@ impl Env {
         feed.version += 1;
     }
 
-    async fn once(&self) -> CycleReport {
-        let settings = Settings::load_with_env(&self.config, HashMap::new()).unwrap();
-        let ledger =
-            Arc::new(Ledger::open_with(&settings.ledger.path, Durability::Normal).unwrap());
-        let options = DaemonOptions::default();
-        Daemon::build(
-            &settings,
-            ledger,
-            Clock::System,
-            CancellationToken::new(),
-            options,
-        )
-        .unwrap()
-        .once()
-        .await
+    async fn once(&self) -> DeliveryReport {
+        support::once(&self.settings, Clock::System).await
     }
 
     fn lines(&self) -> Vec<Value> {
@@ -165,7 +157,7 @@ fn nitter_items() -> Vec<String> {
 
 #[tokio::test]
 async fn a_nitter_feed_is_mirrored_by_policy_sanitised_and_guarded() {
-    let env = Env::new("").await;
+    let env = Env::new(None).await;
     env.publish(vec![item(
         100,
         "birdbridge_t",
@@ -244,7 +236,7 @@ async fn a_nitter_feed_is_mirrored_by_policy_sanitised_and_guarded() {
 
 #[tokio::test]
 async fn latest_n_starts_with_the_newest_items() {
-    let env = Env::new("start = \"latest:2\"").await;
+    let env = Env::new(Some("latest:2")).await;
     env.publish(vec![
         item(200, "birdbridge_t", "one", "<p>one</p>", ""),
         item(201, "birdbridge_t", "two", "<p>two</p>", ""),
@@ -321,4 +313,18 @@ async fn the_media_fetcher_guards_addresses_and_sizes() {
         matches!(localhost, Err(FetchError::Refused(_))),
         "{localhost:?}"
     );
+}
+
+/// The feed source reads the daemon's clock, not the system's: a new source's first cursor
+/// is saved at the clock's time.
+#[tokio::test]
+async fn the_feed_source_reads_the_daemons_clock() {
+    let env = Env::new(None).await;
+    env.publish(vec![item(400, "birdbridge_t", "old", "<p>old</p>", "")]);
+    let start = Utc.with_ymd_and_hms(2031, 2, 3, 4, 5, 6).unwrap();
+    let report = support::once(&env.settings, ManualClock::new(start)).await;
+    assert_eq!(report.posts_found, 0, "{report:?}");
+    let ledger = Ledger::open(&env.dir.path().join("ledger.sqlite")).unwrap();
+    let cursor = ledger.cursor("nitter").unwrap().unwrap();
+    assert_eq!(cursor.updated_at, start);
 }

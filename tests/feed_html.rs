@@ -6,20 +6,16 @@
 //! its shortened links in full.
 
 mod fake_fedi;
+mod support;
 
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use axum::extract::State;
-use axum::routing::get;
-use axum::Router;
 use birdbridge::clock::Clock;
 use fake_fedi::{FakeFedi, Personality};
+use support::config::Config;
+use support::rss::Items;
 use tempfile::TempDir;
-
-/// The feed's items, newest last.
-type Items = Arc<Mutex<Vec<String>>>;
 
 /// An item of a blog's feed: `title` is escaped text, `html` the description's markup.
 fn item(id: u32, title: &str, html: Option<&str>) -> String {
@@ -35,61 +31,25 @@ fn item(id: u32, title: &str, html: Option<&str>) -> String {
     )
 }
 
-async fn serve(State(items): State<Items>) -> ([(&'static str, &'static str); 1], String) {
-    let items: String = items.lock().unwrap().iter().rev().cloned().collect();
-    (
-        [("content-type", "application/rss+xml")],
-        format!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
-             <rss version=\"2.0\"><channel><title>Blog</title><link>https://blog.example/</link>\
-             <description>news</description>{items}</channel></rss>"
-        ),
-    )
-}
-
-/// Serves `items` as an RSS feed; returns its URL.
-async fn feed(items: Items) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/rss", listener.local_addr().unwrap());
-    let app = Router::new().route("/rss", get(serve)).with_state(items);
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    url
-}
-
+/// One feed source `blog`, one Mastodon target `t`, route `r`.
 fn write_config(dir: &Path, feed_url: &str, target_url: &str) -> PathBuf {
-    let token = dir.join("fedi.token");
-    fs::write(&token, format!("{}\n", fake_fedi::TOKEN)).unwrap();
-    let config = dir.join("bridge.toml");
-    fs::write(
-        &config,
-        format!(
-            "[ledger]\npath = \"ledger.sqlite\"\n\n\
-             [sources.blog]\nkind = \"feed\"\nurl = \"{feed_url}\"\nschedule = \"0 * * * * *\"\n\n\
-             [targets.t]\nkind = \"mastodon\"\nurl = \"{target_url}\"\ntoken_file = {:?}\n\n\
-             [routes.r]\nsource = \"blog\"\ntargets = [\"t\"]\n",
-            token.display().to_string()
-        ),
-    )
-    .unwrap();
-    config
+    Config::new(dir)
+        .feed_source("blog", feed_url)
+        .fedi_target("t", "mastodon", target_url, fake_fedi::TOKEN)
+        .route("r", "blog", &["t"])
+        .write()
 }
 
+/// `birdbridge once`, which must succeed.
 async fn once(config: &Path) {
-    let mut cmd = assert_cmd::Command::cargo_bin("birdbridge").unwrap();
-    cmd.arg("--config")
-        .arg(config)
-        .arg("once")
-        .env("BIRDBRIDGE_LOG", "warn");
-    let output = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap();
+    let output = support::birdbridge(config, "once").await;
     assert!(output.status.success(), "{output:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn feed_html_reaches_the_target_as_its_readers_see_it() {
     let items: Items = Arc::new(Mutex::new(vec![item(1, "An old post", None)]));
-    let url = feed(Arc::clone(&items)).await;
+    let url = support::rss::serve(Arc::clone(&items)).await;
     let fedi = FakeFedi::start(Personality::Mastodon, Clock::System).await;
     let dir = TempDir::new().unwrap();
     let config = write_config(dir.path(), &url, &fedi.url);

@@ -5,22 +5,19 @@
 //! 127.0.0.1.
 
 mod fake_fedi;
+mod support;
 
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use axum::extract::State;
-use axum::routing::get;
-use axum::Router;
 use birdbridge::clock::Clock;
 use fake_fedi::{FakeFedi, Personality};
 use rstest::rstest;
 use rusqlite::Connection;
+use support::config::Config;
+use support::rss::Items;
+use support::{birdbridge, free_port};
 use tempfile::TempDir;
-
-/// The feed's items, newest last.
-type Items = Arc<Mutex<Vec<String>>>;
 
 fn item(id: u32, text: &str) -> String {
     format!(
@@ -33,64 +30,18 @@ fn item(id: u32, text: &str) -> String {
     )
 }
 
-async fn serve(State(items): State<Items>) -> ([(&'static str, &'static str); 1], String) {
-    let items: String = items.lock().unwrap().iter().rev().cloned().collect();
-    (
-        [("content-type", "application/rss+xml")],
-        format!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
-             <rss version=\"2.0\" xmlns:dc=\"http://purl.org/dc/elements/1.1/\"><channel>\
-             <title>@birdbridge_t</title><link>https://nitter.local/birdbridge_t</link>\
-             <description>feed</description>{items}</channel></rss>"
-        ),
-    )
-}
-
-/// Serves `items` as an RSS feed; returns its URL.
-async fn feed(items: Items) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/rss", listener.local_addr().unwrap());
-    let app = Router::new().route("/rss", get(serve)).with_state(items);
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    url
-}
-
-/// A port of 127.0.0.1 where nothing listens (yet).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
+/// One feed source `nitter`, one fediverse target `t` at `port`, route `r`.
 fn write_config(dir: &Path, feed_url: &str, kind: &str, port: u16) -> PathBuf {
-    let token = dir.join("fedi.token");
-    fs::write(&token, format!("{}\n", fake_fedi::TOKEN)).unwrap();
-    let config = dir.join("bridge.toml");
-    fs::write(
-        &config,
-        format!(
-            "[ledger]\npath = \"ledger.sqlite\"\n\n\
-             [sources.nitter]\nkind = \"feed\"\nurl = \"{feed_url}\"\nschedule = \"0 * * * * *\"\n\n\
-             [targets.t]\nkind = \"{kind}\"\nurl = \"http://127.0.0.1:{port}\"\ntoken_file = {:?}\n\n\
-             [routes.r]\nsource = \"nitter\"\ntargets = [\"t\"]\n",
-            token.display().to_string()
-        ),
-    )
-    .unwrap();
-    config
-}
-
-async fn birdbridge(config: &Path, command: &str) -> std::process::Output {
-    let mut cmd = assert_cmd::Command::cargo_bin("birdbridge").unwrap();
-    cmd.arg("--config")
-        .arg(config)
-        .arg(command)
-        .env("BIRDBRIDGE_LOG", "warn");
-    tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap()
+    Config::new(dir)
+        .feed_source("nitter", feed_url)
+        .fedi_target(
+            "t",
+            kind,
+            &format!("http://127.0.0.1:{port}"),
+            fake_fedi::TOKEN,
+        )
+        .route("r", "nitter", &["t"])
+        .write()
 }
 
 /// Posts the ledger keeps for their leftovers.
@@ -120,7 +71,7 @@ async fn a_feed_post_waiting_for_its_target_survives_the_process(
     #[case] emptied: bool,
 ) {
     let items: Items = Arc::new(Mutex::new(vec![item(100, "an old post")]));
-    let url = feed(Arc::clone(&items)).await;
+    let url = support::rss::serve(Arc::clone(&items)).await;
     let dir = TempDir::new().unwrap();
     let port = free_port();
     let config = write_config(dir.path(), &url, kind, port);

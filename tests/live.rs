@@ -5,9 +5,9 @@
 
 #[path = "fake_x/mod.rs"]
 mod fake_x;
+mod support;
 
 use std::collections::{HashMap, HashSet};
-use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,14 +15,15 @@ use std::time::{Duration, Instant};
 
 use birdbridge::clock::{Clock, ManualClock};
 use birdbridge::config::Settings;
-use birdbridge::daemon::{CycleReport, Daemon, DaemonOptions, Notifier};
-use birdbridge::store::{Durability, Ledger};
+use birdbridge::report::DeliveryReport;
+use birdbridge::store::Ledger;
 use chrono::Utc;
 use fake_x::FakeX;
 use rstest::rstest;
 use serde_json::{json, Value};
+use support::config::Config;
+use support::{wait_for, KillOnDrop, Running};
 use tempfile::TempDir;
-use tokio_util::sync::CancellationToken;
 
 /// The account most tests mirror.
 const USER_ID: &str = "42";
@@ -55,26 +56,15 @@ impl<'a> Source<'a> {
 }
 
 fn write_config(dir: &Path, api_url: &str, sources: &[Source<'_>], schedule: &str) -> PathBuf {
-    let mut text = String::from(
-        "[ledger]\npath = \"ledger.sqlite\"\n\n[targets.out]\nkind = \"dry-run\"\noutput = \"out.jsonl\"\n\n",
-    );
+    let mut config = Config::new(dir).dry_run_target("out", "out.jsonl");
     for s in sources {
-        let token_file = dir.join(format!("{}.token", s.name));
-        fs::write(&token_file, format!("{}\n", s.token)).unwrap();
-        write!(
-            text,
-            "[sources.{n}]\nkind = \"x\"\nusername = \"{u}\"\ntoken_file = {t:?}\nschedule = \"{schedule}\"\napi_url = \"{api_url}\"\nstart = \"{s}\"\n\n\
-             [routes.r-{n}]\nsource = \"{n}\"\ntargets = [\"out\"]\n\n",
-            n = s.name,
-            u = s.username,
-            t = token_file.display().to_string(),
-            s = s.start,
-        )
-        .unwrap();
+        config = config
+            .x_source(s.name, s.username, s.token, api_url)
+            .set("schedule", schedule)
+            .set("start", s.start)
+            .route(&format!("r-{}", s.name), s.name, &["out"]);
     }
-    let config = dir.join("bridge.toml");
-    fs::write(&config, text).unwrap();
-    config
+    config.write()
 }
 
 impl Env {
@@ -94,31 +84,12 @@ impl Env {
     }
 
     fn settings(&self) -> Settings {
-        Settings::load_with_env(&self.config, HashMap::new()).unwrap()
+        support::settings(&self.config)
     }
 
-    /// A fresh daemon on a freshly opened ledger: every call is a restart.
-    fn daemon(&self, cancel: CancellationToken) -> Daemon {
-        let settings = self.settings();
-        // Throwaway ledgers: commits need not wait for the disk.
-        let ledger =
-            Arc::new(Ledger::open_with(&settings.ledger.path, Durability::Normal).unwrap());
-        let options = DaemonOptions {
-            max_jitter: Duration::ZERO,
-            ..DaemonOptions::default()
-        };
-        Daemon::build(
-            &settings,
-            ledger,
-            self.clock.clone().into(),
-            cancel,
-            options,
-        )
-        .unwrap()
-    }
-
-    async fn once(&self) -> CycleReport {
-        self.daemon(CancellationToken::new()).once().await
+    /// One cycle of a fresh daemon on a freshly opened ledger: every call is a restart.
+    async fn once(&self) -> DeliveryReport {
+        support::once(&self.settings(), self.clock.clone()).await
     }
 
     fn lines(&self) -> Vec<Value> {
@@ -223,23 +194,15 @@ async fn a_new_post_is_delivered_within_one_cycle_of_the_daemon() {
     };
     let settings = env.settings();
     let ledger = Arc::new(Ledger::open(&settings.ledger.path).unwrap());
-    let cancel = CancellationToken::new();
-    let options = DaemonOptions {
-        max_jitter: Duration::ZERO,
-        ..DaemonOptions::default()
-    };
-    let daemon = Daemon::build(
+    let running = Running::start(
         &settings,
         Arc::clone(&ledger),
-        clock.clone().into(),
-        cancel.clone(),
-        options,
-    )
-    .unwrap();
-    let running = tokio::spawn(async move { daemon.run(&Notifier::for_socket(None)).await });
+        clock.clone(),
+        support::options(),
+    );
 
     // The first cycle runs at start: it only sets the cursor.
-    wait_for(|| ledger.cursor("acct").unwrap().is_some()).await;
+    running.cursor_set("acct").await;
     assert!(env.lines().is_empty());
     let timeline_calls = env.fake.timeline_requests();
 
@@ -267,21 +230,8 @@ async fn a_new_post_is_delivered_within_one_cycle_of_the_daemon() {
     tokio::task::yield_now().await;
     assert_eq!(env.fake.timeline_requests(), timeline_calls + 2);
 
-    cancel.cancel();
-    let report = tokio::time::timeout(Duration::from_secs(5), running)
-        .await
-        .unwrap()
-        .unwrap();
+    let report = running.stop().await;
     assert_eq!(report.posts_delivered, 1);
-}
-
-/// Waits (in real time, a few milliseconds at a time, at most 5 s) for `done`.
-async fn wait_for(mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
 }
 
 #[tokio::test]
@@ -577,18 +527,6 @@ fn ids_in(path: &Path) -> Vec<String> {
                 .to_owned()
         })
         .collect()
-}
-
-/// A child process that is killed if the test fails before it ends.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
 }
 
 #[test]

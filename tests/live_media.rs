@@ -16,25 +16,22 @@
 mod fake_fedi;
 #[path = "fake_x/mod.rs"]
 mod fake_x;
+mod support;
 
-use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use birdbridge::clock::ManualClock;
-use birdbridge::config::Settings;
-use birdbridge::daemon::{CycleReport, Daemon, DaemonOptions};
-use birdbridge::store::{Durability, Ledger, PartKey, PartState};
+use birdbridge::report::DeliveryReport;
+use birdbridge::store::{Ledger, PartKey, PartState};
 use chrono::Utc;
 use fake_fedi::{FakeFedi, Personality, Stored};
 use fake_x::media::Item;
 use fake_x::FakeX;
 use rstest::rstest;
 use serde_json::json;
+use support::config::Config;
 use tempfile::TempDir;
-use tokio_util::sync::CancellationToken;
 
 const USER_ID: &str = "42";
 const USERNAME: &str = "birdbridge_t";
@@ -90,51 +87,27 @@ impl Env {
             fedi.push(f);
         }
         let dir = TempDir::new().unwrap();
-        let x_token = dir.path().join("x.token");
-        std::fs::write(&x_token, fake_x::TOKEN).unwrap();
         let kind = opts.kind.unwrap_or(match personality {
             Personality::GoToSocial => "gotosocial",
             _ => "mastodon",
         });
-        let mut text = format!(
-            "[ledger]\npath = \"ledger.sqlite\"\n\n[sources.acct]\nkind = \"x\"\nusername = \"{USERNAME}\"\n\
-             token_file = {:?}\nschedule = \"0 * * * * *\"\napi_url = \"{}\"\nstart = \"latest\"\n\
-             allow_private_media = {}\n\n",
-            x_token.display().to_string(),
-            x.url(),
-            opts.allow_private_media
-        );
-        let mut names = Vec::new();
-        for (i, f) in fedi.iter().enumerate() {
-            let token = dir.path().join(format!("t{i}.token"));
-            std::fs::write(&token, fake_fedi::TOKEN).unwrap();
-            write!(
-                text,
-                "[targets.t{i}]\nkind = \"{kind}\"\nurl = \"{}\"\ntoken_file = {:?}\n\n",
-                f.url,
-                token.display().to_string()
-            )
-            .unwrap();
-            names.push(format!("\"t{i}\""));
+        let mut config = Config::new(dir.path())
+            .x_source("acct", USERNAME, fake_x::TOKEN, &x.url())
+            .set("start", "latest")
+            .set_raw("allow_private_media", &opts.allow_private_media.to_string());
+        let names: Vec<String> = (0..fedi.len()).map(|i| format!("t{i}")).collect();
+        for (name, f) in names.iter().zip(&fedi) {
+            config = config.fedi_target(name, kind, &f.url, fake_fedi::TOKEN);
         }
         if opts.route_per_target {
             for (i, name) in names.iter().enumerate() {
-                write!(
-                    text,
-                    "[routes.r{i}]\nsource = \"acct\"\ntargets = [{name}]\n\n"
-                )
-                .unwrap();
+                config = config.route(&format!("r{i}"), "acct", &[name]);
             }
         } else {
-            write!(
-                text,
-                "[routes.r]\nsource = \"acct\"\ntargets = [{}]\nreposts = \"boost\"\n",
-                names.join(", ")
-            )
-            .unwrap();
+            let targets: Vec<&str> = names.iter().map(String::as_str).collect();
+            config = config.route("r", "acct", &targets).set("reposts", "boost");
         }
-        let config = dir.path().join("bridge.toml");
-        std::fs::write(&config, text).unwrap();
+        let config = config.write();
         let env = Self {
             dir,
             config,
@@ -148,24 +121,8 @@ impl Env {
         env
     }
 
-    async fn once(&self) -> CycleReport {
-        let settings = Settings::load_with_env(&self.config, HashMap::new()).unwrap();
-        let ledger =
-            Arc::new(Ledger::open_with(&settings.ledger.path, Durability::Normal).unwrap());
-        let options = DaemonOptions {
-            max_jitter: Duration::ZERO,
-            ..DaemonOptions::default()
-        };
-        Daemon::build(
-            &settings,
-            ledger,
-            self.clock.clone().into(),
-            CancellationToken::new(),
-            options,
-        )
-        .unwrap()
-        .once()
-        .await
+    async fn once(&self) -> DeliveryReport {
+        support::once(&support::settings(&self.config), self.clock.clone()).await
     }
 
     fn ledger(&self) -> Ledger {
@@ -574,29 +531,6 @@ async fn a_quote_is_native_where_the_server_quotes_and_a_link_elsewhere(
 }
 
 /// An RSS feed (Nitter style) whose items are set by the test.
-async fn serve_feed(items: Arc<std::sync::Mutex<Vec<String>>>) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/{USERNAME}/rss", listener.local_addr().unwrap());
-    let app = axum::Router::new().route(
-        "/{user}/rss",
-        axum::routing::get(move || {
-            let items: String = items.lock().unwrap().iter().rev().cloned().collect();
-            async move {
-                (
-                    [("content-type", "application/rss+xml")],
-                    format!(
-                        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><rss version=\"2.0\" \
-                         xmlns:dc=\"http://purl.org/dc/elements/1.1/\"><channel><title>@{USERNAME}</title>\
-                         <link>https://nitter.local/{USERNAME}</link><description>feed</description>{items}</channel></rss>"
-                    ),
-                )
-            }
-        }),
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    url
-}
-
 fn feed_item(id: u32, html: &str) -> String {
     format!(
         "<item><title>post {id}</title><dc:creator>@{USERNAME}</dc:creator>\
@@ -616,22 +550,19 @@ async fn a_feed_image_is_downloaded_and_attached(#[case] personality: Personalit
     let env = Env::new(personality, Opts::default()).await;
     env.x.serve_file("feed.png", "image/png", 3_000);
     let items = Arc::new(std::sync::Mutex::new(vec![feed_item(1, "<p>old</p>")]));
-    let feed_url = serve_feed(Arc::clone(&items)).await;
-    let token = env.dir.path().join("t0.token");
-    let config = env.dir.path().join("feed.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[ledger]\npath = \"feed-ledger.sqlite\"\n\n[sources.feed]\nkind = \"feed\"\nurl = \"{feed_url}\"\n\
-             schedule = \"0 * * * * *\"\nallow_private_media = true\n\n\
-             [targets.t0]\nkind = \"{}\"\nurl = \"{}\"\ntoken_file = {:?}\n\n\
-             [routes.f]\nsource = \"feed\"\ntargets = [\"t0\"]\n",
-            if personality == Personality::GoToSocial { "gotosocial" } else { "mastodon" },
-            env.fedi[0].url,
-            token.display().to_string()
-        ),
-    )
-    .unwrap();
+    let feed_url = support::rss::serve(Arc::clone(&items)).await;
+    let kind = if personality == Personality::GoToSocial {
+        "gotosocial"
+    } else {
+        "mastodon"
+    };
+    let config = Config::new(env.dir.path())
+        .set("path", "feed-ledger.sqlite")
+        .feed_source("feed", &feed_url)
+        .set_raw("allow_private_media", "true")
+        .fedi_target("t0", kind, &env.fedi[0].url, fake_fedi::TOKEN)
+        .route("f", "feed", &["t0"])
+        .write_as("feed.toml");
     let feed_env = Env { config, ..env };
     feed_env.once().await;
     items.lock().unwrap().push(feed_item(

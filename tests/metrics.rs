@@ -7,15 +7,14 @@
 mod fake_fedi;
 #[path = "fake_x/mod.rs"]
 mod fake_x;
+mod support;
 
-use std::collections::HashMap;
 use std::fs;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use birdbridge::clock::{Clock, ManualClock};
-use birdbridge::config::Settings;
-use birdbridge::daemon::{Daemon, DaemonOptions, Notifier};
+use birdbridge::daemon::DaemonOptions;
 use birdbridge::metrics::{server, Metrics};
 use birdbridge::store::Ledger;
 use chrono::Utc;
@@ -23,6 +22,8 @@ use fake_fedi::{FakeFedi, Personality};
 use fake_x::FakeX;
 use prometheus_parse::{Sample, Scrape, Value};
 use serde_json::json;
+use support::config::Config;
+use support::{KillOnDrop, Running};
 use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 
@@ -87,23 +88,14 @@ async fn metrics_are_scraped_during_a_run_and_health_fails_when_the_source_stops
     fake.add_user(USER_ID, USERNAME);
     fake.posts(USER_ID, 3);
     let dir = TempDir::new().unwrap();
-    let token_file = dir.path().join("x.token");
-    fs::write(&token_file, format!("{}\n", fake_x::TOKEN)).unwrap();
-    let config = dir.path().join("bridge.toml");
-    fs::write(
-        &config,
-        format!(
-            "[ledger]\npath = \"ledger.sqlite\"\n\n[metrics]\nlisten = \"127.0.0.1:0\"\n\n\
-             [targets.out]\nkind = \"dry-run\"\noutput = \"out.jsonl\"\n\n\
-             [sources.acct]\nkind = \"x\"\nusername = \"{USERNAME}\"\ntoken_file = {:?}\n\
-             schedule = \"0 * * * * *\"\napi_url = \"{}\"\n\n\
-             [routes.r-acct]\nsource = \"acct\"\ntargets = [\"out\"]\n",
-            token_file.display().to_string(),
-            fake.url()
-        ),
-    )
-    .unwrap();
-    let settings = Settings::load_with_env(&config, HashMap::new()).unwrap();
+    let config = Config::new(dir.path())
+        .table("metrics")
+        .set("listen", "127.0.0.1:0")
+        .dry_run_target("out", "out.jsonl")
+        .x_source("acct", USERNAME, fake_x::TOKEN, &fake.url())
+        .route("r-acct", "acct", &["out"])
+        .write();
+    let settings = support::settings(&config);
     let listen = settings.metrics.as_ref().unwrap().listen;
     let ledger = Arc::new(Ledger::open(&settings.ledger.path).unwrap());
     let cancel = CancellationToken::new();
@@ -117,19 +109,10 @@ async fn metrics_are_scraped_during_a_run_and_health_fails_when_the_source_stops
         cancel.clone(),
     );
     let options = DaemonOptions {
-        max_jitter: Duration::ZERO,
         metrics,
-        ..DaemonOptions::default()
+        ..support::options()
     };
-    let daemon = Daemon::build(
-        &settings,
-        Arc::clone(&ledger),
-        shared,
-        cancel.clone(),
-        options,
-    )
-    .unwrap();
-    let running = tokio::spawn(async move { daemon.run(&Notifier::for_socket(None)).await });
+    let running = Running::start(&settings, Arc::clone(&ledger), shared, options);
 
     // The first cycle only sets the cursor; once it is over, a new post is delivered at the
     // next tick.
@@ -246,11 +229,8 @@ async fn metrics_are_scraped_during_a_run_and_health_fails_when_the_source_stops
     let m = scrape(&base).await;
     assert_eq!(value(&m, "birdbridge_source_stopped", &source), Some(1.0));
 
+    running.stop().await;
     cancel.cancel();
-    tokio::time::timeout(Duration::from_secs(5), running)
-        .await
-        .unwrap()
-        .unwrap();
     tokio::time::timeout(Duration::from_secs(5), served)
         .await
         .unwrap()
@@ -270,27 +250,15 @@ async fn a_target_whose_posts_wait_fails_health_until_it_answers_again() {
     let fedi = FakeFedi::start(Personality::Mastodon, shared.clone()).await;
     fedi.set_token_valid(false);
     let dir = TempDir::new().unwrap();
-    let x_token = dir.path().join("x.token");
-    fs::write(&x_token, format!("{}\n", fake_x::TOKEN)).unwrap();
-    let fedi_token = dir.path().join("fedi.token");
-    fs::write(&fedi_token, format!("{}\n", fake_fedi::TOKEN)).unwrap();
-    let config = dir.path().join("bridge.toml");
-    fs::write(
-        &config,
-        format!(
-            "[ledger]\npath = \"ledger.sqlite\"\n\n[metrics]\nlisten = \"127.0.0.1:0\"\n\n\
-             [targets.t]\nkind = \"mastodon\"\nurl = \"{}\"\ntoken_file = {:?}\n\n\
-             [sources.acct]\nkind = \"x\"\nusername = \"{USERNAME}\"\ntoken_file = {:?}\n\
-             schedule = \"0 * * * * *\"\napi_url = \"{}\"\nstart = \"latest\"\n\n\
-             [routes.r]\nsource = \"acct\"\ntargets = [\"t\"]\n",
-            fedi.url,
-            fedi_token.display().to_string(),
-            x_token.display().to_string(),
-            x.url()
-        ),
-    )
-    .unwrap();
-    let settings = Settings::load_with_env(&config, HashMap::new()).unwrap();
+    let config = Config::new(dir.path())
+        .table("metrics")
+        .set("listen", "127.0.0.1:0")
+        .fedi_target("t", "mastodon", &fedi.url, fake_fedi::TOKEN)
+        .x_source("acct", USERNAME, fake_x::TOKEN, &x.url())
+        .set("start", "latest")
+        .route("r", "acct", &["t"])
+        .write();
+    let settings = support::settings(&config);
     let ledger = Arc::new(Ledger::open(&settings.ledger.path).unwrap());
     let cancel = CancellationToken::new();
     let metrics = Metrics::new(&settings, shared.clone());
@@ -303,19 +271,10 @@ async fn a_target_whose_posts_wait_fails_health_until_it_answers_again() {
         cancel.clone(),
     );
     let options = DaemonOptions {
-        max_jitter: Duration::ZERO,
         metrics,
-        ..DaemonOptions::default()
+        ..support::options()
     };
-    let daemon = Daemon::build(
-        &settings,
-        Arc::clone(&ledger),
-        shared,
-        cancel.clone(),
-        options,
-    )
-    .unwrap();
-    let running = tokio::spawn(async move { daemon.run(&Notifier::for_socket(None)).await });
+    let running = Running::start(&settings, Arc::clone(&ledger), shared, options);
     wait_for(async || ledger.cursor("acct").unwrap().is_some()).await;
 
     x.post(USER_ID, "a post while the token is refused", json!({}));
@@ -357,27 +316,12 @@ async fn a_target_whose_posts_wait_fails_health_until_it_answers_again() {
     wait_for(async || ledger.waiting_count("r").unwrap() == 0).await;
     assert_eq!(fedi.statuses().len(), 1);
 
+    running.stop().await;
     cancel.cancel();
-    tokio::time::timeout(Duration::from_secs(5), running)
-        .await
-        .unwrap()
-        .unwrap();
     tokio::time::timeout(Duration::from_secs(5), served)
         .await
         .unwrap()
         .unwrap();
-}
-
-/// A child process that is killed if the test fails before it ends.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
 }
 
 /// Through the binary: `run` with `[metrics]` serves `/healthz` and `/metrics` on the
@@ -387,28 +331,14 @@ fn run_serves_health_and_metrics_on_the_configured_address() {
     let fake = FakeX::start_in_thread(Clock::System);
     fake.add_user(USER_ID, USERNAME);
     let dir = TempDir::new().unwrap();
-    let token_file = dir.path().join("x.token");
-    fs::write(&token_file, format!("{}\n", fake_x::TOKEN)).unwrap();
-    // A free port: bound, read, released.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let config = dir.path().join("bridge.toml");
-    fs::write(
-        &config,
-        format!(
-            "[ledger]\npath = \"ledger.sqlite\"\n\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n\n\
-             [targets.out]\nkind = \"dry-run\"\noutput = \"out.jsonl\"\n\n\
-             [sources.acct]\nkind = \"x\"\nusername = \"{USERNAME}\"\ntoken_file = {:?}\n\
-             schedule = \"0 * * * * *\"\napi_url = \"{}\"\n\n\
-             [routes.r-acct]\nsource = \"acct\"\ntargets = [\"out\"]\n",
-            token_file.display().to_string(),
-            fake.url()
-        ),
-    )
-    .unwrap();
+    let port = support::free_port();
+    let config = Config::new(dir.path())
+        .table("metrics")
+        .set("listen", &format!("127.0.0.1:{port}"))
+        .dry_run_target("out", "out.jsonl")
+        .x_source("acct", USERNAME, fake_x::TOKEN, &fake.url())
+        .route("r-acct", "acct", &["out"])
+        .write();
     let mut child = KillOnDrop(
         std::process::Command::new(env!("CARGO_BIN_EXE_birdbridge"))
             .arg("--config")

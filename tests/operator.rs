@@ -608,7 +608,7 @@ fn backup_copies_the_ledger_and_never_overwrites() {
         .assert()
         .success()
         .stdout(predicate::str::contains(format!(
-            "ledger copied to {} (schema version 10, 17 part(s))",
+            "ledger copied to {} (schema version 12, 17 part(s))",
             copy.display()
         )));
     // The copy is a whole ledger: same parts, same audit trail, opens as a ledger.

@@ -4,33 +4,23 @@
 
 #[path = "fake_x/mod.rs"]
 mod fake_x;
+mod support;
 
-use std::collections::HashMap;
 use std::fs;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use birdbridge::clock::{Clock, ManualClock};
-use birdbridge::config::Settings;
-use birdbridge::daemon::{Daemon, DaemonOptions, Notifier};
 use birdbridge::store::{Ledger, PartFilter, PartKey, PartState};
 use chrono::Utc;
 use fake_x::FakeX;
 use serde_json::json;
+use support::config::Config;
+use support::{wait_for, Running};
 use tempfile::TempDir;
-use tokio_util::sync::CancellationToken;
 
 const USER_ID: &str = "42";
 const USERNAME: &str = "birdbridge_t";
-
-/// Waits (in real time, a few milliseconds at a time, at most 5 s) for `done`.
-async fn wait_for(mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
 
 #[tokio::test]
 async fn a_quarantine_retry_is_delivered_by_the_next_cycle_of_a_running_daemon() {
@@ -40,23 +30,12 @@ async fn a_quarantine_retry_is_delivered_by_the_next_cycle_of_a_running_daemon()
     fake.add_user(USER_ID, USERNAME);
     let refused = fake.post(USER_ID, "refused by the server three times", json!({}));
     let dir = TempDir::new().unwrap();
-    let token_file = dir.path().join("x.token");
-    fs::write(&token_file, format!("{}\n", fake_x::TOKEN)).unwrap();
-    let config = dir.path().join("bridge.toml");
-    fs::write(
-        &config,
-        format!(
-            "[ledger]\npath = \"ledger.sqlite\"\n\n\
-             [targets.out]\nkind = \"dry-run\"\noutput = \"out.jsonl\"\n\n\
-             [sources.acct]\nkind = \"x\"\nusername = \"{USERNAME}\"\ntoken_file = {:?}\n\
-             schedule = \"0 * * * * *\"\napi_url = \"{}\"\n\n\
-             [routes.r-acct]\nsource = \"acct\"\ntargets = [\"out\"]\n",
-            token_file.display().to_string(),
-            fake.url()
-        ),
-    )
-    .unwrap();
-    let settings = Settings::load_with_env(&config, HashMap::new()).unwrap();
+    let config = Config::new(dir.path())
+        .dry_run_target("out", "out.jsonl")
+        .x_source("acct", USERNAME, fake_x::TOKEN, &fake.url())
+        .route("r-acct", "acct", &["out"])
+        .write();
+    let settings = support::settings(&config);
     let ledger = Arc::new(Ledger::open(&settings.ledger.path).unwrap());
     // An earlier run quarantined the post's only part.
     let key = PartKey::new("r-acct", refused.to_string(), "out", 0);
@@ -67,21 +46,8 @@ async fn a_quarantine_retry_is_delivered_by_the_next_cycle_of_a_running_daemon()
     ledger.begin_attempt(&key, now).unwrap();
     ledger.mark_failed(&key, "HTTP 422", now, 1, now).unwrap();
 
-    let cancel = CancellationToken::new();
-    let options = DaemonOptions {
-        max_jitter: Duration::ZERO,
-        ..DaemonOptions::default()
-    };
-    let daemon = Daemon::build(
-        &settings,
-        Arc::clone(&ledger),
-        shared,
-        cancel.clone(),
-        options,
-    )
-    .unwrap();
-    let running = tokio::spawn(async move { daemon.run(&Notifier::for_socket(None)).await });
-    wait_for(|| ledger.cursor("acct").unwrap().is_some()).await;
+    let running = Running::start(&settings, Arc::clone(&ledger), shared, support::options());
+    running.cursor_set("acct").await;
     let delivered = || fs::read_to_string(dir.path().join("out.jsonl")).unwrap_or_default();
 
     // A quiet tick: the quarantined part stays where it is.
@@ -125,9 +91,5 @@ async fn a_quarantine_retry_is_delivered_by_the_next_cycle_of_a_running_daemon()
             .count(),
         after
     );
-    cancel.cancel();
-    tokio::time::timeout(Duration::from_secs(5), running)
-        .await
-        .unwrap()
-        .unwrap();
+    running.stop().await;
 }

@@ -6,24 +6,24 @@
 
 mod fake_fedi;
 mod fake_x;
+mod support;
 
-use std::collections::HashMap;
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use birdbridge::clock::{Clock, ManualClock};
 use birdbridge::config::Settings;
-use birdbridge::daemon::{CycleReport, Daemon, DaemonOptions, Notifier};
-use birdbridge::store::{Durability, Ledger, PartState};
+use birdbridge::report::DeliveryReport;
+use birdbridge::store::{Ledger, PartState};
 use chrono::Utc;
 use fake_fedi::{FakeFedi, Personality};
 use fake_x::FakeX;
 use rstest::rstest;
 use serde_json::json;
+use support::config::Config;
+use support::{birdbridge, free_port, wait_for, KillOnDrop, Running};
 use tempfile::TempDir;
-use tokio_util::sync::CancellationToken;
 
 const USER_ID: &str = "42";
 const USERNAME: &str = "birdbridge_t";
@@ -38,37 +38,20 @@ fn kind(p: Personality) -> &'static str {
         | Personality::Akkoma
         | Personality::Pixelfed
         | Personality::Friendica
-        | Personality::Iceshrimp => "auto",
+        | Personality::Iceshrimp
+        | Personality::Takahe => "auto",
     }
-}
-
-/// A port of 127.0.0.1 where nothing listens (yet).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// One X source `acct` (`start = "latest"`), one fediverse target `t`, route `r`.
 fn write_config(dir: &Path, x_url: &str, fedi_url: &str, kind: &str, schedule: &str) -> PathBuf {
-    let x_token = dir.join("x.token");
-    fs::write(&x_token, format!("{}\n", fake_x::TOKEN)).unwrap();
-    let fedi_token = dir.join("fedi.token");
-    fs::write(&fedi_token, format!("{}\n", fake_fedi::TOKEN)).unwrap();
-    let text = format!(
-        "[ledger]\npath = \"ledger.sqlite\"\n\n\
-         [targets.t]\nkind = \"{kind}\"\nurl = \"{fedi_url}\"\ntoken_file = {fedi_token:?}\n\n\
-         [sources.acct]\nkind = \"x\"\nusername = \"{USERNAME}\"\ntoken_file = {x_token:?}\n\
-         schedule = \"{schedule}\"\napi_url = \"{x_url}\"\nstart = \"latest\"\n\n\
-         [routes.r]\nsource = \"acct\"\ntargets = [\"t\"]\n",
-        fedi_token = fedi_token.display().to_string(),
-        x_token = x_token.display().to_string(),
-    );
-    let config = dir.join("bridge.toml");
-    fs::write(&config, text).unwrap();
-    config
+    Config::new(dir)
+        .fedi_target("t", kind, fedi_url, fake_fedi::TOKEN)
+        .x_source("acct", USERNAME, fake_x::TOKEN, x_url)
+        .set("schedule", schedule)
+        .set("start", "latest")
+        .route("r", "acct", &["t"])
+        .write()
 }
 
 struct Env {
@@ -107,32 +90,28 @@ impl Env {
     }
 
     fn settings(&self) -> Settings {
-        Settings::load_with_env(&self.config, HashMap::new()).unwrap()
+        support::settings(&self.config)
     }
 
     fn ledger(&self) -> Arc<Ledger> {
-        let settings = self.settings();
-        Arc::new(Ledger::open_with(&settings.ledger.path, Durability::Normal).unwrap())
+        support::ledger(&self.settings())
     }
 
-    fn daemon(&self, cancel: CancellationToken) -> Daemon {
-        let options = DaemonOptions {
-            max_jitter: Duration::ZERO,
-            ..DaemonOptions::default()
-        };
-        Daemon::build(
+    /// The daemon, running in this process, once its first cycle set the cursor.
+    async fn running(&self) -> Running {
+        let running = Running::start(
             &self.settings(),
             self.ledger(),
-            self.clock.clone().into(),
-            cancel,
-            options,
-        )
-        .unwrap()
+            self.clock.clone(),
+            support::options(),
+        );
+        running.cursor_set("acct").await;
+        running
     }
 
     /// One cycle of a freshly started daemon: what `birdbridge once` does.
-    async fn once(&self) -> CycleReport {
-        self.daemon(CancellationToken::new()).once().await
+    async fn once(&self) -> DeliveryReport {
+        support::once(&self.settings(), self.clock.clone()).await
     }
 
     /// A thread of three posts (each replying to the one before), oldest first.
@@ -168,15 +147,6 @@ fn assert_thread(fedi: &FakeFedi) {
         statuses[2].in_reply_to_id.as_deref(),
         Some(statuses[1].id.as_str())
     );
-}
-
-/// Waits (in real time, a few milliseconds at a time, at most 10 s) for `done`.
-async fn wait_for(mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
 }
 
 /// `once` while the server is down: the posts are planned (not lost), the cursor moves on,
@@ -293,11 +263,8 @@ async fn a_refused_token_holds_the_posts_until_it_is_fixed(#[case] personality: 
     let fedi = env.fedi_up(personality).await;
     fedi.set_token_valid(false);
     env.x.post(USER_ID, "before the start", json!({}));
-    let ledger = env.ledger();
-    let cancel = CancellationToken::new();
-    let daemon = env.daemon(cancel.clone());
-    let running = tokio::spawn(async move { daemon.run(&Notifier::for_socket(None)).await });
-    wait_for(|| ledger.cursor("acct").unwrap().is_some()).await;
+    let running = env.running().await;
+    let ledger = Arc::clone(&running.ledger);
 
     env.thread();
     // Two cycles or more with the token refused: the thread is planned and waits. (The
@@ -329,11 +296,7 @@ async fn a_refused_token_holds_the_posts_until_it_is_fixed(#[case] personality: 
     assert_thread(&fedi);
     // The last status is recorded right after the server answered.
     wait_for(|| ledger.waiting_count("r").unwrap() == 0).await;
-    cancel.cancel();
-    tokio::time::timeout(Duration::from_secs(5), running)
-        .await
-        .unwrap()
-        .unwrap();
+    running.stop().await;
     assert_eq!(fedi.statuses().len(), 3, "nothing twice");
 }
 
@@ -345,11 +308,8 @@ async fn a_running_daemon_reconnects_a_target_that_was_down() {
     let clock = ManualClock::new(Utc::now());
     let env = Env::new(personality, Arc::clone(&clock)).await;
     env.x.post(USER_ID, "before the start", json!({}));
-    let ledger = env.ledger();
-    let cancel = CancellationToken::new();
-    let daemon = env.daemon(cancel.clone());
-    let running = tokio::spawn(async move { daemon.run(&Notifier::for_socket(None)).await });
-    wait_for(|| ledger.cursor("acct").unwrap().is_some()).await;
+    let running = env.running().await;
+    let ledger = Arc::clone(&running.ledger);
 
     env.thread();
     // At least two cycles with the server down (a cycle may also wait out the target's
@@ -374,35 +334,8 @@ async fn a_running_daemon_reconnects_a_target_that_was_down() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_thread(&fedi);
-    cancel.cancel();
-    tokio::time::timeout(Duration::from_secs(5), running)
-        .await
-        .unwrap()
-        .unwrap();
+    running.stop().await;
     assert_eq!(fedi.statuses().len(), 3, "nothing twice");
-}
-
-/// A child process that is killed if the test fails before it ends.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-async fn birdbridge(config: &Path, command: &str) -> std::process::Output {
-    let mut cmd = assert_cmd::Command::cargo_bin("birdbridge").unwrap();
-    cmd.arg("--config")
-        .arg(config)
-        .arg(command)
-        .env("BIRDBRIDGE_LOG", "warn");
-    tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap()
 }
 
 /// The binary: `once` exits non-zero while the server is down and says what waits; once

@@ -5,10 +5,9 @@
 
 mod fake_fedi;
 mod fake_x;
+mod support;
 mod synthetic;
 
-use std::collections::HashMap;
-use std::fs;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,72 +15,34 @@ use birdbridge::backfill::{self, BackfillOptions};
 use birdbridge::budget::BudgetPool;
 use birdbridge::clock::{Clock, ManualClock};
 use birdbridge::config::Settings;
-use birdbridge::daemon::{Daemon, DaemonOptions, Notifier};
+use birdbridge::daemon::DaemonOptions;
 use birdbridge::progress::Progress;
-use birdbridge::store::{Durability, Ledger};
 use chrono::{TimeZone, Utc};
 use fake_fedi::{FakeFedi, Personality};
 use fake_x::FakeX;
 use rstest::rstest;
 use serde_json::json;
+use support::config::Config;
+use support::{wait_for, Running};
 use tempfile::TempDir;
-use tokio_util::sync::CancellationToken;
 
 const USER_ID: &str = "42";
 const USERNAME: &str = "birdbridge_t";
 
-async fn wait_for(mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
-/// A daemon running in this process on a configuration, delivering at once (no jitter).
-struct Running {
-    ledger: Arc<Ledger>,
-    cancel: CancellationToken,
-    task: tokio::task::JoinHandle<birdbridge::daemon::CycleReport>,
-}
-
-impl Running {
-    /// Starts the daemon of `settings` on `clock`, with `budgets` (shared with a backfill in
-    /// this process, if any), once its first cycle has set the `acct` source's cursor.
-    async fn start(settings: &Settings, clock: &Arc<ManualClock>, budgets: BudgetPool) -> Self {
-        let ledger =
-            Arc::new(Ledger::open_with(&settings.ledger.path, Durability::Normal).unwrap());
-        let cancel = CancellationToken::new();
-        let options = DaemonOptions {
-            max_jitter: Duration::ZERO,
-            budgets,
-            ..DaemonOptions::default()
-        };
-        let daemon = Daemon::build(
-            settings,
-            Arc::clone(&ledger),
-            clock.clone().into(),
-            cancel.clone(),
-            options,
-        )
-        .unwrap();
-        let task = tokio::spawn(async move { daemon.run(&Notifier::for_socket(None)).await });
-        wait_for(|| ledger.cursor("acct").unwrap().is_some()).await;
-        Self {
-            ledger,
-            cancel,
-            task,
-        }
-    }
-
-    /// Stops the daemon and waits (at most 5 s) for it to end.
-    async fn stop(self) {
-        self.cancel.cancel();
-        let _ = tokio::time::timeout(Duration::from_secs(5), self.task)
-            .await
-            .unwrap()
-            .unwrap();
-    }
+/// Starts the daemon of `settings` on `clock`, with `budgets` (shared with a backfill in this
+/// process, if any), once its first cycle has set the `acct` source's cursor.
+async fn start_daemon(
+    settings: &Settings,
+    clock: &Arc<ManualClock>,
+    budgets: BudgetPool,
+) -> Running {
+    let options = DaemonOptions {
+        budgets,
+        ..support::options()
+    };
+    let running = Running::start(settings, support::ledger(settings), clock.clone(), options);
+    running.cursor_set("acct").await;
+    running
 }
 
 /// Runs `birdbridge backfill ARGS` on `config` next to the running daemon: it queues the
@@ -125,34 +86,21 @@ async fn a_live_post_goes_out_first_while_a_backfill_runs(
     let dir = TempDir::new().unwrap();
     let archive = dir.path().join("archive");
     synthetic::write_archive(&archive, 1000);
-    let x_token = dir.path().join("x.token");
-    fs::write(&x_token, fake_x::TOKEN).unwrap();
-    let fedi_token = dir.path().join("fedi.token");
-    fs::write(&fedi_token, fake_fedi::TOKEN).unwrap();
-    let config = dir.path().join("bridge.toml");
-    fs::write(
-        &config,
-        format!(
-            "[ledger]\npath = \"ledger.sqlite\"\n\n\
-             [targets.t]\nkind = \"{kind}\"\nurl = \"{}\"\ntoken_file = {:?}\nbackfill_share = 0.5\n\n\
-             [sources.old]\nkind = \"archive\"\npath = {:?}\n\n\
-             [sources.acct]\nkind = \"x\"\nusername = \"{USERNAME}\"\ntoken_file = {:?}\n\
-             schedule = \"* * * * * *\"\napi_url = \"{}\"\nstart = \"latest\"\n\n\
-             [routes.live]\nsource = \"acct\"\ntargets = [\"t\"]\n\n\
-             [routes.old]\nsource = \"old\"\ntargets = [\"t\"]\n",
-            fedi.url,
-            fedi_token.display().to_string(),
-            archive.display().to_string(),
-            x_token.display().to_string(),
-            x.url(),
-        ),
-    )
-    .unwrap();
-    let settings = Settings::load_with_env(&config, HashMap::new()).unwrap();
+    let config = Config::new(dir.path())
+        .fedi_target("t", kind, &fedi.url, fake_fedi::TOKEN)
+        .set_raw("backfill_share", "0.5")
+        .archive_source("old", &archive)
+        .x_source("acct", USERNAME, fake_x::TOKEN, &x.url())
+        .set("schedule", "* * * * * *")
+        .set("start", "latest")
+        .route("live", "acct", &["t"])
+        .route("old", "old", &["t"])
+        .write();
+    let settings = support::settings(&config);
 
     // One process: the daemon and the backfill share the target's budget.
     let budgets = BudgetPool::default();
-    let running = Running::start(&settings, &clock, budgets.clone()).await;
+    let running = start_daemon(&settings, &clock, budgets.clone()).await;
     let (ledger, cancel) = (Arc::clone(&running.ledger), running.cancel.clone());
 
     let opts = BackfillOptions {
@@ -211,32 +159,20 @@ async fn a_backfill_next_to_a_running_daemon_is_run_by_the_daemon() {
     let dir = TempDir::new().unwrap();
     let archive = dir.path().join("archive");
     synthetic::write_archive(&archive, 20);
-    let x_token = dir.path().join("x.token");
-    fs::write(&x_token, fake_x::TOKEN).unwrap();
-    let fedi_token = dir.path().join("fedi.token");
-    fs::write(&fedi_token, fake_fedi::TOKEN).unwrap();
-    let config = dir.path().join("bridge.toml");
-    fs::write(
-        &config,
-        format!(
-            "[ledger]\npath = {:?}\n\n\
-             [targets.t]\nkind = \"mastodon\"\nurl = \"{}\"\ntoken_file = {:?}\n\n\
-             [sources.old]\nkind = \"archive\"\npath = {:?}\n\n\
-             [sources.acct]\nkind = \"x\"\nusername = \"{USERNAME}\"\ntoken_file = {:?}\n\
-             schedule = \"0 * * * * *\"\napi_url = \"{}\"\nstart = \"latest\"\n\n\
-             [routes.live]\nsource = \"acct\"\ntargets = [\"t\"]\n\n\
-             [routes.old]\nsource = \"old\"\ntargets = [\"t\"]\n",
-            dir.path().join("ledger.sqlite").display().to_string(),
-            fedi.url,
-            fedi_token.display().to_string(),
-            archive.display().to_string(),
-            x_token.display().to_string(),
-            x.url(),
-        ),
-    )
-    .unwrap();
-    let settings = Settings::load_with_env(&config, HashMap::new()).unwrap();
-    let running = Running::start(&settings, &clock, BudgetPool::default()).await;
+    let config = Config::new(dir.path())
+        .set(
+            "path",
+            &dir.path().join("ledger.sqlite").display().to_string(),
+        )
+        .fedi_target("t", "mastodon", &fedi.url, fake_fedi::TOKEN)
+        .archive_source("old", &archive)
+        .x_source("acct", USERNAME, fake_x::TOKEN, &x.url())
+        .set("start", "latest")
+        .route("live", "acct", &["t"])
+        .route("old", "old", &["t"])
+        .write();
+    let settings = support::settings(&config);
+    let running = start_daemon(&settings, &clock, BudgetPool::default()).await;
     let ledger = Arc::clone(&running.ledger);
 
     queue_backfill(&config, &["--route", "old"], &fedi).await;
@@ -282,29 +218,19 @@ async fn a_from_api_backfill_next_to_a_running_daemon_is_run_by_the_daemon(
     let fedi = FakeFedi::start(personality, clock.clone().into()).await;
     fedi.set_limit("statuses", 10, chrono::Duration::seconds(10));
     let dir = TempDir::new().unwrap();
-    let x_token = dir.path().join("x.token");
-    fs::write(&x_token, fake_x::TOKEN).unwrap();
-    let fedi_token = dir.path().join("fedi.token");
-    fs::write(&fedi_token, fake_fedi::TOKEN).unwrap();
-    let config = dir.path().join("bridge.toml");
-    fs::write(
-        &config,
-        format!(
-            "[ledger]\npath = {:?}\n\n\
-             [targets.t]\nkind = \"{kind}\"\nurl = \"{}\"\ntoken_file = {:?}\nbackfill_share = 0.5\n\n\
-             [sources.acct]\nkind = \"x\"\nusername = \"{USERNAME}\"\ntoken_file = {:?}\n\
-             schedule = \"0 * * * * *\"\napi_url = \"{}\"\nstart = \"latest\"\n\n\
-             [routes.live]\nsource = \"acct\"\ntargets = [\"t\"]\n",
-            dir.path().join("ledger.sqlite").display().to_string(),
-            fedi.url,
-            fedi_token.display().to_string(),
-            x_token.display().to_string(),
-            x.url(),
-        ),
-    )
-    .unwrap();
-    let settings = Settings::load_with_env(&config, HashMap::new()).unwrap();
-    let running = Running::start(&settings, &clock, BudgetPool::default()).await;
+    let config = Config::new(dir.path())
+        .set(
+            "path",
+            &dir.path().join("ledger.sqlite").display().to_string(),
+        )
+        .fedi_target("t", kind, &fedi.url, fake_fedi::TOKEN)
+        .set_raw("backfill_share", "0.5")
+        .x_source("acct", USERNAME, fake_x::TOKEN, &x.url())
+        .set("start", "latest")
+        .route("live", "acct", &["t"])
+        .write();
+    let settings = support::settings(&config);
+    let running = start_daemon(&settings, &clock, BudgetPool::default()).await;
     let ledger = Arc::clone(&running.ledger);
     // Started after the newest post: the live lane delivers none of the old ones.
     wait_for(|| {
@@ -354,4 +280,80 @@ async fn a_from_api_backfill_next_to_a_running_daemon_is_run_by_the_daemon(
     );
     running.stop().await;
     assert_eq!(fedi.statuses().len(), 8, "nothing twice");
+}
+
+/// `GoToSocial`'s window edge inside the daemon: the server announces each reset cut down to
+/// the whole second while its window really ends later within it. A queued backfill that
+/// waits for the window must not send its first request at the announced second (still
+/// counted in the old window, whose answer would then hold the job for a whole window of
+/// birdbridge's own): every window after the first starts soon after the previous one's
+/// end, no request is refused, and the job finishes. The clock moves in 100 ms steps, so a
+/// wait ends within the announced second as it would in real time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_backfill_meets_the_gotosocial_window_edge_without_idling() {
+    // The window starts 400 ms into a second, so it ends 400 ms into one too.
+    let now = Utc::now();
+    let start = Utc
+        .timestamp_opt(now.timestamp(), 400_000_000)
+        .single()
+        .unwrap();
+    let clock = ManualClock::new(start);
+    let x = FakeX::start(clock.clone().into()).await;
+    x.add_user(USER_ID, USERNAME);
+    let fedi = FakeFedi::start(Personality::GoToSocial, clock.clone().into()).await;
+    let period = chrono::Duration::seconds(20);
+    fedi.set_limit("requests", 10, period);
+    let dir = TempDir::new().unwrap();
+    let archive = dir.path().join("archive");
+    synthetic::write_archive(&archive, 12);
+    let config = Config::new(dir.path())
+        .set(
+            "path",
+            &dir.path().join("ledger.sqlite").display().to_string(),
+        )
+        .fedi_target("t", "gotosocial", &fedi.url, fake_fedi::TOKEN)
+        .set_raw("backfill_share", "0.5")
+        .archive_source("old", &archive)
+        .x_source("acct", USERNAME, fake_x::TOKEN, &x.url())
+        .set("start", "latest")
+        .route("live", "acct", &["t"])
+        .route("old", "old", &["t"])
+        .write();
+    let settings = support::settings(&config);
+    let running = start_daemon(&settings, &clock, BudgetPool::default()).await;
+    let ledger = Arc::clone(&running.ledger);
+    queue_backfill(&config, &["--route", "old"], &fedi).await;
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while ledger.jobs(1).unwrap()[0].state != "done" {
+        assert!(
+            Instant::now() < deadline,
+            "{:?} after {} statuses; windows {:?}",
+            ledger.jobs(1),
+            fedi.statuses().len(),
+            fedi.state().window_starts
+        );
+        clock.advance(chrono::Duration::milliseconds(100));
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert_eq!(fedi.statuses().len(), 12, "each post once");
+    assert_eq!(
+        fedi.too_many(),
+        0,
+        "a request was refused at the window's edge"
+    );
+    // The backfill takes its half of each window; the windows it needs follow each other
+    // soon after each end: within a second, plus the steps the test clock takes while the
+    // daemon gets to run on a busy machine (waiting a whole window of its own would take
+    // another 20 s).
+    let starts = fedi.state().window_starts.clone();
+    assert!(starts.len() >= 3, "{starts:?}");
+    for pair in starts.windows(2).skip(1) {
+        let gap = pair[1] - pair[0];
+        assert!(
+            gap <= period + chrono::Duration::seconds(5),
+            "idle past the server's reset: {starts:?}"
+        );
+    }
+    running.stop().await;
 }

@@ -33,7 +33,7 @@ fn a_new_file_is_migrated_and_in_wal_mode(#[case] name: &str, #[case] exists: bo
     }
     let ledger = Ledger::open(&path).unwrap();
     assert!(path.is_file());
-    assert_eq!(user_version(&path), 10);
+    assert_eq!(user_version(&path), 12);
 
     // journal_mode=WAL is stored in the file, so a fresh connection sees it.
     let raw = Connection::open(&path).unwrap();
@@ -69,6 +69,7 @@ fn a_new_file_is_migrated_and_in_wal_mode(#[case] name: &str, #[case] exists: bo
             "review_holds",
             "review_posts",
             "target_profiles",
+            "target_spend",
             "x_users"
         ]
     );
@@ -92,7 +93,7 @@ fn processes_opening_a_new_file_at_once_migrate_it_once() {
     for opener in openers {
         opener.join().unwrap().unwrap();
     }
-    assert_eq!(user_version(&path), 10);
+    assert_eq!(user_version(&path), 12);
 }
 
 #[test]
@@ -111,7 +112,7 @@ fn reopening_keeps_the_data_and_the_version() {
     assert_eq!(ledger.parts_of_post("r", "1", "t").unwrap(), planned);
     assert_eq!(planned[0].state, PartState::Posted);
     assert_eq!(ledger.cursor("src").unwrap().unwrap().value, "1");
-    assert_eq!(user_version(&path), 10);
+    assert_eq!(user_version(&path), 12);
 }
 
 #[test]
@@ -129,7 +130,7 @@ fn a_newer_schema_is_refused_and_left_alone() {
             err,
             StoreError::NewerSchema {
                 found: 99,
-                known: 10,
+                known: 12,
                 ..
             }
         ),

@@ -7,7 +7,7 @@ use std::fmt;
 use std::path::Path;
 
 use super::de::join_key;
-use super::{SecretSource, Settings, SourceSettings, TargetSettings};
+use super::{SecretSource, Settings, SourceSettings, TargetSettings, XCredentials};
 
 /// One problem found by [`Settings::offline_findings`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +59,41 @@ impl Settings {
                         });
                     }
                 }
+                TargetSettings::X(x) => match &x.credentials {
+                    XCredentials::OAuth1 {
+                        consumer_key,
+                        consumer_secret,
+                        access_token,
+                        access_token_secret,
+                    } => {
+                        for (name, secret) in [
+                            ("consumer_key", consumer_key),
+                            ("consumer_secret", consumer_secret),
+                            ("access_token", access_token),
+                            ("access_token_secret", access_token_secret),
+                        ] {
+                            check_named_secret(&table, name, secret, &mut findings);
+                        }
+                    }
+                    XCredentials::OAuth2 {
+                        token_file,
+                        client_secret,
+                        ..
+                    } => {
+                        if let Err(err) = std::fs::read(token_file) {
+                            findings.push(Finding {
+                                key: join_key(&table, "oauth2_token_file"),
+                                problem: format!(
+                                    "cannot read {}: {err} (`birdbridge auth --target {name}` writes it)",
+                                    token_file.display()
+                                ),
+                            });
+                        }
+                        if let Some(secret) = client_secret {
+                            check_named_secret(&table, "client_secret", secret, &mut findings);
+                        }
+                    }
+                },
             }
         }
         if let Some(desk) = &self.desk {
@@ -110,28 +145,39 @@ impl Settings {
             }
         }
         for (name, target) in &self.targets {
-            if let TargetSettings::Fediverse(fedi) = target {
-                if matches!(fedi.token, SecretSource::Inline(_)) {
-                    keys.push(join_key(&join_key("targets", name), "token"));
+            let table = join_key("targets", name);
+            match target {
+                TargetSettings::Fediverse(fedi) => {
+                    if matches!(fedi.token, SecretSource::Inline(_)) {
+                        keys.push(join_key(&table, "token"));
+                    }
                 }
+                TargetSettings::X(x) => {
+                    for (key, source) in x_secrets(&x.credentials) {
+                        if matches!(source, SecretSource::Inline(_)) {
+                            keys.push(join_key(&table, key));
+                        }
+                    }
+                }
+                TargetSettings::DryRun(_) => {}
             }
         }
-        // An inline token may come from the environment instead; warn only when the file
-        // itself holds one.
-        let holds_token = std::fs::read_to_string(&self.file).is_ok_and(|text| {
+        // An inline token may come from the environment instead; warn only for a key the
+        // file itself sets.
+        let text = std::fs::read_to_string(&self.file).unwrap_or_default();
+        let in_file = |key: &String| {
+            let name = key.rsplit('.').next().unwrap_or(key);
             text.lines().any(|l| {
                 l.trim_start()
-                    .strip_prefix("token")
+                    .strip_prefix(name)
                     .is_some_and(|rest| rest.trim_start().starts_with('='))
             })
-        });
+        };
         let Some(mode) = others_can_read(&self.file) else {
             return Vec::new();
         };
-        if !holds_token {
-            return Vec::new();
-        }
         keys.into_iter()
+            .filter(in_file)
             .map(|key| Finding {
                 key,
                 problem: format!(
@@ -157,13 +203,38 @@ fn others_can_read(_file: &Path) -> Option<u32> {
     None
 }
 
+/// The secrets among an X target's credentials, by key name.
+fn x_secrets(credentials: &XCredentials) -> Vec<(&'static str, &SecretSource)> {
+    match credentials {
+        XCredentials::OAuth1 {
+            consumer_key,
+            consumer_secret,
+            access_token,
+            access_token_secret,
+        } => vec![
+            ("consumer_key", consumer_key),
+            ("consumer_secret", consumer_secret),
+            ("access_token", access_token),
+            ("access_token_secret", access_token_secret),
+        ],
+        XCredentials::OAuth2 { client_secret, .. } => {
+            client_secret.iter().map(|s| ("client_secret", s)).collect()
+        }
+    }
+}
+
 fn check_secret(table: &str, secret: &SecretSource, findings: &mut Vec<Finding>) {
+    check_named_secret(table, "token", secret, findings);
+}
+
+/// Loads the secret `name` (`NAME`, `NAME_file` or `NAME_env`) as the target will.
+fn check_named_secret(table: &str, name: &str, secret: &SecretSource, findings: &mut Vec<Finding>) {
     let name = match secret {
-        SecretSource::Inline(_) => "token",
-        SecretSource::File(_) => "token_file",
-        SecretSource::Env(_) => "token_env",
+        SecretSource::Inline(_) => name.to_owned(),
+        SecretSource::File(_) => format!("{name}_file"),
+        SecretSource::Env(_) => format!("{name}_env"),
     };
-    let key = join_key(table, name);
+    let key = join_key(table, &name);
     if let Err(err) = secret.load(&key) {
         // The error starts by naming the key, which the finding carries already.
         let message = err.to_string();

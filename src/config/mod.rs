@@ -67,7 +67,10 @@ pub use secret::{Secret, SecretSource};
 pub use sources::{
     ArchiveSourceSettings, FeedSourceSettings, SourceSettings, StartAt, XSourceSettings,
 };
-pub use targets::{DryRunTargetSettings, FediverseTargetSettings, ServerKind, TargetSettings};
+pub use targets::{
+    DryRunTargetSettings, FediverseTargetSettings, ServerKind, TargetSettings, XCredentials,
+    XLinks, XQuotes, XTargetSettings, XWarnings,
+};
 
 /// Where the configuration is read from when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/birdbridge/bridge.toml";

@@ -8,11 +8,20 @@ use std::path::{Path, PathBuf};
 use super::de::join_key;
 use super::error::hint;
 use super::{ConfigError, RouteSettings, Secret, SecretSource, Settings, SourceSettings};
-use super::{DryRunTargetSettings, TargetSettings};
+use super::{DryRunTargetSettings, TargetSettings, XCredentials, XTargetSettings};
 
 /// What `token` holds from reading a table until [`finish`] sets it from the token keys.
 pub(super) fn unread_token() -> SecretSource {
     SecretSource::Env(String::new())
+}
+
+/// What an X target's credentials are from reading its table until [`finish`] sets them.
+pub(super) fn unread_x_credentials() -> XCredentials {
+    XCredentials::OAuth2 {
+        token_file: PathBuf::new(),
+        client_id: String::new(),
+        client_secret: None,
+    }
 }
 
 /// What finishing needs besides the settings.
@@ -71,6 +80,7 @@ pub(super) fn finish(mut settings: Settings, cx: &Context<'_>) -> Result<Setting
                 dry_run.output = cx.dir.join(&dry_run.output).to_string_lossy().into_owned();
             }
             TargetSettings::DryRun(_) => {}
+            TargetSettings::X(x) => x.credentials = cx.x_credentials(&table, x)?,
         }
     }
     if let Some(desk) = &mut settings.desk {
@@ -114,46 +124,160 @@ impl Context<'_> {
         file: Option<String>,
         env: Option<String>,
     ) -> Result<SecretSource, ConfigError> {
-        let key = |name: &str| join_key(table, name);
-        let given: Vec<(&str, &str)> = [
-            ("token_file", file.as_deref()),
-            ("token_env", env.as_deref()),
-            ("token", inline.as_ref().map(Secret::expose)),
+        self.optional_secret(table, "token", inline, file, env)?
+            .ok_or_else(|| self.missing_secret(table, "token"))
+    }
+
+    /// At most one of `NAME_file`, `NAME_env`, `NAME`; `None` when none is given.
+    fn optional_secret(
+        &self,
+        table: &str,
+        name: &str,
+        inline: Option<Secret>,
+        file: Option<String>,
+        env: Option<String>,
+    ) -> Result<Option<SecretSource>, ConfigError> {
+        let key = |suffix: &str| join_key(table, &format!("{name}{suffix}"));
+        let given: Vec<(String, &str)> = [
+            (key("_file"), file.as_deref()),
+            (key("_env"), env.as_deref()),
+            (key(""), inline.as_ref().map(Secret::expose)),
         ]
         .into_iter()
-        .filter_map(|(name, value)| Some((name, value?)))
+        .filter_map(|(key, value)| Some((key, value?)))
         .collect();
-        if let [(first, _), (second, _), ..] = given[..] {
+        if let [(first, _), (second, _), ..] = &given[..] {
             return Err(ConfigError::Conflict {
                 file: self.file.to_path_buf(),
-                key: key(first),
-                other: key(second),
+                key: first.clone(),
+                other: second.clone(),
             });
         }
-        // An empty value is a mistake in any form; for `token` the message must not echo it,
-        // and an empty one has nothing to echo.
-        if let Some((name, _)) = given.iter().find(|(_, value)| value.trim().is_empty()) {
-            return Err(self.invalid(&key(name), "must not be empty".to_owned()));
+        // An empty value is a mistake in any form; for an inline secret the message must not
+        // echo it, and an empty one has nothing to echo.
+        if let Some((key, _)) = given.iter().find(|(_, value)| value.trim().is_empty()) {
+            return Err(self.invalid(key, "must not be empty".to_owned()));
         }
         Ok(match (file, env, inline) {
-            (Some(file), _, _) => SecretSource::File(self.dir.join(file)),
-            (_, Some(env), _) => SecretSource::Env(env),
+            (Some(file), _, _) => Some(SecretSource::File(self.dir.join(file))),
+            (_, Some(env), _) => Some(SecretSource::Env(env)),
             (_, _, Some(inline)) => {
-                if !self.from_env.contains_key(&key("token")) {
+                if !self.from_env.contains_key(&key("")) {
                     tracing::warn!(
-                        key = %key("token"),
-                        "token written in the configuration file; prefer token_file or token_env"
+                        key = %key(""),
+                        "{name} written in the configuration file; prefer {name}_file or {name}_env"
                     );
                 }
-                SecretSource::Inline(inline)
+                Some(SecretSource::Inline(inline))
             }
-            (None, None, None) => {
-                return Err(ConfigError::MissingKey {
+            (None, None, None) => None,
+        })
+    }
+
+    /// None of `NAME_file`, `NAME_env`, `NAME` was given.
+    fn missing_secret(&self, table: &str, name: &str) -> ConfigError {
+        let key = |suffix: &str| join_key(table, &format!("{name}{suffix}"));
+        ConfigError::MissingKey {
+            file: self.file.to_path_buf(),
+            key: key("_file"),
+            alternatives: vec![key("_env"), key("")],
+        }
+    }
+
+    /// An X target's credentials: the four OAuth 1.0a keys, or an OAuth 2.0 token file with
+    /// the app's client id (and, for a confidential client, its secret); never both.
+    fn x_credentials(
+        &self,
+        table: &str,
+        x: &mut XTargetSettings,
+    ) -> Result<XCredentials, ConfigError> {
+        let mut oauth1 = Vec::new();
+        for (name, inline, file, env) in [
+            (
+                "consumer_key",
+                x.consumer_key.take(),
+                x.consumer_key_file.take(),
+                x.consumer_key_env.take(),
+            ),
+            (
+                "consumer_secret",
+                x.consumer_secret.take(),
+                x.consumer_secret_file.take(),
+                x.consumer_secret_env.take(),
+            ),
+            (
+                "access_token",
+                x.access_token.take(),
+                x.access_token_file.take(),
+                x.access_token_env.take(),
+            ),
+            (
+                "access_token_secret",
+                x.access_token_secret.take(),
+                x.access_token_secret_file.take(),
+                x.access_token_secret_env.take(),
+            ),
+        ] {
+            oauth1.push((name, self.optional_secret(table, name, inline, file, env)?));
+        }
+        let client_secret = self.optional_secret(
+            table,
+            "client_secret",
+            x.client_secret.take(),
+            x.client_secret_file.take(),
+            x.client_secret_env.take(),
+        )?;
+        let key = |name: &str| join_key(table, name);
+        if let Some(token_file) = x.oauth2_token_file.take() {
+            if let Some((name, _)) = oauth1.iter().find(|(_, s)| s.is_some()) {
+                return Err(ConfigError::Conflict {
                     file: self.file.to_path_buf(),
-                    key: key("token_file"),
-                    alternatives: vec![key("token_env"), key("token")],
-                })
+                    key: key("oauth2_token_file"),
+                    other: key(name),
+                });
             }
+            if token_file.trim().is_empty() {
+                return Err(self.invalid(&key("oauth2_token_file"), "must not be empty".to_owned()));
+            }
+            let client_id = x
+                .client_id
+                .take()
+                .filter(|c| !c.trim().is_empty())
+                .ok_or_else(|| ConfigError::MissingKey {
+                    file: self.file.to_path_buf(),
+                    key: key("client_id"),
+                    alternatives: Vec::new(),
+                })?;
+            return Ok(XCredentials::OAuth2 {
+                token_file: self.dir.join(token_file),
+                client_id,
+                client_secret,
+            });
+        }
+        if x.client_id.is_some() || client_secret.is_some() {
+            let problem =
+                "is for OAuth 2.0: set `oauth2_token_file` too, or use the OAuth 1.0a keys alone";
+            let name = if x.client_id.is_some() {
+                "client_id"
+            } else {
+                "client_secret"
+            };
+            return Err(self.invalid(&key(name), problem.to_owned()));
+        }
+        let mut sources = Vec::new();
+        for (name, source) in oauth1 {
+            match source {
+                Some(s) => sources.push(s),
+                None => return Err(self.missing_secret(table, name)),
+            }
+        }
+        let [consumer_key, consumer_secret, access_token, access_token_secret] =
+            <[SecretSource; 4]>::try_from(sources).unwrap_or_else(|_| unreachable!("four keys"));
+        Ok(XCredentials::OAuth1 {
+            consumer_key,
+            consumer_secret,
+            access_token,
+            access_token_secret,
         })
     }
 

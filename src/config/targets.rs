@@ -3,6 +3,7 @@
 //! each key means for the operator is written in `bridge.toml.example`.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::de::{self, Deserializer, EnumAccess, VariantAccess, Visitor};
@@ -17,6 +18,8 @@ pub enum TargetSettings {
     Fediverse(FediverseTargetSettings),
     /// `kind = "dry-run"`.
     DryRun(DryRunTargetSettings),
+    /// `kind = "x"` (boxed: its credential keys make it the largest by far).
+    X(Box<XTargetSettings>),
 }
 
 impl TargetSettings {
@@ -28,15 +31,18 @@ impl TargetSettings {
         match self {
             TargetSettings::Fediverse(t) => t.review,
             TargetSettings::DryRun(t) => t.review,
+            TargetSettings::X(t) => t.review,
         }
     }
 }
 
 /// The `kind` of a dry run.
 const DRY_RUN: &str = "dry-run";
+/// The `kind` of an X account.
+const X: &str = "x";
 
 /// The `kind`s that are not a server's software, each with its own variant.
-const OTHER_KINDS: [&str; 1] = [DRY_RUN];
+const OTHER_KINDS: [&str; 2] = [DRY_RUN, X];
 
 /// Every target `kind`, in the order error messages list them: the servers', then the others.
 const KINDS: [&str; ServerKind::ALL.len() + OTHER_KINDS.len()] = {
@@ -73,6 +79,7 @@ impl<'de> Visitor<'de> for ByKind {
         let (Kind(kind), settings) = data.variant()?;
         Ok(match kind {
             DRY_RUN => TargetSettings::DryRun(settings.newtype_variant()?),
+            X => TargetSettings::X(Box::new(settings.newtype_variant()?)),
             // `Kind` is one of `KINDS`, so the others are servers' and found.
             server => TargetSettings::Fediverse(FediverseTargetSettings {
                 kind: ServerKind::ALL
@@ -112,6 +119,8 @@ names! {
         Pixelfed = "pixelfed",
         /// A minimal single-binary server with a Mastodon API layer.
         Snac = "snac",
+        /// Takahē.
+        Takahe = "takahe",
         /// Detect the software from the server at start.
         #[default]
         Auto = "auto",
@@ -222,5 +231,179 @@ impl DryRunTargetSettings {
 
     fn stdout() -> String {
         Self::DEFAULT_OUTPUT.to_owned()
+    }
+}
+
+/// `kind = "x"`: an X account, posted to through X's write API with user-context
+/// credentials (`docs/x-target.md`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct XTargetSettings {
+    /// Without a trailing slash.
+    #[serde(
+        default = "XTargetSettings::api",
+        deserialize_with = "values::base_url"
+    )]
+    pub api_url: String,
+    /// The credentials' sources, after reading the keys below.
+    #[serde(skip, default = "resolve::unread_x_credentials")]
+    pub credentials: XCredentials,
+    pub(super) consumer_key: Option<Secret>,
+    pub(super) consumer_key_file: Option<String>,
+    pub(super) consumer_key_env: Option<String>,
+    pub(super) consumer_secret: Option<Secret>,
+    pub(super) consumer_secret_file: Option<String>,
+    pub(super) consumer_secret_env: Option<String>,
+    pub(super) access_token: Option<Secret>,
+    pub(super) access_token_file: Option<String>,
+    pub(super) access_token_env: Option<String>,
+    pub(super) access_token_secret: Option<Secret>,
+    pub(super) access_token_secret_file: Option<String>,
+    pub(super) access_token_secret_env: Option<String>,
+    pub(super) oauth2_token_file: Option<String>,
+    pub(super) client_id: Option<String>,
+    pub(super) client_secret: Option<Secret>,
+    pub(super) client_secret_file: Option<String>,
+    pub(super) client_secret_env: Option<String>,
+    /// Where X sends the person after approving (OAuth 2.0 `auth`); registered with the app.
+    #[serde(
+        default = "XTargetSettings::redirect",
+        deserialize_with = "values::url"
+    )]
+    pub redirect_uri: String,
+    /// The OAuth 2.0 authorisation page `auth` prints.
+    #[serde(
+        default = "XTargetSettings::authorize",
+        deserialize_with = "values::url"
+    )]
+    pub authorize_url: String,
+    #[serde(default)]
+    pub cw: XWarnings,
+    #[serde(default)]
+    pub links: XLinks,
+    #[serde(default)]
+    pub quotes: XQuotes,
+    /// US dollars per UTC day; `None`: no cap.
+    #[serde(default, deserialize_with = "values::optional_price")]
+    pub max_spend_per_day: Option<f64>,
+    /// `timeout_seconds`: a post that times out is reconciled, never blindly sent again.
+    #[serde(rename = "timeout_seconds", default = "XTargetSettings::timeout")]
+    #[serde(deserialize_with = "values::seconds")]
+    pub request_timeout: Duration,
+    /// `media_processing_minutes`: how long a video may take X to process.
+    #[serde(
+        rename = "media_processing_minutes",
+        default = "XTargetSettings::processing"
+    )]
+    #[serde(deserialize_with = "values::minutes")]
+    pub media_processing: chrono::Duration,
+    /// The fraction of each rate-limit window a backfill may use.
+    #[serde(
+        default = "FediverseTargetSettings::share",
+        deserialize_with = "values::share"
+    )]
+    pub backfill_share: f64,
+    /// Overrides the route's `review` for posts to this target.
+    #[serde(default)]
+    pub review: Option<ReviewPolicy>,
+}
+
+impl XTargetSettings {
+    /// `api_url` when not given: X's API.
+    pub const DEFAULT_API_URL: &'static str = "https://api.x.com";
+    /// `redirect_uri` when not given: a loopback address nothing answers on, from which the
+    /// person copies the address (or the code in it) back to `auth`.
+    pub const DEFAULT_REDIRECT_URI: &'static str = "http://127.0.0.1:8723/callback";
+    /// `authorize_url` when not given (X's documentation; its `OpenAPI` document names
+    /// `https://api.x.com/2/oauth2/authorize` instead).
+    pub const DEFAULT_AUTHORIZE_URL: &'static str = "https://x.com/i/oauth2/authorize";
+    /// `timeout_seconds` when not given.
+    pub const DEFAULT_TIMEOUT_SECONDS: u64 = 30;
+    /// `media_processing_minutes` when not given.
+    pub const DEFAULT_MEDIA_PROCESSING_MINUTES: i64 = 10;
+
+    fn api() -> String {
+        Self::DEFAULT_API_URL.to_owned()
+    }
+
+    fn redirect() -> String {
+        Self::DEFAULT_REDIRECT_URI.to_owned()
+    }
+
+    fn authorize() -> String {
+        Self::DEFAULT_AUTHORIZE_URL.to_owned()
+    }
+
+    fn timeout() -> Duration {
+        Duration::from_secs(Self::DEFAULT_TIMEOUT_SECONDS)
+    }
+
+    fn processing() -> chrono::Duration {
+        chrono::Duration::minutes(Self::DEFAULT_MEDIA_PROCESSING_MINUTES)
+    }
+}
+
+/// An X target's user-context credentials, as configured (read when the target is built).
+#[derive(Debug, Clone)]
+pub enum XCredentials {
+    /// OAuth 1.0a: the app's consumer key and secret, the account's access token and
+    /// secret. They do not expire.
+    OAuth1 {
+        /// `consumer_key*`.
+        consumer_key: SecretSource,
+        /// `consumer_secret*`.
+        consumer_secret: SecretSource,
+        /// `access_token*`.
+        access_token: SecretSource,
+        /// `access_token_secret*`.
+        access_token_secret: SecretSource,
+    },
+    /// OAuth 2.0: a token file (`auth` writes it; refreshed tokens are written back) and
+    /// the app's client.
+    OAuth2 {
+        /// `oauth2_token_file`, resolved against the configuration's folder.
+        token_file: PathBuf,
+        /// `client_id`.
+        client_id: String,
+        /// `client_secret*`, for a confidential client.
+        client_secret: Option<SecretSource>,
+    },
+}
+
+names! {
+    /// `cw`: X has no content warnings.
+    #[derive(Default)]
+    pub enum XWarnings {
+        /// The warning as the post's first line, `CW: ...` (the default).
+        #[default]
+        Prefix = "prefix",
+        /// Posts with a warning are not mirrored (recorded as skipped, with the reason).
+        Skip = "skip",
+    }
+}
+
+names! {
+    /// `links`: whether birdbridge adds links of its own to X posts (a post with a URL
+    /// costs $0.20 instead of $0.015).
+    #[derive(Default)]
+    pub enum XLinks {
+        /// As on any target (the default): the link back to the original, to a quoted post.
+        #[default]
+        Keep = "keep",
+        /// None of birdbridge's own; the author's links stay.
+        Drop = "drop",
+    }
+}
+
+names! {
+    /// `quotes`: how a quote of a mirrored post goes to X.
+    #[derive(Default)]
+    pub enum XQuotes {
+        /// A post with the link to the quoted post (the default: self-serve plans cannot
+        /// quote through the API since 2026-04-20).
+        #[default]
+        Link = "link",
+        /// A native quote post (`quote_tweet_id`), for accounts whose plan allows it.
+        Native = "native",
     }
 }

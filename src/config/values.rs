@@ -86,6 +86,20 @@ pub(super) fn price<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     })
 }
 
+pub(super) fn optional_price<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    price(d).map(Some)
+}
+
+/// Minutes, at least one, at most a day's worth.
+pub(super) fn minutes<'de, D: Deserializer<'de>>(d: D) -> Result<chrono::Duration, D::Error> {
+    checked(d, |n: u64| match n {
+        0 => Err("must be at least 1".to_owned()),
+        n => Ok(chrono::Duration::minutes(
+            i64::try_from(n).unwrap_or(i64::MAX).min(24 * 60),
+        )),
+    })
+}
+
 pub(super) fn share<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     d.deserialize_f64(Number {
         what: "a number from 0 to 1 (a share, e.g. 0.8)",

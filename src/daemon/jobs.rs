@@ -1,4 +1,4 @@
-//! Backfills the daemon runs for `backfill` commands started next to it (DESIGN.md
+//! Backfills the daemon runs for `backfill` commands started next to it (ARCHITECTURE.md
 //! "Scheduling and budgets"): they go through the same engine in the backfill lane, on the
 //! daemon's rate-limit budgets, so live posts keep their reserve. Also the heartbeat that
 //! tells a `backfill` command that a daemon runs (and which process: `daemon/alive.rs`).
@@ -10,11 +10,12 @@ use chrono::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::backfill::{self, BackfillError, BackfillOptions, BackfillReport};
+use crate::backfill::{self, BackfillError, BackfillOptions};
 use crate::budget::BudgetPool;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::progress::Progress;
+use crate::report::DeliveryReport;
 use crate::store::{BackfillJob, Ledger};
 
 /// How often the daemon says it is alive (a durable write: rare, for an idle daemon's sake).
@@ -150,11 +151,9 @@ impl JobRunner {
         &self,
         from_api: bool,
         opts: BackfillOptions,
-    ) -> Result<BackfillReport, BackfillError> {
+    ) -> Result<DeliveryReport, BackfillError> {
         if from_api {
-            return Ok(backfill::api_backfill(&self.settings, &self.ledger, &opts)
-                .await?
-                .report);
+            return backfill::api_backfill(&self.settings, &self.ledger, &opts).await;
         }
         let prepared =
             backfill::prepare_off_the_loop(Arc::clone(&self.settings), opts.clone()).await?;

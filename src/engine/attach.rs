@@ -104,6 +104,9 @@ fn link_instead(
     let Some(url) = original else {
         return format!("{what} not delivered ({reason}); no original URL to link");
     };
+    if !profile.own_links {
+        return format!("{what} not delivered ({reason}); not linked (links = \"drop\")");
+    }
     let candidate = if text.is_empty() {
         url.to_owned()
     } else {

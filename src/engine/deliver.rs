@@ -24,8 +24,8 @@ use crate::crash::{self, CrashPoint};
 use crate::media::stage::MediaStage;
 use crate::model::Post;
 use crate::render::ReplyTo;
-use crate::store::{Ledger, PartKey, PartRecord, PartState, StoreError};
-use crate::targets::{Delivered, Outgoing, Target, TargetError};
+use crate::store::{Ledger, PartKey, PartRecord, PartState, StoreError, NOT_A_REPLY};
+use crate::targets::{Attached, Delivered, Outgoing, RepliesTo, Target, TargetError, Tariff};
 
 /// Attempts before a part is quarantined (kept, reported, retried only on request).
 pub const MAX_ATTEMPTS: u32 = 5;
@@ -43,6 +43,8 @@ pub(super) struct Job<'a> {
     pub(super) clock: &'a Clock,
     /// See [`Outgoing::media`].
     pub(super) media: Option<&'a MediaStage>,
+    /// What the target bills (X): each part's price is recorded with it.
+    pub(super) tariff: Option<Tariff>,
 }
 
 #[derive(Debug, Default)]
@@ -84,7 +86,13 @@ pub(super) async fn deliver_post(
         let key = &record.key;
         match record.state {
             PartState::Posted => {
-                previous.clone_from(&record.remote_id);
+                // A continuation the server published on its own is not the thread's
+                // previous part: the next one replies to the part before it.
+                let detached = part.reply_to == ReplyTo::PreviousPart
+                    && ctx.planned.not_replies.contains(&record.key.part_index);
+                if !detached {
+                    previous.clone_from(&record.remote_id);
+                }
                 continue;
             }
             PartState::Skipped | PartState::Quarantined | PartState::Held => break,
@@ -130,25 +138,22 @@ pub(super) async fn deliver_post(
         crash::point(CrashPoint::Posting);
         let edit = ctx.planned.edits.get(index).map(String::as_str);
         match send(ledger, target, ctx, key, out, edit).await? {
-            Ok(delivered) => {
+            Ok((delivered, price)) => {
                 crash::delivered(edit.is_some());
-                let (k, now, d) = (key.clone(), ctx.clock.now(), delivered.clone());
-                ledger
-                    .call(move |l| l.mark_posted(&k, &d.remote_id, d.url.as_deref(), now))
-                    .await?;
-                previous = Some(delivered.remote_id);
+                let sent = Sent {
+                    delivered,
+                    price,
+                    notes: target.notes(),
+                    edit: edit.is_some(),
+                };
+                if let Some(next) = record_delivered(ledger, ctx, key, out, sent).await? {
+                    previous = Some(next);
+                }
                 outcome.delivered += 1;
                 crash::recorded(index + 1 < parts.len() || part.reply_to != ReplyTo::Nothing);
             }
             Err(err) => {
-                let state = {
-                    let (k, now, attempts) = (key.clone(), ctx.clock.now(), attempt.attempts);
-                    let (message, class) = (err.to_string(), Class::of(&err));
-                    ledger
-                        .call(move |l| settle_failure(l, &k, &message, class, attempts, now))
-                        .await?
-                };
-                warn!(route = ctx.route, target = ctx.target_name, post = post_id, part = index, state = ?state, error = %err, "delivery failed");
+                record_failure(ledger, ctx, key, attempt.attempts, &err).await?;
                 if matches!(
                     err,
                     TargetError::Auth { .. } | TargetError::Unreachable { .. }
@@ -163,9 +168,103 @@ pub(super) async fn deliver_post(
     Ok(outcome)
 }
 
+/// Records a failed attempt at a part: retried later with backoff, or quarantined.
+async fn record_failure(
+    ledger: &Arc<Ledger>,
+    ctx: &Job<'_>,
+    key: &PartKey,
+    attempts: u32,
+    err: &TargetError,
+) -> Result<(), StoreError> {
+    let (k, now) = (key.clone(), ctx.clock.now());
+    let (message, class) = (err.to_string(), Class::of(err));
+    let state = ledger
+        .call(move |l| settle_failure(l, &k, &message, class, attempts, now))
+        .await?;
+    warn!(route = ctx.route, target = ctx.target_name, post = ctx.post.id.as_str(), part = key.part_index, state = ?state, error = %err, "delivery failed");
+    Ok(())
+}
+
+/// A part the target has, as the engine records it.
+struct Sent {
+    delivered: Delivered,
+    /// What the target billed for it (millionths of a dollar; 0 where writes are free).
+    price: u64,
+    /// The target's notes about it, recorded as its warnings.
+    notes: Vec<String>,
+    /// Whether it was an edit of a status posted before.
+    edit: bool,
+}
+
+/// Records a delivered part as posted, with what the target billed for it and the target's
+/// notes as its warnings, in one ledger call; with a warning too when the server published a status
+/// sent as a reply on its own (only a new status answers for its reply; an edit or a boost
+/// does not). Returns the status the thread's next part replies to when it is this one: the
+/// rest of a thread replies to the last part that is where it belongs, so a continuation
+/// published on its own is passed over, while a post's first part (whose reply to an
+/// earlier post was lost) still heads the post's own thread.
+async fn record_delivered(
+    ledger: &Arc<Ledger>,
+    ctx: &Job<'_>,
+    key: &PartKey,
+    out: Outgoing<'_>,
+    sent: Sent,
+) -> Result<Option<String>, StoreError> {
+    let Sent {
+        delivered,
+        price,
+        notes,
+        edit,
+    } = sent;
+    let part = out.part;
+    let warning = if edit || part.boost_of.is_some() {
+        None
+    } else {
+        not_a_reply(out.in_reply_to, &delivered.replies_to, &part.reply_to)
+    };
+    if let Some(w) = &warning {
+        warn!(route = ctx.route, target = ctx.target_name, post = out.source_post_id, part = out.part_index, status = %delivered.remote_id, "{w}");
+    }
+    let continuation_alone = warning.is_some() && part.reply_to == ReplyTo::PreviousPart;
+    let (k, now, d) = (key.clone(), ctx.clock.now(), delivered.clone());
+    ledger
+        .call(move |l| {
+            l.mark_posted_spending(&k, &d.remote_id, d.url.as_deref(), price, now)?;
+            for note in notes.iter().chain(&warning) {
+                l.add_warning(&k, note, now)?;
+            }
+            Ok(())
+        })
+        .await?;
+    Ok((!continuation_alone).then_some(delivered.remote_id))
+}
+
+/// The warning for a status the server published without the reply it was sent as (a
+/// server that does not know the status replied to may publish the reply on its own, 200
+/// and `in_reply_to_id: null`), or `None` when the answer shows the reply (or says nothing
+/// of it).
+fn not_a_reply(asked: Option<&str>, answered: &RepliesTo, reply_to: &ReplyTo) -> Option<String> {
+    let asked = asked?;
+    let got = match answered {
+        RepliesTo::Unsaid => return None,
+        RepliesTo::Status(id) if id == asked => return None,
+        RepliesTo::Status(id) => format!("as a reply to {id} instead"),
+        RepliesTo::Nothing => "on its own (`in_reply_to_id` null)".to_owned(),
+    };
+    let rest = if *reply_to == ReplyTo::PreviousPart {
+        "the rest of the thread replies to the part before it"
+    } else {
+        "the rest of the post's thread replies to this part"
+    };
+    Some(format!(
+        "{NOT_A_REPLY}sent as a reply to {asked}, the server published it {got}; {rest}"
+    ))
+}
+
 /// Sends one part: its media ([`attach`]: reused or uploaded, each upload recorded), then
-/// the status, or the edit of `edit`. The outer error is the ledger's; the inner one is the
-/// part's failure.
+/// the status, or the edit of `edit`. Returns what the target has, with what it billed for
+/// it (millionths of a dollar; 0 where writes are free). The outer error is the ledger's;
+/// the inner one is the part's failure.
 async fn send(
     ledger: &Arc<Ledger>,
     target: &mut dyn Target,
@@ -173,7 +272,7 @@ async fn send(
     key: &PartKey,
     out: Outgoing<'_>,
     edit: Option<&str>,
-) -> Result<Result<Delivered, TargetError>, StoreError> {
+) -> Result<Result<(Delivered, u64), TargetError>, StoreError> {
     let attached = match attach(ledger, target, key, out, ctx.clock).await? {
         Ok(attached) => attached,
         Err(err) => return Ok(Err(err)),
@@ -182,9 +281,27 @@ async fn send(
         // Uploaded (or reused) and recorded; neither the status nor the edit is sent.
         crash::point(CrashPoint::MediaUploaded);
     }
-    Ok(match edit {
+    let sent = match edit {
         Some(remote_id) => target.edit(remote_id, out, &attached).await,
         None => target.post(out, &attached).await,
+    };
+    Ok(sent.map(|d| (d, price_sent(ctx.tariff, out, &attached))))
+}
+
+/// What the target billed for the part as it was sent (its text may carry links to media
+/// that could not go).
+fn price_sent(tariff: Option<Tariff>, out: Outgoing<'_>, attached: &Attached) -> u64 {
+    tariff.map_or(0, |t| {
+        let described = attached
+            .media
+            .iter()
+            .filter(|m| {
+                m.description
+                    .as_deref()
+                    .is_some_and(|d| !d.trim().is_empty())
+            })
+            .count();
+        t.price_sent(out.part, &attached.text, described).micros()
     })
 }
 
@@ -212,8 +329,10 @@ async fn reconcile_part(
     match target.reconcile(out, record.updated_at).await {
         Ok(Some(found)) => {
             let (k, now, f) = (key.clone(), ctx.clock.now(), found.clone());
+            // The target had it, so it billed it, as rendered.
+            let price = ctx.tariff.map_or(0, |t| t.price(out.part).micros());
             ledger
-                .call(move |l| l.adopt(&k, &f.remote_id, f.url.as_deref(), now))
+                .call(move |l| l.adopt_spending(&k, &f.remote_id, f.url.as_deref(), price, now))
                 .await?;
             info!(
                 route = ctx.route,
@@ -324,6 +443,30 @@ const RETRY: Backoff = Backoff::new(Duration::minutes(1), Duration::hours(6));
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reply_is_checked_against_the_answer() {
+        let previous = ReplyTo::PreviousPart;
+        let none = not_a_reply(Some("7"), &RepliesTo::Status("7".into()), &previous);
+        assert_eq!(none, None);
+        assert_eq!(not_a_reply(Some("7"), &RepliesTo::Unsaid, &previous), None);
+        assert_eq!(
+            not_a_reply(None, &RepliesTo::Nothing, &ReplyTo::Nothing),
+            None
+        );
+        let alone = not_a_reply(Some("7"), &RepliesTo::Nothing, &previous).unwrap();
+        assert!(
+            alone.starts_with(NOT_A_REPLY) && alone.contains("sent as a reply to 7"),
+            "{alone}"
+        );
+        let elsewhere = not_a_reply(
+            Some("7"),
+            &RepliesTo::Status("8".into()),
+            &ReplyTo::Status("7".into()),
+        )
+        .unwrap();
+        assert!(elsewhere.contains("as a reply to 8 instead"), "{elsewhere}");
+    }
 
     #[test]
     fn retries_back_off_and_are_capped() {

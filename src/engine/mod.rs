@@ -30,20 +30,21 @@ mod reach;
 
 use std::sync::Arc;
 
-use chrono::{Duration, Utc};
+use chrono::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use crate::budget::{human_duration, BudgetPool};
 use crate::clock::Clock;
-use crate::config::Settings;
+use crate::config::{Settings, Visibility};
 use crate::media::stage::MediaStage;
 use crate::model::{Author, Malformed, Post, PostId, PostRef, References};
 use crate::policy::{self, Decision, RoutePolicy};
 use crate::preview;
 use crate::progress::Progress;
+use crate::report::DeliveryReport;
 use crate::store::{Ledger, PartRecord, PartState, StoreError};
-use crate::targets::{self, TargetError};
+use crate::targets::{self, TargetError, Usd};
 
 pub use crate::budget::Lane;
 pub use deliver::{MAX_ATTEMPTS, MAX_REJECTED_ATTEMPTS};
@@ -105,46 +106,6 @@ pub enum SetupError {
     },
 }
 
-/// What the engine did with the posts it was given.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Tally {
-    /// Post × target pairs already done earlier.
-    pub already_done: usize,
-    /// Post × target pairs skipped by the route policy.
-    pub skipped: usize,
-    /// Posts with at least one part delivered.
-    pub posts_delivered: usize,
-    /// Parts delivered.
-    pub parts_delivered: usize,
-    /// Parts found interrupted and adopted from the target.
-    pub parts_reconciled: usize,
-    /// Parts that failed (retried later, or quarantined).
-    pub parts_failed: usize,
-    /// Post × target pairs planned and waiting (the target unreachable or refusing the
-    /// token, or an earlier post of the thread not delivered yet).
-    pub posts_waiting: usize,
-    /// Posts previewed (dry run).
-    pub previewed: usize,
-    /// Post × target pairs held for review (or released and left to the review
-    /// deliverer).
-    pub posts_held: usize,
-}
-
-impl Tally {
-    /// Adds `other` to this tally.
-    pub fn add(&mut self, other: &Tally) {
-        self.already_done += other.already_done;
-        self.skipped += other.skipped;
-        self.posts_delivered += other.posts_delivered;
-        self.parts_delivered += other.parts_delivered;
-        self.parts_reconciled += other.parts_reconciled;
-        self.parts_failed += other.parts_failed;
-        self.posts_waiting += other.posts_waiting;
-        self.previewed += other.previewed;
-        self.posts_held += other.posts_held;
-    }
-}
-
 /// What delivering one post did, across its targets.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct PostOutcome {
@@ -199,6 +160,7 @@ impl Engine {
                 name: name.clone(),
                 settings: target_settings.clone(),
                 profile,
+                tariff: targets::tariff(target_settings),
                 target,
                 reach: Reach::Untried,
             });
@@ -240,6 +202,7 @@ impl Engine {
     /// Whether the route's policy mirrors reposts; a source none of whose routes does can
     /// ask the server to leave them out (and not pay for them).
     pub fn mirrors_reposts(&self) -> bool {
+        let now = self.ctx.clock.now();
         let probe = Post {
             id: PostId::new("0"),
             author: Author {
@@ -247,7 +210,7 @@ impl Engine {
                 username: "probe".to_owned(),
                 display_name: None,
             },
-            created_at: Utc::now(),
+            created_at: now,
             text: String::new(),
             facets: Vec::new(),
             media: Vec::new(),
@@ -264,10 +227,7 @@ impl Engine {
             language: None,
             url: String::new(),
         };
-        !matches!(
-            policy::decide(&probe, &self.policy, Utc::now()),
-            Decision::Skip(_)
-        )
+        !matches!(policy::decide(&probe, &self.policy, now), Decision::Skip(_))
     }
 
     /// Records unreadable archive entries as skipped on every target, in one ledger call:
@@ -314,7 +274,7 @@ impl Engine {
         &mut self,
         ledger: &Arc<Ledger>,
         offer: Offer<'_>,
-        tally: &mut Tally,
+        tally: &mut DeliveryReport,
     ) -> Result<PostOutcome, StoreError> {
         self.deliver_as(ledger, offer, tally, false).await
     }
@@ -329,7 +289,7 @@ impl Engine {
         &mut self,
         ledger: &Arc<Ledger>,
         post: &Post,
-        tally: &mut Tally,
+        tally: &mut DeliveryReport,
     ) -> Result<PostOutcome, StoreError> {
         let offer = Offer {
             post,
@@ -343,7 +303,7 @@ impl Engine {
         &mut self,
         ledger: &Arc<Ledger>,
         offer: Offer<'_>,
-        tally: &mut Tally,
+        tally: &mut DeliveryReport,
         reviewed: bool,
     ) -> Result<PostOutcome, StoreError> {
         let Offer { post, earlier, .. } = offer;
@@ -364,7 +324,14 @@ impl Engine {
                 profile: t.profile.clone(),
                 unusable: t.unusable(),
                 supports_edits: t.target.as_ref().is_some_and(|t| t.supports_edits()),
+                edit_refusals: t.target.as_ref().map_or_else(Vec::new, |t| {
+                    Visibility::ALL
+                        .into_iter()
+                        .filter_map(|v| t.edit_refusal(v).map(|why| (v, why)))
+                        .collect()
+                }),
                 refusal: t.target.as_ref().and_then(|t| t.refusal()),
+                tariff: t.tariff,
                 dry_run: self.ctx.dry_run,
                 now,
                 review: t.settings.review().unwrap_or(self.policy.settings.review),
@@ -400,8 +367,15 @@ impl Engine {
                     outcome.changed = true;
                 }
                 Step::Preview(rendered) => {
-                    self.progress
-                        .preview(&preview::post(&self.route, &t.name, post, &rendered));
+                    let mut text = preview::post(&self.route, &t.name, post, &rendered);
+                    if let Some(tariff) = t.tariff {
+                        let cost: Usd = rendered.parts.iter().map(|p| tariff.price(p)).sum();
+                        text.push_str(&preview::cost(&rendered, tariff));
+                        let entry = tally.preview_cost.entry(t.name.clone()).or_default();
+                        entry.0 += cost;
+                        entry.1 += 1;
+                    }
+                    self.progress.preview(&text);
                     tally.previewed += 1;
                 }
                 Step::Deliver(planned) => {
@@ -424,7 +398,7 @@ impl Engine {
         i: usize,
         offer: Offer<'_>,
         planned: &Planned,
-        tally: &mut Tally,
+        tally: &mut DeliveryReport,
         outcome: &mut PostOutcome,
     ) -> Result<(), StoreError> {
         let post = offer.post;
@@ -440,6 +414,7 @@ impl Engine {
             planned,
             clock: &self.ctx.clock,
             media: offer.media,
+            tariff: t.tariff,
         };
         let parts = deliver::deliver_post(ledger, target, &job).await?;
         reach::remember(ledger, &t.name, target, &self.ctx.clock).await?;

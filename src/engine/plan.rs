@@ -1,11 +1,11 @@
 //! What one post becomes on one target, in one place: decided by the route policy (and
 //! the target's `review`), rendered for the target's limits, and planned in the ledger.
 //! Already done, skipped (recorded), held for review (planned as `held`, with the post kept;
-//! a released one rendered with the person's edits, for the review deliverer alone), waiting (planned, with why), previewed, or parts to deliver (planned,
-//! with the renderer's warnings, as new statuses or as edits) that [`super::deliver`]
-//! then delivers. Synchronous, and run on the blocking pool ([`Ledger::call`]) with
-//! everything it needs owned, so the event loop never waits for the ledger's lock or the
-//! disk.
+//! a released one rendered with the person's edits, for the review deliverer alone),
+//! waiting (planned, with why), previewed, or parts to deliver (planned, with the
+//! renderer's warnings, as new statuses or as edits) that [`super::deliver`] then delivers.
+//! Synchronous, and run on the blocking pool ([`Ledger::call`]) with everything it needs
+//! owned, so the event loop never waits for the ledger's lock or the disk.
 
 use std::sync::Arc;
 
@@ -13,17 +13,19 @@ use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
 use super::{edits, is_done, waiting_note};
-use crate::config::ReviewPolicy;
+use crate::config::{ReviewPolicy, Visibility};
 use crate::model::{Post, PostId};
 use crate::policy::{self, Decision, RoutePolicy};
 use crate::preview;
 use crate::profile::TargetProfile;
 use crate::render::{self, CopyEdits, Lookups, Rendered};
 use crate::review;
+#[cfg(doc)]
+use crate::store::NOT_A_REPLY;
 use crate::store::{
     Ledger, NewHold, PartKey, PartRecord, PartState, ReviewState, StoreError, HELD_PREFIX,
 };
-use crate::targets::Refusal;
+use crate::targets::{Refusal, Tariff, Usd};
 
 /// The inputs, owned.
 pub(super) struct Plan {
@@ -37,8 +39,13 @@ pub(super) struct Plan {
     /// Why the target cannot be delivered to now (down, token refused); `None` when it can.
     pub(super) unusable: Option<String>,
     pub(super) supports_edits: bool,
+    /// The visibilities of statuses the target does not edit, with why (a server that
+    /// makes every edited status public).
+    pub(super) edit_refusals: Vec<(Visibility, String)>,
     /// What the target refuses outright (Pixelfed: posts without an image).
     pub(super) refusal: Option<Arc<dyn Refusal>>,
+    /// What the target bills, and the daily cap its posts wait under (X).
+    pub(super) tariff: Option<Tariff>,
     pub(super) dry_run: bool,
     pub(super) now: DateTime<Utc>,
     /// The target's effective `review` (its own, else the route's).
@@ -74,9 +81,24 @@ pub(super) struct Planned {
     pub(super) edits: Vec<String>,
     /// The parts' ledger rows.
     pub(super) records: Vec<PartRecord>,
+    /// The parts already posted that the server published without the reply they were
+    /// sent as (recorded with a [`NOT_A_REPLY`] warning): the rest of the thread does not
+    /// reply to them.
+    pub(super) not_replies: Vec<u32>,
 }
 
 impl Plan {
+    /// Why the target would refuse to edit the rendered parts, if it would: an edit may go
+    /// only if the target edits statuses of every visibility the parts have.
+    fn edit_refused(&self, rendered: &Rendered) -> Option<&str> {
+        rendered.parts.iter().find_map(|p| {
+            self.edit_refusals
+                .iter()
+                .find(|(v, _)| *v == p.visibility)
+                .map(|(_, why)| why.as_str())
+        })
+    }
+
     /// Decides, recording what needs recording. Returns the step and whether the ledger
     /// changed for the post (a held post released).
     pub(super) fn run(self, l: &Ledger) -> Result<(Step, bool), StoreError> {
@@ -151,7 +173,10 @@ impl Plan {
         }
         let wait = match &self.unusable {
             Some(why) => Some(why.clone()),
-            None => waits_for_thread(l, route, target, &self.post)?,
+            None => match waits_for_thread(l, route, target, &self.post)? {
+                Some(why) => Some(why),
+                None => self.over_the_cap(l, &existing, &rendered)?,
+            },
         };
         if let Some(why) = wait {
             // Planned now, so nothing is lost; delivered when the target (or the thread)
@@ -161,24 +186,34 @@ impl Plan {
             l.note_waiting(route, id, target, &why, self.now)?;
             return Ok((Step::Waiting, released));
         }
+        let refused = self.edit_refused(&rendered);
         let edit = edits::edit_base(
             l,
-            route,
-            target,
-            &self.post,
-            &self.earlier,
-            self.supports_edits,
+            edits::Asked {
+                route,
+                target_name: target,
+                post: &self.post,
+                earlier: &self.earlier,
+                supports_edits: self.supports_edits,
+                refused,
+            },
             self.now,
         )?;
         if edit.skipped {
             return Ok((Step::EditSkipped, released));
         }
         let records = self.plan_parts(l, &rendered)?;
+        let not_replies = if records.iter().any(|r| r.state == PartState::Posted) {
+            l.parts_not_replies(route, id, target)?
+        } else {
+            Vec::new()
+        };
         Ok((
             Step::Deliver(Planned {
                 rendered,
                 edits: edit.remote_ids,
                 records,
+                not_replies,
             }),
             released,
         ))
@@ -289,6 +324,40 @@ impl Plan {
             }
         }
         Ok(records)
+    }
+
+    /// Why the post waits for the next UTC day, when delivering it would take the target's
+    /// spend of the day (counted in the ledger: what was posted, priced) over its daily
+    /// cap. A post of which a part is out already is finished: it was counted when it
+    /// started.
+    fn over_the_cap(
+        &self,
+        l: &Ledger,
+        existing: &[PartRecord],
+        rendered: &Rendered,
+    ) -> Result<Option<String>, StoreError> {
+        let Some((tariff, cap)) = self.tariff.and_then(|t| Some((t, t.cap?))) else {
+            return Ok(None);
+        };
+        if existing.iter().any(|r| r.state == PartState::Posted) {
+            return Ok(None);
+        }
+        let price: Usd = rendered.parts.iter().map(|p| tariff.price(p)).sum();
+        let spent = Usd::from_micros(l.spent_on(&self.target, self.now.date_naive())?.micros);
+        if spent + price <= cap {
+            return Ok(None);
+        }
+        let why = if price > cap {
+            format!(
+                "a higher spending cap: this post costs {price}, more than max_spend_per_day ({cap}) allows in a day"
+            )
+        } else {
+            format!(
+                "the next UTC day: the spending cap of {cap} a day is reached ({spent} spent today; this post costs {price})"
+            )
+        };
+        info!(route = %self.route, target = %self.target, post = %self.post.id, %why, "post waits under the spending cap");
+        Ok(Some(waiting_note(why)))
     }
 
     /// Records why the post is not mirrored to the target: skipped (final); a hold only

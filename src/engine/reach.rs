@@ -15,7 +15,7 @@ use crate::clock::Clock;
 use crate::config::TargetSettings;
 use crate::profile::TargetProfile;
 use crate::store::{Ledger, StoreError};
-use crate::targets::{self, Memory, Surroundings, Target, TargetError};
+use crate::targets::{self, Memory, Surroundings, Target, TargetError, Tariff};
 
 /// Time before reconnecting to a target that was down once, doubling with each failure in
 /// a row, at most 30 min.
@@ -46,6 +46,8 @@ pub(super) struct RouteTarget {
     /// The limits the renderer obeys: the server's once connected, the ledger's cached
     /// ones before, `None` when never known (posts then wait as a placeholder).
     pub(super) profile: Option<TargetProfile>,
+    /// What the target bills (X), from its settings.
+    pub(super) tariff: Option<Tariff>,
     /// `None` in a dry run (preview only).
     pub(super) target: Option<Box<dyn Target>>,
     pub(super) reach: Reach,

@@ -1,5 +1,5 @@
 //! RSS and Atom items (as feed-rs reads them) to [`Post`], following the conventions of the
-//! bridges that turn X accounts into feeds (FORMATS.md "RSS/Atom"):
+//! bridges that turn X accounts into feeds (docs/formats.md "RSS and Atom feeds"):
 //!
 //! - Nitter titles start with `RT by @owner: ` (a repost; the link names the original's
 //!   author and id), `R to @user: ` (a reply) or `Pinned: `;

@@ -2,7 +2,7 @@
 //! and the user of `GET /2/users/by/username/:username`. Pure: the HTTP client is
 //! [`crate::sources::x`]; this module is given the body text.
 //!
-//! What the API sends, and what is done with it (FORMATS.md "X API v2"):
+//! What the API sends, and what is done with it (docs/formats.md "X API v2: a user's posts"):
 //! - long posts carry their full text in `note_tweet.text` with its own entities; `text` is
 //!   cut, so the note wins;
 //! - entity offsets count code points into the HTML-escaped text: sliced first, unescaped
@@ -28,7 +28,7 @@ use super::entities::{hidden_reply_mentions, splice, Entity, EntityKind, Spliced
 use super::lenient::{null_as_default, Flag, IdText, Num};
 use crate::model::{Author, Media, MediaKind, MediaSource, Post, PostId, PostRef, References};
 
-/// The `tweet.fields` every timeline request asks for (FORMATS.md).
+/// The `tweet.fields` every timeline request asks for (docs/formats.md "Fields").
 pub const TWEET_FIELDS: &str = "created_at,conversation_id,in_reply_to_user_id,referenced_tweets,attachments,entities,note_tweet,display_text_range,lang,possibly_sensitive,withheld,edit_history_tweet_ids,author_id";
 /// The `expansions` every timeline request asks for.
 pub const EXPANSIONS: &str = "attachments.media_keys,referenced_tweets.id,referenced_tweets.id.author_id,author_id,in_reply_to_user_id";

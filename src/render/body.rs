@@ -16,8 +16,9 @@ pub(super) struct Body {
     pub(super) first_line_warning: Option<String>,
 }
 
-/// Renders the body of `post`.
-pub(super) fn body(post: &Post, policy: &RoutePolicy, lookups: &Lookups) -> Body {
+/// Renders the body of `post`; `at_handles` as the target's profile says
+/// ([`crate::profile::TargetProfile::at_handles`]).
+pub(super) fn body(post: &Post, policy: &RoutePolicy, lookups: &Lookups, at_handles: bool) -> Body {
     let s = &policy.settings;
     let text = post.text.as_str();
     let mut start = 0;
@@ -55,7 +56,7 @@ pub(super) fn body(post: &Post, policy: &RoutePolicy, lookups: &Lookups) -> Body
         match &facet.kind {
             FacetKind::Link { url } => out.push_str(&link(url, post, policy, lookups)),
             FacetKind::Mention { username } => {
-                let rendered = mentions::mention(username, &s.mention_map);
+                let rendered = mentions::mention(username, &s.mention_map, at_handles);
                 let is_url = rendered.starts_with("https://");
                 out.push_str(&rendered);
                 if is_url && mentions::needs_separator(after) {

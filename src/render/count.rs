@@ -17,7 +17,12 @@ pub fn length(profile: &TargetProfile, spoiler_text: Option<&str>, text: &str) -
         }
         CountingRule::CodePoints => spoiler.chars().count() + text.chars().count(),
         CountingRule::Utf16 => spoiler.encode_utf16().count() + text.encode_utf16().count(),
-        CountingRule::XWeighted => x_weighted::length(spoiler) + x_weighted::length(text),
+        // X has no content warnings: the X target writes the warning as the post's first
+        // line (`x_weighted::warning_line`), which is what is counted.
+        CountingRule::XWeighted => {
+            spoiler_text.map_or(0, |w| x_weighted::length(&x_weighted::warning_line(w)))
+                + x_weighted::length(text)
+        }
     }
 }
 
@@ -126,10 +131,12 @@ mod tests {
             counting: CountingRule::XWeighted,
             ..TargetProfile::mastodon_default()
         };
+        // The warning goes as a first line "CW: ..." and a blank line.
         assert_eq!(
-            length(&profile, Some("CW: 戦争"), "see https://example.com/a/b 👍🏽"),
-            4 + 4 + 4 + 23 + 1 + 2
+            length(&profile, Some("戦争"), "see https://example.com/a/b 👍🏽"),
+            4 + 4 + 2 + 4 + 23 + 1 + 2
         );
+        assert_eq!(length(&profile, None, "hi"), 2);
     }
 
     #[test]

@@ -28,14 +28,18 @@
 use std::collections::BTreeMap;
 
 /// The rendered form of a mention of `username`: an X handle, or a fediverse handle
-/// `user@server` (read from fediverse HTML), which names its server and so is kept.
-pub(super) fn mention(username: &str, map: &BTreeMap<String, String>) -> String {
-    if username.contains('@') {
-        return format!("@{username}");
+/// `user@server` (read from fediverse HTML), which names its server and so is kept, with
+/// its `@` where `at_handles` (a fediverse target) and without it elsewhere (X, where
+/// `@user` would mention X's account of that name). The map is asked first, for both.
+pub(super) fn mention(username: &str, map: &BTreeMap<String, String>, at_handles: bool) -> String {
+    if let Some(mapped) = map.get(&username.to_lowercase()) {
+        return mapped.clone();
     }
-    map.get(&username.to_ascii_lowercase())
-        .cloned()
-        .unwrap_or_else(|| profile_url(username))
+    match (username.contains('@'), at_handles) {
+        (true, true) => format!("@{username}"),
+        (true, false) => username.to_owned(),
+        (false, _) => profile_url(username),
+    }
 }
 
 /// The X profile URL of `username`.
@@ -99,7 +103,7 @@ pub(super) fn neutralise(
             rest = &tail[1..];
             continue;
         }
-        out.push_str(&mention(name, map));
+        out.push_str(&mention(name, map, true));
         if needs_separator(after) {
             out.push(' ');
         }
@@ -125,7 +129,18 @@ mod tests {
     #[case::mapped_any_case("WikiPedia", "@wikipedia@wikis.world")]
     #[case::fediverse_handle("ann@example.social", "@ann@example.social")]
     fn mention_forms(#[case] username: &str, #[case] want: &str) {
-        assert_eq!(mention(username, &map()), want);
+        assert_eq!(mention(username, &map(), true), want);
+    }
+
+    #[test]
+    fn on_x_a_fediverse_handle_loses_its_at_unless_mapped() {
+        let mut map = map();
+        map.insert("org@example.social".to_owned(), "@org_on_x".to_owned());
+        assert_eq!(
+            mention("ann@example.social", &map, false),
+            "ann@example.social"
+        );
+        assert_eq!(mention("Org@Example.social", &map, false), "@org_on_x");
     }
 
     #[rstest]

@@ -1,7 +1,7 @@
 //! The renderer: a [`Post`] becomes the parts one target will receive, with fediverse
 //! manners, under the route's policy. Pure: no IO, no `Result`. Anything that could not be
-//! rendered as the source had it becomes a [`RenderWarning`] next to the parts (STYLE.md §2,
-//! after rust-analyzer's `(T, Vec<Error>)`).
+//! rendered as the source had it becomes a [`RenderWarning`] next to the parts
+//! (ARCHITECTURE.md "Boundaries": a core that computes `(T, Vec<Error>)`).
 //!
 //! - `count.rs`: length by the target's rule; `split.rs`: thread parts at paragraph,
 //!   sentence, then word boundaries;
@@ -200,7 +200,8 @@ pub fn edit_base(
 /// Each label of the warning `post` gets on this route, with the setting that put it
 /// there, before duplicates are removed.
 pub fn warning_sources(post: &Post, policy: &RoutePolicy) -> Vec<(String, WarnedBy)> {
-    let body = body::body(post, policy, &Lookups::default());
+    // Mentions do not reach the first line's warning label.
+    let body = body::body(post, policy, &Lookups::default(), true);
     cw::sources(post, policy, body.first_line_warning.as_deref())
         .into_iter()
         .map(|(label, by)| (label.to_owned(), by))
@@ -223,7 +224,7 @@ fn prepare<'p>(
     lookups: &Lookups,
     warnings: &mut Vec<RenderWarning>,
 ) -> Prepared<'p> {
-    let body = body::body(post, policy, lookups);
+    let body = body::body(post, policy, lookups, profile.at_handles);
     let spoiler_text = cw::warning(
         post,
         policy,
@@ -232,7 +233,7 @@ fn prepare<'p>(
     );
     let mut text = body.text;
     if post.kind() == PostKind::Repost {
-        text = repost_text(post, policy, &text, warnings);
+        text = repost_text(post, profile, policy, &text, warnings);
     }
     let quote_of = quote(post, profile, policy, lookups, &mut text);
     let mut media = Vec::new();
@@ -244,7 +245,7 @@ fn prepare<'p>(
             media.push((i, m));
         }
     }
-    let text = append_media_links(text, &unavailable, warnings);
+    let text = append_media_links(text, &unavailable, profile.own_links, warnings);
     Prepared {
         text,
         spoiler_text,
@@ -272,16 +273,15 @@ pub fn render_edited(
     let text = edits.text.clone().unwrap_or(prepared.text);
     let quote_of = prepared.quote_of;
     let media = prepared.media;
-    let per_part = profile.max_media_attachments.max(1);
-    let media_groups = media.len().div_ceil(per_part);
+    let groups = media_groups(&media, profile);
 
     let layout = Layout {
         profile,
         spoiler_text: spoiler_text.as_deref(),
         numbering: s.numbering,
-        dressing: dressing(post, policy),
+        dressing: dressing(post, policy, profile.own_links),
     };
-    let texts = layout.split(&text, media_groups, &mut warnings);
+    let texts = layout.split(&text, groups.len(), &mut warnings);
 
     let reply_to_first = first_reply_target(post, lookups, &mut warnings);
     let mut first_visibility = s.visibility;
@@ -322,17 +322,28 @@ pub fn render_edited(
         .collect();
 
     let sensitive_media = edits.sensitive.unwrap_or(post.sensitive);
-    for (i, group) in media.chunks(per_part).enumerate() {
+    for (i, group) in groups.iter().enumerate() {
         if i > 0 {
-            warnings.push(RenderWarning {
-                part: i,
-                message: format!(
+            let alone = |g: &[(usize, &Media)]| {
+                profile.video_alone
+                    && g.iter()
+                        .any(|(_, m)| matches!(m.kind, MediaKind::Video | MediaKind::Gif))
+            };
+            let message = if alone(group) || alone(&groups[i - 1]) {
+                format!(
+                    "a video or GIF needs a status of its own here (or up to {} images): moved to part {}",
+                    profile.max_media_attachments,
+                    i + 1
+                )
+            } else {
+                format!(
                     "{} attachments, {} allowed per status: moved to part {}",
                     media.len(),
                     profile.max_media_attachments,
                     i + 1
-                ),
-            });
+                )
+            };
+            warnings.push(RenderWarning { part: i, message });
         }
         let part = &mut parts[i];
         part.sensitive |= sensitive_media;
@@ -344,6 +355,28 @@ pub fn render_edited(
     }
     warnings.sort_by_key(|w| w.part);
     Rendered { parts, warnings }
+}
+
+/// The post's media in groups, one group per part, in order: at most
+/// `max_media_attachments` each, and a video or GIF alone where the profile says so
+/// ([`TargetProfile::video_alone`]).
+/// Each item keeps its index in [`Post::media`].
+fn media_groups<'m>(
+    media: &[(usize, &'m Media)],
+    profile: &TargetProfile,
+) -> Vec<Vec<(usize, &'m Media)>> {
+    let per_part = profile.max_media_attachments.max(1);
+    let mut groups: Vec<Vec<(usize, &Media)>> = Vec::new();
+    let mut open = false;
+    for &(i, m) in media {
+        let alone = profile.video_alone && matches!(m.kind, MediaKind::Video | MediaKind::Gif);
+        match groups.last_mut() {
+            Some(group) if open && !alone && group.len() < per_part => group.push((i, m)),
+            _ => groups.push(vec![(i, m)]),
+        }
+        open = !alone;
+    }
+    groups
 }
 
 /// A repost under `reposts = "boost"` whose original is mirrored on the target as
@@ -365,6 +398,9 @@ pub fn boost(post: &Post, policy: &RoutePolicy, original: &MirroredPost) -> Rend
     }
 }
 
+/// Why a link birdbridge would add is left out.
+const NO_OWN_LINKS: &str = "the target takes no links of birdbridge's own (links = \"drop\")";
+
 /// The narrower of two visibilities (public < unlisted < private < direct).
 fn narrowest(a: Visibility, b: Visibility) -> Visibility {
     let rank = |v: Visibility| Visibility::ALL.iter().position(|x| *x == v);
@@ -378,6 +414,7 @@ fn narrowest(a: Visibility, b: Visibility) -> Visibility {
 /// `reposts = "link"`: "Reposted from <who>:", the reposted text, and the original's link.
 fn repost_text(
     post: &Post,
+    profile: &TargetProfile,
     policy: &RoutePolicy,
     text: &str,
     warnings: &mut Vec<RenderWarning>,
@@ -385,11 +422,15 @@ fn repost_text(
     let original = post.references.repost_of.as_ref();
     let who = original.and_then(|r| r.username.as_deref()).map_or_else(
         || "an account on X".to_owned(),
-        |u| mentions::mention(u, &policy.settings.mention_map),
+        |u| mentions::mention(u, &policy.settings.mention_map, profile.at_handles),
     );
     let mut out = format!("Reposted from {who}:");
     push_paragraph(&mut out, text);
     match original.and_then(|r| r.url.as_deref()) {
+        Some(_) if !profile.own_links => warnings.push(RenderWarning {
+            part: 0,
+            message: NO_OWN_LINKS.to_owned(),
+        }),
         Some(url) => push_paragraph(
             &mut out,
             &links::strip_tracking(url, &policy.settings.tracking_parameters),
@@ -426,14 +467,15 @@ fn quote(
             .as_deref()
             .map(|u| links::strip_tracking(u, &policy.settings.tracking_parameters))
     });
-    if let Some(url) = url {
+    if let Some(url) = url.filter(|_| profile.own_links) {
         push_paragraph(text, &url);
     }
     None
 }
 
-/// The backfill dressing: the date line and the link to the original, one per line.
-fn dressing(post: &Post, policy: &RoutePolicy) -> Option<String> {
+/// The backfill dressing: the date line and the link to the original (where the target
+/// takes links of birdbridge's own), one per line.
+fn dressing(post: &Post, policy: &RoutePolicy, own_links: bool) -> Option<String> {
     if !policy.backfill {
         return None;
     }
@@ -443,7 +485,7 @@ fn dressing(post: &Post, policy: &RoutePolicy) -> Option<String> {
         let date = post.created_at.format("%Y-%m-%d").to_string();
         lines.push(template.replace("{date}", &date));
     }
-    if s.backfill_link {
+    if s.backfill_link && own_links {
         lines.push(post.url.clone());
     }
     (!lines.is_empty()).then(|| lines.join("\n"))
@@ -459,10 +501,18 @@ fn push_paragraph(text: &mut String, line: &str) {
 fn append_media_links(
     mut text: String,
     unavailable: &[&Media],
+    own_links: bool,
     warnings: &mut Vec<RenderWarning>,
 ) -> String {
     for m in unavailable {
         match &m.original_url {
+            Some(_) if !own_links => warnings.push(RenderWarning {
+                part: 0,
+                message: format!(
+                    "{} file not in the archive; not linked ({NO_OWN_LINKS})",
+                    m.kind.as_str()
+                ),
+            }),
             Some(url) => {
                 push_paragraph(&mut text, url);
                 warnings.push(RenderWarning {

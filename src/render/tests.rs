@@ -613,3 +613,137 @@ fn narrowest_visibility(#[case] a: Visibility, #[case] b: Visibility, #[case] wa
     assert_eq!(narrowest(a, b), want);
     assert_eq!(narrowest(b, a), want);
 }
+
+// ---------------------------------------------------------------------------------------
+// X's rules (`TargetProfile::x`)
+
+#[test]
+fn on_x_a_video_or_gif_has_a_post_of_its_own() {
+    use MediaKind::{Gif, Photo, Video};
+    let mut p = post("a trip");
+    p.media = vec![
+        photo(Some("one")),
+        photo(Some("two")),
+        media(Video, Some("a clip")),
+        photo(Some("three")),
+        media(Gif, Some("a loop")),
+        media(Gif, Some("another loop")),
+    ];
+    let r = render(&p, &TargetProfile::x(), &defaults(), &Lookups::default());
+    let kinds: Vec<Vec<MediaKind>> = r
+        .parts
+        .iter()
+        .map(|part| part.media.iter().map(|m| m.kind).collect())
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            vec![Photo, Photo],
+            vec![Video],
+            vec![Photo],
+            vec![Gif],
+            vec![Gif]
+        ]
+    );
+    assert_eq!(texts(&r), vec!["a trip 1/5", "2/5", "3/5", "4/5", "5/5"]);
+    let moved = r
+        .warnings
+        .iter()
+        .filter(|w| {
+            w.message
+                .contains("a video or GIF needs a status of its own")
+        })
+        .count();
+    assert_eq!(moved, 4, "{:?}", r.warnings);
+    // Five images: four, then one (the usual rule).
+    p.media = (0..5).map(|_| photo(Some("a photo"))).collect();
+    let r = render(&p, &TargetProfile::x(), &defaults(), &Lookups::default());
+    assert_eq!(r.parts.len(), 2);
+    assert_eq!(r.parts[0].media.len(), 4);
+}
+
+#[test]
+fn on_x_the_warning_is_counted_as_its_first_line() {
+    let words = "word ".repeat(60);
+    let mut p = post(words.trim());
+    p.sensitive = true;
+    let r = render(&p, &TargetProfile::x(), &defaults(), &Lookups::default());
+    assert!(r.parts.len() >= 2);
+    for part in &r.parts {
+        let on_x = count::x_weighted::with_warning(part.spoiler_text.as_deref(), &part.text);
+        assert!(on_x.starts_with("CW: Sensitive media\n\n"), "{on_x}");
+        assert!(count::x_weighted::length(&on_x) <= 280, "{on_x}");
+    }
+}
+
+#[test]
+fn with_links_dropped_birdbridge_adds_none_of_its_own() {
+    let profile = TargetProfile {
+        own_links: false,
+        ..TargetProfile::x()
+    };
+    // The backfill link back to the original goes; the author's link stays.
+    let mut policy = live(|s| {
+        s.backfill_date_line = None;
+        s.backfill_link = true;
+    });
+    policy.backfill = true;
+    let p = post("hello https://blog.example/a");
+    let r = render(&p, &profile, &policy, &Lookups::default());
+    assert_eq!(texts(&r), vec!["hello https://blog.example/a"]);
+    // A quote that cannot go natively, a repost as a link, a media file not in the archive.
+    let mut p = post("look at this");
+    quoting(&mut p);
+    let r = render(&p, &profile, &defaults(), &Lookups::default());
+    assert_eq!(texts(&r), vec!["look at this"]);
+    let mut p = post("New release");
+    repost_of(&mut p, Some("https://x.com/rustlang/status/5"));
+    let links = live(|s| s.reposts = RepostPolicy::Link);
+    let r = render(&p, &profile, &links, &Lookups::default());
+    assert_eq!(
+        texts(&r),
+        vec!["Reposted from https://x.com/rustlang:\n\nNew release"]
+    );
+    let mut p = post("a photo");
+    let mut gone = photo(Some("x"));
+    gone.source = MediaSource::Unavailable;
+    p.media = vec![gone];
+    let r = render(&p, &profile, &defaults(), &Lookups::default());
+    assert_eq!(texts(&r), vec!["a photo"]);
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.message.contains("links = \"drop\"")),
+        "{:?}",
+        r.warnings
+    );
+}
+
+#[test]
+fn on_x_a_fediverse_handle_is_written_without_its_at() {
+    let mut p = post("thanks @ann@example.social and @bob");
+    p.facets = vec![
+        Facet {
+            range: 7..26,
+            kind: FacetKind::Mention {
+                username: "ann@example.social".into(),
+            },
+        },
+        Facet {
+            range: 31..35,
+            kind: FacetKind::Mention {
+                username: "bob".into(),
+            },
+        },
+    ];
+    let r = render(&p, &TargetProfile::x(), &defaults(), &Lookups::default());
+    assert_eq!(
+        texts(&r),
+        vec!["thanks ann@example.social and https://x.com/bob"]
+    );
+    let r = render_default(&p);
+    assert_eq!(
+        texts(&r),
+        vec!["thanks @ann@example.social and https://x.com/bob"]
+    );
+}

@@ -22,9 +22,10 @@ use tracing::{error, info, warn};
 use crate::budget::BudgetPool;
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::engine::{Context, Engine, Lane, Tally};
+use crate::engine::{Context, Engine, Lane};
 use crate::model::MediaSource;
 use crate::progress::Progress;
+use crate::report::DeliveryReport;
 use crate::store::{Ledger, ReviewState, StoreError};
 
 /// How long a claim lasts without renewal.
@@ -146,7 +147,7 @@ impl Deliverer {
         &mut self,
         route: &str,
         post_id: &str,
-    ) -> Result<Option<Tally>, StoreError> {
+    ) -> Result<Option<DeliveryReport>, StoreError> {
         let claim = |ledger: &Arc<Ledger>, holder: String, now: chrono::DateTime<chrono::Utc>| {
             let (r, p) = (route.to_owned(), post_id.to_owned());
             let ledger = Arc::clone(ledger);
@@ -185,7 +186,7 @@ impl Deliverer {
             .holds
             .iter()
             .any(|h| h.state == ReviewState::Released && h.backfill);
-        let mut tally = Tally::default();
+        let mut tally = DeliveryReport::default();
         let (ledger, holder, clock) = (
             Arc::clone(&self.ledger),
             self.holder.clone(),

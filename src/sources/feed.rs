@@ -13,15 +13,17 @@
 
 use std::sync::Arc;
 
-use chrono::Utc;
 use reqwest::header::{ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
 use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use super::{kept, BoxFuture, CursorMove, Found, Http, Setup, Source, SourceError};
+use crate::clock::Clock;
 use crate::config::{FeedSourceSettings, StartAt};
-use crate::model::{Post, PostId};
+use crate::media::stage::MediaStage;
+use crate::model::{Author, Post};
 use crate::normalize::feed::{normalize_entry, FeedContext};
 use crate::store::{Ledger, StoreError};
 
@@ -102,7 +104,8 @@ impl FeedCursor {
 pub struct FeedSource {
     name: String,
     settings: FeedSourceSettings,
-    http: reqwest::Client,
+    http: Http,
+    clock: Clock,
     cancel: CancellationToken,
     /// The cursor as saved in the ledger.
     saved: Option<FeedCursor>,
@@ -111,18 +114,14 @@ pub struct FeedSource {
 }
 
 impl FeedSource {
-    /// The source named `name`, fetching with `http`.
-    pub fn new(
-        name: &str,
-        settings: FeedSourceSettings,
-        http: reqwest::Client,
-        cancel: CancellationToken,
-    ) -> Self {
+    /// The source named `name`, fetching with the client every source shares (`setup`).
+    pub fn new(name: &str, settings: FeedSourceSettings, setup: &Setup) -> Self {
         Self {
             name: name.to_owned(),
             settings,
-            http,
-            cancel,
+            http: setup.http.clone(),
+            clock: setup.clock.clone(),
+            cancel: setup.cancel.clone(),
             saved: None,
             pending: None,
         }
@@ -132,7 +131,7 @@ impl FeedSource {
     ///
     /// # Errors
     /// See [`FeedError`].
-    pub async fn poll(&mut self, ledger: &Arc<Ledger>) -> Result<Vec<Post>, FeedError> {
+    async fn read_new(&mut self, ledger: &Arc<Ledger>) -> Result<Vec<Post>, FeedError> {
         let name = self.name.clone();
         let saved = match ledger.call(move |l| l.cursor(&name)).await? {
             Some(c) => Some(serde_json::from_str::<FeedCursor>(&c.value).unwrap_or_else(|err| {
@@ -158,7 +157,7 @@ impl FeedSource {
         let cx = FeedContext {
             fallback_author: &self.name,
             allow_private_media: self.settings.allow_private_media,
-            now: Utc::now(),
+            now: self.clock.now(),
         };
         let mut posts: Vec<Post> = Vec::new();
         for entry in &feed.entries {
@@ -202,7 +201,7 @@ impl FeedSource {
                 .filter(|id| !new.iter().any(|p| &p.id.0 == *id))
                 .cloned()
                 .collect();
-            let (name, value, now) = (self.name.clone(), start.value(), Utc::now());
+            let (name, value, now) = (self.name.clone(), start.value(), self.clock.now());
             ledger
                 .call(move |l| l.set_cursor(&name, &value, now))
                 .await?;
@@ -223,7 +222,7 @@ impl FeedSource {
         saved: Option<&FeedCursor>,
     ) -> Result<Option<(Vec<u8>, Option<String>, Option<String>)>, FeedError> {
         let url = &self.settings.url;
-        let mut request = self.http.get(url);
+        let mut request = self.http.client().get(url);
         if let Some(c) = saved {
             if let Some(etag) = &c.etag {
                 request = request.header(IF_NONE_MATCH, etag);
@@ -235,6 +234,11 @@ impl FeedSource {
         let transport = |source| FeedError::Transport {
             url: url.clone(),
             source,
+        };
+        // The turn is held until the body is read.
+        let _turn = tokio::select! {
+            () = self.cancel.cancelled() => return Err(FeedError::Cancelled),
+            turn = self.http.turn() => turn,
         };
         let mut response = tokio::select! {
             () = self.cancel.cancelled() => return Err(FeedError::Cancelled),
@@ -267,23 +271,99 @@ impl FeedSource {
         }
         Ok(Some((body, etag, last_modified)))
     }
+}
 
-    /// The item is in the ledger for every route: never hand it over again. Returns the
-    /// cursor to save, as (source, value), for the caller to write off the event loop.
-    pub fn handled(&mut self, id: &PostId) -> (String, String) {
-        let saved = self.saved.get_or_insert_with(FeedCursor::default);
-        if !saved.seen.contains(&id.0) {
-            saved.seen.push(id.0.clone());
-        }
-        (self.name.clone(), saved.value())
+impl Source for FeedSource {
+    fn name(&self) -> &str {
+        &self.name
     }
 
-    /// Every new item of the poll is handled: the validators and the current ids to save,
-    /// as (source, value), when they changed.
-    pub fn finished(&mut self) -> Option<(String, String)> {
+    fn kind(&self) -> &'static str {
+        "feed"
+    }
+
+    /// A feed names no account of its own: the source's name stands in, as it does for an
+    /// item without an author.
+    fn account<'a>(
+        &'a mut self,
+        _ledger: &'a Arc<Ledger>,
+    ) -> BoxFuture<'a, Result<Author, SourceError>> {
+        let account = Author {
+            id: None,
+            username: self.name.clone(),
+            display_name: None,
+        };
+        Box::pin(async move { Ok(account) })
+    }
+
+    fn poll<'a>(
+        &'a mut self,
+        ledger: &'a Arc<Ledger>,
+    ) -> BoxFuture<'a, Result<Vec<Found>, SourceError>> {
+        Box::pin(async move {
+            let posts = self.read_new(ledger).await?;
+            Ok(posts.into_iter().map(Found::from).collect())
+        })
+    }
+
+    /// A feed cannot be asked for an old item: the posts come from the copies kept in the
+    /// ledger (`sources/kept.rs`).
+    fn lookup<'a>(
+        &'a mut self,
+        ledger: &'a Arc<Ledger>,
+        ids: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<Found>, SourceError>> {
+        Box::pin(async move { Ok(kept::lookup(ledger, &self.name, ids.to_vec()).await?) })
+    }
+
+    /// From the kept copies, dropping first those no route needs any more.
+    fn recover<'a>(
+        &'a mut self,
+        ledger: &'a Arc<Ledger>,
+        routes: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<Found>, SourceError>> {
+        Box::pin(async move { Ok(kept::recover(ledger, &self.name, routes.to_vec()).await?) })
+    }
+
+    /// Never hand the item over again: the cursor's seen ids with this one.
+    fn handled(&mut self, post: &Post) -> CursorMove {
+        let saved = self.saved.get_or_insert_with(FeedCursor::default);
+        if !saved.seen.contains(&post.id.0) {
+            saved.seen.push(post.id.0.clone());
+        }
+        CursorMove {
+            source: self.name.clone(),
+            value: saved.value(),
+        }
+    }
+
+    fn keeps_posts(&self) -> bool {
+        true
+    }
+
+    /// The validators and the current ids, once every new item of the poll is handled.
+    fn finished(&mut self) -> Option<CursorMove> {
         let pending = self.pending.take()?;
         let value = pending.value();
         self.saved = Some(pending);
-        Some((self.name.clone(), value))
+        Some(CursorMove {
+            source: self.name.clone(),
+            value,
+        })
+    }
+
+    fn media_stage(&self) -> Option<MediaStage> {
+        Some(MediaStage::new(self.settings.allow_private_media))
+    }
+}
+
+/// A failing ledger stops the source; the rest is tried again at the next tick.
+impl From<FeedError> for SourceError {
+    fn from(err: FeedError) -> Self {
+        match err {
+            FeedError::Cancelled => SourceError::Cancelled,
+            err if err.is_fatal() => SourceError::Fatal(Box::new(err)),
+            err => SourceError::Transient(Box::new(err)),
+        }
     }
 }

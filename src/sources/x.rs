@@ -1,7 +1,7 @@
 //! The X API v2 source: resolves the account once, then polls `GET /2/users/:id/tweets` for
 //! posts after the cursor, paging until caught up, and hands them over oldest first.
 //!
-//! Money and manners (FORMATS.md "X API v2"): reads are billed per post returned, so the user
+//! Money and manners (docs/formats.md "X API v2: a user's posts"): reads are billed per post returned, so the user
 //! id is kept in the ledger and never looked up again, a new source learns where to start
 //! from the user lookup's `most_recent_tweet_id` instead of a page of posts, reposts are
 //! filtered by the server (`exclude=retweets`) when no route mirrors them, and every billed
@@ -9,7 +9,8 @@
 //! when none are left, or on a 429, the client waits for the reset instead of asking again.
 //! A 401 or 403 means the token is wrong or revoked: the source stops and says so.
 //!
-//! The source never moves its own cursor: the caller does, after each post is in the ledger.
+//! The source never moves its own cursor (except to start a new source): the caller does,
+//! after each post is in the ledger ([`Source::handled`]).
 //! Every ledger call runs on the blocking pool ([`Ledger::call`]); a poll that finds nothing
 //! new makes none.
 
@@ -22,9 +23,11 @@ use reqwest::{StatusCode, Url};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use super::{BoxFuture, CursorMove, Found, Http, Setup, Source, SourceError};
 use crate::clock::Clock;
-use crate::config::{Secret, StartAt, XSourceSettings};
-use crate::model::{Author, PostId};
+use crate::config::{ConfigError, Secret, StartAt, XSourceSettings};
+use crate::media::stage::MediaStage;
+use crate::model::{Author, Post, PostId};
 use crate::normalize::x::{
     id_order, parse_page, parse_user, snowflake_at, Page, ParseError, XPost, XUser, EXPANSIONS,
     MEDIA_FIELDS, TWEET_FIELDS, USER_FIELDS,
@@ -120,7 +123,7 @@ struct RateLimit {
 
 /// An X API v2 client for one token. Holds the rate-limit state of its last answer.
 pub struct XClient {
-    http: reqwest::Client,
+    http: Http,
     base: String,
     token: Secret,
     clock: Clock,
@@ -162,9 +165,9 @@ pub struct TimelineQuery {
 
 impl XClient {
     /// A client for `base` (`https://api.x.com`, or a local fake) with `token`. `http` is
-    /// shared by every source of the daemon (one connection pool, one TLS setup).
+    /// shared by every source of the daemon.
     pub fn new(
-        http: reqwest::Client,
+        http: Http,
         base: &str,
         token: Secret,
         clock: Clock,
@@ -179,24 +182,6 @@ impl XClient {
             limit: None,
             timeline_url: None,
         }
-    }
-
-    /// The HTTP client settings every X and feed request uses.
-    ///
-    /// # Errors
-    /// When the TLS backend cannot be set up.
-    pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
-        reqwest::Client::builder()
-            .user_agent(concat!("birdbridge/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(30))
-            // Kept open between polls (a minute apart at most on the usual schedules), and
-            // enough of them for the sources that poll in the same second (the daemon's
-            // jitter is whole seconds, so a hundred sources every minute poll about 17 at a
-            // time): a new TLS connection per poll would be most of an idle daemon's work.
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(32)
-            .build()
     }
 
     /// Looks up an account by handle (one billed user read).
@@ -273,6 +258,7 @@ impl XClient {
     fn url(&self, path: &str, query: &str) -> Result<Url, XError> {
         let request = self
             .http
+            .client()
             .get(format!("{}{path}?{query}", self.base))
             .build()
             .map_err(XError::Transport)?;
@@ -290,18 +276,14 @@ impl XClient {
                 }
                 self.limit = None;
             }
-            let response = tokio::select! {
+            let (status, limit, body) = tokio::select! {
                 () = self.cancel.cancelled() => return Err(XError::Cancelled),
-                r = self.http.get(url.clone()).bearer_auth(self.token.expose()).send() => r,
-            }
-            .map_err(XError::Transport)?;
-            let status = response.status();
-            let limit = rate_limit(response.headers());
+                answer = self.send(&url) => answer?,
+            };
             if limit.is_some() {
                 self.limit = limit;
             }
             debug!(%url, status = status.as_u16(), remaining = limit.map(|l| l.remaining), "X API answered");
-            let body = response.text().await.map_err(XError::Transport)?;
             match status {
                 StatusCode::OK => return Ok(body),
                 StatusCode::TOO_MANY_REQUESTS => {
@@ -333,6 +315,23 @@ impl XClient {
                 }
             }
         }
+    }
+
+    /// One GET in its turn ([`Http::turn`]): the status, the rate-limit headers and the body.
+    async fn send(&self, url: &Url) -> Result<(StatusCode, Option<RateLimit>, String), XError> {
+        let _turn = self.http.turn().await;
+        let response = self
+            .http
+            .client()
+            .get(url.clone())
+            .bearer_auth(self.token.expose())
+            .send()
+            .await
+            .map_err(XError::Transport)?;
+        let status = response.status();
+        let limit = rate_limit(response.headers());
+        let body = response.text().await.map_err(XError::Transport)?;
+        Ok((status, limit, body))
     }
 
     async fn wait_until(&self, when: DateTime<Utc>) -> Result<(), XError> {
@@ -400,33 +399,43 @@ pub struct XSource {
 
 /// What a poll found.
 #[derive(Debug, Default)]
-pub struct Poll {
+struct Poll {
     /// New posts, oldest first. After each is in the ledger, set the cursor to its id.
-    pub posts: Vec<XPost>,
+    posts: Vec<XPost>,
     /// Pages that were read.
-    pub pages: usize,
+    pages: usize,
     /// Posts the pages returned, readable or not: the billed reads.
-    pub returned: usize,
+    returned: usize,
 }
 
 impl XSource {
-    /// The source named `name`. `exclude_retweets` when none of its routes mirrors reposts.
-    pub fn new(
+    /// The source named `name`, reading with the client every source shares (`setup`).
+    ///
+    /// # Errors
+    /// Its token cannot be read.
+    pub fn from_settings(
         name: &str,
-        settings: XSourceSettings,
-        client: XClient,
-        exclude_retweets: bool,
-    ) -> Self {
-        Self {
+        settings: &XSourceSettings,
+        setup: &Setup,
+    ) -> Result<Self, ConfigError> {
+        let token = settings.token.load(&format!("sources.{name}"))?;
+        let client = XClient::new(
+            setup.http.clone(),
+            &settings.api_url,
+            token,
+            setup.clock.clone(),
+            setup.cancel.clone(),
+        );
+        Ok(Self {
             name: name.to_owned(),
-            settings,
+            settings: settings.clone(),
             client,
-            exclude_retweets,
+            exclude_retweets: !setup.reposts_wanted,
             account: None,
             most_recent: None,
             cursor: None,
             cursor_read: false,
-        }
+        })
     }
 
     /// Moves the cursor past `id` (a new source's start): saved off the event loop.
@@ -445,15 +454,6 @@ impl XSource {
         Ok(())
     }
 
-    /// Moves the cursor past `id` in memory and returns it as (source, value), for the
-    /// caller to save (off the event loop) now that the post is in the ledger for every
-    /// route.
-    pub fn cursor_after(&mut self, id: &str) -> (String, String) {
-        self.cursor = Some(id.to_owned());
-        self.cursor_read = true;
-        (self.name.clone(), id.to_owned())
-    }
-
     /// The saved cursor, read from the ledger the first time.
     async fn saved_cursor(&mut self, ledger: &Arc<Ledger>) -> Result<Option<String>, StoreError> {
         if !self.cursor_read {
@@ -466,17 +466,12 @@ impl XSource {
         Ok(self.cursor.clone())
     }
 
-    /// The source's name (its cursor's name in the ledger too).
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// The account this source reads, resolving it the first time (from the ledger, or with
     /// one billed lookup that is then kept in the ledger).
     ///
     /// # Errors
     /// See [`XError`].
-    pub async fn account(&mut self, ledger: &Arc<Ledger>) -> Result<Author, XError> {
+    async fn resolve_account(&mut self, ledger: &Arc<Ledger>) -> Result<Author, XError> {
         if let Some(account) = &self.account {
             return Ok(account.clone());
         }
@@ -516,8 +511,8 @@ impl XSource {
     ///
     /// # Errors
     /// See [`XError`]; [`XError::is_fatal`] tells whether to stop the source.
-    pub async fn poll(&mut self, ledger: &Arc<Ledger>) -> Result<Poll, XError> {
-        let account = self.account(ledger).await?;
+    async fn read_new(&mut self, ledger: &Arc<Ledger>) -> Result<Poll, XError> {
+        let account = self.resolve_account(ledger).await?;
         let user_id = account.id.clone().unwrap_or_default();
         let cursor = self.saved_cursor(ledger).await?;
         let mut poll = Poll::default();
@@ -579,12 +574,12 @@ impl XSource {
     ///
     /// # Errors
     /// See [`XError`].
-    pub async fn lookup(
+    async fn read_ids(
         &mut self,
         ledger: &Arc<Ledger>,
         ids: &[String],
     ) -> Result<Vec<XPost>, XError> {
-        let account = self.account(ledger).await?;
+        let account = self.resolve_account(ledger).await?;
         let mut posts = Vec::new();
         for chunk in ids.chunks(usize::try_from(PAGE_SIZE).unwrap_or(100)) {
             let page = self.client.tweets(&account, chunk).await?;
@@ -608,8 +603,8 @@ impl XSource {
         ledger: &Arc<Ledger>,
         start_time: Option<DateTime<Utc>>,
         end_time: Option<DateTime<Utc>>,
-    ) -> Result<Poll, XError> {
-        let account = self.account(ledger).await?;
+    ) -> Result<Vec<Found>, XError> {
+        let account = self.resolve_account(ledger).await?;
         let user_id = account.id.clone().unwrap_or_default();
         let mut poll = Poll::default();
         let query = TimelineQuery {
@@ -624,8 +619,7 @@ impl XSource {
             .await?;
         posts.sort_by(|a, b| id_order(a.post.id.as_str(), b.post.id.as_str()));
         posts.dedup_by(|a, b| a.post.id == b.post.id);
-        poll.posts = posts;
-        Ok(poll)
+        Ok(found(posts))
     }
 
     /// The newest `n` posts (at least one page), newest first.
@@ -709,4 +703,75 @@ impl XSource {
             .call(move |l| l.add_billable_reads(&name, ReadKind::Post, count, now))
             .await
     }
+}
+
+impl Source for XSource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn kind(&self) -> &'static str {
+        "x"
+    }
+
+    fn account<'a>(
+        &'a mut self,
+        ledger: &'a Arc<Ledger>,
+    ) -> BoxFuture<'a, Result<Author, SourceError>> {
+        Box::pin(async move { Ok(self.resolve_account(ledger).await?) })
+    }
+
+    fn poll<'a>(
+        &'a mut self,
+        ledger: &'a Arc<Ledger>,
+    ) -> BoxFuture<'a, Result<Vec<Found>, SourceError>> {
+        Box::pin(async move { Ok(found(self.read_new(ledger).await?.posts)) })
+    }
+
+    /// Reads the posts again from X (billed): one deleted there meanwhile (or whose account
+    /// went private) is not found, and so not mirrored.
+    fn lookup<'a>(
+        &'a mut self,
+        ledger: &'a Arc<Ledger>,
+        ids: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<Found>, SourceError>> {
+        Box::pin(async move { Ok(found(self.read_ids(ledger, ids).await?)) })
+    }
+
+    /// The cursor is the post's id, kept in memory too (an idle poll reads no ledger).
+    fn handled(&mut self, post: &Post) -> CursorMove {
+        self.cursor = Some(post.id.0.clone());
+        self.cursor_read = true;
+        CursorMove {
+            source: self.name.clone(),
+            value: post.id.0.clone(),
+        }
+    }
+
+    fn media_stage(&self) -> Option<MediaStage> {
+        Some(MediaStage::new(self.settings.allow_private_media))
+    }
+}
+
+/// A refused token or a missing account stops the source, as a failing ledger does; the
+/// rest is tried again at the next tick.
+impl From<XError> for SourceError {
+    fn from(err: XError) -> Self {
+        match err {
+            XError::Cancelled => SourceError::Cancelled,
+            err if err.is_fatal() => SourceError::Fatal(Box::new(err)),
+            err => SourceError::Transient(Box::new(err)),
+        }
+    }
+}
+
+/// The posts with their earlier versions (newest first).
+fn found(posts: Vec<XPost>) -> Vec<Found> {
+    posts
+        .into_iter()
+        .map(|p| Found {
+            earlier: p.earlier_versions(),
+            post: p.post,
+        })
+        .collect()
 }

@@ -8,6 +8,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
+use super::spend::{spending, TargetSpend};
 use super::{prices, waiting_reason, Only, RECENT_ERRORS, RECENT_JOBS, STATES};
 use crate::config::Settings;
 use crate::engine::is_waiting_note;
@@ -29,6 +30,8 @@ struct Document {
     cursors: Vec<Cursor>,
     budgets: Vec<Budget>,
     x_reads: Reads,
+    /// What targets that bill their writes (X) spent, per UTC day.
+    x_spend: Vec<TargetSpend>,
     last_errors: Vec<Part>,
     waiting: Waiting,
     backfills: Backfills,
@@ -270,6 +273,7 @@ pub fn json(settings: &Settings, route: Option<&str>) -> Result<String, StoreErr
             sources: Vec::new(),
             estimated_total_usd: 0.0,
         },
+        x_spend: Vec::new(),
         last_errors: Vec::new(),
         waiting: Waiting {
             total: 0,
@@ -444,6 +448,7 @@ fn fill_rest(
             estimated_cost_usd: cost,
         });
     }
+    doc.x_spend = spending(ledger, only, now)?;
     doc.last_errors = ledger
         .recent_errors(RECENT_ERRORS)?
         .iter()

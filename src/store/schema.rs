@@ -178,7 +178,8 @@ const MIGRATIONS: &[&str] = &[
     // machine no longer makes `backfill` queue its work for nobody.
     "ALTER TABLE daemon_heartbeat ADD COLUMN host TEXT;
     ALTER TABLE daemon_heartbeat ADD COLUMN started INTEGER;",
-    // 9: left free (another branch's step); nothing to do.
+    // 9: a number given to work on another branch (media not in the archive), which brings
+    // its own step here when it is merged; until then nothing to do.
     "",
     // 10: review holds (`store/review.rs`). A held post's parts are `held` rows; the hold
     // itself (per target: why, its state, the limits it was planned for, a version every
@@ -250,6 +251,20 @@ const MIGRATIONS: &[&str] = &[
         mime           TEXT,
         kept_at        TEXT    NOT NULL,
         UNIQUE (route, source_post_id, media_index)
+    ) STRICT;",
+    // 11: a number given to work on another branch (retraction), which brings its own step
+    // here when it is merged; until then nothing to do.
+    "",
+    // 12: what each target's writes cost, per UTC day (X bills every post): the spend of
+    // the parts recorded as posted or adopted that day, priced when recorded, so a daily
+    // spending cap survives restarts.
+    "CREATE TABLE target_spend (
+        target TEXT    NOT NULL,
+        day    TEXT    NOT NULL,
+        micros INTEGER NOT NULL CHECK (micros >= 0),
+        parts  INTEGER NOT NULL CHECK (parts >= 0),
+        posts  INTEGER NOT NULL CHECK (posts >= 0),
+        PRIMARY KEY (target, day)
     ) STRICT;",
 ];
 

@@ -35,7 +35,76 @@ pub struct SavedBudget {
     pub updated_at: DateTime<Utc>,
 }
 
+/// How the warning about a part the server published without the reply it was sent as
+/// starts: the engine writes it, `status` lists such parts, and a resumed thread does not
+/// reply to them.
+pub const NOT_A_REPLY: &str = "not a reply: ";
+
+/// A part the server published on its own (or under another status) although it was sent
+/// as a reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotAReply {
+    /// The part.
+    pub key: PartKey,
+    /// Its status on the target.
+    pub remote_id: Option<String>,
+    /// The warning (what was asked, what the server answered).
+    pub message: String,
+}
+
 impl Ledger {
+    /// The `limit` most recent parts the server published without the reply they were sent
+    /// as, newest first.
+    pub fn not_replies(&self, limit: u32) -> Result<Vec<NotAReply>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT w.route, w.source_post_id, w.target, w.part_index, w.message, p.remote_id \
+             FROM part_warnings w LEFT JOIN parts p ON p.route = w.route \
+             AND p.source_post_id = w.source_post_id AND p.target = w.target \
+             AND p.part_index = w.part_index \
+             WHERE substr(w.message, 1, ?1) = ?2 ORDER BY w.id DESC LIMIT ?3",
+        )?;
+        let prefix_len = i64::try_from(NOT_A_REPLY.len()).unwrap_or(i64::MAX);
+        let rows = stmt
+            .query_map(params![prefix_len, NOT_A_REPLY, limit], |row| {
+                Ok(NotAReply {
+                    key: PartKey::new(
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get(3)?,
+                    ),
+                    message: row.get(4)?,
+                    remote_id: row.get(5)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// The parts of a post on a target that the server published without the reply they
+    /// were sent as.
+    pub fn parts_not_replies(
+        &self,
+        route: &str,
+        source_post_id: &str,
+        target: &str,
+    ) -> Result<Vec<u32>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT part_index FROM part_warnings WHERE route = ?1 AND source_post_id = ?2 \
+             AND target = ?3 AND substr(message, 1, ?4) = ?5 ORDER BY part_index",
+        )?;
+        let prefix_len = i64::try_from(NOT_A_REPLY.len()).unwrap_or(i64::MAX);
+        let rows = stmt
+            .query_map(
+                params![route, source_post_id, target, prefix_len, NOT_A_REPLY],
+                |row| row.get::<_, u32>(0),
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
     /// The cached profile of `target`, if any.
     pub fn cached_profile(&self, target: &str) -> Result<Option<CachedProfile>, StoreError> {
         let row = self
@@ -357,6 +426,32 @@ mod tests {
         ledger.add_warning(&key, "too big", t(1)).unwrap();
         ledger.add_warning(&key, "no alt", t(2)).unwrap();
         assert_eq!(ledger.warnings(&key).unwrap(), ["too big", "no alt"]);
+    }
+
+    #[test]
+    fn parts_published_without_their_reply_are_found_by_their_warning() {
+        let ledger = Ledger::open_in_memory().unwrap();
+        let parts = ledger.plan_post("r", "1", "m", 3, t(0)).unwrap();
+        ledger.begin_attempt(&parts[1].key, t(1)).unwrap();
+        ledger
+            .mark_posted(&parts[1].key, "s-2", None, t(2))
+            .unwrap();
+        let message = format!("{NOT_A_REPLY}asked to reply to s-1, published on its own");
+        ledger.add_warning(&parts[1].key, &message, t(2)).unwrap();
+        ledger
+            .add_warning(&parts[2].key, "no alt text", t(2))
+            .unwrap();
+        assert_eq!(ledger.parts_not_replies("r", "1", "m").unwrap(), [1]);
+        assert!(ledger.parts_not_replies("r", "2", "m").unwrap().is_empty());
+        let found = ledger.not_replies(10).unwrap();
+        assert_eq!(
+            found,
+            [NotAReply {
+                key: parts[1].key.clone(),
+                remote_id: Some("s-2".into()),
+                message,
+            }]
+        );
     }
 
     #[test]

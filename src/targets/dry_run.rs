@@ -13,7 +13,9 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use super::{Attached, Call, Delivered, Memory, Outgoing, Target, TargetError, TargetProfile};
+use super::{
+    Attached, Call, Delivered, Memory, Outgoing, RepliesTo, Target, TargetError, TargetProfile,
+};
 use crate::config::DryRunTargetSettings;
 use crate::model::MediaSource;
 use crate::render::ReplyTo;
@@ -54,6 +56,9 @@ impl DryRunTarget {
                 counting: super::CountingRule::Mastodon,
                 max_spoiler_characters: None,
                 supports_quote_posts: false,
+                video_alone: false,
+                own_links: true,
+                at_handles: true,
             },
             output,
         }
@@ -93,6 +98,7 @@ impl DryRunTarget {
         Ok(Delivered {
             remote_id,
             url: Some(url),
+            replies_to: RepliesTo::Unsaid,
         })
     }
 
@@ -116,6 +122,7 @@ impl DryRunTarget {
                 return Ok(Some(Delivered {
                     remote_id: record["status_id"].as_str().unwrap_or_default().to_owned(),
                     url: record["url"].as_str().map(str::to_owned),
+                    replies_to: RepliesTo::Unsaid,
                 }));
             }
         }

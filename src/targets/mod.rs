@@ -1,7 +1,7 @@
 //! Targets: where rendered parts are delivered. The engine sees a target only through the
-//! [`Target`] trait; [`build`] and [`preview_profile`] are the one place that knows the
-//! kinds (the dry run, the fediverse target [`fedi`]), so a new kind of target is a new
-//! module and one line in each.
+//! [`Target`] trait; [`build`], [`preview_profile`] and [`tariff`] are the one place that
+//! knows the kinds (the dry run, the fediverse target [`fedi`], the X target [`x`]), so a
+//! new kind of target is a new module and one line in each.
 //!
 //! A target talks to its server and nothing else: it never touches the ledger. What it
 //! needs from earlier runs (a cached server profile, saved rate-limit windows) the engine
@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::budget::{BudgetPool, Family, Lane, Window};
 use crate::clock::Clock;
-use crate::config::TargetSettings;
+use crate::config::{TargetSettings, Visibility};
 use crate::media::stage::MediaStage;
 use crate::model::Post;
 use crate::render::{Part, PartMedia, Rendered};
@@ -37,6 +37,8 @@ use crate::store::CachedProfile;
 pub use crate::profile::{CountingRule, TargetProfile};
 pub use dry_run::DryRunTarget;
 pub use fedi::FediTarget;
+pub use x::cost::{Tariff, Usd};
+pub use x::XTarget;
 
 /// A target's call in progress: boxed, so the engine can hold targets of every kind as
 /// `Box<dyn Target>`; `Send`, so a delivery can move between threads.
@@ -73,6 +75,14 @@ pub trait Target: Send + Sync + std::fmt::Debug {
     /// edit instead of a second status; elsewhere it is recorded as skipped, never posted
     /// twice).
     fn supports_edits(&self) -> bool;
+
+    /// Why the target does not edit a status posted with `visibility`, although it edits
+    /// others (a server known to make every edited status public); `None` when it does. The
+    /// new version is then recorded as skipped with this reason.
+    fn edit_refusal(&self, visibility: Visibility) -> Option<String> {
+        let _ = visibility;
+        None
+    }
 
     /// What the target refuses outright, judged on the rendered post before anything is
     /// planned, so the engine records the post as skipped with the reason instead.
@@ -133,6 +143,13 @@ pub trait Target: Send + Sync + std::fmt::Debug {
         out: Outgoing<'a>,
         attempt_at: DateTime<Utc>,
     ) -> Call<'a, Option<Delivered>>;
+
+    /// What the target had to do differently for the part it just posted (X refused a
+    /// reply: the part went as a post of its own), for the engine to record as warnings of
+    /// the part. Taken: a second call returns nothing.
+    fn notes(&mut self) -> Vec<String> {
+        Vec::new()
+    }
 
     /// Posts per hour this target's budget sustains, for estimates; `None` when unlimited.
     fn posts_per_hour(&self) -> Option<f64> {
@@ -234,6 +251,23 @@ pub struct Delivered {
     pub remote_id: String,
     /// The remote status URL, when the server gives one.
     pub url: Option<String>,
+    /// What the server's answer says the status replies to. A server may publish a reply to
+    /// a status it does not know as a status of its own (Takahē answers 200 with
+    /// `in_reply_to_id: null`); the engine checks every reply against it.
+    pub replies_to: RepliesTo,
+}
+
+/// What a server's answer says a new status replies to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum RepliesTo {
+    /// The answer does not say (a dry run, a status found by reconciliation): the reply is
+    /// taken as made.
+    #[default]
+    Unsaid,
+    /// Nothing: the status stands on its own.
+    Nothing,
+    /// The status with this id.
+    Status(String),
 }
 
 /// Why a delivery failed; the variant tells the engine what to do next.
@@ -335,6 +369,7 @@ pub fn build(
     Ok(match settings {
         TargetSettings::DryRun(s) => Box::new(DryRunTarget::new(name, s)),
         TargetSettings::Fediverse(s) => Box::new(FediTarget::build(name, s, around)?),
+        TargetSettings::X(s) => Box::new(XTarget::build(name, s, around)?),
     })
 }
 
@@ -348,5 +383,16 @@ pub fn preview_profile(name: &str, settings: &TargetSettings) -> TargetProfile {
             tracing::warn!(target = %name, kind = s.kind.as_str(), "previewing with default Mastodon limits; the server is not asked in a dry run");
             TargetProfile::mastodon_default()
         }
+        TargetSettings::X(s) => x::target::profile(s),
+    }
+}
+
+/// What a target bills for its writes, priced by the engine (previews, the daily cap, the
+/// spend recorded with each part) and shown by `check` and `status`; `None` for a target
+/// whose writes cost nothing.
+pub fn tariff(settings: &TargetSettings) -> Option<Tariff> {
+    match settings {
+        TargetSettings::X(s) => Some(x::target::tariff(s)),
+        TargetSettings::DryRun(_) | TargetSettings::Fediverse(_) => None,
     }
 }

@@ -1,8 +1,10 @@
 //! The fake server's native actions: edits (`PUT /api/v1/statuses/:id`, as Mastodon and
 //! `GoToSocial` take them: the whole new version, media descriptions in
-//! `media_attributes`; snac answers with a new id), boosts (`POST /api/v1/statuses/:id/reblog`, a second boost of the
-//! same status returns the first), and native quotes (`quoted_status_id`), which only a
-//! fake claiming Mastodon 4.5 (`set_native_quotes(true)`) announces and keeps.
+//! `media_attributes`; snac answers with a new id; Takahē makes the status public), boosts
+//! (`POST /api/v1/statuses/:id/reblog`, a second boost of the same status returns the
+//! first; Takahē answers with the original status itself) and their undoing (`unreblog`),
+//! and native quotes (`quoted_status_id`), which only a fake claiming Mastodon 4.5
+//! (`set_native_quotes(true)`) announces and keeps.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -10,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Value};
 
-use super::{refuse, respond, FakeFedi, FakeState, Personality, Shared};
+use super::{not_found, refuse, respond, FakeFedi, FakeState, Personality, Shared};
 
 /// What the actions record.
 #[derive(Debug, Default)]
@@ -108,8 +110,7 @@ pub async fn edit_status(
         .iter()
         .position(|s| s.id == id && !st.deleted.contains(&s.id))
     else {
-        let body = json!({"error": "Record not found"});
-        return respond(&mut st, "PUT", path, &h, rate, StatusCode::NOT_FOUND, body);
+        return not_found(&mut st, "PUT", path, &h, rate);
     };
     let Ok(req) = serde_json::from_slice::<Value>(&body) else {
         let body = json!({"error": "Bad Request: not JSON"});
@@ -171,7 +172,7 @@ pub async fn edit_status(
             m.description = Some(description.to_owned());
         }
     }
-    // snac gives the edited status a new id (FORMATS.md "Servers as measured"); the old
+    // snac gives the edited status a new id (docs/servers.md "Measured on real servers"); the old
     // one is gone.
     if super::servers::of(st.personality).new_id_on_edit {
         let new_id = st.next_id();
@@ -187,6 +188,10 @@ pub async fn edit_status(
         .clone_into(&mut status.spoiler_text);
     status.sensitive = sensitive;
     status.media_ids = media_ids;
+    if super::servers::of(personality).edit_makes_public {
+        // Takahē's `edit_local` sets the visibility it is given, and the edit gives none.
+        "public".clone_into(&mut status.visibility);
+    }
     let edited = status.clone();
     st.actions.edits.push((id, req));
     let body = st.status_json(&edited);
@@ -211,8 +216,7 @@ pub async fn reblog(
         .find(|s| s.id == id && !st.deleted.contains(&s.id))
         .cloned()
     else {
-        let body = json!({"error": "Record not found"});
-        return respond(&mut st, "POST", path, &h, rate, StatusCode::NOT_FOUND, body);
+        return not_found(&mut st, "POST", path, &h, rate);
     };
     let visibility = serde_json::from_slice::<Value>(&body)
         .ok()
@@ -224,21 +228,54 @@ pub async fn reblog(
         .iter()
         .find(|(_, of, _)| *of == id)
         .map(|(own, _, _)| own.clone());
+    let answers_original = super::servers::of(st.personality).reblog_answers_original;
     let own = if let Some(own) = existing {
         own
     } else {
-        let own = st.next_id();
+        // Takahē keeps a boost as an interaction, with no status of its own.
+        let own = if answers_original {
+            id.clone()
+        } else {
+            st.next_id()
+        };
         st.actions
             .reblogs
             .push((own.clone(), id, visibility.clone()));
         own
     };
     let inner = st.status_json(&original);
+    if answers_original {
+        let mut body = inner;
+        body["reblogged"] = json!(true);
+        return respond(&mut st, "POST", path, &h, rate, StatusCode::OK, body);
+    }
     let mut body = inner.clone();
     body["visibility"] = json!(visibility);
     body["id"] = json!(own);
     body["url"] = Value::Null;
     body["content"] = json!("");
     body["reblog"] = inner;
+    respond(&mut st, "POST", path, &h, rate, StatusCode::OK, body)
+}
+
+/// `POST /api/v1/statuses/:id/unreblog`: the account's boost of the status is undone; the
+/// answer is the original status, no longer reblogged (Mastodon and Takahē alike).
+pub async fn unreblog(State(s): State<Shared>, Path(id): Path<String>, h: HeaderMap) -> Response {
+    let mut st = s.lock().unwrap();
+    let path = "/api/v1/statuses/:id/unreblog";
+    let rate = match st.admit(&h, true, &["statuses"]) {
+        Ok(r) => r,
+        Err(r) => return refuse(&mut st, "POST", path, &h, r),
+    };
+    let Some(original) = st
+        .statuses
+        .iter()
+        .find(|s| s.id == id && !st.deleted.contains(&s.id))
+        .cloned()
+    else {
+        return not_found(&mut st, "POST", path, &h, rate);
+    };
+    st.actions.reblogs.retain(|(_, of, _)| *of != id);
+    let body = st.status_json(&original);
     respond(&mut st, "POST", path, &h, rate, StatusCode::OK, body)
 }

@@ -1,6 +1,7 @@
 //! A fake Mastodon-API server on 127.0.0.1 for the fediverse tests and the budget benchmark,
-//! with three personalities that behave like the real servers (FORMATS.md "Fediverse
-//! targets"):
+//! with one personality per server kind that behaves like the real server
+//! (`docs/servers.md` has the facts and their sources; `servers.rs` the table of
+//! differences). The main ones:
 //!
 //! - `Mastodon`: v1 and v2 instance documents, `verify_credentials`, media v2 with
 //!   asynchronous processing of videos (202, then 206 on `GET /api/v1/media/:id` until ready,
@@ -10,9 +11,13 @@
 //!   `Retry-After` beyond them;
 //! - `GoToSocial`: strict JSON booleans (a string is a 400), text + spoiler counted in code
 //!   points with URLs at full length, 400 over the limit, idempotency keys ignored, requests
-//!   limited per client with an ISO reset and 429 without `Retry-After`, 418 without a
-//!   `User-Agent`;
-//! - `Minimal`: no v2 instance, no rate-limit headers, no limits enforced.
+//!   limited per client with an ISO reset cut down to the whole second (the window ends
+//!   later within it) and 429 without `Retry-After`, 418 without a `User-Agent`;
+//! - `Takahe`: HTML error pages (a bad token is a 400 "Invalid Bearer token" on every call),
+//!   a reply to an unknown status published on its own, a reblog answered with the original
+//!   status, edits that make a status public, images only, no rate-limit headers;
+//! - `Minimal`: no v2 instance, no rate-limit headers, no limits enforced;
+//! - `Snac`, `Akkoma`, `Pixelfed`, `Friendica`, `Iceshrimp`: see `servers.rs`.
 //!
 //! Edits, boosts and native quotes (a flag claiming Mastodon 4.5) are in `actions.rs`.
 //!
@@ -48,7 +53,7 @@ use axum::{Json, Router};
 use birdbridge::clock::Clock;
 
 pub mod oauth;
-use chrono::{DateTime, Duration, SecondsFormat, TimeZone, Utc};
+use chrono::{DateTime, Duration, SecondsFormat, TimeZone, Timelike, Utc};
 use serde_json::{json, Value};
 
 mod one_answer;
@@ -68,6 +73,7 @@ pub enum Personality {
     Pixelfed,
     Friendica,
     Iceshrimp,
+    Takahe,
 }
 
 /// A rate-limit family's window: `limit` calls per `period`.
@@ -89,6 +95,9 @@ pub enum Injection {
     /// Remember the idempotency key (as Pixelfed does first), then fail with a 500 without
     /// creating the status.
     KeyThenFail,
+    /// Publish the status on its own whatever its `in_reply_to_id` (200,
+    /// `in_reply_to_id: null`), as Takahē does with a reply to a status it does not know.
+    PublishedAlone,
 }
 
 /// A status as the fake stored it.
@@ -170,6 +179,8 @@ pub struct FakeState {
     pub account_drops: Vec<&'static str>,
     pub actions: actions::Actions,
     pub oauth: oauth::OAuthState,
+    /// The nodeinfo link `/.well-known/nodeinfo` names, when not the fake's own.
+    pub nodeinfo_href: Option<String>,
 }
 
 /// A running fake server.
@@ -222,7 +233,8 @@ impl FakeFedi {
             | Personality::Akkoma
             | Personality::Pixelfed
             | Personality::Friendica
-            | Personality::Iceshrimp => {}
+            | Personality::Iceshrimp
+            | Personality::Takahe => {}
         }
         let traits = servers::of(personality);
         let state = Arc::new(Mutex::new(FakeState {
@@ -251,12 +263,14 @@ impl FakeFedi {
             account_drops: Vec::new(),
             actions: actions::Actions::default(),
             oauth: oauth::OAuthState::default(),
+            nodeinfo_href: None,
         }));
         let app = Router::new()
             .route("/api/v1/instance", get(instance_v1))
             .route("/api/v2/instance", get(instance_v2))
             .route("/.well-known/nodeinfo", get(nodeinfo_index))
             .route("/nodeinfo/2.0", get(nodeinfo))
+            .route("/nodeinfo/2.0/", get(nodeinfo))
             .route(
                 "/api/v1/accounts/verify_credentials",
                 get(verify_credentials),
@@ -270,6 +284,7 @@ impl FakeFedi {
                 delete(delete_status).put(actions::edit_status),
             )
             .route("/api/v1/statuses/{id}/reblog", post(actions::reblog))
+            .route("/api/v1/statuses/{id}/unreblog", post(actions::unreblog))
             .merge(oauth::routes())
             // Uploads are read piece by piece (a 200 MB video is counted, not kept).
             .layer(axum::extract::DefaultBodyLimit::disable())
@@ -389,6 +404,13 @@ impl FakeState {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.strip_prefix("Bearer "));
             if given != Some(TOKEN) || !self.token_valid {
+                if traits.html_errors {
+                    return Err(servers::error_answer(
+                        self.personality,
+                        StatusCode::BAD_REQUEST,
+                        "Invalid Bearer token",
+                    ));
+                }
                 return Err((
                     StatusCode::UNAUTHORIZED,
                     Json(json!({"error": "The access token is invalid"})),
@@ -438,7 +460,12 @@ impl FakeState {
         if let Some((limit, remaining, reset)) = tightest {
             out.insert("x-ratelimit-limit", HeaderValue::from(limit));
             out.insert("x-ratelimit-remaining", HeaderValue::from(remaining));
-            let iso = reset.to_rfc3339_opts(SecondsFormat::Millis, true);
+            let announced = if traits.whole_second_resets {
+                reset.with_nanosecond(0).unwrap_or(reset)
+            } else {
+                reset
+            };
+            let iso = announced.to_rfc3339_opts(SecondsFormat::Millis, true);
             out.insert("x-ratelimit-reset", HeaderValue::from_str(&iso).unwrap());
         }
         if let Some(reset) = over {
@@ -512,6 +539,10 @@ impl FakeState {
             // .NET string lengths, URLs at full length, text and spoiler together.
             return text.encode_utf16().count() + spoiler.encode_utf16().count();
         }
+        if traits.counts_text_only {
+            // Code points of the text alone, URLs at full length.
+            return text.chars().count();
+        }
         if traits.urls_at_full_length {
             // Code points, URLs at full length, text and spoiler together.
             return text.chars().count() + spoiler.chars().count();
@@ -581,6 +612,30 @@ fn respond(
         headers.clear();
     }
     (status, headers, Json(body)).into_response()
+}
+
+/// A 404 for an id the server does not hold, as the personality writes it (Mastodon's
+/// "Record not found", Takahē's HTML page).
+fn not_found(
+    st: &mut FakeState,
+    method: &'static str,
+    path: &str,
+    req: &HeaderMap,
+    rate: HeaderMap,
+) -> Response {
+    if servers::error_page(st.personality, StatusCode::NOT_FOUND).is_some() {
+        let r = servers::error_answer(st.personality, StatusCode::NOT_FOUND, "");
+        return refuse(st, method, path, req, r);
+    }
+    respond(
+        st,
+        method,
+        path,
+        req,
+        rate,
+        StatusCode::NOT_FOUND,
+        json!({"error": "Record not found"}),
+    )
 }
 
 fn refuse(
@@ -659,6 +714,29 @@ async fn instance_v2(State(s): State<Shared>, h: HeaderMap) -> Response {
                 "usage": {"users": {"active_month": 1}}
             }),
         ),
+        // `api/views/instance.py` `instance_info_v2`.
+        Personality::Takahe => (
+            StatusCode::OK,
+            json!({
+                "domain": st.base.trim_start_matches("http://"), "title": "Takahē",
+                "version": "takahe/0.11.0", "source_url": "https://github.com/jointakahe/takahe",
+                "description": "", "email": "", "urls": {},
+                "usage": {"users": {"active_month": 1}}, "thumbnail": {"url": ""}, "languages": ["en"],
+                "configuration": {
+                    "urls": {}, "accounts": {"max_featured_tags": 0},
+                    "statuses": {"max_characters": st.advertise_max_chars, "max_media_attachments": 4, "characters_reserved_per_url": 23},
+                    "media_attachments": {
+                        "supported_mime_types": st.supported_mime_types,
+                        "image_size_limit": 10 * 1024 * 1024, "image_matrix_limit": 2000 * 2000,
+                        "video_size_limit": 0, "video_frame_rate_limit": 60, "video_matrix_limit": 2000 * 2000
+                    },
+                    "polls": {"max_options": 4, "max_characters_per_option": 50, "min_expiration": 300, "max_expiration": 2_629_746},
+                    "translation": {"enabled": false}
+                },
+                "registrations": {"enabled": false, "approval_required": false, "message": null},
+                "contact": {"email": "", "account": null}, "rules": []
+            }),
+        ),
         Personality::GoToSocial => (
             StatusCode::OK,
             json!({
@@ -678,7 +756,17 @@ async fn instance_v2(State(s): State<Shared>, h: HeaderMap) -> Response {
 
 async fn nodeinfo_index(State(s): State<Shared>, h: HeaderMap) -> Response {
     let mut st = s.lock().unwrap();
-    let body = json!({"links": [{"rel": "http://nodeinfo.diaspora.software/ns/schema/2.0", "href": format!("{}/nodeinfo/2.0", st.base)}]});
+    let href = if servers::of(st.personality).nodeinfo_link_https {
+        format!(
+            "https://{}/nodeinfo/2.0/",
+            st.base.trim_start_matches("http://")
+        )
+    } else {
+        st.nodeinfo_href
+            .clone()
+            .unwrap_or_else(|| format!("{}/nodeinfo/2.0", st.base))
+    };
+    let body = json!({"links": [{"rel": "http://nodeinfo.diaspora.software/ns/schema/2.0", "href": href}]});
     respond(
         &mut st,
         "GET",
@@ -839,16 +927,16 @@ async fn get_media(State(s): State<Shared>, Path(id): Path<String>, h: HeaderMap
         Err(r) => return refuse(&mut st, "GET", path, &h, r),
     };
     let Some(m) = st.media.iter().find(|m| m.id == id).cloned() else {
-        return respond(
-            &mut st,
-            "GET",
-            path,
-            &h,
-            rate,
-            StatusCode::NOT_FOUND,
-            json!({"error": "Record not found"}),
-        );
+        return not_found(&mut st, "GET", path, &h, rate);
     };
+    // Takahē reads the author of the status the upload belongs to, and fails on an upload
+    // no status uses yet (`api/views/media.py` `get_media`).
+    if servers::of(st.personality).html_errors
+        && !st.statuses.iter().any(|s| s.media_ids.contains(&id))
+    {
+        let r = servers::error_answer(st.personality, StatusCode::INTERNAL_SERVER_ERROR, "");
+        return refuse(&mut st, "GET", path, &h, r);
+    }
     let status = if st.now() >= m.ready_at {
         StatusCode::OK
     } else {
@@ -878,6 +966,7 @@ fn create_status(
     };
     st.status_posts += 1;
     let mut delay = None;
+    let mut published_alone = false;
     match st.injections.remove(&st.status_posts) {
         Some(Injection::TooMany { retry_after }) => {
             let mut hh = rate.clone();
@@ -899,6 +988,7 @@ fn create_status(
             return (refuse(st, "POST", path, h, r), None);
         }
         Some(Injection::SlowAnswer(d)) => delay = Some(d),
+        Some(Injection::PublishedAlone) => published_alone = true,
         Some(Injection::KeyThenFail) => {
             if let Some(k) = h.get("idempotency-key").and_then(|v| v.to_str().ok()) {
                 let now = st.now();
@@ -1029,9 +1119,16 @@ fn create_status(
             return (respond(st, "POST", path, h, rate, status, body), None);
         }
     }
-    let in_reply_to_id = req["in_reply_to_id"].as_str().map(str::to_owned);
+    let mut in_reply_to_id = req["in_reply_to_id"].as_str().map(str::to_owned);
     if let Some(parent) = &in_reply_to_id {
-        if !st.statuses.iter().any(|s| &s.id == parent) {
+        let known = st
+            .statuses
+            .iter()
+            .any(|s| &s.id == parent && !st.deleted.contains(&s.id));
+        if published_alone || (!known && servers::of(st.personality).reply_to_unknown_published) {
+            // Published on its own, as if it replied to nothing.
+            in_reply_to_id = None;
+        } else if !known {
             return (
                 respond(
                     st,
@@ -1094,15 +1191,7 @@ async fn delete_status(State(s): State<Shared>, Path(id): Path<String>, h: Heade
         Err(r) => return refuse(&mut st, "DELETE", path, &h, r),
     };
     let Some(found) = st.statuses.iter().find(|s| s.id == id).cloned() else {
-        return respond(
-            &mut st,
-            "DELETE",
-            path,
-            &h,
-            rate,
-            StatusCode::NOT_FOUND,
-            json!({"error": "Record not found"}),
-        );
+        return not_found(&mut st, "DELETE", path, &h, rate);
     };
     st.deleted.insert(id);
     // GoToSocial answers with the deleted status' source text, unlike Mastodon's entity.

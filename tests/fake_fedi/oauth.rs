@@ -110,7 +110,7 @@ fn known_scopes(personality: Personality, scopes: &str) -> bool {
         // Akkoma (Pleroma's scopes) and Iceshrimp.NET take Mastodon's granular scopes.
         Personality::Akkoma | Personality::Iceshrimp => known_scopes(Personality::Mastodon, s),
         // Pixelfed (Laravel Passport) and Friendica know the top-level scopes only.
-        Personality::Pixelfed | Personality::Friendica => TOP.contains(&s),
+        Personality::Pixelfed | Personality::Friendica | Personality::Takahe => TOP.contains(&s),
         Personality::GoToSocial => ["read", "write", "admin"].contains(&s),
         Personality::Minimal | Personality::Snac => true,
     })
@@ -178,7 +178,8 @@ async fn register(State(s): State<Shared>, h: HeaderMap, body: Bytes) -> Respons
         | Personality::Akkoma
         | Personality::Pixelfed
         | Personality::Friendica
-        | Personality::Iceshrimp => json!({
+        | Personality::Iceshrimp
+        | Personality::Takahe => json!({
             "id": number.to_string(), "name": name, "website": form.get("website"),
             "scopes": scopes.split_whitespace().collect::<Vec<_>>(),
             "redirect_uri": redirect, "redirect_uris": [redirect],
@@ -267,7 +268,8 @@ async fn authorize(
         | Personality::Akkoma
         | Personality::Pixelfed
         | Personality::Friendica
-        | Personality::Iceshrimp => Html(format!(
+        | Personality::Iceshrimp
+        | Personality::Takahe => Html(format!(
             "<!DOCTYPE html><html><body><h1>Authorization code</h1>\
              <p>Copy this authorization code and paste it to the application.</p>\
              <input class=\"oauth-code\" readonly type=\"text\" value=\"{code}\"></body></html>"

@@ -1,5 +1,5 @@
 //! A listener for personalities that close the connection after every answer without saying
-//! so (no `Connection: close`), as snac 2.94 does (FORMATS.md "Servers as measured").
+//! so (no `Connection: close`), as snac 2.94 does (docs/servers.md "Measured on real servers").
 //!
 //! On a real snac the socket closes right after the answer, and a client that reuses the
 //! pooled connection loses a race: its next request is written before it has read the close,

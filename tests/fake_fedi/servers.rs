@@ -24,6 +24,10 @@ pub struct Traits {
     pub retry_after: bool,
     /// Whether the window starts at the client's first request (else epoch-aligned).
     pub window_from_first_request: bool,
+    /// Whether `X-RateLimit-Reset` is cut down to the whole second while the window really
+    /// ends later within it (`GoToSocial`): a request in that second still counts in the
+    /// old window, and is refused when that one is used up.
+    pub whole_second_resets: bool,
     /// Whether the connection is closed after every answer (without `Connection: close`).
     pub closes_after_answer: bool,
     /// Whether `Idempotency-Key` is honoured for an hour.
@@ -66,6 +70,24 @@ pub struct Traits {
     pub refused_visibility: Option<(&'static str, StatusCode)>,
     /// Whether an edited status gets a new id (snac), answered by the `PUT`.
     pub new_id_on_edit: bool,
+    /// Whether the length checked is the text's alone, without the content warning
+    /// (Takahē: Python's `len` of `status`).
+    pub counts_text_only: bool,
+    /// Whether a reply to a status the server does not know is published as a status of its
+    /// own (200, `in_reply_to_id: null`) instead of refused (Takahē).
+    pub reply_to_unknown_published: bool,
+    /// Whether the framework's errors are HTML pages (Takahē, Django): an unknown id is a
+    /// 404 page, a crash a 500 page, and a bad token a 400 "Invalid Bearer token" (as
+    /// `text/html`) on every call.
+    pub html_errors: bool,
+    /// Whether a reblog is answered with the original status (`reblogged: true`, the
+    /// original's id) instead of a new status wrapping it (Takahē).
+    pub reblog_answers_original: bool,
+    /// Whether an edit makes the status public, whatever it was (Takahē's `edit_local`).
+    pub edit_makes_public: bool,
+    /// Whether nodeinfo's link is written as `https://HOST/nodeinfo/2.0/` whatever the
+    /// scheme the server was reached by (Takahē, behind a TLS proxy in production).
+    pub nodeinfo_link_https: bool,
 }
 
 /// The traits of `p`.
@@ -76,6 +98,7 @@ pub fn of(p: Personality) -> Traits {
         rate_headers: true,
         retry_after: true,
         window_from_first_request: false,
+        whole_second_resets: false,
         closes_after_answer: false,
         honours_idempotency: true,
         strict_booleans: false,
@@ -95,6 +118,12 @@ pub fn of(p: Personality) -> Traits {
         reads_markdown: false,
         refused_visibility: None,
         new_id_on_edit: false,
+        counts_text_only: false,
+        reply_to_unknown_published: false,
+        html_errors: false,
+        reblog_answers_original: false,
+        edit_makes_public: false,
+        nodeinfo_link_https: false,
         media_types: &[
             "image/jpeg",
             "image/png",
@@ -107,12 +136,13 @@ pub fn of(p: Personality) -> Traits {
     };
     match p {
         Personality::Mastodon => mastodon,
-        // FORMATS.md "Servers as measured" (GoToSocial 0.20 on loopback).
+        // docs/servers.md "Measured on real servers" (GoToSocial 0.20 on loopback).
         Personality::GoToSocial => Traits {
             software: "gotosocial",
             version: "0.17.0 git-abc",
             retry_after: false,
             window_from_first_request: true,
+            whole_second_resets: true,
             honours_idempotency: false,
             strict_booleans: true,
             needs_user_agent: true,
@@ -129,7 +159,7 @@ pub fn of(p: Personality) -> Traits {
             honours_idempotency: false,
             ..mastodon
         },
-        // FORMATS.md "Servers as measured" (snac 2.94 on loopback).
+        // docs/servers.md "Measured on real servers" (snac 2.94 on loopback).
         Personality::Snac => Traits {
             software: "snac",
             version: "2.94",
@@ -211,6 +241,46 @@ pub fn of(p: Personality) -> Traits {
             max_media: 16,
             ..mastodon
         },
+        // Takahē 0.11, from its source (github.com/jointakahe/takahe) and what was measured
+        // on it (docs/servers.md, "Measured on real servers"): `api/views/statuses.py`
+        // (`post_status`: the limit is `len(status)`, 400 "Status is too long"; an unknown
+        // `in_reply_to_id` is dropped, the status published on its own; `edit_status` passes
+        // no visibility to `edit_local`, which makes the status public, and `sensitive`
+        // defaults to false; `reblog_status` answers with the original status),
+        // `api/middleware.py` (a token it does not know: 400 "Invalid Bearer token" as an
+        // HTML response, on every call), `api/views/instance.py` (version `takahe/0.11.0`,
+        // 4 attachments, images only, `video_size_limit` 0), `users/views/activitypub.py`
+        // (nodeinfo software `takahe`, its link always `https://HOST/nodeinfo/2.0/`),
+        // `templates/404.html`, `500.html`. No rate-limit headers; `Idempotency-Key`
+        // ignored; ids are strings.
+        Personality::Takahe => Traits {
+            software: "takahe",
+            version: "0.11.0",
+            rate_headers: false,
+            retry_after: false,
+            honours_idempotency: false,
+            bad_token_on_verify: StatusCode::BAD_REQUEST,
+            over_limit: StatusCode::BAD_REQUEST,
+            max_characters: 500,
+            enforced_characters: Some(500),
+            urls_at_full_length: true,
+            counts_text_only: true,
+            reply_to_unknown_published: true,
+            html_errors: true,
+            reblog_answers_original: true,
+            edit_makes_public: true,
+            nodeinfo_link_https: true,
+            max_media: 4,
+            media_types: &[
+                "image/apng",
+                "image/avif",
+                "image/gif",
+                "image/jpeg",
+                "image/png",
+                "image/webp",
+            ],
+            ..mastodon
+        },
         Personality::Friendica => Traits {
             software: "friendica",
             version: "2024.12",
@@ -269,6 +339,20 @@ pub fn instance_v1(p: Personality, base: &str) -> Value {
             },
             "friendica": {"version": "2024.12", "codename": "Yellow Archangel", "db_version": 1570}
         }),
+        Personality::Takahe => json!({
+            "uri": base.trim_start_matches("http://"), "title": "Takahē", "version": "takahe/0.11.0",
+            "short_description": "", "description": "", "email": "", "urls": {},
+            "stats": {"user_count": 1, "status_count": 0, "domain_count": 1},
+            "languages": ["en"], "registrations": false, "approval_required": false, "invites_enabled": false,
+            "configuration": {
+                "accounts": {},
+                "statuses": {"max_characters": t.max_characters, "max_media_attachments": t.max_media, "characters_reserved_per_url": 23},
+                "media_attachments": {"supported_mime_types": t.media_types,
+                    "image_size_limit": 10 * 1024 * 1024, "image_matrix_limit": 2000 * 2000},
+                "polls": {"max_options": 4, "max_characters_per_option": 50, "min_expiration": 300, "max_expiration": 2_629_746}
+            },
+            "contact_account": null, "rules": []
+        }),
         Personality::Pixelfed => json!({
             "uri": base.trim_start_matches("http://"), "title": "Pixelfed", "version": "3.5.3 (compatible; Pixelfed 0.12.4)",
             "configuration": {
@@ -281,6 +365,43 @@ pub fn instance_v1(p: Personality, base: &str) -> Value {
             "uri": "fake.test", "title": "Fake", "version": "4.2.0",
             "configuration": {"statuses": {"max_characters": t.max_characters, "max_media_attachments": 4}}
         }),
+    }
+}
+
+/// The HTML page `p` answers an error of its framework with (Takahē: Django's templates),
+/// when it does.
+pub fn error_page(p: Personality, status: StatusCode) -> Option<&'static str> {
+    if !of(p).html_errors {
+        return None;
+    }
+    Some(match status {
+        StatusCode::BAD_REQUEST => "Invalid Bearer token",
+        StatusCode::NOT_FOUND => {
+            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<title>Page Not Found - Takahē</title>\n\
+             <link rel=\"stylesheet\" href=\"/static/css/style.css\" type=\"text/css\" media=\"screen\" />\n\
+             </head>\n<body>\n<main>\n<h1>Page Not Found</h1>\n<section class=\"markdown\">\n\
+             <p>Sorry about that.</p>\n</section>\n</main>\n</body>\n</html>\n"
+        }
+        _ => {
+            "<!DOCTYPE html>\n<html lang=\"en\">\n    <head>\n        <title>Internal Error</title>\n\
+             <meta http-equiv=\"Content-Type\" content=\"text/html; charset=UTF-8\" />\n    </head>\n\
+             <body>\n        <main>\n            <section class=\"markdown\">\n\
+             <h1 class=\"above\">Internal Server Error</h1>\n\
+             <p>The server encountered an error trying to process your request.</p>\n\
+             </section>\n        </main>\n    </body>\n</html>\n"
+        }
+    })
+}
+
+/// An error answer as `p` writes it: its HTML page where its framework answers with one,
+/// else the JSON body.
+pub fn error_answer(p: Personality, status: StatusCode, message: &str) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match error_page(p, status) {
+        Some(page) => {
+            (status, [("content-type", "text/html; charset=utf-8")], page).into_response()
+        }
+        None => (status, axum::Json(error_body(p, message))).into_response(),
     }
 }
 
@@ -367,6 +488,7 @@ pub fn over_limit_message(p: Personality, max: usize) -> String {
             format!("Bad Request: text with spoiler exceed max chars ({max})")
         }
         Personality::Akkoma => "The status is over the character limit".to_owned(),
+        Personality::Takahe => "Status is too long".to_owned(),
         Personality::Pixelfed => {
             format!("The status field must not be greater than {max} characters.")
         }

@@ -15,6 +15,7 @@
 )]
 
 pub mod media;
+pub mod oauth;
 pub mod write;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -76,6 +77,8 @@ pub struct Inner {
     files: media::Files,
     /// The write API (see `write.rs`).
     writes: write::Writes,
+    /// The authorisation endpoints (see `oauth.rs`).
+    grants: oauth::Grants,
 }
 
 /// The fake; clones share the same state.
@@ -160,6 +163,7 @@ impl FakeX {
                 log: Vec::new(),
                 files: media::Files::default(),
                 writes: write::Writes::default(),
+                grants: oauth::Grants::default(),
             })),
             clock,
         };

@@ -20,6 +20,7 @@
 //! Every call is counted by method and route so tests can assert exactly-once.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, Request, State};
@@ -28,11 +29,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use base64::Engine as _;
 use chrono::{DateTime, Duration, Utc};
-use hmac::{Hmac, Mac as _};
 use serde_json::{json, Value};
-use sha1::Sha1;
 
 use super::{FakeX, Refusal};
 
@@ -75,6 +73,7 @@ struct Upload {
     finalized_at: Option<DateTime<Utc>>,
     ending: Ending,
     alt_text: Option<String>,
+    processing_ms: i64,
 }
 
 #[derive(Debug)]
@@ -144,6 +143,15 @@ pub struct Writes {
     fault: Option<PostFault>,
     /// Whether quotes are allowed (X's Enterprise plan).
     quotes_allowed: bool,
+    /// How long a video or GIF takes to process, in milliseconds (`None`: 3 s).
+    processing_ms: Option<i64>,
+    /// Replies refused whoever the parent's author is (X's rule read strictly: a thread of
+    /// one's own not counted as summoned).
+    strict_replies: bool,
+    /// Posts refused with a 429 whatever the window says, by number (1-based, counted
+    /// from the fake's start).
+    post_429: BTreeSet<u64>,
+    posts_tried: u64,
     /// Ids of the posts made through the write API, oldest first.
     made: Vec<u64>,
 }
@@ -165,6 +173,8 @@ impl FakeX {
             .route("/2/media/upload", get(status))
             .route("/2/media/metadata", post(metadata))
             .route("/2/oauth2/token", post(token))
+            .route("/oauth/request_token", post(super::oauth::request_token))
+            .route("/oauth/access_token", post(super::oauth::access_token))
     }
 
     /// Registers the writing account (as a user of the read side too) and the token its
@@ -218,6 +228,61 @@ impl FakeX {
     /// Allows quote posts (an Enterprise plan).
     pub fn allow_quotes(&self) {
         self.lock().writes.quotes_allowed = true;
+    }
+
+    /// Videos and GIFs take `ms` milliseconds to process from now on (0: ready at once).
+    pub fn set_processing_ms(&self, ms: i64) {
+        self.lock().writes.processing_ms = Some(ms);
+    }
+
+    /// Refuses every reply from now on, to the account's own posts too.
+    pub fn refuse_all_replies(&self) {
+        self.lock().writes.strict_replies = true;
+    }
+
+    /// The `n`th post request from now on (1-based, counted from the fake's start) gets a
+    /// 429 until the post window's reset, whatever the window says.
+    pub fn inject_post_429(&self, n: u64) {
+        self.lock().writes.post_429.insert(n);
+    }
+
+    /// Post ids made through the write API, oldest first, with what each replies to and
+    /// how many media it carries: `(id, text as sent, reply parent, media)`.
+    pub fn made(&self) -> Vec<(String, String, Option<String>, usize)> {
+        self.made_posts()
+            .iter()
+            .map(|p| {
+                let parent = p["referenced_tweets"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|r| r["type"] == "replied_to")
+                    .and_then(|r| r["id"].as_str())
+                    .map(str::to_owned);
+                (
+                    p["id"].as_str().unwrap_or_default().to_owned(),
+                    p["birdbridge_fake_sent"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    parent,
+                    p["attachments"]["media_keys"]
+                        .as_array()
+                        .map_or(0, Vec::len),
+                )
+            })
+            .collect()
+    }
+
+    /// The ids of the media of upload sessions finalized so far, with their category.
+    pub fn uploads(&self) -> Vec<(String, String)> {
+        self.lock()
+            .writes
+            .uploads
+            .iter()
+            .filter(|(_, u)| u.finalized_at.is_some())
+            .map(|(id, u)| (id.clone(), u.category.clone()))
+            .collect()
     }
 
     /// Starts an OAuth 2.0 grant: `access` valid for `valid_secs`, and `refresh`.
@@ -308,76 +373,20 @@ impl FakeX {
         Err(Box::new(unauthorized()))
     }
 
-    /// RFC 5849 verification, written here on its own: parse the header, collect the query
-    /// and `oauth_*` parameters, rebuild the base string, compare the HMAC-SHA1.
+    /// RFC 5849 verification (`oauth.rs`): the fake's access token or one the PIN flow
+    /// issued, each nonce good once.
     fn signature_ok(&self, method: &Method, uri: &axum::http::Uri, header: &str) -> bool {
-        let decode = |s: &str| {
-            percent_encoding::percent_decode_str(s)
-                .decode_utf8()
-                .map(std::borrow::Cow::into_owned)
-                .ok()
-        };
-        let mut oauth = BTreeMap::new();
-        for field in header.split(',') {
-            let Some((k, v)) = field.trim().split_once('=') else {
-                return false;
-            };
-            let Some(v) = decode(v.trim_matches('"')) else {
-                return false;
-            };
-            oauth.insert(k.to_owned(), v);
-        }
-        let given = |k: &str| oauth.get(k).map(String::as_str);
-        if given("oauth_consumer_key") != Some(CONSUMER_KEY)
-            || given("oauth_token") != Some(ACCESS_TOKEN)
-            || given("oauth_signature_method") != Some("HMAC-SHA1")
-        {
-            return false;
-        }
-        let (Some(signature), Some(nonce)) = (given("oauth_signature"), given("oauth_nonce"))
-        else {
-            return false;
-        };
-        let enc = |s: &str| {
-            s.bytes()
-                .map(|b| {
-                    if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                        (b as char).to_string()
-                    } else {
-                        format!("%{b:02X}")
-                    }
-                })
-                .collect::<String>()
-        };
-        let mut params: Vec<(String, String)> = oauth
-            .iter()
-            .filter(|(k, _)| k.as_str() != "oauth_signature" && k.as_str() != "realm")
-            .map(|(k, v)| (enc(k), enc(v)))
-            .collect();
-        if let Some(q) = uri.query() {
-            for (k, v) in url::form_urlencoded::parse(q.as_bytes()) {
-                params.push((enc(&k), enc(&v)));
-            }
-        }
-        params.sort();
-        let param_string = params
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("&");
-        let base = format!(
-            "{}&{}&{}",
-            method.as_str(),
-            enc(&format!("{}{}", self.url(), uri.path())),
-            enc(&param_string)
-        );
-        let key = format!("{}&{}", enc(CONSUMER_SECRET), enc(ACCESS_SECRET));
-        let mut mac = Hmac::<Sha1>::new_from_slice(key.as_bytes()).unwrap();
-        mac.update(base.as_bytes());
-        let expected =
-            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+        let verified =
+            super::oauth::verify(&self.url(), method, uri, header, |token| match token {
+                Some(ACCESS_TOKEN) => Some(ACCESS_SECRET.to_owned()),
+                Some(other) => self.issued_secret(other),
+                None => None,
+            });
         // A nonce is good once.
-        expected == signature && self.lock().writes.nonces.insert(nonce.to_owned())
+        verified.is_some_and(|oauth| {
+            let nonce = oauth.get("oauth_nonce").cloned().unwrap_or_default();
+            self.lock().writes.nonces.insert(nonce)
+        })
     }
 
     /// The windows' headers after taking one post; `Err` is the 429 to send.
@@ -385,10 +394,15 @@ impl FakeX {
         let now = self.clock.now().timestamp();
         let mut inner = self.lock();
         let w = &mut inner.writes;
+        w.posts_tried += 1;
+        let injected = w.post_429.remove(&w.posts_tried);
         let (Some(window), Some(day)) = (w.post_window.as_mut(), w.app_day.as_mut()) else {
             return Ok(HeaderMap::new());
         };
-        let ok = window.take(now) && day.take(now);
+        if injected {
+            window.remaining = 0;
+        }
+        let ok = !injected && window.take(now) && day.take(now);
         let mut headers = HeaderMap::new();
         window.headers("x-rate-limit", &mut headers);
         day.headers("x-app-limit-24hour", &mut headers);
@@ -497,25 +511,31 @@ fn admit_write(
     fake.check(method, uri, headers)
 }
 
-/// X's rendition of a post's text: `&`, `<`, `>` escaped, links replaced by `t.co` links.
+/// X's rendition of a post's text: `&`, `<`, `>` escaped, links replaced by `t.co` links
+/// (a link ends at whitespace, which stays as it was).
 fn rendition(text: &str, n: u64) -> String {
     let escaped = text
         .replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;");
+    let mut out = String::with_capacity(escaped.len());
     let mut i = 0;
-    escaped
-        .split(' ')
-        .map(|word| {
-            if word.starts_with("http://") || word.starts_with("https://") {
-                i += 1;
-                format!("https://t.co/{n:04}x{i}")
-            } else {
-                word.to_owned()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+    let mut rest = escaped.as_str();
+    while !rest.is_empty() {
+        let space = rest.len() - rest.trim_start().len();
+        out.push_str(&rest[..space]);
+        rest = &rest[space..];
+        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        let word = &rest[..end];
+        if word.starts_with("http://") || word.starts_with("https://") {
+            i += 1;
+            let _ = write!(out, "https://t.co/{n:04}x{i}");
+        } else {
+            out.push_str(word);
+        }
+        rest = &rest[end..];
+    }
+    out
 }
 
 async fn create_post(
@@ -679,7 +699,7 @@ fn accept_post(
                 "The Post you are replying to has been deleted or is not visible to you.",
             )));
         };
-        let summoned = p.author_id == WRITER_ID
+        let summoned = (p.author_id == WRITER_ID && !inner.writes.strict_replies)
             || p.json["text"]
                 .as_str()
                 .is_some_and(|t| t.to_lowercase().contains(&format!("@{WRITER_NAME}")));
@@ -857,6 +877,7 @@ async fn initialize(
     } else {
         inner.writes.next_ending.take().unwrap_or(Ending::Succeeds)
     };
+    let processing_ms = inner.writes.processing_ms.unwrap_or(3000);
     inner.writes.uploads.insert(
         id.clone(),
         Upload {
@@ -866,6 +887,7 @@ async fn initialize(
             finalized_at: None,
             ending,
             alt_text: None,
+            processing_ms,
         },
     );
     Json(json!({"data": {"id": id, "media_key": format!("3_{id}"), "expires_after_secs": 86_400}}))
@@ -908,7 +930,8 @@ async fn append(
 }
 
 /// The processing state of an upload at `now`: an image is ready at once; a video or GIF
-/// is pending for 1 s, in progress until 3 s after finalize, then done.
+/// is pending for a third of its processing time (3 s unless set), in progress until it
+/// is over, then done.
 fn processing(upload: &Upload, now: DateTime<Utc>) -> Value {
     let Some(at) = upload.finalized_at else {
         return json!({"state": "pending", "check_after_secs": 1});
@@ -916,10 +939,13 @@ fn processing(upload: &Upload, now: DateTime<Utc>) -> Value {
     if upload.category == "tweet_image" {
         return json!({"state": "succeeded"});
     }
-    let age = (now - at).num_seconds();
+    let age = (now - at).num_milliseconds();
+    let total = upload.processing_ms;
     match (age, upload.ending) {
-        (..1, _) => json!({"state": "pending", "check_after_secs": 1}),
-        (1..3, _) => json!({"state": "in_progress", "check_after_secs": 2, "progress_percent": 50}),
+        (a, _) if a < total / 3 => json!({"state": "pending", "check_after_secs": 1}),
+        (a, _) if a < total => {
+            json!({"state": "in_progress", "check_after_secs": 2, "progress_percent": 50})
+        }
         (_, Ending::Succeeds) => json!({"state": "succeeded", "progress_percent": 100}),
         (_, Ending::Fails) => json!({"state": "failed", "progress_percent": 100,
             "error": {"code": 1, "name": "InvalidMedia", "message": "Unsupported video format"}}),
@@ -1038,13 +1064,22 @@ async fn token(
         )
             .into_response()
     };
-    if form.get("grant_type").map(String::as_str) != Some("refresh_token")
-        || form.get("client_id").map(String::as_str) != Some(CLIENT_ID)
-    {
-        return refused("Missing required parameter [grant_type] or [client_id].");
+    if form.get("client_id").map(String::as_str) != Some(CLIENT_ID) {
+        return refused("Missing required parameter [client_id].");
+    }
+    let now = fake.clock.now();
+    match form.get("grant_type").map(String::as_str) {
+        Some("refresh_token") => {}
+        Some("authorization_code") => {
+            if let Err(detail) = super::oauth::exchange_code(&fake, &form) {
+                return refused(detail);
+            }
+            let mut inner = fake.lock();
+            return issue(&mut inner.writes, now);
+        }
+        _ => return refused("Missing required parameter [grant_type]."),
     }
     let given = form.get("refresh_token").cloned().unwrap_or_default();
-    let now = fake.clock.now();
     let mut inner = fake.lock();
     let w = &mut inner.writes;
     if w.refresh_token.as_deref() != Some(given.as_str()) {
@@ -1056,6 +1091,11 @@ async fn token(
         return refused("Value passed for the token was invalid.");
     }
     w.spent_refresh.insert(given);
+    issue(w, now)
+}
+
+/// A new access token and refresh token for the grant.
+fn issue(w: &mut Writes, now: DateTime<Utc>) -> Response {
     w.issued += 1;
     let access = format!("fake-access-{}", w.issued);
     let refresh = format!("fake-refresh-{}", w.issued);

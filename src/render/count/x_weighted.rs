@@ -36,6 +36,22 @@ pub fn length(text: &str) -> usize {
     total + plain(&text[plain_from..])
 }
 
+/// The first lines of a post on X that carries a content warning (X has none of its own):
+/// `CW: <warning>` and a blank line, before the text. Counted by
+/// [`crate::render::count::length`] and written by the X target, so both agree.
+pub fn warning_line(warning: &str) -> String {
+    format!("CW: {warning}\n\n")
+}
+
+/// A post's text on X: the warning line (when there is a warning), then the text.
+pub fn with_warning(warning: Option<&str>, text: &str) -> String {
+    match warning {
+        Some(w) if text.is_empty() => warning_line(w).trim_end().to_owned(),
+        Some(w) => format!("{}{text}", warning_line(w)),
+        None => text.to_owned(),
+    }
+}
+
 /// Whether X would see a URL in `text` (billing: a post with a URL costs more). Counts
 /// possible URLs too, so that a price is never underestimated.
 pub fn has_url(text: &str) -> bool {

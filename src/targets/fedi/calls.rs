@@ -25,7 +25,7 @@ use crate::budget::{
     Budget, BudgetPool, Family, PooledBudget, Priority, RateHeaders, Seed, SharedBudget, Window,
 };
 use crate::clock::Clock;
-use crate::targets::{Delivered, TargetError};
+use crate::targets::{Delivered, RepliesTo, TargetError};
 
 /// Times a call waits out a 429 or 503 before the part is given back to the engine.
 pub(super) const MAX_RATE_WAITS: u32 = 6;
@@ -229,18 +229,31 @@ impl Calls {
         }
     }
 
-    /// What an unexpected answer means.
+    /// What an unexpected answer means. Takahē refuses a bad token on every call with a 400
+    /// "Invalid Bearer token" (its `api/middleware.py`), which is the token too, not the part.
     pub fn answer_error(&self, answer: &Answer) -> TargetError {
         match answer.status {
             401 | 403 => TargetError::Auth {
                 target: self.target.clone(),
                 message: answer.message(),
             },
-            429 | 503 => TargetError::RateLimited {
-                retry_after: RateHeaders::parse(&answer.headers, self.clock.now())
-                    .retry_at
-                    .unwrap_or_else(|| self.clock.now() + Duration::minutes(5)),
+            400 if answer.is_bad_token() => TargetError::Auth {
+                target: self.target.clone(),
+                message: answer.message(),
             },
+            // Still refused after the waits: the part is due again when the server said
+            // (`Retry-After`, else the reset that answer announces), else in a minute.
+            429 | 503 => {
+                let now = self.clock.now();
+                let said = RateHeaders::parse(&answer.headers, now);
+                TargetError::RateLimited {
+                    retry_after: said
+                        .retry_at
+                        .or(said.reset_at)
+                        .filter(|t| *t > now)
+                        .unwrap_or_else(|| now + Duration::minutes(1)),
+                }
+            }
             400..=499 => TargetError::Rejected {
                 status: Some(answer.status),
                 message: answer.message(),
@@ -302,7 +315,7 @@ impl Calls {
                 // the run; the engine reconnects the target later, with backoff.
                 Err(Transport::Connect(m)) => {
                     return Err(TargetError::Unreachable {
-                        message: format!("{}{path}: {m}", self.api.base()),
+                        message: format!("{}: {m}", self.api.url(path)),
                     })
                 }
                 Err(t) if retries < MAX_TRANSIENT_RETRIES => {
@@ -312,10 +325,26 @@ impl Calls {
                 }
                 Err(t) => {
                     return Err(TargetError::Transient {
-                        message: format!("{}{path}: {t}", self.api.base()),
+                        message: format!("{}: {t}", self.api.url(path)),
                     })
                 }
             }
+        }
+    }
+
+    /// `GET` once: budgeted, a 429 waited out, but no retry after any other failure, for a
+    /// look-up that has another way to learn the same thing (a nodeinfo link, which may name
+    /// another scheme, host or port than the server's). The token goes only with `auth`.
+    /// The error does not repeat the address; the caller names it.
+    pub async fn get_once(&self, path_or_url: &str, auth: bool) -> Result<Answer, TargetError> {
+        let get = move || self.api.get(path_or_url, auth);
+        match self.send(Family::Requests, &mut 0, get).await? {
+            Ok(answer) if (200..=299).contains(&answer.status) => Ok(answer),
+            Ok(answer) => Err(self.answer_error(&answer)),
+            Err(Transport::Connect(message)) => Err(TargetError::Unreachable { message }),
+            Err(t) => Err(TargetError::Transient {
+                message: t.to_string(),
+            }),
         }
     }
 
@@ -410,6 +439,7 @@ impl Repeatable<'_> {
             Self::Edit { remote_id, .. } => Ok(answer.delivered().unwrap_or(Delivered {
                 remote_id: remote_id.to_owned(),
                 url: None,
+                replies_to: RepliesTo::Unsaid,
             })),
             Self::Boost { .. } => answer.delivered(),
         }

@@ -205,13 +205,19 @@ impl Api {
         }
     }
 
-    /// `GET` a path (or an absolute URL, for nodeinfo links), with the token when `auth`.
-    pub async fn get(&self, path_or_url: &str, auth: bool) -> Result<Answer, Transport> {
-        let url = if path_or_url.starts_with("http://") || path_or_url.starts_with("https://") {
+    /// The address a path on this server (or an absolute URL, as a nodeinfo link is) names:
+    /// what [`Api::get`] fetches, and what an error about it names.
+    pub fn url(&self, path_or_url: &str) -> String {
+        if path_or_url.starts_with("http://") || path_or_url.starts_with("https://") {
             path_or_url.to_owned()
         } else {
             format!("{}{path_or_url}", self.base)
-        };
+        }
+    }
+
+    /// `GET` a path (or an absolute URL, for nodeinfo links), with the token when `auth`.
+    pub async fn get(&self, path_or_url: &str, auth: bool) -> Result<Answer, Transport> {
+        let url = self.url(path_or_url);
         self.send_repeatable(|http| {
             let req = http.get(&url);
             if auth {

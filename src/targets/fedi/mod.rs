@@ -45,7 +45,7 @@ use super::{
 };
 use crate::budget::{BudgetPool, Family, Priority};
 use crate::clock::Clock;
-use crate::config::{FediverseTargetSettings, ServerKind};
+use crate::config::{FediverseTargetSettings, ServerKind, Visibility};
 use crate::media::stage::MediaStage;
 use crate::render::PartMedia;
 use crate::store::CachedProfile;
@@ -196,7 +196,7 @@ impl FediTarget {
             p
         } else {
             let kind = match self.settings.kind {
-                ServerKind::Auto => connect::detect_kind(&self.calls, &self.settings.url).await?,
+                ServerKind::Auto => connect::detect_kind(&self.calls).await?,
                 kind => kind,
             };
             let p = connect::fetch_profile(&self.calls, kind).await?;
@@ -285,6 +285,25 @@ impl Target for FediTarget {
         self.connected
             .as_ref()
             .map_or_else(|| quirks::of(self.settings.kind).edits, |c| c.quirks.edits)
+    }
+
+    /// A server that makes every edited status public (Takahē) edits only public ones.
+    fn edit_refusal(&self, visibility: Visibility) -> Option<String> {
+        let kind = self
+            .connected
+            .as_ref()
+            .map_or(self.settings.kind, |c| c.profile.kind);
+        let makes_public = self.connected.as_ref().map_or_else(
+            || quirks::of(kind).edit_makes_public,
+            |c| c.quirks.edit_makes_public,
+        );
+        (makes_public && visibility != Visibility::Public).then(|| {
+            format!(
+                "{} servers make an edited status public, and this one is {}: not edited",
+                kind.as_str(),
+                visibility.as_str()
+            )
+        })
     }
 
     /// On a server that needs an image on every post (Pixelfed), once connected: a post

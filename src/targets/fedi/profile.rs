@@ -153,6 +153,9 @@ impl InstanceProfile {
             counting: quirks.counting,
             max_spoiler_characters: quirks.max_spoiler,
             supports_quote_posts: self.quotes_natively(quirks),
+            video_alone: false,
+            own_links: true,
+            at_handles: true,
         }
     }
 

@@ -1,5 +1,5 @@
 //! What each server kind is known to do differently, in one table, so the rest of the client
-//! has no special cases (FORMATS.md "Fediverse targets": each difference is a per-target
+//! has no special cases (docs/servers.md, opening: each difference is a per-target
 //! rule). Where a server is known to advertise something it does not do (`GoToSocial`'s
 //! 25 characters per URL, while it counts URLs at full length), the quirk wins.
 
@@ -35,13 +35,17 @@ pub struct Quirks {
     /// budgeted as a request, and no family is counted apart.
     pub one_counter: bool,
     /// Whether the server closes every connection after one answer without saying so (snac,
-    /// FORMATS.md "Servers"): every request then goes on a fresh connection from the start,
+    /// docs/servers.md "Measured on real servers"): every request then goes on a fresh connection from the start,
     /// instead of a first status post meeting a closed pooled connection and waiting for
     /// reconciliation.
     pub closes_after_answer: bool,
     /// Whether `PUT /api/v1/statuses/:id` edits a status (an X edit becomes an edit there;
     /// elsewhere the new version is recorded as skipped).
     pub edits: bool,
+    /// Whether an edit makes the status public whatever it was (Takahē: the edit takes no
+    /// visibility and its `edit_local` sets the public default), so a status that is not
+    /// public is never edited there.
+    pub edit_makes_public: bool,
     /// The first version that takes `quoted_status_id` (native quote posts), when the kind
     /// has one; the instance's version (or `api_versions`) then decides. Mastodon's "Implementing
     /// quote posts" page (docs.joinmastodon.org/client/quotes) names API version 7, shipped
@@ -102,6 +106,7 @@ pub fn of(kind: ServerKind) -> Quirks {
         one_counter: false,
         closes_after_answer: false,
         edits: false,
+        edit_makes_public: false,
         native_quotes_from: None,
         max_spoiler: None,
         markdown_text: false,
@@ -159,13 +164,24 @@ pub fn of(kind: ServerKind) -> Quirks {
             max_spoiler: Some(140),
             ..plain
         },
-        // Measured on snac 2.94 (FORMATS.md "Servers as measured"): no rate-limit headers
+        // Measured on snac 2.94 (docs/servers.md "Measured on real servers"): no rate-limit headers
         // (so the budget stays a guess, Mastodon's), Idempotency-Key ignored, a status id
         // that changes on edit. Its limit is 100000 characters, far beyond any split.
         ServerKind::Snac => Quirks {
             default_max_characters: 100_000,
             closes_after_answer: true,
             edits: true,
+            ..plain
+        },
+        // Takahē (`api/views/statuses.py` `post_status`): the limit is Python's `len` of the
+        // text, code points with URLs at full length (500 unless the admin changed it);
+        // 4 attachments; no rate-limit headers (the budget stays a guess, Mastodon's);
+        // Idempotency-Key ignored. Its edits (`edit_status`) take no visibility, and
+        // `edit_local` then makes the status public.
+        ServerKind::Takahe => Quirks {
+            default_max_characters: 500,
+            edits: true,
+            edit_makes_public: true,
             ..plain
         },
     }
@@ -181,8 +197,20 @@ pub fn kind_from_software(name: &str) -> Option<ServerKind> {
         "firefish" | "iceshrimp" | "iceshrimp.net" | "catodon" => Some(ServerKind::Firefish),
         "pixelfed" => Some(ServerKind::Pixelfed),
         "snac" => Some(ServerKind::Snac),
+        "takahe" => Some(ServerKind::Takahe),
         _ => None,
     }
+}
+
+/// The kind the software named in an instance document's `version` stands for, when nodeinfo
+/// could not tell: Takahē's `takahe/0.11.0`, snac's `4.0.0 (not true; really snac/2.94)`,
+/// the `(compatible; Akkoma 3.13.2)` of Akkoma, Pixelfed, Friendica and Iceshrimp.NET. A bare
+/// version (Mastodon, `GoToSocial`) names none.
+pub fn kind_from_version(version: &str) -> Option<ServerKind> {
+    version
+        .split(|c: char| !(c.is_alphanumeric() || c == '.' || c == '-'))
+        .filter(|word| word.chars().any(char::is_alphabetic))
+        .find_map(kind_from_software)
 }
 
 /// The kind a cached profile names.
@@ -202,10 +230,29 @@ mod tests {
     #[case("gotosocial", Some(ServerKind::GoToSocial))]
     #[case("pixelfed", Some(ServerKind::Pixelfed))]
     #[case("snac", Some(ServerKind::Snac))]
+    #[case("takahe", Some(ServerKind::Takahe))]
     #[case("Iceshrimp.NET", Some(ServerKind::Firefish))]
     #[case("lemmy", None)]
     fn nodeinfo_names_map_to_kinds(#[case] name: &str, #[case] kind: Option<ServerKind>) {
         assert_eq!(kind_from_software(name), kind);
+    }
+
+    #[rstest]
+    #[case("takahe/0.11.0", Some(ServerKind::Takahe))]
+    #[case("4.0.0 (not true; really snac/2.94)", Some(ServerKind::Snac))]
+    #[case("2.7.2 (compatible; Akkoma 3.13.2)", Some(ServerKind::Pleroma))]
+    #[case("3.5.3 (compatible; Pixelfed 0.12.4)", Some(ServerKind::Pixelfed))]
+    #[case(
+        "4.2.1 (compatible; Iceshrimp.NET/2024.1-beta5",
+        Some(ServerKind::Firefish)
+    )]
+    #[case("4.3.1", None)]
+    #[case("0.17.0 git-abc", None)]
+    fn instance_versions_name_their_software(
+        #[case] version: &str,
+        #[case] kind: Option<ServerKind>,
+    ) {
+        assert_eq!(kind_from_version(version), kind);
     }
 
     #[test]

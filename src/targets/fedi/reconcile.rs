@@ -1,6 +1,6 @@
 //! Finding a part among the account's recent statuses, after a write whose outcome is
 //! unknown (a timeout, a crash between the server's answer and the ledger's record), so it
-//! is adopted instead of posted twice (DESIGN.md "Exactly once").
+//! is adopted instead of posted twice (ARCHITECTURE.md "Exactly once, in detail").
 //!
 //! Servers return a status's text as HTML (links shortened with hidden spans, mentions and
 //! hashtags wrapped in links, paragraphs and line breaks as tags). [`crate::html`] reads it

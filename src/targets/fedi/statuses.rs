@@ -13,7 +13,7 @@ use super::connect::Connected;
 use super::{lenient, quirks, reconcile};
 use crate::budget::Family;
 use crate::config::Visibility;
-use crate::targets::{AttachedMedia, Delivered, Outgoing, TargetError};
+use crate::targets::{AttachedMedia, Delivered, Outgoing, RepliesTo, TargetError};
 
 /// Status posts refused with "media not processed yet" before giving up for this run.
 const MAX_PROCESSING_RETRIES: u32 = 4;
@@ -145,6 +145,7 @@ pub async fn search(
     .map(|c| Delivered {
         remote_id: c.id.clone(),
         url: c.url.clone(),
+        replies_to: RepliesTo::Unsaid,
     }))
 }
 

@@ -205,6 +205,11 @@ impl XApi {
         }
     }
 
+    /// How long a request may take.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// Uploads in chunks of `bytes` (at least 1) instead of [`DEFAULT_CHUNK`].
     #[must_use]
     pub fn with_chunk_size(mut self, bytes: u64) -> Self {
@@ -304,11 +309,16 @@ impl XApi {
         })
     }
 
-    /// `POST /2/users/{user_id}/retweets`: reposts `post_id` as the account.
+    /// `POST /2/users/{user_id}/retweets`: reposts `post_id` as the account; the repost's
+    /// own id when X names it (`data.id`, or `data.rest_id` as X has answered too).
     ///
     /// # Errors
     /// See [`XError`]; an unknown outcome is settled by reading the account's posts.
-    pub async fn repost(&self, user_id: &str, post_id: &str) -> Result<Answered<()>, Failed> {
+    pub async fn repost(
+        &self,
+        user_id: &str,
+        post_id: &str,
+    ) -> Result<Answered<Option<String>>, Failed> {
         let raw = self
             .call(Request {
                 method: Method::POST,
@@ -320,8 +330,13 @@ impl XApi {
                 },
             })
             .await?;
+        let data = &raw.body["data"];
+        let id = ["id", "rest_id"]
+            .iter()
+            .find_map(|k| data[*k].as_str())
+            .map(str::to_owned);
         Ok(Answered {
-            value: (),
+            value: id,
             limits: raw.limits,
         })
     }

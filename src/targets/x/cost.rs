@@ -158,6 +158,48 @@ pub fn price_part(part: &Part) -> PartCost {
     }
 }
 
+/// What an X target bills, as the engine needs it: each part's price, and the daily cap
+/// its posts wait under (`max_spend_per_day`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tariff {
+    /// The most to spend per UTC day; `None`: no cap.
+    pub cap: Option<Usd>,
+}
+
+impl Tariff {
+    /// The price of posting `part` as rendered.
+    pub fn price(&self, part: &Part) -> Usd {
+        price_part(part).total()
+    }
+
+    /// The price of posting `part` as it was sent: `text` (links to media that could not
+    /// go may have been added) with `descriptions` alt texts.
+    pub fn price_sent(&self, part: &Part, text: &str, descriptions: usize) -> Usd {
+        let sent = Part {
+            text: text.to_owned(),
+            media: part
+                .media
+                .iter()
+                .filter(|m| {
+                    m.description
+                        .as_deref()
+                        .is_some_and(|d| !d.trim().is_empty())
+                })
+                .take(descriptions)
+                .cloned()
+                .collect(),
+            ..part.clone()
+        };
+        self.price(&sent)
+    }
+
+    /// Posts per UTC day the cap allows at `price` each, when capped.
+    pub fn posts_per_day(&self, price: Usd) -> Option<u64> {
+        let cap = self.cap?;
+        Some(cap.micros().checked_div(price.micros()).unwrap_or(u64::MAX))
+    }
+}
+
 /// The price of a post's parts on X.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PostCost {

@@ -1,8 +1,12 @@
-//! The X target's standalone layers (`docs/x-target.md`): the write-API client and what
-//! its answers mean, credentials (OAuth 1.0a signing, OAuth 2.0 tokens refreshed and written
-//! back), X's media rules, finding a post among the account's own after an unknown
-//! outcome, and what X bills. They know nothing of the ledger or the budget; the target
-//! that delivers parts to X is built on them.
+//! The X target (`kind = "x"`, `docs/x-target.md`), in layers:
+//!
+//! - the client and what X's answers mean, credentials (OAuth 1.0a signing, OAuth 2.0 tokens
+//!   refreshed and written back), X's media rules, finding a post among the account's own
+//!   after an unknown outcome, and what X bills: no ledger, no budget;
+//! - [`calls`]: those calls with the account's rate-limit budget, waits and retries;
+//! - [`uploads`] (one attachment, processed, described) and [`posts`] (posts and reply
+//!   chains never sent twice, reposts, reconciliation) on the budgeted calls;
+//! - [`target`]: [`XTarget`], the [`crate::targets::Target`] the engine drives.
 //!
 //! - [`client`]: every call, each under a timeout, returning X's value with the answer's
 //!   rate limits, or an [`XError`] naming what to do next;
@@ -13,12 +17,17 @@
 //! - [`cost`]: X's pay-per-use prices for a rendered post.
 
 pub mod answer;
+pub mod calls;
 pub mod client;
 pub mod cost;
 pub mod media;
 pub mod oauth1;
 pub mod oauth2;
+pub mod posts;
 pub mod reconcile;
+pub mod target;
+pub mod uploads;
 
 pub use answer::{Answered, Failed, RateLimits, XError};
 pub use client::{Credentials, XApi};
+pub use target::XTarget;

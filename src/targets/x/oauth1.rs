@@ -67,15 +67,62 @@ impl OAuth1Keys {
         nonce: &str,
         timestamp: i64,
     ) -> String {
+        Signer {
+            consumer_key: &self.consumer_key,
+            consumer_secret: &self.consumer_secret,
+            token: Some((&self.token, &self.token_secret)),
+            extra: &[],
+        }
+        .header(method, url, form, nonce, timestamp)
+    }
+}
+
+/// What signs one request: the consumer's keys, a token when there is one (a request
+/// token while authorising, else the access token), and `oauth_*` parameters of the
+/// authorisation steps (`oauth_callback`, `oauth_verifier`).
+#[derive(Debug, Clone, Copy)]
+pub struct Signer<'a> {
+    /// The app's consumer key.
+    pub consumer_key: &'a Secret,
+    /// The app's consumer secret.
+    pub consumer_secret: &'a Secret,
+    /// The token and its secret.
+    pub token: Option<(&'a Secret, &'a Secret)>,
+    /// More `oauth_*` parameters, signed and sent in the header.
+    pub extra: &'a [(&'a str, &'a str)],
+}
+
+impl Signer<'_> {
+    /// The `Authorization` header with a fresh random nonce (see [`Signer::header`]).
+    pub fn authorization(&self, method: &str, url: &Url, timestamp: i64) -> Secret {
+        let nonce: String = std::iter::repeat_with(fastrand::alphanumeric)
+            .take(32)
+            .collect();
+        Secret::new(self.header(method, url, &[], &nonce, timestamp))
+    }
+
+    /// The `Authorization: OAuth ...` header value, signed over the method, the URL, its
+    /// query and `form` parameters and the `oauth_*` parameters (RFC 5849 §3.4).
+    pub fn header(
+        &self,
+        method: &str,
+        url: &Url,
+        form: &[(&str, &str)],
+        nonce: &str,
+        timestamp: i64,
+    ) -> String {
         let timestamp = timestamp.to_string();
-        let oauth = [
+        let mut oauth: Vec<(&str, &str)> = vec![
             ("oauth_consumer_key", self.consumer_key.expose()),
             ("oauth_nonce", nonce),
             ("oauth_signature_method", "HMAC-SHA1"),
             ("oauth_timestamp", &timestamp),
-            ("oauth_token", self.token.expose()),
-            ("oauth_version", "1.0"),
         ];
+        if let Some((token, _)) = self.token {
+            oauth.push(("oauth_token", token.expose()));
+        }
+        oauth.push(("oauth_version", "1.0"));
+        oauth.extend_from_slice(self.extra);
         let mut params: Vec<(String, String)> = url
             .query_pairs()
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -87,7 +134,9 @@ impl OAuth1Keys {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
         );
         let base = signature_base(method, url, &params);
-        let signature = sign(&base, &self.consumer_secret, &self.token_secret);
+        let empty = Secret::new("");
+        let token_secret = self.token.map_or(&empty, |(_, secret)| secret);
+        let signature = sign(&base, self.consumer_secret, token_secret);
         let fields: Vec<String> = oauth
             .iter()
             .copied()

@@ -1,7 +1,8 @@
-//! Feed posts with parts left, kept in the ledger (`store/kept.rs`): a feed cannot be asked
-//! for an old item, so the daemon keeps each handled feed post that a route still needs, in
-//! the transaction that moves the cursor past it, offers the kept copies again after a
-//! restart (or an operator change), and drops a copy once no route needs it.
+//! Posts with parts left, kept in the ledger (`store/kept.rs`) for a source that cannot be
+//! asked for an old item ([`super::Source::keeps_posts`]: a feed). The daemon keeps each
+//! handled post of such a source that a route still needs, in the transaction that moves
+//! the cursor past it, and drops the copy once no route needs it; the source offers the kept
+//! copies again after a restart (or an operator change).
 //!
 //! X posts are not kept: a restart reads them again from the X API, which also tells that a
 //! post was deleted (or its account made private) meanwhile, and such a post is then not
@@ -12,26 +13,26 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
-use super::LivePost;
+use super::{CursorMove, Found};
 use crate::model::Post;
-use crate::store::{KeepPost, Ledger, StoreError};
+use crate::store::{KeepPost, Ledger, StoreError, UnreadableKept};
 
-/// A feed post to keep while its routes need it.
+/// A post to keep while its routes need it.
 #[derive(Debug)]
-pub(super) struct Keep {
+pub(crate) struct Keep {
     /// The source's name.
-    pub(super) source: String,
+    pub(crate) source: String,
     /// The routes reading it.
-    pub(super) routes: Vec<String>,
+    pub(crate) routes: Vec<String>,
     /// The post.
-    pub(super) post: Post,
+    pub(crate) post: Post,
 }
 
 /// The post is in the ledger for every route: saves the cursor past it, and keeps the post
 /// if a route still needs it, in one transaction, off the event loop.
-pub(super) async fn handled(
+pub(crate) async fn handled(
     ledger: &Arc<Ledger>,
-    cursor: (String, String),
+    cursor: CursorMove,
     keep: Option<Keep>,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
@@ -42,13 +43,13 @@ pub(super) async fn handled(
                 routes: &k.routes,
                 post: &k.post,
             });
-            l.post_handled((&cursor.0, &cursor.1), keep, now)
+            l.post_handled((&cursor.source, &cursor.value), keep, now)
         })
         .await
 }
 
 /// A kept post was delivered again: drops its copy if no route needs it any more.
-pub(super) async fn forget_if_settled(
+pub(crate) async fn forget_if_settled(
     ledger: &Arc<Ledger>,
     source: &str,
     routes: Vec<String>,
@@ -61,13 +62,24 @@ pub(super) async fn forget_if_settled(
     Ok(())
 }
 
-/// The feed posts whose parts a previous run left to deliver on `routes`, from their kept
+/// The kept copies of `source` among `ids`, oldest first.
+pub(super) async fn lookup(
+    ledger: &Arc<Ledger>,
+    source: &str,
+    ids: Vec<String>,
+) -> Result<Vec<Found>, StoreError> {
+    let name = source.to_owned();
+    let kept = ledger.call(move |l| l.kept_posts(&name, &ids)).await?;
+    Ok(readable(kept))
+}
+
+/// The posts whose parts a previous run left to deliver on `routes`, from their kept
 /// copies, oldest first; copies no route needs any more are dropped first.
 pub(super) async fn recover(
     ledger: &Arc<Ledger>,
     source: &str,
     routes: Vec<String>,
-) -> Result<Vec<LivePost>, StoreError> {
+) -> Result<Vec<Found>, StoreError> {
     let name = source.to_owned();
     let (pruned, ids, kept) = ledger
         .call(move |l| {
@@ -88,15 +100,7 @@ pub(super) async fn recover(
             "dropped the kept copies of feed posts that are done"
         );
     }
-    let mut posts = Vec::with_capacity(kept.len());
-    for copy in kept {
-        match copy {
-            Ok(post) => posts.push(post),
-            Err(err) => {
-                warn!(error = %err, "a kept feed post cannot be offered again; its parts wait in the ledger");
-            }
-        }
-    }
+    let posts = readable(kept);
     let missing = ids.len().saturating_sub(posts.len());
     if missing > 0 {
         warn!(
@@ -110,12 +114,21 @@ pub(super) async fn recover(
             "offering again the feed posts a previous run left unfinished"
         );
     }
+    Ok(posts)
+}
+
+/// The copies that can be read, oldest first; the others are logged (their parts wait in
+/// the ledger).
+fn readable(kept: Vec<Result<Post, UnreadableKept>>) -> Vec<Found> {
+    let mut posts = Vec::with_capacity(kept.len());
+    for copy in kept {
+        match copy {
+            Ok(post) => posts.push(post),
+            Err(err) => {
+                warn!(error = %err, "a kept feed post cannot be offered again; its parts wait in the ledger");
+            }
+        }
+    }
     posts.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-    Ok(posts
-        .into_iter()
-        .map(|post| LivePost {
-            post,
-            earlier: Vec::new(),
-        })
-        .collect())
+    posts.into_iter().map(Found::from).collect()
 }

@@ -1,0 +1,318 @@
+//! Budgeted calls to X: the [`XApi`] with the account's rate-limit budget, waits and
+//! retries on top, as the fediverse target's `Calls` does for its servers. Every call first
+//! takes its share of the account's [`Budget`] (waiting when the window is used up); every
+//! answer's `x-rate-limit-*` headers correct the window of its family (posts, reposts,
+//! deletes, media: each one endpoint or one kind of upload call at X); a 429 pauses the
+//! family until the time X named (the latest reset of the windows used up, a 24-hour one
+//! included) and the call waits for it, a few times. A call safe to repeat is retried
+//! after a server error or a broken connection. What is left is the caller's to read, as
+//! an [`XError`]; [`target_error`] says what it means for a part.
+//!
+//! Every wait ends at once when the run is asked to stop.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use chrono::{DateTime, Duration, Utc};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::answer::{Answered, Failed, RateLimits, XError};
+use super::client::XApi;
+use super::oauth2::CredentialError;
+use crate::backoff::Backoff;
+use crate::budget::{
+    Budget, BudgetPool, Family, PooledBudget, Priority, RateHeaders, Seed, SharedBudget, Window,
+};
+use crate::clock::Clock;
+use crate::targets::TargetError;
+
+/// Times a call waits out a 429 before the part is given back to the engine.
+const MAX_RATE_WAITS: u32 = 4;
+/// Retries of a call safe to repeat after a server error or a broken connection.
+const MAX_RETRIES: u32 = 3;
+/// The pause before such a retry: 4 s after the first failure, doubling, at most a minute.
+const RETRY: Backoff = Backoff::new(Duration::seconds(2), Duration::seconds(64));
+/// The pause after a 429 that names no time.
+const BLIND_PAUSE: Duration = Duration::minutes(1);
+
+/// X's documented per-user limits (`docs/x-target.md`, "Rate limits"): guesses until the
+/// headers of a first answer say otherwise.
+pub fn seeds() -> Vec<Seed> {
+    let window = Duration::minutes(15);
+    [
+        (Family::Statuses, 100),
+        (Family::Reposts, 50),
+        (Family::Deletes, 50),
+        (Family::Media, 1875),
+    ]
+    .into_iter()
+    .map(|(family, limit)| Seed {
+        family,
+        limit,
+        period: window,
+    })
+    .collect()
+}
+
+/// One X account's calls. See the module docs.
+#[derive(Debug)]
+pub struct XCalls {
+    api: XApi,
+    target: String,
+    clock: Clock,
+    cancel: CancellationToken,
+    priority: Priority,
+    budget: SharedBudget,
+}
+
+impl XCalls {
+    /// Calls for target `target` through `api`, budgeted from X's known limits, at
+    /// backfill priority with `share` until told otherwise.
+    pub fn new(
+        api: XApi,
+        target: &str,
+        clock: Clock,
+        cancel: CancellationToken,
+        share: f64,
+    ) -> Self {
+        let budget = Budget::seeded(&seeds(), clock.now());
+        Self {
+            api,
+            target: target.to_owned(),
+            clock,
+            cancel,
+            priority: Priority::Backfill { share },
+            budget: Arc::new(Mutex::new(PooledBudget {
+                budget,
+                restored: false,
+            })),
+        }
+    }
+
+    /// The calls underneath.
+    pub fn api(&self) -> &XApi {
+        &self.api
+    }
+
+    /// The target's name.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// Now, by the run's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// The run's stop request.
+    pub fn cancel(&self) -> &CancellationToken {
+        &self.cancel
+    }
+
+    /// Shares the account's budget with the other clients of the same account in the
+    /// process, under `key`.
+    pub fn share_budget(&mut self, pool: &BudgetPool, key: &str) {
+        let own = self.lock().budget.clone();
+        self.budget = pool.entry(key, || own);
+    }
+
+    /// Whose calls these are (live posts may use the whole budget).
+    pub fn set_priority(&mut self, priority: Priority) {
+        self.priority = priority;
+    }
+
+    /// Takes up the windows an earlier run saved, once per account and process.
+    pub fn restore(&self, saved: &BTreeMap<Family, Window>) {
+        let mut pooled = self.lock();
+        if !pooled.restored {
+            pooled
+                .budget
+                .restore(saved.iter().map(|(f, w)| (*f, w.clone())));
+            pooled.restored = true;
+        }
+    }
+
+    /// The budget's windows, for the ledger to keep.
+    pub fn windows(&self) -> BTreeMap<Family, Window> {
+        self.lock().budget.windows().clone()
+    }
+
+    /// Sustained calls of `family` per hour the budget allows at this priority.
+    pub fn per_hour(&self, family: Family) -> f64 {
+        self.lock().budget.per_hour(family, 1, self.priority)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, PooledBudget> {
+        self.budget.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Sleeps until `until`, or until the run is asked to stop.
+    async fn wait_until(&self, until: DateTime<Utc>) -> Result<(), TargetError> {
+        tokio::select! {
+            biased;
+            () = self.cancel.cancelled() => Err(TargetError::Interrupted),
+            () = self.clock.sleep_until(until) => Ok(()),
+        }
+    }
+
+    /// Sleeps for `pause`, or until the run is asked to stop.
+    pub async fn pause(&self, pause: Duration) -> Result<(), TargetError> {
+        self.wait_until(self.clock.now() + pause).await
+    }
+
+    /// Takes one call of `family`, waiting for its window when it is used up.
+    async fn take(&self, family: Family) -> Result<(), TargetError> {
+        let mut announced = false;
+        loop {
+            let now = self.clock.now();
+            let taken = self.lock().budget.try_take(family, self.priority, now);
+            match taken {
+                Ok(()) => return Ok(()),
+                Err(until) => {
+                    if !announced {
+                        info!(target = %self.target, %family, until = %until.format("%H:%M:%S"), "waiting for X's rate-limit budget");
+                        announced = true;
+                    }
+                    self.wait_until(until).await?;
+                }
+            }
+        }
+    }
+
+    /// Corrects `family`'s window from an answer's headers.
+    fn observe(&self, family: Family, limits: &RateLimits) {
+        let now = self.clock.now();
+        self.lock().budget.observe(family, &limits.window, now);
+    }
+
+    /// After a 429: pauses `family` until X said calls resume.
+    fn rate_limited(&self, family: Family, resume_at: Option<DateTime<Utc>>) {
+        let now = self.clock.now();
+        let retry_at = resume_at.filter(|t| *t > now).unwrap_or(now + BLIND_PAUSE);
+        let headers = RateHeaders {
+            retry_at: Some(retry_at),
+            ..RateHeaders::default()
+        };
+        let until = self.lock().budget.rate_limited(family, &headers, now);
+        warn!(target = %self.target, %family, until = %until, "rate limited by X (429): pausing");
+    }
+
+    /// One call of `family`: takes the budget, sends, corrects the budget from the answer's
+    /// headers; waits out a 429 (a few times); when `repeatable`, retries a server error
+    /// or a broken connection. `family` `None` takes nothing (X limits such a call per
+    /// endpoint, and it is rare next to the posts that need it: a read, an alt text).
+    ///
+    /// # Errors
+    /// What X's answer means ([`XError`]); a 429 still there after the waits becomes
+    /// [`XError::RateLimited`], a stop request [`XError::Interrupted`].
+    pub async fn call<T, F>(
+        &self,
+        family: Option<Family>,
+        repeatable: bool,
+        request: impl Fn() -> F,
+    ) -> Result<T, XError>
+    where
+        F: Future<Output = Result<Answered<T>, Failed>>,
+    {
+        let (mut waits, mut retries) = (0, 0);
+        loop {
+            if let Some(family) = family {
+                self.take(family).await.map_err(|_| XError::Interrupted)?;
+            }
+            let failed = match request().await {
+                Ok(answered) => {
+                    if let Some(family) = family {
+                        self.observe(family, &answered.limits);
+                    }
+                    return Ok(answered.value);
+                }
+                Err(failed) => failed,
+            };
+            if let Some(family) = family {
+                self.observe(family, &failed.limits);
+            }
+            match failed.error {
+                XError::RateLimited { resume_at } if waits < MAX_RATE_WAITS => {
+                    waits += 1;
+                    if let Some(family) = family {
+                        // The family's window is paused: taking it again waits.
+                        self.rate_limited(family, resume_at);
+                    } else {
+                        let now = self.clock.now();
+                        let until = resume_at.filter(|t| *t > now).unwrap_or(now + BLIND_PAUSE);
+                        warn!(target = %self.target, until = %until, "rate limited by X (429): waiting");
+                        self.wait_until(until)
+                            .await
+                            .map_err(|_| XError::Interrupted)?;
+                    }
+                }
+                XError::Transient { .. }
+                | XError::Credentials(CredentialError::RefreshFailed { .. })
+                    if repeatable && retries < MAX_RETRIES =>
+                {
+                    retries += 1;
+                    warn!(target = %self.target, error = %failed.error, "X call failed; retrying");
+                    self.pause(RETRY.jittered(retries))
+                        .await
+                        .map_err(|_| XError::Interrupted)?;
+                }
+                error => return Err(error),
+            }
+        }
+    }
+}
+
+/// What an error left after [`XCalls::call`] means for the part (`docs/x-target.md`,
+/// "Answers"). The classes handled by the caller itself (a duplicate, a refused reply, an
+/// unknown outcome) mean this when they reach here.
+pub fn target_error(target: &str, now: DateTime<Utc>, error: XError) -> TargetError {
+    let auth = |message: String| TargetError::Auth {
+        target: target.to_owned(),
+        message: format!(
+            "{message}; renew the X credentials (`birdbridge auth --target {target}`)"
+        ),
+    };
+    match error {
+        XError::Unauthorized { .. } | XError::Forbidden { .. } => auth(error.to_string()),
+        XError::Credentials(e) => match e {
+            CredentialError::RefreshFailed { .. } | CredentialError::Write { .. } => {
+                TargetError::Transient {
+                    message: e.to_string(),
+                }
+            }
+            CredentialError::RefreshRefused { .. }
+            | CredentialError::Read { .. }
+            | CredentialError::Malformed { .. } => auth(e.to_string()),
+        },
+        // The account cannot be billed: nothing goes until an operator adds credits; the
+        // engine keeps the posts waiting and tries again later.
+        XError::Billing { .. } => TargetError::Unreachable {
+            message: format!("{error}; add credits to the X developer account"),
+        },
+        XError::RateLimited { resume_at } => TargetError::RateLimited {
+            retry_after: resume_at
+                .filter(|t| *t > now)
+                .unwrap_or(now + Duration::minutes(15)),
+        },
+        XError::Unreachable { message } => TargetError::Unreachable { message },
+        XError::Transient { .. } => TargetError::Transient {
+            message: error.to_string(),
+        },
+        XError::UnknownOutcome { message } => TargetError::UnknownOutcome { message },
+        XError::Rejected { status, .. } => TargetError::Rejected {
+            status: Some(status),
+            message: error.to_string(),
+        },
+        XError::DuplicateContent { .. } | XError::ReplyRefused { .. } => TargetError::Rejected {
+            status: Some(403),
+            message: error.to_string(),
+        },
+        XError::Invalid { .. } | XError::MediaFailed { .. } => TargetError::Rejected {
+            status: None,
+            message: error.to_string(),
+        },
+        XError::Interrupted => TargetError::Interrupted,
+    }
+}
