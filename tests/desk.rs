@@ -14,10 +14,10 @@
 //! is skipped the same way.
 
 mod fake_fedi;
+mod support;
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use birdbridge::clock::Clock;
@@ -25,6 +25,8 @@ use birdbridge::store::{Ledger, PartState};
 use fake_fedi::{FakeFedi, Personality, TOKEN};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
+use support::config::Config;
+use support::{free_port, KillOnDrop};
 use tempfile::TempDir;
 
 /// The sample post with a PNG ("Two pages from an old notebook").
@@ -60,24 +62,6 @@ fn axe_source() -> Option<String> {
         PathBuf::from,
     );
     std::fs::read_to_string(path).ok()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A child process ended when the test ends, by its own id.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn wait_for_port(port: u16) {
@@ -124,23 +108,18 @@ impl Setup {
     fn new(fake: &FakeFedi) -> Self {
         let dir = TempDir::new().unwrap();
         let archive = archive(dir.path());
-        std::fs::write(dir.path().join("t.token"), format!("{TOKEN}\n")).unwrap();
         std::fs::write(dir.path().join("desk.password"), format!("{PASSWORD}\n")).unwrap();
         let port = free_port();
-        let config = dir.path().join("bridge.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[ledger]\npath = \"ledger.sqlite\"\n\n\
-                 [desk]\nlisten = \"127.0.0.1:{port}\"\npassword_file = \"desk.password\"\n\n\
-                 [sources.sample]\nkind = \"archive\"\npath = {:?}\n\n\
-                 [targets.social]\nkind = \"mastodon\"\nurl = \"{}\"\ntoken_file = \"t.token\"\nbackfill_share = 1.0\n\n\
-                 [routes.r]\nsource = \"sample\"\ntargets = [\"social\"]\nreview = \"undescribed\"\n",
-                archive.display().to_string(),
-                fake.url
-            ),
-        )
-        .unwrap();
+        let config = Config::new(dir.path())
+            .table("desk")
+            .set("listen", &format!("127.0.0.1:{port}"))
+            .set("password_file", "desk.password")
+            .archive_source("sample", &archive)
+            .fedi_target("social", "mastodon", &fake.url, TOKEN)
+            .set_raw("backfill_share", "1.0")
+            .route("r", "sample", &["social"])
+            .set("review", "undescribed")
+            .write();
         Self { dir, config, port }
     }
 
@@ -332,14 +311,14 @@ async fn a_person_reviews_held_posts_in_a_real_browser() {
         .unwrap();
     assert!(held.iter().all(|p| p.state == PartState::Held), "{held:?}");
 
-    let _desk = Killed(setup.cmd(&["desk"]).stdout(Stdio::null()).spawn().unwrap());
+    let _desk = KillOnDrop(setup.cmd(&["desk"]).stdout(Stdio::null()).spawn().unwrap());
     wait_for_port(setup.port);
 
     refused_without_the_password_or_the_csrf_token(&setup).await;
     bad_forms_change_nothing(&setup).await;
 
     let driver_port = free_port();
-    let _driver = Killed(
+    let _driver = KillOnDrop(
         Command::new(driver)
             .arg(format!("--port={driver_port}"))
             .stdout(Stdio::null())

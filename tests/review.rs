@@ -6,6 +6,7 @@
 //! `status --json` shows the queue.
 
 mod fake_fedi;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -14,6 +15,7 @@ use std::sync::Arc;
 use birdbridge::clock::Clock;
 use birdbridge::store::{Ledger, PartState};
 use fake_fedi::{FakeFedi, Personality, TOKEN};
+use support::config::Config;
 use tempfile::TempDir;
 
 /// The sample post with a PNG.
@@ -29,21 +31,13 @@ struct Setup {
 impl Setup {
     fn new(fake: &FakeFedi) -> Self {
         let dir = TempDir::new().unwrap();
-        let archive = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/sample-archive");
-        std::fs::write(dir.path().join("t.token"), format!("{TOKEN}\n")).unwrap();
-        let config = dir.path().join("bridge.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[ledger]\npath = \"ledger.sqlite\"\n\n\
-                 [sources.sample]\nkind = \"archive\"\npath = {:?}\n\n\
-                 [targets.t]\nkind = \"mastodon\"\nurl = \"{}\"\ntoken_file = \"t.token\"\nbackfill_share = 1.0\n\n\
-                 [routes.r]\nsource = \"sample\"\ntargets = [\"t\"]\nreview = \"all\"\n",
-                archive.display().to_string(),
-                fake.url
-            ),
-        )
-        .unwrap();
+        let config = Config::new(dir.path())
+            .archive_source("sample", &sample_archive())
+            .fedi_target("t", "mastodon", &fake.url, TOKEN)
+            .set_raw("backfill_share", "1.0")
+            .route("r", "sample", &["t"])
+            .set("review", "all")
+            .write();
         Self { dir, config }
     }
 
@@ -61,6 +55,11 @@ impl Setup {
     fn ledger(&self) -> Ledger {
         Ledger::open(&self.dir.path().join("ledger.sqlite")).unwrap()
     }
+}
+
+/// The sample archive of the repository.
+fn sample_archive() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/sample-archive")
 }
 
 fn text(out: &Output) -> String {
@@ -200,20 +199,16 @@ async fn a_dropped_post_is_skipped_with_its_reason_and_takes_no_more_edits() {
 #[test]
 fn a_thread_waits_behind_its_held_post() {
     let dir = TempDir::new().unwrap();
-    let archive = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/sample-archive");
-    let config = dir.path().join("bridge.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[ledger]\npath = \"ledger.sqlite\"\n\n\
-             [sources.sample]\nkind = \"archive\"\npath = {:?}\n\n\
-             [targets.t]\nkind = \"dry-run\"\noutput = \"out.jsonl\"\n\n\
-             [routes.r]\nsource = \"sample\"\ntargets = [\"t\"]\nreview = \"warned\"\n\
-             content_warnings = [{{ label = \"Thread\", match = [\"mirroring\"] }}]\n",
-            archive.display().to_string()
-        ),
-    )
-    .unwrap();
+    let config = Config::new(dir.path())
+        .archive_source("sample", &sample_archive())
+        .dry_run_target("t", "out.jsonl")
+        .route("r", "sample", &["t"])
+        .set("review", "warned")
+        .set_raw(
+            "content_warnings",
+            r#"[{ label = "Thread", match = ["mirroring"] }]"#,
+        )
+        .write();
     let run = |args: &[&str]| {
         Command::new(assert_cmd::cargo::cargo_bin("birdbridge"))
             .arg("--config")

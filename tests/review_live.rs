@@ -7,21 +7,19 @@
 mod fake_fedi;
 #[path = "fake_x/mod.rs"]
 mod fake_x;
+mod support;
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use birdbridge::clock::ManualClock;
-use birdbridge::config::Settings;
-use birdbridge::daemon::{Daemon, DaemonOptions};
 use birdbridge::review::deliver::Deliverer;
-use birdbridge::store::{EditField, Ledger, PartState};
+use birdbridge::store::{EditField, PartState};
 use chrono::Utc;
 use fake_fedi::{FakeFedi, Personality};
 use fake_x::media::Item;
 use fake_x::FakeX;
 use serde_json::json;
+use support::config::Config;
 use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 
@@ -37,23 +35,10 @@ async fn a_held_live_post_keeps_its_photo_until_it_is_released() {
     fedi.state().processing = chrono::Duration::zero();
     let dir = TempDir::new().unwrap();
     let config = write_config(&dir, &x, &fedi);
-    let settings = Arc::new(Settings::load_with_env(&config, HashMap::new()).unwrap());
-    let ledger = Arc::new(Ledger::open(&settings.ledger.path).unwrap());
-    let once = || {
-        let options = DaemonOptions {
-            max_jitter: Duration::ZERO,
-            ..DaemonOptions::default()
-        };
-        Daemon::build(
-            &settings,
-            Arc::clone(&ledger),
-            clock.clone().into(),
-            CancellationToken::new(),
-            options,
-        )
-        .unwrap()
-        .once()
-    };
+    let settings = Arc::new(support::settings(&config));
+    let ledger = support::ledger(&settings);
+    // Each cycle is a restart of the daemon, as `birdbridge once` is.
+    let once = || support::once(&settings, clock.clone());
     x.post(USER_ID, "before the route existed", json!({}));
     once().await;
     let photo = Item {
@@ -133,21 +118,12 @@ async fn a_held_live_post_keeps_its_photo_until_it_is_released() {
 
 /// An X source on the fake X API, a fake Mastodon target, a route with `review = "undescribed"`.
 fn write_config(dir: &TempDir, x: &FakeX, fedi: &FakeFedi) -> std::path::PathBuf {
-    std::fs::write(dir.path().join("x.token"), fake_x::TOKEN).unwrap();
-    std::fs::write(dir.path().join("t.token"), fake_fedi::TOKEN).unwrap();
-    let config = dir.path().join("bridge.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[ledger]\npath = \"ledger.sqlite\"\n\n\
-             [sources.acct]\nkind = \"x\"\nusername = \"{USERNAME}\"\ntoken_file = \"x.token\"\n\
-             schedule = \"0 * * * * *\"\napi_url = \"{}\"\nstart = \"latest\"\nallow_private_media = true\n\n\
-             [targets.t]\nkind = \"mastodon\"\nurl = \"{}\"\ntoken_file = \"t.token\"\n\n\
-             [routes.r]\nsource = \"acct\"\ntargets = [\"t\"]\nreview = \"undescribed\"\n",
-            x.url(),
-            fedi.url
-        ),
-    )
-    .unwrap();
-    config
+    Config::new(dir.path())
+        .x_source("acct", USERNAME, fake_x::TOKEN, &x.url())
+        .set("start", "latest")
+        .set_raw("allow_private_media", "true")
+        .fedi_target("t", "mastodon", &fedi.url, fake_fedi::TOKEN)
+        .route("r", "acct", &["t"])
+        .set("review", "undescribed")
+        .write()
 }
