@@ -95,19 +95,29 @@ struct Limits {
     counting: String,
     max_spoiler_characters: Option<usize>,
     supports_quote_posts: bool,
-    /// X's rules ([`TargetProfile::video_alone`], `own_links`, `at_handles`); a row kept
-    /// without them was rendered by the fediverse's.
+    /// A row kept without them was rendered by the fediverse's.
     #[serde(default)]
+    rules: Rules,
+}
+
+/// The rules X brought to a profile ([`TargetProfile::video_alone`], `own_links`,
+/// `at_handles`), kept with the limits.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct Rules {
     video_alone: bool,
-    #[serde(default = "yes")]
     own_links: bool,
-    #[serde(default = "yes")]
     at_handles: bool,
 }
 
-/// A default of `true`.
-fn yes() -> bool {
-    true
+impl Default for Rules {
+    /// A fediverse server's.
+    fn default() -> Self {
+        Self {
+            video_alone: false,
+            own_links: true,
+            at_handles: true,
+        }
+    }
 }
 
 /// A counting rule's name, as the ledger and the desk's counter name it.
@@ -130,9 +140,11 @@ pub fn limits_json(profile: &TargetProfile) -> String {
         counting: counting_name(profile.counting).to_owned(),
         max_spoiler_characters: profile.max_spoiler_characters,
         supports_quote_posts: profile.supports_quote_posts,
-        video_alone: profile.video_alone,
-        own_links: profile.own_links,
-        at_handles: profile.at_handles,
+        rules: Rules {
+            video_alone: profile.video_alone,
+            own_links: profile.own_links,
+            at_handles: profile.at_handles,
+        },
     };
     // Numbers, strings and booleans only: serialising cannot fail.
     serde_json::to_string(&limits).unwrap_or_default()
@@ -157,9 +169,9 @@ pub fn limits_from(json: Option<&str>) -> TargetProfile {
         },
         max_spoiler_characters: limits.max_spoiler_characters,
         supports_quote_posts: limits.supports_quote_posts,
-        video_alone: limits.video_alone,
-        own_links: limits.own_links,
-        at_handles: limits.at_handles,
+        video_alone: limits.rules.video_alone,
+        own_links: limits.rules.own_links,
+        at_handles: limits.rules.at_handles,
     }
 }
 
@@ -373,5 +385,16 @@ mod tests {
         p.max_spoiler_characters = Some(140);
         assert_eq!(limits_from(Some(&limits_json(&p))), p);
         assert_eq!(limits_from(None), TargetProfile::mastodon_default());
+        // X's rules come back too; limits kept without them are a fediverse server's.
+        let mut x = TargetProfile::x();
+        x.own_links = false;
+        assert_eq!(limits_from(Some(&limits_json(&x))), x);
+        let mut json: serde_json::Value = serde_json::from_str(&limits_json(&x)).unwrap();
+        json.as_object_mut().unwrap().remove("rules");
+        let old = limits_from(Some(&json.to_string()));
+        assert!(
+            !old.video_alone && old.own_links && old.at_handles,
+            "{old:?}"
+        );
     }
 }

@@ -171,14 +171,7 @@ impl Plan {
                 return Ok((Step::NotMirrored { preview: None }, released));
             }
         }
-        let wait = match &self.unusable {
-            Some(why) => Some(why.clone()),
-            None => match waits_for_thread(l, route, target, &self.post)? {
-                Some(why) => Some(why),
-                None => self.over_the_cap(l, &existing, &rendered)?,
-            },
-        };
-        if let Some(why) = wait {
+        if let Some(why) = self.waits(l, &existing, &rendered)? {
             // Planned now, so nothing is lost; delivered when the target (or the thread)
             // is ready.
             let parts = u32::try_from(rendered.parts.len()).unwrap_or(u32::MAX);
@@ -324,6 +317,23 @@ impl Plan {
             }
         }
         Ok(records)
+    }
+
+    /// Why the post waits rather than goes now: the target cannot be used, an earlier post
+    /// of its thread is not delivered there yet, or the day's spending cap is reached.
+    fn waits(
+        &self,
+        l: &Ledger,
+        existing: &[PartRecord],
+        rendered: &Rendered,
+    ) -> Result<Option<String>, StoreError> {
+        if let Some(why) = &self.unusable {
+            return Ok(Some(why.clone()));
+        }
+        if let Some(why) = waits_for_thread(l, &self.route, &self.target, &self.post)? {
+            return Ok(Some(why));
+        }
+        self.over_the_cap(l, existing, rendered)
     }
 
     /// Why the post waits for the next UTC day, when delivering it would take the target's
