@@ -106,7 +106,7 @@ fn main() {
     std::fs::write(
         &config,
         format!(
-            "[ledger]\npath = \"ledger.sqlite\"\n\n[sources.sample]\nkind = \"archive\"\npath = {:?}\n\n\
+            "[ledger]\npath = \"ledger.sqlite\"\n\n[sources.sample]\nkind = \"archive\"\npath = {:?}\nmissing_media = \"link\"\n\n\
              [targets.x]\nkind = \"x\"\napi_url = \"{}\"\n{keys}\n\
              [routes.r]\nsource = \"sample\"\ntargets = [\"x\"]\n",
             archive.display().to_string(),

@@ -373,10 +373,13 @@ impl<'a> Server<'a> {
             let attempt = req
                 .try_clone()
                 .ok_or_else(|| fail("the request cannot be repeated".to_owned()))?;
-            let res =
-                attempt.timeout(self.timeout).send().await.map_err(|e| {
-                    fail(format!("cannot reach {}: {}", self.base, without_url(&e)))
-                })?;
+            let res = attempt.timeout(self.timeout).send().await.map_err(|e| {
+                fail(format!(
+                    "cannot reach {}: {}",
+                    self.base,
+                    crate::http::error_text(&e)
+                ))
+            })?;
             if res.status() != reqwest::StatusCode::TOO_MANY_REQUESTS || waits >= MAX_RATE_WAITS {
                 break res;
             }
@@ -384,7 +387,10 @@ impl<'a> Server<'a> {
             wait_out_rate_limit(step, res.headers()).await?;
         };
         let status = res.status();
-        let text = res.text().await.map_err(|e| fail(without_url(&e)))?;
+        let text = res
+            .text()
+            .await
+            .map_err(|e| fail(crate::http::error_text(&e)))?;
         let body: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
         if !status.is_success() {
             let message = match &body {
@@ -456,15 +462,6 @@ fn major_minor(version: &str) -> Option<(u32, u32)> {
     let major = parts.next()?.parse().ok()?;
     let minor = parts.next()?.parse().ok()?;
     Some((major, minor))
-}
-
-/// The error without the URL reqwest adds.
-fn without_url(e: &reqwest::Error) -> String {
-    let mut msg = e.to_string();
-    if let Some(url) = e.url() {
-        msg = msg.replace(&format!(" for url ({url})"), "");
-    }
-    msg
 }
 
 /// Reads one line; Ctrl-C while waiting stops cleanly.

@@ -19,7 +19,8 @@ use crate::config::{ConfigError, Settings, SourceSettings};
 use crate::engine::{Context, Engine, Lane, Offer, SetupError};
 use crate::progress::Progress;
 use crate::report::DeliveryReport;
-use crate::sources::archive::{ArchiveError, ArchiveSource};
+use crate::short_links::{self, Asking, ExpandError, ShortLinks, TCO_URL};
+use crate::sources::archive::{ArchiveError, ArchiveSource, RemoteMedia};
 use crate::sources::{CursorMove, Found, Source, SourceError};
 use crate::store::{Ledger, StoreError};
 
@@ -139,14 +140,15 @@ pub fn prepare(settings: &Settings, opts: &BackfillOptions) -> Result<Prepared, 
         }
         .into());
     }
-    let (archive_path, cursor_name) = archive_of(settings, opts)?;
+    let found = archive_of(settings, opts)?;
     let engine = Engine::new(
         settings,
         &opts.route,
         opts.context(),
         Progress::new(false, false),
     )?;
-    let source = ArchiveSource::read(&cursor_name, &archive_path)?;
+    let source = ArchiveSource::read(&found.cursor, &found.path, found.remote)?
+        .with_short_links(found.short_links);
     Ok(Prepared { source, engine })
 }
 
@@ -235,8 +237,23 @@ async fn deliver_all(
         if stops_here(opts, report) {
             break;
         }
-        // One download per remote media item for all the route's targets (archive media
-        // are local: none); the files go with the stage, after the post.
+        let asking = Asking {
+            ledger,
+            clock: &opts.clock,
+            cancel: &opts.cancel,
+            dry_run: opts.dry_run,
+            source: source.name(),
+        };
+        let found = match short_links::expanded(found, source.short_links(), asking).await {
+            Ok(found) => found,
+            Err(ExpandError::Store(e)) => return Err(e.into()),
+            Err(ExpandError::Cancelled) => {
+                info!("stopping on request; rerun to continue");
+                break;
+            }
+        };
+        // One download per remote media item for all the route's targets (an archive's
+        // own files are read where they are); the files go with the stage, after the post.
         let media = source.media_stage();
         let offer = Offer {
             post: &found.post,
@@ -273,16 +290,44 @@ async fn finish(
     Ok(())
 }
 
-/// Finds the archive to read, and the cursor name its progress is kept under.
-fn archive_of(
-    settings: &Settings,
-    opts: &BackfillOptions,
-) -> Result<(PathBuf, String), BackfillError> {
+/// The archive a backfill reads, and how.
+struct ArchiveToRead {
+    path: PathBuf,
+    /// The name its progress is kept under.
+    cursor: String,
+    remote: RemoteMedia,
+    short_links: ShortLinks,
+}
+
+/// Finds the archive to read: the route's archive source with its settings, or
+/// `--archive` (with the route's archive source's settings when it reads one, and the
+/// `t.co` settings of its X source when it reads one of those).
+fn archive_of(settings: &Settings, opts: &BackfillOptions) -> Result<ArchiveToRead, BackfillError> {
     let route = &settings.routes[&opts.route];
     let source = settings.sources.get(&route.source);
     match (&opts.archive, source) {
-        (Some(path), _) => Ok((path.clone(), format!("{}+archive", route.source))),
-        (None, Some(SourceSettings::Archive(a))) => Ok((a.path.clone(), route.source.clone())),
+        (_, Some(SourceSettings::Archive(a))) => {
+            let cursor = if opts.archive.is_some() {
+                format!("{}+archive", route.source)
+            } else {
+                route.source.clone()
+            };
+            Ok(ArchiveToRead {
+                path: opts.archive.clone().unwrap_or_else(|| a.path.clone()),
+                cursor,
+                remote: RemoteMedia::from_settings(a),
+                short_links: ShortLinks::new(&a.tco_url, a.allow_private_media),
+            })
+        }
+        (Some(path), source) => Ok(ArchiveToRead {
+            path: path.clone(),
+            cursor: format!("{}+archive", route.source),
+            remote: RemoteMedia::default(),
+            short_links: match source {
+                Some(SourceSettings::X(x)) => ShortLinks::new(&x.tco_url, x.allow_private_media),
+                _ => ShortLinks::new(TCO_URL, false),
+            },
+        }),
         (None, _) => Err(BackfillError::NoArchive {
             route: opts.route.clone(),
             source_name: route.source.clone(),

@@ -63,6 +63,7 @@ use crate::engine::{Context, Engine, Lane, Offer};
 use crate::metrics::Metrics;
 use crate::progress::Progress;
 use crate::report::DeliveryReport;
+use crate::short_links::{self, Asking};
 use crate::sources::{self, kept, CursorMove, Found, Setup, Source, SourceError};
 use crate::store::{Ledger, StoreError};
 
@@ -494,6 +495,14 @@ impl SourceTask {
     ) -> Result<bool, SourceError> {
         let span = tracing::info_span!("post", post = %post.post.id);
         let mut unfinished = false;
+        let asking = Asking {
+            ledger: &shared.ledger,
+            clock: &shared.clock,
+            cancel: &shared.cancel,
+            dry_run: false,
+            source: self.source.name(),
+        };
+        let post = &*short_links::expanded(post, self.source.short_links(), asking).await?;
         // One download per remote media item of the post, for every route and target; the
         // files go when the stage does, after the post.
         let media = self.source.media_stage();

@@ -11,6 +11,9 @@
 //! pointing at `127.0.0.1` loses that image at once, with a log line), and again by
 //! [`MediaFetcher`] when the bytes are fetched, after name resolution, which is where a
 //! name pointing at an internal address shows itself.
+//!
+//! The same guards serve [`MediaFetcher::head`], which asks where a link redirects (a `t.co`
+//! link X did not expand) without following the redirect or reading any body.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
@@ -233,7 +236,20 @@ pub struct Downloaded {
 pub struct MediaFetcher {
     guarded: reqwest::Client,
     open: reqwest::Client,
+    /// The same guards, for [`MediaFetcher::head`]: redirects are answers, not followed.
+    guarded_head: reqwest::Client,
+    open_head: reqwest::Client,
     rule: AddressRule,
+}
+
+/// What a `HEAD` request answered ([`MediaFetcher::head`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    /// The HTTP status.
+    pub status: u16,
+    /// The `Location` header made absolute against the URL asked, when there is one that
+    /// reads as a URL.
+    pub location: Option<String>,
 }
 
 impl MediaFetcher {
@@ -260,13 +276,9 @@ impl MediaFetcher {
     }
 
     fn with_rule(rule: AddressRule) -> Result<Self, reqwest::Error> {
-        let build = |allow_private: bool| {
-            let mut builder = reqwest::Client::builder()
-                .user_agent(concat!("birdbridge/", env!("CARGO_PKG_VERSION")))
-                .connect_timeout(Duration::from_secs(10))
-                // A stalled body fails; a long one that keeps coming does not.
-                .read_timeout(Duration::from_secs(60))
-                .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+        let build = |allow_private: bool, follow: bool| {
+            let redirects = if follow {
+                reqwest::redirect::Policy::custom(move |attempt| {
                     if attempt.previous().len() >= MAX_REDIRECTS {
                         return attempt.error(TooManyRedirects);
                     }
@@ -274,16 +286,65 @@ impl MediaFetcher {
                         Ok(_) => attempt.follow(),
                         Err(refused) => attempt.error(refused),
                     }
-                }));
+                })
+            } else {
+                reqwest::redirect::Policy::none()
+            };
+            let mut builder = reqwest::Client::builder()
+                .user_agent(concat!("birdbridge/", env!("CARGO_PKG_VERSION")))
+                .connect_timeout(Duration::from_secs(10))
+                // A stalled body fails; a long one that keeps coming does not.
+                .read_timeout(Duration::from_secs(60))
+                .redirect(redirects);
             if !allow_private {
                 builder = builder.dns_resolver(Arc::new(PublicOnly(rule)));
             }
             builder.build()
         };
         Ok(Self {
-            guarded: build(false)?,
-            open: build(true)?,
+            guarded: build(false, true)?,
+            open: build(true, true)?,
+            guarded_head: build(false, false)?,
+            open_head: build(true, false)?,
             rule,
+        })
+    }
+
+    /// Asks `url` with `HEAD` where it leads, within `timeout` (connecting included): the
+    /// answer's status and `Location`, the redirect not followed and no body read. The
+    /// address guards are those of [`MediaFetcher::download_to_file`]; `allow_private` is
+    /// the source's `allow_private_media`.
+    ///
+    /// # Errors
+    /// [`FetchError::Refused`] for a URL the guards refuse, [`FetchError::Transport`] when
+    /// no answer came in time.
+    pub async fn head(
+        &self,
+        url: &str,
+        allow_private: bool,
+        timeout: Duration,
+    ) -> Result<Head, FetchError> {
+        let parsed = check_with(url, allow_private, self.rule)?;
+        let client = if allow_private {
+            &self.open_head
+        } else {
+            &self.guarded_head
+        };
+        let response = client
+            .head(parsed.clone())
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(|e| classify(url, e))?;
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parsed.join(v.trim()).ok())
+            .map(String::from);
+        Ok(Head {
+            status: response.status().as_u16(),
+            location,
         })
     }
 
@@ -612,6 +673,67 @@ mod tests {
                 .await
                 .unwrap();
             assert_eq!(allowed.size, PNG.len() as u64);
+        }
+
+        #[tokio::test]
+        async fn a_head_request_reports_the_redirect_without_following_it() {
+            let addr = serve("127.0.0.1", Some("https://example.org/page?a=1".to_owned())).await;
+            let timeout = Duration::from_secs(5);
+            let head = fetcher()
+                .head(&format!("http://{addr}/elsewhere"), true, timeout)
+                .await
+                .unwrap();
+            assert_eq!(
+                head,
+                Head {
+                    status: 302,
+                    location: Some("https://example.org/page?a=1".to_owned())
+                }
+            );
+            // A relative Location is made absolute; no redirect is followed.
+            let looping = fetcher()
+                .head(&format!("http://{addr}/loop"), true, timeout)
+                .await
+                .unwrap();
+            assert_eq!(looping.location, Some(format!("http://{addr}/loop")));
+            let plain = fetcher()
+                .head(&format!("http://{addr}/a.png"), true, timeout)
+                .await
+                .unwrap();
+            assert_eq!((plain.status, plain.location), (200, None));
+            let refused = fetcher()
+                .head(&format!("http://{addr}/elsewhere"), false, timeout)
+                .await;
+            assert!(
+                matches!(
+                    refused,
+                    Err(FetchError::Refused(UrlRefused::Private { .. }))
+                ),
+                "{refused:?}"
+            );
+        }
+
+        #[tokio::test]
+        async fn a_head_request_that_gets_no_answer_ends_at_its_timeout() {
+            // Accepts, then never answers.
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            tokio::spawn(async move {
+                let mut held = Vec::new();
+                while let Ok((socket, _)) = listener.accept().await {
+                    held.push(socket);
+                }
+            });
+            let started = std::time::Instant::now();
+            let got = fetcher()
+                .head(
+                    &format!("http://{addr}/x"),
+                    true,
+                    Duration::from_millis(200),
+                )
+                .await;
+            assert!(matches!(got, Err(FetchError::Transport(_))), "{got:?}");
+            assert!(started.elapsed() < Duration::from_secs(5));
         }
 
         #[tokio::test]

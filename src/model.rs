@@ -77,6 +77,32 @@ impl Post {
     pub fn canonical_url(username: &str, id: &PostId) -> String {
         format!("https://x.com/{username}/status/{id}")
     }
+
+    /// Makes the link facet at `index` point at `url` and show it in the text, moving the
+    /// facets after it; the facet list keeps its order. Does nothing when `index` is not a
+    /// link facet or its range is not in the text.
+    pub fn replace_link(&mut self, index: usize, url: &str) {
+        let Some(facet) = self.facets.get(index) else {
+            return;
+        };
+        let range = facet.range.clone();
+        if !matches!(facet.kind, FacetKind::Link { .. }) || self.text.get(range.clone()).is_none() {
+            return;
+        }
+        self.text.replace_range(range.clone(), url);
+        self.facets[index] = Facet {
+            range: range.start..range.start + url.len(),
+            kind: FacetKind::Link {
+                url: url.to_owned(),
+            },
+        };
+        let moved = |at: usize| at - range.end + range.start + url.len();
+        for (i, later) in self.facets.iter_mut().enumerate() {
+            if i != index && later.range.start >= range.end {
+                later.range = moved(later.range.start)..moved(later.range.end);
+            }
+        }
+    }
 }
 
 /// A span of [`Post::text`] with a meaning.
@@ -278,5 +304,69 @@ impl Post {
             return PostKind::Quote;
         }
         PostKind::Original
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replaced_link_moves_the_facets_after_it() {
+        let text = "see https://t.co/a and #tag then https://t.co/b";
+        let at = |s: &str| text.find(s).unwrap();
+        let link = |s: &str| Facet {
+            range: at(s)..at(s) + s.len(),
+            kind: FacetKind::Link { url: s.to_owned() },
+        };
+        let mut post = Post {
+            id: PostId::new("1"),
+            author: Author {
+                id: None,
+                username: "a".into(),
+                display_name: None,
+            },
+            created_at: DateTime::UNIX_EPOCH,
+            text: text.to_owned(),
+            facets: vec![
+                link("https://t.co/a"),
+                Facet {
+                    range: at("#tag")..at("#tag") + 4,
+                    kind: FacetKind::Hashtag { tag: "tag".into() },
+                },
+                link("https://t.co/b"),
+            ],
+            media: Vec::new(),
+            references: References::default(),
+            sensitive: false,
+            language: None,
+            url: String::new(),
+        };
+        post.replace_link(0, "https://example.org/a-long-page");
+        post.replace_link(2, "http://x.y");
+        assert_eq!(
+            post.text,
+            "see https://example.org/a-long-page and #tag then http://x.y"
+        );
+        let spans: Vec<String> = post
+            .facets
+            .iter()
+            .map(|f| post.text[f.range.clone()].to_owned())
+            .collect();
+        assert_eq!(
+            spans,
+            ["https://example.org/a-long-page", "#tag", "http://x.y"]
+        );
+        assert_eq!(
+            post.facets[2].kind,
+            FacetKind::Link {
+                url: "http://x.y".into()
+            }
+        );
+        // Not a link: nothing changes.
+        let before = post.clone();
+        post.replace_link(1, "https://nope.example");
+        post.replace_link(7, "https://nope.example");
+        assert_eq!(post, before);
     }
 }

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use crate::config::Visibility;
-use crate::model::Post;
+use crate::model::{MediaSource, Post};
 use crate::render::{Rendered, ReplyTo};
 use crate::targets::dry_run::media_location;
 use crate::targets::x::cost::price_part;
@@ -45,9 +45,16 @@ pub fn post(route: &str, target: &str, post: &Post, rendered: &Rendered) -> Stri
                 .description
                 .as_deref()
                 .map_or_else(|| "(no alt text)".to_owned(), |d| format!("alt: {d:?}"));
+            // Remote media are downloaded by the targets that upload them, never by a
+            // preview.
+            let remote = if matches!(m.source, MediaSource::Url(_)) {
+                " (downloaded on delivery)"
+            } else {
+                ""
+            };
             let _ = writeln!(
                 out,
-                "  ▣ {} {} {alt}",
+                "  ▣ {} {}{remote} {alt}",
                 m.kind.as_str(),
                 media_location(&m.source)
             );
@@ -181,7 +188,7 @@ mod tests {
              \x20 [2/2 · unlisted]\n\
              \x20 CW: Food\n\
              \x20 │ 2/2\n\
-             \x20 ▣ photo https://e.example/a.jpg (no alt text)\n\
+             \x20 ▣ photo https://e.example/a.jpg (downloaded on delivery) (no alt text)\n\
              \x20 ⚠ 5 attachments, 4 allowed per status: moved to part 2\n\
              \x20 ⚠ photo has no alt text: posted without a description\n"
         );

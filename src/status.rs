@@ -125,6 +125,7 @@ pub fn report(settings: &Settings, route: Option<&str>) -> Result<String, StoreE
         "quarantined (`birdbridge quarantine retry|drop`, `hold release`)",
         &mine(ledger.quarantined()?),
     );
+    unresolved_links(&mut out, &only, &ledger)?;
     audit(&mut out, &only, &ledger)?;
     Ok(out)
 }
@@ -156,6 +157,36 @@ fn review(out: &mut String, only: &Only<'_>, ledger: &Ledger) -> Result<(), Stor
         if only.route(&route) {
             let _ = writeln!(out, "  route {route} → {target}: {n} held");
         }
+    }
+    Ok(())
+}
+
+/// The `t.co` links X did not expand that could not be resolved either (the posts went out
+/// with them): warnings, with why.
+fn unresolved_links(out: &mut String, only: &Only<'_>, ledger: &Ledger) -> Result<(), StoreError> {
+    let links: Vec<_> = ledger
+        .unresolved_short_links()?
+        .into_iter()
+        .filter(|l| only.source(&l.source))
+        .collect();
+    if links.is_empty() {
+        return Ok(());
+    }
+    let _ = writeln!(
+        out,
+        "warnings: t.co links X did not expand, left as they are ({}):",
+        links.len()
+    );
+    for l in links.iter().take(RECENT_ERRORS as usize) {
+        let _ = writeln!(
+            out,
+            "  {} in post {} ({}), asked {}: {}",
+            l.url,
+            l.post_id,
+            l.source,
+            l.asked_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            l.answer.as_ref().err().map_or("", String::as_str)
+        );
     }
     Ok(())
 }

@@ -33,6 +33,7 @@ mod operator;
 mod report;
 mod review;
 mod schema;
+mod short_links;
 mod sources;
 mod spend;
 mod targets;
@@ -60,6 +61,7 @@ pub use review::{
     EditField, HeldMedia, NewHold, QueueAt, QueueFilter, QueueItem, QueueKey, QueuePage,
     ReviewAudit, ReviewError, ReviewHold, ReviewState, ReviewSummary, ReviewedPost,
 };
+pub use short_links::ShortLink;
 pub use sources::{ReadCount, ReadKind};
 pub use spend::DaySpend;
 

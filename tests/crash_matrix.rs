@@ -100,7 +100,7 @@ impl World {
         std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
         let config = format!(
             "[ledger]\npath = \"ledger.sqlite\"\n\n\
-             [sources.sample]\nkind = \"archive\"\npath = {:?}\n\n\
+             [sources.sample]\nkind = \"archive\"\npath = {:?}\nmissing_media = \"link\"\n\n\
              [targets.t]\nkind = \"{kind}\"\nurl = \"{}\"\ntoken_file = {:?}\nbackfill_share = 1.0\n\n\
              [routes.r]\nsource = \"sample\"\ntargets = [\"t\"]\n",
             sample_archive().display().to_string(),
@@ -729,7 +729,7 @@ impl XWorld {
         }
         let config = format!(
             "[ledger]\npath = \"ledger.sqlite\"\n\n\
-             [sources.sample]\nkind = \"archive\"\npath = {:?}\n\n\
+             [sources.sample]\nkind = \"archive\"\npath = {:?}\nmissing_media = \"link\"\n\n\
              [targets.x]\nkind = \"x\"\napi_url = \"{}\"\n{keys}backfill_share = 1.0\n\n\
              [routes.r]\nsource = \"sample\"\ntargets = [\"x\"]\n",
             sample_archive().display().to_string(),

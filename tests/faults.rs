@@ -83,7 +83,7 @@ impl World {
             &path,
             format!(
                 "[ledger]\npath = \"ledger.sqlite\"\n\n\
-                 [sources.sample]\nkind = \"archive\"\npath = {:?}\n\n\
+                 [sources.sample]\nkind = \"archive\"\npath = {:?}\nmissing_media = \"link\"\n\n\
                  [targets.t]\nkind = \"{kind}\"\nurl = \"{}\"\ntoken_file = {:?}\nbackfill_share = 1.0\n\n\
                  [routes.r]\nsource = \"sample\"\ntargets = [\"t\"]\n",
                 sample_archive().display().to_string(),

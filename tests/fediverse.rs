@@ -63,7 +63,7 @@ impl Setup {
             .try_init();
         let dir = TempDir::new().unwrap();
         let mut toml = format!(
-            "[ledger]\npath = \"ledger.sqlite\"\n\n[sources.sample]\nkind = \"archive\"\npath = {:?}\n\n",
+            "[ledger]\npath = \"ledger.sqlite\"\n\n[sources.sample]\nkind = \"archive\"\npath = {:?}\nmissing_media = \"link\"\n\n",
             sample_archive().display().to_string()
         );
         for (name, kind, url, token) in targets {
@@ -630,16 +630,18 @@ async fn media_the_server_cannot_take_is_linked_with_a_warning() {
     let ledger = setup.ledger();
     let mut linked_parts = 0;
     for (status, (post, index, part)) in statuses.iter().zip(&expected) {
-        let linked: Vec<&str> = part
+        // Each linked with the author's description under it.
+        let linked: Vec<String> = part
             .media
             .iter()
             .filter(|m| content_type_of(&m.source) != "video/mp4")
             .map(|m| {
-                post.media
-                    .iter()
-                    .find(|pm| pm.source == m.source)
-                    .and_then(|pm| pm.original_url.as_deref())
-                    .unwrap()
+                let original = post.media.iter().find(|pm| pm.source == m.source).unwrap();
+                birdbridge::render::media_link(
+                    m.kind,
+                    original.original_url.as_deref().unwrap(),
+                    original.alt_text.as_deref(),
+                )
             })
             .collect();
         if linked.is_empty() {

@@ -69,7 +69,7 @@ fn tokens_appear_in_no_log_ledger_output_or_report() {
         &config,
         format!(
             "[ledger]\npath = \"ledger.sqlite\"\n\n\
-             [sources.archive]\nkind = \"archive\"\npath = {:?}\n\n\
+             [sources.archive]\nkind = \"archive\"\npath = {:?}\nmissing_media = \"link\"\n\n\
              [sources.live]\nkind = \"x\"\nusername = \"birdbridge_t\"\ntoken_file = \"x.token\"\n\
              schedule = \"0 * * * * *\"\napi_url = \"{}\"\n\n\
              [targets.fedi]\nkind = \"mastodon\"\nurl = \"{}\"\ntoken_file = \"fedi.token\"\nbackfill_share = 1.0\n\n\

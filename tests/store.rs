@@ -68,6 +68,7 @@ fn a_new_file_is_migrated_and_in_wal_mode(#[case] name: &str, #[case] exists: bo
             "review_edits",
             "review_holds",
             "review_posts",
+            "short_links",
             "target_profiles",
             "target_spend",
             "x_users"

@@ -82,7 +82,7 @@ impl Binary {
         let dir = TempDir::new().unwrap();
         let config = format!(
             "[ledger]\npath = \"ledger.sqlite\"\n\n\
-             [sources.sample]\nkind = \"archive\"\npath = {:?}\n\n{}\n\
+             [sources.sample]\nkind = \"archive\"\npath = {:?}\nmissing_media = \"link\"\n\n{}\n\
              [routes.r]\nsource = \"sample\"\ntargets = [\"x\"]\n{route_extra}\n",
             sample_archive().display().to_string(),
             x_target(dir.path(), &fake.url(), target_extra),

@@ -236,21 +236,11 @@ impl OAuth1Flow<'_> {
             extra,
         };
         let header = signer.authorization("POST", &url, Utc::now().timestamp());
-        let res = self
+        let request = self
             .http
             .post(url)
-            .header(reqwest::header::AUTHORIZATION, header.expose())
-            .send()
-            .await
-            .map_err(|e| server(step, &without_url(&e)))?;
-        let status = res.status().as_u16();
-        let text = res
-            .text()
-            .await
-            .map_err(|e| server(step, &without_url(&e)))?;
-        if !(200..300).contains(&status) {
-            return Err(server(step, &refusal(status, &text)));
-        }
+            .header(reqwest::header::AUTHORIZATION, header.expose());
+        let text = answer_text(step, request).await?;
         Ok(url::form_urlencoded::parse(text.trim().as_bytes())
             .map(|(k, v)| (k.into_owned(), Secret::new(v.into_owned())))
             .collect())
@@ -310,18 +300,7 @@ impl OAuth2Flow<'_> {
         if let Some(secret) = self.client_secret {
             req = req.basic_auth(self.client_id, Some(secret.expose()));
         }
-        let res = req
-            .send()
-            .await
-            .map_err(|e| server(STEP, &without_url(&e)))?;
-        let status = res.status().as_u16();
-        let text = res
-            .text()
-            .await
-            .map_err(|e| server(STEP, &without_url(&e)))?;
-        if !(200..300).contains(&status) {
-            return Err(server(STEP, &refusal(status, &text)));
-        }
+        let text = answer_text(STEP, req).await?;
         let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         let token = |k: &str| body[k].as_str().filter(|t| !t.is_empty()).map(Secret::new);
         let (Some(access), Some(refresh)) = (token("access_token"), token("refresh_token")) else {
@@ -399,20 +378,10 @@ async fn verify_oauth1(
 /// Whose OAuth 2.0 access token this is: `@handle`.
 async fn verify_bearer(http: &Client, api: &str, access: &Secret) -> Result<String, AuthError> {
     const STEP: &str = "GET /2/users/me";
-    let res = http
+    let request = http
         .get(format!("{api}/2/users/me"))
-        .bearer_auth(access.expose())
-        .send()
-        .await
-        .map_err(|e| server(STEP, &without_url(&e)))?;
-    let status = res.status().as_u16();
-    let text = res
-        .text()
-        .await
-        .map_err(|e| server(STEP, &without_url(&e)))?;
-    if !(200..300).contains(&status) {
-        return Err(server(STEP, &refusal(status, &text)));
-    }
+        .bearer_auth(access.expose());
+    let text = answer_text(STEP, request).await?;
     let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
     body["data"]["username"]
         .as_str()
@@ -436,6 +405,27 @@ fn write_new_token_file(path: &Path, tokens: &TokenSet) -> Result<(), AuthError>
 }
 
 /// X's refusal, as a line: its message fields, else the status.
+/// Sends one step's request and reads its answer's body; a refusal (any status outside
+/// 2xx) or a failed connection is that step's error, the address left out of it.
+async fn answer_text(
+    step: &'static str,
+    request: reqwest::RequestBuilder,
+) -> Result<String, AuthError> {
+    let res = request
+        .send()
+        .await
+        .map_err(|e| server(step, &crate::http::error_text(&e)))?;
+    let status = res.status().as_u16();
+    let text = res
+        .text()
+        .await
+        .map_err(|e| server(step, &crate::http::error_text(&e)))?;
+    if !(200..300).contains(&status) {
+        return Err(server(step, &refusal(status, &text)));
+    }
+    Ok(text)
+}
+
 fn refusal(status: u16, text: &str) -> String {
     let body: Value = serde_json::from_str(text).unwrap_or(Value::Null);
     let message = ["error_description", "detail", "title", "error"]
@@ -446,15 +436,6 @@ fn refusal(status: u16, text: &str) -> String {
         Some(m) => format!("HTTP {status}: {m}"),
         None => format!("HTTP {status}"),
     }
-}
-
-/// A request error without its URL (which may carry a request token).
-fn without_url(e: &reqwest::Error) -> String {
-    let mut msg = e.to_string();
-    if let Some(url) = e.url() {
-        msg = msg.replace(&format!(" for url ({url})"), "");
-    }
-    msg
 }
 
 #[cfg(test)]

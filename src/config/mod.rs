@@ -65,7 +65,8 @@ pub use route::{
 };
 pub use secret::{Secret, SecretSource};
 pub use sources::{
-    ArchiveSourceSettings, FeedSourceSettings, SourceSettings, StartAt, XSourceSettings,
+    ArchiveSourceSettings, FeedSourceSettings, MissingMedia, SourceSettings, StartAt,
+    XSourceSettings,
 };
 pub use targets::{
     DryRunTargetSettings, FediverseTargetSettings, ServerKind, TargetSettings, XCredentials,

@@ -56,9 +56,19 @@ pub struct XSourceSettings {
         deserialize_with = "values::price"
     )]
     pub user_read_price: f64,
-    /// Whether media URLs may point at private, loopback or link-local addresses.
+    /// Whether media URLs (and `tco_url`) may point at private, loopback or link-local
+    /// addresses.
     #[serde(default)]
     pub allow_private_media: bool,
+    /// Where `t.co` links X did not expand are resolved (`src/short_links.rs`); tests
+    /// point it at a local stand-in.
+    #[serde(default = "tco_url", deserialize_with = "values::base_url")]
+    pub tco_url: String,
+}
+
+/// `tco_url` when not given: `t.co` itself.
+fn tco_url() -> String {
+    crate::short_links::TCO_URL.to_owned()
 }
 
 impl XSourceSettings {
@@ -109,6 +119,33 @@ pub struct ArchiveSourceSettings {
     /// Loading does not check that it exists; [`super::Settings::offline_findings`] does.
     #[serde(deserialize_with = "values::path")]
     pub path: PathBuf,
+    /// What becomes of the media a post names but the archive does not hold.
+    #[serde(default)]
+    pub missing_media: MissingMedia,
+    /// Where X's media hosts (`pbs.twimg.com`, `video.twimg.com`) are reached instead of
+    /// themselves: the path is kept, the scheme and host are this URL's. `None`: X's own.
+    #[serde(default, deserialize_with = "values::optional_base_url")]
+    pub media_host: Option<String>,
+    /// Whether `media_host` and `tco_url` may be private, loopback or link-local addresses.
+    #[serde(default)]
+    pub allow_private_media: bool,
+    /// Where `t.co` links X did not expand are resolved, as for `kind = "x"`.
+    #[serde(default = "tco_url", deserialize_with = "values::base_url")]
+    pub tco_url: String,
+}
+
+names! {
+    /// `missing_media`: what an archive backfill does with media a post names but the
+    /// archive does not hold (classic archives hold none; current ones may miss some).
+    #[derive(Default)]
+    pub enum MissingMedia {
+        /// Download them from X's media host and upload them with their description (the
+        /// default); a download that fails leaves a link and the description in the text.
+        #[default]
+        Download = "download",
+        /// Link the original on X's media host in the text (no request to X).
+        Link = "link",
+    }
 }
 
 /// `kind = "feed"`.

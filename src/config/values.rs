@@ -63,6 +63,12 @@ pub(super) fn base_url<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Err
     })
 }
 
+pub(super) fn optional_base_url<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<String>, D::Error> {
+    base_url(d).map(Some)
+}
+
 pub(super) fn url<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     checked(d, |url: String| http_url(&url).map(|()| url))
 }

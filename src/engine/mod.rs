@@ -77,8 +77,8 @@ pub struct Offer<'a> {
     /// (or is skipped when the target cannot edit).
     pub earlier: &'a [PostId],
     /// The post's remote media, downloaded once for every route and target of its source
-    /// (the daemon makes one stage per post); `None` where there is no remote media to
-    /// download (archive backfill), which links any instead.
+    /// (the drivers make one stage per post); `None` where nothing is downloaded (an archive
+    /// with `missing_media = "link"`), which links any remote media instead.
     pub media: Option<&'a MediaStage>,
 }
 

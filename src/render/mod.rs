@@ -514,7 +514,7 @@ fn append_media_links(
                 ),
             }),
             Some(url) => {
-                push_paragraph(&mut text, url);
+                push_paragraph(&mut text, &media_link(m.kind, url, m.alt_text.as_deref()));
                 warnings.push(RenderWarning {
                     part: 0,
                     message: format!(
@@ -533,6 +533,16 @@ fn append_media_links(
         }
     }
     text
+}
+
+/// A media item linked in the text instead of attached: the link to the original, and its
+/// description (when the author gave one) on the next line, so that a reader of the text
+/// still has it.
+pub fn media_link(kind: MediaKind, url: &str, description: Option<&str>) -> String {
+    match description.map(str::trim).filter(|d| !d.is_empty()) {
+        Some(d) => format!("{url}\n{} description: {d}", kind_names(kind).1),
+        None => url.to_owned(),
+    }
 }
 
 /// What every part carries besides its body, and how the parts are measured.
@@ -701,12 +711,17 @@ fn render_media(
 
 /// The route's fallback description with `{kind}` and `{Kind}` filled in.
 fn fallback_description(template: &str, kind: MediaKind) -> String {
-    let (lower, upper) = match kind {
+    let (lower, upper) = kind_names(kind);
+    template.replace("{kind}", lower).replace("{Kind}", upper)
+}
+
+/// A media kind as a reader calls it, in lower case and capitalised.
+fn kind_names(kind: MediaKind) -> (&'static str, &'static str) {
+    match kind {
         MediaKind::Photo => ("image", "Image"),
         MediaKind::Video => ("video", "Video"),
         MediaKind::Gif => ("animated GIF", "Animated GIF"),
-    };
-    template.replace("{kind}", lower).replace("{Kind}", upper)
+    }
 }
 
 /// Cuts alt text to the limit at a word boundary, with an ellipsis.

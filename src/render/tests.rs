@@ -576,18 +576,22 @@ fn media_over_the_attachment_limit_moves_to_a_second_part() {
 }
 
 #[test]
-fn missing_media_file_is_linked() {
+fn missing_media_file_is_linked_with_its_description() {
     let mut p = post("two photos");
-    let mut gone = photo(Some("x"));
+    let mut gone = photo(Some("a gull on a post"));
     gone.source = MediaSource::Unavailable;
-    p.media = vec![photo(Some("y")), gone];
+    let mut undescribed = photo(None);
+    undescribed.source = MediaSource::Unavailable;
+    p.media = vec![photo(Some("y")), gone, undescribed];
     let r = render_default(&p);
     assert_eq!(r.parts[0].media.len(), 1);
     assert_eq!(
         texts(&r),
-        vec!["two photos\n\nhttps://pbs.twimg.com/media/a.jpg"]
+        vec![
+            "two photos\n\nhttps://pbs.twimg.com/media/a.jpg\nImage description: a gull on a post\n\nhttps://pbs.twimg.com/media/a.jpg"
+        ]
     );
-    assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+    assert_eq!(r.warnings.len(), 2, "{:?}", r.warnings);
 }
 
 #[test]

@@ -23,6 +23,7 @@ use crate::clock::Clock;
 use crate::config::{ConfigError, SourceSettings};
 use crate::media::stage::MediaStage;
 use crate::model::{Author, Post, PostId};
+use crate::short_links::ShortLinks;
 use crate::store::{Ledger, StoreError};
 
 /// A boxed future that may move between threads: what the methods of [`Source`] return, so
@@ -127,6 +128,13 @@ pub trait Source: fmt::Debug + Send {
     /// A stage for one post's remote media (downloaded once for every route and target),
     /// with the source's `allow_private_media`; `None` when its media are local files.
     fn media_stage(&self) -> Option<MediaStage>;
+
+    /// How the `t.co` links X did not expand in this source's posts are resolved (the
+    /// drivers hand each post to [`crate::short_links::expanded`] before the engine);
+    /// `None`, the default, for a source whose posts have none.
+    fn short_links(&self) -> Option<&ShortLinks> {
+        None
+    }
 
     /// For a source the server pushes to (a streaming connection): completes when there is
     /// news, so the daemon runs a cycle now rather than at the next tick (the schedule

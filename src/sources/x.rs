@@ -32,6 +32,7 @@ use crate::normalize::x::{
     id_order, parse_page, parse_user, snowflake_at, Page, ParseError, XPost, XUser, EXPANSIONS,
     MEDIA_FIELDS, TWEET_FIELDS, USER_FIELDS,
 };
+use crate::short_links::ShortLinks;
 use crate::store::{Ledger, ReadKind, StoreError};
 
 /// The most posts one timeline page may carry.
@@ -395,6 +396,8 @@ pub struct XSource {
     /// idle poll costs no ledger read.
     cursor: Option<String>,
     cursor_read: bool,
+    /// Resolves the `t.co` links X did not expand.
+    short_links: ShortLinks,
 }
 
 /// What a poll found.
@@ -435,6 +438,7 @@ impl XSource {
             most_recent: None,
             cursor: None,
             cursor_read: false,
+            short_links: ShortLinks::new(&settings.tco_url, settings.allow_private_media),
         })
     }
 
@@ -750,6 +754,10 @@ impl Source for XSource {
 
     fn media_stage(&self) -> Option<MediaStage> {
         Some(MediaStage::new(self.settings.allow_private_media))
+    }
+
+    fn short_links(&self) -> Option<&ShortLinks> {
+        Some(&self.short_links)
     }
 }
 

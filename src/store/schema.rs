@@ -178,9 +178,18 @@ const MIGRATIONS: &[&str] = &[
     // machine no longer makes `backfill` queue its work for nobody.
     "ALTER TABLE daemon_heartbeat ADD COLUMN host TEXT;
     ALTER TABLE daemon_heartbeat ADD COLUMN started INTEGER;",
-    // 9: a number given to work on another branch (media not in the archive), which brings
-    // its own step here when it is merged; until then nothing to do.
-    "",
+    // 9: t.co links X did not expand, asked once where they lead: the answer (`resolved`), or
+    // why there is none (`failure`, asked again after a while), and the post and source the
+    // link was met in, for `status`.
+    "CREATE TABLE short_links (
+        url      TEXT PRIMARY KEY,
+        resolved TEXT,
+        failure  TEXT,
+        source   TEXT NOT NULL,
+        post_id  TEXT NOT NULL,
+        asked_at TEXT NOT NULL,
+        CHECK ((resolved IS NULL) <> (failure IS NULL))
+    ) STRICT;",
     // 10: review holds (`store/review.rs`). A held post's parts are `held` rows; the hold
     // itself (per target: why, its state, the limits it was planned for, a version every
     // change bumps so a stale form is told apart), the post kept whole (per route, as

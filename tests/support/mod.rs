@@ -1,7 +1,8 @@
 //! What the integration tests share: the in-process daemon, started and stopped as `run`
 //! and `once` start it (against the local fakes the test brought up), the binary run on a
 //! configuration, a configuration written table by table ([`config`]), a post with one
-//! media file ([`posts`]), and a local RSS feed ([`rss`]). Each test file that uses it says `mod support;`.
+//! media file ([`posts`]), a local RSS feed ([`rss`]), and X's media host and `t.co`
+//! ([`x_hosts`]). Each test file that uses it says `mod support;`.
 
 #![allow(
     dead_code,
@@ -12,6 +13,7 @@
 pub mod config;
 pub mod posts;
 pub mod rss;
+pub mod x_hosts;
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -19,6 +19,7 @@
 mod container;
 mod jsfile;
 mod manifest;
+mod remote;
 mod source;
 
 use std::cmp::Ordering;
@@ -31,6 +32,7 @@ use serde_json::value::RawValue;
 use self::container::{Location, MediaIndex, Session};
 pub use self::jsfile::ParseProblem;
 pub use self::manifest::{parse_account, parse_user_details, Manifest};
+pub use self::remote::RemoteMedia;
 pub use self::source::ArchiveSource;
 use crate::model::{Author, Post, PostId};
 use crate::normalize::archive::{normalize_tweet, ArchivePost, TweetContext};

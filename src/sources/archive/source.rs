@@ -6,15 +6,21 @@
 //!
 //! The cursor tells a person how far a backfill got (the post's id); resuming relies on the
 //! ledger's rows, not on it.
+//!
+//! Media a post names that the archive does not hold become remote media on X's media host
+//! (`remote.rs`), downloaded once per post through the stage this source makes for it; the
+//! `t.co` links X did not expand are resolved by the drivers through
+//! [`Source::short_links`].
 
 use std::path::Path;
 use std::sync::Arc;
 
 use tracing::info;
 
-use super::{Archive, ArchiveError, Malformed};
+use super::{Archive, ArchiveError, Malformed, RemoteMedia};
 use crate::media::stage::MediaStage;
 use crate::model::{Author, Post};
+use crate::short_links::ShortLinks;
 use crate::sources::{BoxFuture, CursorMove, Found, Source, SourceError};
 use crate::store::Ledger;
 
@@ -27,23 +33,28 @@ pub struct ArchiveSource {
     posts: Vec<Post>,
     malformed: Vec<Malformed>,
     circle_excluded: usize,
+    remote: RemoteMedia,
+    short_links: Option<ShortLinks>,
 }
 
 impl ArchiveSource {
-    /// Opens and reads the archive at `path` whole; `name` is its cursor's key. Blocking:
-    /// seconds to minutes for a large archive (call it off the event loop).
+    /// Opens and reads the archive at `path` whole; `name` is its cursor's key; the media
+    /// it does not hold are fetched as `remote` says. Blocking: seconds to minutes for a
+    /// large archive (call it off the event loop).
     ///
     /// # Errors
     /// See [`ArchiveError`]; nothing is returned from an archive that cannot be read whole.
-    pub fn read(name: &str, path: &Path) -> Result<Self, ArchiveError> {
+    pub fn read(name: &str, path: &Path, remote: RemoteMedia) -> Result<Self, ArchiveError> {
         let archive = Archive::open(path)?;
-        let contents = archive.load()?;
+        let mut contents = archive.load()?;
+        let remote_media: usize = contents.posts.iter_mut().map(|p| remote.apply(p)).sum();
         info!(
             archive = %path.display(),
             owner = %archive.owner().username,
             posts = contents.posts.len(),
             malformed = contents.malformed.len(),
             circle_excluded = contents.circle_excluded,
+            remote_media,
             "archive read"
         );
         Ok(Self {
@@ -52,7 +63,16 @@ impl ArchiveSource {
             posts: contents.posts,
             malformed: contents.malformed,
             circle_excluded: contents.circle_excluded,
+            remote,
+            short_links: None,
         })
+    }
+
+    /// The source resolving its `t.co` links with `links`.
+    #[must_use]
+    pub fn with_short_links(mut self, links: ShortLinks) -> Self {
+        self.short_links = Some(links);
+        self
     }
 
     /// The posts not handed over yet (circle posts not included).
@@ -125,9 +145,16 @@ impl Source for ArchiveSource {
         }
     }
 
-    /// Archive media are files inside the archive: nothing to download.
+    /// The media the archive does not hold are downloaded (unless `missing_media =
+    /// "link"`); the archive's own files are read where they are.
     fn media_stage(&self) -> Option<MediaStage> {
-        None
+        self.remote
+            .downloads()
+            .then(|| MediaStage::new(self.remote.allow_private()))
+    }
+
+    fn short_links(&self) -> Option<&ShortLinks> {
+        self.short_links.as_ref()
     }
 }
 
@@ -140,7 +167,7 @@ mod tests {
     #[tokio::test]
     async fn the_first_poll_hands_over_the_whole_archive() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/sample-archive");
-        let mut source = ArchiveSource::read("old", &path).unwrap();
+        let mut source = ArchiveSource::read("old", &path, RemoteMedia::default()).unwrap();
         let dir = tempfile::TempDir::new().unwrap();
         let ledger = Arc::new(Ledger::open(&dir.path().join("ledger.sqlite")).unwrap());
         let held = source.len();
@@ -167,6 +194,9 @@ mod tests {
             (cursor.source.as_str(), cursor.value.as_str()),
             ("old", posts[1].post.id.as_str())
         );
-        assert!(source.media_stage().is_none());
+        assert!(
+            source.media_stage().is_some(),
+            "missing media are downloaded"
+        );
     }
 }

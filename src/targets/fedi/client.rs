@@ -404,11 +404,11 @@ fn transport(e: &reqwest::Error) -> Transport {
     if e.is_timeout() {
         Transport::Timeout
     } else if e.is_connect() {
-        Transport::Connect(without_url(e))
+        Transport::Connect(crate::http::error_text(e))
     } else if closed_unanswered(e) {
-        Transport::Closed(without_url(e))
+        Transport::Closed(crate::http::error_text(e))
     } else {
-        Transport::Broken(without_url(e))
+        Transport::Broken(crate::http::error_text(e))
     }
 }
 
@@ -435,22 +435,6 @@ fn closed_unanswered(e: &reqwest::Error) -> bool {
         source = s.source();
     }
     false
-}
-
-/// The error without its URL (no secrets are in URLs, but they are long and repeat the
-/// target's name).
-fn without_url(e: &reqwest::Error) -> String {
-    let mut msg = e.to_string();
-    if let Some(url) = e.url() {
-        msg = msg.replace(&format!(" for url ({url})"), "");
-    }
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        source = s.source();
-    }
-    msg
 }
 
 #[cfg(test)]

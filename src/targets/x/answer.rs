@@ -364,7 +364,7 @@ pub(super) fn classify(kind: CallKind, status: u16, body: &Value, limits: &RateL
 
 /// The error for a call that got no answer.
 pub(super) fn transport(kind: CallKind, e: &reqwest::Error) -> XError {
-    let message = without_url(e);
+    let message = crate::http::error_text(e);
     if e.is_connect() {
         return XError::Unreachable { message };
     }
@@ -385,21 +385,6 @@ pub(super) fn transport(kind: CallKind, e: &reqwest::Error) -> XError {
             },
         },
     }
-}
-
-/// The error with its causes, without its URL (long, and a query could name ids).
-fn without_url(e: &reqwest::Error) -> String {
-    let mut msg = e.to_string();
-    if let Some(url) = e.url() {
-        msg = msg.replace(&format!(" for url ({url})"), "");
-    }
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        source = s.source();
-    }
-    msg
 }
 
 #[cfg(test)]
