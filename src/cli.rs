@@ -72,6 +72,11 @@ pub enum Command {
     /// Serve the desk alone (`[desk]`), e.g. during an archive backfill: the page where a
     /// person reviews held posts; it also delivers the posts released on it.
     Desk,
+    /// Take back what a route posted: delete its statuses (the last part of a thread
+    /// first) and undo its boosts, paced by each target's deletes budget; never posted
+    /// again. Lists what would go with --dry-run; takes nothing back without --yes. Runs
+    /// inside the daemon when one runs; resumable.
+    Retract(RetractArgs),
     /// Run the daemon: poll every live source (X, feeds) on its schedule and mirror new posts,
     /// until SIGTERM or SIGINT.
     Run,
@@ -128,6 +133,37 @@ pub struct BackfillArgs {
     /// Show what would be posted to each target; write nothing, not even to the ledger.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+/// `retract` arguments: a route, and one post, a date range or everything.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("selection").required(true).args(["post", "since", "all"])))]
+pub struct RetractArgs {
+    /// The route whose statuses are taken back.
+    #[arg(long)]
+    pub route: String,
+    /// Only this post (its id at the source, as `status` shows it); a target that has not
+    /// mirrored it yet never will.
+    #[arg(long)]
+    pub post: Option<String>,
+    /// The posts from this day on (YYYY-MM-DD, UTC; the source post's date).
+    #[arg(long, requires = "until")]
+    pub since: Option<NaiveDate>,
+    /// The posts up to and including this day (YYYY-MM-DD, UTC).
+    #[arg(long, requires = "since")]
+    pub until: Option<NaiveDate>,
+    /// Everything the route posted.
+    #[arg(long)]
+    pub all: bool,
+    /// Only on this target (default: every target of the route).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// List what would be taken back; change nothing, not even the ledger.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Take them back (without it, nothing is deleted).
+    #[arg(long)]
+    pub yes: bool,
 }
 
 /// `status` arguments.

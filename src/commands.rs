@@ -9,7 +9,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::{self, AuthError};
 use crate::backfill::{self, BackfillError, BackfillOptions};
-use crate::cli::{BackfillArgs, Command};
+use crate::budget::BudgetPool;
+use crate::cli::{BackfillArgs, Command, RetractArgs};
 use crate::clock::Clock;
 use crate::config::{ConfigError, Finding, Settings, TargetSettings, EXAMPLE_CONFIG};
 use crate::daemon::{running_daemon, Daemon, DaemonError, DaemonOptions, Notifier};
@@ -18,6 +19,7 @@ use crate::metrics::{self, Metrics};
 use crate::operator::{self, OperatorError};
 use crate::progress::Progress;
 use crate::report::DeliveryReport;
+use crate::retract::{RetractError, RetractOptions, Which};
 use crate::review::deliver::Deliverer;
 use crate::status;
 use crate::store::{BackfillJob, Ledger, StoreError};
@@ -103,6 +105,9 @@ pub enum CommandError {
     /// `generate` could not write its files.
     #[error("cannot write the generated files")]
     Generate(#[source] std::io::Error),
+    /// See [`RetractError`].
+    #[error(transparent)]
+    Retract(#[from] RetractError),
     /// An operator command on a ledger that does not exist yet.
     #[error("the ledger {0} does not exist yet: nothing has run with this configuration")]
     NoLedger(std::path::PathBuf),
@@ -129,11 +134,16 @@ impl CommandError {
                 | AuthError::NotFediverse(_)
                 | AuthError::NoTokenFile(_),
             ) => Exit::Config,
-            CommandError::Operator(OperatorError::NoSelection) => Exit::Usage,
+            CommandError::Retract(RetractError::Setup(_) | RetractError::UnknownTarget { .. }) => {
+                Exit::Config
+            }
+            CommandError::Operator(OperatorError::NoSelection)
+            | CommandError::Retract(RetractError::NotConfirmed { .. }) => Exit::Usage,
             CommandError::Backfill(_)
             | CommandError::Store(_)
             | CommandError::Daemon(_)
             | CommandError::Operator(_)
+            | CommandError::Retract(RetractError::Store(_))
             | CommandError::Auth(_)
             | CommandError::Desk(_)
             | CommandError::MetricsListen { .. }
@@ -223,6 +233,7 @@ pub async fn run(
         }
         Command::Hold(cmd) => hold(config, &cmd, cancel).await,
         Command::Desk => desk(config, cancel).await,
+        Command::Retract(args) => retract(config, args, cancel).await,
         Command::Backfill(args) if args.from_api => api_backfill(config, args, cancel).await,
         Command::Backfill(args) => backfill(config, args, cancel).await,
         Command::Run => run_daemon(config, cancel).await,
@@ -514,6 +525,9 @@ async fn check(config: &Path) -> Result<Exit, CommandError> {
             route.source,
             route.targets.join(", ")
         );
+        if let Some(line) = crate::retract::follow_line(&settings, route) {
+            outln!("    {line}");
+        }
     }
     for w in settings.exposure_warnings() {
         eprintln!(
@@ -762,6 +776,61 @@ async fn review_after_backfill(
         );
     }
     Ok(())
+}
+
+/// `retract`: see [`crate::retract`]. The ledger must exist (nothing was posted
+/// otherwise).
+async fn retract(
+    config: &Path,
+    args: RetractArgs,
+    cancel: CancellationToken,
+) -> Result<Exit, CommandError> {
+    let settings = Arc::new(Settings::load(config)?);
+    let ledger = Arc::new(existing_ledger(config)?);
+    let which = match (args.post, args.since, args.until) {
+        (Some(id), _, _) => Which::Post(id),
+        (None, Some(since), Some(until)) => Which::Range { since, until },
+        _ => Which::All,
+    };
+    let opts = RetractOptions {
+        route: args.route,
+        target: args.target,
+        which,
+        dry_run: args.dry_run,
+        yes: args.yes,
+        cancel,
+        clock: Clock::System,
+        budgets: BudgetPool::default(),
+    };
+    let report =
+        crate::retract::run(&settings, &ledger, &opts, &mut |line| outln!("{line}")).await?;
+    if let (Some(pid), Some(job)) = (report.queued_for, report.job) {
+        outln!(
+            "a daemon (pid {pid}) runs on this ledger: retraction of route {} queued as job {job}; the daemon takes the statuses back within the backfill share of each target's deletes budget (see `birdbridge status`)",
+            opts.route
+        );
+        return Ok(Exit::Ok);
+    }
+    if let Some(p) = &report.pass {
+        outln!(
+            "route {}: {} status(es) taken back ({} already gone), {} post(s) done, {} refused by the server",
+            opts.route, p.taken_back, p.already_gone, p.posts_done, p.posts_failed
+        );
+        for (target, why) in &p.targets_stopped {
+            outln!("target {target} could not be used (its statuses wait): {why}");
+        }
+        if p.posts_left > 0 || p.interrupted {
+            outln!(
+                "{} post(s) left to take back: run the same command again to resume (see `birdbridge status`)",
+                p.posts_left
+            );
+        }
+    }
+    Ok(if report.unfinished() {
+        Exit::Failure
+    } else {
+        Exit::Ok
+    })
 }
 
 /// When a daemon runs on this ledger, queues the backfill for it (it delivers in the

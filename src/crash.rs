@@ -24,16 +24,22 @@ pub enum CrashPoint {
     /// A part of a thread (one with parts after it, or a reply) is recorded as posted; the
     /// next part or post is not begun.
     ThreadMiddle,
+    /// The ledger says `retracting`; the target has not been asked to take it back.
+    Retracting,
+    /// The target took the status back; the ledger does not know it yet.
+    Retracted,
 }
 
 impl CrashPoint {
     /// Every point, for the tests that walk them all.
-    pub const ALL: [CrashPoint; 5] = [
+    pub const ALL: [CrashPoint; 7] = [
         CrashPoint::Posting,
         CrashPoint::MediaUploaded,
         CrashPoint::Delivered,
         CrashPoint::Edited,
         CrashPoint::ThreadMiddle,
+        CrashPoint::Retracting,
+        CrashPoint::Retracted,
     ];
 
     /// The name used in `BIRDBRIDGE_TEST_CRASH_AT`.
@@ -44,6 +50,8 @@ impl CrashPoint {
             CrashPoint::Delivered => "delivered",
             CrashPoint::Edited => "edited",
             CrashPoint::ThreadMiddle => "thread-middle",
+            CrashPoint::Retracting => "retracting",
+            CrashPoint::Retracted => "retracted",
         }
     }
 }

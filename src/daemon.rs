@@ -51,20 +51,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn, Instrument};
 
 use crate::budget::BudgetPool;
 use crate::clock::{jitter, Clock};
-use crate::config::Settings;
+use crate::config::{DeletesPolicy, Settings};
 use crate::engine::{Context, Engine, Lane, Offer};
 use crate::metrics::Metrics;
 use crate::progress::Progress;
 use crate::report::DeliveryReport;
+use crate::retract::daemon::{self as retractions, RetractionRunner};
 use crate::short_links::{self, Asking};
-use crate::sources::{self, kept, CursorMove, Found, Setup, Source, SourceError};
+use crate::sources::{self, kept, CursorMove, FollowDeletes, Found, Setup, Source, SourceError};
 use crate::store::{Ledger, StoreError};
 
 pub use alive::{running_daemon, this_process};
@@ -125,6 +126,8 @@ struct Shared {
     options: DaemonOptions,
     /// The ledger's operator-change mark, read for all sources at once.
     operator_mark: OperatorMark,
+    /// Wakes the retraction runner when a source reports deletes.
+    retractions: Arc<Notify>,
 }
 
 /// One source and the routes reading it.
@@ -186,7 +189,7 @@ impl Daemon {
                 cancel: cancel.clone(),
                 reposts_wanted: routes.iter().any(Engine::mirrors_reposts),
             };
-            let live = match sources::live(name, source, &setup) {
+            let mut live = match sources::live(name, source, &setup) {
                 Ok(Some(live)) => live,
                 Ok(None) => continue,
                 Err(err) => {
@@ -194,6 +197,9 @@ impl Daemon {
                     continue;
                 }
             };
+            if let Some(follow) = deletes_followed(settings, &route_names) {
+                live.follow_deletes(follow);
+            }
             let Ok(schedule) = cron::Schedule::from_str(expression) else {
                 // Loading the settings checked the expression already.
                 error!(source = %name, "source left out: its schedule does not parse");
@@ -223,6 +229,7 @@ impl Daemon {
                 gates,
                 options,
                 operator_mark: OperatorMark::default(),
+                retractions: Arc::new(Notify::new()),
             }),
         })
     }
@@ -260,6 +267,12 @@ impl Daemon {
         };
         let heartbeat = tokio::spawn(runner.clone().heartbeat());
         let backfills = tokio::spawn(runner.run().instrument(tracing::info_span!("backfill")));
+        let retractions = tokio::spawn(
+            shared
+                .retraction_runner(runner_cancel.clone())
+                .run()
+                .instrument(tracing::info_span!("retract")),
+        );
         notifier.notify("READY=1");
         let watchdog = Notifier::watchdog_interval();
         let mut total = DeliveryReport::default();
@@ -290,6 +303,7 @@ impl Daemon {
                 }
             }
             let _ = backfills.await;
+            let _ = retractions.await;
             let _ = heartbeat.await;
         })
         .await;
@@ -331,6 +345,11 @@ impl Daemon {
                 }
             }
         }
+        // Posts the sources found deleted: taken back now, as the daemon would.
+        shared
+            .retraction_runner(shared.cancel.clone())
+            .run_due()
+            .await;
         for route in routes {
             match shared.ledger.call(move |l| l.waiting_count(&route)).await {
                 Ok(n) => total.parts_left += n,
@@ -341,6 +360,20 @@ impl Daemon {
             }
         }
         total
+    }
+}
+
+impl Shared {
+    /// The runner of the daemon's retraction jobs, stopped by `cancel`.
+    fn retraction_runner(&self, cancel: CancellationToken) -> RetractionRunner {
+        RetractionRunner {
+            settings: Arc::clone(&self.settings),
+            ledger: Arc::clone(&self.ledger),
+            clock: self.clock.clone(),
+            cancel,
+            budgets: self.options.budgets.clone(),
+            wake: Arc::clone(&self.retractions),
+        }
     }
 }
 
@@ -462,6 +495,7 @@ impl SourceTask {
         }
         let posts = self.source.poll(&ledger).await?;
         report.posts_found = posts.len();
+        self.follow_deletes(shared).await?;
         for post in posts {
             // Deliveries to the dry-run target (and ledger writes) never wait, so give the
             // runtime a turn here: the signal handler and the other sources run in between.
@@ -483,6 +517,30 @@ impl SourceTask {
             save_cursor(&ledger, cursor, shared.clock.now()).await?;
         }
         Ok(report)
+    }
+
+    /// Hands the posts the source saw deleted to the retraction path (the routes that
+    /// follow deletes take them back; a post not mirrored yet never is) before anything of
+    /// this cycle is delivered, and forgets them as leftovers.
+    async fn follow_deletes(&mut self, shared: &Shared) -> Result<(), SourceError> {
+        let deleted = self.source.take_deleted();
+        if deleted.is_empty() {
+            return Ok(());
+        }
+        self.retry.retain(|f| !deleted.contains(&f.post.id));
+        let now = shared.clock.now();
+        let jobs = retractions::follow_deletes(
+            &shared.ledger,
+            &shared.settings,
+            &self.route_names,
+            deleted,
+            now,
+        )
+        .await?;
+        if jobs > 0 {
+            shared.retractions.notify_one();
+        }
+        Ok(())
     }
 
     /// Delivers one post to every route, holding a delivery permit of each target. Returns
@@ -585,6 +643,21 @@ fn live_routes(
         }
     }
     routes
+}
+
+/// The routes among `routes` that follow their source's deletes, with how far back and
+/// how often a source that must look for them (X) does.
+fn deletes_followed(settings: &Settings, routes: &[String]) -> Option<FollowDeletes> {
+    let follow: Vec<&String> = routes
+        .iter()
+        .filter(|r| settings.routes[*r].deletes == DeletesPolicy::Follow)
+        .collect();
+    let settings_of = |r: &&String| &settings.routes[*r];
+    Some(FollowDeletes {
+        window: follow.iter().map(|r| settings_of(r).deletes_window).max()?,
+        every: follow.iter().map(|r| settings_of(r).deletes_check).min()?,
+        routes: follow.into_iter().cloned().collect(),
+    })
 }
 
 /// Saves a source's cursor, off the event loop.

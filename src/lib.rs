@@ -33,6 +33,7 @@ pub mod profile;
 pub mod progress;
 pub mod render;
 pub mod report;
+pub mod retract;
 pub mod review;
 pub mod short_links;
 pub mod sources;

@@ -8,12 +8,12 @@ use std::fmt::Write as _;
 
 use crate::config::{Settings, SourceSettings, XSourceSettings};
 use crate::engine::is_waiting_note;
-use crate::store::{Ledger, PartRecord, PartState, StoreError, NOT_A_REPLY};
+use crate::store::{Ledger, PartRecord, PartState, RetractCause, StoreError, NOT_A_REPLY};
 
 pub use json::{json, SCHEMA_VERSION};
 
 /// States in the order a person reads them.
-const STATES: [PartState; 7] = [
+const STATES: [PartState; 9] = [
     PartState::Posted,
     PartState::Skipped,
     PartState::Planned,
@@ -21,6 +21,8 @@ const STATES: [PartState; 7] = [
     PartState::Failed,
     PartState::Quarantined,
     PartState::Held,
+    PartState::Retracting,
+    PartState::Retracted,
 ];
 
 /// How many recent errors to show.
@@ -110,6 +112,7 @@ pub fn report(settings: &Settings, route: Option<&str>) -> Result<String, StoreE
     review(&mut out, &only, &ledger)?;
     not_replies(&mut out, &only, &ledger)?;
     jobs(&mut out, &only, &ledger)?;
+    retractions(&mut out, &only, &ledger)?;
     let mine = |rows: Vec<PartRecord>| -> Vec<PartRecord> {
         rows.into_iter()
             .filter(|r| only.route(&r.key.route))
@@ -326,6 +329,18 @@ fn reads(out: &mut String, only: &Only<'_>, ledger: &Ledger) -> Result<(), Store
         );
     }
     let _ = writeln!(out, "  estimated total: ${total:.2}");
+    for (source, posts, today) in ledger.deletes_check_reads(chrono::Utc::now())? {
+        if !only.source(&source) {
+            continue;
+        }
+        let (post_price, _) = prices(only.settings, &source);
+        #[expect(clippy::cast_precision_loss, reason = "read counts are far below 2^52")]
+        let cost = posts as f64 * post_price;
+        let _ = writeln!(
+            out,
+            "  {source}: of those posts, {posts} ({today} today) read by deletes checks (deletes = \"follow\") ≈ ${cost:.3}"
+        );
+    }
     Ok(())
 }
 
@@ -436,6 +451,45 @@ fn jobs(out: &mut String, only: &Only<'_>, ledger: &Ledger) -> Result<(), StoreE
             j.route,
             if j.from_api { " from the X API" } else { "" },
             j.state,
+            j.updated_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            j.note.map(|n| format!(": {n}")).unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+/// How many retraction jobs `status` shows, newest first.
+const RECENT_RETRACTIONS: u32 = 10;
+
+/// Retractions in progress and done (`retract`, deletes that follow the source).
+fn retractions(out: &mut String, only: &Only<'_>, ledger: &Ledger) -> Result<(), StoreError> {
+    let jobs: Vec<_> = ledger
+        .retraction_jobs(RECENT_RETRACTIONS)?
+        .into_iter()
+        .filter(|j| only.route(&j.route))
+        .collect();
+    if jobs.is_empty() {
+        return Ok(());
+    }
+    let _ = writeln!(out, "retractions (newest first):");
+    for j in jobs {
+        let pending = j.posts - j.done - j.failed;
+        let _ = writeln!(
+            out,
+            "  job {} route {} ({}; {}, run by the {}): {}: {} of {} post(s) taken back, {} left, {} refused by the server (at {}){}",
+            j.id,
+            j.route,
+            j.selection,
+            match j.cause {
+                RetractCause::Operator => "asked by a person",
+                RetractCause::Source => "deleted at the source",
+            },
+            j.runner,
+            j.state,
+            j.done,
+            j.posts,
+            pending,
+            j.failed,
             j.updated_at.format("%Y-%m-%d %H:%M:%S UTC"),
             j.note.map(|n| format!(": {n}")).unwrap_or_default()
         );

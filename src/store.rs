@@ -11,7 +11,17 @@
 //!                  └───────────────requeue─────────────────────────────────────┘
 //! mark_skipped ──► skipped (audit trail: why a post was not mirrored; final)
 //! hold_for_review ──► held ──release_review──► planned    held ──drop_review──► skipped
+//!
+//! posted ──begin_retract──► retracting ──mark_retracted──► retracted (taken back; final)
+//!                              │  ▲
+//!                              │  └── retract_failed (stays, retried) / retracting again
+//!                              └──retract_given_up──► posted (the server refused it)
 //! ```
+//!
+//! Taking back (`retract`, deletes that follow the source) is in `store/retract.rs`:
+//! `retracting` is written before the target is asked to delete (or unboost), so a part found
+//! in it was interrupted and is simply asked again (a delete or an unboost is safe to
+//! repeat; a status already gone counts as taken back).
 //!
 //! Every state change is one `BEGIN IMMEDIATE` transaction that reads the row, checks the
 //! transition and writes it, so of two processes (or two handles) moving the same part only
@@ -31,6 +41,7 @@ mod jobs;
 mod kept;
 mod operator;
 mod report;
+mod retract;
 mod review;
 mod schema;
 mod short_links;
@@ -57,6 +68,10 @@ use sha2::{Digest, Sha256};
 
 pub use operator::{AuditEntry, PartFilter};
 pub use report::DeliveryTimes;
+pub use retract::{
+    BoostAnswer, Candidate, ItemWork, NewJob, RetractCause, RetractItem, RetractJob, RetractRunner,
+    Taking,
+};
 pub use review::{
     EditField, HeldMedia, NewHold, QueueAt, QueueFilter, QueueItem, QueueKey, QueuePage,
     ReviewAudit, ReviewError, ReviewHold, ReviewState, ReviewSummary, ReviewedPost,
@@ -113,6 +128,10 @@ pub enum PartState {
     /// Planned for a person's review: rendered and counted, never sent until released
     /// (`planned`) or dropped (`skipped`); see `store/review.rs`.
     Held,
+    /// Being taken back: the target is (or was, before a crash) asked to delete it.
+    Retracting,
+    /// Taken back on the target (deleted, or its boost undone); final: never posted again.
+    Retracted,
 }
 
 impl PartState {
@@ -126,6 +145,8 @@ impl PartState {
             PartState::Quarantined => "quarantined",
             PartState::Skipped => "skipped",
             PartState::Held => "held",
+            PartState::Retracting => "retracting",
+            PartState::Retracted => "retracted",
         }
     }
 }
@@ -148,6 +169,8 @@ impl FromStr for PartState {
             "quarantined" => PartState::Quarantined,
             "skipped" => PartState::Skipped,
             "held" => PartState::Held,
+            "retracting" => PartState::Retracting,
+            "retracted" => PartState::Retracted,
             _ => {
                 return Err(StoreError::UnknownState {
                     state: s.to_owned(),
@@ -644,8 +667,7 @@ impl Ledger {
     }
 
     /// Inserts part 0 of a post in `state` with `reason`, only when the post has no row on
-    /// that target yet; returns whether it did. One statement, so the check and the insert
-    /// are one transaction.
+    /// that target yet; returns whether it did (see [`insert_first_row_on`]).
     fn insert_first_row(
         &self,
         route: &str,
@@ -655,26 +677,15 @@ impl Ledger {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let key = PartKey::new(route, source_post_id, target, 0);
-        let inserted = self
-            .conn()
-            .prepare_cached(
-                "INSERT INTO parts (route, source_post_id, target, part_index, state, \
-                 idempotency_key, reason, created_at, updated_at) \
-                 SELECT ?1, ?2, ?3, 0, ?7, ?4, ?5, ?6, ?6 \
-                 WHERE NOT EXISTS (SELECT 1 FROM parts \
-                     WHERE route = ?1 AND source_post_id = ?2 AND target = ?3)",
-            )?
-            .execute(params![
-                route,
-                source_post_id,
-                target,
-                idempotency_key(&key),
-                reason,
-                timestamp(now),
-                state.as_str(),
-            ])?;
-        Ok(inserted == 1)
+        Ok(insert_first_row_on(
+            &self.conn(),
+            route,
+            source_post_id,
+            target,
+            state,
+            reason,
+            now,
+        )?)
     }
 
     /// Holds a post back from a target for a person to decide (the route's
@@ -894,6 +905,39 @@ fn select_part(conn: &Connection, key: &PartKey) -> Result<Option<PartRecord>, S
         params![key.route, key.source_post_id, key.target, key.part_index],
     )?;
     Ok(parts.into_iter().next())
+}
+
+/// Inserts part 0 of a post in `state` with `reason` on `conn` (a transaction too), only
+/// when the post has no row on that target yet; returns whether it did. One statement, so
+/// the check and the insert are one transaction.
+fn insert_first_row_on(
+    conn: &Connection,
+    route: &str,
+    source_post_id: &str,
+    target: &str,
+    state: PartState,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<bool> {
+    let key = PartKey::new(route, source_post_id, target, 0);
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO parts (route, source_post_id, target, part_index, state, \
+             idempotency_key, reason, created_at, updated_at) \
+             SELECT ?1, ?2, ?3, 0, ?7, ?4, ?5, ?6, ?6 \
+             WHERE NOT EXISTS (SELECT 1 FROM parts \
+                 WHERE route = ?1 AND source_post_id = ?2 AND target = ?3)",
+        )?
+        .execute(params![
+            route,
+            source_post_id,
+            target,
+            idempotency_key(&key),
+            reason,
+            timestamp(now),
+            state.as_str(),
+        ])?;
+    Ok(inserted == 1)
 }
 
 /// Inserts parts `0..part_count` of a post as `planned`, each with its idempotency key: the

@@ -29,6 +29,12 @@
 //! ones; every interrupted post must be found among the account's own posts (adopted) or
 //! not have been made, so the clean run leaves exactly the posts of one clean run.
 //!
+//! And taking back (`retract`): after a clean backfill, a date range of the sample is
+//! retracted by runs killed at random instants and aborted at the forced ones (`retracting`:
+//! the ledger says so, the server was not asked; `retracted`: the server deleted it, the
+//! ledger was not told); after a clean run, the statuses of the range are all gone and
+//! every other one is still there: 0 left that should be gone, 0 deleted that should stay.
+//!
 //! `BIRDBRIDGE_CRASH_SEED` picks the instants (default fixed); `BIRDBRIDGE_CRASH_KILLS`
 //! sets the random kills per personality (default 10) for longer runs.
 
@@ -77,7 +83,7 @@ impl World {
             .unwrap();
         let fake = rt.block_on(FakeFedi::start(personality, Clock::System));
         // Real time here: no window may run out however often the runs restart.
-        for family in ["statuses", "media", "requests"] {
+        for family in ["statuses", "media", "deletes", "requests"] {
             fake.set_limit(family, 1_000_000, chrono::Duration::hours(3));
         }
         {
@@ -112,10 +118,14 @@ impl World {
     }
 
     fn command(&self) -> Command {
+        self.command_with(&["backfill", "--route", "r"])
+    }
+
+    fn command_with(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_birdbridge"));
         cmd.arg("--config")
             .arg(self.dir.path().join("bridge.toml"))
-            .args(["backfill", "--route", "r"])
+            .args(args)
             .env_remove("BIRDBRIDGE_TEST_CRASH_AFTER_DELIVERIES")
             .env_remove("BIRDBRIDGE_TEST_CRASH_AT")
             .env("BIRDBRIDGE_LOG", "warn")
@@ -127,7 +137,11 @@ impl World {
 
     /// A run to its end; returns whether it succeeded and its error output.
     fn run(&self, crash_at: Option<String>) -> (bool, String) {
-        let mut cmd = self.command();
+        Self::run_with(self.command(), crash_at)
+    }
+
+    /// A run of `cmd` to its end, aborted at `crash_at` if given.
+    fn run_with(mut cmd: Command, crash_at: Option<String>) -> (bool, String) {
         if let Some(spec) = crash_at {
             cmd.env("BIRDBRIDGE_TEST_CRASH_AT", spec);
         }
@@ -141,7 +155,13 @@ impl World {
     /// A run killed with SIGKILL after `after` (or at its end, if sooner); returns whether
     /// the kill came before the run ended.
     fn run_killed(&self, after: Duration) -> bool {
-        let mut child = self.command().stderr(Stdio::null()).spawn().unwrap();
+        Self::killed(self.command(), after)
+    }
+
+    /// `cmd` killed with SIGKILL after `after` (or at its end, if sooner); whether the
+    /// kill came first.
+    fn killed(mut cmd: Command, after: Duration) -> bool {
+        let mut child = cmd.stderr(Stdio::null()).spawn().unwrap();
         let start = Instant::now();
         loop {
             if child.try_wait().unwrap().is_some() {
@@ -964,4 +984,216 @@ fn x_survives_the_worst_instants() {
             &format!("X crash at {point}"),
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Taking back
+
+/// A date range of the sample to take back, and the statuses that must go and stay.
+struct Range {
+    args: Vec<String>,
+    gone: std::collections::BTreeSet<String>,
+    stays: std::collections::BTreeSet<String>,
+}
+
+impl World {
+    /// A world with the sample backfilled cleanly, and the range to take back: from the
+    /// sample's first day to its middle one.
+    fn backfilled(personality: Personality) -> (Self, Range) {
+        let world = Self::new(personality);
+        let (ok, err) = world.run(None);
+        assert!(ok, "the backfill failed: {err}");
+        let conn = rusqlite::Connection::open(world.dir.path().join("ledger.sqlite")).unwrap();
+        let rows: Vec<(String, String)> = conn
+            .prepare("SELECT source_post_id, remote_id FROM parts WHERE state = 'posted'")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let date = |id: &str| {
+            birdbridge::normalize::x::snowflake_time(id)
+                .unwrap()
+                .date_naive()
+        };
+        let mut days: Vec<_> = rows.iter().map(|(id, _)| date(id)).collect();
+        days.sort_unstable();
+        days.dedup();
+        let (since, until) = (days[0], days[days.len() / 2]);
+        let (gone, stays): (Vec<_>, Vec<_>) = rows.iter().partition(|(id, _)| date(id) <= until);
+        let range = Range {
+            args: [
+                "retract",
+                "--route",
+                "r",
+                "--since",
+                &since.to_string(),
+                "--until",
+            ]
+            .iter()
+            .map(|a| (*a).to_owned())
+            .chain([until.to_string(), "--yes".to_owned()])
+            .collect(),
+            gone: gone.into_iter().map(|(_, r)| r.clone()).collect(),
+            stays: stays.into_iter().map(|(_, r)| r.clone()).collect(),
+        };
+        assert!(
+            range.gone.len() >= 5 && !range.stays.is_empty(),
+            "{:?} {:?}",
+            range.gone,
+            range.stays
+        );
+        (world, range)
+    }
+
+    fn retract(&self, range: &Range) -> Command {
+        let args: Vec<&str> = range.args.iter().map(String::as_str).collect();
+        self.command_with(&args)
+    }
+}
+
+/// The clean run after the crashes, then: every status of the range gone, every other one
+/// there, each delete asked of the server at most once more than needed per interruption.
+fn assert_taken_back(world: &World, range: &Range, interruptions: usize, label: &str) {
+    let (ok, err) = World::run_with(world.retract(range), None);
+    assert!(ok, "{label}: the clean run after the crashes failed: {err}");
+    let live: std::collections::BTreeSet<String> = world
+        .fake
+        .live_statuses()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    let left: Vec<_> = range.gone.intersection(&live).collect();
+    assert!(
+        left.is_empty(),
+        "{label}: {} statuses left that should be gone: {left:?}",
+        left.len()
+    );
+    let deleted: Vec<_> = range.stays.difference(&live).collect();
+    assert!(
+        deleted.is_empty(),
+        "{label}: {} deleted that should stay: {deleted:?}",
+        deleted.len()
+    );
+    let asked = world.fake.deletes().len();
+    assert!(
+        asked >= range.gone.len() && asked <= range.gone.len() + interruptions,
+        "{label}: {asked} deletes asked for {} statuses and {interruptions} interruptions",
+        range.gone.len()
+    );
+    let conn = rusqlite::Connection::open(world.dir.path().join("ledger.sqlite")).unwrap();
+    let retracting: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM parts WHERE state = 'retracting'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(retracting, 0, "{label}: parts left retracting");
+    // The same command again finds nothing to take back.
+    let (ok, _) = World::run_with(world.retract(range), None);
+    assert!(ok);
+    assert_eq!(
+        world.fake.deletes().len(),
+        asked,
+        "{label}: a rerun deleted again"
+    );
+}
+
+/// Retractions killed at seeded random instants, then the clean run.
+fn retraction_random_kills(personality: Personality, salt: u64) -> usize {
+    let seed = env_number("BIRDBRIDGE_CRASH_SEED", DEFAULT_SEED) ^ salt;
+    let kills = usize::try_from(env_number("BIRDBRIDGE_CRASH_KILLS", DEFAULT_KILLS as u64))
+        .unwrap_or(DEFAULT_KILLS);
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let span = {
+        let (world, range) = World::backfilled(personality);
+        let start = Instant::now();
+        let (ok, err) = World::run_with(world.retract(&range), None);
+        assert!(ok, "the reference retraction failed: {err}");
+        u64::try_from(start.elapsed().as_millis())
+            .unwrap_or(u64::MAX)
+            .max(20)
+    };
+    let (mut killed, mut episodes, mut runs) = (0, 0, 0);
+    while killed < kills {
+        let (world, range) = World::backfilled(personality);
+        episodes += 1;
+        let mut interruptions = 0;
+        loop {
+            runs += 1;
+            assert!(
+                runs < kills * 20,
+                "{personality:?}: runs keep ending before the kill"
+            );
+            if !World::killed(
+                world.retract(&range),
+                Duration::from_millis(rng.u64(0..=span)),
+            ) {
+                break;
+            }
+            killed += 1;
+            interruptions += 1;
+            if killed == kills {
+                break;
+            }
+        }
+        assert_taken_back(
+            &world,
+            &range,
+            interruptions,
+            &format!("{personality:?} retraction seed {seed:#x} episode {episodes}"),
+        );
+    }
+    eprintln!(
+        "{personality:?}: seed {seed:#x}, {killed} retractions killed mid-run in {episodes} \
+         episodes ({runs} runs, within {span} ms); left 0, wrongly deleted 0"
+    );
+    killed
+}
+
+/// Retractions aborted at the forced instants, a few occurrences each, then the clean run.
+fn retraction_forced_points(personality: Personality) {
+    for point in ["retracting", "retracted"] {
+        let (world, range) = World::backfilled(personality);
+        let occurrences = [1, 2, 4];
+        let mut crashed = 0;
+        for n in occurrences {
+            let (ok, _) = World::run_with(world.retract(&range), Some(format!("{point}:{n}")));
+            if !ok {
+                crashed += 1;
+            }
+        }
+        assert_eq!(
+            crashed,
+            occurrences.len(),
+            "{personality:?}: {point} was not reached each time"
+        );
+        assert_taken_back(
+            &world,
+            &range,
+            occurrences.len(),
+            &format!("{personality:?} retraction crash at {point}"),
+        );
+    }
+}
+
+#[test]
+fn mastodon_retraction_survives_random_kills() {
+    retraction_random_kills(Personality::Mastodon, 11);
+}
+
+#[test]
+fn gotosocial_retraction_survives_random_kills() {
+    retraction_random_kills(Personality::GoToSocial, 12);
+}
+
+#[test]
+fn mastodon_retraction_survives_the_worst_instants() {
+    retraction_forced_points(Personality::Mastodon);
+}
+
+#[test]
+fn gotosocial_retraction_survives_the_worst_instants() {
+    retraction_forced_points(Personality::GoToSocial);
 }

@@ -60,8 +60,8 @@ use serde::Deserialize;
 pub use check::Finding;
 pub use error::ConfigError;
 pub use route::{
-    AltTextPolicy, ContentWarningRule, ReplyPolicy, RepostPolicy, ReviewPolicy, RouteSettings,
-    Visibility,
+    AltTextPolicy, ContentWarningRule, DeletesPolicy, ReplyPolicy, RepostPolicy, ReviewPolicy,
+    RouteSettings, Visibility,
 };
 pub use secret::{Secret, SecretSource};
 pub use sources::{

@@ -84,6 +84,21 @@ pub struct RouteSettings {
     /// `review` wins for that target ([`super::TargetSettings::review`]).
     #[serde(default)]
     pub review: ReviewPolicy,
+    /// Whether a post deleted at the source is taken back from the targets.
+    #[serde(default)]
+    pub deletes: DeletesPolicy,
+    /// How far back posts are checked for deletes at an X source (it cannot tell).
+    #[serde(
+        default = "RouteSettings::deletes_window",
+        deserialize_with = "values::hours"
+    )]
+    pub deletes_window: chrono::Duration,
+    /// How often they are checked.
+    #[serde(
+        default = "RouteSettings::deletes_check",
+        deserialize_with = "values::minutes"
+    )]
+    pub deletes_check: chrono::Duration,
 }
 
 impl RouteSettings {
@@ -113,6 +128,10 @@ impl RouteSettings {
     ];
     /// `backfill_date_line` when not given.
     pub const DEFAULT_BACKFILL_DATE_LINE: &'static str = "Originally posted on {date}";
+    /// `deletes_window` (hours) when not given.
+    pub const DEFAULT_DELETES_WINDOW_HOURS: i64 = 48;
+    /// `deletes_check` (minutes) when not given.
+    pub const DEFAULT_DELETES_CHECK_MINUTES: i64 = 60;
 
     /// A route with every policy key at its default, for tests and tools that build
     /// settings without a file: read through the same derive as a file giving only `source`
@@ -143,6 +162,14 @@ impl RouteSettings {
 
     fn trackers() -> Vec<String> {
         owned(Self::DEFAULT_TRACKING_PARAMETERS)
+    }
+
+    fn deletes_window() -> chrono::Duration {
+        chrono::Duration::hours(Self::DEFAULT_DELETES_WINDOW_HOURS)
+    }
+
+    fn deletes_check() -> chrono::Duration {
+        chrono::Duration::minutes(Self::DEFAULT_DELETES_CHECK_MINUTES)
     }
 
     #[expect(clippy::unnecessary_wraps, reason = "the field's type, for serde")]
@@ -241,5 +268,19 @@ names! {
         Warned = "warned",
         /// Every post (a boost of a mirrored status excepted: it carries nothing to edit).
         All = "all",
+    }
+}
+
+names! {
+    /// `deletes`: what a route does when a post it mirrored is deleted at its source.
+    #[derive(Default)]
+    pub enum DeletesPolicy {
+        /// Nothing (the default): the mirrored statuses stay.
+        #[default]
+        Off = "off",
+        /// Take the mirrored statuses back from every target (an X source is checked every
+        /// `deletes_check` for posts mirrored within `deletes_window`; a fediverse source
+        /// says so itself; a feed cannot tell, since feeds drop old items).
+        Follow = "follow",
     }
 }

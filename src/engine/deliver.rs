@@ -95,7 +95,11 @@ pub(super) async fn deliver_post(
                 }
                 continue;
             }
-            PartState::Skipped | PartState::Quarantined | PartState::Held => break,
+            PartState::Skipped
+            | PartState::Quarantined
+            | PartState::Held
+            | PartState::Retracting
+            | PartState::Retracted => break,
             PartState::Failed if record.next_attempt_at.is_some_and(|t| t > ctx.clock.now()) => {
                 break
             }
@@ -196,8 +200,10 @@ struct Sent {
     edit: bool,
 }
 
-/// Records a delivered part as posted, with what the target billed for it and the target's
-/// notes as its warnings, in one ledger call; with a warning too when the server published a status
+/// Records a delivered part as posted, with what the target billed for it (for a boost, in
+/// the same transaction, what the answer's id is: the boost's own or the original's, so a
+/// retraction undoes the boost and never deletes that id) and the target's notes as its
+/// warnings, in one ledger call; with a warning too when the server published a status
 /// sent as a reply on its own (only a new status answers for its reply; an edit or a boost
 /// does not). Returns the status the thread's next part replies to when it is this one: the
 /// rest of a thread replies to the last part that is where it belongs, so a continuation
@@ -227,9 +233,15 @@ async fn record_delivered(
     }
     let continuation_alone = warning.is_some() && part.reply_to == ReplyTo::PreviousPart;
     let (k, now, d) = (key.clone(), ctx.clock.now(), delivered.clone());
+    let boost_of = part.boost_of.clone();
     ledger
         .call(move |l| {
-            l.mark_posted_spending(&k, &d.remote_id, d.url.as_deref(), price, now)?;
+            match &boost_of {
+                Some(original) => {
+                    l.mark_boost_posted(&k, &d.remote_id, d.url.as_deref(), price, original, now)?;
+                }
+                None => l.mark_posted_spending(&k, &d.remote_id, d.url.as_deref(), price, now)?,
+            }
             for note in notes.iter().chain(&warning) {
                 l.add_warning(&k, note, now)?;
             }
@@ -331,8 +343,19 @@ async fn reconcile_part(
             let (k, now, f) = (key.clone(), ctx.clock.now(), found.clone());
             // The target had it, so it billed it, as rendered.
             let price = ctx.tariff.map_or(0, |t| t.price(out.part).micros());
+            let boost_of = out.part.boost_of.clone();
             ledger
-                .call(move |l| l.adopt_spending(&k, &f.remote_id, f.url.as_deref(), price, now))
+                .call(move |l| match &boost_of {
+                    Some(original) => l.mark_boost_posted(
+                        &k,
+                        &f.remote_id,
+                        f.url.as_deref(),
+                        price,
+                        original,
+                        now,
+                    ),
+                    None => l.adopt_spending(&k, &f.remote_id, f.url.as_deref(), price, now),
+                })
                 .await?;
             info!(
                 route = ctx.route,

@@ -27,6 +27,7 @@ mod edits;
 mod held;
 mod plan;
 mod reach;
+mod retract;
 
 use std::sync::Arc;
 
@@ -50,6 +51,7 @@ pub use crate::budget::Lane;
 pub use deliver::{MAX_ATTEMPTS, MAX_REJECTED_ATTEMPTS};
 use plan::{Planned, Step};
 use reach::{build_target, unusable, Reach, RouteTarget};
+pub use retract::{Retractor, TakeBack};
 
 /// What every delivery of one engine shares.
 #[derive(Debug, Clone, Default)]
@@ -479,13 +481,18 @@ pub fn is_waiting_note(note: &str) -> bool {
 const WAITING_NOTE: &str = "waiting for ";
 
 /// A post is done on a target when it has rows and none of them still has work to do.
-/// Quarantined parts count as done: they are retried only on request.
+/// Quarantined parts count as done: they are retried only on request. So do parts taken
+/// back (or being taken back): a retracted post is never delivered again.
 pub fn is_done(rows: &[PartRecord]) -> bool {
     !rows.is_empty()
         && rows.iter().all(|r| {
             matches!(
                 r.state,
-                PartState::Posted | PartState::Skipped | PartState::Quarantined
+                PartState::Posted
+                    | PartState::Skipped
+                    | PartState::Quarantined
+                    | PartState::Retracting
+                    | PartState::Retracted
             )
         })
 }

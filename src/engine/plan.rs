@@ -117,6 +117,9 @@ impl Plan {
             l.release_held(route, id, target)?;
             info!(route, target, post = id, "held post released");
         }
+        if retracted(route, target, id, &existing) {
+            return Ok((Step::NotMirrored { preview: None }, released));
+        }
         if !released && is_done(&existing) {
             return Ok((Step::AlreadyDone, released));
         }
@@ -388,6 +391,21 @@ impl Plan {
         }
         Ok(Step::NotMirrored { preview: shown })
     }
+}
+
+/// Whether the post was taken back on the target (or is being), by a person or because the
+/// source deleted it: then it is never mirrored again, whatever a later backfill or cycle
+/// offers, and the log says why (the reason its rows keep).
+fn retracted(route: &str, target: &str, id: &str, rows: &[PartRecord]) -> bool {
+    let Some(r) = rows
+        .iter()
+        .find(|r| matches!(r.state, PartState::Retracted | PartState::Retracting))
+    else {
+        return false;
+    };
+    let why = r.reason.as_deref().unwrap_or("being retracted");
+    info!(route, target, post = id, reason = %why, "post retracted: skipped, not posted again");
+    true
 }
 
 /// Threads go strictly in order: a post that replies to (or quotes) a post of the route that

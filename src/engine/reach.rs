@@ -165,7 +165,7 @@ impl Engine {
 }
 
 /// What the ledger remembers of target `name`.
-fn recall(ledger: &Ledger, name: &str) -> Result<Memory, StoreError> {
+pub(super) fn recall(ledger: &Ledger, name: &str) -> Result<Memory, StoreError> {
     Ok(Memory {
         profile: ledger.cached_profile(name)?,
         budgets: ledger

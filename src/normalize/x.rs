@@ -75,6 +75,9 @@ pub struct Page {
     pub malformed: Vec<String>,
     /// The partial errors (`errors[]`) as one line each.
     pub errors: Vec<String>,
+    /// The ids a lookup asked for that X answered as not found (`errors[]` with type
+    /// `resource-not-found` about `ids`): posts deleted, or never there.
+    pub missing: Vec<PostId>,
     /// `meta.next_token`: more (older) posts are there.
     pub next_token: Option<String>,
     /// `meta.newest_id`.
@@ -131,6 +134,33 @@ struct RawProblem {
     title: Option<String>,
     detail: Option<String>,
     message: Option<String>,
+    /// RFC 7807 `type`: `…/problems/resource-not-found` for a post that is gone.
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    /// The request parameter the problem is about (`ids` for a lookup's own ids).
+    parameter: Option<String>,
+    resource_id: Option<IdText>,
+    value: Option<IdText>,
+}
+
+impl RawProblem {
+    /// The id of a post the lookup asked for that X does not have (deleted, or never
+    /// there): a not-found problem about the `ids` parameter. A referenced post that is
+    /// gone, or a post X will not show (a protected account: an authorization problem), is
+    /// not one.
+    fn missing_id(&self) -> Option<PostId> {
+        let not_found = self
+            .kind
+            .as_deref()
+            .map_or(self.title.as_deref() == Some("Not Found Error"), |k| {
+                k.ends_with("/resource-not-found")
+            });
+        let about_ids = self.parameter.as_deref().is_none_or(|p| p == "ids");
+        (not_found && about_ids)
+            .then(|| self.resource_id.as_ref().or(self.value.as_ref()))
+            .flatten()
+            .map(|id| PostId(id.0.clone()))
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -302,6 +332,11 @@ pub fn parse_page(body: &str, owner: &Author) -> Result<Page, ParseError> {
     let mut page = Page {
         returned: raw.data.len(),
         errors: raw.errors.iter().map(problem_line).collect(),
+        missing: raw
+            .errors
+            .iter()
+            .filter_map(RawProblem::missing_id)
+            .collect(),
         next_token: raw.meta.next_token.filter(|t| !t.is_empty()),
         newest_id: raw.meta.newest_id.map(|id| PostId(id.0)),
         ..Page::default()
@@ -713,6 +748,27 @@ mod tests {
         );
         assert_eq!(page.errors.len(), 1);
         assert!(page.errors[0].starts_with("Not Found Error: "));
+    }
+
+    #[test]
+    fn a_lookup_names_the_posts_it_did_not_find() {
+        // As X answers `GET /2/tweets?ids=1,2,3` when 2 is deleted and 3 is protected; the
+        // quoted post of 1 is gone too.
+        let body = r#"{"data":[{"id":"1","text":"here"}],
+          "errors":[
+            {"value":"2","detail":"Could not find tweet with ids: [2].","title":"Not Found Error",
+             "resource_type":"tweet","parameter":"ids","resource_id":"2",
+             "type":"https://api.twitter.com/2/problems/resource-not-found"},
+            {"value":"3","detail":"Sorry, you are not authorized to see the Tweet with ids: [3].",
+             "title":"Authorization Error","resource_type":"tweet","parameter":"ids",
+             "resource_id":"3","type":"https://api.twitter.com/2/problems/not-authorized-for-resource"},
+            {"value":"9","detail":"Could not find tweet with referenced_tweets.id: [9].",
+             "title":"Not Found Error","resource_type":"tweet","parameter":"referenced_tweets.id",
+             "resource_id":"9","type":"https://api.twitter.com/2/problems/resource-not-found"}]}"#;
+        let page = parse_page(body, &owner()).unwrap();
+        assert_eq!(page.posts.len(), 1);
+        assert_eq!(page.missing, [PostId::new("2")]);
+        assert_eq!(page.errors.len(), 3);
     }
 
     #[test]

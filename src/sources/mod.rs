@@ -145,6 +145,23 @@ pub trait Source: fmt::Debug + Send {
     fn news(&mut self) -> Option<BoxFuture<'_, ()>> {
         None
     }
+
+    /// Posts this source saw deleted since the last call (a delete event of a stream, or
+    /// an X post a deletes check found gone). The daemon calls it after each poll and hands
+    /// the ids to the retraction path (the routes with `deletes = "follow"` take their
+    /// statuses back; a post not mirrored yet never is). By default none: a feed cannot
+    /// tell a delete from an item that left the feed.
+    fn take_deleted(&mut self) -> Vec<PostId> {
+        Vec::new()
+    }
+
+    /// Tells the source which routes follow its deletes (`deletes = "follow"`), before its
+    /// first poll: a source that is not told of deletes but can look for them (X) does so
+    /// as `follow` says. By default nothing: a source told of deletes reports them anyway
+    /// ([`Source::take_deleted`]), and a feed cannot tell.
+    fn follow_deletes(&mut self, follow: FollowDeletes) {
+        let _ = follow;
+    }
 }
 
 /// Why a source could not give its posts; [`SourceError::is_fatal`] tells whether it stops.
@@ -257,6 +274,18 @@ pub struct Setup {
     /// Whether a route reading the source mirrors reposts (an X source asks the server to
     /// leave them out otherwise, so they are not billed).
     pub reposts_wanted: bool,
+}
+
+/// How a source looks for posts deleted at it, for the routes that follow its deletes: the
+/// posts those routes mirrored within `window` are looked up every `every`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FollowDeletes {
+    /// The routes with `deletes = "follow"`.
+    pub routes: Vec<String>,
+    /// How far back (the routes' longest `deletes_window`).
+    pub window: chrono::Duration,
+    /// How often (the routes' shortest `deletes_check`).
+    pub every: chrono::Duration,
 }
 
 /// The cron expression of a source the daemon polls; `None` for one only `backfill` reads

@@ -23,7 +23,7 @@ use reqwest::{StatusCode, Url};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::{BoxFuture, CursorMove, Found, Http, Setup, Source, SourceError};
+use super::{BoxFuture, CursorMove, FollowDeletes, Found, Http, Setup, Source, SourceError};
 use crate::clock::Clock;
 use crate::config::{ConfigError, Secret, StartAt, XSourceSettings};
 use crate::media::stage::MediaStage;
@@ -396,6 +396,12 @@ pub struct XSource {
     /// idle poll costs no ledger read.
     cursor: Option<String>,
     cursor_read: bool,
+    /// The routes following this source's deletes, and how it looks for them.
+    follow: Option<FollowDeletes>,
+    /// When the next deletes check is due (`None`: at the next poll).
+    next_check: Option<DateTime<Utc>>,
+    /// Posts a deletes check found gone, for [`Source::take_deleted`].
+    deleted: Vec<PostId>,
     /// Resolves the `t.co` links X did not expand.
     short_links: ShortLinks,
 }
@@ -438,8 +444,75 @@ impl XSource {
             most_recent: None,
             cursor: None,
             cursor_read: false,
+            follow: None,
+            next_check: None,
+            deleted: Vec::new(),
             short_links: ShortLinks::new(&settings.tco_url, settings.allow_private_media),
         })
+    }
+
+    /// When due, looks up again (100 a request) the posts the routes following this
+    /// source's deletes mirrored within their window: X answers a post that is gone under
+    /// `errors` as not found, and bills only the posts still there (counted as reads, and
+    /// apart as the checks' reads). What is gone waits for [`Source::take_deleted`].
+    ///
+    /// # Errors
+    /// See [`XError`].
+    async fn check_deletes(&mut self, ledger: &Arc<Ledger>) -> Result<(), XError> {
+        let Some(follow) = self.follow.clone() else {
+            return Ok(());
+        };
+        let now = self.client.clock.now();
+        let key = format!("{}+deletes-check", self.name);
+        if self.next_check.is_none() {
+            // The last check's time, kept in the ledger: `once` from cron is a new process
+            // every minute, and must not check every minute.
+            let k = key.clone();
+            let last = ledger.call(move |l| l.cursor(&k)).await?;
+            let last = last.and_then(|c| DateTime::parse_from_rfc3339(&c.value).ok());
+            self.next_check = Some(last.map_or(now, |t| t.with_timezone(&Utc) + follow.every));
+        }
+        if self.next_check.is_some_and(|at| at > now) {
+            return Ok(());
+        }
+        self.next_check = Some(now + follow.every);
+        let since = now - follow.window;
+        let routes = follow.routes.clone();
+        let stamp = now.to_rfc3339();
+        let ids = ledger
+            .call(move |l| {
+                l.set_cursor(&key, &stamp, now)?;
+                l.recently_mirrored(&routes, since)
+            })
+            .await?;
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let account = self.resolve_account(ledger).await?;
+        let mut gone = Vec::new();
+        for chunk in ids.chunks(usize::try_from(PAGE_SIZE).unwrap_or(100)) {
+            let page = self.client.tweets(&account, chunk).await?;
+            self.bill_check(ledger, page.returned).await?;
+            gone.extend(page.missing.into_iter().filter(|id| chunk.contains(&id.0)));
+        }
+        info!(source = %self.name, checked = ids.len(), gone = gone.len(), "deletes check");
+        self.deleted.extend(gone);
+        Ok(())
+    }
+
+    /// Counts a deletes check's billed reads: as post reads, and apart.
+    async fn bill_check(&self, ledger: &Arc<Ledger>, returned: usize) -> Result<(), StoreError> {
+        if returned == 0 {
+            return Ok(());
+        }
+        let count = u64::try_from(returned).unwrap_or(u64::MAX);
+        let (name, now) = (self.name.clone(), self.client.clock.now());
+        ledger
+            .call(move |l| {
+                l.add_billable_reads(&name, ReadKind::Post, count, now)?;
+                l.add_billable_reads(&name, ReadKind::DeletesCheck, count, now)
+            })
+            .await
     }
 
     /// Moves the cursor past `id` (a new source's start): saved off the event loop.
@@ -725,11 +798,34 @@ impl Source for XSource {
         Box::pin(async move { Ok(self.resolve_account(ledger).await?) })
     }
 
+    /// New posts, and when a route follows this source's deletes and a check is due, the
+    /// posts found gone (a failed check is tried again at the next poll; the posts stand).
     fn poll<'a>(
         &'a mut self,
         ledger: &'a Arc<Ledger>,
     ) -> BoxFuture<'a, Result<Vec<Found>, SourceError>> {
-        Box::pin(async move { Ok(found(self.read_new(ledger).await?.posts)) })
+        Box::pin(async move {
+            let posts = found(self.read_new(ledger).await?.posts);
+            match self.check_deletes(ledger).await {
+                Ok(()) => {}
+                Err(XError::Cancelled) => return Err(SourceError::Cancelled),
+                Err(err) => {
+                    warn!(source = %self.name, error = %err, "deletes check failed; trying again at the next poll");
+                    self.next_check = None;
+                }
+            }
+            Ok(posts)
+        })
+    }
+
+    fn take_deleted(&mut self) -> Vec<PostId> {
+        std::mem::take(&mut self.deleted)
+    }
+
+    /// X does not say what was deleted: the posts mirrored within `follow.window` are looked
+    /// up again every `follow.every` (see `check_deletes`).
+    fn follow_deletes(&mut self, follow: FollowDeletes) {
+        self.follow = Some(follow);
     }
 
     /// Reads the posts again from X (billed): one deleted there meanwhile (or whose account

@@ -9,7 +9,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 use super::spend::{spending, TargetSpend};
-use super::{prices, waiting_reason, Only, RECENT_ERRORS, RECENT_JOBS, STATES};
+use super::{prices, waiting_reason, Only, RECENT_ERRORS, RECENT_JOBS, RECENT_RETRACTIONS, STATES};
 use crate::config::Settings;
 use crate::engine::is_waiting_note;
 use crate::store::{Ledger, PartRecord, PartState, StoreError};
@@ -35,6 +35,8 @@ struct Document {
     last_errors: Vec<Part>,
     waiting: Waiting,
     backfills: Backfills,
+    /// Retraction jobs (`retract`, deletes that follow the source), newest first.
+    retractions: Vec<Retraction>,
     operator_changes: Vec<Change>,
     review: Review,
 }
@@ -54,6 +56,24 @@ struct ReviewTarget {
     route: String,
     target: String,
     held: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct Retraction {
+    id: i64,
+    route: String,
+    target: Option<String>,
+    selection: String,
+    cause: &'static str,
+    runner: String,
+    state: String,
+    posts: u64,
+    done: u64,
+    failed: u64,
+    pending: u64,
+    note: Option<String>,
+    created_at: String,
+    updated_at: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -83,6 +103,8 @@ struct Counts {
     failed: u64,
     quarantined: u64,
     held: u64,
+    retracting: u64,
+    retracted: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -118,6 +140,10 @@ struct SourceReads {
     post_read_price_usd: f64,
     user_read_price_usd: f64,
     estimated_cost_usd: f64,
+    /// Of `posts`, those read by deletes checks (`deletes = "follow"`), and their cost.
+    deletes_check_posts: u64,
+    deletes_check_posts_today: u64,
+    deletes_check_cost_usd: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -284,6 +310,7 @@ pub fn json(settings: &Settings, route: Option<&str>) -> Result<String, StoreErr
             daemon_pid: None,
             jobs: Vec::new(),
         },
+        retractions: Vec::new(),
         operator_changes: Vec::new(),
         review: Review::default(),
     };
@@ -350,6 +377,8 @@ fn fill(
             PartState::Failed => &mut counts.failed,
             PartState::Quarantined => &mut counts.quarantined,
             PartState::Held => &mut counts.held,
+            PartState::Retracting => &mut counts.retracting,
+            PartState::Retracted => &mut counts.retracted,
         } += c.count;
     }
     for h in ledger.held(&crate::store::PartFilter {
@@ -430,6 +459,7 @@ fn fill_rest(
             updated_at: time(b.updated_at),
         })
         .collect();
+    let checks = ledger.deletes_check_reads(now)?;
     for c in ledger.billable_reads(now)? {
         if !only.source(&c.source) {
             continue;
@@ -437,7 +467,13 @@ fn fill_rest(
         let (post_price, user_price) = prices(settings, &c.source);
         #[expect(clippy::cast_precision_loss, reason = "read counts are far below 2^52")]
         let cost = c.posts as f64 * post_price + c.users as f64 * user_price;
+        let (check_posts, check_today) = checks
+            .iter()
+            .find(|(s, _, _)| *s == c.source)
+            .map_or((0, 0), |(_, n, t)| (*n, *t));
         doc.x_reads.estimated_total_usd += cost;
+        #[expect(clippy::cast_precision_loss, reason = "read counts are far below 2^52")]
+        let check_cost = check_posts as f64 * post_price;
         doc.x_reads.sources.push(SourceReads {
             source: c.source,
             posts: c.posts,
@@ -446,6 +482,9 @@ fn fill_rest(
             post_read_price_usd: post_price,
             user_read_price_usd: user_price,
             estimated_cost_usd: cost,
+            deletes_check_posts: check_posts,
+            deletes_check_posts_today: check_today,
+            deletes_check_cost_usd: check_cost,
         });
     }
     doc.x_spend = spending(ledger, only, now)?;
@@ -466,6 +505,7 @@ fn fill_rest(
         })
         .collect();
     fill_waiting(doc, ledger, only, now)?;
+    doc.retractions = retractions(ledger, only)?;
     doc.operator_changes = ledger
         .audit_log(RECENT_ERRORS)?
         .into_iter()
@@ -525,4 +565,29 @@ fn fill_waiting(
         })
         .collect();
     Ok(())
+}
+
+/// Retraction jobs (`retract`, deletes that follow the source), newest first.
+fn retractions(ledger: &Ledger, only: &Only<'_>) -> Result<Vec<Retraction>, StoreError> {
+    Ok(ledger
+        .retraction_jobs(RECENT_RETRACTIONS)?
+        .into_iter()
+        .filter(|j| only.route(&j.route))
+        .map(|j| Retraction {
+            pending: j.posts - j.done - j.failed,
+            id: j.id,
+            route: j.route,
+            target: j.target,
+            selection: j.selection,
+            cause: j.cause.as_str(),
+            runner: j.runner,
+            state: j.state,
+            posts: j.posts,
+            done: j.done,
+            failed: j.failed,
+            note: j.note,
+            created_at: time(j.created_at),
+            updated_at: time(j.updated_at),
+        })
+        .collect())
 }

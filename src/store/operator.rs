@@ -316,7 +316,7 @@ fn select(
 }
 
 /// Writes one audit row inside the caller's transaction.
-fn audit(
+pub(super) fn audit(
     tx: &Connection,
     now: &str,
     command: &str,
@@ -324,7 +324,7 @@ fn audit(
     part_index: Option<u32>,
     change: &str,
     note: Option<&str>,
-) -> Result<(), StoreError> {
+) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "INSERT INTO operator_audit \
          (at, command, route, target, source_post_id, part_index, change, note) \

@@ -261,9 +261,44 @@ const MIGRATIONS: &[&str] = &[
         kept_at        TEXT    NOT NULL,
         UNIQUE (route, source_post_id, media_index)
     ) STRICT;",
-    // 11: a number given to work on another branch (retraction), which brings its own step
-    // here when it is merged; until then nothing to do.
-    "",
+    // 11: taking posts back (`retract`, deletes that follow the source). What each boost's
+    // answer was (the status boosted, and whether the id the server answered with is the
+    // boost's own or the original's), so a boost is undone as a boost and never deleted;
+    // retraction jobs (what was asked, who runs it) and the posts each takes back, in the
+    // order they go (newest first), with their tries.
+    "CREATE TABLE part_boosts (
+        route          TEXT    NOT NULL,
+        source_post_id TEXT    NOT NULL,
+        target         TEXT    NOT NULL,
+        part_index     INTEGER NOT NULL,
+        original_id    TEXT    NOT NULL,
+        answer         TEXT    NOT NULL CHECK (answer IN ('own', 'original')),
+        PRIMARY KEY (route, source_post_id, target, part_index)
+    ) STRICT;
+    CREATE TABLE retraction_jobs (
+        id         INTEGER PRIMARY KEY,
+        route      TEXT    NOT NULL,
+        target     TEXT,
+        selection  TEXT    NOT NULL,
+        cause      TEXT    NOT NULL CHECK (cause IN ('operator', 'source')),
+        runner     TEXT    NOT NULL CHECK (runner IN ('command', 'daemon')),
+        state      TEXT    NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed')),
+        note       TEXT,
+        created_at TEXT    NOT NULL,
+        updated_at TEXT    NOT NULL
+    ) STRICT;
+    CREATE TABLE retraction_items (
+        job            INTEGER NOT NULL REFERENCES retraction_jobs (id),
+        source_post_id TEXT    NOT NULL,
+        target         TEXT    NOT NULL,
+        position       INTEGER NOT NULL,
+        state          TEXT    NOT NULL CHECK (state IN ('pending', 'done', 'failed')),
+        tries          INTEGER NOT NULL DEFAULT 0 CHECK (tries >= 0),
+        last_error     TEXT,
+        next_try_at    TEXT,
+        PRIMARY KEY (job, source_post_id, target)
+    ) STRICT;
+    CREATE INDEX retraction_items_by_state ON retraction_items (job, state, position);",
     // 12: what each target's writes cost, per UTC day (X bills every post): the spend of
     // the parts recorded as posted or adopted that day, priced when recorded, so a daily
     // spending cap survives restarts.

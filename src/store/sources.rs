@@ -15,6 +15,9 @@ pub enum ReadKind {
     Post,
     /// A user returned by a username lookup.
     User,
+    /// A post returned by a deletes check (`deletes = "follow"`): counted as a [`ReadKind::Post`]
+    /// too, and apart, so `status` can say what the checks cost.
+    DeletesCheck,
 }
 
 impl ReadKind {
@@ -23,6 +26,7 @@ impl ReadKind {
         match self {
             ReadKind::Post => "post",
             ReadKind::User => "user",
+            ReadKind::DeletesCheck => "check",
         }
     }
 }
@@ -96,6 +100,25 @@ impl Ledger {
                 count
             ])?;
         Ok(())
+    }
+
+    /// Posts read by deletes checks per source (all days, and on the UTC day of `now`), by
+    /// source name; sources without any are left out.
+    pub fn deletes_check_reads(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(String, u64, u64)>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT source, SUM(count), SUM(CASE WHEN day = ?1 THEN count ELSE 0 END) \
+             FROM billable_reads WHERE kind = 'check' GROUP BY source ORDER BY source",
+        )?;
+        let rows = stmt
+            .query_map([now.format("%Y-%m-%d").to_string()], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
     }
 
     /// Billable reads per source, by source name; `now` decides which day is "today".

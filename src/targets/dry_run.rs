@@ -14,7 +14,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use super::{
-    Attached, Call, Delivered, Memory, Outgoing, RepliesTo, Target, TargetError, TargetProfile,
+    Attached, Call, Delivered, Memory, Outgoing, RepliesTo, Retracted, Retraction, Target,
+    TargetError, TargetProfile,
 };
 use crate::config::DryRunTargetSettings;
 use crate::model::MediaSource;
@@ -77,6 +78,16 @@ impl DryRunTarget {
         if let Some(action) = action {
             record["action"] = json!(action);
         }
+        self.write_line(&record)?;
+        Ok(Delivered {
+            remote_id,
+            url: Some(url),
+            replies_to: RepliesTo::Unsaid,
+        })
+    }
+
+    /// Writes one JSON line to the output, to disk before it returns.
+    fn write_line(&mut self, record: &Value) -> Result<(), TargetError> {
         let line = record.to_string();
         match &mut self.output {
             Output::Stdout => {
@@ -95,11 +106,7 @@ impl DryRunTarget {
                     .map_err(|source| output_error(&path.display().to_string(), source))?;
             }
         }
-        Ok(Delivered {
-            remote_id,
-            url: Some(url),
-            replies_to: RepliesTo::Unsaid,
-        })
+        Ok(())
     }
 
     /// Looks for a line with this idempotency key in the output file.
@@ -213,6 +220,18 @@ impl Target for DryRunTarget {
     ) -> Call<'a, Option<Delivered>> {
         let found = self.find(out.idempotency_key);
         Box::pin(async { found })
+    }
+
+    /// Writes what a server would be asked (`"action": "delete"` of a status, or
+    /// `"unreblog"` of the status boosted) as a line of its own.
+    fn retract<'a>(&'a mut self, what: Retraction<'a>) -> Call<'a, Retracted> {
+        let (action, id) = match what {
+            Retraction::Status(id) => ("delete", id),
+            Retraction::Boost { original } => ("unreblog", original),
+        };
+        let record = json!({"target": self.name, "action": action, "status_id": id});
+        let written = self.write_line(&record).map(|()| Retracted::Done);
+        Box::pin(async { written })
     }
 
     fn shows_preview(&self) -> bool {

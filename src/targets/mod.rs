@@ -26,7 +26,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use tokio_util::sync::CancellationToken;
 
-use crate::budget::{BudgetPool, Family, Lane, Window};
+use crate::budget::{BudgetPool, Family, Lane, Seed, Window};
 use crate::clock::Clock;
 use crate::config::{TargetSettings, Visibility};
 use crate::media::stage::MediaStage;
@@ -156,6 +156,30 @@ pub trait Target: Send + Sync + std::fmt::Debug {
         None
     }
 
+    /// Takes a status back (`retract`, deletes that follow the source): deletes it, or
+    /// undoes a boost on the status boosted (never deleting the id the boost's answer
+    /// carried: on some servers it is the original's). Paced by the account's deletes
+    /// budget; a status already gone counts as taken back ([`Retracted::AlreadyGone`]).
+    /// Safe to ask again after an interruption. By default the target cannot.
+    ///
+    /// # Errors
+    /// See [`TargetError`].
+    fn retract<'a>(&'a mut self, what: Retraction<'a>) -> Call<'a, Retracted> {
+        let _ = what;
+        Box::pin(async {
+            Err(TargetError::Setup {
+                message: "this target cannot take statuses back".to_owned(),
+            })
+        })
+    }
+
+    /// The window of the budget taking back is paced by (deletes, or every request on a
+    /// server that counts them together), as it stands: for the estimate `retract` gives.
+    /// `None` when unlimited.
+    fn deletes_pace(&self) -> Option<Pace> {
+        None
+    }
+
     /// Whether a person wants to see each delivered post (the dry-run target's purpose).
     fn shows_preview(&self) -> bool {
         false
@@ -242,6 +266,63 @@ pub struct Outgoing<'a> {
     /// `None` where remote media is not downloaded (archive backfill), which links it
     /// instead.
     pub media: Option<&'a MediaStage>,
+}
+
+/// What to take back on a target (see [`Target::retract`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retraction<'a> {
+    /// Delete the account's status with this id.
+    Status(&'a str),
+    /// Undo the account's boost (repost) of the status `original`; `original` itself is
+    /// never deleted.
+    Boost {
+        /// The status boosted.
+        original: &'a str,
+    },
+}
+
+/// What taking a status back did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retracted {
+    /// The server took it back.
+    Done,
+    /// The server no longer had it (deleted by hand, or by an earlier attempt whose
+    /// answer was lost): taken back all the same.
+    AlreadyGone,
+}
+
+/// A budget window taking back is paced by: `limit` calls per `period`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pace {
+    /// Calls per window.
+    pub limit: u32,
+    /// The window's length.
+    pub period: Duration,
+}
+
+impl Pace {
+    /// The pace of `family` among a budget's `windows` (else of every request).
+    pub fn of(windows: &BTreeMap<Family, Window>, family: Family) -> Option<Self> {
+        windows
+            .get(&family)
+            .or_else(|| windows.get(&Family::Requests))
+            .map(|w| Pace {
+                limit: w.limit,
+                period: w.period,
+            })
+    }
+
+    /// The pace of `family` a kind's known limits give (`seeds`).
+    pub fn of_seeds(seeds: &[Seed], family: Family) -> Option<Self> {
+        seeds
+            .iter()
+            .find(|s| s.family == family)
+            .or_else(|| seeds.iter().find(|s| s.family == Family::Requests))
+            .map(|s| Pace {
+                limit: s.limit,
+                period: s.period,
+            })
+    }
 }
 
 /// What a target reports after posting a part.
@@ -384,6 +465,18 @@ pub fn preview_profile(name: &str, settings: &TargetSettings) -> TargetProfile {
             TargetProfile::mastodon_default()
         }
         TargetSettings::X(s) => x::target::profile(s),
+    }
+}
+
+/// The pace a target of these settings takes statuses back at, from its kind's known
+/// limits (the server is not asked): for a dry run's estimate. `None` when unlimited.
+pub fn deletes_pace(settings: &TargetSettings) -> Option<Pace> {
+    match settings {
+        TargetSettings::DryRun(_) => None,
+        TargetSettings::Fediverse(s) => {
+            Pace::of_seeds(&fedi::quirks::of(s.kind).seeds, Family::Deletes)
+        }
+        TargetSettings::X(_) => Pace::of_seeds(&x::calls::seeds(), Family::Deletes),
     }
 }
 

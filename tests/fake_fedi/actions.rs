@@ -2,9 +2,11 @@
 //! `GoToSocial` take them: the whole new version, media descriptions in
 //! `media_attributes`; snac answers with a new id; Takahē makes the status public), boosts
 //! (`POST /api/v1/statuses/:id/reblog`, a second boost of the same status returns the
-//! first; Takahē answers with the original status itself) and their undoing (`unreblog`),
-//! and native quotes (`quoted_status_id`), which only a fake claiming Mastodon 4.5
-//! (`set_native_quotes(true)`) announces and keeps.
+//! first; answered as Mastodon does, with a new status whose `reblog` is the original, or as
+//! Takahē does, with the original status itself), undone boosts
+//! (`POST /api/v1/statuses/:id/unreblog` on the original, the original answered; 404 for a
+//! status that is gone), and native quotes (`quoted_status_id`), which only a fake claiming
+//! Mastodon 4.5 (`set_native_quotes(true)`) announces and keeps.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -22,6 +24,10 @@ pub struct Actions {
     pub native_quotes: bool,
     /// Boosts: (the boost's own id, the boosted status, its visibility).
     pub reblogs: Vec<(String, String, String)>,
+    /// Undone boosts: the original's id, each time one was asked.
+    pub unreblogs: Vec<String>,
+    /// Statuses deleted, in order.
+    pub deletes: Vec<String>,
     /// Every accepted edit: (status id, the request body).
     pub edits: Vec<(String, Value)>,
     /// Media answers as some smaller servers shape them: the id a number, the optional
@@ -40,9 +46,30 @@ impl FakeFedi {
         self.state().actions.loose_media = on;
     }
 
-    /// Boosts so far: (boost id, boosted status id, visibility).
+    /// Boosts so far: (boost id, boosted status id, visibility); an undone boost is gone
+    /// from the list.
     pub fn reblogs(&self) -> Vec<(String, String, String)> {
         self.state().actions.reblogs.clone()
+    }
+
+    /// Undone boosts so far (the originals' ids, each time one was asked).
+    pub fn unreblogs(&self) -> Vec<String> {
+        self.state().actions.unreblogs.clone()
+    }
+
+    /// Statuses deleted so far, in order.
+    pub fn deletes(&self) -> Vec<String> {
+        self.state().actions.deletes.clone()
+    }
+
+    /// Statuses that are still there (not deleted), in creation order.
+    pub fn live_statuses(&self) -> Vec<super::Stored> {
+        let st = self.state();
+        st.statuses
+            .iter()
+            .filter(|s| !st.deleted.contains(&s.id))
+            .cloned()
+            .collect()
     }
 
     /// Accepted edits so far: (status id, request body).
@@ -243,11 +270,10 @@ pub async fn reblog(
             .push((own.clone(), id, visibility.clone()));
         own
     };
-    let inner = st.status_json(&original);
+    let mut inner = st.status_json(&original);
+    inner["reblogged"] = json!(true);
     if answers_original {
-        let mut body = inner;
-        body["reblogged"] = json!(true);
-        return respond(&mut st, "POST", path, &h, rate, StatusCode::OK, body);
+        return respond(&mut st, "POST", path, &h, rate, StatusCode::OK, inner);
     }
     let mut body = inner.clone();
     body["visibility"] = json!(visibility);
@@ -258,12 +284,14 @@ pub async fn reblog(
     respond(&mut st, "POST", path, &h, rate, StatusCode::OK, body)
 }
 
-/// `POST /api/v1/statuses/:id/unreblog`: the account's boost of the status is undone; the
-/// answer is the original status, no longer reblogged (Mastodon and Takahē alike).
+/// `POST /api/v1/statuses/:id/unreblog`: undoes the account's boost of `id` (the original)
+/// and answers the original status, no longer reblogged (Mastodon and Takahē alike); 404
+/// when it is gone. Counted with the deletes where the server has that window, as Mastodon
+/// does.
 pub async fn unreblog(State(s): State<Shared>, Path(id): Path<String>, h: HeaderMap) -> Response {
     let mut st = s.lock().unwrap();
     let path = "/api/v1/statuses/:id/unreblog";
-    let rate = match st.admit(&h, true, &["statuses"]) {
+    let rate = match st.admit(&h, true, &["deletes"]) {
         Ok(r) => r,
         Err(r) => return refuse(&mut st, "POST", path, &h, r),
     };
@@ -276,6 +304,7 @@ pub async fn unreblog(State(s): State<Shared>, Path(id): Path<String>, h: Header
         return not_found(&mut st, "POST", path, &h, rate);
     };
     st.actions.reblogs.retain(|(_, of, _)| *of != id);
+    st.actions.unreblogs.push(id);
     let body = st.status_json(&original);
     respond(&mut st, "POST", path, &h, rate, StatusCode::OK, body)
 }

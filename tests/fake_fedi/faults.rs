@@ -1,7 +1,7 @@
 //! A fault layer in front of the fake server's routes, for the fault matrix: the n-th call
-//! of a kind (status post, media upload, status edit) gets a planned fault instead of, or on
-//! top of, the normal answer. Faults "after the write" let the fake store the status first, so the
-//! client cannot know whether it went through.
+//! of a kind (status post, media upload, status edit, status delete) gets a planned fault
+//! instead of, or on top of, the normal answer. Faults "after the write" let the fake store
+//! the status first, so the client cannot know whether it went through.
 //!
 //! A connection reset is a real one: the connection's task unwinds (`resume_unwind`, which
 //! prints nothing), hyper drops the socket, and the client sees the connection closed
@@ -28,6 +28,8 @@ pub enum Call {
     MediaUpload,
     /// `PUT /api/v1/statuses/:id` (an edit).
     StatusEdit,
+    /// `DELETE /api/v1/statuses/:id`.
+    StatusDelete,
 }
 
 impl Call {
@@ -36,6 +38,7 @@ impl Call {
             ("POST", "/api/v1/statuses") => Some(Call::StatusPost),
             ("POST", "/api/v2/media" | "/api/v1/media") => Some(Call::MediaUpload),
             ("PUT", p) if p.starts_with("/api/v1/statuses/") => Some(Call::StatusEdit),
+            ("DELETE", p) if p.starts_with("/api/v1/statuses/") => Some(Call::StatusDelete),
             _ => None,
         }
     }

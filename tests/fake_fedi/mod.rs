@@ -19,7 +19,9 @@
 //! - `Minimal`: no v2 instance, no rate-limit headers, no limits enforced;
 //! - `Snac`, `Akkoma`, `Pixelfed`, `Friendica`, `Iceshrimp`: see `servers.rs`.
 //!
-//! Edits, boosts and native quotes (a flag claiming Mastodon 4.5) are in `actions.rs`.
+//! Edits, boosts, undone boosts and native quotes (a flag claiming Mastodon 4.5) are in
+//! `actions.rs`. Deletes are counted in a `deletes` window on Mastodon (30 per 30 minutes,
+//! with unreblogs); a status deleted once is 404 after.
 //!
 //! Time comes from a `birdbridge::clock::Clock`: the tests share a manual clock with the
 //! client, so windows, processing and waits are deterministic and take no real time.
@@ -225,6 +227,8 @@ impl FakeFedi {
             Personality::Mastodon => {
                 add("statuses", 300, 3 * 3600);
                 add("media", 30, 30 * 60);
+                // Deletes and unreblogs together, as Mastodon's `throttle_api_delete`.
+                add("deletes", 30, 30 * 60);
                 add("requests", 300, 5 * 60);
             }
             Personality::GoToSocial => add("requests", 300, 5 * 60),
@@ -1190,10 +1194,16 @@ async fn delete_status(State(s): State<Shared>, Path(id): Path<String>, h: Heade
         Ok(r) => r,
         Err(r) => return refuse(&mut st, "DELETE", path, &h, r),
     };
-    let Some(found) = st.statuses.iter().find(|s| s.id == id).cloned() else {
+    let Some(found) = st
+        .statuses
+        .iter()
+        .find(|s| s.id == id && !st.deleted.contains(&s.id))
+        .cloned()
+    else {
         return not_found(&mut st, "DELETE", path, &h, rate);
     };
-    st.deleted.insert(id);
+    st.deleted.insert(id.clone());
+    st.actions.deletes.push(id);
     // GoToSocial answers with the deleted status' source text, unlike Mastodon's entity.
     let body = match st.personality {
         Personality::GoToSocial => json!({"id": found.id, "text": found.text}),

@@ -297,6 +297,12 @@ impl FakeX {
         id
     }
 
+    /// Deletes post `id` at the source (as its author would on X): gone from the
+    /// timeline, and a lookup names it under `errors` as not found.
+    pub fn remove(&self, id: u64) {
+        self.lock().tweets.remove(&id);
+    }
+
     /// Adds `n` generated posts by `author_id`; returns their ids, oldest first.
     pub fn posts(&self, author_id: &str, n: usize) -> Vec<u64> {
         (0..n)
@@ -521,7 +527,7 @@ async fn lookup(
     let errors: Vec<Value> = ids
         .iter()
         .filter(|id| !found.iter().any(|t| t.id.to_string() == **id))
-        .map(|id| json!({"value": id, "detail": format!("Could not find tweet with ids: [{id}]."), "title": "Not Found Error", "resource_type": "tweet"}))
+        .map(|id| json!({"value": id, "detail": format!("Could not find tweet with ids: [{id}]."), "title": "Not Found Error", "resource_type": "tweet", "parameter": "ids", "resource_id": id, "type": "https://api.twitter.com/2/problems/resource-not-found"}))
         .collect();
     let data: Vec<Value> = found.iter().map(|t| t.json.clone()).collect();
     // The expansions the client asks for, as on the timeline: a post read again keeps its

@@ -3,8 +3,10 @@
 //! - `POST /2/tweets` (201 `{"data":{"id","text"}}`; 400 over 280 by X's weighted count, for
 //!   unknown fields, bad media; 403 for a duplicate text, for a reply or quote the parent's
 //!   author did not summon, for an app-only token; 401 for bad credentials; 429 with
-//!   `x-rate-limit-*` headers and a real 15-minute window), `DELETE /2/tweets/{id}`,
-//!   `POST /2/users/{id}/retweets`, `GET /2/users/me`. No idempotency key: the same request
+//!   `x-rate-limit-*` headers and a real 15-minute window), `DELETE /2/tweets/{id}` and
+//!   `DELETE /2/users/{id}/retweets/{tweet_id}` (50 per 15 minutes per user, with their
+//!   headers; 429 beyond; a post that is gone is 404), `POST /2/users/{id}/retweets`,
+//!   `GET /2/users/me`. No idempotency key: the same request
 //!   twice makes two posts (or a duplicate refusal). Posts appear on the account's timeline
 //!   (the read side's `GET /2/users/{id}/tweets`) as X shows them: links as `t.co`, `&`,
 //!   `<`, `>` escaped, a media link appended.
@@ -140,6 +142,11 @@ pub struct Writes {
     next_ending: Option<Ending>,
     post_window: Option<Win>,
     app_day: Option<Win>,
+    /// Deletes and undone reposts, per user (X: 50 per 15 minutes each).
+    delete_window: Option<Win>,
+    /// Posts deleted and reposts undone (the original's id), in order.
+    pub deleted: Vec<String>,
+    pub unreposted: Vec<String>,
     fault: Option<PostFault>,
     /// Whether quotes are allowed (X's Enterprise plan).
     quotes_allowed: bool,
@@ -163,6 +170,7 @@ impl FakeX {
             .route("/2/tweets", post(create_post))
             .route("/2/tweets/{id}", delete(delete_post))
             .route("/2/users/{id}/retweets", post(repost))
+            .route("/2/users/{id}/retweets/{tweet_id}", delete(unrepost))
             .route("/2/users/me", get(me))
             .route("/2/media/upload/initialize", post(initialize))
             .route(
@@ -185,6 +193,7 @@ impl FakeX {
         let now = self.clock.now().timestamp();
         let mut inner = self.lock();
         inner.writes.post_window = Some(Win::new(100, 900, now));
+        inner.writes.delete_window = Some(Win::new(50, 900, now));
         inner.writes.app_day = Some(Win::new(10_000, 86_400, now));
     }
 
@@ -390,6 +399,39 @@ impl FakeX {
     }
 
     /// The windows' headers after taking one post; `Err` is the 429 to send.
+    /// Takes one delete (or undone repost) from the user's window: its headers, or a 429.
+    fn take_delete(&self) -> Result<HeaderMap, Refusal> {
+        let now = self.clock.now().timestamp();
+        let mut inner = self.lock();
+        let Some(window) = inner.writes.delete_window.as_mut() else {
+            return Ok(HeaderMap::new());
+        };
+        let ok = window.take(now);
+        let mut headers = HeaderMap::new();
+        window.headers("x-rate-limit", &mut headers);
+        if ok {
+            Ok(headers)
+        } else {
+            inner.reads.rate_limited += 1;
+            Err(Box::new((
+                StatusCode::TOO_MANY_REQUESTS,
+                headers,
+                Json(json!({"title": "Too Many Requests", "detail": "Too Many Requests", "type": "about:blank", "status": 429})),
+            )
+                .into_response()))
+        }
+    }
+
+    /// Posts deleted through the write API so far, in order.
+    pub fn deleted(&self) -> Vec<String> {
+        self.lock().writes.deleted.clone()
+    }
+
+    /// Reposts undone so far (the originals' ids), in order.
+    pub fn unreposted(&self) -> Vec<String> {
+        self.lock().writes.unreposted.clone()
+    }
+
     fn take_post(&self) -> Result<HeaderMap, Refusal> {
         let now = self.clock.now().timestamp();
         let mut inner = self.lock();
@@ -492,6 +534,8 @@ fn write_route(method: &Method, path: &str) -> Option<String> {
         "/2/tweets/{id}".to_owned()
     } else if path.starts_with("/2/users/") && path.ends_with("/retweets") {
         "/2/users/{id}/retweets".to_owned()
+    } else if path.starts_with("/2/users/") && path.contains("/retweets/") {
+        "/2/users/{id}/retweets/{tweet_id}".to_owned()
     } else {
         return None;
     };
@@ -744,6 +788,10 @@ async fn delete_post(
     if let Err(r) = admit_write(&fake, &method, &uri, &headers) {
         return *r;
     }
+    let limits = match fake.take_delete() {
+        Ok(h) => h,
+        Err(r) => return *r,
+    };
     let mut inner = fake.lock();
     let Some(key) = id
         .parse::<u64>()
@@ -766,7 +814,53 @@ async fn delete_post(
         );
     }
     inner.tweets.remove(&key);
-    Json(json!({"data": {"deleted": true}})).into_response()
+    inner.writes.deleted.push(id);
+    (limits, Json(json!({"data": {"deleted": true}}))).into_response()
+}
+
+/// `DELETE /2/users/{id}/retweets/{tweet_id}`: undoes the user's repost of `tweet_id`
+/// (the repost made through the write API leaves the timeline); `retweeted: false` also
+/// when there was none, as X answers.
+async fn unrepost(
+    State(fake): State<FakeX>,
+    method: Method,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    Path((user, tweet_id)): Path<(String, String)>,
+) -> Response {
+    if let Err(r) = admit_write(&fake, &method, &uri, &headers) {
+        return *r;
+    }
+    if user != WRITER_ID {
+        return problem(
+            StatusCode::FORBIDDEN,
+            "about:blank",
+            "Forbidden",
+            "You are not permitted to perform this action.",
+        );
+    }
+    let limits = match fake.take_delete() {
+        Ok(h) => h,
+        Err(r) => return *r,
+    };
+    let mut inner = fake.lock();
+    let reposts: Vec<u64> = inner
+        .tweets
+        .values()
+        .filter(|t| {
+            t.author_id == WRITER_ID
+                && t.json["referenced_tweets"].as_array().is_some_and(|r| {
+                    r.iter()
+                        .any(|r| r["type"] == "retweeted" && r["id"] == tweet_id.as_str())
+                })
+        })
+        .map(|t| t.id)
+        .collect();
+    for id in reposts {
+        inner.tweets.remove(&id);
+    }
+    inner.writes.unreposted.push(tweet_id);
+    (limits, Json(json!({"data": {"retweeted": false}}))).into_response()
 }
 
 async fn repost(

@@ -25,7 +25,7 @@ use crate::budget::{
     Budget, BudgetPool, Family, PooledBudget, Priority, RateHeaders, Seed, SharedBudget, Window,
 };
 use crate::clock::Clock;
-use crate::targets::{Delivered, RepliesTo, TargetError};
+use crate::targets::{Delivered, Pace, RepliesTo, Retracted, Retraction, TargetError};
 
 /// Times a call waits out a 429 or 503 before the part is given back to the engine.
 pub(super) const MAX_RATE_WAITS: u32 = 6;
@@ -400,6 +400,52 @@ impl Calls {
             200..=299 | 404 => Ok(()),
             _ => Err(self.answer_error(&answer)),
         }
+    }
+}
+
+impl Calls {
+    /// Takes a status back: deletes it, or undoes the account's boost of an original
+    /// (both on the deletes budget, as Mastodon counts them). Safe to repeat, so a server
+    /// error or a broken connection is retried; a status the server no longer has counts as
+    /// taken back ([`Retracted::AlreadyGone`]). Only the status code is read (servers
+    /// answer a delete with odd bodies).
+    pub async fn retract(&self, what: Retraction<'_>) -> Result<Retracted, TargetError> {
+        let (mut waits, mut retries) = (0, 0);
+        let send = move || async move {
+            match what {
+                Retraction::Status(id) => self.api.delete_status(id).await,
+                Retraction::Boost { original } => self.api.unreblog(original).await,
+            }
+        };
+        loop {
+            let failure = match self.send(Family::Deletes, &mut waits, send).await? {
+                Ok(answer) => match answer.status {
+                    200..=299 => return Ok(Retracted::Done),
+                    404 | 410 => return Ok(Retracted::AlreadyGone),
+                    500..=599 => format!("HTTP {}: {}", answer.status, answer.message()),
+                    _ => return Err(self.answer_error(&answer)),
+                },
+                Err(Transport::Connect(m)) if retries >= MAX_TRANSIENT_RETRIES => {
+                    return Err(TargetError::Unreachable { message: m })
+                }
+                Err(t) => t.to_string(),
+            };
+            if retries >= MAX_TRANSIENT_RETRIES {
+                return Err(TargetError::Transient { message: failure });
+            }
+            retries += 1;
+            warn!(target = %self.target, error = %failure, "taking a status back failed; retrying");
+            self.retry_pause(retries).await?;
+        }
+    }
+
+    /// The window deletes are paced by (every request's, on a server that counts them
+    /// together), as the budget has it now.
+    pub fn deletes_pace(&self) -> Option<Pace> {
+        Pace::of(
+            self.lock_budget().budget.windows(),
+            self.counted_as(Family::Deletes),
+        )
     }
 }
 

@@ -371,6 +371,15 @@ impl Api {
         self.get(&format!("/api/v1/media/{id}"), true).await
     }
 
+    /// `POST /api/v1/statuses/:id/unreblog`: undoes the account's boost of status `id`
+    /// (the original, whatever id the boost's answer carried). Safe to repeat: undoing a
+    /// boost that is not there changes nothing.
+    pub async fn unreblog(&self, id: &str) -> Result<Answer, Transport> {
+        let url = format!("{}/api/v1/statuses/{id}/unreblog", self.base);
+        self.send_repeatable(|http| http.post(&url).bearer_auth(self.token.expose()))
+            .await
+    }
+
     /// `DELETE /api/v1/statuses/:id`, read as a plain answer (`GoToSocial` and Friendica
     /// reply with odd bodies).
     pub async fn delete_status(&self, id: &str) -> Result<Answer, Transport> {

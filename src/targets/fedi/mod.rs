@@ -40,8 +40,8 @@ use self::manners::ImagesOnly;
 use self::profile::InstanceProfile;
 use self::quirks::Quirks;
 use super::{
-    Attached, Call, Delivered, Memory, Outgoing, Refusal, Surroundings, Target, TargetError,
-    TargetProfile, Upload,
+    Attached, Call, Delivered, Memory, Outgoing, Pace, Refusal, Retracted, Retraction,
+    Surroundings, Target, TargetError, TargetProfile, Upload,
 };
 use crate::budget::{BudgetPool, Family, Priority};
 use crate::clock::Clock;
@@ -405,5 +405,14 @@ impl Target for FediTarget {
     /// Sustained statuses per hour the budget allows this target.
     fn posts_per_hour(&self) -> Option<f64> {
         Some(self.calls.per_hour(Family::Statuses)).filter(|r| r.is_finite())
+    }
+
+    /// `DELETE /api/v1/statuses/:id`, or for a boost `POST /api/v1/statuses/:original/unreblog`.
+    fn retract<'a>(&'a mut self, what: Retraction<'a>) -> Call<'a, Retracted> {
+        Box::pin(self.calls.retract(what))
+    }
+
+    fn deletes_pace(&self) -> Option<Pace> {
+        self.calls.deletes_pace()
     }
 }

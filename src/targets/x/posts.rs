@@ -26,7 +26,9 @@ use super::client::{Account, NewPost, OwnPost, OwnPostsQuery};
 use super::reconcile::{self, Sent};
 use crate::budget::Family;
 use crate::render::count::x_weighted;
-use crate::targets::{Attached, Delivered, Outgoing, RepliesTo, TargetError};
+use crate::targets::{
+    Attached, Delivered, Outgoing, RepliesTo, Retracted, Retraction, TargetError,
+};
 
 /// How far before an attempt X's clock may be, as far as reconciliation cares.
 const CLOCK_MARGIN: Duration = Duration::minutes(2);
@@ -222,6 +224,41 @@ pub async fn repost(
         (Err(e), None) => return Err(e),
     };
     Ok(session.delivered(id))
+}
+
+/// Takes a post back: `DELETE /2/tweets/{id}`, or for a repost
+/// `DELETE /2/users/{id}/retweets/{original}` (the original is never deleted: X may have
+/// answered the repost with the original's id). Both on the deletes budget (X: 50 per 15
+/// minutes per user); a post X no longer has (404) counts as taken back.
+pub async fn retract(
+    calls: &XCalls,
+    session: &Session,
+    what: Retraction<'_>,
+) -> Result<Retracted, TargetError> {
+    let api = calls.api();
+    let still_there = match what {
+        Retraction::Status(id) => calls
+            .call(Some(Family::Deletes), true, || api.delete_post(id))
+            .await
+            .map(|deleted| !deleted),
+        Retraction::Boost { original } => {
+            let user = session.account(calls.target())?.id.clone();
+            calls
+                .call(Some(Family::Deletes), true, || {
+                    api.unrepost(&user, original)
+                })
+                .await
+        }
+    };
+    match still_there {
+        Ok(false) => Ok(Retracted::Done),
+        Ok(true) => Err(TargetError::Rejected {
+            status: None,
+            message: "X answered, but says the post is still there".to_owned(),
+        }),
+        Err(XError::Rejected { status: 404, .. }) => Ok(Retracted::AlreadyGone),
+        Err(e) => Err(target_error(calls.target(), calls.now(), e)),
+    }
 }
 
 /// After an interrupted attempt (stamped at `attempt_at`): the part's post, if X has it.

@@ -22,8 +22,8 @@ use crate::config::{XCredentials, XLinks, XQuotes, XTargetSettings, XWarnings};
 use crate::media::stage::MediaStage;
 use crate::render::{PartMedia, Rendered};
 use crate::targets::{
-    Attached, Call, Delivered, Memory, Outgoing, Refusal, Surroundings, Target, TargetError,
-    TargetProfile, Upload,
+    Attached, Call, Delivered, Memory, Outgoing, Pace, Refusal, Retracted, Retraction,
+    Surroundings, Target, TargetError, TargetProfile, Upload,
 };
 
 /// X keeps an upload for a day (`expires_after_secs`); half of it is safe to reuse.
@@ -296,5 +296,14 @@ impl Target for XTarget {
 
     fn posts_per_hour(&self) -> Option<f64> {
         Some(self.calls.per_hour(Family::Statuses)).filter(|r| r.is_finite())
+    }
+
+    /// A post deleted, a repost undone ([`posts::retract`]).
+    fn retract<'a>(&'a mut self, what: Retraction<'a>) -> Call<'a, Retracted> {
+        Box::pin(posts::retract(&self.calls, &self.session, what))
+    }
+
+    fn deletes_pace(&self) -> Option<Pace> {
+        Pace::of(&self.calls.windows(), Family::Deletes)
     }
 }
