@@ -66,9 +66,13 @@ pub enum Command {
     /// List quarantined parts (failed too often), retry them, or give them up.
     #[command(subcommand)]
     Quarantine(QuarantineCommand),
-    /// List posts held back by a route's policy, or release one without changing the policy.
+    /// Posts held for review: list them, describe their media, change their warning, text
+    /// or visibility, release or drop them (the desk does the same on a web page).
     #[command(subcommand)]
     Hold(HoldCommand),
+    /// Serve the desk alone (`[desk]`), e.g. during an archive backfill: the page where a
+    /// person reviews held posts; it also delivers the posts released on it.
+    Desk,
     /// Take back what a route posted: delete its statuses (the last part of a thread
     /// first) and undo its boosts, paced by each target's deletes budget; never posted
     /// again. Lists what would go with --dry-run; takes nothing back without --yes. Runs
@@ -208,14 +212,15 @@ pub enum QuarantineCommand {
     },
 }
 
-/// `hold` subcommands. Changes are written to the ledger's audit trail.
+/// `hold` subcommands. Changes are written to the ledger's audit trail (who: `cli:` and the
+/// user running the command).
 #[derive(Debug, Subcommand)]
 pub enum HoldCommand {
-    /// List posts held back by a route's policy (e.g. `alt_text = "hold"`), with the reason.
+    /// List posts held for review (`review`, `alt_text = "hold"`), oldest post first, with
+    /// the reason and the edits made so far.
     List(PartSelection),
-    /// Release one held post: the next run that reads it (for X sources, the daemon's next
-    /// cycle) mirrors it although the policy would hold it. The policy stays as it is for
-    /// every other post.
+    /// Release one held post: it is delivered once, with the edits made to it (by the
+    /// running daemon or desk, or by this command when none runs).
     Release {
         /// The post's route.
         #[arg(long)]
@@ -227,4 +232,72 @@ pub enum HoldCommand {
         #[arg(long)]
         target: Option<String>,
     },
+    /// Give up one held post: its parts are recorded as skipped, with the reason.
+    Drop {
+        /// The post's route.
+        #[arg(long)]
+        route: String,
+        /// The post's id at the source.
+        #[arg(long)]
+        post: String,
+        /// Only on this target (default: every target holding it).
+        #[arg(long)]
+        target: Option<String>,
+        /// Why (kept in the ledger and its audit trail).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Describe one image, video or GIF of a held post (its alt text), as the target shows
+    /// it; longer than the target takes is refused.
+    Describe {
+        #[command(flatten)]
+        copy: HeldCopy,
+        /// The media item's number in the post (1 for the first).
+        #[arg(long)]
+        media: u32,
+        /// The description; "" goes back to the post's own.
+        #[arg(long)]
+        text: String,
+    },
+    /// Set, change or clear the content warning of a held post's copy.
+    Warn {
+        #[command(flatten)]
+        copy: HeldCopy,
+        /// The warning; "" posts the copy without one.
+        #[arg(long, conflicts_with = "rendered")]
+        text: Option<String>,
+        /// Back to the warning the route's rules give.
+        #[arg(long)]
+        rendered: bool,
+    },
+    /// Change the text, visibility or sensitive flag of a held post's copy. The text is
+    /// the whole post before it is split into parts (numbering and the backfill date line
+    /// are added after it).
+    Edit {
+        #[command(flatten)]
+        copy: HeldCopy,
+        /// The new text ("" goes back to the rendered one).
+        #[arg(long)]
+        text: Option<String>,
+        /// public, unlisted, private or direct.
+        #[arg(long)]
+        visibility: Option<String>,
+        /// Whether the media are marked sensitive (true or false).
+        #[arg(long)]
+        sensitive: Option<bool>,
+    },
+}
+
+/// One held post's copy on one target, or on every target holding it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct HeldCopy {
+    /// The post's route.
+    #[arg(long)]
+    pub route: String,
+    /// The post's id at the source.
+    #[arg(long)]
+    pub post: String,
+    /// Only this target's copy (default: every target holding it).
+    #[arg(long)]
+    pub target: Option<String>,
 }

@@ -20,6 +20,7 @@ use crate::operator::{self, OperatorError};
 use crate::progress::Progress;
 use crate::report::DeliveryReport;
 use crate::retract::{RetractError, RetractOptions, Which};
+use crate::review::deliver::Deliverer;
 use crate::status;
 use crate::store::{BackfillJob, Ledger, StoreError};
 use crate::targets::x::cost::{MEDIA_METADATA, POST, POST_WITH_URL};
@@ -88,6 +89,9 @@ pub enum CommandError {
     /// See [`AuthError`].
     #[error(transparent)]
     Auth(#[from] AuthError),
+    /// See [`crate::desk::DeskError`].
+    #[error(transparent)]
+    Desk(#[from] crate::desk::DeskError),
     /// `[metrics] listen` cannot be bound (in use, or not an address of this machine).
     #[error("cannot serve metrics on {addr}")]
     MetricsListen {
@@ -122,6 +126,9 @@ impl CommandError {
                 | BackfillError::NotXSource { .. },
             )
             | CommandError::Daemon(DaemonError::NothingToRun)
+            | CommandError::Desk(
+                crate::desk::DeskError::NotConfigured(_) | crate::desk::DeskError::Password(_),
+            )
             | CommandError::Auth(
                 AuthError::UnknownTarget(_)
                 | AuthError::NotFediverse(_)
@@ -138,6 +145,7 @@ impl CommandError {
             | CommandError::Operator(_)
             | CommandError::Retract(RetractError::Store(_))
             | CommandError::Auth(_)
+            | CommandError::Desk(_)
             | CommandError::MetricsListen { .. }
             | CommandError::Generate(_)
             | CommandError::BackupExists(_)
@@ -223,11 +231,8 @@ pub async fn run(
             );
             Ok(Exit::Ok)
         }
-        Command::Hold(cmd) => {
-            let ledger = existing_ledger(config)?;
-            out!("{}", operator::hold(&ledger, &cmd, Clock::System.now())?);
-            Ok(Exit::Ok)
-        }
+        Command::Hold(cmd) => hold(config, &cmd, cancel).await,
+        Command::Desk => desk(config, cancel).await,
         Command::Retract(args) => retract(config, args, cancel).await,
         Command::Backfill(args) if args.from_api => api_backfill(config, args, cancel).await,
         Command::Backfill(args) => backfill(config, args, cancel).await,
@@ -244,6 +249,79 @@ fn existing_ledger(config: &Path) -> Result<Ledger, CommandError> {
         return Err(CommandError::NoLedger(path.clone()));
     }
     Ok(Ledger::open(path)?)
+}
+
+/// `hold ...`: the change, then, after a release, its delivery: by the daemon when one runs
+/// on the ledger, else here.
+async fn hold(
+    config: &Path,
+    cmd: &crate::cli::HoldCommand,
+    cancel: CancellationToken,
+) -> Result<Exit, CommandError> {
+    let settings = Arc::new(Settings::load(config)?);
+    if !settings.ledger.path.exists() {
+        return Err(CommandError::NoLedger(settings.ledger.path.clone()));
+    }
+    let ledger = Arc::new(Ledger::open(&settings.ledger.path)?);
+    let now = chrono::Utc::now();
+    let (text, released) = operator::hold(&ledger, cmd, &operator::cli_actor(), now)?;
+    out!("{text}");
+    if !released {
+        return Ok(Exit::Ok);
+    }
+    if let Some(pid) = running_daemon(&ledger, now)? {
+        outln!("a daemon (pid {pid}) runs on this ledger: it delivers the release");
+        return Ok(Exit::Ok);
+    }
+    let mut deliverer = Deliverer::new(
+        Arc::clone(&settings),
+        ledger,
+        Clock::System,
+        cancel,
+        crate::budget::BudgetPool::default(),
+    );
+    let swept = deliverer.sweep().await?;
+    outln!(
+        "{} part(s) delivered, {} failed (a failed part is retried by `run`, `desk`, `once` or another `hold release`)",
+        swept.parts_delivered,
+        swept.parts_failed
+    );
+    Ok(if swept.parts_failed > 0 {
+        Exit::Failure
+    } else {
+        Exit::Ok
+    })
+}
+
+/// `desk`: the desk alone, until SIGTERM or SIGINT; it delivers what is released on it
+/// unless a daemon runs on the ledger (whose deliverer does).
+async fn desk(config: &Path, cancel: CancellationToken) -> Result<Exit, CommandError> {
+    let settings = Arc::new(Settings::load(config)?);
+    let (listener, password) = crate::desk::bind(&settings).await?;
+    let ledger = Arc::new(Ledger::open(&settings.ledger.path)?);
+    let deliverer = Deliverer::new(
+        Arc::clone(&settings),
+        Arc::clone(&ledger),
+        Clock::System,
+        cancel.clone(),
+        crate::budget::BudgetPool::default(),
+    );
+    let addr = listener.local_addr().ok();
+    let server = crate::desk::spawn(
+        listener,
+        &password,
+        Arc::clone(&settings),
+        ledger,
+        Some(deliverer.waker()),
+        cancel.clone(),
+    );
+    if let Some(addr) = addr {
+        tracing::info!(%addr, "serving the desk");
+        outln!("the desk is at http://{addr}/");
+    }
+    deliverer.run(true).await;
+    let _ = server.await;
+    Ok(Exit::Ok)
 }
 
 /// `run`: the daemon, until SIGTERM or SIGINT.
@@ -273,6 +351,32 @@ async fn run_daemon(config: &Path, cancel: CancellationToken) -> Result<Exit, Co
         server = Some((handle, stop_serving));
         tracing::info!(listen = %m.listen, "serving /metrics and /healthz");
     }
+    let desk = match &settings.desk {
+        Some(_) => Some(crate::desk::bind(&settings).await?),
+        None => None,
+    };
+    let shared_settings = Arc::new(settings.clone());
+    let deliverer = Deliverer::new(
+        Arc::clone(&shared_settings),
+        Arc::clone(&ledger),
+        clock.clone(),
+        cancel.clone(),
+        options.budgets.clone(),
+    );
+    let desk = desk.map(|(listener, password)| {
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!(%addr, "serving the desk");
+        }
+        crate::desk::spawn(
+            listener,
+            &password,
+            Arc::clone(&shared_settings),
+            Arc::clone(&ledger),
+            Some(deliverer.waker()),
+            cancel.clone(),
+        )
+    });
+    let deliveries = tokio::spawn(deliverer.run(false));
     let daemon = Daemon::build(&settings, ledger, clock, cancel.clone(), options)?;
     // The daemon keeps a copy of its own (a thousand routes' settings are a megabyte).
     drop(settings);
@@ -280,6 +384,10 @@ async fn run_daemon(config: &Path, cancel: CancellationToken) -> Result<Exit, Co
         tracing::info!(source = %source, routes = %routes.join(", "), "source will be polled");
     }
     let report = daemon.run(&Notifier::from_env()).await;
+    let _ = deliveries.await;
+    if let Some(desk) = desk {
+        let _ = desk.await;
+    }
     if let Some((handle, stop_serving)) = server {
         stop_serving.cancel();
         let _ = handle.await;
@@ -296,14 +404,25 @@ async fn run_daemon(config: &Path, cancel: CancellationToken) -> Result<Exit, Co
 async fn once(config: &Path, cancel: CancellationToken) -> Result<Exit, CommandError> {
     let settings = Settings::load(config)?;
     let ledger = Arc::new(Ledger::open(&settings.ledger.path)?);
-    let daemon = Daemon::build(
-        &settings,
-        ledger,
+    let options = DaemonOptions::default();
+    let mut deliverer = Deliverer::new(
+        Arc::new(settings.clone()),
+        Arc::clone(&ledger),
         Clock::System,
-        cancel,
-        DaemonOptions::default(),
-    )?;
+        cancel.clone(),
+        options.budgets.clone(),
+    );
+    let daemon = Daemon::build(&settings, ledger, Clock::System, cancel, options)?;
     let r = daemon.once().await;
+    let released = deliverer.sweep().await?;
+    if released.posts > 0 {
+        outln!(
+            "{} released post(s) from review: {} part(s) delivered, {} failed",
+            released.posts,
+            released.parts_delivered,
+            released.parts_failed
+        );
+    }
     outln!(
         "{} new post(s) found, {} delivered; {} part(s) failed; {} source(s) failed, {} stopped",
         r.posts_found,
@@ -377,8 +496,8 @@ async fn api_backfill(
         }
     } else {
         outln!(
-            "{} new post(s) delivered in {} part(s); {} already done in an earlier run; {} skipped by policy; {} failed",
-            r.posts_delivered, r.parts_delivered, r.already_done, r.skipped, r.parts_failed
+            "{} new post(s) delivered in {} part(s); {} already done in an earlier run; {} skipped by policy; {} held for review; {} failed",
+            r.posts_delivered, r.parts_delivered, r.already_done, r.skipped, r.posts_held, r.parts_failed
         );
     }
     if r.parts_left > 0 {
@@ -616,7 +735,47 @@ async fn backfill(
     );
     let report = backfill::backfill(prepared, &ledger, &opts, &progress).await?;
     summary(&settings, &opts, &report, stdout_records && !opts.dry_run);
+    if !opts.dry_run {
+        review_after_backfill(&settings, &ledger, &opts).await?;
+    }
     Ok(exit(&report))
+}
+
+/// After a backfill: delivers what people released from review meanwhile, and says how
+/// many posts of the route wait for review.
+async fn review_after_backfill(
+    settings: &Arc<Settings>,
+    ledger: &Arc<Ledger>,
+    opts: &BackfillOptions,
+) -> Result<(), CommandError> {
+    let mut deliverer = Deliverer::new(
+        Arc::clone(settings),
+        Arc::clone(ledger),
+        opts.clock.clone(),
+        opts.cancel.clone(),
+        crate::budget::BudgetPool::default(),
+    );
+    let released = deliverer.sweep().await?;
+    if released.posts > 0 {
+        eprintln!(
+            "{} released post(s) from review: {} part(s) delivered, {} failed",
+            released.posts, released.parts_delivered, released.parts_failed
+        );
+    }
+    let summary = ledger.call(Ledger::review_summary).await?;
+    let held: u64 = summary
+        .per_target
+        .iter()
+        .filter(|(r, _, _)| *r == opts.route)
+        .map(|(_, _, n)| n)
+        .sum();
+    if held > 0 {
+        eprintln!(
+            "{held} post copies of route {} wait for review: on the desk (`birdbridge desk`) or with `birdbridge hold list`",
+            opts.route
+        );
+    }
+    Ok(())
 }
 
 /// `retract`: see [`crate::retract`]. The ledger must exist (nothing was posted
@@ -756,8 +915,8 @@ fn summary(settings: &Settings, opts: &BackfillOptions, r: &DeliveryReport, to_s
         lines.extend(preview_cost_lines(settings, r));
     } else {
         lines.push(format!(
-            "{} new post(s) delivered in {} part(s); {} already done in an earlier run; {} skipped by policy; {} failed; {} recovered after an interruption",
-            r.posts_delivered, r.parts_delivered, r.already_done, r.skipped, r.parts_failed, r.parts_reconciled
+            "{} new post(s) delivered in {} part(s); {} already done in an earlier run; {} skipped by policy; {} held for review; {} failed; {} recovered after an interruption",
+            r.posts_delivered, r.parts_delivered, r.already_done, r.skipped, r.posts_held, r.parts_failed, r.parts_reconciled
         ));
     }
     for (target, why) in &r.targets_stopped {

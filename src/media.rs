@@ -131,7 +131,7 @@ pub fn mime_type(kind: MediaKind, name: &str) -> &'static str {
 }
 
 /// The usual extension of a MIME type (JPEG's for types this module does not know).
-fn extension(mime: &str) -> &'static str {
+pub fn extension(mime: &str) -> &'static str {
     match mime {
         "image/avif" => "avif",
         "image/png" => "png",

@@ -9,7 +9,7 @@
 //!   sources that stopped, targets whose posts wait (unreachable, or their token refused;
 //!   [`crate::engine`] keeps their parts planned and reconnects);
 //! - the ledger (at scrape time, off the event loop): parts by route, target and state, held
-//!   posts, rate-limit budgets per target and family, billable X reads and their estimated
+//!   posts (the review queue) and how long the oldest has waited, rate-limit budgets per target and family, billable X reads and their estimated
 //!   cost at the configured prices.
 //!
 //! A handle made with [`Metrics::off`] (the default) records nothing and costs nothing, so the
@@ -83,6 +83,7 @@ struct Inner {
     target_waiting: Family<Labels, Gauge>,
     parts: Family<Labels, Gauge>,
     held: Family<Labels, Gauge>,
+    review_oldest: FloatGauge,
     backfill_jobs: Family<Labels, Gauge>,
     budget_remaining: Family<Labels, Gauge>,
     budget_limit: Family<Labels, Gauge>,
@@ -127,6 +128,7 @@ impl Metrics {
             target_waiting: Family::default(),
             parts: Family::default(),
             held: Family::default(),
+            review_oldest: FloatGauge::default(),
             backfill_jobs: Family::default(),
             budget_remaining: Family::default(),
             budget_limit: Family::default(),
@@ -344,8 +346,13 @@ impl Inner {
         );
         r.register(
             "posts_held",
-            "Posts held back by a route's policy, by route and target",
+            "Posts held for review (the desk's queue), by route and target",
             i.held.clone(),
+        );
+        r.register(
+            "review_oldest_held_seconds",
+            "How long the longest-waiting post of the review queue has waited (0 when none waits)",
+            i.review_oldest.clone(),
         );
         r.register(
             "backfill_jobs",
@@ -402,6 +409,17 @@ impl Inner {
                 .get_or_create(&vec![("route", h.key.route), ("target", h.key.target)])
                 .inc();
         }
+        let review = ledger.review_summary()?;
+        for (route, target, n) in review.per_target {
+            self.held
+                .get_or_create(&vec![("route", route), ("target", target)])
+                .inc_by(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+        let oldest = review
+            .oldest_held_at
+            .map_or(0, |t| (now - t).num_milliseconds().max(0));
+        #[expect(clippy::cast_precision_loss, reason = "far below 2^52 ms")]
+        self.review_oldest.set(oldest as f64 / 1000.0);
         self.backfill_jobs.clear();
         for job in ledger.jobs(u32::MAX)? {
             self.backfill_jobs

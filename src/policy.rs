@@ -49,8 +49,9 @@ pub enum Decision {
     },
     /// Record it as skipped, with the rule that fired.
     Skip(String),
-    /// Do not post it now: quarantine it with the reason, until a person changes the
-    /// route's policy or the source (`alt_text = "hold"`).
+    /// Do not post it now: hold it for review with the reason (`alt_text = "hold"`, and
+    /// the `review` setting, which the plan step applies), until a person releases or
+    /// drops it.
     Hold(String),
 }
 
@@ -122,8 +123,8 @@ pub fn decide(post: &Post, policy: &RoutePolicy, now: DateTime<Utc>) -> Decision
             .collect();
         if !missing.is_empty() {
             return Decision::Hold(format!(
-                "{} of {} without alt text (alt_text = \"hold\"): add descriptions \
-                 at the source or change the route's alt_text, then run again",
+                "{} of {} without alt text (alt_text = \"hold\"): describe them on the \
+                 desk or with `birdbridge hold describe`, then release the post",
                 missing.join(", "),
                 attached.len()
             ));
@@ -237,8 +238,8 @@ mod tests {
     #[case::repost_linked(repost(post("hi"), None), policy(|s| s.reposts = RepostPolicy::Link), Decision::Mirror)]
     #[case::reply_skipped(reply_to_other(post("hi")), policy(|_| {}), skip("reply to another account (replies = \"skip\")"))]
     #[case::reply_unlisted(reply_to_other(post("hi")), policy(|s| s.replies = ReplyPolicy::Unlisted), Decision::Mirror)]
-    #[case::hold_without_alt(with_media(post("pics"), vec![photo(Some("a cat"), file()), photo(None, file())]), policy(|s| s.alt_text = AltTextPolicy::Hold), Decision::Hold("photo 2 of 2 without alt text (alt_text = \"hold\"): add descriptions at the source or change the route's alt_text, then run again".into()))]
-    #[case::hold_blank_alt(with_media(post("pic"), vec![photo(Some("  "), file())]), policy(|s| s.alt_text = AltTextPolicy::Hold), Decision::Hold("photo 1 of 1 without alt text (alt_text = \"hold\"): add descriptions at the source or change the route's alt_text, then run again".into()))]
+    #[case::hold_without_alt(with_media(post("pics"), vec![photo(Some("a cat"), file()), photo(None, file())]), policy(|s| s.alt_text = AltTextPolicy::Hold), Decision::Hold("photo 2 of 2 without alt text (alt_text = \"hold\"): describe them on the desk or with `birdbridge hold describe`, then release the post".into()))]
+    #[case::hold_blank_alt(with_media(post("pic"), vec![photo(Some("  "), file())]), policy(|s| s.alt_text = AltTextPolicy::Hold), Decision::Hold("photo 1 of 1 without alt text (alt_text = \"hold\"): describe them on the desk or with `birdbridge hold describe`, then release the post".into()))]
     #[case::hold_ignores_linked_media(with_media(post("pic"), vec![photo(None, MediaSource::Unavailable)]), policy(|s| s.alt_text = AltTextPolicy::Hold), Decision::Mirror)]
     #[case::fallback_does_not_hold(with_media(post("pic"), vec![photo(None, file())]), policy(|_| {}), Decision::Mirror)]
     #[case::opt_out_wins_over_hold(with_media(post("pic #noxp"), vec![photo(None, file())]), policy(|s| s.alt_text = AltTextPolicy::Hold), skip("opt-out tag #noxp (opt_out_tags)"))]

@@ -36,6 +36,9 @@ pub struct DeliveryReport {
     pub posts_waiting: usize,
     /// Posts previewed (dry run).
     pub previewed: usize,
+    /// Post × target pairs held for review (or released and left to the review
+    /// deliverer).
+    pub posts_held: usize,
     /// What the previewed posts would cost, per target that bills its writes (X): the
     /// price and the number of posts.
     pub preview_cost: BTreeMap<String, (Usd, usize)>,
@@ -67,6 +70,7 @@ impl DeliveryReport {
         self.parts_failed += other.parts_failed;
         self.posts_waiting += other.posts_waiting;
         self.previewed += other.previewed;
+        self.posts_held += other.posts_held;
         for (target, (cost, posts)) in &other.preview_cost {
             let entry = self.preview_cost.entry(target.clone()).or_default();
             entry.0 += *cost;

@@ -13,13 +13,14 @@ use crate::store::{Ledger, PartRecord, PartState, RetractCause, StoreError, NOT_
 pub use json::{json, SCHEMA_VERSION};
 
 /// States in the order a person reads them.
-const STATES: [PartState; 8] = [
+const STATES: [PartState; 9] = [
     PartState::Posted,
     PartState::Skipped,
     PartState::Planned,
     PartState::Posting,
     PartState::Failed,
     PartState::Quarantined,
+    PartState::Held,
     PartState::Retracting,
     PartState::Retracted,
 ];
@@ -108,6 +109,7 @@ pub fn report(settings: &Settings, route: Option<&str>) -> Result<String, StoreE
         }
     }
     waiting(&mut out, &only, &ledger)?;
+    review(&mut out, &only, &ledger)?;
     not_replies(&mut out, &only, &ledger)?;
     jobs(&mut out, &only, &ledger)?;
     retractions(&mut out, &only, &ledger)?;
@@ -129,6 +131,37 @@ pub fn report(settings: &Settings, route: Option<&str>) -> Result<String, StoreE
     unresolved_links(&mut out, &only, &ledger)?;
     audit(&mut out, &only, &ledger)?;
     Ok(out)
+}
+
+/// The review queue: held posts, how long the oldest has waited, releases still going out.
+fn review(out: &mut String, only: &Only<'_>, ledger: &Ledger) -> Result<(), StoreError> {
+    let summary = ledger.review_summary()?;
+    if summary.held_posts == 0 && summary.released_waiting == 0 {
+        return Ok(());
+    }
+    let _ = write!(out, "review: {} post(s) held", summary.held_posts);
+    if let Some(oldest) = summary.oldest_held_at {
+        let age = crate::budget::human_duration(chrono::Utc::now() - oldest);
+        let _ = write!(
+            out,
+            ", the oldest since {} ({age})",
+            oldest.format("%Y-%m-%d %H:%M:%S UTC")
+        );
+    }
+    if summary.released_waiting > 0 {
+        let _ = write!(
+            out,
+            "; {} released post(s) being delivered",
+            summary.released_waiting
+        );
+    }
+    let _ = writeln!(out, " (the desk, or `birdbridge hold list`):");
+    for (route, target, n) in summary.per_target {
+        if only.route(&route) {
+            let _ = writeln!(out, "  route {route} → {target}: {n} held");
+        }
+    }
+    Ok(())
 }
 
 /// The `t.co` links X did not expand that could not be resolved either (the posts went out

@@ -10,6 +10,7 @@
 //!                  │                                 (attempts >= max) ──► quarantined
 //!                  └───────────────requeue─────────────────────────────────────┘
 //! mark_skipped ──► skipped (audit trail: why a post was not mirrored; final)
+//! hold_for_review ──► held ──release_review──► planned    held ──drop_review──► skipped
 //!
 //! posted ──begin_retract──► retracting ──mark_retracted──► retracted (taken back; final)
 //!                              │  ▲
@@ -42,6 +43,7 @@ mod kept;
 mod operator;
 mod report;
 mod retract;
+mod review;
 mod schema;
 mod short_links;
 mod sources;
@@ -70,6 +72,10 @@ pub use report::DeliveryTimes;
 pub use retract::{
     BoostAnswer, Candidate, ItemWork, NewJob, RetractCause, RetractItem, RetractJob, RetractRunner,
     Taking,
+};
+pub use review::{
+    EditField, HeldMedia, NewHold, QueueAt, QueueFilter, QueueItem, QueueKey, QueuePage,
+    ReviewAudit, ReviewError, ReviewHold, ReviewState, ReviewSummary, ReviewedPost,
 };
 pub use short_links::ShortLink;
 pub use sources::{ReadCount, ReadKind};
@@ -120,6 +126,9 @@ pub enum PartState {
     Failed,
     Quarantined,
     Skipped,
+    /// Planned for a person's review: rendered and counted, never sent until released
+    /// (`planned`) or dropped (`skipped`); see `store/review.rs`.
+    Held,
     /// Being taken back: the target is (or was, before a crash) asked to delete it.
     Retracting,
     /// Taken back on the target (deleted, or its boost undone); final: never posted again.
@@ -136,6 +145,7 @@ impl PartState {
             PartState::Failed => "failed",
             PartState::Quarantined => "quarantined",
             PartState::Skipped => "skipped",
+            PartState::Held => "held",
             PartState::Retracting => "retracting",
             PartState::Retracted => "retracted",
         }
@@ -159,6 +169,7 @@ impl FromStr for PartState {
             "failed" => PartState::Failed,
             "quarantined" => PartState::Quarantined,
             "skipped" => PartState::Skipped,
+            "held" => PartState::Held,
             "retracting" => PartState::Retracting,
             "retracted" => PartState::Retracted,
             _ => {
@@ -313,6 +324,13 @@ pub enum StoreError {
     /// ([`Ledger::call`]): its outcome is unknown to the caller, which stops.
     #[error("a ledger call was abandoned at shutdown")]
     Abandoned,
+    /// A held post's media could not be copied next to the ledger (disk full, permissions).
+    #[error("cannot keep a copy of a held post's media at {path}")]
+    MediaCopy {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// A query failed (disk full, read-only file, locked longer than the busy timeout). The
     /// transaction was rolled back, so the ledger is as it was before the call.
     #[error("ledger query failed")]
@@ -328,6 +346,8 @@ pub enum StoreError {
 #[derive(Debug)]
 pub struct Ledger {
     conn: Mutex<Connection>,
+    /// The ledger file (`None` in memory): held posts' media are kept next to it.
+    path: Option<PathBuf>,
 }
 
 /// A domain tag hashed before the key fields, so the scheme can change (v2) without any
@@ -399,7 +419,9 @@ impl Ledger {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::prepare(conn, path, durability)
+        let mut ledger = Self::prepare(conn, path, durability)?;
+        ledger.path = Some(path.to_path_buf());
+        Ok(ledger)
     }
 
     /// A private ledger in memory, for tests.
@@ -421,6 +443,7 @@ impl Ledger {
         schema::migrate(&mut conn, path)?;
         Ok(Self {
             conn: Mutex::new(conn),
+            path: None,
         })
     }
 

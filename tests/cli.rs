@@ -406,7 +406,7 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
-fn alt_text_hold_quarantines_posts_until_the_policy_changes() {
+fn alt_text_hold_holds_posts_for_review_until_a_person_releases_them() {
     let s = Setup::new();
     s.set_route_keys("alt_text = \"hold\"\n");
     s.backfill().assert().success();
@@ -428,33 +428,63 @@ fn alt_text_hold_quarantines_posts_until_the_policy_changes() {
         .arg("status")
         .assert()
         .success()
-        .stdout(predicate::str::contains("quarantined 3"))
+        .stdout(predicate::str::contains("quarantined 0 held 3"))
+        .stdout(predicate::str::contains("review: 3 post(s) held"));
+    s.cmd()
+        .args(["hold", "list"])
+        .assert()
+        .success()
         .stdout(predicate::str::contains(
-            "demo → preview post 1333452013433810944: held: video 1 of 1 without alt text",
+            "post 1333452013433810944 (2020-11-30): held since",
+        ))
+        .stdout(predicate::str::contains(
+            "video 1 of 1 without alt text (alt_text = \"hold\")",
         ));
-    // Held posts are not retried by a plain rerun.
+    // Held posts are not delivered by a rerun, nor when the policy changes: a person
+    // decides.
+    s.backfill()
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("0 new post(s) delivered"));
+    s.set_route_keys("alt_text = \"omit\"\n");
     s.backfill()
         .assert()
         .success()
         .stdout(predicate::str::contains("0 new post(s) delivered"));
 
-    // Changing the policy is the request to retry them.
-    s.set_route_keys("alt_text = \"omit\"\n");
-    s.backfill()
+    // Described and released: delivered once, with the description.
+    s.cmd()
+        .args([
+            "hold", "describe", "--route", "demo", "--post", held[1], "--media", "1",
+        ])
+        .args(["--text", "A lighthouse at dusk"])
+        .assert()
+        .success();
+    s.cmd()
+        .args(["hold", "release", "--route", "demo", "--post", held[1]])
         .assert()
         .success()
-        .stdout(predicate::str::contains("3 new post(s) delivered"));
+        .stdout(predicate::str::contains("1 part(s) delivered, 0 failed"));
     let lines = s.lines();
-    for id in held {
-        let line = lines.iter().find(|l| l["source_post_id"] == id).unwrap();
-        assert_eq!(line["media"][0]["description"], Value::Null, "{line}");
-    }
+    let line = lines
+        .iter()
+        .find(|l| l["source_post_id"] == held[1])
+        .unwrap();
+    assert_eq!(
+        line["media"][0]["description"], "A lighthouse at dusk",
+        "{line}"
+    );
     assert_exactly_once_and_ordered(&lines);
+    s.cmd()
+        .args(["hold", "release", "--route", "demo", "--post", held[1]])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("released meanwhile by cli:"));
     s.cmd()
         .arg("status")
         .assert()
         .success()
-        .stdout(predicate::str::contains("quarantined 0"));
+        .stdout(predicate::str::contains("review: 2 post(s) held"));
 }
 
 /// `status --json | head`: a reader that goes away before the report is written ends the

@@ -8,11 +8,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use birdbridge::config::{
-    AltTextPolicy, ArchiveSourceSettings, ConfigError, ContentWarningRule, DryRunTargetSettings,
-    FediverseSourceSettings, FediverseTargetSettings, FeedSourceSettings, LedgerSettings,
-    MetricsSettings, ReplyPolicy, RepostPolicy, RouteSettings, SecretSource, ServerKind, Settings,
-    SourceSettings, TargetSettings, Visibility, XCredentials, XSourceSettings, XTargetSettings,
-    EXAMPLE_CONFIG,
+    AltTextPolicy, ArchiveSourceSettings, ConfigError, ContentWarningRule, DeskSettings,
+    DryRunTargetSettings, FediverseSourceSettings, FediverseTargetSettings, FeedSourceSettings,
+    LedgerSettings, MetricsSettings, ReplyPolicy, RepostPolicy, RouteSettings, SecretSource,
+    ServerKind, Settings, SourceSettings, TargetSettings, Visibility, XCredentials,
+    XSourceSettings, XTargetSettings, EXAMPLE_CONFIG,
 };
 use rstest::rstest;
 use serde::de::{self, Deserialize, Deserializer, Visitor};
@@ -227,6 +227,7 @@ fn the_example_documents_exactly_the_keys_the_parser_accepts() {
         let group = match section {
             "ledger" => "ledger",
             "metrics" => "metrics",
+            "desk" => "desk",
             "sources" => match &settings.sources[name] {
                 SourceSettings::X(_) => "x source",
                 SourceSettings::Archive(_) => "archive source",
@@ -251,6 +252,7 @@ fn the_example_documents_exactly_the_keys_the_parser_accepts() {
         ("top", accepted_keys::<Settings>()),
         ("ledger", accepted_keys::<LedgerSettings>()),
         ("metrics", accepted_keys::<MetricsSettings>()),
+        ("desk", accepted_keys::<DeskSettings>()),
         ("x source", with_kind(accepted_keys::<XSourceSettings>())),
         (
             "archive source",

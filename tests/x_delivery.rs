@@ -5,7 +5,7 @@
 //!   the sensitive post's warning as its first line, every post within X's weighted 280),
 //!   a second run posting nothing; `status` (text and `--json`, against its schema) showing
 //!   the spend, equal to the made posts priced by hand; `cw = "skip"`; `check`; a dry run
-//!   with its costs;
+//!   with its costs; `review = "all"` on the X target, one copy reworded and released once;
 //! - through the in-process daemon on a manual clock, an X source feeding the X target: a
 //!   refused reply falling back to numbered posts of their own, with a warning; an edit
 //!   skipped with its reason; a 429 waited out; an unknown outcome reconciled, not resent;
@@ -294,6 +294,51 @@ fn with_cw_skip_a_warned_post_is_recorded_as_skipped() {
             .any(|r| r.contains("content warning") && r.contains("cw = \"skip\"")),
         "{skipped:?}"
     );
+}
+
+/// `review = "all"` on the X target: every copy waits for a person, who rewords one for X
+/// (`hold edit`) and releases it; X receives that text once, and the other posts stay held.
+#[test]
+fn a_copy_reworded_for_x_goes_out_once_after_review() {
+    const CHEERS: &str = "1711685544309714944";
+    let b = Binary::new("review = \"all\"\n", "");
+    let out = b.run(&["backfill", "--route", "r"]);
+    assert!(
+        b.fake.made().is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ledger = Ledger::open(&b.dir.path().join("ledger.sqlite")).unwrap();
+    let state = |id: &str| {
+        ledger
+            .parts_of_post("r", id, "x")
+            .unwrap()
+            .first()
+            .map(|p| p.state)
+    };
+    assert_eq!(
+        state(CHEERS),
+        Some(PartState::Held),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let reworded = "Three cheers: the release is out.";
+    for args in [
+        &["edit", "--text", reworded][..],
+        &["release"][..],
+        &["release"][..],
+    ] {
+        let mut all = vec!["hold", args[0], "--route", "r", "--post", CHEERS];
+        all.extend(&args[1..]);
+        b.run(&all);
+    }
+    let made = b.fake.made();
+    assert_eq!(made.len(), 1, "{made:#?}");
+    assert!(made[0].1.starts_with(reworded), "{made:#?}");
+    assert_eq!(state(CHEERS), Some(PartState::Posted));
+    assert_eq!(state("1106124528284626944"), Some(PartState::Held));
 }
 
 #[test]

@@ -97,15 +97,46 @@ impl Settings {
                 },
             }
         }
+        if let Some(desk) = &self.desk {
+            let key = "desk.password_file";
+            if let Err(err) = desk.password.load(key) {
+                let message = err.to_string();
+                let problem = message
+                    .strip_prefix(&format!("`{key}`: "))
+                    .unwrap_or(&message);
+                findings.push(Finding {
+                    key: key.to_owned(),
+                    problem: problem.to_owned(),
+                });
+            }
+        }
         findings
     }
 }
 
 impl Settings {
-    /// Warnings that do not stop anything: a configuration file holding an inline `token`
+    /// Warnings that do not stop anything: a desk served on an address other machines can
+    /// reach (it has no TLS of its own), and a configuration file holding an inline `token`
     /// that other accounts of this machine can read (group or world read bits), which
-    /// hands them the account. Unix only; empty elsewhere.
+    /// hands them the account (Unix only).
     pub fn exposure_warnings(&self) -> Vec<Finding> {
+        let mut warnings = Vec::new();
+        if let Some(desk) = self.desk.as_ref().filter(|d| !d.listen.ip().is_loopback()) {
+            warnings.push(Finding {
+                key: "desk.listen".to_owned(),
+                problem: format!(
+                    "{} is not a loopback address: the desk is reachable from other machines \
+                     without TLS; keep it on 127.0.0.1 and reach it through an SSH tunnel or a \
+                     TLS reverse proxy",
+                    desk.listen
+                ),
+            });
+        }
+        warnings.extend(self.token_exposure());
+        warnings
+    }
+
+    fn token_exposure(&self) -> Vec<Finding> {
         let mut keys = Vec::new();
         for (name, source) in &self.sources {
             let token = match source {

@@ -60,8 +60,8 @@ use serde::Deserialize;
 pub use check::Finding;
 pub use error::ConfigError;
 pub use route::{
-    AltTextPolicy, ContentWarningRule, DeletesPolicy, ReplyPolicy, RepostPolicy, RouteSettings,
-    Visibility,
+    AltTextPolicy, ContentWarningRule, DeletesPolicy, ReplyPolicy, RepostPolicy, ReviewPolicy,
+    RouteSettings, Visibility,
 };
 pub use secret::{Secret, SecretSource};
 pub use sources::{
@@ -99,6 +99,9 @@ pub struct Settings {
     /// `None` (no `[metrics]` table) serves nothing.
     #[serde(default)]
     pub metrics: Option<MetricsSettings>,
+    /// `None` (no `[desk]` table): no desk is served.
+    #[serde(default)]
+    pub desk: Option<DeskSettings>,
     #[serde(default)]
     pub sources: BTreeMap<String, SourceSettings>,
     #[serde(default)]
@@ -115,6 +118,31 @@ pub struct MetricsSettings {
     /// The address `/metrics` and `/healthz` are served on.
     #[serde(deserialize_with = "values::listen")]
     pub listen: std::net::SocketAddr,
+}
+
+/// `[desk]`: the review page (`birdbridge desk`, and `run`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeskSettings {
+    /// The address the page is served on; loopback by default.
+    #[serde(
+        default = "DeskSettings::loopback",
+        deserialize_with = "values::listen"
+    )]
+    pub listen: std::net::SocketAddr,
+    /// The desk password, from `password_file` after reading (as tokens are).
+    #[serde(skip, default = "resolve::unread_token")]
+    pub password: SecretSource,
+    pub(crate) password_file: Option<String>,
+}
+
+impl DeskSettings {
+    /// `listen` when not given.
+    pub const DEFAULT_LISTEN: &'static str = "127.0.0.1:8089";
+
+    fn loopback() -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], 8089))
+    }
 }
 
 /// `[ledger]`.

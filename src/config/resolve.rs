@@ -91,6 +91,19 @@ pub(super) fn finish(mut settings: Settings, cx: &Context<'_>) -> Result<Setting
             TargetSettings::X(x) => x.credentials = cx.x_credentials(&table, x)?,
         }
     }
+    if let Some(desk) = &mut settings.desk {
+        let key = join_key("desk", "password_file");
+        match desk.password_file.take().filter(|f| !f.trim().is_empty()) {
+            Some(file) => desk.password = SecretSource::File(cx.dir.join(file)),
+            None => {
+                return Err(ConfigError::MissingKey {
+                    file: cx.file.to_path_buf(),
+                    key,
+                    alternatives: Vec::new(),
+                })
+            }
+        }
+    }
     if settings.routes.is_empty() {
         let problem = "no routes: add a [routes.NAME] table joining a source to its targets";
         return Err(cx.invalid("routes", problem.to_owned()));

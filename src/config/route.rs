@@ -80,6 +80,10 @@ pub struct RouteSettings {
     pub backfill_date_line: Option<String>,
     #[serde(default)]
     pub backfill_link: bool,
+    /// Which posts wait on the desk for a person before they go out; a target's own
+    /// `review` wins for that target ([`super::TargetSettings::review`]).
+    #[serde(default)]
+    pub review: ReviewPolicy,
     /// Whether a post deleted at the source is taken back from the targets.
     #[serde(default)]
     pub deletes: DeletesPolicy,
@@ -246,6 +250,24 @@ names! {
         Omit = "omit",
         /// Do not post; quarantine the post until a person decides (shown by `status`).
         Hold = "hold",
+    }
+}
+
+names! {
+    /// `review`: which posts wait for a person on the desk (or `birdbridge hold ...`)
+    /// before they go out. Each value holds what the one before it holds, and more.
+    #[derive(Default, PartialOrd, Ord)]
+    pub enum ReviewPolicy {
+        /// No post waits for review (the default); `alt_text = "hold"` still holds posts
+        /// whose media lack a description.
+        #[default]
+        None = "none",
+        /// Posts with an image, video or GIF that has no description.
+        Undescribed = "undescribed",
+        /// Those, and posts one of the route's `content_warnings` rules gave a warning.
+        Warned = "warned",
+        /// Every post (a boost of a mirrored status excepted: it carries nothing to edit).
+        All = "all",
     }
 }
 

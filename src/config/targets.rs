@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::de::{self, Deserializer, EnumAccess, VariantAccess, Visitor};
 use serde::Deserialize;
 
-use super::{resolve, values, Secret, SecretSource};
+use super::{resolve, values, ReviewPolicy, Secret, SecretSource};
 
 /// `[targets.NAME]`, by `kind`.
 #[derive(Debug, Clone)]
@@ -20,6 +20,20 @@ pub enum TargetSettings {
     DryRun(DryRunTargetSettings),
     /// `kind = "x"` (boxed: its credential keys make it the largest by far).
     X(Box<XTargetSettings>),
+}
+
+impl TargetSettings {
+    /// The target's own `review`, which wins over the route's for posts to this target:
+    /// what a copy needs from a person depends on the network it goes to (an X copy
+    /// reworded, a fediverse copy described), and a target several routes share is
+    /// reviewed alike for all of them.
+    pub fn review(&self) -> Option<ReviewPolicy> {
+        match self {
+            TargetSettings::Fediverse(t) => t.review,
+            TargetSettings::DryRun(t) => t.review,
+            TargetSettings::X(t) => t.review,
+        }
+    }
 }
 
 /// The `kind` of a dry run.
@@ -150,6 +164,9 @@ pub struct FediverseTargetSettings {
         deserialize_with = "values::share"
     )]
     pub backfill_share: f64,
+    /// Overrides the route's `review` for posts to this target.
+    #[serde(default)]
+    pub review: Option<ReviewPolicy>,
 }
 
 impl FediverseTargetSettings {
@@ -195,6 +212,9 @@ pub struct DryRunTargetSettings {
     pub characters_reserved_per_url: usize,
     #[serde(default = "values::count::<{ DryRunTargetSettings::DEFAULT_DESCRIPTION_LIMIT }>")]
     pub description_limit: usize,
+    /// Overrides the route's `review` for posts to this target.
+    #[serde(default)]
+    pub review: Option<ReviewPolicy>,
 }
 
 impl DryRunTargetSettings {
@@ -283,6 +303,9 @@ pub struct XTargetSettings {
         deserialize_with = "values::share"
     )]
     pub backfill_share: f64,
+    /// Overrides the route's `review` for posts to this target.
+    #[serde(default)]
+    pub review: Option<ReviewPolicy>,
 }
 
 impl XTargetSettings {

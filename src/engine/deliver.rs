@@ -97,6 +97,7 @@ pub(super) async fn deliver_post(
             }
             PartState::Skipped
             | PartState::Quarantined
+            | PartState::Held
             | PartState::Retracting
             | PartState::Retracted => break,
             PartState::Failed if record.next_attempt_at.is_some_and(|t| t > ctx.clock.now()) => {

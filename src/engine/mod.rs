@@ -24,6 +24,7 @@
 mod attach;
 mod deliver;
 mod edits;
+mod held;
 mod plan;
 mod reach;
 mod retract;
@@ -277,12 +278,43 @@ impl Engine {
         offer: Offer<'_>,
         tally: &mut DeliveryReport,
     ) -> Result<PostOutcome, StoreError> {
+        self.deliver_as(ledger, offer, tally, false).await
+    }
+
+    /// Delivers a post a person released from review, with their edits, to the targets
+    /// where it was released (the review deliverer's call, `review/deliver.rs`; every other
+    /// offer leaves reviewed posts alone).
+    ///
+    /// # Errors
+    /// Ledger failures.
+    pub async fn deliver_reviewed(
+        &mut self,
+        ledger: &Arc<Ledger>,
+        post: &Post,
+        tally: &mut DeliveryReport,
+    ) -> Result<PostOutcome, StoreError> {
+        let offer = Offer {
+            post,
+            earlier: &[],
+            media: None,
+        };
+        self.deliver_as(ledger, offer, tally, true).await
+    }
+
+    async fn deliver_as(
+        &mut self,
+        ledger: &Arc<Ledger>,
+        offer: Offer<'_>,
+        tally: &mut DeliveryReport,
+        reviewed: bool,
+    ) -> Result<PostOutcome, StoreError> {
         let Offer { post, earlier, .. } = offer;
         self.connect(ledger, 0).await?;
         let now = self.ctx.clock.now();
         let mut outcome = PostOutcome::default();
         let shared = Arc::new(post.clone());
         let earlier: Arc<[PostId]> = earlier.into();
+        let mut media_kept = false;
         for i in 0..self.targets.len() {
             let t = &self.targets[i];
             let plan = plan::Plan {
@@ -304,11 +336,23 @@ impl Engine {
                 tariff: t.tariff,
                 dry_run: self.ctx.dry_run,
                 now,
+                review: t.settings.review().unwrap_or(self.policy.settings.review),
+                reviewed,
             };
             let (step, released) = ledger.call(move |l| plan.run(l)).await?;
             outcome.changed |= released;
             match step {
                 Step::AlreadyDone => tally.already_done += 1,
+                Step::Held { new } => {
+                    tally.posts_held += 1;
+                    outcome.changed |= new;
+                    if new && !media_kept {
+                        media_kept = true;
+                        if let Some(stage) = offer.media {
+                            held::keep_media(ledger, &self.route, post, stage).await?;
+                        }
+                    }
+                }
                 Step::NotMirrored { preview } => {
                     if let Some(text) = preview {
                         self.progress.preview(&text);
@@ -393,7 +437,8 @@ impl Engine {
     }
 
     /// Whether a post still has parts to deliver on some target (planned and waiting,
-    /// failed and due later, or interrupted): the caller keeps it and offers it again.
+    /// failed and due later, or interrupted): the caller keeps it and offers it again. A
+    /// post under review is not the caller's: the review deliverer delivers it.
     ///
     /// # Errors
     /// Ledger failures.
@@ -410,8 +455,7 @@ impl Engine {
         ledger
             .call(move |l| {
                 for target in &targets {
-                    let rows = l.parts_of_post(&route, &id, target)?;
-                    if !rows.is_empty() && !is_done(&rows) {
+                    if l.post_has_work(&route, &id, target)? {
                         return Ok(true);
                     }
                 }

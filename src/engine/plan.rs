@@ -1,10 +1,11 @@
-//! What one post becomes on one target, in one place: decided by the route policy,
-//! rendered for the target's limits, and planned in the ledger. Already done, skipped or
-//! held (recorded), waiting (planned, with why), previewed, or parts to deliver (planned,
-//! with the renderer's warnings, as new statuses or as edits) that [`super::deliver`]
-//! then delivers. Synchronous, and run on the blocking pool ([`Ledger::call`]) with
-//! everything it needs owned, so the event loop never waits for the ledger's lock or the
-//! disk.
+//! What one post becomes on one target, in one place: decided by the route policy (and
+//! the target's `review`), rendered for the target's limits, and planned in the ledger.
+//! Already done, skipped (recorded), held for review (planned as `held`, with the post kept;
+//! a released one rendered with the person's edits, for the review deliverer alone),
+//! waiting (planned, with why), previewed, or parts to deliver (planned, with the
+//! renderer's warnings, as new statuses or as edits) that [`super::deliver`] then delivers.
+//! Synchronous, and run on the blocking pool ([`Ledger::call`]) with everything it needs
+//! owned, so the event loop never waits for the ledger's lock or the disk.
 
 use std::sync::Arc;
 
@@ -12,15 +13,18 @@ use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
 use super::{edits, is_done, waiting_note};
-use crate::config::Visibility;
+use crate::config::{ReviewPolicy, Visibility};
 use crate::model::{Post, PostId};
 use crate::policy::{self, Decision, RoutePolicy};
 use crate::preview;
 use crate::profile::TargetProfile;
-use crate::render::{self, Lookups, Rendered};
+use crate::render::{self, CopyEdits, Lookups, Rendered};
+use crate::review;
 #[cfg(doc)]
 use crate::store::NOT_A_REPLY;
-use crate::store::{Ledger, PartKey, PartRecord, PartState, StoreError, HELD_PREFIX};
+use crate::store::{
+    Ledger, NewHold, PartKey, PartRecord, PartState, ReviewState, StoreError, HELD_PREFIX,
+};
 use crate::targets::{Refusal, Tariff, Usd};
 
 /// The inputs, owned.
@@ -44,12 +48,19 @@ pub(super) struct Plan {
     pub(super) tariff: Option<Tariff>,
     pub(super) dry_run: bool,
     pub(super) now: DateTime<Utc>,
+    /// The target's effective `review` (its own, else the route's).
+    pub(super) review: ReviewPolicy,
+    /// Offered by the review deliverer: only released reviewed posts are its business.
+    pub(super) reviewed: bool,
 }
 
 /// What to do for the post on the target.
 pub(super) enum Step {
-    /// Nothing: done in an earlier run.
+    /// Nothing: done in an earlier run (or not this offer's business).
     AlreadyDone,
+    /// Held for a person's review (`new`: held just now), or released and left to the
+    /// review deliverer.
+    Held { new: bool },
     /// Not mirrored (skip or hold, recorded); a dry run shows held posts.
     NotMirrored { preview: Option<String> },
     /// Planned and waiting for the target or for an earlier post of the thread.
@@ -91,15 +102,12 @@ impl Plan {
     /// Decides, recording what needs recording. Returns the step and whether the ledger
     /// changed for the post (a held post released).
     pub(super) fn run(self, l: &Ledger) -> Result<(Step, bool), StoreError> {
-        let mut decision = policy::decide(&self.post, &self.policy, self.now);
-        if matches!(decision, Decision::Hold(_))
-            && l.hold_released(&self.route, self.post.id.as_str(), &self.target)?
-        {
-            // A person released this post from its hold (`hold release`): mirrored
-            // although the policy still holds it.
-            decision = Decision::Mirror;
-        }
         let (route, target, id) = (&self.route, &self.target, self.post.id.as_str());
+        let edits = match self.under_review(l)? {
+            Ok(edits) => edits,
+            Err(step) => return Ok((step, false)),
+        };
+        let (mut decision, rule) = self.decide(l, edits.is_some())?;
         let existing = l.parts_of_post(route, id, target)?;
         // A held post whose hold no longer applies (the policy or the source changed):
         // that change was the person's request to retry it.
@@ -114,6 +122,13 @@ impl Plan {
         }
         if !released && is_done(&existing) {
             return Ok((Step::AlreadyDone, released));
+        }
+        if let (Decision::Hold(reason), false) = (&decision, self.dry_run) {
+            if let Some(step) = self.hold(l, rule, reason)? {
+                return Ok((step, released));
+            }
+            // Something of it went out already: the rest goes as planned.
+            decision = Decision::Mirror;
         }
         let rendered = match &decision {
             Decision::Skip(_) | Decision::Hold(_) => {
@@ -144,7 +159,8 @@ impl Plan {
                     return Ok((Step::Waiting, released));
                 };
                 let lookups = lookups_for(l, route, target, &self.post)?;
-                render::render(&self.post, profile, &self.policy, &lookups)
+                let edits = edits.unwrap_or_default();
+                render::render_edited(&self.post, profile, &self.policy, &lookups, &edits)
             }
         };
         if self.dry_run {
@@ -158,14 +174,7 @@ impl Plan {
                 return Ok((Step::NotMirrored { preview: None }, released));
             }
         }
-        let wait = match &self.unusable {
-            Some(why) => Some(why.clone()),
-            None => match waits_for_thread(l, route, target, &self.post)? {
-                Some(why) => Some(why),
-                None => self.over_the_cap(l, &existing, &rendered)?,
-            },
-        };
-        if let Some(why) = wait {
+        if let Some(why) = self.waits(l, &existing, &rendered)? {
             // Planned now, so nothing is lost; delivered when the target (or the thread)
             // is ready.
             let parts = u32::try_from(rendered.parts.len()).unwrap_or(u32::MAX);
@@ -206,6 +215,91 @@ impl Plan {
         ))
     }
 
+    /// What the policy and the review say about the post, and the rule a hold is filed
+    /// under. A post a person released (`released`) is mirrored whatever the policy says.
+    fn decide(&self, l: &Ledger, released: bool) -> Result<(Decision, &'static str), StoreError> {
+        let mut decision = if released {
+            Decision::Mirror
+        } else {
+            policy::decide(&self.post, &self.policy, self.now)
+        };
+        if matches!(decision, Decision::Hold(_))
+            && l.hold_released(&self.route, self.post.id.as_str(), &self.target)?
+        {
+            // A person released this post from a hold of an earlier birdbridge (`hold
+            // release`): mirrored although the policy still holds it.
+            decision = Decision::Mirror;
+        }
+        let mut rule = review::ALT_TEXT_RULE;
+        if decision == Decision::Mirror && !released {
+            if let Some(h) = review::hold_reason(&self.post, &self.policy, self.review) {
+                rule = h.rule;
+                decision = Decision::Hold(h.reason);
+            }
+        }
+        Ok((decision, rule))
+    }
+
+    /// A post under review is the review deliverer's (`review/deliver.rs`) from its hold
+    /// on: it alone delivers a released one, with the person's edits (returned here); any
+    /// other offer leaves it alone (while held, refreshing the limits the desk counts
+    /// against), which is the `Err` step. `Ok(None)`: the post is not under review here.
+    fn under_review(&self, l: &Ledger) -> Result<Result<Option<CopyEdits>, Step>, StoreError> {
+        let (route, target, id) = (&self.route, &self.target, self.post.id.as_str());
+        let hold = l.review_hold(route, id, target)?;
+        Ok(match (&hold, self.reviewed) {
+            (Some(h), true) if h.state == ReviewState::Released => Ok(Some(review::copy_edits(
+                &l.review_edits(route, id, target)?,
+            ))),
+            (_, true) => Err(Step::AlreadyDone),
+            (Some(h), false) => {
+                if let (ReviewState::Held, Some(p)) = (h.state, &self.profile) {
+                    l.refresh_hold_limits(route, id, target, &review::limits_json(p))?;
+                }
+                Err(match h.state {
+                    ReviewState::Dropped => Step::AlreadyDone,
+                    ReviewState::Held | ReviewState::Released => Step::Held { new: false },
+                })
+            }
+            (None, false) => Ok(None),
+        })
+    }
+
+    /// Holds the post for review: its parts rendered for the target's limits (one
+    /// placeholder while they are unknown) and planned as `held`, the post kept with its
+    /// hold. `None` when something of it was attempted already (it is not held then).
+    fn hold(&self, l: &Ledger, rule: &str, reason: &str) -> Result<Option<Step>, StoreError> {
+        let (route, target, id) = (&self.route, &self.target, self.post.id.as_str());
+        let parts = match &self.profile {
+            Some(profile) => {
+                let lookups = lookups_for(l, route, target, &self.post)?;
+                render::render(&self.post, profile, &self.policy, &lookups)
+                    .parts
+                    .len()
+            }
+            None => 1,
+        };
+        let limits = self.profile.as_ref().map(review::limits_json);
+        let held = l.hold_for_review(
+            &NewHold {
+                route,
+                post: &self.post,
+                target,
+                rule,
+                reason,
+                backfill: self.policy.backfill,
+                limits: limits.as_deref(),
+                parts: u32::try_from(parts).unwrap_or(u32::MAX),
+            },
+            self.now,
+        )?;
+        if !held {
+            return Ok(None);
+        }
+        warn!(route, target, post = id, %reason, "post held for review");
+        Ok(Some(Step::Held { new: true }))
+    }
+
     /// Plans the post's parts (a placeholder planned while the target's limits were unknown
     /// becomes the real parts now) and records the renderer's warnings on a first plan.
     fn plan_parts(&self, l: &Ledger, rendered: &Rendered) -> Result<Vec<PartRecord>, StoreError> {
@@ -226,6 +320,23 @@ impl Plan {
             }
         }
         Ok(records)
+    }
+
+    /// Why the post waits rather than goes now: the target cannot be used, an earlier post
+    /// of its thread is not delivered there yet, or the day's spending cap is reached.
+    fn waits(
+        &self,
+        l: &Ledger,
+        existing: &[PartRecord],
+        rendered: &Rendered,
+    ) -> Result<Option<String>, StoreError> {
+        if let Some(why) = &self.unusable {
+            return Ok(Some(why.clone()));
+        }
+        if let Some(why) = waits_for_thread(l, &self.route, &self.target, &self.post)? {
+            return Ok(Some(why));
+        }
+        self.over_the_cap(l, existing, rendered)
     }
 
     /// Why the post waits for the next UTC day, when delivering it would take the target's
@@ -262,8 +373,8 @@ impl Plan {
         Ok(Some(waiting_note(why)))
     }
 
-    /// Records why the post is not mirrored to the target: skipped (final) or held
-    /// (quarantined until the policy or the source changes). A dry run only shows holds.
+    /// Records why the post is not mirrored to the target: skipped (final); a hold only
+    /// reaches here in a dry run, which shows it (a real run holds it for review).
     fn not_mirrored(&self, l: &Ledger, decision: &Decision) -> Result<Step, StoreError> {
         let (route, target, id) = (&self.route, &self.target, self.post.id.as_str());
         let mut shown = None;
@@ -272,13 +383,9 @@ impl Plan {
                 l.mark_skipped(route, id, target, reason, self.now)?;
             }
             Decision::Hold(reason) => {
+                // Only a dry run gets here: a real run holds the post for review.
                 let reason = format!("{HELD_PREFIX}{reason}");
-                warn!(route, target, post = id, %reason, "post held");
-                if self.dry_run {
-                    shown = Some(preview::held(route, target, &self.post, &reason));
-                } else {
-                    l.mark_held(route, id, target, &reason, self.now)?;
-                }
+                shown = Some(preview::held(route, target, &self.post, &reason));
             }
             _ => {}
         }

@@ -28,19 +28,45 @@ pub(super) fn first_line(text: &str) -> Option<(String, usize)> {
     Some((label.to_owned(), rest_start))
 }
 
-/// The warning for `post`, given the label of its first-line warning, if it had one, no
-/// longer than `max` characters (code points) when the server limits warnings apart from
-/// the text (Pixelfed: 140, refused with 422 beyond).
-pub(super) fn warning(
+/// What put a label into a post's warning (the desk shows it next to the warning field).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WarnedBy {
+    /// The source marked the post sensitive (`sensitive_label`).
+    SensitiveFlag,
+    /// The route's `content_warnings` rule at this index.
+    Rule(usize),
+    /// The post's own first line `CW: ...` (`content_warning_first_line`).
+    FirstLine,
+    /// The route's `default_content_warning`.
+    Default,
+}
+
+impl WarnedBy {
+    /// The setting, as `bridge.toml` names it.
+    pub fn describe(self) -> String {
+        match self {
+            WarnedBy::SensitiveFlag => {
+                "sensitive_label (the source marked the post sensitive)".to_owned()
+            }
+            WarnedBy::Rule(i) => format!("content_warnings rule {}", i + 1),
+            WarnedBy::FirstLine => "the post's first line (content_warning_first_line)".to_owned(),
+            WarnedBy::Default => "default_content_warning".to_owned(),
+        }
+    }
+}
+
+/// The labels a warning for `post` joins, each with what set it, in joining order and
+/// before duplicates are removed: the source's flag, the rules, the first line, and the
+/// default only when none of these applies.
+pub(super) fn sources<'p>(
     post: &Post,
-    policy: &RoutePolicy,
-    first_line: Option<&str>,
-    max: Option<usize>,
-) -> Option<String> {
+    policy: &'p RoutePolicy,
+    first_line: Option<&'p str>,
+) -> Vec<(&'p str, WarnedBy)> {
     let s = &policy.settings;
-    let mut labels: Vec<&str> = Vec::new();
+    let mut labels: Vec<(&str, WarnedBy)> = Vec::new();
     if post.sensitive {
-        labels.push(&s.sensitive_label);
+        labels.push((&s.sensitive_label, WarnedBy::SensitiveFlag));
     }
     let words = searchable_text(post);
     let tags: Vec<String> = post
@@ -51,19 +77,34 @@ pub(super) fn warning(
             _ => None,
         })
         .collect();
-    for rule in &s.content_warnings {
+    for (i, rule) in s.content_warnings.iter().enumerate() {
         if rule_matches(rule, &words, &tags) {
-            labels.push(&rule.label);
+            labels.push((&rule.label, WarnedBy::Rule(i)));
         }
     }
     if let Some(label) = first_line {
-        labels.push(label);
+        labels.push((label, WarnedBy::FirstLine));
     }
     if labels.is_empty() {
-        labels.extend(s.default_content_warning.as_deref());
+        if let Some(default) = s.default_content_warning.as_deref() {
+            labels.push((default, WarnedBy::Default));
+        }
     }
+    labels
+}
+
+/// The warning for `post`, given the label of its first-line warning, if it had one, no
+/// longer than `max` characters (code points) when the server limits warnings apart from
+/// the text (Pixelfed: 140, refused with 422 beyond).
+pub(super) fn warning(
+    post: &Post,
+    policy: &RoutePolicy,
+    first_line: Option<&str>,
+    max: Option<usize>,
+) -> Option<String> {
+    let labels = sources(post, policy, first_line);
     let mut unique: Vec<&str> = Vec::new();
-    for label in labels {
+    for (label, _) in labels {
         if !unique
             .iter()
             .any(|u| u.to_lowercase() == label.to_lowercase())

@@ -20,11 +20,13 @@
 mod body;
 pub mod count;
 mod cw;
+
+pub use cw::WarnedBy;
 mod links;
 mod mentions;
 mod split;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
 use crate::config::{AltTextPolicy, Visibility};
@@ -138,6 +140,37 @@ pub fn wanted_lookups(post: &Post) -> Vec<PostId> {
     ids
 }
 
+/// A person's edits to one copy of a held post (the desk, `birdbridge hold ...`), applied
+/// by [`render_edited`] over what the renderer would make: each `None` leaves the rendered
+/// value as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CopyEdits {
+    /// Descriptions by the index of the media item in [`Post::media`].
+    pub descriptions: BTreeMap<usize, String>,
+    /// The content warning: `Some(None)` clears it.
+    pub warning: Option<Option<String>>,
+    /// Whether the media are marked sensitive (a status under a warning always is).
+    pub sensitive: Option<bool>,
+    /// The text before the renderer splits it, numbers the parts and adds the backfill
+    /// dressing (the [`EditBase::text`] a person starts from).
+    pub text: Option<String>,
+    /// Who sees the first part (later parts are never wider than
+    /// `continuation_visibility`).
+    pub visibility: Option<Visibility>,
+}
+
+/// What a person edits a copy from: the text before it is split, and the warning with what
+/// set each of its labels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EditBase {
+    /// The whole text, as [`render`] splits it into parts.
+    pub text: String,
+    /// The warning as rendered for the target.
+    pub warning: Option<String>,
+    /// Each label and the setting that put it there.
+    pub warned_by: Vec<(String, WarnedBy)>,
+}
+
 /// Renders `post` for one target.
 pub fn render(
     post: &Post,
@@ -145,8 +178,52 @@ pub fn render(
     policy: &RoutePolicy,
     lookups: &Lookups,
 ) -> Rendered {
-    let s = &policy.settings;
+    render_edited(post, profile, policy, lookups, &CopyEdits::default())
+}
+
+/// The text and warning [`render`] starts from for `post` on this target.
+pub fn edit_base(
+    post: &Post,
+    profile: &TargetProfile,
+    policy: &RoutePolicy,
+    lookups: &Lookups,
+) -> EditBase {
     let mut warnings = Vec::new();
+    let prepared = prepare(post, profile, policy, lookups, &mut warnings);
+    EditBase {
+        text: prepared.text,
+        warning: prepared.spoiler_text,
+        warned_by: warning_sources(post, policy),
+    }
+}
+
+/// Each label of the warning `post` gets on this route, with the setting that put it
+/// there, before duplicates are removed.
+pub fn warning_sources(post: &Post, policy: &RoutePolicy) -> Vec<(String, WarnedBy)> {
+    // Mentions do not reach the first line's warning label.
+    let body = body::body(post, policy, &Lookups::default(), true);
+    cw::sources(post, policy, body.first_line_warning.as_deref())
+        .into_iter()
+        .map(|(label, by)| (label.to_owned(), by))
+        .collect()
+}
+
+/// The text before splitting and what goes with it.
+struct Prepared<'p> {
+    text: String,
+    spoiler_text: Option<String>,
+    quote_of: Option<String>,
+    /// Attached media with their index in [`Post::media`].
+    media: Vec<(usize, &'p Media)>,
+}
+
+fn prepare<'p>(
+    post: &'p Post,
+    profile: &TargetProfile,
+    policy: &RoutePolicy,
+    lookups: &Lookups,
+    warnings: &mut Vec<RenderWarning>,
+) -> Prepared<'p> {
     let body = body::body(post, policy, lookups, profile.at_handles);
     let spoiler_text = cw::warning(
         post,
@@ -156,20 +233,46 @@ pub fn render(
     );
     let mut text = body.text;
     if post.kind() == PostKind::Repost {
-        text = repost_text(post, profile, policy, &text, &mut warnings);
+        text = repost_text(post, profile, policy, &text, warnings);
     }
     let quote_of = quote(post, profile, policy, lookups, &mut text);
-
-    let mut media: Vec<&Media> = Vec::new();
+    let mut media = Vec::new();
     let mut unavailable = Vec::new();
-    for m in &post.media {
+    for (i, m) in post.media.iter().enumerate() {
         if m.source == MediaSource::Unavailable {
             unavailable.push(m);
         } else {
-            media.push(m);
+            media.push((i, m));
         }
     }
-    let text = append_media_links(text, &unavailable, profile.own_links, &mut warnings);
+    let text = append_media_links(text, &unavailable, profile.own_links, warnings);
+    Prepared {
+        text,
+        spoiler_text,
+        quote_of,
+        media,
+    }
+}
+
+/// Renders `post` for one target with a person's edits over it: the same splitting,
+/// counting and limits as [`render`], so a released copy obeys the target as any other.
+pub fn render_edited(
+    post: &Post,
+    profile: &TargetProfile,
+    policy: &RoutePolicy,
+    lookups: &Lookups,
+    edits: &CopyEdits,
+) -> Rendered {
+    let s = &policy.settings;
+    let mut warnings = Vec::new();
+    let prepared = prepare(post, profile, policy, lookups, &mut warnings);
+    let spoiler_text = match &edits.warning {
+        Some(edited) => edited.clone().filter(|w| !w.trim().is_empty()),
+        None => prepared.spoiler_text,
+    };
+    let text = edits.text.clone().unwrap_or(prepared.text);
+    let quote_of = prepared.quote_of;
+    let media = prepared.media;
     let groups = media_groups(&media, profile);
 
     let layout = Layout {
@@ -189,6 +292,8 @@ pub fn render(
         // A later post of the author's own thread: one timeline entry per thread.
         first_visibility = narrowest(first_visibility, s.continuation_visibility);
     }
+    // A person's choice is taken as it is.
+    let first_visibility = edits.visibility.unwrap_or(first_visibility);
     let later_visibility = narrowest(first_visibility, s.continuation_visibility);
     let mut parts: Vec<Part> = texts
         .into_iter()
@@ -216,12 +321,13 @@ pub fn render(
         })
         .collect();
 
+    let sensitive_media = edits.sensitive.unwrap_or(post.sensitive);
     for (i, group) in groups.iter().enumerate() {
         if i > 0 {
-            let alone = |g: &[&Media]| {
+            let alone = |g: &[(usize, &Media)]| {
                 profile.video_alone
                     && g.iter()
-                        .any(|m| matches!(m.kind, MediaKind::Video | MediaKind::Gif))
+                        .any(|(_, m)| matches!(m.kind, MediaKind::Video | MediaKind::Gif))
             };
             let message = if alone(group) || alone(&groups[i - 1]) {
                 format!(
@@ -240,10 +346,11 @@ pub fn render(
             warnings.push(RenderWarning { part: i, message });
         }
         let part = &mut parts[i];
-        part.sensitive |= post.sensitive;
-        for m in group {
+        part.sensitive |= sensitive_media;
+        for (index, m) in group {
+            let given = edits.descriptions.get(index).map(String::as_str);
             part.media
-                .push(render_media(m, profile, policy, i, &mut warnings));
+                .push(render_media(m, given, profile, policy, i, &mut warnings));
         }
     }
     warnings.sort_by_key(|w| w.part);
@@ -253,15 +360,19 @@ pub fn render(
 /// The post's media in groups, one group per part, in order: at most
 /// `max_media_attachments` each, and a video or GIF alone where the profile says so
 /// ([`TargetProfile::video_alone`]).
-fn media_groups<'m>(media: &[&'m Media], profile: &TargetProfile) -> Vec<Vec<&'m Media>> {
+/// Each item keeps its index in [`Post::media`].
+fn media_groups<'m>(
+    media: &[(usize, &'m Media)],
+    profile: &TargetProfile,
+) -> Vec<Vec<(usize, &'m Media)>> {
     let per_part = profile.max_media_attachments.max(1);
-    let mut groups: Vec<Vec<&Media>> = Vec::new();
+    let mut groups: Vec<Vec<(usize, &Media)>> = Vec::new();
     let mut open = false;
-    for m in media {
+    for &(i, m) in media {
         let alone = profile.video_alone && matches!(m.kind, MediaKind::Video | MediaKind::Gif);
         match groups.last_mut() {
-            Some(group) if open && !alone && group.len() < per_part => group.push(m),
-            _ => groups.push(vec![m]),
+            Some(group) if open && !alone && group.len() < per_part => group.push((i, m)),
+            _ => groups.push(vec![(i, m)]),
         }
         open = !alone;
     }
@@ -550,15 +661,19 @@ fn first_reply_target(
     ReplyTo::Nothing
 }
 
+/// One attachment; `edited` is a person's description, which wins over the source's.
 fn render_media(
     m: &Media,
+    edited: Option<&str>,
     profile: &TargetProfile,
     policy: &RoutePolicy,
     part: usize,
     warnings: &mut Vec<RenderWarning>,
 ) -> PartMedia {
     let kind = m.kind.as_str();
-    let given = m.alt_text.as_deref().filter(|a| !a.trim().is_empty());
+    let given = edited
+        .or(m.alt_text.as_deref())
+        .filter(|a| !a.trim().is_empty());
     let description = match (given, policy.settings.alt_text) {
         (Some(alt), _) => Some(cut_description(
             alt,

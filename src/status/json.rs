@@ -38,6 +38,24 @@ struct Document {
     /// Retraction jobs (`retract`, deletes that follow the source), newest first.
     retractions: Vec<Retraction>,
     operator_changes: Vec<Change>,
+    review: Review,
+}
+
+/// The review queue (held posts waiting for a person).
+#[derive(Debug, Default, Serialize)]
+struct Review {
+    held_posts: u64,
+    oldest_held_at: Option<String>,
+    oldest_age_seconds: Option<i64>,
+    released_waiting: u64,
+    targets: Vec<ReviewTarget>,
+}
+
+#[derive(Debug, Serialize)]
+struct ReviewTarget {
+    route: String,
+    target: String,
+    held: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -294,6 +312,7 @@ pub fn json(settings: &Settings, route: Option<&str>) -> Result<String, StoreErr
         },
         retractions: Vec::new(),
         operator_changes: Vec::new(),
+        review: Review::default(),
     };
     if doc.ledger.exists {
         fill(&mut doc, &Ledger::open(path)?, &only, now)?;
@@ -357,6 +376,7 @@ fn fill(
             PartState::Posting => &mut counts.posting,
             PartState::Failed => &mut counts.failed,
             PartState::Quarantined => &mut counts.quarantined,
+            PartState::Held => &mut counts.held,
             PartState::Retracting => &mut counts.retracting,
             PartState::Retracted => &mut counts.retracted,
         } += c.count;
@@ -368,6 +388,25 @@ fn fill(
         let i = entry(doc, &h.key.route, &h.key.target);
         doc.routes[i].parts.held += 1;
     }
+    let summary = ledger.review_summary()?;
+    doc.review = Review {
+        held_posts: summary.held_posts,
+        oldest_held_at: summary.oldest_held_at.map(time),
+        oldest_age_seconds: summary
+            .oldest_held_at
+            .map(|t| (now - t).num_seconds().max(0)),
+        released_waiting: summary.released_waiting,
+        targets: summary
+            .per_target
+            .into_iter()
+            .filter(|(r, _, _)| only.route(r))
+            .map(|(route, target, held)| ReviewTarget {
+                route,
+                target,
+                held,
+            })
+            .collect(),
+    };
     for (route, target, n) in ledger.edit_counts()? {
         if only.route(&route) {
             let i = entry(doc, &route, &target);

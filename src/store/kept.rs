@@ -140,13 +140,13 @@ fn json_list(names: &[String]) -> String {
 }
 
 /// The post as the ledger keeps it.
-fn encode(post: &Post) -> String {
+pub(super) fn encode(post: &Post) -> String {
     // Strings, numbers and booleans only: serialising cannot fail.
     serde_json::to_string(&KeptPost::from(post)).unwrap_or_default()
 }
 
 /// A kept post read back.
-fn decode(json: &str) -> Result<Post, String> {
+pub(super) fn decode(json: &str) -> Result<Post, String> {
     let kept: KeptPost = serde_json::from_str(json).map_err(|e| e.to_string())?;
     if kept.v != SHAPE {
         return Err(format!(

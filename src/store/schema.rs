@@ -190,10 +190,77 @@ const MIGRATIONS: &[&str] = &[
         asked_at TEXT NOT NULL,
         CHECK ((resolved IS NULL) <> (failure IS NULL))
     ) STRICT;",
-    // 10: a number given to work on another branch (the desk's holds); that branch brings
-    // its own step here when it is merged. Until then it is empty, and a ledger of this
-    // branch must not be kept.
-    "",
+    // 10: review holds (`store/review.rs`). A held post's parts are `held` rows; the hold
+    // itself (per target: why, its state, the limits it was planned for, a version every
+    // change bumps so a stale form is told apart), the post kept whole (per route, as
+    // `store/kept.rs` writes it, with a delivery claim), a person's edits per copy, their
+    // audit trail (who, when, what; apart from `operator_audit`, whose id is the daemon's
+    // re-read mark), and a media id per media item (a kept copy of downloaded media, under
+    // the ledger's folder).
+    "CREATE TABLE review_holds (
+        route          TEXT    NOT NULL,
+        source_post_id TEXT    NOT NULL,
+        target         TEXT    NOT NULL,
+        state          TEXT    NOT NULL CHECK (state IN ('held', 'released', 'dropped')),
+        rule           TEXT    NOT NULL,
+        reason         TEXT    NOT NULL,
+        backfill       INTEGER NOT NULL CHECK (backfill IN (0, 1)),
+        limits         TEXT,
+        version        INTEGER NOT NULL DEFAULT 1,
+        held_at        TEXT    NOT NULL,
+        decided_at     TEXT,
+        decided_by     TEXT,
+        note           TEXT,
+        PRIMARY KEY (route, source_post_id, target)
+    ) STRICT;
+    CREATE INDEX review_holds_by_state ON review_holds (state, held_at);
+    CREATE INDEX review_holds_by_route ON review_holds (state, route, source_post_id, target, rule);
+    CREATE INDEX review_holds_by_target ON review_holds (state, target, route, source_post_id);
+    CREATE INDEX review_holds_by_rule ON review_holds (state, rule, route, source_post_id);
+    CREATE TABLE review_posts (
+        route          TEXT NOT NULL,
+        source_post_id TEXT NOT NULL,
+        post           TEXT NOT NULL,
+        posted_at      TEXT NOT NULL,
+        kept_at        TEXT NOT NULL,
+        claimed_by     TEXT,
+        claimed_until  TEXT,
+        PRIMARY KEY (route, source_post_id)
+    ) STRICT;
+    CREATE INDEX review_posts_by_date ON review_posts (posted_at, source_post_id, route);
+    CREATE TABLE review_edits (
+        route          TEXT    NOT NULL,
+        source_post_id TEXT    NOT NULL,
+        target         TEXT    NOT NULL,
+        field          TEXT    NOT NULL
+            CHECK (field IN ('description', 'warning', 'sensitive', 'text', 'visibility')),
+        item           INTEGER NOT NULL DEFAULT 0,
+        value          TEXT    NOT NULL,
+        edited_at      TEXT    NOT NULL,
+        edited_by      TEXT    NOT NULL,
+        PRIMARY KEY (route, source_post_id, target, field, item)
+    ) STRICT;
+    CREATE TABLE review_audit (
+        id             INTEGER PRIMARY KEY,
+        at             TEXT NOT NULL,
+        actor          TEXT NOT NULL,
+        route          TEXT NOT NULL,
+        source_post_id TEXT NOT NULL,
+        target         TEXT NOT NULL,
+        change         TEXT NOT NULL,
+        note           TEXT
+    ) STRICT;
+    CREATE INDEX review_audit_by_post ON review_audit (route, source_post_id);
+    CREATE TABLE held_media (
+        id             INTEGER PRIMARY KEY,
+        route          TEXT    NOT NULL,
+        source_post_id TEXT    NOT NULL,
+        media_index    INTEGER NOT NULL,
+        file           TEXT,
+        mime           TEXT,
+        kept_at        TEXT    NOT NULL,
+        UNIQUE (route, source_post_id, media_index)
+    ) STRICT;",
     // 11: taking posts back (`retract`, deletes that follow the source). What each boost's
     // answer was (the status boosted, and whether the id the server answered with is the
     // boost's own or the original's), so a boost is undone as a boost and never deleted;

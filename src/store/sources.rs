@@ -152,6 +152,8 @@ impl Ledger {
         let mut stmt = conn.prepare_cached(
             "SELECT source_post_id FROM parts \
              WHERE route = ?1 AND state IN ('planned', 'posting', 'failed') \
+             AND NOT EXISTS (SELECT 1 FROM review_holds AS r WHERE r.route = parts.route \
+                 AND r.source_post_id = parts.source_post_id AND r.target = parts.target) \
              UNION SELECT source_post_id FROM hold_releases AS h WHERE route = ?1 \
              AND NOT EXISTS (SELECT 1 FROM parts AS p WHERE p.route = h.route \
                  AND p.source_post_id = h.source_post_id AND p.target = h.target) \
