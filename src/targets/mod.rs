@@ -14,6 +14,7 @@
 //! A target also knows the limits of the server behind it ([`TargetProfile`], defined in
 //! [`crate::profile`] so the renderer reads it without depending on the targets).
 
+pub mod account;
 pub mod dry_run;
 pub mod fedi;
 pub mod x;

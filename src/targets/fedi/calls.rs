@@ -8,23 +8,20 @@
 //!
 //! Every wait ends at once when the run is asked to stop ([`TargetError::Interrupted`]).
 
-use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::warn;
 
 use super::answer::Answer;
 use super::client::{Api, Transport};
 use crate::backoff::Backoff;
-use crate::budget::{
-    Budget, BudgetPool, Family, PooledBudget, Priority, RateHeaders, Seed, SharedBudget, Window,
-};
+use crate::budget::{Family, RateHeaders, Seed};
 use crate::clock::Clock;
+use crate::targets::account::Account;
 use crate::targets::{Delivered, Pace, RepliesTo, Retracted, Retraction, TargetError};
 
 /// Times a call waits out a 429 or 503 before the part is given back to the engine.
@@ -39,14 +36,7 @@ pub(super) const RETRY: Backoff = Backoff::new(Duration::seconds(2), Duration::s
 #[derive(Debug)]
 pub struct Calls {
     api: Api,
-    /// The target's name, for logs and errors.
-    target: String,
-    clock: Clock,
-    /// Cancelled when the run is asked to stop: every wait ends at once.
-    cancel: CancellationToken,
-    priority: Priority,
-    /// Shared with the other clients of this account in the process ([`BudgetPool`]).
-    budget: SharedBudget,
+    account: Account,
     /// The server counts all calls in one window (`GoToSocial`).
     one_counter: bool,
 }
@@ -62,18 +52,10 @@ impl Calls {
         cancel: CancellationToken,
         share: f64,
     ) -> Self {
-        let now = clock.now();
         Self {
             api,
-            target: target.to_owned(),
-            budget: Arc::new(Mutex::new(PooledBudget {
-                budget: Budget::seeded(seeds, now),
-                restored: false,
-            })),
+            account: Account::new(target, seeds, clock, cancel, share),
             one_counter: false,
-            clock,
-            cancel,
-            priority: Priority::Backfill { share },
         }
     }
 
@@ -82,31 +64,14 @@ impl Calls {
         &self.api
     }
 
-    /// The target's name.
-    pub fn target(&self) -> &str {
-        &self.target
+    /// The account: its name, the run's clock and stop request, its budget.
+    pub fn account(&self) -> &Account {
+        &self.account
     }
 
-    /// Now, by the run's clock.
-    pub fn now(&self) -> DateTime<Utc> {
-        self.clock.now()
-    }
-
-    /// The run's stop request.
-    pub fn cancel(&self) -> &CancellationToken {
-        &self.cancel
-    }
-
-    /// Shares this account's budget with the other clients of the same account in the
-    /// process, under `key` (see [`BudgetPool`]).
-    pub fn share_budget(&mut self, pool: &BudgetPool, key: &str) {
-        let own = self.lock_budget().budget.clone();
-        self.budget = pool.entry(key, || own);
-    }
-
-    /// Sets whose calls these are (live posts may use the whole budget).
-    pub fn set_priority(&mut self, priority: Priority) {
-        self.priority = priority;
+    /// The account, to share its budget or set its priority.
+    pub fn account_mut(&mut self) -> &mut Account {
+        &mut self.account
     }
 
     /// Counts every call in one window (`requests`), as the server does.
@@ -114,82 +79,15 @@ impl Calls {
         self.one_counter = one_counter;
     }
 
-    /// Once per account and process (a client connecting later, a reconnect or a backfill
-    /// next to the live routes, keeps what the others learnt since): seeds the budget
-    /// afresh from `reseed` (the kind is known only now), then takes up the windows `saved`
-    /// by earlier runs. Without `saved` (no ledger) nothing counts as restored yet.
-    pub fn restore(&self, reseed: Option<&[Seed]>, saved: Option<&BTreeMap<Family, Window>>) {
-        let mut pooled = self.lock_budget();
-        if pooled.restored {
-            return;
-        }
-        if let Some(seeds) = reseed {
-            pooled.budget = Budget::seeded(seeds, self.clock.now());
-        }
-        if let Some(saved) = saved {
-            pooled
-                .budget
-                .restore(saved.iter().map(|(f, w)| (*f, w.clone())));
-            pooled.restored = true;
-        }
-    }
-
-    /// The budget's windows, for the ledger to keep.
-    pub fn windows(&self) -> BTreeMap<Family, Window> {
-        self.lock_budget().budget.windows().clone()
-    }
-
-    /// Sustained calls of `family` per hour the budget allows at this priority.
-    pub fn per_hour(&self, family: Family) -> f64 {
-        self.lock_budget().budget.per_hour(family, 1, self.priority)
-    }
-
-    /// The account's budget. Held only for a synchronous step, never across a wait.
-    fn lock_budget(&self) -> MutexGuard<'_, PooledBudget> {
-        self.budget.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Takes one call of `family` from the budget, waiting for the window when it is used
-    /// up.
+    /// Takes one call of `family` from the budget (in `requests` on a server that counts
+    /// every call in one window), waiting for the window when it is used up.
     pub async fn take(&self, family: Family) -> Result<(), TargetError> {
-        let family = self.counted_as(family);
-        let mut announced = false;
-        loop {
-            let now = self.clock.now();
-            let taken = self
-                .lock_budget()
-                .budget
-                .try_take(family, self.priority, now);
-            match taken {
-                Ok(()) => return Ok(()),
-                Err(until) => {
-                    if !announced {
-                        info!(target = %self.target, %family, until = %until.format("%H:%M:%S"), "waiting for the rate-limit budget");
-                        announced = true;
-                    }
-                    self.wait_until(until).await?;
-                }
-            }
-        }
-    }
-
-    /// Sleeps until `until`, or until the run is asked to stop.
-    async fn wait_until(&self, until: DateTime<Utc>) -> Result<(), TargetError> {
-        tokio::select! {
-            biased;
-            () = self.cancel.cancelled() => Err(TargetError::Interrupted),
-            () = self.clock.sleep_until(until) => Ok(()),
-        }
-    }
-
-    /// Sleeps for `pause`, or until the run is asked to stop.
-    pub async fn pause(&self, pause: Duration) -> Result<(), TargetError> {
-        self.wait_until(self.clock.now() + pause).await
+        self.account.take(self.counted_as(family)).await
     }
 
     /// The pause before retry number `retry` (from 1) of a failed call.
     pub async fn retry_pause(&self, retry: u32) -> Result<(), TargetError> {
-        self.pause(RETRY.jittered(retry)).await
+        self.account.pause(RETRY.jittered(retry)).await
     }
 
     /// The family a call of `family` is counted in: its own, or `requests` on a server
@@ -205,27 +103,27 @@ impl Calls {
     /// Corrects the budget from an answer's rate-limit headers.
     pub fn observe(&self, family: Family, headers: &HeaderMap) {
         let family = self.counted_as(family);
-        let now = self.clock.now();
+        let now = self.account.now();
         let h = RateHeaders::parse(headers, now);
-        self.lock_budget().budget.observe(family, &h, now);
+        self.account.budget().budget.observe(family, &h, now);
     }
 
     /// A 429 pauses the family; a 503 pauses the account, until the time the server gave
     /// (or a guess).
     pub fn back_off_rate(&self, family: Family, answer: &Answer) {
         let family = self.counted_as(family);
-        let now = self.clock.now();
+        let now = self.account.now();
         let h = RateHeaders::parse(&answer.headers, now);
         if answer.status == 503 {
             let until = h
                 .retry_at
                 .filter(|t| *t > now)
                 .unwrap_or_else(|| now + Duration::seconds(30));
-            self.lock_budget().budget.pause_all(until);
-            warn!(target = %self.target, until = %until, "server unavailable (503): pausing");
+            self.account.budget().budget.pause_all(until);
+            warn!(target = %self.account.target(), until = %until, "server unavailable (503): pausing");
         } else {
-            let until = self.lock_budget().budget.rate_limited(family, &h, now);
-            warn!(target = %self.target, %family, until = %until, "rate limited (429): pausing");
+            let until = self.account.budget().budget.rate_limited(family, &h, now);
+            warn!(target = %self.account.target(), %family, until = %until, "rate limited (429): pausing");
         }
     }
 
@@ -234,17 +132,17 @@ impl Calls {
     pub fn answer_error(&self, answer: &Answer) -> TargetError {
         match answer.status {
             401 | 403 => TargetError::Auth {
-                target: self.target.clone(),
+                target: self.account.target().to_owned(),
                 message: answer.message(),
             },
             400 if answer.is_bad_token() => TargetError::Auth {
-                target: self.target.clone(),
+                target: self.account.target().to_owned(),
                 message: answer.message(),
             },
             // Still refused after the waits: the part is due again when the server said
             // (`Retry-After`, else the reset that answer announces), else in a minute.
             429 | 503 => {
-                let now = self.clock.now();
+                let now = self.account.now();
                 let said = RateHeaders::parse(&answer.headers, now);
                 TargetError::RateLimited {
                     retry_after: said
@@ -320,7 +218,7 @@ impl Calls {
                 }
                 Err(t) if retries < MAX_TRANSIENT_RETRIES => {
                     retries += 1;
-                    warn!(target = %self.target, path, error = %t, "request failed; retrying");
+                    warn!(target = %self.account.target(), path, error = %t, "request failed; retrying");
                     self.retry_pause(retries).await?;
                 }
                 Err(t) => {
@@ -381,7 +279,7 @@ impl Calls {
                 return Err(TargetError::Transient { message: failure });
             }
             retries += 1;
-            warn!(target = %self.target, error = %failure, "{} failed; retrying", write.name());
+            warn!(target = %self.account.target(), error = %failure, "{} failed; retrying", write.name());
             self.retry_pause(retries).await?;
         }
     }
@@ -434,7 +332,7 @@ impl Calls {
                 return Err(TargetError::Transient { message: failure });
             }
             retries += 1;
-            warn!(target = %self.target, error = %failure, "taking a status back failed; retrying");
+            warn!(target = %self.account.target(), error = %failure, "taking a status back failed; retrying");
             self.retry_pause(retries).await?;
         }
     }
@@ -443,7 +341,7 @@ impl Calls {
     /// together), as the budget has it now.
     pub fn deletes_pace(&self) -> Option<Pace> {
         Pace::of(
-            self.lock_budget().budget.windows(),
+            self.account.budget().budget.windows(),
             self.counted_as(Family::Deletes),
         )
     }

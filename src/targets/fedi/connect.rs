@@ -36,20 +36,20 @@ pub async fn detect_kind(calls: &Calls) -> Result<ServerKind, TargetError> {
     let why = match nodeinfo_software(calls).await? {
         Ok(software) => {
             if let Some(kind) = quirks::kind_from_software(&software) {
-                info!(target = %calls.target(), software, kind = kind.as_str(), "server kind detected");
+                info!(target = %calls.account().target(), software, kind = kind.as_str(), "server kind detected");
                 return Ok(kind);
             }
-            warn!(target = %calls.target(), software, "unknown server software; speaking the Mastodon API to it, without trusting its idempotency keys");
+            warn!(target = %calls.account().target(), software, "unknown server software; speaking the Mastodon API to it, without trusting its idempotency keys");
             return Ok(ServerKind::Auto);
         }
         Err(why) => why,
     };
-    warn!(target = %calls.target(), problem = %why, "nodeinfo cannot tell the server's software; reading it from the instance document");
+    warn!(target = %calls.account().target(), problem = %why, "nodeinfo cannot tell the server's software; reading it from the instance document");
     if let Some((version, kind)) = kind_from_instance(calls).await? {
-        info!(target = %calls.target(), version, kind = kind.as_str(), "server kind detected from the instance document");
+        info!(target = %calls.account().target(), version, kind = kind.as_str(), "server kind detected from the instance document");
         return Ok(kind);
     }
-    warn!(target = %calls.target(), "the instance document names no software birdbridge knows; speaking the Mastodon API to it (Mastodon's rules), without trusting its idempotency keys; set `kind` to the server's software");
+    warn!(target = %calls.account().target(), "the instance document names no software birdbridge knows; speaking the Mastodon API to it (Mastodon's rules), without trusting its idempotency keys; set `kind` to the server's software");
     Ok(ServerKind::Auto)
 }
 
@@ -136,7 +136,7 @@ pub async fn fetch_profile(
             Err(e) => return Err(e),
         }
     }
-    warn!(target = %calls.target(), "the server publishes no instance document; using the defaults of its kind");
+    warn!(target = %calls.account().target(), "the server publishes no instance document; using the defaults of its kind");
     Ok(InstanceProfile::defaults(kind))
 }
 
@@ -159,7 +159,7 @@ pub async fn verify_credentials(
             message,
         }) => {
             return Err(TargetError::Auth {
-                target: calls.target().to_owned(),
+                target: calls.account().target().to_owned(),
                 message,
             })
         }

@@ -148,13 +148,13 @@ impl FediTarget {
     /// process (see [`BudgetPool`]). Call before connecting.
     pub fn share_budget(&mut self, pool: &BudgetPool) {
         let key = format!("{} {}", self.name, self.settings.url);
-        self.calls.share_budget(pool, &key);
+        self.calls.account_mut().share_budget(pool, &key);
     }
 
     /// Sets whose calls these are (live posts may use the whole budget). On a server that
     /// counts every call in one window (`GoToSocial`), connecting's own calls too.
     pub fn set_priority(&mut self, priority: Priority) {
-        self.calls.set_priority(priority);
+        self.calls.account_mut().set_priority(priority);
     }
 
     /// `check`'s view: connects without the ledger's memory (so the profile is read fresh)
@@ -187,7 +187,7 @@ impl FediTarget {
     /// the account (`verify_credentials`), and the budget `memory` saved (without memory,
     /// as for `check`, nothing is restored).
     async fn connect_with(&mut self, memory: Option<&Memory>) -> Result<(), TargetError> {
-        let now = self.calls.now();
+        let now = self.calls.account().now();
         let fresh = memory
             .and_then(|m| m.profile.as_ref())
             .filter(|c| now - c.fetched_at < self.settings.profile_refresh)
@@ -213,7 +213,9 @@ impl FediTarget {
             self.calls.api().assume_closes_after_answer();
         }
         let reseed = (self.settings.kind == ServerKind::Auto).then_some(&quirks.seeds[..]);
-        self.calls.restore(reseed, memory.map(|m| &m.budgets));
+        self.calls
+            .account()
+            .restore(reseed, memory.map(|m| &m.budgets));
         let (account_id, account) = connect::verify_credentials(&self.calls, &profile).await?;
         info!(
             target = %self.name,
@@ -276,7 +278,7 @@ impl Target for FediTarget {
     fn learnt(&mut self) -> Memory {
         Memory {
             profile: self.learnt.take(),
-            budgets: self.calls.windows(),
+            budgets: self.calls.account().windows(),
         }
     }
 
@@ -394,7 +396,7 @@ impl Target for FediTarget {
             // A second reblog of the same status returns the first: sending again is safe.
             if out.part.boost_of.is_some()
                 || (c.quirks.honours_idempotency
-                    && self.calls.now() - attempt_at < quirks::IDEMPOTENCY_WINDOW)
+                    && self.calls.account().now() - attempt_at < quirks::IDEMPOTENCY_WINDOW)
             {
                 return Ok(None);
             }
@@ -404,7 +406,7 @@ impl Target for FediTarget {
 
     /// Sustained statuses per hour the budget allows this target.
     fn posts_per_hour(&self) -> Option<f64> {
-        Some(self.calls.per_hour(Family::Statuses)).filter(|r| r.is_finite())
+        Some(self.calls.account().per_hour(Family::Statuses)).filter(|r| r.is_finite())
     }
 
     /// `DELETE /api/v1/statuses/:id`, or for a boost `POST /api/v1/statuses/:original/unreblog`.

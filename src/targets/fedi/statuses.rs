@@ -65,19 +65,19 @@ pub async fn post(
                         });
                     }
                     processing += 1;
-                    info!(target = %calls.target(), "media still processing; waiting before posting");
-                    calls.pause(RETRY.nth(processing)).await?;
+                    info!(target = %calls.account().target(), "media still processing; waiting before posting");
+                    calls.account().pause(RETRY.nth(processing)).await?;
                     continue;
                 }
                 // Pixelfed refuses a key it saw within the hour instead of answering
                 // with the first status: that attempt may have created it.
                 400 if answer.is_duplicate_key() => {
                     if let Some(found) = search(calls, c, out, text).await? {
-                        info!(target = %calls.target(), id = %found.remote_id, "status found after a refused repeated key: adopted");
+                        info!(target = %calls.account().target(), id = %found.remote_id, "status found after a refused repeated key: adopted");
                         return Ok(found);
                     }
                     return Err(TargetError::RateLimited {
-                        retry_after: calls.now() + quirks::IDEMPOTENCY_WINDOW,
+                        retry_after: calls.account().now() + quirks::IDEMPOTENCY_WINDOW,
                     });
                 }
                 // The server answered, but may have created the status first.
@@ -91,7 +91,7 @@ pub async fn post(
             },
             Err(Transport::Connect(m)) if retries < MAX_TRANSIENT_RETRIES => {
                 retries += 1;
-                warn!(target = %calls.target(), error = %m, "cannot reach the server; retrying");
+                warn!(target = %calls.account().target(), error = %m, "cannot reach the server; retrying");
                 calls.retry_pause(retries).await?;
                 continue;
             }
@@ -99,14 +99,14 @@ pub async fn post(
             Err(t) => t.to_string(),
         };
         // Give a slow server the time to finish what it may be doing, then look.
-        warn!(target = %calls.target(), error = %unknown, "status post outcome unknown; reconciling");
+        warn!(target = %calls.account().target(), error = %unknown, "status post outcome unknown; reconciling");
         // A stop request here must not pass for "not sent": the server may have it.
         let grace = Duration::from_std(calls.api().timeout()).unwrap_or(Duration::seconds(30));
-        if calls.pause(grace).await.is_err() {
+        if calls.account().pause(grace).await.is_err() {
             return Err(TargetError::UnknownOutcome { message: unknown });
         }
         if let Some(found) = search(calls, c, out, text).await? {
-            info!(target = %calls.target(), id = %found.remote_id, "status found after an unknown outcome: adopted");
+            info!(target = %calls.account().target(), id = %found.remote_id, "status found after an unknown outcome: adopted");
             return Ok(found);
         }
         if honours && !resent {

@@ -75,7 +75,7 @@ async fn try_upload(
     let remote = matches!(m.source, MediaSource::Url(_));
     let prepared = tokio::select! {
         biased;
-        () = calls.cancel().cancelled(), if remote => {
+        () = calls.account().cancel().cancelled(), if remote => {
             return Err(NotUploaded::Failed(TargetError::Interrupted))
         }
         prepared = prepare(m, profile, stage) => prepared?,
@@ -159,7 +159,7 @@ async fn try_upload(
             }));
         }
         retries += 1;
-        warn!(target = %calls.target(), error = %failure, "media upload failed; retrying");
+        warn!(target = %calls.account().target(), error = %failure, "media upload failed; retrying");
         calls
             .retry_pause(retries)
             .await
@@ -173,7 +173,7 @@ async fn try_upload(
 /// with [`TargetError::Interrupted`]; the upload is recorded, so the retry reuses it.
 pub async fn wait_processed(calls: &Calls, id: &str) -> Result<(), TargetError> {
     for poll in 0..MAX_MEDIA_POLLS {
-        calls.pause(MEDIA_POLLS.nth(poll)).await?;
+        calls.account().pause(MEDIA_POLLS.nth(poll)).await?;
         calls.take(Family::Requests).await?;
         match calls.api().get_media(id).await {
             Ok(answer) => {
@@ -189,11 +189,11 @@ pub async fn wait_processed(calls: &Calls, id: &str) -> Result<(), TargetError> 
                 }
             }
             Err(t) => {
-                warn!(target = %calls.target(), media = id, error = %t, "cannot ask about media processing; asking again");
+                warn!(target = %calls.account().target(), media = id, error = %t, "cannot ask about media processing; asking again");
             }
         }
     }
-    warn!(target = %calls.target(), media = id, "media still processing; posting anyway");
+    warn!(target = %calls.account().target(), media = id, "media still processing; posting anyway");
     Ok(())
 }
 

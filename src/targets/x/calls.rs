@@ -10,22 +10,19 @@
 //!
 //! Every wait ends at once when the run is asked to stop.
 
-use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, Duration, Utc};
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::warn;
 
 use super::answer::{Answered, Failed, RateLimits, XError};
 use super::client::XApi;
 use super::oauth2::CredentialError;
 use crate::backoff::Backoff;
-use crate::budget::{
-    Budget, BudgetPool, Family, PooledBudget, Priority, RateHeaders, Seed, SharedBudget, Window,
-};
+use crate::budget::{Family, RateHeaders, Seed};
 use crate::clock::Clock;
+use crate::targets::account::Account;
 use crate::targets::TargetError;
 
 /// Times a call waits out a 429 before the part is given back to the engine.
@@ -60,11 +57,7 @@ pub fn seeds() -> Vec<Seed> {
 #[derive(Debug)]
 pub struct XCalls {
     api: XApi,
-    target: String,
-    clock: Clock,
-    cancel: CancellationToken,
-    priority: Priority,
-    budget: SharedBudget,
+    account: Account,
 }
 
 impl XCalls {
@@ -77,17 +70,9 @@ impl XCalls {
         cancel: CancellationToken,
         share: f64,
     ) -> Self {
-        let budget = Budget::seeded(&seeds(), clock.now());
         Self {
             api,
-            target: target.to_owned(),
-            clock,
-            cancel,
-            priority: Priority::Backfill { share },
-            budget: Arc::new(Mutex::new(PooledBudget {
-                budget,
-                restored: false,
-            })),
+            account: Account::new(target, &seeds(), clock, cancel, share),
         }
     }
 
@@ -96,107 +81,39 @@ impl XCalls {
         &self.api
     }
 
-    /// The target's name.
-    pub fn target(&self) -> &str {
-        &self.target
+    /// The account: its name, the run's clock and stop request, its budget.
+    pub fn account(&self) -> &Account {
+        &self.account
     }
 
-    /// Now, by the run's clock.
-    pub fn now(&self) -> DateTime<Utc> {
-        self.clock.now()
-    }
-
-    /// The run's stop request.
-    pub fn cancel(&self) -> &CancellationToken {
-        &self.cancel
-    }
-
-    /// Shares the account's budget with the other clients of the same account in the
-    /// process, under `key`.
-    pub fn share_budget(&mut self, pool: &BudgetPool, key: &str) {
-        let own = self.lock().budget.clone();
-        self.budget = pool.entry(key, || own);
-    }
-
-    /// Whose calls these are (live posts may use the whole budget).
-    pub fn set_priority(&mut self, priority: Priority) {
-        self.priority = priority;
-    }
-
-    /// Takes up the windows an earlier run saved, once per account and process.
-    pub fn restore(&self, saved: &BTreeMap<Family, Window>) {
-        let mut pooled = self.lock();
-        if !pooled.restored {
-            pooled
-                .budget
-                .restore(saved.iter().map(|(f, w)| (*f, w.clone())));
-            pooled.restored = true;
-        }
-    }
-
-    /// The budget's windows, for the ledger to keep.
-    pub fn windows(&self) -> BTreeMap<Family, Window> {
-        self.lock().budget.windows().clone()
-    }
-
-    /// Sustained calls of `family` per hour the budget allows at this priority.
-    pub fn per_hour(&self, family: Family) -> f64 {
-        self.lock().budget.per_hour(family, 1, self.priority)
-    }
-
-    fn lock(&self) -> MutexGuard<'_, PooledBudget> {
-        self.budget.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Sleeps until `until`, or until the run is asked to stop.
-    async fn wait_until(&self, until: DateTime<Utc>) -> Result<(), TargetError> {
-        tokio::select! {
-            biased;
-            () = self.cancel.cancelled() => Err(TargetError::Interrupted),
-            () = self.clock.sleep_until(until) => Ok(()),
-        }
-    }
-
-    /// Sleeps for `pause`, or until the run is asked to stop.
-    pub async fn pause(&self, pause: Duration) -> Result<(), TargetError> {
-        self.wait_until(self.clock.now() + pause).await
-    }
-
-    /// Takes one call of `family`, waiting for its window when it is used up.
-    async fn take(&self, family: Family) -> Result<(), TargetError> {
-        let mut announced = false;
-        loop {
-            let now = self.clock.now();
-            let taken = self.lock().budget.try_take(family, self.priority, now);
-            match taken {
-                Ok(()) => return Ok(()),
-                Err(until) => {
-                    if !announced {
-                        info!(target = %self.target, %family, until = %until.format("%H:%M:%S"), "waiting for X's rate-limit budget");
-                        announced = true;
-                    }
-                    self.wait_until(until).await?;
-                }
-            }
-        }
+    /// The account, to share its budget or set its priority.
+    pub fn account_mut(&mut self) -> &mut Account {
+        &mut self.account
     }
 
     /// Corrects `family`'s window from an answer's headers.
     fn observe(&self, family: Family, limits: &RateLimits) {
-        let now = self.clock.now();
-        self.lock().budget.observe(family, &limits.window, now);
+        let now = self.account.now();
+        self.account
+            .budget()
+            .budget
+            .observe(family, &limits.window, now);
     }
 
     /// After a 429: pauses `family` until X said calls resume.
     fn rate_limited(&self, family: Family, resume_at: Option<DateTime<Utc>>) {
-        let now = self.clock.now();
+        let now = self.account.now();
         let retry_at = resume_at.filter(|t| *t > now).unwrap_or(now + BLIND_PAUSE);
         let headers = RateHeaders {
             retry_at: Some(retry_at),
             ..RateHeaders::default()
         };
-        let until = self.lock().budget.rate_limited(family, &headers, now);
-        warn!(target = %self.target, %family, until = %until, "rate limited by X (429): pausing");
+        let until = self
+            .account
+            .budget()
+            .budget
+            .rate_limited(family, &headers, now);
+        warn!(target = %self.account.target(), %family, until = %until, "rate limited by X (429): pausing");
     }
 
     /// One call of `family`: takes the budget, sends, corrects the budget from the answer's
@@ -219,7 +136,10 @@ impl XCalls {
         let (mut waits, mut retries) = (0, 0);
         loop {
             if let Some(family) = family {
-                self.take(family).await.map_err(|_| XError::Interrupted)?;
+                self.account
+                    .take(family)
+                    .await
+                    .map_err(|_| XError::Interrupted)?;
             }
             let failed = match request().await {
                 Ok(answered) => {
@@ -240,10 +160,11 @@ impl XCalls {
                         // The family's window is paused: taking it again waits.
                         self.rate_limited(family, resume_at);
                     } else {
-                        let now = self.clock.now();
+                        let now = self.account.now();
                         let until = resume_at.filter(|t| *t > now).unwrap_or(now + BLIND_PAUSE);
-                        warn!(target = %self.target, until = %until, "rate limited by X (429): waiting");
-                        self.wait_until(until)
+                        warn!(target = %self.account.target(), until = %until, "rate limited by X (429): waiting");
+                        self.account
+                            .wait_until(until)
                             .await
                             .map_err(|_| XError::Interrupted)?;
                     }
@@ -253,8 +174,9 @@ impl XCalls {
                     if repeatable && retries < MAX_RETRIES =>
                 {
                     retries += 1;
-                    warn!(target = %self.target, error = %failed.error, "X call failed; retrying");
-                    self.pause(RETRY.jittered(retries))
+                    warn!(target = %self.account.target(), error = %failed.error, "X call failed; retrying");
+                    self.account
+                        .pause(RETRY.jittered(retries))
                         .await
                         .map_err(|_| XError::Interrupted)?;
                 }

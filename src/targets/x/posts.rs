@@ -89,7 +89,7 @@ pub async fn post(
     out: Outgoing<'_>,
     attached: &Attached,
 ) -> Result<Delivered, TargetError> {
-    let fail = |e: XError| target_error(calls.target(), calls.now(), e);
+    let fail = |e: XError| target_error(calls.account().target(), calls.account().now(), e);
     let text = text_of(&out, &attached.text);
     let media_ids: Vec<String> = attached.media.iter().map(|m| m.media_id.clone()).collect();
     let quote_of = out.part.quote_of.as_deref();
@@ -98,7 +98,7 @@ pub async fn post(
         reply_to = None;
         session.notes.push(alone_note(out.in_reply_to));
     }
-    let started = calls.now();
+    let started = calls.account().now();
     let api = calls.api();
     loop {
         let new = NewPost {
@@ -124,7 +124,7 @@ pub async fn post(
                 });
             }
             XError::ReplyRefused { message } if reply_to.is_some() => {
-                warn!(target = %calls.target(), post = out.source_post_id, part = out.part_index, %message, "X refused the reply: posting it as a post of its own");
+                warn!(target = %calls.account().target(), post = out.source_post_id, part = out.part_index, %message, "X refused the reply: posting it as a post of its own");
                 session.replies_refused = true;
                 session.notes.push(alone_note(reply_to));
                 reply_to = None;
@@ -137,7 +137,7 @@ pub async fn post(
                     .unwrap_or(started);
                 let found = search(calls, session, &out, &text, media_ids.len(), since).await?;
                 if let Some(found) = found {
-                    info!(target = %calls.target(), id = %found, "X refused a duplicate of a post of this part's earlier attempt: adopted");
+                    info!(target = %calls.account().target(), id = %found, "X refused a duplicate of a post of this part's earlier attempt: adopted");
                     return Ok(session.delivered(found));
                 }
                 return Err(TargetError::Rejected {
@@ -148,23 +148,23 @@ pub async fn post(
                 });
             }
             XError::UnknownOutcome { message } => {
-                warn!(target = %calls.target(), error = %message, "post outcome unknown at X; reading the account's posts");
+                warn!(target = %calls.account().target(), error = %message, "post outcome unknown at X; reading the account's posts");
                 // Give X the time to finish what it may be doing, then look. A stop
                 // request here must not pass for "not sent".
                 let grace =
                     Duration::from_std(calls.api().timeout()).unwrap_or(Duration::seconds(30));
-                if calls.pause(grace).await.is_err() {
+                if calls.account().pause(grace).await.is_err() {
                     return Err(TargetError::UnknownOutcome { message });
                 }
                 let found = search(calls, session, &out, &text, media_ids.len(), started).await;
                 return match found {
                     Ok(Some(found)) => {
-                        info!(target = %calls.target(), id = %found, "post found after an unknown outcome: adopted");
+                        info!(target = %calls.account().target(), id = %found, "post found after an unknown outcome: adopted");
                         Ok(session.delivered(found))
                     }
                     Ok(None) => Err(TargetError::UnknownOutcome { message }),
                     Err(e) => {
-                        warn!(target = %calls.target(), error = %e, "cannot read the account's posts now");
+                        warn!(target = %calls.account().target(), error = %e, "cannot read the account's posts now");
                         Err(TargetError::UnknownOutcome { message })
                     }
                 };
@@ -188,9 +188,9 @@ pub async fn repost(
     session: &mut Session,
     original: &str,
 ) -> Result<Delivered, TargetError> {
-    let fail = |e: XError| target_error(calls.target(), calls.now(), e);
-    let user = session.account(calls.target())?.id.clone();
-    let started = calls.now();
+    let fail = |e: XError| target_error(calls.account().target(), calls.account().now(), e);
+    let user = session.account(calls.account().target())?.id.clone();
+    let started = calls.account().now();
     let api = calls.api();
     let answer = calls
         .call(Some(Family::Reposts), false, || api.repost(&user, original))
@@ -242,7 +242,7 @@ pub async fn retract(
             .await
             .map(|deleted| !deleted),
         Retraction::Boost { original } => {
-            let user = session.account(calls.target())?.id.clone();
+            let user = session.account(calls.account().target())?.id.clone();
             calls
                 .call(Some(Family::Deletes), true, || {
                     api.unrepost(&user, original)
@@ -257,7 +257,11 @@ pub async fn retract(
             message: "X answered, but says the post is still there".to_owned(),
         }),
         Err(XError::Rejected { status: 404, .. }) => Ok(Retracted::AlreadyGone),
-        Err(e) => Err(target_error(calls.target(), calls.now(), e)),
+        Err(e) => Err(target_error(
+            calls.account().target(),
+            calls.account().now(),
+            e,
+        )),
     }
 }
 
@@ -291,8 +295,8 @@ async fn recent(
     session: &Session,
     since: DateTime<Utc>,
 ) -> Result<Vec<OwnPost>, TargetError> {
-    let fail = |e: XError| target_error(calls.target(), calls.now(), e);
-    let user = session.account(calls.target())?.id.clone();
+    let fail = |e: XError| target_error(calls.account().target(), calls.account().now(), e);
+    let user = session.account(calls.account().target())?.id.clone();
     let api = calls.api();
     let mut posts = Vec::new();
     let mut query = OwnPostsQuery {

@@ -145,9 +145,13 @@ impl XTarget {
     ) -> Result<Self, TargetError> {
         let mut target = Self::new(name, settings, around.clock.clone(), around.cancel.clone())?;
         let key = format!("{name} {}", settings.api_url);
-        target.calls.share_budget(around.budgets, &key);
         target
             .calls
+            .account_mut()
+            .share_budget(around.budgets, &key);
+        target
+            .calls
+            .account_mut()
             .set_priority(Priority::of(around.lane, settings.backfill_share));
         Ok(target)
     }
@@ -157,7 +161,7 @@ impl XTarget {
     /// # Errors
     /// As [`Target::connect`].
     pub async fn check(&mut self) -> Result<CheckReport, TargetError> {
-        self.calls.set_priority(Priority::Live);
+        self.calls.account_mut().set_priority(Priority::Live);
         self.connect_account().await?;
         Ok(CheckReport {
             account: self
@@ -178,7 +182,7 @@ impl XTarget {
             .calls
             .call(None, true, || api.me())
             .await
-            .map_err(|e| target_error(&self.name, self.calls.now(), e))?;
+            .map_err(|e| target_error(&self.name, self.calls.account().now(), e))?;
         info!(target = %self.name, account = %account.username, "X target connected");
         self.session.account = Some(account);
         Ok(())
@@ -208,7 +212,7 @@ impl Target for XTarget {
 
     fn connect<'a>(&'a mut self, memory: &'a Memory) -> Call<'a, ()> {
         Box::pin(async move {
-            self.calls.restore(&memory.budgets);
+            self.calls.account().restore(None, Some(&memory.budgets));
             self.connect_account().await
         })
     }
@@ -221,7 +225,7 @@ impl Target for XTarget {
     fn learnt(&mut self) -> Memory {
         Memory {
             profile: None,
-            budgets: self.calls.windows(),
+            budgets: self.calls.account().windows(),
         }
     }
 
@@ -295,7 +299,7 @@ impl Target for XTarget {
     }
 
     fn posts_per_hour(&self) -> Option<f64> {
-        Some(self.calls.per_hour(Family::Statuses)).filter(|r| r.is_finite())
+        Some(self.calls.account().per_hour(Family::Statuses)).filter(|r| r.is_finite())
     }
 
     /// A post deleted, a repost undone ([`posts::retract`]).
@@ -304,6 +308,6 @@ impl Target for XTarget {
     }
 
     fn deletes_pace(&self) -> Option<Pace> {
-        Pace::of(&self.calls.windows(), Family::Deletes)
+        Pace::of(&self.calls.account().windows(), Family::Deletes)
     }
 }

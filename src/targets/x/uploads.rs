@@ -31,7 +31,7 @@ pub async fn upload(
     stage: Option<&MediaStage>,
     processing: Duration,
 ) -> Result<Upload, TargetError> {
-    let fail = |e: XError| target_error(calls.target(), calls.now(), e);
+    let fail = |e: XError| target_error(calls.account().target(), calls.account().now(), e);
     let guess = media::mime_type(m.kind, &media::location(&m.source));
     let Some(category) = Category::of_mime(guess) else {
         return Ok(Upload::CannotGo(format!(
@@ -41,7 +41,7 @@ pub async fn upload(
     let remote = matches!(m.source, MediaSource::Url(_));
     let prepared = tokio::select! {
         biased;
-        () = calls.cancel().cancelled(), if remote => return Err(TargetError::Interrupted),
+        () = calls.account().cancel().cancelled(), if remote => return Err(TargetError::Interrupted),
         prepared = prepare(m, category, stage) => prepared?,
     };
     let (body, mime) = match &prepared {
@@ -79,7 +79,7 @@ pub async fn upload(
             .wait_for_processing(
                 &uploaded.id,
                 uploaded.processing,
-                calls.cancel(),
+                calls.account().cancel(),
                 processing,
             )
             .await;
