@@ -581,6 +581,20 @@ impl Ledger {
         micros: u64,
         now: DateTime<Utc>,
     ) -> Result<PartRecord, StoreError> {
+        self.settle_posted_and(key, remote_id, remote_url, micros, now, |_| Ok(()))
+    }
+
+    /// `posting` → `posted` with the target's spend, and `also` in the same transaction
+    /// (what a boost's answer was, say).
+    fn settle_posted_and(
+        &self,
+        key: &PartKey,
+        remote_id: &str,
+        remote_url: Option<&str>,
+        micros: u64,
+        now: DateTime<Utc>,
+        also: impl FnOnce(&Connection) -> rusqlite::Result<()>,
+    ) -> Result<PartRecord, StoreError> {
         self.change_and(
             key,
             &[PartState::Posting],
@@ -591,7 +605,10 @@ impl Ledger {
                 part.remote_url = remote_url.map(str::to_owned);
                 part.next_attempt_at = None;
             },
-            |tx| spend::add(tx, key, micros, now),
+            |tx| {
+                spend::add(tx, key, micros, now)?;
+                also(tx)
+            },
             now,
         )
     }

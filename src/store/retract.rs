@@ -205,22 +205,9 @@ impl Ledger {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let answer = BoostAnswer::of(remote_id, original);
-        self.change_and(
-            key,
-            &[PartState::Posting],
-            PartState::Posted,
-            |part| {
-                part.state = PartState::Posted;
-                part.remote_id = Some(remote_id.to_owned());
-                part.remote_url = remote_url.map(str::to_owned);
-                part.next_attempt_at = None;
-            },
-            |tx| {
-                super::spend::add(tx, key, micros, now)?;
-                record_boost_on(tx, key, original, answer)
-            },
-            now,
-        )?;
+        self.settle_posted_and(key, remote_id, remote_url, micros, now, |tx| {
+            record_boost_on(tx, key, original, answer)
+        })?;
         Ok(())
     }
 
