@@ -249,7 +249,7 @@ fn listing_line(c: &Candidate, day: DateTime<Utc>) -> String {
             (PartState::Planned | PartState::Failed | PartState::Quarantined, _) => {
                 "cancel (not sent yet)".to_owned()
             }
-            // A post held for review is the desk's: a retraction leaves it alone.
+            // A post held for review is the desk's: a person's retraction leaves it alone.
             (PartState::Skipped | PartState::Retracted | PartState::Held, _) => continue,
         };
         let _ = write!(line, " part {} {what};", p.key.part_index);

@@ -5,9 +5,9 @@
 //! A job lists its posts (one row per post and target) when it is made, in the order they
 //! are taken back: newest first, so a reply goes before the post it replies to; within a
 //! post, the last part first. In the same transaction, whatever of those posts was not sent
-//! yet (planned, failed, quarantined or held) becomes `skipped` with the reason, so nothing
-//! sends it while the job runs; a post a job names that has no row on a target yet gets a
-//! `skipped` one, so it is never mirrored there.
+//! yet (planned, failed, quarantined; held for review too when the source deleted the post)
+//! becomes `skipped` with the reason, so nothing sends it while the job runs; a post a job
+//! names that has no row on a target yet gets a `skipped` one, so it is never mirrored there.
 //!
 //! Each part then moves `posted → retracting` (before the target is called) `→ retracted`
 //! (after the server said so, or said it is gone), each move one checked transaction with
@@ -189,6 +189,9 @@ pub struct NewJob<'a> {
 
 /// States whose parts a retraction cancels (nothing of them reached the server).
 const UNSENT: &str = "('planned', 'failed', 'quarantined')";
+
+/// The same, and parts held for review: what a delete at the source cancels.
+const UNSENT_OR_HELD: &str = "('planned', 'failed', 'quarantined', 'held')";
 
 impl Ledger {
     /// A boost the server took (or that reconciliation found): `posting` → `posted` as
@@ -753,7 +756,10 @@ fn unmirrored_reason(cause: RetractCause, note: &str) -> String {
 }
 
 /// The parts of `key`'s post on its target that were not sent (planned, failed,
-/// quarantined or held) become `skipped` with the reason, each with an audit row.
+/// quarantined) become `skipped` with the reason, each with an audit row. A post held for
+/// review stays the desk's when a person retracts (they may be describing it), but one
+/// deleted at the source is dropped from the desk too: released later, it would be
+/// mirrored after its author deleted it.
 fn cancel_unsent(
     tx: &Connection,
     key: &PartKey,
@@ -765,10 +771,17 @@ fn cancel_unsent(
         RetractCause::Operator => format!("retracted by an operator before delivery ({note})"),
         RetractCause::Source => format!("deleted at the source before delivery ({note})"),
     };
+    let states = match cause {
+        RetractCause::Operator => UNSENT,
+        RetractCause::Source => UNSENT_OR_HELD,
+    };
+    if cause == RetractCause::Source {
+        drop_review_hold(tx, key, &reason, stamp)?;
+    }
     let unsent: Vec<(u32, String)> = tx
         .prepare_cached(&format!(
             "SELECT part_index, state FROM parts WHERE route = ?1 AND source_post_id = ?2 \
-             AND target = ?3 AND state IN {UNSENT} ORDER BY part_index"
+             AND target = ?3 AND state IN {states} ORDER BY part_index"
         ))?
         .query_map(params![key.route, key.source_post_id, key.target], |row| {
             Ok((row.get(0)?, row.get(1)?))
@@ -778,7 +791,7 @@ fn cancel_unsent(
         tx.prepare_cached(&format!(
             "UPDATE parts SET state = 'skipped', reason = ?5, next_attempt_at = NULL, \
              updated_at = ?6 WHERE route = ?1 AND source_post_id = ?2 AND target = ?3 \
-             AND part_index = ?4 AND state IN {UNSENT}"
+             AND part_index = ?4 AND state IN {states}"
         ))?
         .execute(params![
             key.route,
@@ -801,6 +814,35 @@ fn cancel_unsent(
             &format!("{state} → skipped"),
             Some(note),
         )?;
+    }
+    Ok(())
+}
+
+/// Closes an open review hold of `key`'s post on its target as dropped (the desk shows it
+/// no more; a release or an edit of it is refused as decided), with an audit row.
+fn drop_review_hold(
+    tx: &Connection,
+    key: &PartKey,
+    reason: &str,
+    stamp: &str,
+) -> Result<(), StoreError> {
+    let actor = RetractCause::Source.command();
+    let dropped = tx
+        .prepare_cached(
+            "UPDATE review_holds SET state = 'dropped', decided_at = ?4, decided_by = ?5, \
+             note = ?6, version = version + 1 WHERE route = ?1 AND source_post_id = ?2 \
+             AND target = ?3 AND state = 'held'",
+        )?
+        .execute(params![
+            key.route,
+            key.source_post_id,
+            key.target,
+            stamp,
+            actor,
+            reason
+        ])?;
+    if dropped > 0 {
+        audit(tx, stamp, actor, key, None, "held → dropped", Some(reason))?;
     }
     Ok(())
 }

@@ -1030,4 +1030,61 @@ mod tests {
             .unwrap_err();
         assert!(matches!(unknown, ReviewError::Unknown { .. }));
     }
+
+    /// A delete at the source drops a held post from the desk (released later, it would be
+    /// mirrored after its author deleted it); a person's `retract` leaves it to the desk.
+    #[test]
+    fn a_post_deleted_at_the_source_leaves_the_desk_and_a_retract_leaves_it_there() {
+        use crate::store::{NewJob, RetractCause, RetractRunner};
+        let l = Ledger::open_in_memory().unwrap();
+        let (gone, kept) = (post("1", 0), post("2", 1));
+        assert!(hold(&l, &gone, "a", 2));
+        assert!(hold(&l, &kept, "a", 1));
+        for (cause, id) in [(RetractCause::Source, "1"), (RetractCause::Operator, "2")] {
+            let job = NewJob {
+                route: "r",
+                target: None,
+                selection: id,
+                cause,
+                runner: RetractRunner::Daemon,
+                state: "running",
+            };
+            let items = [(id.to_owned(), "a".to_owned())];
+            l.create_retraction(&job, &items, true, at(1)).unwrap();
+        }
+        assert_eq!(
+            states(&l, "1", "a"),
+            [PartState::Skipped, PartState::Skipped]
+        );
+        let parts = l.parts_of_post("r", "1", "a").unwrap();
+        assert!(parts[0]
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with("deleted at the source before delivery")));
+        let refused = l
+            .release_review("r", "1", None, None, "someone", at(2))
+            .unwrap_err();
+        assert!(
+            matches!(
+                &refused,
+                ReviewError::Decided {
+                    state: "dropped",
+                    ..
+                }
+            ),
+            "{refused:?}"
+        );
+        assert!(l
+            .audit_log(20)
+            .unwrap()
+            .iter()
+            .any(|e| e.command == "deletes follow" && e.change == "held → dropped"));
+        // The person's retraction left post 2 held: it is still theirs to release.
+        assert_eq!(states(&l, "2", "a"), [PartState::Held]);
+        assert_eq!(
+            l.release_review("r", "2", None, None, "someone", at(2))
+                .unwrap(),
+            ["a"]
+        );
+    }
 }
