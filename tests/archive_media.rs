@@ -88,6 +88,7 @@ impl World {
         let config = Config::new(dir.path())
             .archive_source("old", archive)
             .set("media_host", &host_url)
+            .set("missing_media", "download")
             .set_raw("allow_private_media", "true")
             .fedi_target("t", "mastodon", &fedi.url, TOKEN)
             .set_raw("backfill_share", "1.0")

@@ -40,7 +40,7 @@ impl Setup {
         std::fs::write(
             &config,
             format!(
-                "[ledger]\npath = \"ledger.sqlite\"\n\n[sources.sample]\nkind = \"archive\"\npath = {:?}\n\n\
+                "[ledger]\npath = \"ledger.sqlite\"\n\n[sources.sample]\nkind = \"archive\"\npath = {:?}\nmissing_media = \"link\"\n\n\
                  [targets.home]\nkind = \"{kind}\"\nurl = \"{url}\"\n{token_line}\n\n\
                  [routes.demo]\nsource = \"sample\"\ntargets = [\"home\"]\n",
                 archive.display().to_string(),

@@ -31,7 +31,7 @@ impl Setup {
         fs::write(
             &config,
             format!(
-                "[ledger]\npath = \"ledger.sqlite\"\n\n[sources.sample]\nkind = \"archive\"\npath = {:?}\n\n\
+                "[ledger]\npath = \"ledger.sqlite\"\n\n[sources.sample]\nkind = \"archive\"\npath = {:?}\nmissing_media = \"link\"\n\n\
                  [targets.preview]\nkind = \"dry-run\"\noutput = \"out.jsonl\"\n\n\
                  [routes.demo]\nsource = \"sample\"\ntargets = [\"preview\"]\n",
                 archive.display().to_string()

@@ -35,7 +35,7 @@ impl Setup {
         fs::write(
             &config,
             format!(
-                "[ledger]\npath = \"ledger.sqlite\"\n\n[sources.sample]\nkind = \"archive\"\npath = {:?}\n\n\
+                "[ledger]\npath = \"ledger.sqlite\"\n\n[sources.sample]\nkind = \"archive\"\npath = {:?}\nmissing_media = \"link\"\n\n\
                  [targets.preview]\nkind = \"dry-run\"\noutput = \"out.jsonl\"\n\n\
                  [targets.second]\nkind = \"dry-run\"\noutput = \"second.jsonl\"\n\n\
                  [routes.other]\nsource = \"sample\"\ntargets = [\"second\"]\n\n\

@@ -386,7 +386,7 @@ fn sample_config(dir: &Path, kind: &str, url: &str, extra: &str) -> PathBuf {
     std::fs::write(
         &config,
         format!(
-            "[ledger]\npath = \"ledger.sqlite\"\n\n[sources.sample]\nkind = \"archive\"\npath = {:?}\n\n\
+            "[ledger]\npath = \"ledger.sqlite\"\n\n[sources.sample]\nkind = \"archive\"\npath = {:?}\nmissing_media = \"link\"\n\n\
              [targets.t]\nkind = \"{kind}\"\nurl = \"{url}\"\ntoken_file = \"t.token\"\n{extra}\n\n\
              [routes.r]\nsource = \"sample\"\ntargets = [\"t\"]\n",
             archive.display().to_string()

@@ -33,7 +33,7 @@ impl Setup {
         std::fs::write(
             dir.path().join("bridge.toml"),
             format!(
-                "[ledger]\npath = \"ledger.sqlite\"\n\n[sources.sample]\nkind = \"archive\"\npath = {:?}\n\n\
+                "[ledger]\npath = \"ledger.sqlite\"\n\n[sources.sample]\nkind = \"archive\"\npath = {:?}\nmissing_media = \"link\"\n\n\
                  [targets.x]\nkind = \"x\"\napi_url = \"{}\"\n{credentials}\n\n\
                  [routes.r]\nsource = \"sample\"\ntargets = [\"x\"]\n",
                 archive.display().to_string(),

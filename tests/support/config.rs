@@ -66,6 +66,9 @@ impl Config {
         self.table(&format!("sources.{name}"))
             .set("kind", "archive")
             .set_path("path", path)
+            // Tests never reach X's real media host: a test that downloads an archive's
+            // missing media sets `missing_media = "download"` with a local `media_host`.
+            .set("missing_media", "link")
     }
 
     /// A fediverse target of `kind` at `url` with `token` (in `target-NAME.token`).
