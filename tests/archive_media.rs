@@ -382,3 +382,65 @@ async fn a_backfill_killed_during_a_download_uploads_each_photo_once_when_resume
     classic_posts_arrived_with_their_photos(&world);
     assert_eq!(world.uploads().len(), 4, "each photo uploaded once");
 }
+
+/// A post held for review while X's media host did not give its photos is asked for them
+/// again when released: they are attached with their descriptions, not left as links.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_posts_photos_the_host_did_not_give_are_asked_again_at_release() {
+    let fedi = FakeFedi::start(Personality::Mastodon, Clock::System).await;
+    fedi.state().processing = chrono::Duration::zero();
+    // Up, but serving nothing yet: every photo is a 404 while the posts are held.
+    let host = FakeMediaHost::start().await;
+    let dir = TempDir::new().unwrap();
+    let config = Config::new(dir.path())
+        .archive_source("old", &classic_fixture())
+        .set("media_host", &host.url)
+        .set("missing_media", "download")
+        .set_raw("allow_private_media", "true")
+        .fedi_target("t", "mastodon", &fedi.url, TOKEN)
+        .set_raw("backfill_share", "1.0")
+        .route("r", "old", &["t"])
+        .set("review", "all")
+        .write();
+    let world = World {
+        dir,
+        fedi,
+        host,
+        config,
+    };
+    succeeded(&world.backfill(&[]).await);
+    assert!(world.fedi.statuses().is_empty(), "every post is held");
+    let asked_while_held = world.host.requests().len();
+    assert_eq!(
+        asked_while_held,
+        PHOTOS.len(),
+        "{:?}",
+        world.host.requests()
+    );
+
+    for (i, (path, _)) in PHOTOS.iter().enumerate() {
+        world.host.serve(path, "image/jpeg", jpeg(i));
+    }
+    for post in [
+        "776000000000000101",
+        "776400000000000202",
+        "776800000000000303",
+    ] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_birdbridge"));
+        cmd.arg("--config")
+            .arg(&world.config)
+            .args(["hold", "release", "--route", "r", "--post", post])
+            .env("BIRDBRIDGE_LOG", "warn")
+            .stdin(Stdio::null());
+        let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap();
+        succeeded(&out);
+    }
+    classic_posts_arrived_with_their_photos(&world);
+    assert_eq!(
+        world.host.requests().len(),
+        asked_while_held + PHOTOS.len(),
+        "each photo asked once more at release"
+    );
+}

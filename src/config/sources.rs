@@ -22,6 +22,20 @@ pub enum SourceSettings {
     Fediverse(FediverseSourceSettings),
 }
 
+impl SourceSettings {
+    /// Whether the source's media URLs may point at private, loopback or link-local
+    /// addresses (`allow_private_media`), for whatever downloads them later (a release
+    /// from review).
+    pub fn allow_private_media(&self) -> bool {
+        match self {
+            SourceSettings::X(s) => s.allow_private_media,
+            SourceSettings::Archive(s) => s.allow_private_media,
+            SourceSettings::Feed(s) => s.allow_private_media,
+            SourceSettings::Fediverse(s) => s.allow_private_media,
+        }
+    }
+}
+
 /// `kind = "x"`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

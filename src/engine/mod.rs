@@ -283,7 +283,8 @@ impl Engine {
 
     /// Delivers a post a person released from review, with their edits, to the targets
     /// where it was released (the review deliverer's call, `review/deliver.rs`; every other
-    /// offer leaves reviewed posts alone).
+    /// offer leaves reviewed posts alone). `media` downloads what was not kept while it was
+    /// held.
     ///
     /// # Errors
     /// Ledger failures.
@@ -291,12 +292,13 @@ impl Engine {
         &mut self,
         ledger: &Arc<Ledger>,
         post: &Post,
+        media: Option<&MediaStage>,
         tally: &mut DeliveryReport,
     ) -> Result<PostOutcome, StoreError> {
         let offer = Offer {
             post,
             earlier: &[],
-            media: None,
+            media,
         };
         self.deliver_as(ledger, offer, tally, true).await
     }

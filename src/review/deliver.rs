@@ -23,6 +23,7 @@ use crate::budget::BudgetPool;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::engine::{Context, Engine, Lane};
+use crate::media::stage::MediaStage;
 use crate::model::MediaSource;
 use crate::progress::Progress;
 use crate::report::DeliveryReport;
@@ -182,6 +183,13 @@ impl Deliverer {
                 }
             }
         }
+        // What could not be kept (its host was down while the post was held) is asked for
+        // once more, through the source's guarded downloads.
+        let stage = post
+            .media
+            .iter()
+            .any(|m| matches!(m.source, MediaSource::Url(_)))
+            .then(|| MediaStage::new(self.allow_private_media(route)));
         let backfill = reviewed
             .holds
             .iter()
@@ -194,7 +202,7 @@ impl Deliverer {
         );
         let result = match self.engine(route, backfill) {
             Some(engine) => {
-                let delivery = engine.deliver_reviewed(&ledger, &post, &mut tally);
+                let delivery = engine.deliver_reviewed(&ledger, &post, stage.as_ref(), &mut tally);
                 tokio::pin!(delivery);
                 let mut renew = tokio::time::interval(RENEW);
                 renew.tick().await;
@@ -231,6 +239,15 @@ impl Deliverer {
     /// The route's engine for the lane the post was held in (a backfill post keeps its
     /// backfill dressing); `None` when the route is gone from the configuration or a target
     /// cannot be set up (logged).
+    /// The `allow_private_media` of `route`'s source.
+    fn allow_private_media(&self, route: &str) -> bool {
+        self.settings
+            .routes
+            .get(route)
+            .and_then(|r| self.settings.sources.get(&r.source))
+            .is_some_and(crate::config::SourceSettings::allow_private_media)
+    }
+
     fn engine(&mut self, route: &str, backfill: bool) -> Option<&mut Engine> {
         let key = (route.to_owned(), backfill);
         if !self.engines.contains_key(&key) {
