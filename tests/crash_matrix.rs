@@ -122,58 +122,18 @@ impl World {
     }
 
     fn command_with(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_birdbridge"));
-        cmd.arg("--config")
-            .arg(self.dir.path().join("bridge.toml"))
-            .args(args)
-            .env_remove("BIRDBRIDGE_TEST_CRASH_AFTER_DELIVERIES")
-            .env_remove("BIRDBRIDGE_TEST_CRASH_AT")
-            .env("BIRDBRIDGE_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        cmd
+        birdbridge(self.dir.path(), args)
     }
 
     /// A run to its end; returns whether it succeeded and its error output.
-    fn run(&self, crash_at: Option<String>) -> (bool, String) {
-        Self::run_with(self.command(), crash_at)
-    }
-
-    /// A run of `cmd` to its end, aborted at `crash_at` if given.
-    fn run_with(mut cmd: Command, crash_at: Option<String>) -> (bool, String) {
-        if let Some(spec) = crash_at {
-            cmd.env("BIRDBRIDGE_TEST_CRASH_AT", spec);
-        }
-        let out = cmd.output().unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+    fn run(&self, crash_at: Option<&str>) -> (bool, String) {
+        run_to_end(self.command(), crash_at)
     }
 
     /// A run killed with SIGKILL after `after` (or at its end, if sooner); returns whether
     /// the kill came before the run ended.
     fn run_killed(&self, after: Duration) -> bool {
-        Self::killed(self.command(), after)
-    }
-
-    /// `cmd` killed with SIGKILL after `after` (or at its end, if sooner); whether the
-    /// kill came first.
-    fn killed(mut cmd: Command, after: Duration) -> bool {
-        let mut child = cmd.stderr(Stdio::null()).spawn().unwrap();
-        let start = Instant::now();
-        loop {
-            if child.try_wait().unwrap().is_some() {
-                return false;
-            }
-            if start.elapsed() >= after {
-                child.kill().unwrap();
-                child.wait().unwrap();
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        killed_after(self.command(), after)
     }
 
     fn statuses(&self) -> Vec<Stored> {
@@ -182,6 +142,53 @@ impl World {
 
     fn uploads(&self) -> usize {
         self.fake.state().media.len()
+    }
+}
+
+/// `birdbridge --config DIR/bridge.toml ARGS`, logging warnings to a piped stderr, with no
+/// crash point of the test's own environment.
+fn birdbridge(dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_birdbridge"));
+    cmd.arg("--config")
+        .arg(dir.join("bridge.toml"))
+        .args(args)
+        .env_remove("BIRDBRIDGE_TEST_CRASH_AFTER_DELIVERIES")
+        .env_remove("BIRDBRIDGE_TEST_CRASH_AT")
+        .env("BIRDBRIDGE_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// `cmd` run to its end, aborted at `crash_at` if given; whether it succeeded, and its
+/// error output.
+fn run_to_end(mut cmd: Command, crash_at: Option<&str>) -> (bool, String) {
+    if let Some(spec) = crash_at {
+        cmd.env("BIRDBRIDGE_TEST_CRASH_AT", spec);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `cmd` killed with SIGKILL after `after` (or at its end, if sooner); whether the kill
+/// came first.
+fn killed_after(mut cmd: Command, after: Duration) -> bool {
+    let mut child = cmd.stderr(Stdio::null()).spawn().unwrap();
+    let start = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        if start.elapsed() >= after {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(2));
     }
 }
 
@@ -302,7 +309,7 @@ fn forced_points(personality: Personality) {
         // Each run aborts at the n-th occurrence counted from its own start, so the
         // successive runs crash further and further on.
         for n in occurrences {
-            let (ok, _) = world.run(Some(format!("{point}:{n}")));
+            let (ok, _) = world.run(Some(&format!("{point}:{n}")));
             if !ok {
                 crashed += 1;
             }
@@ -432,45 +439,15 @@ impl LiveWorld {
     }
 
     fn command(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_birdbridge"));
-        cmd.arg("--config")
-            .arg(self.dir.path().join("bridge.toml"))
-            .arg("once")
-            .env_remove("BIRDBRIDGE_TEST_CRASH_AFTER_DELIVERIES")
-            .env_remove("BIRDBRIDGE_TEST_CRASH_AT")
-            .env("BIRDBRIDGE_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        cmd
+        birdbridge(self.dir.path(), &["once"])
     }
 
     fn once(&self, crash_at: Option<&str>) -> (bool, String) {
-        let mut cmd = self.command();
-        if let Some(spec) = crash_at {
-            cmd.env("BIRDBRIDGE_TEST_CRASH_AT", spec);
-        }
-        let out = cmd.output().unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        run_to_end(self.command(), crash_at)
     }
 
     fn once_killed(&self, after: Duration) -> bool {
-        let mut child = self.command().stderr(Stdio::null()).spawn().unwrap();
-        let start = Instant::now();
-        loop {
-            if child.try_wait().unwrap().is_some() {
-                return false;
-            }
-            if start.elapsed() >= after {
-                child.kill().unwrap();
-                child.wait().unwrap();
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        killed_after(self.command(), after)
     }
 
     /// New posts on X: a few, and a thread of three of the account's own.
@@ -760,45 +737,15 @@ impl XWorld {
     }
 
     fn command(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_birdbridge"));
-        cmd.arg("--config")
-            .arg(self.dir.path().join("bridge.toml"))
-            .args(["backfill", "--route", "r"])
-            .env_remove("BIRDBRIDGE_TEST_CRASH_AFTER_DELIVERIES")
-            .env_remove("BIRDBRIDGE_TEST_CRASH_AT")
-            .env("BIRDBRIDGE_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        cmd
+        birdbridge(self.dir.path(), &["backfill", "--route", "r"])
     }
 
     fn run(&self, crash_at: Option<&str>) -> (bool, String) {
-        let mut cmd = self.command();
-        if let Some(spec) = crash_at {
-            cmd.env("BIRDBRIDGE_TEST_CRASH_AT", spec);
-        }
-        let out = cmd.output().unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        run_to_end(self.command(), crash_at)
     }
 
     fn run_killed(&self, after: Duration) -> bool {
-        let mut child = self.command().stderr(Stdio::null()).spawn().unwrap();
-        let start = Instant::now();
-        loop {
-            if child.try_wait().unwrap().is_some() {
-                return false;
-            }
-            if start.elapsed() >= after {
-                child.kill().unwrap();
-                child.wait().unwrap();
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        killed_after(self.command(), after)
     }
 
     /// The posts on X without their ids: text as sent, media count, the parent's text;
@@ -1055,7 +1002,7 @@ impl World {
 /// The clean run after the crashes, then: every status of the range gone, every other one
 /// there, each delete asked of the server at most once more than needed per interruption.
 fn assert_taken_back(world: &World, range: &Range, interruptions: usize, label: &str) {
-    let (ok, err) = World::run_with(world.retract(range), None);
+    let (ok, err) = run_to_end(world.retract(range), None);
     assert!(ok, "{label}: the clean run after the crashes failed: {err}");
     let live: std::collections::BTreeSet<String> = world
         .fake
@@ -1091,7 +1038,7 @@ fn assert_taken_back(world: &World, range: &Range, interruptions: usize, label: 
         .unwrap();
     assert_eq!(retracting, 0, "{label}: parts left retracting");
     // The same command again finds nothing to take back.
-    let (ok, _) = World::run_with(world.retract(range), None);
+    let (ok, _) = run_to_end(world.retract(range), None);
     assert!(ok);
     assert_eq!(
         world.fake.deletes().len(),
@@ -1109,7 +1056,7 @@ fn retraction_random_kills(personality: Personality, salt: u64) -> usize {
     let span = {
         let (world, range) = World::backfilled(personality);
         let start = Instant::now();
-        let (ok, err) = World::run_with(world.retract(&range), None);
+        let (ok, err) = run_to_end(world.retract(&range), None);
         assert!(ok, "the reference retraction failed: {err}");
         u64::try_from(start.elapsed().as_millis())
             .unwrap_or(u64::MAX)
@@ -1126,7 +1073,7 @@ fn retraction_random_kills(personality: Personality, salt: u64) -> usize {
                 runs < kills * 20,
                 "{personality:?}: runs keep ending before the kill"
             );
-            if !World::killed(
+            if !killed_after(
                 world.retract(&range),
                 Duration::from_millis(rng.u64(0..=span)),
             ) {
@@ -1159,7 +1106,7 @@ fn retraction_forced_points(personality: Personality) {
         let occurrences = [1, 2, 4];
         let mut crashed = 0;
         for n in occurrences {
-            let (ok, _) = World::run_with(world.retract(&range), Some(format!("{point}:{n}")));
+            let (ok, _) = run_to_end(world.retract(&range), Some(&format!("{point}:{n}")));
             if !ok {
                 crashed += 1;
             }
