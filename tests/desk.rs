@@ -484,12 +484,7 @@ async fn describe_and_release(c: &Client, setup: &Setup, fake: &FakeFedi, axe: O
     }
 
     // A post: its image is shown, a description is typed and counted live, then released.
-    c.find(Locator::Css(&format!("a[href='/post/r/{PNG_POST}']")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, Locator::Css(&format!("a[href='/post/r/{PNG_POST}']"))).await;
     c.wait()
         .for_element(Locator::Id("d-social-0"))
         .await
@@ -523,12 +518,7 @@ async fn describe_and_release(c: &Client, setup: &Setup, fake: &FakeFedi, axe: O
     if let Some(axe) = axe {
         accessibility(c, axe, "post page").await;
     }
-    c.find(Locator::Css("form.edit button[value=release]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, Locator::Css("form.edit button[value=release]")).await;
     wait_for_text(c, "main", "Released").await;
 
     // The fake Mastodon gets the image with exactly that description, and the status once.
@@ -569,18 +559,8 @@ async fn drop_one(c: &Client, setup: &Setup) {
         .await
         .unwrap();
     c.wait().for_element(Locator::Id("r-social")).await.unwrap();
-    c.find(Locator::Id("r-social"))
-        .await
-        .unwrap()
-        .send_keys("not ours to share")
-        .await
-        .unwrap();
-    c.find(Locator::Css("form.drop button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(c, Locator::Id("r-social"), "not ours to share").await;
+    click(c, Locator::Css("form.drop button")).await;
     wait_for_text(c, "main", "Dropped").await;
     let dropped = setup
         .ledger()
@@ -639,46 +619,28 @@ async fn by_keyboard_alone(c: &Client, setup: &Setup) {
 
 /// Logs in, a wrong password first.
 async fn log_in(c: &Client, setup: &Setup, axe: Option<&str>) {
-    // Log in: a wrong password first.
     c.goto(&setup.url("/")).await.unwrap();
-    c.find(Locator::Id("name"))
-        .await
-        .unwrap()
-        .send_keys("Ann")
-        .await
-        .unwrap();
-    c.find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys("wrong")
-        .await
-        .unwrap();
-    c.find(Locator::Css("form.login button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    submit_login(c, "wrong").await;
     wait_for_text(c, ".problem", "Wrong password.").await;
     if let Some(axe) = axe {
         accessibility(c, axe, "login page").await;
     }
-    c.find(Locator::Id("name"))
-        .await
-        .unwrap()
-        .send_keys("Ann")
-        .await
-        .unwrap();
-    c.find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
-    c.find(Locator::Css("form.login button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    submit_login(c, PASSWORD).await;
+}
+
+/// Fills in the login form as Ann with `password` and sends it.
+async fn submit_login(c: &Client, password: &str) {
+    type_into(c, Locator::Id("name"), "Ann").await;
+    type_into(c, Locator::Id("password"), password).await;
+    click(c, Locator::Css("form.login button")).await;
+}
+
+/// Types `text` into the element at `at`.
+async fn type_into(c: &Client, at: Locator<'_>, text: &str) {
+    c.find(at).await.unwrap().send_keys(text).await.unwrap();
+}
+
+/// Clicks the element at `at`.
+async fn click(c: &Client, at: Locator<'_>) {
+    c.find(at).await.unwrap().click().await.unwrap();
 }
