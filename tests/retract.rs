@@ -139,6 +139,13 @@ impl World {
         run(&self.config, args).await
     }
 
+    /// `retract --route r --post POST --yes`.
+    async fn retract_post(&self, post: u64) -> Output {
+        let post = post.to_string();
+        self.run(&["retract", "--route", "r", "--post", &post, "--yes"])
+            .await
+    }
+
     fn ledger(&self) -> Ledger {
         Ledger::open(&self.dir.path().join("ledger.sqlite")).unwrap()
     }
@@ -260,16 +267,7 @@ async fn retract_takes_back_a_boost_a_range_a_post_and_the_route(
     assert!(w.ledger().retraction_jobs(10).unwrap().is_empty());
 
     // One post: the repost. The boost is undone on the original; nothing is deleted.
-    let out = w
-        .run(&[
-            "retract",
-            "--route",
-            "r",
-            "--post",
-            &p.repost.to_string(),
-            "--yes",
-        ])
-        .await;
+    let out = w.retract_post(p.repost).await;
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(w.fedi.unreblogs(), std::slice::from_ref(&first_status));
     assert!(w.fedi.reblogs().is_empty());
@@ -311,16 +309,7 @@ async fn retract_takes_back_a_boost_a_range_a_post_and_the_route(
     );
 
     // One post of several parts: its last part first.
-    let out = w
-        .run(&[
-            "retract",
-            "--route",
-            "r",
-            "--post",
-            &p.long.to_string(),
-            "--yes",
-        ])
-        .await;
+    let out = w.retract_post(p.long).await;
     assert!(out.status.success(), "{}", text(&out));
     let mut long_ids = w.remote_ids(p.long);
     long_ids.reverse();
@@ -416,16 +405,7 @@ async fn a_boost_answered_with_the_original_leaves_the_original() {
         std::slice::from_ref(&original),
         "the answer's id"
     );
-    let out = w
-        .run(&[
-            "retract",
-            "--route",
-            "r",
-            "--post",
-            &p.repost.to_string(),
-            "--yes",
-        ])
-        .await;
+    let out = w.retract_post(p.repost).await;
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(w.fedi.unreblogs(), std::slice::from_ref(&original));
     assert!(w.fedi.deletes().is_empty(), "{:?}", w.fedi.deletes());
