@@ -21,7 +21,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use super::operator::audit;
 use super::{
     insert_first_row_on, parse_timestamp, select_post, timestamp, Ledger, PartKey, PartRecord,
-    PartState, StoreError,
+    PartState, ReviewState, StoreError,
 };
 
 /// Why posts are taken back.
@@ -776,7 +776,13 @@ fn cancel_unsent(
         RetractCause::Source => UNSENT_OR_HELD,
     };
     if cause == RetractCause::Source {
-        drop_review_hold(tx, key, &reason, stamp)?;
+        let post = (
+            key.route.as_str(),
+            key.source_post_id.as_str(),
+            key.target.as_str(),
+        );
+        let (actor, dropped) = (cause.command(), ReviewState::Dropped);
+        super::review::close_hold(tx, stamp, actor, post, dropped, Some(&reason))?;
     }
     let unsent: Vec<(u32, String)> = tx
         .prepare_cached(&format!(
@@ -814,35 +820,6 @@ fn cancel_unsent(
             &format!("{state} → skipped"),
             Some(note),
         )?;
-    }
-    Ok(())
-}
-
-/// Closes an open review hold of `key`'s post on its target as dropped (the desk shows it
-/// no more; a release or an edit of it is refused as decided), with an audit row.
-fn drop_review_hold(
-    tx: &Connection,
-    key: &PartKey,
-    reason: &str,
-    stamp: &str,
-) -> Result<(), StoreError> {
-    let actor = RetractCause::Source.command();
-    let dropped = tx
-        .prepare_cached(
-            "UPDATE review_holds SET state = 'dropped', decided_at = ?4, decided_by = ?5, \
-             note = ?6, version = version + 1 WHERE route = ?1 AND source_post_id = ?2 \
-             AND target = ?3 AND state = 'held'",
-        )?
-        .execute(params![
-            key.route,
-            key.source_post_id,
-            key.target,
-            stamp,
-            actor,
-            reason
-        ])?;
-    if dropped > 0 {
-        audit(tx, stamp, actor, key, None, "held → dropped", Some(reason))?;
     }
     Ok(())
 }

@@ -504,14 +504,7 @@ impl Ledger {
                 return Err(stale(&tx, h)?);
             }
             let state = parts(&tx, &h.target, &now)?;
-            tx.execute(
-                "UPDATE review_holds SET state = ?4, decided_at = ?5, decided_by = ?6, \
-                 note = ?7, version = version + 1 WHERE route = ?1 AND source_post_id = ?2 \
-                 AND target = ?3 AND state = 'held'",
-                params![route, id, h.target, state.as_str(), now, actor, note],
-            )?;
-            let change = format!("held → {}", state.as_str());
-            audit(&tx, &now, actor, (route, id, &h.target), &change, note)?;
+            close_hold(&tx, &now, actor, (route, id, &h.target), state, note)?;
             decided.push(h.target.clone());
         }
         tx.commit()?;
@@ -685,6 +678,31 @@ fn bump(tx: &Connection, route: &str, id: &str, target: &str) -> rusqlite::Resul
 }
 
 /// Writes one audit row inside the caller's transaction.
+/// Closes the open hold of a post on a target as `state` (released or dropped), with its
+/// audit row; whether a hold was open. Every decision goes through here: a person's on the
+/// desk or the command line, and a delete at the source (`store/retract.rs`).
+pub(super) fn close_hold(
+    tx: &Connection,
+    now: &str,
+    actor: &str,
+    (route, id, target): (&str, &str, &str),
+    state: ReviewState,
+    note: Option<&str>,
+) -> rusqlite::Result<bool> {
+    let closed = tx
+        .prepare_cached(
+            "UPDATE review_holds SET state = ?4, decided_at = ?5, decided_by = ?6, \
+             note = ?7, version = version + 1 WHERE route = ?1 AND source_post_id = ?2 \
+             AND target = ?3 AND state = 'held'",
+        )?
+        .execute(params![route, id, target, state.as_str(), now, actor, note])?;
+    if closed > 0 {
+        let change = format!("held → {}", state.as_str());
+        audit(tx, now, actor, (route, id, target), &change, note)?;
+    }
+    Ok(closed > 0)
+}
+
 fn audit(
     tx: &Connection,
     now: &str,
@@ -1074,11 +1092,18 @@ mod tests {
             ),
             "{refused:?}"
         );
+        // The hold's trail (what the desk shows) says who dropped it; each part's skip is
+        // in the operator audit.
+        assert!(l
+            .review_audit("r", "1")
+            .unwrap()
+            .iter()
+            .any(|e| e.actor == "deletes follow" && e.change == "held → dropped"));
         assert!(l
             .audit_log(20)
             .unwrap()
             .iter()
-            .any(|e| e.command == "deletes follow" && e.change == "held → dropped"));
+            .any(|e| e.command == "deletes follow" && e.change == "held → skipped"));
         // The person's retraction left post 2 held: it is still theirs to release.
         assert_eq!(states(&l, "2", "a"), [PartState::Held]);
         assert_eq!(
