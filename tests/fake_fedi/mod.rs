@@ -965,6 +965,10 @@ fn create_status(
         Ok(r) => r,
         Err(r) => return (refuse(st, "POST", path, h, r), None),
     };
+    // Every answer below is logged as this request's and carries its rate-limit headers.
+    let answer = |st: &mut FakeState, status: StatusCode, body: Value| {
+        respond(st, "POST", path, h, rate.clone(), status, body)
+    };
     st.status_posts += 1;
     let mut delay = None;
     let mut published_alone = false;
@@ -1002,12 +1006,8 @@ fn create_status(
     }
     let Ok(req) = serde_json::from_slice::<Value>(body) else {
         return (
-            respond(
+            answer(
                 st,
-                "POST",
-                path,
-                h,
-                rate,
                 StatusCode::BAD_REQUEST,
                 json!({"error": "Bad Request: not JSON"}),
             ),
@@ -1021,12 +1021,8 @@ fn create_status(
         Value::String(s) if !strict => s == "true",
         _ => {
             return (
-                respond(
+                answer(
                     st,
-                    "POST",
-                    path,
-                    h,
-                    rate,
                     StatusCode::BAD_REQUEST,
                     json!({"error": "Bad Request: sensitive must be a boolean"}),
                 ),
@@ -1036,7 +1032,7 @@ fn create_status(
     };
     if let Some((status, message)) = servers::refuse_post(st.personality, &req) {
         let body = servers::error_body(st.personality, &message);
-        return (respond(st, "POST", path, h, rate, status, body), None);
+        return (answer(st, status, body), None);
     }
     let key = h
         .get("idempotency-key")
@@ -1051,10 +1047,7 @@ fn create_status(
                 .is_some_and(|(_, at)| now - *at < Duration::hours(1))
             {
                 let body = servers::error_body(st.personality, "Duplicate idempotency key.");
-                return (
-                    respond(st, "POST", path, h, rate, StatusCode::BAD_REQUEST, body),
-                    None,
-                );
+                return (answer(st, StatusCode::BAD_REQUEST, body), None);
             }
         }
     }
@@ -1064,10 +1057,7 @@ fn create_status(
                 if now - at < Duration::hours(1) {
                     let existing = st.statuses.iter().find(|s| s.id == id).cloned().unwrap();
                     let body = st.status_json(&existing);
-                    return (
-                        respond(st, "POST", path, h, rate, StatusCode::OK, body),
-                        delay,
-                    );
+                    return (answer(st, StatusCode::OK, body), delay);
                 }
             }
         }
@@ -1085,12 +1075,8 @@ fn create_status(
     for id in &media_ids {
         let Some(m) = st.media.iter().find(|m| &m.id == id) else {
             return (
-                respond(
+                answer(
                     st,
-                    "POST",
-                    path,
-                    h,
-                    rate,
                     StatusCode::UNPROCESSABLE_ENTITY,
                     json!({"error": "Validation failed: media not found"}),
                 ),
@@ -1099,12 +1085,8 @@ fn create_status(
         };
         if now < m.ready_at {
             return (
-                respond(
+                answer(
                     st,
-                    "POST",
-                    path,
-                    h,
-                    rate,
                     StatusCode::UNPROCESSABLE_ENTITY,
                     json!({"error": "Cannot attach files that have not finished processing. Try again in a moment!"}),
                 ),
@@ -1117,7 +1099,7 @@ fn create_status(
             let status = servers::of(st.personality).over_limit;
             let msg = servers::over_limit_message(st.personality, max);
             let body = servers::error_body(st.personality, &msg);
-            return (respond(st, "POST", path, h, rate, status, body), None);
+            return (answer(st, status, body), None);
         }
     }
     let mut in_reply_to_id = req["in_reply_to_id"].as_str().map(str::to_owned);
@@ -1131,12 +1113,8 @@ fn create_status(
             in_reply_to_id = None;
         } else if !known {
             return (
-                respond(
+                answer(
                     st,
-                    "POST",
-                    path,
-                    h,
-                    rate,
                     StatusCode::NOT_FOUND,
                     json!({"error": "Record not found"}),
                 ),
@@ -1178,10 +1156,7 @@ fn create_status(
     }
     let body = st.status_json(&stored);
     st.statuses.push(stored);
-    (
-        respond(st, "POST", path, h, rate, StatusCode::OK, body),
-        delay,
-    )
+    (answer(st, StatusCode::OK, body), delay)
 }
 
 async fn delete_status(State(s): State<Shared>, Path(id): Path<String>, h: HeaderMap) -> Response {
