@@ -42,7 +42,7 @@ fn write_config(dir: &Path, feed_url: &str, target_url: &str) -> PathBuf {
 
 /// `birdbridge once`, which must succeed.
 async fn once(config: &Path) {
-    let output = support::birdbridge(config, "once").await;
+    let output = support::birdbridge(config, &["once"]).await;
     assert!(output.status.success(), "{output:?}");
 }
 

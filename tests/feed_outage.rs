@@ -76,14 +76,14 @@ async fn a_feed_post_waiting_for_its_target_survives_the_process(
     let port = free_port();
     let config = write_config(dir.path(), &url, kind, port);
     // A new source starts after what the feed holds.
-    let first = birdbridge(&config, "once").await;
+    let first = birdbridge(&config, &["once"]).await;
     assert!(first.status.success(), "{first:?}");
 
     items
         .lock()
         .unwrap()
         .push(item(101, "news for the comms team"));
-    let down = birdbridge(&config, "once").await;
+    let down = birdbridge(&config, &["once"]).await;
     assert_eq!(down.status.code(), Some(1), "{down:?}");
     let stdout = String::from_utf8_lossy(&down.stdout);
     assert!(stdout.contains("1 part(s) wait for delivery"), "{stdout}");
@@ -93,7 +93,7 @@ async fn a_feed_post_waiting_for_its_target_survives_the_process(
         items.lock().unwrap().clear();
     }
     let fedi = FakeFedi::start_on_port(personality, Clock::System, port).await;
-    let up = birdbridge(&config, "once").await;
+    let up = birdbridge(&config, &["once"]).await;
     assert!(up.status.success(), "{up:?}");
     let texts: Vec<String> = fedi.statuses().into_iter().map(|s| s.text).collect();
     assert_eq!(texts.len(), 1, "{texts:?}");
@@ -103,7 +103,7 @@ async fn a_feed_post_waiting_for_its_target_survives_the_process(
     );
     assert!(kept(dir.path()).is_empty(), "the copy goes once delivered");
 
-    let again = birdbridge(&config, "once").await;
+    let again = birdbridge(&config, &["once"]).await;
     assert!(again.status.success(), "{again:?}");
     assert_eq!(fedi.statuses().len(), 1, "nothing twice");
 }

@@ -354,18 +354,18 @@ async fn once_exits_non_zero_while_posts_wait_for_their_target() {
         "0 * * * * *",
     );
     x.post(USER_ID, "before the start", json!({}));
-    assert!(birdbridge(&config, "once").await.status.success());
+    assert!(birdbridge(&config, &["once"]).await.status.success());
     let env_thread = [
         x.post(USER_ID, "thread start", json!({})),
         x.post(USER_ID, "thread middle", json!({})),
     ];
     x.post(USER_ID, "thread end", reply_to(env_thread[1]));
 
-    let down = birdbridge(&config, "once").await;
+    let down = birdbridge(&config, &["once"]).await;
     assert_eq!(down.status.code(), Some(1), "{down:?}");
     let stdout = String::from_utf8_lossy(&down.stdout);
     assert!(stdout.contains("3 part(s) wait for delivery"), "{stdout}");
-    let status = birdbridge(&config, "status").await;
+    let status = birdbridge(&config, &["status"]).await;
     let status = String::from_utf8_lossy(&status.stdout);
     assert!(
         status.contains("waiting for the target to answer"),
@@ -373,7 +373,7 @@ async fn once_exits_non_zero_while_posts_wait_for_their_target() {
     );
 
     let fedi = FakeFedi::start_on_port(Personality::Mastodon, Clock::System, port).await;
-    let up = birdbridge(&config, "once").await;
+    let up = birdbridge(&config, &["once"]).await;
     assert!(up.status.success(), "{up:?}");
     let texts: Vec<String> = fedi.statuses().into_iter().map(|s| s.text).collect();
     assert_eq!(texts.len(), 3, "{texts:?}");
@@ -456,7 +456,7 @@ async fn sigterm_during_a_rate_limit_wait_stops_at_once_and_loses_nothing() {
     ledger
         .save_budgets("t", renewed.iter().map(|(f, w)| (f, w)), now)
         .unwrap();
-    let done = birdbridge(&config, "once").await;
+    let done = birdbridge(&config, &["once"]).await;
     assert!(done.status.success(), "{done:?}");
     let texts: Vec<String> = fedi.statuses().into_iter().map(|s| s.text).collect();
     let want: Vec<String> = (0..5).map(|i| format!("post {i}")).collect();

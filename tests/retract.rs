@@ -37,7 +37,7 @@ use fake_x::FakeX;
 use rstest::rstest;
 use serde_json::{json, Value};
 use support::config::Config;
-use support::{wait_for, Running};
+use support::{birdbridge, printed, wait_for, Running};
 use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 
@@ -131,12 +131,12 @@ impl World {
             posts,
         };
         let out = world.run(&["once"]).await;
-        assert!(out.status.success(), "{}", text(&out));
+        assert!(out.status.success(), "{}", printed(&out));
         world
     }
 
     async fn run(&self, args: &[&str]) -> Output {
-        run(&self.config, args).await
+        birdbridge(&self.config, args).await
     }
 
     /// `retract --route r --post POST --yes`.
@@ -179,26 +179,6 @@ impl World {
     }
 }
 
-/// `birdbridge --config CONFIG ARGS`, off the test's runtime.
-async fn run(config: &Path, args: &[&str]) -> Output {
-    let mut cmd = assert_cmd::Command::cargo_bin("birdbridge").unwrap();
-    cmd.arg("--config")
-        .arg(config)
-        .args(args)
-        .env("BIRDBRIDGE_LOG", "warn");
-    tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 fn validate_status(json: &Value) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/status.schema.json");
     let schema: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
@@ -238,13 +218,13 @@ async fn retract_takes_back_a_boost_a_range_a_post_and_the_route(
 
     // Without --yes: refused, nothing taken back, nothing recorded.
     let out = w.run(&["retract", "--route", "r", "--all"]).await;
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("--yes"), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", printed(&out));
+    assert!(printed(&out).contains("--yes"), "{}", printed(&out));
     // A dry run lists what would go and changes nothing.
     let out = w
         .run(&["retract", "--route", "r", "--all", "--dry-run"])
         .await;
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", printed(&out));
     let listed = String::from_utf8_lossy(&out.stdout).into_owned();
     for post in [p.first, p.long, p.repost, p.thread[0], p.thread[2]] {
         assert!(listed.contains(&format!("post {post} (")), "{listed}");
@@ -268,7 +248,7 @@ async fn retract_takes_back_a_boost_a_range_a_post_and_the_route(
 
     // One post: the repost. The boost is undone on the original; nothing is deleted.
     let out = w.retract_post(p.repost).await;
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", printed(&out));
     assert_eq!(w.fedi.unreblogs(), std::slice::from_ref(&first_status));
     assert!(w.fedi.reblogs().is_empty());
     assert!(w.fedi.deletes().is_empty(), "{:?}", w.fedi.deletes());
@@ -288,7 +268,7 @@ async fn retract_takes_back_a_boost_a_range_a_post_and_the_route(
             "--yes",
         ])
         .await;
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", printed(&out));
     let thread: Vec<String> = p
         .thread
         .iter()
@@ -310,14 +290,14 @@ async fn retract_takes_back_a_boost_a_range_a_post_and_the_route(
 
     // One post of several parts: its last part first.
     let out = w.retract_post(p.long).await;
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", printed(&out));
     let mut long_ids = w.remote_ids(p.long);
     long_ids.reverse();
     assert_eq!(w.fedi.deletes()[3..], long_ids[..]);
 
     // The whole route: what is left.
     let out = w.run(&["retract", "--route", "r", "--all", "--yes"]).await;
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", printed(&out));
     assert!(
         w.fedi.live_statuses().is_empty(),
         "{:#?}",
@@ -327,15 +307,15 @@ async fn retract_takes_back_a_boost_a_range_a_post_and_the_route(
     assert_eq!(w.fedi.too_many(), 0);
     let out = w.run(&["retract", "--route", "r", "--all", "--yes"]).await;
     assert!(
-        text(&out).contains("nothing to take back"),
+        printed(&out).contains("nothing to take back"),
         "{}",
-        text(&out)
+        printed(&out)
     );
 
     // A later cycle and a backfill of the same days post nothing again: the posts are
     // recorded as skipped, with the reason the ledger keeps.
     let out = w.run(&["once"]).await;
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", printed(&out));
     let out = w
         .run(&[
             "backfill",
@@ -346,8 +326,12 @@ async fn retract_takes_back_a_boost_a_range_a_post_and_the_route(
             "2024-05-01",
         ])
         .await;
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("6 skipped by policy"), "{}", text(&out));
+    assert!(out.status.success(), "{}", printed(&out));
+    assert!(
+        printed(&out).contains("6 skipped by policy"),
+        "{}",
+        printed(&out)
+    );
     assert_eq!(w.fedi.statuses().len(), mirrored, "nothing posted again");
     assert_eq!(w.fedi.reblogs().len(), 0);
     let ledger = w.ledger();
@@ -406,7 +390,7 @@ async fn a_boost_answered_with_the_original_leaves_the_original() {
         "the answer's id"
     );
     let out = w.retract_post(p.repost).await;
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", printed(&out));
     assert_eq!(w.fedi.unreblogs(), std::slice::from_ref(&original));
     assert!(w.fedi.deletes().is_empty(), "{:?}", w.fedi.deletes());
     assert_eq!(w.live_with("first post").len(), 1, "the original survives");
@@ -415,7 +399,7 @@ async fn a_boost_answered_with_the_original_leaves_the_original() {
 
     // Taking back the whole route deletes the original once, after its boost.
     let out = w.run(&["retract", "--route", "r", "--all", "--yes"]).await;
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", printed(&out));
     assert!(w.fedi.live_statuses().is_empty());
     assert_eq!(
         w.fedi.deletes().iter().filter(|d| **d == original).count(),
@@ -474,25 +458,25 @@ async fn on_x_a_post_is_deleted_and_a_repost_undone() {
         &format!("RT @{USERNAME}: worth repeating"),
         json!({"referenced_tweets": [{"type": "retweeted", "id": first.to_string()}]}),
     );
-    let out = run(&config, &["once"]).await;
-    assert!(out.status.success(), "{}", text(&out));
+    let out = birdbridge(&config, &["once"]).await;
+    assert!(out.status.success(), "{}", printed(&out));
     let made = x.made();
     assert_eq!(made.len(), 2, "the post and its repost: {made:?}");
     let mirror_of_first = made[0].0.clone();
 
-    let out = run(&config, &["retract", "--route", "r", "--all", "--dry-run"]).await;
+    let out = birdbridge(&config, &["retract", "--route", "r", "--all", "--dry-run"]).await;
     assert!(
         String::from_utf8_lossy(&out.stdout)
             .contains("target x: 2 status(es) to take back: ~36 s at 50 per 15 min"),
         "{}",
-        text(&out)
+        printed(&out)
     );
-    let out = run(&config, &["retract", "--route", "r", "--all", "--yes"]).await;
-    assert!(out.status.success(), "{}", text(&out));
+    let out = birdbridge(&config, &["retract", "--route", "r", "--all", "--yes"]).await;
+    assert!(out.status.success(), "{}", printed(&out));
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("at 50 per 15 min"),
         "the estimate at the start: {}",
-        text(&out)
+        printed(&out)
     );
     assert_eq!(
         x.unreposted(),
@@ -551,9 +535,13 @@ async fn retract_next_to_a_running_daemon_is_run_by_the_daemon() {
     })
     .await;
 
-    let out = run(&config, &["retract", "--route", "r", "--all", "--yes"]).await;
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("queued as job 1"), "{}", text(&out));
+    let out = birdbridge(&config, &["retract", "--route", "r", "--all", "--yes"]).await;
+    assert!(out.status.success(), "{}", printed(&out));
+    assert!(
+        printed(&out).contains("queued as job 1"),
+        "{}",
+        printed(&out)
+    );
     assert!(
         fedi.deletes().is_empty(),
         "the command took nothing back itself"
@@ -808,10 +796,10 @@ async fn deletes_follow_the_x_source() {
             .contains("deleted at the source, run by the daemon): done: 2 of 2 post(s) taken back"),
         "{report}"
     );
-    let out = run(&config, &["check"]).await;
+    let out = birdbridge(&config, &["check"]).await;
     assert!(
-        text(&out).contains("deletes = \"follow\": the posts mirrored in the last 48 h are looked up every 60 min (100 a request); X bills each post still there as a read: each mirrored post is read about 48 time(s)"),
+        printed(&out).contains("deletes = \"follow\": the posts mirrored in the last 48 h are looked up every 60 min (100 a request); X bills each post still there as a read: each mirrored post is read about 48 time(s)"),
         "{}",
-        text(&out)
+        printed(&out)
     );
 }

@@ -18,23 +18,21 @@
 
 mod fake_fedi;
 mod fake_x;
+mod support;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use birdbridge::clock::{Clock, ManualClock};
 use birdbridge::config::Settings;
-use birdbridge::daemon::{Daemon, DaemonOptions};
 use birdbridge::store::{Ledger, PartKey, PartState, NOT_A_REPLY};
 use chrono::Utc;
 use fake_fedi::{FakeFedi, Injection, Personality, Stored, TOKEN};
 use fake_x::FakeX;
 use rstest::rstest;
 use serde_json::{json, Value};
+use support::config::Config;
 use tempfile::TempDir;
-use tokio_util::sync::CancellationToken;
 
 const USER_ID: &str = "42";
 const USERNAME: &str = "takahe_t";
@@ -49,8 +47,8 @@ struct World {
 }
 
 impl World {
-    /// `route` holds extra keys of the route's table (`visibility = "unlisted"`).
-    async fn new(kind: &str, route: &str) -> Self {
+    /// `route` holds extra keys of the route's table (`("visibility", "unlisted")`).
+    async fn new(kind: &str, route: &[(&str, &str)]) -> Self {
         let _ = tracing_subscriber::fmt()
             .with_env_filter("birdbridge=info")
             .with_test_writer()
@@ -60,23 +58,16 @@ impl World {
         x.add_user(USER_ID, USERNAME);
         let fedi = FakeFedi::start(Personality::Takahe, Clock::System).await;
         let dir = TempDir::new().unwrap();
-        std::fs::write(dir.path().join("x.token"), fake_x::TOKEN).unwrap();
-        std::fs::write(dir.path().join("t.token"), TOKEN).unwrap();
-        let path = dir.path().join("bridge.toml");
-        std::fs::write(
-            &path,
-            format!(
-                "[ledger]\npath = \"ledger.sqlite\"\n\n\
-                 [sources.acct]\nkind = \"x\"\nusername = \"{USERNAME}\"\ntoken_file = \"x.token\"\n\
-                 schedule = \"0 * * * * *\"\napi_url = \"{}\"\nstart = \"latest\"\n\n\
-                 [targets.t]\nkind = \"{kind}\"\nurl = \"{}\"\ntoken_file = \"t.token\"\n\n\
-                 [routes.r]\nsource = \"acct\"\ntargets = [\"t\"]\n{route}\n",
-                x.url(),
-                fedi.url,
-            ),
-        )
-        .unwrap();
-        let settings = Settings::load_with_env(&path, HashMap::new()).unwrap();
+        let config = Config::new(dir.path())
+            .x_source("acct", USERNAME, fake_x::TOKEN, &x.url())
+            .set("start", "latest")
+            .fedi_target("t", kind, &fedi.url, TOKEN)
+            .route("r", "acct", &["t"]);
+        let path = route
+            .iter()
+            .fold(config, |config, (key, value)| config.set(key, value))
+            .write();
+        let settings = support::settings(&path);
         let world = Self {
             dir,
             settings,
@@ -92,21 +83,7 @@ impl World {
 
     /// One daemon cycle.
     async fn once(&self) {
-        let ledger = Arc::new(self.ledger());
-        let options = DaemonOptions {
-            max_jitter: Duration::ZERO,
-            ..DaemonOptions::default()
-        };
-        Daemon::build(
-            &self.settings,
-            ledger,
-            self.clock.clone().into(),
-            CancellationToken::new(),
-            options,
-        )
-        .unwrap()
-        .once()
-        .await;
+        support::once(&self.settings, self.clock.clone()).await;
     }
 
     fn ledger(&self) -> Ledger {
@@ -136,7 +113,7 @@ fn long_text() -> String {
 /// that is where it belongs, not to the stray one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reply_published_on_its_own_is_recorded_and_the_thread_goes_on_from_the_last_good_part() {
-    let world = World::new("takahe", "").await;
+    let world = World::new("takahe", &[]).await;
     let long = long_text();
     let id = world
         .x
@@ -182,7 +159,7 @@ async fn a_reply_published_on_its_own_is_recorded_and_the_thread_goes_on_from_th
 /// remembers which part the server published on its own).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thread_resumed_after_a_stray_part_goes_on_from_the_last_good_part() {
-    let world = World::new("takahe", "").await;
+    let world = World::new("takahe", &[]).await;
     let long = long_text();
     world
         .x
@@ -205,7 +182,7 @@ async fn a_thread_resumed_after_a_stray_part_goes_on_from_the_last_good_part() {
 /// own thread still hangs together under its first part.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reply_to_a_status_the_server_lost_is_recorded_and_heads_its_own_thread() {
-    let world = World::new("takahe", "").await;
+    let world = World::new("takahe", &[]).await;
     let parent = world
         .x
         .post(USER_ID, "The first post of a thread.", json!({}));
@@ -250,7 +227,7 @@ async fn a_reply_to_a_status_the_server_lost_is_recorded_and_heads_its_own_threa
 /// warning is edited and keeps both.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_edit_sends_sensitive_and_the_content_warning_again() {
-    let world = World::new("takahe", "default_content_warning = \"Mirrored from X\"").await;
+    let world = World::new("takahe", &[("default_content_warning", "Mirrored from X")]).await;
     let first = world
         .x
         .post(USER_ID, "Tpyo in a post behind a warning", json!({}));
@@ -284,7 +261,7 @@ async fn an_edit_sends_sensitive_and_the_content_warning_again() {
 /// stays as it was.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_status_that_is_not_public_is_not_edited_where_an_edit_makes_it_public() {
-    let world = World::new("takahe", "visibility = \"unlisted\"").await;
+    let world = World::new("takahe", &[("visibility", "unlisted")]).await;
     let first = world.x.post(USER_ID, "Tpyo in an unlisted post", json!({}));
     world.once().await;
     let before = world.statuses_with("unlisted post");
@@ -312,7 +289,7 @@ async fn a_status_that_is_not_public_is_not_edited_where_an_edit_makes_it_public
 /// is kept in the ledger as its text: no markup, cut short.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_html_error_page_is_recorded_as_readable_text() {
-    let world = World::new("takahe", "").await;
+    let world = World::new("takahe", &[]).await;
     let first = world.x.post(USER_ID, "Tpyo in a post", json!({}));
     world.once().await;
     let status = world.statuses_with("Tpyo")[0].id.clone();
@@ -340,7 +317,7 @@ async fn an_html_error_page_is_recorded_as_readable_text() {
 /// undoes it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_boost_answered_with_the_original_status_is_delivered() {
-    let world = World::new("takahe", "reposts = \"boost\"").await;
+    let world = World::new("takahe", &[("reposts", "boost")]).await;
     let original = world.x.post(USER_ID, "Worth boosting.", json!({}));
     world.once().await;
     let status = world.statuses_with("Worth boosting")[0].id.clone();
@@ -378,34 +355,23 @@ async fn a_boost_answered_with_the_original_status_is_delivered() {
     assert!(world.fedi.reblogs().is_empty());
 }
 
-/// The binary, against a fake Takahē served meanwhile: `bridge.toml` for the sample archive.
-fn sample_config(dir: &Path, kind: &str, url: &str, extra: &str) -> PathBuf {
+/// The binary, against a fake Takahē served meanwhile: `bridge.toml` for the sample archive;
+/// `timeout` sets the target's `timeout_seconds`.
+fn sample_config(dir: &Path, kind: &str, url: &str, timeout: Option<&str>) -> PathBuf {
     let archive = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/sample-archive");
-    std::fs::write(dir.join("t.token"), format!("{TOKEN}\n")).unwrap();
-    let config = dir.join("bridge.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[ledger]\npath = \"ledger.sqlite\"\n\n[sources.sample]\nkind = \"archive\"\npath = {:?}\nmissing_media = \"link\"\n\n\
-             [targets.t]\nkind = \"{kind}\"\nurl = \"{url}\"\ntoken_file = \"t.token\"\n{extra}\n\n\
-             [routes.r]\nsource = \"sample\"\ntargets = [\"t\"]\n",
-            archive.display().to_string()
-        ),
-    )
-    .unwrap();
-    config
+    let config = Config::new(dir)
+        .archive_source("sample", &archive)
+        .fedi_target("t", kind, url, TOKEN);
+    let config = match timeout {
+        Some(seconds) => config.set_raw("timeout_seconds", seconds),
+        None => config,
+    };
+    config.route("r", "sample", &["t"]).write()
 }
 
 /// Runs the binary with `args` on `config`; (exit code, stdout, stderr).
 async fn birdbridge(config: &Path, args: &[&str]) -> (Option<i32>, String, String) {
-    let mut cmd = assert_cmd::Command::cargo_bin("birdbridge").unwrap();
-    cmd.arg("--config")
-        .arg(config)
-        .args(args)
-        .env("BIRDBRIDGE_LOG", "warn");
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap();
+    let out = support::birdbridge(config, args).await;
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -425,7 +391,7 @@ async fn birdbridge(config: &Path, args: &[&str]) -> (Option<i32>, String, Strin
 async fn the_sample_archive_lands_once_through_the_binary(#[case] kind: &str) {
     let fake = FakeFedi::start(Personality::Takahe, Clock::System).await;
     let dir = TempDir::new().unwrap();
-    let config = sample_config(dir.path(), kind, &fake.url, "");
+    let config = sample_config(dir.path(), kind, &fake.url, None);
 
     let (code, stdout, stderr) = birdbridge(&config, &["check"]).await;
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
@@ -499,8 +465,8 @@ async fn the_sample_archive_lands_once_through_the_binary(#[case] kind: &str) {
 async fn a_refused_token_is_a_refused_token() {
     let fake = FakeFedi::start(Personality::Takahe, Clock::System).await;
     let dir = TempDir::new().unwrap();
-    let config = sample_config(dir.path(), "takahe", &fake.url, "");
-    std::fs::write(dir.path().join("t.token"), "not-a-token").unwrap();
+    let config = sample_config(dir.path(), "takahe", &fake.url, None);
+    std::fs::write(dir.path().join("target-t.token"), "not-a-token").unwrap();
 
     let (code, _, stderr) = birdbridge(&config, &["check"]).await;
     assert_eq!(code, Some(78), "{stderr}");
@@ -548,7 +514,7 @@ async fn auto_falls_back_when_the_nodeinfo_link_cannot_be_fetched(
     let link = format!("http://127.0.0.1:{port}/nodeinfo/2.0");
     fake.state().nodeinfo_href = Some(link.clone());
     let dir = TempDir::new().unwrap();
-    let config = sample_config(dir.path(), "auto", &fake.url, "timeout_seconds = 1");
+    let config = sample_config(dir.path(), "auto", &fake.url, Some("1"));
 
     let (code, stdout, stderr) = birdbridge(&config, &["check"]).await;
     drop(held);

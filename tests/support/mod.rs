@@ -163,15 +163,23 @@ impl Drop for KillOnDrop {
     }
 }
 
-/// Runs `birdbridge --config CONFIG COMMAND` (warnings only in the log), off the test's
-/// runtime.
-pub async fn birdbridge(config: &Path, command: &str) -> std::process::Output {
+/// Runs `birdbridge --config CONFIG ARGS` (warnings only in the log), off the test's runtime.
+pub async fn birdbridge(config: &Path, args: &[&str]) -> std::process::Output {
     let mut cmd = assert_cmd::Command::cargo_bin("birdbridge").unwrap();
     cmd.arg("--config")
         .arg(config)
-        .arg(command)
+        .args(args)
         .env("BIRDBRIDGE_LOG", "warn");
     tokio::task::spawn_blocking(move || cmd.output().unwrap())
         .await
         .unwrap()
+}
+
+/// What a run of the binary printed: standard output, then standard error.
+pub fn printed(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
