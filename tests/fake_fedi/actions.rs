@@ -237,12 +237,7 @@ pub async fn reblog(
         Ok(r) => r,
         Err(r) => return refuse(&mut st, "POST", path, &h, r),
     };
-    let Some(original) = st
-        .statuses
-        .iter()
-        .find(|s| s.id == id && !st.deleted.contains(&s.id))
-        .cloned()
-    else {
+    let Some(original) = st.live(&id).cloned() else {
         return not_found(&mut st, "POST", path, &h, rate);
     };
     let visibility = serde_json::from_slice::<Value>(&body)
@@ -295,12 +290,7 @@ pub async fn unreblog(State(s): State<Shared>, Path(id): Path<String>, h: Header
         Ok(r) => r,
         Err(r) => return refuse(&mut st, "POST", path, &h, r),
     };
-    let Some(original) = st
-        .statuses
-        .iter()
-        .find(|s| s.id == id && !st.deleted.contains(&s.id))
-        .cloned()
-    else {
+    let Some(original) = st.live(&id).cloned() else {
         return not_found(&mut st, "POST", path, &h, rate);
     };
     st.actions.reblogs.retain(|(_, of, _)| *of != id);

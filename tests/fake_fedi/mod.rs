@@ -371,6 +371,13 @@ impl FakeFedi {
 }
 
 impl FakeState {
+    /// The status `id`, while the server still has it (not deleted).
+    fn live(&self, id: &str) -> Option<&Stored> {
+        self.statuses
+            .iter()
+            .find(|s| s.id == id && !self.deleted.contains(&s.id))
+    }
+
     fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }
@@ -1104,10 +1111,7 @@ fn create_status(
     }
     let mut in_reply_to_id = req["in_reply_to_id"].as_str().map(str::to_owned);
     if let Some(parent) = &in_reply_to_id {
-        let known = st
-            .statuses
-            .iter()
-            .any(|s| &s.id == parent && !st.deleted.contains(&s.id));
+        let known = st.live(parent).is_some();
         if published_alone || (!known && servers::of(st.personality).reply_to_unknown_published) {
             // Published on its own, as if it replied to nothing.
             in_reply_to_id = None;
@@ -1166,12 +1170,7 @@ async fn delete_status(State(s): State<Shared>, Path(id): Path<String>, h: Heade
         Ok(r) => r,
         Err(r) => return refuse(&mut st, "DELETE", path, &h, r),
     };
-    let Some(found) = st
-        .statuses
-        .iter()
-        .find(|s| s.id == id && !st.deleted.contains(&s.id))
-        .cloned()
-    else {
+    let Some(found) = st.live(&id).cloned() else {
         return not_found(&mut st, "DELETE", path, &h, rate);
     };
     st.deleted.insert(id.clone());

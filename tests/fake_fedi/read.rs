@@ -356,12 +356,7 @@ pub async fn get_status(State(s): State<Shared>, Path(id): Path<String>, h: Head
         .iter()
         .find(|s| s["id"] == id.as_str())
         .cloned()
-        .or_else(|| {
-            st.statuses
-                .iter()
-                .find(|s| s.id == id && !st.deleted.contains(&s.id))
-                .map(|s| st.status_json(s))
-        });
+        .or_else(|| st.live(&id).map(|s| st.status_json(s)));
     match found {
         Some(body) => super::respond(&mut st, "GET", path, &h, rate, StatusCode::OK, body),
         None => super::respond(
