@@ -64,12 +64,11 @@ use crate::metrics::Metrics;
 use crate::progress::Progress;
 use crate::report::DeliveryReport;
 use crate::retract::daemon::{self as retractions, RetractionRunner};
-use crate::short_links::{self, Asking};
+use crate::short_links::Asking;
 use crate::sources::{self, kept, CursorMove, FollowDeletes, Found, Setup, Source, SourceError};
 use crate::store::{Ledger, StoreError};
 
-pub use alive::{running_daemon, this_process};
-pub use jobs::{HEARTBEAT, HEARTBEAT_STALE};
+pub use alive::{running_daemon, this_process, HEARTBEAT, HEARTBEAT_STALE};
 use mark::OperatorMark;
 pub use mark::OPERATOR_MARK_AGE;
 pub use notify::Notifier;
@@ -560,7 +559,7 @@ impl SourceTask {
             dry_run: false,
             source: self.source.name(),
         };
-        let post = &*short_links::expanded(post, self.source.short_links(), asking).await?;
+        let post = &*post.expanded(self.source.short_links(), asking).await?;
         // One download per remote media item of the post, for every route and target; the
         // files go when the stage does, after the post.
         let media = self.source.media_stage();

@@ -1,6 +1,6 @@
 //! Whether the daemon that wrote the heartbeat still runs.
 //!
-//! The heartbeat is written every [`HEARTBEAT`](super::HEARTBEAT) and counts as a running
+//! The heartbeat is written every [`HEARTBEAT`] and counts as a running
 //! daemon for [`HEARTBEAT_STALE`]. A daemon killed without its shutdown (SIGKILL, the OOM
 //! killer, power loss) cannot clear it, and for those 150 s a `backfill` would queue its work
 //! for nobody. So the heartbeat also names the process: its pid, when it started, and the
@@ -14,10 +14,14 @@
 //! The systemd unit's `ProtectProc=invisible` only narrows the daemon's own view, and the
 //! daemon reads only its own entry.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 
-use super::jobs::HEARTBEAT_STALE;
 use crate::store::{Heartbeat, Ledger, StoreError};
+
+/// How often the daemon says it is alive (a durable write: rare, for an idle daemon's sake).
+pub const HEARTBEAT: Duration = Duration::seconds(60);
+/// A heartbeat older than this means no daemon runs.
+pub const HEARTBEAT_STALE: Duration = Duration::seconds(150);
 
 /// The heartbeat this process writes.
 pub fn this_process() -> Heartbeat {

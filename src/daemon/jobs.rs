@@ -10,6 +10,7 @@ use chrono::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
+use super::alive::{this_process, HEARTBEAT};
 use crate::backfill::{self, BackfillError, BackfillOptions};
 use crate::budget::BudgetPool;
 use crate::clock::Clock;
@@ -18,10 +19,6 @@ use crate::progress::Progress;
 use crate::report::DeliveryReport;
 use crate::store::{BackfillJob, Ledger};
 
-/// How often the daemon says it is alive (a durable write: rare, for an idle daemon's sake).
-pub const HEARTBEAT: Duration = Duration::seconds(60);
-/// A heartbeat older than this means no daemon runs.
-pub const HEARTBEAT_STALE: Duration = Duration::seconds(150);
 /// How often the queue is looked at when it is empty, and how long a job whose parts wait
 /// (a target down) rests before it is run again.
 const POLL: Duration = Duration::seconds(60);
@@ -40,7 +37,7 @@ pub(super) struct JobRunner {
 impl JobRunner {
     /// Writes the heartbeat until cancelled, then removes it.
     pub(super) async fn heartbeat(self) {
-        let beat = super::alive::this_process();
+        let beat = this_process();
         loop {
             let now = self.clock.now();
             let beat = beat.clone();
