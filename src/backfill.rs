@@ -19,7 +19,7 @@ use crate::config::{ConfigError, Settings, SourceSettings};
 use crate::engine::{Context, Engine, Lane, Offer, SetupError};
 use crate::progress::Progress;
 use crate::report::DeliveryReport;
-use crate::short_links::{self, Asking, ExpandError, ShortLinks, TCO_URL};
+use crate::short_links::{Asking, ExpandError, ShortLinks, TCO_URL};
 use crate::sources::archive::{ArchiveError, ArchiveSource, RemoteMedia};
 use crate::sources::{CursorMove, Found, Source, SourceError};
 use crate::store::{Ledger, StoreError};
@@ -244,7 +244,7 @@ async fn deliver_all(
             dry_run: opts.dry_run,
             source: source.name(),
         };
-        let found = match short_links::expanded(found, source.short_links(), asking).await {
+        let found = match found.expanded(source.short_links(), asking).await {
             Ok(found) => found,
             Err(ExpandError::Store(e)) => return Err(e.into()),
             Err(ExpandError::Cancelled) => {

@@ -21,7 +21,6 @@
 //! out), and every way a post reaches the engine (a poll, leftovers, a backfill job) passes
 //! through it. A dry run asks nothing: it uses the answers the ledger already has.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -32,8 +31,7 @@ use tracing::{info, warn};
 
 use crate::clock::Clock;
 use crate::fetch::{FetchError, Head, MediaFetcher};
-use crate::model::FacetKind;
-use crate::sources::Found;
+use crate::model::{FacetKind, Post};
 use crate::store::{Ledger, ShortLink, StoreError};
 
 /// Where `t.co` links are resolved unless a source says otherwise (its `tco_url`).
@@ -57,15 +55,6 @@ pub enum ExpandError {
     /// offered again by the next run, and asked about then).
     #[error("stopped on request")]
     Cancelled,
-}
-
-impl From<ExpandError> for crate::sources::SourceError {
-    fn from(err: ExpandError) -> Self {
-        match err {
-            ExpandError::Store(e) => e.into(),
-            ExpandError::Cancelled => Self::Cancelled,
-        }
-    }
 }
 
 /// What asking about one link gave.
@@ -163,13 +152,8 @@ impl ShortLinks {
     ///
     /// # Errors
     /// See [`ExpandError`].
-    pub async fn expand(
-        &self,
-        found: &Found,
-        how: Asking<'_>,
-    ) -> Result<Option<Found>, ExpandError> {
-        let links: Vec<(usize, String)> = found
-            .post
+    pub async fn expand(&self, post: &Post, how: Asking<'_>) -> Result<Option<Post>, ExpandError> {
+        let links: Vec<(usize, String)> = post
             .facets
             .iter()
             .enumerate()
@@ -190,7 +174,7 @@ impl ShortLinks {
         };
         let mut answers: HashMap<String, String> = HashMap::new();
         let mut asked: Vec<ShortLink> = Vec::new();
-        let post = &found.post.id;
+        let id = &post.id;
         for url in urls {
             if let Some(link) = known.get(&url) {
                 if let Ok(to) = &link.answer {
@@ -199,32 +183,32 @@ impl ShortLinks {
                 continue;
             }
             if how.dry_run {
-                info!(%post, link = %url, "dry run: t.co link not resolved (a real run asks t.co once)");
+                info!(post = %id, link = %url, "dry run: t.co link not resolved (a real run asks t.co once)");
                 continue;
             }
             let now = how.clock.now();
             let answer = match self.ask(&url, how.cancel, now).await {
                 Outcome::Answer(answer) => answer,
                 Outcome::Unasked(why) => {
-                    warn!(%post, link = %url, reason = %why, "t.co link not resolved: left as it is");
+                    warn!(post = %id, link = %url, reason = %why, "t.co link not resolved: left as it is");
                     continue;
                 }
                 Outcome::Cancelled => return Err(ExpandError::Cancelled),
             };
             match &answer {
                 Ok(to) => {
-                    info!(%post, link = %url, to = %to, "t.co link resolved");
+                    info!(post = %id, link = %url, to = %to, "t.co link resolved");
                     answers.insert(url.clone(), to.clone());
                 }
                 Err(why) => {
-                    warn!(%post, link = %url, reason = %why, "t.co link not resolved: left as it is");
+                    warn!(post = %id, link = %url, reason = %why, "t.co link not resolved: left as it is");
                 }
             }
             asked.push(ShortLink {
                 url,
                 answer,
                 source: how.source.to_owned(),
-                post_id: post.0.clone(),
+                post_id: id.0.clone(),
                 asked_at: now,
             });
         }
@@ -241,10 +225,10 @@ impl ShortLinks {
         if answers.is_empty() {
             return Ok(None);
         }
-        let mut out = found.clone();
+        let mut out = post.clone();
         for (index, url) in &links {
             if let Some(to) = answers.get(url) {
-                out.post.replace_link(*index, to);
+                out.replace_link(*index, to);
             }
         }
         Ok(Some(out))
@@ -297,25 +281,6 @@ impl ShortLinks {
     }
 }
 
-/// `found` with its `t.co` links resolved by `links` (a source that has no such links
-/// passes `None`), for a driver to hand to the engine.
-///
-/// # Errors
-/// See [`ExpandError`].
-pub async fn expanded<'f>(
-    found: &'f Found,
-    links: Option<&ShortLinks>,
-    how: Asking<'_>,
-) -> Result<Cow<'f, Found>, ExpandError> {
-    let Some(links) = links else {
-        return Ok(Cow::Borrowed(found));
-    };
-    Ok(match links.expand(found, how).await? {
-        Some(changed) => Cow::Owned(changed),
-        None => Cow::Borrowed(found),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -352,7 +317,7 @@ mod tests {
     }
 
     /// A post whose text is `links` joined by spaces, each a link facet.
-    fn found(id: &str, links: &[&str]) -> Found {
+    fn linked_post(id: &str, links: &[&str]) -> Post {
         let mut text = String::new();
         let mut facets = Vec::new();
         for link in links {
@@ -367,7 +332,7 @@ mod tests {
             });
             text.push_str(link);
         }
-        Found::from(Post {
+        Post {
             id: PostId::new(id),
             author: Author {
                 id: None,
@@ -382,7 +347,7 @@ mod tests {
             sensitive: false,
             language: None,
             url: String::new(),
-        })
+        }
     }
 
     struct Run {
@@ -413,13 +378,12 @@ mod tests {
             }
         }
 
-        async fn text(&self, links: &ShortLinks, post: &Found, dry_run: bool) -> String {
-            expanded(post, Some(links), self.asking(dry_run))
+        async fn text(&self, links: &ShortLinks, post: &Post, dry_run: bool) -> String {
+            links
+                .expand(post, self.asking(dry_run))
                 .await
                 .unwrap()
-                .post
-                .text
-                .clone()
+                .map_or_else(|| post.text.clone(), |expanded| expanded.text)
         }
     }
 
@@ -430,7 +394,7 @@ mod tests {
         let asked = Arc::new(AtomicUsize::new(0));
         let links = ShortLinks::new(&tco(Arc::clone(&asked)).await, true);
         let run = Run::new();
-        let post = found(
+        let post = linked_post(
             "1",
             &[
                 "https://t.co/good",
@@ -439,7 +403,7 @@ mod tests {
             ],
         );
         assert_eq!(
-            run.text(&links, &found("0", &["https://t.co/good"]), true)
+            run.text(&links, &linked_post("0", &["https://t.co/good"]), true)
                 .await,
             "https://t.co/good",
             "a dry run asks nothing"
@@ -475,7 +439,7 @@ mod tests {
             .port();
         let links = ShortLinks::new(&format!("http://127.0.0.1:{closed}"), true);
         let run = Run::new();
-        let post = found("1", &["https://t.co/a", "https://t.co/b"]);
+        let post = linked_post("1", &["https://t.co/a", "https://t.co/b"]);
         assert_eq!(
             run.text(&links, &post, false).await,
             "https://t.co/a https://t.co/b"
@@ -509,8 +473,8 @@ mod tests {
         let links = ShortLinks::new(&tco(Arc::new(AtomicUsize::new(0))).await, true);
         let run = Run::new();
         run.cancel.cancel();
-        let post = found("1", &["https://t.co/good"]);
-        let got = expanded(&post, Some(&links), run.asking(false)).await;
+        let post = linked_post("1", &["https://t.co/good"]);
+        let got = links.expand(&post, run.asking(false)).await;
         assert!(matches!(got, Err(ExpandError::Cancelled)), "{got:?}");
 
         let guarded = ShortLinks::new(&tco(Arc::new(AtomicUsize::new(0))).await, false);

@@ -10,6 +10,7 @@ pub mod feed;
 pub(crate) mod kept;
 pub mod x;
 
+use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -24,7 +25,7 @@ use crate::clock::Clock;
 use crate::config::{ConfigError, SourceSettings};
 use crate::media::stage::MediaStage;
 use crate::model::{Author, Post, PostId};
-use crate::short_links::ShortLinks;
+use crate::short_links::{Asking, ExpandError, ShortLinks};
 use crate::store::{Ledger, StoreError};
 
 /// A boxed future that may move between threads: what the methods of [`Source`] return, so
@@ -46,6 +47,30 @@ impl From<Post> for Found {
             post,
             earlier: Vec::new(),
         }
+    }
+}
+
+impl Found {
+    /// This post with its `t.co` links resolved by `links` (`None`: a source whose posts
+    /// have none), for a driver to hand to the engine (`src/short_links.rs` says why there).
+    ///
+    /// # Errors
+    /// See [`ExpandError`].
+    pub async fn expanded(
+        &self,
+        links: Option<&ShortLinks>,
+        how: Asking<'_>,
+    ) -> Result<Cow<'_, Found>, ExpandError> {
+        let Some(links) = links else {
+            return Ok(Cow::Borrowed(self));
+        };
+        Ok(match links.expand(&self.post, how).await? {
+            Some(post) => Cow::Owned(Found {
+                post,
+                earlier: self.earlier.clone(),
+            }),
+            None => Cow::Borrowed(self),
+        })
     }
 }
 
@@ -131,7 +156,7 @@ pub trait Source: fmt::Debug + Send {
     fn media_stage(&self) -> Option<MediaStage>;
 
     /// How the `t.co` links X did not expand in this source's posts are resolved (the
-    /// drivers hand each post to [`crate::short_links::expanded`] before the engine);
+    /// drivers hand each post to [`Found::expanded`] before the engine);
     /// `None`, the default, for a source whose posts have none.
     fn short_links(&self) -> Option<&ShortLinks> {
         None
@@ -212,6 +237,15 @@ impl std::error::Error for SourceError {
 impl From<StoreError> for SourceError {
     fn from(err: StoreError) -> Self {
         SourceError::Fatal(Box::new(err))
+    }
+}
+
+impl From<ExpandError> for SourceError {
+    fn from(err: ExpandError) -> Self {
+        match err {
+            ExpandError::Store(e) => e.into(),
+            ExpandError::Cancelled => Self::Cancelled,
+        }
     }
 }
 
