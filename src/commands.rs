@@ -7,13 +7,14 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::alive::running_daemon;
 use crate::auth::{self, AuthError};
 use crate::backfill::{self, BackfillError, BackfillOptions};
 use crate::budget::BudgetPool;
 use crate::cli::{BackfillArgs, Command, RetractArgs};
 use crate::clock::Clock;
 use crate::config::{ConfigError, Finding, Settings, TargetSettings, EXAMPLE_CONFIG};
-use crate::daemon::{running_daemon, Daemon, DaemonError, DaemonOptions, Notifier};
+use crate::daemon::{Daemon, DaemonError, DaemonOptions, Notifier};
 use crate::engine::SetupError;
 use crate::metrics::{self, Metrics};
 use crate::operator::{self, OperatorError};

@@ -40,7 +40,6 @@
 //!   lag, stopped sources, and after each delivery the targets each engine cannot deliver to
 //!   (their posts wait), which `/healthz` reports until they answer again.
 
-mod alive;
 mod jobs;
 mod mark;
 pub mod notify;
@@ -68,7 +67,6 @@ use crate::short_links::Asking;
 use crate::sources::{self, kept, CursorMove, FollowDeletes, Found, Setup, Source, SourceError};
 use crate::store::{Ledger, StoreError};
 
-pub use alive::{running_daemon, this_process, HEARTBEAT, HEARTBEAT_STALE};
 use mark::OperatorMark;
 pub use mark::OPERATOR_MARK_AGE;
 pub use notify::Notifier;

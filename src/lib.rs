@@ -5,6 +5,7 @@
 //! source → [`model::Post`] → route [`policy`] → [`render`] per target profile →
 //! [`store`] ledger (intent) → [`targets`] → ledger (result).
 
+pub mod alive;
 pub mod auth;
 pub mod backfill;
 pub mod backoff;

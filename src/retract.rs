@@ -22,10 +22,10 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use tokio_util::sync::CancellationToken;
 
+use crate::alive::running_daemon;
 use crate::budget::{human_duration, BudgetPool};
 use crate::clock::Clock;
 use crate::config::{DeletesPolicy, RouteSettings, Settings, SourceSettings};
-use crate::daemon::running_daemon;
 use crate::engine::{Context, Lane, Retractor, SetupError, TakeBack};
 use crate::normalize::x::snowflake_time;
 use crate::store::{Candidate, Ledger, NewJob, PartState, RetractCause, RetractRunner, StoreError};

@@ -436,7 +436,7 @@ fn jobs(out: &mut String, only: &Only<'_>, ledger: &Ledger) -> Result<(), StoreE
         return Ok(());
     }
     let now = chrono::Utc::now();
-    let _ = match crate::daemon::running_daemon(ledger, now)? {
+    let _ = match crate::alive::running_daemon(ledger, now)? {
         Some(pid) => writeln!(out, "backfills queued for the daemon (pid {pid} runs):"),
         None => writeln!(
             out,

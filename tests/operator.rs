@@ -502,7 +502,7 @@ fn a_backfill_queued_for_a_running_daemon_shows_in_status() {
     let pid = std::process::id();
     Ledger::open(&s.ledger())
         .unwrap()
-        .beat(&birdbridge::daemon::this_process(), Utc::now())
+        .beat(&birdbridge::alive::this_process(), Utc::now())
         .unwrap();
     let before = s.dump();
     assert!(before.is_empty());
@@ -556,7 +556,7 @@ fn a_backfill_queued_for_a_running_daemon_shows_in_status() {
 #[case::pid_reused(true)]
 fn a_fresh_heartbeat_of_a_killed_daemon_does_not_hold_a_backfill(#[case] reused: bool) {
     let s = Setup::new("");
-    let me = birdbridge::daemon::this_process();
+    let me = birdbridge::alive::this_process();
     if me.host.is_none() {
         // No /proc here: only the heartbeat's age can be judged.
         return;

@@ -1,7 +1,7 @@
 //! Backfills the daemon runs for `backfill` commands started next to it (ARCHITECTURE.md
 //! "Scheduling and budgets"): they go through the same engine in the backfill lane, on the
 //! daemon's rate-limit budgets, so live posts keep their reserve. Also the heartbeat that
-//! tells a `backfill` command that a daemon runs (and which process: `daemon/alive.rs`).
+//! tells a `backfill` command that a daemon runs (and which process: `src/alive.rs`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,7 +10,7 @@ use chrono::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use super::alive::{this_process, HEARTBEAT};
+use crate::alive::{this_process, HEARTBEAT};
 use crate::backfill::{self, BackfillError, BackfillOptions};
 use crate::budget::BudgetPool;
 use crate::clock::Clock;

@@ -71,7 +71,7 @@ impl Deliverer {
         cancel: CancellationToken,
         budgets: BudgetPool,
     ) -> Self {
-        let me = crate::daemon::this_process();
+        let me = crate::alive::this_process();
         Self {
             settings,
             ledger,
@@ -102,7 +102,7 @@ impl Deliverer {
             let skip = defer_to_daemon
                 && self
                     .ledger
-                    .call(move |l| crate::daemon::running_daemon(l, now))
+                    .call(move |l| crate::alive::running_daemon(l, now))
                     .await
                     .ok()
                     .flatten()

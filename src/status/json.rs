@@ -546,7 +546,7 @@ fn fill_waiting(
             next_attempt_at: g.next_attempt_at.map(time),
         })
         .collect();
-    doc.backfills.daemon_pid = crate::daemon::running_daemon(ledger, now)?;
+    doc.backfills.daemon_pid = crate::alive::running_daemon(ledger, now)?;
     doc.backfills.jobs = ledger
         .jobs(RECENT_JOBS)?
         .into_iter()

@@ -122,7 +122,7 @@ impl Ledger {
     }
 
     /// The heartbeat, if it was written at or after `since`. Whether its process still runs
-    /// is `daemon::running_daemon`'s question.
+    /// is `alive::running_daemon`'s question.
     pub fn live_daemon(&self, since: DateTime<Utc>) -> Result<Option<Heartbeat>, StoreError> {
         let row: Option<(Heartbeat, String)> = self
             .conn()

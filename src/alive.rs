@@ -1,4 +1,6 @@
-//! Whether the daemon that wrote the heartbeat still runs.
+//! Whether a daemon runs on this ledger: the heartbeat a running daemon writes, and whether
+//! the process that wrote it still runs. Below the daemon, so `backfill`, `retract`, the
+//! review release and `status` ask it without depending on the daemon itself.
 //!
 //! The heartbeat is written every [`HEARTBEAT`] and counts as a running
 //! daemon for [`HEARTBEAT_STALE`]. A daemon killed without its shutdown (SIGKILL, the OOM
