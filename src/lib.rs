@@ -32,6 +32,7 @@ pub mod policy;
 pub mod preview;
 pub mod profile;
 pub mod progress;
+pub mod release;
 pub mod render;
 pub mod report;
 pub mod retract;

@@ -2,10 +2,8 @@
 //! person's edits of a held copy, checked against the target's limits ([`check_edit`]) and
 //! turned into what the renderer applies ([`copy_edits`]). Pure, like the policy: the
 //! ledger keeps the holds and edits (`store/review.rs`), the plan step holds and releases
-//! (`engine/plan.rs`), the deliverer ([`deliver`]) delivers released posts, and the desk
+//! (`engine/plan.rs`), the deliverer (`src/release.rs`) delivers released posts, and the desk
 //! (`crate::desk`) and `birdbridge hold ...` are where people make the changes.
-
-pub mod deliver;
 
 use serde::{Deserialize, Serialize};
 

@@ -12,7 +12,7 @@ mod support;
 use std::sync::Arc;
 
 use birdbridge::clock::ManualClock;
-use birdbridge::review::deliver::Deliverer;
+use birdbridge::release::Deliverer;
 use birdbridge::store::{EditField, PartState};
 use chrono::Utc;
 use fake_fedi::{FakeFedi, Personality};

@@ -7,7 +7,7 @@
 //! shows, read from the ledger on the blocking pool), [`pages`] (the HTML), and here the
 //! routes and what each form changes. The ledger's checked transactions
 //! (`store/review.rs`) decide; a release wakes the review deliverer
-//! ([`crate::review::deliver`]), which delivers it.
+//! ([`crate::release`]), which delivers it.
 //!
 //! Rules kept here: nothing changes on `GET`; every form carries the session's CSRF token;
 //! images are served by media id from what the ledger knows, never by a path from the

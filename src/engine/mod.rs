@@ -282,7 +282,7 @@ impl Engine {
     }
 
     /// Delivers a post a person released from review, with their edits, to the targets
-    /// where it was released (the review deliverer's call, `review/deliver.rs`; every other
+    /// where it was released (the review deliverer's call, `src/release.rs`; every other
     /// offer leaves reviewed posts alone). `media` downloads what was not kept while it was
     /// held.
     ///

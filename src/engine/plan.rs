@@ -240,7 +240,7 @@ impl Plan {
         Ok((decision, rule))
     }
 
-    /// A post under review is the review deliverer's (`review/deliver.rs`) from its hold
+    /// A post under review is the review deliverer's (`src/release.rs`) from its hold
     /// on: it alone delivers a released one, with the person's edits (returned here); any
     /// other offer leaves it alone (while held, refreshing the limits the desk counts
     /// against), which is the `Err` step. `Ok(None)`: the post is not under review here.

@@ -21,7 +21,7 @@
 //! desk and the command line) releasing the same post at once exactly one does; the other
 //! is told it was released meanwhile, and nothing is delivered twice.
 //!
-//! A released post is delivered by the review deliverer (`review/deliver.rs`) from the
+//! A released post is delivered by the review deliverer (`src/release.rs`) from the
 //! copy kept here, with its edits; it claims the post first ([`Ledger::claim_reviewed`]),
 //! so two processes never deliver the same post at once.
 

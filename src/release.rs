@@ -1,6 +1,7 @@
-//! The review deliverer: delivers the posts people released from review, from the copy the
-//! ledger kept, with their edits, through the route's delivery engine
-//! ([`Engine::deliver_reviewed`]), oldest post first.
+//! The review deliverer: delivers the posts people released from review (`src/review.rs`
+//! says which wait), from the copy the ledger kept, with their edits, through the route's
+//! delivery engine ([`Engine::deliver_reviewed`]), oldest post first. A driver, as the
+//! daemon and the backfills are: above the engine, while `review.rs` is below it.
 //!
 //! It alone delivers reviewed posts (any other offer of them is left alone by the plan
 //! step), and it claims each post in the ledger before delivering it, renewing the claim
