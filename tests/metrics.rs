@@ -23,7 +23,7 @@ use fake_x::FakeX;
 use prometheus_parse::{Sample, Scrape, Value};
 use serde_json::json;
 use support::config::Config;
-use support::{KillOnDrop, Running};
+use support::{tick_until, KillOnDrop, Running};
 use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 
@@ -281,12 +281,10 @@ async fn a_target_whose_posts_wait_fails_health_until_it_answers_again() {
     let waiting = [("route", "r"), ("target", "t")];
     // The clock moves a minute at a time (leaving the daemon a moment for each cycle) until
     // a cycle found the post and planned it for the refusing target.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while ledger.waiting_count("r").unwrap() == 0 {
-        assert!(Instant::now() < deadline, "the post was never planned");
-        clock.advance(chrono::Duration::seconds(60));
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    tick_until(&clock, "the post was never planned", || {
+        ledger.waiting_count("r").unwrap() > 0
+    })
+    .await;
     wait_for(async || {
         value(&scrape(&base).await, "birdbridge_target_waiting", &waiting) == Some(1.0)
     })
@@ -302,12 +300,7 @@ async fn a_target_whose_posts_wait_fails_health_until_it_answers_again() {
     assert!(fedi.statuses().is_empty());
 
     fedi.set_token_valid(true);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while fedi.statuses().is_empty() {
-        assert!(Instant::now() < deadline, "never delivered");
-        clock.advance(chrono::Duration::seconds(60));
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    tick_until(&clock, "never delivered", || !fedi.statuses().is_empty()).await;
     wait_for(async || get(&format!("{base}/healthz")).await.0 == 200).await;
     assert_eq!(
         value(&scrape(&base).await, "birdbridge_target_waiting", &waiting),

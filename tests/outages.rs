@@ -22,7 +22,7 @@ use fake_x::FakeX;
 use rstest::rstest;
 use serde_json::json;
 use support::config::Config;
-use support::{birdbridge, free_port, wait_for, KillOnDrop, Running};
+use support::{birdbridge, free_port, tick_until, wait_for, KillOnDrop, Running};
 use tempfile::TempDir;
 
 const USER_ID: &str = "42";
@@ -270,12 +270,10 @@ async fn a_refused_token_holds_the_posts_until_it_is_fixed(#[case] personality: 
     // Two cycles or more with the token refused: the thread is planned and waits. (The
     // clock moves until they ran: a cycle that ends after a move waits for the next one.)
     let polls = env.x.timeline_requests();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while env.x.timeline_requests() < polls + 2 || ledger.waiting_count("r").unwrap() < 3 {
-        assert!(Instant::now() < deadline, "the thread was never planned");
-        clock.advance(chrono::Duration::seconds(60));
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    tick_until(&clock, "the thread was never planned", || {
+        env.x.timeline_requests() >= polls + 2 && ledger.waiting_count("r").unwrap() >= 3
+    })
+    .await;
     assert!(fedi.statuses().is_empty());
     let waiting = ledger.waiting_parts(10).unwrap();
     assert!(
@@ -287,12 +285,7 @@ async fn a_refused_token_holds_the_posts_until_it_is_fixed(#[case] personality: 
     );
 
     fedi.set_token_valid(true);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while fedi.statuses().len() < 3 {
-        assert!(Instant::now() < deadline, "never delivered");
-        clock.advance(chrono::Duration::seconds(60));
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    tick_until(&clock, "never delivered", || fedi.statuses().len() >= 3).await;
     assert_thread(&fedi);
     // The last status is recorded right after the server answered.
     wait_for(|| ledger.waiting_count("r").unwrap() == 0).await;
@@ -315,24 +308,17 @@ async fn a_running_daemon_reconnects_a_target_that_was_down() {
     // At least two cycles with the server down (a cycle may also wait out the target's
     // connection retries, which the advancing clock ends).
     let polls = env.x.timeline_requests();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while env.x.timeline_requests() < polls + 2 || ledger.waiting_count("r").unwrap() < 3 {
-        assert!(Instant::now() < deadline, "the thread was never planned");
-        clock.advance(chrono::Duration::seconds(60));
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    tick_until(&clock, "the thread was never planned", || {
+        env.x.timeline_requests() >= polls + 2 && ledger.waiting_count("r").unwrap() >= 3
+    })
+    .await;
     assert!(ledger
         .waiting_parts(10)
         .unwrap()
         .iter()
         .all(|p| p.state == PartState::Planned));
     let fedi = env.fedi_up(personality).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while fedi.statuses().len() < 3 {
-        assert!(Instant::now() < deadline, "never delivered");
-        clock.advance(chrono::Duration::seconds(60));
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    tick_until(&clock, "never delivered", || fedi.statuses().len() >= 3).await;
     assert_thread(&fedi);
     running.stop().await;
     assert_eq!(fedi.statuses().len(), 3, "nothing twice");

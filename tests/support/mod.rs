@@ -20,7 +20,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use birdbridge::clock::Clock;
+use birdbridge::clock::{Clock, ManualClock};
 use birdbridge::config::Settings;
 use birdbridge::daemon::{Daemon, DaemonOptions, Notifier};
 use birdbridge::report::DeliveryReport;
@@ -138,6 +138,17 @@ pub async fn wait_for_long(mut done: impl FnMut() -> bool, patience: Duration) {
     while !done() {
         assert!(Instant::now() < deadline, "timed out");
         tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Moves `clock` on a minute (a daemon's tick) at a time until `done`, for at most 10 s of
+/// real time; `what` says what never happened.
+pub async fn tick_until(clock: &ManualClock, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}");
+        clock.advance(chrono::Duration::seconds(60));
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
