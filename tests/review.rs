@@ -16,6 +16,7 @@ use birdbridge::clock::Clock;
 use birdbridge::store::{Ledger, PartState};
 use fake_fedi::{FakeFedi, Personality, TOKEN};
 use support::config::Config;
+use support::printed;
 use tempfile::TempDir;
 
 /// The sample post with a PNG.
@@ -52,6 +53,15 @@ impl Setup {
             .unwrap()
     }
 
+    /// `backfill --route r`, off the test's runtime; it must succeed.
+    async fn backfill(self: &Arc<Self>) {
+        let setup = Arc::clone(self);
+        let out = tokio::task::spawn_blocking(move || setup.run(&["backfill", "--route", "r"]))
+            .await
+            .unwrap();
+        assert!(out.status.success(), "{}", printed(&out));
+    }
+
     fn ledger(&self) -> Ledger {
         Ledger::open(&self.dir.path().join("ledger.sqlite")).unwrap()
     }
@@ -62,23 +72,11 @@ fn sample_archive() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/sample-archive")
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn held_posts_are_edited_beside_and_released_once() {
     let fake = FakeFedi::start(Personality::Mastodon, Clock::System).await;
     let setup = Arc::new(Setup::new(&fake));
-    let s = Arc::clone(&setup);
-    let out = tokio::task::spawn_blocking(move || s.run(&["backfill", "--route", "r"]))
-        .await
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
+    setup.backfill().await;
     assert!(
         fake.statuses().is_empty(),
         "review = \"all\" holds every post"
@@ -100,8 +98,12 @@ async fn held_posts_are_edited_beside_and_released_once() {
     let out = setup.run(&[
         "hold", "describe", "--route", "r", "--post", PNG_POST, "--media", "1", "--text", &long,
     ]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(text(&out).contains("takes at most 1500"), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", printed(&out));
+    assert!(
+        printed(&out).contains("takes at most 1500"),
+        "{}",
+        printed(&out)
+    );
     assert!(ledger.review_edits("r", PNG_POST, "t").unwrap().is_empty());
     for args in [
         &["describe", "--media", "1", "--text", "Two notebook pages"][..],
@@ -117,7 +119,7 @@ async fn held_posts_are_edited_beside_and_released_once() {
         let mut all = vec!["hold", args[0], "--route", "r", "--post", PNG_POST];
         all.extend(&args[1..]);
         let out = setup.run(&all);
-        assert!(out.status.success(), "{}", text(&out));
+        assert!(out.status.success(), "{}", printed(&out));
     }
     let audit = ledger.review_audit("r", PNG_POST).unwrap();
     assert_eq!(audit.len(), 4, "{audit:?}");
@@ -137,12 +139,12 @@ async fn held_posts_are_edited_beside_and_released_once() {
         .iter()
         .filter(|o| String::from_utf8_lossy(&o.stdout).contains(": released;"))
         .count();
-    assert_eq!(won, 1, "{:?}", outs.iter().map(text).collect::<Vec<_>>());
+    assert_eq!(won, 1, "{:?}", outs.iter().map(printed).collect::<Vec<_>>());
     for o in outs
         .iter()
         .filter(|o| !String::from_utf8_lossy(&o.stdout).contains(": released;"))
     {
-        assert!(text(o).contains("released meanwhile"), "{}", text(o));
+        assert!(printed(o).contains("released meanwhile"), "{}", printed(o));
     }
     let sent: Vec<_> = fake
         .statuses()
@@ -163,11 +165,7 @@ async fn held_posts_are_edited_beside_and_released_once() {
 async fn a_dropped_post_is_skipped_with_its_reason_and_takes_no_more_edits() {
     let fake = FakeFedi::start(Personality::Mastodon, Clock::System).await;
     let setup = Arc::new(Setup::new(&fake));
-    let s = Arc::clone(&setup);
-    let out = tokio::task::spawn_blocking(move || s.run(&["backfill", "--route", "r"]))
-        .await
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
+    setup.backfill().await;
     let ledger = setup.ledger();
     // Dropped with the reason.
     let out = setup.run(&[
@@ -180,7 +178,7 @@ async fn a_dropped_post_is_skipped_with_its_reason_and_takes_no_more_edits() {
         "--reason",
         "private photo",
     ]);
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", printed(&out));
     let parts = ledger.parts_of_post("r", JPG_POST, "t").unwrap();
     assert!(parts.iter().all(|p| p.state == PartState::Skipped));
     assert_eq!(
@@ -191,7 +189,11 @@ async fn a_dropped_post_is_skipped_with_its_reason_and_takes_no_more_edits() {
     let out = setup.run(&[
         "hold", "warn", "--route", "r", "--post", JPG_POST, "--text", "late",
     ]);
-    assert!(text(&out).contains("dropped meanwhile"), "{}", text(&out));
+    assert!(
+        printed(&out).contains("dropped meanwhile"),
+        "{}",
+        printed(&out)
+    );
 }
 
 /// A later post of a thread waits behind a held one (as behind an outage), and follows it
@@ -224,16 +226,16 @@ fn a_thread_waits_behind_its_held_post() {
         "1216091918824402944",
     );
     let out = run(&["backfill", "--route", "r"]);
-    assert_eq!(out.status.code(), Some(1), "parts wait: {}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "parts wait: {}", printed(&out));
     let ledger = Ledger::open(&dir.path().join("ledger.sqlite")).unwrap();
     let state = |id: &str| ledger.parts_of_post("r", id, "t").unwrap()[0].state;
     assert_eq!(state(first), PartState::Held);
     assert_eq!(state(second), PartState::Planned);
     assert_eq!(state(third), PartState::Planned);
     let out = run(&["hold", "release", "--route", "r", "--post", first]);
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", printed(&out));
     let out = run(&["backfill", "--route", "r"]);
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", printed(&out));
     let lines: Vec<serde_json::Value> = std::fs::read_to_string(dir.path().join("out.jsonl"))
         .unwrap()
         .lines()
