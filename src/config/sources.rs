@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::{resolve, values, Secret, SecretSource, ServerKind};
+use super::{values, SecretSource, ServerKind};
 use std::time::Duration;
 
 /// `[sources.NAME]`, by `kind`.
@@ -23,6 +23,15 @@ pub enum SourceSettings {
 }
 
 impl SourceSettings {
+    /// The source's secrets, by name.
+    pub(super) fn secrets(&self) -> Vec<(&'static str, &SecretSource)> {
+        match self {
+            SourceSettings::X(s) => vec![("token", &s.token)],
+            SourceSettings::Fediverse(s) => vec![("token", &s.token)],
+            SourceSettings::Archive(_) | SourceSettings::Feed(_) => Vec::new(),
+        }
+    }
+
     /// Whether the source's media URLs may point at private, loopback or link-local
     /// addresses (`allow_private_media`), for whatever downloads them later (a release
     /// from review).
@@ -43,13 +52,9 @@ pub struct XSourceSettings {
     /// The handle without `@`.
     #[serde(deserialize_with = "values::username")]
     pub username: String,
-    /// From `token_file`, `token_env` or `token`, after reading.
-    #[serde(skip, default = "resolve::unread_token")]
+    /// `token_file`, `token_env` or `token`.
+    #[serde(alias = "token_file", alias = "token_env")]
     pub token: SecretSource,
-    #[serde(rename = "token")]
-    pub(super) inline_token: Option<Secret>,
-    pub(super) token_file: Option<String>,
-    pub(super) token_env: Option<String>,
     /// A cron expression with a seconds field, checked to parse.
     #[serde(deserialize_with = "values::schedule")]
     pub schedule: String,
@@ -200,13 +205,9 @@ pub struct FediverseSourceSettings {
     /// Without a trailing slash.
     #[serde(deserialize_with = "values::base_url")]
     pub url: String,
-    /// From `token_file`, `token_env` or `token`, after reading (read scopes suffice).
-    #[serde(skip, default = "resolve::unread_token")]
+    /// `token_file`, `token_env` or `token` (read scopes suffice).
+    #[serde(alias = "token_file", alias = "token_env")]
     pub token: SecretSource,
-    #[serde(rename = "token")]
-    pub(super) inline_token: Option<Secret>,
-    pub(super) token_file: Option<String>,
-    pub(super) token_env: Option<String>,
     /// A cron expression with a seconds field: the polling fallback (and the only way
     /// where the server has no streaming).
     #[serde(deserialize_with = "values::schedule")]

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::de::{self, Deserializer, EnumAccess, VariantAccess, Visitor};
 use serde::Deserialize;
 
-use super::{resolve, values, ReviewPolicy, Secret, SecretSource};
+use super::{resolve, values, ReviewPolicy, SecretSource};
 
 /// `[targets.NAME]`, by `kind`.
 #[derive(Debug, Clone)]
@@ -32,6 +32,29 @@ impl TargetSettings {
             TargetSettings::Fediverse(t) => t.review,
             TargetSettings::DryRun(t) => t.review,
             TargetSettings::X(t) => t.review,
+        }
+    }
+    /// The target's secrets, by name (those its credentials use, for an X target).
+    pub(super) fn secrets(&self) -> Vec<(&'static str, &SecretSource)> {
+        match self {
+            TargetSettings::Fediverse(t) => vec![("token", &t.token)],
+            TargetSettings::DryRun(_) => Vec::new(),
+            TargetSettings::X(t) => match &t.credentials {
+                XCredentials::OAuth1 {
+                    consumer_key,
+                    consumer_secret,
+                    access_token,
+                    access_token_secret,
+                } => vec![
+                    ("consumer_key", consumer_key),
+                    ("consumer_secret", consumer_secret),
+                    ("access_token", access_token),
+                    ("access_token_secret", access_token_secret),
+                ],
+                XCredentials::OAuth2 { client_secret, .. } => {
+                    client_secret.iter().map(|s| ("client_secret", s)).collect()
+                }
+            },
         }
     }
 }
@@ -137,13 +160,9 @@ pub struct FediverseTargetSettings {
     /// Without a trailing slash, so paths can be appended.
     #[serde(deserialize_with = "values::base_url")]
     pub url: String,
-    /// From `token_file`, `token_env` or `token`, after reading.
-    #[serde(skip, default = "resolve::unread_token")]
+    /// `token_file`, `token_env` or `token`.
+    #[serde(alias = "token_file", alias = "token_env")]
     pub token: SecretSource,
-    #[serde(rename = "token")]
-    pub(super) inline_token: Option<Secret>,
-    pub(super) token_file: Option<String>,
-    pub(super) token_env: Option<String>,
     /// `timeout_seconds`: a write that times out is reconciled, never blindly sent again.
     #[serde(
         rename = "timeout_seconds",
@@ -248,23 +267,18 @@ pub struct XTargetSettings {
     /// The credentials' sources, after reading the keys below.
     #[serde(skip, default = "resolve::unread_x_credentials")]
     pub credentials: XCredentials,
-    pub(super) consumer_key: Option<Secret>,
-    pub(super) consumer_key_file: Option<String>,
-    pub(super) consumer_key_env: Option<String>,
-    pub(super) consumer_secret: Option<Secret>,
-    pub(super) consumer_secret_file: Option<String>,
-    pub(super) consumer_secret_env: Option<String>,
-    pub(super) access_token: Option<Secret>,
-    pub(super) access_token_file: Option<String>,
-    pub(super) access_token_env: Option<String>,
-    pub(super) access_token_secret: Option<Secret>,
-    pub(super) access_token_secret_file: Option<String>,
-    pub(super) access_token_secret_env: Option<String>,
+    #[serde(alias = "consumer_key_file", alias = "consumer_key_env")]
+    pub(super) consumer_key: Option<SecretSource>,
+    #[serde(alias = "consumer_secret_file", alias = "consumer_secret_env")]
+    pub(super) consumer_secret: Option<SecretSource>,
+    #[serde(alias = "access_token_file", alias = "access_token_env")]
+    pub(super) access_token: Option<SecretSource>,
+    #[serde(alias = "access_token_secret_file", alias = "access_token_secret_env")]
+    pub(super) access_token_secret: Option<SecretSource>,
     pub(super) oauth2_token_file: Option<String>,
     pub(super) client_id: Option<String>,
-    pub(super) client_secret: Option<Secret>,
-    pub(super) client_secret_file: Option<String>,
-    pub(super) client_secret_env: Option<String>,
+    #[serde(alias = "client_secret_file", alias = "client_secret_env")]
+    pub(super) client_secret: Option<SecretSource>,
     /// Where X sends the person after approving (OAuth 2.0 `auth`); registered with the app.
     #[serde(
         default = "XTargetSettings::redirect",

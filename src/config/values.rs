@@ -168,6 +168,20 @@ pub(super) fn output<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error
     })
 }
 
+/// Anything but blank: a secret's key, whose value a message must not echo.
+pub(super) fn not_blank<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: From<String>,
+{
+    checked(d, |text: String| {
+        if text.trim().is_empty() {
+            return Err("must not be empty".to_owned());
+        }
+        Ok(T::from(text))
+    })
+}
+
 /// Trimmed, and not empty.
 pub(super) fn label<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     checked(d, |label: String| trimmed(&label, "must not be empty"))
