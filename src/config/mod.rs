@@ -138,8 +138,6 @@ pub struct DeskSettings {
 
 impl DeskSettings {
     /// `listen` when not given.
-    pub const DEFAULT_LISTEN: &'static str = "127.0.0.1:8089";
-
     fn loopback() -> std::net::SocketAddr {
         std::net::SocketAddr::from(([127, 0, 0, 1], 8089))
     }

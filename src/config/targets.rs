@@ -163,73 +163,53 @@ pub struct FediverseTargetSettings {
     /// `token_file`, `token_env` or `token`.
     #[serde(alias = "token_file", alias = "token_env")]
     pub token: SecretSource,
-    /// `timeout_seconds`: a write that times out is reconciled, never blindly sent again.
-    #[serde(
-        rename = "timeout_seconds",
-        default = "FediverseTargetSettings::timeout"
-    )]
+    /// `timeout_seconds` (30): a write that times out is reconciled, never blindly sent
+    /// again.
+    #[serde(rename = "timeout_seconds", default = "values::default::seconds::<30>")]
     #[serde(deserialize_with = "values::seconds")]
     pub request_timeout: Duration,
-    /// `profile_refresh_hours`: how long the server's limits are trusted.
+    /// `profile_refresh_hours` (24): how long the server's limits are trusted.
     #[serde(
         rename = "profile_refresh_hours",
-        default = "FediverseTargetSettings::refresh"
+        default = "values::default::hours::<24>"
     )]
     #[serde(deserialize_with = "values::hours")]
     pub profile_refresh: chrono::Duration,
     /// The fraction of each rate-limit window a backfill may use, so live posts find room.
-    #[serde(
-        default = "FediverseTargetSettings::share",
-        deserialize_with = "values::share"
-    )]
+    #[serde(default = "backfill_share", deserialize_with = "values::share")]
     pub backfill_share: f64,
     /// Overrides the route's `review` for posts to this target.
     #[serde(default)]
     pub review: Option<ReviewPolicy>,
 }
 
-impl FediverseTargetSettings {
-    /// `timeout_seconds` when not given.
-    pub const DEFAULT_TIMEOUT_SECONDS: usize = 30;
-    /// `profile_refresh_hours` when not given.
-    pub const DEFAULT_PROFILE_REFRESH_HOURS: usize = 24;
-    /// `backfill_share` when not given.
-    pub const DEFAULT_BACKFILL_SHARE: f64 = 0.8;
-
-    fn timeout() -> Duration {
-        Duration::from_secs(Self::DEFAULT_TIMEOUT_SECONDS as u64)
-    }
-
-    #[expect(clippy::cast_possible_wrap, reason = "a small constant")]
-    fn refresh() -> chrono::Duration {
-        chrono::Duration::hours(Self::DEFAULT_PROFILE_REFRESH_HOURS as i64)
-    }
-
-    fn share() -> f64 {
-        Self::DEFAULT_BACKFILL_SHARE
-    }
+/// `backfill_share` when not given, for a fediverse or an X target.
+fn backfill_share() -> f64 {
+    0.8
 }
 
 /// `kind = "dry-run"`: writes what it would post; emulates a server with these limits.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DryRunTargetSettings {
-    /// `"-"` for stdout, or a `.jsonl` path resolved against the configuration file's folder.
+    /// `"-"` for stdout (the default), or a `.jsonl` path resolved against the configuration
+    /// file's folder.
     #[serde(
         default = "DryRunTargetSettings::stdout",
         deserialize_with = "values::output"
     )]
     pub output: String,
-    #[serde(default = "values::count::<{ DryRunTargetSettings::DEFAULT_MAX_CHARACTERS }>")]
+    /// Mastodon's 500 when not given.
+    #[serde(default = "values::default::count::<500>")]
     #[serde(deserialize_with = "values::at_least_one")]
     pub max_characters: usize,
-    #[serde(default = "values::count::<{ DryRunTargetSettings::DEFAULT_MAX_MEDIA_ATTACHMENTS }>")]
+    #[serde(default = "values::default::count::<4>")]
     pub max_media_attachments: usize,
-    #[serde(
-        default = "values::count::<{ DryRunTargetSettings::DEFAULT_CHARACTERS_RESERVED_PER_URL }>"
-    )]
+    /// What every URL counts for (23 when not given).
+    #[serde(default = "values::default::count::<23>")]
     pub characters_reserved_per_url: usize,
-    #[serde(default = "values::count::<{ DryRunTargetSettings::DEFAULT_DESCRIPTION_LIMIT }>")]
+    /// Characters per media description (1500 when not given).
+    #[serde(default = "values::default::count::<1500>")]
     pub description_limit: usize,
     /// Overrides the route's `review` for posts to this target.
     #[serde(default)]
@@ -239,14 +219,6 @@ pub struct DryRunTargetSettings {
 impl DryRunTargetSettings {
     /// `output` when not given: standard output.
     pub const DEFAULT_OUTPUT: &'static str = "-";
-    /// `max_characters` when not given (Mastodon's).
-    pub const DEFAULT_MAX_CHARACTERS: usize = 500;
-    /// `max_media_attachments` when not given.
-    pub const DEFAULT_MAX_MEDIA_ATTACHMENTS: usize = 4;
-    /// `characters_reserved_per_url` when not given: what every URL counts for.
-    pub const DEFAULT_CHARACTERS_RESERVED_PER_URL: usize = 23;
-    /// `description_limit` when not given: characters per media description.
-    pub const DEFAULT_DESCRIPTION_LIMIT: usize = 1500;
 
     fn stdout() -> String {
         Self::DEFAULT_OUTPUT.to_owned()
@@ -260,7 +232,7 @@ impl DryRunTargetSettings {
 pub struct XTargetSettings {
     /// Without a trailing slash.
     #[serde(
-        default = "XTargetSettings::api",
+        default = "super::sources::x_api",
         deserialize_with = "values::base_url"
     )]
     pub api_url: String,
@@ -300,22 +272,20 @@ pub struct XTargetSettings {
     /// US dollars per UTC day; `None`: no cap.
     #[serde(default, deserialize_with = "values::optional_price")]
     pub max_spend_per_day: Option<f64>,
-    /// `timeout_seconds`: a post that times out is reconciled, never blindly sent again.
-    #[serde(rename = "timeout_seconds", default = "XTargetSettings::timeout")]
+    /// `timeout_seconds` (30): a post that times out is reconciled, never blindly sent
+    /// again.
+    #[serde(rename = "timeout_seconds", default = "values::default::seconds::<30>")]
     #[serde(deserialize_with = "values::seconds")]
     pub request_timeout: Duration,
-    /// `media_processing_minutes`: how long a video may take X to process.
+    /// `media_processing_minutes` (10): how long a video may take X to process.
     #[serde(
         rename = "media_processing_minutes",
-        default = "XTargetSettings::processing"
+        default = "values::default::minutes::<10>"
     )]
     #[serde(deserialize_with = "values::minutes")]
     pub media_processing: chrono::Duration,
     /// The fraction of each rate-limit window a backfill may use.
-    #[serde(
-        default = "FediverseTargetSettings::share",
-        deserialize_with = "values::share"
-    )]
+    #[serde(default = "backfill_share", deserialize_with = "values::share")]
     pub backfill_share: f64,
     /// Overrides the route's `review` for posts to this target.
     #[serde(default)]
@@ -323,37 +293,16 @@ pub struct XTargetSettings {
 }
 
 impl XTargetSettings {
-    /// `api_url` when not given: X's API.
-    pub const DEFAULT_API_URL: &'static str = "https://api.x.com";
     /// `redirect_uri` when not given: a loopback address nothing answers on, from which the
     /// person copies the address (or the code in it) back to `auth`.
-    pub const DEFAULT_REDIRECT_URI: &'static str = "http://127.0.0.1:8723/callback";
+    fn redirect() -> String {
+        "http://127.0.0.1:8723/callback".to_owned()
+    }
+
     /// `authorize_url` when not given (X's documentation; its `OpenAPI` document names
     /// `https://api.x.com/2/oauth2/authorize` instead).
-    pub const DEFAULT_AUTHORIZE_URL: &'static str = "https://x.com/i/oauth2/authorize";
-    /// `timeout_seconds` when not given.
-    pub const DEFAULT_TIMEOUT_SECONDS: u64 = 30;
-    /// `media_processing_minutes` when not given.
-    pub const DEFAULT_MEDIA_PROCESSING_MINUTES: i64 = 10;
-
-    fn api() -> String {
-        Self::DEFAULT_API_URL.to_owned()
-    }
-
-    fn redirect() -> String {
-        Self::DEFAULT_REDIRECT_URI.to_owned()
-    }
-
     fn authorize() -> String {
-        Self::DEFAULT_AUTHORIZE_URL.to_owned()
-    }
-
-    fn timeout() -> Duration {
-        Duration::from_secs(Self::DEFAULT_TIMEOUT_SECONDS)
-    }
-
-    fn processing() -> chrono::Duration {
-        chrono::Duration::minutes(Self::DEFAULT_MEDIA_PROCESSING_MINUTES)
+        "https://x.com/i/oauth2/authorize".to_owned()
     }
 }
 
