@@ -123,28 +123,13 @@ impl Settings {
     }
 
     fn token_exposure(&self) -> Vec<Finding> {
-        let keys = self
-            .secrets()
-            .into_iter()
-            .filter(|(_, secret)| matches!(secret, SecretSource::Inline(_)))
-            .map(|(key, _)| key);
-        // An inline token may come from the environment instead; warn only for a key the
-        // file itself sets.
-        let text = std::fs::read_to_string(&self.file).unwrap_or_default();
-        let in_file = |key: &String| {
-            let name = key.rsplit('.').next().unwrap_or(key);
-            text.lines().any(|l| {
-                l.trim_start()
-                    .strip_prefix(name)
-                    .is_some_and(|rest| rest.trim_start().starts_with('='))
-            })
-        };
         let Some(mode) = others_can_read(&self.file) else {
             return Vec::new();
         };
-        keys.filter(in_file)
+        self.inline_in_file
+            .iter()
             .map(|key| Finding {
-                key,
+                key: key.clone(),
                 problem: format!(
                     "{} holds this token and other accounts can read it (mode {mode:o}); \
                      run `chmod 600` on it, or move the token to `token_file`",

@@ -146,19 +146,11 @@ impl<'a> Node<'a> {
 impl<'de> de::Deserializer<'de> for Node<'_> {
     type Error = Error;
 
+    /// The settings types say what each value is read as, through the methods below; the
+    /// types they do not use (signed integers, characters, bytes...) are refused here.
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        match self.value.kind {
-            ValueKind::Boolean(b) => visitor.visit_bool(b),
-            ValueKind::I64(n) => visitor.visit_i64(n),
-            ValueKind::I128(n) => visitor.visit_i128(n),
-            ValueKind::U64(n) => visitor.visit_u64(n),
-            ValueKind::U128(n) => visitor.visit_u128(n),
-            ValueKind::Float(n) => visitor.visit_f64(n),
-            ValueKind::String(text) => visitor.visit_string(text),
-            ValueKind::Table(_) => self.deserialize_map(visitor),
-            ValueKind::Array(_) => self.deserialize_seq(visitor),
-            ValueKind::Nil => visitor.visit_unit(),
-        }
+        let expected = (&visitor as &dyn de::Expected).to_string();
+        Err(self.mismatch(&expected))
     }
 
     fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {

@@ -70,14 +70,20 @@ pub(super) fn finish(mut settings: Settings, cx: &Context<'_>) -> Result<Setting
             }
         }
     }
-    for (key, secret) in settings.secrets() {
-        if matches!(secret, SecretSource::Inline(_)) && !cx.from_env.contains_key(&key) {
-            let name = key.rsplit('.').next().unwrap_or(&key);
-            tracing::warn!(
-                key = %key,
-                "{name} written in the configuration file; prefer {name}_file or {name}_env"
-            );
-        }
+    settings.inline_in_file = settings
+        .secrets()
+        .into_iter()
+        .filter(|(key, secret)| {
+            matches!(secret, SecretSource::Inline(_)) && !cx.from_env.contains_key(key)
+        })
+        .map(|(key, _)| key)
+        .collect();
+    for key in &settings.inline_in_file {
+        let name = key.rsplit('.').next().unwrap_or(key);
+        tracing::warn!(
+            key = %key,
+            "{name} written in the configuration file; prefer {name}_file or {name}_env"
+        );
     }
     if let Some(desk) = &mut settings.desk {
         let key = join_key("desk", "password_file");
