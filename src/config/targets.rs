@@ -34,6 +34,7 @@ impl TargetSettings {
             TargetSettings::X(t) => t.review,
         }
     }
+
     /// The target's secrets, by name (those its credentials use, for an X target).
     pub(super) fn secrets(&self) -> Vec<(&'static str, &SecretSource)> {
         match self {
