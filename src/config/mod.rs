@@ -135,7 +135,7 @@ pub struct DeskSettings {
     )]
     pub listen: std::net::SocketAddr,
     /// The desk password, from `password_file` after reading (as tokens are).
-    #[serde(skip, default = "resolve::unread_token")]
+    #[serde(skip, default = "resolve::unread_password")]
     pub password: SecretSource,
     pub(crate) password_file: Option<String>,
 }

@@ -11,7 +11,7 @@ use super::{ConfigError, RouteSettings, SecretSource, Settings, SourceSettings};
 use super::{DryRunTargetSettings, TargetSettings, XCredentials, XTargetSettings};
 
 /// What the desk's `password` holds from reading its table until [`finish`] sets it.
-pub(super) fn unread_token() -> SecretSource {
+pub(super) fn unread_password() -> SecretSource {
     SecretSource::Env(String::new())
 }
 
