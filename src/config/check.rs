@@ -77,29 +77,6 @@ impl Settings {
         }
         findings
     }
-}
-
-impl Settings {
-    /// Every secret, with the key it is given under (`targets.t.token_file`), in key order.
-    pub(super) fn secrets(&self) -> Vec<(String, &SecretSource)> {
-        let sources = self
-            .sources
-            .iter()
-            .map(|(name, s)| ("sources", name, s.secrets()));
-        let targets = self
-            .targets
-            .iter()
-            .map(|(name, t)| ("targets", name, t.secrets()));
-        sources
-            .chain(targets)
-            .flat_map(|(section, name, secrets)| {
-                let table = join_key(section, name);
-                secrets
-                    .into_iter()
-                    .map(move |(name, secret)| (secret.key(&table, name), secret))
-            })
-            .collect()
-    }
 
     /// Warnings that do not stop anything: a desk served on an address other machines can
     /// reach (it has no TLS of its own), and a configuration file holding an inline `token`

@@ -97,8 +97,7 @@ pub struct Settings {
     /// The file the settings came from (for messages).
     #[serde(skip)]
     pub file: PathBuf,
-    /// The keys of the secrets the file itself writes inline (an inline secret may come from
-    /// the environment instead), for the warnings.
+    /// The keys of the secrets the file itself writes inline, for the warnings.
     #[serde(skip)]
     inline_in_file: Vec<String>,
     #[serde(default)]

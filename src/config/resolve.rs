@@ -70,14 +70,7 @@ pub(super) fn finish(mut settings: Settings, cx: &Context<'_>) -> Result<Setting
             }
         }
     }
-    settings.inline_in_file = settings
-        .secrets()
-        .into_iter()
-        .filter(|(key, secret)| {
-            matches!(secret, SecretSource::Inline(_)) && !cx.from_env.contains_key(key)
-        })
-        .map(|(key, _)| key)
-        .collect();
+    settings.inline_in_file = inline_in_file(&settings, cx);
     for key in &settings.inline_in_file {
         let name = key.rsplit('.').next().unwrap_or(key);
         tracing::warn!(
@@ -106,6 +99,29 @@ pub(super) fn finish(mut settings: Settings, cx: &Context<'_>) -> Result<Setting
         cx.check_route(&join_key("routes", name), route, &settings)?;
     }
     Ok(settings)
+}
+
+/// The keys of the inline secrets the file itself writes: an inline secret may come from
+/// the environment instead.
+fn inline_in_file(settings: &Settings, cx: &Context<'_>) -> Vec<String> {
+    let sources = settings
+        .sources
+        .iter()
+        .map(|(name, s)| (join_key("sources", name), s.secrets()));
+    let targets = settings
+        .targets
+        .iter()
+        .map(|(name, t)| (join_key("targets", name), t.secrets()));
+    sources
+        .chain(targets)
+        .flat_map(|(table, secrets)| {
+            secrets
+                .into_iter()
+                .filter(|(_, secret)| matches!(secret, SecretSource::Inline(_)))
+                .map(move |(name, secret)| secret.key(&table, name))
+        })
+        .filter(|key| !cx.from_env.contains_key(key))
+        .collect()
 }
 
 impl Context<'_> {
