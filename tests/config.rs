@@ -1087,3 +1087,91 @@ fn an_x_target_reads_its_credentials_and_settings() {
     );
     assert_eq!(x.max_spend_per_day, Some(1.25));
 }
+
+/// Each of a secret's three keys is read as its form, wherever the secret is (a source, a
+/// fediverse target, each OAuth 1.0a key of an X target), a `_file` against the folder.
+#[test]
+fn each_secret_key_is_read_as_its_form() {
+    let text = "[sources.s]\nkind = \"x\"\nusername = \"a\"\ntoken_env = \"X_TOKEN\"\n\
+                schedule = \"0 * * * * *\"\n\
+                [targets.f]\nkind = \"mastodon\"\nurl = \"https://a.example\"\n\
+                token_file = \"secrets/fedi\"\n\
+                [targets.t]\nkind = \"x\"\nconsumer_key = \"ck\"\nconsumer_secret_file = \"cs\"\n\
+                access_token_env = \"AT\"\naccess_token_secret_file = \"/abs/ats\"\n\
+                [routes.r]\nsource = \"s\"\ntargets = [\"f\", \"t\"]\n";
+    let (dir, settings) = load(text, &[]);
+    let settings = settings.unwrap();
+    let SourceSettings::X(source) = &settings.sources["s"] else {
+        panic!("not an x source");
+    };
+    assert!(matches!(&source.token, SecretSource::Env(v) if v == "X_TOKEN"));
+    let TargetSettings::Fediverse(fedi) = &settings.targets["f"] else {
+        panic!("not a fediverse target");
+    };
+    assert!(matches!(&fedi.token, SecretSource::File(p) if *p == dir.path().join("secrets/fedi")));
+    let TargetSettings::X(x) = &settings.targets["t"] else {
+        panic!("not an x target");
+    };
+    let XCredentials::OAuth1 {
+        consumer_key,
+        consumer_secret,
+        access_token,
+        access_token_secret,
+    } = &x.credentials
+    else {
+        panic!("{:?}", x.credentials);
+    };
+    assert_eq!(consumer_key.load("k").unwrap().expose(), "ck");
+    assert!(matches!(consumer_secret, SecretSource::File(p) if *p == dir.path().join("cs")));
+    assert!(matches!(access_token, SecretSource::Env(v) if v == "AT"));
+    assert!(matches!(access_token_secret, SecretSource::File(p) if p == Path::new("/abs/ats")));
+}
+
+#[rstest]
+#[case::two_forms_of_an_x_key(
+    "[targets.t]\nkind = \"x\"\nconsumer_key = \"ck\"\nconsumer_key_env = \"CK\"\n",
+    &[],
+    "`targets.t.consumer_key_env` and `targets.t.consumer_key` are both set; give only one"
+)]
+#[case::the_environment_adds_a_second_form(
+    "[targets.t]\nkind = \"mastodon\"\nurl = \"https://a.example\"\ntoken_file = \"tok\"\n",
+    &[("BIRDBRIDGE__TARGETS__T__TOKEN_ENV", "T")],
+    "`targets.t.token_file` and `targets.t.token_env` are both set; give only one"
+)]
+#[case::a_blank_inline_token(
+    "[targets.t]\nkind = \"mastodon\"\nurl = \"https://a.example\"\ntoken = \"  \"\n",
+    &[],
+    "`targets.t.token`: must not be empty"
+)]
+#[case::a_source_without_its_token(
+    "[targets.t]\nkind = \"dry-run\"\n[sources.x]\nkind = \"fediverse\"\n\
+     url = \"https://a.example\"\nschedule = \"0 * * * * *\"\n",
+    &[],
+    "missing key `sources.x.token_file` (or one of `sources.x.token_env`, `sources.x.token`)"
+)]
+#[case::a_token_that_is_not_a_string(
+    "[targets.t]\nkind = \"mastodon\"\nurl = \"https://a.example\"\ntoken_env = 5\n",
+    &[],
+    "`targets.t.token_env`: expected a string, found integer `5`"
+)]
+fn secret_mistakes_name_their_keys(
+    #[case] table: &str,
+    #[case] vars: &[(&str, &str)],
+    #[case] want: &str,
+) {
+    let (_dir, result) = load(&format!("{SOURCE}{table}{ROUTE}"), vars);
+    let message = result.unwrap_err().to_string();
+    assert!(message.contains(want), "{message}");
+}
+
+/// The environment may give a secret the file leaves out, in any of its forms.
+#[test]
+fn the_environment_can_give_a_secret() {
+    let text =
+        format!("{SOURCE}[targets.t]\nkind = \"mastodon\"\nurl = \"https://a.example\"\n{ROUTE}");
+    let (_dir, settings) = load(&text, &[("BIRDBRIDGE__TARGETS__T__TOKEN", "from-env")]);
+    let TargetSettings::Fediverse(fedi) = &settings.unwrap().targets["t"] else {
+        panic!("not a fediverse target");
+    };
+    assert_eq!(fedi.token.load("k").unwrap().expose(), "from-env");
+}

@@ -34,24 +34,20 @@ impl Settings {
         let mut findings = Vec::new();
         for (name, source) in &self.sources {
             let table = join_key("sources", name);
-            match source {
-                SourceSettings::X(x) => check_secret(&table, &x.token, &mut findings),
-                SourceSettings::Fediverse(f) => check_secret(&table, &f.token, &mut findings),
-                SourceSettings::Archive(archive) => {
-                    if let Err(err) = std::fs::metadata(&archive.path) {
-                        findings.push(Finding {
-                            key: join_key(&table, "path"),
-                            problem: format!("cannot open {}: {err}", archive.path.display()),
-                        });
-                    }
+            check_secrets(&table, source.secrets(), &mut findings);
+            if let SourceSettings::Archive(archive) = source {
+                if let Err(err) = std::fs::metadata(&archive.path) {
+                    findings.push(Finding {
+                        key: join_key(&table, "path"),
+                        problem: format!("cannot open {}: {err}", archive.path.display()),
+                    });
                 }
-                SourceSettings::Feed(_) => {}
             }
         }
         for (name, target) in &self.targets {
             let table = join_key("targets", name);
+            check_secrets(&table, target.secrets(), &mut findings);
             match target {
-                TargetSettings::Fediverse(fedi) => check_secret(&table, &fedi.token, &mut findings),
                 TargetSettings::DryRun(dry_run) => {
                     if let Some(problem) = output_problem(&dry_run.output) {
                         findings.push(Finding {
@@ -60,27 +56,8 @@ impl Settings {
                         });
                     }
                 }
-                TargetSettings::X(x) => match &x.credentials {
-                    XCredentials::OAuth1 {
-                        consumer_key,
-                        consumer_secret,
-                        access_token,
-                        access_token_secret,
-                    } => {
-                        for (name, secret) in [
-                            ("consumer_key", consumer_key),
-                            ("consumer_secret", consumer_secret),
-                            ("access_token", access_token),
-                            ("access_token_secret", access_token_secret),
-                        ] {
-                            check_named_secret(&table, name, secret, &mut findings);
-                        }
-                    }
-                    XCredentials::OAuth2 {
-                        token_file,
-                        client_secret,
-                        ..
-                    } => {
+                TargetSettings::X(x) => {
+                    if let XCredentials::OAuth2 { token_file, .. } = &x.credentials {
                         if let Err(err) = std::fs::read(token_file) {
                             findings.push(Finding {
                                 key: join_key(&table, "oauth2_token_file"),
@@ -90,31 +67,17 @@ impl Settings {
                                 ),
                             });
                         }
-                        if let Some(secret) = client_secret {
-                            check_named_secret(&table, "client_secret", secret, &mut findings);
-                        }
                     }
-                },
+                }
+                TargetSettings::Fediverse(_) => {}
             }
         }
         if let Some(desk) = &self.desk {
-            let key = "desk.password_file";
-            if let Err(err) = desk.password.load(key) {
-                let message = err.to_string();
-                let problem = message
-                    .strip_prefix(&format!("`{key}`: "))
-                    .unwrap_or(&message);
-                findings.push(Finding {
-                    key: key.to_owned(),
-                    problem: problem.to_owned(),
-                });
-            }
+            check_secrets("desk", vec![("password", &desk.password)], &mut findings);
         }
         findings
     }
-}
 
-impl Settings {
     /// Warnings that do not stop anything: a desk served on an address other machines can
     /// reach (it has no TLS of its own), and a configuration file holding an inline `token`
     /// that other accounts of this machine can read (group or world read bits), which
@@ -137,53 +100,13 @@ impl Settings {
     }
 
     fn token_exposure(&self) -> Vec<Finding> {
-        let mut keys = Vec::new();
-        for (name, source) in &self.sources {
-            let token = match source {
-                SourceSettings::X(x) => Some(&x.token),
-                SourceSettings::Fediverse(f) => Some(&f.token),
-                SourceSettings::Archive(_) | SourceSettings::Feed(_) => None,
-            };
-            if matches!(token, Some(SecretSource::Inline(_))) {
-                keys.push(join_key(&join_key("sources", name), "token"));
-            }
-        }
-        for (name, target) in &self.targets {
-            let table = join_key("targets", name);
-            match target {
-                TargetSettings::Fediverse(fedi) => {
-                    if matches!(fedi.token, SecretSource::Inline(_)) {
-                        keys.push(join_key(&table, "token"));
-                    }
-                }
-                TargetSettings::X(x) => {
-                    for (key, source) in x_secrets(&x.credentials) {
-                        if matches!(source, SecretSource::Inline(_)) {
-                            keys.push(join_key(&table, key));
-                        }
-                    }
-                }
-                TargetSettings::DryRun(_) => {}
-            }
-        }
-        // An inline token may come from the environment instead; warn only for a key the
-        // file itself sets.
-        let text = std::fs::read_to_string(&self.file).unwrap_or_default();
-        let in_file = |key: &String| {
-            let name = key.rsplit('.').next().unwrap_or(key);
-            text.lines().any(|l| {
-                l.trim_start()
-                    .strip_prefix(name)
-                    .is_some_and(|rest| rest.trim_start().starts_with('='))
-            })
-        };
         let Some(mode) = others_can_read(&self.file) else {
             return Vec::new();
         };
-        keys.into_iter()
-            .filter(in_file)
+        self.inline_in_file
+            .iter()
             .map(|key| Finding {
-                key,
+                key: key.clone(),
                 problem: format!(
                     "{} holds this token and other accounts can read it (mode {mode:o}); \
                      run `chmod 600` on it, or move the token to `token_file`",
@@ -207,46 +130,19 @@ fn others_can_read(_file: &Path) -> Option<u32> {
     None
 }
 
-/// The secrets among an X target's credentials, by key name.
-fn x_secrets(credentials: &XCredentials) -> Vec<(&'static str, &SecretSource)> {
-    match credentials {
-        XCredentials::OAuth1 {
-            consumer_key,
-            consumer_secret,
-            access_token,
-            access_token_secret,
-        } => vec![
-            ("consumer_key", consumer_key),
-            ("consumer_secret", consumer_secret),
-            ("access_token", access_token),
-            ("access_token_secret", access_token_secret),
-        ],
-        XCredentials::OAuth2 { client_secret, .. } => {
-            client_secret.iter().map(|s| ("client_secret", s)).collect()
+/// Loads each of a table's secrets as the daemon will.
+fn check_secrets(table: &str, secrets: Vec<(&str, &SecretSource)>, findings: &mut Vec<Finding>) {
+    for (name, secret) in secrets {
+        let key = secret.key(table, name);
+        if let Err(err) = secret.load(&key) {
+            // The error starts by naming the key, which the finding carries already.
+            let message = err.to_string();
+            let problem = message
+                .strip_prefix(&format!("`{key}`: "))
+                .unwrap_or(&message)
+                .to_owned();
+            findings.push(Finding { key, problem });
         }
-    }
-}
-
-fn check_secret(table: &str, secret: &SecretSource, findings: &mut Vec<Finding>) {
-    check_named_secret(table, "token", secret, findings);
-}
-
-/// Loads the secret `name` (`NAME`, `NAME_file` or `NAME_env`) as the target will.
-fn check_named_secret(table: &str, name: &str, secret: &SecretSource, findings: &mut Vec<Finding>) {
-    let name = match secret {
-        SecretSource::Inline(_) => name.to_owned(),
-        SecretSource::File(_) => format!("{name}_file"),
-        SecretSource::Env(_) => format!("{name}_env"),
-    };
-    let key = join_key(table, &name);
-    if let Err(err) = secret.load(&key) {
-        // The error starts by naming the key, which the finding carries already.
-        let message = err.to_string();
-        let problem = message
-            .strip_prefix(&format!("`{key}`: "))
-            .unwrap_or(&message)
-            .to_owned();
-        findings.push(Finding { key, problem });
     }
 }
 

@@ -7,6 +7,8 @@
 //!   settings (`[sources.NAME] kind = "feed"`), or from a plain name (`visibility = "unlisted"`);
 //! - refuses a table's unknown keys before reading any of its values, naming the nearest
 //!   accepted key, then reads the values in the order the type declares them;
+//! - reads a secret's three keys (`NAME_file`, `NAME_env`, `NAME`) as one field `NAME`, the
+//!   [`SecretSource`](super::SecretSource) variant named by the key given, refusing two;
 //! - puts the key path (`routes.r.targets[1]`) and the variable that set the value into every
 //!   error, and records which keys the environment set, for the checks after reading.
 
@@ -29,6 +31,10 @@ const ENV_ORIGIN: &str = "the environment";
 /// The key that names a table's variant (`kind = "feed"`).
 const TAG: &str = "kind";
 
+/// The forms of a secret `NAME`: the key's suffix and the [`super::SecretSource`] variant
+/// it is read as, in the order a conflict between two of them names them.
+const SECRET_FORMS: [(&str, &str); 3] = [("_file", "file"), ("_env", "env"), ("", "inline")];
+
 /// The variables that set values, by key, filled in while reading.
 pub(super) type FromEnv = RefCell<BTreeMap<String, String>>;
 
@@ -42,6 +48,8 @@ pub(super) struct Node<'a> {
     /// A named entry of a map (`[sources.NAME]`), which an enum can only be as a table; a
     /// table's key holds an enum as a plain name.
     named: bool,
+    /// For one of a secret's keys: the form it names (see [`SECRET_FORMS`]).
+    form: Option<&'static str>,
     from_env: &'a FromEnv,
 }
 
@@ -61,6 +69,7 @@ impl<'a> Node<'a> {
             key,
             env,
             named: false,
+            form: None,
             from_env,
         }
     }
@@ -137,19 +146,11 @@ impl<'a> Node<'a> {
 impl<'de> de::Deserializer<'de> for Node<'_> {
     type Error = Error;
 
+    /// The settings types say what each value is read as, through the methods below; the
+    /// types they do not use (signed integers, characters, bytes...) are refused here.
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        match self.value.kind {
-            ValueKind::Boolean(b) => visitor.visit_bool(b),
-            ValueKind::I64(n) => visitor.visit_i64(n),
-            ValueKind::I128(n) => visitor.visit_i128(n),
-            ValueKind::U64(n) => visitor.visit_u64(n),
-            ValueKind::U128(n) => visitor.visit_u128(n),
-            ValueKind::Float(n) => visitor.visit_f64(n),
-            ValueKind::String(text) => visitor.visit_string(text),
-            ValueKind::Table(_) => self.deserialize_map(visitor),
-            ValueKind::Array(_) => self.deserialize_seq(visitor),
-            ValueKind::Nil => visitor.visit_unit(),
-        }
+        let expected = (&visitor as &dyn de::Expected).to_string();
+        Err(self.mismatch(&expected))
     }
 
     fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
@@ -265,11 +266,17 @@ impl<'de> de::Deserializer<'de> for Node<'_> {
                 problem: Problem::Unknown(nearest(name, fields.iter().copied())),
             });
         }
+        let secrets = secrets(fields);
+        for secret in &secrets {
+            gather_secret(secret, &mut entries)?;
+        }
         entries.sort_by_key(|(name, _)| fields.iter().position(|field| field == name));
-        visitor.visit_map(Entries {
-            entries: entries.into_iter(),
-            next: None,
-        })
+        visitor
+            .visit_map(Entries {
+                entries: entries.into_iter(),
+                next: None,
+            })
+            .map_err(|err| err.or_missing_secret(&secrets))
     }
 
     fn deserialize_enum<V: Visitor<'de>>(
@@ -278,6 +285,19 @@ impl<'de> de::Deserializer<'de> for Node<'_> {
         _: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Error> {
+        if let Some(form) = self.form {
+            let tag = Node::new(
+                Value::new(None, form),
+                self.key.clone(),
+                None,
+                self.from_env,
+            );
+            let settings = Node { form: None, ..self };
+            return visitor.visit_enum(Tagged {
+                tag,
+                settings: Ok(settings),
+            });
+        }
         match self.value.kind {
             ValueKind::String(ref text) if !self.named => {
                 let found = format!("string {text:?}");
@@ -314,6 +334,48 @@ impl<'de> de::Deserializer<'de> for Node<'_> {
 
     forward_to_deserialize_any! {
         i8 i16 i32 i64 i128 u8 u16 u128 f32 char bytes byte_buf unit unit_struct tuple tuple_struct
+    }
+}
+
+/// The secrets among a table's `fields`: each `NAME` that has its `NAME_file` and `NAME_env`
+/// next to it (written as the aliases of one field).
+fn secrets(fields: &'static [&'static str]) -> Vec<&'static str> {
+    let has = |name: String| fields.contains(&name.as_str());
+    fields
+        .iter()
+        .copied()
+        .filter(|name| {
+            SECRET_FORMS
+                .iter()
+                .all(|(suffix, _)| has(format!("{name}{suffix}")))
+        })
+        .collect()
+}
+
+/// Makes the one key given for `secret` the entry `secret`, marked with its form; two given
+/// are a conflict.
+fn gather_secret(secret: &str, entries: &mut [(String, Node<'_>)]) -> Result<(), Error> {
+    let mut given: Vec<(usize, &mut (String, Node<'_>))> = entries
+        .iter_mut()
+        .filter_map(|entry| {
+            let suffix = entry.0.strip_prefix(secret)?;
+            let order = SECRET_FORMS.iter().position(|(s, _)| *s == suffix)?;
+            Some((order, entry))
+        })
+        .collect();
+    given.sort_by_key(|(order, _)| *order);
+    match &mut given[..] {
+        [] => Ok(()),
+        [(order, (name, node))] => {
+            secret.clone_into(name);
+            node.form = Some(SECRET_FORMS[*order].1);
+            Ok(())
+        }
+        [(_, (_, first)), (_, (_, second)), ..] => Err(Error {
+            key: Some(first.key.clone()),
+            env: None,
+            problem: Problem::Conflict(second.key.clone()),
+        }),
     }
 }
 
@@ -471,6 +533,10 @@ enum Problem {
     Unknown(Option<&'static str>),
     /// The table lacks this key.
     Missing(&'static str),
+    /// The table lacks every form of this secret.
+    MissingSecret(&'static str),
+    /// Another key that excludes this one is set too.
+    Conflict(String),
     /// The name is not one of these (a kind, a visibility...).
     Name(String, &'static [&'static str]),
     /// What a list's items are read as (see [`Probe`]).
@@ -501,10 +567,20 @@ impl Error {
         self
     }
 
+    /// A missing field that is a secret, as the missing secret.
+    fn or_missing_secret(mut self, secrets: &[&str]) -> Self {
+        if let (Problem::Missing(name), None) = (&self.problem, &self.key) {
+            if secrets.contains(name) {
+                self.problem = Problem::MissingSecret(name);
+            }
+        }
+        self
+    }
+
     /// Places an error that has no key yet at `key`, or at its missing key inside that table.
     fn at(mut self, key: &str, env: Option<String>) -> Self {
         if self.key.is_none() {
-            if let Problem::Missing(name) = self.problem {
+            if let Problem::Missing(name) | Problem::MissingSecret(name) = self.problem {
                 self.key = Some(join_key(key, name));
             } else {
                 self.key = Some(key.to_owned());
@@ -535,6 +611,8 @@ impl Error {
                     alternatives,
                 };
             }
+            Problem::MissingSecret(_) => return ConfigError::missing_secret(file, key),
+            Problem::Conflict(other) => return ConfigError::Conflict { file, key, other },
             Problem::Name(name, expected) => {
                 unknown_name(key.rsplit('.').next().unwrap_or(TAG), &name, expected)
             }

@@ -80,6 +80,17 @@ pub enum ConfigError {
     SecretEmpty { key: String, from: String },
 }
 
+impl ConfigError {
+    /// None of a secret's keys is given; `key` is the path of its inline key, `NAME`.
+    pub(super) fn missing_secret(file: PathBuf, key: String) -> Self {
+        ConfigError::MissingKey {
+            file,
+            key: format!("{key}_file"),
+            alternatives: vec![format!("{key}_env"), key],
+        }
+    }
+}
+
 /// " (set by `VAR`)" for values that came from the environment, so the operator looks there
 /// rather than in the file.
 fn set_by(env: Option<&str>) -> String {

@@ -8,13 +8,16 @@
 //!
 //! Loading goes in three steps: the `config` crate reads the file and then the environment
 //! (so the environment wins, as systemd's `Environment=` should); [`de`] reads the merged
-//! tree into the types, naming the key, the file and any variable in every error; and
-//! [`resolve`] does what needs the whole file (paths against its folder, the token keys,
-//! routes against the sources and targets they name). [`Settings::offline_findings`] then
-//! looks at what the settings point at on this machine, for the `check` command.
+//! tree into the types, naming the key, the file and any variable in every error (a
+//! secret's three keys, `token`, `token_file` and `token_env`, are one field, which lists the
+//! other two as its aliases); and [`resolve`] does what needs the whole file (paths against
+//! its folder, an X target's credentials from its keys, routes against the sources and
+//! targets they name). [`Settings::offline_findings`] then looks at what the settings point
+//! at on this machine, for the `check` command.
 //!
 //! The settings types' `Deserialize` impls are that loader's: read through another
-//! deserializer, tokens and relative paths stay unresolved and routes unchecked.
+//! deserializer, a secret's keys are not gathered, relative paths stay unresolved and routes
+//! unchecked.
 
 /// A closed set of names one key takes (`visibility = "unlisted"`): the enum, read by its
 /// names, with `ALL` in the order error messages list them and `as_str` for the name.
@@ -94,6 +97,9 @@ pub struct Settings {
     /// The file the settings came from (for messages).
     #[serde(skip)]
     pub file: PathBuf,
+    /// The keys of the secrets the file itself writes inline, for the warnings.
+    #[serde(skip)]
+    inline_in_file: Vec<String>,
     #[serde(default)]
     pub ledger: LedgerSettings,
     /// `None` (no `[metrics]` table) serves nothing.
@@ -131,15 +137,13 @@ pub struct DeskSettings {
     )]
     pub listen: std::net::SocketAddr,
     /// The desk password, from `password_file` after reading (as tokens are).
-    #[serde(skip, default = "resolve::unread_token")]
+    #[serde(skip, default = "resolve::unread_password")]
     pub password: SecretSource,
     pub(crate) password_file: Option<String>,
 }
 
 impl DeskSettings {
     /// `listen` when not given.
-    pub const DEFAULT_LISTEN: &'static str = "127.0.0.1:8089";
-
     fn loopback() -> std::net::SocketAddr {
         std::net::SocketAddr::from(([127, 0, 0, 1], 8089))
     }

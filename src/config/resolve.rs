@@ -1,17 +1,17 @@
 //! What reading each value alone cannot do, done on the whole settings: relative paths
-//! resolved against the configuration file's folder, the three token keys made one
-//! [`SecretSource`], the default ledger, and routes checked against what they name.
+//! resolved against the configuration file's folder, an X target's credentials made from
+//! its keys, the default ledger, and routes checked against what they name.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::de::join_key;
 use super::error::hint;
-use super::{ConfigError, RouteSettings, Secret, SecretSource, Settings, SourceSettings};
+use super::{ConfigError, RouteSettings, SecretSource, Settings, SourceSettings};
 use super::{DryRunTargetSettings, TargetSettings, XCredentials, XTargetSettings};
 
-/// What `token` holds from reading a table until [`finish`] sets it from the token keys.
-pub(super) fn unread_token() -> SecretSource {
+/// What the desk's `password` holds from reading its table until [`finish`] sets it.
+pub(super) fn unread_password() -> SecretSource {
     SecretSource::Env(String::new())
 }
 
@@ -46,40 +46,17 @@ pub(super) fn finish(mut settings: Settings, cx: &Context<'_>) -> Result<Setting
     } else {
         cx.dir.join(&ledger)
     };
-    for (name, source) in &mut settings.sources {
-        let table = join_key("sources", name);
+    for source in settings.sources.values_mut() {
         match source {
-            SourceSettings::X(x) => {
-                x.token = cx.secret(
-                    &table,
-                    x.inline_token.take(),
-                    x.token_file.take(),
-                    x.token_env.take(),
-                )?;
-            }
-            SourceSettings::Fediverse(f) => {
-                f.token = cx.secret(
-                    &table,
-                    f.inline_token.take(),
-                    f.token_file.take(),
-                    f.token_env.take(),
-                )?;
-            }
+            SourceSettings::X(x) => x.token.in_dir(cx.dir),
+            SourceSettings::Fediverse(f) => f.token.in_dir(cx.dir),
             SourceSettings::Archive(archive) => archive.path = cx.dir.join(&archive.path),
             SourceSettings::Feed(_) => {}
         }
     }
     for (name, target) in &mut settings.targets {
-        let table = join_key("targets", name);
         match target {
-            TargetSettings::Fediverse(fedi) => {
-                fedi.token = cx.secret(
-                    &table,
-                    fedi.inline_token.take(),
-                    fedi.token_file.take(),
-                    fedi.token_env.take(),
-                )?;
-            }
+            TargetSettings::Fediverse(fedi) => fedi.token.in_dir(cx.dir),
             // The value was a string, so only a non-UTF-8 configuration folder could make the
             // joined path lossy; such a folder would be named wrongly in output only.
             TargetSettings::DryRun(dry_run)
@@ -88,8 +65,18 @@ pub(super) fn finish(mut settings: Settings, cx: &Context<'_>) -> Result<Setting
                 dry_run.output = cx.dir.join(&dry_run.output).to_string_lossy().into_owned();
             }
             TargetSettings::DryRun(_) => {}
-            TargetSettings::X(x) => x.credentials = cx.x_credentials(&table, x)?,
+            TargetSettings::X(x) => {
+                x.credentials = cx.x_credentials(&join_key("targets", name), x)?;
+            }
         }
+    }
+    settings.inline_in_file = inline_in_file(&settings, cx);
+    for key in &settings.inline_in_file {
+        let name = key.rsplit('.').next().unwrap_or(key);
+        tracing::warn!(
+            key = %key,
+            "{name} written in the configuration file; prefer {name}_file or {name}_env"
+        );
     }
     if let Some(desk) = &mut settings.desk {
         let key = join_key("desk", "password_file");
@@ -114,6 +101,29 @@ pub(super) fn finish(mut settings: Settings, cx: &Context<'_>) -> Result<Setting
     Ok(settings)
 }
 
+/// The keys of the inline secrets the file itself writes: an inline secret may come from
+/// the environment instead.
+fn inline_in_file(settings: &Settings, cx: &Context<'_>) -> Vec<String> {
+    let sources = settings
+        .sources
+        .iter()
+        .map(|(name, s)| (join_key("sources", name), s.secrets()));
+    let targets = settings
+        .targets
+        .iter()
+        .map(|(name, t)| (join_key("targets", name), t.secrets()));
+    sources
+        .chain(targets)
+        .flat_map(|(table, secrets)| {
+            secrets
+                .into_iter()
+                .filter(|(_, secret)| matches!(secret, SecretSource::Inline(_)))
+                .map(move |(name, secret)| secret.key(&table, name))
+        })
+        .filter(|key| !cx.from_env.contains_key(key))
+        .collect()
+}
+
 impl Context<'_> {
     fn invalid(&self, key: &str, problem: String) -> ConfigError {
         ConfigError::Invalid {
@@ -124,74 +134,6 @@ impl Context<'_> {
         }
     }
 
-    /// Exactly one of `token_file`, `token_env`, `token`.
-    fn secret(
-        &self,
-        table: &str,
-        inline: Option<Secret>,
-        file: Option<String>,
-        env: Option<String>,
-    ) -> Result<SecretSource, ConfigError> {
-        self.optional_secret(table, "token", inline, file, env)?
-            .ok_or_else(|| self.missing_secret(table, "token"))
-    }
-
-    /// At most one of `NAME_file`, `NAME_env`, `NAME`; `None` when none is given.
-    fn optional_secret(
-        &self,
-        table: &str,
-        name: &str,
-        inline: Option<Secret>,
-        file: Option<String>,
-        env: Option<String>,
-    ) -> Result<Option<SecretSource>, ConfigError> {
-        let key = |suffix: &str| join_key(table, &format!("{name}{suffix}"));
-        let given: Vec<(String, &str)> = [
-            (key("_file"), file.as_deref()),
-            (key("_env"), env.as_deref()),
-            (key(""), inline.as_ref().map(Secret::expose)),
-        ]
-        .into_iter()
-        .filter_map(|(key, value)| Some((key, value?)))
-        .collect();
-        if let [(first, _), (second, _), ..] = &given[..] {
-            return Err(ConfigError::Conflict {
-                file: self.file.to_path_buf(),
-                key: first.clone(),
-                other: second.clone(),
-            });
-        }
-        // An empty value is a mistake in any form; for an inline secret the message must not
-        // echo it, and an empty one has nothing to echo.
-        if let Some((key, _)) = given.iter().find(|(_, value)| value.trim().is_empty()) {
-            return Err(self.invalid(key, "must not be empty".to_owned()));
-        }
-        Ok(match (file, env, inline) {
-            (Some(file), _, _) => Some(SecretSource::File(self.dir.join(file))),
-            (_, Some(env), _) => Some(SecretSource::Env(env)),
-            (_, _, Some(inline)) => {
-                if !self.from_env.contains_key(&key("")) {
-                    tracing::warn!(
-                        key = %key(""),
-                        "{name} written in the configuration file; prefer {name}_file or {name}_env"
-                    );
-                }
-                Some(SecretSource::Inline(inline))
-            }
-            (None, None, None) => None,
-        })
-    }
-
-    /// None of `NAME_file`, `NAME_env`, `NAME` was given.
-    fn missing_secret(&self, table: &str, name: &str) -> ConfigError {
-        let key = |suffix: &str| join_key(table, &format!("{name}{suffix}"));
-        ConfigError::MissingKey {
-            file: self.file.to_path_buf(),
-            key: key("_file"),
-            alternatives: vec![key("_env"), key("")],
-        }
-    }
-
     /// An X target's credentials: the four OAuth 1.0a keys, or an OAuth 2.0 token file with
     /// the app's client id (and, for a confidential client, its secret); never both.
     fn x_credentials(
@@ -199,42 +141,18 @@ impl Context<'_> {
         table: &str,
         x: &mut XTargetSettings,
     ) -> Result<XCredentials, ConfigError> {
-        let mut oauth1 = Vec::new();
-        for (name, inline, file, env) in [
-            (
-                "consumer_key",
-                x.consumer_key.take(),
-                x.consumer_key_file.take(),
-                x.consumer_key_env.take(),
-            ),
-            (
-                "consumer_secret",
-                x.consumer_secret.take(),
-                x.consumer_secret_file.take(),
-                x.consumer_secret_env.take(),
-            ),
-            (
-                "access_token",
-                x.access_token.take(),
-                x.access_token_file.take(),
-                x.access_token_env.take(),
-            ),
-            (
-                "access_token_secret",
-                x.access_token_secret.take(),
-                x.access_token_secret_file.take(),
-                x.access_token_secret_env.take(),
-            ),
-        ] {
-            oauth1.push((name, self.optional_secret(table, name, inline, file, env)?));
-        }
-        let client_secret = self.optional_secret(
-            table,
-            "client_secret",
-            x.client_secret.take(),
-            x.client_secret_file.take(),
-            x.client_secret_env.take(),
-        )?;
+        let mut oauth1 = [
+            ("consumer_key", x.consumer_key.take()),
+            ("consumer_secret", x.consumer_secret.take()),
+            ("access_token", x.access_token.take()),
+            ("access_token_secret", x.access_token_secret.take()),
+        ];
+        let mut client_secret = x.client_secret.take();
+        let secrets = oauth1
+            .iter_mut()
+            .map(|(_, s)| s)
+            .chain([&mut client_secret]);
+        secrets.flatten().for_each(|secret| secret.in_dir(self.dir));
         let key = |name: &str| join_key(table, name);
         if let Some(token_file) = x.oauth2_token_file.take() {
             if let Some((name, _)) = oauth1.iter().find(|(_, s)| s.is_some()) {
@@ -272,20 +190,16 @@ impl Context<'_> {
             };
             return Err(self.invalid(&key(name), problem.to_owned()));
         }
-        let mut sources = Vec::new();
-        for (name, source) in oauth1 {
-            match source {
-                Some(s) => sources.push(s),
-                None => return Err(self.missing_secret(table, name)),
-            }
-        }
         let [consumer_key, consumer_secret, access_token, access_token_secret] =
-            <[SecretSource; 4]>::try_from(sources).unwrap_or_else(|_| unreachable!("four keys"));
+            oauth1.map(|(name, secret)| {
+                secret
+                    .ok_or_else(|| ConfigError::missing_secret(self.file.to_path_buf(), key(name)))
+            });
         Ok(XCredentials::OAuth1 {
-            consumer_key,
-            consumer_secret,
-            access_token,
-            access_token_secret,
+            consumer_key: consumer_key?,
+            consumer_secret: consumer_secret?,
+            access_token: access_token?,
+            access_token_secret: access_token_secret?,
         })
     }
 

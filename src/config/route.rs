@@ -24,7 +24,7 @@ pub struct RouteSettings {
     /// Never wider than `visibility` (the renderer narrows it).
     #[serde(default = "RouteSettings::continuation")]
     pub continuation_visibility: Visibility,
-    #[serde(default = "values::yes")]
+    #[serde(default = "values::default::yes")]
     pub numbering: bool,
     #[serde(default)]
     pub replies: ReplyPolicy,
@@ -49,7 +49,7 @@ pub struct RouteSettings {
     pub sensitive_label: String,
     #[serde(default)]
     pub content_warnings: Vec<ContentWarningRule>,
-    #[serde(default = "values::yes")]
+    #[serde(default = "values::default::yes")]
     pub content_warning_first_line: bool,
     #[serde(default, deserialize_with = "values::optional_label")]
     pub default_content_warning: Option<String>,
@@ -67,7 +67,7 @@ pub struct RouteSettings {
         deserialize_with = "values::list::<_, Parameter>"
     )]
     pub tracking_parameters: Vec<String>,
-    #[serde(default = "values::yes")]
+    #[serde(default = "values::default::yes")]
     pub rewrite_own_links: bool,
     /// X handles (lower case, without `@`) to fediverse handles (`@user@server`).
     #[serde(default, deserialize_with = "values::mentions")]
@@ -87,30 +87,22 @@ pub struct RouteSettings {
     /// Whether a post deleted at the source is taken back from the targets.
     #[serde(default)]
     pub deletes: DeletesPolicy,
-    /// How far back posts are checked for deletes at an X source (it cannot tell).
+    /// How far back posts are checked for deletes at an X source (it cannot tell); 48 hours
+    /// when not given.
     #[serde(
-        default = "RouteSettings::deletes_window",
+        default = "values::default::hours::<48>",
         deserialize_with = "values::hours"
     )]
     pub deletes_window: chrono::Duration,
-    /// How often they are checked.
+    /// How often they are checked; 60 minutes when not given.
     #[serde(
-        default = "RouteSettings::deletes_check",
+        default = "values::default::minutes::<60>",
         deserialize_with = "values::minutes"
     )]
     pub deletes_check: chrono::Duration,
 }
 
 impl RouteSettings {
-    /// `continuation_visibility` when not given: one entry per thread in home timelines.
-    pub const DEFAULT_CONTINUATION_VISIBILITY: Visibility = Visibility::Unlisted;
-    /// `opt_out_tags` when not given.
-    pub const DEFAULT_OPT_OUT_TAGS: &'static [&'static str] = &["noxp", "nobridge"];
-    /// `sensitive_label` when not given.
-    pub const DEFAULT_SENSITIVE_LABEL: &'static str = "Sensitive media";
-    /// `alt_text_fallback` when not given.
-    pub const DEFAULT_ALT_TEXT_FALLBACK: &'static str =
-        "{Kind} from the original post; no description was provided.";
     /// `tracking_parameters` when not given: common click trackers, and X's share
     /// parameters on X links.
     pub const DEFAULT_TRACKING_PARAMETERS: &'static [&'static str] = &[
@@ -126,12 +118,6 @@ impl RouteSettings {
         "twitter.com:s",
         "twitter.com:t",
     ];
-    /// `backfill_date_line` when not given.
-    pub const DEFAULT_BACKFILL_DATE_LINE: &'static str = "Originally posted on {date}";
-    /// `deletes_window` (hours) when not given.
-    pub const DEFAULT_DELETES_WINDOW_HOURS: i64 = 48;
-    /// `deletes_check` (minutes) when not given.
-    pub const DEFAULT_DELETES_CHECK_MINUTES: i64 = 60;
 
     /// A route with every policy key at its default, for tests and tools that build
     /// settings without a file: read through the same derive as a file giving only `source`
@@ -144,37 +130,34 @@ impl RouteSettings {
             .expect("a route with only a source and targets is valid")
     }
 
+    /// `continuation_visibility` when not given: one entry per thread in home timelines.
     fn continuation() -> Visibility {
-        Self::DEFAULT_CONTINUATION_VISIBILITY
+        Visibility::Unlisted
     }
 
+    /// `opt_out_tags` when not given.
     fn opt_out() -> Vec<String> {
-        owned(Self::DEFAULT_OPT_OUT_TAGS)
+        owned(&["noxp", "nobridge"])
     }
 
+    /// `sensitive_label` when not given.
     fn sensitive() -> String {
-        Self::DEFAULT_SENSITIVE_LABEL.to_owned()
+        "Sensitive media".to_owned()
     }
 
+    /// `alt_text_fallback` when not given.
     fn fallback() -> String {
-        Self::DEFAULT_ALT_TEXT_FALLBACK.to_owned()
+        "{Kind} from the original post; no description was provided.".to_owned()
     }
 
     fn trackers() -> Vec<String> {
         owned(Self::DEFAULT_TRACKING_PARAMETERS)
     }
 
-    fn deletes_window() -> chrono::Duration {
-        chrono::Duration::hours(Self::DEFAULT_DELETES_WINDOW_HOURS)
-    }
-
-    fn deletes_check() -> chrono::Duration {
-        chrono::Duration::minutes(Self::DEFAULT_DELETES_CHECK_MINUTES)
-    }
-
+    /// `backfill_date_line` when not given.
     #[expect(clippy::unnecessary_wraps, reason = "the field's type, for serde")]
     fn date_line() -> Option<String> {
-        Some(Self::DEFAULT_BACKFILL_DATE_LINE.to_owned())
+        Some("Originally posted on {date}".to_owned())
     }
 }
 

@@ -2,20 +2,28 @@
 //! both with a `Debug` that never shows the token, so settings can be logged whole.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use super::ConfigError;
+use serde::Deserialize;
+
+use super::de::join_key;
+use super::{values, ConfigError};
 
 /// Where a secret comes from; loaded only when needed, so `check` can report each one.
-#[derive(Clone)]
+///
+/// A settings field of this type is read from whichever of its three keys is given (`token`,
+/// `token_file`, `token_env`), which the field lists as its aliases; the configuration
+/// reader refuses two of them, and names all three when none is given.
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum SecretSource {
     /// `token = "..."` in the file (discouraged: the file becomes a secret too).
-    Inline(Secret),
+    Inline(#[serde(deserialize_with = "values::not_blank")] Secret),
     /// `token_file`: a file holding the token, such as a systemd credential. The path is
     /// resolved against the configuration file's folder.
-    File(PathBuf),
+    File(#[serde(deserialize_with = "values::not_blank")] PathBuf),
     /// `token_env`: the name of an environment variable holding the token.
-    Env(String),
+    Env(#[serde(deserialize_with = "values::not_blank")] String),
 }
 
 impl fmt::Debug for SecretSource {
@@ -29,6 +37,23 @@ impl fmt::Debug for SecretSource {
 }
 
 impl SecretSource {
+    /// The key this secret was given under in `table`: `NAME`, `NAME_file` or `NAME_env`.
+    pub(super) fn key(&self, table: &str, name: &str) -> String {
+        let suffix = match self {
+            SecretSource::Inline(_) => "",
+            SecretSource::File(_) => "_file",
+            SecretSource::Env(_) => "_env",
+        };
+        join_key(table, &format!("{name}{suffix}"))
+    }
+
+    /// Resolves a file's path against `dir`, the configuration file's folder.
+    pub(super) fn in_dir(&mut self, dir: &Path) {
+        if let SecretSource::File(path) = self {
+            *path = dir.join(&*path);
+        }
+    }
+
     /// Reads the secret now: the file's content or the variable's value, with surrounding
     /// whitespace (the trailing newline editors add) removed. `key` names the setting in
     /// errors, e.g. `targets.wikis-world`; errors name the file or the variable too, never
@@ -74,8 +99,14 @@ impl SecretSource {
 }
 
 /// A token. `Debug` and `Display` print `[redacted]`.
-#[derive(Clone, PartialEq, Eq, serde::Deserialize)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
+
+impl From<String> for Secret {
+    fn from(token: String) -> Self {
+        Secret(token)
+    }
+}
 
 impl Secret {
     /// Wraps a token obtained elsewhere (e.g. by `auth`).

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::{resolve, values, Secret, SecretSource, ServerKind};
+use super::{values, SecretSource, ServerKind};
 use std::time::Duration;
 
 /// `[sources.NAME]`, by `kind`.
@@ -23,6 +23,15 @@ pub enum SourceSettings {
 }
 
 impl SourceSettings {
+    /// The source's secrets, by name.
+    pub(super) fn secrets(&self) -> Vec<(&'static str, &SecretSource)> {
+        match self {
+            SourceSettings::X(s) => vec![("token", &s.token)],
+            SourceSettings::Fediverse(s) => vec![("token", &s.token)],
+            SourceSettings::Archive(_) | SourceSettings::Feed(_) => Vec::new(),
+        }
+    }
+
     /// Whether the source's media URLs may point at private, loopback or link-local
     /// addresses (`allow_private_media`), for whatever downloads them later (a release
     /// from review).
@@ -43,23 +52,20 @@ pub struct XSourceSettings {
     /// The handle without `@`.
     #[serde(deserialize_with = "values::username")]
     pub username: String,
-    /// From `token_file`, `token_env` or `token`, after reading.
-    #[serde(skip, default = "resolve::unread_token")]
+    /// `token_file`, `token_env` or `token`.
+    #[serde(alias = "token_file", alias = "token_env")]
     pub token: SecretSource,
-    #[serde(rename = "token")]
-    pub(super) inline_token: Option<Secret>,
-    pub(super) token_file: Option<String>,
-    pub(super) token_env: Option<String>,
     /// A cron expression with a seconds field, checked to parse.
     #[serde(deserialize_with = "values::schedule")]
     pub schedule: String,
-    /// Without a trailing slash; `api_url` points tests at a local fake.
-    #[serde(
-        default = "XSourceSettings::api",
-        deserialize_with = "values::base_url"
-    )]
+    /// Without a trailing slash; X's API when not given; `api_url` points tests at a local
+    /// fake.
+    #[serde(default = "x_api", deserialize_with = "values::base_url")]
     pub api_url: String,
-    #[serde(default, deserialize_with = "values::x_start")]
+    #[serde(
+        default,
+        deserialize_with = "values::start::<_, { XSourceSettings::MAX_LATEST }, true>"
+    )]
     pub start: StartAt,
     /// US dollars per post read, for the cost estimate in `status`.
     #[serde(
@@ -88,19 +94,18 @@ fn tco_url() -> String {
     crate::short_links::TCO_URL.to_owned()
 }
 
+/// `api_url` when not given, for an X source or target: the real X API.
+pub(super) fn x_api() -> String {
+    "https://api.x.com".to_owned()
+}
+
 impl XSourceSettings {
-    /// `api_url` when not given: the real X API.
-    pub const DEFAULT_API_URL: &'static str = "https://api.x.com";
     /// `post_read_price` when not given: pay-per-use price of one post read (2026).
     pub const DEFAULT_POST_READ_PRICE: f64 = 0.005;
     /// `user_read_price` when not given: pay-per-use price of one user lookup (2026).
     pub const DEFAULT_USER_READ_PRICE: f64 = 0.010;
     /// The most posts `start = "latest:N"` may ask for: the API reaches only the newest 3,200.
     pub const MAX_LATEST: u32 = 3200;
-
-    fn api() -> String {
-        Self::DEFAULT_API_URL.to_owned()
-    }
 
     fn post_price() -> f64 {
         Self::DEFAULT_POST_READ_PRICE
@@ -176,7 +181,10 @@ pub struct FeedSourceSettings {
     #[serde(deserialize_with = "values::schedule")]
     pub schedule: String,
     /// `latest` or `latest:N` (post ids are X's).
-    #[serde(default, deserialize_with = "values::feed_start")]
+    #[serde(
+        default,
+        deserialize_with = "values::start::<_, { FeedSourceSettings::MAX_LATEST }, false>"
+    )]
     pub start: StartAt,
     /// Whether media URLs may point at private, loopback or link-local addresses.
     #[serde(default)]
@@ -200,27 +208,26 @@ pub struct FediverseSourceSettings {
     /// Without a trailing slash.
     #[serde(deserialize_with = "values::base_url")]
     pub url: String,
-    /// From `token_file`, `token_env` or `token`, after reading (read scopes suffice).
-    #[serde(skip, default = "resolve::unread_token")]
+    /// `token_file`, `token_env` or `token` (read scopes suffice).
+    #[serde(alias = "token_file", alias = "token_env")]
     pub token: SecretSource,
-    #[serde(rename = "token")]
-    pub(super) inline_token: Option<Secret>,
-    pub(super) token_file: Option<String>,
-    pub(super) token_env: Option<String>,
     /// A cron expression with a seconds field: the polling fallback (and the only way
     /// where the server has no streaming).
     #[serde(deserialize_with = "values::schedule")]
     pub schedule: String,
     /// `latest` (nothing old) or `latest:N`.
-    #[serde(default, deserialize_with = "values::fedi_start")]
+    #[serde(
+        default,
+        deserialize_with = "values::start::<_, { FediverseSourceSettings::MAX_LATEST }, false>"
+    )]
     pub start: StartAt,
     /// Whether to listen on the server's streaming connection (default true).
-    #[serde(default = "values::yes")]
+    #[serde(default = "values::default::yes")]
     pub stream: bool,
-    /// `timeout_seconds`: the most any one call to the server may take.
+    /// `timeout_seconds`: the most any one call to the server may take (30 when not given).
     #[serde(
         rename = "timeout_seconds",
-        default = "FediverseSourceSettings::timeout",
+        default = "values::default::seconds::<30>",
         deserialize_with = "values::seconds"
     )]
     pub request_timeout: Duration,
@@ -230,12 +237,6 @@ pub struct FediverseSourceSettings {
 }
 
 impl FediverseSourceSettings {
-    /// `timeout_seconds` when not given.
-    pub const DEFAULT_TIMEOUT_SECONDS: u64 = 30;
     /// The most statuses `start = "latest:N"` may ask for (a few pages of the account).
     pub const MAX_LATEST: u32 = 400;
-
-    fn timeout() -> Duration {
-        Duration::from_secs(Self::DEFAULT_TIMEOUT_SECONDS)
-    }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::de::{self, Deserializer, EnumAccess, VariantAccess, Visitor};
 use serde::Deserialize;
 
-use super::{resolve, values, ReviewPolicy, Secret, SecretSource};
+use super::{resolve, values, ReviewPolicy, SecretSource};
 
 /// `[targets.NAME]`, by `kind`.
 #[derive(Debug, Clone)]
@@ -32,6 +32,30 @@ impl TargetSettings {
             TargetSettings::Fediverse(t) => t.review,
             TargetSettings::DryRun(t) => t.review,
             TargetSettings::X(t) => t.review,
+        }
+    }
+
+    /// The target's secrets, by name (those its credentials use, for an X target).
+    pub(super) fn secrets(&self) -> Vec<(&'static str, &SecretSource)> {
+        match self {
+            TargetSettings::Fediverse(t) => vec![("token", &t.token)],
+            TargetSettings::DryRun(_) => Vec::new(),
+            TargetSettings::X(t) => match &t.credentials {
+                XCredentials::OAuth1 {
+                    consumer_key,
+                    consumer_secret,
+                    access_token,
+                    access_token_secret,
+                } => vec![
+                    ("consumer_key", consumer_key),
+                    ("consumer_secret", consumer_secret),
+                    ("access_token", access_token),
+                    ("access_token_secret", access_token_secret),
+                ],
+                XCredentials::OAuth2 { client_secret, .. } => {
+                    client_secret.iter().map(|s| ("client_secret", s)).collect()
+                }
+            },
         }
     }
 }
@@ -137,80 +161,56 @@ pub struct FediverseTargetSettings {
     /// Without a trailing slash, so paths can be appended.
     #[serde(deserialize_with = "values::base_url")]
     pub url: String,
-    /// From `token_file`, `token_env` or `token`, after reading.
-    #[serde(skip, default = "resolve::unread_token")]
+    /// `token_file`, `token_env` or `token`.
+    #[serde(alias = "token_file", alias = "token_env")]
     pub token: SecretSource,
-    #[serde(rename = "token")]
-    pub(super) inline_token: Option<Secret>,
-    pub(super) token_file: Option<String>,
-    pub(super) token_env: Option<String>,
-    /// `timeout_seconds`: a write that times out is reconciled, never blindly sent again.
-    #[serde(
-        rename = "timeout_seconds",
-        default = "FediverseTargetSettings::timeout"
-    )]
+    /// `timeout_seconds` (30): a write that times out is reconciled, never blindly sent
+    /// again.
+    #[serde(rename = "timeout_seconds", default = "values::default::seconds::<30>")]
     #[serde(deserialize_with = "values::seconds")]
     pub request_timeout: Duration,
-    /// `profile_refresh_hours`: how long the server's limits are trusted.
+    /// `profile_refresh_hours` (24): how long the server's limits are trusted.
     #[serde(
         rename = "profile_refresh_hours",
-        default = "FediverseTargetSettings::refresh"
+        default = "values::default::hours::<24>"
     )]
     #[serde(deserialize_with = "values::hours")]
     pub profile_refresh: chrono::Duration,
     /// The fraction of each rate-limit window a backfill may use, so live posts find room.
-    #[serde(
-        default = "FediverseTargetSettings::share",
-        deserialize_with = "values::share"
-    )]
+    #[serde(default = "backfill_share", deserialize_with = "values::share")]
     pub backfill_share: f64,
     /// Overrides the route's `review` for posts to this target.
     #[serde(default)]
     pub review: Option<ReviewPolicy>,
 }
 
-impl FediverseTargetSettings {
-    /// `timeout_seconds` when not given.
-    pub const DEFAULT_TIMEOUT_SECONDS: usize = 30;
-    /// `profile_refresh_hours` when not given.
-    pub const DEFAULT_PROFILE_REFRESH_HOURS: usize = 24;
-    /// `backfill_share` when not given.
-    pub const DEFAULT_BACKFILL_SHARE: f64 = 0.8;
-
-    fn timeout() -> Duration {
-        Duration::from_secs(Self::DEFAULT_TIMEOUT_SECONDS as u64)
-    }
-
-    #[expect(clippy::cast_possible_wrap, reason = "a small constant")]
-    fn refresh() -> chrono::Duration {
-        chrono::Duration::hours(Self::DEFAULT_PROFILE_REFRESH_HOURS as i64)
-    }
-
-    fn share() -> f64 {
-        Self::DEFAULT_BACKFILL_SHARE
-    }
+/// `backfill_share` when not given, for a fediverse or an X target.
+fn backfill_share() -> f64 {
+    0.8
 }
 
 /// `kind = "dry-run"`: writes what it would post; emulates a server with these limits.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DryRunTargetSettings {
-    /// `"-"` for stdout, or a `.jsonl` path resolved against the configuration file's folder.
+    /// `"-"` for stdout (the default), or a `.jsonl` path resolved against the configuration
+    /// file's folder.
     #[serde(
         default = "DryRunTargetSettings::stdout",
         deserialize_with = "values::output"
     )]
     pub output: String,
-    #[serde(default = "values::count::<{ DryRunTargetSettings::DEFAULT_MAX_CHARACTERS }>")]
+    /// Mastodon's 500 when not given.
+    #[serde(default = "values::default::count::<500>")]
     #[serde(deserialize_with = "values::at_least_one")]
     pub max_characters: usize,
-    #[serde(default = "values::count::<{ DryRunTargetSettings::DEFAULT_MAX_MEDIA_ATTACHMENTS }>")]
+    #[serde(default = "values::default::count::<4>")]
     pub max_media_attachments: usize,
-    #[serde(
-        default = "values::count::<{ DryRunTargetSettings::DEFAULT_CHARACTERS_RESERVED_PER_URL }>"
-    )]
+    /// What every URL counts for (23 when not given).
+    #[serde(default = "values::default::count::<23>")]
     pub characters_reserved_per_url: usize,
-    #[serde(default = "values::count::<{ DryRunTargetSettings::DEFAULT_DESCRIPTION_LIMIT }>")]
+    /// Characters per media description (1500 when not given).
+    #[serde(default = "values::default::count::<1500>")]
     pub description_limit: usize,
     /// Overrides the route's `review` for posts to this target.
     #[serde(default)]
@@ -220,14 +220,6 @@ pub struct DryRunTargetSettings {
 impl DryRunTargetSettings {
     /// `output` when not given: standard output.
     pub const DEFAULT_OUTPUT: &'static str = "-";
-    /// `max_characters` when not given (Mastodon's).
-    pub const DEFAULT_MAX_CHARACTERS: usize = 500;
-    /// `max_media_attachments` when not given.
-    pub const DEFAULT_MAX_MEDIA_ATTACHMENTS: usize = 4;
-    /// `characters_reserved_per_url` when not given: what every URL counts for.
-    pub const DEFAULT_CHARACTERS_RESERVED_PER_URL: usize = 23;
-    /// `description_limit` when not given: characters per media description.
-    pub const DEFAULT_DESCRIPTION_LIMIT: usize = 1500;
 
     fn stdout() -> String {
         Self::DEFAULT_OUTPUT.to_owned()
@@ -241,30 +233,25 @@ impl DryRunTargetSettings {
 pub struct XTargetSettings {
     /// Without a trailing slash.
     #[serde(
-        default = "XTargetSettings::api",
+        default = "super::sources::x_api",
         deserialize_with = "values::base_url"
     )]
     pub api_url: String,
     /// The credentials' sources, after reading the keys below.
     #[serde(skip, default = "resolve::unread_x_credentials")]
     pub credentials: XCredentials,
-    pub(super) consumer_key: Option<Secret>,
-    pub(super) consumer_key_file: Option<String>,
-    pub(super) consumer_key_env: Option<String>,
-    pub(super) consumer_secret: Option<Secret>,
-    pub(super) consumer_secret_file: Option<String>,
-    pub(super) consumer_secret_env: Option<String>,
-    pub(super) access_token: Option<Secret>,
-    pub(super) access_token_file: Option<String>,
-    pub(super) access_token_env: Option<String>,
-    pub(super) access_token_secret: Option<Secret>,
-    pub(super) access_token_secret_file: Option<String>,
-    pub(super) access_token_secret_env: Option<String>,
+    #[serde(alias = "consumer_key_file", alias = "consumer_key_env")]
+    pub(super) consumer_key: Option<SecretSource>,
+    #[serde(alias = "consumer_secret_file", alias = "consumer_secret_env")]
+    pub(super) consumer_secret: Option<SecretSource>,
+    #[serde(alias = "access_token_file", alias = "access_token_env")]
+    pub(super) access_token: Option<SecretSource>,
+    #[serde(alias = "access_token_secret_file", alias = "access_token_secret_env")]
+    pub(super) access_token_secret: Option<SecretSource>,
     pub(super) oauth2_token_file: Option<String>,
     pub(super) client_id: Option<String>,
-    pub(super) client_secret: Option<Secret>,
-    pub(super) client_secret_file: Option<String>,
-    pub(super) client_secret_env: Option<String>,
+    #[serde(alias = "client_secret_file", alias = "client_secret_env")]
+    pub(super) client_secret: Option<SecretSource>,
     /// Where X sends the person after approving (OAuth 2.0 `auth`); registered with the app.
     #[serde(
         default = "XTargetSettings::redirect",
@@ -286,22 +273,20 @@ pub struct XTargetSettings {
     /// US dollars per UTC day; `None`: no cap.
     #[serde(default, deserialize_with = "values::optional_price")]
     pub max_spend_per_day: Option<f64>,
-    /// `timeout_seconds`: a post that times out is reconciled, never blindly sent again.
-    #[serde(rename = "timeout_seconds", default = "XTargetSettings::timeout")]
+    /// `timeout_seconds` (30): a post that times out is reconciled, never blindly sent
+    /// again.
+    #[serde(rename = "timeout_seconds", default = "values::default::seconds::<30>")]
     #[serde(deserialize_with = "values::seconds")]
     pub request_timeout: Duration,
-    /// `media_processing_minutes`: how long a video may take X to process.
+    /// `media_processing_minutes` (10): how long a video may take X to process.
     #[serde(
         rename = "media_processing_minutes",
-        default = "XTargetSettings::processing"
+        default = "values::default::minutes::<10>"
     )]
     #[serde(deserialize_with = "values::minutes")]
     pub media_processing: chrono::Duration,
     /// The fraction of each rate-limit window a backfill may use.
-    #[serde(
-        default = "FediverseTargetSettings::share",
-        deserialize_with = "values::share"
-    )]
+    #[serde(default = "backfill_share", deserialize_with = "values::share")]
     pub backfill_share: f64,
     /// Overrides the route's `review` for posts to this target.
     #[serde(default)]
@@ -309,37 +294,16 @@ pub struct XTargetSettings {
 }
 
 impl XTargetSettings {
-    /// `api_url` when not given: X's API.
-    pub const DEFAULT_API_URL: &'static str = "https://api.x.com";
     /// `redirect_uri` when not given: a loopback address nothing answers on, from which the
     /// person copies the address (or the code in it) back to `auth`.
-    pub const DEFAULT_REDIRECT_URI: &'static str = "http://127.0.0.1:8723/callback";
+    fn redirect() -> String {
+        "http://127.0.0.1:8723/callback".to_owned()
+    }
+
     /// `authorize_url` when not given (X's documentation; its `OpenAPI` document names
     /// `https://api.x.com/2/oauth2/authorize` instead).
-    pub const DEFAULT_AUTHORIZE_URL: &'static str = "https://x.com/i/oauth2/authorize";
-    /// `timeout_seconds` when not given.
-    pub const DEFAULT_TIMEOUT_SECONDS: u64 = 30;
-    /// `media_processing_minutes` when not given.
-    pub const DEFAULT_MEDIA_PROCESSING_MINUTES: i64 = 10;
-
-    fn api() -> String {
-        Self::DEFAULT_API_URL.to_owned()
-    }
-
-    fn redirect() -> String {
-        Self::DEFAULT_REDIRECT_URI.to_owned()
-    }
-
     fn authorize() -> String {
-        Self::DEFAULT_AUTHORIZE_URL.to_owned()
-    }
-
-    fn timeout() -> Duration {
-        Duration::from_secs(Self::DEFAULT_TIMEOUT_SECONDS)
-    }
-
-    fn processing() -> chrono::Duration {
-        chrono::Duration::minutes(Self::DEFAULT_MEDIA_PROCESSING_MINUTES)
+        "https://x.com/i/oauth2/authorize".to_owned()
     }
 }
 

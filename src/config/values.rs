@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::de::{self, Deserialize, Deserializer, Unexpected, Visitor};
 
-use super::{FediverseSourceSettings, FeedSourceSettings, StartAt, XSourceSettings};
+use super::StartAt;
 
 /// Reads a `T` and passes it through `check`, whose `Err` is the problem to report.
 fn checked<'de, D, T, U>(d: D, check: impl FnOnce(T) -> Result<U, String>) -> Result<U, D::Error>
@@ -23,14 +23,28 @@ where
     check(T::deserialize(d)?).map_err(de::Error::custom)
 }
 
-/// A serde default that is a constant count (serde takes a function, not a value).
-pub(super) const fn count<const N: usize>() -> usize {
-    N
-}
+/// Serde defaults that are constants, so a key's default is written at its field (serde
+/// takes a function, not a value).
+pub(super) mod default {
+    pub(in crate::config) const fn yes() -> bool {
+        true
+    }
 
-/// A serde default of `true`.
-pub(super) const fn yes() -> bool {
-    true
+    pub(in crate::config) const fn count<const N: usize>() -> usize {
+        N
+    }
+
+    pub(in crate::config) const fn seconds<const N: u64>() -> std::time::Duration {
+        std::time::Duration::from_secs(N)
+    }
+
+    pub(in crate::config) fn minutes<const N: i64>() -> chrono::Duration {
+        chrono::Duration::minutes(N)
+    }
+
+    pub(in crate::config) fn hours<const N: i64>() -> chrono::Duration {
+        chrono::Duration::hours(N)
+    }
 }
 
 pub(super) fn username<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
@@ -73,21 +87,29 @@ pub(super) fn url<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     checked(d, |url: String| http_url(&url).map(|()| url))
 }
 
-pub(super) fn x_start<'de, D: Deserializer<'de>>(d: D) -> Result<StartAt, D::Error> {
+/// `start`: `"latest"`, `"latest:N"` with N up to `MAX`, or (when `IDS`) a post id.
+pub(super) fn start<'de, D, const MAX: u32, const IDS: bool>(d: D) -> Result<StartAt, D::Error>
+where
+    D: Deserializer<'de>,
+{
     checked(d, |text: String| {
-        start(&text, XSourceSettings::MAX_LATEST, true)
-    })
-}
-
-pub(super) fn feed_start<'de, D: Deserializer<'de>>(d: D) -> Result<StartAt, D::Error> {
-    checked(d, |text: String| {
-        start(&text, FeedSourceSettings::MAX_LATEST, false)
-    })
-}
-
-pub(super) fn fedi_start<'de, D: Deserializer<'de>>(d: D) -> Result<StartAt, D::Error> {
-    checked(d, |text: String| {
-        start(&text, FediverseSourceSettings::MAX_LATEST, false)
+        let value = text.trim();
+        let parsed = if value == "latest" {
+            Some(StartAt::Latest(0))
+        } else if let Some(n) = value.strip_prefix("latest:") {
+            n.parse::<u32>()
+                .ok()
+                .filter(|n| *n <= MAX)
+                .map(StartAt::Latest)
+        } else if IDS && !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+            Some(StartAt::After(value.to_owned()))
+        } else {
+            None
+        };
+        parsed.ok_or_else(|| {
+            let ids = if IDS { ", or a post id" } else { "" };
+            format!("`{value}` is not a start: \"latest\", \"latest:N\" with N up to {MAX}{ids}")
+        })
     })
 }
 
@@ -165,6 +187,20 @@ pub(super) fn output<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error
             return Err("must not be empty; use \"-\" for standard output".to_owned());
         }
         Ok(output)
+    })
+}
+
+/// Anything but blank: a secret's key, whose value a message must not echo.
+pub(super) fn not_blank<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: From<String>,
+{
+    checked(d, |text: String| {
+        if text.trim().is_empty() {
+            return Err("must not be empty".to_owned());
+        }
+        Ok(T::from(text))
     })
 }
 
@@ -392,27 +428,6 @@ fn trimmed(text: &str, problem: &str) -> Result<String, String> {
         "" => Err(problem.to_owned()),
         text => Ok(text.to_owned()),
     }
-}
-
-/// `start`: `"latest"`, `"latest:N"` with N up to `max_latest`, or (when `ids`) a post id.
-fn start(text: &str, max_latest: u32, ids: bool) -> Result<StartAt, String> {
-    let value = text.trim();
-    let parsed = if value == "latest" {
-        Some(StartAt::Latest(0))
-    } else if let Some(n) = value.strip_prefix("latest:") {
-        n.parse::<u32>()
-            .ok()
-            .filter(|n| *n <= max_latest)
-            .map(StartAt::Latest)
-    } else if ids && !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        Some(StartAt::After(value.to_owned()))
-    } else {
-        None
-    };
-    parsed.ok_or_else(|| {
-        let ids = if ids { ", or a post id" } else { "" };
-        format!("`{value}` is not a start: \"latest\", \"latest:N\" with N up to {max_latest}{ids}")
-    })
 }
 
 /// X handles: 1 to 15 letters, digits or underscores.
