@@ -14,7 +14,7 @@ use crate::cli::{BackfillArgs, Command, RetractArgs};
 use crate::clock::Clock;
 use crate::config::{ConfigError, Finding, Settings, TargetSettings, EXAMPLE_CONFIG};
 use crate::daemon::{running_daemon, Daemon, DaemonError, DaemonOptions, Notifier};
-use crate::engine::SetupError;
+use crate::engine::route_settings;
 use crate::metrics::{self, Metrics};
 use crate::operator::{self, OperatorError};
 use crate::progress::Progress;
@@ -466,13 +466,7 @@ async fn api_backfill(
         cancel,
         ..BackfillOptions::default()
     };
-    if !settings.routes.contains_key(&opts.route) {
-        return Err(BackfillError::Setup(SetupError::UnknownRoute {
-            file: settings.file.clone(),
-            route: opts.route,
-        })
-        .into());
-    }
+    route_settings(&settings, &opts.route).map_err(BackfillError::Setup)?;
     if !opts.dry_run {
         if let Some(exit) = hand_to_daemon(&ledger, &opts, true).await? {
             return Ok(exit);
