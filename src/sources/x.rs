@@ -492,27 +492,13 @@ impl XSource {
         let mut gone = Vec::new();
         for chunk in ids.chunks(usize::try_from(PAGE_SIZE).unwrap_or(100)) {
             let page = self.client.tweets(&account, chunk).await?;
-            self.bill_check(ledger, page.returned).await?;
+            self.bill(ledger, page.returned, Some(ReadKind::DeletesCheck))
+                .await?;
             gone.extend(page.missing.into_iter().filter(|id| chunk.contains(&id.0)));
         }
         info!(source = %self.name, checked = ids.len(), gone = gone.len(), "deletes check");
         self.deleted.extend(gone);
         Ok(())
-    }
-
-    /// Counts a deletes check's billed reads: as post reads, and apart.
-    async fn bill_check(&self, ledger: &Arc<Ledger>, returned: usize) -> Result<(), StoreError> {
-        if returned == 0 {
-            return Ok(());
-        }
-        let count = u64::try_from(returned).unwrap_or(u64::MAX);
-        let (name, now) = (self.name.clone(), self.client.clock.now());
-        ledger
-            .call(move |l| {
-                l.add_billable_reads(&name, ReadKind::Post, count, now)?;
-                l.add_billable_reads(&name, ReadKind::DeletesCheck, count, now)
-            })
-            .await
     }
 
     /// Moves the cursor past `id` (a new source's start): saved off the event loop.
@@ -660,7 +646,7 @@ impl XSource {
         let mut posts = Vec::new();
         for chunk in ids.chunks(usize::try_from(PAGE_SIZE).unwrap_or(100)) {
             let page = self.client.tweets(&account, chunk).await?;
-            self.bill(ledger, page.returned).await?;
+            self.bill(ledger, page.returned, None).await?;
             for problem in &page.errors {
                 warn!(source = %self.name, problem = %problem, "a post to retry cannot be read again");
             }
@@ -732,7 +718,7 @@ impl XSource {
     ) -> Result<Vec<XPost>, XError> {
         let before = poll.returned;
         let result = self.read_pages(account, user_id, query, enough, poll).await;
-        self.bill(ledger, poll.returned - before).await?;
+        self.bill(ledger, poll.returned - before, None).await?;
         result
     }
 
@@ -769,15 +755,26 @@ impl XSource {
     }
 
     /// Counts `returned` billed post reads in the ledger, off the event loop; nothing at all
-    /// when none were returned (an idle poll costs no ledger call).
-    async fn bill(&self, ledger: &Arc<Ledger>, returned: usize) -> Result<(), StoreError> {
+    /// when none were returned (an idle poll costs no ledger call). A deletes check's reads
+    /// are counted as post reads, and apart (`also`).
+    async fn bill(
+        &self,
+        ledger: &Arc<Ledger>,
+        returned: usize,
+        also: Option<ReadKind>,
+    ) -> Result<(), StoreError> {
         if returned == 0 {
             return Ok(());
         }
         let count = u64::try_from(returned).unwrap_or(u64::MAX);
         let (name, now) = (self.name.clone(), self.client.clock.now());
         ledger
-            .call(move |l| l.add_billable_reads(&name, ReadKind::Post, count, now))
+            .call(move |l| {
+                for kind in std::iter::once(ReadKind::Post).chain(also) {
+                    l.add_billable_reads(&name, kind, count, now)?;
+                }
+                Ok(())
+            })
             .await
     }
 }
