@@ -139,7 +139,7 @@ mod tests {
     use rstest::rstest;
 
     use super::*;
-    use crate::model::{Author, Facet, Media, MediaKind, PostRef, References};
+    use crate::model::{Facet, Media, MediaKind, PostRef};
 
     fn post(text: &str) -> Post {
         let mut facets = Vec::new();
@@ -153,20 +153,9 @@ mod tests {
             });
         }
         Post {
-            id: PostId::new("1"),
-            author: Author {
-                id: None,
-                username: "me".into(),
-                display_name: None,
-            },
-            created_at: Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap(),
-            text: text.into(),
             facets,
-            media: Vec::new(),
-            references: References::default(),
-            sensitive: false,
-            language: None,
             url: "https://x.com/me/status/1".into(),
+            ..Post::sample("1", text)
         }
     }
 

@@ -217,11 +217,7 @@ impl Engine {
         let now = self.ctx.clock.now();
         let probe = Post {
             id: PostId::new("0"),
-            author: Author {
-                id: None,
-                username: "probe".to_owned(),
-                display_name: None,
-            },
+            author: Author::named("probe"),
             created_at: now,
             text: String::new(),
             facets: Vec::new(),
