@@ -154,29 +154,8 @@ impl Ledger {
                 params![route, post, target],
             )?;
             for part in waiting {
-                let k = &part.key;
-                tx.prepare_cached(
-                    "UPDATE parts SET state = 'skipped', reason = ?5, next_attempt_at = NULL, \
-                     updated_at = ?6 WHERE route = ?1 AND source_post_id = ?2 AND target = ?3 \
-                     AND part_index = ?4",
-                )?
-                .execute(params![
-                    k.route,
-                    k.source_post_id,
-                    k.target,
-                    k.part_index,
-                    reason,
-                    now
-                ])?;
-                audit(
-                    &tx,
-                    &now,
-                    "quarantine drop",
-                    k,
-                    Some(k.part_index),
-                    &format!("{} → skipped", part.state),
-                    Some(note),
-                )?;
+                let from = part.state.as_str();
+                skip_unsent(&tx, &part.key, from, &reason, &now, "quarantine drop", note)?;
                 moved.push(part.key);
             }
         }
@@ -312,6 +291,42 @@ fn select(
             PartFilter::SQL
         ),
         params![route, target, post, HELD_PREFIX],
+    )
+}
+
+/// Skips a part that was never sent (`from` is its state) for `reason`, with its audit
+/// row, inside the caller's transaction.
+pub(super) fn skip_unsent(
+    tx: &Connection,
+    key: &PartKey,
+    from: &str,
+    reason: &str,
+    now: &str,
+    command: &str,
+    note: &str,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "UPDATE parts SET state = 'skipped', reason = ?5, next_attempt_at = NULL, \
+         updated_at = ?6 WHERE route = ?1 AND source_post_id = ?2 AND target = ?3 \
+         AND part_index = ?4",
+    )?
+    .execute(params![
+        key.route,
+        key.source_post_id,
+        key.target,
+        key.part_index,
+        reason,
+        now
+    ])?;
+    let change = format!("{from} → skipped");
+    audit(
+        tx,
+        now,
+        command,
+        key,
+        Some(key.part_index),
+        &change,
+        Some(note),
     )
 }
 
