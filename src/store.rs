@@ -854,7 +854,7 @@ impl Ledger {
         part.updated_at = now.trunc_subsecs(6);
         tx.prepare_cached(
             "UPDATE parts SET state = ?5, remote_id = ?6, remote_url = ?7, attempts = ?8, \
-             last_error = ?9, next_attempt_at = ?10, updated_at = ?11 \
+             last_error = ?9, next_attempt_at = ?10, updated_at = ?11, reason = ?12 \
              WHERE route = ?1 AND source_post_id = ?2 AND target = ?3 AND part_index = ?4",
         )?
         .execute(params![
@@ -869,6 +869,7 @@ impl Ledger {
             part.last_error,
             part.next_attempt_at.map(timestamp),
             timestamp(part.updated_at),
+            part.reason,
         ])?;
         also(&tx)?;
         tx.commit()?;

@@ -542,19 +542,9 @@ impl Ledger {
             |part| {
                 part.state = PartState::Retracted;
                 part.next_attempt_at = None;
+                part.reason = Some(reason);
             },
             |tx| {
-                tx.prepare_cached(
-                    "UPDATE parts SET reason = ?5 WHERE route = ?1 AND source_post_id = ?2 \
-                     AND target = ?3 AND part_index = ?4",
-                )?
-                .execute(params![
-                    key.route,
-                    key.source_post_id,
-                    key.target,
-                    key.part_index,
-                    reason
-                ])?;
                 audit(
                     tx,
                     &stamp,
