@@ -89,6 +89,17 @@ impl Post {
         format!("https://x.com/{username}/status/{id}")
     }
 
+    /// The post's hashtags, lowercased (the route's tag rules ignore case).
+    pub fn tags_lowercase(&self) -> Vec<String> {
+        self.facets
+            .iter()
+            .filter_map(|f| match &f.kind {
+                FacetKind::Hashtag { tag } => Some(tag.to_lowercase()),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Makes the link facet at `index` point at `url` and show it in the text, moving the
     /// facets after it; the facet list keeps its order. Does nothing when `index` is not a
     /// link facet or its range is not in the text.

@@ -69,14 +69,7 @@ pub(super) fn sources<'p>(
         labels.push((&s.sensitive_label, WarnedBy::SensitiveFlag));
     }
     let words = searchable_text(post);
-    let tags: Vec<String> = post
-        .facets
-        .iter()
-        .filter_map(|f| match &f.kind {
-            FacetKind::Hashtag { tag } => Some(tag.to_lowercase()),
-            _ => None,
-        })
-        .collect();
+    let tags = post.tags_lowercase();
     for (i, rule) in s.content_warnings.iter().enumerate() {
         if rule_matches(rule, &words, &tags) {
             labels.push((&rule.label, WarnedBy::Rule(i)));
