@@ -291,7 +291,7 @@ impl MediaFetcher {
                 reqwest::redirect::Policy::none()
             };
             let mut builder = reqwest::Client::builder()
-                .user_agent(concat!("birdbridge/", env!("CARGO_PKG_VERSION")))
+                .user_agent(crate::http::USER_AGENT)
                 .connect_timeout(Duration::from_secs(10))
                 // A stalled body fails; a long one that keeps coming does not.
                 .read_timeout(Duration::from_secs(60))

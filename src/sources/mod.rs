@@ -237,7 +237,7 @@ impl Http {
     /// When the TLS backend cannot be set up.
     pub fn new() -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
-            .user_agent(concat!("birdbridge/", env!("CARGO_PKG_VERSION")))
+            .user_agent(crate::http::USER_AGENT)
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(30))
             // Kept open between polls (a minute apart at most on the usual schedules): a
