@@ -176,7 +176,7 @@ pub async fn run(
             }
             // A copy of a large ledger takes a while: on the blocking pool, so a second
             // Ctrl-C still leaves at once.
-            let ledger = Arc::new(existing_ledger(config)?);
+            let ledger = Arc::new(existing_ledger(&Settings::load(config)?)?);
             let dest = path.clone();
             let report = ledger.call(move |l| l.backup_to(&dest)).await?;
             outln!(
@@ -224,7 +224,7 @@ pub async fn run(
             Ok(Exit::Ok)
         }
         Command::Quarantine(cmd) => {
-            let ledger = existing_ledger(config)?;
+            let ledger = existing_ledger(&Settings::load(config)?)?;
             out!(
                 "{}",
                 operator::quarantine(&ledger, &cmd, Clock::System.now())?
@@ -242,8 +242,7 @@ pub async fn run(
 }
 
 /// The configured ledger, when it exists (operator commands never create one).
-fn existing_ledger(config: &Path) -> Result<Ledger, CommandError> {
-    let settings = Settings::load(config)?;
+fn existing_ledger(settings: &Settings) -> Result<Ledger, CommandError> {
     let path = &settings.ledger.path;
     if !path.exists() {
         return Err(CommandError::NoLedger(path.clone()));
@@ -259,10 +258,7 @@ async fn hold(
     cancel: CancellationToken,
 ) -> Result<Exit, CommandError> {
     let settings = Arc::new(Settings::load(config)?);
-    if !settings.ledger.path.exists() {
-        return Err(CommandError::NoLedger(settings.ledger.path.clone()));
-    }
-    let ledger = Arc::new(Ledger::open(&settings.ledger.path)?);
+    let ledger = Arc::new(existing_ledger(&settings)?);
     let now = chrono::Utc::now();
     let (text, released) = operator::hold(&ledger, cmd, &operator::cli_actor(), now)?;
     out!("{text}");
@@ -780,7 +776,7 @@ async fn retract(
     cancel: CancellationToken,
 ) -> Result<Exit, CommandError> {
     let settings = Arc::new(Settings::load(config)?);
-    let ledger = Arc::new(existing_ledger(config)?);
+    let ledger = Arc::new(existing_ledger(&settings)?);
     let which = match (args.post, args.since, args.until) {
         (Some(id), _, _) => Which::Post(id),
         (None, Some(since), Some(until)) => Which::Range { since, until },
