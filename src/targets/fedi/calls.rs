@@ -269,22 +269,6 @@ impl Calls {
             .await
     }
 
-    /// Deletes a status (`GoToSocial` and Friendica answer with odd bodies; only the status
-    /// code is read). A status already gone counts as deleted.
-    pub async fn delete(&self, remote_id: &str) -> Result<(), TargetError> {
-        let send = move || self.api.delete_status(remote_id);
-        let answer = self
-            .send(Family::Deletes, &mut 0, send)
-            .await?
-            .map_err(|t| TargetError::Transient {
-                message: t.to_string(),
-            })?;
-        match answer.status {
-            200..=299 | 404 => Ok(()),
-            _ => Err(self.answer_error(&answer)),
-        }
-    }
-
     /// Takes a status back: deletes it, or undoes the account's boost of an original
     /// (both on the deletes budget, as Mastodon counts them). Safe to repeat, so a server
     /// error or a broken connection is retried; a status the server no longer has counts as
