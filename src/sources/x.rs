@@ -23,7 +23,9 @@ use reqwest::{StatusCode, Url};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::{BoxFuture, CursorMove, FollowDeletes, Found, Http, Setup, Source, SourceError};
+use super::{
+    BoxFuture, CursorMove, FollowDeletes, Found, Http, SavedCursor, Setup, Source, SourceError,
+};
 use crate::clock::Clock;
 use crate::config::{ConfigError, Secret, StartAt, XSourceSettings};
 use crate::media::stage::MediaStage;
@@ -392,10 +394,7 @@ pub struct XSource {
     account: Option<Author>,
     /// The newest post id the user lookup reported, used once to start a new source.
     most_recent: Option<PostId>,
-    /// The cursor as last read from or written to the ledger, once `cursor_read`, so an
-    /// idle poll costs no ledger read.
-    cursor: Option<String>,
-    cursor_read: bool,
+    cursor: SavedCursor,
     /// The routes following this source's deletes, and how it looks for them.
     follow: Option<FollowDeletes>,
     /// When the next deletes check is due (`None`: at the next poll).
@@ -442,8 +441,7 @@ impl XSource {
             exclude_retweets: !setup.reposts_wanted,
             account: None,
             most_recent: None,
-            cursor: None,
-            cursor_read: false,
+            cursor: SavedCursor::new(name),
             follow: None,
             next_check: None,
             deleted: Vec::new(),
@@ -501,34 +499,6 @@ impl XSource {
         Ok(())
     }
 
-    /// Moves the cursor past `id` (a new source's start): saved off the event loop.
-    async fn advance(
-        &mut self,
-        ledger: &Arc<Ledger>,
-        id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let (name, value) = (self.name.clone(), id.to_owned());
-        ledger
-            .call(move |l| l.set_cursor(&name, &value, now))
-            .await?;
-        self.cursor = Some(id.to_owned());
-        self.cursor_read = true;
-        Ok(())
-    }
-
-    /// The saved cursor, read from the ledger the first time.
-    async fn saved_cursor(&mut self, ledger: &Arc<Ledger>) -> Result<Option<String>, StoreError> {
-        if !self.cursor_read {
-            let name = self.name.clone();
-            self.cursor = ledger
-                .call(move |l| Ok(l.cursor(&name)?.map(|c| c.value)))
-                .await?;
-            self.cursor_read = true;
-        }
-        Ok(self.cursor.clone())
-    }
-
     /// The account this source reads, resolving it the first time (from the ledger, or with
     /// one billed lookup that is then kept in the ledger).
     ///
@@ -577,13 +547,15 @@ impl XSource {
     async fn read_new(&mut self, ledger: &Arc<Ledger>) -> Result<Poll, XError> {
         let account = self.resolve_account(ledger).await?;
         let user_id = account.id.clone().unwrap_or_default();
-        let cursor = self.saved_cursor(ledger).await?;
+        let cursor = self.cursor.read(ledger).await?;
         let mut poll = Poll::default();
         let since_id = match (cursor, &self.settings.start) {
             (Some(cursor), _) => cursor,
             (None, StartAt::After(id)) => {
                 let id = id.clone();
-                self.advance(ledger, &id, self.client.clock.now()).await?;
+                self.cursor
+                    .save(ledger, &id, self.client.clock.now())
+                    .await?;
                 id
             }
             (None, StartAt::Latest(0)) => {
@@ -599,7 +571,7 @@ impl XSource {
                 let now = self.client.clock.now();
                 let cursor = newest.map_or_else(|| snowflake_at(now), |id| id.0);
                 info!(source = %self.name, cursor = %cursor, "new source: starting after the newest post");
-                self.advance(ledger, &cursor, now).await?;
+                self.cursor.save(ledger, &cursor, now).await?;
                 return Ok(poll);
             }
             (None, StartAt::Latest(n)) => {
@@ -837,12 +809,7 @@ impl Source for XSource {
 
     /// The cursor is the post's id, kept in memory too (an idle poll reads no ledger).
     fn handled(&mut self, post: &Post) -> CursorMove {
-        self.cursor = Some(post.id.0.clone());
-        self.cursor_read = true;
-        CursorMove {
-            source: self.name.clone(),
-            value: post.id.0.clone(),
-        }
+        self.cursor.moved(post.id.0.clone())
     }
 
     fn media_stage(&self) -> Option<MediaStage> {
