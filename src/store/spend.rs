@@ -94,7 +94,7 @@ impl Ledger {
         micros: u64,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.settle_posted_and(key, remote_id, remote_url, micros, now, |_| Ok(()))?;
+        self.mark_posted_spending(key, remote_id, remote_url, micros, now)?;
         tracing::info!(part = %key, remote_id, "adopted a post found on the target");
         Ok(())
     }
