@@ -16,7 +16,7 @@ use tracing::info;
 use crate::budget::BudgetPool;
 use crate::clock::Clock;
 use crate::config::{ConfigError, Settings, SourceSettings};
-use crate::engine::{Context, Engine, Lane, Offer, SetupError};
+use crate::engine::{route_settings, Context, Engine, Lane, Offer, SetupError};
 use crate::progress::Progress;
 use crate::report::DeliveryReport;
 use crate::short_links::{Asking, ExpandError, ShortLinks, TCO_URL};
@@ -133,13 +133,7 @@ pub async fn prepare_off_the_loop(
 /// Unknown route, a route without an archive, a target whose token cannot be read, an
 /// unreadable archive.
 pub fn prepare(settings: &Settings, opts: &BackfillOptions) -> Result<Prepared, BackfillError> {
-    if !settings.routes.contains_key(&opts.route) {
-        return Err(SetupError::UnknownRoute {
-            file: settings.file.clone(),
-            route: opts.route.clone(),
-        }
-        .into());
-    }
+    route_settings(settings, &opts.route)?;
     let found = archive_of(settings, opts)?;
     let engine = Engine::new(
         settings,

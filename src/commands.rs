@@ -15,7 +15,7 @@ use crate::cli::{BackfillArgs, Command, RetractArgs};
 use crate::clock::Clock;
 use crate::config::{ConfigError, Finding, Settings, TargetSettings, EXAMPLE_CONFIG};
 use crate::daemon::{Daemon, DaemonError, DaemonOptions, Notifier};
-use crate::engine::SetupError;
+use crate::engine::route_settings;
 use crate::metrics::{self, Metrics};
 use crate::operator::{self, OperatorError};
 use crate::progress::Progress;
@@ -177,7 +177,7 @@ pub async fn run(
             }
             // A copy of a large ledger takes a while: on the blocking pool, so a second
             // Ctrl-C still leaves at once.
-            let ledger = Arc::new(existing_ledger(config)?);
+            let ledger = Arc::new(existing_ledger(&Settings::load(config)?)?);
             let dest = path.clone();
             let report = ledger.call(move |l| l.backup_to(&dest)).await?;
             outln!(
@@ -225,7 +225,7 @@ pub async fn run(
             Ok(Exit::Ok)
         }
         Command::Quarantine(cmd) => {
-            let ledger = existing_ledger(config)?;
+            let ledger = existing_ledger(&Settings::load(config)?)?;
             out!(
                 "{}",
                 operator::quarantine(&ledger, &cmd, Clock::System.now())?
@@ -243,8 +243,7 @@ pub async fn run(
 }
 
 /// The configured ledger, when it exists (operator commands never create one).
-fn existing_ledger(config: &Path) -> Result<Ledger, CommandError> {
-    let settings = Settings::load(config)?;
+fn existing_ledger(settings: &Settings) -> Result<Ledger, CommandError> {
     let path = &settings.ledger.path;
     if !path.exists() {
         return Err(CommandError::NoLedger(path.clone()));
@@ -260,10 +259,7 @@ async fn hold(
     cancel: CancellationToken,
 ) -> Result<Exit, CommandError> {
     let settings = Arc::new(Settings::load(config)?);
-    if !settings.ledger.path.exists() {
-        return Err(CommandError::NoLedger(settings.ledger.path.clone()));
-    }
-    let ledger = Arc::new(Ledger::open(&settings.ledger.path)?);
+    let ledger = Arc::new(existing_ledger(&settings)?);
     let now = chrono::Utc::now();
     let (text, released) = operator::hold(&ledger, cmd, &operator::cli_actor(), now)?;
     out!("{text}");
@@ -467,13 +463,7 @@ async fn api_backfill(
         cancel,
         ..BackfillOptions::default()
     };
-    if !settings.routes.contains_key(&opts.route) {
-        return Err(BackfillError::Setup(SetupError::UnknownRoute {
-            file: settings.file.clone(),
-            route: opts.route,
-        })
-        .into());
-    }
+    route_settings(&settings, &opts.route).map_err(BackfillError::Setup)?;
     if !opts.dry_run {
         if let Some(exit) = hand_to_daemon(&ledger, &opts, true).await? {
             return Ok(exit);
@@ -787,7 +777,7 @@ async fn retract(
     cancel: CancellationToken,
 ) -> Result<Exit, CommandError> {
     let settings = Arc::new(Settings::load(config)?);
-    let ledger = Arc::new(existing_ledger(config)?);
+    let ledger = Arc::new(existing_ledger(&settings)?);
     let which = match (args.post, args.since, args.until) {
         (Some(id), _, _) => Which::Post(id),
         (None, Some(since), Some(until)) => Which::Range { since, until },

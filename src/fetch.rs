@@ -291,7 +291,7 @@ impl MediaFetcher {
                 reqwest::redirect::Policy::none()
             };
             let mut builder = reqwest::Client::builder()
-                .user_agent(concat!("birdbridge/", env!("CARGO_PKG_VERSION")))
+                .user_agent(crate::http::USER_AGENT)
                 .connect_timeout(Duration::from_secs(10))
                 // A stalled body fails; a long one that keeps coming does not.
                 .read_timeout(Duration::from_secs(60))
@@ -554,14 +554,23 @@ mod tests {
             MediaFetcher::new().unwrap()
         }
 
+        /// Downloads `path` from the server at `addr` into `dir`, private addresses allowed.
+        async fn download(
+            addr: SocketAddr,
+            path: &str,
+            max_bytes: u64,
+            dir: &tempfile::TempDir,
+        ) -> Result<Downloaded, FetchError> {
+            fetcher()
+                .download_to_file(&format!("http://{addr}{path}"), true, max_bytes, dir.path())
+                .await
+        }
+
         #[tokio::test]
         async fn a_body_streams_to_a_temporary_file_removed_on_drop() {
             let addr = serve("127.0.0.1", None).await;
             let dir = tempfile::TempDir::new().unwrap();
-            let got = fetcher()
-                .download_to_file(&format!("http://{addr}/a.png"), true, 100, dir.path())
-                .await
-                .unwrap();
+            let got = download(addr, "/a.png", 100, &dir).await.unwrap();
             assert_eq!(got.size, PNG.len() as u64);
             assert_eq!(got.content_type.as_deref(), Some("image/png"));
             assert_eq!(std::fs::read(&got.path).unwrap(), PNG);
@@ -574,21 +583,12 @@ mod tests {
         async fn too_large_by_content_length_or_while_streaming() {
             let addr = serve("127.0.0.1", None).await;
             let dir = tempfile::TempDir::new().unwrap();
-            let by_length = fetcher()
-                .download_to_file(&format!("http://{addr}/big.png"), true, 999, dir.path())
-                .await;
+            let by_length = download(addr, "/big.png", 999, &dir).await;
             assert!(
                 matches!(by_length, Err(FetchError::TooLarge { max: 999, .. })),
                 "{by_length:?}"
             );
-            let streamed = fetcher()
-                .download_to_file(
-                    &format!("http://{addr}/streamed.mp4"),
-                    true,
-                    50_000,
-                    dir.path(),
-                )
-                .await;
+            let streamed = download(addr, "/streamed.mp4", 50_000, &dir).await;
             assert!(
                 matches!(streamed, Err(FetchError::TooLarge { max: 50_000, .. })),
                 "{streamed:?}"
@@ -598,13 +598,7 @@ mod tests {
                 0,
                 "no file is left behind"
             );
-            let whole = fetcher()
-                .download_to_file(
-                    &format!("http://{addr}/streamed.mp4"),
-                    true,
-                    100_000,
-                    dir.path(),
-                )
+            let whole = download(addr, "/streamed.mp4", 100_000, &dir)
                 .await
                 .unwrap();
             assert_eq!(whole.size, 100_000);
@@ -614,16 +608,12 @@ mod tests {
         async fn a_page_is_not_media_and_a_404_is_named() {
             let addr = serve("127.0.0.1", None).await;
             let dir = tempfile::TempDir::new().unwrap();
-            let page = fetcher()
-                .download_to_file(&format!("http://{addr}/page.jpg"), true, 1000, dir.path())
-                .await;
+            let page = download(addr, "/page.jpg", 1000, &dir).await;
             assert!(
                 matches!(&page, Err(FetchError::WrongType { content_type, .. }) if content_type.starts_with("text/html")),
                 "{page:?}"
             );
-            let gone = fetcher()
-                .download_to_file(&format!("http://{addr}/gone.jpg"), true, 1000, dir.path())
-                .await;
+            let gone = download(addr, "/gone.jpg", 1000, &dir).await;
             assert!(
                 matches!(gone, Err(FetchError::Status { status: 404, .. })),
                 "{gone:?}"
@@ -740,9 +730,7 @@ mod tests {
         async fn a_redirect_loop_ends() {
             let addr = serve("127.0.0.1", None).await;
             let dir = tempfile::TempDir::new().unwrap();
-            let got = fetcher()
-                .download_to_file(&format!("http://{addr}/loop"), true, 1000, dir.path())
-                .await;
+            let got = download(addr, "/loop", 1000, &dir).await;
             assert!(matches!(got, Err(FetchError::Redirects(_))), "{got:?}");
         }
     }

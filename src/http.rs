@@ -1,4 +1,10 @@
-//! What a failed HTTP request says, for logs and error messages.
+//! What every HTTP request of birdbridge says it is, and what a failed one says, for logs
+//! and error messages.
+
+/// The `User-Agent` of the sources, the media downloader and the authorisation steps, sent
+/// with every request (`GoToSocial` refuses requests without one). The fediverse target
+/// sends a longer one with the project's address (`targets::fedi::client::user_agent`).
+pub const USER_AGENT: &str = concat!("birdbridge/", env!("CARGO_PKG_VERSION"));
 
 /// The error with its causes (reqwest's own message names only the outermost one, e.g.
 /// "error sending request", and hides "connection refused" beneath it), without the URL

@@ -46,6 +46,17 @@ pub struct Author {
     pub display_name: Option<String>,
 }
 
+impl Author {
+    /// An author known only by handle (no id, no display name).
+    pub fn named(username: impl Into<String>) -> Self {
+        Self {
+            id: None,
+            username: username.into(),
+            display_name: None,
+        }
+    }
+}
+
 /// One post, normalised.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Post {
@@ -76,6 +87,17 @@ impl Post {
     /// The canonical `x.com` URL of a status.
     pub fn canonical_url(username: &str, id: &PostId) -> String {
         format!("https://x.com/{username}/status/{id}")
+    }
+
+    /// The post's hashtags, lowercased (the route's tag rules ignore case).
+    pub fn tags_lowercase(&self) -> Vec<String> {
+        self.facets
+            .iter()
+            .filter_map(|f| match &f.kind {
+                FacetKind::Hashtag { tag } => Some(tag.to_lowercase()),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Makes the link facet at `index` point at `url` and show it in the text, moving the
@@ -308,6 +330,28 @@ impl Post {
 }
 
 #[cfg(test)]
+impl Post {
+    /// A post for unit tests: `text` by `me`, made at the start of 2024, with no facets,
+    /// media or references; a test sets what it is about with struct update syntax.
+    pub(crate) fn sample(id: &str, text: &str) -> Self {
+        use chrono::TimeZone;
+
+        Self {
+            id: PostId::new(id),
+            author: Author::named("me"),
+            created_at: Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap(),
+            text: text.to_owned(),
+            facets: Vec::new(),
+            media: Vec::new(),
+            references: References::default(),
+            sensitive: false,
+            language: None,
+            url: String::new(),
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -320,14 +364,6 @@ mod tests {
             kind: FacetKind::Link { url: s.to_owned() },
         };
         let mut post = Post {
-            id: PostId::new("1"),
-            author: Author {
-                id: None,
-                username: "a".into(),
-                display_name: None,
-            },
-            created_at: DateTime::UNIX_EPOCH,
-            text: text.to_owned(),
             facets: vec![
                 link("https://t.co/a"),
                 Facet {
@@ -336,11 +372,7 @@ mod tests {
                 },
                 link("https://t.co/b"),
             ],
-            media: Vec::new(),
-            references: References::default(),
-            sensitive: false,
-            language: None,
-            url: String::new(),
+            ..Post::sample("1", text)
         };
         post.replace_link(0, "https://example.org/a-long-page");
         post.replace_link(2, "http://x.y");

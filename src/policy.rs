@@ -7,7 +7,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::config::{AltTextPolicy, ReplyPolicy, RepostPolicy, RouteSettings};
-use crate::model::{FacetKind, MediaSource, Post, PostId, PostKind};
+use crate::model::{MediaSource, Post, PostId, PostKind};
 
 /// The policy of one route, as the renderer and [`decide`] read it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,14 +60,7 @@ pub enum Decision {
 /// accounts, then media without alt text under `alt_text = "hold"`.
 pub fn decide(post: &Post, policy: &RoutePolicy, now: DateTime<Utc>) -> Decision {
     let s = &policy.settings;
-    let tags: Vec<String> = post
-        .facets
-        .iter()
-        .filter_map(|f| match &f.kind {
-            FacetKind::Hashtag { tag } => Some(tag.to_lowercase()),
-            _ => None,
-        })
-        .collect();
+    let tags = post.tags_lowercase();
     if let Some(tag) = s.opt_out_tags.iter().find(|t| tags.contains(t)) {
         return Decision::Skip(format!("opt-out tag #{tag} (opt_out_tags)"));
     }
@@ -139,7 +132,7 @@ mod tests {
     use rstest::rstest;
 
     use super::*;
-    use crate::model::{Author, Facet, Media, MediaKind, PostRef, References};
+    use crate::model::{Facet, FacetKind, Media, MediaKind, PostRef};
 
     fn post(text: &str) -> Post {
         let mut facets = Vec::new();
@@ -153,20 +146,9 @@ mod tests {
             });
         }
         Post {
-            id: PostId::new("1"),
-            author: Author {
-                id: None,
-                username: "me".into(),
-                display_name: None,
-            },
-            created_at: Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap(),
-            text: text.into(),
             facets,
-            media: Vec::new(),
-            references: References::default(),
-            sensitive: false,
-            language: None,
             url: "https://x.com/me/status/1".into(),
+            ..Post::sample("1", text)
         }
     }
 

@@ -124,7 +124,7 @@ mod tests {
     use chrono::{TimeZone, Utc};
 
     use super::*;
-    use crate::model::{Author, MediaKind, MediaSource, PostId, References};
+    use crate::model::{MediaKind, MediaSource};
     use crate::render::{Part, PartMedia, RenderWarning};
 
     fn part(text: &str, visibility: Visibility) -> Part {
@@ -144,20 +144,8 @@ mod tests {
     #[test]
     fn warnings_follow_the_part_they_concern() {
         let post = Post {
-            id: PostId::new("7"),
-            author: Author {
-                id: None,
-                username: "me".into(),
-                display_name: None,
-            },
             created_at: Utc.with_ymd_and_hms(2020, 1, 2, 0, 0, 0).unwrap(),
-            text: String::new(),
-            facets: Vec::new(),
-            media: Vec::new(),
-            references: References::default(),
-            sensitive: false,
-            language: None,
-            url: String::new(),
+            ..Post::sample("7", "")
         };
         let mut second = part("2/2", Visibility::Unlisted);
         second.reply_to = ReplyTo::PreviousPart;

@@ -26,7 +26,7 @@ use crate::alive::running_daemon;
 use crate::budget::{human_duration, BudgetPool};
 use crate::clock::Clock;
 use crate::config::{DeletesPolicy, RouteSettings, Settings, SourceSettings};
-use crate::engine::{Context, Lane, Retractor, SetupError, TakeBack};
+use crate::engine::{route_settings, Context, Lane, Retractor, SetupError, TakeBack};
 use crate::normalize::x::snowflake_time;
 use crate::store::{Candidate, Ledger, NewJob, PartState, RetractCause, RetractRunner, StoreError};
 use crate::targets::{self, Pace};
@@ -147,13 +147,7 @@ pub fn select(
     ledger: &Ledger,
     opts: &RetractOptions,
 ) -> Result<Selected, RetractError> {
-    let route = settings
-        .routes
-        .get(&opts.route)
-        .ok_or_else(|| SetupError::UnknownRoute {
-            file: settings.file.clone(),
-            route: opts.route.clone(),
-        })?;
+    let route = route_settings(settings, &opts.route)?;
     if let Some(t) = &opts.target {
         if !route.targets.contains(t) {
             return Err(RetractError::UnknownTarget {

@@ -280,23 +280,13 @@ pub fn check_edit(
 
 #[cfg(test)]
 mod tests {
-    use chrono::{TimeZone, Utc};
 
     use super::*;
     use crate::config::{ContentWarningRule, RouteSettings};
-    use crate::model::{Author, Media, MediaKind, PostId, References};
+    use crate::model::{Media, MediaKind};
 
     fn post(text: &str, alt: Option<&str>) -> Post {
         Post {
-            id: PostId::new("1"),
-            author: Author {
-                id: None,
-                username: "me".into(),
-                display_name: None,
-            },
-            created_at: Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap(),
-            text: text.into(),
-            facets: Vec::new(),
             media: vec![Media {
                 kind: MediaKind::Photo,
                 source: MediaSource::File("a.jpg".into()),
@@ -305,10 +295,7 @@ mod tests {
                 height: None,
                 original_url: None,
             }],
-            references: References::default(),
-            sensitive: false,
-            language: None,
-            url: String::new(),
+            ..Post::sample("1", text)
         }
     }
 

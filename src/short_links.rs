@@ -291,7 +291,7 @@ mod tests {
     use rstest::rstest;
 
     use super::*;
-    use crate::model::{Author, Facet, Post, PostId, References};
+    use crate::model::{Author, Facet, Post};
 
     /// A `t.co` on 127.0.0.1: `/good` leads to `https://example.org/good`, anything else is
     /// 404; counts the questions.
@@ -333,20 +333,10 @@ mod tests {
             text.push_str(link);
         }
         Post {
-            id: PostId::new(id),
-            author: Author {
-                id: None,
-                username: "a".into(),
-                display_name: None,
-            },
+            author: Author::named("a"),
             created_at: DateTime::UNIX_EPOCH,
-            text,
             facets,
-            media: Vec::new(),
-            references: References::default(),
-            sensitive: false,
-            language: None,
-            url: String::new(),
+            ..Post::sample(id, &text)
         }
     }
 

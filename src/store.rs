@@ -543,8 +543,7 @@ impl Ledger {
         remote_url: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.settle_posted(key, remote_id, remote_url, now)?;
-        Ok(())
+        self.mark_posted_spending(key, remote_id, remote_url, 0, now)
     }
 
     /// Reconciliation found the part's status on the server (an attempt whose answer was
@@ -556,36 +555,12 @@ impl Ledger {
         remote_url: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.settle_posted(key, remote_id, remote_url, now)?;
-        tracing::info!(part = %key, remote_id, "adopted a status found on the server");
-        Ok(())
-    }
-
-    fn settle_posted(
-        &self,
-        key: &PartKey,
-        remote_id: &str,
-        remote_url: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> Result<PartRecord, StoreError> {
-        self.settle_posted_spending(key, remote_id, remote_url, 0, now)
+        self.adopt_spending(key, remote_id, remote_url, 0, now)
     }
 
     /// `posting` → `posted`, and (when `micros` is not 0) what the target billed for it
-    /// added to the target's spend of the day, in the same transaction.
-    fn settle_posted_spending(
-        &self,
-        key: &PartKey,
-        remote_id: &str,
-        remote_url: Option<&str>,
-        micros: u64,
-        now: DateTime<Utc>,
-    ) -> Result<PartRecord, StoreError> {
-        self.settle_posted_and(key, remote_id, remote_url, micros, now, |_| Ok(()))
-    }
-
-    /// `posting` → `posted` with the target's spend, and `also` in the same transaction
-    /// (what a boost's answer was, say).
+    /// added to the target's spend of the day, and `also` in the same transaction (what a
+    /// boost's answer was, say).
     fn settle_posted_and(
         &self,
         key: &PartKey,
@@ -879,7 +854,7 @@ impl Ledger {
         part.updated_at = now.trunc_subsecs(6);
         tx.prepare_cached(
             "UPDATE parts SET state = ?5, remote_id = ?6, remote_url = ?7, attempts = ?8, \
-             last_error = ?9, next_attempt_at = ?10, updated_at = ?11 \
+             last_error = ?9, next_attempt_at = ?10, updated_at = ?11, reason = ?12 \
              WHERE route = ?1 AND source_post_id = ?2 AND target = ?3 AND part_index = ?4",
         )?
         .execute(params![
@@ -894,6 +869,7 @@ impl Ledger {
             part.last_error,
             part.next_attempt_at.map(timestamp),
             timestamp(part.updated_at),
+            part.reason,
         ])?;
         also(&tx)?;
         tx.commit()?;

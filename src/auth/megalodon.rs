@@ -118,7 +118,7 @@ fn client(
         sns,
         base.to_owned(),
         token,
-        Some(concat!("birdbridge/", env!("CARGO_PKG_VERSION")).to_owned()),
+        Some(crate::http::USER_AGENT.to_owned()),
     )
     .map_err(|e| AuthError::Server {
         step,

@@ -76,7 +76,7 @@ pub async fn run(
 ) -> Result<AuthReport, AuthError> {
     let http = Client::builder()
         .timeout(TIMEOUT)
-        .user_agent(concat!("birdbridge/", env!("CARGO_PKG_VERSION")))
+        .user_agent(crate::http::USER_AGENT)
         .build()
         .map_err(|e| server("set up the HTTP client", &e))?;
     match &x.credentials {

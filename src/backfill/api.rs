@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::{deliver_all, finish, BackfillError, BackfillOptions, Cursor, Run};
 use crate::config::{Settings, SourceSettings};
-use crate::engine::{Engine, SetupError};
+use crate::engine::{route_settings, Engine};
 use crate::progress::Progress;
 use crate::report::DeliveryReport;
 use crate::sources::fediverse::FediverseSource;
@@ -26,13 +26,7 @@ pub async fn api_backfill(
     ledger: &Arc<Ledger>,
     opts: &BackfillOptions,
 ) -> Result<DeliveryReport, BackfillError> {
-    let route = settings
-        .routes
-        .get(&opts.route)
-        .ok_or_else(|| SetupError::UnknownRoute {
-            file: settings.file.clone(),
-            route: opts.route.clone(),
-        })?;
+    let route = route_settings(settings, &opts.route)?;
     let source_settings = settings.sources.get(&route.source);
     let not_an_account = || BackfillError::NotXSource {
         route: opts.route.clone(),

@@ -7,7 +7,7 @@ use tokio::sync::Notify;
 
 use super::*;
 use crate::clock::ManualClock;
-use crate::model::{Author, Post, PostId, References};
+use crate::model::{Author, Post};
 use crate::sources::BoxFuture;
 
 #[test]
@@ -97,25 +97,15 @@ impl Source for Pushed {
 }
 
 fn author() -> Author {
-    Author {
-        id: None,
-        username: "someone".to_owned(),
-        display_name: None,
-    }
+    Author::named("someone")
 }
 
 fn post(id: &str, at: DateTime<Utc>) -> Post {
     Post {
-        id: PostId::new(id),
         author: author(),
         created_at: at,
-        text: format!("pushed post {id}"),
-        facets: Vec::new(),
-        media: Vec::new(),
-        references: References::default(),
-        sensitive: false,
-        language: None,
         url: format!("https://example.org/{id}"),
+        ..Post::sample(id, &format!("pushed post {id}"))
     }
 }
 

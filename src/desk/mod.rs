@@ -171,6 +171,13 @@ fn post_link(route: &str, id: &str) -> String {
     format!("/post/{}/{}", enc(route), enc(id))
 }
 
+/// After a decision: on to the next held post (`next`), or the list when none is left,
+/// saying what was `done`.
+fn to_next(next: Option<(String, String)>, done: &str) -> Response {
+    let to = next.map_or_else(|| "/".to_owned(), |(r, p)| post_link(&r, &p));
+    Redirect::to(&format!("{to}?done={done}")).into_response()
+}
+
 fn html(status: StatusCode, markup: Markup) -> Response {
     (
         status,
@@ -438,9 +445,7 @@ async fn save(
             if let Some(wake) = &desk.wake {
                 wake.notify_one();
             }
-            let to = next.map_or_else(|| "/".to_owned(), |(r, p)| post_link(&r, &p));
-            let sep = if to.contains('?') { '&' } else { '?' };
-            Redirect::to(&format!("{to}{sep}done=released")).into_response()
+            to_next(next, "released")
         }
         Ok(Ok(_)) => {
             Redirect::to(&format!("{}?done=saved", post_link(&route, &id))).into_response()
@@ -555,10 +560,7 @@ async fn drop_copy(
         })
         .await;
     match outcome {
-        Ok(Ok(next)) => {
-            let to = next.map_or_else(|| "/".to_owned(), |(r, p)| post_link(&r, &p));
-            Redirect::to(&format!("{to}?done=dropped")).into_response()
-        }
+        Ok(Ok(next)) => to_next(next, "dropped"),
         Ok(Err(refused)) => refusal_page(refused, &route, &id),
         Err(e) => ledger_failed(&e),
     }

@@ -303,18 +303,7 @@ async fn send(
 /// What the target billed for the part as it was sent (its text may carry links to media
 /// that could not go).
 fn price_sent(tariff: Option<Tariff>, out: Outgoing<'_>, attached: &Attached) -> u64 {
-    tariff.map_or(0, |t| {
-        let described = attached
-            .media
-            .iter()
-            .filter(|m| {
-                m.description
-                    .as_deref()
-                    .is_some_and(|d| !d.trim().is_empty())
-            })
-            .count();
-        t.price_sent(out.part, &attached.text, described).micros()
-    })
+    tariff.map_or(0, |t| t.price_sent(out.part, attached).micros())
 }
 
 /// What reconciling an interrupted part found.

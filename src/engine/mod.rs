@@ -37,7 +37,7 @@ use tracing::warn;
 
 use crate::budget::{human_duration, BudgetPool};
 use crate::clock::Clock;
-use crate::config::{Settings, Visibility};
+use crate::config::{RouteSettings, Settings, Visibility};
 use crate::media::stage::MediaStage;
 use crate::model::{Author, Malformed, Post, PostId, PostRef, References};
 use crate::policy::{self, Decision, RoutePolicy};
@@ -82,6 +82,23 @@ pub struct Offer<'a> {
     /// (the drivers make one stage per post); `None` where nothing is downloaded (an archive
     /// with `missing_media = "link"`), which links any remote media instead.
     pub media: Option<&'a MediaStage>,
+}
+
+/// The settings of route `route`, or [`SetupError::UnknownRoute`] naming the file.
+///
+/// # Errors
+/// When the configuration has no such route.
+pub fn route_settings<'a>(
+    settings: &'a Settings,
+    route: &str,
+) -> Result<&'a RouteSettings, SetupError> {
+    settings
+        .routes
+        .get(route)
+        .ok_or_else(|| SetupError::UnknownRoute {
+            file: settings.file.clone(),
+            route: route.to_owned(),
+        })
 }
 
 /// Why an engine cannot be built.
@@ -138,14 +155,7 @@ impl Engine {
         ctx: Context,
         progress: Progress,
     ) -> Result<Self, SetupError> {
-        let route_settings =
-            settings
-                .routes
-                .get(route)
-                .ok_or_else(|| SetupError::UnknownRoute {
-                    file: settings.file.clone(),
-                    route: route.to_owned(),
-                })?;
+        let route_settings = route_settings(settings, route)?;
         let mut targets = Vec::new();
         for name in &route_settings.targets {
             let target_settings = &settings.targets[name];
@@ -207,11 +217,7 @@ impl Engine {
         let now = self.ctx.clock.now();
         let probe = Post {
             id: PostId::new("0"),
-            author: Author {
-                id: None,
-                username: "probe".to_owned(),
-                display_name: None,
-            },
+            author: Author::named("probe"),
             created_at: now,
             text: String::new(),
             facets: Vec::new(),

@@ -98,12 +98,7 @@ impl Retractor {
         targets: &[String],
         ctx: Context,
     ) -> Result<Self, SetupError> {
-        if !settings.routes.contains_key(route) {
-            return Err(SetupError::UnknownRoute {
-                file: settings.file.clone(),
-                route: route.to_owned(),
-            });
-        }
+        super::route_settings(settings, route)?;
         let mut takers = Vec::new();
         for name in targets {
             let Some(target_settings) = settings.targets.get(name) else {

@@ -695,11 +695,7 @@ mod tests {
 
     #[test]
     fn a_post_with_a_cut_surrogate_pair_is_read() {
-        let owner = Author {
-            id: None,
-            username: "o".into(),
-            display_name: None,
-        };
+        let owner = Author::named("o");
         let notes = NoteIndex::default();
         let ctx = TweetContext {
             owner: &owner,

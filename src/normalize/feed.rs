@@ -130,11 +130,7 @@ pub fn normalize_entry(entry: &Entry, cx: &FeedContext<'_>) -> Option<FeedPost> 
     };
     let post = Post {
         id,
-        author: Author {
-            id: None,
-            username: author_name,
-            display_name: None,
-        },
+        author: Author::named(author_name),
         created_at: entry.published.or(entry.updated).unwrap_or(cx.now),
         text: body.text,
         facets: body.facets,

@@ -69,14 +69,7 @@ pub(super) fn sources<'p>(
         labels.push((&s.sensitive_label, WarnedBy::SensitiveFlag));
     }
     let words = searchable_text(post);
-    let tags: Vec<String> = post
-        .facets
-        .iter()
-        .filter_map(|f| match &f.kind {
-            FacetKind::Hashtag { tag } => Some(tag.to_lowercase()),
-            _ => None,
-        })
-        .collect();
+    let tags = post.tags_lowercase();
     for (i, rule) in s.content_warnings.iter().enumerate() {
         if rule_matches(rule, &words, &tags) {
             labels.push((&rule.label, WarnedBy::Rule(i)));
@@ -179,12 +172,12 @@ fn has_whole_word(text: &str, word: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use chrono::{TimeZone, Utc};
+
     use rstest::rstest;
 
     use super::*;
     use crate::config::RouteSettings;
-    use crate::model::{Author, Facet, PostId, References};
+    use crate::model::Facet;
 
     #[rstest]
     #[case::cw("CW: spoilers\nThe end", Some(("spoilers", 13)))]
@@ -219,20 +212,9 @@ mod tests {
             });
         }
         Post {
-            id: PostId::new("1"),
-            author: Author {
-                id: None,
-                username: "me".into(),
-                display_name: None,
-            },
-            created_at: Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap(),
-            text: text.into(),
             facets,
-            media: Vec::new(),
-            references: References::default(),
             sensitive,
-            language: None,
-            url: String::new(),
+            ..Post::sample("1", text)
         }
     }
 

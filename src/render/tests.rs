@@ -5,7 +5,7 @@ use rstest::rstest;
 
 use super::*;
 use crate::config::{ContentWarningRule, ReplyPolicy, RepostPolicy, RouteSettings};
-use crate::model::{Author, Facet, PostRef, References};
+use crate::model::{Facet, PostRef};
 use crate::profile::CountingRule;
 
 /// A post by `me` whose facets are found the way X marks them: whitespace-separated words
@@ -48,20 +48,11 @@ fn post(text: &str) -> Post {
         });
     }
     Post {
-        id: PostId::new("100"),
-        author: Author {
-            id: None,
-            username: "me".into(),
-            display_name: None,
-        },
         created_at: Utc.with_ymd_and_hms(2020, 1, 2, 3, 4, 5).unwrap(),
-        text: text.into(),
         facets,
-        media: Vec::new(),
-        references: References::default(),
-        sensitive: false,
         language: Some("en".into()),
         url: "https://x.com/me/status/100".into(),
+        ..Post::sample("100", text)
     }
 }
 

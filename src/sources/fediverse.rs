@@ -45,7 +45,7 @@ pub use reader::FediSourceError;
 use reader::Reader;
 use stream::{Event, Stream, TokenIn};
 
-use super::{BoxFuture, CursorMove, Found, Setup, Source, SourceError};
+use super::{BoxFuture, CursorMove, Found, SavedCursor, Setup, Source, SourceError};
 use crate::clock::Clock;
 use crate::config::{ConfigError, FediverseSourceSettings, Secret, StartAt};
 use crate::media::stage::MediaStage;
@@ -71,9 +71,7 @@ pub struct FediverseSource {
     cancel: CancellationToken,
     reader: Option<Reader>,
     account: Option<Author>,
-    /// The cursor as last read from or written to the ledger, once read.
-    cursor: Option<String>,
-    cursor_read: bool,
+    cursor: SavedCursor,
     /// The newest status the last poll saw (public or not): the cursor once it is handled.
     newest: Option<String>,
     stream: Option<Stream>,
@@ -108,8 +106,7 @@ impl FediverseSource {
             cancel: setup.cancel.clone(),
             reader: None,
             account: None,
-            cursor: None,
-            cursor_read: false,
+            cursor: SavedCursor::new(name),
             newest: None,
             stream: None,
             streaming: false,
@@ -183,38 +180,12 @@ impl FediverseSource {
         Ok(())
     }
 
-    /// The saved cursor, read from the ledger the first time.
-    async fn saved_cursor(
-        &mut self,
-        ledger: &Arc<Ledger>,
-    ) -> Result<Option<String>, FediSourceError> {
-        if !self.cursor_read {
-            let name = self.name.clone();
-            self.cursor = ledger
-                .call(move |l| Ok(l.cursor(&name)?.map(|c| c.value)))
-                .await?;
-            self.cursor_read = true;
-        }
-        Ok(self.cursor.clone())
-    }
-
-    /// Saves `value` as the cursor (a new source's start), off the event loop.
-    async fn advance(&mut self, ledger: &Arc<Ledger>, value: &str) -> Result<(), FediSourceError> {
-        let (name, saved, now) = (self.name.clone(), value.to_owned(), self.clock.now());
-        ledger
-            .call(move |l| l.set_cursor(&name, &saved, now))
-            .await?;
-        self.cursor = Some(value.to_owned());
-        self.cursor_read = true;
-        Ok(())
-    }
-
     /// New statuses after the cursor (oldest first) and edits, as posts to hand over.
     async fn read_new(&mut self, ledger: &Arc<Ledger>) -> Result<Vec<Found>, FediSourceError> {
         let account = self.resolve_account().await?;
         let own_id = account.id.clone().unwrap_or_default();
         self.start_stream(&own_id).await?;
-        let cursor = self.saved_cursor(ledger).await?;
+        let cursor = self.cursor.read(ledger).await?;
         self.newest = None;
         let statuses = match (cursor, &self.settings.start) {
             (Some(cursor), _) => {
@@ -229,7 +200,7 @@ impl FediverseSource {
                     .map_or(FROM_THE_START.to_owned(), |s| s.id.clone());
                 if n == 0 {
                     info!(source = %self.name, cursor = %start, "new source: starting after the newest status");
-                    self.advance(ledger, &start).await?;
+                    self.cursor.save(ledger, &start, self.clock.now()).await?;
                     return Ok(Vec::new());
                 }
                 newest.truncate(usize::try_from(n).unwrap_or(usize::MAX));
@@ -240,7 +211,7 @@ impl FediverseSource {
             }
             (None, StartAt::After(id)) => {
                 let id = id.clone();
-                self.advance(ledger, &id).await?;
+                self.cursor.save(ledger, &id, self.clock.now()).await?;
                 self.after(&own_id, Some(&id)).await?
             }
         };
@@ -553,30 +524,21 @@ impl Source for FediverseSource {
     /// it where it is.
     fn handled(&mut self, post: &Post) -> CursorMove {
         if !post.id.as_str().contains(".edit.") {
-            self.cursor = Some(post.id.0.clone());
-            self.cursor_read = true;
+            return self.cursor.moved(post.id.0.clone());
         }
         CursorMove {
             source: self.name.clone(),
-            value: self
-                .cursor
-                .clone()
-                .unwrap_or_else(|| FROM_THE_START.to_owned()),
+            value: self.cursor.value().unwrap_or(FROM_THE_START).to_owned(),
         }
     }
 
     /// Past the newest status the poll saw, public or not.
     fn finished(&mut self) -> Option<CursorMove> {
         let newest = self.newest.take()?;
-        if self.cursor.as_deref() == Some(newest.as_str()) {
+        if self.cursor.value() == Some(newest.as_str()) {
             return None;
         }
-        self.cursor = Some(newest.clone());
-        self.cursor_read = true;
-        Some(CursorMove {
-            source: self.name.clone(),
-            value: newest,
-        })
+        Some(self.cursor.moved(newest))
     }
 
     fn media_stage(&self) -> Option<MediaStage> {

@@ -288,11 +288,7 @@ impl Source for FeedSource {
         &'a mut self,
         _ledger: &'a Arc<Ledger>,
     ) -> BoxFuture<'a, Result<Author, SourceError>> {
-        let account = Author {
-            id: None,
-            username: self.name.clone(),
-            display_name: None,
-        };
+        let account = Author::named(self.name.clone());
         Box::pin(async move { Ok(account) })
     }
 

@@ -83,6 +83,72 @@ pub struct CursorMove {
     pub value: String,
 }
 
+/// A live source's cursor as last read from or written to the ledger: read from it once,
+/// then kept in memory, so an idle poll costs no ledger read.
+#[derive(Debug)]
+pub(crate) struct SavedCursor {
+    /// The source's name (the cursor's key in the ledger).
+    source: String,
+    value: Option<String>,
+    read: bool,
+}
+
+impl SavedCursor {
+    /// The cursor of source `source`, not read yet.
+    pub(crate) fn new(source: &str) -> Self {
+        Self {
+            source: source.to_owned(),
+            value: None,
+            read: false,
+        }
+    }
+
+    /// The saved value, read from the ledger the first time.
+    pub(crate) async fn read(
+        &mut self,
+        ledger: &Arc<Ledger>,
+    ) -> Result<Option<String>, StoreError> {
+        if !self.read {
+            let name = self.source.clone();
+            self.value = ledger
+                .call(move |l| Ok(l.cursor(&name)?.map(|c| c.value)))
+                .await?;
+            self.read = true;
+        }
+        Ok(self.value.clone())
+    }
+
+    /// Saves `value` (a new source's start), off the event loop.
+    pub(crate) async fn save(
+        &mut self,
+        ledger: &Arc<Ledger>,
+        value: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        let (name, saved) = (self.source.clone(), value.to_owned());
+        ledger
+            .call(move |l| l.set_cursor(&name, &saved, now))
+            .await?;
+        self.moved(value.to_owned());
+        Ok(())
+    }
+
+    /// The value as the ledger has it (or will, once the caller saves the last move).
+    pub(crate) fn value(&self) -> Option<&str> {
+        self.value.as_deref()
+    }
+
+    /// Moves the cursor to `value`: kept here, and returned for the caller to save.
+    pub(crate) fn moved(&mut self, value: String) -> CursorMove {
+        self.value = Some(value.clone());
+        self.read = true;
+        CursorMove {
+            source: self.source.clone(),
+            value,
+        }
+    }
+}
+
 /// A source of posts. The caller moves the cursor: a source says what the cursor becomes
 /// ([`Source::handled`], [`Source::finished`]) and the caller saves it once the post is in
 /// the ledger for every route, so a crash never leaves the cursor past an unrecorded post.
@@ -271,7 +337,7 @@ impl Http {
     /// When the TLS backend cannot be set up.
     pub fn new() -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
-            .user_agent(concat!("birdbridge/", env!("CARGO_PKG_VERSION")))
+            .user_agent(crate::http::USER_AGENT)
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(30))
             // Kept open between polls (a minute apart at most on the usual schedules): a

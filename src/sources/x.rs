@@ -23,7 +23,9 @@ use reqwest::{StatusCode, Url};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::{BoxFuture, CursorMove, FollowDeletes, Found, Http, Setup, Source, SourceError};
+use super::{
+    BoxFuture, CursorMove, FollowDeletes, Found, Http, SavedCursor, Setup, Source, SourceError,
+};
 use crate::clock::Clock;
 use crate::config::{ConfigError, Secret, StartAt, XSourceSettings};
 use crate::media::stage::MediaStage;
@@ -392,10 +394,7 @@ pub struct XSource {
     account: Option<Author>,
     /// The newest post id the user lookup reported, used once to start a new source.
     most_recent: Option<PostId>,
-    /// The cursor as last read from or written to the ledger, once `cursor_read`, so an
-    /// idle poll costs no ledger read.
-    cursor: Option<String>,
-    cursor_read: bool,
+    cursor: SavedCursor,
     /// The routes following this source's deletes, and how it looks for them.
     follow: Option<FollowDeletes>,
     /// When the next deletes check is due (`None`: at the next poll).
@@ -442,8 +441,7 @@ impl XSource {
             exclude_retweets: !setup.reposts_wanted,
             account: None,
             most_recent: None,
-            cursor: None,
-            cursor_read: false,
+            cursor: SavedCursor::new(name),
             follow: None,
             next_check: None,
             deleted: Vec::new(),
@@ -492,55 +490,13 @@ impl XSource {
         let mut gone = Vec::new();
         for chunk in ids.chunks(usize::try_from(PAGE_SIZE).unwrap_or(100)) {
             let page = self.client.tweets(&account, chunk).await?;
-            self.bill_check(ledger, page.returned).await?;
+            self.bill(ledger, page.returned, Some(ReadKind::DeletesCheck))
+                .await?;
             gone.extend(page.missing.into_iter().filter(|id| chunk.contains(&id.0)));
         }
         info!(source = %self.name, checked = ids.len(), gone = gone.len(), "deletes check");
         self.deleted.extend(gone);
         Ok(())
-    }
-
-    /// Counts a deletes check's billed reads: as post reads, and apart.
-    async fn bill_check(&self, ledger: &Arc<Ledger>, returned: usize) -> Result<(), StoreError> {
-        if returned == 0 {
-            return Ok(());
-        }
-        let count = u64::try_from(returned).unwrap_or(u64::MAX);
-        let (name, now) = (self.name.clone(), self.client.clock.now());
-        ledger
-            .call(move |l| {
-                l.add_billable_reads(&name, ReadKind::Post, count, now)?;
-                l.add_billable_reads(&name, ReadKind::DeletesCheck, count, now)
-            })
-            .await
-    }
-
-    /// Moves the cursor past `id` (a new source's start): saved off the event loop.
-    async fn advance(
-        &mut self,
-        ledger: &Arc<Ledger>,
-        id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let (name, value) = (self.name.clone(), id.to_owned());
-        ledger
-            .call(move |l| l.set_cursor(&name, &value, now))
-            .await?;
-        self.cursor = Some(id.to_owned());
-        self.cursor_read = true;
-        Ok(())
-    }
-
-    /// The saved cursor, read from the ledger the first time.
-    async fn saved_cursor(&mut self, ledger: &Arc<Ledger>) -> Result<Option<String>, StoreError> {
-        if !self.cursor_read {
-            let name = self.name.clone();
-            self.cursor = ledger
-                .call(move |l| Ok(l.cursor(&name)?.map(|c| c.value)))
-                .await?;
-            self.cursor_read = true;
-        }
-        Ok(self.cursor.clone())
     }
 
     /// The account this source reads, resolving it the first time (from the ledger, or with
@@ -591,13 +547,15 @@ impl XSource {
     async fn read_new(&mut self, ledger: &Arc<Ledger>) -> Result<Poll, XError> {
         let account = self.resolve_account(ledger).await?;
         let user_id = account.id.clone().unwrap_or_default();
-        let cursor = self.saved_cursor(ledger).await?;
+        let cursor = self.cursor.read(ledger).await?;
         let mut poll = Poll::default();
         let since_id = match (cursor, &self.settings.start) {
             (Some(cursor), _) => cursor,
             (None, StartAt::After(id)) => {
                 let id = id.clone();
-                self.advance(ledger, &id, self.client.clock.now()).await?;
+                self.cursor
+                    .save(ledger, &id, self.client.clock.now())
+                    .await?;
                 id
             }
             (None, StartAt::Latest(0)) => {
@@ -613,7 +571,7 @@ impl XSource {
                 let now = self.client.clock.now();
                 let cursor = newest.map_or_else(|| snowflake_at(now), |id| id.0);
                 info!(source = %self.name, cursor = %cursor, "new source: starting after the newest post");
-                self.advance(ledger, &cursor, now).await?;
+                self.cursor.save(ledger, &cursor, now).await?;
                 return Ok(poll);
             }
             (None, StartAt::Latest(n)) => {
@@ -660,7 +618,7 @@ impl XSource {
         let mut posts = Vec::new();
         for chunk in ids.chunks(usize::try_from(PAGE_SIZE).unwrap_or(100)) {
             let page = self.client.tweets(&account, chunk).await?;
-            self.bill(ledger, page.returned).await?;
+            self.bill(ledger, page.returned, None).await?;
             for problem in &page.errors {
                 warn!(source = %self.name, problem = %problem, "a post to retry cannot be read again");
             }
@@ -732,7 +690,7 @@ impl XSource {
     ) -> Result<Vec<XPost>, XError> {
         let before = poll.returned;
         let result = self.read_pages(account, user_id, query, enough, poll).await;
-        self.bill(ledger, poll.returned - before).await?;
+        self.bill(ledger, poll.returned - before, None).await?;
         result
     }
 
@@ -769,15 +727,26 @@ impl XSource {
     }
 
     /// Counts `returned` billed post reads in the ledger, off the event loop; nothing at all
-    /// when none were returned (an idle poll costs no ledger call).
-    async fn bill(&self, ledger: &Arc<Ledger>, returned: usize) -> Result<(), StoreError> {
+    /// when none were returned (an idle poll costs no ledger call). A deletes check's reads
+    /// are counted as post reads, and apart (`also`).
+    async fn bill(
+        &self,
+        ledger: &Arc<Ledger>,
+        returned: usize,
+        also: Option<ReadKind>,
+    ) -> Result<(), StoreError> {
         if returned == 0 {
             return Ok(());
         }
         let count = u64::try_from(returned).unwrap_or(u64::MAX);
         let (name, now) = (self.name.clone(), self.client.clock.now());
         ledger
-            .call(move |l| l.add_billable_reads(&name, ReadKind::Post, count, now))
+            .call(move |l| {
+                for kind in std::iter::once(ReadKind::Post).chain(also) {
+                    l.add_billable_reads(&name, kind, count, now)?;
+                }
+                Ok(())
+            })
             .await
     }
 }
@@ -840,12 +809,7 @@ impl Source for XSource {
 
     /// The cursor is the post's id, kept in memory too (an idle poll reads no ledger).
     fn handled(&mut self, post: &Post) -> CursorMove {
-        self.cursor = Some(post.id.0.clone());
-        self.cursor_read = true;
-        CursorMove {
-            source: self.name.clone(),
-            value: post.id.0.clone(),
-        }
+        self.cursor.moved(post.id.0.clone())
     }
 
     fn media_stage(&self) -> Option<MediaStage> {

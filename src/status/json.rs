@@ -314,15 +314,14 @@ pub fn json(settings: &Settings, route: Option<&str>) -> Result<String, StoreErr
         operator_changes: Vec::new(),
         review: Review::default(),
     };
+    // The configured routes first (with zero counts while nothing ran yet).
+    for (name, r) in settings.routes.iter().filter(|(n, _)| only.route(n)) {
+        for target in &r.targets {
+            doc.routes.push(route_target(name, target, true));
+        }
+    }
     if doc.ledger.exists {
         fill(&mut doc, &Ledger::open(path)?, &only, now)?;
-    } else {
-        // Nothing ran yet: the configured routes with zero counts.
-        for (name, r) in settings.routes.iter().filter(|(n, _)| only.route(n)) {
-            for target in &r.targets {
-                doc.routes.push(route_target(name, target, true));
-            }
-        }
     }
     Ok(serde_json::to_string_pretty(&doc).unwrap_or_default())
 }
@@ -346,12 +345,6 @@ fn fill(
     only: &Only<'_>,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let settings = only.settings;
-    for (name, r) in settings.routes.iter().filter(|(n, _)| only.route(n)) {
-        for target in &r.targets {
-            doc.routes.push(route_target(name, target, true));
-        }
-    }
     let entry = |doc: &mut Document, route: &str, target: &str| -> usize {
         if let Some(i) = doc
             .routes

@@ -154,29 +154,8 @@ impl Ledger {
                 params![route, post, target],
             )?;
             for part in waiting {
-                let k = &part.key;
-                tx.prepare_cached(
-                    "UPDATE parts SET state = 'skipped', reason = ?5, next_attempt_at = NULL, \
-                     updated_at = ?6 WHERE route = ?1 AND source_post_id = ?2 AND target = ?3 \
-                     AND part_index = ?4",
-                )?
-                .execute(params![
-                    k.route,
-                    k.source_post_id,
-                    k.target,
-                    k.part_index,
-                    reason,
-                    now
-                ])?;
-                audit(
-                    &tx,
-                    &now,
-                    "quarantine drop",
-                    k,
-                    Some(k.part_index),
-                    &format!("{} → skipped", part.state),
-                    Some(note),
-                )?;
+                let from = part.state.as_str();
+                skip_unsent(&tx, &part.key, from, &reason, &now, "quarantine drop", note)?;
                 moved.push(part.key);
             }
         }
@@ -315,6 +294,42 @@ fn select(
     )
 }
 
+/// Skips a part that was never sent (`from` is its state) for `reason`, with its audit
+/// row, inside the caller's transaction.
+pub(super) fn skip_unsent(
+    tx: &Connection,
+    key: &PartKey,
+    from: &str,
+    reason: &str,
+    now: &str,
+    command: &str,
+    note: &str,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "UPDATE parts SET state = 'skipped', reason = ?5, next_attempt_at = NULL, \
+         updated_at = ?6 WHERE route = ?1 AND source_post_id = ?2 AND target = ?3 \
+         AND part_index = ?4",
+    )?
+    .execute(params![
+        key.route,
+        key.source_post_id,
+        key.target,
+        key.part_index,
+        reason,
+        now
+    ])?;
+    let change = format!("{from} → skipped");
+    audit(
+        tx,
+        now,
+        command,
+        key,
+        Some(key.part_index),
+        &change,
+        Some(note),
+    )
+}
+
 /// Writes one audit row inside the caller's transaction.
 pub(super) fn audit(
     tx: &Connection,
@@ -345,28 +360,23 @@ pub(super) fn audit(
 
 #[cfg(test)]
 mod tests {
-    use chrono::TimeZone;
-
     use super::*;
+    use crate::store::tests::t;
     use crate::store::PartState;
-
-    fn at(s: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2024, 5, 1, 12, 0, s).unwrap()
-    }
 
     /// A post of `parts` parts whose part `bad` is quarantined after one attempt.
     fn quarantine(ledger: &Ledger, route: &str, post: &str, target: &str, parts: u32, bad: u32) {
-        ledger.plan_post(route, post, target, parts, at(0)).unwrap();
+        ledger.plan_post(route, post, target, parts, t(0)).unwrap();
         for i in 0..bad {
             let k = PartKey::new(route, post, target, i);
-            ledger.begin_attempt(&k, at(1)).unwrap();
+            ledger.begin_attempt(&k, t(1)).unwrap();
             ledger
-                .mark_posted(&k, &format!("r{i}"), None, at(1))
+                .mark_posted(&k, &format!("r{i}"), None, t(1))
                 .unwrap();
         }
         let k = PartKey::new(route, post, target, bad);
-        ledger.begin_attempt(&k, at(2)).unwrap();
-        ledger.mark_failed(&k, "HTTP 422", at(3), 1, at(2)).unwrap();
+        ledger.begin_attempt(&k, t(2)).unwrap();
+        ledger.mark_failed(&k, "HTTP 422", t(3), 1, t(2)).unwrap();
     }
 
     fn states(ledger: &Ledger, route: &str, post: &str, target: &str) -> Vec<PartState> {
@@ -385,13 +395,13 @@ mod tests {
         quarantine(&ledger, "r", "2", "a", 1, 0);
         quarantine(&ledger, "other", "3", "a", 1, 0);
         ledger
-            .mark_held("r", "4", "a", "held: photo without alt", at(0))
+            .mark_held("r", "4", "a", "held: photo without alt", t(0))
             .unwrap();
         let filter = PartFilter {
             route: Some("r".into()),
             ..PartFilter::default()
         };
-        let moved = ledger.retry_quarantined(&filter, at(9)).unwrap();
+        let moved = ledger.retry_quarantined(&filter, t(9)).unwrap();
         assert_eq!(
             moved,
             vec![
@@ -411,12 +421,9 @@ mod tests {
         assert_eq!(log.len(), 2);
         assert_eq!(log[0].source_post_id, "2");
         assert_eq!(log[0].change, "quarantined → planned");
-        assert_eq!(log[0].at, at(9));
+        assert_eq!(log[0].at, t(9));
         // Nothing left to retry: no change, no audit row.
-        assert!(ledger
-            .retry_quarantined(&filter, at(10))
-            .unwrap()
-            .is_empty());
+        assert!(ledger.retry_quarantined(&filter, t(10)).unwrap().is_empty());
         assert_eq!(ledger.audit_log(10).unwrap().len(), 2);
     }
 
@@ -430,7 +437,7 @@ mod tests {
             source_post_id: Some("1".into()),
             ..PartFilter::default()
         };
-        let moved = ledger.drop_quarantined(&filter, "rejected", at(9)).unwrap();
+        let moved = ledger.drop_quarantined(&filter, "rejected", t(9)).unwrap();
         assert_eq!(moved.len(), 2);
         assert_eq!(
             states(&ledger, "r", "1", "a"),
@@ -455,13 +462,13 @@ mod tests {
     fn release_removes_the_hold_and_records_the_release() {
         let ledger = Ledger::open_in_memory().unwrap();
         ledger
-            .mark_held("r", "4", "a", "held: photo without alt", at(0))
+            .mark_held("r", "4", "a", "held: photo without alt", t(0))
             .unwrap();
         ledger
-            .mark_held("r", "4", "b", "held: photo without alt", at(0))
+            .mark_held("r", "4", "b", "held: photo without alt", t(0))
             .unwrap();
         quarantine(&ledger, "r", "4", "c", 1, 0);
-        let released = ledger.release_hold("r", "4", Some("a"), at(5)).unwrap();
+        let released = ledger.release_hold("r", "4", Some("a"), t(5)).unwrap();
         assert_eq!(released.len(), 1);
         assert!(ledger.parts_of_post("r", "4", "a").unwrap().is_empty());
         assert!(ledger.hold_released("r", "4", "a").unwrap());
@@ -469,7 +476,7 @@ mod tests {
         assert_eq!(states(&ledger, "r", "4", "b"), [PartState::Quarantined]);
         // A quarantined (attempted) part is not a hold and is not released.
         assert!(ledger
-            .release_hold("r", "4", Some("c"), at(6))
+            .release_hold("r", "4", Some("c"), t(6))
             .unwrap()
             .is_empty());
         let log = ledger.audit_log(10).unwrap();
@@ -485,17 +492,17 @@ mod tests {
     fn a_released_post_is_offered_again_until_it_is_planned() {
         let ledger = Ledger::open_in_memory().unwrap();
         ledger
-            .mark_held("r", "4", "a", "held: photo without alt", at(0))
+            .mark_held("r", "4", "a", "held: photo without alt", t(0))
             .unwrap();
         assert!(ledger.unfinished_posts("r").unwrap().is_empty());
-        ledger.release_hold("r", "4", None, at(1)).unwrap();
+        ledger.release_hold("r", "4", None, t(1)).unwrap();
         // A restarted daemon reads it again from the source...
         assert_eq!(ledger.unfinished_posts("r").unwrap(), ["4"]);
         // ...and once it is delivered, it is not offered again.
-        ledger.plan_post("r", "4", "a", 1, at(2)).unwrap();
+        ledger.plan_post("r", "4", "a", 1, t(2)).unwrap();
         let k = PartKey::new("r", "4", "a", 0);
-        ledger.begin_attempt(&k, at(3)).unwrap();
-        ledger.mark_posted(&k, "x", None, at(3)).unwrap();
+        ledger.begin_attempt(&k, t(3)).unwrap();
+        ledger.mark_posted(&k, "x", None, t(3)).unwrap();
         assert!(ledger.unfinished_posts("r").unwrap().is_empty());
     }
 }

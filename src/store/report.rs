@@ -81,25 +81,20 @@ impl Ledger {
 
 #[cfg(test)]
 mod tests {
-    use chrono::TimeZone;
-
     use super::*;
+    use crate::store::tests::t;
     use crate::store::PartKey;
-
-    fn at(s: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2024, 5, 1, 12, 0, s).unwrap()
-    }
 
     #[test]
     fn unsettled_parts_and_delivery_times_follow_the_states() {
         let ledger = Ledger::open_in_memory().unwrap();
-        ledger.plan_post("r", "1", "a", 2, at(1)).unwrap();
+        ledger.plan_post("r", "1", "a", 2, t(1)).unwrap();
         let k = PartKey::new("r", "1", "a", 0);
-        ledger.begin_attempt(&k, at(2)).unwrap();
-        ledger.mark_posted(&k, "x", None, at(3)).unwrap();
-        ledger.plan_post("r", "2", "a", 1, at(4)).unwrap();
-        ledger.plan_post("s", "3", "a", 1, at(5)).unwrap();
-        ledger.mark_skipped("s", "4", "a", "reply", at(6)).unwrap();
+        ledger.begin_attempt(&k, t(2)).unwrap();
+        ledger.mark_posted(&k, "x", None, t(3)).unwrap();
+        ledger.plan_post("r", "2", "a", 1, t(4)).unwrap();
+        ledger.plan_post("s", "3", "a", 1, t(5)).unwrap();
+        ledger.mark_skipped("s", "4", "a", "reply", t(6)).unwrap();
 
         let (parts, total) = ledger.unsettled_parts(Some("r"), 1).unwrap();
         assert_eq!(total, 2);
@@ -109,9 +104,9 @@ mod tests {
 
         let times = ledger.delivery_times().unwrap();
         assert_eq!(times.len(), 2);
-        assert_eq!(times[0].oldest_waiting_since, Some(at(1)));
-        assert_eq!(times[0].last_posted_at, Some(at(3)));
-        assert_eq!(times[1].oldest_waiting_since, Some(at(5)));
+        assert_eq!(times[0].oldest_waiting_since, Some(t(1)));
+        assert_eq!(times[0].last_posted_at, Some(t(3)));
+        assert_eq!(times[1].oldest_waiting_since, Some(t(5)));
         assert_eq!(times[1].last_posted_at, None);
     }
 }

@@ -18,7 +18,7 @@
 use chrono::{DateTime, SubsecRound, Utc};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use super::operator::audit;
+use super::operator::{audit, skip_unsent};
 use super::{
     insert_first_row_on, parse_timestamp, select_post, timestamp, Ledger, PartKey, PartRecord,
     PartState, ReviewState, StoreError,
@@ -542,19 +542,9 @@ impl Ledger {
             |part| {
                 part.state = PartState::Retracted;
                 part.next_attempt_at = None;
+                part.reason = Some(reason);
             },
             |tx| {
-                tx.prepare_cached(
-                    "UPDATE parts SET reason = ?5 WHERE route = ?1 AND source_post_id = ?2 \
-                     AND target = ?3 AND part_index = ?4",
-                )?
-                .execute(params![
-                    key.route,
-                    key.source_post_id,
-                    key.target,
-                    key.part_index,
-                    reason
-                ])?;
                 audit(
                     tx,
                     &stamp,
@@ -794,32 +784,11 @@ fn cancel_unsent(
         })?
         .collect::<Result<_, _>>()?;
     for (index, state) in unsent {
-        tx.prepare_cached(&format!(
-            "UPDATE parts SET state = 'skipped', reason = ?5, next_attempt_at = NULL, \
-             updated_at = ?6 WHERE route = ?1 AND source_post_id = ?2 AND target = ?3 \
-             AND part_index = ?4 AND state IN {states}"
-        ))?
-        .execute(params![
-            key.route,
-            key.source_post_id,
-            key.target,
-            index,
-            reason,
-            stamp
-        ])?;
         let part = PartKey {
             part_index: index,
             ..key.clone()
         };
-        audit(
-            tx,
-            stamp,
-            cause.command(),
-            &part,
-            Some(index),
-            &format!("{state} → skipped"),
-            Some(note),
-        )?;
+        skip_unsent(tx, &part, &state, &reason, stamp, cause.command(), note)?;
     }
     Ok(())
 }

@@ -781,7 +781,7 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::model::{Author, Media, MediaKind, MediaSource, PostId, References};
+    use crate::model::{Media, MediaKind, MediaSource};
     use crate::store::PartState;
 
     fn at(s: u32) -> DateTime<Utc> {
@@ -790,15 +790,7 @@ mod tests {
 
     fn post(id: &str, minute: u32) -> Post {
         Post {
-            id: PostId::new(id),
-            author: Author {
-                id: None,
-                username: "me".into(),
-                display_name: None,
-            },
             created_at: Utc.with_ymd_and_hms(2020, 1, 1, 0, minute, 0).unwrap(),
-            text: format!("post {id}"),
-            facets: Vec::new(),
             media: vec![Media {
                 kind: MediaKind::Photo,
                 source: MediaSource::Url(format!("https://pbs.example/{id}.jpg")),
@@ -807,10 +799,7 @@ mod tests {
                 height: None,
                 original_url: None,
             }],
-            references: References::default(),
-            sensitive: false,
-            language: None,
-            url: String::new(),
+            ..Post::sample(id, &format!("post {id}"))
         }
     }
 

@@ -48,8 +48,25 @@ pub(super) fn add(
     Ok(())
 }
 
+/// How the table writes a day.
+const DAY: &str = "%Y-%m-%d";
+
 fn day(now: DateTime<Utc>) -> String {
-    now.format("%Y-%m-%d").to_string()
+    now.format(DAY).to_string()
+}
+
+impl DaySpend {
+    /// A row's sums (never negative) as one target's spend of one day.
+    fn from_row(target: String, day: NaiveDate, (micros, parts, posts): (i64, i64, i64)) -> Self {
+        let n = |v: i64| u64::try_from(v).unwrap_or(0);
+        Self {
+            target,
+            day,
+            micros: n(micros),
+            parts: n(parts),
+            posts: n(posts),
+        }
+    }
 }
 
 impl Ledger {
@@ -63,7 +80,7 @@ impl Ledger {
         micros: u64,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.settle_posted_spending(key, remote_id, remote_url, micros, now)?;
+        self.settle_posted_and(key, remote_id, remote_url, micros, now, |_| Ok(()))?;
         Ok(())
     }
 
@@ -77,7 +94,7 @@ impl Ledger {
         micros: u64,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.settle_posted_spending(key, remote_id, remote_url, micros, now)?;
+        self.mark_posted_spending(key, remote_id, remote_url, micros, now)?;
         tracing::info!(part = %key, remote_id, "adopted a post found on the target");
         Ok(())
     }
@@ -89,19 +106,15 @@ impl Ledger {
             .prepare_cached(
                 "SELECT micros, parts, posts FROM target_spend WHERE target = ?1 AND day = ?2",
             )?
-            .query_row(params![target, on.format("%Y-%m-%d").to_string()], |r| {
+            .query_row(params![target, on.format(DAY).to_string()], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })
             .optional()?;
-        let (micros, parts, posts) = row.unwrap_or_default();
-        let n = |v: i64| u64::try_from(v).unwrap_or(0);
-        Ok(DaySpend {
-            target: target.to_owned(),
-            day: on,
-            micros: n(micros),
-            parts: n(parts),
-            posts: n(posts),
-        })
+        Ok(DaySpend::from_row(
+            target.to_owned(),
+            on,
+            row.unwrap_or_default(),
+        ))
     }
 
     /// Every target's spend per day from `since` on, by target, then day.
@@ -112,28 +125,19 @@ impl Ledger {
              ORDER BY target, day",
         )?;
         let rows = stmt
-            .query_map([since.format("%Y-%m-%d").to_string()], |r| {
+            .query_map([since.format(DAY).to_string()], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, String>(1)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, i64>(3)?,
-                    r.get::<_, i64>(4)?,
+                    (r.get(2)?, r.get(3)?, r.get(4)?),
                 ))
             })?
             .collect::<Result<Vec<_>, _>>()?;
-        let n = |v: i64| u64::try_from(v).unwrap_or(0);
         rows.into_iter()
-            .map(|(target, day, micros, parts, posts)| {
-                let day = NaiveDate::parse_from_str(&day, "%Y-%m-%d")
+            .map(|(target, day, sums)| {
+                let day = NaiveDate::parse_from_str(&day, DAY)
                     .map_err(|source| StoreError::BadTimestamp { value: day, source })?;
-                Ok(DaySpend {
-                    target,
-                    day,
-                    micros: n(micros),
-                    parts: n(parts),
-                    posts: n(posts),
-                })
+                Ok(DaySpend::from_row(target, day, sums))
             })
             .collect()
     }

@@ -6,7 +6,8 @@ use rstest::rstest;
 
 use super::*;
 
-fn t(seconds: i64) -> DateTime<Utc> {
+/// `seconds` after noon on 1 May 2024 (the store's unit tests' time line).
+pub(super) fn t(seconds: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2024, 5, 1, 12, 0, 0).unwrap() + Duration::seconds(seconds)
 }
 
@@ -14,7 +15,8 @@ fn ledger() -> Ledger {
     Ledger::open_in_memory().unwrap()
 }
 
-fn key(post: &str, index: u32) -> PartKey {
+/// Part `index` of `post` on route `r`, target `tgt`.
+pub(super) fn key(post: &str, index: u32) -> PartKey {
     PartKey::new("r", post, "tgt", index)
 }
 

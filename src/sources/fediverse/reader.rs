@@ -122,9 +122,6 @@ impl std::fmt::Debug for Reader {
     }
 }
 
-/// The user agent every megalodon request sends (`GoToSocial` refuses requests without one).
-pub(super) const USER_AGENT: &str = concat!("birdbridge/", env!("CARGO_PKG_VERSION"));
-
 impl Reader {
     /// A client for `url` as `kind` says; `auto` asks the server's nodeinfo (megalodon's
     /// detector, under the timeout).
@@ -166,7 +163,7 @@ impl Reader {
             sns.clone(),
             url.to_owned(),
             Some(token.expose().to_owned()),
-            Some(USER_AGENT.to_owned()),
+            Some(crate::http::USER_AGENT.to_owned()),
         )
         .map_err(|err| FediSourceError::Failed {
             server: sns.to_string(),

@@ -181,7 +181,7 @@ impl Reading {
         let headers = request.headers_mut();
         headers.insert(
             "user-agent",
-            HeaderValue::from_static(super::reader::USER_AGENT),
+            HeaderValue::from_static(crate::http::USER_AGENT),
         );
         match self.token_in {
             TokenIn::Authorization => {

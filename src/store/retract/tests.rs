@@ -1,16 +1,7 @@
 //! Unit tests of the retraction ledger (`store/retract.rs`).
 
-use chrono::{Duration, TimeZone};
-
 use super::*;
-
-fn t(seconds: i64) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2024, 5, 1, 12, 0, 0).unwrap() + Duration::seconds(seconds)
-}
-
-fn key(post: &str, index: u32) -> PartKey {
-    PartKey::new("r", post, "tgt", index)
-}
+use crate::store::tests::{key, t};
 
 /// Plans `post` as `parts` parts and posts the first `posted` of them (remote ids
 /// `POST-INDEX`).

@@ -250,7 +250,6 @@ impl Calls {
     /// to repeat (an edit sent twice is the same edit; the server returns the existing boost
     /// of a status boosted already), so unlike a new status they need no reconciliation.
     pub async fn repeatable_write(&self, write: Repeatable<'_>) -> Result<Delivered, TargetError> {
-        let (mut waits, mut retries) = (0, 0);
         let send = move || async move {
             match write {
                 Repeatable::Edit { remote_id, body } => self.api.put_status(remote_id, body).await,
@@ -261,13 +260,63 @@ impl Calls {
                 } => self.api.reblog(original, body, key).await,
             }
         };
+        let settled = |answer: &Answer| {
+            (200..=299)
+                .contains(&answer.status)
+                .then(|| write.delivered(answer))
+        };
+        self.repeat(Family::Statuses, write.name(), send, settled)
+            .await
+    }
+
+    /// Takes a status back: deletes it, or undoes the account's boost of an original
+    /// (both on the deletes budget, as Mastodon counts them). Safe to repeat, so a server
+    /// error or a broken connection is retried; a status the server no longer has counts as
+    /// taken back ([`Retracted::AlreadyGone`]). Only the status code is read (servers
+    /// answer a delete with odd bodies).
+    pub async fn retract(&self, what: Retraction<'_>) -> Result<Retracted, TargetError> {
+        let send = move || async move {
+            match what {
+                Retraction::Status(id) => self.api.delete_status(id).await,
+                Retraction::Boost { original } => self.api.unreblog(original).await,
+            }
+        };
+        let settled = |answer: &Answer| match answer.status {
+            200..=299 => Some(Ok(Retracted::Done)),
+            404 | 410 => Some(Ok(Retracted::AlreadyGone)),
+            _ => None,
+        };
+        self.repeat(Family::Deletes, "taking a status back", send, settled)
+            .await
+    }
+
+    /// Sends a call of `family` that is safe to repeat until it settles: rate limits are
+    /// waited out ([`Calls::send`]); a server error or a broken connection is retried up to
+    /// [`MAX_TRANSIENT_RETRIES`] times. `settled` reads the answers that end the call
+    /// (`None` for any other: a server error is retried, the rest read by
+    /// [`Calls::answer_error`]); `what` names the call in the log.
+    async fn repeat<F, T>(
+        &self,
+        family: Family,
+        what: &str,
+        request: impl Fn() -> F,
+        settled: impl Fn(&Answer) -> Option<Result<T, TargetError>>,
+    ) -> Result<T, TargetError>
+    where
+        F: Future<Output = Result<Answer, Transport>>,
+    {
+        let (mut waits, mut retries) = (0, 0);
         loop {
-            let failure = match self.send(Family::Statuses, &mut waits, send).await? {
-                Ok(answer) => match answer.status {
-                    200..=299 => return write.delivered(&answer),
-                    500..=599 => format!("HTTP {}: {}", answer.status, answer.message()),
-                    _ => return Err(self.answer_error(&answer)),
-                },
+            let failure = match self.send(family, &mut waits, &request).await? {
+                Ok(answer) => {
+                    if let Some(done) = settled(&answer) {
+                        return done;
+                    }
+                    if !(500..=599).contains(&answer.status) {
+                        return Err(self.answer_error(&answer));
+                    }
+                    format!("HTTP {}: {}", answer.status, answer.message())
+                }
                 // Never reached the server, again and again: it is down; the engine
                 // keeps the part waiting and reconnects later.
                 Err(Transport::Connect(m)) if retries >= MAX_TRANSIENT_RETRIES => {
@@ -279,64 +328,10 @@ impl Calls {
                 return Err(TargetError::Transient { message: failure });
             }
             retries += 1;
-            warn!(target = %self.account.target(), error = %failure, "{} failed; retrying", write.name());
+            warn!(target = %self.account.target(), error = %failure, "{what} failed; retrying");
             self.retry_pause(retries).await?;
         }
     }
-
-    /// Deletes a status (`GoToSocial` and Friendica answer with odd bodies; only the status
-    /// code is read). A status already gone counts as deleted.
-    pub async fn delete(&self, remote_id: &str) -> Result<(), TargetError> {
-        let send = move || self.api.delete_status(remote_id);
-        let answer = self
-            .send(Family::Deletes, &mut 0, send)
-            .await?
-            .map_err(|t| TargetError::Transient {
-                message: t.to_string(),
-            })?;
-        match answer.status {
-            200..=299 | 404 => Ok(()),
-            _ => Err(self.answer_error(&answer)),
-        }
-    }
-}
-
-impl Calls {
-    /// Takes a status back: deletes it, or undoes the account's boost of an original
-    /// (both on the deletes budget, as Mastodon counts them). Safe to repeat, so a server
-    /// error or a broken connection is retried; a status the server no longer has counts as
-    /// taken back ([`Retracted::AlreadyGone`]). Only the status code is read (servers
-    /// answer a delete with odd bodies).
-    pub async fn retract(&self, what: Retraction<'_>) -> Result<Retracted, TargetError> {
-        let (mut waits, mut retries) = (0, 0);
-        let send = move || async move {
-            match what {
-                Retraction::Status(id) => self.api.delete_status(id).await,
-                Retraction::Boost { original } => self.api.unreblog(original).await,
-            }
-        };
-        loop {
-            let failure = match self.send(Family::Deletes, &mut waits, send).await? {
-                Ok(answer) => match answer.status {
-                    200..=299 => return Ok(Retracted::Done),
-                    404 | 410 => return Ok(Retracted::AlreadyGone),
-                    500..=599 => format!("HTTP {}: {}", answer.status, answer.message()),
-                    _ => return Err(self.answer_error(&answer)),
-                },
-                Err(Transport::Connect(m)) if retries >= MAX_TRANSIENT_RETRIES => {
-                    return Err(TargetError::Unreachable { message: m })
-                }
-                Err(t) => t.to_string(),
-            };
-            if retries >= MAX_TRANSIENT_RETRIES {
-                return Err(TargetError::Transient { message: failure });
-            }
-            retries += 1;
-            warn!(target = %self.account.target(), error = %failure, "taking a status back failed; retrying");
-            self.retry_pause(retries).await?;
-        }
-    }
-
     /// The window deletes are paced by (every request's, on a server that counts them
     /// together), as the budget has it now.
     pub fn deletes_pace(&self) -> Option<Pace> {

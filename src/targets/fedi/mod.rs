@@ -174,12 +174,13 @@ impl FediTarget {
         })
     }
 
-    /// Deletes a status; one already gone counts as deleted.
+    /// Deletes a status, as a retraction does; one already gone counts as deleted.
     ///
     /// # Errors
     /// See [`TargetError`].
     pub async fn delete(&mut self, remote_id: &str) -> Result<(), TargetError> {
-        self.calls.delete(remote_id).await
+        self.calls.retract(Retraction::Status(remote_id)).await?;
+        Ok(())
     }
 
     /// Learns the server: its kind (nodeinfo, for `auto`), its limits (from `memory`'s

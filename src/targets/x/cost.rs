@@ -13,6 +13,7 @@ use std::ops::{Add, AddAssign, Mul};
 
 use crate::render::count::x_weighted;
 use crate::render::Part;
+use crate::targets::Attached;
 
 /// An amount of US dollars, in millionths (exact for every price X lists).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -143,11 +144,7 @@ pub fn price_part(part: &Part) -> PartCost {
     let descriptions = part
         .media
         .iter()
-        .filter(|m| {
-            m.description
-                .as_deref()
-                .is_some_and(|d| !d.trim().is_empty())
-        })
+        .filter(|m| has_alt(m.description.as_deref()))
         .count();
     PartCost {
         post: if with_url { POST_WITH_URL } else { POST },
@@ -156,6 +153,11 @@ pub fn price_part(part: &Part) -> PartCost {
         descriptions,
         repost: false,
     }
+}
+
+/// Whether a media item's description is an alt text X is sent (one metadata call).
+fn has_alt(description: Option<&str>) -> bool {
+    description.is_some_and(|d| !d.trim().is_empty())
 }
 
 /// What an X target bills, as the engine needs it: each part's price, and the daily cap
@@ -172,19 +174,20 @@ impl Tariff {
         price_part(part).total()
     }
 
-    /// The price of posting `part` as it was sent: `text` (links to media that could not
-    /// go may have been added) with `descriptions` alt texts.
-    pub fn price_sent(&self, part: &Part, text: &str, descriptions: usize) -> Usd {
+    /// The price of posting `part` as it was sent: the `attached` text (links to media
+    /// that could not go may have been added) with as many alt texts as its media carry.
+    pub fn price_sent(&self, part: &Part, attached: &Attached) -> Usd {
+        let descriptions = attached
+            .media
+            .iter()
+            .filter(|m| has_alt(m.description.as_deref()))
+            .count();
         let sent = Part {
-            text: text.to_owned(),
+            text: attached.text.clone(),
             media: part
                 .media
                 .iter()
-                .filter(|m| {
-                    m.description
-                        .as_deref()
-                        .is_some_and(|d| !d.trim().is_empty())
-                })
+                .filter(|m| has_alt(m.description.as_deref()))
                 .take(descriptions)
                 .cloned()
                 .collect(),

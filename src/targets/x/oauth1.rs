@@ -123,16 +123,7 @@ impl Signer<'_> {
         }
         oauth.push(("oauth_version", "1.0"));
         oauth.extend_from_slice(self.extra);
-        let mut params: Vec<(String, String)> = url
-            .query_pairs()
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        params.extend(form.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-        params.extend(
-            oauth
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-        );
+        let params = signed_params(url, form.iter().chain(&oauth).copied());
         let base = signature_base(method, url, &params);
         let empty = Secret::new("");
         let token_secret = self.token.map_or(&empty, |(_, secret)| secret);
@@ -145,6 +136,18 @@ impl Signer<'_> {
             .collect();
         format!("OAuth {}", fields.join(", "))
     }
+}
+
+/// The parameters a request is signed over: its URL's query, then `more` (the form's and
+/// the `oauth_*` ones).
+fn signed_params<'a>(
+    url: &Url,
+    more: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Vec<(String, String)> {
+    url.query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .chain(more.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())))
+        .collect()
 }
 
 /// The signature base string (RFC 5849 §3.4.1): the upper-case method, the encoded base
@@ -202,21 +205,18 @@ mod tests {
     #[test]
     fn the_rfc_base_string_example() {
         let url = Url::parse("http://example.com/request?b5=%3D%253D&a3=a&c%40=&a2=r%20b").unwrap();
-        let mut params: Vec<(String, String)> = url
-            .query_pairs()
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        for (k, v) in [
-            ("c2", ""),
-            ("a3", "2 q"),
-            ("oauth_consumer_key", "9djdj82h48djs9d2"),
-            ("oauth_token", "kkk9d7dh3k39sjv7"),
-            ("oauth_signature_method", "HMAC-SHA1"),
-            ("oauth_timestamp", "137131201"),
-            ("oauth_nonce", "7d8f3e4a"),
-        ] {
-            params.push((k.to_owned(), v.to_owned()));
-        }
+        let params = signed_params(
+            &url,
+            [
+                ("c2", ""),
+                ("a3", "2 q"),
+                ("oauth_consumer_key", "9djdj82h48djs9d2"),
+                ("oauth_token", "kkk9d7dh3k39sjv7"),
+                ("oauth_signature_method", "HMAC-SHA1"),
+                ("oauth_timestamp", "137131201"),
+                ("oauth_nonce", "7d8f3e4a"),
+            ],
+        );
         assert_eq!(
             signature_base("post", &url, &params),
             "POST&http%3A%2F%2Fexample.com%2Frequest&a2%3Dr%2520b%26a3%3D2%2520q%26a3%3Da%26\
@@ -232,19 +232,16 @@ mod tests {
     fn the_rfc_photo_example_signature() {
         let url =
             Url::parse("http://photos.example.net/photos?file=vacation.jpg&size=original").unwrap();
-        let mut params: Vec<(String, String)> = url
-            .query_pairs()
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        for (k, v) in [
-            ("oauth_consumer_key", "dpf43f3p2l4k3l03"),
-            ("oauth_token", "nnch734d00sl2jdk"),
-            ("oauth_signature_method", "HMAC-SHA1"),
-            ("oauth_timestamp", "137131202"),
-            ("oauth_nonce", "chapoH"),
-        ] {
-            params.push((k.to_owned(), v.to_owned()));
-        }
+        let params = signed_params(
+            &url,
+            [
+                ("oauth_consumer_key", "dpf43f3p2l4k3l03"),
+                ("oauth_token", "nnch734d00sl2jdk"),
+                ("oauth_signature_method", "HMAC-SHA1"),
+                ("oauth_timestamp", "137131202"),
+                ("oauth_nonce", "chapoH"),
+            ],
+        );
         let base = signature_base("GET", &url, &params);
         assert_eq!(
             sign(
