@@ -326,15 +326,9 @@ async fn a_status_reaches_a_second_mastodon_and_pixelfed_once() {
     assert_eq!(env.second.statuses().len(), 2, "an edit posts nothing new");
     // Pixelfed cannot edit: the new version is recorded as skipped, never posted.
     let version = format!("{first}.edit.{}", edited_at(&env.source, &first));
-    wait_for(|| {
-        daemon
-            .ledger
-            .parts_of_post("r", &version, "photos")
-            .unwrap()
-            .first()
-            .is_some_and(|p| p.state == PartState::Skipped)
-    })
-    .await;
+    daemon
+        .wait_for_part("r", &version, "photos", PartState::Skipped)
+        .await;
     let parts = daemon
         .ledger
         .parts_of_post("r", &version, "photos")
@@ -383,15 +377,9 @@ async fn a_status_deleted_at_the_source_is_taken_back_from_the_targets() {
     assert_eq!(second.deletes(), [copies[0].id.clone()]);
     let live: Vec<String> = second.live_statuses().into_iter().map(|s| s.text).collect();
     assert_eq!(live, ["The meeting is on Thursday"]);
-    wait_for(|| {
-        daemon
-            .ledger
-            .parts_of_post("r", &wrong, "second")
-            .unwrap()
-            .first()
-            .is_some_and(|p| p.state == PartState::Retracted)
-    })
-    .await;
+    daemon
+        .wait_for_part("r", &wrong, "second", PartState::Retracted)
+        .await;
     let kept = daemon.ledger.parts_of_post("r", &right, "second").unwrap();
     assert_eq!(kept[0].state, PartState::Posted);
 
@@ -613,15 +601,9 @@ async fn a_status_reaches_x_once_and_an_edit_is_recorded() {
     // X cannot edit: the new version is recorded as skipped, nothing is posted again.
     source.edit_authored(&first, "thanks for the final report");
     let version = format!("{first}.edit.{}", edited_at(&source, &first));
-    wait_for(|| {
-        daemon
-            .ledger
-            .parts_of_post("r", &version, "x")
-            .unwrap()
-            .first()
-            .is_some_and(|p| p.state == PartState::Skipped)
-    })
-    .await;
+    daemon
+        .wait_for_part("r", &version, "x", PartState::Skipped)
+        .await;
     let parts = daemon.ledger.parts_of_post("r", &version, "x").unwrap();
     assert!(parts[0]
         .reason

@@ -24,7 +24,7 @@ use birdbridge::clock::{Clock, ManualClock};
 use birdbridge::config::Settings;
 use birdbridge::daemon::{Daemon, DaemonOptions, Notifier};
 use birdbridge::report::DeliveryReport;
-use birdbridge::store::{Durability, Ledger};
+use birdbridge::store::{Durability, Ledger, PartState};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -118,6 +118,18 @@ impl Running {
     }
 
     /// Stops the daemon and waits (at most 5 s) for it to end; returns what it did.
+    /// Waits until the first part of `post` for `target` on `route` is in `state`.
+    pub async fn wait_for_part(&self, route: &str, post: &str, target: &str, state: PartState) {
+        wait_for(|| {
+            self.ledger
+                .parts_of_post(route, post, target)
+                .unwrap()
+                .first()
+                .is_some_and(|p| p.state == state)
+        })
+        .await;
+    }
+
     pub async fn stop(self) -> DeliveryReport {
         self.cancel.cancel();
         tokio::time::timeout(Duration::from_secs(5), self.task)
