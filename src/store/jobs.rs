@@ -40,7 +40,7 @@ pub struct BackfillJob {
 pub struct Heartbeat {
     /// Its process id.
     pub pid: u32,
-    /// The machine, boot and pid namespace it ran in (see `daemon/alive.rs`); `None` when
+    /// The machine, boot and pid namespace it ran in (see `src/alive.rs`); `None` when
     /// unknown (not Linux, or a heartbeat written by an older birdbridge).
     pub host: Option<String>,
     /// When the process started, in the kernel's clock ticks since boot (`/proc/<pid>/stat`),
