@@ -381,7 +381,7 @@ pub fn idempotency_key(key: &PartKey) -> String {
     out
 }
 
-/// Expands to a `SELECT` of every [`PartRecord`] column (in [`RawPart::from_row`]'s order)
+/// Expands to a `SELECT` of every [`PartRecord`] column (in [`part_from_row`]'s order)
 /// followed by the given clause, as one string literal so statements can be cached.
 macro_rules! select_parts {
     ($tail:literal) => {
@@ -761,26 +761,15 @@ impl Ledger {
         let mut stmt = conn.prepare_cached(
             "SELECT route, target, state, COUNT(*) FROM parts GROUP BY route, target, state",
         )?;
-        let raw = stmt
-            .query_map([], |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, String>(2)?,
-                    row.get::<_, u64>(3)?,
-                ))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut counts = raw
-            .into_iter()
-            .map(|(route, target, state, count)| {
+        let mut counts = stmt
+            .query_and_then([], |row| {
                 Ok(StateCount {
-                    route,
-                    target,
-                    state: state.parse()?,
-                    count,
+                    route: row.get(0)?,
+                    target: row.get(1)?,
+                    state: row.get::<_, String>(2)?.parse()?,
+                    count: row.get(3)?,
                 })
-            })
+            })?
             .collect::<Result<Vec<_>, StoreError>>()?;
         counts.sort_by(|a, b| (&a.route, &a.target, a.state).cmp(&(&b.route, &b.target, b.state)));
         Ok(counts)
@@ -985,11 +974,9 @@ fn query_parts(
     sql: &str,
     params: impl Params,
 ) -> Result<Vec<PartRecord>, StoreError> {
-    let mut stmt = conn.prepare_cached(sql)?;
-    let raw = stmt
-        .query_map(params, RawPart::from_row)?
-        .collect::<Result<Vec<_>, _>>()?;
-    raw.into_iter().map(RawPart::decode).collect()
+    conn.prepare_cached(sql)?
+        .query_and_then(params, part_from_row)?
+        .collect()
 }
 
 /// Saves a source's position on `conn` (a transaction too, so a cursor can move together
@@ -1013,80 +1000,47 @@ fn query_cursors(
     stmt: &mut rusqlite::CachedStatement<'_>,
     params: impl Params,
 ) -> Result<Vec<Cursor>, StoreError> {
-    let raw = stmt
-        .query_map(params, |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, String>(2)?,
-            ))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    raw.into_iter()
-        .map(|(source, value, updated_at)| {
-            Ok(Cursor {
-                source,
-                value,
-                updated_at: parse_timestamp(updated_at)?,
-            })
+    stmt.query_and_then(params, |row| {
+        Ok(Cursor {
+            source: row.get(0)?,
+            value: row.get(1)?,
+            updated_at: parse_timestamp(row.get(2)?)?,
         })
-        .collect()
+    })?
+    .collect()
 }
 
-/// A part row as `SQLite` returns it, before its text columns are checked.
-struct RawPart {
-    key: PartKey,
-    state: String,
-    idempotency_key: String,
-    remote_id: Option<String>,
-    remote_url: Option<String>,
-    attempts: u32,
-    last_error: Option<String>,
-    next_attempt_at: Option<String>,
-    reason: Option<String>,
-    updated_at: String,
-}
-
-impl RawPart {
-    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
-        Ok(Self {
-            key: PartKey {
-                route: row.get(0)?,
-                source_post_id: row.get(1)?,
-                target: row.get(2)?,
-                part_index: row.get(3)?,
-            },
-            state: row.get(4)?,
-            idempotency_key: row.get(5)?,
-            remote_id: row.get(6)?,
-            remote_url: row.get(7)?,
-            attempts: row.get(8)?,
-            last_error: row.get(9)?,
-            next_attempt_at: row.get(10)?,
-            reason: row.get(11)?,
-            updated_at: row.get(12)?,
-        })
-    }
-
-    fn decode(self) -> Result<PartRecord, StoreError> {
-        Ok(PartRecord {
-            key: self.key,
-            state: self.state.parse()?,
-            idempotency_key: self.idempotency_key,
-            remote_id: self.remote_id,
-            remote_url: self.remote_url,
-            attempts: self.attempts,
-            last_error: self.last_error,
-            next_attempt_at: self.next_attempt_at.map(parse_timestamp).transpose()?,
-            reason: self.reason,
-            updated_at: parse_timestamp(self.updated_at)?,
-        })
-    }
+/// A part row of a [`select_parts!`] query, its text columns checked.
+fn part_from_row(row: &Row<'_>) -> Result<PartRecord, StoreError> {
+    Ok(PartRecord {
+        key: PartKey {
+            route: row.get(0)?,
+            source_post_id: row.get(1)?,
+            target: row.get(2)?,
+            part_index: row.get(3)?,
+        },
+        state: row.get::<_, String>(4)?.parse()?,
+        idempotency_key: row.get(5)?,
+        remote_id: row.get(6)?,
+        remote_url: row.get(7)?,
+        attempts: row.get(8)?,
+        last_error: row.get(9)?,
+        next_attempt_at: optional_timestamp(row, 10)?,
+        reason: row.get(11)?,
+        updated_at: parse_timestamp(row.get(12)?)?,
+    })
 }
 
 /// The stored form of a time: fixed-width RFC 3339, UTC, microseconds (sorts as text).
 fn timestamp(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// The time in column `idx` of `row`, if it is not NULL.
+fn optional_timestamp(row: &Row<'_>, idx: usize) -> Result<Option<DateTime<Utc>>, StoreError> {
+    row.get::<_, Option<String>>(idx)?
+        .map(parse_timestamp)
+        .transpose()
 }
 
 fn parse_timestamp(value: String) -> Result<DateTime<Utc>, StoreError> {

@@ -36,7 +36,10 @@ pub use queue::{
     QueueAt, QueueFilter, QueueItem, QueueKey, QueuePage, ReviewAudit, ReviewSummary, ReviewedPost,
 };
 
-use super::{idempotency_key, kept, parse_timestamp, timestamp, Ledger, PartKey, StoreError};
+use super::{
+    idempotency_key, kept, optional_timestamp, parse_timestamp, timestamp, Ledger, PartKey,
+    StoreError,
+};
 use crate::model::Post;
 
 /// Where a hold stands.
@@ -600,25 +603,22 @@ fn select_hold(
     id: &str,
     target: &str,
 ) -> Result<Option<ReviewHold>, StoreError> {
-    let raw = conn
-        .prepare_cached(&format!(
-            "SELECT {HOLD_COLUMNS} FROM review_holds \
-             WHERE route = ?1 AND source_post_id = ?2 AND target = ?3"
-        ))?
-        .query_row([route, id, target], RawHold::from_row)
-        .optional()?;
-    raw.map(RawHold::decode).transpose()
+    conn.prepare_cached(&format!(
+        "SELECT {HOLD_COLUMNS} FROM review_holds \
+         WHERE route = ?1 AND source_post_id = ?2 AND target = ?3"
+    ))?
+    .query_and_then([route, id, target], hold_from_row)?
+    .next()
+    .transpose()
 }
 
 fn select_holds(conn: &Connection, route: &str, id: &str) -> Result<Vec<ReviewHold>, StoreError> {
-    let raw = conn
-        .prepare_cached(&format!(
-            "SELECT {HOLD_COLUMNS} FROM review_holds \
-             WHERE route = ?1 AND source_post_id = ?2 ORDER BY target"
-        ))?
-        .query_map([route, id], RawHold::from_row)?
-        .collect::<Result<Vec<_>, _>>()?;
-    raw.into_iter().map(RawHold::decode).collect()
+    conn.prepare_cached(&format!(
+        "SELECT {HOLD_COLUMNS} FROM review_holds \
+         WHERE route = ?1 AND source_post_id = ?2 ORDER BY target"
+    ))?
+    .query_and_then([route, id], hold_from_row)?
+    .collect()
 }
 
 /// The hold a change applies to: it exists, is held, and (for a form) is at `expected`.
@@ -719,59 +719,23 @@ fn audit(
     Ok(())
 }
 
-/// A hold row before its text columns are checked.
-struct RawHold {
-    route: String,
-    source_post_id: String,
-    target: String,
-    state: String,
-    rule: String,
-    reason: String,
-    backfill: bool,
-    limits: Option<String>,
-    version: i64,
-    held_at: String,
-    decided_at: Option<String>,
-    decided_by: Option<String>,
-    note: Option<String>,
-}
-
-impl RawHold {
-    fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
-        Ok(Self {
-            route: row.get(0)?,
-            source_post_id: row.get(1)?,
-            target: row.get(2)?,
-            state: row.get(3)?,
-            rule: row.get(4)?,
-            reason: row.get(5)?,
-            backfill: row.get(6)?,
-            limits: row.get(7)?,
-            version: row.get(8)?,
-            held_at: row.get(9)?,
-            decided_at: row.get(10)?,
-            decided_by: row.get(11)?,
-            note: row.get(12)?,
-        })
-    }
-
-    fn decode(self) -> Result<ReviewHold, StoreError> {
-        Ok(ReviewHold {
-            route: self.route,
-            source_post_id: self.source_post_id,
-            target: self.target,
-            state: ReviewState::parse(&self.state)?,
-            rule: self.rule,
-            reason: self.reason,
-            backfill: self.backfill,
-            limits: self.limits,
-            version: self.version,
-            held_at: parse_timestamp(self.held_at)?,
-            decided_at: self.decided_at.map(parse_timestamp).transpose()?,
-            decided_by: self.decided_by,
-            note: self.note,
-        })
-    }
+/// A row of [`HOLD_COLUMNS`], its text columns checked.
+fn hold_from_row(row: &rusqlite::Row<'_>) -> Result<ReviewHold, StoreError> {
+    Ok(ReviewHold {
+        route: row.get(0)?,
+        source_post_id: row.get(1)?,
+        target: row.get(2)?,
+        state: ReviewState::parse(&row.get::<_, String>(3)?)?,
+        rule: row.get(4)?,
+        reason: row.get(5)?,
+        backfill: row.get(6)?,
+        limits: row.get(7)?,
+        version: row.get(8)?,
+        held_at: parse_timestamp(row.get(9)?)?,
+        decided_at: optional_timestamp(row, 10)?,
+        decided_by: row.get(11)?,
+        note: row.get(12)?,
+    })
 }
 
 #[cfg(test)]

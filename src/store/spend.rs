@@ -119,26 +119,21 @@ impl Ledger {
 
     /// Every target's spend per day from `since` on, by target, then day.
     pub fn spending(&self, since: NaiveDate) -> Result<Vec<DaySpend>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT target, day, micros, parts, posts FROM target_spend WHERE day >= ?1 \
-             ORDER BY target, day",
-        )?;
-        let rows = stmt
-            .query_map([since.format(DAY).to_string()], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
+        self.conn()
+            .prepare_cached(
+                "SELECT target, day, micros, parts, posts FROM target_spend WHERE day >= ?1 \
+                 ORDER BY target, day",
+            )?
+            .query_and_then([since.format(DAY).to_string()], |r| {
+                let day: String = r.get(1)?;
+                let day = NaiveDate::parse_from_str(&day, DAY)
+                    .map_err(|source| StoreError::BadTimestamp { value: day, source })?;
+                Ok(DaySpend::from_row(
+                    r.get(0)?,
+                    day,
                     (r.get(2)?, r.get(3)?, r.get(4)?),
                 ))
             })?
-            .collect::<Result<Vec<_>, _>>()?;
-        rows.into_iter()
-            .map(|(target, day, sums)| {
-                let day = NaiveDate::parse_from_str(&day, DAY)
-                    .map_err(|source| StoreError::BadTimestamp { value: day, source })?;
-                Ok(DaySpend::from_row(target, day, sums))
-            })
             .collect()
     }
 }

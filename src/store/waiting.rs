@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, TransactionBehavior};
 
 use super::{
-    idempotency_key, insert_planned, parse_timestamp, query_parts, select_post, timestamp, Ledger,
-    StoreError,
+    idempotency_key, insert_planned, optional_timestamp, query_parts, select_post, timestamp,
+    Ledger, StoreError,
 };
 use super::{PartKey, PartRecord, PartState};
 
@@ -156,35 +156,24 @@ impl Ledger {
     /// or "due" for parts nothing has held up), with the number of posts and parts and
     /// the earliest time one of them is due again.
     pub fn waiting_summary(&self) -> Result<Vec<WaitingGroup>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT route, target, state, coalesce(last_error, ''),              count(DISTINCT source_post_id), count(*), min(next_attempt_at) FROM parts              WHERE state IN ('planned', 'posting', 'failed')              GROUP BY route, target, state, last_error ORDER BY route, target, state",
-        )?;
-        let rows = stmt
-            .query_map([], |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, String>(2)?,
-                    row.get::<_, String>(3)?,
-                    row.get::<_, u64>(4)?,
-                    row.get::<_, u64>(5)?,
-                    row.get::<_, Option<String>>(6)?,
-                ))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        rows.into_iter()
-            .map(|(route, target, state, why, posts, parts, due)| {
+        self.conn()
+            .prepare_cached(
+                "SELECT route, target, state, coalesce(last_error, ''), \
+                 count(DISTINCT source_post_id), count(*), min(next_attempt_at) FROM parts \
+                 WHERE state IN ('planned', 'posting', 'failed') \
+                 GROUP BY route, target, state, last_error ORDER BY route, target, state",
+            )?
+            .query_and_then([], |row| {
                 Ok(WaitingGroup {
-                    route,
-                    target,
-                    state: state.parse()?,
-                    why,
-                    posts,
-                    parts,
-                    next_attempt_at: due.map(parse_timestamp).transpose()?,
+                    route: row.get(0)?,
+                    target: row.get(1)?,
+                    state: row.get::<_, String>(2)?.parse()?,
+                    why: row.get(3)?,
+                    posts: row.get(4)?,
+                    parts: row.get(5)?,
+                    next_attempt_at: optional_timestamp(row, 6)?,
                 })
-            })
+            })?
             .collect()
     }
 
