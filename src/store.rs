@@ -40,7 +40,6 @@ mod call;
 mod fediverse;
 mod jobs;
 mod kept;
-mod operator;
 mod report;
 mod retract;
 mod review;
@@ -394,7 +393,8 @@ macro_rules! select_parts {
     };
 }
 
-// After `select_parts!`, which it uses.
+// After `select_parts!`, which they use.
+mod operator;
 mod waiting;
 
 pub use jobs::{BackfillJob, Heartbeat};
