@@ -11,10 +11,10 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, TransactionBehavior};
 
 use super::{
-    idempotency_key, insert_planned, optional_timestamp, query_parts, select_post, timestamp,
+    insert_first_row_on, insert_planned, optional_timestamp, query_parts, select_post, timestamp,
     Ledger, StoreError,
 };
-use super::{PartKey, PartRecord, PartState};
+use super::{PartRecord, PartState};
 
 /// Parts that wait for the same reason (see [`Ledger::waiting_summary`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,19 +102,14 @@ impl Ledger {
             "DELETE FROM parts WHERE route = ?1 AND source_post_id = ?2 AND target = ?3",
             params![route, source_post_id, target],
         )?;
-        let key = PartKey::new(route, source_post_id, target, 0);
-        tx.execute(
-            "INSERT INTO parts (route, source_post_id, target, part_index, state, \
-             idempotency_key, reason, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, 0, 'skipped', ?4, ?5, ?6, ?6)",
-            params![
-                route,
-                source_post_id,
-                target,
-                idempotency_key(&key),
-                reason,
-                timestamp(now)
-            ],
+        insert_first_row_on(
+            &tx,
+            route,
+            source_post_id,
+            target,
+            PartState::Skipped,
+            reason,
+            now,
         )?;
         tx.commit()?;
         Ok(true)
