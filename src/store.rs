@@ -4,7 +4,7 @@
 //! once"). Intent is recorded before any remote call and the result after it:
 //!
 //! ```text
-//! plan_post ──► planned ──begin_attempt──► posting ──mark_posted / adopt──► posted
+//! plan_post ──► planned ──begin_attempt──► posting ──mark_posted / adopt_spending──► posted
 //!                  ▲                          │
 //!                  │                          └──mark_failed──► failed ──begin_attempt──► posting
 //!                  │                                 (attempts >= max) ──► quarantined
@@ -535,7 +535,7 @@ impl Ledger {
     /// yet settled. A success reported for a `failed` or `quarantined` part means two
     /// deliveries of one part overlapped (or a settled attempt was reported twice), which is
     /// the bug this ledger exists to catch, so it is refused rather than hidden; such a part
-    /// goes through reconciliation ([`Ledger::adopt`]) after its next `begin_attempt`.
+    /// goes through reconciliation ([`Ledger::adopt_spending`]) after its next `begin_attempt`.
     pub fn mark_posted(
         &self,
         key: &PartKey,
@@ -544,18 +544,6 @@ impl Ledger {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.mark_posted_spending(key, remote_id, remote_url, 0, now)
-    }
-
-    /// Reconciliation found the part's status on the server (an attempt whose answer was
-    /// lost): `posting` → `posted` with that status, without posting again.
-    pub fn adopt(
-        &self,
-        key: &PartKey,
-        remote_id: &str,
-        remote_url: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.adopt_spending(key, remote_id, remote_url, 0, now)
     }
 
     /// `posting` → `posted`, and (when `micros` is not 0) what the target billed for it

@@ -84,8 +84,10 @@ impl Ledger {
         Ok(())
     }
 
-    /// [`Ledger::adopt`], with the part's price added to its target's spend of the day (the
-    /// target had it, so it was billed) in the same transaction.
+    /// Reconciliation found the part's status on the server (an attempt whose answer was
+    /// lost): `posting` → `posted` with that status, without posting again, and the part's
+    /// price added to its target's spend of the day (the target had it, so it was billed)
+    /// in the same transaction.
     pub fn adopt_spending(
         &self,
         key: &PartKey,
