@@ -677,7 +677,6 @@ fn bump(tx: &Connection, route: &str, id: &str, target: &str) -> rusqlite::Resul
     Ok(())
 }
 
-/// Writes one audit row inside the caller's transaction.
 /// Closes the open hold of a post on a target as `state` (released or dropped), with its
 /// audit row; whether a hold was open. Every decision goes through here: a person's on the
 /// desk or the command line, and a delete at the source (`store/retract.rs`).
@@ -703,6 +702,7 @@ pub(super) fn close_hold(
     Ok(closed > 0)
 }
 
+/// Writes one audit row inside the caller's transaction.
 fn audit(
     tx: &Connection,
     now: &str,
