@@ -64,11 +64,10 @@ impl Ledger {
              FROM part_warnings w LEFT JOIN parts p ON p.route = w.route \
              AND p.source_post_id = w.source_post_id AND p.target = w.target \
              AND p.part_index = w.part_index \
-             WHERE substr(w.message, 1, ?1) = ?2 ORDER BY w.id DESC LIMIT ?3",
+             WHERE substr(w.message, 1, length(?1)) = ?1 ORDER BY w.id DESC LIMIT ?2",
         )?;
-        let prefix_len = i64::try_from(NOT_A_REPLY.len()).unwrap_or(i64::MAX);
         let rows = stmt
-            .query_map(params![prefix_len, NOT_A_REPLY, limit], |row| {
+            .query_map(params![NOT_A_REPLY, limit], |row| {
                 Ok(NotAReply {
                     key: PartKey::new(
                         row.get::<_, String>(0)?,
@@ -95,14 +94,12 @@ impl Ledger {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT part_index FROM part_warnings WHERE route = ?1 AND source_post_id = ?2 \
-             AND target = ?3 AND substr(message, 1, ?4) = ?5 ORDER BY part_index",
+             AND target = ?3 AND substr(message, 1, length(?4)) = ?4 ORDER BY part_index",
         )?;
-        let prefix_len = i64::try_from(NOT_A_REPLY.len()).unwrap_or(i64::MAX);
         let rows = stmt
-            .query_map(
-                params![route, source_post_id, target, prefix_len, NOT_A_REPLY],
-                |row| row.get::<_, u32>(0),
-            )?
+            .query_map(params![route, source_post_id, target, NOT_A_REPLY], |row| {
+                row.get::<_, u32>(0)
+            })?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }
