@@ -637,33 +637,12 @@ impl Ledger {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        self.insert_first_row(
-            route,
-            source_post_id,
-            target,
-            PartState::Skipped,
-            reason,
-            now,
-        )
-    }
-
-    /// Inserts part 0 of a post in `state` with `reason`, only when the post has no row on
-    /// that target yet; returns whether it did (see [`insert_first_row_on`]).
-    fn insert_first_row(
-        &self,
-        route: &str,
-        source_post_id: &str,
-        target: &str,
-        state: PartState,
-        reason: &str,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
         Ok(insert_first_row_on(
             &self.conn(),
             route,
             source_post_id,
             target,
-            state,
+            PartState::Skipped,
             reason,
             now,
         )?)
@@ -683,14 +662,15 @@ impl Ledger {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         debug_assert!(reason.starts_with(HELD_PREFIX), "{reason}");
-        self.insert_first_row(
+        Ok(insert_first_row_on(
+            &self.conn(),
             route,
             source_post_id,
             target,
             PartState::Quarantined,
             reason,
             now,
-        )
+        )?)
     }
 
     /// Releases a post held by [`Ledger::mark_held`] (the route's policy no longer holds
