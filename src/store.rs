@@ -4,7 +4,7 @@
 //! once"). Intent is recorded before any remote call and the result after it:
 //!
 //! ```text
-//! plan_post ──► planned ──begin_attempt──► posting ──mark_posted / adopt──► posted
+//! plan_post ──► planned ──begin_attempt──► posting ──mark_posted / adopt_spending──► posted
 //!                  ▲                          │
 //!                  │                          └──mark_failed──► failed ──begin_attempt──► posting
 //!                  │                                 (attempts >= max) ──► quarantined
@@ -40,7 +40,6 @@ mod call;
 mod fediverse;
 mod jobs;
 mod kept;
-mod operator;
 mod report;
 mod retract;
 mod review;
@@ -381,7 +380,7 @@ pub fn idempotency_key(key: &PartKey) -> String {
     out
 }
 
-/// Expands to a `SELECT` of every [`PartRecord`] column (in [`RawPart::from_row`]'s order)
+/// Expands to a `SELECT` of every [`PartRecord`] column (in [`part_from_row`]'s order)
 /// followed by the given clause, as one string literal so statements can be cached.
 macro_rules! select_parts {
     ($tail:literal) => {
@@ -394,7 +393,8 @@ macro_rules! select_parts {
     };
 }
 
-// After `select_parts!`, which it uses.
+// After `select_parts!`, which they use.
+mod operator;
 mod waiting;
 
 pub use jobs::{BackfillJob, Heartbeat};
@@ -535,7 +535,7 @@ impl Ledger {
     /// yet settled. A success reported for a `failed` or `quarantined` part means two
     /// deliveries of one part overlapped (or a settled attempt was reported twice), which is
     /// the bug this ledger exists to catch, so it is refused rather than hidden; such a part
-    /// goes through reconciliation ([`Ledger::adopt`]) after its next `begin_attempt`.
+    /// goes through reconciliation ([`Ledger::adopt_spending`]) after its next `begin_attempt`.
     pub fn mark_posted(
         &self,
         key: &PartKey,
@@ -544,18 +544,6 @@ impl Ledger {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.mark_posted_spending(key, remote_id, remote_url, 0, now)
-    }
-
-    /// Reconciliation found the part's status on the server (an attempt whose answer was
-    /// lost): `posting` → `posted` with that status, without posting again.
-    pub fn adopt(
-        &self,
-        key: &PartKey,
-        remote_id: &str,
-        remote_url: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.adopt_spending(key, remote_id, remote_url, 0, now)
     }
 
     /// `posting` → `posted`, and (when `micros` is not 0) what the target billed for it
@@ -649,33 +637,12 @@ impl Ledger {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        self.insert_first_row(
-            route,
-            source_post_id,
-            target,
-            PartState::Skipped,
-            reason,
-            now,
-        )
-    }
-
-    /// Inserts part 0 of a post in `state` with `reason`, only when the post has no row on
-    /// that target yet; returns whether it did (see [`insert_first_row_on`]).
-    fn insert_first_row(
-        &self,
-        route: &str,
-        source_post_id: &str,
-        target: &str,
-        state: PartState,
-        reason: &str,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
         Ok(insert_first_row_on(
             &self.conn(),
             route,
             source_post_id,
             target,
-            state,
+            PartState::Skipped,
             reason,
             now,
         )?)
@@ -695,14 +662,15 @@ impl Ledger {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         debug_assert!(reason.starts_with(HELD_PREFIX), "{reason}");
-        self.insert_first_row(
+        Ok(insert_first_row_on(
+            &self.conn(),
             route,
             source_post_id,
             target,
             PartState::Quarantined,
             reason,
             now,
-        )
+        )?)
     }
 
     /// Releases a post held by [`Ledger::mark_held`] (the route's policy no longer holds
@@ -761,26 +729,15 @@ impl Ledger {
         let mut stmt = conn.prepare_cached(
             "SELECT route, target, state, COUNT(*) FROM parts GROUP BY route, target, state",
         )?;
-        let raw = stmt
-            .query_map([], |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, String>(2)?,
-                    row.get::<_, u64>(3)?,
-                ))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut counts = raw
-            .into_iter()
-            .map(|(route, target, state, count)| {
+        let mut counts = stmt
+            .query_and_then([], |row| {
                 Ok(StateCount {
-                    route,
-                    target,
-                    state: state.parse()?,
-                    count,
+                    route: row.get(0)?,
+                    target: row.get(1)?,
+                    state: row.get::<_, String>(2)?.parse()?,
+                    count: row.get(3)?,
                 })
-            })
+            })?
             .collect::<Result<Vec<_>, StoreError>>()?;
         counts.sort_by(|a, b| (&a.route, &a.target, a.state).cmp(&(&b.route, &b.target, b.state)));
         Ok(counts)
@@ -985,11 +942,9 @@ fn query_parts(
     sql: &str,
     params: impl Params,
 ) -> Result<Vec<PartRecord>, StoreError> {
-    let mut stmt = conn.prepare_cached(sql)?;
-    let raw = stmt
-        .query_map(params, RawPart::from_row)?
-        .collect::<Result<Vec<_>, _>>()?;
-    raw.into_iter().map(RawPart::decode).collect()
+    conn.prepare_cached(sql)?
+        .query_and_then(params, part_from_row)?
+        .collect()
 }
 
 /// Saves a source's position on `conn` (a transaction too, so a cursor can move together
@@ -1013,80 +968,47 @@ fn query_cursors(
     stmt: &mut rusqlite::CachedStatement<'_>,
     params: impl Params,
 ) -> Result<Vec<Cursor>, StoreError> {
-    let raw = stmt
-        .query_map(params, |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, String>(2)?,
-            ))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    raw.into_iter()
-        .map(|(source, value, updated_at)| {
-            Ok(Cursor {
-                source,
-                value,
-                updated_at: parse_timestamp(updated_at)?,
-            })
+    stmt.query_and_then(params, |row| {
+        Ok(Cursor {
+            source: row.get(0)?,
+            value: row.get(1)?,
+            updated_at: parse_timestamp(row.get(2)?)?,
         })
-        .collect()
+    })?
+    .collect()
 }
 
-/// A part row as `SQLite` returns it, before its text columns are checked.
-struct RawPart {
-    key: PartKey,
-    state: String,
-    idempotency_key: String,
-    remote_id: Option<String>,
-    remote_url: Option<String>,
-    attempts: u32,
-    last_error: Option<String>,
-    next_attempt_at: Option<String>,
-    reason: Option<String>,
-    updated_at: String,
-}
-
-impl RawPart {
-    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
-        Ok(Self {
-            key: PartKey {
-                route: row.get(0)?,
-                source_post_id: row.get(1)?,
-                target: row.get(2)?,
-                part_index: row.get(3)?,
-            },
-            state: row.get(4)?,
-            idempotency_key: row.get(5)?,
-            remote_id: row.get(6)?,
-            remote_url: row.get(7)?,
-            attempts: row.get(8)?,
-            last_error: row.get(9)?,
-            next_attempt_at: row.get(10)?,
-            reason: row.get(11)?,
-            updated_at: row.get(12)?,
-        })
-    }
-
-    fn decode(self) -> Result<PartRecord, StoreError> {
-        Ok(PartRecord {
-            key: self.key,
-            state: self.state.parse()?,
-            idempotency_key: self.idempotency_key,
-            remote_id: self.remote_id,
-            remote_url: self.remote_url,
-            attempts: self.attempts,
-            last_error: self.last_error,
-            next_attempt_at: self.next_attempt_at.map(parse_timestamp).transpose()?,
-            reason: self.reason,
-            updated_at: parse_timestamp(self.updated_at)?,
-        })
-    }
+/// A part row of a [`select_parts!`] query, its text columns checked.
+fn part_from_row(row: &Row<'_>) -> Result<PartRecord, StoreError> {
+    Ok(PartRecord {
+        key: PartKey {
+            route: row.get(0)?,
+            source_post_id: row.get(1)?,
+            target: row.get(2)?,
+            part_index: row.get(3)?,
+        },
+        state: row.get::<_, String>(4)?.parse()?,
+        idempotency_key: row.get(5)?,
+        remote_id: row.get(6)?,
+        remote_url: row.get(7)?,
+        attempts: row.get(8)?,
+        last_error: row.get(9)?,
+        next_attempt_at: optional_timestamp(row, 10)?,
+        reason: row.get(11)?,
+        updated_at: parse_timestamp(row.get(12)?)?,
+    })
 }
 
 /// The stored form of a time: fixed-width RFC 3339, UTC, microseconds (sorts as text).
 fn timestamp(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// The time in column `idx` of `row`, if it is not NULL.
+fn optional_timestamp(row: &Row<'_>, idx: usize) -> Result<Option<DateTime<Utc>>, StoreError> {
+    row.get::<_, Option<String>>(idx)?
+        .map(parse_timestamp)
+        .transpose()
 }
 
 fn parse_timestamp(value: String) -> Result<DateTime<Utc>, StoreError> {

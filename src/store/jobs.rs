@@ -149,45 +149,28 @@ impl Ledger {
     }
 
     fn jobs_where(&self, clause: &str) -> Result<Vec<BackfillJob>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(&format!(
-            "SELECT id, route, archive, from_api, since, until, post_limit, state, note, \
-             updated_at FROM backfill_jobs WHERE {clause}"
-        ))?;
-        let rows = stmt
-            .query_map([], |row| {
-                Ok((
-                    row.get::<_, i64>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, Option<String>>(2)?,
-                    row.get::<_, bool>(3)?,
-                    row.get::<_, Option<String>>(4)?,
-                    row.get::<_, Option<String>>(5)?,
-                    row.get::<_, Option<i64>>(6)?,
-                    row.get::<_, String>(7)?,
-                    row.get::<_, Option<String>>(8)?,
-                    row.get::<_, String>(9)?,
-                ))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
         let day = |d: Option<String>| d.and_then(|d| d.parse::<NaiveDate>().ok());
-        rows.into_iter()
-            .map(
-                |(id, route, archive, from_api, since, until, limit, state, note, at)| {
-                    Ok(BackfillJob {
-                        id,
-                        route,
-                        archive,
-                        from_api,
-                        since: day(since),
-                        until: day(until),
-                        limit: limit.and_then(|l| u64::try_from(l).ok()),
-                        state,
-                        note,
-                        updated_at: parse_timestamp(at)?,
-                    })
-                },
-            )
+        self.conn()
+            .prepare(&format!(
+                "SELECT id, route, archive, from_api, since, until, post_limit, state, note, \
+                 updated_at FROM backfill_jobs WHERE {clause}"
+            ))?
+            .query_and_then([], |row| {
+                Ok(BackfillJob {
+                    id: row.get(0)?,
+                    route: row.get(1)?,
+                    archive: row.get(2)?,
+                    from_api: row.get(3)?,
+                    since: day(row.get(4)?),
+                    until: day(row.get(5)?),
+                    limit: row
+                        .get::<_, Option<i64>>(6)?
+                        .and_then(|l| u64::try_from(l).ok()),
+                    state: row.get(7)?,
+                    note: row.get(8)?,
+                    updated_at: parse_timestamp(row.get(9)?)?,
+                })
+            })?
             .collect()
     }
 }

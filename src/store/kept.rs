@@ -119,17 +119,14 @@ impl Ledger {
             "SELECT post_id, post FROM kept_posts WHERE source = ?1 \
              AND post_id IN (SELECT value FROM json_each(?2)) ORDER BY post_id",
         )?;
-        let rows = stmt
+        let posts = stmt
             .query_map(params![source, json_list(ids)], |row| {
-                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+                let post_id = row.get(0)?;
+                Ok(decode(&row.get::<_, String>(1)?)
+                    .map_err(|reason| UnreadableKept { post_id, reason }))
             })?
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows
-            .into_iter()
-            .map(|(post_id, json)| {
-                decode(&json).map_err(|reason| UnreadableKept { post_id, reason })
-            })
-            .collect())
+        Ok(posts)
     }
 }
 

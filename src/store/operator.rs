@@ -62,11 +62,6 @@ const QUARANTINED_NOT_HELD: &str = "state = 'quarantined' \
 const HELD: &str = "state = 'quarantined' \
      AND attempts = 0 AND last_error IS NULL AND substr(reason, 1, length(?4)) = ?4";
 
-/// Columns of a part row, in `RawPart::from_row`'s order.
-const PART_COLUMNS: &str = "SELECT route, source_post_id, target, part_index, state, \
-     idempotency_key, remote_id, remote_url, attempts, last_error, next_attempt_at, reason, \
-     updated_at FROM parts";
-
 impl Ledger {
     /// Quarantined parts matching `filter` (holds excluded: see [`Ledger::held`]), longest
     /// quarantined first.
@@ -147,8 +142,8 @@ impl Ledger {
         for (route, post, target) in posts {
             let waiting = query_parts(
                 &tx,
-                &format!(
-                    "{PART_COLUMNS} WHERE route = ?1 AND source_post_id = ?2 AND target = ?3 \
+                select_parts!(
+                    "WHERE route = ?1 AND source_post_id = ?2 AND target = ?3 \
                      AND state IN ('quarantined', 'planned', 'failed') ORDER BY part_index"
                 ),
                 params![route, post, target],
@@ -242,35 +237,23 @@ impl Ledger {
 
     /// The `limit` latest operator changes, newest first.
     pub fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT at, command, route, target, source_post_id, part_index, change, note \
-             FROM operator_audit ORDER BY id DESC LIMIT ?1",
-        )?;
-        let raw = stmt
-            .query_map([limit], |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    AuditEntry {
-                        at: DateTime::default(),
-                        command: row.get(1)?,
-                        route: row.get(2)?,
-                        target: row.get(3)?,
-                        source_post_id: row.get(4)?,
-                        part_index: row.get(5)?,
-                        change: row.get(6)?,
-                        note: row.get(7)?,
-                    },
-                ))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        raw.into_iter()
-            .map(|(at, entry)| {
+        self.conn()
+            .prepare_cached(
+                "SELECT at, command, route, target, source_post_id, part_index, change, note \
+                 FROM operator_audit ORDER BY id DESC LIMIT ?1",
+            )?
+            .query_and_then([limit], |row| {
                 Ok(AuditEntry {
-                    at: parse_timestamp(at)?,
-                    ..entry
+                    at: parse_timestamp(row.get(0)?)?,
+                    command: row.get(1)?,
+                    route: row.get(2)?,
+                    target: row.get(3)?,
+                    source_post_id: row.get(4)?,
+                    part_index: row.get(5)?,
+                    change: row.get(6)?,
+                    note: row.get(7)?,
                 })
-            })
+            })?
             .collect()
     }
 }
@@ -286,8 +269,8 @@ fn select(
     query_parts(
         conn,
         &format!(
-            "{PART_COLUMNS} WHERE {condition} AND {} \
-             ORDER BY route, target, source_post_id, part_index",
+            select_parts!("WHERE {} AND {} ORDER BY route, target, source_post_id, part_index"),
+            condition,
             PartFilter::SQL
         ),
         params![route, target, post, HELD_PREFIX],

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::params;
 
-use super::{parse_timestamp, query_parts, Ledger, PartRecord, StoreError};
+use super::{optional_timestamp, query_parts, Ledger, PartRecord, StoreError};
 
 /// Delivery times of one route on one target.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,32 +49,21 @@ impl Ledger {
 
     /// [`DeliveryTimes`] of every route and target in the ledger, by route then target.
     pub fn delivery_times(&self) -> Result<Vec<DeliveryTimes>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT route, target, \
-                 MIN(CASE WHEN state IN ('planned', 'posting', 'failed') THEN created_at END), \
-                 MAX(CASE WHEN state = 'posted' THEN updated_at END) \
-             FROM parts GROUP BY route, target ORDER BY route, target",
-        )?;
-        let raw = stmt
-            .query_map([], |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, Option<String>>(2)?,
-                    row.get::<_, Option<String>>(3)?,
-                ))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        raw.into_iter()
-            .map(|(route, target, waiting, posted)| {
+        self.conn()
+            .prepare_cached(
+                "SELECT route, target, \
+                     MIN(CASE WHEN state IN ('planned', 'posting', 'failed') THEN created_at END), \
+                     MAX(CASE WHEN state = 'posted' THEN updated_at END) \
+                 FROM parts GROUP BY route, target ORDER BY route, target",
+            )?
+            .query_and_then([], |row| {
                 Ok(DeliveryTimes {
-                    route,
-                    target,
-                    oldest_waiting_since: waiting.map(parse_timestamp).transpose()?,
-                    last_posted_at: posted.map(parse_timestamp).transpose()?,
+                    route: row.get(0)?,
+                    target: row.get(1)?,
+                    oldest_waiting_since: optional_timestamp(row, 2)?,
+                    last_posted_at: optional_timestamp(row, 3)?,
                 })
-            })
+            })?
             .collect()
     }
 }

@@ -683,46 +683,34 @@ impl Ledger {
     }
 
     fn retraction_jobs_where(&self, clause: &str) -> Result<Vec<RetractJob>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(&format!(
-            "SELECT j.id, j.route, j.target, j.selection, j.cause, j.runner, j.state, j.note, \
-             j.created_at, j.updated_at, \
-             (SELECT COUNT(*) FROM retraction_items i WHERE i.job = j.id), \
-             (SELECT COUNT(*) FROM retraction_items i WHERE i.job = j.id AND i.state = 'done'), \
-             (SELECT COUNT(*) FROM retraction_items i WHERE i.job = j.id AND i.state = 'failed') \
-             FROM retraction_jobs j WHERE {clause}"
-        ))?;
-        let rows = stmt
-            .query_map([], |row| {
-                Ok((
-                    RetractJob {
-                        id: row.get(0)?,
-                        route: row.get(1)?,
-                        target: row.get(2)?,
-                        selection: row.get(3)?,
-                        cause: RetractCause::parse(&row.get::<_, String>(4)?),
-                        runner: row.get(5)?,
-                        state: row.get(6)?,
-                        note: row.get(7)?,
-                        created_at: DateTime::default(),
-                        updated_at: DateTime::default(),
-                        posts: row.get(10)?,
-                        done: row.get(11)?,
-                        failed: row.get(12)?,
-                    },
-                    row.get::<_, String>(8)?,
-                    row.get::<_, String>(9)?,
-                ))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        rows.into_iter()
-            .map(|(job, created, updated)| {
+        self.conn()
+            .prepare(&format!(
+                "SELECT j.id, j.route, j.target, j.selection, j.cause, j.runner, j.state, \
+                 j.note, j.created_at, j.updated_at, \
+                 (SELECT COUNT(*) FROM retraction_items i WHERE i.job = j.id), \
+                 (SELECT COUNT(*) FROM retraction_items i \
+                     WHERE i.job = j.id AND i.state = 'done'), \
+                 (SELECT COUNT(*) FROM retraction_items i \
+                     WHERE i.job = j.id AND i.state = 'failed') \
+                 FROM retraction_jobs j WHERE {clause}"
+            ))?
+            .query_and_then([], |row| {
                 Ok(RetractJob {
-                    created_at: parse_timestamp(created)?,
-                    updated_at: parse_timestamp(updated)?,
-                    ..job
+                    id: row.get(0)?,
+                    route: row.get(1)?,
+                    target: row.get(2)?,
+                    selection: row.get(3)?,
+                    cause: RetractCause::parse(&row.get::<_, String>(4)?),
+                    runner: row.get(5)?,
+                    state: row.get(6)?,
+                    note: row.get(7)?,
+                    created_at: parse_timestamp(row.get(8)?)?,
+                    updated_at: parse_timestamp(row.get(9)?)?,
+                    posts: row.get(10)?,
+                    done: row.get(11)?,
+                    failed: row.get(12)?,
                 })
-            })
+            })?
             .collect()
     }
 }

@@ -36,7 +36,10 @@ pub use queue::{
     QueueAt, QueueFilter, QueueItem, QueueKey, QueuePage, ReviewAudit, ReviewSummary, ReviewedPost,
 };
 
-use super::{idempotency_key, kept, parse_timestamp, timestamp, Ledger, PartKey, StoreError};
+use super::{
+    idempotency_key, kept, optional_timestamp, parse_timestamp, timestamp, Ledger, PartKey,
+    StoreError,
+};
 use crate::model::Post;
 
 /// Where a hold stands.
@@ -600,25 +603,22 @@ fn select_hold(
     id: &str,
     target: &str,
 ) -> Result<Option<ReviewHold>, StoreError> {
-    let raw = conn
-        .prepare_cached(&format!(
-            "SELECT {HOLD_COLUMNS} FROM review_holds \
-             WHERE route = ?1 AND source_post_id = ?2 AND target = ?3"
-        ))?
-        .query_row([route, id, target], RawHold::from_row)
-        .optional()?;
-    raw.map(RawHold::decode).transpose()
+    conn.prepare_cached(&format!(
+        "SELECT {HOLD_COLUMNS} FROM review_holds \
+         WHERE route = ?1 AND source_post_id = ?2 AND target = ?3"
+    ))?
+    .query_and_then([route, id, target], hold_from_row)?
+    .next()
+    .transpose()
 }
 
 fn select_holds(conn: &Connection, route: &str, id: &str) -> Result<Vec<ReviewHold>, StoreError> {
-    let raw = conn
-        .prepare_cached(&format!(
-            "SELECT {HOLD_COLUMNS} FROM review_holds \
-             WHERE route = ?1 AND source_post_id = ?2 ORDER BY target"
-        ))?
-        .query_map([route, id], RawHold::from_row)?
-        .collect::<Result<Vec<_>, _>>()?;
-    raw.into_iter().map(RawHold::decode).collect()
+    conn.prepare_cached(&format!(
+        "SELECT {HOLD_COLUMNS} FROM review_holds \
+         WHERE route = ?1 AND source_post_id = ?2 ORDER BY target"
+    ))?
+    .query_and_then([route, id], hold_from_row)?
+    .collect()
 }
 
 /// The hold a change applies to: it exists, is held, and (for a form) is at `expected`.
@@ -677,7 +677,6 @@ fn bump(tx: &Connection, route: &str, id: &str, target: &str) -> rusqlite::Resul
     Ok(())
 }
 
-/// Writes one audit row inside the caller's transaction.
 /// Closes the open hold of a post on a target as `state` (released or dropped), with its
 /// audit row; whether a hold was open. Every decision goes through here: a person's on the
 /// desk or the command line, and a delete at the source (`store/retract.rs`).
@@ -703,6 +702,7 @@ pub(super) fn close_hold(
     Ok(closed > 0)
 }
 
+/// Writes one audit row inside the caller's transaction.
 fn audit(
     tx: &Connection,
     now: &str,
@@ -719,59 +719,23 @@ fn audit(
     Ok(())
 }
 
-/// A hold row before its text columns are checked.
-struct RawHold {
-    route: String,
-    source_post_id: String,
-    target: String,
-    state: String,
-    rule: String,
-    reason: String,
-    backfill: bool,
-    limits: Option<String>,
-    version: i64,
-    held_at: String,
-    decided_at: Option<String>,
-    decided_by: Option<String>,
-    note: Option<String>,
-}
-
-impl RawHold {
-    fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
-        Ok(Self {
-            route: row.get(0)?,
-            source_post_id: row.get(1)?,
-            target: row.get(2)?,
-            state: row.get(3)?,
-            rule: row.get(4)?,
-            reason: row.get(5)?,
-            backfill: row.get(6)?,
-            limits: row.get(7)?,
-            version: row.get(8)?,
-            held_at: row.get(9)?,
-            decided_at: row.get(10)?,
-            decided_by: row.get(11)?,
-            note: row.get(12)?,
-        })
-    }
-
-    fn decode(self) -> Result<ReviewHold, StoreError> {
-        Ok(ReviewHold {
-            route: self.route,
-            source_post_id: self.source_post_id,
-            target: self.target,
-            state: ReviewState::parse(&self.state)?,
-            rule: self.rule,
-            reason: self.reason,
-            backfill: self.backfill,
-            limits: self.limits,
-            version: self.version,
-            held_at: parse_timestamp(self.held_at)?,
-            decided_at: self.decided_at.map(parse_timestamp).transpose()?,
-            decided_by: self.decided_by,
-            note: self.note,
-        })
-    }
+/// A row of [`HOLD_COLUMNS`], its text columns checked.
+fn hold_from_row(row: &rusqlite::Row<'_>) -> Result<ReviewHold, StoreError> {
+    Ok(ReviewHold {
+        route: row.get(0)?,
+        source_post_id: row.get(1)?,
+        target: row.get(2)?,
+        state: ReviewState::parse(&row.get::<_, String>(3)?)?,
+        rule: row.get(4)?,
+        reason: row.get(5)?,
+        backfill: row.get(6)?,
+        limits: row.get(7)?,
+        version: row.get(8)?,
+        held_at: parse_timestamp(row.get(9)?)?,
+        decided_at: optional_timestamp(row, 10)?,
+        decided_by: row.get(11)?,
+        note: row.get(12)?,
+    })
 }
 
 #[cfg(test)]
@@ -782,11 +746,8 @@ mod tests {
 
     use super::*;
     use crate::model::{Media, MediaKind, MediaSource};
+    use crate::store::tests::t;
     use crate::store::PartState;
-
-    fn at(s: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, s).unwrap()
-    }
 
     fn post(id: &str, minute: u32) -> Post {
         Post {
@@ -815,7 +776,7 @@ mod tests {
                 limits: None,
                 parts,
             },
-            at(0),
+            t(0),
         )
         .unwrap()
     }
@@ -840,9 +801,9 @@ mod tests {
         assert!(!l.post_has_work("r", "1", "a").unwrap());
         assert!(l.unfinished_posts("r").unwrap().is_empty());
         // A post something of which was attempted is not held.
-        l.plan_post("r", "2", "a", 1, at(0)).unwrap();
+        l.plan_post("r", "2", "a", 1, t(0)).unwrap();
         let k = PartKey::new("r", "2", "a", 0);
-        l.begin_attempt(&k, at(1)).unwrap();
+        l.begin_attempt(&k, t(1)).unwrap();
         assert!(!hold(&l, &post("2", 1), "a", 1));
     }
 
@@ -858,7 +819,7 @@ mod tests {
                 Some("a cat"),
                 Some(1),
                 "desk:Ann",
-                at(1),
+                t(1),
             )
             .unwrap();
         assert_eq!(v, 2);
@@ -870,32 +831,25 @@ mod tests {
                 Some("a cat"),
                 Some(2),
                 "desk:Bo",
-                at(2)
+                t(2)
             )
             .unwrap(),
             2
         );
         // A form made from version 1 is stale now.
         let stale = l
-            .edit_review(
-                key,
-                EditField::Warning,
-                Some("x"),
-                Some(1),
-                "desk:Bo",
-                at(3),
-            )
+            .edit_review(key, EditField::Warning, Some("x"), Some(1), "desk:Bo", t(3))
             .unwrap_err();
         assert!(matches!(stale, ReviewError::Stale { ref by, .. } if by == "desk:Ann"));
         assert_eq!(
             l.review_edits("r", "1", "a").unwrap(),
             [(EditField::Description(0), "a cat".to_owned())]
         );
-        l.release_review("r", "1", None, None, "cli:root", at(4))
+        l.release_review("r", "1", None, None, "cli:root", t(4))
             .unwrap();
         assert_eq!(states(&l, "1", "a"), [PartState::Planned]);
         let late = l
-            .edit_review(key, EditField::Text, Some("late"), None, "desk:Ann", at(5))
+            .edit_review(key, EditField::Text, Some("late"), None, "desk:Ann", t(5))
             .unwrap_err();
         assert!(
             late.to_string().contains("released meanwhile by cli:root"),
@@ -907,7 +861,7 @@ mod tests {
             changes,
             ["description of media 1 set to \"a cat\"", "held → released"]
         );
-        assert_eq!(l.released_work(at(6)).unwrap(), [("r".into(), "1".into())]);
+        assert_eq!(l.released_work(t(6)).unwrap(), [("r".into(), "1".into())]);
     }
 
     #[test]
@@ -926,7 +880,7 @@ mod tests {
                     // Separate connections, as separate processes would have.
                     let l = Ledger::open(&path).unwrap();
                     barrier.wait();
-                    l.release_review("r", "1", None, None, &format!("p{i}"), at(1))
+                    l.release_review("r", "1", None, None, &format!("p{i}"), t(1))
                 })
             })
             .collect();
@@ -946,13 +900,13 @@ mod tests {
     fn a_claim_keeps_a_second_deliverer_out_until_it_runs_out() {
         let l = Ledger::open_in_memory().unwrap();
         hold(&l, &post("1", 0), "a", 1);
-        l.release_review("r", "1", None, None, "x", at(0)).unwrap();
-        let until = at(0) + chrono::Duration::minutes(10);
-        assert!(l.claim_reviewed("r", "1", "one", until, at(1)).unwrap());
-        assert!(!l.claim_reviewed("r", "1", "two", until, at(2)).unwrap());
-        assert!(l.released_work(at(3)).unwrap().is_empty());
+        l.release_review("r", "1", None, None, "x", t(0)).unwrap();
+        let until = t(0) + chrono::Duration::minutes(10);
+        assert!(l.claim_reviewed("r", "1", "one", until, t(1)).unwrap());
+        assert!(!l.claim_reviewed("r", "1", "two", until, t(2)).unwrap());
+        assert!(l.released_work(t(3)).unwrap().is_empty());
         assert!(
-            l.claim_reviewed("r", "1", "one", until, at(4)).unwrap(),
+            l.claim_reviewed("r", "1", "one", until, t(4)).unwrap(),
             "renewed"
         );
         let later = until + chrono::Duration::seconds(1);
@@ -966,7 +920,7 @@ mod tests {
             )
             .unwrap());
         l.unclaim_reviewed("r", "1", "two").unwrap();
-        assert_eq!(l.released_work(at(5)).unwrap().len(), 1);
+        assert_eq!(l.released_work(t(5)).unwrap().len(), 1);
     }
 
     #[test]
@@ -1023,17 +977,17 @@ mod tests {
         let summary = l.review_summary().unwrap();
         assert_eq!(
             (summary.held_posts, summary.oldest_held_at),
-            (2, Some(at(0)))
+            (2, Some(t(0)))
         );
 
-        l.drop_review("r", "early", None, None, ("desk:Ann", "duplicate"), at(1))
+        l.drop_review("r", "early", None, None, ("desk:Ann", "duplicate"), t(1))
             .unwrap();
         assert_eq!(states(&l, "early", "a"), [PartState::Skipped]);
         assert!(l.forget_reviewed("r", "early").unwrap());
         assert!(l.reviewed_post("r", "early").unwrap().is_none());
         assert!(!l.forget_reviewed("r", "late").unwrap(), "still held");
         let unknown = l
-            .release_review("r", "nope", None, None, "x", at(2))
+            .release_review("r", "nope", None, None, "x", t(2))
             .unwrap_err();
         assert!(matches!(unknown, ReviewError::Unknown { .. }));
     }
@@ -1057,7 +1011,7 @@ mod tests {
                 state: "running",
             };
             let items = [(id.to_owned(), "a".to_owned())];
-            l.create_retraction(&job, &items, true, at(1)).unwrap();
+            l.create_retraction(&job, &items, true, t(1)).unwrap();
         }
         assert_eq!(
             states(&l, "1", "a"),
@@ -1069,7 +1023,7 @@ mod tests {
             .as_deref()
             .is_some_and(|r| r.starts_with("deleted at the source before delivery")));
         let refused = l
-            .release_review("r", "1", None, None, "someone", at(2))
+            .release_review("r", "1", None, None, "someone", t(2))
             .unwrap_err();
         assert!(
             matches!(
@@ -1096,7 +1050,7 @@ mod tests {
         // The person's retraction left post 2 held: it is still theirs to release.
         assert_eq!(states(&l, "2", "a"), [PartState::Held]);
         assert_eq!(
-            l.release_review("r", "2", None, None, "someone", at(2))
+            l.release_review("r", "2", None, None, "someone", t(2))
                 .unwrap(),
             ["a"]
         );

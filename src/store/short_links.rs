@@ -25,17 +25,16 @@ pub struct ShortLink {
 }
 
 impl ShortLink {
-    fn from_row(row: &Row<'_>) -> rusqlite::Result<(ShortLink, String)> {
+    fn from_row(row: &Row<'_>) -> Result<ShortLink, StoreError> {
         let resolved: Option<String> = row.get(1)?;
         let failure: Option<String> = row.get(2)?;
-        let link = ShortLink {
+        Ok(ShortLink {
             url: row.get(0)?,
             answer: resolved.ok_or_else(|| failure.unwrap_or_default()),
             source: row.get(3)?,
             post_id: row.get(4)?,
-            asked_at: DateTime::UNIX_EPOCH,
-        };
-        Ok((link, row.get(5)?))
+            asked_at: parse_timestamp(row.get(5)?)?,
+        })
     }
 }
 
@@ -49,11 +48,8 @@ impl Ledger {
             conn.prepare_cached(&format!("SELECT {COLUMNS} FROM short_links WHERE url = ?1"))?;
         let mut found = HashMap::new();
         for url in urls {
-            let mut rows = stmt.query_map([url], ShortLink::from_row)?;
-            if let Some(row) = rows.next() {
-                let (mut link, asked_at) = row?;
-                link.asked_at = parse_timestamp(asked_at)?;
-                found.insert(url.clone(), link);
+            if let Some(link) = stmt.query_and_then([url], ShortLink::from_row)?.next() {
+                found.insert(url.clone(), link?);
             }
         }
         Ok(found)
@@ -82,18 +78,12 @@ impl Ledger {
 
     /// The short links that could not be resolved, most recently asked first.
     pub fn unresolved_short_links(&self) -> Result<Vec<ShortLink>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM short_links WHERE resolved IS NULL ORDER BY asked_at DESC, url"
-        ))?;
-        let rows = stmt
-            .query_map([], ShortLink::from_row)?
-            .collect::<Result<Vec<_>, _>>()?;
-        rows.into_iter()
-            .map(|(mut link, asked_at)| {
-                link.asked_at = parse_timestamp(asked_at)?;
-                Ok(link)
-            })
+        self.conn()
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM short_links WHERE resolved IS NULL \
+                 ORDER BY asked_at DESC, url"
+            ))?
+            .query_and_then([], ShortLink::from_row)?
             .collect()
     }
 }

@@ -250,21 +250,17 @@ mod tests {
     #[test]
     fn reads_add_up_per_source_and_day() {
         let ledger = Ledger::open_in_memory().unwrap();
-        ledger
-            .add_billable_reads("a", ReadKind::Post, 5, at(1))
-            .unwrap();
-        ledger
-            .add_billable_reads("a", ReadKind::Post, 2, at(2))
-            .unwrap();
-        ledger
-            .add_billable_reads("a", ReadKind::User, 1, at(1))
-            .unwrap();
-        ledger
-            .add_billable_reads("b", ReadKind::Post, 0, at(2))
-            .unwrap();
-        ledger
-            .add_billable_reads("b", ReadKind::User, 1, at(2))
-            .unwrap();
+        for (source, kind, count, day) in [
+            ("a", ReadKind::Post, 5, 1),
+            ("a", ReadKind::Post, 2, 2),
+            ("a", ReadKind::User, 1, 1),
+            ("b", ReadKind::Post, 0, 2),
+            ("b", ReadKind::User, 1, 2),
+        ] {
+            ledger
+                .add_billable_reads(source, kind, count, at(day))
+                .unwrap();
+        }
         let reads = ledger.billable_reads(at(2)).unwrap();
         assert_eq!(
             reads,

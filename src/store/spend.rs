@@ -84,8 +84,10 @@ impl Ledger {
         Ok(())
     }
 
-    /// [`Ledger::adopt`], with the part's price added to its target's spend of the day (the
-    /// target had it, so it was billed) in the same transaction.
+    /// Reconciliation found the part's status on the server (an attempt whose answer was
+    /// lost): `posting` → `posted` with that status, without posting again, and the part's
+    /// price added to its target's spend of the day (the target had it, so it was billed)
+    /// in the same transaction.
     pub fn adopt_spending(
         &self,
         key: &PartKey,
@@ -119,26 +121,21 @@ impl Ledger {
 
     /// Every target's spend per day from `since` on, by target, then day.
     pub fn spending(&self, since: NaiveDate) -> Result<Vec<DaySpend>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT target, day, micros, parts, posts FROM target_spend WHERE day >= ?1 \
-             ORDER BY target, day",
-        )?;
-        let rows = stmt
-            .query_map([since.format(DAY).to_string()], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
+        self.conn()
+            .prepare_cached(
+                "SELECT target, day, micros, parts, posts FROM target_spend WHERE day >= ?1 \
+                 ORDER BY target, day",
+            )?
+            .query_and_then([since.format(DAY).to_string()], |r| {
+                let day: String = r.get(1)?;
+                let day = NaiveDate::parse_from_str(&day, DAY)
+                    .map_err(|source| StoreError::BadTimestamp { value: day, source })?;
+                Ok(DaySpend::from_row(
+                    r.get(0)?,
+                    day,
                     (r.get(2)?, r.get(3)?, r.get(4)?),
                 ))
             })?
-            .collect::<Result<Vec<_>, _>>()?;
-        rows.into_iter()
-            .map(|(target, day, sums)| {
-                let day = NaiveDate::parse_from_str(&day, DAY)
-                    .map_err(|source| StoreError::BadTimestamp { value: day, source })?;
-                Ok(DaySpend::from_row(target, day, sums))
-            })
             .collect()
     }
 }

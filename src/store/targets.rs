@@ -6,9 +6,11 @@
 //! need to know what a profile holds.
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
-use rusqlite::{params, OptionalExtension};
+use rusqlite::params;
 
-use super::{parse_timestamp, timestamp, Ledger, PartKey, PartState, StoreError};
+use super::{
+    optional_timestamp, parse_timestamp, timestamp, Ledger, PartKey, PartState, StoreError,
+};
 use crate::budget::{Family, Window};
 
 /// A target's server profile as cached.
@@ -62,11 +64,10 @@ impl Ledger {
              FROM part_warnings w LEFT JOIN parts p ON p.route = w.route \
              AND p.source_post_id = w.source_post_id AND p.target = w.target \
              AND p.part_index = w.part_index \
-             WHERE substr(w.message, 1, ?1) = ?2 ORDER BY w.id DESC LIMIT ?3",
+             WHERE substr(w.message, 1, length(?1)) = ?1 ORDER BY w.id DESC LIMIT ?2",
         )?;
-        let prefix_len = i64::try_from(NOT_A_REPLY.len()).unwrap_or(i64::MAX);
         let rows = stmt
-            .query_map(params![prefix_len, NOT_A_REPLY, limit], |row| {
+            .query_map(params![NOT_A_REPLY, limit], |row| {
                 Ok(NotAReply {
                     key: PartKey::new(
                         row.get::<_, String>(0)?,
@@ -93,41 +94,31 @@ impl Ledger {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT part_index FROM part_warnings WHERE route = ?1 AND source_post_id = ?2 \
-             AND target = ?3 AND substr(message, 1, ?4) = ?5 ORDER BY part_index",
+             AND target = ?3 AND substr(message, 1, length(?4)) = ?4 ORDER BY part_index",
         )?;
-        let prefix_len = i64::try_from(NOT_A_REPLY.len()).unwrap_or(i64::MAX);
         let rows = stmt
-            .query_map(
-                params![route, source_post_id, target, prefix_len, NOT_A_REPLY],
-                |row| row.get::<_, u32>(0),
-            )?
+            .query_map(params![route, source_post_id, target, NOT_A_REPLY], |row| {
+                row.get::<_, u32>(0)
+            })?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }
 
     /// The cached profile of `target`, if any.
     pub fn cached_profile(&self, target: &str) -> Result<Option<CachedProfile>, StoreError> {
-        let row = self
-            .conn()
+        self.conn()
             .prepare_cached(
                 "SELECT url, profile, fetched_at FROM target_profiles WHERE target = ?1",
             )?
-            .query_row([target], |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, String>(2)?,
-                ))
-            })
-            .optional()?;
-        row.map(|(url, profile, fetched_at)| {
-            Ok(CachedProfile {
-                url,
-                profile,
-                fetched_at: parse_timestamp(fetched_at)?,
-            })
-        })
-        .transpose()
+            .query_and_then([target], |row| {
+                Ok(CachedProfile {
+                    url: row.get(0)?,
+                    profile: row.get(1)?,
+                    fetched_at: parse_timestamp(row.get(2)?)?,
+                })
+            })?
+            .next()
+            .transpose()
     }
 
     /// Replaces the cached profile of `target`.
@@ -327,53 +318,26 @@ impl Ledger {
              updated_at, announced FROM budgets WHERE ?1 IS NULL OR target = ?1 \
              ORDER BY target, family",
         )?;
-        let raw = stmt
-            .query_map([target], |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, u32>(2)?,
-                    row.get::<_, u32>(3)?,
-                    row.get::<_, String>(4)?,
-                    row.get::<_, i64>(5)?,
-                    row.get::<_, Option<String>>(6)?,
-                    row.get::<_, String>(7)?,
-                    row.get::<_, bool>(8)?,
-                ))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut out = Vec::with_capacity(raw.len());
-        for (
-            target,
-            family,
-            limit,
-            remaining,
-            reset_at,
-            period_ms,
-            paused,
-            updated_at,
-            announced,
-        ) in raw
-        {
+        let rows = stmt.query_and_then([target], |row| {
             // A family this binary does not know (a newer birdbridge) is left out.
-            let Ok(family) = family.parse::<Family>() else {
-                continue;
+            let Ok(family) = row.get::<_, String>(1)?.parse::<Family>() else {
+                return Ok(None);
             };
-            out.push(SavedBudget {
-                target,
+            Ok(Some(SavedBudget {
+                target: row.get(0)?,
                 family,
                 window: Window {
-                    limit,
-                    remaining,
-                    reset_at: parse_timestamp(reset_at)?,
-                    period: Duration::milliseconds(period_ms),
-                    paused_until: paused.map(parse_timestamp).transpose()?,
-                    announced,
+                    limit: row.get(2)?,
+                    remaining: row.get(3)?,
+                    reset_at: parse_timestamp(row.get(4)?)?,
+                    period: Duration::milliseconds(row.get(5)?),
+                    paused_until: optional_timestamp(row, 6)?,
+                    announced: row.get(8)?,
                 },
-                updated_at: parse_timestamp(updated_at)?,
-            });
-        }
-        Ok(out)
+                updated_at: parse_timestamp(row.get(7)?)?,
+            }))
+        })?;
+        rows.filter_map(Result::transpose).collect()
     }
 }
 

@@ -71,7 +71,9 @@ fn apply(ledger: &Ledger, k: &PartKey, op: Op) -> Result<PartState, StoreError> 
         Op::Posted => ledger
             .mark_posted(k, "42", Some("https://x/42"), now)
             .map(|()| PartState::Posted),
-        Op::Adopt => ledger.adopt(k, "42", None, now).map(|()| PartState::Posted),
+        Op::Adopt => ledger
+            .adopt_spending(k, "42", None, 0, now)
+            .map(|()| PartState::Posted),
         Op::Fail => ledger.mark_failed(k, "e", t(70), 5, now),
         Op::Requeue => ledger.requeue(k, now).map(|()| PartState::Planned),
     }?;

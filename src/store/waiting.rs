@@ -11,10 +11,10 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, TransactionBehavior};
 
 use super::{
-    idempotency_key, insert_planned, parse_timestamp, query_parts, select_post, timestamp, Ledger,
-    StoreError,
+    insert_first_row_on, insert_planned, optional_timestamp, query_parts, select_post, timestamp,
+    Ledger, StoreError,
 };
-use super::{PartKey, PartRecord, PartState};
+use super::{PartRecord, PartState};
 
 /// Parts that wait for the same reason (see [`Ledger::waiting_summary`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,19 +102,14 @@ impl Ledger {
             "DELETE FROM parts WHERE route = ?1 AND source_post_id = ?2 AND target = ?3",
             params![route, source_post_id, target],
         )?;
-        let key = PartKey::new(route, source_post_id, target, 0);
-        tx.execute(
-            "INSERT INTO parts (route, source_post_id, target, part_index, state, \
-             idempotency_key, reason, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, 0, 'skipped', ?4, ?5, ?6, ?6)",
-            params![
-                route,
-                source_post_id,
-                target,
-                idempotency_key(&key),
-                reason,
-                timestamp(now)
-            ],
+        insert_first_row_on(
+            &tx,
+            route,
+            source_post_id,
+            target,
+            PartState::Skipped,
+            reason,
+            now,
         )?;
         tx.commit()?;
         Ok(true)
@@ -156,35 +151,24 @@ impl Ledger {
     /// or "due" for parts nothing has held up), with the number of posts and parts and
     /// the earliest time one of them is due again.
     pub fn waiting_summary(&self) -> Result<Vec<WaitingGroup>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT route, target, state, coalesce(last_error, ''),              count(DISTINCT source_post_id), count(*), min(next_attempt_at) FROM parts              WHERE state IN ('planned', 'posting', 'failed')              GROUP BY route, target, state, last_error ORDER BY route, target, state",
-        )?;
-        let rows = stmt
-            .query_map([], |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, String>(2)?,
-                    row.get::<_, String>(3)?,
-                    row.get::<_, u64>(4)?,
-                    row.get::<_, u64>(5)?,
-                    row.get::<_, Option<String>>(6)?,
-                ))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        rows.into_iter()
-            .map(|(route, target, state, why, posts, parts, due)| {
+        self.conn()
+            .prepare_cached(
+                "SELECT route, target, state, coalesce(last_error, ''), \
+                 count(DISTINCT source_post_id), count(*), min(next_attempt_at) FROM parts \
+                 WHERE state IN ('planned', 'posting', 'failed') \
+                 GROUP BY route, target, state, last_error ORDER BY route, target, state",
+            )?
+            .query_and_then([], |row| {
                 Ok(WaitingGroup {
-                    route,
-                    target,
-                    state: state.parse()?,
-                    why,
-                    posts,
-                    parts,
-                    next_attempt_at: due.map(parse_timestamp).transpose()?,
+                    route: row.get(0)?,
+                    target: row.get(1)?,
+                    state: row.get::<_, String>(2)?.parse()?,
+                    why: row.get(3)?,
+                    posts: row.get(4)?,
+                    parts: row.get(5)?,
+                    next_attempt_at: optional_timestamp(row, 6)?,
                 })
-            })
+            })?
             .collect()
     }
 

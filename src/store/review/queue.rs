@@ -336,34 +336,22 @@ impl Ledger {
         route: &str,
         source_post_id: &str,
     ) -> Result<Vec<ReviewAudit>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT at, actor, route, source_post_id, target, change, note FROM review_audit \
-             WHERE route = ?1 AND source_post_id = ?2 ORDER BY id",
-        )?;
-        let rows = stmt
-            .query_map([route, source_post_id], |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    ReviewAudit {
-                        at: DateTime::default(),
-                        actor: row.get(1)?,
-                        route: row.get(2)?,
-                        source_post_id: row.get(3)?,
-                        target: row.get(4)?,
-                        change: row.get(5)?,
-                        note: row.get(6)?,
-                    },
-                ))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        rows.into_iter()
-            .map(|(at, a)| {
+        self.conn()
+            .prepare_cached(
+                "SELECT at, actor, route, source_post_id, target, change, note \
+                 FROM review_audit WHERE route = ?1 AND source_post_id = ?2 ORDER BY id",
+            )?
+            .query_and_then([route, source_post_id], |row| {
                 Ok(ReviewAudit {
-                    at: parse_timestamp(at)?,
-                    ..a
+                    at: parse_timestamp(row.get(0)?)?,
+                    actor: row.get(1)?,
+                    route: row.get(2)?,
+                    source_post_id: row.get(3)?,
+                    target: row.get(4)?,
+                    change: row.get(5)?,
+                    note: row.get(6)?,
                 })
-            })
+            })?
             .collect()
     }
 }
