@@ -115,15 +115,12 @@ impl XApi {
     ) -> Result<Answered<String>, Failed> {
         let raw = self
             .call(Request {
-                method: Method::POST,
-                path: "/2/media/upload/initialize".to_owned(),
-                query: Vec::new(),
                 body: Body::Json(json!({
                     "media_type": mime,
                     "total_bytes": total_bytes,
                     "media_category": category.as_str(),
                 })),
-                kind: CallKind::Repeatable,
+                ..Request::new(Method::POST, "/2/media/upload/initialize")
             })
             .await?;
         match raw.body["data"]["id"].as_str() {
@@ -150,16 +147,13 @@ impl XApi {
     ) -> Result<Answered<()>, Failed> {
         let raw = self
             .call(Request {
-                method: Method::POST,
-                path: format!("/2/media/upload/{id}/append"),
-                query: Vec::new(),
                 body: Body::Chunk {
                     media,
                     offset,
                     len,
                     segment,
                 },
-                kind: CallKind::Repeatable,
+                ..Request::new(Method::POST, format!("/2/media/upload/{id}/append"))
             })
             .await?;
         Ok(Answered {
@@ -174,13 +168,10 @@ impl XApi {
     /// See [`XError`].
     pub async fn media_finalize(&self, id: &str) -> Result<Answered<Processing>, Failed> {
         let raw = self
-            .call(Request {
-                method: Method::POST,
-                path: format!("/2/media/upload/{id}/finalize"),
-                query: Vec::new(),
-                body: Body::None,
-                kind: CallKind::Repeatable,
-            })
+            .call(Request::new(
+                Method::POST,
+                format!("/2/media/upload/{id}/finalize"),
+            ))
             .await?;
         Ok(Answered {
             value: Processing::read(&raw.body["data"]),
@@ -195,14 +186,11 @@ impl XApi {
     pub async fn media_status(&self, id: &str) -> Result<Answered<Processing>, Failed> {
         let raw = self
             .call(Request {
-                method: Method::GET,
-                path: "/2/media/upload".to_owned(),
                 query: vec![
                     ("media_id", id.to_owned()),
                     ("command", "STATUS".to_owned()),
                 ],
-                body: Body::None,
-                kind: CallKind::Repeatable,
+                ..Request::new(Method::GET, "/2/media/upload")
             })
             .await?;
         Ok(Answered {
@@ -282,14 +270,11 @@ impl XApi {
         }
         let raw = self
             .call(Request {
-                method: Method::POST,
-                path: "/2/media/metadata".to_owned(),
-                query: Vec::new(),
                 body: Body::Json(json!({
                     "id": id,
                     "metadata": { "alt_text": { "text": alt_text } },
                 })),
-                kind: CallKind::Repeatable,
+                ..Request::new(Method::POST, "/2/media/metadata")
             })
             .await?;
         Ok(Answered {
