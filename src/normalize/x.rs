@@ -200,6 +200,17 @@ struct RawTweet {
     edit_history_tweet_ids: Vec<IdText>,
 }
 
+impl RawUser {
+    /// The account, when the answer names its id and handle.
+    fn author(&self) -> Option<Author> {
+        Some(Author {
+            id: Some(self.id.clone()?.0),
+            username: self.username.clone()?,
+            display_name: self.name.clone(),
+        })
+    }
+}
+
 #[derive(Deserialize)]
 struct RawReference {
     #[serde(rename = "type")]
@@ -359,26 +370,12 @@ pub fn parse_page(body: &str, owner: &Author) -> Result<Page, ParseError> {
 /// When the body is not an API answer, or names no user.
 pub fn parse_user(body: &str) -> Result<XUser, ParseError> {
     let raw: RawUserAnswer = serde_json::from_str(body)?;
-    let problems = || {
-        raw.errors
-            .iter()
-            .map(problem_line)
-            .collect::<Vec<_>>()
-            .join("; ")
-    };
-    let user = raw
-        .data
-        .as_ref()
-        .ok_or_else(|| ParseError::NoUser(problems()))?;
-    let (Some(id), Some(username)) = (&user.id, &user.username) else {
-        return Err(ParseError::NoUser(problems()));
+    let Some((user, author)) = raw.data.as_ref().and_then(|u| Some((u, u.author()?))) else {
+        let problems: Vec<String> = raw.errors.iter().map(problem_line).collect();
+        return Err(ParseError::NoUser(problems.join("; ")));
     };
     Ok(XUser {
-        author: Author {
-            id: Some(id.0.clone()),
-            username: username.clone(),
-            display_name: user.name.clone(),
-        },
+        author,
         most_recent_post: user.most_recent_tweet_id.clone().map(|id| PostId(id.0)),
     })
 }
@@ -431,7 +428,8 @@ fn normalize(tweet: &RawTweet, inc: &Includes, owner: &Author) -> Result<XPost, 
     let author = tweet
         .author_id
         .as_ref()
-        .and_then(|a| author_of(inc, &a.0))
+        .and_then(|a| inc.users.get(&a.0))
+        .and_then(RawUser::author)
         .unwrap_or_else(|| owner.clone());
 
     let (references, content) = references_of(tweet, inc);
@@ -534,15 +532,6 @@ fn references_of<'t>(tweet: &'t RawTweet, inc: &'t Includes) -> (References, &'t
         references.quote_of = None;
     }
     (references, content)
-}
-
-fn author_of(inc: &Includes, user_id: &str) -> Option<Author> {
-    let user = inc.users.get(user_id)?;
-    Some(Author {
-        id: Some(user_id.to_owned()),
-        username: user.username.clone()?,
-        display_name: user.name.clone(),
-    })
 }
 
 /// The plain text of `tweet`: its note when it has one, else its text, with entities
