@@ -26,8 +26,9 @@ use crate::clock::Clock;
 
 mod chunked;
 
+pub use crate::targets::ready::MediaBody;
 use chunked::chunk_part;
-pub use chunked::{MediaBody, Uploaded};
+pub use chunked::Uploaded;
 
 /// How the account's requests are authorised.
 #[derive(Debug, Clone)]

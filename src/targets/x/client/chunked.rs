@@ -3,8 +3,6 @@
 //! clock, and the description (`/2/media/metadata`). Apart from the posts' calls because
 //! it is the one place that streams request bodies and waits on X's processing.
 
-use std::path::Path;
-
 use reqwest::multipart::Part;
 use reqwest::Method;
 use serde_json::json;
@@ -12,32 +10,9 @@ use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
 use tokio_util::sync::CancellationToken;
 
 use super::{unreadable, Body, Request, XApi};
+use crate::targets::ready::MediaBody;
 use crate::targets::x::answer::{Answered, CallKind, Failed, RateLimits, XError};
 use crate::targets::x::media::{Category, Processing, State, ALT_TEXT_MAX};
-
-/// A media file's bytes.
-#[derive(Debug, Clone, Copy)]
-pub enum MediaBody<'a> {
-    /// In memory (archive media).
-    Bytes(&'a [u8]),
-    /// A file on disk, read chunk by chunk (never whole into memory).
-    File {
-        /// Where it is.
-        path: &'a Path,
-        /// Its size in bytes.
-        size: u64,
-    },
-}
-
-impl MediaBody<'_> {
-    /// The size in bytes.
-    pub fn size(&self) -> u64 {
-        match self {
-            MediaBody::Bytes(b) => b.len() as u64,
-            MediaBody::File { size, .. } => *size,
-        }
-    }
-}
 
 /// A finished upload.
 #[derive(Debug, Clone, PartialEq, Eq)]
