@@ -238,6 +238,18 @@ pub struct PostRef {
     pub url: Option<String>,
 }
 
+impl PostRef {
+    /// A post on X by its id, with its canonical URL; `i` stands in for a handle that is
+    /// not known (X redirects `/i/status/<id>` to the post).
+    pub fn on_x(id: PostId, username: Option<String>) -> Self {
+        Self {
+            url: Some(Post::canonical_url(username.as_deref().unwrap_or("i"), &id)),
+            id: Some(id),
+            username,
+        }
+    }
+}
+
 /// The id and handle of a status URL on `twitter.com` or `x.com`
 /// (`https://x.com/<user>/status/<id>`, with any suffix or query), if `url` is one.
 /// `/i/web/status/<id>` links (X's "show more" link of a truncated post) are not.

@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::entities::{hidden_reply_mentions, splice, Entity, EntityKind, Spliced};
+use super::entities::{hidden_reply_mentions, retweeted_user, splice, Entity, EntityKind, Spliced};
 use super::lenient::{null_as_default, Flag, IdText, Num};
 use super::note_tweet::NoteIndex;
 use crate::model::{
@@ -290,15 +290,17 @@ pub fn normalize_tweet(element: &str, ctx: &TweetContext<'_>) -> Result<ArchiveP
     // The text, entities and media of a repost are those of the reposted post: in full in a
     // classic `retweeted_status`, else the `RT @user: ` text, often cut with "…".
     let (spliced, media_owner) = if let Some(original) = raw.retweeted_status.as_deref() {
-        let original_id = original.id_str.clone().or_else(|| original.id.clone());
         let username = original.user.as_ref().and_then(|u| u.screen_name.clone());
-        references.repost_of = Some(PostRef {
-            url: original_id.as_ref().map(|oid| {
-                Post::canonical_url(username.as_deref().unwrap_or("i"), &PostId(oid.0.clone()))
-            }),
-            id: original_id.map(|oid| PostId(oid.0)),
-            username,
-        });
+        references.repost_of = Some(
+            match original.id_str.clone().or_else(|| original.id.clone()) {
+                Some(oid) => PostRef::on_x(PostId(oid.0), username),
+                None => PostRef {
+                    id: None,
+                    username,
+                    url: None,
+                },
+            },
+        );
         let text = original
             .full_text
             .as_deref()
@@ -307,10 +309,7 @@ pub fn normalize_tweet(element: &str, ctx: &TweetContext<'_>) -> Result<ArchiveP
         (splice(text, true, entities_of(original, text)), original)
     } else if let Some(username) = retweeted_user(source_text) {
         let mut spliced = splice(source_text, true, entities_of(&raw, source_text));
-        let prefix = format!("RT @{username}:");
-        if spliced.text.starts_with(&prefix) {
-            spliced.strip_leading(prefix.len());
-        }
+        spliced.strip_repost_prefix(username);
         references.repost_of = Some(PostRef {
             id: None,
             username: Some(username.to_owned()),
@@ -445,22 +444,10 @@ fn reply_to(raw: &RawTweet) -> Option<PostRef> {
         .clone()
         .or_else(|| raw.in_reply_to_status_id.clone())
         .filter(|id| !id.0.is_empty())?;
-    let id = PostId(id.0);
-    let username = raw.in_reply_to_screen_name.clone();
-    Some(PostRef {
-        url: Some(Post::canonical_url(username.as_deref().unwrap_or("i"), &id)),
-        id: Some(id),
-        username,
-    })
-}
-
-/// The handle in a `RT @user: ` prefix.
-fn retweeted_user(text: &str) -> Option<&str> {
-    let rest = text.strip_prefix("RT @")?;
-    let end = rest
-        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .unwrap_or(rest.len());
-    (end > 0 && rest[end..].starts_with(':')).then(|| &rest[..end])
+    Some(PostRef::on_x(
+        PostId(id.0),
+        raw.in_reply_to_screen_name.clone(),
+    ))
 }
 
 fn range_of(indices: &[Num]) -> Option<std::ops::Range<usize>> {
@@ -550,11 +537,7 @@ fn take_quote(spliced: &mut Spliced) -> Option<PostRef> {
         let len = spliced.text.trim_end().len();
         spliced.text.truncate(len);
     }
-    Some(PostRef {
-        url: Some(Post::canonical_url(&username, &id)),
-        id: Some(id),
-        username: Some(username),
-    })
+    Some(PostRef::on_x(id, Some(username)))
 }
 
 fn media_list(raw: &RawTweet) -> &[RawMedia] {

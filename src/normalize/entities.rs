@@ -60,12 +60,21 @@ pub struct Spliced {
 }
 
 impl Spliced {
+    /// Deletes a repost's `RT @user:` prefix and the whitespace after it, when the text
+    /// starts with it (`user` from [`retweeted_user`]).
+    pub fn strip_repost_prefix(&mut self, user: &str) {
+        let prefix = format!("RT @{user}:");
+        if self.text.starts_with(&prefix) {
+            self.strip_leading(prefix.len());
+        }
+    }
+
     /// Deletes the first `bytes` bytes (a `RT @user: ` prefix, for instance) and the
     /// whitespace after them, shifting the facets; facets inside the cut are dropped.
     ///
     /// `bytes` must lie on a char boundary; a larger or misplaced cut does nothing, because
     /// it would mean the caller measured a different text.
-    pub fn strip_leading(&mut self, bytes: usize) {
+    fn strip_leading(&mut self, bytes: usize) {
         let Some(rest) = self.text.get(bytes..) else {
             return;
         };
@@ -83,6 +92,15 @@ impl Spliced {
         self.text.truncate(len);
         self.facets.retain(|f| f.range.end <= len);
     }
+}
+
+/// The handle in a `RT @user: ` prefix.
+pub fn retweeted_user(text: &str) -> Option<&str> {
+    let rest = text.strip_prefix("RT @")?;
+    let end = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(rest.len());
+    (end > 0 && rest[end..].starts_with(':')).then(|| &rest[..end])
 }
 
 /// Splices `source` (HTML-escaped when `escaped`) with `entities` into plain text and facets,

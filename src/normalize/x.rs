@@ -24,7 +24,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::archive::{language, parse_status_url};
-use super::entities::{hidden_reply_mentions, splice, Entity, EntityKind, Spliced};
+use super::entities::{hidden_reply_mentions, retweeted_user, splice, Entity, EntityKind, Spliced};
 use super::lenient::{null_as_default, Flag, IdText, Num};
 use crate::model::{Author, Media, MediaKind, MediaSource, Post, PostId, PostRef, References};
 
@@ -200,6 +200,17 @@ struct RawTweet {
     edit_history_tweet_ids: Vec<IdText>,
 }
 
+impl RawUser {
+    /// The account, when the answer names its id and handle.
+    fn author(&self) -> Option<Author> {
+        Some(Author {
+            id: Some(self.id.clone()?.0),
+            username: self.username.clone()?,
+            display_name: self.name.clone(),
+        })
+    }
+}
+
 #[derive(Deserialize)]
 struct RawReference {
     #[serde(rename = "type")]
@@ -359,26 +370,12 @@ pub fn parse_page(body: &str, owner: &Author) -> Result<Page, ParseError> {
 /// When the body is not an API answer, or names no user.
 pub fn parse_user(body: &str) -> Result<XUser, ParseError> {
     let raw: RawUserAnswer = serde_json::from_str(body)?;
-    let problems = || {
-        raw.errors
-            .iter()
-            .map(problem_line)
-            .collect::<Vec<_>>()
-            .join("; ")
-    };
-    let user = raw
-        .data
-        .as_ref()
-        .ok_or_else(|| ParseError::NoUser(problems()))?;
-    let (Some(id), Some(username)) = (&user.id, &user.username) else {
-        return Err(ParseError::NoUser(problems()));
+    let Some((user, author)) = raw.data.as_ref().and_then(|u| Some((u, u.author()?))) else {
+        let problems: Vec<String> = raw.errors.iter().map(problem_line).collect();
+        return Err(ParseError::NoUser(problems.join("; ")));
     };
     Ok(XUser {
-        author: Author {
-            id: Some(id.0.clone()),
-            username: username.clone(),
-            display_name: user.name.clone(),
-        },
+        author,
         most_recent_post: user.most_recent_tweet_id.clone().map(|id| PostId(id.0)),
     })
 }
@@ -431,7 +428,8 @@ fn normalize(tweet: &RawTweet, inc: &Includes, owner: &Author) -> Result<XPost, 
     let author = tweet
         .author_id
         .as_ref()
-        .and_then(|a| author_of(inc, &a.0))
+        .and_then(|a| inc.users.get(&a.0))
+        .and_then(RawUser::author)
         .unwrap_or_else(|| owner.clone());
 
     let (references, content) = references_of(tweet, inc);
@@ -498,39 +496,29 @@ fn references_of<'t>(tweet: &'t RawTweet, inc: &'t Includes) -> (References, &'t
     let mut references = References::default();
     let mut content = tweet;
     for r in &tweet.referenced_tweets {
+        let id = PostId(r.id.0.clone());
         let found = inc.tweets.get(&r.id.0);
-        let reference = PostRef {
-            id: Some(PostId(r.id.0.clone())),
-            username: found
-                .and_then(|t| t.author_id.as_ref())
-                .and_then(|a| inc.users.get(&a.0))
-                .and_then(|u| u.username.clone()),
-            url: None,
-        };
+        let username = found
+            .and_then(|t| t.author_id.as_ref())
+            .and_then(|a| inc.users.get(&a.0))
+            .and_then(|u| u.username.clone());
         match r.kind.as_str() {
             "replied_to" => {
-                let username = reference.username.clone().or_else(|| {
+                let username = username.or_else(|| {
                     tweet
                         .in_reply_to_user_id
                         .as_ref()
                         .and_then(|u| inc.users.get(&u.0))
                         .and_then(|u| u.username.clone())
                 });
-                references.reply_to = Some(with_url(PostRef {
-                    username,
-                    ..reference
-                }));
+                references.reply_to = Some(PostRef::on_x(id, username));
             }
-            "quoted" => references.quote_of = Some(with_url(reference)),
+            "quoted" => references.quote_of = Some(PostRef::on_x(id, username)),
             "retweeted" => {
-                let username = reference
-                    .username
-                    .clone()
-                    .or_else(|| retweeted_user(tweet.text.as_deref().unwrap_or_default()));
-                references.repost_of = Some(with_url(PostRef {
-                    username,
-                    ..reference
-                }));
+                let username = username.or_else(|| {
+                    retweeted_user(tweet.text.as_deref().unwrap_or_default()).map(str::to_owned)
+                });
+                references.repost_of = Some(PostRef::on_x(id, username));
                 if let Some(original) = found {
                     content = original;
                 }
@@ -544,32 +532,6 @@ fn references_of<'t>(tweet: &'t RawTweet, inc: &'t Includes) -> (References, &'t
         references.quote_of = None;
     }
     (references, content)
-}
-
-fn author_of(inc: &Includes, user_id: &str) -> Option<Author> {
-    let user = inc.users.get(user_id)?;
-    Some(Author {
-        id: Some(user_id.to_owned()),
-        username: user.username.clone()?,
-        display_name: user.name.clone(),
-    })
-}
-
-fn with_url(reference: PostRef) -> PostRef {
-    let url = reference
-        .id
-        .as_ref()
-        .map(|id| Post::canonical_url(reference.username.as_deref().unwrap_or("i"), id));
-    PostRef { url, ..reference }
-}
-
-/// The handle in a `RT @user: ` prefix.
-fn retweeted_user(text: &str) -> Option<String> {
-    let rest = text.strip_prefix("RT @")?;
-    let end = rest
-        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .unwrap_or(rest.len());
-    (end > 0 && rest[end..].starts_with(':')).then(|| rest[..end].to_owned())
 }
 
 /// The plain text of `tweet`: its note when it has one, else its text, with entities
@@ -594,10 +556,7 @@ fn text_of(tweet: &RawTweet, quoted: Option<&PostId>, strip_rt: bool) -> Option<
     let mut spliced = splice(source, true, list);
     if strip_rt {
         if let Some(user) = retweeted_user(source) {
-            let prefix = format!("RT @{user}:");
-            if spliced.text.starts_with(&prefix) {
-                spliced.strip_leading(prefix.len());
-            }
+            spliced.strip_repost_prefix(user);
         }
     }
     Some(spliced)

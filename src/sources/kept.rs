@@ -84,12 +84,7 @@ pub(super) async fn recover(
     let (pruned, ids, kept) = ledger
         .call(move |l| {
             let pruned = l.forget_settled(&name, &routes, None)?;
-            let mut ids = Vec::new();
-            for route in &routes {
-                ids.extend(l.unfinished_posts(route)?);
-            }
-            ids.sort_unstable();
-            ids.dedup();
+            let ids = super::unfinished_of(l, &routes)?;
             let kept = l.kept_posts(&name, &ids)?;
             Ok((pruned, ids, kept))
         })

@@ -425,15 +425,16 @@ pub(crate) async fn unfinished_posts(
     ledger: &Arc<Ledger>,
     routes: Vec<String>,
 ) -> Result<Vec<String>, StoreError> {
-    ledger
-        .call(move |l| {
-            let mut ids = Vec::new();
-            for route in &routes {
-                ids.extend(l.unfinished_posts(route)?);
-            }
-            ids.sort_unstable();
-            ids.dedup();
-            Ok(ids)
-        })
-        .await
+    ledger.call(move |l| unfinished_of(l, &routes)).await
+}
+
+/// [`unfinished_posts`] within a ledger call.
+fn unfinished_of(ledger: &Ledger, routes: &[String]) -> Result<Vec<String>, StoreError> {
+    let mut ids = Vec::new();
+    for route in routes {
+        ids.extend(ledger.unfinished_posts(route)?);
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(ids)
 }

@@ -546,7 +546,6 @@ impl XSource {
     /// See [`XError`]; [`XError::is_fatal`] tells whether to stop the source.
     async fn read_new(&mut self, ledger: &Arc<Ledger>) -> Result<Poll, XError> {
         let account = self.resolve_account(ledger).await?;
-        let user_id = account.id.clone().unwrap_or_default();
         let cursor = self.cursor.read(ledger).await?;
         let mut poll = Poll::default();
         let since_id = match (cursor, &self.settings.start) {
@@ -562,7 +561,7 @@ impl XSource {
                 let newest = match self.most_recent.take() {
                     Some(id) => Some(id),
                     None => self
-                        .newest(ledger, &account, &user_id, MIN_PAGE_SIZE, &mut poll)
+                        .newest(ledger, &account, MIN_PAGE_SIZE, &mut poll)
                         .await?
                         .first()
                         .map(|p| p.post.id.clone()),
@@ -576,9 +575,7 @@ impl XSource {
             }
             (None, StartAt::Latest(n)) => {
                 let n = *n;
-                let mut posts = self
-                    .newest(ledger, &account, &user_id, n, &mut poll)
-                    .await?;
+                let mut posts = self.newest(ledger, &account, n, &mut poll).await?;
                 posts.truncate(usize::try_from(n).unwrap_or(usize::MAX));
                 posts.reverse();
                 info!(source = %self.name, posts = posts.len(), "new source: starting with the newest posts");
@@ -592,9 +589,7 @@ impl XSource {
             exclude_retweets: self.exclude_retweets,
             ..TimelineQuery::default()
         };
-        let mut posts = self
-            .pages(ledger, &account, &user_id, query, None, &mut poll)
-            .await?;
+        let mut posts = self.pages(ledger, &account, query, None, &mut poll).await?;
         // The API's order is newest first; sort anyway, so an odd answer cannot make the
         // cursor jump past an unmirrored post.
         posts.retain(|p| id_order(p.post.id.as_str(), &since_id).is_gt());
@@ -640,7 +635,6 @@ impl XSource {
         end_time: Option<DateTime<Utc>>,
     ) -> Result<Vec<Found>, XError> {
         let account = self.resolve_account(ledger).await?;
-        let user_id = account.id.clone().unwrap_or_default();
         let mut poll = Poll::default();
         let query = TimelineQuery {
             start_time,
@@ -649,9 +643,7 @@ impl XSource {
             exclude_retweets: self.exclude_retweets,
             ..TimelineQuery::default()
         };
-        let mut posts = self
-            .pages(ledger, &account, &user_id, query, None, &mut poll)
-            .await?;
+        let mut posts = self.pages(ledger, &account, query, None, &mut poll).await?;
         posts.sort_by(|a, b| id_order(a.post.id.as_str(), b.post.id.as_str()));
         posts.dedup_by(|a, b| a.post.id == b.post.id);
         Ok(found(posts))
@@ -662,7 +654,6 @@ impl XSource {
         &mut self,
         ledger: &Arc<Ledger>,
         account: &Author,
-        user_id: &str,
         n: u32,
         poll: &mut Poll,
     ) -> Result<Vec<XPost>, XError> {
@@ -672,8 +663,7 @@ impl XSource {
             ..TimelineQuery::default()
         };
         let want = usize::try_from(n).unwrap_or(usize::MAX).max(1);
-        self.pages(ledger, account, user_id, query, Some(want), poll)
-            .await
+        self.pages(ledger, account, query, Some(want), poll).await
     }
 
     /// Reads pages until the API has no more (or `enough` posts are in), newest first.
@@ -683,13 +673,12 @@ impl XSource {
         &mut self,
         ledger: &Arc<Ledger>,
         account: &Author,
-        user_id: &str,
         query: TimelineQuery,
         enough: Option<usize>,
         poll: &mut Poll,
     ) -> Result<Vec<XPost>, XError> {
         let before = poll.returned;
-        let result = self.read_pages(account, user_id, query, enough, poll).await;
+        let result = self.read_pages(account, query, enough, poll).await;
         self.bill(ledger, poll.returned - before, None).await?;
         result
     }
@@ -699,11 +688,11 @@ impl XSource {
     async fn read_pages(
         &mut self,
         account: &Author,
-        user_id: &str,
         mut query: TimelineQuery,
         enough: Option<usize>,
         poll: &mut Poll,
     ) -> Result<Vec<XPost>, XError> {
+        let user_id = account.id.as_deref().unwrap_or_default();
         let mut posts = Vec::new();
         for _ in 0..MAX_PAGES {
             let page = self.client.timeline(account, user_id, &query).await?;

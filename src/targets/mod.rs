@@ -17,6 +17,7 @@
 pub mod account;
 pub mod dry_run;
 pub mod fedi;
+pub mod ready;
 pub mod x;
 
 use std::collections::BTreeMap;

@@ -74,12 +74,11 @@ impl Layout {
     /// Finds the posts files: through the manifest, else by name, else a classic archive.
     fn detect(path: &Path, manifest: &Manifest, names: &[String]) -> Result<Self, ArchiveError> {
         let has = |name: &String| names.contains(name);
-        let mut tweet_files: Vec<String> = manifest
-            .tweet_files
-            .iter()
-            .filter(|f| has(f))
-            .cloned()
-            .collect();
+        // The files the manifest lists that the archive holds.
+        let present = |listed: &[String]| -> Vec<String> {
+            listed.iter().filter(|f| has(f)).cloned().collect()
+        };
+        let mut tweet_files = present(&manifest.tweet_files);
         if tweet_files.len() < manifest.tweet_files.len() {
             tracing::warn!(archive = %path.display(), listed = ?manifest.tweet_files, found = ?tweet_files, "posts files listed in the manifest are missing");
         }
@@ -107,21 +106,11 @@ impl Layout {
                 media_dirs.push(dir.to_owned());
             }
         }
-        let mut note_files: Vec<String> = manifest
-            .note_files
-            .iter()
-            .filter(|f| has(f))
-            .cloned()
-            .collect();
+        let mut note_files = present(&manifest.note_files);
         if note_files.is_empty() && has(&NOTES.to_owned()) {
             note_files.push(NOTES.to_owned());
         }
-        let mut circle_files: Vec<String> = manifest
-            .circle_files
-            .iter()
-            .filter(|f| has(f))
-            .cloned()
-            .collect();
+        let mut circle_files = present(&manifest.circle_files);
         for name in names {
             let file = name.trim_start_matches("data/");
             if file.starts_with("twitter-circle-tweet")

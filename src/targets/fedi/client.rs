@@ -90,19 +90,8 @@ pub struct Clients {
     pub fresh: Client,
 }
 
-/// What an upload sends.
-#[derive(Debug, Clone, Copy)]
-pub enum UploadBody<'a> {
-    /// Bytes in memory (archive media read from a zip).
-    Bytes(&'a [u8]),
-    /// A file streamed from disk (downloaded media), of `size` bytes.
-    File {
-        /// Where it is.
-        path: &'a std::path::Path,
-        /// Its size.
-        size: u64,
-    },
-}
+/// What an upload sends: the bytes every target's upload takes.
+pub use crate::targets::ready::MediaBody as UploadBody;
 
 /// One media upload.
 #[derive(Debug, Clone, Copy)]

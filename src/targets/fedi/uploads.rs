@@ -5,23 +5,20 @@
 //! description; and the processing polls a status waits for. Recording an upload is the
 //! engine's job: it is handed back as [`Upload::Stored`].
 
-use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::Duration;
 use tracing::warn;
 
 use super::calls::{Calls, MAX_TRANSIENT_RETRIES};
-use super::client::{Upload as Request, UploadBody};
+use super::client::Upload as Request;
 use super::lenient;
 use super::profile::InstanceProfile;
 use crate::backoff::Backoff;
-use crate::blocking::off_the_loop;
 use crate::budget::Family;
-use crate::media::stage::{MediaStage, Staged};
-use crate::media::{self, MediaFile};
-use crate::model::MediaSource;
+use crate::media::stage::MediaStage;
 use crate::render::PartMedia;
+use crate::targets::ready::{prepare, Takes};
 use crate::targets::{TargetError, Upload};
 
 /// Polls of a media item that is still being processed.
@@ -69,45 +66,12 @@ async fn try_upload(
     m: &PartMedia,
     stage: Option<&MediaStage>,
 ) -> Result<Upload, NotUploaded> {
-    // A download (remote media) can take long, a large video: a stop request ends it
-    // (its temporary file goes with it) and the part stays due. Archive media is read
-    // at once.
-    let remote = matches!(m.source, MediaSource::Url(_));
-    let prepared = tokio::select! {
-        biased;
-        () = calls.account().cancel().cancelled(), if remote => {
-            return Err(NotUploaded::Failed(TargetError::Interrupted))
-        }
-        prepared = prepare(m, profile, stage) => prepared?,
-    };
-    let (body, file_name, mime, size) = match &prepared {
-        Prepared::Bytes(f) => (
-            UploadBody::Bytes(&f.bytes),
-            f.file_name.as_str(),
-            f.mime,
-            f.bytes.len() as u64,
-        ),
-        Prepared::File {
-            path,
-            size,
-            file_name,
-            mime,
-        } => (
-            UploadBody::File { path, size: *size },
-            file_name.as_str(),
-            *mime,
-            *size,
-        ),
-        Prepared::Staged(s) => (
-            UploadBody::File {
-                path: &s.path,
-                size: s.size,
-            },
-            s.file_name.as_str(),
-            s.mime.as_str(),
-            s.size,
-        ),
-    };
+    let cancel = calls.account().cancel();
+    let ready = prepare(m, profile, stage, cancel)
+        .await
+        .map_err(NotUploaded::Failed)??;
+    let (body, file_name, mime) = ready.parts();
+    let size = body.size();
     let request = Request {
         body,
         file_name,
@@ -197,84 +161,17 @@ pub async fn wait_processed(calls: &Calls, id: &str) -> Result<(), TargetError> 
     Ok(())
 }
 
-/// Media ready to upload: bytes read from a zip, a file of an unpacked archive, or a
-/// downloaded file. Files are streamed, never read whole.
-enum Prepared {
-    Bytes(MediaFile),
-    File {
-        path: std::path::PathBuf,
-        size: u64,
-        file_name: String,
-        mime: &'static str,
-    },
-    Staged(Arc<Staged>),
-}
-
-/// Reads (archive) or downloads (remote) the media, or says why the server cannot take it:
-/// the type and size are checked against the server's profile before anything is read or
-/// downloaded, and again on what arrived. Archive files are read on the blocking pool:
-/// opening a zip archive reads its whole central directory, and an entry is read into
-/// memory, which for a video in a large archive would stall the one-thread event loop.
-async fn prepare(
-    m: &PartMedia,
-    profile: &InstanceProfile,
-    stage: Option<&MediaStage>,
-) -> Result<Prepared, NotUploaded> {
-    let guess = media::mime_type(m.kind, &media::location(&m.source));
-    if !profile.accepts(guess) {
-        return Err(format!("the server does not accept {guess}").into());
-    }
-    if let MediaSource::Url(url) = &m.source {
-        let Some(stage) = stage else {
-            return Err("remote media is not downloaded on this path"
-                .to_owned()
-                .into());
-        };
-        let limit = profile
-            .size_limit(guess)
-            .unwrap_or(crate::fetch::DEFAULT_MAX_BYTES);
-        let staged = stage.get(url, m.kind, limit).await?;
-        if !profile.accepts(&staged.mime) {
-            return Err(format!("the server does not accept {}", staged.mime).into());
+/// The server's profile: the types it accepts, within its limits.
+impl Takes for InstanceProfile {
+    fn limit(&self, mime: &str) -> Result<Option<u64>, String> {
+        if self.accepts(mime) {
+            Ok(self.size_limit(mime))
+        } else {
+            Err(format!("the server does not accept {mime}"))
         }
-        let limit = profile
-            .size_limit(&staged.mime)
-            .unwrap_or(crate::fetch::DEFAULT_MAX_BYTES);
-        if staged.size > limit {
-            return Err(
-                format!("{} bytes, the server accepts at most {limit}", staged.size).into(),
-            );
-        }
-        return Ok(Prepared::Staged(staged));
     }
-    let source = m.source.clone();
-    let size = read_off_the_loop(move || media::size(&source)).await?;
-    let limit = profile.size_limit(guess).unwrap_or(u64::MAX);
-    if size > limit {
-        return Err(format!("{size} bytes, the server accepts at most {limit}").into());
-    }
-    if let MediaSource::File(path) = &m.source {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("media");
-        return Ok(Prepared::File {
-            path: path.clone(),
-            size,
-            file_name: media::with_extension(name, guess),
-            mime: guess,
-        });
-    }
-    let (source, kind) = (m.source.clone(), m.kind);
-    read_off_the_loop(move || media::read(&source, kind, limit))
-        .await
-        .map(Prepared::Bytes)
-}
 
-/// Media file work on the blocking pool: a file that cannot be read cannot go (linked
-/// instead); a runtime shutting down under it sends nothing.
-async fn read_off_the_loop<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, media::MediaError> + Send + 'static,
-) -> Result<T, NotUploaded> {
-    match off_the_loop(work).await {
-        Ok(read) => read.map_err(|e| NotUploaded::CannotGo(e.to_string())),
-        Err(_) => Err(NotUploaded::Failed(TargetError::Interrupted)),
+    fn too_large(&self, size: u64, limit: u64, _mime: &str) -> String {
+        format!("{size} bytes, the server accepts at most {limit}")
     }
 }

@@ -368,21 +368,16 @@ pub(super) fn transport(kind: CallKind, e: &reqwest::Error) -> XError {
     if e.is_connect() {
         return XError::Unreachable { message };
     }
+    let message = if e.is_timeout() {
+        "timed out".to_owned()
+    } else {
+        message
+    };
     match kind {
-        CallKind::Write { .. } => XError::UnknownOutcome {
-            message: if e.is_timeout() {
-                "timed out".to_owned()
-            } else {
-                message
-            },
-        },
+        CallKind::Write { .. } => XError::UnknownOutcome { message },
         CallKind::Repeatable => XError::Transient {
             status: None,
-            message: if e.is_timeout() {
-                "timed out".to_owned()
-            } else {
-                message
-            },
+            message,
         },
     }
 }

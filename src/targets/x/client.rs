@@ -26,8 +26,9 @@ use crate::clock::Clock;
 
 mod chunked;
 
+pub use crate::targets::ready::MediaBody;
 use chunked::chunk_part;
-pub use chunked::{MediaBody, Uploaded};
+pub use chunked::Uploaded;
 
 /// How the account's requests are authorised.
 #[derive(Debug, Clone)]
@@ -144,6 +145,20 @@ struct Request<'a> {
     kind: CallKind,
 }
 
+impl Request<'_> {
+    /// A request with no query and no body, safe to repeat: the calls that send more, or
+    /// write, set theirs on it.
+    fn new(method: Method, path: impl Into<String>) -> Self {
+        Self {
+            method,
+            path: path.into(),
+            query: Vec::new(),
+            body: Body::None,
+            kind: CallKind::Repeatable,
+        }
+    }
+}
+
 /// A success's status, body and limits.
 struct Raw {
     status: u16,
@@ -189,15 +204,7 @@ impl XApi {
     /// # Errors
     /// See [`XError`].
     pub async fn me(&self) -> Result<Answered<Account>, Failed> {
-        let raw = self
-            .call(Request {
-                method: Method::GET,
-                path: "/2/users/me".to_owned(),
-                query: Vec::new(),
-                body: Body::None,
-                kind: CallKind::Repeatable,
-            })
-            .await?;
+        let raw = self.call(Request::new(Method::GET, "/2/users/me")).await?;
         let data = &raw.body["data"];
         match (data["id"].as_str(), data["username"].as_str()) {
             (Some(id), Some(username)) => Ok(Answered {
@@ -236,11 +243,9 @@ impl XApi {
         };
         let raw = self
             .call(Request {
-                method: Method::POST,
-                path: "/2/tweets".to_owned(),
-                query: Vec::new(),
                 body: Body::Json(body),
                 kind,
+                ..Request::new(Method::POST, "/2/tweets")
             })
             .await?;
         let data = &raw.body["data"];
@@ -262,13 +267,7 @@ impl XApi {
     /// See [`XError`].
     pub async fn delete_post(&self, id: &str) -> Result<Answered<bool>, Failed> {
         let raw = self
-            .call(Request {
-                method: Method::DELETE,
-                path: format!("/2/tweets/{id}"),
-                query: Vec::new(),
-                body: Body::None,
-                kind: CallKind::Repeatable,
-            })
+            .call(Request::new(Method::DELETE, format!("/2/tweets/{id}")))
             .await?;
         Ok(Answered {
             value: raw.body["data"]["deleted"].as_bool().unwrap_or(false),
@@ -283,13 +282,10 @@ impl XApi {
     /// See [`XError`].
     pub async fn unrepost(&self, user_id: &str, post_id: &str) -> Result<Answered<bool>, Failed> {
         let raw = self
-            .call(Request {
-                method: Method::DELETE,
-                path: format!("/2/users/{user_id}/retweets/{post_id}"),
-                query: Vec::new(),
-                body: Body::None,
-                kind: CallKind::Repeatable,
-            })
+            .call(Request::new(
+                Method::DELETE,
+                format!("/2/users/{user_id}/retweets/{post_id}"),
+            ))
             .await?;
         Ok(Answered {
             value: raw.body["data"]["retweeted"].as_bool().unwrap_or(false),
@@ -309,13 +305,11 @@ impl XApi {
     ) -> Result<Answered<Option<String>>, Failed> {
         let raw = self
             .call(Request {
-                method: Method::POST,
-                path: format!("/2/users/{user_id}/retweets"),
-                query: Vec::new(),
                 body: Body::Json(json!({ "tweet_id": post_id })),
                 kind: CallKind::Write {
                     reply_or_quote: false,
                 },
+                ..Request::new(Method::POST, format!("/2/users/{user_id}/retweets"))
             })
             .await?;
         let data = &raw.body["data"];
@@ -356,11 +350,8 @@ impl XApi {
         }
         let raw = self
             .call(Request {
-                method: Method::GET,
-                path: format!("/2/users/{user_id}/tweets"),
                 query: q,
-                body: Body::None,
-                kind: CallKind::Repeatable,
+                ..Request::new(Method::GET, format!("/2/users/{user_id}/tweets"))
             })
             .await?;
         let posts = raw.body["data"]

@@ -3,8 +3,6 @@
 //! clock, and the description (`/2/media/metadata`). Apart from the posts' calls because
 //! it is the one place that streams request bodies and waits on X's processing.
 
-use std::path::Path;
-
 use reqwest::multipart::Part;
 use reqwest::Method;
 use serde_json::json;
@@ -12,32 +10,9 @@ use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
 use tokio_util::sync::CancellationToken;
 
 use super::{unreadable, Body, Request, XApi};
+use crate::targets::ready::MediaBody;
 use crate::targets::x::answer::{Answered, CallKind, Failed, RateLimits, XError};
 use crate::targets::x::media::{Category, Processing, State, ALT_TEXT_MAX};
-
-/// A media file's bytes.
-#[derive(Debug, Clone, Copy)]
-pub enum MediaBody<'a> {
-    /// In memory (archive media).
-    Bytes(&'a [u8]),
-    /// A file on disk, read chunk by chunk (never whole into memory).
-    File {
-        /// Where it is.
-        path: &'a Path,
-        /// Its size in bytes.
-        size: u64,
-    },
-}
-
-impl MediaBody<'_> {
-    /// The size in bytes.
-    pub fn size(&self) -> u64 {
-        match self {
-            MediaBody::Bytes(b) => b.len() as u64,
-            MediaBody::File { size, .. } => *size,
-        }
-    }
-}
 
 /// A finished upload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,15 +90,12 @@ impl XApi {
     ) -> Result<Answered<String>, Failed> {
         let raw = self
             .call(Request {
-                method: Method::POST,
-                path: "/2/media/upload/initialize".to_owned(),
-                query: Vec::new(),
                 body: Body::Json(json!({
                     "media_type": mime,
                     "total_bytes": total_bytes,
                     "media_category": category.as_str(),
                 })),
-                kind: CallKind::Repeatable,
+                ..Request::new(Method::POST, "/2/media/upload/initialize")
             })
             .await?;
         match raw.body["data"]["id"].as_str() {
@@ -150,16 +122,13 @@ impl XApi {
     ) -> Result<Answered<()>, Failed> {
         let raw = self
             .call(Request {
-                method: Method::POST,
-                path: format!("/2/media/upload/{id}/append"),
-                query: Vec::new(),
                 body: Body::Chunk {
                     media,
                     offset,
                     len,
                     segment,
                 },
-                kind: CallKind::Repeatable,
+                ..Request::new(Method::POST, format!("/2/media/upload/{id}/append"))
             })
             .await?;
         Ok(Answered {
@@ -174,13 +143,10 @@ impl XApi {
     /// See [`XError`].
     pub async fn media_finalize(&self, id: &str) -> Result<Answered<Processing>, Failed> {
         let raw = self
-            .call(Request {
-                method: Method::POST,
-                path: format!("/2/media/upload/{id}/finalize"),
-                query: Vec::new(),
-                body: Body::None,
-                kind: CallKind::Repeatable,
-            })
+            .call(Request::new(
+                Method::POST,
+                format!("/2/media/upload/{id}/finalize"),
+            ))
             .await?;
         Ok(Answered {
             value: Processing::read(&raw.body["data"]),
@@ -195,14 +161,11 @@ impl XApi {
     pub async fn media_status(&self, id: &str) -> Result<Answered<Processing>, Failed> {
         let raw = self
             .call(Request {
-                method: Method::GET,
-                path: "/2/media/upload".to_owned(),
                 query: vec![
                     ("media_id", id.to_owned()),
                     ("command", "STATUS".to_owned()),
                 ],
-                body: Body::None,
-                kind: CallKind::Repeatable,
+                ..Request::new(Method::GET, "/2/media/upload")
             })
             .await?;
         Ok(Answered {
@@ -282,14 +245,11 @@ impl XApi {
         }
         let raw = self
             .call(Request {
-                method: Method::POST,
-                path: "/2/media/metadata".to_owned(),
-                query: Vec::new(),
                 body: Body::Json(json!({
                     "id": id,
                     "metadata": { "alt_text": { "text": alt_text } },
                 })),
-                kind: CallKind::Repeatable,
+                ..Request::new(Method::POST, "/2/media/metadata")
             })
             .await?;
         Ok(Answered {
