@@ -1164,6 +1164,31 @@ fn secret_mistakes_name_their_keys(
     assert!(message.contains(want), "{message}");
 }
 
+/// An inline token written as a number (a token of digits, unquoted) is refused without
+/// echoing it: the message names the key and what it must be, never the value.
+#[test]
+fn an_inline_token_that_is_not_a_string_is_not_echoed() {
+    for value in [
+        "918273645546372819",
+        "9182736455.46",
+        "true",
+        "[\"918273645546372819\"]",
+    ] {
+        let table = format!(
+            "[targets.t]\nkind = \"mastodon\"\nurl = \"https://a.example\"\ntoken = {value}\n"
+        );
+        let (_dir, result) = load(&format!("{SOURCE}{table}{ROUTE}"), &[]);
+        let message = result.unwrap_err().to_string();
+        assert!(
+            message.contains("`targets.t.token`: expected a string"),
+            "{message}"
+        );
+        assert!(!message.contains("918273645546372819"), "{message}");
+        assert!(!message.contains("9182736455"), "{message}");
+        assert!(!message.contains("true"), "{message}");
+    }
+}
+
 /// The environment may give a secret the file leaves out, in any of its forms.
 #[test]
 fn the_environment_can_give_a_secret() {

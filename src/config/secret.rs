@@ -18,7 +18,7 @@ use super::{values, ConfigError};
 #[serde(rename_all = "lowercase")]
 pub enum SecretSource {
     /// `token = "..."` in the file (discouraged: the file becomes a secret too).
-    Inline(#[serde(deserialize_with = "values::not_blank")] Secret),
+    Inline(#[serde(deserialize_with = "values::inline_secret")] Secret),
     /// `token_file`: a file holding the token, such as a systemd credential. The path is
     /// resolved against the configuration file's folder.
     File(#[serde(deserialize_with = "values::not_blank")] PathBuf),

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use serde::de::{self, Deserialize, Deserializer, Unexpected, Visitor};
+use serde::de::{self, Deserialize, Deserializer, IntoDeserializer, Unexpected, Visitor};
 
 use super::StartAt;
 
@@ -202,6 +202,18 @@ where
         }
         Ok(T::from(text))
     })
+}
+
+/// A token written in the file: [`not_blank`], and a value that is not a string is refused
+/// without being shown (the usual message would echo a token of digits written unquoted).
+pub(super) fn inline_secret<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: From<String>,
+{
+    let text = String::deserialize(d)
+        .map_err(|_: D::Error| de::Error::custom("expected a string (the value is not shown)"))?;
+    not_blank(text.into_deserializer())
 }
 
 /// Trimmed, and not empty.
