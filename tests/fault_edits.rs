@@ -12,23 +12,18 @@
 mod fake_fedi;
 mod fake_x;
 mod support;
+mod x_world;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use birdbridge::clock::{Clock, ManualClock};
-use birdbridge::config::{Settings, TargetSettings};
-use birdbridge::store::{Ledger, PartState};
-use chrono::Utc;
+use birdbridge::config::TargetSettings;
+use birdbridge::store::PartState;
 use fake_fedi::faults::{Call, Fault};
-use fake_fedi::{FakeFedi, Personality, TOKEN};
-use fake_x::FakeX;
+use fake_fedi::Personality;
 use rstest::rstest;
 use serde_json::json;
-use support::config::Config;
-use tempfile::TempDir;
+use x_world::{World, USER_ID};
 
-const USER_ID: &str = "42";
 /// The request timeout of the run with a slow answer: short, so that the answer outlasts it
 /// quickly.
 const SHORT_TIMEOUT: Duration = Duration::from_millis(800);
@@ -38,57 +33,22 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 /// Cycles before giving up on the edit settling.
 const MAX_CYCLES: usize = 8;
 
-struct World {
-    dir: TempDir,
-    settings: Settings,
-    clock: Arc<ManualClock>,
-    x: FakeX,
-    fedi: FakeFedi,
-}
-
-impl World {
-    async fn new(personality: Personality, timeout: Duration) -> Self {
-        let clock = ManualClock::auto(Utc::now());
-        let x = FakeX::start(clock.clone().into()).await;
-        x.add_user(USER_ID, "edits_t");
-        let fedi = FakeFedi::start(personality, Clock::System).await;
-        let kind = match personality {
-            Personality::GoToSocial => "gotosocial",
-            _ => "mastodon",
-        };
-        let dir = TempDir::new().unwrap();
-        let path = Config::new(dir.path())
-            .x_source("acct", "edits_t", fake_x::TOKEN, &x.url())
-            .set("start", "latest")
-            .fedi_target("t", kind, &fedi.url, TOKEN)
-            .route("r", "acct", &["t"])
-            .write();
-        let mut settings = support::settings(&path);
+/// The X account's route to a server of `personality` whose requests time out after
+/// `timeout`.
+async fn world(personality: Personality, timeout: Duration) -> World {
+    let kind = match personality {
+        Personality::GoToSocial => "gotosocial",
+        _ => "mastodon",
+    };
+    World::start(personality, kind, "edits_t", &[], |settings| {
         if let Some(TargetSettings::Fediverse(f)) = settings.targets.get_mut("t") {
             f.request_timeout = timeout;
         }
-        let world = Self {
-            dir,
-            settings,
-            clock,
-            x,
-            fedi,
-        };
-        // The first cycle only sets the cursor ("latest"): after this post.
-        world.x.post(USER_ID, "before the route existed", json!({}));
-        world.once().await;
-        world
-    }
+    })
+    .await
+}
 
-    /// One cycle of a freshly started daemon: what `birdbridge once` does.
-    async fn once(&self) {
-        support::once(&self.settings, self.clock.clone()).await;
-    }
-
-    fn ledger(&self) -> Ledger {
-        Ledger::open(&self.dir.path().join("ledger.sqlite")).unwrap()
-    }
-
+impl World {
     /// Parts still to settle (planned, posting or failed).
     fn open_parts(&self) -> u64 {
         self.ledger()
@@ -138,7 +98,7 @@ async fn a_failed_edit_is_applied_once_and_never_posted_again(
         Fault::SlowAfterWrite(_) => SHORT_TIMEOUT,
         _ => TIMEOUT,
     };
-    let world = World::new(personality, timeout).await;
+    let world = world(personality, timeout).await;
     let first = world
         .x
         .post(USER_ID, "Tpyo in the first version", json!({}));

@@ -19,77 +19,32 @@
 mod fake_fedi;
 mod fake_x;
 mod support;
+mod x_world;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use birdbridge::clock::{Clock, ManualClock};
-use birdbridge::config::Settings;
+use birdbridge::clock::Clock;
 use birdbridge::store::{Ledger, PartKey, PartState, NOT_A_REPLY};
-use chrono::Utc;
 use fake_fedi::{FakeFedi, Injection, Personality, Stored, TOKEN};
-use fake_x::FakeX;
 use rstest::rstest;
 use serde_json::{json, Value};
 use support::config::Config;
 use tempfile::TempDir;
+use x_world::{World, USER_ID};
 
-const USER_ID: &str = "42";
 const USERNAME: &str = "takahe_t";
 
-/// A daemon route from a fake X account to a fake Takahē.
-struct World {
-    dir: TempDir,
-    settings: Settings,
-    clock: Arc<ManualClock>,
-    x: FakeX,
-    fedi: FakeFedi,
+/// A daemon route from a fake X account to a fake Takahē; `route` holds extra keys of the
+/// route's table (`("visibility", "unlisted")`).
+async fn world(route: &[(&str, &str)]) -> World {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("birdbridge=info")
+        .with_test_writer()
+        .try_init();
+    World::start(Personality::Takahe, "takahe", USERNAME, route, |_| {}).await
 }
 
 impl World {
-    /// `route` holds extra keys of the route's table (`("visibility", "unlisted")`).
-    async fn new(kind: &str, route: &[(&str, &str)]) -> Self {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter("birdbridge=info")
-            .with_test_writer()
-            .try_init();
-        let clock = ManualClock::auto(Utc::now());
-        let x = FakeX::start(clock.clone().into()).await;
-        x.add_user(USER_ID, USERNAME);
-        let fedi = FakeFedi::start(Personality::Takahe, Clock::System).await;
-        let dir = TempDir::new().unwrap();
-        let config = Config::new(dir.path())
-            .x_source("acct", USERNAME, fake_x::TOKEN, &x.url())
-            .set("start", "latest")
-            .fedi_target("t", kind, &fedi.url, TOKEN)
-            .route("r", "acct", &["t"]);
-        let path = route
-            .iter()
-            .fold(config, |config, (key, value)| config.set(key, value))
-            .write();
-        let settings = support::settings(&path);
-        let world = Self {
-            dir,
-            settings,
-            clock,
-            x,
-            fedi,
-        };
-        // The first cycle only sets the cursor ("latest"): after this post.
-        world.x.post(USER_ID, "before the route existed", json!({}));
-        world.once().await;
-        world
-    }
-
-    /// One daemon cycle.
-    async fn once(&self) {
-        support::once(&self.settings, self.clock.clone()).await;
-    }
-
-    fn ledger(&self) -> Ledger {
-        Ledger::open(&self.dir.path().join("ledger.sqlite")).unwrap()
-    }
-
     /// The statuses whose text contains `needle`, in creation order.
     fn statuses_with(&self, needle: &str) -> Vec<Stored> {
         self.fedi
@@ -113,7 +68,7 @@ fn long_text() -> String {
 /// that is where it belongs, not to the stray one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reply_published_on_its_own_is_recorded_and_the_thread_goes_on_from_the_last_good_part() {
-    let world = World::new("takahe", &[]).await;
+    let world = world(&[]).await;
     let long = long_text();
     let id = world
         .x
@@ -159,7 +114,7 @@ async fn a_reply_published_on_its_own_is_recorded_and_the_thread_goes_on_from_th
 /// remembers which part the server published on its own).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thread_resumed_after_a_stray_part_goes_on_from_the_last_good_part() {
-    let world = World::new("takahe", &[]).await;
+    let world = world(&[]).await;
     let long = long_text();
     world
         .x
@@ -182,7 +137,7 @@ async fn a_thread_resumed_after_a_stray_part_goes_on_from_the_last_good_part() {
 /// own thread still hangs together under its first part.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reply_to_a_status_the_server_lost_is_recorded_and_heads_its_own_thread() {
-    let world = World::new("takahe", &[]).await;
+    let world = world(&[]).await;
     let parent = world
         .x
         .post(USER_ID, "The first post of a thread.", json!({}));
@@ -227,7 +182,7 @@ async fn a_reply_to_a_status_the_server_lost_is_recorded_and_heads_its_own_threa
 /// warning is edited and keeps both.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_edit_sends_sensitive_and_the_content_warning_again() {
-    let world = World::new("takahe", &[("default_content_warning", "Mirrored from X")]).await;
+    let world = world(&[("default_content_warning", "Mirrored from X")]).await;
     let first = world
         .x
         .post(USER_ID, "Tpyo in a post behind a warning", json!({}));
@@ -261,7 +216,7 @@ async fn an_edit_sends_sensitive_and_the_content_warning_again() {
 /// stays as it was.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_status_that_is_not_public_is_not_edited_where_an_edit_makes_it_public() {
-    let world = World::new("takahe", &[("visibility", "unlisted")]).await;
+    let world = world(&[("visibility", "unlisted")]).await;
     let first = world.x.post(USER_ID, "Tpyo in an unlisted post", json!({}));
     world.once().await;
     let before = world.statuses_with("unlisted post");
@@ -289,7 +244,7 @@ async fn a_status_that_is_not_public_is_not_edited_where_an_edit_makes_it_public
 /// is kept in the ledger as its text: no markup, cut short.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_html_error_page_is_recorded_as_readable_text() {
-    let world = World::new("takahe", &[]).await;
+    let world = world(&[]).await;
     let first = world.x.post(USER_ID, "Tpyo in a post", json!({}));
     world.once().await;
     let status = world.statuses_with("Tpyo")[0].id.clone();
@@ -317,7 +272,7 @@ async fn an_html_error_page_is_recorded_as_readable_text() {
 /// undoes it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_boost_answered_with_the_original_status_is_delivered() {
-    let world = World::new("takahe", &[("reposts", "boost")]).await;
+    let world = world(&[("reposts", "boost")]).await;
     let original = world.x.post(USER_ID, "Worth boosting.", json!({}));
     world.once().await;
     let status = world.statuses_with("Worth boosting")[0].id.clone();
