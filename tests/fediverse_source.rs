@@ -245,15 +245,26 @@ impl FediToFedi {
             settings,
         }
     }
+}
 
-    fn start(&self) -> Running {
-        Running::start(
-            &self.settings,
-            support::ledger(&self.settings),
-            Clock::System,
-            support::options(),
-        )
-    }
+/// The daemon of `settings` on its own ledger and the system clock, once its first cycle set
+/// the cursor of `home`.
+async fn started(settings: &Settings) -> Running {
+    let daemon = Running::start(
+        settings,
+        support::ledger(settings),
+        Clock::System,
+        support::options(),
+    );
+    daemon.cursor_set("home").await;
+    daemon
+}
+
+/// [`started`], and the stream of `source` open.
+async fn streaming(settings: &Settings, source: &FakeFedi) -> Running {
+    let daemon = started(settings).await;
+    wait_for(|| source.open_streams() == 1).await;
+    daemon
 }
 
 #[tokio::test]
@@ -261,9 +272,7 @@ async fn a_status_reaches_a_second_mastodon_and_pixelfed_once() {
     let env = FediToFedi::new(YEARLY).await;
     env.source
         .author(&NewStatus::says("written before the bridge: not mirrored"));
-    let daemon = env.start();
-    daemon.cursor_set("home").await;
-    wait_for(|| env.source.open_streams() == 1).await;
+    let daemon = streaming(&env.settings, &env.source).await;
 
     let first = env.source.author(&NewStatus {
         text: "Our annual report is out".into(),
@@ -356,14 +365,7 @@ async fn a_status_deleted_at_the_source_is_taken_back_from_the_targets() {
             .route("r", "home", &["second"])
             .set("deletes", "follow")
     });
-    let daemon = Running::start(
-        &settings,
-        support::ledger(&settings),
-        Clock::System,
-        support::options(),
-    );
-    daemon.cursor_set("home").await;
-    wait_for(|| source.open_streams() == 1).await;
+    let daemon = streaming(&settings, &source).await;
 
     let wrong = source.author(&NewStatus::says("The meeting is on Tuesday"));
     let right = source.author(&NewStatus::says("The meeting is on Thursday"));
@@ -399,9 +401,7 @@ fn edited_at(fake: &FakeFedi, id: &str) -> i64 {
 #[tokio::test]
 async fn a_reconnect_misses_nothing() {
     let env = FediToFedi::new(YEARLY).await;
-    let daemon = env.start();
-    daemon.cursor_set("home").await;
-    wait_for(|| env.source.open_streams() == 1).await;
+    let daemon = streaming(&env.settings, &env.source).await;
     env.source.author(&NewStatus {
         images: vec!["one".into()],
         ..NewStatus::says("before the outage")
@@ -450,8 +450,7 @@ async fn a_reconnect_misses_nothing() {
 async fn the_schedule_takes_over_when_the_stream_is_refused() {
     let env = FediToFedi::new("* * * * * *").await;
     env.source.refuse_streams(Some(StatusCode::NOT_FOUND));
-    let daemon = env.start();
-    daemon.cursor_set("home").await;
+    let daemon = started(&env.settings).await;
     let started = std::time::Instant::now();
     env.source.author(&NewStatus {
         images: vec!["polled".into()],
@@ -543,14 +542,7 @@ async fn a_status_reaches_x_once_and_an_edit_is_recorded() {
     let settings = settings(dir.path(), &source, "mastodon", |c| {
         x_target(c.set("schedule", YEARLY), dir.path(), &x.url()).route("r", "home", &["x"])
     });
-    let daemon = Running::start(
-        &settings,
-        support::ledger(&settings),
-        Clock::System,
-        support::options(),
-    );
-    daemon.cursor_set("home").await;
-    wait_for(|| source.open_streams() == 1).await;
+    let daemon = streaming(&settings, &source).await;
     let first = source.author(&NewStatus {
         text: "thanks for the report".into(),
         spoiler: "long read".into(),
